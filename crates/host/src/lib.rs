@@ -1,0 +1,18 @@
+//! A Spin-compatible local host for Ticketshare.
+//!
+//! It runs a `spin.toml` (manifest v2, HTTP triggers) the way `spin up` does:
+//! same routing and request headers, same key-value and variables interfaces,
+//! same SQLite file format; Redis for stores shared between processes. See
+//! `ARCHITECTURE.md` at the repository root for the request path and invariants.
+
+pub mod app;
+pub mod clock;
+pub mod files;
+pub mod kv;
+pub mod manifest;
+pub mod outbound;
+pub mod router;
+pub mod runtime_config;
+pub mod server;
+pub mod state;
+pub mod variables;

@@ -1,0 +1,180 @@
+//! `ticketshare-host up`: serve a Spin application, with flags mirroring `spin up`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use host::app::{App, LoadOptions};
+use host::server::{ServeOptions, Server};
+
+const USAGE: &str = "\
+Usage: ticketshare-host up [OPTIONS]
+
+Serve a Spin application (spin.toml, manifest v2) locally.
+
+Options:
+  -f, --from <PATH>                 spin.toml, or a directory holding one [default: spin.toml]
+      --listen <ADDR>               address to listen on [default: 127.0.0.1:3000]
+      --runtime-config-file <PATH>  Spin runtime config (key-value store backends)
+      --state-dir <DIR>             state directory [default: .spin next to spin.toml]
+      --cache-dir <DIR>             compiled-component cache [default: $TICKETSHARE_CACHE_DIR or ~/.cache/ticketshare-host]
+      --request-timeout <SECS>      per-request deadline in seconds [default: 30]
+      --max-memory-mb <MB>          memory cap per instance [default: 128]
+      --max-in-flight <N>           requests served at once [default: 256]
+      --access-log                  print one line per request (route pattern only)
+      --allow-clock-shift           TESTS ONLY: enable POST /.well-known/ticketshare/clock
+  -h, --help                        print this help
+";
+
+struct Args {
+    from: PathBuf,
+    listen: SocketAddr,
+    runtime_config: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    request_timeout: Duration,
+    max_memory_mb: usize,
+    max_in_flight: usize,
+    access_log: bool,
+    allow_clock_shift: bool,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut it = std::env::args().skip(1);
+    match it.next().as_deref() {
+        Some("up") => {}
+        Some("-h" | "--help") | None => {
+            print!("{USAGE}");
+            std::process::exit(0);
+        }
+        Some(other) => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+    let mut a = Args {
+        from: PathBuf::from("spin.toml"),
+        listen: "127.0.0.1:3000".parse()?,
+        runtime_config: None,
+        state_dir: None,
+        cache_dir: None,
+        request_timeout: Duration::from_secs(30),
+        max_memory_mb: 128,
+        max_in_flight: 256,
+        access_log: false,
+        allow_clock_shift: false,
+    };
+    while let Some(flag) = it.next() {
+        let (flag, inline) = match flag.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (flag, None),
+        };
+        let mut value = |name: &str| -> Result<String> {
+            inline.clone().or_else(|| it.next()).with_context(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "-f" | "--from" => a.from = value("--from")?.into(),
+            "--listen" => {
+                let v = value("--listen")?;
+                a.listen = v.parse().with_context(|| format!("--listen: invalid address {v:?}"))?;
+            }
+            "--runtime-config-file" => a.runtime_config = Some(value("--runtime-config-file")?.into()),
+            "--state-dir" => a.state_dir = Some(value("--state-dir")?.into()),
+            "--cache-dir" => a.cache_dir = Some(value("--cache-dir")?.into()),
+            "--request-timeout" => {
+                let v = value("--request-timeout")?;
+                let secs: f64 = v.trim_end_matches('s').parse().with_context(|| format!("--request-timeout: {v:?}"))?;
+                if !(secs > 0.0) {
+                    bail!("--request-timeout must be positive");
+                }
+                a.request_timeout = Duration::from_secs_f64(secs);
+            }
+            "--max-memory-mb" => a.max_memory_mb = value("--max-memory-mb")?.parse().context("--max-memory-mb")?,
+            "--max-in-flight" => a.max_in_flight = value("--max-in-flight")?.parse().context("--max-in-flight")?,
+            "--access-log" => a.access_log = true,
+            "--allow-clock-shift" => a.allow_clock_shift = true,
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown option {other:?}\n\n{USAGE}"),
+        }
+    }
+    if a.max_in_flight == 0 || a.max_memory_mb == 0 {
+        bail!("--max-in-flight and --max-memory-mb must be positive");
+    }
+    Ok(a)
+}
+
+fn default_cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("TICKETSHARE_CACHE_DIR") {
+        return d.into();
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("ticketshare-host");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".cache").join("ticketshare-host"),
+        None => std::env::temp_dir().join("ticketshare-host-cache"),
+    }
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    let started = Instant::now();
+    let args = parse_args()?;
+    let manifest = if args.from.is_dir() { args.from.join("spin.toml") } else { args.from.clone() };
+    let app_dir = manifest.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() });
+    let state_dir = args.state_dir.clone().unwrap_or_else(|| app_dir.unwrap_or_default().join(".spin"));
+    let max_instances = (args.max_in_flight as u32 * 2).max(64);
+    let load = LoadOptions {
+        manifest,
+        state_dir,
+        runtime_config: args.runtime_config.clone(),
+        cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
+        max_memory: args.max_memory_mb * 1024 * 1024,
+        max_instances,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let app = App::load(&load, |k| std::env::var(k).ok()).await?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let routes: Vec<String> = (0..app.targets.len())
+            .map(|i| format!("  {}: http://{addr}{}", app.components[app.targets[i]].id, app.route_pattern(i).raw()))
+            .collect();
+        let hits = app.cache_hits;
+        let total = app.components.len();
+        let server = Server::new(
+            app,
+            ServeOptions {
+                request_timeout: args.request_timeout,
+                max_memory: args.max_memory_mb * 1024 * 1024,
+                max_in_flight: args.max_in_flight,
+                access_log: args.access_log,
+                allow_clock_shift: args.allow_clock_shift,
+            },
+        );
+        println!("Serving http://{addr}");
+        println!("Available Routes:");
+        for r in routes {
+            println!("{r}");
+        }
+        println!(
+            "Ready in {} ms ({hits} of {total} components from the compile cache)",
+            started.elapsed().as_millis()
+        );
+        if args.allow_clock_shift {
+            println!("WARNING: clock shifting is enabled (tests only)");
+        }
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        server.serve(listener).await
+    })
+}

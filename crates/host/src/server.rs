@@ -1,0 +1,271 @@
+//! The HTTP listener: route each request to its component, add Spin's request
+//! headers, run the component in a fresh store under a deadline and a memory cap,
+//! and turn any trap into a plain 500 (details on stderr).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtx};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+use crate::app::App;
+use crate::clock::ClockShift;
+use crate::state::State;
+
+/// Response body type for every response the host sends.
+pub type Body = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+
+/// Path of the test-only clock endpoint (404 unless clock shifting is enabled).
+pub const CLOCK_PATH: &str = "/.well-known/ticketshare/clock";
+
+/// Serving settings.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Longest a request may run before it is stopped with a 500.
+    pub request_timeout: Duration,
+    /// Memory cap per instance, in bytes.
+    pub max_memory: usize,
+    /// Requests handled at once; more wait for a slot.
+    pub max_in_flight: usize,
+    /// Print one line per request (route pattern, never the raw path).
+    pub access_log: bool,
+    /// Allow tests to shift the wall clock components see.
+    pub allow_clock_shift: bool,
+}
+
+/// A running application server.
+pub struct Server {
+    app: App,
+    opts: ServeOptions,
+    permits: Semaphore,
+    clock: ClockShift,
+    started: Instant,
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|n: Infallible| match n {}).boxed_unsync());
+    *r.status_mut() = status;
+    if !body.is_empty() {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    }
+    r
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(value.to_string())).map_err(|n: Infallible| match n {}).boxed_unsync());
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+impl Server {
+    /// Wrap a loaded app.
+    pub fn new(app: App, opts: ServeOptions) -> Arc<Self> {
+        let permits = Semaphore::new(opts.max_in_flight);
+        Arc::new(Self { app, opts, permits, clock: ClockShift::default(), started: Instant::now() })
+    }
+
+    /// Accept connections forever. Also starts the epoch ticker that enforces
+    /// request deadlines.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> Result<()> {
+        let engine = self.app.engine.clone();
+        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(10));
+                engine.increment_epoch();
+            }
+        })?;
+        loop {
+            let (stream, client) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let server = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let server = server.clone();
+                    async move { Ok::<_, Infallible>(server.handle(req, client).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    /// Handle one request.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+        let start = Instant::now();
+        let path = req.uri().path().to_string();
+        match path.as_str() {
+            "/.well-known/spin/health" => return text(StatusCode::OK, "OK"),
+            "/.well-known/spin/info" => {
+                return json(
+                    StatusCode::OK,
+                    serde_json::json!({
+                        "host": "ticketshare-host",
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "application": self.app.name,
+                        "components": self.app.components.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+                        "uptime_seconds": self.started.elapsed().as_secs(),
+                    }),
+                );
+            }
+            CLOCK_PATH if self.opts.allow_clock_shift => return self.clock_endpoint(req).await,
+            _ => {}
+        }
+        let Some(m) = self.app.router.route(&path) else {
+            return text(StatusCode::NOT_FOUND, "");
+        };
+        let pattern = self.app.route_pattern(m.index).raw().to_string();
+        let method = req.method().clone();
+        let resp = match self.clone().run(req, client, m).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error in component for route {pattern}: {e:?}");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        };
+        if self.opts.access_log {
+            eprintln!("{method} {pattern} {} {:.2}ms", resp.status().as_u16(), start.elapsed().as_secs_f64() * 1e3);
+        }
+        resp
+    }
+
+    async fn clock_endpoint(&self, req: Request<Incoming>) -> Response<Body> {
+        if req.method() == http::Method::GET {
+            return json(StatusCode::OK, serde_json::json!({ "offset_seconds": self.clock.offset() }));
+        }
+        if req.method() != http::Method::POST {
+            return json(StatusCode::METHOD_NOT_ALLOWED, serde_json::json!({ "error": "use GET or POST" }));
+        }
+        let body = match req.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return json(StatusCode::BAD_REQUEST, serde_json::json!({ "error": "unreadable body" })),
+        };
+        let offset = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("offset_seconds").and_then(|o| o.as_i64()));
+        match offset {
+            Some(o) => {
+                self.clock.set(o);
+                json(StatusCode::OK, serde_json::json!({ "offset_seconds": o }))
+            }
+            None => json(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({ "error": "expected {\"offset_seconds\": <integer>}" }),
+            ),
+        }
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        client: SocketAddr,
+        m: crate::router::RouteMatch,
+    ) -> Result<Response<Body>> {
+        let _permit = self.permits.acquire().await?;
+        let target = self.app.targets[m.index];
+        let comp = &self.app.components[target];
+        let pattern = self.app.route_pattern(m.index);
+
+        // Spin's request headers.
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| "localhost".to_string());
+        let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        let h = req.headers_mut();
+        if !h.contains_key(http::header::HOST) {
+            h.insert(http::header::HOST, HeaderValue::from_str(&host)?);
+        }
+        let mut set = |name: &str, value: &str| -> Result<()> {
+            h.insert(http::HeaderName::from_bytes(name.as_bytes())?, HeaderValue::from_str(value)?);
+            Ok(())
+        };
+        set("spin-full-url", &format!("http://{host}{pq}"))?;
+        set("spin-path-info", &m.path_info)?;
+        set("spin-matched-route", pattern.raw())?;
+        set("spin-base-path", "/")?;
+        set("spin-raw-component-route", pattern.raw())?;
+        set("spin-component-route", &pattern.component_route())?;
+        set("spin-client-addr", &client.to_string())?;
+        for (name, value) in &m.params {
+            set(&format!("spin-path-match-{}", name.to_ascii_lowercase()), value)?;
+        }
+
+        // A fresh store per request.
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr();
+        wasi.wall_clock(self.clock.wall_clock());
+        for (k, v) in &comp.environment {
+            wasi.env(k, v);
+        }
+        for mount in &comp.mounts {
+            wasi.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)?;
+        }
+        let limits = StoreLimitsBuilder::new().memory_size(self.opts.max_memory).instances(64).build();
+        let state = State::new(wasi.build(), limits, comp.env.clone(), self.app.stores.clone());
+        let mut store = Store::new(&self.app.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let deadline = start_deadline(self.opts.request_timeout);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::msg("request deadline exceeded: the component ran too long"))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let wreq = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = comp.pre.clone();
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, wreq, out).await
+        });
+        match receiver.await {
+            Ok(Ok(resp)) => {
+                // The task may go on streaming the body; log a late failure.
+                tokio::spawn(async move {
+                    if let Ok(Err(e)) = task.await {
+                        eprintln!("component failed after sending its response: {e:?}");
+                    }
+                });
+                Ok(resp)
+            }
+            Ok(Err(code)) => anyhow::bail!("component returned an error response: {code:?}"),
+            Err(_) => match task.await {
+                Ok(Ok(())) => anyhow::bail!("component never set a response"),
+                Ok(Err(e)) => Err(anyhow::Error::from(e).context("component trapped")),
+                Err(e) => Err(anyhow::Error::from(e).context("component task failed")),
+            },
+        }
+    }
+}
+
+fn start_deadline(timeout: Duration) -> Instant {
+    Instant::now() + timeout
+}

@@ -1,0 +1,321 @@
+//! Shared helpers: build the artifacts once, start a host on a free port with a
+//! temporary state dir, start a private redis-server, and a tiny HTTP client.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Build the host and the components once per test run (a no-op when
+/// `cargo xtask test` already built them), so a bare `cargo test` works too.
+pub fn ensure_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        if std::env::var_os("TICKETSHARE_PREBUILT").is_some() {
+            return;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        for args in [
+            &["build", "--release", "--target", "wasm32-wasip2", "-p", "pages", "-p", "contract", "-p", "hello", "-p", "unsupported"][..],
+            &["build", "--release", "-p", "host"][..],
+        ] {
+            let ok = Command::new(&cargo).current_dir(root()).args(args).status().expect("run cargo").success();
+            assert!(ok, "cargo {args:?} failed");
+        }
+    });
+}
+
+/// The compile cache shared by every test host (keyed by content, so safe).
+pub fn cache_dir() -> PathBuf {
+    root().join("target/test-compile-cache")
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Make one.
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("ts-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How to start a host.
+#[derive(Clone)]
+pub struct HostConfig {
+    /// Manifest path.
+    pub manifest: PathBuf,
+    /// State dir.
+    pub state_dir: PathBuf,
+    /// Extra flags.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl HostConfig {
+    /// The contract test app with a state dir.
+    pub fn contract(state: &Path) -> Self {
+        Self {
+            manifest: root().join("tests/apps/contract/spin.toml"),
+            state_dir: state.to_path_buf(),
+            args: vec!["--request-timeout".into(), "2".into()],
+            env: vec![("SPIN_VARIABLE_SECRET_TOKEN".into(), "s3cret".into())],
+        }
+    }
+
+    /// The real application.
+    pub fn app(state: &Path) -> Self {
+        Self { manifest: root().join("spin.toml"), state_dir: state.to_path_buf(), args: vec![], env: vec![] }
+    }
+
+    /// Add flags.
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.to_string());
+        self
+    }
+
+    /// Add an environment variable.
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    fn command(&self) -> Command {
+        ensure_built();
+        let mut c = Command::new(root().join("target/release/ticketshare-host"));
+        c.arg("up")
+            .arg("--from")
+            .arg(&self.manifest)
+            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(cache_dir())
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .args(&self.args)
+            .env_remove("SPIN_VARIABLE_SECRET_TOKEN");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Start the host and wait until it serves.
+    pub fn start(&self) -> Host {
+        let mut child = self.command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn host");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let err_buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let eb = err_buf.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eb.lock().unwrap().push_str(&line);
+                eb.lock().unwrap().push('\n');
+            }
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        let mut addr = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(a) = line.strip_prefix("Serving http://") {
+                addr = Some(a.trim().to_string());
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let Some(addr) = addr else {
+            let status = child.wait().unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            panic!("host did not start ({status}); stderr:\n{}", err_buf.lock().unwrap());
+        };
+        Host { child, addr, stderr: err_buf }
+    }
+
+    /// Run the host expecting it to fail at start; returns its stderr.
+    pub fn start_error(&self) -> String {
+        let out = self.command().output().expect("run host");
+        assert!(!out.status.success(), "host should have failed to start");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    }
+}
+
+/// A running host process; killed on drop.
+pub struct Host {
+    child: Child,
+    /// `127.0.0.1:port`.
+    pub addr: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Host {
+    /// Send a request.
+    pub fn req(&self, method: &str, path: &str, body: &[u8]) -> Resp {
+        request(&self.addr, method, path, &[], body)
+    }
+
+    /// GET.
+    pub fn get(&self, path: &str) -> Resp {
+        self.req("GET", path, b"")
+    }
+
+    /// What the host wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Kill the process hard (SIGKILL) and wait.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// Body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
+
+    /// A header value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection.
+pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Resp {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut rest = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        let mut out = Vec::new();
+        let mut cur = &rest[..];
+        loop {
+            let nl = cur.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(String::from_utf8_lossy(&cur[..nl]).trim(), 16).unwrap();
+            cur = &cur[nl + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&cur[..size]);
+            cur = &cur[size + 2..];
+        }
+        rest = out;
+    }
+    Resp { status, headers, body: rest }
+}
+
+/// A private redis-server on a free port, stopped on drop. Panics (never skips)
+/// when redis-server is missing: `cargo xtask test` installs it.
+pub struct Redis {
+    child: Child,
+    /// `redis://127.0.0.1:port`.
+    pub url: String,
+    _dir: TempDir,
+}
+
+impl Redis {
+    /// Start one.
+    pub fn start() -> Redis {
+        let dir = TempDir::new("redis");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is required for these tests: run `cargo xtask test`, which installs it");
+        let addr = format!("127.0.0.1:{port}");
+        let t0 = Instant::now();
+        loop {
+            if let Ok(mut s) = TcpStream::connect(&addr) {
+                let _ = s.write_all(b"PING\r\n");
+                let mut buf = [0u8; 7];
+                if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                    break;
+                }
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, url: format!("redis://{addr}"), _dir: dir }
+    }
+
+    /// A runtime-config file pointing the `default` store at this Redis.
+    pub fn runtime_config(&self, dir: &Path) -> PathBuf {
+        let p = dir.join("runtime-config.toml");
+        std::fs::write(&p, format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", self.url)).unwrap();
+        p
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

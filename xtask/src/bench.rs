@@ -1,0 +1,261 @@
+//! `cargo xtask bench-host`: measure the host against its nearest peer in one run.
+//!
+//! - the hello component (plain wasi:http) under our host and under
+//!   `wasmtime serve -S cli -O pooling-allocator` (wasmtime-cli 48.0.8, installed
+//!   with cargo when missing), 16 connections, wrk;
+//! - one key-value get through our host (contract component), 16 connections;
+//! - the `pages` index, 16 connections;
+//! - cold start to first response with an empty and with a warm compile cache;
+//! - the size of each component.
+//!
+//! Nothing here asserts a time: it measures and writes `bench/results/<date>-host.md`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{COMPONENTS, build, ensure_debian, root};
+
+const WASMTIME_VERSION: &str = "48.0.8";
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn get(addr: &str, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn put(addr: &str, path: &str, body: &str) {
+    if let Ok(mut s) = TcpStream::connect(addr) {
+        let _ = write!(s, "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+}
+
+/// Start our host and wait for its "Serving" line; returns the process, the
+/// address and the time to the first successful response of `probe`.
+fn start_host(manifest: &Path, cache: &Path, state: &Path, probe: &str) -> Result<(Proc, String, Duration), String> {
+    let t0 = Instant::now();
+    let mut child = Command::new(root().join("target/release/ticketshare-host"))
+        .args(["up", "--from"])
+        .arg(manifest)
+        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(cache)
+        .arg("--state-dir")
+        .arg(state)
+        .env("SPIN_VARIABLE_SECRET_TOKEN", "bench-only")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start host: {e}"))?;
+    let stdout = child.stdout.take().unwrap();
+    let proc = Proc(child);
+    let mut addr = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        if let Some(a) = line.strip_prefix("Serving http://") {
+            addr = Some(a.trim().to_string());
+            break;
+        }
+    }
+    let addr = addr.ok_or("host exited before serving")?;
+    while get(&addr, probe) != Some(200) {
+        if t0.elapsed() > Duration::from_secs(120) {
+            return Err("host never answered".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok((proc, addr, t0.elapsed()))
+}
+
+/// wrk's figures for one run.
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn parse_latency(s: &str) -> f64 {
+    let s = s.trim();
+    let (num, mul) = if let Some(v) = s.strip_suffix("us") {
+        (v, 0.001)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1000.0)
+    } else {
+        (s, 1.0)
+    };
+    num.parse::<f64>().unwrap_or(f64::NAN) * mul
+}
+
+fn wrk(url: &str, conns: u32, secs: u32) -> Result<Load, String> {
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{conns}"), &format!("-d{secs}s"), "--latency", url])
+        .output()
+        .map_err(|e| format!("cannot run wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut load = Load { rps: f64::NAN, p50_ms: f64::NAN, p99_ms: f64::NAN };
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(v) = l.strip_prefix("Requests/sec:") {
+            load.rps = v.trim().parse().unwrap_or(f64::NAN);
+        } else if let Some(v) = l.strip_prefix("50%") {
+            load.p50_ms = parse_latency(v);
+        } else if let Some(v) = l.strip_prefix("99%") {
+            load.p99_ms = parse_latency(v);
+        }
+        if l.contains("Non-2xx") {
+            return Err(format!("wrk saw error responses for {url}:\n{text}"));
+        }
+    }
+    if load.rps.is_nan() {
+        return Err(format!("could not read wrk output:\n{text}"));
+    }
+    Ok(load)
+}
+
+fn ensure_wasmtime() -> Result<PathBuf, String> {
+    let local = root().join("target/tools/bin/wasmtime");
+    if local.exists() {
+        return Ok(local);
+    }
+    eprintln!("installing wasmtime-cli {WASMTIME_VERSION} with cargo (one-time, several minutes)");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["install", "wasmtime-cli", "--version", WASMTIME_VERSION, "--locked", "--root"])
+        .arg(root().join("target/tools"))
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("cargo install wasmtime-cli failed".into());
+    }
+    Ok(local)
+}
+
+/// Run the host benchmark.
+pub fn bench_host(args: &[String]) -> Result<(), String> {
+    let secs: u32 = match args {
+        [flag, v] if flag == "--duration" => v.parse().map_err(|_| "--duration takes seconds")?,
+        [] => 10,
+        _ => return Err("usage: cargo xtask bench-host [--duration SECS]".into()),
+    };
+    ensure_debian("wrk", "wrk")?;
+    build()?;
+    let wasmtime = ensure_wasmtime()?;
+    let tmp = root().join("target/bench-host");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    let apps = root().join("tests/apps");
+    let mut report = String::new();
+    let mut line = |s: String| {
+        println!("{s}");
+        report.push_str(&s);
+        report.push('\n');
+    };
+    let machine = Command::new("sh")
+        .args(["-c", "echo \"$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB\""])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    line(format!("# Host benchmark ({})\n", chrono_like_date()));
+    line(format!("Machine: {machine}. Load: wrk -t2, {secs} s per row, loopback. Host and load generator share the cores.\n"));
+
+    // Cold start: empty cache, then warm cache.
+    let cache = tmp.join("cache");
+    let (p, _, cold) = start_host(&root().join("spin.toml"), &cache, &tmp.join("state-cold"), "/")?;
+    drop(p);
+    let (p, _, warm) = start_host(&root().join("spin.toml"), &cache, &tmp.join("state-warm"), "/")?;
+    drop(p);
+
+    // Hello: our host vs wasmtime serve.
+    let (hello_host, hello_addr, _) = start_host(&apps.join("hello/spin.toml"), &cache, &tmp.join("state-hello"), "/")?;
+    let ours = wrk(&format!("http://{hello_addr}/"), 16, secs)?;
+    drop(hello_host);
+    let port = free_port();
+    let hello_wasm = root().join("target/wasm32-wasip2/release/hello.wasm");
+    let ws = Proc(
+        Command::new(&wasmtime)
+            .args(["serve", "-S", "cli", "-O", "pooling-allocator", "--addr", &format!("127.0.0.1:{port}")])
+            .arg(&hello_wasm)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start wasmtime serve: {e}"))?,
+    );
+    let waddr = format!("127.0.0.1:{port}");
+    let t0 = Instant::now();
+    while get(&waddr, "/") != Some(200) {
+        if t0.elapsed() > Duration::from_secs(120) {
+            return Err("wasmtime serve never answered".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let theirs = wrk(&format!("http://{waddr}/"), 16, secs)?;
+    drop(ws);
+
+    // Key-value get and the pages index through our host.
+    let (c, caddr, _) = start_host(&apps.join("contract/spin.toml"), &cache, &tmp.join("state-kv"), "/health-probe")?;
+    put(&caddr, "/kv/set?key=bench", "value");
+    let kv = wrk(&format!("http://{caddr}/kv/get?key=bench"), 16, secs)?;
+    drop(c);
+    let (pg, paddr, _) = start_host(&root().join("spin.toml"), &cache, &tmp.join("state-pages"), "/")?;
+    let pages = wrk(&format!("http://{paddr}/"), 16, secs)?;
+    drop(pg);
+
+    line("| request (16 connections) | requests/s | p50 ms | p99 ms |".into());
+    line("|---|---:|---:|---:|".into());
+    for (name, l) in [
+        ("hello, ticketshare-host", &ours),
+        ("hello, wasmtime serve -S cli -O pooling-allocator", &theirs),
+        ("key-value get, ticketshare-host", &kv),
+        ("pages index, ticketshare-host", &pages),
+    ] {
+        line(format!("| {name} | {:.0} | {:.2} | {:.2} |", l.rps, l.p50_ms, l.p99_ms));
+    }
+    line(format!("\nOur host / wasmtime serve (hello, requests/s): {:.2}x (target >= 0.9x)", ours.rps / theirs.rps));
+    line(format!("Key-value get p99 at 16 connections: {:.2} ms (target <= 5 ms)", kv.p99_ms));
+    line(format!(
+        "Cold start to first response (spin.toml): empty compile cache {} ms, warm cache {} ms",
+        cold.as_millis(),
+        warm.as_millis()
+    ));
+    line("\n| component | wasm size (KiB) |".into());
+    line("|---|---:|".into());
+    for comp in COMPONENTS {
+        let p = root().join(format!("target/wasm32-wasip2/release/{comp}.wasm"));
+        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        line(format!("| {comp} | {:.0} |", size as f64 / 1024.0));
+    }
+    let dir = root().join("bench/results");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let file = dir.join(format!("{}-host.md", chrono_like_date()));
+    std::fs::write(&file, report).map_err(|e| e.to_string())?;
+    println!("\nwritten to {}", file.display());
+    Ok(())
+}
+
+fn chrono_like_date() -> String {
+    Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "undated".into())
+}

@@ -1,0 +1,113 @@
+//! `cargo xtask <task>`: build, run, test and bench Ticketshare.
+//!
+//! - `build`: every component (release, wasm32-wasip2) and the host (release).
+//! - `up`:    build, then serve `spin.toml` on http://127.0.0.1:3000 with the
+//!            SQLite store under `.spin/`. Extra arguments go to the host.
+//! - `test`:  install what the tests need when missing (redis-server), build,
+//!            run every test.
+//! - `bench-host`: the host against `wasmtime serve` on the hello component,
+//!            and a key-value get, with wrk (see `bench.rs`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod bench;
+
+/// Every component crate, built for wasm32-wasip2.
+pub const COMPONENTS: &[&str] = &["pages", "contract", "hello", "unsupported"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(mut cmd: Command) -> Result<(), String> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed with {status}")) }
+}
+
+/// Build every component and the host.
+pub fn build() -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["build", "--release", "--target", "wasm32-wasip2"]);
+    for comp in COMPONENTS {
+        c.args(["-p", comp]);
+    }
+    run(c)?;
+    let mut h = cargo();
+    h.args(["build", "--release", "-p", "host"]);
+    run(h)
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {program} >/dev/null 2>&1")]).status().is_ok_and(|s| s.success())
+}
+
+/// Install Debian packages when their program is missing.
+fn ensure_debian(program: &str, package: &str) -> Result<(), String> {
+    if have(program) {
+        return Ok(());
+    }
+    eprintln!("{program} is missing: installing Debian package {package}");
+    let sudo = if have("sudo") && !is_root() { "sudo " } else { "" };
+    run({
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            &format!("{sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq {package}"),
+        ]);
+        c
+    })?;
+    if have(program) { Ok(()) } else { Err(format!("{program} still missing after installing {package}")) }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn up(extra: &[String]) -> Result<(), String> {
+    build()?;
+    let mut c = Command::new(root().join("target/release/ticketshare-host"));
+    c.current_dir(root()).args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"]).args(extra);
+    run(c)
+}
+
+fn test(extra: &[String]) -> Result<(), String> {
+    ensure_debian("redis-server", "redis-server")?;
+    build()?;
+    let mut c = cargo();
+    c.args(["test", "--release", "-p", "host", "-p", "assets", "-p", "tests", "-p", "xtask"]).args(extra);
+    c.env("TICKETSHARE_PREBUILT", "1");
+    run(c)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((t, r)) => (t.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    let result = match task {
+        "build" => build(),
+        "up" => up(rest),
+        "test" => test(rest),
+        "bench-host" => bench::bench_host(rest),
+        _ => {
+            eprintln!("usage: cargo xtask <build | up [host args] | test [cargo test args] | bench-host [--duration SECS]>");
+            return if task == "help" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {task}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
