@@ -14,8 +14,8 @@ fn variables_env_and_files() {
         ("greeting", 200, "hello, world"),               // default through a template
         ("url", 200, "https://example.test/api"),        // environment override
         ("token", 200, "s3cret"),                        // required, supplied
-        ("undeclared", 404, "Undefined(\"undeclared\")"), // not a component variable
-        ("Bad-Name", 404, "InvalidName(\"Bad-Name\")"),
+        ("undeclared", 404, "Error::Undefined(\"undeclared\")"), // not a component variable
+        ("Bad-Name", 404, "Error::InvalidName(\"Bad-Name\")"),
     ];
     for (name, status, body) in cases {
         let r = host.get(&format!("/fault/variable?key={name}"));

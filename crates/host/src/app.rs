@@ -131,6 +131,9 @@ impl App {
     /// Load the application described by `opts`.
     pub async fn load(opts: &LoadOptions, env_lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let manifest = Manifest::load(&opts.manifest)?;
+        for w in &manifest.warnings {
+            eprintln!("warning: {w}");
+        }
         let app_vars = crate::variables::resolve_app_variables(&manifest, &env_lookup)?;
         let store_cfg = crate::runtime_config::load(opts.runtime_config.as_deref(), &opts.state_dir)?;
         let stores = open_stores(&store_cfg).await?;

@@ -27,6 +27,8 @@ pub struct Manifest {
     pub http_triggers: Vec<HttpTrigger>,
     /// `[component.<id>]` by id.
     pub components: BTreeMap<String, Component>,
+    /// Problems worth telling the user that do not stop the app (duplicate routes).
+    pub warnings: Vec<String>,
 }
 
 /// `[application]`.
@@ -267,24 +269,37 @@ impl Manifest {
                 http_triggers.push(HttpTrigger { route, component });
             }
         }
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
-        for t in &http_triggers {
+        // As in Spin, a duplicate route is a warning and the last one wins.
+        let mut warnings = Vec::new();
+        let mut last_of: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, t) in http_triggers.iter().enumerate() {
             if let TriggerRoute::Public(p) = &t.route {
-                if let Some(other) = seen.insert(p.canonical(), t.component.clone()) {
-                    bail!(
-                        "duplicate route {:?}: used by components `{other}` and `{}`",
+                if let Some(prev) = last_of.insert(p.canonical(), i) {
+                    warnings.push(format!(
+                        "duplicate route {:?}: component `{}` replaces `{}`",
                         p.raw(),
-                        t.component
-                    );
+                        t.component,
+                        http_triggers[prev].component
+                    ));
                 }
             }
         }
+        let http_triggers = http_triggers
+            .into_iter()
+            .enumerate()
+            .filter(|(i, t)| match &t.route {
+                TriggerRoute::Public(p) => last_of.get(&p.canonical()) == Some(i),
+                TriggerRoute::Private => true,
+            })
+            .map(|(_, t)| t)
+            .collect();
         Ok(Manifest {
             dir: dir.to_path_buf(),
             application: raw.application,
             variables: raw.variables,
             http_triggers,
             components,
+            warnings,
         })
     }
 }
@@ -441,9 +456,10 @@ command = "cargo build"
     }
 
     #[test]
-    fn duplicate_routes_are_refused() {
+    fn duplicate_routes_warn_and_the_last_wins() {
         let text = BASE.replace("route = { private = true }", "route = \"/...\"");
-        let err = format!("{:#}", parse(&text).unwrap_err());
-        assert!(err.contains("duplicate route"), "{err}");
+        let m = parse(&text).unwrap();
+        assert_eq!(m.http_triggers.len(), 1);
+        assert!(m.warnings[0].contains("duplicate route"), "{:?}", m.warnings);
     }
 }

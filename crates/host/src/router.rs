@@ -33,6 +33,9 @@ impl RoutePattern {
         if !route.starts_with('/') {
             bail!("a route must start with '/'");
         }
+        if route == "/.well-known/spin" || route.starts_with("/.well-known/spin/") {
+            bail!("routes under /.well-known/spin/ are reserved for the host");
+        }
         let mut parts: Vec<&str> = route[1..].split('/').collect();
         if parts.last() == Some(&"") {
             parts.pop();
@@ -102,7 +105,11 @@ impl RoutePattern {
 
     /// Match a request path; returns per-segment ranks, parameters and the
     /// unmatched tail (`spin-path-info`).
-    fn matches(&self, path_segments: &[&str]) -> Option<(Vec<Rank>, Vec<(String, String)>, String)> {
+    fn matches(
+        &self,
+        path_segments: &[&str],
+        trailing_slash: bool,
+    ) -> Option<(Vec<Rank>, Vec<(String, String)>, String)> {
         if path_segments.len() < self.segments.len()
             || (!self.wildcard && path_segments.len() != self.segments.len())
         {
@@ -125,7 +132,11 @@ impl RoutePattern {
         }
         let rest = &path_segments[self.segments.len()..];
         ranks.extend(rest.iter().map(|_| Rank::Wildcard));
-        let tail = rest.iter().map(|s| format!("/{s}")).collect::<String>();
+        let mut tail = rest.iter().map(|s| format!("/{s}")).collect::<String>();
+        // Like Spin, a trailing slash on the request stays in the tail.
+        if self.wildcard && trailing_slash {
+            tail.push('/');
+        }
         Some((ranks, params, tail))
     }
 }
@@ -161,6 +172,7 @@ impl Router {
     /// Route a request path (without query string).
     pub fn route(&self, path: &str) -> Option<RouteMatch> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
+        let trailing_slash = path.ends_with('/');
         let mut segs: Vec<&str> = if trimmed.is_empty() { Vec::new() } else { trimmed.split('/').collect() };
         if segs.len() > 1 && segs.last() == Some(&"") {
             segs.pop();
@@ -169,7 +181,7 @@ impl Router {
         }
         let mut best: Option<(Vec<Rank>, bool, usize, RouteMatch)> = None;
         for (index, pattern) in self.routes.iter().enumerate() {
-            let Some((ranks, params, path_info)) = pattern.matches(&segs) else { continue };
+            let Some((ranks, params, path_info)) = pattern.matches(&segs, trailing_slash) else { continue };
             // At equal ranks an exact-length route beats a wildcard with an empty
             // tail, and a longer wildcard prefix beats a shorter one.
             let key = (ranks, pattern.wildcard, usize::MAX - pattern.segments.len());
@@ -197,7 +209,9 @@ mod tests {
     fn precedence_table() {
         let r = router(&["/...", "/api/...", "/api/tickets", "/api/:kind", "/api/:kind/:id", "/api/tickets/:id/...", "/s/:token"]);
         let cases: &[(&str, Option<(&str, &str)>)] = &[
-            ("/", Some(("/...", ""))),
+            ("/", Some(("/...", "/"))),
+            ("/api/", Some(("/api/...", "/"))),
+            ("/api/tickets/7/x/", Some(("/api/tickets/:id/...", "/x/"))),
             ("/index.html", Some(("/...", "/index.html"))),
             ("/api", Some(("/api/...", ""))),
             ("/api/tickets", Some(("/api/tickets", ""))),
@@ -228,7 +242,7 @@ mod tests {
 
     #[test]
     fn bad_routes_are_refused() {
-        for bad in ["a", "/a/.../b", "/:", "/a/:x/:x", "/a*b"] {
+        for bad in ["a", "/a/.../b", "/:", "/a/:x/:x", "/a*b", "/.well-known/spin/x"] {
             assert!(RoutePattern::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(RoutePattern::parse("/a/...").unwrap().component_route(), "/a");
