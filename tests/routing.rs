@@ -54,6 +54,9 @@ fn well_known_and_not_found() {
     assert_eq!(info.status, 200);
     let v: serde_json::Value = serde_json::from_slice(&info.body).unwrap();
     assert_eq!(v["application"], "contract");
+    // The rest of the reserved space never reaches the app (which has a catch-all).
+    let reserved = host.get("/.well-known/spin/other");
+    assert_eq!((reserved.status, reserved.body.len()), (404, 0));
 
     // An app with no catch-all: unmatched paths are 404 with an empty body.
     let app = TempDir::new("nf");

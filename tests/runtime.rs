@@ -148,3 +148,16 @@ fn clock_shift_only_when_enabled() {
     assert_eq!(r.status, 200);
     assert!((guest_now(&host) - real_now() - 259200).abs() < 5, "components see the shifted clock");
 }
+
+#[test]
+fn access_log_prints_route_patterns_never_paths_or_queries() {
+    let state = TempDir::new("accesslog");
+    let host = HostConfig::contract(state.path()).arg("--access-log").start();
+    assert_eq!(host.get("/route/tok-SECRET-1?code=QUERY-SECRET").status, 200);
+    assert_eq!(host.get("/route/a/tail/tok-SECRET-2").status, 200);
+    std::thread::sleep(Duration::from_millis(100));
+    let log = host.stderr();
+    assert!(log.contains("GET /route/:a 200"), "{log}");
+    assert!(log.contains("GET /route/:a/tail/... 200"), "{log}");
+    assert!(!log.contains("SECRET"), "tokens leaked into the log: {log}");
+}

@@ -130,6 +130,8 @@ impl Server {
                 );
             }
             CLOCK_PATH if self.opts.allow_clock_shift => return self.clock_endpoint(req).await,
+            // The rest of the reserved space is the host's, and empty (as in Spin).
+            p if p.starts_with("/.well-known/spin/") => return text(StatusCode::NOT_FOUND, ""),
             _ => {}
         }
         let Some(m) = self.app.router.route(&path) else {
