@@ -82,7 +82,7 @@ fn test(extra: &[String]) -> Result<(), String> {
     ensure_debian("redis-server", "redis-server")?;
     build()?;
     let mut c = cargo();
-    c.args(["test", "--release", "-p", "host", "-p", "assets", "-p", "tests", "-p", "xtask"]).args(extra);
+    c.args(["test", "--release", "-p", "host", "-p", "assets", "-p", "domain", "-p", "tests", "-p", "xtask"]).args(extra);
     c.env("TICKETSHARE_PREBUILT", "1");
     run(c)
 }

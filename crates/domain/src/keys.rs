@@ -1,0 +1,77 @@
+//! Every key-value key format, in one place. All keys start with the
+//! workspace (`ws/<id>/`), so nothing can ever cross a workspace; variable
+//! parts are typed ids or fixed-width numbers, so every key stays far below the
+//! 255-byte limit.
+
+use crate::ids::{MessageSeq, TicketNo, UserId, WorkspaceId};
+
+/// Prefix of everything belonging to a workspace.
+pub fn workspace_prefix(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/")
+}
+
+/// The workspace record (name, settings version).
+pub fn workspace(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/meta")
+}
+
+/// A user record.
+pub fn user(ws: &WorkspaceId, id: &UserId) -> String {
+    format!("ws/{ws}/user/{id}")
+}
+
+/// Index from a normalised email (hashed, to bound the key length) to a user.
+pub fn user_by_email(ws: &WorkspaceId, email_hash: &str) -> String {
+    format!("ws/{ws}/user-email/{email_hash}")
+}
+
+/// A stored token hash, of any purpose (the hash is purpose-separated).
+pub fn token(ws: &WorkspaceId, token_hash: &str) -> String {
+    format!("ws/{ws}/tok/{token_hash}")
+}
+
+/// The per-workspace ticket counter.
+pub fn ticket_counter(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/ticket-counter")
+}
+
+/// A ticket's versioned record.
+pub fn ticket(ws: &WorkspaceId, no: TicketNo) -> String {
+    format!("ws/{ws}/t/{:012}", no.0)
+}
+
+/// A ticket's message counter.
+pub fn message_counter(ws: &WorkspaceId, no: TicketNo) -> String {
+    format!("ws/{ws}/t/{:012}/msg-counter", no.0)
+}
+
+/// One message of a ticket's thread.
+pub fn message(ws: &WorkspaceId, no: TicketNo, seq: MessageSeq) -> String {
+    format!("ws/{ws}/t/{:012}/m/{:012}", no.0, seq.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_workspace_prefixed_and_short() {
+        let ws = WorkspaceId::parse(&"w".repeat(32)).unwrap();
+        let u = UserId::new([0; 16]);
+        let hash = "f".repeat(64);
+        let all = [
+            workspace(&ws),
+            user(&ws, &u),
+            user_by_email(&ws, &hash),
+            token(&ws, &hash),
+            ticket_counter(&ws),
+            ticket(&ws, TicketNo(u64::MAX / 2)),
+            message_counter(&ws, TicketNo(1)),
+            message(&ws, TicketNo(1), MessageSeq(999_999_999_999)),
+        ];
+        for k in all {
+            assert!(k.starts_with(&workspace_prefix(&ws)), "{k}");
+            assert!(k.len() <= 255, "{k}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Ticketshare's domain logic.
+//!
+//! Pure: every operation takes the store ([`store::Kv`]), the current time and
+//! fresh random bytes as arguments and does no I/O of its own, so it runs the
+//! same inside a Spin component and in native unit tests (with [`store::MemKv`]).
+//!
+//! Invariants (see ARCHITECTURE.md): only [`keys`] formats store keys; every
+//! key starts with the workspace; ids have their own types ([`ids`]); one error
+//! enum ([`error::Error`]) with its HTTP mapping in one place.
+
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod store;
+pub mod token;

@@ -1,0 +1,142 @@
+//! The key-value store as the domain sees it, and an in-memory implementation
+//! that behaves like the real backends (compare-and-swap, increment, limits).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Longest key a store accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 255;
+/// Largest value a store accepts, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+
+/// A failure of the store itself (not of the domain rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "store error: {}", self.0)
+    }
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The operations the domain needs from a key-value store. Implemented over
+/// Spin's key-value + `wasi:keyvalue` atomics in components, and by [`MemKv`].
+pub trait Kv {
+    /// Value at `key`, if any.
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Set `key` to `value`.
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+    /// Remove `key` (no error when absent).
+    fn delete(&self, key: &str) -> StoreResult<()>;
+    /// Atomically add `delta` to the counter at `key` and return the new value.
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64>;
+    /// Atomically replace `key`'s value with `new` if it is still `expected`
+    /// (`None`: still absent); whether it did.
+    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> StoreResult<bool>;
+}
+
+fn check(key: &str, value: Option<&[u8]>) -> StoreResult<()> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(StoreError(format!("key of {} bytes exceeds {MAX_KEY_BYTES}", key.len())));
+    }
+    if let Some(v) = value {
+        if v.len() > MAX_VALUE_BYTES {
+            return Err(StoreError(format!("value of {} bytes exceeds {MAX_VALUE_BYTES}", v.len())));
+        }
+    }
+    Ok(())
+}
+
+/// An in-memory store for tests, with the real stores' semantics and limits.
+#[derive(Default)]
+pub struct MemKv {
+    map: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemKv {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every key with the given prefix, sorted (for tests and assertions).
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.map.lock().unwrap().keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+    }
+
+    /// Number of keys stored.
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap().len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Kv for MemKv {
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        check(key, None)?;
+        Ok(self.map.lock().unwrap().get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        check(key, Some(value))?;
+        self.map.lock().unwrap().insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        check(key, None)?;
+        self.map.lock().unwrap().remove(key);
+        Ok(())
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        check(key, None)?;
+        let mut map = self.map.lock().unwrap();
+        let current = match map.get(key) {
+            None => 0,
+            Some(v) => i64::from_le_bytes(
+                v.as_slice().try_into().map_err(|_| StoreError("not a counter".into()))?,
+            ),
+        };
+        let next = current.checked_add(delta).ok_or_else(|| StoreError("counter overflow".into()))?;
+        map.insert(key.to_string(), next.to_le_bytes().to_vec());
+        Ok(next)
+    }
+
+    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
+        check(key, Some(new))?;
+        let mut map = self.map.lock().unwrap();
+        if map.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        map.insert(key.to_string(), new.to_vec());
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_store_behaves_like_the_real_ones() {
+        let s = MemKv::new();
+        assert!(s.compare_and_swap("a", None, b"1").unwrap());
+        assert!(!s.compare_and_swap("a", None, b"2").unwrap());
+        assert!(s.compare_and_swap("a", Some(b"1"), b"2").unwrap());
+        assert_eq!(s.get("a").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(s.increment("n", 3).unwrap(), 3);
+        assert_eq!(s.increment("n", 2).unwrap(), 5);
+        assert!(s.set(&"k".repeat(256), b"").is_err());
+        assert!(s.set("big", &vec![0; MAX_VALUE_BYTES + 1]).is_err());
+        s.delete("a").unwrap();
+        assert_eq!(s.get("a").unwrap(), None);
+    }
+}

@@ -1,0 +1,102 @@
+//! Secret tokens: 256 bits of fresh randomness, base64url; only a SHA-256 hash
+//! domain-separated by purpose is ever stored; comparisons in constant time.
+
+use sha2::{Digest, Sha256};
+
+/// What a token is for. A token of one purpose never works for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Browser session.
+    Session,
+    /// Single-use login link.
+    Login,
+    /// Workspace API key.
+    ApiKey,
+    /// Delegate invite link.
+    Invite,
+    /// Participant's personal ticket link.
+    Participant,
+    /// External share link.
+    Share,
+}
+
+impl Purpose {
+    fn label(self) -> &'static str {
+        match self {
+            Purpose::Session => "session",
+            Purpose::Login => "login",
+            Purpose::ApiKey => "api-key",
+            Purpose::Invite => "invite",
+            Purpose::Participant => "participant",
+            Purpose::Share => "share",
+        }
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// base64url without padding.
+pub fn base64url(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A new token from 32 fresh random bytes (the caller supplies them from the
+/// OS random source).
+pub fn new_token(random: [u8; 32]) -> String {
+    base64url(&random)
+}
+
+/// Whether a string has the shape of one of our tokens (43 base64url chars).
+pub fn well_formed(token: &str) -> bool {
+    token.len() == 43 && token.bytes().all(|c| B64.contains(&c))
+}
+
+/// The stored form of a token: hex SHA-256 over a purpose-specific prefix.
+pub fn hash(purpose: Purpose, token: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"ticketshare/v1/");
+    h.update(purpose.label().as_bytes());
+    h.update(b"\0");
+    h.update(token.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Constant-time equality (lengths checked first; they are not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        let t = new_token([7; 32]);
+        assert_eq!(t.len(), 43);
+        assert!(well_formed(&t));
+        assert!(!well_formed("short"));
+        assert_ne!(hash(Purpose::Login, &t), hash(Purpose::Session, &t), "purposes are separated");
+        assert_eq!(hash(Purpose::Login, &t).len(), 64);
+        assert_eq!(base64url(b"hello"), "aGVsbG8");
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"abcd"));
+    }
+}
