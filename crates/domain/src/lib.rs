@@ -9,7 +9,9 @@
 //! enum ([`error::Error`]) with its HTTP mapping in one place.
 
 pub mod error;
+pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod record;
 pub mod store;
 pub mod token;

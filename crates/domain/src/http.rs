@@ -1,0 +1,186 @@
+//! Plain request/response values for the API, and the strict JSON body rules
+//! every endpoint shares (content type, size limit, unknown fields). Components
+//! convert Spin's request into [`Request`] and [`Response`] back; nothing here
+//! touches the network.
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// Largest JSON body an API endpoint accepts by default.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// An HTTP request, as the domain sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Upper-case method.
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Raw query string (without `?`).
+    pub query: String,
+    /// Headers with lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A header value (names are matched case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// A query parameter (first occurrence), percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k) == name).then(|| percent_decode(v))
+        })
+    }
+
+    /// Parse the JSON body strictly: `application/json`, at most `limit`
+    /// bytes, valid JSON, no unknown fields (the target type must use
+    /// `#[serde(deny_unknown_fields)]`).
+    pub fn json<T: DeserializeOwned>(&self, limit: usize) -> Result<T> {
+        if self.body.len() > limit {
+            return Err(Error::PayloadTooLarge(limit));
+        }
+        let ctype = self.header("content-type").unwrap_or("");
+        let mime = ctype.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return Err(Error::UnsupportedMediaType);
+        }
+        serde_json::from_slice(&self.body).map_err(json_error)
+    }
+}
+
+/// Turn a serde_json error into a 400 that names the problem.
+pub fn json_error(e: serde_json::Error) -> Error {
+    let msg = e.to_string();
+    let code = if msg.starts_with("unknown field") {
+        "unknown_field"
+    } else if msg.starts_with("missing field") {
+        "missing_field"
+    } else if e.is_syntax() || e.is_eof() {
+        "invalid_json"
+    } else {
+        "invalid_field"
+    };
+    Error::bad(code, msg)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An HTTP response, as the domain produces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("cache-control".into(), "no-store".into()),
+                ("x-content-type-options".into(), "nosniff".into()),
+            ],
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    /// The response for an error: its status and JSON body.
+    pub fn error(e: &Error) -> Self {
+        Self::json(e.status(), &e.body())
+    }
+
+    /// Add a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+impl From<Result<Response>> for Response {
+    fn from(r: Result<Response>) -> Self {
+        r.unwrap_or_else(|e| Response::error(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+    }
+
+    fn req(ctype: &str, body: &str) -> Request {
+        Request {
+            method: "POST".into(),
+            headers: vec![("content-type".into(), ctype.into())],
+            body: body.as_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn strict_json_bodies() {
+        let cases = [
+            (req("application/json", r#"{"name":"a"}"#), None),
+            (req("application/json; charset=utf-8", r#"{"name":"a"}"#), None),
+            (req("text/plain", r#"{"name":"a"}"#), Some("unsupported_media_type")),
+            (req("application/json", r#"{"name":"a","x":1}"#), Some("unknown_field")),
+            (req("application/json", r#"{"name":"#), Some("invalid_json")),
+            (req("application/json", r#"{}"#), Some("missing_field")),
+            (req("application/json", r#"{"name":3}"#), Some("invalid_field")),
+            (req("application/json", &format!(r#"{{"name":"{}"}}"#, "a".repeat(100))), Some("payload_too_large")),
+        ];
+        for (r, want) in cases {
+            let got = r.json::<Body>(64).err().map(|e| e.code());
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&r.body));
+        }
+    }
+
+    #[test]
+    fn query_params() {
+        let r = Request { query: "a=1&b=x%20y&c=%zz&d=+".into(), ..Default::default() };
+        assert_eq!(r.query_param("a").as_deref(), Some("1"));
+        assert_eq!(r.query_param("b").as_deref(), Some("x y"));
+        assert_eq!(r.query_param("c").as_deref(), Some("%zz"));
+        assert_eq!(r.query_param("d").as_deref(), Some(" "));
+        assert_eq!(r.query_param("e"), None);
+    }
+}

@@ -1,0 +1,147 @@
+//! How the domain writes without losing updates on a store with no
+//! transactions:
+//!
+//! - [`create_unique`]: claim a key with an atomic increment (only the first
+//!   claimer sees 1), then write it. No compare-and-swap from an absent key,
+//!   which some Spin stores get wrong.
+//! - [`update`]: read-modify-write of a versioned JSON record by
+//!   compare-and-swap on the exact bytes read, retried on conflict. The
+//!   record already exists, so this never CASes from absent.
+//! - Append-only data (messages, audit entries) goes to its own keys, ordered
+//!   by an atomic counter, and is never rewritten.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::store::Kv;
+
+/// How many times [`update`] retries a lost compare-and-swap.
+pub const MAX_CAS_RETRIES: usize = 64;
+
+/// A record with a version that every update increments.
+pub trait Versioned {
+    /// Current version.
+    fn version(&self) -> u64;
+    /// Set the version.
+    fn set_version(&mut self, v: u64);
+}
+
+/// Read and decode a JSON record.
+pub fn read<T: DeserializeOwned>(kv: &dyn Kv, key: &str) -> Result<Option<T>> {
+    match kv.get(key)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Store(crate::store::StoreError(format!("corrupt record {key}: {e}")))),
+    }
+}
+
+/// Write a JSON record unconditionally (for keys nobody else can be writing:
+/// fresh counter-numbered keys, or keys won by [`claim`]).
+pub fn write<T: Serialize>(kv: &dyn Kv, key: &str, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec(value).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+    kv.set(key, &bytes)?;
+    Ok(())
+}
+
+/// Claim a name once and for all: true only for the first caller, ever (until
+/// the claim key is deleted).
+pub fn claim(kv: &dyn Kv, claim_key: &str) -> Result<bool> {
+    Ok(kv.increment(claim_key, 1)? == 1)
+}
+
+/// Create `key` with `value` if nobody claimed it before; `Conflict` otherwise.
+pub fn create_unique<T: Serialize>(kv: &dyn Kv, claim_key: &str, key: &str, value: &T, what: &str) -> Result<()> {
+    if !claim(kv, claim_key)? {
+        return Err(Error::Conflict(format!("{what} already exists")));
+    }
+    write(kv, key, value)
+}
+
+/// Apply `f` to the record at `key` and store it with its version bumped,
+/// by compare-and-swap; retried when another writer got there first. `f` may
+/// refuse with an error, which is returned and writes nothing. Returns the
+/// stored record.
+pub fn update<T, F>(kv: &dyn Kv, key: &str, mut f: F) -> Result<T>
+where
+    T: Serialize + DeserializeOwned + Versioned,
+    F: FnMut(&mut T) -> Result<()>,
+{
+    for _ in 0..MAX_CAS_RETRIES {
+        let Some(old_bytes) = kv.get(key)? else { return Err(Error::NotFound) };
+        let mut value: T = serde_json::from_slice(&old_bytes)
+            .map_err(|e| Error::Store(crate::store::StoreError(format!("corrupt record {key}: {e}"))))?;
+        f(&mut value)?;
+        value.set_version(value.version() + 1);
+        let new_bytes =
+            serde_json::to_vec(&value).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+        if kv.compare_and_swap(key, Some(&old_bytes), &new_bytes)? {
+            return Ok(value);
+        }
+    }
+    Err(Error::Conflict("too many concurrent changes; try again".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Counter {
+        n: u64,
+        version: u64,
+    }
+
+    impl Versioned for Counter {
+        fn version(&self) -> u64 {
+            self.version
+        }
+        fn set_version(&mut self, v: u64) {
+            self.version = v;
+        }
+    }
+
+    #[test]
+    fn concurrent_updates_lose_nothing() {
+        let kv = MemKv::new();
+        write(&kv, "c", &Counter { n: 0, version: 0 }).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        update(&kv, "c", |c: &mut Counter| {
+                            c.n += 1;
+                            Ok(())
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let c: Counter = read(&kv, "c").unwrap().unwrap();
+        assert_eq!((c.n, c.version), (800, 800));
+    }
+
+    #[test]
+    fn refused_updates_write_nothing_and_missing_records_are_not_found() {
+        let kv = MemKv::new();
+        write(&kv, "c", &Counter { n: 1, version: 0 }).unwrap();
+        let r = update(&kv, "c", |_: &mut Counter| Err(Error::Conflict("no".into())));
+        assert!(matches!(r, Err(Error::Conflict(_))));
+        assert_eq!(read::<Counter>(&kv, "c").unwrap().unwrap(), Counter { n: 1, version: 0 });
+        assert_eq!(update(&kv, "absent", |_: &mut Counter| Ok(())).unwrap_err(), Error::NotFound);
+    }
+
+    #[test]
+    fn claims_are_exclusive() {
+        let kv = MemKv::new();
+        let wins: usize = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..16).map(|_| s.spawn(|| claim(&kv, "claim/x").unwrap() as usize)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(wins, 1);
+        assert!(create_unique(&kv, "claim/x", "x", &1, "thing").is_err());
+    }
+}
