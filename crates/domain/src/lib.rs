@@ -14,4 +14,5 @@ pub mod ids;
 pub mod keys;
 pub mod record;
 pub mod store;
+pub mod time;
 pub mod token;

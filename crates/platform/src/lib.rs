@@ -1,0 +1,101 @@
+//! What every Ticketshare component needs from the platform, in one place, so
+//! components stay a few lines of glue:
+//!
+//! - [`SpinKv`]: the domain's [`Kv`] over Spin's `default` key-value store
+//!   (`fermyon:spin/key-value` for plain operations, `wasi:keyvalue/atomics`
+//!   for increment and compare-and-swap: the same data).
+//! - [`request`] / [`response`]: Spin HTTP ⇄ the domain's plain values.
+//! - [`now_ms`] and [`random`]: the clock and the OS random source, passed into
+//!   the pure domain functions as arguments.
+
+use domain::store::{Kv, StoreError, StoreResult};
+use spin_sdk::key_value::Store;
+use spin_sdk::wit::wasi::keyvalue::{atomics, store as wkv};
+
+/// The `default` store, opened through both interfaces.
+pub struct SpinKv {
+    store: Store,
+    bucket: wkv::Bucket,
+}
+
+impl SpinKv {
+    /// Open the `default` store.
+    pub fn open_default() -> StoreResult<Self> {
+        let store = Store::open_default().map_err(|e| StoreError(format!("open: {e:?}")))?;
+        let bucket = wkv::open("default").map_err(|e| StoreError(format!("open: {e:?}")))?;
+        Ok(Self { store, bucket })
+    }
+}
+
+impl Kv for SpinKv {
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.store.get(key).map_err(|e| StoreError(format!("{e:?}")))
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.store.set(key, value).map_err(|e| StoreError(format!("{e:?}")))
+    }
+
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        self.store.delete(key).map_err(|e| StoreError(format!("{e:?}")))
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        atomics::increment(&self.bucket, key, delta).map_err(|e| StoreError(format!("{e:?}")))
+    }
+
+    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
+        let cas = atomics::Cas::new(&self.bucket, key).map_err(|e| StoreError(format!("{e:?}")))?;
+        let current = cas.current().map_err(|e| StoreError(format!("{e:?}")))?;
+        if current.as_deref() != expected {
+            return Ok(false);
+        }
+        match atomics::swap(cas, new) {
+            Ok(()) => Ok(true),
+            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Err(atomics::CasError::StoreError(e)) => Err(StoreError(format!("{e:?}"))),
+        }
+    }
+}
+
+/// Convert a Spin request into the domain's plain request.
+pub fn request(req: &spin_sdk::http::Request) -> domain::http::Request {
+    let path_and_query = req.path_and_query().unwrap_or("/");
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    domain::http::Request {
+        method: req.method().to_string().to_ascii_uppercase(),
+        path: path.to_string(),
+        query: query.to_string(),
+        headers: req
+            .headers()
+            .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: req.body().to_vec(),
+    }
+}
+
+/// Convert the domain's response into a Spin response.
+pub fn response(resp: domain::http::Response) -> spin_sdk::http::Response {
+    let mut b = spin_sdk::http::Response::builder();
+    b.status(resp.status);
+    for (k, v) in resp.headers {
+        b.header(k, v);
+    }
+    b.body(resp.body).build()
+}
+
+/// Milliseconds since the Unix epoch, from the wall clock the host provides.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `N` bytes from the OS random source (`wasi:random`).
+pub fn random<const N: usize>() -> [u8; N] {
+    let bytes = wasip2::random::random::get_random_bytes(N as u64);
+    let mut out = [0u8; N];
+    out.copy_from_slice(&bytes[..N]);
+    out
+}
