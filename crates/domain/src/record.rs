@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::store::Kv;
 
 /// How many times [`update`] retries a lost compare-and-swap.
-pub const MAX_CAS_RETRIES: usize = 64;
+pub const MAX_CAS_RETRIES: usize = 1000;
 
 /// A record with a version that every update increments.
 pub trait Versioned {

@@ -1,0 +1,218 @@
+//! The stored records: tickets and their thread messages, with the rules that
+//! belong to the data itself (status effects of a post, who may see a message).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{MessageSeq, TicketNo, UserId};
+use crate::record::Versioned;
+use crate::time::Millis;
+
+/// A ticket's customer-facing status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// New, nobody has answered yet.
+    Pending,
+    /// Being worked on.
+    Open,
+    /// The customer (or someone on their side) wrote last.
+    ClientReplied,
+    /// Staff answered; waiting for the customer.
+    AwaitingCustomer,
+    /// Done.
+    Resolved,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorKind {
+    /// An admin or staff member.
+    Staff,
+    /// The ticket's customer (or a customer of the same company).
+    Customer,
+    /// A delegate who accepted an invite.
+    Delegate,
+    /// A participant (by personal link or email).
+    Participant,
+    /// An external collaborator on a share link.
+    Collaborator,
+    /// The system (hand-offs, status events).
+    System,
+}
+
+/// Who may read a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Everyone on the ticket, customer included.
+    Public,
+    /// Staff only.
+    Internal,
+    /// Staff and the collaborator who wrote it; never the customer.
+    External,
+}
+
+/// The kind of reader a thread is rendered for. Decides visibility once, here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reader {
+    /// Admin or staff: everything.
+    Staff,
+    /// Customer, delegate or participant: public messages only.
+    CustomerSide,
+    /// An external collaborator: public messages and their own share's notes.
+    Collaborator {
+        /// The share the collaborator came through.
+        share: String,
+    },
+}
+
+/// One message of a thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Position in the thread.
+    pub seq: MessageSeq,
+    /// Author id (user id, participant email hash, share id…), if any.
+    pub author_id: Option<String>,
+    /// Display name shown with the message (staff name only when signed).
+    pub author_name: String,
+    /// Author kind.
+    pub author_kind: AuthorKind,
+    /// Visibility.
+    pub visibility: Visibility,
+    /// The Markdown source as written.
+    pub source: String,
+    /// Which share an external note belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<String>,
+    /// When it was posted.
+    pub created_at: Millis,
+}
+
+impl Message {
+    /// Whether `reader` may see this message.
+    pub fn visible_to(&self, reader: &Reader) -> bool {
+        match (reader, self.visibility) {
+            (Reader::Staff, _) => true,
+            (_, Visibility::Public) => true,
+            (Reader::CustomerSide, _) => false,
+            (Reader::Collaborator { share }, Visibility::External) => self.share.as_deref() == Some(share),
+            (Reader::Collaborator { .. }, Visibility::Internal) => false,
+        }
+    }
+}
+
+/// A ticket's versioned record (messages live on their own keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Number within the workspace.
+    pub no: TicketNo,
+    /// Subject line.
+    pub subject: String,
+    /// The customer the ticket belongs to.
+    pub customer: UserId,
+    /// Customer-facing status.
+    pub status: Status,
+    /// Staff member working on it.
+    pub assignee: Option<UserId>,
+    /// Queue it sits in.
+    pub queue: String,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last activity (post or state change).
+    pub updated_at: Millis,
+    /// Staff have unseen activity (e.g. an internal note or a customer post).
+    pub staff_unseen: bool,
+    /// Soft-deleted: hidden everywhere, kept for the audit ledger.
+    pub deleted: bool,
+    /// Highest message number known to be written (readers page up to it).
+    pub last_seq: u64,
+    /// Incremented on every change (compare-and-swap guard).
+    pub version: u64,
+}
+
+impl Versioned for Ticket {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, v: u64) {
+        self.version = v;
+    }
+}
+
+/// The status table: how a post changes a ticket. The one place this rule
+/// lives.
+///
+/// | post                                  | status after            |
+/// |---------------------------------------|-------------------------|
+/// | customer-side public post             | client replied          |
+/// | staff public reply                    | awaiting customer       |
+/// | internal or external note             | unchanged (resolved: unchanged) |
+/// | any public post on a resolved ticket  | as above (reopens)      |
+pub fn status_after_post(current: Status, kind: AuthorKind, visibility: Visibility) -> Status {
+    match (visibility, kind) {
+        (Visibility::Public, AuthorKind::Staff) => Status::AwaitingCustomer,
+        (Visibility::Public, AuthorKind::System) => current,
+        (Visibility::Public, _) => Status::ClientReplied,
+        (Visibility::Internal | Visibility::External, _) => current,
+    }
+}
+
+/// Whether a post leaves unseen activity for staff.
+pub fn marks_staff_unseen(kind: AuthorKind, visibility: Visibility) -> bool {
+    kind != AuthorKind::Staff || visibility != Visibility::Public
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table() {
+        use AuthorKind::*;
+        use Status::*;
+        use Visibility::*;
+        let cases = [
+            (Pending, Customer, Public, ClientReplied),
+            (AwaitingCustomer, Delegate, Public, ClientReplied),
+            (Open, Participant, Public, ClientReplied),
+            (Pending, Staff, Public, AwaitingCustomer),
+            (ClientReplied, Staff, Public, AwaitingCustomer),
+            (Open, Staff, Internal, Open),
+            (ClientReplied, Collaborator, External, ClientReplied),
+            (Resolved, Customer, Public, ClientReplied),
+            (Resolved, Staff, Public, AwaitingCustomer),
+            (Resolved, Staff, Internal, Resolved),
+        ];
+        for (from, kind, vis, to) in cases {
+            assert_eq!(status_after_post(from, kind, vis), to, "{from:?} + {kind:?} {vis:?}");
+        }
+    }
+
+    #[test]
+    fn customers_never_see_notes() {
+        let msg = |visibility, share: Option<&str>| Message {
+            seq: MessageSeq(1),
+            author_id: None,
+            author_name: "x".into(),
+            author_kind: AuthorKind::Staff,
+            visibility,
+            source: "x".into(),
+            share: share.map(str::to_string),
+            created_at: 0,
+        };
+        let collab = Reader::Collaborator { share: "s1".into() };
+        let other = Reader::Collaborator { share: "s2".into() };
+        let cases = [
+            (msg(Visibility::Public, None), [true, true, true, true]),
+            (msg(Visibility::Internal, None), [true, false, false, false]),
+            (msg(Visibility::External, Some("s1")), [true, false, true, false]),
+        ];
+        for (m, [staff, cust, c1, c2]) in cases {
+            assert_eq!(m.visible_to(&Reader::Staff), staff);
+            assert_eq!(m.visible_to(&Reader::CustomerSide), cust);
+            assert_eq!(m.visible_to(&collab), c1);
+            assert_eq!(m.visible_to(&other), c2);
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! Tickets and their threads: create a ticket, post to its thread, read a page
+//! of it. Messages go to their own keys numbered by an atomic per-ticket
+//! counter, so concurrent posts never overwrite each other; the ticket record
+//! changes only by compare-and-swap. Reading a page costs the same however
+//! long the thread is.
+
+use crate::error::{Error, Result};
+use crate::ids::{MessageSeq, TicketNo, UserId, WorkspaceId};
+use crate::keys;
+use crate::model::{AuthorKind, Message, Reader, Status, Ticket, Visibility, marks_staff_unseen, status_after_post};
+use crate::record::{read, update, write};
+use crate::store::Kv;
+use crate::time::Millis;
+
+/// Longest subject, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+/// Longest message source, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 50_000;
+/// Largest page of a thread.
+pub const MAX_PAGE: usize = 100;
+
+/// Who is writing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// Author id, if any.
+    pub id: Option<String>,
+    /// Name shown with the message.
+    pub name: String,
+    /// Kind.
+    pub kind: AuthorKind,
+}
+
+fn check_subject(subject: &str) -> Result<String> {
+    let s = subject.trim();
+    if s.is_empty() {
+        return Err(Error::bad("invalid_field", "subject must not be empty"));
+    }
+    if s.chars().count() > MAX_SUBJECT_CHARS {
+        return Err(Error::bad("invalid_field", format!("subject is longer than {MAX_SUBJECT_CHARS} characters")));
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return Err(Error::bad("invalid_field", "subject must be one line of text"));
+    }
+    Ok(s.to_string())
+}
+
+fn check_body(body: &str) -> Result<()> {
+    if body.trim().is_empty() {
+        return Err(Error::bad("invalid_field", "message body must not be empty"));
+    }
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(Error::bad("invalid_field", format!("message body is larger than {MAX_MESSAGE_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+/// Create a ticket with its first message (public, by `author`).
+#[allow(clippy::too_many_arguments)]
+pub fn create_ticket(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    now: Millis,
+    subject: &str,
+    customer: UserId,
+    queue: &str,
+    author: &Author,
+    body: &str,
+) -> Result<(Ticket, Message)> {
+    let subject = check_subject(subject)?;
+    check_body(body)?;
+    let no = TicketNo(kv.increment(&keys::ticket_counter(ws), 1)? as u64);
+    let ticket = Ticket {
+        no,
+        subject,
+        customer,
+        status: Status::Pending,
+        assignee: None,
+        queue: queue.to_string(),
+        created_at: now,
+        updated_at: now,
+        staff_unseen: true,
+        deleted: false,
+        last_seq: 0,
+        version: 0,
+    };
+    // The key is fresh from the counter: nobody else can be writing it.
+    write(kv, &keys::ticket(ws, no), &ticket)?;
+    let message = append(kv, ws, no, now, author, Visibility::Public, body, None)?;
+    let ticket = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
+        t.last_seq = t.last_seq.max(message.seq.0);
+        Ok(())
+    })?;
+    Ok((ticket, message))
+}
+
+/// Read a ticket (deleted ones are not found).
+pub fn ticket(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Ticket> {
+    match read::<Ticket>(kv, &keys::ticket(ws, no))? {
+        Some(t) if !t.deleted => Ok(t),
+        _ => Err(Error::NotFound),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn append(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    now: Millis,
+    author: &Author,
+    visibility: Visibility,
+    body: &str,
+    share: Option<String>,
+) -> Result<Message> {
+    let seq = MessageSeq(kv.increment(&keys::message_counter(ws, no), 1)? as u64);
+    let message = Message {
+        seq,
+        author_id: author.id.clone(),
+        author_name: author.name.clone(),
+        author_kind: author.kind,
+        visibility,
+        source: body.to_string(),
+        share,
+        created_at: now,
+    };
+    write(kv, &keys::message(ws, no, seq), &message)?;
+    Ok(message)
+}
+
+/// Post to a ticket's thread: the one path every writer goes through. Applies
+/// the status table and returns the stored message and the updated ticket.
+#[allow(clippy::too_many_arguments)]
+pub fn post(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    now: Millis,
+    author: &Author,
+    visibility: Visibility,
+    body: &str,
+    share: Option<String>,
+) -> Result<(Message, Ticket)> {
+    check_body(body)?;
+    if visibility == Visibility::Internal && author.kind != AuthorKind::Staff {
+        return Err(Error::Forbidden("only staff write internal notes".into()));
+    }
+    if visibility == Visibility::External && author.kind != AuthorKind::Collaborator {
+        return Err(Error::Forbidden("external notes come from collaborators".into()));
+    }
+    ticket(kv, ws, no)?;
+    let message = append(kv, ws, no, now, author, visibility, body, share)?;
+    let ticket = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
+        t.status = status_after_post(t.status, author.kind, visibility);
+        t.staff_unseen |= marks_staff_unseen(author.kind, visibility);
+        t.updated_at = t.updated_at.max(now);
+        t.last_seq = t.last_seq.max(message.seq.0);
+        Ok(())
+    })?;
+    Ok((message, ticket))
+}
+
+/// Which end of the thread a page starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Oldest first; the cursor is the last seq seen.
+    OldestFirst,
+    /// Newest first; the cursor is the last seq seen.
+    NewestFirst,
+}
+
+/// One page of a thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Messages the reader may see, in the requested order.
+    pub messages: Vec<Message>,
+    /// Cursor for the next page, if there may be more.
+    pub next: Option<u64>,
+}
+
+/// Read one page of a thread for `reader`. Fetches at most a bounded number of
+/// message keys, whatever the thread's length.
+pub fn page(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    reader: &Reader,
+    order: Order,
+    cursor: Option<u64>,
+    limit: usize,
+) -> Result<Page> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let t = ticket(kv, ws, no)?;
+    let last = t.last_seq;
+    // Scan at most this many keys per page, so a reader who may see few
+    // messages still gets a bounded page (possibly short, with a cursor).
+    let budget = limit * 4 + 16;
+    let seqs: Box<dyn Iterator<Item = u64>> = match order {
+        Order::OldestFirst => Box::new(cursor.map_or(1, |c| c + 1)..=last),
+        Order::NewestFirst => Box::new((1..cursor.map_or(last + 1, |c| c.min(last + 1))).rev()),
+    };
+    let mut messages = Vec::new();
+    let mut scanned = 0;
+    let mut position = None;
+    for seq in seqs {
+        if messages.len() == limit || scanned == budget {
+            break;
+        }
+        scanned += 1;
+        position = Some(seq);
+        // A seq handed out but not (yet) written is skipped.
+        if let Some(m) = read::<Message>(kv, &keys::message(ws, no, MessageSeq(seq)))? {
+            if m.visible_to(reader) {
+                messages.push(m);
+            }
+        }
+    }
+    let more = match (order, position) {
+        (_, None) => false,
+        (Order::OldestFirst, Some(p)) => p < last,
+        (Order::NewestFirst, Some(p)) => p > 1,
+    };
+    Ok(Page { messages, next: if more { position } else { None } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    fn ws() -> WorkspaceId {
+        WorkspaceId::parse("acme").unwrap()
+    }
+
+    fn customer() -> Author {
+        Author { id: Some("u_c".into()), name: "Cara".into(), kind: AuthorKind::Customer }
+    }
+
+    fn staff() -> Author {
+        Author { id: Some("u_s".into()), name: "Sam".into(), kind: AuthorKind::Staff }
+    }
+
+    fn new_ticket(kv: &MemKv) -> TicketNo {
+        let (t, _) = create_ticket(kv, &ws(), 1, "Broken order", UserId::new([1; 16]), "support", &customer(), "help").unwrap();
+        t.no
+    }
+
+    #[test]
+    fn numbers_and_status_flow() {
+        let kv = MemKv::new();
+        assert_eq!(new_ticket(&kv), TicketNo(1));
+        let no = new_ticket(&kv);
+        assert_eq!(no, TicketNo(2));
+        let (_, t) = post(&kv, &ws(), no, 5, &staff(), Visibility::Public, "on it", None).unwrap();
+        assert_eq!(t.status, Status::AwaitingCustomer);
+        let (_, t) = post(&kv, &ws(), no, 6, &staff(), Visibility::Internal, "note", None).unwrap();
+        assert_eq!(t.status, Status::AwaitingCustomer);
+        let (_, t) = post(&kv, &ws(), no, 7, &customer(), Visibility::Public, "thanks", None).unwrap();
+        assert_eq!((t.status, t.last_seq, t.updated_at), (Status::ClientReplied, 4, 7));
+    }
+
+    #[test]
+    fn bad_posts_write_nothing() {
+        let kv = MemKv::new();
+        let no = new_ticket(&kv);
+        let before = kv.len();
+        let cases = [
+            (customer(), Visibility::Internal, "x", "forbidden"),
+            (staff(), Visibility::External, "x", "forbidden"),
+            (staff(), Visibility::Public, "   ", "invalid_field"),
+        ];
+        for (author, vis, body, code) in cases {
+            assert_eq!(post(&kv, &ws(), no, 2, &author, vis, body, None).unwrap_err().code(), code);
+        }
+        let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
+        assert!(post(&kv, &ws(), no, 2, &staff(), Visibility::Public, &big, None).is_err());
+        assert_eq!(post(&kv, &ws(), TicketNo(99), 2, &staff(), Visibility::Public, "x", None).unwrap_err(), Error::NotFound);
+        assert_eq!(kv.len(), before, "nothing half-written");
+        for bad in ["", "   ", "a\nb", &"s".repeat(201)] {
+            assert!(create_ticket(&kv, &ws(), 1, bad, UserId::new([1; 16]), "q", &customer(), "x").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn pages_both_ways_and_hide_notes_from_customers() {
+        let kv = MemKv::new();
+        let no = new_ticket(&kv);
+        for i in 0..30 {
+            let vis = if i % 3 == 0 { Visibility::Internal } else { Visibility::Public };
+            post(&kv, &ws(), no, 10 + i, &staff(), vis, &format!("m{i}"), None).unwrap();
+        }
+        // Staff, oldest first, all 31 across pages of 10.
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let p = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, cursor, 10).unwrap();
+            seen.extend(p.messages.iter().map(|m| m.seq.0));
+            match p.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=31).collect::<Vec<_>>());
+        // Customer, newest first: never a note.
+        let mut cust = Vec::new();
+        let mut cursor = None;
+        loop {
+            let p = page(&kv, &ws(), no, &Reader::CustomerSide, Order::NewestFirst, cursor, 7).unwrap();
+            assert!(p.messages.iter().all(|m| m.visibility == Visibility::Public));
+            cust.extend(p.messages.iter().map(|m| m.seq.0));
+            match p.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(cust.len(), 21);
+        assert!(cust.windows(2).all(|w| w[0] > w[1]));
+    }
+
+    #[test]
+    fn concurrent_posts_all_land_once_in_order() {
+        let kv = MemKv::new();
+        let no = new_ticket(&kv);
+        std::thread::scope(|s| {
+            for c in 0..8 {
+                let kv = &kv;
+                s.spawn(move || {
+                    for i in 0..25 {
+                        post(kv, &ws(), no, 100, &customer(), Visibility::Public, &format!("c{c}-{i}"), None).unwrap();
+                    }
+                });
+            }
+        });
+        let p = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, Some(1), 100).unwrap();
+        let p2 = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, p.next, 100).unwrap();
+        let mut bodies: Vec<String> = p.messages.iter().chain(&p2.messages).map(|m| m.source.clone()).collect();
+        assert_eq!(bodies.len(), 200);
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!(bodies.len(), 200, "each once");
+        assert_eq!(ticket(&kv, &ws(), no).unwrap().last_seq, 201);
+    }
+}
