@@ -15,6 +15,16 @@ pub fn workspace(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/meta")
 }
 
+/// Claim counter that makes a workspace id unique forever.
+pub fn workspace_claim(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/claim")
+}
+
+/// Claim counter that makes one user per normalised email.
+pub fn user_email_claim(ws: &WorkspaceId, email_hash: &str) -> String {
+    format!("ws/{ws}/user-email-claim/{email_hash}")
+}
+
 /// A user record.
 pub fn user(ws: &WorkspaceId, id: &UserId) -> String {
     format!("ws/{ws}/user/{id}")
@@ -61,6 +71,8 @@ mod tests {
         let hash = "f".repeat(64);
         let all = [
             workspace(&ws),
+            workspace_claim(&ws),
+            user_email_claim(&ws, &hash),
             user(&ws, &u),
             user_by_email(&ws, &hash),
             token(&ws, &hash),

@@ -18,3 +18,4 @@ pub mod store;
 pub mod thread;
 pub mod time;
 pub mod token;
+pub mod workspace;

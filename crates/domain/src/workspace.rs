@@ -1,0 +1,421 @@
+//! Workspaces (tenants), their settings, and users.
+//!
+//! A workspace is created with the deployment admin token; everything else in
+//! it hangs off `ws/<id>/`. Users are upserted by the platform by email (unique
+//! per workspace once normalised).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::ids::{UserId, WorkspaceId};
+use crate::keys;
+use crate::record::{Versioned, claim, read, update, write};
+use crate::store::Kv;
+use crate::time::{HOUR, Millis};
+
+/// Branding used in emails and pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    /// Company name shown in emails and on pages.
+    #[serde(default)]
+    pub company_name: String,
+    /// Logo URL (https) or empty.
+    #[serde(default)]
+    pub logo_url: String,
+    /// Where the logo links to (https) or empty.
+    #[serde(default)]
+    pub logo_link: String,
+    /// Brand colour as `#rrggbb`.
+    #[serde(default = "default_colour")]
+    pub brand_colour: String,
+}
+
+fn default_colour() -> String {
+    "#2f5bd3".into()
+}
+
+/// Workspace settings (admin-only changes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Branding.
+    #[serde(default)]
+    pub branding: Branding,
+    /// Participants feature on.
+    #[serde(default)]
+    pub participants_enabled: bool,
+    /// Email each participant on updates.
+    #[serde(default)]
+    pub copy_participants: bool,
+    /// Unknown email senders become participants instead of quarantine.
+    #[serde(default)]
+    pub auto_add_senders: bool,
+    /// Customers may invite delegates.
+    #[serde(default)]
+    pub customers_may_invite: bool,
+    /// Share link lifetime in hours.
+    #[serde(default = "default_share_hours")]
+    pub share_link_hours: u32,
+    /// Show the staff name on replies.
+    #[serde(default)]
+    pub sign_replies: bool,
+    /// Revoke every external link when a ticket is resolved.
+    #[serde(default)]
+    pub revoke_on_resolve: bool,
+}
+
+fn default_share_hours() -> u32 {
+    72
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            branding: Branding { brand_colour: default_colour(), ..Default::default() },
+            participants_enabled: false,
+            copy_participants: false,
+            auto_add_senders: false,
+            customers_may_invite: false,
+            share_link_hours: default_share_hours(),
+            sign_replies: false,
+            revoke_on_resolve: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Validate every field; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        let b = &self.branding;
+        if b.company_name.chars().count() > 100 {
+            return Err(Error::bad("invalid_field", "branding.company_name is longer than 100 characters"));
+        }
+        for (name, url) in [("branding.logo_url", &b.logo_url), ("branding.logo_link", &b.logo_link)] {
+            if !url.is_empty() && (!url.starts_with("https://") || url.len() > 500 || url.chars().any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>')) {
+                return Err(Error::bad("invalid_field", format!("{name} must be an https:// URL of at most 500 characters")));
+            }
+        }
+        let c = b.brand_colour.as_bytes();
+        if !(c.len() == 7 && c[0] == b'#' && c[1..].iter().all(u8::is_ascii_hexdigit)) {
+            return Err(Error::bad("invalid_field", "branding.brand_colour must be a hex colour like #2f5bd3"));
+        }
+        if !(1..=24 * 90).contains(&self.share_link_hours) {
+            return Err(Error::bad("invalid_field", "share_link_hours must be between 1 and 2160"));
+        }
+        Ok(())
+    }
+
+    /// Share link lifetime in milliseconds.
+    pub fn share_lifetime(&self) -> Millis {
+        i64::from(self.share_link_hours) * HOUR
+    }
+}
+
+/// A workspace record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workspace {
+    /// Id (slug).
+    pub id: WorkspaceId,
+    /// Display name.
+    pub name: String,
+    /// Settings.
+    pub settings: Settings,
+    /// Creation time.
+    pub created_at: Millis,
+    /// CAS guard.
+    pub version: u64,
+}
+
+impl Versioned for Workspace {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, v: u64) {
+        self.version = v;
+    }
+}
+
+/// Create a workspace; `Conflict` if the id was ever taken.
+pub fn create_workspace(kv: &dyn Kv, id: &WorkspaceId, name: &str, now: Millis) -> Result<Workspace> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::bad("invalid_field", "name must be 1 to 100 characters"));
+    }
+    if !claim(kv, &keys::workspace_claim(id))? {
+        return Err(Error::Conflict(format!("workspace {id} already exists")));
+    }
+    let ws = Workspace { id: id.clone(), name: name.to_string(), settings: Settings::default(), created_at: now, version: 0 };
+    write(kv, &keys::workspace(id), &ws)?;
+    Ok(ws)
+}
+
+/// Read a workspace.
+pub fn workspace(kv: &dyn Kv, id: &WorkspaceId) -> Result<Workspace> {
+    read(kv, &keys::workspace(id))?.ok_or(Error::NotFound)
+}
+
+/// Replace the settings (validated first; nothing written when invalid).
+pub fn set_settings(kv: &dyn Kv, id: &WorkspaceId, settings: Settings) -> Result<Workspace> {
+    settings.validate()?;
+    update(kv, &keys::workspace(id), |w: &mut Workspace| {
+        w.settings = settings.clone();
+        Ok(())
+    })
+}
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything in the workspace, every permission.
+    Admin,
+    /// Works tickets.
+    Staff,
+    /// A store customer.
+    Customer,
+}
+
+/// Staff permissions beyond the role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// May share tickets with external collaborators.
+    ExternalShare,
+}
+
+/// A user record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Customer's company, if any.
+    pub company: Option<String>,
+    /// Staff queues.
+    pub queues: Vec<String>,
+    /// Staff permissions.
+    pub permissions: Vec<Permission>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// CAS guard.
+    pub version: u64,
+}
+
+impl Versioned for User {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, v: u64) {
+        self.version = v;
+    }
+}
+
+impl User {
+    /// Whether the user holds a permission (admins hold all).
+    pub fn has(&self, p: Permission) -> bool {
+        self.role == Role::Admin || (self.role == Role::Staff && self.permissions.contains(&p))
+    }
+
+    /// Admin or staff.
+    pub fn is_staff(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Staff)
+    }
+}
+
+/// Normalise an email address (trim, lowercase) and check its shape.
+pub fn normalise_email(email: &str) -> Result<String> {
+    let e = email.trim().to_ascii_lowercase();
+    let valid = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !e.contains("..")
+                && e.chars().all(|c| c.is_ascii_graphic() && c != '<' && c != '>' && c != '"' && c != ',')
+                && domain.chars().filter(|c| *c == '@').count() == 0
+        });
+    if valid { Ok(e) } else { Err(Error::bad("invalid_field", format!("{email:?} is not a valid email address"))) }
+}
+
+/// Hash of a normalised email, used in keys.
+pub fn email_hash(normalised: &str) -> String {
+    Sha256::digest(normalised.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the platform sends to create or update a user.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserInput {
+    /// Email (the identity).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Customer's company.
+    #[serde(default)]
+    pub company: Option<String>,
+    /// Staff queues.
+    #[serde(default)]
+    pub queues: Vec<String>,
+    /// Staff permissions.
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+}
+
+/// Find a user by email.
+pub fn user_by_email(kv: &dyn Kv, ws: &WorkspaceId, email: &str) -> Result<Option<User>> {
+    let e = normalise_email(email)?;
+    let Some(id) = read::<UserId>(kv, &keys::user_by_email(ws, &email_hash(&e)))? else { return Ok(None) };
+    read(kv, &keys::user(ws, &id))
+}
+
+/// Read a user.
+pub fn user(kv: &dyn Kv, ws: &WorkspaceId, id: &UserId) -> Result<User> {
+    read(kv, &keys::user(ws, id))?.ok_or(Error::NotFound)
+}
+
+/// Create or update a user by email. Returns the user and whether it was new.
+pub fn upsert_user(kv: &dyn Kv, ws: &WorkspaceId, input: UserInput, now: Millis, random: [u8; 16]) -> Result<(User, bool)> {
+    let email = normalise_email(&input.email)?;
+    let name = input.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::bad("invalid_field", "name must be 1 to 100 characters"));
+    }
+    if input.role == Role::Customer && (!input.queues.is_empty() || !input.permissions.is_empty()) {
+        return Err(Error::bad("invalid_field", "customers have no queues or permissions"));
+    }
+    for q in &input.queues {
+        if q.is_empty() || q.len() > 40 || !q.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+            return Err(Error::bad("invalid_field", format!("queue {q:?} must be 1-40 letters, digits, '-' or '_'")));
+        }
+    }
+    if let Some(c) = &input.company {
+        if c.trim().is_empty() || c.chars().count() > 100 {
+            return Err(Error::bad("invalid_field", "company must be 1 to 100 characters"));
+        }
+    }
+    let hash = email_hash(&email);
+    let index = keys::user_by_email(ws, &hash);
+    let apply = |u: &mut User| {
+        u.name = name.clone();
+        u.role = input.role;
+        u.company = input.company.clone();
+        u.queues = input.queues.clone();
+        u.permissions = input.permissions.clone();
+    };
+    // Existing user: update by CAS.
+    if let Some(id) = read::<UserId>(kv, &index)? {
+        let u = update(kv, &keys::user(ws, &id), |u: &mut User| {
+            apply(u);
+            Ok(())
+        })?;
+        return Ok((u, false));
+    }
+    // New: the first claimer of this email creates it; a concurrent loser
+    // waits for the winner's index entry and updates that user instead.
+    if claim(kv, &keys::user_email_claim(ws, &hash))? {
+        let mut u = User {
+            id: UserId::new(random),
+            email,
+            name: String::new(),
+            role: input.role,
+            company: None,
+            queues: vec![],
+            permissions: vec![],
+            created_at: now,
+            version: 0,
+        };
+        apply(&mut u);
+        write(kv, &keys::user(ws, &u.id), &u)?;
+        write(kv, &index, &u.id)?;
+        return Ok((u, true));
+    }
+    for _ in 0..1000 {
+        if let Some(id) = read::<UserId>(kv, &index)? {
+            let u = update(kv, &keys::user(ws, &id), |u: &mut User| {
+                apply(u);
+                Ok(())
+            })?;
+            return Ok((u, false));
+        }
+    }
+    Err(Error::Conflict("this email is being created by another request; try again".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    fn input(email: &str, role: Role) -> UserInput {
+        UserInput { email: email.into(), name: "Ann".into(), role, company: None, queues: vec![], permissions: vec![] }
+    }
+
+    #[test]
+    fn workspaces_are_unique_and_settings_validated() {
+        let kv = MemKv::new();
+        let id = WorkspaceId::parse("acme").unwrap();
+        create_workspace(&kv, &id, "Acme", 1).unwrap();
+        assert_eq!(create_workspace(&kv, &id, "Again", 2).unwrap_err().code(), "conflict");
+        let mut s = Settings::default();
+        s.branding.brand_colour = "red".into();
+        assert!(set_settings(&kv, &id, s).is_err());
+        assert_eq!(workspace(&kv, &id).unwrap().settings, Settings::default(), "nothing written");
+        let mut s = Settings::default();
+        s.sign_replies = true;
+        s.branding.logo_url = "https://cdn.example/logo.png".into();
+        assert!(set_settings(&kv, &id, s).unwrap().settings.sign_replies);
+        for bad in ["javascript:alert(1)", "http://x.example", "https://a b"] {
+            let mut s = Settings::default();
+            s.branding.logo_link = bad.into();
+            assert!(s.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn users_upsert_by_normalised_email() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let (a, new) = upsert_user(&kv, &ws, input("Ann@Example.com ", Role::Staff), 1, [1; 16]).unwrap();
+        assert!(new);
+        assert_eq!(a.email, "ann@example.com");
+        let mut again = input("ann@example.COM", Role::Admin);
+        again.name = "Ann B".into();
+        let (b, new) = upsert_user(&kv, &ws, again, 2, [2; 16]).unwrap();
+        assert!(!new);
+        assert_eq!((&b.id, b.role, b.name.as_str()), (&a.id, Role::Admin, "Ann B"));
+        assert!(b.has(Permission::ExternalShare), "admins hold every permission");
+        for bad in ["nope", "a@b", "@x.com", "a@.com", "a b@x.com"] {
+            assert!(upsert_user(&kv, &ws, input(bad, Role::Customer), 3, [3; 16]).is_err(), "{bad}");
+        }
+        let mut cust = input("c@x.com", Role::Customer);
+        cust.permissions = vec![Permission::ExternalShare];
+        assert!(upsert_user(&kv, &ws, cust, 3, [3; 16]).is_err());
+    }
+
+    #[test]
+    fn concurrent_upserts_make_one_user() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let ids: Vec<UserId> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8u8)
+                .map(|i| {
+                    let kv = &kv;
+                    let ws = &ws;
+                    s.spawn(move || upsert_user(kv, ws, input("x@y.com", Role::Customer), 1, [i; 16]).unwrap().0.id)
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    }
+}
