@@ -25,6 +25,11 @@ pub fn user_email_claim(ws: &WorkspaceId, email_hash: &str) -> String {
     format!("ws/{ws}/user-email-claim/{email_hash}")
 }
 
+/// The list of a workspace's API keys.
+pub fn api_keys(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/api-keys")
+}
+
 /// A user record.
 pub fn user(ws: &WorkspaceId, id: &UserId) -> String {
     format!("ws/{ws}/user/{id}")
@@ -72,6 +77,7 @@ mod tests {
         let all = [
             workspace(&ws),
             workspace_claim(&ws),
+            api_keys(&ws),
             user_email_claim(&ws, &hash),
             user(&ws, &u),
             user_by_email(&ws, &hash),

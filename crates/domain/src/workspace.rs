@@ -148,6 +148,7 @@ pub fn create_workspace(kv: &dyn Kv, id: &WorkspaceId, name: &str, now: Millis) 
     }
     let ws = Workspace { id: id.clone(), name: name.to_string(), settings: Settings::default(), created_at: now, version: 0 };
     write(kv, &keys::workspace(id), &ws)?;
+    write(kv, &keys::api_keys(id), &crate::auth::ApiKeyList::default())?;
     Ok(ws)
 }
 

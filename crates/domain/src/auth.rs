@@ -1,0 +1,350 @@
+//! Credentials: workspace API keys, browser sessions and single-use login
+//! links. Every secret is a 256-bit token; only its purpose-separated hash is
+//! stored (`keys::token`). The workspace is part of every credential's text so
+//! a lookup never needs to search across workspaces.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{ApiKeyId, UserId, WorkspaceId};
+use crate::keys;
+use crate::record::{Versioned, read, update, write};
+use crate::store::Kv;
+use crate::time::{HOUR, Millis};
+use crate::token::{self, Purpose};
+
+/// How long a browser session lasts.
+pub const SESSION_LIFETIME: Millis = 7 * 24 * HOUR;
+/// How long a login link stays valid.
+pub const LOGIN_LINK_LIFETIME: Millis = HOUR / 4;
+/// Name of the session cookie (`__Host-`: Secure, Path=/, no Domain).
+pub const SESSION_COOKIE: &str = "__Host-ts_session";
+
+/// What a stored token grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// The purpose it was issued for.
+    pub purpose: String,
+    /// The user it belongs to (sessions, login links).
+    pub user: Option<UserId>,
+    /// The API key it belongs to.
+    pub key_id: Option<ApiKeyId>,
+    /// Issue time.
+    pub created_at: Millis,
+    /// Expiry, if any.
+    pub expires_at: Option<Millis>,
+    /// Single-use tokens: consumed.
+    pub used: bool,
+    /// Revoked (API keys, logged-out sessions).
+    pub revoked: bool,
+    /// CAS guard.
+    pub version: u64,
+}
+
+impl Versioned for TokenRecord {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, v: u64) {
+        self.version = v;
+    }
+}
+
+impl TokenRecord {
+    fn live(&self, purpose: Purpose, now: Millis) -> bool {
+        self.purpose == purpose_name(purpose)
+            && !self.used
+            && !self.revoked
+            && self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+fn purpose_name(p: Purpose) -> String {
+    format!("{p:?}").to_ascii_lowercase()
+}
+
+/// Split `<workspace>.<token>` (the text form of sessions, login links and,
+/// after the `tsk_` prefix, API keys).
+fn split(credential: &str) -> Result<(WorkspaceId, &str)> {
+    let (ws, tok) = credential.rsplit_once('.').ok_or(Error::Unauthenticated)?;
+    if !token::well_formed(tok) {
+        return Err(Error::Unauthenticated);
+    }
+    Ok((WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?, tok))
+}
+
+fn issue(kv: &dyn Kv, ws: &WorkspaceId, purpose: Purpose, rec: TokenRecord, random: [u8; 32]) -> Result<String> {
+    let tok = token::new_token(random);
+    write(kv, &keys::token(ws, &token::hash(purpose, &tok)), &rec)?;
+    Ok(format!("{ws}.{tok}"))
+}
+
+fn lookup(kv: &dyn Kv, ws: &WorkspaceId, purpose: Purpose, tok: &str) -> Result<(String, TokenRecord)> {
+    let key = keys::token(ws, &token::hash(purpose, tok));
+    let rec: TokenRecord = read(kv, &key)?.ok_or(Error::Unauthenticated)?;
+    Ok((key, rec))
+}
+
+/// An API key's public description (the secret is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Id.
+    pub id: ApiKeyId,
+    /// The first characters of the secret, to recognise it.
+    pub prefix: String,
+    /// Free label.
+    pub label: String,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Revoked keys stop working at once.
+    pub revoked: bool,
+    /// Hash of the secret (to revoke it); never sent.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub token_hash: String,
+}
+
+/// The list of a workspace's API keys (one versioned record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ApiKeyList {
+    /// Keys, oldest first.
+    pub keys: Vec<ApiKey>,
+    /// CAS guard.
+    pub version: u64,
+}
+
+impl Versioned for ApiKeyList {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, v: u64) {
+        self.version = v;
+    }
+}
+
+/// Create an API key. Returns its description and the secret
+/// (`tsk_<workspace>.<token>`), which is never stored.
+pub fn create_api_key(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    label: &str,
+    now: Millis,
+    random: [u8; 32],
+    id_random: [u8; 16],
+) -> Result<(ApiKey, String)> {
+    if label.chars().count() > 100 {
+        return Err(Error::bad("invalid_field", "label is longer than 100 characters"));
+    }
+    let id = ApiKeyId::new(id_random);
+    let cred = issue(
+        kv,
+        ws,
+        Purpose::ApiKey,
+        TokenRecord {
+            purpose: purpose_name(Purpose::ApiKey),
+            user: None,
+            key_id: Some(id.clone()),
+            created_at: now,
+            expires_at: None,
+            used: false,
+            revoked: false,
+            version: 0,
+        },
+        random,
+    )?;
+    let secret = format!("tsk_{cred}");
+    let tok = cred.rsplit_once('.').map(|(_, t)| t).unwrap_or_default();
+    let key = ApiKey {
+        id,
+        prefix: secret.chars().take(ws.as_str().len() + 9).collect(),
+        label: label.to_string(),
+        created_at: now,
+        revoked: false,
+        token_hash: token::hash(Purpose::ApiKey, tok),
+    };
+    // The list exists from the workspace's creation on, so this is a plain
+    // compare-and-swap update (a missing workspace is NotFound).
+    let mut stored = key.clone();
+    update(kv, &keys::api_keys(ws), |l: &mut ApiKeyList| {
+        l.keys.push(stored.clone());
+        Ok(())
+    })?;
+    stored.token_hash.clear();
+    Ok((stored, secret))
+}
+
+/// List a workspace's API keys (prefixes only).
+pub fn list_api_keys(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Vec<ApiKey>> {
+    let list: ApiKeyList = read(kv, &keys::api_keys(ws))?.unwrap_or_default();
+    Ok(list.keys.into_iter().map(|mut k| {
+        k.token_hash.clear();
+        k
+    }).collect())
+}
+
+/// Revoke an API key: it stops working on the very next request.
+pub fn revoke_api_key(kv: &dyn Kv, ws: &WorkspaceId, id: &ApiKeyId) -> Result<()> {
+    let mut hash = None;
+    update(kv, &keys::api_keys(ws), |l: &mut ApiKeyList| {
+        let k = l.keys.iter_mut().find(|k| &k.id == id).ok_or(Error::NotFound)?;
+        k.revoked = true;
+        hash = Some(k.token_hash.clone());
+        Ok(())
+    })?;
+    let hash = hash.ok_or(Error::NotFound)?;
+    update(kv, &keys::token(ws, &hash), |r: &mut TokenRecord| {
+        r.revoked = true;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Check an API key (`tsk_<workspace>.<token>`); returns its workspace and id.
+pub fn authenticate_api_key(kv: &dyn Kv, secret: &str, now: Millis) -> Result<(WorkspaceId, ApiKeyId)> {
+    let cred = secret.strip_prefix("tsk_").ok_or(Error::Unauthenticated)?;
+    let (ws, tok) = split(cred)?;
+    let (_, rec) = lookup(kv, &ws, Purpose::ApiKey, tok)?;
+    if !rec.live(Purpose::ApiKey, now) {
+        return Err(Error::Unauthenticated);
+    }
+    Ok((ws, rec.key_id.ok_or(Error::Unauthenticated)?))
+}
+
+/// Start a browser session for a user; returns the cookie value.
+pub fn create_session(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, now: Millis, random: [u8; 32]) -> Result<String> {
+    issue(
+        kv,
+        ws,
+        Purpose::Session,
+        TokenRecord {
+            purpose: purpose_name(Purpose::Session),
+            user: Some(user.clone()),
+            key_id: None,
+            created_at: now,
+            expires_at: Some(now + SESSION_LIFETIME),
+            used: false,
+            revoked: false,
+            version: 0,
+        },
+        random,
+    )
+}
+
+/// The user behind a session cookie value.
+pub fn session_user(kv: &dyn Kv, cookie: &str, now: Millis) -> Result<(WorkspaceId, UserId)> {
+    let (ws, tok) = split(cookie)?;
+    let (_, rec) = lookup(kv, &ws, Purpose::Session, tok)?;
+    if !rec.live(Purpose::Session, now) {
+        return Err(Error::Unauthenticated);
+    }
+    Ok((ws, rec.user.ok_or(Error::Unauthenticated)?))
+}
+
+/// End a session (logout); unknown sessions are fine.
+pub fn end_session(kv: &dyn Kv, cookie: &str) -> Result<()> {
+    let Ok((ws, tok)) = split(cookie) else { return Ok(()) };
+    kv.delete(&keys::token(&ws, &token::hash(Purpose::Session, tok)))?;
+    Ok(())
+}
+
+/// Mint a single-use login link token (`<workspace>.<token>`) for a user.
+pub fn mint_login(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, now: Millis, random: [u8; 32]) -> Result<String> {
+    issue(
+        kv,
+        ws,
+        Purpose::Login,
+        TokenRecord {
+            purpose: purpose_name(Purpose::Login),
+            user: Some(user.clone()),
+            key_id: None,
+            created_at: now,
+            expires_at: Some(now + LOGIN_LINK_LIFETIME),
+            used: false,
+            revoked: false,
+            version: 0,
+        },
+        random,
+    )
+}
+
+/// Check a login link without using it (for the page a GET shows).
+pub fn peek_login(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, UserId)> {
+    let (ws, tok) = split(link).map_err(|_| Error::NotFound)?;
+    let (_, rec) = lookup(kv, &ws, Purpose::Login, tok).map_err(|_| Error::NotFound)?;
+    if !rec.live(Purpose::Login, now) {
+        return Err(Error::NotFound);
+    }
+    Ok((ws, rec.user.ok_or(Error::NotFound)?))
+}
+
+/// Use a login link: exactly one caller succeeds, however many race; used,
+/// expired and unknown links are all `NotFound`.
+pub fn consume_login(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, UserId)> {
+    let (ws, tok) = split(link).map_err(|_| Error::NotFound)?;
+    let (key, _) = lookup(kv, &ws, Purpose::Login, tok).map_err(|_| Error::NotFound)?;
+    let rec = update(kv, &key, |r: &mut TokenRecord| {
+        if !r.live(Purpose::Login, now) {
+            return Err(Error::NotFound);
+        }
+        r.used = true;
+        Ok(())
+    })?;
+    Ok((ws, rec.user.ok_or(Error::NotFound)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    fn ws() -> WorkspaceId {
+        WorkspaceId::parse("acme").unwrap()
+    }
+
+    #[test]
+    fn api_keys_work_until_revoked() {
+        let kv = MemKv::new();
+        assert_eq!(create_api_key(&kv, &ws(), "x", 1, [9; 32], [1; 16]).unwrap_err(), Error::NotFound, "no workspace");
+        crate::workspace::create_workspace(&kv, &ws(), "Acme", 0).unwrap();
+        let (key, secret) = create_api_key(&kv, &ws(), "backend", 1, [9; 32], [1; 16]).unwrap();
+        assert!(secret.starts_with("tsk_acme."));
+        assert_eq!(authenticate_api_key(&kv, &secret, 2).unwrap(), (ws(), key.id.clone()));
+        let listed = list_api_keys(&kv, &ws()).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].token_hash.is_empty() && secret.starts_with(&listed[0].prefix));
+        assert!(!serde_json::to_string(&listed).unwrap().contains(&secret[9..]), "secret never listed");
+        revoke_api_key(&kv, &ws(), &key.id).unwrap();
+        assert_eq!(authenticate_api_key(&kv, &secret, 3).unwrap_err(), Error::Unauthenticated);
+        for bad in ["", "tsk_", "tsk_acme.short", "acme.xxx", &secret.replace("acme", "other")] {
+            assert!(authenticate_api_key(&kv, bad, 3).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sessions_and_purposes_are_separate() {
+        let kv = MemKv::new();
+        let u = UserId::new([1; 16]);
+        let s = create_session(&kv, &ws(), &u, 0, [1; 32]).unwrap();
+        assert_eq!(session_user(&kv, &s, 1).unwrap(), (ws(), u.clone()));
+        assert!(session_user(&kv, &s, SESSION_LIFETIME).is_err(), "expired");
+        assert!(consume_login(&kv, &s, 1).is_err(), "a session is not a login link");
+        end_session(&kv, &s).unwrap();
+        assert!(session_user(&kv, &s, 1).is_err());
+    }
+
+    #[test]
+    fn login_links_are_single_use_under_races() {
+        let kv = MemKv::new();
+        let u = UserId::new([1; 16]);
+        let link = mint_login(&kv, &ws(), &u, 0, [2; 32]).unwrap();
+        assert!(peek_login(&kv, &link, 1).is_ok());
+        assert!(peek_login(&kv, &link, 1).is_ok(), "peeking consumes nothing");
+        let wins: usize = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..50).map(|_| s.spawn(|| consume_login(&kv, &link, 1).is_ok() as usize)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(wins, 1);
+        assert_eq!(consume_login(&kv, &link, 1).unwrap_err(), Error::NotFound);
+        let late = mint_login(&kv, &ws(), &u, 0, [3; 32]).unwrap();
+        assert_eq!(consume_login(&kv, &late, LOGIN_LINK_LIFETIME).unwrap_err(), Error::NotFound, "expired looks the same");
+    }
+}
