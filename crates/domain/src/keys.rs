@@ -50,6 +50,26 @@ pub fn ticket_counter(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/ticket-counter")
 }
 
+/// A customer's ticket-list counter.
+pub fn customer_ticket_counter(ws: &WorkspaceId, customer: &UserId) -> String {
+    format!("ws/{ws}/cust/{customer}/n")
+}
+
+/// Entry `i` of a customer's ticket list.
+pub fn customer_ticket(ws: &WorkspaceId, customer: &UserId, i: u64) -> String {
+    format!("ws/{ws}/cust/{customer}/i/{i:012}")
+}
+
+/// A company's ticket-list counter (company name hashed).
+pub fn company_ticket_counter(ws: &WorkspaceId, company_hash: &str) -> String {
+    format!("ws/{ws}/co/{company_hash}/n")
+}
+
+/// Entry `i` of a company's ticket list.
+pub fn company_ticket(ws: &WorkspaceId, company_hash: &str, i: u64) -> String {
+    format!("ws/{ws}/co/{company_hash}/i/{i:012}")
+}
+
 /// A ticket's versioned record.
 pub fn ticket(ws: &WorkspaceId, no: TicketNo) -> String {
     format!("ws/{ws}/t/{:012}", no.0)
@@ -83,6 +103,10 @@ mod tests {
             user_by_email(&ws, &hash),
             token(&ws, &hash),
             ticket_counter(&ws),
+            customer_ticket_counter(&ws, &u),
+            customer_ticket(&ws, &u, 1),
+            company_ticket_counter(&ws, &hash),
+            company_ticket(&ws, &hash, 1),
             ticket(&ws, TicketNo(u64::MAX / 2)),
             message_counter(&ws, TicketNo(1)),
             message(&ws, TicketNo(1), MessageSeq(999_999_999_999)),

@@ -111,6 +111,10 @@ pub struct Ticket {
     pub subject: String,
     /// The customer the ticket belongs to.
     pub customer: UserId,
+    /// The customer's company when the ticket was opened (company members
+    /// may see it).
+    #[serde(default)]
+    pub company: Option<String>,
     /// Customer-facing status.
     pub status: Status,
     /// Staff member working on it.

@@ -45,6 +45,25 @@ pub fn write<T: Serialize>(kv: &dyn Kv, key: &str, value: &T) -> Result<()> {
     Ok(())
 }
 
+/// Read a counter written by `increment` without changing it. Backends
+/// store counters differently (8 little-endian bytes in Spin's SQLite store,
+/// decimal text in Redis); both are read. Absent is 0.
+pub fn read_counter(kv: &dyn Kv, key: &str) -> Result<u64> {
+    let Some(bytes) = kv.get(key)? else { return Ok(0) };
+    if let Ok(arr) = <[u8; 8]>::try_from(bytes.as_slice()) {
+        if let Ok(text) = std::str::from_utf8(&arr) {
+            if let Ok(n) = text.trim().parse::<u64>() {
+                return Ok(n);
+            }
+        }
+        return Ok(i64::from_le_bytes(arr).max(0) as u64);
+    }
+    std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .ok_or_else(|| Error::Store(crate::store::StoreError(format!("corrupt counter {key}"))))
+}
+
 /// Claim a name once and for all: true only for the first caller, ever (until
 /// the claim key is deleted).
 pub fn claim(kv: &dyn Kv, claim_key: &str) -> Result<bool> {
@@ -132,6 +151,18 @@ mod tests {
         assert!(matches!(r, Err(Error::Conflict(_))));
         assert_eq!(read::<Counter>(&kv, "c").unwrap().unwrap(), Counter { n: 1, version: 0 });
         assert_eq!(update(&kv, "absent", |_: &mut Counter| Ok(())).unwrap_err(), Error::NotFound);
+    }
+
+    #[test]
+    fn counters_read_in_both_encodings() {
+        let kv = MemKv::new();
+        assert_eq!(read_counter(&kv, "n").unwrap(), 0);
+        kv.increment("n", 300).unwrap();
+        assert_eq!(read_counter(&kv, "n").unwrap(), 300);
+        kv.set("r", b"12345").unwrap();
+        assert_eq!(read_counter(&kv, "r").unwrap(), 12345);
+        kv.set("r8", b"12345678").unwrap();
+        assert_eq!(read_counter(&kv, "r8").unwrap(), 12345678);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! long the thread is.
 
 use crate::error::{Error, Result};
-use crate::ids::{MessageSeq, TicketNo, UserId, WorkspaceId};
+use crate::ids::{MessageSeq, TicketNo, WorkspaceId};
 use crate::keys;
 use crate::model::{AuthorKind, Message, Reader, Status, Ticket, Visibility, marks_staff_unseen, status_after_post};
 use crate::record::{read, update, write};
@@ -61,7 +61,7 @@ pub fn create_ticket(
     ws: &WorkspaceId,
     now: Millis,
     subject: &str,
-    customer: UserId,
+    customer: &crate::workspace::User,
     queue: &str,
     author: &Author,
     body: &str,
@@ -72,7 +72,8 @@ pub fn create_ticket(
     let ticket = Ticket {
         no,
         subject,
-        customer,
+        customer: customer.id.clone(),
+        company: customer.company.clone(),
         status: Status::Pending,
         assignee: None,
         queue: queue.to_string(),
@@ -86,6 +87,15 @@ pub fn create_ticket(
     // The key is fresh from the counter: nobody else can be writing it.
     write(kv, &keys::ticket(ws, no), &ticket)?;
     let message = append(kv, ws, no, now, author, Visibility::Public, body, None)?;
+    // Append-only list entries so a customer's (and company's) tickets are
+    // listed without scanning the workspace.
+    let i = kv.increment(&keys::customer_ticket_counter(ws, &customer.id), 1)? as u64;
+    write(kv, &keys::customer_ticket(ws, &customer.id, i), &no)?;
+    if let Some(company) = &customer.company {
+        let h = crate::workspace::email_hash(&company.trim().to_lowercase());
+        let i = kv.increment(&keys::company_ticket_counter(ws, &h), 1)? as u64;
+        write(kv, &keys::company_ticket(ws, &h, i), &no)?;
+    }
     let ticket = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
         t.last_seq = t.last_seq.max(message.seq.0);
         Ok(())
@@ -239,8 +249,22 @@ mod tests {
         Author { id: Some("u_s".into()), name: "Sam".into(), kind: AuthorKind::Staff }
     }
 
+    fn cara() -> crate::workspace::User {
+        crate::workspace::User {
+            id: crate::ids::UserId::new([1; 16]),
+            email: "cara@x.com".into(),
+            name: "Cara".into(),
+            role: crate::workspace::Role::Customer,
+            company: Some("Cara Co".into()),
+            queues: vec![],
+            permissions: vec![],
+            created_at: 0,
+            version: 0,
+        }
+    }
+
     fn new_ticket(kv: &MemKv) -> TicketNo {
-        let (t, _) = create_ticket(kv, &ws(), 1, "Broken order", UserId::new([1; 16]), "support", &customer(), "help").unwrap();
+        let (t, _) = create_ticket(kv, &ws(), 1, "Broken order", &cara(), "support", &customer(), "help").unwrap();
         t.no
     }
 
@@ -276,7 +300,7 @@ mod tests {
         assert_eq!(post(&kv, &ws(), TicketNo(99), 2, &staff(), Visibility::Public, "x", None).unwrap_err(), Error::NotFound);
         assert_eq!(kv.len(), before, "nothing half-written");
         for bad in ["", "   ", "a\nb", &"s".repeat(201)] {
-            assert!(create_ticket(&kv, &ws(), 1, bad, UserId::new([1; 16]), "q", &customer(), "x").is_err(), "{bad:?}");
+            assert!(create_ticket(&kv, &ws(), 1, bad, &cara(), "q", &customer(), "x").is_err(), "{bad:?}");
         }
     }
 
