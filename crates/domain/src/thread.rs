@@ -364,3 +364,90 @@ mod tests {
         assert_eq!(ticket(&kv, &ws(), no).unwrap().last_seq, 201);
     }
 }
+
+/// Which tickets a listing covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every ticket of the workspace (staff, platform).
+    Workspace,
+    /// One customer's tickets.
+    Customer(crate::ids::UserId),
+    /// A company's tickets (by company name).
+    Company(String),
+}
+
+/// A page of tickets, newest first; the cursor is the last list position seen.
+pub fn list(kv: &dyn Kv, ws: &WorkspaceId, scope: &Scope, cursor: Option<u64>, limit: usize) -> Result<(Vec<Ticket>, Option<u64>)> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let (counter, entry): (String, Box<dyn Fn(u64) -> Result<Option<TicketNo>>>) = match scope {
+        Scope::Workspace => (keys::ticket_counter(ws), Box::new(|i| Ok(Some(TicketNo(i))))),
+        Scope::Customer(c) => {
+            let c = c.clone();
+            let ws2 = ws.clone();
+            (keys::customer_ticket_counter(ws, &c), Box::new(move |i| read(kv, &keys::customer_ticket(&ws2, &c, i))))
+        }
+        Scope::Company(name) => {
+            let h = crate::workspace::email_hash(&name.trim().to_lowercase());
+            let ws2 = ws.clone();
+            (keys::company_ticket_counter(ws, &h), Box::new(move |i| read(kv, &keys::company_ticket(&ws2, &h, i))))
+        }
+    };
+    let top = crate::record::read_counter(kv, &counter)?;
+    let start = cursor.map_or(top, |c| c.saturating_sub(1).min(top));
+    let budget = limit * 4 + 16;
+    let mut out = Vec::new();
+    let mut pos = start;
+    let mut scanned = 0;
+    while pos >= 1 && out.len() < limit && scanned < budget {
+        scanned += 1;
+        if let Some(no) = entry(pos)? {
+            if let Some(t) = read::<Ticket>(kv, &keys::ticket(ws, no))? {
+                if !t.deleted {
+                    out.push(t);
+                }
+            }
+        }
+        pos -= 1;
+    }
+    Ok((out, if pos >= 1 { Some(pos + 1) } else { None }))
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+    use crate::store::MemKv;
+    use crate::workspace::{Role, UserInput, upsert_user};
+
+    #[test]
+    fn lists_by_scope_newest_first() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let mk = |email: &str, company: Option<&str>, r: u8| {
+            upsert_user(&kv, &ws, UserInput {
+                email: email.into(), name: "N".into(), role: Role::Customer,
+                company: company.map(str::to_string), queues: vec![], permissions: vec![],
+            }, 0, [r; 16]).unwrap().0
+        };
+        let a = mk("a@x.com", Some("Co"), 1);
+        let b = mk("b@x.com", Some("co "), 2);
+        let c = mk("c@x.com", None, 3);
+        let author = Author { id: None, name: "x".into(), kind: AuthorKind::Customer };
+        for (i, who) in [&a, &b, &c, &a, &b, &a].iter().enumerate() {
+            create_ticket(&kv, &ws, i as i64, &format!("t{i}"), who, "q", &author, "b").unwrap();
+        }
+        let nos = |scope: Scope, limit| {
+            let mut all = Vec::new();
+            let mut cursor = None;
+            loop {
+                let (page, next) = list(&kv, &ws, &scope, cursor, limit).unwrap();
+                all.extend(page.iter().map(|t| t.no.0));
+                match next { Some(n) => cursor = Some(n), None => break }
+            }
+            all
+        };
+        assert_eq!(nos(Scope::Workspace, 4), vec![6, 5, 4, 3, 2, 1]);
+        assert_eq!(nos(Scope::Customer(a.id.clone()), 2), vec![6, 4, 1]);
+        assert_eq!(nos(Scope::Company("CO".into()), 10), vec![6, 5, 4, 2, 1]);
+        assert_eq!(nos(Scope::Customer(c.id.clone()), 10), vec![3]);
+    }
+}
