@@ -15,6 +15,7 @@ pub mod ids;
 pub mod keys;
 pub mod model;
 pub mod record;
+pub mod render;
 pub mod store;
 pub mod thread;
 pub mod time;
