@@ -69,13 +69,15 @@ fn start_host(manifest: &Path, cache: &Path, state: &Path, probe: &str) -> Resul
     let stdout = child.stdout.take().unwrap();
     let proc = Proc(child);
     let mut addr = None;
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.map_err(|e| e.to_string())?;
         if let Some(a) = line.strip_prefix("Serving http://") {
             addr = Some(a.trim().to_string());
             break;
         }
     }
+    std::thread::spawn(move || lines.for_each(drop));
     let addr = addr.ok_or("host exited before serving")?;
     while get(&addr, probe) != Some(200) {
         if t0.elapsed() > Duration::from_secs(120) {
@@ -139,7 +141,7 @@ fn ensure_wasmtime() -> Result<PathBuf, String> {
         return Ok(local);
     }
     eprintln!("installing wasmtime-cli {WASMTIME_VERSION} with cargo (one-time, several minutes)");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = crate::cargo()
         .args(["install", "wasmtime-cli", "--version", WASMTIME_VERSION, "--locked", "--root"])
         .arg(root().join("target/tools"))
         .status()

@@ -20,10 +20,27 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
-fn cargo() -> Command {
+/// A `cargo` command in the workspace root, without the per-package
+/// variables `cargo run` gave us: build scripts (ring's) track
+/// `CARGO_MANIFEST_DIR`, and inheriting it would rebuild them every time.
+pub fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
+    for (k, _) in std::env::vars() {
+        if is_package_var(&k) {
+            c.env_remove(k);
+        }
+    }
     c
+}
+
+fn is_package_var(k: &str) -> bool {
+    k.starts_with("CARGO_PKG_")
+        || matches!(
+            k,
+            "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_MANIFEST_LINKS" | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+        )
 }
 
 fn run(mut cmd: Command) -> Result<(), String> {

@@ -161,20 +161,24 @@ fn real_main() -> Result<()> {
                 allow_clock_shift: args.allow_clock_shift,
             },
         );
-        println!("Serving http://{addr}");
-        println!("Available Routes:");
+        // Write errors (a closed pipe) must never take the server down.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "Serving http://{addr}");
+        let _ = writeln!(out, "Available Routes:");
         for r in routes {
-            println!("{r}");
+            let _ = writeln!(out, "{r}");
         }
-        println!(
+        let _ = writeln!(
+            out,
             "Ready in {} ms ({hits} of {total} components from the compile cache)",
             started.elapsed().as_millis()
         );
         if args.allow_clock_shift {
-            println!("WARNING: clock shifting is enabled (tests only)");
+            let _ = writeln!(out, "WARNING: clock shifting is enabled (tests only)");
         }
-        use std::io::Write;
-        std::io::stdout().flush()?;
+        let _ = out.flush();
+        drop(out);
         server.serve(listener).await
     })
 }
