@@ -8,6 +8,7 @@
 //! key starts with the workspace; ids have their own types ([`ids`]); one error
 //! enum ([`error::Error`]) with its HTTP mapping in one place.
 
+pub mod api;
 pub mod auth;
 pub mod error;
 pub mod http;

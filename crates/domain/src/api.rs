@@ -1,0 +1,469 @@
+//! The JSON API under `/api/v1/`, as pure functions from a [`Request`] to a
+//! [`Response`]. The `tickets` component serves [`handle_tickets`]; the
+//! `replies` component serves [`handle_replies`], the one path for posting to
+//! a thread.
+//!
+//! Every request is authenticated first ([`authenticate`]) and checked against
+//! its workspace, the ticket and the actor's role; whatever the caller may not
+//! see answers 404, exactly like something that does not exist.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth;
+use crate::error::{Error, Result};
+use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
+use crate::model::{AuthorKind, Message, Reader, Ticket, Visibility};
+use crate::store::Kv;
+use crate::thread::{self, Author, Order, Scope};
+use crate::time::{Millis, rfc3339};
+use crate::token;
+use crate::workspace::{self, Role, Settings, User, UserInput};
+
+/// Everything an API call needs from the outside, passed in.
+pub struct Env<'a> {
+    /// The store.
+    pub kv: &'a dyn Kv,
+    /// Current time.
+    pub now: Millis,
+    /// Fresh 32-byte values from the OS random source.
+    pub random: &'a mut dyn FnMut() -> [u8; 32],
+    /// The deployment admin token (creates workspaces); empty disables it.
+    pub admin_token: &'a str,
+    /// Public origin links are built from (never the Host header).
+    pub public_origin: &'a str,
+}
+
+impl Env<'_> {
+    fn random16(&mut self) -> [u8; 16] {
+        let r = (self.random)();
+        let mut out = [0; 16];
+        out.copy_from_slice(&r[..16]);
+        out
+    }
+}
+
+/// Header naming the user an API key acts as.
+pub const ACT_AS_HEADER: &str = "ticketshare-act-as";
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// The platform backend with an API key, not acting as anyone.
+    Platform {
+        /// Workspace of the key.
+        ws: WorkspaceId,
+        /// The key.
+        key: ApiKeyId,
+    },
+    /// A person: through a session, or the platform acting as them.
+    User {
+        /// Workspace.
+        ws: WorkspaceId,
+        /// The user.
+        user: Box<User>,
+    },
+}
+
+impl Actor {
+    /// The actor's workspace.
+    pub fn ws(&self) -> &WorkspaceId {
+        match self {
+            Actor::Platform { ws, .. } | Actor::User { ws, .. } => ws,
+        }
+    }
+
+    fn user(&self) -> Option<&User> {
+        match self {
+            Actor::User { user, .. } => Some(user),
+            Actor::Platform { .. } => None,
+        }
+    }
+
+    /// Platform, admin or staff: sees every ticket of the workspace.
+    fn is_staff_side(&self) -> bool {
+        self.user().is_none_or(User::is_staff)
+    }
+
+    /// Platform or admin: manages the workspace.
+    fn is_admin_side(&self) -> bool {
+        self.user().is_none_or(|u| u.role == Role::Admin)
+    }
+
+    fn reader(&self) -> Reader {
+        if self.is_staff_side() { Reader::Staff } else { Reader::CustomerSide }
+    }
+}
+
+fn cookie(req: &Request, name: &str) -> Option<String> {
+    req.header("cookie")?.split(';').find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+/// Identify the caller from `Authorization: Bearer tsk_…` (optionally with
+/// the act-as header) or the session cookie.
+pub fn authenticate(env: &Env, req: &Request) -> Result<Actor> {
+    if let Some(authz) = req.header("authorization") {
+        let secret = authz.strip_prefix("Bearer ").ok_or(Error::Unauthenticated)?.trim();
+        let (ws, key) = auth::authenticate_api_key(env.kv, secret, env.now)?;
+        return match req.header(ACT_AS_HEADER) {
+            None => Ok(Actor::Platform { ws, key }),
+            Some(id) => {
+                let id = UserId::parse(id.trim())
+                    .map_err(|_| Error::bad("invalid_id", format!("{ACT_AS_HEADER} must name a user id")))?;
+                let user = workspace::user(env.kv, &ws, &id)
+                    .map_err(|_| Error::bad("unknown_user", format!("{ACT_AS_HEADER}: no such user in this workspace")))?;
+                Ok(Actor::User { ws, user: Box::new(user) })
+            }
+        };
+    }
+    let session = cookie(req, auth::SESSION_COOKIE).ok_or(Error::Unauthenticated)?;
+    let (ws, id) = auth::session_user(env.kv, &session, env.now)?;
+    let user = workspace::user(env.kv, &ws, &id).map_err(|_| Error::Unauthenticated)?;
+    Ok(Actor::User { ws, user: Box::new(user) })
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id, "email": u.email, "name": u.name, "role": u.role,
+        "company": u.company, "queues": u.queues, "permissions": u.permissions,
+        "created_at": rfc3339(u.created_at),
+    })
+}
+
+fn ticket_json(t: &Ticket, for_staff: bool) -> Value {
+    let mut v = json!({
+        "number": t.no.0, "ref": t.no.to_string(), "subject": t.subject, "status": t.status,
+        "customer_id": t.customer, "created_at": rfc3339(t.created_at), "updated_at": rfc3339(t.updated_at),
+    });
+    if for_staff {
+        v["assignee_id"] = json!(t.assignee);
+        v["queue"] = json!(t.queue);
+        v["unread"] = json!(t.staff_unseen);
+    }
+    v
+}
+
+fn message_json(m: &Message) -> Value {
+    json!({
+        "seq": m.seq.0,
+        "author": { "name": m.author_name, "kind": m.author_kind },
+        "visibility": m.visibility,
+        "body_html": crate::render::markdown(&m.source),
+        "source": m.source,
+        "created_at": rfc3339(m.created_at),
+    })
+}
+
+fn segments(path: &str) -> Option<Vec<&str>> {
+    let rest = path.strip_prefix("/api/v1")?;
+    Some(rest.split('/').filter(|s| !s.is_empty()).collect())
+}
+
+fn method_not_allowed(allowed: &str) -> Result<Response> {
+    Ok(Response::json(405, &json!({"error": {"code": "method_not_allowed", "message": format!("use {allowed}")}}))
+        .with_header("allow", allowed))
+}
+
+/// A ticket the actor may see, or NotFound.
+fn visible_ticket(env: &Env, actor: &Actor, no: TicketNo) -> Result<Ticket> {
+    let t = thread::ticket(env.kv, actor.ws(), no)?;
+    if actor.is_staff_side() {
+        return Ok(t);
+    }
+    let u = actor.user().ok_or(Error::NotFound)?;
+    let same_company = match (&u.company, &t.company) {
+        (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+        _ => false,
+    };
+    if t.customer == u.id || same_company { Ok(t) } else { Err(Error::NotFound) }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWorkspace {
+    id: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    #[serde(default)]
+    label: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    link: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTicket {
+    subject: String,
+    body: String,
+    #[serde(default)]
+    customer_id: Option<UserId>,
+    #[serde(default)]
+    queue: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewReply {
+    body: String,
+    #[serde(default = "public")]
+    visibility: Visibility,
+}
+
+fn public() -> Visibility {
+    Visibility::Public
+}
+
+fn session_cookie(value: &str, max_age_secs: i64) -> String {
+    format!("{}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}", auth::SESSION_COOKIE)
+}
+
+fn limit(req: &Request) -> Result<usize> {
+    match req.query_param("limit") {
+        None => Ok(25),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=thread::MAX_PAGE).contains(n))
+            .ok_or_else(|| Error::bad("invalid_query", format!("limit must be 1 to {}", thread::MAX_PAGE))),
+    }
+}
+
+fn cursor(req: &Request) -> Result<Option<u64>> {
+    match req.query_param("cursor") {
+        None => Ok(None),
+        Some(c) => c.parse::<u64>().map(Some).map_err(|_| Error::bad("invalid_query", "cursor is not valid")),
+    }
+}
+
+/// The `tickets` component: workspaces, keys, users, sessions, tickets.
+pub fn handle_tickets(env: &mut Env, req: &Request) -> Response {
+    tickets(env, req).into()
+}
+
+fn tickets(env: &mut Env, req: &Request) -> Result<Response> {
+    let segs = segments(&req.path).ok_or(Error::NotFound)?;
+    let m = req.method.as_str();
+    // Unauthenticated endpoints first.
+    match (m, segs.as_slice()) {
+        ("POST", ["workspaces"]) => return create_workspace(env, req),
+        (_, ["workspaces"]) => return method_not_allowed("POST"),
+        ("POST", ["auth", "login"]) => return login(env, req),
+        ("POST", ["auth", "logout"]) => {
+            if let Some(s) = cookie(req, auth::SESSION_COOKIE) {
+                auth::end_session(env.kv, &s)?;
+            }
+            return Ok(Response::json(200, &json!({"ok": true})).with_header("set-cookie", &session_cookie("", 0)));
+        }
+        _ => {}
+    }
+    let actor = authenticate(env, req)?;
+    let ws = actor.ws().clone();
+    match (m, segs.as_slice()) {
+        ("GET", ["me"]) => match &actor {
+            Actor::User { user, .. } => Ok(Response::json(200, &json!({"workspace": ws, "user": user_json(user)}))),
+            Actor::Platform { key, .. } => Ok(Response::json(200, &json!({"workspace": ws, "api_key_id": key}))),
+        },
+        ("GET", ["workspace"]) => {
+            let w = workspace::workspace(env.kv, &ws)?;
+            Ok(Response::json(200, &json!({"id": w.id, "name": w.name, "settings": w.settings, "created_at": rfc3339(w.created_at)})))
+        }
+        ("PUT", ["workspace", "settings"]) => {
+            require(actor.is_admin_side(), "only admins change settings")?;
+            let s: Settings = req.json(MAX_JSON_BODY)?;
+            let w = workspace::set_settings(env.kv, &ws, s)?;
+            Ok(Response::json(200, &json!({"settings": w.settings})))
+        }
+        ("GET", ["api-keys"]) => {
+            require(actor.is_admin_side(), "only admins manage API keys")?;
+            Ok(Response::json(200, &json!({"api_keys": auth::list_api_keys(env.kv, &ws)?})))
+        }
+        ("POST", ["api-keys"]) => {
+            require(actor.is_admin_side(), "only admins manage API keys")?;
+            let body: NewKey = req.json(MAX_JSON_BODY)?;
+            let (r32, r16) = ((env.random)(), env.random16());
+            let (key, secret) = auth::create_api_key(env.kv, &ws, &body.label, env.now, r32, r16)?;
+            Ok(Response::json(201, &json!({"api_key": key, "secret": secret})))
+        }
+        ("POST", ["api-keys", id, "revoke"]) => {
+            require(actor.is_admin_side(), "only admins manage API keys")?;
+            auth::revoke_api_key(env.kv, &ws, &ApiKeyId::parse(id)?)?;
+            Ok(Response::json(200, &json!({"revoked": id})))
+        }
+        ("PUT", ["users"]) => {
+            require(actor.is_admin_side(), "only the platform or admins manage users")?;
+            let input: UserInput = req.json(MAX_JSON_BODY)?;
+            let r = env.random16();
+            let (u, created) = workspace::upsert_user(env.kv, &ws, input, env.now, r)?;
+            Ok(Response::json(if created { 201 } else { 200 }, &json!({"user": user_json(&u)})))
+        }
+        ("GET", ["users", id]) => {
+            let id = UserId::parse(id)?;
+            if !actor.is_staff_side() && actor.user().map(|u| &u.id) != Some(&id) {
+                return Err(Error::NotFound);
+            }
+            Ok(Response::json(200, &json!({"user": user_json(&workspace::user(env.kv, &ws, &id)?)})))
+        }
+        ("POST", ["users", id, "login-links"]) => {
+            require(actor.is_admin_side(), "only the platform or admins mint login links")?;
+            let user = workspace::user(env.kv, &ws, &UserId::parse(id)?)?;
+            let r = (env.random)();
+            let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
+            Ok(Response::json(201, &json!({
+                "url": format!("{}/login/{link}", env.public_origin.trim_end_matches('/')),
+                "expires_at": rfc3339(env.now + auth::LOGIN_LINK_LIFETIME),
+            })))
+        }
+        ("POST", ["tickets"]) => create_ticket(env, &actor, req),
+        ("GET", ["tickets"]) => {
+            let scope = match actor.user() {
+                Some(u) if !u.is_staff() => match &u.company {
+                    Some(c) if req.query_param("scope").as_deref() == Some("company") => Scope::Company(c.clone()),
+                    _ => Scope::Customer(u.id.clone()),
+                },
+                _ => Scope::Workspace,
+            };
+            let (list, next) = thread::list(env.kv, &ws, &scope, cursor(req)?, limit(req)?)?;
+            let staff = actor.is_staff_side();
+            Ok(Response::json(200, &json!({
+                "tickets": list.iter().map(|t| ticket_json(t, staff)).collect::<Vec<_>>(),
+                "next_cursor": next,
+            })))
+        }
+        ("GET", ["tickets", no]) => {
+            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+            Ok(Response::json(200, &json!({"ticket": ticket_json(&t, actor.is_staff_side())})))
+        }
+        ("GET", ["tickets", no, "thread"]) => {
+            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+            let order = match req.query_param("order").as_deref() {
+                None | Some("oldest") => Order::OldestFirst,
+                Some("newest") => Order::NewestFirst,
+                Some(o) => return Err(Error::bad("invalid_query", format!("order {o:?} must be oldest or newest"))),
+            };
+            let page = thread::page(env.kv, &ws, t.no, &actor.reader(), order, cursor(req)?, limit(req)?)?;
+            Ok(Response::json(200, &json!({
+                "messages": page.messages.iter().map(message_json).collect::<Vec<_>>(),
+                "next_cursor": page.next,
+            })))
+        }
+        (_, ["me"] | ["workspace"] | ["api-keys", ..] | ["users", ..] | ["tickets", ..]) => method_not_allowed("GET, POST, PUT"),
+        _ => Err(Error::NotFound),
+    }
+}
+
+fn require(ok: bool, why: &str) -> Result<()> {
+    if ok { Ok(()) } else { Err(Error::Forbidden(why.into())) }
+}
+
+fn create_workspace(env: &mut Env, req: &Request) -> Result<Response> {
+    let given = req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(Error::Unauthenticated)?;
+    if env.admin_token.is_empty() || !token::ct_eq(given.as_bytes(), env.admin_token.as_bytes()) {
+        return Err(Error::Unauthenticated);
+    }
+    let body: NewWorkspace = req.json(MAX_JSON_BODY)?;
+    let id = WorkspaceId::parse(&body.id)?;
+    let w = workspace::create_workspace(env.kv, &id, &body.name, env.now)?;
+    let (r32, r16) = ((env.random)(), env.random16());
+    let (key, secret) = auth::create_api_key(env.kv, &id, "initial", env.now, r32, r16)?;
+    Ok(Response::json(201, &json!({
+        "workspace": {"id": w.id, "name": w.name, "settings": w.settings},
+        "api_key": key, "secret": secret,
+    })))
+}
+
+fn login(env: &mut Env, req: &Request) -> Result<Response> {
+    let body: LoginBody = req.json(MAX_JSON_BODY)?;
+    let (ws, user_id) = auth::consume_login(env.kv, &body.link, env.now)?;
+    let user = workspace::user(env.kv, &ws, &user_id)?;
+    let r = (env.random)();
+    let session = auth::create_session(env.kv, &ws, &user_id, env.now, r)?;
+    Ok(Response::json(200, &json!({"workspace": ws, "user": user_json(&user)}))
+        .with_header("set-cookie", &session_cookie(&session, auth::SESSION_LIFETIME / 1000)))
+}
+
+fn create_ticket(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+    let body: NewTicket = req.json(MAX_JSON_BODY)?;
+    let ws = actor.ws();
+    let (customer, author) = match actor.user() {
+        Some(u) if u.role == Role::Customer => {
+            if body.customer_id.as_ref().is_some_and(|c| c != &u.id) {
+                return Err(Error::Forbidden("customers open tickets for themselves".into()));
+            }
+            (u.clone(), Author { id: Some(u.id.to_string()), name: u.name.clone(), kind: AuthorKind::Customer })
+        }
+        staff_or_platform => {
+            let cid = body
+                .customer_id
+                .clone()
+                .ok_or_else(|| Error::bad("missing_field", "customer_id: name the customer the ticket is for"))?;
+            let c = workspace::user(env.kv, ws, &cid)
+                .map_err(|_| Error::bad("unknown_user", "customer_id: no such user in this workspace"))?;
+            if c.role != Role::Customer {
+                return Err(Error::bad("invalid_field", "customer_id must name a customer"));
+            }
+            let author = match staff_or_platform {
+                Some(s) => Author { id: Some(s.id.to_string()), name: s.name.clone(), kind: AuthorKind::Staff },
+                // The platform on the customer's behalf.
+                None => Author { id: Some(c.id.to_string()), name: c.name.clone(), kind: AuthorKind::Customer },
+            };
+            (c, author)
+        }
+    };
+    let queue = body.queue.unwrap_or_else(|| "support".into());
+    if queue.is_empty() || queue.len() > 40 || !queue.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+        return Err(Error::bad("invalid_field", "queue must be 1-40 letters, digits, '-' or '_'"));
+    }
+    let (t, first) = thread::create_ticket(env.kv, ws, env.now, &body.subject, &customer, &queue, &author, &body.body)?;
+    Ok(Response::json(201, &json!({"ticket": ticket_json(&t, actor.is_staff_side()), "message": message_json(&first)})))
+}
+
+/// The `replies` component: `POST /api/v1/tickets/<no>/replies`, the one path
+/// every writer's post goes through.
+pub fn handle_replies(env: &mut Env, req: &Request) -> Response {
+    replies(env, req).into()
+}
+
+fn replies(env: &mut Env, req: &Request) -> Result<Response> {
+    let segs = segments(&req.path).ok_or(Error::NotFound)?;
+    let ["tickets", no, "replies"] = segs.as_slice() else { return Err(Error::NotFound) };
+    if req.method != "POST" {
+        return method_not_allowed("POST");
+    }
+    let actor = authenticate(env, req)?;
+    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let body: NewReply = req.json(MAX_JSON_BODY)?;
+    let user = actor
+        .user()
+        .ok_or_else(|| Error::bad("act_as_required", format!("post as a person: send {ACT_AS_HEADER} with a user id")))?;
+    let ws = workspace::workspace(env.kv, actor.ws())?;
+    let author = if user.is_staff() {
+        let name = if ws.settings.sign_replies {
+            user.name.clone()
+        } else if !ws.settings.branding.company_name.is_empty() {
+            ws.settings.branding.company_name.clone()
+        } else {
+            "Support team".to_string()
+        };
+        Author { id: Some(user.id.to_string()), name, kind: AuthorKind::Staff }
+    } else {
+        Author { id: Some(user.id.to_string()), name: user.name.clone(), kind: AuthorKind::Customer }
+    };
+    let (msg, ticket) = thread::post(env.kv, actor.ws(), t.no, env.now, &author, body.visibility, &body.body, None)?;
+    Ok(Response::json(201, &json!({"message": message_json(&msg), "ticket": ticket_json(&ticket, user.is_staff())})))
+}
