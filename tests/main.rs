@@ -3,6 +3,7 @@
 
 mod support;
 
+mod api;
 mod kv;
 mod pages;
 mod routing;

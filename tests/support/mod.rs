@@ -25,7 +25,7 @@ pub fn ensure_built() {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         for args in [
-            &["build", "--release", "--target", "wasm32-wasip2", "-p", "pages", "-p", "contract", "-p", "hello", "-p", "unsupported"][..],
+            &["build", "--release", "--target", "wasm32-wasip2", "-p", "pages", "-p", "tickets", "-p", "replies", "-p", "contract", "-p", "hello", "-p", "unsupported"][..],
             &["build", "--release", "-p", "host"][..],
         ] {
             let mut cmd = Command::new(&cargo);
@@ -74,6 +74,9 @@ impl Drop for TempDir {
     }
 }
 
+/// The deployment admin token test hosts of the real app run with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// How to start a host.
 #[derive(Clone)]
 pub struct HostConfig {
@@ -100,7 +103,12 @@ impl HostConfig {
 
     /// The real application.
     pub fn app(state: &Path) -> Self {
-        Self { manifest: root().join("spin.toml"), state_dir: state.to_path_buf(), args: vec![], env: vec![] }
+        Self {
+            manifest: root().join("spin.toml"),
+            state_dir: state.to_path_buf(),
+            args: vec![],
+            env: vec![("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into())],
+        }
     }
 
     /// Add flags.
@@ -126,7 +134,8 @@ impl HostConfig {
             .arg("--state-dir")
             .arg(&self.state_dir)
             .args(&self.args)
-            .env_remove("SPIN_VARIABLE_SECRET_TOKEN");
+            .env_remove("SPIN_VARIABLE_SECRET_TOKEN")
+            .env_remove("SPIN_VARIABLE_ADMIN_TOKEN");
         for (k, v) in &self.env {
             c.env(k, v);
         }

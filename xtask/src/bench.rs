@@ -62,6 +62,7 @@ fn start_host(manifest: &Path, cache: &Path, state: &Path, probe: &str) -> Resul
         .arg("--state-dir")
         .arg(state)
         .env("SPIN_VARIABLE_SECRET_TOKEN", "bench-only")
+        .env("SPIN_VARIABLE_ADMIN_TOKEN", "bench-only-admin-token")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

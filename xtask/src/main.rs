@@ -14,7 +14,7 @@ use std::process::{Command, ExitCode};
 mod bench;
 
 /// Every component crate, built for wasm32-wasip2.
-pub const COMPONENTS: &[&str] = &["pages", "contract", "hello", "unsupported"];
+pub const COMPONENTS: &[&str] = &["pages", "tickets", "replies", "contract", "hello", "unsupported"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
@@ -92,6 +92,25 @@ fn up(extra: &[String]) -> Result<(), String> {
     build()?;
     let mut c = Command::new(root().join("target/release/ticketshare-host"));
     c.current_dir(root()).args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"]).args(extra);
+    if std::env::var_os("SPIN_VARIABLE_ADMIN_TOKEN").is_none() {
+        // A local deployment token, kept in the state dir so it survives restarts.
+        let path = root().join(".spin/admin-token");
+        let token = match std::fs::read_to_string(&path) {
+            Ok(t) if t.trim().len() >= 32 => t.trim().to_string(),
+            _ => {
+                let mut bytes = [0u8; 24];
+                std::fs::File::open("/dev/urandom")
+                    .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+                    .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+                let t: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                std::fs::create_dir_all(root().join(".spin")).map_err(|e| e.to_string())?;
+                std::fs::write(&path, &t).map_err(|e| e.to_string())?;
+                t
+            }
+        };
+        eprintln!("Deployment admin token (create workspaces with it): {token}  [stored in .spin/admin-token]");
+        c.env("SPIN_VARIABLE_ADMIN_TOKEN", token);
+    }
     run(c)
 }
 

@@ -102,6 +102,8 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Body bytes.
     pub body: Vec<u8>,
+    /// Details of an internal error, for the adapter to log (never sent).
+    pub internal: Option<String>,
 }
 
 impl Response {
@@ -115,12 +117,17 @@ impl Response {
                 ("x-content-type-options".into(), "nosniff".into()),
             ],
             body: value.to_string().into_bytes(),
+            internal: None,
         }
     }
 
     /// The response for an error: its status and JSON body.
     pub fn error(e: &Error) -> Self {
-        Self::json(e.status(), &e.body())
+        let mut r = Self::json(e.status(), &e.body());
+        if let Error::Store(inner) = e {
+            r.internal = Some(inner.to_string());
+        }
+        r
     }
 
     /// Add a header.

@@ -74,6 +74,37 @@ pub fn request(req: &spin_sdk::http::Request) -> domain::http::Request {
     }
 }
 
+/// Serve one API request: open the store, build the environment (clock,
+/// randomness, variables), run the pure handler, log internal errors to
+/// stderr, and convert the response.
+pub fn serve_api(
+    req: &spin_sdk::http::Request,
+    handler: fn(&mut domain::api::Env, &domain::http::Request) -> domain::http::Response,
+) -> spin_sdk::http::Response {
+    let kv = match SpinKv::open_default() {
+        Ok(kv) => kv,
+        Err(e) => {
+            eprintln!("cannot open the key-value store: {e}");
+            return response(domain::http::Response::error(&domain::error::Error::Store(e)));
+        }
+    };
+    let admin_token = spin_sdk::variables::get("admin_token").unwrap_or_default();
+    let public_origin = spin_sdk::variables::get("public_origin").unwrap_or_default();
+    let mut random = random::<32>;
+    let mut env = domain::api::Env {
+        kv: &kv,
+        now: now_ms(),
+        random: &mut random,
+        admin_token: &admin_token,
+        public_origin: &public_origin,
+    };
+    let resp = handler(&mut env, &request(req));
+    if let Some(detail) = &resp.internal {
+        eprintln!("internal error on {} {}: {detail}", req.method(), req.path());
+    }
+    response(resp)
+}
+
 /// Convert the domain's response into a Spin response.
 pub fn response(resp: domain::http::Response) -> spin_sdk::http::Response {
     let mut b = spin_sdk::http::Response::builder();

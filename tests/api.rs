@@ -1,0 +1,347 @@
+//! The JSON API of the real app (`tickets` and `replies` components) through
+//! the host: workspaces, keys, users, login links and sessions, tickets,
+//! threads, replies; permissions, bad input, and the lost-update test on
+//! SQLite and Redis.
+
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN_TOKEN, Host, HostConfig, Redis, Resp, TempDir, request};
+
+/// A workspace with an admin, two staff, two customers of one company and an
+/// outsider customer; plus a second workspace for cross-tenant checks.
+pub struct World {
+    pub host: Host,
+    pub key: String,
+    pub admin: String,
+    pub staff: String,
+    pub cust_a: String,
+    pub cust_b: String,
+    pub outsider: String,
+    pub other_key: String,
+    _state: TempDir,
+    _redis: Option<Redis>,
+}
+
+pub fn call(host: &Host, method: &str, path: &str, auth: &[(&str, &str)], body: Option<Value>) -> Resp {
+    let mut headers: Vec<(&str, &str)> = auth.to_vec();
+    let text = body.map(|b| b.to_string()).unwrap_or_default();
+    if !text.is_empty() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    request(&host.addr, method, path, &headers, text.as_bytes())
+}
+
+pub fn json_of(r: &Resp) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("not JSON ({}): {}", r.status, r.text()))
+}
+
+impl World {
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.key)
+    }
+
+    /// Call as the platform, optionally acting as a user.
+    pub fn as_(&self, user: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Resp {
+        let b = self.bearer();
+        let mut h = vec![("Authorization", b.as_str())];
+        if let Some(u) = user {
+            h.push(("Ticketshare-Act-As", u));
+        }
+        call(&self.host, method, path, &h, body)
+    }
+
+    pub fn build(redis: bool) -> World {
+        let state = TempDir::new("api");
+        let redis = redis.then(Redis::start);
+        let mut cfg = HostConfig::app(state.path());
+        if let Some(r) = &redis {
+            let rc = r.runtime_config(state.path());
+            cfg = cfg.arg("--runtime-config-file").arg(rc.to_str().unwrap());
+        }
+        let host = cfg.start();
+        let admin_auth = format!("Bearer {ADMIN_TOKEN}");
+        let mk_ws = |id: &str| {
+            let r = call(&host, "POST", "/api/v1/workspaces", &[("Authorization", &admin_auth)], Some(json!({"id": id, "name": id})));
+            assert_eq!(r.status, 201, "{}", r.text());
+            json_of(&r)["secret"].as_str().unwrap().to_string()
+        };
+        let key = mk_ws("acme");
+        let other_key = mk_ws("globex");
+        let b = format!("Bearer {key}");
+        let user = |email: &str, role: &str, company: Option<&str>| {
+            let r = call(&host, "PUT", "/api/v1/users", &[("Authorization", &b)],
+                Some(json!({"email": email, "name": email.split('@').next().unwrap(), "role": role, "company": company})));
+            assert_eq!(r.status, 201, "{}", r.text());
+            json_of(&r)["user"]["id"].as_str().unwrap().to_string()
+        };
+        let admin = user("ada@acme.test", "admin", None);
+        let staff = user("sam@acme.test", "staff", None);
+        let cust_a = user("cara@shop.test", "customer", Some("Shop Ltd"));
+        let cust_b = user("cole@shop.test", "customer", Some("Shop Ltd"));
+        let outsider = user("oz@else.test", "customer", None);
+        World { host, key, admin, staff, cust_a, cust_b, outsider, other_key, _state: state, _redis: redis }
+    }
+
+    /// Open a ticket as a customer; returns its number.
+    pub fn ticket(&self, customer: &str, subject: &str) -> u64 {
+        let r = self.as_(Some(customer), "POST", "/api/v1/tickets", Some(json!({"subject": subject, "body": "first message"})));
+        assert_eq!(r.status, 201, "{}", r.text());
+        json_of(&r)["ticket"]["number"].as_u64().unwrap()
+    }
+}
+
+#[test]
+fn workspace_creation_needs_the_deployment_token() {
+    let w = World::build(false);
+    let key = w.bearer();
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    let cases = [
+        (None, json!({"id": "x1", "name": "X"}), 401),
+        (Some("Bearer wrong-token"), json!({"id": "x1", "name": "X"}), 401),
+        (Some(key.as_str()), json!({"id": "x1", "name": "X"}), 401),
+        (Some(admin.as_str()), json!({"id": "acme", "name": "Again"}), 409),
+        (Some(admin.as_str()), json!({"id": "Bad Id", "name": "X"}), 400),
+        (Some(admin.as_str()), json!({"id": "x1", "name": "X", "extra": 1}), 400),
+    ];
+    for (auth, body, status) in cases {
+        let h: Vec<(&str, &str)> = auth.map(|a| vec![("Authorization", a)]).unwrap_or_default();
+        let r = call(&w.host, "POST", "/api/v1/workspaces", &h, Some(body.clone()));
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(json_of(&r)["error"]["code"].is_string());
+    }
+}
+
+#[test]
+fn login_link_is_single_use_and_sets_a_strict_session_cookie() {
+    let w = World::build(false);
+    let r = w.as_(None, "POST", &format!("/api/v1/users/{}/login-links", w.cust_a), None);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let url = json_of(&r)["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:3000/login/acme."), "built from the configured origin: {url}");
+    let link = url.rsplit('/').next().unwrap().to_string();
+    let addr = w.host.addr.clone();
+    let results: Vec<Resp> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..50)
+            .map(|_| {
+                let (addr, link) = (addr.clone(), link.clone());
+                s.spawn(move || {
+                    let body = json!({"link": link}).to_string();
+                    request(&addr, "POST", "/api/v1/auth/login", &[("Content-Type", "application/json")], body.as_bytes())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok: Vec<&Resp> = results.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(ok.len(), 1, "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(results.iter().filter(|r| r.status != 200).all(|r| r.status == 404));
+    let cookie = ok[0].header("set-cookie").unwrap();
+    for attr in ["__Host-ts_session=", "Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_string();
+    let me = call(&w.host, "GET", "/api/v1/me", &[("Cookie", &session)], None);
+    assert_eq!(json_of(&me)["user"]["id"], w.cust_a.as_str());
+    let out = call(&w.host, "POST", "/api/v1/auth/logout", &[("Cookie", &session)], None);
+    assert_eq!(out.status, 200);
+    assert_eq!(call(&w.host, "GET", "/api/v1/me", &[("Cookie", &session)], None).status, 401);
+}
+
+#[test]
+fn who_sees_what() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Parcel lost");
+    let r = w.as_(Some(&w.staff), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": "secret note", "visibility": "internal"})));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let path = format!("/api/v1/tickets/{t}");
+    let thread = format!("/api/v1/tickets/{t}/thread");
+    // (actor, method, path, expected status)
+    let cases: Vec<(Option<&str>, &str, String, u16)> = vec![
+        (None, "GET", path.clone(), 200),
+        (Some(&w.admin), "GET", path.clone(), 200),
+        (Some(&w.staff), "GET", path.clone(), 200),
+        (Some(&w.cust_a), "GET", path.clone(), 200),
+        (Some(&w.cust_b), "GET", path.clone(), 200), // same company
+        (Some(&w.outsider), "GET", path.clone(), 404),
+        (Some(&w.outsider), "GET", thread.clone(), 404),
+        (Some(&w.outsider), "POST", format!("{path}/replies"), 404),
+        (Some(&w.cust_a), "PUT", "/api/v1/workspace/settings".into(), 403),
+        (Some(&w.staff), "PUT", "/api/v1/workspace/settings".into(), 403),
+        (Some(&w.staff), "GET", "/api/v1/api-keys".into(), 403),
+        (Some(&w.cust_a), "PUT", "/api/v1/users".into(), 403),
+        (Some(&w.cust_a), "GET", format!("/api/v1/users/{}", w.cust_b), 404),
+        (Some(&w.cust_a), "GET", format!("/api/v1/users/{}", w.cust_a), 200),
+        (Some(&w.admin), "GET", "/api/v1/api-keys".into(), 200),
+        (None, "GET", "/api/v1/tickets/999".into(), 404),
+    ];
+    for (actor, method, p, status) in cases {
+        let body = (method != "GET").then(|| match p.as_str() {
+            "/api/v1/workspace/settings" => json!({"sign_replies": true}),
+            "/api/v1/users" => json!({"email": "n@x.test", "name": "N", "role": "customer"}),
+            _ => json!({"body": "hi"}),
+        });
+        let r = w.as_(actor, method, &p, body);
+        assert_eq!(r.status, status, "{actor:?} {method} {p}: {}", r.text());
+    }
+    // A customer's thread never holds the note; staff see it.
+    let cust_thread = json_of(&w.as_(Some(&w.cust_a), "GET", &thread, None));
+    assert!(!cust_thread.to_string().contains("secret note"));
+    assert_eq!(cust_thread["messages"].as_array().unwrap().len(), 1);
+    let staff_thread = json_of(&w.as_(Some(&w.staff), "GET", &thread, None));
+    assert!(staff_thread.to_string().contains("secret note"));
+    // Another workspace's key cannot see the ticket at all.
+    let r = call(&w.host, "GET", &path, &[("Authorization", &format!("Bearer {}", w.other_key))], None);
+    assert_eq!(r.status, 404);
+    // Listings: the outsider sees nothing; company scope shows colleagues' tickets.
+    let mine = json_of(&w.as_(Some(&w.outsider), "GET", "/api/v1/tickets", None));
+    assert_eq!(mine["tickets"].as_array().unwrap().len(), 0);
+    let co = json_of(&w.as_(Some(&w.cust_b), "GET", "/api/v1/tickets?scope=company", None));
+    assert_eq!(co["tickets"][0]["number"], t);
+    assert!(co["tickets"][0].get("queue").is_none(), "staff-only fields hidden from customers");
+}
+
+#[test]
+fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
+    let w = World::build(false);
+    let b = w.bearer();
+    let post = |ctype: &str, body: &[u8]| {
+        request(&w.host.addr, "POST", "/api/v1/tickets", &[("Authorization", &b), ("Ticketshare-Act-As", &w.cust_a), ("Content-Type", ctype)], body)
+    };
+    let big = format!("{{\"subject\":\"s\",\"body\":\"{}\"}}", "x".repeat(70_000));
+    let cases: Vec<(Resp, u16, &str)> = vec![
+        (post("application/json", b"{not json"), 400, "invalid_json"),
+        (post("application/json", br#"{"subject":"s","body":"b","colour":1}"#), 400, "unknown_field"),
+        (post("application/json", br#"{"subject":"s"}"#), 400, "missing_field"),
+        (post("application/json", br#"{"subject":"","body":"b"}"#), 400, "invalid_field"),
+        (post("text/plain", br#"{"subject":"s","body":"b"}"#), 415, "unsupported_media_type"),
+        (post("application/json", big.as_bytes()), 413, "payload_too_large"),
+        (w.as_(None, "GET", "/api/v1/tickets/abc", None), 400, "invalid_id"),
+        (w.as_(None, "GET", "/api/v1/tickets?limit=1000", None), 400, "invalid_query"),
+        (w.as_(Some("u_abcdefghijkmnpqr"), "GET", "/api/v1/me", None), 400, "unknown_user"),
+        (w.as_(Some("u_not-an-id"), "GET", "/api/v1/me", None), 400, "invalid_id"),
+        (call(&w.host, "GET", "/api/v1/me", &[("Authorization", "Bearer tsk_acme.garbage")], None), 401, "unauthenticated"),
+    ];
+    for (r, status, code) in cases {
+        assert_eq!(r.status, status, "{}", r.text());
+        assert_eq!(json_of(&r)["error"]["code"], code, "{}", r.text());
+    }
+    let list = json_of(&w.as_(None, "GET", "/api/v1/tickets", None));
+    assert_eq!(list["tickets"].as_array().unwrap().len(), 0, "no partial ticket was written");
+}
+
+#[test]
+fn status_follows_the_table_through_the_api() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Status flow");
+    let post = |who: &str, vis: &str| {
+        let r = w.as_(Some(who), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": "x", "visibility": vis})));
+        assert_eq!(r.status, 201, "{}", r.text());
+        json_of(&r)["ticket"]["status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(post(&w.staff, "public"), "awaiting_customer");
+    assert_eq!(post(&w.staff, "internal"), "awaiting_customer");
+    assert_eq!(post(&w.cust_b, "public"), "client_replied");
+    let r = w.as_(Some(&w.cust_a), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": "x", "visibility": "internal"})));
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn thread_pages_over_2000_messages() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Long thread");
+    let addr = w.host.addr.clone();
+    let b = w.bearer();
+    std::thread::scope(|s| {
+        for k in 0..8 {
+            let (addr, b, staff) = (addr.clone(), b.clone(), w.staff.clone());
+            s.spawn(move || {
+                for i in 0..250 {
+                    let body = json!({"body": format!("m{k}-{i}")}).to_string();
+                    let r = request(&addr, "POST", &format!("/api/v1/tickets/{t}/replies"),
+                        &[("Authorization", &b), ("Ticketshare-Act-As", &staff), ("Content-Type", "application/json")], body.as_bytes());
+                    assert_eq!(r.status, 201, "{}", r.text());
+                }
+            });
+        }
+    });
+    let seqs: Vec<u64> = whole_thread(&w, t, "newest").iter().map(|m| m.1).collect();
+    assert_eq!(seqs, (1..=2001).rev().collect::<Vec<_>>());
+}
+
+/// Every message of a thread as (source, seq), following cursors with pages of 100.
+fn whole_thread(w: &World, t: u64, order: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut cursor: Option<u64> = None;
+    loop {
+        let mut p = format!("/api/v1/tickets/{t}/thread?limit=100&order={order}");
+        if let Some(c) = cursor {
+            p.push_str(&format!("&cursor={c}"));
+        }
+        let page = json_of(&w.as_(None, "GET", &p, None));
+        for m in page["messages"].as_array().unwrap() {
+            out.push((m["source"].as_str().unwrap().to_string(), m["seq"].as_u64().unwrap()));
+        }
+        match page["next_cursor"].as_u64() {
+            Some(c) => cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+/// 50 clients × 20 replies on one ticket: every acknowledged reply is
+/// present once, in one consistent order.
+fn thousand_replies(redis: bool) {
+    let w = World::build(redis);
+    let t = w.ticket(&w.cust_a, "Busy ticket");
+    let addr = w.host.addr.clone();
+    let b = w.bearer();
+    let acked: Vec<(String, u64)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..50)
+            .map(|c| {
+                let (addr, b, who) = (addr.clone(), b.clone(), if c % 2 == 0 { w.staff.clone() } else { w.cust_a.clone() });
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..20 {
+                        let text = format!("client{c}-reply{i}");
+                        let body = json!({"body": text}).to_string();
+                        let r = request(&addr, "POST", &format!("/api/v1/tickets/{t}/replies"),
+                            &[("Authorization", &b), ("Ticketshare-Act-As", &who), ("Content-Type", "application/json")], body.as_bytes());
+                        if r.status == 201 {
+                            let seq = json_of(&r)["message"]["seq"].as_u64().unwrap();
+                            mine.push((text, seq));
+                        } else {
+                            panic!("reply refused: {} {}", r.status, r.text());
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(acked.len(), 1000);
+    let stored = whole_thread(&w, t, "oldest");
+    assert_eq!(stored.len(), 1001, "first message + 1000 replies");
+    let stored_replies: std::collections::HashMap<&str, u64> = stored.iter().skip(1).map(|(s, q)| (s.as_str(), *q)).collect();
+    assert_eq!(stored_replies.len(), 1000, "each once");
+    for (text, seq) in &acked {
+        assert_eq!(stored_replies.get(text.as_str()), Some(seq), "{text} acknowledged as #{seq}");
+    }
+    assert!(stored.windows(2).all(|p| p[0].1 < p[1].1), "one consistent order");
+    // Each client's own replies appear in the order it sent them.
+    for c in 0..50 {
+        let mine: Vec<u64> = (0..20).map(|i| stored_replies[format!("client{c}-reply{i}").as_str()]).collect();
+        assert!(mine.windows(2).all(|p| p[0] < p[1]), "client {c}");
+    }
+}
+
+#[test]
+fn thousand_concurrent_replies_on_sqlite() {
+    thousand_replies(false);
+}
+
+#[test]
+fn thousand_concurrent_replies_on_redis() {
+    thousand_replies(true);
+}
