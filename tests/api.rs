@@ -117,8 +117,8 @@ fn login_link_is_single_use_and_sets_a_strict_session_cookie() {
     let r = w.as_(None, "POST", &format!("/api/v1/users/{}/login-links", w.cust_a), None);
     assert_eq!(r.status, 201, "{}", r.text());
     let url = json_of(&r)["url"].as_str().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:3000/login/acme."), "built from the configured origin: {url}");
-    let link = url.rsplit('/').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:3000/login#acme."), "built from the configured origin: {url}");
+    let link = url.rsplit('#').next().unwrap().to_string();
     let addr = w.host.addr.clone();
     let results: Vec<Resp> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..50)
@@ -344,4 +344,85 @@ fn thousand_concurrent_replies_on_sqlite() {
 #[test]
 fn thousand_concurrent_replies_on_redis() {
     thousand_replies(true);
+}
+
+#[test]
+fn idempotency_keys_replay_or_refuse() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Idempotent");
+    let b = w.bearer();
+    let post = |key: &str, body: &str| {
+        request(&w.host.addr, "POST", &format!("/api/v1/tickets/{t}/replies"),
+            &[("Authorization", &b), ("Ticketshare-Act-As", &w.staff), ("Content-Type", "application/json"), ("Idempotency-Key", key)],
+            body.as_bytes())
+    };
+    let first = post("k-1", r#"{"body":"once"}"#);
+    assert_eq!(first.status, 201);
+    let again = post("k-1", r#"{"body":"once"}"#);
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(json_of(&again)["message"]["seq"], json_of(&first)["message"]["seq"]);
+    let other = post("k-1", r#"{"body":"different"}"#);
+    assert_eq!((other.status, json_of(&other)["error"]["code"].as_str()), (422, Some("unprocessable")));
+    assert_eq!(post("", r#"{"body":"x"}"#).status, 400);
+    // Parallel retries with one key: exactly one post lands.
+    let addr = w.host.addr.clone();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..20).map(|_| {
+            let (addr, b, staff) = (addr.clone(), b.clone(), w.staff.clone());
+            s.spawn(move || request(&addr, "POST", &format!("/api/v1/tickets/{t}/replies"),
+                &[("Authorization", &b), ("Ticketshare-Act-As", &staff), ("Content-Type", "application/json"), ("Idempotency-Key", "k-par")],
+                br#"{"body":"parallel"}"#).status)
+        }).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    let thread = whole_thread(&w, t, "oldest");
+    assert_eq!(thread.iter().filter(|m| m.0 == "once").count(), 1);
+    assert_eq!(thread.iter().filter(|m| m.0 == "parallel").count(), 1);
+}
+
+#[test]
+fn audit_ledger_exports_json_and_csv() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Audited");
+    let r = w.as_(Some(&w.staff), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": "hi"})));
+    let rid = r.header("x-request-id").unwrap().to_string();
+    let all = json_of(&w.as_(Some(&w.admin), "GET", "/api/v1/audit", None));
+    let actions: Vec<&str> = all["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["workspace.created", "user.created", "ticket.created", "message.posted"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    let ticket_trail = json_of(&w.as_(Some(&w.staff), "GET", &format!("/api/v1/tickets/{t}/audit"), None));
+    let trail = ticket_trail["entries"].as_array().unwrap();
+    assert_eq!(trail.len(), 2);
+    assert_eq!(trail[1]["request_id"], rid.as_str());
+    let csv = w.as_(None, "GET", "/api/v1/audit?format=csv", None);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(csv.text().starts_with("n,at,actor,action,target,ticket,request_id\n"));
+    assert_eq!(w.as_(Some(&w.staff), "GET", "/api/v1/audit", None).status, 403);
+    assert_eq!(w.as_(Some(&w.cust_a), "GET", &format!("/api/v1/tickets/{t}/audit"), None).status, 403);
+}
+
+#[test]
+fn email_login_answers_the_same_and_uses_the_outbox() {
+    let w = World::build(false);
+    let ask = |ws: &str, email: &str| {
+        call(&w.host, "POST", "/api/v1/auth/email-login", &[], Some(json!({"workspace": ws, "email": email})))
+    };
+    let known = ask("acme", "Cara@Shop.test");
+    let unknown = ask("acme", "nobody@shop.test");
+    let no_ws = ask("nope", "cara@shop.test");
+    for r in [&unknown, &no_ws] {
+        assert_eq!((r.status, r.body.clone()), (known.status, known.body.clone()), "same answer");
+    }
+    assert_eq!(known.status, 202);
+    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
+    let emails = outbox["emails"].as_array().unwrap();
+    assert_eq!(emails.len(), 1, "only the known address got mail");
+    assert_eq!(emails[0]["to"], "cara@shop.test");
+    let text = emails[0]["text"].as_str().unwrap();
+    let link = text.split("/login#").nth(1).unwrap().trim().to_string();
+    let r = call(&w.host, "POST", "/api/v1/auth/login", &[], Some(json!({"link": link})));
+    assert_eq!(r.status, 200, "{}", r.text());
 }

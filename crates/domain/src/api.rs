@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth;
+use crate::keys;
+use crate::record::{claim, read, write};
 use crate::error::{Error, Result};
 use crate::http::{MAX_JSON_BODY, Request, Response};
 use crate::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
@@ -36,6 +38,11 @@ pub struct Env<'a> {
 }
 
 impl Env<'_> {
+    fn request_id(&mut self) -> String {
+        let r = (self.random)();
+        r[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     fn random16(&mut self) -> [u8; 16] {
         let r = (self.random)();
         let mut out = [0; 16];
@@ -89,6 +96,14 @@ impl Actor {
     /// Platform or admin: manages the workspace.
     fn is_admin_side(&self) -> bool {
         self.user().is_none_or(|u| u.role == Role::Admin)
+    }
+
+    /// How the actor appears in the audit ledger.
+    fn audit_name(&self) -> String {
+        match self {
+            Actor::Platform { key, .. } => format!("platform:{key}"),
+            Actor::User { user, .. } => user.id.to_string(),
+        }
     }
 
     fn reader(&self) -> Reader {
@@ -249,17 +264,114 @@ fn cursor(req: &Request) -> Result<Option<u64>> {
 
 /// The `tickets` component: workspaces, keys, users, sessions, tickets.
 pub fn handle_tickets(env: &mut Env, req: &Request) -> Response {
-    tickets(env, req).into()
+    serve(env, req, tickets)
 }
 
-fn tickets(env: &mut Env, req: &Request) -> Result<Response> {
+type Handler = fn(&mut Env, &Request, &str) -> Result<Response>;
+
+/// Common wrapper: a request id on every response, and `Idempotency-Key` on
+/// every authenticated POST (same key and body: the first response replayed;
+/// same key, other body: 422; still running: 409).
+fn serve(env: &mut Env, req: &Request, f: Handler) -> Response {
+    let rid = env.request_id();
+    let resp: Response = match req.header("idempotency-key") {
+        Some(key) if req.method == "POST" => idempotent(env, req, key, &rid, f).into(),
+        _ => f(env, req, &rid).into(),
+    };
+    resp.with_header("x-request-id", &rid)
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct Stored {
+    body_hash: String,
+    status: u16,
+    body: String,
+}
+
+fn sha_hex(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) -> Result<Response> {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::bad("invalid_header", "Idempotency-Key must be 1-255 visible ASCII characters"));
+    }
+    // Keys are scoped to the caller; unauthenticated calls just run.
+    let Ok(actor) = authenticate(env, req) else { return f(env, req, rid) };
+    let ws = actor.ws().clone();
+    let hash = sha_hex(&[actor.audit_name().as_bytes(), req.path.as_bytes(), key.as_bytes()]);
+    let body_hash = sha_hex(&[&req.body]);
+    let record_key = keys::idempotency(&ws, &hash);
+    let replay = |stored: Stored| -> Result<Response> {
+        if stored.body_hash != body_hash {
+            return Err(Error::Unprocessable("this Idempotency-Key was used with a different body".into()));
+        }
+        let value: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
+        Ok(Response::json(stored.status, &value).with_header("idempotent-replayed", "true"))
+    };
+    if let Some(stored) = read::<Stored>(env.kv, &record_key)? {
+        return replay(stored);
+    }
+    let claim_key = keys::idempotency_claim(&ws, &hash);
+    if !claim(env.kv, &claim_key)? {
+        return match read::<Stored>(env.kv, &record_key)? {
+            Some(stored) => replay(stored),
+            None => Err(Error::Conflict("a request with this Idempotency-Key is still in progress".into())),
+        };
+    }
+    let resp: Response = f(env, req, rid).into();
+    if resp.status >= 500 {
+        // Let a retry run again.
+        env.kv.delete(&claim_key)?;
+    } else {
+        let stored = Stored { body_hash, status: resp.status, body: String::from_utf8_lossy(&resp.body).into_owned() };
+        write(env.kv, &record_key, &stored)?;
+    }
+    Ok(resp)
+}
+
+fn audit(env: &Env, actor: &Actor, action: &str, target: &str, ticket: Option<TicketNo>, rid: &str) -> Result<()> {
+    crate::audit::record(env.kv, actor.ws(), env.now, &actor.audit_name(), action, target, ticket, rid)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailLogin {
+    workspace: String,
+    email: String,
+}
+
+/// `POST /auth/email-login`: the same answer whether or not the address (or
+/// the workspace) exists; a link is emailed only when it does.
+fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
+    let body: EmailLogin = req.json(MAX_JSON_BODY)?;
+    let answer = Response::json(202, &json!({"ok": true, "message": "If that address has an account, a sign-in link is on its way."}));
+    let Ok(ws) = WorkspaceId::parse(body.workspace.trim()) else { return Ok(answer) };
+    let Ok(w) = workspace::workspace(env.kv, &ws) else { return Ok(answer) };
+    let Ok(Some(user)) = workspace::user_by_email(env.kv, &ws, &body.email) else { return Ok(answer) };
+    let r = (env.random)();
+    let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
+    let url = format!("{}/login#{link}", env.public_origin.trim_end_matches('/'));
+    crate::outbox::enqueue(env.kv, &ws, env.now, &user.email, crate::outbox::login_link(&w.settings.branding, &user.name, &url))?;
+    crate::audit::record(env.kv, &ws, env.now, &user.id.to_string(), "login_link.emailed", &user.id.to_string(), None, "")?;
+    Ok(answer)
+}
+
+fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NotFound)?;
     let m = req.method.as_str();
     // Unauthenticated endpoints first.
     match (m, segs.as_slice()) {
-        ("POST", ["workspaces"]) => return create_workspace(env, req),
+        ("POST", ["workspaces"]) => return create_workspace(env, req, rid),
         (_, ["workspaces"]) => return method_not_allowed("POST"),
-        ("POST", ["auth", "login"]) => return login(env, req),
+        ("POST", ["auth", "login"]) => return login(env, req, rid),
+        ("POST", ["auth", "email-login"]) => return email_login(env, req),
         ("POST", ["auth", "logout"]) => {
             if let Some(s) = cookie(req, auth::SESSION_COOKIE) {
                 auth::end_session(env.kv, &s)?;
@@ -283,7 +395,22 @@ fn tickets(env: &mut Env, req: &Request) -> Result<Response> {
             require(actor.is_admin_side(), "only admins change settings")?;
             let s: Settings = req.json(MAX_JSON_BODY)?;
             let w = workspace::set_settings(env.kv, &ws, s)?;
+            audit(env, &actor, "settings.changed", ws.as_str(), None, rid)?;
             Ok(Response::json(200, &json!({"settings": w.settings})))
+        }
+        ("GET", ["audit"]) => {
+            require(actor.is_admin_side(), "only admins read the audit ledger")?;
+            audit_export(env, req, &ws, None)
+        }
+        ("GET", ["tickets", no, "audit"]) => {
+            require(actor.is_staff_side(), "only staff read a ticket's audit trail")?;
+            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+            audit_export(env, req, &ws, Some(t.no))
+        }
+        ("GET", ["outbox"]) => {
+            require(actor.is_admin_side(), "only admins read the outbox")?;
+            let (emails, next) = crate::outbox::page(env.kv, &ws, cursor(req)?, limit(req)?)?;
+            Ok(Response::json(200, &json!({"emails": emails, "next_cursor": next})))
         }
         ("GET", ["api-keys"]) => {
             require(actor.is_admin_side(), "only admins manage API keys")?;
@@ -294,11 +421,13 @@ fn tickets(env: &mut Env, req: &Request) -> Result<Response> {
             let body: NewKey = req.json(MAX_JSON_BODY)?;
             let (r32, r16) = ((env.random)(), env.random16());
             let (key, secret) = auth::create_api_key(env.kv, &ws, &body.label, env.now, r32, r16)?;
+            audit(env, &actor, "api_key.created", key.id.as_str(), None, rid)?;
             Ok(Response::json(201, &json!({"api_key": key, "secret": secret})))
         }
         ("POST", ["api-keys", id, "revoke"]) => {
             require(actor.is_admin_side(), "only admins manage API keys")?;
             auth::revoke_api_key(env.kv, &ws, &ApiKeyId::parse(id)?)?;
+            audit(env, &actor, "api_key.revoked", id, None, rid)?;
             Ok(Response::json(200, &json!({"revoked": id})))
         }
         ("PUT", ["users"]) => {
@@ -306,6 +435,7 @@ fn tickets(env: &mut Env, req: &Request) -> Result<Response> {
             let input: UserInput = req.json(MAX_JSON_BODY)?;
             let r = env.random16();
             let (u, created) = workspace::upsert_user(env.kv, &ws, input, env.now, r)?;
+            audit(env, &actor, if created { "user.created" } else { "user.updated" }, u.id.as_str(), None, rid)?;
             Ok(Response::json(if created { 201 } else { 200 }, &json!({"user": user_json(&u)})))
         }
         ("GET", ["users", id]) => {
@@ -320,12 +450,13 @@ fn tickets(env: &mut Env, req: &Request) -> Result<Response> {
             let user = workspace::user(env.kv, &ws, &UserId::parse(id)?)?;
             let r = (env.random)();
             let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
+            audit(env, &actor, "login_link.minted", user.id.as_str(), None, rid)?;
             Ok(Response::json(201, &json!({
-                "url": format!("{}/login/{link}", env.public_origin.trim_end_matches('/')),
+                "url": format!("{}/login#{link}", env.public_origin.trim_end_matches('/')),
                 "expires_at": rfc3339(env.now + auth::LOGIN_LINK_LIFETIME),
             })))
         }
-        ("POST", ["tickets"]) => create_ticket(env, &actor, req),
+        ("POST", ["tickets"]) => create_ticket(env, &actor, req, rid),
         ("GET", ["tickets"]) => {
             let scope = match actor.user() {
                 Some(u) if !u.is_staff() => match &u.company {
@@ -358,8 +489,41 @@ fn tickets(env: &mut Env, req: &Request) -> Result<Response> {
                 "next_cursor": page.next,
             })))
         }
-        (_, ["me"] | ["workspace"] | ["api-keys", ..] | ["users", ..] | ["tickets", ..]) => method_not_allowed("GET, POST, PUT"),
+        (_, ["me"] | ["workspace", ..] | ["api-keys", ..] | ["users", ..] | ["tickets", ..] | ["audit"] | ["outbox"]) => {
+            method_not_allowed("GET, POST, PUT")
+        }
         _ => Err(Error::NotFound),
+    }
+}
+
+fn audit_export(env: &Env, req: &Request, ws: &WorkspaceId, ticket: Option<TicketNo>) -> Result<Response> {
+    let after = cursor(req)?.unwrap_or(0);
+    let limit = match req.query_param("limit") {
+        None => 1000,
+        Some(l) => l.parse::<usize>().ok().filter(|n| (1..=5000).contains(n))
+            .ok_or_else(|| Error::bad("invalid_query", "limit must be 1 to 5000"))?,
+    };
+    let (entries, next) = crate::audit::page(env.kv, ws, ticket, after, limit)?;
+    match req.query_param("format").as_deref() {
+        None | Some("json") => Ok(Response::json(200, &json!({
+            "entries": entries.iter().map(|e| json!({
+                "n": e.n, "at": rfc3339(e.at), "actor": e.actor, "action": e.action,
+                "target": e.target, "ticket": e.ticket.map(|t| t.0), "request_id": e.request_id,
+            })).collect::<Vec<_>>(),
+            "next_cursor": next,
+        }))),
+        Some("csv") => {
+            let mut r = Response::json(200, &Value::Null);
+            r.body = crate::audit::to_csv(&entries).into_bytes();
+            r.headers.retain(|(k, _)| k != "content-type");
+            r.headers.push(("content-type".into(), "text/csv; charset=utf-8".into()));
+            r.headers.push(("content-disposition".into(), "attachment; filename=\"audit.csv\"".into()));
+            if let Some(n) = next {
+                r.headers.push(("x-next-cursor".into(), n.to_string()));
+            }
+            Ok(r)
+        }
+        Some(f) => Err(Error::bad("invalid_query", format!("format {f:?} must be json or csv"))),
     }
 }
 
@@ -367,7 +531,7 @@ fn require(ok: bool, why: &str) -> Result<()> {
     if ok { Ok(()) } else { Err(Error::Forbidden(why.into())) }
 }
 
-fn create_workspace(env: &mut Env, req: &Request) -> Result<Response> {
+fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let given = req
         .header("authorization")
         .and_then(|a| a.strip_prefix("Bearer "))
@@ -381,23 +545,25 @@ fn create_workspace(env: &mut Env, req: &Request) -> Result<Response> {
     let w = workspace::create_workspace(env.kv, &id, &body.name, env.now)?;
     let (r32, r16) = ((env.random)(), env.random16());
     let (key, secret) = auth::create_api_key(env.kv, &id, "initial", env.now, r32, r16)?;
+    crate::audit::record(env.kv, &id, env.now, "deployment", "workspace.created", id.as_str(), None, rid)?;
     Ok(Response::json(201, &json!({
         "workspace": {"id": w.id, "name": w.name, "settings": w.settings},
         "api_key": key, "secret": secret,
     })))
 }
 
-fn login(env: &mut Env, req: &Request) -> Result<Response> {
+fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let body: LoginBody = req.json(MAX_JSON_BODY)?;
     let (ws, user_id) = auth::consume_login(env.kv, &body.link, env.now)?;
     let user = workspace::user(env.kv, &ws, &user_id)?;
     let r = (env.random)();
     let session = auth::create_session(env.kv, &ws, &user_id, env.now, r)?;
+    crate::audit::record(env.kv, &ws, env.now, user_id.as_str(), "session.started", user_id.as_str(), None, rid)?;
     Ok(Response::json(200, &json!({"workspace": ws, "user": user_json(&user)}))
         .with_header("set-cookie", &session_cookie(&session, auth::SESSION_LIFETIME / 1000)))
 }
 
-fn create_ticket(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Response> {
     let body: NewTicket = req.json(MAX_JSON_BODY)?;
     let ws = actor.ws();
     let (customer, author) = match actor.user() {
@@ -430,16 +596,17 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response
         return Err(Error::bad("invalid_field", "queue must be 1-40 letters, digits, '-' or '_'"));
     }
     let (t, first) = thread::create_ticket(env.kv, ws, env.now, &body.subject, &customer, &queue, &author, &body.body)?;
+    audit(env, actor, "ticket.created", &t.no.to_string(), Some(t.no), rid)?;
     Ok(Response::json(201, &json!({"ticket": ticket_json(&t, actor.is_staff_side()), "message": message_json(&first)})))
 }
 
 /// The `replies` component: `POST /api/v1/tickets/<no>/replies`, the one path
 /// every writer's post goes through.
 pub fn handle_replies(env: &mut Env, req: &Request) -> Response {
-    replies(env, req).into()
+    serve(env, req, replies)
 }
 
-fn replies(env: &mut Env, req: &Request) -> Result<Response> {
+fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NotFound)?;
     let ["tickets", no, "replies"] = segs.as_slice() else { return Err(Error::NotFound) };
     if req.method != "POST" {
@@ -465,5 +632,6 @@ fn replies(env: &mut Env, req: &Request) -> Result<Response> {
         Author { id: Some(user.id.to_string()), name: user.name.clone(), kind: AuthorKind::Customer }
     };
     let (msg, ticket) = thread::post(env.kv, actor.ws(), t.no, env.now, &author, body.visibility, &body.body, None)?;
+    audit(env, &actor, "message.posted", &format!("{}/{}", t.no, msg.seq.0), Some(t.no), rid)?;
     Ok(Response::json(201, &json!({"message": message_json(&msg), "ticket": ticket_json(&ticket, user.is_staff())})))
 }

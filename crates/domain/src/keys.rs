@@ -70,6 +70,46 @@ pub fn company_ticket(ws: &WorkspaceId, company_hash: &str, i: u64) -> String {
     format!("ws/{ws}/co/{company_hash}/i/{i:012}")
 }
 
+/// The workspace audit ledger's counter.
+pub fn audit_counter(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/audit/n")
+}
+
+/// Entry `n` of the workspace audit ledger.
+pub fn audit_entry(ws: &WorkspaceId, n: u64) -> String {
+    format!("ws/{ws}/audit/i/{n:012}")
+}
+
+/// A ticket's audit index counter.
+pub fn ticket_audit_counter(ws: &WorkspaceId, no: TicketNo) -> String {
+    format!("ws/{ws}/t/{:012}/audit/n", no.0)
+}
+
+/// Entry `i` of a ticket's audit index (holds a ledger position).
+pub fn ticket_audit_entry(ws: &WorkspaceId, no: TicketNo, i: u64) -> String {
+    format!("ws/{ws}/t/{:012}/audit/i/{i:012}", no.0)
+}
+
+/// The outbox counter.
+pub fn mail_counter(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/mail/n")
+}
+
+/// Email `n` of the outbox.
+pub fn mail(ws: &WorkspaceId, n: u64) -> String {
+    format!("ws/{ws}/mail/i/{n:012}")
+}
+
+/// A stored idempotent response (actor and key hashed together).
+pub fn idempotency(ws: &WorkspaceId, hash: &str) -> String {
+    format!("ws/{ws}/idem/{hash}")
+}
+
+/// Claim counter of an idempotency key.
+pub fn idempotency_claim(ws: &WorkspaceId, hash: &str) -> String {
+    format!("ws/{ws}/idem-claim/{hash}")
+}
+
 /// A ticket's versioned record.
 pub fn ticket(ws: &WorkspaceId, no: TicketNo) -> String {
     format!("ws/{ws}/t/{:012}", no.0)
@@ -103,6 +143,14 @@ mod tests {
             user_by_email(&ws, &hash),
             token(&ws, &hash),
             ticket_counter(&ws),
+            audit_counter(&ws),
+            audit_entry(&ws, 1),
+            ticket_audit_counter(&ws, TicketNo(1)),
+            ticket_audit_entry(&ws, TicketNo(1), 1),
+            mail_counter(&ws),
+            mail(&ws, 1),
+            idempotency(&ws, &hash),
+            idempotency_claim(&ws, &hash),
             customer_ticket_counter(&ws, &u),
             customer_ticket(&ws, &u, 1),
             company_ticket_counter(&ws, &hash),

@@ -9,12 +9,14 @@
 //! enum ([`error::Error`]) with its HTTP mapping in one place.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod model;
+pub mod outbox;
 pub mod record;
 pub mod render;
 pub mod store;

@@ -1,0 +1,162 @@
+//! The email outbox. Every email the app sends is stored here first, one per
+//! recipient (never a shared To/CC list), then delivered by the configured
+//! provider; with the default `outbox` provider nothing leaves and admins read
+//! the emails through the API. Templates carry the workspace branding.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::ids::WorkspaceId;
+use crate::keys;
+use crate::record::{read, read_counter, write};
+use crate::store::Kv;
+use crate::time::Millis;
+use crate::workspace::Branding;
+
+/// Delivery state of an email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Stored in the outbox; the `outbox` provider sends nothing.
+    Stored,
+    /// Handed to the provider.
+    Sent,
+    /// The provider refused it.
+    Failed,
+}
+
+/// One email to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Email {
+    /// Position in the outbox.
+    pub n: u64,
+    /// The one recipient.
+    pub to: String,
+    /// Subject.
+    pub subject: String,
+    /// HTML body.
+    pub html: String,
+    /// Plain-text body.
+    pub text: String,
+    /// What kind of email (`login_link`, …).
+    pub kind: String,
+    /// Delivery state.
+    pub state: Delivery,
+    /// When it was stored.
+    pub created_at: Millis,
+}
+
+/// The content of an email before it is stored.
+pub struct Draft {
+    /// Subject.
+    pub subject: String,
+    /// HTML body.
+    pub html: String,
+    /// Plain-text body.
+    pub text: String,
+    /// Kind.
+    pub kind: &'static str,
+}
+
+/// Store an email for one recipient.
+pub fn enqueue(kv: &dyn Kv, ws: &WorkspaceId, now: Millis, to: &str, draft: Draft) -> Result<Email> {
+    let n = kv.increment(&keys::mail_counter(ws), 1)? as u64;
+    let e = Email {
+        n,
+        to: to.to_string(),
+        subject: draft.subject,
+        html: draft.html,
+        text: draft.text,
+        kind: draft.kind.to_string(),
+        state: Delivery::Stored,
+        created_at: now,
+    };
+    write(kv, &keys::mail(ws, n), &e)?;
+    Ok(e)
+}
+
+/// A page of the outbox, newest first; the cursor is the last position seen.
+pub fn page(kv: &dyn Kv, ws: &WorkspaceId, cursor: Option<u64>, limit: usize) -> Result<(Vec<Email>, Option<u64>)> {
+    let top = read_counter(kv, &keys::mail_counter(ws))?;
+    let mut pos = cursor.map_or(top, |c| c.saturating_sub(1).min(top));
+    let mut out = Vec::new();
+    while pos >= 1 && out.len() < limit {
+        if let Some(e) = read::<Email>(kv, &keys::mail(ws, pos))? {
+            out.push(e);
+        }
+        pos -= 1;
+    }
+    Ok((out, (pos >= 1).then_some(pos + 1)))
+}
+
+/// Escape text for HTML.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// Wrap content in the branded email layout (logo, logo link, company name,
+/// brand colour on the button). `branding` was validated when saved.
+pub fn branded(branding: &Branding, heading: &str, paragraphs: &[String], button: Option<(&str, &str)>) -> String {
+    let company = if branding.company_name.is_empty() { "Support".to_string() } else { escape(&branding.company_name) };
+    let logo = if branding.logo_url.is_empty() {
+        format!("<strong style=\"font-size:18px\">{company}</strong>")
+    } else {
+        let img = format!("<img src=\"{}\" alt=\"{company}\" height=\"40\">", escape(&branding.logo_url));
+        if branding.logo_link.is_empty() { img } else { format!("<a href=\"{}\">{img}</a>", escape(&branding.logo_link)) }
+    };
+    let body: String = paragraphs.iter().map(|p| format!("<p>{}</p>", escape(p))).collect();
+    let btn = button
+        .map(|(label, url)| {
+            format!(
+                "<p><a href=\"{}\" style=\"display:inline-block;padding:10px 18px;border-radius:6px;background:{};color:#ffffff;text-decoration:none\">{}</a></p>",
+                escape(url),
+                escape(&branding.brand_colour),
+                escape(label)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif;color:#1b1f24\"><div>{logo}</div><h1 style=\"font-size:20px\">{}</h1>{body}{btn}<p style=\"color:#5b6470;font-size:12px\">{company}</p></body></html>",
+        escape(heading)
+    )
+}
+
+/// The sign-in email.
+pub fn login_link(branding: &Branding, name: &str, url: &str) -> Draft {
+    let company = if branding.company_name.is_empty() { "Ticketshare" } else { &branding.company_name };
+    let lines = vec![
+        format!("Hello {name},"),
+        "Use the button below to sign in. The link works once and expires in 15 minutes.".to_string(),
+        "If you did not ask to sign in, you can ignore this email.".to_string(),
+    ];
+    Draft {
+        subject: format!("Sign in to {company}"),
+        html: branded(branding, "Your sign-in link", &lines, Some(("Sign in", url))),
+        text: format!("{}\n\n{}\n\n{}\n\nSign in: {url}\n", lines[0], lines[1], lines[2]),
+        kind: "login_link",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    #[test]
+    fn outbox_stores_one_email_per_recipient_newest_first() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let b = Branding { company_name: "Acme <Shop>".into(), brand_colour: "#112233".into(), ..Default::default() };
+        for to in ["a@x.com", "b@x.com", "c@x.com"] {
+            enqueue(&kv, &ws, 1, to, login_link(&b, "Ann", "https://app.example/login#t")).unwrap();
+        }
+        let (page1, next) = page(&kv, &ws, None, 2).unwrap();
+        assert_eq!(page1.iter().map(|e| e.to.as_str()).collect::<Vec<_>>(), ["c@x.com", "b@x.com"]);
+        let (page2, next2) = page(&kv, &ws, next, 2).unwrap();
+        assert_eq!((page2.len(), next2), (1, None));
+        let html = &page1[0].html;
+        assert!(html.contains("Acme &lt;Shop&gt;") && !html.contains("<Shop>"), "{html}");
+        assert!(html.contains("background:#112233"));
+        assert_eq!(page1[0].subject, "Sign in to Acme <Shop>");
+    }
+}

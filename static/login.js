@@ -1,0 +1,51 @@
+// The sign-in page. A login link carries its token in the URL fragment
+// (#...), which browsers never send to a server or put in a Referer; the
+// token is only used when the person presses Continue (a POST), so link
+// scanners that merely open the URL consume nothing.
+
+const status = document.getElementById("status");
+const link = decodeURIComponent(location.hash.slice(1));
+
+function say(text) {
+  status.textContent = text;
+}
+
+async function post(path, body) {
+  const r = await fetch(path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    credentials: "same-origin",
+    body: JSON.stringify(body),
+  });
+  let data = null;
+  try { data = await r.json(); } catch { /* empty body */ }
+  return { ok: r.ok, status: r.status, data };
+}
+
+if (link) {
+  document.getElementById("with-link").hidden = false;
+  document.getElementById("by-email").hidden = true;
+  // Drop the token from the address bar and history.
+  history.replaceState(null, "", location.pathname);
+  document.getElementById("continue").addEventListener("click", async () => {
+    say("Signing in…");
+    const r = await post("/api/v1/auth/login", { link });
+    if (r.ok) {
+      say(`Signed in as ${r.data.user.name}.`);
+      location.assign("/");
+    } else {
+      say("This sign-in link is not valid any more. Ask for a new one below.");
+      document.getElementById("by-email").hidden = false;
+    }
+  });
+}
+
+document.getElementById("email-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = new FormData(ev.target);
+  const r = await post("/api/v1/auth/email-login", {
+    workspace: form.get("workspace"),
+    email: form.get("email"),
+  });
+  say(r.ok ? "If that address has an account, a sign-in link is on its way." : (r.data?.error?.message ?? "Something went wrong."));
+});
