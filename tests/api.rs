@@ -426,3 +426,25 @@ fn email_login_answers_the_same_and_uses_the_outbox() {
     let r = call(&w.host, "POST", "/api/v1/auth/login", &[], Some(json!({"link": link})));
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[test]
+fn sign_setting_and_settings_validation() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Signed?");
+    let reply = |body: &str| {
+        assert_eq!(w.as_(Some(&w.staff), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": body}))).status, 201);
+    };
+    let names = |who: Option<&str>| -> Vec<String> {
+        json_of(&w.as_(who, "GET", &format!("/api/v1/tickets/{t}/thread"), None))["messages"]
+            .as_array().unwrap().iter().skip(1).map(|m| m["author"]["name"].as_str().unwrap().to_string()).collect()
+    };
+    reply("unsigned");
+    let bad = w.as_(Some(&w.admin), "PUT", "/api/v1/workspace/settings", Some(json!({"branding": {"brand_colour": "red"}})));
+    assert_eq!((bad.status, json_of(&bad)["error"]["code"].as_str()), (400, Some("invalid_field")));
+    let ok = w.as_(Some(&w.admin), "PUT", "/api/v1/workspace/settings",
+        Some(json!({"sign_replies": true, "branding": {"company_name": "Acme", "brand_colour": "#aa0000"}})));
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    reply("signed");
+    assert_eq!(names(Some(&w.cust_a)), ["Acme team", "sam"], "customer sees the team for unsigned posts");
+    assert_eq!(names(Some(&w.staff)), ["sam", "sam"], "staff always see who replied");
+}

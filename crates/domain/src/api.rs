@@ -162,15 +162,24 @@ fn ticket_json(t: &Ticket, for_staff: bool) -> Value {
     v
 }
 
-fn message_json(m: &Message) -> Value {
+fn message_json(m: &Message, reader: &Reader, team: &str) -> Value {
     json!({
         "seq": m.seq.0,
-        "author": { "name": m.author_name, "kind": m.author_kind },
+        "author": { "name": m.display_name(reader, team), "kind": m.author_kind },
         "visibility": m.visibility,
         "body_html": crate::render::markdown(&m.source),
         "source": m.source,
         "created_at": rfc3339(m.created_at),
     })
+}
+
+/// The name unsigned staff posts show to the customer side.
+fn team_name(w: &workspace::Workspace) -> String {
+    if w.settings.branding.company_name.is_empty() {
+        "Support team".to_string()
+    } else {
+        format!("{} team", w.settings.branding.company_name)
+    }
 }
 
 fn segments(path: &str) -> Option<Vec<&str>> {
@@ -483,9 +492,11 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 Some("newest") => Order::NewestFirst,
                 Some(o) => return Err(Error::bad("invalid_query", format!("order {o:?} must be oldest or newest"))),
             };
-            let page = thread::page(env.kv, &ws, t.no, &actor.reader(), order, cursor(req)?, limit(req)?)?;
+            let reader = actor.reader();
+            let page = thread::page(env.kv, &ws, t.no, &reader, order, cursor(req)?, limit(req)?)?;
+            let team = team_name(&workspace::workspace(env.kv, &ws)?);
             Ok(Response::json(200, &json!({
-                "messages": page.messages.iter().map(message_json).collect::<Vec<_>>(),
+                "messages": page.messages.iter().map(|m| message_json(m, &reader, &team)).collect::<Vec<_>>(),
                 "next_cursor": page.next,
             })))
         }
@@ -571,7 +582,7 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
             if body.customer_id.as_ref().is_some_and(|c| c != &u.id) {
                 return Err(Error::Forbidden("customers open tickets for themselves".into()));
             }
-            (u.clone(), Author { id: Some(u.id.to_string()), name: u.name.clone(), kind: AuthorKind::Customer })
+            (u.clone(), Author { id: Some(u.id.to_string()), name: u.name.clone(), kind: AuthorKind::Customer, signed: true })
         }
         staff_or_platform => {
             let cid = body
@@ -584,9 +595,9 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
                 return Err(Error::bad("invalid_field", "customer_id must name a customer"));
             }
             let author = match staff_or_platform {
-                Some(s) => Author { id: Some(s.id.to_string()), name: s.name.clone(), kind: AuthorKind::Staff },
+                Some(s) => Author { id: Some(s.id.to_string()), name: s.name.clone(), kind: AuthorKind::Staff, signed: true },
                 // The platform on the customer's behalf.
-                None => Author { id: Some(c.id.to_string()), name: c.name.clone(), kind: AuthorKind::Customer },
+                None => Author { id: Some(c.id.to_string()), name: c.name.clone(), kind: AuthorKind::Customer, signed: true },
             };
             (c, author)
         }
@@ -597,7 +608,7 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
     }
     let (t, first) = thread::create_ticket(env.kv, ws, env.now, &body.subject, &customer, &queue, &author, &body.body)?;
     audit(env, actor, "ticket.created", &t.no.to_string(), Some(t.no), rid)?;
-    Ok(Response::json(201, &json!({"ticket": ticket_json(&t, actor.is_staff_side()), "message": message_json(&first)})))
+    Ok(Response::json(201, &json!({"ticket": ticket_json(&t, actor.is_staff_side()), "message": message_json(&first, &actor.reader(), "")})))
 }
 
 /// The `replies` component: `POST /api/v1/tickets/<no>/replies`, the one path
@@ -620,18 +631,11 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         .ok_or_else(|| Error::bad("act_as_required", format!("post as a person: send {ACT_AS_HEADER} with a user id")))?;
     let ws = workspace::workspace(env.kv, actor.ws())?;
     let author = if user.is_staff() {
-        let name = if ws.settings.sign_replies {
-            user.name.clone()
-        } else if !ws.settings.branding.company_name.is_empty() {
-            ws.settings.branding.company_name.clone()
-        } else {
-            "Support team".to_string()
-        };
-        Author { id: Some(user.id.to_string()), name, kind: AuthorKind::Staff }
+        Author { id: Some(user.id.to_string()), name: user.name.clone(), kind: AuthorKind::Staff, signed: ws.settings.sign_replies }
     } else {
-        Author { id: Some(user.id.to_string()), name: user.name.clone(), kind: AuthorKind::Customer }
+        Author { id: Some(user.id.to_string()), name: user.name.clone(), kind: AuthorKind::Customer, signed: true }
     };
     let (msg, ticket) = thread::post(env.kv, actor.ws(), t.no, env.now, &author, body.visibility, &body.body, None)?;
     audit(env, &actor, "message.posted", &format!("{}/{}", t.no, msg.seq.0), Some(t.no), rid)?;
-    Ok(Response::json(201, &json!({"message": message_json(&msg), "ticket": ticket_json(&ticket, user.is_staff())})))
+    Ok(Response::json(201, &json!({"message": message_json(&msg, &actor.reader(), &team_name(&ws)), "ticket": ticket_json(&ticket, user.is_staff())})))
 }

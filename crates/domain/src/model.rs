@@ -74,8 +74,12 @@ pub struct Message {
     pub seq: MessageSeq,
     /// Author id (user id, participant email hash, share id…), if any.
     pub author_id: Option<String>,
-    /// Display name shown with the message (staff name only when signed).
+    /// The author's own name (staff see it always).
     pub author_name: String,
+    /// Whether a staff author signed it (the *Sign* setting when posted);
+    /// unsigned staff posts show the team name to the customer side.
+    #[serde(default = "yes")]
+    pub signed: bool,
     /// Author kind.
     pub author_kind: AuthorKind,
     /// Visibility.
@@ -89,7 +93,21 @@ pub struct Message {
     pub created_at: Millis,
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl Message {
+    /// The name shown to `reader`: staff always see who wrote it; the
+    /// customer side sees `team` for unsigned staff posts.
+    pub fn display_name<'a>(&'a self, reader: &Reader, team: &'a str) -> &'a str {
+        if self.author_kind == AuthorKind::Staff && !self.signed && *reader != Reader::Staff {
+            team
+        } else {
+            &self.author_name
+        }
+    }
+
     /// Whether `reader` may see this message.
     pub fn visible_to(&self, reader: &Reader) -> bool {
         match (reader, self.visibility) {
@@ -199,6 +217,7 @@ mod tests {
             seq: MessageSeq(1),
             author_id: None,
             author_name: "x".into(),
+            signed: true,
             author_kind: AuthorKind::Staff,
             visibility,
             source: "x".into(),

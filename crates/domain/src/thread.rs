@@ -28,6 +28,8 @@ pub struct Author {
     pub name: String,
     /// Kind.
     pub kind: AuthorKind,
+    /// Staff: whether the post is signed with the name.
+    pub signed: bool,
 }
 
 fn check_subject(subject: &str) -> Result<String> {
@@ -127,6 +129,7 @@ fn append(
         seq,
         author_id: author.id.clone(),
         author_name: author.name.clone(),
+        signed: author.signed,
         author_kind: author.kind,
         visibility,
         source: body.to_string(),
@@ -242,11 +245,11 @@ mod tests {
     }
 
     fn customer() -> Author {
-        Author { id: Some("u_c".into()), name: "Cara".into(), kind: AuthorKind::Customer }
+        Author { id: Some("u_c".into()), name: "Cara".into(), kind: AuthorKind::Customer, signed: true }
     }
 
     fn staff() -> Author {
-        Author { id: Some("u_s".into()), name: "Sam".into(), kind: AuthorKind::Staff }
+        Author { id: Some("u_s".into()), name: "Sam".into(), kind: AuthorKind::Staff, signed: true }
     }
 
     fn cara() -> crate::workspace::User {
@@ -431,7 +434,7 @@ mod list_tests {
         let a = mk("a@x.com", Some("Co"), 1);
         let b = mk("b@x.com", Some("co "), 2);
         let c = mk("c@x.com", None, 3);
-        let author = Author { id: None, name: "x".into(), kind: AuthorKind::Customer };
+        let author = Author { id: None, name: "x".into(), kind: AuthorKind::Customer, signed: true };
         for (i, who) in [&a, &b, &c, &a, &b, &a].iter().enumerate() {
             create_ticket(&kv, &ws, i as i64, &format!("t{i}"), who, "q", &author, "b").unwrap();
         }
