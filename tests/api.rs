@@ -448,3 +448,26 @@ fn sign_setting_and_settings_validation() {
     assert_eq!(names(Some(&w.cust_a)), ["Acme team", "sam"], "customer sees the team for unsigned posts");
     assert_eq!(names(Some(&w.staff)), ["sam", "sam"], "staff always see who replied");
 }
+
+#[test]
+fn order_details_for_staff_only() {
+    let w = World::build(false);
+    let order = json!({"number": "SO-1001", "items": [{"name": "Kettle", "quantity": 1, "amount": "29.00 EUR"}],
+        "total": "29.00 EUR", "shipping_address": ["1 High St", "Townsville"], "fields": {"carrier": "DHL"}});
+    let r = w.as_(None, "POST", "/api/v1/tickets",
+        Some(json!({"subject": "Where is my kettle", "body": "help", "customer_id": w.cust_a, "order": order})));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let t = json_of(&r)["ticket"]["number"].as_u64().unwrap();
+    let staff_view = json_of(&w.as_(Some(&w.staff), "GET", &format!("/api/v1/tickets/{t}"), None));
+    assert_eq!(staff_view["ticket"]["order"]["number"], "SO-1001");
+    let cust_view = json_of(&w.as_(Some(&w.cust_a), "GET", &format!("/api/v1/tickets/{t}"), None));
+    assert!(cust_view["ticket"].get("order").is_none());
+    let fields: serde_json::Map<String, Value> = (0..50).map(|i| (format!("f{i}"), json!("v".repeat(400)))).collect();
+    let too_big = json!({"number": "X", "fields": fields});
+    let r = w.as_(None, "PUT", &format!("/api/v1/tickets/{t}/order"), Some(too_big));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = w.as_(Some(&w.cust_a), "PUT", &format!("/api/v1/tickets/{t}/order"), Some(json!({"number": "Y"})));
+    assert_eq!(r.status, 403);
+    let r = w.as_(Some(&w.staff), "PUT", &format!("/api/v1/tickets/{t}/order"), Some(json!({"number": "SO-1002"})));
+    assert_eq!(json_of(&r)["ticket"]["order"]["number"], "SO-1002");
+}

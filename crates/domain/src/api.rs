@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::auth;
 use crate::keys;
-use crate::record::{claim, read, write};
+use crate::record::{claim, read, update, write};
 use crate::error::{Error, Result};
 use crate::http::{MAX_JSON_BODY, Request, Response};
 use crate::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
@@ -155,6 +155,7 @@ fn ticket_json(t: &Ticket, for_staff: bool) -> Value {
         "customer_id": t.customer, "created_at": rfc3339(t.created_at), "updated_at": rfc3339(t.updated_at),
     });
     if for_staff {
+        v["order"] = json!(t.order);
         v["assignee_id"] = json!(t.assignee);
         v["queue"] = json!(t.queue);
         v["unread"] = json!(t.staff_unseen);
@@ -235,6 +236,8 @@ struct NewTicket {
     customer_id: Option<UserId>,
     #[serde(default)]
     queue: Option<String>,
+    #[serde(default)]
+    order: Option<crate::model::OrderDetails>,
 }
 
 #[derive(Deserialize)]
@@ -485,6 +488,18 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
             Ok(Response::json(200, &json!({"ticket": ticket_json(&t, actor.is_staff_side())})))
         }
+        ("PUT", ["tickets", no, "order"]) => {
+            require(actor.is_staff_side(), "order details come from the platform or staff")?;
+            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+            let o: crate::model::OrderDetails = req.json(MAX_JSON_BODY)?;
+            o.validate()?;
+            let t = update(env.kv, &keys::ticket(&ws, t.no), |t: &mut Ticket| {
+                t.order = Some(o.clone());
+                Ok(())
+            })?;
+            audit(env, &actor, "ticket.order_set", &t.no.to_string(), Some(t.no), rid)?;
+            Ok(Response::json(200, &json!({"ticket": ticket_json(&t, true)})))
+        }
         ("GET", ["tickets", no, "thread"]) => {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
             let order = match req.query_param("order").as_deref() {
@@ -606,7 +621,19 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
     if queue.is_empty() || queue.len() > 40 || !queue.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
         return Err(Error::bad("invalid_field", "queue must be 1-40 letters, digits, '-' or '_'"));
     }
-    let (t, first) = thread::create_ticket(env.kv, ws, env.now, &body.subject, &customer, &queue, &author, &body.body)?;
+    if let Some(o) = &body.order {
+        if actor.user().is_some_and(|u| u.role == Role::Customer) {
+            return Err(Error::Forbidden("order details come from the platform or staff".into()));
+        }
+        o.validate()?;
+    }
+    let (mut t, first) = thread::create_ticket(env.kv, ws, env.now, &body.subject, &customer, &queue, &author, &body.body)?;
+    if let Some(o) = body.order {
+        t = update(env.kv, &keys::ticket(ws, t.no), |t: &mut Ticket| {
+            t.order = Some(o.clone());
+            Ok(())
+        })?;
+    }
     audit(env, actor, "ticket.created", &t.no.to_string(), Some(t.no), rid)?;
     Ok(Response::json(201, &json!({"ticket": ticket_json(&t, actor.is_staff_side()), "message": message_json(&first, &actor.reader(), "")})))
 }

@@ -120,6 +120,62 @@ impl Message {
     }
 }
 
+/// Order details supplied by the platform; staff see them beside the
+/// customer's details; external shares reveal them only when the agent ticks
+/// the box.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderDetails {
+    /// The store's order number.
+    pub number: String,
+    /// Line items.
+    #[serde(default)]
+    pub items: Vec<OrderItem>,
+    /// Order total, as text with its currency (e.g. "49.90 EUR").
+    #[serde(default)]
+    pub total: Option<String>,
+    /// Shipping address lines.
+    #[serde(default)]
+    pub shipping_address: Vec<String>,
+    /// Free-form fields.
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderItem {
+    /// Product name.
+    pub name: String,
+    /// Quantity.
+    pub quantity: u32,
+    /// Line amount, as text with its currency.
+    #[serde(default)]
+    pub amount: Option<String>,
+}
+
+/// Largest order record, serialised.
+pub const MAX_ORDER_BYTES: usize = 16 * 1024;
+
+impl OrderDetails {
+    /// Check sizes; errors name the field.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        use crate::error::Error;
+        if self.number.trim().is_empty() || self.number.len() > 100 {
+            return Err(Error::bad("invalid_field", "order.number must be 1 to 100 characters"));
+        }
+        if self.items.len() > 200 || self.fields.len() > 50 || self.shipping_address.len() > 10 {
+            return Err(Error::bad("invalid_field", "order has too many items, fields or address lines"));
+        }
+        let size = serde_json::to_vec(self).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > MAX_ORDER_BYTES {
+            return Err(Error::bad("invalid_field", format!("order details are larger than {MAX_ORDER_BYTES} bytes")));
+        }
+        Ok(())
+    }
+}
+
 /// A ticket's versioned record (messages live on their own keys).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
@@ -149,6 +205,9 @@ pub struct Ticket {
     pub deleted: bool,
     /// Highest message number known to be written (readers page up to it).
     pub last_seq: u64,
+    /// Order details from the platform, if any.
+    #[serde(default)]
+    pub order: Option<OrderDetails>,
     /// Incremented on every change (compare-and-swap guard).
     pub version: u64,
 }

@@ -84,6 +84,7 @@ pub fn create_ticket(
         staff_unseen: true,
         deleted: false,
         last_seq: 0,
+        order: None,
         version: 0,
     };
     // The key is fresh from the counter: nobody else can be writing it.
