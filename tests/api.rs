@@ -471,3 +471,41 @@ fn order_details_for_staff_only() {
     let r = w.as_(Some(&w.staff), "PUT", &format!("/api/v1/tickets/{t}/order"), Some(json!({"number": "SO-1002"})));
     assert_eq!(json_of(&r)["ticket"]["order"]["number"], "SO-1002");
 }
+
+#[test]
+fn openapi_document_matches_the_routes_served() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "For the spec");
+    let spare = json_of(&w.as_(None, "POST", "/api/v1/api-keys", Some(json!({"label": "spare"}))));
+    let spare_id = spare["api_key"]["id"].as_str().unwrap().to_string();
+    let doc = json_of(&call(&w.host, "GET", "/api/v1/openapi.json", &[], None));
+    assert_eq!(doc["openapi"], "3.1.0");
+    let admin_token = format!("Bearer {ADMIN_TOKEN}");
+    let bearer = w.bearer();
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let concrete = path
+                .replace("{key_id}", &spare_id)
+                .replace("{user_id}", &w.cust_a)
+                .replace("{number}", &t.to_string());
+            let security = op["security"].as_array().unwrap();
+            let mut headers: Vec<(&str, &str)> = Vec::new();
+            if security.iter().any(|s| s.get("deploymentToken").is_some()) {
+                headers.push(("Authorization", &admin_token));
+            } else if !security.is_empty() {
+                headers.push(("Authorization", &bearer));
+                headers.push(("Ticketshare-Act-As", &w.admin));
+            }
+            let body = op.get("requestBody").map(|_| json!({}));
+            let r = call(&w.host, &method.to_ascii_uppercase(), &concrete, &headers, body);
+            let code = serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["error"]["code"].as_str().map(str::to_string));
+            assert!(r.status != 405 && !(r.status == 404 && code.as_deref() == Some("not_found")),
+                "{method} {concrete} is documented but not served: {} {}", r.status, r.text());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+    // And an undocumented path is not served.
+    assert_eq!(w.as_(None, "GET", "/api/v1/no-such-thing", None).status, 404);
+}

@@ -384,6 +384,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         (_, ["workspaces"]) => return method_not_allowed("POST"),
         ("POST", ["auth", "login"]) => return login(env, req, rid),
         ("POST", ["auth", "email-login"]) => return email_login(env, req),
+        ("GET", ["openapi.json"]) => return Ok(Response::json(200, &crate::openapi::document())),
         ("POST", ["auth", "logout"]) => {
             if let Some(s) = cookie(req, auth::SESSION_COOKIE) {
                 auth::end_session(env.kv, &s)?;

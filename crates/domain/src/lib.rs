@@ -16,6 +16,7 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod model;
+pub mod openapi;
 pub mod outbox;
 pub mod record;
 pub mod render;

@@ -1,0 +1,129 @@
+//! The OpenAPI 3.1 document of the API, generated from one route table. An
+//! integration test calls every route listed here, so the document and the
+//! routes actually served cannot drift apart.
+
+use serde_json::{Value, json};
+
+/// How a route is authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// No credentials.
+    None,
+    /// The deployment admin token.
+    Deployment,
+    /// A workspace API key (optionally acting as a user) or a session.
+    Workspace,
+}
+
+/// One documented route.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path template with `{name}` parameters.
+    pub path: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Authentication.
+    pub auth: Auth,
+    /// Whether it takes a JSON body.
+    pub body: bool,
+}
+
+const fn r(method: &'static str, path: &'static str, summary: &'static str, auth: Auth, body: bool) -> Route {
+    Route { method, path, summary, auth, body }
+}
+
+/// Every route of the API.
+pub const ROUTES: &[Route] = &[
+    r("POST", "/api/v1/workspaces", "Create a workspace (deployment admin token); returns its first API key", Auth::Deployment, true),
+    r("POST", "/api/v1/auth/login", "Use a login link; starts a session (cookie)", Auth::None, true),
+    r("POST", "/api/v1/auth/email-login", "Email a sign-in link (same answer whether or not the address exists)", Auth::None, true),
+    r("POST", "/api/v1/auth/logout", "End the session", Auth::None, false),
+    r("GET", "/api/v1/me", "Who is calling", Auth::Workspace, false),
+    r("GET", "/api/v1/workspace", "The workspace and its settings", Auth::Workspace, false),
+    r("PUT", "/api/v1/workspace/settings", "Replace the settings (admins)", Auth::Workspace, true),
+    r("GET", "/api/v1/api-keys", "List API keys (prefixes only; admins)", Auth::Workspace, false),
+    r("POST", "/api/v1/api-keys", "Create an API key; the secret is shown once (admins)", Auth::Workspace, true),
+    r("POST", "/api/v1/api-keys/{key_id}/revoke", "Revoke an API key (admins)", Auth::Workspace, false),
+    r("PUT", "/api/v1/users", "Create or update a user by email (platform, admins)", Auth::Workspace, true),
+    r("GET", "/api/v1/users/{user_id}", "Read a user", Auth::Workspace, false),
+    r("POST", "/api/v1/users/{user_id}/login-links", "Mint a single-use login link (platform, admins)", Auth::Workspace, false),
+    r("POST", "/api/v1/tickets", "Open a ticket with its first message", Auth::Workspace, true),
+    r("GET", "/api/v1/tickets", "List tickets the caller may see, newest first", Auth::Workspace, false),
+    r("GET", "/api/v1/tickets/{number}", "Read a ticket", Auth::Workspace, false),
+    r("PUT", "/api/v1/tickets/{number}/order", "Set order details (platform, staff)", Auth::Workspace, true),
+    r("GET", "/api/v1/tickets/{number}/thread", "A page of the thread (cursor, order, limit)", Auth::Workspace, false),
+    r("POST", "/api/v1/tickets/{number}/replies", "Post a public reply or an internal note", Auth::Workspace, true),
+    r("GET", "/api/v1/tickets/{number}/audit", "The ticket's audit trail (staff)", Auth::Workspace, false),
+    r("GET", "/api/v1/audit", "The workspace audit ledger, JSON or CSV (admins)", Auth::Workspace, false),
+    r("GET", "/api/v1/outbox", "Emails the app stored for sending (admins)", Auth::Workspace, false),
+    r("GET", "/api/v1/openapi.json", "This document", Auth::None, false),
+];
+
+/// The OpenAPI 3.1 document.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for route in ROUTES {
+        let params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut op = json!({
+            "summary": route.summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "OK"},
+                "4XX": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        });
+        if route.method == "POST" && route.auth != Auth::None {
+            op["parameters"].as_array_mut().unwrap().push(json!({
+                "name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}
+            }));
+        }
+        op["security"] = match route.auth {
+            Auth::None => json!([]),
+            Auth::Deployment => json!([{"deploymentToken": []}]),
+            Auth::Workspace => json!([{"apiKey": []}, {"session": []}]),
+        };
+        if route.body {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+        }
+        let entry = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
+        entry[route.method.to_ascii_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Ticketshare API", "version": "1"},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "Workspace API key tsk_<workspace>.<token>; add Ticketshare-Act-As: <user id> to act as a user"},
+                "deploymentToken": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "__Host-ts_session"}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
+                    "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_once() {
+        let doc = document();
+        let mut n = 0;
+        for (_, ops) in doc["paths"].as_object().unwrap() {
+            n += ops.as_object().unwrap().len();
+        }
+        assert_eq!(n, ROUTES.len(), "no two routes share a method and path");
+    }
+}
