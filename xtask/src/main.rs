@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod seed;
 
 /// Every component crate, built for wasm32-wasip2.
 pub const COMPONENTS: &[&str] = &["pages", "tickets", "replies", "contract", "hello", "unsupported"];
@@ -109,9 +110,42 @@ fn up(extra: &[String]) -> Result<(), String> {
             }
         };
         eprintln!("Deployment admin token (create workspaces with it): {token}  [stored in .spin/admin-token]");
-        c.env("SPIN_VARIABLE_ADMIN_TOKEN", token);
+        c.env("SPIN_VARIABLE_ADMIN_TOKEN", &token);
     }
-    run(c)
+    let admin_token = std::env::var("SPIN_VARIABLE_ADMIN_TOKEN")
+        .ok()
+        .or_else(|| std::fs::read_to_string(root().join(".spin/admin-token")).ok().map(|t| t.trim().to_string()))
+        .unwrap_or_default();
+    let origin = std::env::var("SPIN_VARIABLE_PUBLIC_ORIGIN").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
+    // Serve, wait for the listener, seed/print, then stay in the foreground.
+    c.stdout(std::process::Stdio::piped());
+    eprintln!("$ {c:?}");
+    let mut child = c.spawn().map_err(|e| format!("cannot start the host: {e}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.map_err(|e| e.to_string())?;
+        println!("{line}");
+        if let Some(a) = line.strip_prefix("Serving http://") {
+            addr = Some(a.trim().to_string());
+        }
+        if line.starts_with("Ready in") {
+            break;
+        }
+    }
+    let printer = std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| println!("{l}")));
+    match addr {
+        Some(addr) => {
+            if let Err(e) = seed::seed_and_print(&addr, &admin_token, &root().join(".spin"), &origin) {
+                eprintln!("seeding the demo workspace failed: {e}");
+            }
+        }
+        None => eprintln!("the host did not start"),
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let _ = printer.join();
+    if status.success() { Ok(()) } else { Err(format!("the host exited with {status}")) }
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
