@@ -51,9 +51,16 @@ impl World {
     }
 
     pub fn build(redis: bool) -> World {
+        Self::build_with(redis, &[])
+    }
+
+    pub fn build_with(redis: bool, env: &[(&str, &str)]) -> World {
         let state = TempDir::new("api");
         let redis = redis.then(Redis::start);
         let mut cfg = HostConfig::app(state.path());
+        for (k, v) in env {
+            cfg = cfg.env(k, v);
+        }
         if let Some(r) = &redis {
             let rc = r.runtime_config(state.path());
             cfg = cfg.arg("--runtime-config-file").arg(rc.to_str().unwrap());
@@ -508,4 +515,70 @@ fn openapi_document_matches_the_routes_served() {
     assert!(checked >= 20, "{checked}");
     // And an undocumented path is not served.
     assert_eq!(w.as_(None, "GET", "/api/v1/no-such-thing", None).status, 404);
+}
+
+#[test]
+fn postmark_delivery_against_a_local_stand_in() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let captured = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let len: Option<usize> = head.lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()));
+        let mut body = Vec::new();
+        match len {
+            Some(n) => {
+                body.resize(n, 0);
+                reader.read_exact(&mut body).unwrap();
+            }
+            None => loop {
+                // Chunked transfer encoding.
+                let mut size = String::new();
+                reader.read_line(&mut size).unwrap();
+                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                let mut chunk = vec![0; n + 2];
+                reader.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            },
+        }
+        let reply = r#"{"To":"cara@shop.test","MessageID":"pm-123","ErrorCode":0,"Message":"OK"}"#;
+        let mut stream = reader.into_inner();
+        write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len()).unwrap();
+        (head, String::from_utf8(body).unwrap())
+    });
+    let w = World::build_with(false, &[
+        ("SPIN_VARIABLE_MAIL_PROVIDER", "postmark"),
+        ("SPIN_VARIABLE_POSTMARK_ORIGIN", &origin),
+        ("SPIN_VARIABLE_POSTMARK_TOKEN", "pm-server-token"),
+        ("SPIN_VARIABLE_MAIL_FROM", "Acme Support <help@acme.test>"),
+    ]);
+    let r = call(&w.host, "POST", "/api/v1/auth/email-login", &[], Some(json!({"workspace": "acme", "email": "cara@shop.test"})));
+    assert_eq!(r.status, 202);
+    let (head, body) = captured.join().unwrap();
+    assert!(head.starts_with("POST /email HTTP/1.1"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("x-postmark-server-token: pm-server-token"), "{head}");
+    assert!(lower.contains("accept: application/json") && lower.contains("content-type: application/json"), "{head}");
+    let sent: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sent["To"], "cara@shop.test");
+    assert_eq!(sent["From"], "Acme Support <help@acme.test>");
+    assert!(sent["HtmlBody"].as_str().unwrap().contains("/login#acme."));
+    assert!(sent["TextBody"].as_str().unwrap().contains("/login#acme."));
+    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
+    assert_eq!(outbox["emails"][0]["state"], "sent");
+    assert!(outbox["emails"][0]["provider_response"].as_str().unwrap().contains("pm-123"));
 }

@@ -5,6 +5,6 @@ use spin_sdk::http::{IntoResponse, Request};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
-    Ok(platform::serve_api(&req, domain::api::handle_replies))
+async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
+    Ok(platform::serve_api(&req, domain::api::handle_replies).await)
 }

@@ -370,8 +370,10 @@ fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
     let r = (env.random)();
     let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
     let url = format!("{}/login#{link}", env.public_origin.trim_end_matches('/'));
-    crate::outbox::enqueue(env.kv, &ws, env.now, &user.email, crate::outbox::login_link(&w.settings.branding, &user.name, &url))?;
+    let mail = crate::outbox::enqueue(env.kv, &ws, env.now, &user.email, crate::outbox::login_link(&w.settings.branding, &user.name, &url))?;
     crate::audit::record(env.kv, &ws, env.now, &user.id.to_string(), "login_link.emailed", &user.id.to_string(), None, "")?;
+    let mut answer = answer;
+    answer.mail.push((ws, mail.n));
     Ok(answer)
 }
 

@@ -104,6 +104,9 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Details of an internal error, for the adapter to log (never sent).
     pub internal: Option<String>,
+    /// Emails this request stored in the outbox, for the adapter to hand to
+    /// the mail provider (workspace, outbox position).
+    pub mail: Vec<(crate::ids::WorkspaceId, u64)>,
 }
 
 impl Response {
@@ -118,6 +121,7 @@ impl Response {
             ],
             body: value.to_string().into_bytes(),
             internal: None,
+            mail: Vec::new(),
         }
     }
 

@@ -44,6 +44,48 @@ pub struct Email {
     pub state: Delivery,
     /// When it was stored.
     pub created_at: Millis,
+    /// What the provider said (message id or error), if anything.
+    #[serde(default)]
+    pub provider_response: Option<String>,
+    /// CAS guard for delivery-state changes.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl crate::record::Versioned for Email {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, v: u64) {
+        self.version = v;
+    }
+}
+
+/// Read one stored email.
+pub fn get(kv: &dyn Kv, ws: &WorkspaceId, n: u64) -> Result<Email> {
+    read(kv, &keys::mail(ws, n))?.ok_or(crate::error::Error::NotFound)
+}
+
+/// Record what the provider did with an email.
+pub fn mark(kv: &dyn Kv, ws: &WorkspaceId, n: u64, state: Delivery, provider_response: &str) -> Result<Email> {
+    crate::record::update(kv, &keys::mail(ws, n), |e: &mut Email| {
+        e.state = state;
+        e.provider_response = Some(provider_response.chars().take(500).collect());
+        Ok(())
+    })
+}
+
+/// The JSON body of Postmark's `POST /email` for one stored email.
+pub fn postmark_body(e: &Email, from: &str) -> serde_json::Value {
+    serde_json::json!({
+        "From": from,
+        "To": e.to,
+        "Subject": e.subject,
+        "HtmlBody": e.html,
+        "TextBody": e.text,
+        "MessageStream": "outbound",
+        "Tag": e.kind,
+    })
 }
 
 /// The content of an email before it is stored.
@@ -70,6 +112,8 @@ pub fn enqueue(kv: &dyn Kv, ws: &WorkspaceId, now: Millis, to: &str, draft: Draf
         kind: draft.kind.to_string(),
         state: Delivery::Stored,
         created_at: now,
+        provider_response: None,
+        version: 0,
     };
     write(kv, &keys::mail(ws, n), &e)?;
     Ok(e)

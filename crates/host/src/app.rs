@@ -243,10 +243,19 @@ fn load_component(
     let pre = ProxyPre::new(instance_pre)
         .map_err(|e| anyhow::anyhow!("not an HTTP component (it must export wasi:http/incoming-handler@0.2): {e:#}"))?;
     let variables = crate::variables::resolve_component_variables(&c.variables, app_vars)?;
+    let mut hosts = Vec::new();
+    for h in &c.allowed_outbound_hosts {
+        let rendered = crate::variables::Template::parse(h)?
+            .render(app_vars)
+            .with_context(|| format!("allowed_outbound_hosts: {h:?}"))?;
+        crate::outbound::AllowedHost::parse(&rendered)
+            .with_context(|| format!("allowed_outbound_hosts: {h:?} resolved to {rendered:?}"))?;
+        hosts.push(rendered);
+    }
     let env = Arc::new(ComponentEnv {
         allowed_stores: c.key_value_stores.clone(),
         variables,
-        outbound: OutboundPolicy::new(&c.allowed_outbound_hosts)?,
+        outbound: OutboundPolicy::new(&hosts)?,
     });
     let mounts = crate::files::prepare(&manifest.dir, c, &opts.state_dir)?;
     Ok((

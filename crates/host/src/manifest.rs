@@ -360,8 +360,18 @@ fn parse_component(
         }
     }
     for host in &raw.allowed_outbound_hosts {
-        crate::outbound::AllowedHost::parse(host)
-            .with_context(|| format!("allowed_outbound_hosts: {host:?}"))?;
+        if host.contains("{{") {
+            // Templates (as in Spin) are checked here and resolved at start.
+            let t = Template::parse(host).with_context(|| format!("allowed_outbound_hosts: {host:?}"))?;
+            for r in t.references() {
+                if !app_vars.contains_key(r) {
+                    bail!("allowed_outbound_hosts: {host:?} references undefined application variable `{r}`");
+                }
+            }
+        } else {
+            crate::outbound::AllowedHost::parse(host)
+                .with_context(|| format!("allowed_outbound_hosts: {host:?}"))?;
+        }
     }
     let mut variables = BTreeMap::new();
     for (name, value) in raw.variables {

@@ -32,7 +32,7 @@ impl AllowedHost {
     /// Parse one manifest entry.
     pub fn parse(text: &str) -> Result<Self> {
         if text.contains("{{") {
-            bail!("templated outbound hosts are not supported by this host");
+            bail!("a template must be resolved before it is parsed");
         }
         let Some((scheme, rest)) = text.split_once("://") else {
             bail!("expected scheme://host[:port]");

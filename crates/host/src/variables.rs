@@ -69,7 +69,8 @@ impl Template {
         })
     }
 
-    fn render(&self, values: &BTreeMap<String, String>) -> Result<String> {
+    /// Substitute application variable values.
+    pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String> {
         let mut out = String::new();
         for p in &self.parts {
             match p {

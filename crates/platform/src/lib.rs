@@ -76,8 +76,9 @@ pub fn request(req: &spin_sdk::http::Request) -> domain::http::Request {
 
 /// Serve one API request: open the store, build the environment (clock,
 /// randomness, variables), run the pure handler, log internal errors to
-/// stderr, and convert the response.
-pub fn serve_api(
+/// stderr, hand new outbox emails to the mail provider, and convert the
+/// response.
+pub async fn serve_api(
     req: &spin_sdk::http::Request,
     handler: fn(&mut domain::api::Env, &domain::http::Request) -> domain::http::Response,
 ) -> spin_sdk::http::Response {
@@ -102,7 +103,47 @@ pub fn serve_api(
     if let Some(detail) = &resp.internal {
         eprintln!("internal error on {} {}: {detail}", req.method(), req.path());
     }
+    for (ws, n) in &resp.mail {
+        deliver(&kv, ws, *n).await;
+    }
     response(resp)
+}
+
+/// Hand one stored email to the configured provider (`mail_provider`):
+/// `outbox` (default) sends nothing; `postmark` calls Postmark's HTTP API at
+/// `postmark_origin` (which `allowed_outbound_hosts` must list). The outcome
+/// is recorded on the email; a failure never fails the request that sent it.
+pub async fn deliver(kv: &SpinKv, ws: &domain::ids::WorkspaceId, n: u64) {
+    let provider = spin_sdk::variables::get("mail_provider").unwrap_or_else(|_| "outbox".into());
+    if provider != "postmark" {
+        return;
+    }
+    let Ok(email) = domain::outbox::get(kv, ws, n) else { return };
+    let origin = spin_sdk::variables::get("postmark_origin").unwrap_or_default();
+    let token = spin_sdk::variables::get("postmark_token").unwrap_or_default();
+    let from = spin_sdk::variables::get("mail_from").unwrap_or_default();
+    let body = domain::outbox::postmark_body(&email, &from).to_string();
+    let req = spin_sdk::http::Request::builder()
+        .method(spin_sdk::http::Method::Post)
+        .uri(format!("{}/email", origin.trim_end_matches('/')))
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .header("x-postmark-server-token", token)
+        .body(body)
+        .build();
+    let (state, detail) = match spin_sdk::http::send::<_, spin_sdk::http::Response>(req).await {
+        Ok(r) if (200..300).contains(r.status()) => {
+            (domain::outbox::Delivery::Sent, String::from_utf8_lossy(r.body()).into_owned())
+        }
+        Ok(r) => (domain::outbox::Delivery::Failed, format!("status {}: {}", r.status(), String::from_utf8_lossy(r.body()))),
+        Err(e) => (domain::outbox::Delivery::Failed, format!("{e}")),
+    };
+    if state == domain::outbox::Delivery::Failed {
+        eprintln!("mail {n} to the provider failed: {detail}");
+    }
+    if let Err(e) = domain::outbox::mark(kv, ws, n, state, &detail) {
+        eprintln!("cannot record the delivery of mail {n}: {e}");
+    }
 }
 
 /// Convert the domain's response into a Spin response.
