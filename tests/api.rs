@@ -156,8 +156,17 @@ fn login_link_is_single_use_and_sets_a_strict_session_cookie() {
 }
 
 #[test]
-fn who_sees_what() {
-    let w = World::build(false);
+fn who_sees_what_on_sqlite() {
+    who_sees_what(false);
+}
+
+#[test]
+fn who_sees_what_on_redis() {
+    who_sees_what(true);
+}
+
+fn who_sees_what(redis: bool) {
+    let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Parcel lost");
     let r = w.as_(Some(&w.staff), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": "secret note", "visibility": "internal"})));
     assert_eq!(r.status, 201, "{}", r.text());
@@ -424,9 +433,11 @@ fn email_login_answers_the_same_and_uses_the_outbox() {
         assert_eq!((r.status, r.body.clone()), (known.status, known.body.clone()), "same answer");
     }
     assert_eq!(known.status, 202);
+    let again = ask("acme", "cara@shop.test");
+    assert_eq!((again.status, again.body.clone()), (known.status, known.body.clone()), "throttled, same answer");
     let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
     let emails = outbox["emails"].as_array().unwrap();
-    assert_eq!(emails.len(), 1, "only the known address got mail");
+    assert_eq!(emails.len(), 1, "only the known address got mail, and only once a minute");
     assert_eq!(emails[0]["to"], "cara@shop.test");
     let text = emails[0]["text"].as_str().unwrap();
     let link = text.split("/login#").nth(1).unwrap().trim().to_string();
@@ -581,4 +592,32 @@ fn postmark_delivery_against_a_local_stand_in() {
     let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
     assert_eq!(outbox["emails"][0]["state"], "sent");
     assert!(outbox["emails"][0]["provider_response"].as_str().unwrap().contains("pm-123"));
+}
+
+#[test]
+fn every_workspace_route_needs_credentials_and_stays_in_its_workspace() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Tenancy");
+    let doc = json_of(&call(&w.host, "GET", "/api/v1/openapi.json", &[], None));
+    let other = format!("Bearer {}", w.other_key);
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let workspace_route = op["security"].as_array().unwrap().iter().any(|s| s.get("apiKey").is_some());
+            if !workspace_route {
+                continue;
+            }
+            let concrete = path.replace("{key_id}", "key_abcdefghijkmnpqr").replace("{user_id}", &w.cust_a).replace("{number}", &t.to_string());
+            let m = method.to_ascii_uppercase();
+            let body = op.get("requestBody").map(|_| json!({}));
+            let anon = call(&w.host, &m, &concrete, &[], body.clone());
+            assert_eq!(anon.status, 401, "{m} {concrete} without credentials: {}", anon.text());
+            let bad = call(&w.host, &m, &concrete, &[("Cookie", "__Host-ts_session=acme.forged")], body.clone());
+            assert_eq!(bad.status, 401, "{m} {concrete} with a forged session");
+            // Another workspace's key never reaches this workspace's user or ticket.
+            if concrete.contains(&w.cust_a) || concrete.contains(&format!("/tickets/{t}")) {
+                let r = call(&w.host, &m, &concrete, &[("Authorization", &other)], body);
+                assert_eq!(r.status, 404, "{m} {concrete} from another workspace: {}", r.text());
+            }
+        }
+    }
 }

@@ -367,6 +367,9 @@ fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
     let Ok(ws) = WorkspaceId::parse(body.workspace.trim()) else { return Ok(answer) };
     let Ok(w) = workspace::workspace(env.kv, &ws) else { return Ok(answer) };
     let Ok(Some(user)) = workspace::user_by_email(env.kv, &ws, &body.email) else { return Ok(answer) };
+    if !auth::may_email_login(env.kv, &ws, &workspace::email_hash(&user.email), env.now)? {
+        return Ok(answer);
+    }
     let r = (env.random)();
     let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
     let url = format!("{}/login#{link}", env.public_origin.trim_end_matches('/'));

@@ -348,3 +348,59 @@ mod tests {
         assert_eq!(consume_login(&kv, &late, LOGIN_LINK_LIFETIME).unwrap_err(), Error::NotFound, "expired looks the same");
     }
 }
+
+/// Least time between two sign-in emails to one address.
+pub const EMAIL_LOGIN_INTERVAL: Millis = 60_000;
+
+#[derive(Serialize, Deserialize)]
+struct Throttle {
+    last: Millis,
+    version: u64,
+}
+
+impl Versioned for Throttle {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, v: u64) {
+        self.version = v;
+    }
+}
+
+/// Whether a sign-in email may go to this address now (at most one per
+/// [`EMAIL_LOGIN_INTERVAL`]); records the send when it may.
+pub fn may_email_login(kv: &dyn Kv, ws: &WorkspaceId, email_hash: &str, now: Millis) -> Result<bool> {
+    let key = keys::login_throttle(ws, email_hash);
+    if read::<Throttle>(kv, &key)?.is_none() {
+        if crate::record::claim(kv, &keys::login_throttle_claim(ws, email_hash))? {
+            write(kv, &key, &Throttle { last: now, version: 0 })?;
+            return Ok(true);
+        }
+        return Ok(false);
+    }
+    let mut allowed = false;
+    update(kv, &key, |t: &mut Throttle| {
+        allowed = now - t.last >= EMAIL_LOGIN_INTERVAL;
+        if allowed {
+            t.last = now;
+        }
+        Ok(())
+    })?;
+    Ok(allowed)
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    #[test]
+    fn one_email_per_minute() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        assert!(may_email_login(&kv, &ws, "h", 0).unwrap());
+        assert!(!may_email_login(&kv, &ws, "h", 59_999).unwrap());
+        assert!(may_email_login(&kv, &ws, "h", 60_000).unwrap());
+        assert!(may_email_login(&kv, &ws, "other", 60_001).unwrap());
+    }
+}
