@@ -496,6 +496,10 @@ fn openapi_document_matches_the_routes_served() {
     let t = w.ticket(&w.cust_a, "For the spec");
     let spare = json_of(&w.as_(None, "POST", "/api/v1/api-keys", Some(json!({"label": "spare"}))));
     let spare_id = spare["api_key"]["id"].as_str().unwrap().to_string();
+    let b = w.bearer();
+    let png = b"\x89PNG\r\n\x1a\nfake-but-sniffable";
+    let up = request(&w.host.addr, "PUT", "/api/v1/workspace/logo", &[("Authorization", &b), ("Content-Type", "image/png")], png);
+    assert_eq!(up.status, 200, "{}", up.text());
     let doc = json_of(&call(&w.host, "GET", "/api/v1/openapi.json", &[], None));
     assert_eq!(doc["openapi"], "3.1.0");
     let admin_token = format!("Bearer {ADMIN_TOKEN}");
@@ -504,6 +508,7 @@ fn openapi_document_matches_the_routes_served() {
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             let concrete = path
+                .replace("{workspace_id}", "acme")
                 .replace("{key_id}", &spare_id)
                 .replace("{user_id}", &w.cust_a)
                 .replace("{number}", &t.to_string());
@@ -620,4 +625,27 @@ fn every_workspace_route_needs_credentials_and_stays_in_its_workspace() {
             }
         }
     }
+}
+
+#[test]
+fn uploaded_logo_is_served_publicly_and_used_in_emails() {
+    let w = World::build(false);
+    let b = w.bearer();
+    let png = b"\x89PNG\r\n\x1a\nlogo-bytes";
+    let put = |who: &str, ctype: &str, body: &[u8]| {
+        request(&w.host.addr, "PUT", "/api/v1/workspace/logo", &[("Authorization", &b), ("Ticketshare-Act-As", who), ("Content-Type", ctype)], body)
+    };
+    assert_eq!(put(&w.staff, "image/png", png).status, 403);
+    assert_eq!(put(&w.admin, "image/svg+xml", b"<svg onload=alert(1)/>").status, 415);
+    assert_eq!(put(&w.admin, "image/png", b"not a png").status, 400);
+    assert_eq!(put(&w.admin, "image/png", &vec![0u8; 300 * 1024]).status, 413);
+    assert_eq!(put(&w.admin, "image/png", png).status, 200);
+    let got = call(&w.host, "GET", "/api/v1/workspaces/acme/logo", &[], None);
+    assert_eq!((got.status, got.header("content-type")), (200, Some("image/png")));
+    assert_eq!(got.body, png.to_vec());
+    assert_eq!(got.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(call(&w.host, "GET", "/api/v1/workspaces/globex/logo", &[], None).status, 404);
+    call(&w.host, "POST", "/api/v1/auth/email-login", &[], Some(json!({"workspace": "acme", "email": "cara@shop.test"})));
+    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
+    assert!(outbox["emails"][0]["html"].as_str().unwrap().contains("http://127.0.0.1:3000/api/v1/workspaces/acme/logo"));
 }

@@ -373,7 +373,7 @@ fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
     let r = (env.random)();
     let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
     let url = format!("{}/login#{link}", env.public_origin.trim_end_matches('/'));
-    let mail = crate::outbox::enqueue(env.kv, &ws, env.now, &user.email, crate::outbox::login_link(&w.settings.branding, &user.name, &url))?;
+    let mail = crate::outbox::enqueue(env.kv, &ws, env.now, &user.email, crate::outbox::login_link(&mail_branding(env, &w)?, &user.name, &url))?;
     crate::audit::record(env.kv, &ws, env.now, &user.id.to_string(), "login_link.emailed", &user.id.to_string(), None, "")?;
     let mut answer = answer;
     answer.mail.push((ws, mail.n));
@@ -390,6 +390,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         ("POST", ["auth", "login"]) => return login(env, req, rid),
         ("POST", ["auth", "email-login"]) => return email_login(env, req),
         ("GET", ["openapi.json"]) => return Ok(Response::json(200, &crate::openapi::document())),
+        ("GET", ["workspaces", ws, "logo"]) => return public_logo(env, ws),
         ("POST", ["auth", "logout"]) => {
             if let Some(s) = cookie(req, auth::SESSION_COOKIE) {
                 auth::end_session(env.kv, &s)?;
@@ -415,6 +416,13 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let w = workspace::set_settings(env.kv, &ws, s)?;
             audit(env, &actor, "settings.changed", ws.as_str(), None, rid)?;
             Ok(Response::json(200, &json!({"settings": w.settings})))
+        }
+        ("PUT", ["workspace", "logo"]) => {
+            require(actor.is_admin_side(), "only admins change the branding")?;
+            let ctype = req.header("content-type").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let logo = workspace::set_logo(env.kv, &ws, &ctype, &req.body)?;
+            audit(env, &actor, "settings.logo_changed", &logo.etag, None, rid)?;
+            Ok(Response::json(200, &json!({"logo": logo, "url": logo_url(env, &ws)})))
         }
         ("GET", ["audit"]) => {
             require(actor.is_admin_side(), "only admins read the audit ledger")?;
@@ -521,7 +529,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 "next_cursor": page.next,
             })))
         }
-        (_, ["me"] | ["workspace", ..] | ["api-keys", ..] | ["users", ..] | ["tickets", ..] | ["audit"] | ["outbox"]) => {
+        (_, ["me"] | ["workspace", ..] | ["workspaces", ..] | ["api-keys", ..] | ["users", ..] | ["tickets", ..] | ["audit"] | ["outbox"]) => {
             method_not_allowed("GET, POST, PUT")
         }
         _ => Err(Error::NotFound),
@@ -557,6 +565,36 @@ fn audit_export(env: &Env, req: &Request, ws: &WorkspaceId, ticket: Option<Ticke
         }
         Some(f) => Err(Error::bad("invalid_query", format!("format {f:?} must be json or csv"))),
     }
+}
+
+/// Where mail clients fetch the uploaded logo.
+fn logo_url(env: &Env, ws: &WorkspaceId) -> String {
+    format!("{}/api/v1/workspaces/{ws}/logo", env.public_origin.trim_end_matches('/'))
+}
+
+/// `GET /api/v1/workspaces/<ws>/logo`: public, since emails show it.
+fn public_logo(env: &Env, ws: &str) -> Result<Response> {
+    let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
+    let (meta, bytes) = workspace::logo(env.kv, &ws)?.ok_or(Error::NotFound)?;
+    let mut r = Response::json(200, &Value::Null);
+    r.body = bytes;
+    r.headers = vec![
+        ("content-type".into(), meta.content_type),
+        ("cache-control".into(), "public, max-age=300".into()),
+        ("etag".into(), format!("\"{}\"", meta.etag)),
+        ("x-content-type-options".into(), "nosniff".into()),
+        ("content-security-policy".into(), "default-src 'none'".into()),
+    ];
+    Ok(r)
+}
+
+/// Branding for emails: an uploaded logo wins over a logo URL.
+fn mail_branding(env: &Env, w: &workspace::Workspace) -> Result<workspace::Branding> {
+    let mut b = w.settings.branding.clone();
+    if workspace::logo(env.kv, &w.id)?.is_some() {
+        b.logo_url = logo_url(env, &w.id);
+    }
+    Ok(b)
 }
 
 fn require(ok: bool, why: &str) -> Result<()> {

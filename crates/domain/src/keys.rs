@@ -25,6 +25,16 @@ pub fn user_email_claim(ws: &WorkspaceId, email_hash: &str) -> String {
     format!("ws/{ws}/user-email-claim/{email_hash}")
 }
 
+/// Metadata of the uploaded logo (content type, etag of the current blob).
+pub fn logo_meta(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/logo/meta")
+}
+
+/// One uploaded logo blob, by its content hash.
+pub fn logo_blob(ws: &WorkspaceId, etag: &str) -> String {
+    format!("ws/{ws}/logo/blob/{etag}")
+}
+
 /// The list of a workspace's API keys.
 pub fn api_keys(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/api-keys")
@@ -148,6 +158,8 @@ mod tests {
             workspace(&ws),
             workspace_claim(&ws),
             api_keys(&ws),
+            logo_meta(&ws),
+            logo_blob(&ws, &hash),
             user_email_claim(&ws, &hash),
             user(&ws, &u),
             user_by_email(&ws, &hash),

@@ -43,6 +43,8 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/me", "Who is calling", Auth::Workspace, false),
     r("GET", "/api/v1/workspace", "The workspace and its settings", Auth::Workspace, false),
     r("PUT", "/api/v1/workspace/settings", "Replace the settings (admins)", Auth::Workspace, true),
+    r("PUT", "/api/v1/workspace/logo", "Upload the logo image (PNG, JPEG, GIF or WebP, at most 256 KiB; admins)", Auth::Workspace, false),
+    r("GET", "/api/v1/workspaces/{workspace_id}/logo", "The uploaded logo (public: emails show it)", Auth::None, false),
     r("GET", "/api/v1/api-keys", "List API keys (prefixes only; admins)", Auth::Workspace, false),
     r("POST", "/api/v1/api-keys", "Create an API key; the secret is shown once (admins)", Auth::Workspace, true),
     r("POST", "/api/v1/api-keys/{key_id}/revoke", "Revoke an API key (admins)", Auth::Workspace, false),

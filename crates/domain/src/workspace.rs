@@ -420,3 +420,83 @@ mod tests {
         assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
     }
 }
+
+/// Largest uploaded logo, in bytes.
+pub const MAX_LOGO_BYTES: usize = 256 * 1024;
+
+/// The uploaded logo's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logo {
+    /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
+    pub content_type: String,
+    /// Content hash (hex SHA-256), names the blob.
+    pub etag: String,
+    /// Size in bytes.
+    pub size: usize,
+}
+
+/// Check that `bytes` really are an image of the declared raster type (SVG is
+/// refused: it can carry script).
+pub fn sniff_logo(content_type: &str, bytes: &[u8]) -> Result<()> {
+    if bytes.len() > MAX_LOGO_BYTES {
+        return Err(Error::PayloadTooLarge(MAX_LOGO_BYTES));
+    }
+    let ok = match content_type {
+        "image/png" => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "image/jpeg" => bytes.starts_with(&[0xff, 0xd8, 0xff]),
+        "image/gif" => bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a"),
+        "image/webp" => bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
+        _ => return Err(Error::UnsupportedMediaType),
+    };
+    if !ok {
+        return Err(Error::bad("invalid_image", format!("the body is not a {content_type} image")));
+    }
+    Ok(())
+}
+
+/// Store an uploaded logo: the blob under its hash first, then the metadata
+/// pointing at it, then the previous blob is removed.
+pub fn set_logo(kv: &dyn Kv, ws: &WorkspaceId, content_type: &str, bytes: &[u8]) -> Result<Logo> {
+    sniff_logo(content_type, bytes)?;
+    workspace(kv, ws)?;
+    let etag: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    kv.set(&keys::logo_blob(ws, &etag), bytes)?;
+    let previous = read::<Logo>(kv, &keys::logo_meta(ws))?;
+    let logo = Logo { content_type: content_type.to_string(), etag, size: bytes.len() };
+    write(kv, &keys::logo_meta(ws), &logo)?;
+    if let Some(p) = previous {
+        if p.etag != logo.etag {
+            kv.delete(&keys::logo_blob(ws, &p.etag))?;
+        }
+    }
+    Ok(logo)
+}
+
+/// The uploaded logo and its bytes, if any.
+pub fn logo(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Option<(Logo, Vec<u8>)>> {
+    let Some(meta) = read::<Logo>(kv, &keys::logo_meta(ws))? else { return Ok(None) };
+    Ok(kv.get(&keys::logo_blob(ws, &meta.etag))?.map(|b| (meta, b)))
+}
+
+#[cfg(test)]
+mod logo_tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    #[test]
+    fn logos_are_sniffed_and_replaced() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        create_workspace(&kv, &ws, "Acme", 0).unwrap();
+        let png = b"\x89PNG\r\n\x1a\nrest-of-image".to_vec();
+        assert_eq!(set_logo(&kv, &ws, "image/svg+xml", b"<svg/>").unwrap_err().code(), "unsupported_media_type");
+        assert_eq!(set_logo(&kv, &ws, "image/png", b"GIF89a...").unwrap_err().code(), "invalid_image");
+        assert_eq!(set_logo(&kv, &ws, "image/png", &vec![0; MAX_LOGO_BYTES + 1]).unwrap_err().code(), "payload_too_large");
+        let first = set_logo(&kv, &ws, "image/png", &png).unwrap();
+        let gif = b"GIF89a-another".to_vec();
+        set_logo(&kv, &ws, "image/gif", &gif).unwrap();
+        let (meta, bytes) = logo(&kv, &ws).unwrap().unwrap();
+        assert_eq!((meta.content_type.as_str(), bytes), ("image/gif", gif));
+        assert!(kv.get(&keys::logo_blob(&ws, &first.etag)).unwrap().is_none(), "old blob removed");
+    }
+}
