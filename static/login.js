@@ -32,7 +32,7 @@ if (link) {
     const r = await post("/api/v1/auth/login", { link });
     if (r.ok) {
       say(`Signed in as ${r.data.user.name}.`);
-      location.assign("/");
+      location.assign(r.data.user.role === "customer" ? "/my" : "/console");
     } else {
       say("This sign-in link is not valid any more. Ask for a new one below.");
       document.getElementById("by-email").hidden = false;

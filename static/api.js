@@ -1,0 +1,116 @@
+// Shared helpers for the pages: JSON API calls with the session cookie, and
+// safe DOM building (text is always set as text; only the server's sanitised
+// body_html is inserted as HTML).
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export async function api(method, path, body) {
+  const init = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.headers["idempotency-key"] = crypto.randomUUID();
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(`/api/v1${path}`, init);
+  let data = null;
+  try { data = await r.json(); } catch { /* no JSON body */ }
+  if (!r.ok) {
+    throw new ApiError(r.status, data?.error?.code ?? "error", data?.error?.message ?? `request failed (${r.status})`);
+  }
+  return data;
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+export function when(iso) {
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+export const STATUS_LABELS = {
+  pending: "Pending",
+  open: "Open",
+  client_replied: "Client replied",
+  awaiting_customer: "Awaiting customer",
+  resolved: "Resolved",
+};
+
+export const KIND_LABELS = {
+  staff: "Staff",
+  customer: "Customer",
+  delegate: "Delegate",
+  participant: "Participant",
+  collaborator: "Collaborator",
+  system: "System",
+};
+
+export const VISIBILITY_LABELS = {
+  public: "Public reply",
+  internal: "Internal note",
+  external: "External note",
+};
+
+// The signed-in person, or a redirect to the sign-in page.
+export async function requireUser() {
+  try {
+    const me = await api("GET", "/me");
+    return me.user;
+  } catch (e) {
+    if (e.status === 401) location.assign("/login");
+    throw e;
+  }
+}
+
+export async function logout() {
+  await api("POST", "/auth/logout").catch(() => {});
+  location.assign("/login");
+}
+
+// One message of a thread, labelled by author kind and visibility.
+export function messageView(m) {
+  const body = el("div", { class: "msg-body" });
+  body.innerHTML = m.body_html; // sanitised by the server (Markdown subset, no raw HTML)
+  return el("article", { class: `msg msg-${m.visibility} msg-by-${m.author.kind}`, "aria-label": `${VISIBILITY_LABELS[m.visibility]} by ${m.author.name}` },
+    el("header", { class: "msg-head" },
+      el("span", { class: "msg-author" }, m.author.name),
+      el("span", { class: `badge kind-${m.author.kind}` }, KIND_LABELS[m.author.kind] ?? m.author.kind),
+      el("span", { class: `badge vis-${m.visibility}` }, VISIBILITY_LABELS[m.visibility] ?? m.visibility),
+      el("time", { datetime: m.created_at }, when(m.created_at))),
+    body);
+}
+
+// Every message of a ticket's thread, oldest first.
+export async function wholeThread(number) {
+  const all = [];
+  let cursor = null;
+  do {
+    const q = cursor ? `&cursor=${cursor}` : "";
+    const page = await api("GET", `/tickets/${number}/thread?limit=100${q}`);
+    all.push(...page.messages);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return all;
+}
+
+export function showError(target, e) {
+  target.replaceChildren(el("p", { class: "error", role: "alert" }, e.message ?? String(e)));
+}

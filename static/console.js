@@ -1,0 +1,105 @@
+// The staff console: views Pending / Working on / Resolved with counts, the
+// ticket list, and the ticket view with the whole thread and a reply box for
+// public replies and internal notes.
+import { api, el, when, requireUser, logout, messageView, wholeThread, showError, STATUS_LABELS } from "/api.js";
+
+const state = { me: null, view: "pending", tickets: [], cursor: null, names: new Map() };
+
+function viewOf(t) {
+  if (t.status === "resolved") return "resolved";
+  if (t.assignee_id && t.assignee_id === state.me.id) return "working";
+  if (!t.assignee_id) return "pending";
+  return null;
+}
+
+async function customerName(id) {
+  if (!state.names.has(id)) {
+    state.names.set(id, api("GET", `/users/${id}`).then((r) => r.user.name).catch(() => id));
+  }
+  return state.names.get(id);
+}
+
+async function loadTickets(more = false) {
+  const q = more && state.cursor ? `&cursor=${state.cursor}` : "";
+  const page = await api("GET", `/tickets?limit=50${q}`);
+  state.tickets = more ? state.tickets.concat(page.tickets) : page.tickets;
+  state.cursor = page.next_cursor;
+  document.getElementById("more").hidden = !state.cursor;
+  render();
+}
+
+async function render() {
+  for (const v of ["pending", "working", "resolved"]) {
+    document.getElementById(`count-${v}`).textContent = state.tickets.filter((t) => viewOf(t) === v).length;
+    const tab = document.getElementById(`tab-${v}`);
+    tab.setAttribute("aria-selected", String(v === state.view));
+  }
+  const list = document.getElementById("ticket-list");
+  const rows = state.tickets.filter((t) => viewOf(t) === state.view);
+  if (rows.length === 0) {
+    list.replaceChildren(el("li", { class: "empty" }, "No tickets here."));
+    return;
+  }
+  const items = await Promise.all(rows.map(async (t) => el("li", {},
+    el("a", { href: `#${t.number}`, class: `ticket-row${t.unread ? " unread" : ""}`, "data-number": t.number },
+      el("span", { class: "num" }, t.ref),
+      el("span", { class: "subject" }, t.subject),
+      el("span", { class: "customer" }, await customerName(t.customer_id)),
+      el("span", { class: `status status-${t.status}` }, STATUS_LABELS[t.status] ?? t.status),
+      el("time", { datetime: t.updated_at }, when(t.updated_at)),
+      t.unread ? el("span", { class: "unread-dot", "aria-label": "unread" }, "●") : null))));
+  list.replaceChildren(...items);
+}
+
+async function openTicket(number) {
+  const pane = document.getElementById("ticket");
+  try {
+    const [{ ticket }, messages] = await Promise.all([api("GET", `/tickets/${number}`), wholeThread(number)]);
+    const text = el("textarea", { id: "reply-body", name: "body", rows: "5", required: true });
+    const status = el("p", { role: "status", class: "muted" });
+    const send = async (visibility) => {
+      if (!text.value.trim()) { status.textContent = "Write something first."; return; }
+      try {
+        await api("POST", `/tickets/${number}/replies`, { body: text.value, visibility });
+        await openTicket(number);
+        await loadTickets();
+      } catch (e) { status.textContent = e.message; }
+    };
+    const order = ticket.order ? el("dl", { class: "order" },
+      el("dt", {}, "Order"), el("dd", {}, ticket.order.number),
+      ticket.order.total ? [el("dt", {}, "Total"), el("dd", {}, ticket.order.total)] : null) : null;
+    pane.replaceChildren(
+      el("h2", {}, `${ticket.ref} ${ticket.subject}`),
+      el("p", { class: "meta" },
+        el("span", { class: `status status-${ticket.status}` }, STATUS_LABELS[ticket.status]),
+        " · customer ", await customerName(ticket.customer_id), " · queue ", ticket.queue),
+      order,
+      el("div", { class: "thread", id: "thread" }, ...messages.map(messageView)),
+      el("form", { class: "reply", onsubmit: (e) => e.preventDefault() },
+        el("label", { for: "reply-body" }, "Reply"),
+        text,
+        el("div", { class: "actions" },
+          el("button", { type: "button", id: "send-public", class: "primary", onclick: () => send("public") }, "Send public reply"),
+          el("button", { type: "button", id: "send-internal", class: "secondary", onclick: () => send("internal") }, "Add internal note")),
+        status));
+  } catch (e) {
+    showError(pane, e);
+  }
+}
+
+async function main() {
+  state.me = await requireUser();
+  if (state.me.role === "customer") { location.assign("/my"); return; }
+  document.getElementById("who").textContent = `${state.me.name} (${state.me.role})`;
+  document.getElementById("outbox-link").hidden = state.me.role !== "admin";
+  document.getElementById("logout").addEventListener("click", logout);
+  document.getElementById("more").addEventListener("click", () => loadTickets(true));
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    tab.addEventListener("click", () => { state.view = tab.dataset.view; render(); });
+  }
+  window.addEventListener("hashchange", () => openTicket(location.hash.slice(1)));
+  await loadTickets();
+  if (location.hash.length > 1) openTicket(location.hash.slice(1));
+}
+
+main().catch((e) => showError(document.getElementById("ticket"), e));

@@ -1,0 +1,39 @@
+// The outbox: the emails the app would have sent (recipient, subject,
+// rendered body, delivery state). Bodies are shown in a sandboxed frame
+// with no scripts and no network (srcdoc + CSP of this page).
+import { api, el, when, requireUser, showError } from "/api.js";
+
+let cursor = null;
+
+async function load(more = false) {
+  const q = more && cursor ? `&cursor=${cursor}` : "";
+  const page = await api("GET", `/outbox?limit=20${q}`);
+  cursor = page.next_cursor;
+  document.getElementById("more").hidden = !cursor;
+  const list = document.getElementById("emails");
+  if (!more) list.replaceChildren();
+  if (page.emails.length === 0 && !more) {
+    list.append(el("li", { class: "empty" }, "No emails yet."));
+  }
+  for (const m of page.emails) {
+    const frame = el("iframe", { sandbox: "", title: `Body of “${m.subject}”`, class: "email-frame" });
+    frame.srcdoc = m.html;
+    list.append(el("li", { class: "email" },
+      el("h2", {}, m.subject),
+      el("p", { class: "meta" }, "To ", el("strong", {}, m.to), " · ", when(m.created_at), " · ",
+        el("span", { class: `badge delivery-${m.state}` }, m.state)),
+      el("details", {}, el("summary", {}, "Show the email"), frame, el("pre", { class: "text-body" }, m.text))));
+  }
+}
+
+async function main() {
+  const me = await requireUser();
+  if (me.role !== "admin") {
+    showError(document.getElementById("emails"), new Error("Only admins can read the outbox."));
+    return;
+  }
+  document.getElementById("more").addEventListener("click", () => load(true));
+  await load();
+}
+
+main().catch((e) => showError(document.getElementById("emails"), e));
