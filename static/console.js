@@ -68,7 +68,7 @@ async function openTicket(number) {
     const order = ticket.order ? el("dl", { class: "order" },
       el("dt", {}, "Order"), el("dd", {}, ticket.order.number),
       ticket.order.total ? [el("dt", {}, "Total"), el("dd", {}, ticket.order.total)] : null) : null;
-    pane.replaceChildren(
+    pane.replaceChildren(...[
       el("h2", {}, `${ticket.ref} ${ticket.subject}`),
       el("p", { class: "meta" },
         el("span", { class: `status status-${ticket.status}` }, STATUS_LABELS[ticket.status]),
@@ -81,7 +81,7 @@ async function openTicket(number) {
         el("div", { class: "actions" },
           el("button", { type: "button", id: "send-public", class: "primary", onclick: () => send("public") }, "Send public reply"),
           el("button", { type: "button", id: "send-internal", class: "secondary", onclick: () => send("internal") }, "Add internal note")),
-        status));
+        status)].filter(Boolean));
   } catch (e) {
     showError(pane, e);
   }

@@ -4,7 +4,7 @@
 // scanners that merely open the URL consume nothing.
 
 const status = document.getElementById("status");
-const link = decodeURIComponent(location.hash.slice(1));
+let link = "";
 
 function say(text) {
   status.textContent = text;
@@ -22,13 +22,24 @@ async function post(path, body) {
   return { ok: r.ok, status: r.status, data };
 }
 
-if (link) {
+// Take a link from the URL fragment (on load, or when another link is
+// followed in the same tab) and drop it from the address bar and history.
+function takeLink() {
+  const found = decodeURIComponent(location.hash.slice(1));
+  if (!found) return;
+  link = found;
+  history.replaceState(null, "", location.pathname);
   document.getElementById("with-link").hidden = false;
   document.getElementById("by-email").hidden = true;
-  // Drop the token from the address bar and history.
-  history.replaceState(null, "", location.pathname);
-  document.getElementById("continue").addEventListener("click", async () => {
-    say("Signing in…");
+  say("");
+}
+
+takeLink();
+window.addEventListener("hashchange", takeLink);
+
+document.getElementById("continue").addEventListener("click", async () => {
+  if (!link) return;
+  say("Signing in…");
     const r = await post("/api/v1/auth/login", { link });
     if (r.ok) {
       say(`Signed in as ${r.data.user.name}.`);
@@ -37,8 +48,7 @@ if (link) {
       say("This sign-in link is not valid any more. Ask for a new one below.");
       document.getElementById("by-email").hidden = false;
     }
-  });
-}
+});
 
 document.getElementById("email-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();

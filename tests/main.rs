@@ -3,7 +3,8 @@
 
 mod support;
 
-mod api;
+pub mod api;
+mod browser;
 mod kv;
 mod pages;
 mod routing;

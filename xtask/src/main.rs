@@ -3,7 +3,8 @@
 //! - `build`: every component (release, wasm32-wasip2) and the host (release).
 //! - `up`:    build, then serve `spin.toml` on http://127.0.0.1:3000 with the
 //!            SQLite store under `.spin/`. Extra arguments go to the host.
-//! - `test`:  install what the tests need when missing (redis-server), build,
+//! - `test`:  install what the tests need when missing (redis-server,
+//!            chromium, chromium-driver from Debian), build,
 //!            run every test.
 //! - `bench-host`: the host against `wasmtime serve` on the hello component,
 //!            and a key-value get, with wrk (see `bench.rs`).
@@ -150,6 +151,8 @@ fn up(extra: &[String]) -> Result<(), String> {
 
 fn test(extra: &[String]) -> Result<(), String> {
     ensure_debian("redis-server", "redis-server")?;
+    ensure_debian("chromium", "chromium")?;
+    ensure_debian("chromedriver", "chromium-driver")?;
     build()?;
     let mut c = cargo();
     c.args(["test", "--release", "-p", "host", "-p", "assets", "-p", "domain", "-p", "tests", "-p", "xtask"]).args(extra);

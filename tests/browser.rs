@@ -1,0 +1,80 @@
+//! The pages in a real browser (Debian's headless Chromium via chromedriver):
+//! staff and customer flows end to end, screenshots of each main page under
+//! `target/test-output/screenshots/`, and no request to another origin.
+
+use serde_json::json;
+
+use crate::api::{World, json_of};
+use crate::support::root;
+use crate::support::webdriver::Browser;
+
+fn sign_in(b: &Browser, w: &World, user: &str) {
+    let r = w.as_(None, "POST", &format!("/api/v1/users/{user}/login-links"), None);
+    let url = json_of(&r)["url"].as_str().unwrap().to_string();
+    let link = url.split_once('#').unwrap().1;
+    b.goto(&format!("http://{}/login#{link}", w.host.addr));
+    b.click("#continue", "Continue");
+}
+
+#[test]
+fn staff_and_customer_work_a_ticket_in_the_browser() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Browser parcel");
+    let shots = root().join("target/test-output/screenshots");
+    let b = Browser::start();
+
+    // Staff: sign in by link, see Pending, open the ticket, note + reply.
+    sign_in(&b, &w, &w.staff);
+    b.wait_for("#tab-pending", "Pending");
+    b.wait_for(".ticket-row", "Browser parcel");
+    b.screenshot(&shots.join("console-pending.png"));
+    b.click(".ticket-row", "Browser parcel");
+    b.wait_for("#thread .msg", "first message");
+    b.type_into("#reply-body", "Checked the depot: parcel is there (internal)");
+    b.click("#send-internal", "Add internal note");
+    b.wait_for("#thread .msg-internal", "parcel is there");
+    b.type_into("#reply-body", "Good news, your parcel is on its way.");
+    b.click("#send-public", "Send public reply");
+    b.wait_for("#thread .msg-public", "on its way");
+    b.screenshot(&shots.join("console-ticket.png"));
+    let origin = format!("http://{}", w.host.addr);
+    assert!(b.resource_origins().iter().all(|o| *o == origin), "{:?}", b.resource_origins());
+
+    // Customer: sign in, sees the public reply and not the note, replies.
+    b.click("#logout", "Sign out");
+    b.wait_for("h1", "Sign in");
+    sign_in(&b, &w, &w.cust_a);
+    b.wait_for(".ticket-row", "Browser parcel");
+    b.screenshot(&shots.join("dashboard.png"));
+    b.click(".ticket-row", "Browser parcel");
+    b.wait_for("#thread .msg", "on its way");
+    assert!(!b.text().contains("parcel is there"), "the customer must not see the internal note");
+    b.type_into("#reply-body", "Thanks, I will wait for it.");
+    b.click("#send-reply", "Send reply");
+    b.wait_for("#thread .msg-by-customer", "I will wait");
+    b.screenshot(&shots.join("dashboard-ticket.png"));
+    assert!(b.resource_origins().iter().all(|o| *o == origin), "{:?}", b.resource_origins());
+
+    // Staff again: the customer's reply, labelled as such.
+    b.click("#logout", "Sign out");
+    b.wait_for("h1", "Sign in");
+    sign_in(&b, &w, &w.staff);
+    b.wait_for(".ticket-row", "Browser parcel");
+    b.goto(&format!("http://{}/console#{t}", w.host.addr));
+    b.wait_for("#thread .msg-by-customer", "I will wait");
+    let label = b.script(
+        "return [...document.querySelectorAll('#thread .msg-by-customer')].pop().querySelector('.msg-head').innerText;",
+        json!([]),
+    );
+    assert!(label.as_str().unwrap().contains("Customer") && label.as_str().unwrap().contains("Public reply"), "{label}");
+
+    // The outbox page (admin) and the sign-in page.
+    b.click("#logout", "Sign out");
+    b.wait_for("h1", "Sign in");
+    b.screenshot(&shots.join("login.png"));
+    sign_in(&b, &w, &w.admin);
+    b.wait_for("#outbox-link", "Outbox");
+    b.goto(&format!("http://{}/outbox", w.host.addr));
+    b.wait_for("h1", "Outbox");
+    b.screenshot(&shots.join("outbox.png"));
+}

@@ -1,0 +1,212 @@
+//! A minimal W3C WebDriver client for Debian's chromedriver + headless
+//! Chromium: enough to navigate, find, click, type, read text, run a script
+//! and take screenshots. No browser is downloaded: `cargo xtask test` installs
+//! Debian's `chromium` and `chromium-driver` when they are missing.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+
+/// A running chromedriver with one browser session; both end on drop.
+pub struct Browser {
+    driver: Child,
+    addr: String,
+    session: String,
+    _profile: super::TempDir,
+}
+
+/// One request to chromedriver. It keeps connections open whatever the
+/// client asks, so the body is read by its Content-Length.
+fn send(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to chromedriver");
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut reader = BufReader::new(s);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut out = vec![0; len];
+    reader.read_exact(&mut out).unwrap();
+    (status, out)
+}
+
+fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+    let text = body.map(|b| b.to_string()).unwrap_or_default();
+    let (status, bytes) = send(addr, method, path, text.as_bytes());
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status >= 400 {
+        panic!("webdriver {method} {path} failed: {status} {}", String::from_utf8_lossy(&bytes));
+    }
+    v["value"].clone()
+}
+
+impl Browser {
+    /// Start chromedriver on a free port and open a headless Chromium session.
+    pub fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is required: run `cargo xtask test`, which installs chromium-driver");
+        let addr = format!("127.0.0.1:{port}");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = super::TempDir::new("chrome");
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        }}});
+        let v = call(&addr, "POST", "/session", Some(caps));
+        let session = v["sessionId"].as_str().expect("session id").to_string();
+        Browser { driver, addr, session, _profile: profile }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        call(&self.addr, method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    /// Open a URL.
+    pub fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({"url": url})));
+    }
+
+    /// The current URL.
+    pub fn url(&self) -> String {
+        self.cmd("GET", "/url", None).as_str().unwrap_or_default().to_string()
+    }
+
+    /// Run a script and return its value.
+    pub fn script(&self, script: &str, args: Value) -> Value {
+        self.cmd("POST", "/execute/sync", Some(json!({"script": script, "args": args})))
+    }
+
+    /// Wait until `css` matches an element whose text contains `text`
+    /// (empty: any); returns its element id.
+    pub fn wait_for(&self, css: &str, text: &str) -> String {
+        let t0 = Instant::now();
+        loop {
+            let found = self.script(
+                "const [css, text] = arguments; \
+                 return [...document.querySelectorAll(css)].some(e => e.textContent.includes(text));",
+                json!([css, text]),
+            );
+            if found == Value::Bool(true) {
+                let els = self.cmd("POST", "/elements", Some(json!({"using": "css selector", "value": css})));
+                for e in els.as_array().unwrap() {
+                    let id = e.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_string();
+                    if self.cmd("GET", &format!("/element/{id}/text"), None).as_str().unwrap_or("").contains(text) {
+                        return id;
+                    }
+                }
+            }
+            if t0.elapsed() > Duration::from_secs(15) {
+                let body = self.script("return document.body.innerText;", json!([]));
+                panic!("timed out waiting for {css:?} containing {text:?}; page text:\n{body}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Click the element matching `css` (containing `text`).
+    pub fn click(&self, css: &str, text: &str) {
+        let id = self.wait_for(css, text);
+        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    /// Type into the element matching `css`.
+    pub fn type_into(&self, css: &str, keys: &str) {
+        let id = self.wait_for(css, "");
+        self.cmd("POST", &format!("/element/{id}/value"), Some(json!({"text": keys})));
+    }
+
+    /// Visible text of the page.
+    pub fn text(&self) -> String {
+        self.script("return document.body.innerText;", json!([])).as_str().unwrap_or_default().to_string()
+    }
+
+    /// Origins of every resource the page loaded (for the same-origin check).
+    pub fn resource_origins(&self) -> Vec<String> {
+        let v = self.script(
+            "return [location.origin, ...performance.getEntriesByType('resource').map(e => new URL(e.name).origin)];",
+            json!([]),
+        );
+        v.as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect()
+    }
+
+    /// Save a PNG screenshot.
+    pub fn screenshot(&self, path: &Path) {
+        let b64 = self.cmd("GET", "/screenshot", None);
+        let bytes = decode_base64(b64.as_str().unwrap());
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| send(&self.addr, "DELETE", &format!("/session/{}", self.session), b""));
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn decode_base64(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter_map(val) {
+        acc = (acc << 6) | c;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
