@@ -375,6 +375,13 @@ fn idempotency_keys_replay_or_refuse() {
     let first = post("k-1", r#"{"body":"once"}"#);
     assert_eq!(first.status, 201);
     let again = post("k-1", r#"{"body":"once"}"#);
+    // A response holding a secret is never stored for replay.
+    let mint = |key: &str| request(&w.host.addr, "POST", "/api/v1/api-keys",
+        &[("Authorization", &b), ("Content-Type", "application/json"), ("Idempotency-Key", key)], br#"{"label":"x"}"#);
+    assert_eq!(mint("k-secret").status, 201);
+    let replay = mint("k-secret");
+    assert_eq!(replay.status, 409, "{}", replay.text());
+    assert!(!replay.text().contains("tsk_"));
     assert_eq!(again.status, 201);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(json_of(&again)["message"]["seq"], json_of(&first)["message"]["seq"]);
@@ -596,6 +603,8 @@ fn postmark_delivery_against_a_local_stand_in() {
     assert!(sent["TextBody"].as_str().unwrap().contains("/login#acme."));
     let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
     assert_eq!(outbox["emails"][0]["state"], "sent");
+    let kept = outbox["emails"][0]["text"].as_str().unwrap();
+    assert!(kept.contains("/login#[redacted]") && !kept.contains("/login#acme."), "no usable token kept once sent: {kept}");
     assert!(outbox["emails"][0]["provider_response"].as_str().unwrap().contains("pm-123"));
 }
 

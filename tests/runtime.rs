@@ -161,3 +161,14 @@ fn access_log_prints_route_patterns_never_paths_or_queries() {
     assert!(log.contains("GET /route/:a/tail/... 200"), "{log}");
     assert!(!log.contains("SECRET"), "tokens leaked into the log: {log}");
 }
+
+#[test]
+fn oversize_bodies_get_a_json_413_before_reaching_a_component() {
+    let state = TempDir::new("bodylimit");
+    let host = HostConfig::contract(state.path()).arg("--max-body-mb").arg("1").start();
+    let r = host.req("PUT", "/kv/set?key=big", &vec![b'x'; 1024 * 1024 + 1]);
+    assert_eq!(r.status, 413);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"]["code"], "payload_too_large");
+    assert_eq!(host.get("/kv/get?key=big").status, 404, "nothing written");
+}

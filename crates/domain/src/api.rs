@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::auth;
 use crate::keys;
-use crate::record::{claim, read, update, write};
+use crate::record::{claim, update, write};
 use crate::error::{Error, Result};
 use crate::http::{MAX_JSON_BODY, Request, Response};
 use crate::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
@@ -201,7 +201,7 @@ fn visible_ticket(env: &Env, actor: &Actor, no: TicketNo) -> Result<Ticket> {
     }
     let u = actor.user().ok_or(Error::NotFound)?;
     let same_company = match (&u.company, &t.company) {
-        (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+        (Some(a), Some(b)) => workspace::company_key(a) == workspace::company_key(b),
         _ => false,
     };
     if t.customer == u.id || same_company { Ok(t) } else { Err(Error::NotFound) }
@@ -293,12 +293,26 @@ fn serve(env: &mut Env, req: &Request, f: Handler) -> Response {
     resp.with_header("x-request-id", &rid)
 }
 
+/// What an idempotency key holds: the request's body hash and, once done,
+/// the response (never one carrying a secret).
 #[derive(serde::Serialize, Deserialize)]
 struct Stored {
     body_hash: String,
+    /// Set while the first request runs; a stale one may be taken over.
+    #[serde(default)]
+    pending_since: Option<Millis>,
+    #[serde(default)]
     status: u16,
+    #[serde(default)]
     body: String,
+    /// The response held a secret; it is not replayed.
+    #[serde(default)]
+    secret: bool,
 }
+
+/// How long a request may hold its idempotency key before a retry may take
+/// it over (the first one is presumed dead).
+const IDEMPOTENCY_TAKEOVER: Millis = 60_000;
 
 fn sha_hex(parts: &[&[u8]]) -> String {
     use sha2::{Digest, Sha256};
@@ -320,29 +334,52 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
     let hash = sha_hex(&[actor.audit_name().as_bytes(), req.path.as_bytes(), key.as_bytes()]);
     let body_hash = sha_hex(&[&req.body]);
     let record_key = keys::idempotency(&ws, &hash);
-    let replay = |stored: Stored| -> Result<Response> {
+    let claim_key = keys::idempotency_claim(&ws, &hash);
+    let pending = Stored { body_hash: body_hash.clone(), pending_since: Some(env.now), status: 0, body: String::new(), secret: false };
+    let pending_bytes = serde_json::to_vec(&pending).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+    let mut won = claim(env.kv, &claim_key)?;
+    if won {
+        env.kv.set(&record_key, &pending_bytes)?;
+    } else {
+        let Some(old_bytes) = env.kv.get(&record_key)? else {
+            return Err(Error::Conflict("a request with this Idempotency-Key is still in progress".into()));
+        };
+        let stored: Stored = serde_json::from_slice(&old_bytes).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
         if stored.body_hash != body_hash {
             return Err(Error::Unprocessable("this Idempotency-Key was used with a different body".into()));
         }
-        let value: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
-        Ok(Response::json(stored.status, &value).with_header("idempotent-replayed", "true"))
-    };
-    if let Some(stored) = read::<Stored>(env.kv, &record_key)? {
-        return replay(stored);
-    }
-    let claim_key = keys::idempotency_claim(&ws, &hash);
-    if !claim(env.kv, &claim_key)? {
-        return match read::<Stored>(env.kv, &record_key)? {
-            Some(stored) => replay(stored),
-            None => Err(Error::Conflict("a request with this Idempotency-Key is still in progress".into())),
-        };
+        match stored.pending_since {
+            None if stored.secret => {
+                return Err(Error::Conflict("this request was already done; its response held a secret that is shown only once".into()));
+            }
+            None => {
+                let value: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
+                return Ok(Response::json(stored.status, &value).with_header("idempotent-replayed", "true"));
+            }
+            Some(since) if env.now - since < IDEMPOTENCY_TAKEOVER => {
+                return Err(Error::Conflict("a request with this Idempotency-Key is still in progress".into()));
+            }
+            // The first request died: take its place (the record exists, so
+            // this is a compare-and-swap on a present value).
+            Some(_) => won = env.kv.compare_and_swap(&record_key, Some(&old_bytes), &pending_bytes)?,
+        }
+        if !won {
+            return Err(Error::Conflict("a request with this Idempotency-Key is still in progress".into()));
+        }
     }
     let resp: Response = f(env, req, rid).into();
-    if resp.status >= 500 {
-        // Let a retry run again.
+    if resp.status >= 500 || resp.status == 409 || resp.status == 429 {
+        // Transient: let a retry run again.
+        env.kv.delete(&record_key)?;
         env.kv.delete(&claim_key)?;
     } else {
-        let stored = Stored { body_hash, status: resp.status, body: String::from_utf8_lossy(&resp.body).into_owned() };
+        let stored = Stored {
+            body_hash,
+            pending_since: None,
+            status: resp.status,
+            body: if resp.secret { String::new() } else { String::from_utf8_lossy(&resp.body).into_owned() },
+            secret: resp.secret,
+        };
         write(env.kv, &record_key, &stored)?;
     }
     Ok(resp)
@@ -448,7 +485,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let (r32, r16) = ((env.random)(), env.random16());
             let (key, secret) = auth::create_api_key(env.kv, &ws, &body.label, env.now, r32, r16)?;
             audit(env, &actor, "api_key.created", key.id.as_str(), None, rid)?;
-            Ok(Response::json(201, &json!({"api_key": key, "secret": secret})))
+            Ok(Response::json(201, &json!({"api_key": key, "secret": secret})).with_secret())
         }
         ("POST", ["api-keys", id, "revoke"]) => {
             require(actor.is_admin_side(), "only admins manage API keys")?;
@@ -480,7 +517,8 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             Ok(Response::json(201, &json!({
                 "url": format!("{}/login#{link}", env.public_origin.trim_end_matches('/')),
                 "expires_at": rfc3339(env.now + auth::LOGIN_LINK_LIFETIME),
-            })))
+            }))
+            .with_secret())
         }
         ("POST", ["tickets"]) => create_ticket(env, &actor, req, rid),
         ("GET", ["tickets"]) => {
@@ -522,7 +560,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 Some(o) => return Err(Error::bad("invalid_query", format!("order {o:?} must be oldest or newest"))),
             };
             let reader = actor.reader();
-            let page = thread::page(env.kv, &ws, t.no, &reader, order, cursor(req)?, limit(req)?)?;
+            let page = thread::page(env.kv, &ws, t.no, &reader, order, cursor(req)?, limit(req)?, env.now)?;
             let team = team_name(&workspace::workspace(env.kv, &ws)?);
             Ok(Response::json(200, &json!({
                 "messages": page.messages.iter().map(|m| message_json(m, &reader, &team)).collect::<Vec<_>>(),
@@ -707,6 +745,11 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         Author { id: Some(user.id.to_string()), name: user.name.clone(), kind: AuthorKind::Customer, signed: true }
     };
     let (msg, ticket) = thread::post(env.kv, actor.ws(), t.no, env.now, &author, body.visibility, &body.body, None)?;
-    audit(env, &actor, "message.posted", &format!("{}/{}", t.no, msg.seq.0), Some(t.no), rid)?;
-    Ok(Response::json(201, &json!({"message": message_json(&msg, &actor.reader(), &team_name(&ws)), "ticket": ticket_json(&ticket, user.is_staff())})))
+    // The message is written: the post stands. An audit failure is logged,
+    // not turned into an error the client would retry (and duplicate).
+    let mut resp = Response::json(201, &json!({"message": message_json(&msg, &actor.reader(), &team_name(&ws)), "ticket": ticket_json(&ticket, user.is_staff())}));
+    if let Err(e) = audit(env, &actor, "message.posted", &format!("{}/{}", t.no, msg.seq.0), Some(t.no), rid) {
+        resp.internal = Some(format!("audit entry for a posted message failed: {e}"));
+    }
+    Ok(resp)
 }

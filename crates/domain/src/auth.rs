@@ -135,41 +135,40 @@ pub fn create_api_key(
         return Err(Error::bad("invalid_field", "label is longer than 100 characters"));
     }
     let id = ApiKeyId::new(id_random);
-    let cred = issue(
+    let tok = token::new_token(random);
+    let secret = format!("tsk_{ws}.{tok}");
+    let key = ApiKey {
+        id: id.clone(),
+        prefix: secret.chars().take(ws.as_str().len() + 9).collect(),
+        label: label.to_string(),
+        created_at: now,
+        revoked: false,
+        token_hash: token::hash(Purpose::ApiKey, &tok),
+    };
+    // Listed first, working second: a key that works is always listed (and
+    // so revocable). The list exists from the workspace's creation on; a
+    // missing workspace is NotFound.
+    update(kv, &keys::api_keys(ws), |l: &mut ApiKeyList| {
+        l.keys.push(key.clone());
+        Ok(())
+    })?;
+    write(
         kv,
-        ws,
-        Purpose::ApiKey,
-        TokenRecord {
+        &keys::token(ws, &key.token_hash),
+        &TokenRecord {
             purpose: purpose_name(Purpose::ApiKey),
             user: None,
-            key_id: Some(id.clone()),
+            key_id: Some(id),
             created_at: now,
             expires_at: None,
             used: false,
             revoked: false,
             version: 0,
         },
-        random,
     )?;
-    let secret = format!("tsk_{cred}");
-    let tok = cred.rsplit_once('.').map(|(_, t)| t).unwrap_or_default();
-    let key = ApiKey {
-        id,
-        prefix: secret.chars().take(ws.as_str().len() + 9).collect(),
-        label: label.to_string(),
-        created_at: now,
-        revoked: false,
-        token_hash: token::hash(Purpose::ApiKey, tok),
-    };
-    // The list exists from the workspace's creation on, so this is a plain
-    // compare-and-swap update (a missing workspace is NotFound).
-    let mut stored = key.clone();
-    update(kv, &keys::api_keys(ws), |l: &mut ApiKeyList| {
-        l.keys.push(stored.clone());
-        Ok(())
-    })?;
-    stored.token_hash.clear();
-    Ok((stored, secret))
+    let mut shown = key;
+    shown.token_hash.clear();
+    Ok((shown, secret))
 }
 
 /// List a workspace's API keys (prefixes only).
@@ -352,41 +351,11 @@ mod tests {
 /// Least time between two sign-in emails to one address.
 pub const EMAIL_LOGIN_INTERVAL: Millis = 60_000;
 
-#[derive(Serialize, Deserialize)]
-struct Throttle {
-    last: Millis,
-    version: u64,
-}
-
-impl Versioned for Throttle {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, v: u64) {
-        self.version = v;
-    }
-}
-
-/// Whether a sign-in email may go to this address now (at most one per
-/// [`EMAIL_LOGIN_INTERVAL`]); records the send when it may.
+/// Whether a sign-in email may go to this address now: at most one per
+/// [`EMAIL_LOGIN_INTERVAL`] window, decided by an atomic claim on the
+/// window's key (nothing to repair if a request dies half-way).
 pub fn may_email_login(kv: &dyn Kv, ws: &WorkspaceId, email_hash: &str, now: Millis) -> Result<bool> {
-    let key = keys::login_throttle(ws, email_hash);
-    if read::<Throttle>(kv, &key)?.is_none() {
-        if crate::record::claim(kv, &keys::login_throttle_claim(ws, email_hash))? {
-            write(kv, &key, &Throttle { last: now, version: 0 })?;
-            return Ok(true);
-        }
-        return Ok(false);
-    }
-    let mut allowed = false;
-    update(kv, &key, |t: &mut Throttle| {
-        allowed = now - t.last >= EMAIL_LOGIN_INTERVAL;
-        if allowed {
-            t.last = now;
-        }
-        Ok(())
-    })?;
-    Ok(allowed)
+    crate::record::claim(kv, &keys::login_throttle(ws, email_hash, now.div_euclid(EMAIL_LOGIN_INTERVAL)))
 }
 
 #[cfg(test)]
@@ -402,5 +371,10 @@ mod throttle_tests {
         assert!(!may_email_login(&kv, &ws, "h", 59_999).unwrap());
         assert!(may_email_login(&kv, &ws, "h", 60_000).unwrap());
         assert!(may_email_login(&kv, &ws, "other", 60_001).unwrap());
+        let wins: usize = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..16).map(|_| s.spawn(|| may_email_login(&kv, &ws, "race", 5).unwrap() as usize)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(wins, 1);
     }
 }

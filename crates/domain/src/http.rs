@@ -104,6 +104,9 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Details of an internal error, for the adapter to log (never sent).
     pub internal: Option<String>,
+    /// The body carries a secret shown once (an API key, a login link): it
+    /// is never stored for idempotent replay.
+    pub secret: bool,
     /// Emails this request stored in the outbox, for the adapter to hand to
     /// the mail provider (workspace, outbox position).
     pub mail: Vec<(crate::ids::WorkspaceId, u64)>,
@@ -121,6 +124,7 @@ impl Response {
             ],
             body: value.to_string().into_bytes(),
             internal: None,
+            secret: false,
             mail: Vec::new(),
         }
     }
@@ -132,6 +136,12 @@ impl Response {
             r.internal = Some(inner.to_string());
         }
         r
+    }
+
+    /// Mark the body as carrying a secret.
+    pub fn with_secret(mut self) -> Self {
+        self.secret = true;
+        self
     }
 
     /// Add a header.

@@ -80,14 +80,9 @@ pub fn company_ticket(ws: &WorkspaceId, company_hash: &str, i: u64) -> String {
     format!("ws/{ws}/co/{company_hash}/i/{i:012}")
 }
 
-/// When a sign-in email was last sent to an address (throttle).
-pub fn login_throttle(ws: &WorkspaceId, email_hash: &str) -> String {
-    format!("ws/{ws}/login-throttle/{email_hash}")
-}
-
-/// Claim counter creating the throttle record of an address.
-pub fn login_throttle_claim(ws: &WorkspaceId, email_hash: &str) -> String {
-    format!("ws/{ws}/login-throttle-claim/{email_hash}")
+/// Claim counter of one sign-in-email window for an address (throttle).
+pub fn login_throttle(ws: &WorkspaceId, email_hash: &str, window: i64) -> String {
+    format!("ws/{ws}/login-throttle/{email_hash}/{window}")
 }
 
 /// The workspace audit ledger's counter.
@@ -166,8 +161,7 @@ mod tests {
             token(&ws, &hash),
             ticket_counter(&ws),
             audit_counter(&ws),
-            login_throttle(&ws, &hash),
-            login_throttle_claim(&ws, &hash),
+            login_throttle(&ws, &hash, i64::MAX),
             audit_entry(&ws, 1),
             ticket_audit_counter(&ws, TicketNo(1)),
             ticket_audit_entry(&ws, TicketNo(1), 1),

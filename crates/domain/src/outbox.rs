@@ -67,12 +67,34 @@ pub fn get(kv: &dyn Kv, ws: &WorkspaceId, n: u64) -> Result<Email> {
 }
 
 /// Record what the provider did with an email.
+///
+/// Once the provider has it, the sign-in tokens in the stored copy are
+/// redacted: the outbox keeps what was sent, not a usable credential.
 pub fn mark(kv: &dyn Kv, ws: &WorkspaceId, n: u64, state: Delivery, provider_response: &str) -> Result<Email> {
     crate::record::update(kv, &keys::mail(ws, n), |e: &mut Email| {
+        if state == Delivery::Sent {
+            e.html = redact_links(&e.html);
+            e.text = redact_links(&e.text);
+        }
         e.state = state;
         e.provider_response = Some(provider_response.chars().take(500).collect());
         Ok(())
     })
+}
+
+/// Replace the token after every `login#` with `[redacted]`.
+pub fn redact_links(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("login#") {
+        out.push_str(&rest[..i + 6]);
+        let after = &rest[i + 6..];
+        let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')).unwrap_or(after.len());
+        out.push_str("[redacted]");
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The JSON body of Postmark's `POST /email` for one stored email.
@@ -202,5 +224,8 @@ mod tests {
         assert!(html.contains("Acme &lt;Shop&gt;") && !html.contains("<Shop>"), "{html}");
         assert!(html.contains("background:#112233"));
         assert_eq!(page1[0].subject, "Sign in to Acme <Shop>");
+        let sent = mark(&kv, &ws, 3, Delivery::Sent, "ok").unwrap();
+        assert!(sent.text.contains("login#[redacted]") && !sent.text.contains("login#t"), "{}", sent.text);
+        assert_eq!(redact_links("a https://x/login#acme.AbC-_9 b"), "a https://x/login#[redacted] b");
     }
 }

@@ -95,7 +95,7 @@ pub fn create_ticket(
     let i = kv.increment(&keys::customer_ticket_counter(ws, &customer.id), 1)? as u64;
     write(kv, &keys::customer_ticket(ws, &customer.id, i), &no)?;
     if let Some(company) = &customer.company {
-        let h = crate::workspace::email_hash(&company.trim().to_lowercase());
+        let h = crate::workspace::company_key(company);
         let i = kv.increment(&keys::company_ticket_counter(ws, &h), 1)? as u64;
         write(kv, &keys::company_ticket(ws, &h, i), &no)?;
     }
@@ -163,13 +163,20 @@ pub fn post(
     }
     ticket(kv, ws, no)?;
     let message = append(kv, ws, no, now, author, visibility, body, share)?;
-    let ticket = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
+    // The message is the commit point: once it is written the post stands,
+    // even if the ticket's summary cannot be updated right now (a later post
+    // or state change brings it up to date).
+    let ticket = match update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
         t.status = status_after_post(t.status, author.kind, visibility);
         t.staff_unseen |= marks_staff_unseen(author.kind, visibility);
         t.updated_at = t.updated_at.max(now);
         t.last_seq = t.last_seq.max(message.seq.0);
         Ok(())
-    })?;
+    }) {
+        Ok(t) => t,
+        Err(Error::Conflict(_)) => ticket(kv, ws, no)?,
+        Err(e) => return Err(e),
+    };
     Ok((message, ticket))
 }
 
@@ -191,8 +198,23 @@ pub struct Page {
     pub next: Option<u64>,
 }
 
+/// How long a missing message number holds back oldest-first readers.
+pub const GAP_WAIT: Millis = 10_000;
+
+/// Whether the gap at `seq` is recent: the next written message is younger
+/// than [`GAP_WAIT`] (or there is none yet below `last`).
+fn young_gap(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, seq: u64, last: u64, now: Millis) -> Result<bool> {
+    for next in seq + 1..=last.min(seq + 64) {
+        if let Some(m) = read::<Message>(kv, &keys::message(ws, no, MessageSeq(next)))? {
+            return Ok(now - m.created_at < GAP_WAIT);
+        }
+    }
+    Ok(false)
+}
+
 /// Read one page of a thread for `reader`. Fetches at most a bounded number of
 /// message keys, whatever the thread's length.
+#[allow(clippy::too_many_arguments)]
 pub fn page(
     kv: &dyn Kv,
     ws: &WorkspaceId,
@@ -201,6 +223,7 @@ pub fn page(
     order: Order,
     cursor: Option<u64>,
     limit: usize,
+    now: Millis,
 ) -> Result<Page> {
     let limit = limit.clamp(1, MAX_PAGE);
     let t = ticket(kv, ws, no)?;
@@ -209,7 +232,7 @@ pub fn page(
     // messages still gets a bounded page (possibly short, with a cursor).
     let budget = limit * 4 + 16;
     let seqs: Box<dyn Iterator<Item = u64>> = match order {
-        Order::OldestFirst => Box::new(cursor.map_or(1, |c| c + 1)..=last),
+        Order::OldestFirst => Box::new(cursor.map_or(1, |c| c.saturating_add(1))..=last),
         Order::NewestFirst => Box::new((1..cursor.map_or(last + 1, |c| c.min(last + 1))).rev()),
     };
     let mut messages = Vec::new();
@@ -221,11 +244,21 @@ pub fn page(
         }
         scanned += 1;
         position = Some(seq);
-        // A seq handed out but not (yet) written is skipped.
-        if let Some(m) = read::<Message>(kv, &keys::message(ws, no, MessageSeq(seq)))? {
-            if m.visible_to(reader) {
-                messages.push(m);
+        match read::<Message>(kv, &keys::message(ws, no, MessageSeq(seq)))? {
+            Some(m) => {
+                if m.visible_to(reader) {
+                    messages.push(m);
+                }
             }
+            // A number handed out but not written yet. Reading oldest first,
+            // a reader following cursors must not step over a post that is
+            // still being written: stop before it while it is recent (the
+            // next message is younger than GAP_WAIT); a gap left by a crash
+            // is stepped over once it is old.
+            None if order == Order::OldestFirst && young_gap(kv, ws, no, seq, last, now)? => {
+                return Ok(Page { messages, next: Some(seq - 1) });
+            }
+            None => {}
         }
     }
     let more = match (order, position) {
@@ -320,7 +353,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
-            let p = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, cursor, 10).unwrap();
+            let p = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, cursor, 10, 1_000_000).unwrap();
             seen.extend(p.messages.iter().map(|m| m.seq.0));
             match p.next {
                 Some(c) => cursor = Some(c),
@@ -332,7 +365,7 @@ mod tests {
         let mut cust = Vec::new();
         let mut cursor = None;
         loop {
-            let p = page(&kv, &ws(), no, &Reader::CustomerSide, Order::NewestFirst, cursor, 7).unwrap();
+            let p = page(&kv, &ws(), no, &Reader::CustomerSide, Order::NewestFirst, cursor, 7, 1_000_000).unwrap();
             assert!(p.messages.iter().all(|m| m.visibility == Visibility::Public));
             cust.extend(p.messages.iter().map(|m| m.seq.0));
             match p.next {
@@ -358,8 +391,8 @@ mod tests {
                 });
             }
         });
-        let p = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, Some(1), 100).unwrap();
-        let p2 = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, p.next, 100).unwrap();
+        let p = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, Some(1), 100, 1_000_000).unwrap();
+        let p2 = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, p.next, 100, 1_000_000).unwrap();
         let mut bodies: Vec<String> = p.messages.iter().chain(&p2.messages).map(|m| m.source.clone()).collect();
         assert_eq!(bodies.len(), 200);
         bodies.sort();
@@ -391,7 +424,7 @@ pub fn list(kv: &dyn Kv, ws: &WorkspaceId, scope: &Scope, cursor: Option<u64>, l
             (keys::customer_ticket_counter(ws, &c), Box::new(move |i| read(kv, &keys::customer_ticket(&ws2, &c, i))))
         }
         Scope::Company(name) => {
-            let h = crate::workspace::email_hash(&name.trim().to_lowercase());
+            let h = crate::workspace::company_key(name);
             let ws2 = ws.clone();
             (keys::company_ticket_counter(ws, &h), Box::new(move |i| read(kv, &keys::company_ticket(&ws2, &h, i))))
         }
@@ -414,6 +447,33 @@ pub fn list(kv: &dyn Kv, ws: &WorkspaceId, scope: &Scope, cursor: Option<u64>, l
         pos -= 1;
     }
     Ok((out, if pos >= 1 { Some(pos + 1) } else { None }))
+}
+
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    #[test]
+    fn readers_wait_for_a_young_gap_and_step_over_an_old_one() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let cust = crate::workspace::upsert_user(&kv, &ws, crate::workspace::UserInput {
+            email: "c@x.com".into(), name: "C".into(), role: crate::workspace::Role::Customer,
+            company: None, queues: vec![], permissions: vec![],
+        }, 0, [1; 16]).unwrap().0;
+        let a = Author { id: None, name: "C".into(), kind: AuthorKind::Customer, signed: true };
+        let (t, _) = create_ticket(&kv, &ws, 0, "s", &cust, "q", &a, "first").unwrap();
+        // Message 2 is handed out but not written (in flight, or lost in a crash).
+        kv.increment(&keys::message_counter(&ws, t.no), 1).unwrap();
+        post(&kv, &ws, t.no, 1_000, &a, Visibility::Public, "third", None).unwrap();
+        let young = page(&kv, &ws, t.no, &Reader::Staff, Order::OldestFirst, Some(1), 10, 2_000).unwrap();
+        assert_eq!((young.messages.len(), young.next), (0, Some(1)), "wait for #2");
+        let old = page(&kv, &ws, t.no, &Reader::Staff, Order::OldestFirst, Some(1), 10, 1_000 + GAP_WAIT).unwrap();
+        assert_eq!(old.messages.iter().map(|m| m.seq.0).collect::<Vec<_>>(), vec![3], "step over a dead gap");
+        let huge = page(&kv, &ws, t.no, &Reader::Staff, Order::OldestFirst, Some(u64::MAX), 10, 0).unwrap();
+        assert!(huge.messages.is_empty());
+    }
 }
 
 #[cfg(test)]

@@ -230,6 +230,12 @@ impl User {
     }
 }
 
+/// The one normal form of a company name (trimmed, lowercased), used both to
+/// list a company's tickets and to check access to one.
+pub fn company_key(name: &str) -> String {
+    email_hash(&name.trim().to_lowercase())
+}
+
 /// Normalise an email address (trim, lowercase) and check its shape.
 pub fn normalise_email(email: &str) -> Result<String> {
     let e = email.trim().to_ascii_lowercase();

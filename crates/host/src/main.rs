@@ -22,6 +22,7 @@ Options:
       --request-timeout <SECS>      per-request deadline in seconds [default: 30]
       --max-memory-mb <MB>          memory cap per instance [default: 128]
       --max-in-flight <N>           requests served at once [default: 256]
+      --max-body-mb <MB>            largest request body accepted [default: 16]
       --access-log                  print one line per request (route pattern only)
       --allow-clock-shift           TESTS ONLY: enable POST /.well-known/ticketshare/clock
   -h, --help                        print this help
@@ -36,6 +37,7 @@ struct Args {
     request_timeout: Duration,
     max_memory_mb: usize,
     max_in_flight: usize,
+    max_body_mb: u64,
     access_log: bool,
     allow_clock_shift: bool,
 }
@@ -59,6 +61,7 @@ fn parse_args() -> Result<Args> {
         request_timeout: Duration::from_secs(30),
         max_memory_mb: 128,
         max_in_flight: 256,
+        max_body_mb: 16,
         access_log: false,
         allow_clock_shift: false,
     };
@@ -89,6 +92,7 @@ fn parse_args() -> Result<Args> {
             }
             "--max-memory-mb" => a.max_memory_mb = value("--max-memory-mb")?.parse().context("--max-memory-mb")?,
             "--max-in-flight" => a.max_in_flight = value("--max-in-flight")?.parse().context("--max-in-flight")?,
+            "--max-body-mb" => a.max_body_mb = value("--max-body-mb")?.parse().context("--max-body-mb")?,
             "--access-log" => a.access_log = true,
             "--allow-clock-shift" => a.allow_clock_shift = true,
             "-h" | "--help" => {
@@ -159,6 +163,7 @@ fn real_main() -> Result<()> {
                 max_in_flight: args.max_in_flight,
                 access_log: args.access_log,
                 allow_clock_shift: args.allow_clock_shift,
+                max_body: args.max_body_mb * 1024 * 1024,
             },
         );
         // Write errors (a closed pipe) must never take the server down.

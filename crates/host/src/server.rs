@@ -43,6 +43,8 @@ pub struct ServeOptions {
     pub access_log: bool,
     /// Allow tests to shift the wall clock components see.
     pub allow_clock_shift: bool,
+    /// Largest request body accepted (by Content-Length), in bytes.
+    pub max_body: u64,
 }
 
 /// A running application server.
@@ -137,6 +139,18 @@ impl Server {
         let Some(m) = self.app.router.route(&path) else {
             return text(StatusCode::NOT_FOUND, "");
         };
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.opts.max_body) {
+            return json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                serde_json::json!({"error": {"code": "payload_too_large",
+                    "message": format!("the body is larger than {} bytes", self.opts.max_body)}}),
+            );
+        }
         let pattern = self.app.route_pattern(m.index).raw().to_string();
         let method = req.method().clone();
         let resp = match self.clone().run(req, client, m).await {
