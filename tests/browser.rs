@@ -77,4 +77,25 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     b.goto(&format!("http://{}/outbox", w.host.addr));
     b.wait_for("h1", "Outbox");
     b.screenshot(&shots.join("outbox.png"));
+
+    // Settings: branding with a live preview, toggles, save.
+    b.goto(&format!("http://{}/settings", w.host.addr));
+    b.wait_for("legend", "Branding");
+    b.type_into("#company_name", "Acme Shop");
+    b.script(
+        "const c = document.getElementById('brand_colour'); c.value = '#aa3300'; c.dispatchEvent(new Event('input'));",
+        json!([]),
+    );
+    let preview = b.script("return getComputedStyle(document.getElementById('preview-button')).backgroundColor;", json!([]));
+    assert_eq!(preview, "rgb(170, 51, 0)", "live preview of the brand colour");
+    b.wait_for("#preview-name", "Acme Shop");
+    b.click("label", "Sign replies with the staff name");
+    b.click("#save", "Save settings");
+    b.wait_for("#status", "Settings saved.");
+    b.screenshot(&shots.join("settings.png"));
+    let saved = json_of(&w.as_(None, "GET", "/api/v1/workspace", None));
+    assert_eq!(saved["settings"]["branding"]["company_name"], "Acme Shop");
+    assert_eq!(saved["settings"]["branding"]["brand_colour"], "#aa3300");
+    assert_eq!(saved["settings"]["sign_replies"], true);
+    assert!(b.resource_origins().iter().all(|o| *o == origin), "{:?}", b.resource_origins());
 }
