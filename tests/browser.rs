@@ -37,6 +37,11 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     b.click("#send-public", "Send public reply");
     b.wait_for("#thread .msg-public", "on its way");
     b.screenshot(&shots.join("console-ticket.png"));
+    b.resize(390, 844);
+    b.wait_for("#thread .msg-public", "on its way");
+    assert!(!b.overflows_horizontally(), "the console must fit a phone screen");
+    b.screenshot(&shots.join("console-phone.png"));
+    b.resize(1280, 900);
     let origin = format!("http://{}", w.host.addr);
     assert!(b.resource_origins().iter().all(|o| *o == origin), "{:?}", b.resource_origins());
 
@@ -53,6 +58,12 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     b.click("#send-reply", "Send reply");
     b.wait_for("#thread .msg-by-customer", "I will wait");
     b.screenshot(&shots.join("dashboard-ticket.png"));
+    // Phone width: one column, no sideways scrolling.
+    b.resize(390, 844);
+    b.wait_for("#thread .msg-by-customer", "I will wait");
+    assert!(!b.overflows_horizontally(), "the dashboard must fit a phone screen");
+    b.screenshot(&shots.join("dashboard-phone.png"));
+    b.resize(1280, 900);
     assert!(b.resource_origins().iter().all(|o| *o == origin), "{:?}", b.resource_origins());
 
     // Staff again: the customer's reply, labelled as such.

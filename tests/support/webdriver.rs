@@ -154,6 +154,16 @@ impl Browser {
         self.cmd("POST", &format!("/element/{id}/value"), Some(json!({"text": keys})));
     }
 
+    /// Resize the window (CSS pixels).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.cmd("POST", "/window/rect", Some(json!({"width": width, "height": height})));
+    }
+
+    /// Whether the page scrolls sideways (wider than the window).
+    pub fn overflows_horizontally(&self) -> bool {
+        self.script("return document.documentElement.scrollWidth > window.innerWidth + 1;", json!([])) == Value::Bool(true)
+    }
+
     /// Visible text of the page.
     pub fn text(&self) -> String {
         self.script("return document.body.innerText;", json!([])).as_str().unwrap_or_default().to_string()
