@@ -601,7 +601,15 @@ fn postmark_delivery_against_a_local_stand_in() {
     assert_eq!(sent["From"], "Acme Support <help@acme.test>");
     assert!(sent["HtmlBody"].as_str().unwrap().contains("/login#acme."));
     assert!(sent["TextBody"].as_str().unwrap().contains("/login#acme."));
-    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
+    // Delivery happens after the response: wait for it to be recorded.
+    let mut outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
+    for _ in 0..100 {
+        if outbox["emails"][0]["state"] == "sent" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
+    }
     assert_eq!(outbox["emails"][0]["state"], "sent");
     let kept = outbox["emails"][0]["text"].as_str().unwrap();
     assert!(kept.contains("/login#[redacted]") && !kept.contains("/login#acme."), "no usable token kept once sent: {kept}");

@@ -4,7 +4,8 @@
 //! - [`SpinKv`]: the domain's [`Kv`] over Spin's `default` key-value store
 //!   (`fermyon:spin/key-value` for plain operations, `wasi:keyvalue/atomics`
 //!   for increment and compare-and-swap: the same data).
-//! - [`request`] / [`response`]: Spin HTTP ⇄ the domain's plain values.
+//! - [`serve_api`]: one API request through the pure handler, the response
+//!   sent before any mail goes to the provider.
 //! - [`now_ms`] and [`random`]: the clock and the OS random source, passed into
 //!   the pure domain functions as arguments.
 
@@ -58,35 +59,18 @@ impl Kv for SpinKv {
     }
 }
 
-/// Convert a Spin request into the domain's plain request.
-pub fn request(req: &spin_sdk::http::Request) -> domain::http::Request {
-    let path_and_query = req.path_and_query().unwrap_or("/");
-    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-    domain::http::Request {
-        method: req.method().to_string().to_ascii_uppercase(),
-        path: path.to_string(),
-        query: query.to_string(),
-        headers: req
-            .headers()
-            .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect(),
-        body: req.body().to_vec(),
-    }
-}
-
-/// Serve one API request: open the store, build the environment (clock,
-/// randomness, variables), run the pure handler, log internal errors to
-/// stderr, hand new outbox emails to the mail provider, and convert the
-/// response.
-pub async fn serve_api(
-    req: &spin_sdk::http::Request,
+/// Run the pure handler on one request: open the store, build the
+/// environment (clock, randomness, variables), log internal errors to stderr.
+/// Returns the store too, for work after the response (mail delivery).
+fn run_api(
+    req: &domain::http::Request,
     handler: fn(&mut domain::api::Env, &domain::http::Request) -> domain::http::Response,
-) -> spin_sdk::http::Response {
+) -> (Option<SpinKv>, domain::http::Response) {
     let kv = match SpinKv::open_default() {
         Ok(kv) => kv,
         Err(e) => {
             eprintln!("cannot open the key-value store: {e}");
-            return response(domain::http::Response::error(&domain::error::Error::Store(e)));
+            return (None, domain::http::Response::error(&domain::error::Error::Store(e)));
         }
     };
     let admin_token = spin_sdk::variables::get("admin_token").unwrap_or_default();
@@ -99,14 +83,62 @@ pub async fn serve_api(
         admin_token: &admin_token,
         public_origin: &public_origin,
     };
-    let resp = handler(&mut env, &request(req));
+    let resp = handler(&mut env, req);
     if let Some(detail) = &resp.internal {
-        eprintln!("internal error on {} {}: {detail}", req.method(), req.path());
+        eprintln!("internal error on {} {}: {detail}", req.method, req.path);
     }
-    for (ws, n) in &resp.mail {
-        deliver(&kv, ws, *n).await;
+    (Some(kv), resp)
+}
+
+/// Serve one API request through the response outparam: the response is
+/// sent and closed first, then the emails it stored are handed to the mail
+/// provider, so the answer's timing never depends on whether mail was sent
+/// (e.g. whether an address has an account).
+pub async fn serve_api(
+    req: spin_sdk::http::IncomingRequest,
+    out: spin_sdk::http::ResponseOutparam,
+    handler: fn(&mut domain::api::Env, &domain::http::Request) -> domain::http::Response,
+) {
+    use futures::SinkExt;
+    let path_and_query = req.path_with_query().unwrap_or_else(|| "/".into());
+    let (path, query) = path_and_query.split_once('?').unwrap_or((&path_and_query, ""));
+    let mut dreq = domain::http::Request {
+        method: req.method().to_string().to_ascii_uppercase(),
+        path: path.to_string(),
+        query: query.to_string(),
+        headers: req
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            .collect(),
+        body: Vec::new(),
+    };
+    let (kv, resp) = match req.into_body().await {
+        Ok(body) => {
+            dreq.body = body;
+            run_api(&dreq, handler)
+        }
+        Err(e) => (None, domain::http::Response::error(&domain::error::Error::bad("unreadable_body", format!("{e:?}")))),
+    };
+    let headers: Vec<(String, Vec<u8>)> = resp.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
+    let fields = spin_sdk::http::Fields::from_list(&headers).unwrap_or_else(|_| spin_sdk::http::Fields::new());
+    let outgoing = spin_sdk::http::OutgoingResponse::new(fields);
+    let _ = outgoing.set_status_code(resp.status);
+    let mut body = outgoing.take_body();
+    out.set(outgoing);
+    let sent = body.send(resp.body.clone()).await;
+    let _ = body.flush().await;
+    let _ = body.close().await;
+    drop(body);
+    if let Err(e) = sent {
+        eprintln!("writing the response failed: {e:?}");
     }
-    response(resp)
+    if let Some(kv) = kv {
+        for (ws, n) in &resp.mail {
+            deliver(&kv, ws, *n).await;
+        }
+    }
 }
 
 /// Hand one stored email to the configured provider (`mail_provider`):
@@ -144,16 +176,6 @@ pub async fn deliver(kv: &SpinKv, ws: &domain::ids::WorkspaceId, n: u64) {
     if let Err(e) = domain::outbox::mark(kv, ws, n, state, &detail) {
         eprintln!("cannot record the delivery of mail {n}: {e}");
     }
-}
-
-/// Convert the domain's response into a Spin response.
-pub fn response(resp: domain::http::Response) -> spin_sdk::http::Response {
-    let mut b = spin_sdk::http::Response::builder();
-    b.status(resp.status);
-    for (k, v) in resp.headers {
-        b.header(k, v);
-    }
-    b.body(resp.body).build()
 }
 
 /// Milliseconds since the Unix epoch, from the wall clock the host provides.
