@@ -93,8 +93,7 @@ fn trap_gives_500_and_the_host_stays_up() {
     assert_eq!(r.status, 500);
     assert_eq!(r.text(), "Internal Server Error", "details never reach the client");
     assert_eq!(host.get("/kv/get?key=none").status, 404, "next request is served");
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(host.stderr().contains("deliberate trap"), "details go to stderr: {}", host.stderr());
+    assert!(eventually(|| host.stderr().contains("deliberate trap")), "details go to stderr: {}", host.stderr());
 }
 
 #[test]
@@ -104,11 +103,11 @@ fn endless_loop_is_stopped_at_the_deadline() {
     let addr = host.addr.clone();
     let t0 = Instant::now();
     let looping = std::thread::spawn(move || crate::support::request(&addr, "GET", "/fault/loop", &[], b""));
-    // While it loops, other requests are still served promptly.
+    // While it loops, other requests are still served: this one finishes
+    // before the looping request has been stopped.
     std::thread::sleep(Duration::from_millis(200));
-    let t1 = Instant::now();
     assert_eq!(host.get("/fault/now").status, 200);
-    assert!(t1.elapsed() < Duration::from_millis(1500), "a looping guest must not starve others");
+    assert!(!looping.is_finished(), "a looping guest must not starve others");
     let r = looping.join().unwrap();
     let took = t0.elapsed();
     assert_eq!(r.status, 500);
@@ -123,6 +122,18 @@ fn memory_cap_per_instance() {
     assert_eq!(host.get("/fault/alloc?mb=8").status, 200);
     assert_eq!(host.get("/fault/alloc?mb=64").status, 500, "over the cap");
     assert_eq!(host.get("/fault/alloc?mb=8").status, 200, "host still serves");
+}
+
+/// Poll `f` for up to 10 seconds.
+fn eventually(f: impl Fn() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 fn guest_now(host: &crate::support::Host) -> i64 {
@@ -155,7 +166,7 @@ fn access_log_prints_route_patterns_never_paths_or_queries() {
     let host = HostConfig::contract(state.path()).arg("--access-log").start();
     assert_eq!(host.get("/route/tok-SECRET-1?code=QUERY-SECRET").status, 200);
     assert_eq!(host.get("/route/a/tail/tok-SECRET-2").status, 200);
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(eventually(|| host.stderr().contains("/route/:a/tail/...")));
     let log = host.stderr();
     assert!(log.contains("GET /route/:a 200"), "{log}");
     assert!(log.contains("GET /route/:a/tail/... 200"), "{log}");
@@ -166,9 +177,14 @@ fn access_log_prints_route_patterns_never_paths_or_queries() {
 fn oversize_bodies_get_a_json_413_before_reaching_a_component() {
     let state = TempDir::new("bodylimit");
     let host = HostConfig::contract(state.path()).arg("--max-body-mb").arg("1").start();
-    let r = host.req("PUT", "/kv/set?key=big", &vec![b'x'; 1024 * 1024 + 1]);
-    assert_eq!(r.status, 413);
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(v["error"]["code"], "payload_too_large");
+    // Declare the size and send nothing more: the host answers from the
+    // headers alone, without reading (or waiting for) the body.
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&host.addr).unwrap();
+    write!(s, "PUT /kv/set?key=big HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 1024 * 1024 + 1).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
+    assert!(raw.contains("\"code\":\"payload_too_large\""), "{raw}");
     assert_eq!(host.get("/kv/get?key=big").status, 404, "nothing written");
 }

@@ -254,9 +254,13 @@ pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], b
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
+    // A server may answer (413) and close before the whole body is written.
+    let wrote = s.write_all(body);
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read response");
+    let read = s.read_to_end(&mut raw);
+    if raw.is_empty() {
+        panic!("no response (write: {wrote:?}, read: {read:?})");
+    }
     parse_response(&raw)
 }
 
