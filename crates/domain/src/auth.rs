@@ -37,6 +37,9 @@ pub struct TokenRecord {
     pub used: bool,
     /// Revoked (API keys, logged-out sessions).
     pub revoked: bool,
+    /// The ticket a link is for (invite links).
+    #[serde(default)]
+    pub ticket: Option<crate::ids::TicketNo>,
     /// CAS guard.
     pub version: u64,
 }
@@ -163,6 +166,7 @@ pub fn create_api_key(
             expires_at: None,
             used: false,
             revoked: false,
+            ticket: None,
             version: 0,
         },
     )?;
@@ -222,6 +226,7 @@ pub fn create_session(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, now: Millis,
             expires_at: Some(now + SESSION_LIFETIME),
             used: false,
             revoked: false,
+            ticket: None,
             version: 0,
         },
         random,
@@ -259,6 +264,7 @@ pub fn mint_login(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, now: Millis, ran
             expires_at: Some(now + LOGIN_LINK_LIFETIME),
             used: false,
             revoked: false,
+            ticket: None,
             version: 0,
         },
         random,

@@ -85,6 +85,26 @@ pub fn login_throttle(ws: &WorkspaceId, email_hash: &str, window: i64) -> String
     format!("ws/{ws}/login-throttle/{email_hash}/{window}")
 }
 
+/// A ticket's delegates (one versioned record).
+pub fn delegates(ws: &WorkspaceId, no: TicketNo) -> String {
+    format!("ws/{ws}/t/{:012}/delegates", no.0)
+}
+
+/// Claim counter creating a ticket's delegate record.
+pub fn delegates_claim(ws: &WorkspaceId, no: TicketNo) -> String {
+    format!("ws/{ws}/t/{:012}/delegates-claim", no.0)
+}
+
+/// A customer's delegated-ticket list counter.
+pub fn delegated_counter(ws: &WorkspaceId, user: &UserId) -> String {
+    format!("ws/{ws}/deleg/{user}/n")
+}
+
+/// Entry `i` of a customer's delegated-ticket list.
+pub fn delegated_ticket(ws: &WorkspaceId, user: &UserId, i: u64) -> String {
+    format!("ws/{ws}/deleg/{user}/i/{i:012}")
+}
+
 /// The workspace audit ledger's counter.
 pub fn audit_counter(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/audit/n")
@@ -161,6 +181,10 @@ mod tests {
             token(&ws, &hash),
             ticket_counter(&ws),
             audit_counter(&ws),
+            delegates(&ws, TicketNo(1)),
+            delegates_claim(&ws, TicketNo(1)),
+            delegated_counter(&ws, &u),
+            delegated_ticket(&ws, &u, 1),
             login_throttle(&ws, &hash, i64::MAX),
             audit_entry(&ws, 1),
             ticket_audit_counter(&ws, TicketNo(1)),

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod delegates;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -1,0 +1,325 @@
+//! Delegates (Upmind's flow): customers of the workspace invited to one
+//! ticket by email. Invited until they use their personal accept link (single
+//! use, 7 days), then Accepted: they read the public thread and post public
+//! replies. Revoking takes effect on the very next request and kills any
+//! pending link.
+//!
+//! A ticket's delegates are one versioned record (changed by compare-and-swap);
+//! each delegate's tickets are an append-only list for their dashboard.
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::TokenRecord;
+use crate::error::{Error, Result};
+use crate::ids::{TicketNo, UserId, WorkspaceId};
+use crate::keys;
+use crate::record::{Versioned, claim, read, read_counter, update, write};
+use crate::store::Kv;
+use crate::time::{HOUR, Millis};
+use crate::token::{self, Purpose};
+use crate::workspace::{self, Role, User};
+
+/// How long an invite link stays valid.
+pub const INVITE_LIFETIME: Millis = 7 * 24 * HOUR;
+
+/// Where a delegate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DelegateStatus {
+    /// Invite sent, not accepted yet.
+    Invited,
+    /// Accepted: may read and (with `can_reply`) post.
+    Accepted,
+    /// Revoked: nothing works any more.
+    Revoked,
+}
+
+/// One delegate of a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delegate {
+    /// The customer.
+    pub user: UserId,
+    /// Their email (for display).
+    pub email: String,
+    /// Their name (for display).
+    pub name: String,
+    /// Status.
+    pub status: DelegateStatus,
+    /// Whether they may post (otherwise view only).
+    pub can_reply: bool,
+    /// Who invited them.
+    pub invited_by: String,
+    /// When the current invite was sent.
+    pub invited_at: Millis,
+    /// When they accepted.
+    pub accepted_at: Option<Millis>,
+    /// When they were revoked.
+    pub revoked_at: Option<Millis>,
+    /// Hash of the current invite link (to kill it on revoke); never sent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub link_hash: String,
+}
+
+/// The delegates of one ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Delegates {
+    /// Delegates, in invitation order.
+    pub list: Vec<Delegate>,
+    /// CAS guard.
+    pub version: u64,
+}
+
+impl Versioned for Delegates {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, v: u64) {
+        self.version = v;
+    }
+}
+
+/// The delegates of a ticket (an empty list when none was ever invited).
+pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Delegate>> {
+    Ok(read::<Delegates>(kv, &keys::delegates(ws, no))?.unwrap_or_default().list)
+}
+
+/// The accepted delegate entry of `user` on a ticket, if any.
+pub fn active(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, user: &UserId) -> Result<Option<Delegate>> {
+    Ok(list(kv, ws, no)?.into_iter().find(|d| &d.user == user && d.status == DelegateStatus::Accepted))
+}
+
+fn ensure_list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<()> {
+    let key = keys::delegates(ws, no);
+    if read::<Delegates>(kv, &key)?.is_none() && claim(kv, &keys::delegates_claim(ws, no))? {
+        write(kv, &key, &Delegates::default())?;
+    }
+    // A concurrent first invite may still be writing the empty list.
+    for _ in 0..1000 {
+        if kv.get(&key)?.is_some() {
+            return Ok(());
+        }
+    }
+    Err(Error::Conflict("the delegate list is being created; try again".into()))
+}
+
+/// Invite a customer (by email) to a ticket. Returns the delegate and the
+/// personal accept link credential (`<ws>.<token>`), shown once.
+#[allow(clippy::too_many_arguments)]
+pub fn invite(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    inviter: &str,
+    email: &str,
+    can_reply: bool,
+    now: Millis,
+    random: [u8; 32],
+) -> Result<(Delegate, String)> {
+    let t = crate::thread::ticket(kv, ws, no)?;
+    let invitee: User = workspace::user_by_email(kv, ws, email)?
+        .filter(|u| u.role == Role::Customer)
+        .ok_or_else(|| Error::bad("not_a_customer", "delegates must have a customer account in this workspace"))?;
+    if invitee.id == t.customer {
+        return Err(Error::bad("already_on_ticket", "this customer owns the ticket"));
+    }
+    ensure_list(kv, ws, no)?;
+    let tok = token::new_token(random);
+    let link_hash = token::hash(Purpose::Invite, &tok);
+    let mut fresh = false;
+    let updated = update(kv, &keys::delegates(ws, no), |d: &mut Delegates| {
+        let entry = Delegate {
+            user: invitee.id.clone(),
+            email: invitee.email.clone(),
+            name: invitee.name.clone(),
+            status: DelegateStatus::Invited,
+            can_reply,
+            invited_by: inviter.to_string(),
+            invited_at: now,
+            accepted_at: None,
+            revoked_at: None,
+            link_hash: link_hash.clone(),
+        };
+        match d.list.iter_mut().find(|x| x.user == invitee.id) {
+            Some(x) if x.status == DelegateStatus::Accepted => {
+                return Err(Error::Conflict("this customer is already a delegate of the ticket".into()));
+            }
+            Some(x) => *x = entry,
+            None => {
+                d.list.push(entry);
+                fresh = true;
+            }
+        }
+        Ok(())
+    })?;
+    // A re-invited delegate's previous link stops working: `peek` and
+    // `accept` require the link's hash to be the entry's current one.
+    write(
+        kv,
+        &keys::token(ws, &link_hash),
+        &TokenRecord {
+            purpose: "invite".into(),
+            user: Some(invitee.id.clone()),
+            key_id: None,
+            created_at: now,
+            expires_at: Some(now + INVITE_LIFETIME),
+            used: false,
+            revoked: false,
+            version: 0,
+            ticket: Some(no),
+        },
+    )?;
+    if fresh {
+        let i = kv.increment(&keys::delegated_counter(ws, &invitee.id), 1)? as u64;
+        write(kv, &keys::delegated_ticket(ws, &invitee.id, i), &no)?;
+    }
+    let d = updated.list.into_iter().find(|x| x.user == invitee.id).ok_or(Error::NotFound)?;
+    Ok((d, format!("{ws}.{tok}")))
+}
+
+/// What an invite link leads to (for the page a GET shows; changes nothing).
+pub fn peek(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, TicketNo, Delegate)> {
+    let (ws, tok) = link.rsplit_once('.').ok_or(Error::NotFound)?;
+    if !token::well_formed(tok) {
+        return Err(Error::NotFound);
+    }
+    let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
+    let hash = token::hash(Purpose::Invite, tok);
+    let rec: TokenRecord = read(kv, &keys::token(&ws, &hash))?.ok_or(Error::NotFound)?;
+    let no = rec.ticket.ok_or(Error::NotFound)?;
+    if rec.purpose != "invite" || rec.used || rec.revoked || rec.expires_at.is_some_and(|e| now >= e) {
+        return Err(Error::NotFound);
+    }
+    crate::thread::ticket(kv, &ws, no)?;
+    let d = list(kv, &ws, no)?
+        .into_iter()
+        .find(|d| d.link_hash == hash && d.status == DelegateStatus::Invited)
+        .ok_or(Error::NotFound)?;
+    Ok((ws, no, d))
+}
+
+/// Accept an invite: exactly one use of a link succeeds; used, revoked,
+/// replaced, expired and unknown links are all `NotFound`.
+pub fn accept(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, TicketNo, Delegate)> {
+    let (ws, no, _) = peek(kv, link, now)?;
+    let tok = link.rsplit_once('.').map(|(_, t)| t).unwrap_or_default();
+    let hash = token::hash(Purpose::Invite, tok);
+    update(kv, &keys::token(&ws, &hash), |r: &mut TokenRecord| {
+        if r.used || r.revoked || r.expires_at.is_some_and(|e| now >= e) {
+            return Err(Error::NotFound);
+        }
+        r.used = true;
+        Ok(())
+    })?;
+    let updated = update(kv, &keys::delegates(&ws, no), |d: &mut Delegates| {
+        let x = d
+            .list
+            .iter_mut()
+            .find(|x| x.link_hash == hash && x.status == DelegateStatus::Invited)
+            .ok_or(Error::NotFound)?;
+        x.status = DelegateStatus::Accepted;
+        x.accepted_at = Some(now);
+        Ok(())
+    })?;
+    let d = updated.list.into_iter().find(|x| x.link_hash == hash).ok_or(Error::NotFound)?;
+    Ok((ws, no, d))
+}
+
+/// Revoke a delegate: reading, posting and any pending link stop at once.
+pub fn revoke(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, user: &UserId, now: Millis) -> Result<Delegate> {
+    let mut hash = String::new();
+    let updated = update(kv, &keys::delegates(ws, no), |d: &mut Delegates| {
+        let x = d.list.iter_mut().find(|x| &x.user == user).ok_or(Error::NotFound)?;
+        x.status = DelegateStatus::Revoked;
+        x.revoked_at = Some(now);
+        hash = x.link_hash.clone();
+        Ok(())
+    })?;
+    if !hash.is_empty() {
+        let key = keys::token(ws, &hash);
+        if kv.get(&key)?.is_some() {
+            update(kv, &key, |r: &mut TokenRecord| {
+                r.revoked = true;
+                Ok(())
+            })?;
+        }
+    }
+    updated.list.into_iter().find(|x| &x.user == user).ok_or(Error::NotFound)
+}
+
+/// The tickets a customer is (or was) a delegate of, newest invitation first
+/// (callers check the current status per ticket).
+pub fn delegated_tickets(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, limit: usize) -> Result<Vec<TicketNo>> {
+    let top = read_counter(kv, &keys::delegated_counter(ws, user))?;
+    let mut out = Vec::new();
+    let mut i = top;
+    while i >= 1 && out.len() < limit {
+        if let Some(no) = read::<TicketNo>(kv, &keys::delegated_ticket(ws, user, i))? {
+            if active(kv, ws, no, user)?.is_some() {
+                out.push(no);
+            }
+        }
+        i -= 1;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AuthorKind;
+    use crate::store::MemKv;
+    use crate::thread::{Author, create_ticket};
+    use crate::workspace::{UserInput, upsert_user};
+
+    fn setup() -> (MemKv, WorkspaceId, TicketNo, User, User) {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let mk = |email: &str, role: Role, r: u8| {
+            upsert_user(&kv, &ws, UserInput { email: email.into(), name: email.into(), role, company: None, queues: vec![], permissions: vec![] }, 0, [r; 16])
+                .unwrap()
+                .0
+        };
+        let owner = mk("owner@x.com", Role::Customer, 1);
+        let friend = mk("friend@x.com", Role::Customer, 2);
+        mk("staff@x.com", Role::Staff, 3);
+        let a = Author { id: None, name: "o".into(), kind: AuthorKind::Customer, signed: true };
+        let (t, _) = create_ticket(&kv, &ws, 0, "Coffee", &owner, "q", &a, "hi").unwrap();
+        (kv, ws, t.no, owner, friend)
+    }
+
+    #[test]
+    fn invite_accept_revoke() {
+        let (kv, ws, no, owner, friend) = setup();
+        assert_eq!(invite(&kv, &ws, no, "admin", "staff@x.com", true, 1, [1; 32]).unwrap_err().code(), "not_a_customer");
+        assert_eq!(invite(&kv, &ws, no, "admin", "nobody@x.com", true, 1, [1; 32]).unwrap_err().code(), "not_a_customer");
+        assert_eq!(invite(&kv, &ws, no, "admin", &owner.email, true, 1, [1; 32]).unwrap_err().code(), "already_on_ticket");
+        let (d, link) = invite(&kv, &ws, no, "admin", "FRIEND@x.com", true, 1, [2; 32]).unwrap();
+        assert_eq!(d.status, DelegateStatus::Invited);
+        assert!(peek(&kv, &link, 2).is_ok());
+        assert!(active(&kv, &ws, no, &friend.id).unwrap().is_none(), "peeking accepts nothing");
+        let wins: usize = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..20).map(|_| s.spawn(|| accept(&kv, &link, 3).is_ok() as usize)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(wins, 1);
+        assert!(active(&kv, &ws, no, &friend.id).unwrap().is_some());
+        assert_eq!(delegated_tickets(&kv, &ws, &friend.id, 10).unwrap(), vec![no]);
+        revoke(&kv, &ws, no, &friend.id, 4).unwrap();
+        assert!(active(&kv, &ws, no, &friend.id).unwrap().is_none());
+        assert!(delegated_tickets(&kv, &ws, &friend.id, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn revoke_and_reinvite_kill_pending_links_and_expiry_applies() {
+        let (kv, ws, no, _, friend) = setup();
+        let (_, first) = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
+        let (_, second) = invite(&kv, &ws, no, "admin", &friend.email, true, 2, [3; 32]).unwrap();
+        assert_eq!(accept(&kv, &first, 3).unwrap_err(), Error::NotFound, "a resend replaces the old link");
+        revoke(&kv, &ws, no, &friend.id, 4).unwrap();
+        assert_eq!(accept(&kv, &second, 5).unwrap_err(), Error::NotFound, "revoked before use");
+        let (_, third) = invite(&kv, &ws, no, "admin", &friend.email, true, 10, [4; 32]).unwrap();
+        assert_eq!(accept(&kv, &third, 10 + INVITE_LIFETIME).unwrap_err(), Error::NotFound, "expired");
+        assert!(accept(&kv, &third, 11).is_ok());
+        assert_eq!(invite(&kv, &ws, no, "admin", &friend.email, true, 12, [5; 32]).unwrap_err().code(), "conflict");
+    }
+}
