@@ -27,7 +27,7 @@ pub fn ensure_built() {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         for args in [
-            &["build", "--release", "--target", "wasm32-wasip2", "-p", "pages", "-p", "tickets", "-p", "replies", "-p", "contract", "-p", "hello", "-p", "unsupported"][..],
+            &["build", "--release", "--target", "wasm32-wasip2", "-p", "pages", "-p", "tickets", "-p", "replies", "-p", "invites", "-p", "accept", "-p", "contract", "-p", "hello", "-p", "unsupported"][..],
             &["build", "--release", "-p", "host"][..],
         ] {
             let mut cmd = Command::new(&cargo);

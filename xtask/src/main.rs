@@ -16,7 +16,7 @@ mod bench;
 mod seed;
 
 /// Every component crate, built for wasm32-wasip2.
-pub const COMPONENTS: &[&str] = &["pages", "tickets", "replies", "contract", "hello", "unsupported"];
+pub const COMPONENTS: &[&str] = &["pages", "tickets", "replies", "invites", "accept", "contract", "hello", "unsupported"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()

@@ -204,7 +204,23 @@ fn visible_ticket(env: &Env, actor: &Actor, no: TicketNo) -> Result<Ticket> {
         (Some(a), Some(b)) => workspace::company_key(a) == workspace::company_key(b),
         _ => false,
     };
-    if t.customer == u.id || same_company { Ok(t) } else { Err(Error::NotFound) }
+    if t.customer == u.id || same_company || crate::delegates::active(env.kv, actor.ws(), no, &u.id)?.is_some() {
+        Ok(t)
+    } else {
+        Err(Error::NotFound)
+    }
+}
+
+/// How a customer-side user relates to a ticket they can see.
+fn customer_kind(env: &Env, ws: &WorkspaceId, t: &Ticket, u: &User) -> Result<(AuthorKind, bool)> {
+    let same_company = matches!((&u.company, &t.company), (Some(a), Some(b)) if workspace::company_key(a) == workspace::company_key(b));
+    if t.customer == u.id || same_company {
+        return Ok((AuthorKind::Customer, true));
+    }
+    match crate::delegates::active(env.kv, ws, t.no, &u.id)? {
+        Some(d) => Ok((AuthorKind::Delegate, d.can_reply)),
+        None => Err(Error::NotFound),
+    }
 }
 
 #[derive(Deserialize)]
@@ -418,7 +434,7 @@ fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
 }
 
 fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
-    let segs = segments(&req.path).ok_or(Error::NotFound)?;
+    let segs = segments(&req.path).ok_or(Error::NoRoute)?;
     let m = req.method.as_str();
     // Unauthenticated endpoints first.
     match (m, segs.as_slice()) {
@@ -521,6 +537,19 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             .with_secret())
         }
         ("POST", ["tickets"]) => create_ticket(env, &actor, req, rid),
+        ("GET", ["tickets"]) if req.query_param("scope").as_deref() == Some("delegated") => {
+            let u = actor.user().ok_or_else(|| Error::bad("act_as_required", "delegated tickets belong to a person"))?;
+            let nos = crate::delegates::delegated_tickets(env.kv, &ws, &u.id, limit(req)?)?;
+            let mut list = Vec::new();
+            for no in nos {
+                if let Ok(t) = thread::ticket(env.kv, &ws, no) {
+                    let mut v = ticket_json(&t, false);
+                    v["shared"] = json!(true);
+                    list.push(v);
+                }
+            }
+            Ok(Response::json(200, &json!({"tickets": list, "next_cursor": null})))
+        }
         ("GET", ["tickets"]) => {
             let scope = match actor.user() {
                 Some(u) if !u.is_staff() => match &u.company {
@@ -570,7 +599,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         (_, ["me"] | ["workspace", ..] | ["workspaces", ..] | ["api-keys", ..] | ["users", ..] | ["tickets", ..] | ["audit"] | ["outbox"]) => {
             method_not_allowed("GET, POST, PUT")
         }
-        _ => Err(Error::NotFound),
+        _ => Err(Error::NoRoute),
     }
 }
 
@@ -727,8 +756,8 @@ pub fn handle_replies(env: &mut Env, req: &Request) -> Response {
 }
 
 fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
-    let segs = segments(&req.path).ok_or(Error::NotFound)?;
-    let ["tickets", no, "replies"] = segs.as_slice() else { return Err(Error::NotFound) };
+    let segs = segments(&req.path).ok_or(Error::NoRoute)?;
+    let ["tickets", no, "replies"] = segs.as_slice() else { return Err(Error::NoRoute) };
     if req.method != "POST" {
         return method_not_allowed("POST");
     }
@@ -742,7 +771,11 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let author = if user.is_staff() {
         Author { id: Some(user.id.to_string()), name: user.name.clone(), kind: AuthorKind::Staff, signed: ws.settings.sign_replies }
     } else {
-        Author { id: Some(user.id.to_string()), name: user.name.clone(), kind: AuthorKind::Customer, signed: true }
+        let (kind, can_reply) = customer_kind(env, actor.ws(), &t, user)?;
+        if !can_reply {
+            return Err(Error::Forbidden("this invite is view only".into()));
+        }
+        Author { id: Some(user.id.to_string()), name: user.name.clone(), kind, signed: true }
     };
     let (msg, ticket) = thread::post(env.kv, actor.ws(), t.no, env.now, &author, body.visibility, &body.body, None)?;
     // The message is written: the post stands. An audit failure is logged,
@@ -752,4 +785,173 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         resp.internal = Some(format!("audit entry for a posted message failed: {e}"));
     }
     Ok(resp)
+}
+
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDelegate {
+    email: String,
+    #[serde(default = "yes")]
+    can_reply: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn delegate_json(d: &crate::delegates::Delegate) -> Value {
+    json!({
+        "user_id": d.user, "email": d.email, "name": d.name, "status": d.status, "can_reply": d.can_reply,
+        "invited_by": d.invited_by, "invited_at": rfc3339(d.invited_at),
+        "accepted_at": d.accepted_at.map(rfc3339), "revoked_at": d.revoked_at.map(rfc3339),
+    })
+}
+
+/// The `invites` component: `/api/v1/tickets/<no>/delegates[/<user>/(resend|revoke)]`.
+pub fn handle_invites(env: &mut Env, req: &Request) -> Response {
+    serve(env, req, invites)
+}
+
+fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+    let segs = segments(&req.path).ok_or(Error::NoRoute)?;
+    let ["tickets", no, "delegates", rest @ ..] = segs.as_slice() else { return Err(Error::NoRoute) };
+    let actor = authenticate(env, req)?;
+    let ws = actor.ws().clone();
+    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let w = workspace::workspace(env.kv, &ws)?;
+    // Staff side manage delegates; the ticket's own customer may when the
+    // workspace allows customers to invite.
+    let owner = actor.user().is_some_and(|u| u.id == t.customer);
+    let may_manage = actor.is_staff_side() || (owner && w.settings.customers_may_invite);
+    match (req.method.as_str(), rest) {
+        ("GET", []) => {
+            require(actor.is_staff_side() || owner, "only staff and the ticket's customer see its delegates")?;
+            let list = crate::delegates::list(env.kv, &ws, t.no)?;
+            Ok(Response::json(200, &json!({"delegates": list.iter().map(delegate_json).collect::<Vec<_>>()})))
+        }
+        ("POST", []) => {
+            require(may_manage, "customers may invite delegates only when the workspace allows it")?;
+            let body: NewDelegate = req.json(MAX_JSON_BODY)?;
+            send_invite(env, &actor, &w, &t, &body.email, body.can_reply, rid, "delegate.invited")
+        }
+        ("POST", [user, "resend"]) => {
+            require(may_manage, "customers may invite delegates only when the workspace allows it")?;
+            let id = UserId::parse(user)?;
+            let d = crate::delegates::list(env.kv, &ws, t.no)?.into_iter().find(|d| d.user == id).ok_or(Error::NotFound)?;
+            send_invite(env, &actor, &w, &t, &d.email, d.can_reply, rid, "delegate.resent")
+        }
+        ("POST", [user, "revoke"]) => {
+            require(may_manage, "customers may manage delegates only when the workspace allows it")?;
+            let id = UserId::parse(user)?;
+            let d = crate::delegates::revoke(env.kv, &ws, t.no, &id, env.now)?;
+            audit(env, &actor, "delegate.revoked", id.as_str(), Some(t.no), rid)?;
+            Ok(Response::json(200, &json!({"delegate": delegate_json(&d)})))
+        }
+        (_, [] | [_, "resend" | "revoke"]) => method_not_allowed("GET, POST"),
+        _ => Err(Error::NoRoute),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_invite(
+    env: &mut Env,
+    actor: &Actor,
+    w: &workspace::Workspace,
+    t: &Ticket,
+    email: &str,
+    can_reply: bool,
+    rid: &str,
+    action: &str,
+) -> Result<Response> {
+    let inviter = match actor.user() {
+        Some(u) => u.name.clone(),
+        None => team_name(w),
+    };
+    let r = (env.random)();
+    let (d, link) = crate::delegates::invite(env.kv, &w.id, t.no, &inviter, email, can_reply, env.now, r)?;
+    let url = format!("{}/i/{link}", env.public_origin.trim_end_matches('/'));
+    let draft = crate::outbox::invite(&mail_branding(env, w)?, &d.name, &inviter, &t.no.to_string(), &t.subject, &url);
+    let mail = crate::outbox::enqueue(env.kv, &w.id, env.now, &d.email, draft)?;
+    audit(env, actor, action, d.user.as_str(), Some(t.no), rid)?;
+    let mut resp = Response::json(201, &json!({"delegate": delegate_json(&d)}));
+    resp.mail.push((w.id.clone(), mail.n));
+    Ok(resp)
+}
+
+/// Headers of every page behind a link.
+fn link_page(status: u16, html: String) -> Response {
+    Response {
+        status,
+        headers: vec![
+            ("content-type".into(), "text/html; charset=utf-8".into()),
+            ("cache-control".into(), "no-store".into()),
+            ("referrer-policy".into(), "no-referrer".into()),
+            ("x-robots-tag".into(), "noindex, nofollow".into()),
+            ("x-content-type-options".into(), "nosniff".into()),
+            ("x-frame-options".into(), "DENY".into()),
+            ("content-security-policy".into(), crate::LINK_PAGE_CSP.into()),
+        ],
+        body: html.into_bytes(),
+        internal: None,
+        secret: false,
+        mail: Vec::new(),
+    }
+}
+
+fn page_html(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{} · Ticketshare</title><link rel=\"stylesheet\" href=\"/app.css\"></head><body><header class=\"bar\"><span class=\"brand\">Ticketshare</span></header><main class=\"page\">{body}</main></body></html>",
+        crate::outbox::escape(title)
+    )
+}
+
+/// The one page every unusable link shows (accepted, revoked, expired or
+/// unknown alike): same status, same bytes.
+pub fn dead_link_page() -> Response {
+    link_page(
+        404,
+        page_html(
+            "Link not available",
+            "<h1>This link is not available</h1><p>It may have been used already, expired or been withdrawn. Ask the person who sent it for a new one.</p>",
+        ),
+    )
+}
+
+/// The `accept` component: `GET /i/<link>` shows the invite (changes
+/// nothing); `POST /i/<link>` accepts it, signs the invited customer in, and
+/// sends them to the ticket.
+pub fn handle_accept(env: &mut Env, req: &Request) -> Response {
+    accept(env, req).unwrap_or_else(|e| match e {
+        Error::Store(_) => Response::error(&e),
+        _ => dead_link_page(),
+    })
+}
+
+fn accept(env: &mut Env, req: &Request) -> Result<Response> {
+    let link = req.path.strip_prefix("/i/").filter(|l| !l.contains('/')).ok_or(Error::NotFound)?;
+    match req.method.as_str() {
+        "GET" | "HEAD" => {
+            let (ws, no, d) = crate::delegates::peek(env.kv, link, env.now)?;
+            let t = thread::ticket(env.kv, &ws, no)?;
+            let w = workspace::workspace(env.kv, &ws)?;
+            let esc = crate::outbox::escape;
+            let body = format!(
+                "<h1>You are invited to a support ticket</h1><p>{} invited you, {}, to follow and reply to ticket <strong>{} {}</strong> at {}.</p><form method=\"post\"><button type=\"submit\" class=\"primary\">Accept the invitation</button></form><p class=\"muted\">Accepting signs you in as {} on this device.</p>",
+                esc(&d.invited_by), esc(&d.name), esc(&t.no.to_string()), esc(&t.subject), esc(&team_name(&w)), esc(&d.email)
+            );
+            Ok(link_page(200, page_html("Invitation", &body)))
+        }
+        "POST" => {
+            let (ws, no, d) = crate::delegates::accept(env.kv, link, env.now)?;
+            let r = (env.random)();
+            let session = auth::create_session(env.kv, &ws, &d.user, env.now, r)?;
+            crate::audit::record(env.kv, &ws, env.now, d.user.as_str(), "delegate.accepted", d.user.as_str(), Some(no), "")?;
+            let mut resp = link_page(303, page_html("Accepted", "<p>Accepted. Opening the ticket…</p>"));
+            resp.headers.push(("location".into(), format!("/my#{}", no.0)));
+            resp.headers.push(("set-cookie".into(), session_cookie(&session, auth::SESSION_LIFETIME / 1000)));
+            Ok(resp)
+        }
+        _ => Ok(link_page(405, page_html("Not allowed", "<p>Use the button on the invitation page.</p>"))),
+    }
 }

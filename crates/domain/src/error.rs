@@ -20,6 +20,8 @@ pub enum Error {
     /// Nothing there, or nothing this caller may know about (cross-workspace,
     /// cross-ticket, expired, revoked or unknown links all look the same).
     NotFound,
+    /// No such endpoint (method and path match no route of the API).
+    NoRoute,
     /// The request conflicts with the current state (lost a race, already done).
     Conflict(String),
     /// The body is larger than the endpoint accepts.
@@ -61,7 +63,7 @@ impl Error {
             Error::BadRequest { .. } => 400,
             Error::Unauthenticated => 401,
             Error::Forbidden(_) => 403,
-            Error::NotFound => 404,
+            Error::NotFound | Error::NoRoute => 404,
             Error::Conflict(_) => 409,
             Error::PayloadTooLarge(_) => 413,
             Error::UnsupportedMediaType => 415,
@@ -78,6 +80,7 @@ impl Error {
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound => "not_found",
+            Error::NoRoute => "no_route",
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::UnsupportedMediaType => "unsupported_media_type",
@@ -94,6 +97,7 @@ impl Error {
             Error::Unauthenticated => "sign in or give a valid API key".into(),
             Error::Forbidden(why) => why.clone(),
             Error::NotFound => "not found".into(),
+            Error::NoRoute => "no such endpoint; see /api/v1/openapi.json".into(),
             Error::Conflict(why) => why.clone(),
             Error::PayloadTooLarge(limit) => format!("the body is larger than {limit} bytes"),
             Error::UnsupportedMediaType => "send the body as application/json".into(),

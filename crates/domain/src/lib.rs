@@ -8,6 +8,9 @@
 //! key starts with the workspace; ids have their own types ([`ids`]); one error
 //! enum ([`error::Error`]) with its HTTP mapping in one place.
 
+/// The Content-Security-Policy of pages behind links: our own origin only.
+pub const LINK_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
 pub mod api;
 pub mod audit;
 pub mod auth;

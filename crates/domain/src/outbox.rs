@@ -82,13 +82,18 @@ pub fn mark(kv: &dyn Kv, ws: &WorkspaceId, n: u64, state: Delivery, provider_res
     })
 }
 
-/// Replace the token after every `login#` with `[redacted]`.
+/// Replace the token after every `login#` and `/i/` with `[redacted]`.
 pub fn redact_links(s: &str) -> String {
+    let s = redact_after(s, "login#");
+    redact_after(&s, "/i/")
+}
+
+fn redact_after(s: &str, marker: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
-    while let Some(i) = rest.find("login#") {
-        out.push_str(&rest[..i + 6]);
-        let after = &rest[i + 6..];
+    while let Some(i) = rest.find(marker) {
+        out.push_str(&rest[..i + marker.len()]);
+        let after = &rest[i + marker.len()..];
         let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')).unwrap_or(after.len());
         out.push_str("[redacted]");
         rest = &after[end..];
@@ -200,6 +205,21 @@ pub fn login_link(branding: &Branding, name: &str, url: &str) -> Draft {
         html: branded(branding, "Your sign-in link", &lines, Some(("Sign in", url))),
         text: format!("{}\n\n{}\n\n{}\n\nSign in: {url}\n", lines[0], lines[1], lines[2]),
         kind: "login_link",
+    }
+}
+
+/// The delegate invite email.
+pub fn invite(branding: &Branding, name: &str, inviter: &str, ticket_ref: &str, subject: &str, url: &str) -> Draft {
+    let lines = vec![
+        format!("Hello {name},"),
+        format!("{inviter} invited you to follow and reply to ticket {ticket_ref} \u{201c}{subject}\u{201d}."),
+        "The link is personal and works once; it expires in 7 days.".to_string(),
+    ];
+    Draft {
+        subject: format!("You are invited to ticket {ticket_ref}: {subject}"),
+        html: branded(branding, "You are invited to a ticket", &lines, Some(("View the invitation", url))),
+        text: format!("{}\n\n{}\n\n{}\n\nOpen: {url}\n", lines[0], lines[1], lines[2]),
+        kind: "delegate_invite",
     }
 }
 
