@@ -55,9 +55,16 @@ impl World {
     }
 
     pub fn build_with(redis: bool, env: &[(&str, &str)]) -> World {
+        Self::build_full(redis, env, &[])
+    }
+
+    pub fn build_full(redis: bool, env: &[(&str, &str)], args: &[&str]) -> World {
         let state = TempDir::new("api");
         let redis = redis.then(Redis::start);
         let mut cfg = HostConfig::app(state.path());
+        for a in args {
+            cfg = cfg.arg(a);
+        }
         for (k, v) in env {
             cfg = cfg.env(k, v);
         }

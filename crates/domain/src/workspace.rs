@@ -15,7 +15,7 @@ use crate::store::Kv;
 use crate::time::{HOUR, Millis};
 
 /// Branding used in emails and pages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Branding {
     /// Company name shown in emails and on pages.
@@ -34,6 +34,12 @@ pub struct Branding {
 
 fn default_colour() -> String {
     "#2f5bd3".into()
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Self { company_name: String::new(), logo_url: String::new(), logo_link: String::new(), brand_colour: default_colour() }
+    }
 }
 
 /// Workspace settings (admin-only changes).
@@ -73,7 +79,7 @@ fn default_share_hours() -> u32 {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            branding: Branding { brand_colour: default_colour(), ..Default::default() },
+            branding: Branding::default(),
             participants_enabled: false,
             copy_participants: false,
             auto_add_senders: false,
@@ -365,6 +371,14 @@ mod tests {
 
     fn input(email: &str, role: Role) -> UserInput {
         UserInput { email: email.into(), name: "Ann".into(), role, company: None, queues: vec![], permissions: vec![] }
+    }
+
+    #[test]
+    fn partial_settings_take_defaults() {
+        let s: Settings = serde_json::from_str(r#"{"customers_may_invite": true}"#).unwrap();
+        assert!(s.validate().is_ok());
+        assert_eq!(s.branding.brand_colour, "#2f5bd3");
+        assert_eq!(s.share_link_hours, 72);
     }
 
     #[test]
