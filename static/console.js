@@ -51,6 +51,36 @@ async function render() {
   list.replaceChildren(...items);
 }
 
+// "Manage delegates": list with status, invite by email, resend, revoke.
+async function delegatesView(number) {
+  const box = el("section", { class: "delegates", "aria-labelledby": "delegates-title" });
+  const render = async () => {
+    let list = [];
+    try { list = (await api("GET", `/tickets/${number}/delegates`)).delegates; } catch (e) { box.replaceChildren(el("p", { class: "error" }, e.message)); return; }
+    const email = el("input", { id: "delegate-email", type: "email", name: "email", required: true, autocomplete: "off" });
+    const canReply = el("input", { id: "delegate-can-reply", type: "checkbox", checked: true });
+    const status = el("p", { role: "status", class: "muted" });
+    const act = async (fn) => { try { await fn(); await render(); } catch (e) { status.textContent = e.message; } };
+    box.replaceChildren(
+      el("h3", { id: "delegates-title" }, "Delegates"),
+      list.length === 0 ? el("p", { class: "muted" }, "No delegates yet.") :
+        el("ul", { class: "delegate-list" }, ...list.map((d) => el("li", {},
+          el("span", {}, `${d.name} <${d.email}>`), " ",
+          el("span", { class: `badge delegate-${d.status}` }, d.status === "invited" ? "Invited" : d.status === "accepted" ? "Accepted" : "Revoked"),
+          d.can_reply ? null : el("span", { class: "badge" }, "View only"),
+          d.status !== "accepted" ? el("button", { type: "button", class: "link-dark", onclick: () => act(() => api("POST", `/tickets/${number}/delegates/${d.user_id}/resend`)) }, "Resend") : null,
+          d.status !== "revoked" ? el("button", { type: "button", class: "link-dark", onclick: () => act(() => api("POST", `/tickets/${number}/delegates/${d.user_id}/revoke`)) }, "Revoke") : null))),
+      el("form", { class: "invite", onsubmit: (e) => { e.preventDefault(); act(async () => { await api("POST", `/tickets/${number}/delegates`, { email: email.value, can_reply: canReply.checked }); status.textContent = `Invitation sent to ${email.value}.`; }); } },
+        el("label", { for: "delegate-email" }, "Invite a delegate (customer email)"),
+        email,
+        el("label", { class: "inline" }, canReply, " Can reply"),
+        el("button", { type: "submit", class: "secondary", id: "invite-delegate" }, "Send invitation")),
+      status);
+  };
+  await render();
+  return box;
+}
+
 async function openTicket(number) {
   const pane = document.getElementById("ticket");
   try {
@@ -81,7 +111,8 @@ async function openTicket(number) {
         el("div", { class: "actions" },
           el("button", { type: "button", id: "send-public", class: "primary", onclick: () => send("public") }, "Send public reply"),
           el("button", { type: "button", id: "send-internal", class: "secondary", onclick: () => send("internal") }, "Add internal note")),
-        status)].filter(Boolean));
+        status),
+      await delegatesView(number)].filter(Boolean));
   } catch (e) {
     showError(pane, e);
   }

@@ -25,6 +25,19 @@ async function loadTickets(more = false) {
       el("time", { datetime: t.updated_at }, when(t.updated_at))))));
 }
 
+async function loadShared() {
+  const page = await api("GET", "/tickets?scope=delegated&limit=50");
+  const section = document.getElementById("shared");
+  section.hidden = page.tickets.length === 0;
+  document.getElementById("shared-list").replaceChildren(...page.tickets.map((t) => el("li", {},
+    el("a", { href: `#${t.number}`, class: "ticket-row", "data-number": t.number },
+      el("span", { class: "num" }, t.ref),
+      el("span", { class: "subject" }, t.subject),
+      el("span", { class: "badge shared" }, "Shared with you"),
+      el("span", { class: `status status-${t.status}` }, STATUS_LABELS[t.status] ?? t.status),
+      el("time", { datetime: t.updated_at }, when(t.updated_at))))));
+}
+
 async function openTicket(number) {
   const pane = document.getElementById("ticket");
   try {
@@ -77,6 +90,7 @@ async function main() {
   });
   window.addEventListener("hashchange", () => openTicket(location.hash.slice(1)));
   await loadTickets();
+  await loadShared();
   if (location.hash.length > 1) openTicket(location.hash.slice(1));
 }
 

@@ -110,3 +110,37 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     assert_eq!(saved["settings"]["sign_replies"], true);
     assert!(b.resource_origins().iter().all(|o| *o == origin), "{:?}", b.resource_origins());
 }
+
+#[test]
+fn staff_invites_a_delegate_who_accepts_from_the_email() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Coffee blend");
+    let b = Browser::start();
+    sign_in(&b, &w, &w.staff);
+    b.goto(&format!("http://{}/console#{t}", w.host.addr));
+    b.wait_for("#delegates-title", "Delegates");
+    b.type_into("#delegate-email", "oz@else.test");
+    b.click("#invite-delegate", "Send invitation");
+    b.wait_for(".delegate-list li", "Invited");
+    // The invitation page from the email (outbox), then Accept.
+    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
+    let text = outbox["emails"][0]["text"].as_str().unwrap().to_string();
+    let url = text.split_whitespace().find(|s| s.contains("/i/")).unwrap();
+    let path = format!("/i/{}", url.split("/i/").nth(1).unwrap());
+    b.click("#logout", "Sign out");
+    b.wait_for("h1", "Sign in");
+    b.goto(&format!("http://{}{path}", w.host.addr));
+    b.wait_for("h1", "You are invited");
+    root_shot(&b, "invitation.png");
+    b.click("button", "Accept the invitation");
+    b.wait_for("#thread .msg", "first message");
+    b.wait_for("#shared-list .ticket-row", "Coffee blend");
+    b.type_into("#reply-body", "Delegate here, the blend was great.");
+    b.click("#send-reply", "Send reply");
+    b.wait_for("#thread .msg-by-delegate", "blend was great");
+    root_shot(&b, "delegate-dashboard.png");
+}
+
+fn root_shot(b: &Browser, name: &str) {
+    b.screenshot(&root().join("target/test-output/screenshots").join(name));
+}
