@@ -95,6 +95,21 @@ pub fn delegates_claim(ws: &WorkspaceId, no: TicketNo) -> String {
     format!("ws/{ws}/t/{:012}/delegates-claim", no.0)
 }
 
+/// A ticket's participants (one versioned record).
+pub fn participants(ws: &WorkspaceId, no: TicketNo) -> String {
+    format!("ws/{ws}/t/{:012}/participants", no.0)
+}
+
+/// Claim counter creating a ticket's participant record.
+pub fn participants_claim(ws: &WorkspaceId, no: TicketNo) -> String {
+    format!("ws/{ws}/t/{:012}/participants-claim", no.0)
+}
+
+/// Which participant a personal link (by its hash) belongs to.
+pub fn participant_link(ws: &WorkspaceId, token_hash: &str) -> String {
+    format!("ws/{ws}/plink/{token_hash}")
+}
+
 /// A customer's delegated-ticket list counter.
 pub fn delegated_counter(ws: &WorkspaceId, user: &UserId) -> String {
     format!("ws/{ws}/deleg/{user}/n")
@@ -182,6 +197,9 @@ mod tests {
             ticket_counter(&ws),
             audit_counter(&ws),
             delegates(&ws, TicketNo(1)),
+            participants(&ws, TicketNo(1)),
+            participants_claim(&ws, TicketNo(1)),
+            participant_link(&ws, &hash),
             delegates_claim(&ws, TicketNo(1)),
             delegated_counter(&ws, &u),
             delegated_ticket(&ws, &u, 1),

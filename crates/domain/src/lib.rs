@@ -22,6 +22,7 @@ pub mod keys;
 pub mod model;
 pub mod openapi;
 pub mod outbox;
+pub mod participants;
 pub mod record;
 pub mod render;
 pub mod store;

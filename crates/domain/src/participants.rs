@@ -1,0 +1,205 @@
+//! Participants (KB Support's flow): anyone, by email, added to one ticket by
+//! staff. Each gets personal ticket links (a fresh one in every email) that
+//! open that ticket's public thread and a reply form, and nothing else.
+//! Removing a participant kills all their links at once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::TokenRecord;
+use crate::error::{Error, Result};
+use crate::ids::{TicketNo, UserId, WorkspaceId, encode_random};
+use crate::keys;
+use crate::record::{Versioned, claim, read, update, write};
+use crate::store::Kv;
+use crate::time::Millis;
+use crate::token::{self, Purpose};
+use crate::workspace::{self, Role};
+
+/// One participant of a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// Id within the ticket (`p_…`).
+    pub id: String,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// The customer account behind the email, if any (else a guest).
+    pub user: Option<UserId>,
+    /// Whether they may reply (otherwise view only).
+    pub can_reply: bool,
+    /// Who added them.
+    pub added_by: String,
+    /// When.
+    pub added_at: Millis,
+    /// Removed participants' links are dead.
+    pub removed: bool,
+}
+
+/// The participants of one ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Participants {
+    /// In the order added.
+    pub list: Vec<Participant>,
+    /// CAS guard.
+    pub version: u64,
+}
+
+impl Versioned for Participants {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn set_version(&mut self, v: u64) {
+        self.version = v;
+    }
+}
+
+/// Current participants of a ticket (removed ones included, marked).
+pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Participant>> {
+    Ok(read::<Participants>(kv, &keys::participants(ws, no))?.unwrap_or_default().list)
+}
+
+/// The active participant with this email, if any.
+pub fn by_email(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, email: &str) -> Result<Option<Participant>> {
+    let e = workspace::normalise_email(email)?;
+    Ok(list(kv, ws, no)?.into_iter().find(|p| p.email == e && !p.removed))
+}
+
+/// Add a participant (any email; a customer account is linked when one
+/// exists). Adding an active participant again is a conflict.
+#[allow(clippy::too_many_arguments)]
+pub fn add(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    added_by: &str,
+    email: &str,
+    name: Option<&str>,
+    can_reply: bool,
+    now: Millis,
+    random: [u8; 16],
+) -> Result<Participant> {
+    crate::thread::ticket(kv, ws, no)?;
+    let email = workspace::normalise_email(email)?;
+    let user = workspace::user_by_email(kv, ws, &email)?.filter(|u| u.role == Role::Customer);
+    let name = match (name.map(str::trim).filter(|n| !n.is_empty()), &user) {
+        (Some(n), _) if n.chars().count() <= 100 => n.to_string(),
+        (Some(_), _) => return Err(Error::bad("invalid_field", "name must be at most 100 characters")),
+        (None, Some(u)) => u.name.clone(),
+        (None, None) => email.split('@').next().unwrap_or("guest").to_string(),
+    };
+    let key = keys::participants(ws, no);
+    if read::<Participants>(kv, &key)?.is_none() && claim(kv, &keys::participants_claim(ws, no))? {
+        write(kv, &key, &Participants::default())?;
+    }
+    let p = Participant {
+        id: format!("p_{}", encode_random(&random)),
+        email: email.clone(),
+        name,
+        user: user.map(|u| u.id),
+        can_reply,
+        added_by: added_by.to_string(),
+        added_at: now,
+        removed: false,
+    };
+    let mut added = None;
+    for _ in 0..1000 {
+        if kv.get(&key)?.is_some() {
+            update(kv, &key, |l: &mut Participants| {
+                if l.list.iter().any(|x| x.email == email && !x.removed) {
+                    return Err(Error::Conflict("this address already takes part in the ticket".into()));
+                }
+                l.list.push(p.clone());
+                Ok(())
+            })?;
+            added = Some(p.clone());
+            break;
+        }
+    }
+    added.ok_or_else(|| Error::Conflict("the participant list is being created; try again".into()))
+}
+
+/// Remove a participant: every link of theirs stops working.
+pub fn remove(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, id: &str) -> Result<Participant> {
+    let updated = update(kv, &keys::participants(ws, no), |l: &mut Participants| {
+        let p = l.list.iter_mut().find(|p| p.id == id && !p.removed).ok_or(Error::NotFound)?;
+        p.removed = true;
+        Ok(())
+    })?;
+    updated.list.into_iter().find(|p| p.id == id).ok_or(Error::NotFound)
+}
+
+/// Issue a personal ticket link for a participant (`<ws>.<token>`).
+pub fn issue_link(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, p: &Participant, now: Millis, random: [u8; 32]) -> Result<String> {
+    let tok = token::new_token(random);
+    write(
+        kv,
+        &keys::token(ws, &token::hash(Purpose::Participant, &tok)),
+        &TokenRecord {
+            purpose: "participant".into(),
+            user: None,
+            key_id: None,
+            created_at: now,
+            expires_at: None,
+            used: false,
+            revoked: false,
+            ticket: Some(no),
+            version: 0,
+        },
+    )?;
+    // The record names the participant through a second key so removal is
+    // checked live on every use.
+    write(kv, &keys::participant_link(ws, &token::hash(Purpose::Participant, &tok)), &p.id)?;
+    Ok(format!("{ws}.{tok}"))
+}
+
+/// Resolve a personal link to its workspace, ticket and (active) participant.
+/// Removed participants, deleted tickets and unknown links are `NotFound`.
+pub fn resolve(kv: &dyn Kv, link: &str) -> Result<(WorkspaceId, TicketNo, Participant)> {
+    let (ws, tok) = link.rsplit_once('.').ok_or(Error::NotFound)?;
+    if !token::well_formed(tok) {
+        return Err(Error::NotFound);
+    }
+    let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
+    let hash = token::hash(Purpose::Participant, tok);
+    let rec: TokenRecord = read(kv, &keys::token(&ws, &hash))?.ok_or(Error::NotFound)?;
+    if rec.purpose != "participant" || rec.revoked {
+        return Err(Error::NotFound);
+    }
+    let no = rec.ticket.ok_or(Error::NotFound)?;
+    let pid: String = read(kv, &keys::participant_link(&ws, &hash))?.ok_or(Error::NotFound)?;
+    crate::thread::ticket(kv, &ws, no)?;
+    let p = list(kv, &ws, no)?.into_iter().find(|p| p.id == pid && !p.removed).ok_or(Error::NotFound)?;
+    Ok((ws, no, p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AuthorKind;
+    use crate::store::MemKv;
+    use crate::thread::{Author, create_ticket};
+    use crate::workspace::{UserInput, upsert_user};
+
+    #[test]
+    fn add_link_remove() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let owner = upsert_user(&kv, &ws, UserInput { email: "o@x.com".into(), name: "O".into(), role: Role::Customer, company: None, queues: vec![], permissions: vec![] }, 0, [1; 16]).unwrap().0;
+        let a = Author { id: None, name: "O".into(), kind: AuthorKind::Customer, signed: true };
+        let (t, _) = create_ticket(&kv, &ws, 0, "s", &owner, "q", &a, "hi").unwrap();
+        let p = add(&kv, &ws, t.no, "staff", "Guest@Y.com", None, true, 1, [2; 16]).unwrap();
+        assert_eq!((p.email.as_str(), p.name.as_str(), p.user.is_none()), ("guest@y.com", "guest", true));
+        assert_eq!(add(&kv, &ws, t.no, "staff", "guest@y.com", None, true, 1, [3; 16]).unwrap_err().code(), "conflict");
+        let l1 = issue_link(&kv, &ws, t.no, &p, 1, [4; 32]).unwrap();
+        let l2 = issue_link(&kv, &ws, t.no, &p, 2, [5; 32]).unwrap();
+        assert_eq!(resolve(&kv, &l1).unwrap().2.id, p.id);
+        assert!(resolve(&kv, &l2).is_ok());
+        assert!(by_email(&kv, &ws, t.no, "GUEST@y.com").unwrap().is_some());
+        remove(&kv, &ws, t.no, &p.id).unwrap();
+        assert_eq!(resolve(&kv, &l1).unwrap_err(), Error::NotFound);
+        assert_eq!(resolve(&kv, &l2).unwrap_err(), Error::NotFound);
+        assert!(by_email(&kv, &ws, t.no, "guest@y.com").unwrap().is_none());
+        assert!(add(&kv, &ws, t.no, "staff", "guest@y.com", None, true, 3, [6; 16]).is_ok(), "can be added again");
+    }
+}
