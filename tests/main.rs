@@ -8,5 +8,6 @@ mod browser;
 mod invites;
 mod kv;
 mod pages;
+mod participants;
 mod routing;
 mod runtime;

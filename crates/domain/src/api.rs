@@ -262,6 +262,11 @@ struct NewReply {
     body: String,
     #[serde(default = "public")]
     visibility: Visibility,
+    /// The platform posting on behalf of an email address (e.g. mail it
+    /// received): accepted from the ticket's customer, a customer of the
+    /// same company, or a participant of the ticket.
+    #[serde(default)]
+    from_email: Option<String>,
 }
 
 fn public() -> Visibility {
@@ -764,10 +769,27 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let actor = authenticate(env, req)?;
     let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
     let body: NewReply = req.json(MAX_JSON_BODY)?;
+    let ws = workspace::workspace(env.kv, actor.ws())?;
+    if let Some(email) = &body.from_email {
+        if actor.user().is_some() {
+            return Err(Error::bad("invalid_field", "from_email is for the platform posting on someone's behalf, not with act-as"));
+        }
+        let author = reply_sender(env, &ws, &t, email)?;
+        if body.visibility != Visibility::Public {
+            return Err(Error::bad("invalid_field", "replies on someone's behalf are public"));
+        }
+        let (msg, ticket) = thread::post(env.kv, actor.ws(), t.no, env.now, &author, Visibility::Public, &body.body, None)?;
+        let mut resp = Response::json(201, &json!({"message": message_json(&msg, &Reader::Staff, &team_name(&ws)), "ticket": ticket_json(&ticket, true)}));
+        if let Err(e) = audit(env, &actor, "message.posted", &format!("{}/{}", t.no, msg.seq.0), Some(t.no), rid) {
+            resp.internal = Some(format!("audit entry for a posted message failed: {e}"));
+        }
+        let except = if author.kind == AuthorKind::Participant { author.id.clone() } else { None };
+        resp.mail = copy_participants(env, &ws, &ticket, &author.name, except.as_deref())?;
+        return Ok(resp);
+    }
     let user = actor
         .user()
         .ok_or_else(|| Error::bad("act_as_required", format!("post as a person: send {ACT_AS_HEADER} with a user id")))?;
-    let ws = workspace::workspace(env.kv, actor.ws())?;
     let author = if user.is_staff() {
         Author { id: Some(user.id.to_string()), name: user.name.clone(), kind: AuthorKind::Staff, signed: ws.settings.sign_replies }
     } else {
@@ -784,7 +806,36 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     if let Err(e) = audit(env, &actor, "message.posted", &format!("{}/{}", t.no, msg.seq.0), Some(t.no), rid) {
         resp.internal = Some(format!("audit entry for a posted message failed: {e}"));
     }
+    if msg.visibility == Visibility::Public {
+        resp.mail = copy_participants(env, &ws, &ticket, &msg.author_name, None)?;
+    }
     Ok(resp)
+}
+
+/// Reply validation (seed 002): who may reply to a ticket by email address.
+fn reply_sender(env: &Env, w: &workspace::Workspace, t: &Ticket, email: &str) -> Result<Author> {
+    let email = workspace::normalise_email(email)?;
+    if let Some(u) = workspace::user_by_email(env.kv, &w.id, &email)? {
+        if u.role == Role::Customer {
+            if let Ok((kind, can_reply)) = customer_kind(env, &w.id, t, &u) {
+                if !can_reply {
+                    return Err(Error::Forbidden(format!("{email} may read this ticket but not reply")));
+                }
+                return Ok(Author { id: Some(u.id.to_string()), name: u.name.clone(), kind, signed: true });
+            }
+        }
+    }
+    if w.settings.participants_enabled {
+        if let Some(p) = crate::participants::by_email(env.kv, &w.id, t.no, &email)? {
+            if !p.can_reply {
+                return Err(Error::Forbidden(format!("{email} may read this ticket but not reply")));
+            }
+            return Ok(Author { id: Some(p.id.clone()), name: p.name.clone(), kind: AuthorKind::Participant, signed: true });
+        }
+    }
+    Err(Error::Forbidden(format!(
+        "{email} may not reply to this ticket: it is not the ticket's customer, a customer of the same company, or a participant"
+    )))
 }
 
 
@@ -815,6 +866,9 @@ pub fn handle_invites(env: &mut Env, req: &Request) -> Response {
 
 fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NoRoute)?;
+    if let ["tickets", no, "participants", rest @ ..] = segs.as_slice() {
+        return participants(env, req, rid, no, rest);
+    }
     let ["tickets", no, "delegates", rest @ ..] = segs.as_slice() else { return Err(Error::NoRoute) };
     let actor = authenticate(env, req)?;
     let ws = actor.ws().clone();
@@ -920,7 +974,8 @@ pub fn dead_link_page() -> Response {
 
 /// The `accept` component: `GET /i/<link>` shows the invite (changes
 /// nothing); `POST /i/<link>` accepts it, signs the invited customer in, and
-/// sends them to the ticket.
+/// sends them to the ticket. `/p/<link>` is a participant's personal ticket
+/// page (public thread and reply form).
 pub fn handle_accept(env: &mut Env, req: &Request) -> Response {
     accept(env, req).unwrap_or_else(|e| match e {
         Error::Store(_) => Response::error(&e),
@@ -929,6 +984,12 @@ pub fn handle_accept(env: &mut Env, req: &Request) -> Response {
 }
 
 fn accept(env: &mut Env, req: &Request) -> Result<Response> {
+    if let Some(link) = req.path.strip_prefix("/p/").filter(|l| !l.contains('/')) {
+        return match req.method.as_str() {
+            "GET" | "HEAD" | "POST" => participant_page(env, req, link),
+            _ => Ok(link_page(405, page_html("Not allowed", "<p>Use the form on the page.</p>"))),
+        };
+    }
     let link = req.path.strip_prefix("/i/").filter(|l| !l.contains('/')).ok_or(Error::NotFound)?;
     match req.method.as_str() {
         "GET" | "HEAD" => {
@@ -954,4 +1015,165 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
         }
         _ => Ok(link_page(405, page_html("Not allowed", "<p>Use the button on the invitation page.</p>"))),
     }
+}
+
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewParticipant {
+    email: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default = "yes")]
+    can_reply: bool,
+}
+
+fn participant_json(p: &crate::participants::Participant) -> Value {
+    json!({
+        "id": p.id, "email": p.email, "name": p.name, "customer_id": p.user, "guest": p.user.is_none(),
+        "can_reply": p.can_reply, "added_by": p.added_by, "added_at": rfc3339(p.added_at), "removed": p.removed,
+    })
+}
+
+/// `/api/v1/tickets/<no>/participants[/<id>/remove]` (staff side).
+fn participants(env: &mut Env, req: &Request, rid: &str, no: &str, rest: &[&str]) -> Result<Response> {
+    let actor = authenticate(env, req)?;
+    let ws = actor.ws().clone();
+    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    require(actor.is_staff_side(), "only staff manage participants")?;
+    let w = workspace::workspace(env.kv, &ws)?;
+    match (req.method.as_str(), rest) {
+        ("GET", []) => {
+            let list = crate::participants::list(env.kv, &ws, t.no)?;
+            Ok(Response::json(200, &json!({"participants": list.iter().filter(|p| !p.removed).map(participant_json).collect::<Vec<_>>()})))
+        }
+        ("POST", []) => {
+            require(w.settings.participants_enabled, "participants are turned off in this workspace's settings")?;
+            let body: NewParticipant = req.json(MAX_JSON_BODY)?;
+            let who = actor.user().map(|u| u.name.clone()).unwrap_or_else(|| team_name(&w));
+            let r16 = env.random16();
+            let p = crate::participants::add(env.kv, &ws, t.no, &who, &body.email, body.name.as_deref(), body.can_reply, env.now, r16)?;
+            audit(env, &actor, "participant.added", &p.id, Some(t.no), rid)?;
+            let mut resp = Response::json(201, &json!({"participant": participant_json(&p)}));
+            let heading = format!("{who} added you to ticket {} \u{201c}{}\u{201d}.", t.no, t.subject);
+            let n = mail_participant(env, &w, &t, &p, "You were added to a ticket", &heading)?;
+            resp.mail.push((ws, n));
+            Ok(resp)
+        }
+        ("POST", [id, "remove"]) => {
+            let p = crate::participants::remove(env.kv, &ws, t.no, id)?;
+            audit(env, &actor, "participant.removed", &p.id, Some(t.no), rid)?;
+            Ok(Response::json(200, &json!({"participant": participant_json(&p)})))
+        }
+        (_, [] | [_, "remove"]) => method_not_allowed("GET, POST"),
+        _ => Err(Error::NoRoute),
+    }
+}
+
+/// Email one participant a fresh personal link; returns the outbox position.
+fn mail_participant(
+    env: &mut Env,
+    w: &workspace::Workspace,
+    t: &Ticket,
+    p: &crate::participants::Participant,
+    subject: &str,
+    line: &str,
+) -> Result<u64> {
+    let r = (env.random)();
+    let link = crate::participants::issue_link(env.kv, &w.id, t.no, p, env.now, r)?;
+    let url = format!("{}/p/{link}", env.public_origin.trim_end_matches('/'));
+    let draft = crate::outbox::participant(&mail_branding(env, w)?, &p.name, subject, line, &url);
+    Ok(crate::outbox::enqueue(env.kv, &w.id, env.now, &p.email, draft)?.n)
+}
+
+/// *Copy participants*: after a public post, each active participant other
+/// than the author gets their own email with their own link.
+fn copy_participants(env: &mut Env, w: &workspace::Workspace, t: &Ticket, author: &str, except: Option<&str>) -> Result<Vec<(WorkspaceId, u64)>> {
+    if !w.settings.copy_participants || !w.settings.participants_enabled {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for p in crate::participants::list(env.kv, &w.id, t.no)? {
+        if p.removed || Some(p.id.as_str()) == except {
+            continue;
+        }
+        let line = format!("{author} replied on ticket {} \u{201c}{}\u{201d}.", t.no, t.subject);
+        out.push((w.id.clone(), mail_participant(env, w, t, &p, &format!("New reply on ticket {}", t.no), &line)?));
+    }
+    Ok(out)
+}
+
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    let r = Request { query: String::from_utf8_lossy(body).into_owned(), ..Default::default() };
+    r.query_param(name)
+}
+
+/// The page behind a participant's personal link: that ticket's public
+/// thread and a reply form, nothing else.
+fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response> {
+    let (ws, no, p) = crate::participants::resolve(env.kv, link)?;
+    let w = workspace::workspace(env.kv, &ws)?;
+    if !w.settings.participants_enabled {
+        return Err(Error::NotFound);
+    }
+    let mut t = thread::ticket(env.kv, &ws, no)?;
+    let mut mail = Vec::new();
+    let mut notice = String::new();
+    if req.method == "POST" {
+        if !p.can_reply {
+            return Err(Error::NotFound);
+        }
+        let body = form_field(&req.body, "body").unwrap_or_default();
+        let author = Author { id: Some(p.id.clone()), name: p.name.clone(), kind: AuthorKind::Participant, signed: true };
+        match thread::post(env.kv, &ws, no, env.now, &author, Visibility::Public, &body, None) {
+            Ok((_, ticket)) => {
+                t = ticket;
+                let _ = crate::audit::record(env.kv, &ws, env.now, &p.id, "participant.replied", &p.id, Some(no), "");
+                mail = copy_participants(env, &w, &t, &p.name, Some(&p.id))?;
+                let mut resp = link_page(303, page_html("Sent", "<p>Reply sent.</p>"));
+                resp.headers.push(("location".into(), format!("/p/{link}")));
+                resp.mail = mail;
+                return Ok(resp);
+            }
+            Err(Error::BadRequest { message, .. }) => notice = message,
+            Err(e) => return Err(e),
+        }
+    }
+    let esc = crate::outbox::escape;
+    let reader = Reader::CustomerSide;
+    let team = team_name(&w);
+    let mut thread_html = String::new();
+    let mut cursor = None;
+    loop {
+        let page = thread::page(env.kv, &ws, no, &reader, Order::OldestFirst, cursor, thread::MAX_PAGE, env.now)?;
+        for m in &page.messages {
+            thread_html.push_str(&format!(
+                "<article class=\"msg msg-public msg-by-{kind}\"><header class=\"msg-head\"><span class=\"msg-author\">{name}</span><span class=\"badge kind-{kind}\">{label}</span><time>{at}</time></header><div class=\"msg-body\">{body}</div></article>",
+                kind = serde_json::to_value(m.author_kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                name = esc(m.display_name(&reader, &team)),
+                label = match m.author_kind { AuthorKind::Staff => "Staff", AuthorKind::Customer => "Customer", AuthorKind::Delegate => "Delegate", AuthorKind::Participant => "Participant", AuthorKind::Collaborator => "Collaborator", AuthorKind::System => "System" },
+                at = esc(&rfc3339(m.created_at)),
+                body = crate::render::markdown(&m.source),
+            ));
+        }
+        match page.next {
+            Some(c) if thread_html.len() < 900_000 => cursor = Some(c),
+            _ => break,
+        }
+    }
+    let form = if p.can_reply {
+        format!(
+            "<form method=\"post\" class=\"reply\"><label for=\"body\">Your reply</label><textarea id=\"body\" name=\"body\" rows=\"5\" required></textarea>{}<button type=\"submit\" class=\"primary\">Send reply</button></form>",
+            if notice.is_empty() { String::new() } else { format!("<p class=\"error\" role=\"alert\">{}</p>", esc(&notice)) }
+        )
+    } else {
+        "<p class=\"muted\">You can read this ticket; replies are not enabled for you.</p>".to_string()
+    };
+    let body = format!(
+        "<h1>{} {}</h1><p class=\"meta\">You take part in this ticket as {} ({}).</p><div class=\"thread\">{thread_html}</div>{form}",
+        esc(&t.no.to_string()), esc(&t.subject), esc(&p.name), esc(&p.email)
+    );
+    let mut resp = link_page(200, page_html(&t.subject, &body));
+    resp.mail = mail;
+    Ok(resp)
 }

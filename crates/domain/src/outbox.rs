@@ -85,6 +85,7 @@ pub fn mark(kv: &dyn Kv, ws: &WorkspaceId, n: u64, state: Delivery, provider_res
 /// Replace the token after every `login#` and `/i/` with `[redacted]`.
 pub fn redact_links(s: &str) -> String {
     let s = redact_after(s, "login#");
+    let s = redact_after(&s, "/p/");
     redact_after(&s, "/i/")
 }
 
@@ -205,6 +206,17 @@ pub fn login_link(branding: &Branding, name: &str, url: &str) -> Draft {
         html: branded(branding, "Your sign-in link", &lines, Some(("Sign in", url))),
         text: format!("{}\n\n{}\n\n{}\n\nSign in: {url}\n", lines[0], lines[1], lines[2]),
         kind: "login_link",
+    }
+}
+
+/// An email to a participant with their personal ticket link.
+pub fn participant(branding: &Branding, name: &str, subject: &str, line: &str, url: &str) -> Draft {
+    let lines = vec![format!("Hello {name},"), line.to_string(), "This link is personal: it opens this ticket only.".to_string()];
+    Draft {
+        subject: subject.to_string(),
+        html: branded(branding, subject, &lines, Some(("Open the ticket", url))),
+        text: format!("{}\n\n{}\n\n{}\n\nOpen: {url}\n", lines[0], lines[1], lines[2]),
+        kind: "participant_link",
     }
 }
 
