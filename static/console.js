@@ -81,6 +81,33 @@ async function delegatesView(number) {
   return box;
 }
 
+// Participants: list, add by any email (customer or guest), remove.
+async function participantsView(number) {
+  const box = el("section", { class: "delegates", "aria-labelledby": "participants-title" });
+  const render = async () => {
+    let list = [];
+    try { list = (await api("GET", `/tickets/${number}/participants`)).participants; } catch (e) { box.replaceChildren(el("p", { class: "error" }, e.message)); return; }
+    const email = el("input", { id: "participant-email", type: "email", name: "email", required: true, autocomplete: "off" });
+    const status = el("p", { role: "status", class: "muted" });
+    const act = async (fn) => { try { await fn(); await render(); } catch (e) { status.textContent = e.message; } };
+    box.replaceChildren(
+      el("h3", { id: "participants-title" }, "Participants"),
+      list.length === 0 ? el("p", { class: "muted" }, "No participants.") :
+        el("ul", { class: "delegate-list" }, ...list.map((p) => el("li", {},
+          el("span", {}, `${p.name} <${p.email}>`), " ",
+          el("span", { class: "badge" }, p.guest ? "Guest" : "Customer"),
+          p.can_reply ? null : el("span", { class: "badge" }, "View only"),
+          el("button", { type: "button", class: "link-dark", onclick: () => act(() => api("POST", `/tickets/${number}/participants/${p.id}/remove`)) }, "Remove")))),
+      el("form", { class: "invite", onsubmit: (e) => { e.preventDefault(); act(async () => { await api("POST", `/tickets/${number}/participants`, { email: email.value }); status.textContent = `Added ${email.value}; their personal link is on its way.`; }); } },
+        el("label", { for: "participant-email" }, "Add a participant (any email)"),
+        email,
+        el("button", { type: "submit", class: "secondary", id: "add-participant" }, "Add participant")),
+      status);
+  };
+  await render();
+  return box;
+}
+
 async function openTicket(number) {
   const pane = document.getElementById("ticket");
   try {
@@ -112,7 +139,8 @@ async function openTicket(number) {
           el("button", { type: "button", id: "send-public", class: "primary", onclick: () => send("public") }, "Send public reply"),
           el("button", { type: "button", id: "send-internal", class: "secondary", onclick: () => send("internal") }, "Add internal note")),
         status),
-      await delegatesView(number)].filter(Boolean));
+      await delegatesView(number),
+      await participantsView(number)].filter(Boolean));
   } catch (e) {
     showError(pane, e);
   }

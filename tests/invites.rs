@@ -85,7 +85,7 @@ fn coffee_survey_scenario() {
     assert_eq!(as_cookie(&w, &sessions[1], "GET", &format!("/api/v1/tickets/{t}"), None).status, 200, "others keep access");
     // The ledger has the lifecycle.
     let trail = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}/audit"), None)).to_string();
-    for action in ["delegate.invited", "delegate.accepted", "delegate.revoked"] {
+    for action in ["delegate.invited", "delegate.link_opened", "delegate.accepted", "delegate.revoked"] {
         assert!(trail.contains(action), "{action}");
     }
 }

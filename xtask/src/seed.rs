@@ -74,6 +74,9 @@ pub fn seed_and_print(addr: &str, admin_token: &str, state: &std::path::Path, or
             ("sky@demo.test", "Sky Staff", "staff", None, vec![]),
             ("cara@shop.test", "Cara Customer", "customer", Some("Shop Ltd"), vec![]),
             ("cole@shop.test", "Cole Customer", "customer", Some("Shop Ltd"), vec![]),
+            ("bea@coffee.test", "Bea Buyer", "customer", None, vec![]),
+            ("ben@coffee.test", "Ben Buyer", "customer", None, vec![]),
+            ("bo@coffee.test", "Bo Buyer", "customer", None, vec![]),
         ] {
             let (s, b) = http(addr, "PUT", "/api/v1/users", &[("Authorization", &auth)],
                 Some(&json!({"email": email, "name": name, "role": role, "company": company, "permissions": perms,
@@ -90,6 +93,7 @@ pub fn seed_and_print(addr: &str, admin_token: &str, state: &std::path::Path, or
             (&cara, "My parcel has not arrived", "Order SO-1001 was due on Monday. Can you check with the carrier?"),
             (&cole, "Wrong size delivered", "I ordered **M** and received **L**. How do I exchange it?"),
             (&cara, "Invoice address", "Please put our company name on the invoice."),
+            (&cara, "Special coffee blend survey", "We would love feedback from everyone who bought the special blend."),
         ] {
             let (s, b) = http(addr, "POST", "/api/v1/tickets", &[("Authorization", &auth), ("Ticketshare-Act-As", who)],
                 Some(&json!({"subject": subject, "body": body})))?;

@@ -994,6 +994,8 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
     match req.method.as_str() {
         "GET" | "HEAD" => {
             let (ws, no, d) = crate::delegates::peek(env.kv, link, env.now)?;
+            // Opening a link is recorded (never the link itself), nothing else changes.
+            let _ = crate::audit::record(env.kv, &ws, env.now, d.user.as_str(), "delegate.link_opened", d.user.as_str(), Some(no), "");
             let t = thread::ticket(env.kv, &ws, no)?;
             let w = workspace::workspace(env.kv, &ws)?;
             let esc = crate::outbox::escape;
@@ -1119,6 +1121,9 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     let mut t = thread::ticket(env.kv, &ws, no)?;
     let mut mail = Vec::new();
     let mut notice = String::new();
+    if req.method != "POST" {
+        let _ = crate::audit::record(env.kv, &ws, env.now, &p.id, "participant.link_opened", &p.id, Some(no), "");
+    }
     if req.method == "POST" {
         if !p.can_reply {
             return Err(Error::NotFound);
