@@ -152,6 +152,7 @@ async function main() {
   document.getElementById("who").textContent = `${state.me.name} (${state.me.role})`;
   document.getElementById("outbox-link").hidden = state.me.role !== "admin";
   document.getElementById("settings-link").hidden = state.me.role !== "admin";
+  document.getElementById("links-link").hidden = state.me.role !== "admin";
   document.getElementById("logout").addEventListener("click", logout);
   document.getElementById("more").addEventListener("click", () => loadTickets(true));
   for (const tab of document.querySelectorAll("[role=tab]")) {

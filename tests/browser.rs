@@ -14,6 +14,13 @@ fn sign_in(b: &Browser, w: &World, user: &str) {
     let link = url.split_once('#').unwrap().1;
     b.goto(&format!("http://{}/login#{link}", w.host.addr));
     b.click("#continue", "Continue");
+    // Wait for the redirect to the signed-in page, so no later navigation races it.
+    let t0 = std::time::Instant::now();
+    while !(b.url().contains("/console") || b.url().contains("/my")) {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(15), "sign-in did not redirect: {}", b.url());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    b.wait_for("#who", "");
 }
 
 #[test]

@@ -134,3 +134,30 @@ fn copy_participants_emails_each_participant_separately() {
     let counts: Vec<usize> = ["p1@x.test", "p2@x.test", "p3@x.test"].iter().map(|e| emails_to(&w, e)).collect();
     assert_eq!(counts, vec![2, 3, 3]);
 }
+
+#[test]
+fn admins_see_every_live_link_and_revoke_from_there() {
+    let w = World::build(false);
+    enable(&w, false);
+    let t1 = w.ticket(&w.cust_a, "One");
+    let t2 = w.ticket(&w.cust_b, "Two");
+    for (t, email) in [(t1, "oz@else.test")] {
+        assert_eq!(w.as_(Some(&w.staff), "POST", &format!("/api/v1/tickets/{t}/delegates"), Some(json!({"email": email}))).status, 201);
+    }
+    for (t, email) in [(t1, "g1@x.test"), (t2, "g2@x.test"), (t2, "g3@x.test")] {
+        assert_eq!(w.as_(Some(&w.staff), "POST", &format!("/api/v1/tickets/{t}/participants"), Some(json!({"email": email}))).status, 201);
+    }
+    let links = json_of(&w.as_(Some(&w.admin), "GET", "/api/v1/links", None));
+    let all = links["links"].as_array().unwrap();
+    assert_eq!(all.len(), 4, "{links}");
+    assert!(all.iter().any(|l| l["kind"] == "delegate" && l["state"] == "invited" && l["ticket"] == t1));
+    // Revoke and remove from the list's ids.
+    let g3 = all.iter().find(|l| l["email"] == "g3@x.test").unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(w.as_(Some(&w.admin), "POST", &format!("/api/v1/tickets/{t2}/participants/{g3}/remove"), None).status, 200);
+    let oz = all.iter().find(|l| l["kind"] == "delegate").unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(w.as_(Some(&w.admin), "POST", &format!("/api/v1/tickets/{t1}/delegates/{oz}/revoke"), None).status, 200);
+    let after = json_of(&w.as_(Some(&w.admin), "GET", "/api/v1/links", None));
+    let emails: Vec<&str> = after["links"].as_array().unwrap().iter().map(|l| l["email"].as_str().unwrap()).collect();
+    assert_eq!(emails, ["g2@x.test", "g1@x.test"]);
+    assert_eq!(w.as_(Some(&w.staff), "GET", "/api/v1/links", None).status, 403);
+}

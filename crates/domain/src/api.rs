@@ -491,6 +491,11 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
             audit_export(env, req, &ws, Some(t.no))
         }
+        ("GET", ["links"]) => {
+            require(actor.is_admin_side(), "only admins review every live link")?;
+            let (links, next) = crate::links::page(env.kv, &ws, cursor(req)?, limit(req)?)?;
+            Ok(Response::json(200, &json!({"links": links, "next_cursor": next})))
+        }
         ("GET", ["outbox"]) => {
             require(actor.is_admin_side(), "only admins read the outbox")?;
             let (emails, next) = crate::outbox::page(env.kv, &ws, cursor(req)?, limit(req)?)?;
@@ -601,7 +606,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 "next_cursor": page.next,
             })))
         }
-        (_, ["me"] | ["workspace", ..] | ["workspaces", ..] | ["api-keys", ..] | ["users", ..] | ["tickets", ..] | ["audit"] | ["outbox"]) => {
+        (_, ["me"] | ["workspace", ..] | ["workspaces", ..] | ["api-keys", ..] | ["users", ..] | ["tickets", ..] | ["audit"] | ["outbox"] | ["links"]) => {
             method_not_allowed("GET, POST, PUT")
         }
         _ => Err(Error::NoRoute),

@@ -171,6 +171,7 @@ pub fn invite(
     if fresh {
         let i = kv.increment(&keys::delegated_counter(ws, &invitee.id), 1)? as u64;
         write(kv, &keys::delegated_ticket(ws, &invitee.id, i), &no)?;
+        crate::links::index(kv, ws, crate::links::Kind::Delegate, no, invitee.id.as_str())?;
     }
     let d = updated.list.into_iter().find(|x| x.user == invitee.id).ok_or(Error::NotFound)?;
     Ok((d, format!("{ws}.{tok}")))

@@ -110,6 +110,16 @@ pub fn participant_link(ws: &WorkspaceId, token_hash: &str) -> String {
     format!("ws/{ws}/plink/{token_hash}")
 }
 
+/// The workspace's link index counter (every delegate invite and participant).
+pub fn link_index_counter(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/links/n")
+}
+
+/// Entry `i` of the workspace's link index.
+pub fn link_index(ws: &WorkspaceId, i: u64) -> String {
+    format!("ws/{ws}/links/i/{i:012}")
+}
+
 /// A customer's delegated-ticket list counter.
 pub fn delegated_counter(ws: &WorkspaceId, user: &UserId) -> String {
     format!("ws/{ws}/deleg/{user}/n")
@@ -198,6 +208,8 @@ mod tests {
             audit_counter(&ws),
             delegates(&ws, TicketNo(1)),
             participants(&ws, TicketNo(1)),
+            link_index_counter(&ws),
+            link_index(&ws, 1),
             participants_claim(&ws, TicketNo(1)),
             participant_link(&ws, &hash),
             delegates_claim(&ws, TicketNo(1)),

@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod links;
 pub mod model;
 pub mod openapi;
 pub mod outbox;

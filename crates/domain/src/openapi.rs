@@ -66,6 +66,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/tickets/{number}/participants/{participant_id}/remove", "Remove a participant: all their links stop working", Auth::Workspace, false),
     r("GET", "/api/v1/tickets/{number}/audit", "The ticket's audit trail (staff)", Auth::Workspace, false),
     r("GET", "/api/v1/audit", "The workspace audit ledger, JSON or CSV (admins)", Auth::Workspace, false),
+    r("GET", "/api/v1/links", "Every live delegate and participant link holder of the workspace (admins)", Auth::Workspace, false),
     r("GET", "/api/v1/outbox", "Emails the app stored for sending (admins)", Auth::Workspace, false),
     r("GET", "/api/v1/openapi.json", "This document", Auth::None, false),
 ];

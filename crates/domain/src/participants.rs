@@ -116,7 +116,9 @@ pub fn add(
             break;
         }
     }
-    added.ok_or_else(|| Error::Conflict("the participant list is being created; try again".into()))
+    let added = added.ok_or_else(|| Error::Conflict("the participant list is being created; try again".into()))?;
+    crate::links::index(kv, ws, crate::links::Kind::Participant, no, &added.id)?;
+    Ok(added)
 }
 
 /// Remove a participant: every link of theirs stops working.

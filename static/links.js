@@ -1,0 +1,46 @@
+// Admins: every live delegate and participant link of the workspace, with
+// revoke (delegates) and remove (participants).
+import { api, el, requireUser, showError } from "/api.js";
+
+let cursor = null;
+
+async function load(more = false) {
+  const q = more && cursor ? `&cursor=${cursor}` : "";
+  const page = await api("GET", `/links?limit=50${q}`);
+  cursor = page.next_cursor;
+  document.getElementById("more").hidden = !cursor;
+  const body = document.getElementById("links");
+  if (!more) body.replaceChildren();
+  if (page.links.length === 0 && !more) {
+    body.append(el("tr", {}, el("td", { colspan: "5", class: "empty" }, "No live links.")));
+  }
+  for (const l of page.links) {
+    const path = l.kind === "delegate"
+      ? `/tickets/${l.ticket}/delegates/${l.id}/revoke`
+      : `/tickets/${l.ticket}/participants/${l.id}/remove`;
+    body.append(el("tr", {},
+      el("td", {}, el("a", { href: `/console#${l.ticket}` }, `#${l.ticket}`)),
+      el("td", {}, `${l.name} <${l.email}>`),
+      el("td", {}, l.kind === "delegate" ? "Delegate" : "Participant"),
+      el("td", {}, l.state, l.can_reply ? "" : " · view only"),
+      el("td", {}, el("button", { type: "button", class: "link-dark", onclick: async () => {
+        try {
+          await api("POST", path);
+          document.getElementById("status").textContent = `${l.email} can no longer open ticket #${l.ticket}.`;
+          await load();
+        } catch (e) { document.getElementById("status").textContent = e.message; }
+      } }, l.kind === "delegate" ? "Revoke" : "Remove"))));
+  }
+}
+
+async function main() {
+  const me = await requireUser();
+  if (me.role !== "admin") {
+    showError(document.getElementById("status"), new Error("Only admins can review every live link."));
+    return;
+  }
+  document.getElementById("more").addEventListener("click", () => load(true));
+  await load();
+}
+
+main().catch((e) => showError(document.getElementById("status"), e));
