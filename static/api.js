@@ -114,3 +114,18 @@ export async function wholeThread(number) {
 export function showError(target, e) {
   target.replaceChildren(el("p", { class: "error", role: "alert" }, e.message ?? String(e)));
 }
+
+// An admin-only page with a "Load more" button: checks the role, wires the
+// button, loads the first page; errors land in `errorTarget`.
+export function adminListPage(errorTarget, deniedMessage, load) {
+  const target = document.getElementById(errorTarget);
+  (async () => {
+    const me = await requireUser();
+    if (me.role !== "admin") {
+      showError(target, new Error(deniedMessage));
+      return;
+    }
+    document.getElementById("more").addEventListener("click", () => load(true));
+    await load();
+  })().catch((e) => showError(target, e));
+}

@@ -1,6 +1,6 @@
 // Admins: every live delegate and participant link of the workspace, with
 // revoke (delegates) and remove (participants).
-import { api, el, requireUser, showError } from "/api.js";
+import { api, el, adminListPage } from "/api.js";
 
 let cursor = null;
 
@@ -33,14 +33,4 @@ async function load(more = false) {
   }
 }
 
-async function main() {
-  const me = await requireUser();
-  if (me.role !== "admin") {
-    showError(document.getElementById("status"), new Error("Only admins can review every live link."));
-    return;
-  }
-  document.getElementById("more").addEventListener("click", () => load(true));
-  await load();
-}
-
-main().catch((e) => showError(document.getElementById("status"), e));
+adminListPage("status", "Only admins can review every live link.", load);

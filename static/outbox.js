@@ -1,7 +1,7 @@
 // The outbox: the emails the app would have sent (recipient, subject,
 // rendered body, delivery state). Bodies are shown in a sandboxed frame
 // with no scripts and no network (srcdoc + CSP of this page).
-import { api, el, when, requireUser, showError } from "/api.js";
+import { api, el, when, adminListPage } from "/api.js";
 
 let cursor = null;
 
@@ -26,14 +26,4 @@ async function load(more = false) {
   }
 }
 
-async function main() {
-  const me = await requireUser();
-  if (me.role !== "admin") {
-    showError(document.getElementById("emails"), new Error("Only admins can read the outbox."));
-    return;
-  }
-  document.getElementById("more").addEventListener("click", () => load(true));
-  await load();
-}
-
-main().catch((e) => showError(document.getElementById("emails"), e));
+adminListPage("emails", "Only admins can read the outbox.", load);

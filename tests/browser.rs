@@ -94,7 +94,10 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     b.wait_for("#outbox-link", "Outbox");
     b.goto(&format!("http://{}/outbox", w.host.addr));
     b.wait_for("h1", "Outbox");
+    b.wait_for("#emails li", "");
     b.screenshot(&shots.join("outbox.png"));
+    b.goto(&format!("http://{}/links", w.host.addr));
+    b.wait_for("#links td", "No live links.");
 
     // Settings: branding with a live preview, toggles, save.
     b.goto(&format!("http://{}/settings", w.host.addr));
