@@ -5,6 +5,14 @@ import { api, el, when, adminListPage } from "/api.js";
 
 let cursor = null;
 
+// The links of an email, clickable (the rendered body is sandboxed and
+// cannot navigate), so the whole flow can be followed locally.
+function links(text) {
+  const found = [...new Set(text.match(/https?:\/\/[^\s<>"]+/g) ?? [])];
+  if (found.length === 0) return null;
+  return el("p", { class: "meta" }, "Links: ", ...found.map((u) => el("a", { href: u, rel: "noreferrer" }, u)));
+}
+
 async function load(more = false) {
   const q = more && cursor ? `&cursor=${cursor}` : "";
   const page = await api("GET", `/outbox?limit=20${q}`);
@@ -22,6 +30,7 @@ async function load(more = false) {
       el("h2", {}, m.subject),
       el("p", { class: "meta" }, "To ", el("strong", {}, m.to), " · ", when(m.created_at), " · ",
         el("span", { class: `badge delivery-${m.state}` }, m.state)),
+      links(m.text),
       el("details", {}, el("summary", {}, "Show the email"), frame, el("pre", { class: "text-body" }, m.text))));
   }
 }
