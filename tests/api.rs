@@ -22,7 +22,13 @@ pub struct World {
     _redis: Option<Redis>,
 }
 
-pub fn call(host: &Host, method: &str, path: &str, auth: &[(&str, &str)], body: Option<Value>) -> Resp {
+pub fn call(
+    host: &Host,
+    method: &str,
+    path: &str,
+    auth: &[(&str, &str)],
+    body: Option<Value>,
+) -> Resp {
     let mut headers: Vec<(&str, &str)> = auth.to_vec();
     let text = body.map(|b| b.to_string()).unwrap_or_default();
     if !text.is_empty() {
@@ -32,7 +38,8 @@ pub fn call(host: &Host, method: &str, path: &str, auth: &[(&str, &str)], body: 
 }
 
 pub fn json_of(r: &Resp) -> Value {
-    serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("not JSON ({}): {}", r.status, r.text()))
+    serde_json::from_slice(&r.body)
+        .unwrap_or_else(|_| panic!("not JSON ({}): {}", r.status, r.text()))
 }
 
 impl World {
@@ -75,7 +82,13 @@ impl World {
         let host = cfg.start();
         let admin_auth = format!("Bearer {ADMIN_TOKEN}");
         let mk_ws = |id: &str| {
-            let r = call(&host, "POST", "/api/v1/workspaces", &[("Authorization", &admin_auth)], Some(json!({"id": id, "name": id})));
+            let r = call(
+                &host,
+                "POST",
+                "/api/v1/workspaces",
+                &[("Authorization", &admin_auth)],
+                Some(json!({"id": id, "name": id})),
+            );
             assert_eq!(r.status, 201, "{}", r.text());
             json_of(&r)["secret"].as_str().unwrap().to_string()
         };
@@ -83,8 +96,15 @@ impl World {
         let other_key = mk_ws("globex");
         let b = format!("Bearer {key}");
         let user = |email: &str, role: &str, company: Option<&str>| {
-            let r = call(&host, "PUT", "/api/v1/users", &[("Authorization", &b)],
-                Some(json!({"email": email, "name": email.split('@').next().unwrap(), "role": role, "company": company})));
+            let r = call(
+                &host,
+                "PUT",
+                "/api/v1/users",
+                &[("Authorization", &b)],
+                Some(
+                    json!({"email": email, "name": email.split('@').next().unwrap(), "role": role, "company": company}),
+                ),
+            );
             assert_eq!(r.status, 201, "{}", r.text());
             json_of(&r)["user"]["id"].as_str().unwrap().to_string()
         };
@@ -93,12 +113,28 @@ impl World {
         let cust_a = user("cara@shop.test", "customer", Some("Shop Ltd"));
         let cust_b = user("cole@shop.test", "customer", Some("Shop Ltd"));
         let outsider = user("oz@else.test", "customer", None);
-        World { host, key, admin, staff, cust_a, cust_b, outsider, other_key, _state: state, _redis: redis }
+        World {
+            host,
+            key,
+            admin,
+            staff,
+            cust_a,
+            cust_b,
+            outsider,
+            other_key,
+            _state: state,
+            _redis: redis,
+        }
     }
 
     /// Open a ticket as a customer; returns its number.
     pub fn ticket(&self, customer: &str, subject: &str) -> u64 {
-        let r = self.as_(Some(customer), "POST", "/api/v1/tickets", Some(json!({"subject": subject, "body": "first message"})));
+        let r = self.as_(
+            Some(customer),
+            "POST",
+            "/api/v1/tickets",
+            Some(json!({"subject": subject, "body": "first message"})),
+        );
         assert_eq!(r.status, 201, "{}", r.text());
         json_of(&r)["ticket"]["number"].as_u64().unwrap()
     }
@@ -111,15 +147,37 @@ fn workspace_creation_needs_the_deployment_token() {
     let admin = format!("Bearer {ADMIN_TOKEN}");
     let cases = [
         (None, json!({"id": "x1", "name": "X"}), 401),
-        (Some("Bearer wrong-token"), json!({"id": "x1", "name": "X"}), 401),
+        (
+            Some("Bearer wrong-token"),
+            json!({"id": "x1", "name": "X"}),
+            401,
+        ),
         (Some(key.as_str()), json!({"id": "x1", "name": "X"}), 401),
-        (Some(admin.as_str()), json!({"id": "acme", "name": "Again"}), 409),
-        (Some(admin.as_str()), json!({"id": "Bad Id", "name": "X"}), 400),
-        (Some(admin.as_str()), json!({"id": "x1", "name": "X", "extra": 1}), 400),
+        (
+            Some(admin.as_str()),
+            json!({"id": "acme", "name": "Again"}),
+            409,
+        ),
+        (
+            Some(admin.as_str()),
+            json!({"id": "Bad Id", "name": "X"}),
+            400,
+        ),
+        (
+            Some(admin.as_str()),
+            json!({"id": "x1", "name": "X", "extra": 1}),
+            400,
+        ),
     ];
     for (auth, body, status) in cases {
         let h: Vec<(&str, &str)> = auth.map(|a| vec![("Authorization", a)]).unwrap_or_default();
-        let r = call(&w.host, "POST", "/api/v1/workspaces", &h, Some(body.clone()));
+        let r = call(
+            &w.host,
+            "POST",
+            "/api/v1/workspaces",
+            &h,
+            Some(body.clone()),
+        );
         assert_eq!(r.status, status, "{body}: {}", r.text());
         assert!(json_of(&r)["error"]["code"].is_string());
     }
@@ -128,10 +186,18 @@ fn workspace_creation_needs_the_deployment_token() {
 #[test]
 fn login_link_is_single_use_and_sets_a_strict_session_cookie() {
     let w = World::build(false);
-    let r = w.as_(None, "POST", &format!("/api/v1/users/{}/login-links", w.cust_a), None);
+    let r = w.as_(
+        None,
+        "POST",
+        &format!("/api/v1/users/{}/login-links", w.cust_a),
+        None,
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let url = json_of(&r)["url"].as_str().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:3000/login#acme."), "built from the configured origin: {url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:3000/login#acme."),
+        "built from the configured origin: {url}"
+    );
     let link = url.rsplit('#').next().unwrap().to_string();
     let addr = w.host.addr.clone();
     let results: Vec<Resp> = std::thread::scope(|s| {
@@ -140,26 +206,57 @@ fn login_link_is_single_use_and_sets_a_strict_session_cookie() {
                 let (addr, link) = (addr.clone(), link.clone());
                 s.spawn(move || {
                     let body = json!({"link": link}).to_string();
-                    request(&addr, "POST", "/api/v1/auth/login", &[("Content-Type", "application/json")], body.as_bytes())
+                    request(
+                        &addr,
+                        "POST",
+                        "/api/v1/auth/login",
+                        &[("Content-Type", "application/json")],
+                        body.as_bytes(),
+                    )
                 })
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let ok: Vec<&Resp> = results.iter().filter(|r| r.status == 200).collect();
-    assert_eq!(ok.len(), 1, "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
-    assert!(results.iter().filter(|r| r.status != 200).all(|r| r.status == 404));
+    assert_eq!(
+        ok.len(),
+        1,
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.status != 200)
+            .all(|r| r.status == 404)
+    );
     let cookie = ok[0].header("set-cookie").unwrap();
-    for attr in ["__Host-ts_session=", "Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+    for attr in [
+        "__Host-ts_session=",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+    ] {
         assert!(cookie.contains(attr), "{cookie}");
     }
     assert!(!cookie.contains("Domain"), "{cookie}");
     let session = cookie.split(';').next().unwrap().to_string();
     let me = call(&w.host, "GET", "/api/v1/me", &[("Cookie", &session)], None);
     assert_eq!(json_of(&me)["user"]["id"], w.cust_a.as_str());
-    let out = call(&w.host, "POST", "/api/v1/auth/logout", &[("Cookie", &session)], None);
+    let out = call(
+        &w.host,
+        "POST",
+        "/api/v1/auth/logout",
+        &[("Cookie", &session)],
+        None,
+    );
     assert_eq!(out.status, 200);
-    assert_eq!(call(&w.host, "GET", "/api/v1/me", &[("Cookie", &session)], None).status, 401);
+    assert_eq!(
+        call(&w.host, "GET", "/api/v1/me", &[("Cookie", &session)], None).status,
+        401
+    );
 }
 
 #[test]
@@ -175,7 +272,12 @@ fn who_sees_what_on_redis() {
 fn who_sees_what(redis: bool) {
     let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Parcel lost");
-    let r = w.as_(Some(&w.staff), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": "secret note", "visibility": "internal"})));
+    let r = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/tickets/{t}/replies"),
+        Some(json!({"body": "secret note", "visibility": "internal"})),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let path = format!("/api/v1/tickets/{t}");
     let thread = format!("/api/v1/tickets/{t}/thread");
@@ -189,12 +291,32 @@ fn who_sees_what(redis: bool) {
         (Some(&w.outsider), "GET", path.clone(), 404),
         (Some(&w.outsider), "GET", thread.clone(), 404),
         (Some(&w.outsider), "POST", format!("{path}/replies"), 404),
-        (Some(&w.cust_a), "PUT", "/api/v1/workspace/settings".into(), 403),
-        (Some(&w.staff), "PUT", "/api/v1/workspace/settings".into(), 403),
+        (
+            Some(&w.cust_a),
+            "PUT",
+            "/api/v1/workspace/settings".into(),
+            403,
+        ),
+        (
+            Some(&w.staff),
+            "PUT",
+            "/api/v1/workspace/settings".into(),
+            403,
+        ),
         (Some(&w.staff), "GET", "/api/v1/api-keys".into(), 403),
         (Some(&w.cust_a), "PUT", "/api/v1/users".into(), 403),
-        (Some(&w.cust_a), "GET", format!("/api/v1/users/{}", w.cust_b), 404),
-        (Some(&w.cust_a), "GET", format!("/api/v1/users/{}", w.cust_a), 200),
+        (
+            Some(&w.cust_a),
+            "GET",
+            format!("/api/v1/users/{}", w.cust_b),
+            404,
+        ),
+        (
+            Some(&w.cust_a),
+            "GET",
+            format!("/api/v1/users/{}", w.cust_a),
+            200,
+        ),
         (Some(&w.admin), "GET", "/api/v1/api-keys".into(), 200),
         (None, "GET", "/api/v1/tickets/999".into(), 404),
     ];
@@ -214,14 +336,28 @@ fn who_sees_what(redis: bool) {
     let staff_thread = json_of(&w.as_(Some(&w.staff), "GET", &thread, None));
     assert!(staff_thread.to_string().contains("secret note"));
     // Another workspace's key cannot see the ticket at all.
-    let r = call(&w.host, "GET", &path, &[("Authorization", &format!("Bearer {}", w.other_key))], None);
+    let r = call(
+        &w.host,
+        "GET",
+        &path,
+        &[("Authorization", &format!("Bearer {}", w.other_key))],
+        None,
+    );
     assert_eq!(r.status, 404);
     // Listings: the outsider sees nothing; company scope shows colleagues' tickets.
     let mine = json_of(&w.as_(Some(&w.outsider), "GET", "/api/v1/tickets", None));
     assert_eq!(mine["tickets"].as_array().unwrap().len(), 0);
-    let co = json_of(&w.as_(Some(&w.cust_b), "GET", "/api/v1/tickets?scope=company", None));
+    let co = json_of(&w.as_(
+        Some(&w.cust_b),
+        "GET",
+        "/api/v1/tickets?scope=company",
+        None,
+    ));
     assert_eq!(co["tickets"][0]["number"], t);
-    assert!(co["tickets"][0].get("queue").is_none(), "staff-only fields hidden from customers");
+    assert!(
+        co["tickets"][0].get("queue").is_none(),
+        "staff-only fields hidden from customers"
+    );
 }
 
 #[test]
@@ -229,28 +365,91 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
     let w = World::build(false);
     let b = w.bearer();
     let post = |ctype: &str, body: &[u8]| {
-        request(&w.host.addr, "POST", "/api/v1/tickets", &[("Authorization", &b), ("Ticketshare-Act-As", &w.cust_a), ("Content-Type", ctype)], body)
+        request(
+            &w.host.addr,
+            "POST",
+            "/api/v1/tickets",
+            &[
+                ("Authorization", &b),
+                ("Ticketshare-Act-As", &w.cust_a),
+                ("Content-Type", ctype),
+            ],
+            body,
+        )
     };
     let big = format!("{{\"subject\":\"s\",\"body\":\"{}\"}}", "x".repeat(70_000));
     let cases: Vec<(Resp, u16, &str)> = vec![
         (post("application/json", b"{not json"), 400, "invalid_json"),
-        (post("application/json", br#"{"subject":"s","body":"b","colour":1}"#), 400, "unknown_field"),
-        (post("application/json", br#"{"subject":"s"}"#), 400, "missing_field"),
-        (post("application/json", br#"{"subject":"","body":"b"}"#), 400, "invalid_field"),
-        (post("text/plain", br#"{"subject":"s","body":"b"}"#), 415, "unsupported_media_type"),
-        (post("application/json", big.as_bytes()), 413, "payload_too_large"),
-        (w.as_(None, "GET", "/api/v1/tickets/abc", None), 400, "invalid_id"),
-        (w.as_(None, "GET", "/api/v1/tickets?limit=1000", None), 400, "invalid_query"),
-        (w.as_(Some("u_abcdefghijkmnpqr"), "GET", "/api/v1/me", None), 400, "unknown_user"),
-        (w.as_(Some("u_not-an-id"), "GET", "/api/v1/me", None), 400, "invalid_id"),
-        (call(&w.host, "GET", "/api/v1/me", &[("Authorization", "Bearer tsk_acme.garbage")], None), 401, "unauthenticated"),
+        (
+            post(
+                "application/json",
+                br#"{"subject":"s","body":"b","colour":1}"#,
+            ),
+            400,
+            "unknown_field",
+        ),
+        (
+            post("application/json", br#"{"subject":"s"}"#),
+            400,
+            "missing_field",
+        ),
+        (
+            post("application/json", br#"{"subject":"","body":"b"}"#),
+            400,
+            "invalid_field",
+        ),
+        (
+            post("text/plain", br#"{"subject":"s","body":"b"}"#),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            post("application/json", big.as_bytes()),
+            413,
+            "payload_too_large",
+        ),
+        (
+            w.as_(None, "GET", "/api/v1/tickets/abc", None),
+            400,
+            "invalid_id",
+        ),
+        (
+            w.as_(None, "GET", "/api/v1/tickets?limit=1000", None),
+            400,
+            "invalid_query",
+        ),
+        (
+            w.as_(Some("u_abcdefghijkmnpqr"), "GET", "/api/v1/me", None),
+            400,
+            "unknown_user",
+        ),
+        (
+            w.as_(Some("u_not-an-id"), "GET", "/api/v1/me", None),
+            400,
+            "invalid_id",
+        ),
+        (
+            call(
+                &w.host,
+                "GET",
+                "/api/v1/me",
+                &[("Authorization", "Bearer tsk_acme.garbage")],
+                None,
+            ),
+            401,
+            "unauthenticated",
+        ),
     ];
     for (r, status, code) in cases {
         assert_eq!(r.status, status, "{}", r.text());
         assert_eq!(json_of(&r)["error"]["code"], code, "{}", r.text());
     }
     let list = json_of(&w.as_(None, "GET", "/api/v1/tickets", None));
-    assert_eq!(list["tickets"].as_array().unwrap().len(), 0, "no partial ticket was written");
+    assert_eq!(
+        list["tickets"].as_array().unwrap().len(),
+        0,
+        "no partial ticket was written"
+    );
 }
 
 #[test]
@@ -258,14 +457,27 @@ fn status_follows_the_table_through_the_api() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "Status flow");
     let post = |who: &str, vis: &str| {
-        let r = w.as_(Some(who), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": "x", "visibility": vis})));
+        let r = w.as_(
+            Some(who),
+            "POST",
+            &format!("/api/v1/tickets/{t}/replies"),
+            Some(json!({"body": "x", "visibility": vis})),
+        );
         assert_eq!(r.status, 201, "{}", r.text());
-        json_of(&r)["ticket"]["status"].as_str().unwrap().to_string()
+        json_of(&r)["ticket"]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     assert_eq!(post(&w.staff, "public"), "awaiting_customer");
     assert_eq!(post(&w.staff, "internal"), "awaiting_customer");
     assert_eq!(post(&w.cust_b, "public"), "client_replied");
-    let r = w.as_(Some(&w.cust_a), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": "x", "visibility": "internal"})));
+    let r = w.as_(
+        Some(&w.cust_a),
+        "POST",
+        &format!("/api/v1/tickets/{t}/replies"),
+        Some(json!({"body": "x", "visibility": "internal"})),
+    );
     assert_eq!(r.status, 403);
 }
 
@@ -281,8 +493,17 @@ fn thread_pages_over_2000_messages() {
             s.spawn(move || {
                 for i in 0..250 {
                     let body = json!({"body": format!("m{k}-{i}")}).to_string();
-                    let r = request(&addr, "POST", &format!("/api/v1/tickets/{t}/replies"),
-                        &[("Authorization", &b), ("Ticketshare-Act-As", &staff), ("Content-Type", "application/json")], body.as_bytes());
+                    let r = request(
+                        &addr,
+                        "POST",
+                        &format!("/api/v1/tickets/{t}/replies"),
+                        &[
+                            ("Authorization", &b),
+                            ("Ticketshare-Act-As", &staff),
+                            ("Content-Type", "application/json"),
+                        ],
+                        body.as_bytes(),
+                    );
                     assert_eq!(r.status, 201, "{}", r.text());
                 }
             });
@@ -303,7 +524,10 @@ fn whole_thread(w: &World, t: u64, order: &str) -> Vec<(String, u64)> {
         }
         let page = json_of(&w.as_(None, "GET", &p, None));
         for m in page["messages"].as_array().unwrap() {
-            out.push((m["source"].as_str().unwrap().to_string(), m["seq"].as_u64().unwrap()));
+            out.push((
+                m["source"].as_str().unwrap().to_string(),
+                m["seq"].as_u64().unwrap(),
+            ));
         }
         match page["next_cursor"].as_u64() {
             Some(c) => cursor = Some(c),
@@ -322,14 +546,31 @@ fn thousand_replies(redis: bool) {
     let acked: Vec<(String, u64)> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..50)
             .map(|c| {
-                let (addr, b, who) = (addr.clone(), b.clone(), if c % 2 == 0 { w.staff.clone() } else { w.cust_a.clone() });
+                let (addr, b, who) = (
+                    addr.clone(),
+                    b.clone(),
+                    if c % 2 == 0 {
+                        w.staff.clone()
+                    } else {
+                        w.cust_a.clone()
+                    },
+                );
                 s.spawn(move || {
                     let mut mine = Vec::new();
                     for i in 0..20 {
                         let text = format!("client{c}-reply{i}");
                         let body = json!({"body": text}).to_string();
-                        let r = request(&addr, "POST", &format!("/api/v1/tickets/{t}/replies"),
-                            &[("Authorization", &b), ("Ticketshare-Act-As", &who), ("Content-Type", "application/json")], body.as_bytes());
+                        let r = request(
+                            &addr,
+                            "POST",
+                            &format!("/api/v1/tickets/{t}/replies"),
+                            &[
+                                ("Authorization", &b),
+                                ("Ticketshare-Act-As", &who),
+                                ("Content-Type", "application/json"),
+                            ],
+                            body.as_bytes(),
+                        );
                         if r.status == 201 {
                             let seq = json_of(&r)["message"]["seq"].as_u64().unwrap();
                             mine.push((text, seq));
@@ -346,15 +587,28 @@ fn thousand_replies(redis: bool) {
     assert_eq!(acked.len(), 1000);
     let stored = whole_thread(&w, t, "oldest");
     assert_eq!(stored.len(), 1001, "first message + 1000 replies");
-    let stored_replies: std::collections::HashMap<&str, u64> = stored.iter().skip(1).map(|(s, q)| (s.as_str(), *q)).collect();
+    let stored_replies: std::collections::HashMap<&str, u64> = stored
+        .iter()
+        .skip(1)
+        .map(|(s, q)| (s.as_str(), *q))
+        .collect();
     assert_eq!(stored_replies.len(), 1000, "each once");
     for (text, seq) in &acked {
-        assert_eq!(stored_replies.get(text.as_str()), Some(seq), "{text} acknowledged as #{seq}");
+        assert_eq!(
+            stored_replies.get(text.as_str()),
+            Some(seq),
+            "{text} acknowledged as #{seq}"
+        );
     }
-    assert!(stored.windows(2).all(|p| p[0].1 < p[1].1), "one consistent order");
+    assert!(
+        stored.windows(2).all(|p| p[0].1 < p[1].1),
+        "one consistent order"
+    );
     // Each client's own replies appear in the order it sent them.
     for c in 0..50 {
-        let mine: Vec<u64> = (0..20).map(|i| stored_replies[format!("client{c}-reply{i}").as_str()]).collect();
+        let mine: Vec<u64> = (0..20)
+            .map(|i| stored_replies[format!("client{c}-reply{i}").as_str()])
+            .collect();
         assert!(mine.windows(2).all(|p| p[0] < p[1]), "client {c}");
     }
 }
@@ -375,38 +629,81 @@ fn idempotency_keys_replay_or_refuse() {
     let t = w.ticket(&w.cust_a, "Idempotent");
     let b = w.bearer();
     let post = |key: &str, body: &str| {
-        request(&w.host.addr, "POST", &format!("/api/v1/tickets/{t}/replies"),
-            &[("Authorization", &b), ("Ticketshare-Act-As", &w.staff), ("Content-Type", "application/json"), ("Idempotency-Key", key)],
-            body.as_bytes())
+        request(
+            &w.host.addr,
+            "POST",
+            &format!("/api/v1/tickets/{t}/replies"),
+            &[
+                ("Authorization", &b),
+                ("Ticketshare-Act-As", &w.staff),
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", key),
+            ],
+            body.as_bytes(),
+        )
     };
     let first = post("k-1", r#"{"body":"once"}"#);
     assert_eq!(first.status, 201);
     let again = post("k-1", r#"{"body":"once"}"#);
     // A response holding a secret is never stored for replay.
-    let mint = |key: &str| request(&w.host.addr, "POST", "/api/v1/api-keys",
-        &[("Authorization", &b), ("Content-Type", "application/json"), ("Idempotency-Key", key)], br#"{"label":"x"}"#);
+    let mint = |key: &str| {
+        request(
+            &w.host.addr,
+            "POST",
+            "/api/v1/api-keys",
+            &[
+                ("Authorization", &b),
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", key),
+            ],
+            br#"{"label":"x"}"#,
+        )
+    };
     assert_eq!(mint("k-secret").status, 201);
     let replay = mint("k-secret");
     assert_eq!(replay.status, 409, "{}", replay.text());
     assert!(!replay.text().contains("tsk_"));
     assert_eq!(again.status, 201);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    assert_eq!(json_of(&again)["message"]["seq"], json_of(&first)["message"]["seq"]);
+    assert_eq!(
+        json_of(&again)["message"]["seq"],
+        json_of(&first)["message"]["seq"]
+    );
     let other = post("k-1", r#"{"body":"different"}"#);
-    assert_eq!((other.status, json_of(&other)["error"]["code"].as_str()), (422, Some("unprocessable")));
+    assert_eq!(
+        (other.status, json_of(&other)["error"]["code"].as_str()),
+        (422, Some("unprocessable"))
+    );
     assert_eq!(post("", r#"{"body":"x"}"#).status, 400);
     // Parallel retries with one key: exactly one post lands.
     let addr = w.host.addr.clone();
     let statuses: Vec<u16> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..20).map(|_| {
-            let (addr, b, staff) = (addr.clone(), b.clone(), w.staff.clone());
-            s.spawn(move || request(&addr, "POST", &format!("/api/v1/tickets/{t}/replies"),
-                &[("Authorization", &b), ("Ticketshare-Act-As", &staff), ("Content-Type", "application/json"), ("Idempotency-Key", "k-par")],
-                br#"{"body":"parallel"}"#).status)
-        }).collect();
+        let hs: Vec<_> = (0..20)
+            .map(|_| {
+                let (addr, b, staff) = (addr.clone(), b.clone(), w.staff.clone());
+                s.spawn(move || {
+                    request(
+                        &addr,
+                        "POST",
+                        &format!("/api/v1/tickets/{t}/replies"),
+                        &[
+                            ("Authorization", &b),
+                            ("Ticketshare-Act-As", &staff),
+                            ("Content-Type", "application/json"),
+                            ("Idempotency-Key", "k-par"),
+                        ],
+                        br#"{"body":"parallel"}"#,
+                    )
+                    .status
+                })
+            })
+            .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
     let thread = whole_thread(&w, t, "oldest");
     assert_eq!(thread.iter().filter(|m| m.0 == "once").count(), 1);
     assert_eq!(thread.iter().filter(|m| m.0 == "parallel").count(), 1);
@@ -416,46 +713,105 @@ fn idempotency_keys_replay_or_refuse() {
 fn audit_ledger_exports_json_and_csv() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "Audited");
-    let r = w.as_(Some(&w.staff), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": "hi"})));
+    let r = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/tickets/{t}/replies"),
+        Some(json!({"body": "hi"})),
+    );
     let rid = r.header("x-request-id").unwrap().to_string();
     let all = json_of(&w.as_(Some(&w.admin), "GET", "/api/v1/audit", None));
-    let actions: Vec<&str> = all["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in ["workspace.created", "user.created", "ticket.created", "message.posted"] {
+    let actions: Vec<&str> = all["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "workspace.created",
+        "user.created",
+        "ticket.created",
+        "message.posted",
+    ] {
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
-    let ticket_trail = json_of(&w.as_(Some(&w.staff), "GET", &format!("/api/v1/tickets/{t}/audit"), None));
+    let ticket_trail = json_of(&w.as_(
+        Some(&w.staff),
+        "GET",
+        &format!("/api/v1/tickets/{t}/audit"),
+        None,
+    ));
     let trail = ticket_trail["entries"].as_array().unwrap();
     assert_eq!(trail.len(), 2);
     assert_eq!(trail[1]["request_id"], rid.as_str());
     let csv = w.as_(None, "GET", "/api/v1/audit?format=csv", None);
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
-    assert!(csv.text().starts_with("n,at,actor,action,target,ticket,request_id\n"));
-    assert_eq!(w.as_(Some(&w.staff), "GET", "/api/v1/audit", None).status, 403);
-    assert_eq!(w.as_(Some(&w.cust_a), "GET", &format!("/api/v1/tickets/{t}/audit"), None).status, 403);
+    assert!(
+        csv.text()
+            .starts_with("n,at,actor,action,target,ticket,request_id\n")
+    );
+    assert_eq!(
+        w.as_(Some(&w.staff), "GET", "/api/v1/audit", None).status,
+        403
+    );
+    assert_eq!(
+        w.as_(
+            Some(&w.cust_a),
+            "GET",
+            &format!("/api/v1/tickets/{t}/audit"),
+            None
+        )
+        .status,
+        403
+    );
 }
 
 #[test]
 fn email_login_answers_the_same_and_uses_the_outbox() {
     let w = World::build(false);
     let ask = |ws: &str, email: &str| {
-        call(&w.host, "POST", "/api/v1/auth/email-login", &[], Some(json!({"workspace": ws, "email": email})))
+        call(
+            &w.host,
+            "POST",
+            "/api/v1/auth/email-login",
+            &[],
+            Some(json!({"workspace": ws, "email": email})),
+        )
     };
     let known = ask("acme", "Cara@Shop.test");
     let unknown = ask("acme", "nobody@shop.test");
     let no_ws = ask("nope", "cara@shop.test");
     for r in [&unknown, &no_ws] {
-        assert_eq!((r.status, r.body.clone()), (known.status, known.body.clone()), "same answer");
+        assert_eq!(
+            (r.status, r.body.clone()),
+            (known.status, known.body.clone()),
+            "same answer"
+        );
     }
     assert_eq!(known.status, 202);
     let again = ask("acme", "cara@shop.test");
-    assert_eq!((again.status, again.body.clone()), (known.status, known.body.clone()), "throttled, same answer");
+    assert_eq!(
+        (again.status, again.body.clone()),
+        (known.status, known.body.clone()),
+        "throttled, same answer"
+    );
     let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
     let emails = outbox["emails"].as_array().unwrap();
-    assert_eq!(emails.len(), 1, "only the known address got mail, and only once a minute");
+    assert_eq!(
+        emails.len(),
+        1,
+        "only the known address got mail, and only once a minute"
+    );
     assert_eq!(emails[0]["to"], "cara@shop.test");
     let text = emails[0]["text"].as_str().unwrap();
     let link = text.split("/login#").nth(1).unwrap().trim().to_string();
-    let r = call(&w.host, "POST", "/api/v1/auth/login", &[], Some(json!({"link": link})));
+    let r = call(
+        &w.host,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(json!({"link": link})),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -464,21 +820,51 @@ fn sign_setting_and_settings_validation() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "Signed?");
     let reply = |body: &str| {
-        assert_eq!(w.as_(Some(&w.staff), "POST", &format!("/api/v1/tickets/{t}/replies"), Some(json!({"body": body}))).status, 201);
+        assert_eq!(
+            w.as_(
+                Some(&w.staff),
+                "POST",
+                &format!("/api/v1/tickets/{t}/replies"),
+                Some(json!({"body": body}))
+            )
+            .status,
+            201
+        );
     };
     let names = |who: Option<&str>| -> Vec<String> {
         json_of(&w.as_(who, "GET", &format!("/api/v1/tickets/{t}/thread"), None))["messages"]
-            .as_array().unwrap().iter().skip(1).map(|m| m["author"]["name"].as_str().unwrap().to_string()).collect()
+            .as_array()
+            .unwrap()
+            .iter()
+            .skip(1)
+            .map(|m| m["author"]["name"].as_str().unwrap().to_string())
+            .collect()
     };
     reply("unsigned");
-    let bad = w.as_(Some(&w.admin), "PUT", "/api/v1/workspace/settings", Some(json!({"branding": {"brand_colour": "red"}})));
-    assert_eq!((bad.status, json_of(&bad)["error"]["code"].as_str()), (400, Some("invalid_field")));
+    let bad = w.as_(
+        Some(&w.admin),
+        "PUT",
+        "/api/v1/workspace/settings",
+        Some(json!({"branding": {"brand_colour": "red"}})),
+    );
+    assert_eq!(
+        (bad.status, json_of(&bad)["error"]["code"].as_str()),
+        (400, Some("invalid_field"))
+    );
     let ok = w.as_(Some(&w.admin), "PUT", "/api/v1/workspace/settings",
         Some(json!({"sign_replies": true, "branding": {"company_name": "Acme", "brand_colour": "#aa0000"}})));
     assert_eq!(ok.status, 200, "{}", ok.text());
     reply("signed");
-    assert_eq!(names(Some(&w.cust_a)), ["Acme team", "sam"], "customer sees the team for unsigned posts");
-    assert_eq!(names(Some(&w.staff)), ["sam", "sam"], "staff always see who replied");
+    assert_eq!(
+        names(Some(&w.cust_a)),
+        ["Acme team", "sam"],
+        "customer sees the team for unsigned posts"
+    );
+    assert_eq!(
+        names(Some(&w.staff)),
+        ["sam", "sam"],
+        "staff always see who replied"
+    );
 }
 
 #[test]
@@ -492,15 +878,37 @@ fn order_details_for_staff_only() {
     let t = json_of(&r)["ticket"]["number"].as_u64().unwrap();
     let staff_view = json_of(&w.as_(Some(&w.staff), "GET", &format!("/api/v1/tickets/{t}"), None));
     assert_eq!(staff_view["ticket"]["order"]["number"], "SO-1001");
-    let cust_view = json_of(&w.as_(Some(&w.cust_a), "GET", &format!("/api/v1/tickets/{t}"), None));
+    let cust_view = json_of(&w.as_(
+        Some(&w.cust_a),
+        "GET",
+        &format!("/api/v1/tickets/{t}"),
+        None,
+    ));
     assert!(cust_view["ticket"].get("order").is_none());
-    let fields: serde_json::Map<String, Value> = (0..50).map(|i| (format!("f{i}"), json!("v".repeat(400)))).collect();
+    let fields: serde_json::Map<String, Value> = (0..50)
+        .map(|i| (format!("f{i}"), json!("v".repeat(400))))
+        .collect();
     let too_big = json!({"number": "X", "fields": fields});
-    let r = w.as_(None, "PUT", &format!("/api/v1/tickets/{t}/order"), Some(too_big));
+    let r = w.as_(
+        None,
+        "PUT",
+        &format!("/api/v1/tickets/{t}/order"),
+        Some(too_big),
+    );
     assert_eq!(r.status, 400, "{}", r.text());
-    let r = w.as_(Some(&w.cust_a), "PUT", &format!("/api/v1/tickets/{t}/order"), Some(json!({"number": "Y"})));
+    let r = w.as_(
+        Some(&w.cust_a),
+        "PUT",
+        &format!("/api/v1/tickets/{t}/order"),
+        Some(json!({"number": "Y"})),
+    );
     assert_eq!(r.status, 403);
-    let r = w.as_(Some(&w.staff), "PUT", &format!("/api/v1/tickets/{t}/order"), Some(json!({"number": "SO-1002"})));
+    let r = w.as_(
+        Some(&w.staff),
+        "PUT",
+        &format!("/api/v1/tickets/{t}/order"),
+        Some(json!({"number": "SO-1002"})),
+    );
     assert_eq!(json_of(&r)["ticket"]["order"]["number"], "SO-1002");
 }
 
@@ -508,11 +916,22 @@ fn order_details_for_staff_only() {
 fn openapi_document_matches_the_routes_served() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "For the spec");
-    let spare = json_of(&w.as_(None, "POST", "/api/v1/api-keys", Some(json!({"label": "spare"}))));
+    let spare = json_of(&w.as_(
+        None,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"label": "spare"})),
+    ));
     let spare_id = spare["api_key"]["id"].as_str().unwrap().to_string();
     let b = w.bearer();
     let png = b"\x89PNG\r\n\x1a\nfake-but-sniffable";
-    let up = request(&w.host.addr, "PUT", "/api/v1/workspace/logo", &[("Authorization", &b), ("Content-Type", "image/png")], png);
+    let up = request(
+        &w.host.addr,
+        "PUT",
+        "/api/v1/workspace/logo",
+        &[("Authorization", &b), ("Content-Type", "image/png")],
+        png,
+    );
     assert_eq!(up.status, 200, "{}", up.text());
     let doc = json_of(&call(&w.host, "GET", "/api/v1/openapi.json", &[], None));
     assert_eq!(doc["openapi"], "3.1.0");
@@ -535,17 +954,32 @@ fn openapi_document_matches_the_routes_served() {
                 headers.push(("Ticketshare-Act-As", &w.admin));
             }
             let body = op.get("requestBody").map(|_| json!({}));
-            let r = call(&w.host, &method.to_ascii_uppercase(), &concrete, &headers, body);
-            let code = serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["error"]["code"].as_str().map(str::to_string));
-            assert!(r.status != 405 && code.as_deref() != Some("no_route"),
-                "{method} {concrete} is documented but not served: {} {}", r.status, r.text());
+            let r = call(
+                &w.host,
+                &method.to_ascii_uppercase(),
+                &concrete,
+                &headers,
+                body,
+            );
+            let code = serde_json::from_slice::<Value>(&r.body)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_str().map(str::to_string));
+            assert!(
+                r.status != 405 && code.as_deref() != Some("no_route"),
+                "{method} {concrete} is documented but not served: {} {}",
+                r.status,
+                r.text()
+            );
             checked += 1;
         }
     }
     assert!(checked >= 20, "{checked}");
     // And an undocumented path is not served.
     let none = w.as_(None, "GET", "/api/v1/no-such-thing", None);
-    assert_eq!((none.status, json_of(&none)["error"]["code"].as_str()), (404, Some("no_route")));
+    assert_eq!(
+        (none.status, json_of(&none)["error"]["code"].as_str()),
+        (404, Some("no_route"))
+    );
 }
 
 #[test]
@@ -565,8 +999,11 @@ fn postmark_delivery_against_a_local_stand_in() {
             }
             head.push_str(&line);
         }
-        let len: Option<usize> = head.lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()));
+        let len: Option<usize> = head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        });
         let mut body = Vec::new();
         match len {
             Some(n) => {
@@ -591,19 +1028,35 @@ fn postmark_delivery_against_a_local_stand_in() {
         write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len()).unwrap();
         (head, String::from_utf8(body).unwrap())
     });
-    let w = World::build_with(false, &[
-        ("SPIN_VARIABLE_MAIL_PROVIDER", "postmark"),
-        ("SPIN_VARIABLE_POSTMARK_ORIGIN", &origin),
-        ("SPIN_VARIABLE_POSTMARK_TOKEN", "pm-server-token"),
-        ("SPIN_VARIABLE_MAIL_FROM", "Acme Support <help@acme.test>"),
-    ]);
-    let r = call(&w.host, "POST", "/api/v1/auth/email-login", &[], Some(json!({"workspace": "acme", "email": "cara@shop.test"})));
+    let w = World::build_with(
+        false,
+        &[
+            ("SPIN_VARIABLE_MAIL_PROVIDER", "postmark"),
+            ("SPIN_VARIABLE_POSTMARK_ORIGIN", &origin),
+            ("SPIN_VARIABLE_POSTMARK_TOKEN", "pm-server-token"),
+            ("SPIN_VARIABLE_MAIL_FROM", "Acme Support <help@acme.test>"),
+        ],
+    );
+    let r = call(
+        &w.host,
+        "POST",
+        "/api/v1/auth/email-login",
+        &[],
+        Some(json!({"workspace": "acme", "email": "cara@shop.test"})),
+    );
     assert_eq!(r.status, 202);
     let (head, body) = captured.join().unwrap();
     assert!(head.starts_with("POST /email HTTP/1.1"), "{head}");
     let lower = head.to_ascii_lowercase();
-    assert!(lower.contains("x-postmark-server-token: pm-server-token"), "{head}");
-    assert!(lower.contains("accept: application/json") && lower.contains("content-type: application/json"), "{head}");
+    assert!(
+        lower.contains("x-postmark-server-token: pm-server-token"),
+        "{head}"
+    );
+    assert!(
+        lower.contains("accept: application/json")
+            && lower.contains("content-type: application/json"),
+        "{head}"
+    );
     let sent: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(sent["To"], "cara@shop.test");
     assert_eq!(sent["From"], "Acme Support <help@acme.test>");
@@ -620,8 +1073,16 @@ fn postmark_delivery_against_a_local_stand_in() {
     }
     assert_eq!(outbox["emails"][0]["state"], "sent");
     let kept = outbox["emails"][0]["text"].as_str().unwrap();
-    assert!(kept.contains("/login#[redacted]") && !kept.contains("/login#acme."), "no usable token kept once sent: {kept}");
-    assert!(outbox["emails"][0]["provider_response"].as_str().unwrap().contains("pm-123"));
+    assert!(
+        kept.contains("/login#[redacted]") && !kept.contains("/login#acme."),
+        "no usable token kept once sent: {kept}"
+    );
+    assert!(
+        outbox["emails"][0]["provider_response"]
+            .as_str()
+            .unwrap()
+            .contains("pm-123")
+    );
 }
 
 #[test]
@@ -632,21 +1093,44 @@ fn every_workspace_route_needs_credentials_and_stays_in_its_workspace() {
     let other = format!("Bearer {}", w.other_key);
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
-            let workspace_route = op["security"].as_array().unwrap().iter().any(|s| s.get("apiKey").is_some());
+            let workspace_route = op["security"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s.get("apiKey").is_some());
             if !workspace_route {
                 continue;
             }
-            let concrete = path.replace("{key_id}", "key_abcdefghijkmnpqr").replace("{user_id}", &w.cust_a).replace("{number}", &t.to_string());
+            let concrete = path
+                .replace("{key_id}", "key_abcdefghijkmnpqr")
+                .replace("{user_id}", &w.cust_a)
+                .replace("{number}", &t.to_string());
             let m = method.to_ascii_uppercase();
             let body = op.get("requestBody").map(|_| json!({}));
             let anon = call(&w.host, &m, &concrete, &[], body.clone());
-            assert_eq!(anon.status, 401, "{m} {concrete} without credentials: {}", anon.text());
-            let bad = call(&w.host, &m, &concrete, &[("Cookie", "__Host-ts_session=acme.forged")], body.clone());
+            assert_eq!(
+                anon.status,
+                401,
+                "{m} {concrete} without credentials: {}",
+                anon.text()
+            );
+            let bad = call(
+                &w.host,
+                &m,
+                &concrete,
+                &[("Cookie", "__Host-ts_session=acme.forged")],
+                body.clone(),
+            );
             assert_eq!(bad.status, 401, "{m} {concrete} with a forged session");
             // Another workspace's key never reaches this workspace's user or ticket.
             if concrete.contains(&w.cust_a) || concrete.contains(&format!("/tickets/{t}")) {
                 let r = call(&w.host, &m, &concrete, &[("Authorization", &other)], body);
-                assert_eq!(r.status, 404, "{m} {concrete} from another workspace: {}", r.text());
+                assert_eq!(
+                    r.status,
+                    404,
+                    "{m} {concrete} from another workspace: {}",
+                    r.text()
+                );
             }
         }
     }
@@ -658,19 +1142,52 @@ fn uploaded_logo_is_served_publicly_and_used_in_emails() {
     let b = w.bearer();
     let png = b"\x89PNG\r\n\x1a\nlogo-bytes";
     let put = |who: &str, ctype: &str, body: &[u8]| {
-        request(&w.host.addr, "PUT", "/api/v1/workspace/logo", &[("Authorization", &b), ("Ticketshare-Act-As", who), ("Content-Type", ctype)], body)
+        request(
+            &w.host.addr,
+            "PUT",
+            "/api/v1/workspace/logo",
+            &[
+                ("Authorization", &b),
+                ("Ticketshare-Act-As", who),
+                ("Content-Type", ctype),
+            ],
+            body,
+        )
     };
     assert_eq!(put(&w.staff, "image/png", png).status, 403);
-    assert_eq!(put(&w.admin, "image/svg+xml", b"<svg onload=alert(1)/>").status, 415);
+    assert_eq!(
+        put(&w.admin, "image/svg+xml", b"<svg onload=alert(1)/>").status,
+        415
+    );
     assert_eq!(put(&w.admin, "image/png", b"not a png").status, 400);
-    assert_eq!(put(&w.admin, "image/png", &vec![0u8; 300 * 1024]).status, 413);
+    assert_eq!(
+        put(&w.admin, "image/png", &vec![0u8; 300 * 1024]).status,
+        413
+    );
     assert_eq!(put(&w.admin, "image/png", png).status, 200);
     let got = call(&w.host, "GET", "/api/v1/workspaces/acme/logo", &[], None);
-    assert_eq!((got.status, got.header("content-type")), (200, Some("image/png")));
+    assert_eq!(
+        (got.status, got.header("content-type")),
+        (200, Some("image/png"))
+    );
     assert_eq!(got.body, png.to_vec());
     assert_eq!(got.header("x-content-type-options"), Some("nosniff"));
-    assert_eq!(call(&w.host, "GET", "/api/v1/workspaces/globex/logo", &[], None).status, 404);
-    call(&w.host, "POST", "/api/v1/auth/email-login", &[], Some(json!({"workspace": "acme", "email": "cara@shop.test"})));
+    assert_eq!(
+        call(&w.host, "GET", "/api/v1/workspaces/globex/logo", &[], None).status,
+        404
+    );
+    call(
+        &w.host,
+        "POST",
+        "/api/v1/auth/email-login",
+        &[],
+        Some(json!({"workspace": "acme", "email": "cara@shop.test"})),
+    );
     let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
-    assert!(outbox["emails"][0]["html"].as_str().unwrap().contains("http://127.0.0.1:3000/api/v1/workspaces/acme/logo"));
+    assert!(
+        outbox["emails"][0]["html"]
+            .as_str()
+            .unwrap()
+            .contains("http://127.0.0.1:3000/api/v1/workspaces/acme/logo")
+    );
 }

@@ -9,7 +9,12 @@ use crate::support::root;
 use crate::support::webdriver::Browser;
 
 fn sign_in(b: &Browser, w: &World, user: &str) {
-    let r = w.as_(None, "POST", &format!("/api/v1/users/{user}/login-links"), None);
+    let r = w.as_(
+        None,
+        "POST",
+        &format!("/api/v1/users/{user}/login-links"),
+        None,
+    );
     let url = json_of(&r)["url"].as_str().unwrap().to_string();
     let link = url.split_once('#').unwrap().1;
     b.goto(&format!("http://{}/login#{link}", w.host.addr));
@@ -17,7 +22,11 @@ fn sign_in(b: &Browser, w: &World, user: &str) {
     // Wait for the redirect to the signed-in page, so no later navigation races it.
     let t0 = std::time::Instant::now();
     while !(b.url().contains("/console") || b.url().contains("/my")) {
-        assert!(t0.elapsed() < std::time::Duration::from_secs(15), "sign-in did not redirect: {}", b.url());
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(15),
+            "sign-in did not redirect: {}",
+            b.url()
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     b.wait_for("#who", "");
@@ -37,7 +46,10 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     b.screenshot(&shots.join("console-pending.png"));
     b.click(".ticket-row", "Browser parcel");
     b.wait_for("#thread .msg", "first message");
-    b.type_into("#reply-body", "Checked the depot: parcel is there (internal)");
+    b.type_into(
+        "#reply-body",
+        "Checked the depot: parcel is there (internal)",
+    );
     b.click("#send-internal", "Add internal note");
     b.wait_for("#thread .msg-internal", "parcel is there");
     b.type_into("#reply-body", "Good news, your parcel is on its way.");
@@ -46,11 +58,18 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     b.screenshot(&shots.join("console-ticket.png"));
     b.resize(390, 844);
     b.wait_for("#thread .msg-public", "on its way");
-    assert!(!b.overflows_horizontally(), "the console must fit a phone screen");
+    assert!(
+        !b.overflows_horizontally(),
+        "the console must fit a phone screen"
+    );
     b.screenshot(&shots.join("console-phone.png"));
     b.resize(1280, 900);
     let origin = format!("http://{}", w.host.addr);
-    assert!(b.resource_origins().iter().all(|o| *o == origin), "{:?}", b.resource_origins());
+    assert!(
+        b.resource_origins().iter().all(|o| *o == origin),
+        "{:?}",
+        b.resource_origins()
+    );
 
     // Customer: sign in, sees the public reply and not the note, replies.
     b.click("#logout", "Sign out");
@@ -60,7 +79,10 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     b.screenshot(&shots.join("dashboard.png"));
     b.click(".ticket-row", "Browser parcel");
     b.wait_for("#thread .msg", "on its way");
-    assert!(!b.text().contains("parcel is there"), "the customer must not see the internal note");
+    assert!(
+        !b.text().contains("parcel is there"),
+        "the customer must not see the internal note"
+    );
     b.type_into("#reply-body", "Thanks, I will wait for it.");
     b.click("#send-reply", "Send reply");
     b.wait_for("#thread .msg-by-customer", "I will wait");
@@ -68,10 +90,17 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     // Phone width: one column, no sideways scrolling.
     b.resize(390, 844);
     b.wait_for("#thread .msg-by-customer", "I will wait");
-    assert!(!b.overflows_horizontally(), "the dashboard must fit a phone screen");
+    assert!(
+        !b.overflows_horizontally(),
+        "the dashboard must fit a phone screen"
+    );
     b.screenshot(&shots.join("dashboard-phone.png"));
     b.resize(1280, 900);
-    assert!(b.resource_origins().iter().all(|o| *o == origin), "{:?}", b.resource_origins());
+    assert!(
+        b.resource_origins().iter().all(|o| *o == origin),
+        "{:?}",
+        b.resource_origins()
+    );
 
     // Staff again: the customer's reply, labelled as such.
     b.click("#logout", "Sign out");
@@ -84,7 +113,11 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
         "return [...document.querySelectorAll('#thread .msg-by-customer')].pop().querySelector('.msg-head').innerText;",
         json!([]),
     );
-    assert!(label.as_str().unwrap().contains("Customer") && label.as_str().unwrap().contains("Public reply"), "{label}");
+    assert!(
+        label.as_str().unwrap().contains("Customer")
+            && label.as_str().unwrap().contains("Public reply"),
+        "{label}"
+    );
 
     // The outbox page (admin) and the sign-in page.
     b.click("#logout", "Sign out");
@@ -107,8 +140,14 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
         "const c = document.getElementById('brand_colour'); c.value = '#aa3300'; c.dispatchEvent(new Event('input'));",
         json!([]),
     );
-    let preview = b.script("return getComputedStyle(document.getElementById('preview-button')).backgroundColor;", json!([]));
-    assert_eq!(preview, "rgb(170, 51, 0)", "live preview of the brand colour");
+    let preview = b.script(
+        "return getComputedStyle(document.getElementById('preview-button')).backgroundColor;",
+        json!([]),
+    );
+    assert_eq!(
+        preview, "rgb(170, 51, 0)",
+        "live preview of the brand colour"
+    );
     b.wait_for("#preview-name", "Acme Shop");
     b.click("label", "Sign replies with the staff name");
     b.click("#save", "Save settings");
@@ -118,7 +157,11 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     assert_eq!(saved["settings"]["branding"]["company_name"], "Acme Shop");
     assert_eq!(saved["settings"]["branding"]["brand_colour"], "#aa3300");
     assert_eq!(saved["settings"]["sign_replies"], true);
-    assert!(b.resource_origins().iter().all(|o| *o == origin), "{:?}", b.resource_origins());
+    assert!(
+        b.resource_origins().iter().all(|o| *o == origin),
+        "{:?}",
+        b.resource_origins()
+    );
 }
 
 #[test]

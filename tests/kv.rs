@@ -32,7 +32,10 @@ fn basic_operations(host: &Host) {
     assert_eq!(host.get("/wasi-kv/get?key=k2").text(), "v2");
     assert_eq!(host.req("DELETE", "/kv/delete?key=k2", b"").status, 200);
     assert_eq!(host.get("/kv/exists?key=k2").text(), "false");
-    assert_eq!(host.req("DELETE", "/kv/delete?key=never-there", b"").status, 200);
+    assert_eq!(
+        host.req("DELETE", "/kv/delete?key=never-there", b"").status,
+        200
+    );
 }
 
 fn access_denied(host: &Host) {
@@ -51,12 +54,22 @@ fn parallel_increments(host: &Host) {
         for _ in 0..200 {
             let addr = addr.clone();
             s.spawn(move || {
-                let r = crate::support::request(&addr, "POST", "/wasi-kv/increment?key=counter&delta=1", &[], b"");
+                let r = crate::support::request(
+                    &addr,
+                    "POST",
+                    "/wasi-kv/increment?key=counter&delta=1",
+                    &[],
+                    b"",
+                );
                 assert_eq!(r.status, 200, "{}", r.text());
             });
         }
     });
-    assert_eq!(host.req("POST", "/wasi-kv/increment?key=counter&delta=0", b"").text(), "200");
+    assert_eq!(
+        host.req("POST", "/wasi-kv/increment?key=counter&delta=0", b"")
+            .text(),
+        "200"
+    );
 }
 
 fn parallel_cas_creates(host: &Host) {
@@ -66,15 +79,29 @@ fn parallel_cas_creates(host: &Host) {
             .map(|i| {
                 let addr = addr.clone();
                 s.spawn(move || {
-                    crate::support::request(&addr, "POST", "/wasi-kv/create?key=once", &[], format!("w{i}").as_bytes())
-                        .status
+                    crate::support::request(
+                        &addr,
+                        "POST",
+                        "/wasi-kv/create?key=once",
+                        &[],
+                        format!("w{i}").as_bytes(),
+                    )
+                    .status
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 49, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        49,
+        "{statuses:?}"
+    );
     let winner = host.get("/kv/get?key=once").text();
     assert!(winner.starts_with('w'), "{winner}");
 }
@@ -85,12 +112,17 @@ fn cas_retry_loop(host: &Host) {
         for _ in 0..20 {
             let addr = addr.clone();
             s.spawn(move || {
-                let r = crate::support::request(&addr, "POST", "/wasi-kv/append?key=log", &[], b"x");
+                let r =
+                    crate::support::request(&addr, "POST", "/wasi-kv/append?key=log", &[], b"x");
                 assert_eq!(r.status, 200, "{}", r.text());
             });
         }
     });
-    assert_eq!(host.get("/kv/get?key=log").text(), "x".repeat(20), "no append may be lost");
+    assert_eq!(
+        host.get("/kv/get?key=log").text(),
+        "x".repeat(20),
+        "no append may be lost"
+    );
 }
 
 fn size_limits(host: &Host) {
@@ -99,12 +131,20 @@ fn size_limits(host: &Host) {
     assert_eq!(r.status, 500);
     assert!(r.text().contains("255"), "{}", r.text());
     let ok_key = "k".repeat(255);
-    assert_eq!(host.req("PUT", &format!("/kv/set?key={ok_key}"), b"v").status, 200);
+    assert_eq!(
+        host.req("PUT", &format!("/kv/set?key={ok_key}"), b"v")
+            .status,
+        200
+    );
     let big = vec![b'a'; 1024 * 1024 + 1];
     let r = host.req("PUT", "/kv/set?key=big", &big);
     assert_eq!(r.status, 500);
     assert!(r.text().contains("limit"), "{}", r.text());
-    assert_eq!(host.req("PUT", "/kv/set?key=big", &big[..1024 * 1024]).status, 200);
+    assert_eq!(
+        host.req("PUT", "/kv/set?key=big", &big[..1024 * 1024])
+            .status,
+        200
+    );
     assert_eq!(host.get("/kv/get?key=big").body.len(), 1024 * 1024);
 }
 
@@ -122,7 +162,11 @@ fn contract(backend: Backend) {
     host.kill();
     let host = cfg.start();
     assert_eq!(host.get("/kv/get?key=k1").text(), "v1");
-    assert_eq!(host.req("POST", "/wasi-kv/increment?key=counter&delta=1", b"").text(), "201");
+    assert_eq!(
+        host.req("POST", "/wasi-kv/increment?key=counter&delta=1", b"")
+            .text(),
+        "201"
+    );
 }
 
 #[test]
@@ -142,7 +186,10 @@ fn sqlite_file_uses_spins_table() {
     assert_eq!(host.req("PUT", "/kv/set?key=shape", b"v").status, 200);
     drop(host);
     let db = state.path().join("sqlite_key_value.db");
-    assert!(db.exists(), "default store lives at <state-dir>/sqlite_key_value.db");
+    assert!(
+        db.exists(),
+        "default store lives at <state-dir>/sqlite_key_value.db"
+    );
     let out = std::process::Command::new("python3")
         .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('pragma journal_mode').fetchone()[0]); print(c.execute(\"select store, key, value from spin_key_value where key='shape'\").fetchone())"])
         .arg(&db)

@@ -4,7 +4,10 @@
 use crate::support::{HostConfig, TempDir};
 
 fn header_map(body: &str) -> std::collections::BTreeMap<String, String> {
-    body.lines().filter_map(|l| l.split_once(": ")).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    body.lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -16,30 +19,100 @@ fn precedence_and_headers_table() {
         ("/", "/...", "", "/", &[]),
         ("/anything/else?q=1", "/...", "", "/anything/else", &[]),
         ("/route/exact", "/route/exact", "/route/exact", "", &[]),
-        ("/route/other", "/route/:a", "/route/:a", "", &[("a", "other")]),
-        ("/route/x/y", "/route/:a/:b", "/route/:a/:b", "", &[("a", "x"), ("b", "y")]),
-        ("/route/fixed/y", "/route/fixed/...", "/route/fixed", "/y", &[]),
-        ("/route/x/tail", "/route/:a/tail/...", "/route/:a/tail", "", &[("a", "x")]),
-        ("/route/x/tail/1/2", "/route/:a/tail/...", "/route/:a/tail", "/1/2", &[("a", "x")]),
-        ("/route/fixed/tail/z", "/route/fixed/...", "/route/fixed", "/tail/z", &[]),
+        (
+            "/route/other",
+            "/route/:a",
+            "/route/:a",
+            "",
+            &[("a", "other")],
+        ),
+        (
+            "/route/x/y",
+            "/route/:a/:b",
+            "/route/:a/:b",
+            "",
+            &[("a", "x"), ("b", "y")],
+        ),
+        (
+            "/route/fixed/y",
+            "/route/fixed/...",
+            "/route/fixed",
+            "/y",
+            &[],
+        ),
+        (
+            "/route/x/tail",
+            "/route/:a/tail/...",
+            "/route/:a/tail",
+            "",
+            &[("a", "x")],
+        ),
+        (
+            "/route/x/tail/1/2",
+            "/route/:a/tail/...",
+            "/route/:a/tail",
+            "/1/2",
+            &[("a", "x")],
+        ),
+        (
+            "/route/fixed/tail/z",
+            "/route/fixed/...",
+            "/route/fixed",
+            "/tail/z",
+            &[],
+        ),
         ("/route/x/y/z", "/...", "", "/route/x/y/z", &[]),
     ];
     for (path, matched, comp_route, info, params) in cases {
         let r = host.get(path);
         assert_eq!(r.status, 200, "{path}: {}", r.text());
         let h = header_map(&r.text());
-        assert_eq!(h.get("spin-matched-route").map(String::as_str), Some(*matched), "{path}");
-        assert_eq!(h.get("spin-raw-component-route").map(String::as_str), Some(*matched), "{path}");
-        assert_eq!(h.get("spin-component-route").map(String::as_str), Some(*comp_route), "{path}");
-        assert_eq!(h.get("spin-path-info").map(String::as_str), Some(*info), "{path}");
-        assert_eq!(h.get("spin-base-path").map(String::as_str), Some("/"), "{path}");
-        assert_eq!(h.get("spin-full-url").cloned(), Some(format!("http://{}{path}", host.addr)), "{path}");
-        assert!(h.get("spin-client-addr").is_some_and(|a| a.starts_with("127.0.0.1:")), "{path}");
+        assert_eq!(
+            h.get("spin-matched-route").map(String::as_str),
+            Some(*matched),
+            "{path}"
+        );
+        assert_eq!(
+            h.get("spin-raw-component-route").map(String::as_str),
+            Some(*matched),
+            "{path}"
+        );
+        assert_eq!(
+            h.get("spin-component-route").map(String::as_str),
+            Some(*comp_route),
+            "{path}"
+        );
+        assert_eq!(
+            h.get("spin-path-info").map(String::as_str),
+            Some(*info),
+            "{path}"
+        );
+        assert_eq!(
+            h.get("spin-base-path").map(String::as_str),
+            Some("/"),
+            "{path}"
+        );
+        assert_eq!(
+            h.get("spin-full-url").cloned(),
+            Some(format!("http://{}{path}", host.addr)),
+            "{path}"
+        );
+        assert!(
+            h.get("spin-client-addr")
+                .is_some_and(|a| a.starts_with("127.0.0.1:")),
+            "{path}"
+        );
         let got: Vec<(String, String)> = h
             .iter()
-            .filter_map(|(k, v)| k.strip_prefix("spin-path-match-").map(|n| (n.to_string(), v.clone())))
+            .filter_map(|(k, v)| {
+                k.strip_prefix("spin-path-match-")
+                    .map(|n| (n.to_string(), v.clone()))
+            })
             .collect();
-        let want: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let want: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(got, want, "{path}");
     }
 }

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 /// Workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Build the host and the components once per test run (a no-op when
@@ -27,7 +30,28 @@ pub fn ensure_built() {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         for args in [
-            &["build", "--release", "--target", "wasm32-wasip2", "-p", "pages", "-p", "tickets", "-p", "replies", "-p", "invites", "-p", "accept", "-p", "contract", "-p", "hello", "-p", "unsupported"][..],
+            &[
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                "pages",
+                "-p",
+                "tickets",
+                "-p",
+                "replies",
+                "-p",
+                "invites",
+                "-p",
+                "accept",
+                "-p",
+                "contract",
+                "-p",
+                "hello",
+                "-p",
+                "unsupported",
+            ][..],
             &["build", "--release", "-p", "host"][..],
         ] {
             let mut cmd = Command::new(&cargo);
@@ -35,7 +59,13 @@ pub fn ensure_built() {
             // Per-package variables of the test binary would make build
             // scripts that track them (ring's CARGO_MANIFEST_DIR) rerun.
             for (k, _) in std::env::vars() {
-                if k.starts_with("CARGO_PKG_") || k == "CARGO_MANIFEST_DIR" || k == "CARGO_MANIFEST_PATH" || k == "CARGO_CRATE_NAME" || k == "CARGO_PRIMARY_PACKAGE" || k == "CARGO_TARGET_TMPDIR" {
+                if k.starts_with("CARGO_PKG_")
+                    || k == "CARGO_MANIFEST_DIR"
+                    || k == "CARGO_MANIFEST_PATH"
+                    || k == "CARGO_CRATE_NAME"
+                    || k == "CARGO_PRIMARY_PACKAGE"
+                    || k == "CARGO_TARGET_TMPDIR"
+                {
                     cmd.env_remove(k);
                 }
             }
@@ -146,7 +176,12 @@ impl HostConfig {
 
     /// Start the host and wait until it serves.
     pub fn start(&self) -> Host {
-        let mut child = self.command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn host");
+        let mut child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn host");
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let err_buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -170,9 +205,16 @@ impl HostConfig {
         let Some(addr) = addr else {
             let status = child.wait().unwrap();
             std::thread::sleep(Duration::from_millis(100));
-            panic!("host did not start ({status}); stderr:\n{}", err_buf.lock().unwrap());
+            panic!(
+                "host did not start ({status}); stderr:\n{}",
+                err_buf.lock().unwrap()
+            );
         };
-        Host { child, addr, stderr: err_buf }
+        Host {
+            child,
+            addr,
+            stderr: err_buf,
+        }
     }
 
     /// Run the host expecting it to fail at start; returns its stderr.
@@ -240,15 +282,27 @@ impl Resp {
 
     /// A header value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// One HTTP/1.1 request on a fresh connection.
-pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -265,21 +319,35 @@ pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], b
 }
 
 fn parse_response(raw: &[u8]) -> Resp {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut rest = raw[split + 4..].to_vec();
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         let mut out = Vec::new();
         let mut cur = &rest[..];
         loop {
             let nl = cur.windows(2).position(|w| w == b"\r\n").unwrap();
-            let size = usize::from_str_radix(String::from_utf8_lossy(&cur[..nl]).trim(), 16).unwrap();
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&cur[..nl]).trim(), 16).unwrap();
             cur = &cur[nl + 2..];
             if size == 0 {
                 break;
@@ -289,7 +357,11 @@ fn parse_response(raw: &[u8]) -> Resp {
         }
         rest = out;
     }
-    Resp { status, headers, body: rest }
+    Resp {
+        status,
+        headers,
+        body: rest,
+    }
 }
 
 /// A private redis-server on a free port, stopped on drop. Panics (never skips)
@@ -305,7 +377,11 @@ impl Redis {
     /// Start one.
     pub fn start() -> Redis {
         let dir = TempDir::new("redis");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
             .arg(dir.path())
@@ -323,16 +399,30 @@ impl Redis {
                     break;
                 }
             }
-            assert!(t0.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis { child, url: format!("redis://{addr}"), _dir: dir }
+        Redis {
+            child,
+            url: format!("redis://{addr}"),
+            _dir: dir,
+        }
     }
 
     /// A runtime-config file pointing the `default` store at this Redis.
     pub fn runtime_config(&self, dir: &Path) -> PathBuf {
         let p = dir.join("runtime-config.toml");
-        std::fs::write(&p, format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n", self.url)).unwrap();
+        std::fs::write(
+            &p,
+            format!(
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+                self.url
+            ),
+        )
+        .unwrap();
         p
     }
 }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-
 /// A running chromedriver with one browser session; both end on drop.
 pub struct Browser {
     driver: Child,
@@ -35,7 +34,11 @@ fn send(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let mut reader = BufReader::new(s);
     let mut status_line = String::new();
     reader.read_line(&mut status_line).unwrap();
-    let status = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let mut len = 0usize;
     loop {
         let mut line = String::new();
@@ -57,7 +60,10 @@ fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> Value {
     let (status, bytes) = send(addr, method, path, text.as_bytes());
     let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if status >= 400 {
-        panic!("webdriver {method} {path} failed: {status} {}", String::from_utf8_lossy(&bytes));
+        panic!(
+            "webdriver {method} {path} failed: {status} {}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
     v["value"].clone()
 }
@@ -65,17 +71,26 @@ fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> Value {
 impl Browser {
     /// Start chromedriver on a free port and open a headless Chromium session.
     pub fn start() -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver is required: run `cargo xtask test`, which installs chromium-driver");
+            .expect(
+                "chromedriver is required: run `cargo xtask test`, which installs chromium-driver",
+            );
         let addr = format!("127.0.0.1:{port}");
         let t0 = Instant::now();
         while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let profile = super::TempDir::new("chrome");
@@ -93,11 +108,21 @@ impl Browser {
         }}});
         let v = call(&addr, "POST", "/session", Some(caps));
         let session = v["sessionId"].as_str().expect("session id").to_string();
-        Browser { driver, addr, session, _profile: profile }
+        Browser {
+            driver,
+            addr,
+            session,
+            _profile: profile,
+        }
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        call(&self.addr, method, &format!("/session/{}{path}", self.session), body)
+        call(
+            &self.addr,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body,
+        )
     }
 
     /// Open a URL.
@@ -107,12 +132,19 @@ impl Browser {
 
     /// The current URL.
     pub fn url(&self) -> String {
-        self.cmd("GET", "/url", None).as_str().unwrap_or_default().to_string()
+        self.cmd("GET", "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Run a script and return its value.
     pub fn script(&self, script: &str, args: Value) -> Value {
-        self.cmd("POST", "/execute/sync", Some(json!({"script": script, "args": args})))
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
     }
 
     /// Wait until `css` matches an element whose text contains `text`
@@ -126,10 +158,27 @@ impl Browser {
                 json!([css, text]),
             );
             if found == Value::Bool(true) {
-                let els = self.cmd("POST", "/elements", Some(json!({"using": "css selector", "value": css})));
+                let els = self.cmd(
+                    "POST",
+                    "/elements",
+                    Some(json!({"using": "css selector", "value": css})),
+                );
                 for e in els.as_array().unwrap() {
-                    let id = e.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_string();
-                    if self.cmd("GET", &format!("/element/{id}/text"), None).as_str().unwrap_or("").contains(text) {
+                    let id = e
+                        .as_object()
+                        .unwrap()
+                        .values()
+                        .next()
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                    if self
+                        .cmd("GET", &format!("/element/{id}/text"), None)
+                        .as_str()
+                        .unwrap_or("")
+                        .contains(text)
+                    {
                         return id;
                     }
                 }
@@ -151,22 +200,36 @@ impl Browser {
     /// Type into the element matching `css`.
     pub fn type_into(&self, css: &str, keys: &str) {
         let id = self.wait_for(css, "");
-        self.cmd("POST", &format!("/element/{id}/value"), Some(json!({"text": keys})));
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({"text": keys})),
+        );
     }
 
     /// Resize the window (CSS pixels).
     pub fn resize(&self, width: u32, height: u32) {
-        self.cmd("POST", "/window/rect", Some(json!({"width": width, "height": height})));
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        );
     }
 
     /// Whether the page scrolls sideways (wider than the window).
     pub fn overflows_horizontally(&self) -> bool {
-        self.script("return document.documentElement.scrollWidth > window.innerWidth + 1;", json!([])) == Value::Bool(true)
+        self.script(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+            json!([]),
+        ) == Value::Bool(true)
     }
 
     /// Visible text of the page.
     pub fn text(&self) -> String {
-        self.script("return document.body.innerText;", json!([])).as_str().unwrap_or_default().to_string()
+        self.script("return document.body.innerText;", json!([]))
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Origins of every resource the page loaded (for the same-origin check).
@@ -175,7 +238,11 @@ impl Browser {
             "return [location.origin, ...performance.getEntriesByType('resource').map(e => new URL(e.name).origin)];",
             json!([]),
         );
-        v.as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o.as_str().unwrap().to_string())
+            .collect()
     }
 
     /// Save a PNG screenshot.
@@ -191,7 +258,14 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| send(&self.addr, "DELETE", &format!("/session/{}", self.session), b""));
+        let _ = std::panic::catch_unwind(|| {
+            send(
+                &self.addr,
+                "DELETE",
+                &format!("/session/{}", self.session),
+                b"",
+            )
+        });
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

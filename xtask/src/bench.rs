@@ -30,13 +30,21 @@ impl Drop for Proc {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn get(addr: &str, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
     buf.split_whitespace().nth(1)?.parse().ok()
@@ -44,7 +52,11 @@ fn get(addr: &str, path: &str) -> Option<u16> {
 
 fn put(addr: &str, path: &str, body: &str) {
     if let Ok(mut s) = TcpStream::connect(addr) {
-        let _ = write!(s, "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        let _ = write!(
+            s,
+            "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
         let mut sink = Vec::new();
         let _ = s.read_to_end(&mut sink);
     }
@@ -52,7 +64,12 @@ fn put(addr: &str, path: &str, body: &str) {
 
 /// Start our host and wait for its "Serving" line; returns the process, the
 /// address and the time to the first successful response of `probe`.
-fn start_host(manifest: &Path, cache: &Path, state: &Path, probe: &str) -> Result<(Proc, String, Duration), String> {
+fn start_host(
+    manifest: &Path,
+    cache: &Path,
+    state: &Path,
+    probe: &str,
+) -> Result<(Proc, String, Duration), String> {
     let t0 = Instant::now();
     let mut child = Command::new(root().join("target/release/ticketshare-host"))
         .args(["up", "--from"])
@@ -112,11 +129,21 @@ fn parse_latency(s: &str) -> f64 {
 
 fn wrk(url: &str, conns: u32, secs: u32) -> Result<Load, String> {
     let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{conns}"), &format!("-d{secs}s"), "--latency", url])
+        .args([
+            "-t2",
+            &format!("-c{conns}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            url,
+        ])
         .output()
         .map_err(|e| format!("cannot run wrk: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut load = Load { rps: f64::NAN, p50_ms: f64::NAN, p99_ms: f64::NAN };
+    let mut load = Load {
+        rps: f64::NAN,
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
+    };
     for line in text.lines() {
         let l = line.trim();
         if let Some(v) = l.strip_prefix("Requests/sec:") {
@@ -143,7 +170,14 @@ fn ensure_wasmtime() -> Result<PathBuf, String> {
     }
     eprintln!("installing wasmtime-cli {WASMTIME_VERSION} with cargo (one-time, several minutes)");
     let status = crate::cargo()
-        .args(["install", "wasmtime-cli", "--version", WASMTIME_VERSION, "--locked", "--root"])
+        .args([
+            "install",
+            "wasmtime-cli",
+            "--version",
+            WASMTIME_VERSION,
+            "--locked",
+            "--root",
+        ])
         .arg(root().join("target/tools"))
         .status()
         .map_err(|e| e.to_string())?;
@@ -179,24 +213,49 @@ pub fn bench_host(args: &[String]) -> Result<(), String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     line(format!("# Host benchmark ({})\n", chrono_like_date()));
-    line(format!("Machine: {machine}. Load: wrk -t2, {secs} s per row, loopback. Host and load generator share the cores.\n"));
+    line(format!(
+        "Machine: {machine}. Load: wrk -t2, {secs} s per row, loopback. Host and load generator share the cores.\n"
+    ));
 
     // Cold start: empty cache, then warm cache.
     let cache = tmp.join("cache");
-    let (p, _, cold) = start_host(&root().join("spin.toml"), &cache, &tmp.join("state-cold"), "/")?;
+    let (p, _, cold) = start_host(
+        &root().join("spin.toml"),
+        &cache,
+        &tmp.join("state-cold"),
+        "/",
+    )?;
     drop(p);
-    let (p, _, warm) = start_host(&root().join("spin.toml"), &cache, &tmp.join("state-warm"), "/")?;
+    let (p, _, warm) = start_host(
+        &root().join("spin.toml"),
+        &cache,
+        &tmp.join("state-warm"),
+        "/",
+    )?;
     drop(p);
 
     // Hello: our host vs wasmtime serve.
-    let (hello_host, hello_addr, _) = start_host(&apps.join("hello/spin.toml"), &cache, &tmp.join("state-hello"), "/")?;
+    let (hello_host, hello_addr, _) = start_host(
+        &apps.join("hello/spin.toml"),
+        &cache,
+        &tmp.join("state-hello"),
+        "/",
+    )?;
     let ours = wrk(&format!("http://{hello_addr}/"), 16, secs)?;
     drop(hello_host);
     let port = free_port();
     let hello_wasm = root().join("target/wasm32-wasip2/release/hello.wasm");
     let ws = Proc(
         Command::new(&wasmtime)
-            .args(["serve", "-S", "cli", "-O", "pooling-allocator", "--addr", &format!("127.0.0.1:{port}")])
+            .args([
+                "serve",
+                "-S",
+                "cli",
+                "-O",
+                "pooling-allocator",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+            ])
             .arg(&hello_wasm)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -215,11 +274,21 @@ pub fn bench_host(args: &[String]) -> Result<(), String> {
     drop(ws);
 
     // Key-value get and the pages index through our host.
-    let (c, caddr, _) = start_host(&apps.join("contract/spin.toml"), &cache, &tmp.join("state-kv"), "/health-probe")?;
+    let (c, caddr, _) = start_host(
+        &apps.join("contract/spin.toml"),
+        &cache,
+        &tmp.join("state-kv"),
+        "/health-probe",
+    )?;
     put(&caddr, "/kv/set?key=bench", "value");
     let kv = wrk(&format!("http://{caddr}/kv/get?key=bench"), 16, secs)?;
     drop(c);
-    let (pg, paddr, _) = start_host(&root().join("spin.toml"), &cache, &tmp.join("state-pages"), "/")?;
+    let (pg, paddr, _) = start_host(
+        &root().join("spin.toml"),
+        &cache,
+        &tmp.join("state-pages"),
+        "/",
+    )?;
     let pages = wrk(&format!("http://{paddr}/"), 16, secs)?;
     drop(pg);
 
@@ -231,10 +300,19 @@ pub fn bench_host(args: &[String]) -> Result<(), String> {
         ("key-value get, ticketshare-host", &kv),
         ("pages index, ticketshare-host", &pages),
     ] {
-        line(format!("| {name} | {:.0} | {:.2} | {:.2} |", l.rps, l.p50_ms, l.p99_ms));
+        line(format!(
+            "| {name} | {:.0} | {:.2} | {:.2} |",
+            l.rps, l.p50_ms, l.p99_ms
+        ));
     }
-    line(format!("\nOur host / wasmtime serve (hello, requests/s): {:.2}x (target >= 0.9x)", ours.rps / theirs.rps));
-    line(format!("Key-value get p99 at 16 connections: {:.2} ms (target <= 5 ms)", kv.p99_ms));
+    line(format!(
+        "\nOur host / wasmtime serve (hello, requests/s): {:.2}x (target >= 0.9x)",
+        ours.rps / theirs.rps
+    ));
+    line(format!(
+        "Key-value get p99 at 16 connections: {:.2} ms (target <= 5 ms)",
+        kv.p99_ms
+    ));
     line(format!(
         "Cold start to first response (spin.toml): empty compile cache {} ms, warm cache {} ms",
         cold.as_millis(),

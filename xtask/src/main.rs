@@ -16,10 +16,22 @@ mod bench;
 mod seed;
 
 /// Every component crate, built for wasm32-wasip2.
-pub const COMPONENTS: &[&str] = &["pages", "tickets", "replies", "invites", "accept", "contract", "hello", "unsupported"];
+pub const COMPONENTS: &[&str] = &[
+    "pages",
+    "tickets",
+    "replies",
+    "invites",
+    "accept",
+    "contract",
+    "hello",
+    "unsupported",
+];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 /// A `cargo` command in the workspace root, without the per-package
@@ -40,15 +52,26 @@ fn is_package_var(k: &str) -> bool {
     k.starts_with("CARGO_PKG_")
         || matches!(
             k,
-            "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_MANIFEST_LINKS" | "CARGO_CRATE_NAME"
-                | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
         )
 }
 
 fn run(mut cmd: Command) -> Result<(), String> {
     eprintln!("$ {cmd:?}");
-    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed with {status}")) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
 }
 
 /// Build every component and the host.
@@ -65,7 +88,10 @@ pub fn build() -> Result<(), String> {
 }
 
 fn have(program: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {program} >/dev/null 2>&1")]).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Install Debian packages when their program is missing.
@@ -74,7 +100,11 @@ fn ensure_debian(program: &str, package: &str) -> Result<(), String> {
         return Ok(());
     }
     eprintln!("{program} is missing: installing Debian package {package}");
-    let sudo = if have("sudo") && !is_root() { "sudo " } else { "" };
+    let sudo = if have("sudo") && !is_root() {
+        "sudo "
+    } else {
+        ""
+    };
     run({
         let mut c = Command::new("sh");
         c.args([
@@ -83,17 +113,28 @@ fn ensure_debian(program: &str, package: &str) -> Result<(), String> {
         ]);
         c
     })?;
-    if have(program) { Ok(()) } else { Err(format!("{program} still missing after installing {package}")) }
+    if have(program) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{program} still missing after installing {package}"
+        ))
+    }
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 fn up(extra: &[String]) -> Result<(), String> {
     build()?;
     let mut c = Command::new(root().join("target/release/ticketshare-host"));
-    c.current_dir(root()).args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"]).args(extra);
+    c.current_dir(root())
+        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"])
+        .args(extra);
     if std::env::var_os("SPIN_VARIABLE_ADMIN_TOKEN").is_none() {
         // A local deployment token, kept in the state dir so it survives restarts.
         let path = root().join(".spin/admin-token");
@@ -110,18 +151,27 @@ fn up(extra: &[String]) -> Result<(), String> {
                 t
             }
         };
-        eprintln!("Deployment admin token (create workspaces with it): {token}  [stored in .spin/admin-token]");
+        eprintln!(
+            "Deployment admin token (create workspaces with it): {token}  [stored in .spin/admin-token]"
+        );
         c.env("SPIN_VARIABLE_ADMIN_TOKEN", &token);
     }
     let admin_token = std::env::var("SPIN_VARIABLE_ADMIN_TOKEN")
         .ok()
-        .or_else(|| std::fs::read_to_string(root().join(".spin/admin-token")).ok().map(|t| t.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string(root().join(".spin/admin-token"))
+                .ok()
+                .map(|t| t.trim().to_string())
+        })
         .unwrap_or_default();
-    let origin = std::env::var("SPIN_VARIABLE_PUBLIC_ORIGIN").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
+    let origin = std::env::var("SPIN_VARIABLE_PUBLIC_ORIGIN")
+        .unwrap_or_else(|_| "http://127.0.0.1:3000".into());
     // Serve, wait for the listener, seed/print, then stay in the foreground.
     c.stdout(std::process::Stdio::piped());
     eprintln!("$ {c:?}");
-    let mut child = c.spawn().map_err(|e| format!("cannot start the host: {e}"))?;
+    let mut child = c
+        .spawn()
+        .map_err(|e| format!("cannot start the host: {e}"))?;
     let stdout = child.stdout.take().expect("piped");
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let mut addr = None;
@@ -135,10 +185,13 @@ fn up(extra: &[String]) -> Result<(), String> {
             break;
         }
     }
-    let printer = std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| println!("{l}")));
+    let printer =
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| println!("{l}")));
     match addr {
         Some(addr) => {
-            if let Err(e) = seed::seed_and_print(&addr, &admin_token, &root().join(".spin"), &origin) {
+            if let Err(e) =
+                seed::seed_and_print(&addr, &admin_token, &root().join(".spin"), &origin)
+            {
                 eprintln!("seeding the demo workspace failed: {e}");
             }
         }
@@ -146,16 +199,37 @@ fn up(extra: &[String]) -> Result<(), String> {
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     let _ = printer.join();
-    if status.success() { Ok(()) } else { Err(format!("the host exited with {status}")) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the host exited with {status}"))
+    }
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
     ensure_debian("redis-server", "redis-server")?;
     ensure_debian("chromium", "chromium")?;
     ensure_debian("chromedriver", "chromium-driver")?;
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run(fmt)?;
     build()?;
     let mut c = cargo();
-    c.args(["test", "--release", "-p", "host", "-p", "assets", "-p", "domain", "-p", "tests", "-p", "xtask"]).args(extra);
+    c.args([
+        "test",
+        "--release",
+        "-p",
+        "host",
+        "-p",
+        "assets",
+        "-p",
+        "domain",
+        "-p",
+        "tests",
+        "-p",
+        "xtask",
+    ])
+    .args(extra);
     c.env("TICKETSHARE_PREBUILT", "1");
     run(c)
 }
@@ -172,8 +246,14 @@ fn main() -> ExitCode {
         "test" => test(rest),
         "bench-host" => bench::bench_host(rest),
         _ => {
-            eprintln!("usage: cargo xtask <build | up [host args] | test [cargo test args] | bench-host [--duration SECS]>");
-            return if task == "help" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            eprintln!(
+                "usage: cargo xtask <build | up [host args] | test [cargo test args] | bench-host [--duration SECS]>"
+            );
+            return if task == "help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
         }
     };
     match result {

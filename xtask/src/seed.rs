@@ -11,11 +11,21 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 /// One HTTP/1.1 request; returns status and JSON body (Null when not JSON).
-pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Result<(u16, Value), String> {
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
     let text = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", text.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        text.len()
+    );
     if body.is_some() {
         head.push_str("Content-Type: application/json\r\n");
     }
@@ -23,13 +33,26 @@ pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    s.write_all(head.as_bytes()).and_then(|_| s.write_all(text.as_bytes())).map_err(|e| e.to_string())?;
+    s.write_all(head.as_bytes())
+        .and_then(|_| s.write_all(text.as_bytes()))
+        .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
     let raw = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = raw.split_once("\r\n\r\n").ok_or("malformed response")?;
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("malformed status")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("malformed status")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Ok((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
 }
 
@@ -47,19 +70,42 @@ fn dechunk(mut s: &str) -> String {
 }
 
 /// Seed (when needed) and print how to get in.
-pub fn seed_and_print(addr: &str, admin_token: &str, state: &std::path::Path, origin: &str) -> Result<(), String> {
+pub fn seed_and_print(
+    addr: &str,
+    admin_token: &str,
+    state: &std::path::Path,
+    origin: &str,
+) -> Result<(), String> {
     let file = state.join("demo.json");
-    let mut demo: Value = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+    let mut demo: Value = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
     let key_works = |demo: &Value| -> bool {
         demo["api_key"].as_str().is_some_and(|k| {
-            http(addr, "GET", "/api/v1/me", &[("Authorization", &format!("Bearer {k}"))], None).is_ok_and(|(s, _)| s == 200)
+            http(
+                addr,
+                "GET",
+                "/api/v1/me",
+                &[("Authorization", &format!("Bearer {k}"))],
+                None,
+            )
+            .is_ok_and(|(s, _)| s == 200)
         })
     };
     if !key_works(&demo) {
-        let (status, body) = http(addr, "POST", "/api/v1/workspaces", &[("Authorization", &format!("Bearer {admin_token}"))],
-            Some(&json!({"id": "demo", "name": "Demo Store"})))?;
+        let (status, body) = http(
+            addr,
+            "POST",
+            "/api/v1/workspaces",
+            &[("Authorization", &format!("Bearer {admin_token}"))],
+            Some(&json!({"id": "demo", "name": "Demo Store"})),
+        )?;
         if status == 409 {
-            println!("The store already has a `demo` workspace whose API key is not in {}; remove .spin/ to start afresh.", file.display());
+            println!(
+                "The store already has a `demo` workspace whose API key is not in {}; remove .spin/ to start afresh.",
+                file.display()
+            );
             return Ok(());
         }
         if status != 201 {
@@ -70,45 +116,115 @@ pub fn seed_and_print(addr: &str, admin_token: &str, state: &std::path::Path, or
         let mut users = serde_json::Map::new();
         for (email, name, role, company, perms) in [
             ("ada@demo.test", "Ada Admin", "admin", None, vec![]),
-            ("sam@demo.test", "Sam Staff", "staff", None, vec!["external_share"]),
+            (
+                "sam@demo.test",
+                "Sam Staff",
+                "staff",
+                None,
+                vec!["external_share"],
+            ),
             ("sky@demo.test", "Sky Staff", "staff", None, vec![]),
-            ("cara@shop.test", "Cara Customer", "customer", Some("Shop Ltd"), vec![]),
-            ("cole@shop.test", "Cole Customer", "customer", Some("Shop Ltd"), vec![]),
+            (
+                "cara@shop.test",
+                "Cara Customer",
+                "customer",
+                Some("Shop Ltd"),
+                vec![],
+            ),
+            (
+                "cole@shop.test",
+                "Cole Customer",
+                "customer",
+                Some("Shop Ltd"),
+                vec![],
+            ),
             ("bea@coffee.test", "Bea Buyer", "customer", None, vec![]),
             ("ben@coffee.test", "Ben Buyer", "customer", None, vec![]),
             ("bo@coffee.test", "Bo Buyer", "customer", None, vec![]),
         ] {
-            let (s, b) = http(addr, "PUT", "/api/v1/users", &[("Authorization", &auth)],
-                Some(&json!({"email": email, "name": name, "role": role, "company": company, "permissions": perms,
-                    "queues": if role == "staff" { vec!["support"] } else { vec![] }})))?;
+            let (s, b) = http(
+                addr,
+                "PUT",
+                "/api/v1/users",
+                &[("Authorization", &auth)],
+                Some(
+                    &json!({"email": email, "name": name, "role": role, "company": company, "permissions": perms,
+                    "queues": if role == "staff" { vec!["support"] } else { vec![] }}),
+                ),
+            )?;
             if s >= 300 {
                 return Err(format!("cannot create user {email}: {s} {b}"));
             }
             users.insert(name.to_string(), b["user"]["id"].clone());
         }
-        let cara = users["Cara Customer"].as_str().unwrap_or_default().to_string();
-        let cole = users["Cole Customer"].as_str().unwrap_or_default().to_string();
+        let cara = users["Cara Customer"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let cole = users["Cole Customer"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let sam = users["Sam Staff"].as_str().unwrap_or_default().to_string();
         for (who, subject, body) in [
-            (&cara, "My parcel has not arrived", "Order SO-1001 was due on Monday. Can you check with the carrier?"),
-            (&cole, "Wrong size delivered", "I ordered **M** and received **L**. How do I exchange it?"),
-            (&cara, "Invoice address", "Please put our company name on the invoice."),
-            (&cara, "Special coffee blend survey", "We would love feedback from everyone who bought the special blend."),
+            (
+                &cara,
+                "My parcel has not arrived",
+                "Order SO-1001 was due on Monday. Can you check with the carrier?",
+            ),
+            (
+                &cole,
+                "Wrong size delivered",
+                "I ordered **M** and received **L**. How do I exchange it?",
+            ),
+            (
+                &cara,
+                "Invoice address",
+                "Please put our company name on the invoice.",
+            ),
+            (
+                &cara,
+                "Special coffee blend survey",
+                "We would love feedback from everyone who bought the special blend.",
+            ),
         ] {
-            let (s, b) = http(addr, "POST", "/api/v1/tickets", &[("Authorization", &auth), ("Ticketshare-Act-As", who)],
-                Some(&json!({"subject": subject, "body": body})))?;
+            let (s, b) = http(
+                addr,
+                "POST",
+                "/api/v1/tickets",
+                &[("Authorization", &auth), ("Ticketshare-Act-As", who)],
+                Some(&json!({"subject": subject, "body": body})),
+            )?;
             if s != 201 {
                 return Err(format!("cannot create a demo ticket: {s} {b}"));
             }
         }
-        let _ = http(addr, "POST", "/api/v1/tickets/1/replies", &[("Authorization", &auth), ("Ticketshare-Act-As", &sam)],
-            Some(&json!({"body": "Thanks Cara, I have asked the carrier and will get back to you today."})));
-        let _ = http(addr, "POST", "/api/v1/tickets/1/replies", &[("Authorization", &auth), ("Ticketshare-Act-As", &sam)],
-            Some(&json!({"body": "Carrier says the parcel is at the depot.", "visibility": "internal"})));
+        let _ = http(
+            addr,
+            "POST",
+            "/api/v1/tickets/1/replies",
+            &[("Authorization", &auth), ("Ticketshare-Act-As", &sam)],
+            Some(
+                &json!({"body": "Thanks Cara, I have asked the carrier and will get back to you today."}),
+            ),
+        );
+        let _ = http(
+            addr,
+            "POST",
+            "/api/v1/tickets/1/replies",
+            &[("Authorization", &auth), ("Ticketshare-Act-As", &sam)],
+            Some(
+                &json!({"body": "Carrier says the parcel is at the depot.", "visibility": "internal"}),
+            ),
+        );
         demo = json!({"workspace": "demo", "api_key": key, "users": users});
         std::fs::create_dir_all(state).map_err(|e| e.to_string())?;
-        std::fs::write(&file, serde_json::to_string_pretty(&demo).unwrap()).map_err(|e| e.to_string())?;
-        println!("Seeded the demo workspace `demo` (details in {}).", file.display());
+        std::fs::write(&file, serde_json::to_string_pretty(&demo).unwrap())
+            .map_err(|e| e.to_string())?;
+        println!(
+            "Seeded the demo workspace `demo` (details in {}).",
+            file.display()
+        );
     }
     let key = demo["api_key"].as_str().unwrap_or_default();
     println!("\nDemo workspace: demo");
@@ -118,7 +234,13 @@ pub fn seed_and_print(addr: &str, admin_token: &str, state: &std::path::Path, or
     if let Some(users) = demo["users"].as_object() {
         for (name, id) in users {
             let id = id.as_str().unwrap_or_default();
-            if let Ok((201, b)) = http(addr, "POST", &format!("/api/v1/users/{id}/login-links"), &[("Authorization", &format!("Bearer {key}"))], None) {
+            if let Ok((201, b)) = http(
+                addr,
+                "POST",
+                &format!("/api/v1/users/{id}/login-links"),
+                &[("Authorization", &format!("Bearer {key}"))],
+                None,
+            ) {
                 println!("  {name:<14} {}", b["url"].as_str().unwrap_or_default());
             }
         }

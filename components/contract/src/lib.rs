@@ -17,7 +17,11 @@ fn query<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 fn reply(status: u16, body: impl Into<String>) -> Response {
-    Response::builder().status(status).header("content-type", "text/plain").body(body.into()).build()
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(body.into())
+        .build()
 }
 
 fn kv_error(e: KvError) -> Response {
@@ -52,8 +56,16 @@ fn echo_headers(req: &Request) -> Response {
 
 #[http_component]
 async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
-    let info = req.header("spin-path-info").and_then(|h| h.as_str()).unwrap_or("").to_string();
-    let route = req.header("spin-component-route").and_then(|h| h.as_str()).unwrap_or("").to_string();
+    let info = req
+        .header("spin-path-info")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .to_string();
+    let route = req
+        .header("spin-component-route")
+        .and_then(|h| h.as_str())
+        .unwrap_or("")
+        .to_string();
     // The last segment of the component route picks the area, so the same wasm
     // can be mounted under several prefixes (and component ids).
     let area = route.rsplit('/').next().unwrap_or("").to_string();
@@ -96,7 +108,9 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
                     Err(e) => wkv_error(e),
                 },
                 (Method::Post, "/increment") => {
-                    let delta: i64 = query(&req, "delta").and_then(|d| d.parse().ok()).unwrap_or(1);
+                    let delta: i64 = query(&req, "delta")
+                        .and_then(|d| d.parse().ok())
+                        .unwrap_or(1);
                     match atomics::increment(&bucket, &key, delta) {
                         Ok(v) => reply(200, v.to_string()),
                         Err(e) => wkv_error(e),
@@ -168,7 +182,9 @@ async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
             }
         }
         ("fault", "/now") => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
             reply(200, now.as_secs().to_string())
         }
         ("fault", "/env") => reply(200, std::env::var(&key).unwrap_or_default()),

@@ -1,7 +1,9 @@
 //! The benchmark floor: a plain `wasi:http/proxy` hello world with no Spin
 //! imports, so the same wasm runs under this host and `wasmtime serve`.
 
-use wasip2::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use wasip2::http::types::{
+    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
 
 struct Hello;
 
@@ -13,7 +15,9 @@ impl wasip2::exports::http::incoming_handler::Guest for Hello {
         let body = response.body().expect("body is taken once");
         ResponseOutparam::set(out, Ok(response));
         let stream = body.write().expect("stream is taken once");
-        stream.blocking_write_and_flush(b"Hello, world!\n").expect("write body");
+        stream
+            .blocking_write_and_flush(b"Hello, world!\n")
+            .expect("write body");
         drop(stream);
         OutgoingBody::finish(body, None).expect("finish body");
     }

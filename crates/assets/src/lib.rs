@@ -21,7 +21,10 @@ pub struct Reply {
 
 /// Content type for a file name, by extension.
 pub fn content_type(path: &str) -> &'static str {
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
         "css" => "text/css; charset=utf-8",
@@ -62,7 +65,10 @@ fn candidates(path: &str) -> Option<Vec<String>> {
     if !path.starts_with('/') || path.contains('\\') || path.contains('\0') || path.contains("%") {
         return None;
     }
-    if path.split('/').any(|s| s == ".." || s == "." || s.starts_with('.') && !s.is_empty()) {
+    if path
+        .split('/')
+        .any(|s| s == ".." || s == "." || s.starts_with('.') && !s.is_empty())
+    {
         return None;
     }
     if path.ends_with('/') {
@@ -80,29 +86,52 @@ fn candidates(path: &str) -> Option<Vec<String>> {
 ///
 /// `read` returns a file's bytes by absolute path (e.g. `/index.html`), or
 /// `None` when there is no such file.
-pub fn respond(method: &str, path: &str, if_none_match: Option<&str>, read: impl Fn(&str) -> Option<Vec<u8>>) -> Reply {
+pub fn respond(
+    method: &str,
+    path: &str,
+    if_none_match: Option<&str>,
+    read: impl Fn(&str) -> Option<Vec<u8>>,
+) -> Reply {
     let mut headers = Vec::new();
     security_headers(&mut headers);
     if method != "GET" && method != "HEAD" {
         headers.push(("allow", "GET, HEAD".to_string()));
         headers.push(("content-type", "text/plain; charset=utf-8".to_string()));
-        return Reply { status: 405, headers, body: b"Method Not Allowed\n".to_vec() };
+        return Reply {
+            status: 405,
+            headers,
+            body: b"Method Not Allowed\n".to_vec(),
+        };
     }
     let found = candidates(path).and_then(|c| c.into_iter().find_map(|p| read(&p).map(|b| (p, b))));
     let Some((file, body)) = found else {
         headers.push(("content-type", "text/html; charset=utf-8".to_string()));
         headers.push(("cache-control", "no-store".to_string()));
-        let page = read("/404.html").unwrap_or_else(|| b"<!doctype html><title>Not found</title><h1>Not found</h1>\n".to_vec());
-        return Reply { status: 404, headers, body: if method == "HEAD" { Vec::new() } else { page } };
+        let page = read("/404.html").unwrap_or_else(|| {
+            b"<!doctype html><title>Not found</title><h1>Not found</h1>\n".to_vec()
+        });
+        return Reply {
+            status: 404,
+            headers,
+            body: if method == "HEAD" { Vec::new() } else { page },
+        };
     };
     let tag = etag(&body);
     headers.push(("etag", tag.clone()));
     headers.push(("cache-control", "no-cache".to_string()));
     if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*")) {
-        return Reply { status: 304, headers, body: Vec::new() };
+        return Reply {
+            status: 304,
+            headers,
+            body: Vec::new(),
+        };
     }
     headers.push(("content-type", content_type(&file).to_string()));
-    Reply { status: 200, headers, body: if method == "HEAD" { Vec::new() } else { body } }
+    Reply {
+        status: 200,
+        headers,
+        body: if method == "HEAD" { Vec::new() } else { body },
+    }
 }
 
 #[cfg(test)]
@@ -120,23 +149,92 @@ mod tests {
     }
 
     fn header<'a>(r: &'a Reply, name: &str) -> Option<&'a str> {
-        r.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        r.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
     fn table() {
         let cases = [
-            ("GET", "/", 200, Some("text/html; charset=utf-8"), "<h1>home</h1>"),
-            ("GET", "/console", 200, Some("text/html; charset=utf-8"), "console"),
-            ("GET", "/app.js", 200, Some("text/javascript; charset=utf-8"), "js"),
-            ("GET", "/docs", 200, Some("text/html; charset=utf-8"), "docs"),
-            ("GET", "/docs/", 200, Some("text/html; charset=utf-8"), "docs"),
-            ("HEAD", "/app.js", 200, Some("text/javascript; charset=utf-8"), ""),
-            ("GET", "/missing.css", 404, Some("text/html; charset=utf-8"), "<!doctype html><title>Not found</title><h1>Not found</h1>\n"),
-            ("GET", "/../etc/passwd", 404, Some("text/html; charset=utf-8"), "<!doctype html><title>Not found</title><h1>Not found</h1>\n"),
-            ("GET", "/.git/config", 404, Some("text/html; charset=utf-8"), "<!doctype html><title>Not found</title><h1>Not found</h1>\n"),
-            ("GET", "/%2e%2e/x", 404, Some("text/html; charset=utf-8"), "<!doctype html><title>Not found</title><h1>Not found</h1>\n"),
-            ("POST", "/", 405, Some("text/plain; charset=utf-8"), "Method Not Allowed\n"),
+            (
+                "GET",
+                "/",
+                200,
+                Some("text/html; charset=utf-8"),
+                "<h1>home</h1>",
+            ),
+            (
+                "GET",
+                "/console",
+                200,
+                Some("text/html; charset=utf-8"),
+                "console",
+            ),
+            (
+                "GET",
+                "/app.js",
+                200,
+                Some("text/javascript; charset=utf-8"),
+                "js",
+            ),
+            (
+                "GET",
+                "/docs",
+                200,
+                Some("text/html; charset=utf-8"),
+                "docs",
+            ),
+            (
+                "GET",
+                "/docs/",
+                200,
+                Some("text/html; charset=utf-8"),
+                "docs",
+            ),
+            (
+                "HEAD",
+                "/app.js",
+                200,
+                Some("text/javascript; charset=utf-8"),
+                "",
+            ),
+            (
+                "GET",
+                "/missing.css",
+                404,
+                Some("text/html; charset=utf-8"),
+                "<!doctype html><title>Not found</title><h1>Not found</h1>\n",
+            ),
+            (
+                "GET",
+                "/../etc/passwd",
+                404,
+                Some("text/html; charset=utf-8"),
+                "<!doctype html><title>Not found</title><h1>Not found</h1>\n",
+            ),
+            (
+                "GET",
+                "/.git/config",
+                404,
+                Some("text/html; charset=utf-8"),
+                "<!doctype html><title>Not found</title><h1>Not found</h1>\n",
+            ),
+            (
+                "GET",
+                "/%2e%2e/x",
+                404,
+                Some("text/html; charset=utf-8"),
+                "<!doctype html><title>Not found</title><h1>Not found</h1>\n",
+            ),
+            (
+                "POST",
+                "/",
+                405,
+                Some("text/plain; charset=utf-8"),
+                "Method Not Allowed\n",
+            ),
         ];
         for (method, path, status, ctype, body) in cases {
             let r = respond(method, path, None, files);

@@ -11,12 +11,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth;
-use crate::keys;
-use crate::record::{claim, update, write};
 use crate::error::{Error, Result};
 use crate::http::{MAX_JSON_BODY, Request, Response};
 use crate::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
+use crate::keys;
 use crate::model::{AuthorKind, Message, Reader, Ticket, Visibility};
+use crate::record::{claim, update, write};
 use crate::store::Kv;
 use crate::thread::{self, Author, Order, Scope};
 use crate::time::{Millis, rfc3339};
@@ -107,7 +107,11 @@ impl Actor {
     }
 
     fn reader(&self) -> Reader {
-        if self.is_staff_side() { Reader::Staff } else { Reader::CustomerSide }
+        if self.is_staff_side() {
+            Reader::Staff
+        } else {
+            Reader::CustomerSide
+        }
     }
 }
 
@@ -122,23 +126,37 @@ fn cookie(req: &Request, name: &str) -> Option<String> {
 /// the act-as header) or the session cookie.
 pub fn authenticate(env: &Env, req: &Request) -> Result<Actor> {
     if let Some(authz) = req.header("authorization") {
-        let secret = authz.strip_prefix("Bearer ").ok_or(Error::Unauthenticated)?.trim();
+        let secret = authz
+            .strip_prefix("Bearer ")
+            .ok_or(Error::Unauthenticated)?
+            .trim();
         let (ws, key) = auth::authenticate_api_key(env.kv, secret, env.now)?;
         return match req.header(ACT_AS_HEADER) {
             None => Ok(Actor::Platform { ws, key }),
             Some(id) => {
-                let id = UserId::parse(id.trim())
-                    .map_err(|_| Error::bad("invalid_id", format!("{ACT_AS_HEADER} must name a user id")))?;
-                let user = workspace::user(env.kv, &ws, &id)
-                    .map_err(|_| Error::bad("unknown_user", format!("{ACT_AS_HEADER}: no such user in this workspace")))?;
-                Ok(Actor::User { ws, user: Box::new(user) })
+                let id = UserId::parse(id.trim()).map_err(|_| {
+                    Error::bad("invalid_id", format!("{ACT_AS_HEADER} must name a user id"))
+                })?;
+                let user = workspace::user(env.kv, &ws, &id).map_err(|_| {
+                    Error::bad(
+                        "unknown_user",
+                        format!("{ACT_AS_HEADER}: no such user in this workspace"),
+                    )
+                })?;
+                Ok(Actor::User {
+                    ws,
+                    user: Box::new(user),
+                })
             }
         };
     }
     let session = cookie(req, auth::SESSION_COOKIE).ok_or(Error::Unauthenticated)?;
     let (ws, id) = auth::session_user(env.kv, &session, env.now)?;
     let user = workspace::user(env.kv, &ws, &id).map_err(|_| Error::Unauthenticated)?;
-    Ok(Actor::User { ws, user: Box::new(user) })
+    Ok(Actor::User {
+        ws,
+        user: Box::new(user),
+    })
 }
 
 fn user_json(u: &User) -> Value {
@@ -189,8 +207,11 @@ fn segments(path: &str) -> Option<Vec<&str>> {
 }
 
 fn method_not_allowed(allowed: &str) -> Result<Response> {
-    Ok(Response::json(405, &json!({"error": {"code": "method_not_allowed", "message": format!("use {allowed}")}}))
-        .with_header("allow", allowed))
+    Ok(Response::json(
+        405,
+        &json!({"error": {"code": "method_not_allowed", "message": format!("use {allowed}")}}),
+    )
+    .with_header("allow", allowed))
 }
 
 /// A ticket the actor may see, or NotFound.
@@ -204,7 +225,10 @@ fn visible_ticket(env: &Env, actor: &Actor, no: TicketNo) -> Result<Ticket> {
         (Some(a), Some(b)) => workspace::company_key(a) == workspace::company_key(b),
         _ => false,
     };
-    if t.customer == u.id || same_company || crate::delegates::active(env.kv, actor.ws(), no, &u.id)?.is_some() {
+    if t.customer == u.id
+        || same_company
+        || crate::delegates::active(env.kv, actor.ws(), no, &u.id)?.is_some()
+    {
         Ok(t)
     } else {
         Err(Error::NotFound)
@@ -274,7 +298,10 @@ fn public() -> Visibility {
 }
 
 fn session_cookie(value: &str, max_age_secs: i64) -> String {
-    format!("{}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}", auth::SESSION_COOKIE)
+    format!(
+        "{}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}",
+        auth::SESSION_COOKIE
+    )
 }
 
 fn limit(req: &Request) -> Result<usize> {
@@ -284,14 +311,22 @@ fn limit(req: &Request) -> Result<usize> {
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=thread::MAX_PAGE).contains(n))
-            .ok_or_else(|| Error::bad("invalid_query", format!("limit must be 1 to {}", thread::MAX_PAGE))),
+            .ok_or_else(|| {
+                Error::bad(
+                    "invalid_query",
+                    format!("limit must be 1 to {}", thread::MAX_PAGE),
+                )
+            }),
     }
 }
 
 fn cursor(req: &Request) -> Result<Option<u64>> {
     match req.query_param("cursor") {
         None => Ok(None),
-        Some(c) => c.parse::<u64>().map(Some).map_err(|_| Error::bad("invalid_query", "cursor is not valid")),
+        Some(c) => c
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Error::bad("invalid_query", "cursor is not valid")),
     }
 }
 
@@ -347,27 +382,48 @@ fn sha_hex(parts: &[&[u8]]) -> String {
 
 fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) -> Result<Response> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|c| c.is_ascii_graphic()) {
-        return Err(Error::bad("invalid_header", "Idempotency-Key must be 1-255 visible ASCII characters"));
+        return Err(Error::bad(
+            "invalid_header",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        ));
     }
     // Keys are scoped to the caller; unauthenticated calls just run.
-    let Ok(actor) = authenticate(env, req) else { return f(env, req, rid) };
+    let Ok(actor) = authenticate(env, req) else {
+        return f(env, req, rid);
+    };
     let ws = actor.ws().clone();
-    let hash = sha_hex(&[actor.audit_name().as_bytes(), req.path.as_bytes(), key.as_bytes()]);
+    let hash = sha_hex(&[
+        actor.audit_name().as_bytes(),
+        req.path.as_bytes(),
+        key.as_bytes(),
+    ]);
     let body_hash = sha_hex(&[&req.body]);
     let record_key = keys::idempotency(&ws, &hash);
     let claim_key = keys::idempotency_claim(&ws, &hash);
-    let pending = Stored { body_hash: body_hash.clone(), pending_since: Some(env.now), status: 0, body: String::new(), secret: false };
-    let pending_bytes = serde_json::to_vec(&pending).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+    let pending = Stored {
+        body_hash: body_hash.clone(),
+        pending_since: Some(env.now),
+        status: 0,
+        body: String::new(),
+        secret: false,
+    };
+    let pending_bytes = serde_json::to_vec(&pending)
+        .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
     let mut won = claim(env.kv, &claim_key)?;
     if won {
         env.kv.set(&record_key, &pending_bytes)?;
     } else {
         let Some(old_bytes) = env.kv.get(&record_key)? else {
-            return Err(Error::Conflict("a request with this Idempotency-Key is still in progress".into()));
+            return Err(Error::Conflict(
+                "a request with this Idempotency-Key is still in progress".into(),
+            ));
         };
-        let stored: Stored = serde_json::from_slice(&old_bytes).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+        let stored: Stored = serde_json::from_slice(&old_bytes)
+            .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
         if stored.body_hash != body_hash {
-            return Err(Error::Unprocessable("this Idempotency-Key was used with a different body".into()));
+            return Err(Error::Unprocessable(
+                "this Idempotency-Key was used with a different body".into(),
+            ));
         }
         match stored.pending_since {
             None if stored.secret => {
@@ -375,17 +431,26 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
             }
             None => {
                 let value: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
-                return Ok(Response::json(stored.status, &value).with_header("idempotent-replayed", "true"));
+                return Ok(Response::json(stored.status, &value)
+                    .with_header("idempotent-replayed", "true"));
             }
             Some(since) if env.now - since < IDEMPOTENCY_TAKEOVER => {
-                return Err(Error::Conflict("a request with this Idempotency-Key is still in progress".into()));
+                return Err(Error::Conflict(
+                    "a request with this Idempotency-Key is still in progress".into(),
+                ));
             }
             // The first request died: take its place (the record exists, so
             // this is a compare-and-swap on a present value).
-            Some(_) => won = env.kv.compare_and_swap(&record_key, Some(&old_bytes), &pending_bytes)?,
+            Some(_) => {
+                won = env
+                    .kv
+                    .compare_and_swap(&record_key, Some(&old_bytes), &pending_bytes)?
+            }
         }
         if !won {
-            return Err(Error::Conflict("a request with this Idempotency-Key is still in progress".into()));
+            return Err(Error::Conflict(
+                "a request with this Idempotency-Key is still in progress".into(),
+            ));
         }
     }
     let resp: Response = f(env, req, rid).into();
@@ -398,7 +463,11 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
             body_hash,
             pending_since: None,
             status: resp.status,
-            body: if resp.secret { String::new() } else { String::from_utf8_lossy(&resp.body).into_owned() },
+            body: if resp.secret {
+                String::new()
+            } else {
+                String::from_utf8_lossy(&resp.body).into_owned()
+            },
             secret: resp.secret,
         };
         write(env.kv, &record_key, &stored)?;
@@ -406,8 +475,24 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
     Ok(resp)
 }
 
-fn audit(env: &Env, actor: &Actor, action: &str, target: &str, ticket: Option<TicketNo>, rid: &str) -> Result<()> {
-    crate::audit::record(env.kv, actor.ws(), env.now, &actor.audit_name(), action, target, ticket, rid)
+fn audit(
+    env: &Env,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    ticket: Option<TicketNo>,
+    rid: &str,
+) -> Result<()> {
+    crate::audit::record(
+        env.kv,
+        actor.ws(),
+        env.now,
+        &actor.audit_name(),
+        action,
+        target,
+        ticket,
+        rid,
+    )
 }
 
 #[derive(Deserialize)]
@@ -421,18 +506,42 @@ struct EmailLogin {
 /// the workspace) exists; a link is emailed only when it does.
 fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
     let body: EmailLogin = req.json(MAX_JSON_BODY)?;
-    let answer = Response::json(202, &json!({"ok": true, "message": "If that address has an account, a sign-in link is on its way."}));
-    let Ok(ws) = WorkspaceId::parse(body.workspace.trim()) else { return Ok(answer) };
-    let Ok(w) = workspace::workspace(env.kv, &ws) else { return Ok(answer) };
-    let Ok(Some(user)) = workspace::user_by_email(env.kv, &ws, &body.email) else { return Ok(answer) };
+    let answer = Response::json(
+        202,
+        &json!({"ok": true, "message": "If that address has an account, a sign-in link is on its way."}),
+    );
+    let Ok(ws) = WorkspaceId::parse(body.workspace.trim()) else {
+        return Ok(answer);
+    };
+    let Ok(w) = workspace::workspace(env.kv, &ws) else {
+        return Ok(answer);
+    };
+    let Ok(Some(user)) = workspace::user_by_email(env.kv, &ws, &body.email) else {
+        return Ok(answer);
+    };
     if !auth::may_email_login(env.kv, &ws, &workspace::email_hash(&user.email), env.now)? {
         return Ok(answer);
     }
     let r = (env.random)();
     let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
     let url = format!("{}/login#{link}", env.public_origin.trim_end_matches('/'));
-    let mail = crate::outbox::enqueue(env.kv, &ws, env.now, &user.email, crate::outbox::login_link(&mail_branding(env, &w)?, &user.name, &url))?;
-    crate::audit::record(env.kv, &ws, env.now, &user.id.to_string(), "login_link.emailed", &user.id.to_string(), None, "")?;
+    let mail = crate::outbox::enqueue(
+        env.kv,
+        &ws,
+        env.now,
+        &user.email,
+        crate::outbox::login_link(&mail_branding(env, &w)?, &user.name, &url),
+    )?;
+    crate::audit::record(
+        env.kv,
+        &ws,
+        env.now,
+        &user.id.to_string(),
+        "login_link.emailed",
+        &user.id.to_string(),
+        None,
+        "",
+    )?;
     let mut answer = answer;
     answer.mail.push((ws, mail.n));
     Ok(answer)
@@ -453,7 +562,8 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             if let Some(s) = cookie(req, auth::SESSION_COOKIE) {
                 auth::end_session(env.kv, &s)?;
             }
-            return Ok(Response::json(200, &json!({"ok": true})).with_header("set-cookie", &session_cookie("", 0)));
+            return Ok(Response::json(200, &json!({"ok": true}))
+                .with_header("set-cookie", &session_cookie("", 0)));
         }
         _ => {}
     }
@@ -461,12 +571,21 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let ws = actor.ws().clone();
     match (m, segs.as_slice()) {
         ("GET", ["me"]) => match &actor {
-            Actor::User { user, .. } => Ok(Response::json(200, &json!({"workspace": ws, "user": user_json(user)}))),
-            Actor::Platform { key, .. } => Ok(Response::json(200, &json!({"workspace": ws, "api_key_id": key}))),
+            Actor::User { user, .. } => Ok(Response::json(
+                200,
+                &json!({"workspace": ws, "user": user_json(user)}),
+            )),
+            Actor::Platform { key, .. } => Ok(Response::json(
+                200,
+                &json!({"workspace": ws, "api_key_id": key}),
+            )),
         },
         ("GET", ["workspace"]) => {
             let w = workspace::workspace(env.kv, &ws)?;
-            Ok(Response::json(200, &json!({"id": w.id, "name": w.name, "settings": w.settings, "created_at": rfc3339(w.created_at)})))
+            Ok(Response::json(
+                200,
+                &json!({"id": w.id, "name": w.name, "settings": w.settings, "created_at": rfc3339(w.created_at)}),
+            ))
         }
         ("PUT", ["workspace", "settings"]) => {
             require(actor.is_admin_side(), "only admins change settings")?;
@@ -477,33 +596,55 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         }
         ("PUT", ["workspace", "logo"]) => {
             require(actor.is_admin_side(), "only admins change the branding")?;
-            let ctype = req.header("content-type").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let ctype = req
+                .header("content-type")
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             let logo = workspace::set_logo(env.kv, &ws, &ctype, &req.body)?;
             audit(env, &actor, "settings.logo_changed", &logo.etag, None, rid)?;
-            Ok(Response::json(200, &json!({"logo": logo, "url": logo_url(env, &ws)})))
+            Ok(Response::json(
+                200,
+                &json!({"logo": logo, "url": logo_url(env, &ws)}),
+            ))
         }
         ("GET", ["audit"]) => {
             require(actor.is_admin_side(), "only admins read the audit ledger")?;
             audit_export(env, req, &ws, None)
         }
         ("GET", ["tickets", no, "audit"]) => {
-            require(actor.is_staff_side(), "only staff read a ticket's audit trail")?;
+            require(
+                actor.is_staff_side(),
+                "only staff read a ticket's audit trail",
+            )?;
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
             audit_export(env, req, &ws, Some(t.no))
         }
         ("GET", ["links"]) => {
             require(actor.is_admin_side(), "only admins review every live link")?;
             let (links, next) = crate::links::page(env.kv, &ws, cursor(req)?, limit(req)?)?;
-            Ok(Response::json(200, &json!({"links": links, "next_cursor": next})))
+            Ok(Response::json(
+                200,
+                &json!({"links": links, "next_cursor": next}),
+            ))
         }
         ("GET", ["outbox"]) => {
             require(actor.is_admin_side(), "only admins read the outbox")?;
             let (emails, next) = crate::outbox::page(env.kv, &ws, cursor(req)?, limit(req)?)?;
-            Ok(Response::json(200, &json!({"emails": emails, "next_cursor": next})))
+            Ok(Response::json(
+                200,
+                &json!({"emails": emails, "next_cursor": next}),
+            ))
         }
         ("GET", ["api-keys"]) => {
             require(actor.is_admin_side(), "only admins manage API keys")?;
-            Ok(Response::json(200, &json!({"api_keys": auth::list_api_keys(env.kv, &ws)?})))
+            Ok(Response::json(
+                200,
+                &json!({"api_keys": auth::list_api_keys(env.kv, &ws)?}),
+            ))
         }
         ("POST", ["api-keys"]) => {
             require(actor.is_admin_side(), "only admins manage API keys")?;
@@ -520,35 +661,70 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             Ok(Response::json(200, &json!({"revoked": id})))
         }
         ("PUT", ["users"]) => {
-            require(actor.is_admin_side(), "only the platform or admins manage users")?;
+            require(
+                actor.is_admin_side(),
+                "only the platform or admins manage users",
+            )?;
             let input: UserInput = req.json(MAX_JSON_BODY)?;
             let r = env.random16();
             let (u, created) = workspace::upsert_user(env.kv, &ws, input, env.now, r)?;
-            audit(env, &actor, if created { "user.created" } else { "user.updated" }, u.id.as_str(), None, rid)?;
-            Ok(Response::json(if created { 201 } else { 200 }, &json!({"user": user_json(&u)})))
+            audit(
+                env,
+                &actor,
+                if created {
+                    "user.created"
+                } else {
+                    "user.updated"
+                },
+                u.id.as_str(),
+                None,
+                rid,
+            )?;
+            Ok(Response::json(
+                if created { 201 } else { 200 },
+                &json!({"user": user_json(&u)}),
+            ))
         }
         ("GET", ["users", id]) => {
             let id = UserId::parse(id)?;
             if !actor.is_staff_side() && actor.user().map(|u| &u.id) != Some(&id) {
                 return Err(Error::NotFound);
             }
-            Ok(Response::json(200, &json!({"user": user_json(&workspace::user(env.kv, &ws, &id)?)})))
+            Ok(Response::json(
+                200,
+                &json!({"user": user_json(&workspace::user(env.kv, &ws, &id)?)}),
+            ))
         }
         ("POST", ["users", id, "login-links"]) => {
-            require(actor.is_admin_side(), "only the platform or admins mint login links")?;
+            require(
+                actor.is_admin_side(),
+                "only the platform or admins mint login links",
+            )?;
             let user = workspace::user(env.kv, &ws, &UserId::parse(id)?)?;
             let r = (env.random)();
             let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
-            audit(env, &actor, "login_link.minted", user.id.as_str(), None, rid)?;
-            Ok(Response::json(201, &json!({
-                "url": format!("{}/login#{link}", env.public_origin.trim_end_matches('/')),
-                "expires_at": rfc3339(env.now + auth::LOGIN_LINK_LIFETIME),
-            }))
+            audit(
+                env,
+                &actor,
+                "login_link.minted",
+                user.id.as_str(),
+                None,
+                rid,
+            )?;
+            Ok(Response::json(
+                201,
+                &json!({
+                    "url": format!("{}/login#{link}", env.public_origin.trim_end_matches('/')),
+                    "expires_at": rfc3339(env.now + auth::LOGIN_LINK_LIFETIME),
+                }),
+            )
             .with_secret())
         }
         ("POST", ["tickets"]) => create_ticket(env, &actor, req, rid),
         ("GET", ["tickets"]) if req.query_param("scope").as_deref() == Some("delegated") => {
-            let u = actor.user().ok_or_else(|| Error::bad("act_as_required", "delegated tickets belong to a person"))?;
+            let u = actor.user().ok_or_else(|| {
+                Error::bad("act_as_required", "delegated tickets belong to a person")
+            })?;
             let nos = crate::delegates::delegated_tickets(env.kv, &ws, &u.id, limit(req)?)?;
             let mut list = Vec::new();
             for no in nos {
@@ -558,29 +734,43 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                     list.push(v);
                 }
             }
-            Ok(Response::json(200, &json!({"tickets": list, "next_cursor": null})))
+            Ok(Response::json(
+                200,
+                &json!({"tickets": list, "next_cursor": null}),
+            ))
         }
         ("GET", ["tickets"]) => {
             let scope = match actor.user() {
                 Some(u) if !u.is_staff() => match &u.company {
-                    Some(c) if req.query_param("scope").as_deref() == Some("company") => Scope::Company(c.clone()),
+                    Some(c) if req.query_param("scope").as_deref() == Some("company") => {
+                        Scope::Company(c.clone())
+                    }
                     _ => Scope::Customer(u.id.clone()),
                 },
                 _ => Scope::Workspace,
             };
             let (list, next) = thread::list(env.kv, &ws, &scope, cursor(req)?, limit(req)?)?;
             let staff = actor.is_staff_side();
-            Ok(Response::json(200, &json!({
-                "tickets": list.iter().map(|t| ticket_json(t, staff)).collect::<Vec<_>>(),
-                "next_cursor": next,
-            })))
+            Ok(Response::json(
+                200,
+                &json!({
+                    "tickets": list.iter().map(|t| ticket_json(t, staff)).collect::<Vec<_>>(),
+                    "next_cursor": next,
+                }),
+            ))
         }
         ("GET", ["tickets", no]) => {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
-            Ok(Response::json(200, &json!({"ticket": ticket_json(&t, actor.is_staff_side())})))
+            Ok(Response::json(
+                200,
+                &json!({"ticket": ticket_json(&t, actor.is_staff_side())}),
+            ))
         }
         ("PUT", ["tickets", no, "order"]) => {
-            require(actor.is_staff_side(), "order details come from the platform or staff")?;
+            require(
+                actor.is_staff_side(),
+                "order details come from the platform or staff",
+            )?;
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
             let o: crate::model::OrderDetails = req.json(MAX_JSON_BODY)?;
             o.validate()?;
@@ -588,65 +778,122 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 t.order = Some(o.clone());
                 Ok(())
             })?;
-            audit(env, &actor, "ticket.order_set", &t.no.to_string(), Some(t.no), rid)?;
-            Ok(Response::json(200, &json!({"ticket": ticket_json(&t, true)})))
+            audit(
+                env,
+                &actor,
+                "ticket.order_set",
+                &t.no.to_string(),
+                Some(t.no),
+                rid,
+            )?;
+            Ok(Response::json(
+                200,
+                &json!({"ticket": ticket_json(&t, true)}),
+            ))
         }
         ("GET", ["tickets", no, "thread"]) => {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
             let order = match req.query_param("order").as_deref() {
                 None | Some("oldest") => Order::OldestFirst,
                 Some("newest") => Order::NewestFirst,
-                Some(o) => return Err(Error::bad("invalid_query", format!("order {o:?} must be oldest or newest"))),
+                Some(o) => {
+                    return Err(Error::bad(
+                        "invalid_query",
+                        format!("order {o:?} must be oldest or newest"),
+                    ));
+                }
             };
             let reader = actor.reader();
-            let page = thread::page(env.kv, &ws, t.no, &reader, order, cursor(req)?, limit(req)?, env.now)?;
+            let page = thread::page(
+                env.kv,
+                &ws,
+                t.no,
+                &reader,
+                order,
+                cursor(req)?,
+                limit(req)?,
+                env.now,
+            )?;
             let team = team_name(&workspace::workspace(env.kv, &ws)?);
-            Ok(Response::json(200, &json!({
-                "messages": page.messages.iter().map(|m| message_json(m, &reader, &team)).collect::<Vec<_>>(),
-                "next_cursor": page.next,
-            })))
+            Ok(Response::json(
+                200,
+                &json!({
+                    "messages": page.messages.iter().map(|m| message_json(m, &reader, &team)).collect::<Vec<_>>(),
+                    "next_cursor": page.next,
+                }),
+            ))
         }
-        (_, ["me"] | ["workspace", ..] | ["workspaces", ..] | ["api-keys", ..] | ["users", ..] | ["tickets", ..] | ["audit"] | ["outbox"] | ["links"]) => {
-            method_not_allowed("GET, POST, PUT")
-        }
+        (
+            _,
+            ["me"]
+            | ["workspace", ..]
+            | ["workspaces", ..]
+            | ["api-keys", ..]
+            | ["users", ..]
+            | ["tickets", ..]
+            | ["audit"]
+            | ["outbox"]
+            | ["links"],
+        ) => method_not_allowed("GET, POST, PUT"),
         _ => Err(Error::NoRoute),
     }
 }
 
-fn audit_export(env: &Env, req: &Request, ws: &WorkspaceId, ticket: Option<TicketNo>) -> Result<Response> {
+fn audit_export(
+    env: &Env,
+    req: &Request,
+    ws: &WorkspaceId,
+    ticket: Option<TicketNo>,
+) -> Result<Response> {
     let after = cursor(req)?.unwrap_or(0);
     let limit = match req.query_param("limit") {
         None => 1000,
-        Some(l) => l.parse::<usize>().ok().filter(|n| (1..=5000).contains(n))
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=5000).contains(n))
             .ok_or_else(|| Error::bad("invalid_query", "limit must be 1 to 5000"))?,
     };
     let (entries, next) = crate::audit::page(env.kv, ws, ticket, after, limit)?;
     match req.query_param("format").as_deref() {
-        None | Some("json") => Ok(Response::json(200, &json!({
-            "entries": entries.iter().map(|e| json!({
-                "n": e.n, "at": rfc3339(e.at), "actor": e.actor, "action": e.action,
-                "target": e.target, "ticket": e.ticket.map(|t| t.0), "request_id": e.request_id,
-            })).collect::<Vec<_>>(),
-            "next_cursor": next,
-        }))),
+        None | Some("json") => Ok(Response::json(
+            200,
+            &json!({
+                "entries": entries.iter().map(|e| json!({
+                    "n": e.n, "at": rfc3339(e.at), "actor": e.actor, "action": e.action,
+                    "target": e.target, "ticket": e.ticket.map(|t| t.0), "request_id": e.request_id,
+                })).collect::<Vec<_>>(),
+                "next_cursor": next,
+            }),
+        )),
         Some("csv") => {
             let mut r = Response::json(200, &Value::Null);
             r.body = crate::audit::to_csv(&entries).into_bytes();
             r.headers.retain(|(k, _)| k != "content-type");
-            r.headers.push(("content-type".into(), "text/csv; charset=utf-8".into()));
-            r.headers.push(("content-disposition".into(), "attachment; filename=\"audit.csv\"".into()));
+            r.headers
+                .push(("content-type".into(), "text/csv; charset=utf-8".into()));
+            r.headers.push((
+                "content-disposition".into(),
+                "attachment; filename=\"audit.csv\"".into(),
+            ));
             if let Some(n) = next {
                 r.headers.push(("x-next-cursor".into(), n.to_string()));
             }
             Ok(r)
         }
-        Some(f) => Err(Error::bad("invalid_query", format!("format {f:?} must be json or csv"))),
+        Some(f) => Err(Error::bad(
+            "invalid_query",
+            format!("format {f:?} must be json or csv"),
+        )),
     }
 }
 
 /// Where mail clients fetch the uploaded logo.
 fn logo_url(env: &Env, ws: &WorkspaceId) -> String {
-    format!("{}/api/v1/workspaces/{ws}/logo", env.public_origin.trim_end_matches('/'))
+    format!(
+        "{}/api/v1/workspaces/{ws}/logo",
+        env.public_origin.trim_end_matches('/')
+    )
 }
 
 /// `GET /api/v1/workspaces/<ws>/logo`: public, since emails show it.
@@ -660,7 +907,10 @@ fn public_logo(env: &Env, ws: &str) -> Result<Response> {
         ("cache-control".into(), "public, max-age=300".into()),
         ("etag".into(), format!("\"{}\"", meta.etag)),
         ("x-content-type-options".into(), "nosniff".into()),
-        ("content-security-policy".into(), "default-src 'none'".into()),
+        (
+            "content-security-policy".into(),
+            "default-src 'none'".into(),
+        ),
     ];
     Ok(r)
 }
@@ -675,7 +925,11 @@ fn mail_branding(env: &Env, w: &workspace::Workspace) -> Result<workspace::Brand
 }
 
 fn require(ok: bool, why: &str) -> Result<()> {
-    if ok { Ok(()) } else { Err(Error::Forbidden(why.into())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(why.into()))
+    }
 }
 
 fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
@@ -692,11 +946,23 @@ fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response>
     let w = workspace::create_workspace(env.kv, &id, &body.name, env.now)?;
     let (r32, r16) = ((env.random)(), env.random16());
     let (key, secret) = auth::create_api_key(env.kv, &id, "initial", env.now, r32, r16)?;
-    crate::audit::record(env.kv, &id, env.now, "deployment", "workspace.created", id.as_str(), None, rid)?;
-    Ok(Response::json(201, &json!({
-        "workspace": {"id": w.id, "name": w.name, "settings": w.settings},
-        "api_key": key, "secret": secret,
-    })))
+    crate::audit::record(
+        env.kv,
+        &id,
+        env.now,
+        "deployment",
+        "workspace.created",
+        id.as_str(),
+        None,
+        rid,
+    )?;
+    Ok(Response::json(
+        201,
+        &json!({
+            "workspace": {"id": w.id, "name": w.name, "settings": w.settings},
+            "api_key": key, "secret": secret,
+        }),
+    ))
 }
 
 fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
@@ -705,9 +971,22 @@ fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let user = workspace::user(env.kv, &ws, &user_id)?;
     let r = (env.random)();
     let session = auth::create_session(env.kv, &ws, &user_id, env.now, r)?;
-    crate::audit::record(env.kv, &ws, env.now, user_id.as_str(), "session.started", user_id.as_str(), None, rid)?;
-    Ok(Response::json(200, &json!({"workspace": ws, "user": user_json(&user)}))
-        .with_header("set-cookie", &session_cookie(&session, auth::SESSION_LIFETIME / 1000)))
+    crate::audit::record(
+        env.kv,
+        &ws,
+        env.now,
+        user_id.as_str(),
+        "session.started",
+        user_id.as_str(),
+        None,
+        rid,
+    )?;
+    Ok(
+        Response::json(200, &json!({"workspace": ws, "user": user_json(&user)})).with_header(
+            "set-cookie",
+            &session_cookie(&session, auth::SESSION_LIFETIME / 1000),
+        ),
+    )
 }
 
 fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Response> {
@@ -716,47 +995,95 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
     let (customer, author) = match actor.user() {
         Some(u) if u.role == Role::Customer => {
             if body.customer_id.as_ref().is_some_and(|c| c != &u.id) {
-                return Err(Error::Forbidden("customers open tickets for themselves".into()));
+                return Err(Error::Forbidden(
+                    "customers open tickets for themselves".into(),
+                ));
             }
-            (u.clone(), Author { id: Some(u.id.to_string()), name: u.name.clone(), kind: AuthorKind::Customer, signed: true })
+            (
+                u.clone(),
+                Author {
+                    id: Some(u.id.to_string()),
+                    name: u.name.clone(),
+                    kind: AuthorKind::Customer,
+                    signed: true,
+                },
+            )
         }
         staff_or_platform => {
-            let cid = body
-                .customer_id
-                .clone()
-                .ok_or_else(|| Error::bad("missing_field", "customer_id: name the customer the ticket is for"))?;
-            let c = workspace::user(env.kv, ws, &cid)
-                .map_err(|_| Error::bad("unknown_user", "customer_id: no such user in this workspace"))?;
+            let cid = body.customer_id.clone().ok_or_else(|| {
+                Error::bad(
+                    "missing_field",
+                    "customer_id: name the customer the ticket is for",
+                )
+            })?;
+            let c = workspace::user(env.kv, ws, &cid).map_err(|_| {
+                Error::bad(
+                    "unknown_user",
+                    "customer_id: no such user in this workspace",
+                )
+            })?;
             if c.role != Role::Customer {
-                return Err(Error::bad("invalid_field", "customer_id must name a customer"));
+                return Err(Error::bad(
+                    "invalid_field",
+                    "customer_id must name a customer",
+                ));
             }
             let author = match staff_or_platform {
-                Some(s) => Author { id: Some(s.id.to_string()), name: s.name.clone(), kind: AuthorKind::Staff, signed: true },
+                Some(s) => Author {
+                    id: Some(s.id.to_string()),
+                    name: s.name.clone(),
+                    kind: AuthorKind::Staff,
+                    signed: true,
+                },
                 // The platform on the customer's behalf.
-                None => Author { id: Some(c.id.to_string()), name: c.name.clone(), kind: AuthorKind::Customer, signed: true },
+                None => Author {
+                    id: Some(c.id.to_string()),
+                    name: c.name.clone(),
+                    kind: AuthorKind::Customer,
+                    signed: true,
+                },
             };
             (c, author)
         }
     };
     let queue = body.queue.unwrap_or_else(|| "support".into());
-    if queue.is_empty() || queue.len() > 40 || !queue.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
-        return Err(Error::bad("invalid_field", "queue must be 1-40 letters, digits, '-' or '_'"));
-    }
+    workspace::check_queue(&queue)?;
     if let Some(o) = &body.order {
         if actor.user().is_some_and(|u| u.role == Role::Customer) {
-            return Err(Error::Forbidden("order details come from the platform or staff".into()));
+            return Err(Error::Forbidden(
+                "order details come from the platform or staff".into(),
+            ));
         }
         o.validate()?;
     }
-    let (mut t, first) = thread::create_ticket(env.kv, ws, env.now, &body.subject, &customer, &queue, &author, &body.body)?;
+    let (mut t, first) = thread::create_ticket(
+        env.kv,
+        ws,
+        env.now,
+        &body.subject,
+        &customer,
+        &queue,
+        &author,
+        &body.body,
+    )?;
     if let Some(o) = body.order {
         t = update(env.kv, &keys::ticket(ws, t.no), |t: &mut Ticket| {
             t.order = Some(o.clone());
             Ok(())
         })?;
     }
-    audit(env, actor, "ticket.created", &t.no.to_string(), Some(t.no), rid)?;
-    Ok(Response::json(201, &json!({"ticket": ticket_json(&t, actor.is_staff_side()), "message": message_json(&first, &actor.reader(), "")})))
+    audit(
+        env,
+        actor,
+        "ticket.created",
+        &t.no.to_string(),
+        Some(t.no),
+        rid,
+    )?;
+    Ok(Response::json(
+        201,
+        &json!({"ticket": ticket_json(&t, actor.is_staff_side()), "message": message_json(&first, &actor.reader(), "")}),
+    ))
 }
 
 /// The `replies` component: `POST /api/v1/tickets/<no>/replies`, the one path
@@ -767,7 +1094,9 @@ pub fn handle_replies(env: &mut Env, req: &Request) -> Response {
 
 fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NoRoute)?;
-    let ["tickets", no, "replies"] = segs.as_slice() else { return Err(Error::NoRoute) };
+    let ["tickets", no, "replies"] = segs.as_slice() else {
+        return Err(Error::NoRoute);
+    };
     if req.method != "POST" {
         return method_not_allowed("POST");
     }
@@ -777,38 +1106,99 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let ws = workspace::workspace(env.kv, actor.ws())?;
     if let Some(email) = &body.from_email {
         if actor.user().is_some() {
-            return Err(Error::bad("invalid_field", "from_email is for the platform posting on someone's behalf, not with act-as"));
+            return Err(Error::bad(
+                "invalid_field",
+                "from_email is for the platform posting on someone's behalf, not with act-as",
+            ));
         }
         let author = reply_sender(env, &ws, &t, email)?;
         if body.visibility != Visibility::Public {
-            return Err(Error::bad("invalid_field", "replies on someone's behalf are public"));
+            return Err(Error::bad(
+                "invalid_field",
+                "replies on someone's behalf are public",
+            ));
         }
-        let (msg, ticket) = thread::post(env.kv, actor.ws(), t.no, env.now, &author, Visibility::Public, &body.body, None)?;
-        let mut resp = Response::json(201, &json!({"message": message_json(&msg, &Reader::Staff, &team_name(&ws)), "ticket": ticket_json(&ticket, true)}));
-        if let Err(e) = audit(env, &actor, "message.posted", &format!("{}/{}", t.no, msg.seq.0), Some(t.no), rid) {
+        let (msg, ticket) = thread::post(
+            env.kv,
+            actor.ws(),
+            t.no,
+            env.now,
+            &author,
+            Visibility::Public,
+            &body.body,
+            None,
+        )?;
+        let mut resp = Response::json(
+            201,
+            &json!({"message": message_json(&msg, &Reader::Staff, &team_name(&ws)), "ticket": ticket_json(&ticket, true)}),
+        );
+        if let Err(e) = audit(
+            env,
+            &actor,
+            "message.posted",
+            &format!("{}/{}", t.no, msg.seq.0),
+            Some(t.no),
+            rid,
+        ) {
             resp.internal = Some(format!("audit entry for a posted message failed: {e}"));
         }
-        let except = if author.kind == AuthorKind::Participant { author.id.clone() } else { None };
+        let except = if author.kind == AuthorKind::Participant {
+            author.id.clone()
+        } else {
+            None
+        };
         resp.mail = copy_participants(env, &ws, &ticket, &author.name, except.as_deref())?;
         return Ok(resp);
     }
-    let user = actor
-        .user()
-        .ok_or_else(|| Error::bad("act_as_required", format!("post as a person: send {ACT_AS_HEADER} with a user id")))?;
+    let user = actor.user().ok_or_else(|| {
+        Error::bad(
+            "act_as_required",
+            format!("post as a person: send {ACT_AS_HEADER} with a user id"),
+        )
+    })?;
     let author = if user.is_staff() {
-        Author { id: Some(user.id.to_string()), name: user.name.clone(), kind: AuthorKind::Staff, signed: ws.settings.sign_replies }
+        Author {
+            id: Some(user.id.to_string()),
+            name: user.name.clone(),
+            kind: AuthorKind::Staff,
+            signed: ws.settings.sign_replies,
+        }
     } else {
         let (kind, can_reply) = customer_kind(env, actor.ws(), &t, user)?;
         if !can_reply {
             return Err(Error::Forbidden("this invite is view only".into()));
         }
-        Author { id: Some(user.id.to_string()), name: user.name.clone(), kind, signed: true }
+        Author {
+            id: Some(user.id.to_string()),
+            name: user.name.clone(),
+            kind,
+            signed: true,
+        }
     };
-    let (msg, ticket) = thread::post(env.kv, actor.ws(), t.no, env.now, &author, body.visibility, &body.body, None)?;
+    let (msg, ticket) = thread::post(
+        env.kv,
+        actor.ws(),
+        t.no,
+        env.now,
+        &author,
+        body.visibility,
+        &body.body,
+        None,
+    )?;
     // The message is written: the post stands. An audit failure is logged,
     // not turned into an error the client would retry (and duplicate).
-    let mut resp = Response::json(201, &json!({"message": message_json(&msg, &actor.reader(), &team_name(&ws)), "ticket": ticket_json(&ticket, user.is_staff())}));
-    if let Err(e) = audit(env, &actor, "message.posted", &format!("{}/{}", t.no, msg.seq.0), Some(t.no), rid) {
+    let mut resp = Response::json(
+        201,
+        &json!({"message": message_json(&msg, &actor.reader(), &team_name(&ws)), "ticket": ticket_json(&ticket, user.is_staff())}),
+    );
+    if let Err(e) = audit(
+        env,
+        &actor,
+        "message.posted",
+        &format!("{}/{}", t.no, msg.seq.0),
+        Some(t.no),
+        rid,
+    ) {
         resp.internal = Some(format!("audit entry for a posted message failed: {e}"));
     }
     if msg.visibility == Visibility::Public {
@@ -824,25 +1214,38 @@ fn reply_sender(env: &Env, w: &workspace::Workspace, t: &Ticket, email: &str) ->
         if u.role == Role::Customer {
             if let Ok((kind, can_reply)) = customer_kind(env, &w.id, t, &u) {
                 if !can_reply {
-                    return Err(Error::Forbidden(format!("{email} may read this ticket but not reply")));
+                    return Err(Error::Forbidden(format!(
+                        "{email} may read this ticket but not reply"
+                    )));
                 }
-                return Ok(Author { id: Some(u.id.to_string()), name: u.name.clone(), kind, signed: true });
+                return Ok(Author {
+                    id: Some(u.id.to_string()),
+                    name: u.name.clone(),
+                    kind,
+                    signed: true,
+                });
             }
         }
     }
     if w.settings.participants_enabled {
         if let Some(p) = crate::participants::by_email(env.kv, &w.id, t.no, &email)? {
             if !p.can_reply {
-                return Err(Error::Forbidden(format!("{email} may read this ticket but not reply")));
+                return Err(Error::Forbidden(format!(
+                    "{email} may read this ticket but not reply"
+                )));
             }
-            return Ok(Author { id: Some(p.id.clone()), name: p.name.clone(), kind: AuthorKind::Participant, signed: true });
+            return Ok(Author {
+                id: Some(p.id.clone()),
+                name: p.name.clone(),
+                kind: AuthorKind::Participant,
+                signed: true,
+            });
         }
     }
     Err(Error::Forbidden(format!(
         "{email} may not reply to this ticket: it is not the ticket's customer, a customer of the same company, or a participant"
     )))
 }
-
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -874,7 +1277,9 @@ fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     if let ["tickets", no, "participants", rest @ ..] = segs.as_slice() {
         return participants(env, req, rid, no, rest);
     }
-    let ["tickets", no, "delegates", rest @ ..] = segs.as_slice() else { return Err(Error::NoRoute) };
+    let ["tickets", no, "delegates", rest @ ..] = segs.as_slice() else {
+        return Err(Error::NoRoute);
+    };
     let actor = authenticate(env, req)?;
     let ws = actor.ws().clone();
     let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
@@ -885,26 +1290,69 @@ fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let may_manage = actor.is_staff_side() || (owner && w.settings.customers_may_invite);
     match (req.method.as_str(), rest) {
         ("GET", []) => {
-            require(actor.is_staff_side() || owner, "only staff and the ticket's customer see its delegates")?;
+            require(
+                actor.is_staff_side() || owner,
+                "only staff and the ticket's customer see its delegates",
+            )?;
             let list = crate::delegates::list(env.kv, &ws, t.no)?;
-            Ok(Response::json(200, &json!({"delegates": list.iter().map(delegate_json).collect::<Vec<_>>()})))
+            Ok(Response::json(
+                200,
+                &json!({"delegates": list.iter().map(delegate_json).collect::<Vec<_>>()}),
+            ))
         }
         ("POST", []) => {
-            require(may_manage, "customers may invite delegates only when the workspace allows it")?;
+            require(
+                may_manage,
+                "customers may invite delegates only when the workspace allows it",
+            )?;
             let body: NewDelegate = req.json(MAX_JSON_BODY)?;
-            send_invite(env, &actor, &w, &t, &body.email, body.can_reply, rid, "delegate.invited")
+            send_invite(
+                env,
+                &actor,
+                &w,
+                &t,
+                &body.email,
+                body.can_reply,
+                rid,
+                "delegate.invited",
+            )
         }
         ("POST", [user, "resend"]) => {
-            require(may_manage, "customers may invite delegates only when the workspace allows it")?;
+            require(
+                may_manage,
+                "customers may invite delegates only when the workspace allows it",
+            )?;
             let id = UserId::parse(user)?;
-            let d = crate::delegates::list(env.kv, &ws, t.no)?.into_iter().find(|d| d.user == id).ok_or(Error::NotFound)?;
-            send_invite(env, &actor, &w, &t, &d.email, d.can_reply, rid, "delegate.resent")
+            let d = crate::delegates::list(env.kv, &ws, t.no)?
+                .into_iter()
+                .find(|d| d.user == id)
+                .ok_or(Error::NotFound)?;
+            send_invite(
+                env,
+                &actor,
+                &w,
+                &t,
+                &d.email,
+                d.can_reply,
+                rid,
+                "delegate.resent",
+            )
         }
         ("POST", [user, "revoke"]) => {
-            require(may_manage, "customers may manage delegates only when the workspace allows it")?;
+            require(
+                may_manage,
+                "customers may manage delegates only when the workspace allows it",
+            )?;
             let id = UserId::parse(user)?;
             let d = crate::delegates::revoke(env.kv, &ws, t.no, &id, env.now)?;
-            audit(env, &actor, "delegate.revoked", id.as_str(), Some(t.no), rid)?;
+            audit(
+                env,
+                &actor,
+                "delegate.revoked",
+                id.as_str(),
+                Some(t.no),
+                rid,
+            )?;
             Ok(Response::json(200, &json!({"delegate": delegate_json(&d)})))
         }
         (_, [] | [_, "resend" | "revoke"]) => method_not_allowed("GET, POST"),
@@ -928,9 +1376,17 @@ fn send_invite(
         None => team_name(w),
     };
     let r = (env.random)();
-    let (d, link) = crate::delegates::invite(env.kv, &w.id, t.no, &inviter, email, can_reply, env.now, r)?;
+    let (d, link) =
+        crate::delegates::invite(env.kv, &w.id, t.no, &inviter, email, can_reply, env.now, r)?;
     let url = format!("{}/i/{link}", env.public_origin.trim_end_matches('/'));
-    let draft = crate::outbox::invite(&mail_branding(env, w)?, &d.name, &inviter, &t.no.to_string(), &t.subject, &url);
+    let draft = crate::outbox::invite(
+        &mail_branding(env, w)?,
+        &d.name,
+        &inviter,
+        &t.no.to_string(),
+        &t.subject,
+        &url,
+    );
     let mail = crate::outbox::enqueue(env.kv, &w.id, env.now, &d.email, draft)?;
     audit(env, actor, action, d.user.as_str(), Some(t.no), rid)?;
     let mut resp = Response::json(201, &json!({"delegate": delegate_json(&d)}));
@@ -949,7 +1405,10 @@ fn link_page(status: u16, html: String) -> Response {
             ("x-robots-tag".into(), "noindex, nofollow".into()),
             ("x-content-type-options".into(), "nosniff".into()),
             ("x-frame-options".into(), "DENY".into()),
-            ("content-security-policy".into(), crate::LINK_PAGE_CSP.into()),
+            (
+                "content-security-policy".into(),
+                crate::LINK_PAGE_CSP.into(),
+            ),
         ],
         body: html.into_bytes(),
         internal: None,
@@ -992,21 +1451,42 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
     if let Some(link) = req.path.strip_prefix("/p/").filter(|l| !l.contains('/')) {
         return match req.method.as_str() {
             "GET" | "HEAD" | "POST" => participant_page(env, req, link),
-            _ => Ok(link_page(405, page_html("Not allowed", "<p>Use the form on the page.</p>"))),
+            _ => Ok(link_page(
+                405,
+                page_html("Not allowed", "<p>Use the form on the page.</p>"),
+            )),
         };
     }
-    let link = req.path.strip_prefix("/i/").filter(|l| !l.contains('/')).ok_or(Error::NotFound)?;
+    let link = req
+        .path
+        .strip_prefix("/i/")
+        .filter(|l| !l.contains('/'))
+        .ok_or(Error::NotFound)?;
     match req.method.as_str() {
         "GET" | "HEAD" => {
             let (ws, no, d) = crate::delegates::peek(env.kv, link, env.now)?;
             // Opening a link is recorded (never the link itself), nothing else changes.
-            let _ = crate::audit::record(env.kv, &ws, env.now, d.user.as_str(), "delegate.link_opened", d.user.as_str(), Some(no), "");
+            let _ = crate::audit::record(
+                env.kv,
+                &ws,
+                env.now,
+                d.user.as_str(),
+                "delegate.link_opened",
+                d.user.as_str(),
+                Some(no),
+                "",
+            );
             let t = thread::ticket(env.kv, &ws, no)?;
             let w = workspace::workspace(env.kv, &ws)?;
             let esc = crate::outbox::escape;
             let body = format!(
                 "<h1>You are invited to a support ticket</h1><p>{} invited you, {}, to follow and reply to ticket <strong>{} {}</strong> at {}.</p><form method=\"post\"><button type=\"submit\" class=\"primary\">Accept the invitation</button></form><p class=\"muted\">Accepting signs you in as {} on this device.</p>",
-                esc(&d.invited_by), esc(&d.name), esc(&t.no.to_string()), esc(&t.subject), esc(&team_name(&w)), esc(&d.email)
+                esc(&d.invited_by),
+                esc(&d.name),
+                esc(&t.no.to_string()),
+                esc(&t.subject),
+                esc(&team_name(&w)),
+                esc(&d.email)
             );
             Ok(link_page(200, page_html("Invitation", &body)))
         }
@@ -1014,16 +1494,37 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
             let (ws, no, d) = crate::delegates::accept(env.kv, link, env.now)?;
             let r = (env.random)();
             let session = auth::create_session(env.kv, &ws, &d.user, env.now, r)?;
-            crate::audit::record(env.kv, &ws, env.now, d.user.as_str(), "delegate.accepted", d.user.as_str(), Some(no), "")?;
-            let mut resp = link_page(303, page_html("Accepted", "<p>Accepted. Opening the ticket…</p>"));
-            resp.headers.push(("location".into(), format!("/my#{}", no.0)));
-            resp.headers.push(("set-cookie".into(), session_cookie(&session, auth::SESSION_LIFETIME / 1000)));
+            crate::audit::record(
+                env.kv,
+                &ws,
+                env.now,
+                d.user.as_str(),
+                "delegate.accepted",
+                d.user.as_str(),
+                Some(no),
+                "",
+            )?;
+            let mut resp = link_page(
+                303,
+                page_html("Accepted", "<p>Accepted. Opening the ticket…</p>"),
+            );
+            resp.headers
+                .push(("location".into(), format!("/my#{}", no.0)));
+            resp.headers.push((
+                "set-cookie".into(),
+                session_cookie(&session, auth::SESSION_LIFETIME / 1000),
+            ));
             Ok(resp)
         }
-        _ => Ok(link_page(405, page_html("Not allowed", "<p>Use the button on the invitation page.</p>"))),
+        _ => Ok(link_page(
+            405,
+            page_html(
+                "Not allowed",
+                "<p>Use the button on the invitation page.</p>",
+            ),
+        )),
     }
 }
-
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1043,7 +1544,13 @@ fn participant_json(p: &crate::participants::Participant) -> Value {
 }
 
 /// `/api/v1/tickets/<no>/participants[/<id>/remove]` (staff side).
-fn participants(env: &mut Env, req: &Request, rid: &str, no: &str, rest: &[&str]) -> Result<Response> {
+fn participants(
+    env: &mut Env,
+    req: &Request,
+    rid: &str,
+    no: &str,
+    rest: &[&str],
+) -> Result<Response> {
     let actor = authenticate(env, req)?;
     let ws = actor.ws().clone();
     let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
@@ -1052,17 +1559,39 @@ fn participants(env: &mut Env, req: &Request, rid: &str, no: &str, rest: &[&str]
     match (req.method.as_str(), rest) {
         ("GET", []) => {
             let list = crate::participants::list(env.kv, &ws, t.no)?;
-            Ok(Response::json(200, &json!({"participants": list.iter().filter(|p| !p.removed).map(participant_json).collect::<Vec<_>>()})))
+            Ok(Response::json(
+                200,
+                &json!({"participants": list.iter().filter(|p| !p.removed).map(participant_json).collect::<Vec<_>>()}),
+            ))
         }
         ("POST", []) => {
-            require(w.settings.participants_enabled, "participants are turned off in this workspace's settings")?;
+            require(
+                w.settings.participants_enabled,
+                "participants are turned off in this workspace's settings",
+            )?;
             let body: NewParticipant = req.json(MAX_JSON_BODY)?;
-            let who = actor.user().map(|u| u.name.clone()).unwrap_or_else(|| team_name(&w));
+            let who = actor
+                .user()
+                .map(|u| u.name.clone())
+                .unwrap_or_else(|| team_name(&w));
             let r16 = env.random16();
-            let p = crate::participants::add(env.kv, &ws, t.no, &who, &body.email, body.name.as_deref(), body.can_reply, env.now, r16)?;
+            let p = crate::participants::add(
+                env.kv,
+                &ws,
+                t.no,
+                &who,
+                &body.email,
+                body.name.as_deref(),
+                body.can_reply,
+                env.now,
+                r16,
+            )?;
             audit(env, &actor, "participant.added", &p.id, Some(t.no), rid)?;
             let mut resp = Response::json(201, &json!({"participant": participant_json(&p)}));
-            let heading = format!("{who} added you to ticket {} \u{201c}{}\u{201d}.", t.no, t.subject);
+            let heading = format!(
+                "{who} added you to ticket {} \u{201c}{}\u{201d}.",
+                t.no, t.subject
+            );
             let n = mail_participant(env, &w, &t, &p, "You were added to a ticket", &heading)?;
             resp.mail.push((ws, n));
             Ok(resp)
@@ -1070,7 +1599,10 @@ fn participants(env: &mut Env, req: &Request, rid: &str, no: &str, rest: &[&str]
         ("POST", [id, "remove"]) => {
             let p = crate::participants::remove(env.kv, &ws, t.no, id)?;
             audit(env, &actor, "participant.removed", &p.id, Some(t.no), rid)?;
-            Ok(Response::json(200, &json!({"participant": participant_json(&p)})))
+            Ok(Response::json(
+                200,
+                &json!({"participant": participant_json(&p)}),
+            ))
         }
         (_, [] | [_, "remove"]) => method_not_allowed("GET, POST"),
         _ => Err(Error::NoRoute),
@@ -1095,7 +1627,13 @@ fn mail_participant(
 
 /// *Copy participants*: after a public post, each active participant other
 /// than the author gets their own email with their own link.
-fn copy_participants(env: &mut Env, w: &workspace::Workspace, t: &Ticket, author: &str, except: Option<&str>) -> Result<Vec<(WorkspaceId, u64)>> {
+fn copy_participants(
+    env: &mut Env,
+    w: &workspace::Workspace,
+    t: &Ticket,
+    author: &str,
+    except: Option<&str>,
+) -> Result<Vec<(WorkspaceId, u64)>> {
     if !w.settings.copy_participants || !w.settings.participants_enabled {
         return Ok(Vec::new());
     }
@@ -1104,14 +1642,30 @@ fn copy_participants(env: &mut Env, w: &workspace::Workspace, t: &Ticket, author
         if p.removed || Some(p.id.as_str()) == except {
             continue;
         }
-        let line = format!("{author} replied on ticket {} \u{201c}{}\u{201d}.", t.no, t.subject);
-        out.push((w.id.clone(), mail_participant(env, w, t, &p, &format!("New reply on ticket {}", t.no), &line)?));
+        let line = format!(
+            "{author} replied on ticket {} \u{201c}{}\u{201d}.",
+            t.no, t.subject
+        );
+        out.push((
+            w.id.clone(),
+            mail_participant(
+                env,
+                w,
+                t,
+                &p,
+                &format!("New reply on ticket {}", t.no),
+                &line,
+            )?,
+        ));
     }
     Ok(out)
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {
-    let r = Request { query: String::from_utf8_lossy(body).into_owned(), ..Default::default() };
+    let r = Request {
+        query: String::from_utf8_lossy(body).into_owned(),
+        ..Default::default()
+    };
     r.query_param(name)
 }
 
@@ -1127,18 +1681,50 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     let mut mail = Vec::new();
     let mut notice = String::new();
     if req.method != "POST" {
-        let _ = crate::audit::record(env.kv, &ws, env.now, &p.id, "participant.link_opened", &p.id, Some(no), "");
+        let _ = crate::audit::record(
+            env.kv,
+            &ws,
+            env.now,
+            &p.id,
+            "participant.link_opened",
+            &p.id,
+            Some(no),
+            "",
+        );
     }
     if req.method == "POST" {
         if !p.can_reply {
             return Err(Error::NotFound);
         }
         let body = form_field(&req.body, "body").unwrap_or_default();
-        let author = Author { id: Some(p.id.clone()), name: p.name.clone(), kind: AuthorKind::Participant, signed: true };
-        match thread::post(env.kv, &ws, no, env.now, &author, Visibility::Public, &body, None) {
+        let author = Author {
+            id: Some(p.id.clone()),
+            name: p.name.clone(),
+            kind: AuthorKind::Participant,
+            signed: true,
+        };
+        match thread::post(
+            env.kv,
+            &ws,
+            no,
+            env.now,
+            &author,
+            Visibility::Public,
+            &body,
+            None,
+        ) {
             Ok((_, ticket)) => {
                 t = ticket;
-                let _ = crate::audit::record(env.kv, &ws, env.now, &p.id, "participant.replied", &p.id, Some(no), "");
+                let _ = crate::audit::record(
+                    env.kv,
+                    &ws,
+                    env.now,
+                    &p.id,
+                    "participant.replied",
+                    &p.id,
+                    Some(no),
+                    "",
+                );
                 mail = copy_participants(env, &w, &t, &p.name, Some(&p.id))?;
                 let mut resp = link_page(303, page_html("Sent", "<p>Reply sent.</p>"));
                 resp.headers.push(("location".into(), format!("/p/{link}")));
@@ -1155,7 +1741,16 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     let mut thread_html = String::new();
     let mut cursor = None;
     loop {
-        let page = thread::page(env.kv, &ws, no, &reader, Order::OldestFirst, cursor, thread::MAX_PAGE, env.now)?;
+        let page = thread::page(
+            env.kv,
+            &ws,
+            no,
+            &reader,
+            Order::OldestFirst,
+            cursor,
+            thread::MAX_PAGE,
+            env.now,
+        )?;
         for m in &page.messages {
             thread_html.push_str(&format!(
                 "<article class=\"msg msg-public msg-by-{kind}\"><header class=\"msg-head\"><span class=\"msg-author\">{name}</span><span class=\"badge kind-{kind}\">{label}</span><time>{at}</time></header><div class=\"msg-body\">{body}</div></article>",
@@ -1174,14 +1769,22 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     let form = if p.can_reply {
         format!(
             "<form method=\"post\" class=\"reply\"><label for=\"body\">Your reply</label><textarea id=\"body\" name=\"body\" rows=\"5\" required></textarea>{}<button type=\"submit\" class=\"primary\">Send reply</button></form>",
-            if notice.is_empty() { String::new() } else { format!("<p class=\"error\" role=\"alert\">{}</p>", esc(&notice)) }
+            if notice.is_empty() {
+                String::new()
+            } else {
+                format!("<p class=\"error\" role=\"alert\">{}</p>", esc(&notice))
+            }
         )
     } else {
-        "<p class=\"muted\">You can read this ticket; replies are not enabled for you.</p>".to_string()
+        "<p class=\"muted\">You can read this ticket; replies are not enabled for you.</p>"
+            .to_string()
     };
     let body = format!(
         "<h1>{} {}</h1><p class=\"meta\">You take part in this ticket as {} ({}).</p><div class=\"thread\">{thread_html}</div>{form}",
-        esc(&t.no.to_string()), esc(&t.subject), esc(&p.name), esc(&p.email)
+        esc(&t.no.to_string()),
+        esc(&t.subject),
+        esc(&p.name),
+        esc(&p.email)
     );
     let mut resp = link_page(200, page_html(&t.subject, &body));
     resp.mail = mail;

@@ -62,7 +62,13 @@ pub fn record(
 
 /// A page of the ledger, oldest first from `cursor` (exclusive); returns the
 /// entries and the cursor for the next page.
-pub fn page(kv: &dyn Kv, ws: &WorkspaceId, ticket: Option<TicketNo>, cursor: u64, limit: usize) -> Result<(Vec<Entry>, Option<u64>)> {
+pub fn page(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    ticket: Option<TicketNo>,
+    cursor: u64,
+    limit: usize,
+) -> Result<(Vec<Entry>, Option<u64>)> {
     let top = match ticket {
         None => read_counter(kv, &keys::audit_counter(ws))?,
         Some(t) => read_counter(kv, &keys::ticket_audit_counter(ws, t))?,
@@ -86,7 +92,11 @@ pub fn page(kv: &dyn Kv, ws: &WorkspaceId, ticket: Option<TicketNo>, cursor: u64
 
 fn csv_field(s: &str) -> String {
     // Quote every field; neutralise spreadsheet formulas.
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
@@ -103,7 +113,12 @@ pub fn to_csv(entries: &[Entry]) -> String {
             e.ticket.map(|t| t.0.to_string()).unwrap_or_default(),
             e.request_id.clone(),
         ];
-        out.push_str(&row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &row.iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push('\n');
     }
     out
@@ -120,7 +135,17 @@ mod tests {
         let ws = WorkspaceId::parse("acme").unwrap();
         for i in 0..5 {
             let t = (i % 2 == 0).then_some(TicketNo(7));
-            record(&kv, &ws, i, "u_x", "message.posted", &format!("m{i}"), t, "req").unwrap();
+            record(
+                &kv,
+                &ws,
+                i,
+                "u_x",
+                "message.posted",
+                &format!("m{i}"),
+                t,
+                "req",
+            )
+            .unwrap();
         }
         let (all, next) = page(&kv, &ws, None, 0, 3).unwrap();
         assert_eq!((all.len(), next), (3, Some(3)));

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ids::{ApiKeyId, UserId, WorkspaceId};
 use crate::keys;
-use crate::record::{Versioned, read, update, write};
+use crate::record::{read, update, write};
 use crate::store::Kv;
 use crate::time::{HOUR, Millis};
 use crate::token::{self, Purpose};
@@ -44,15 +44,6 @@ pub struct TokenRecord {
     pub version: u64,
 }
 
-impl Versioned for TokenRecord {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, v: u64) {
-        self.version = v;
-    }
-}
-
 impl TokenRecord {
     fn live(&self, purpose: Purpose, now: Millis) -> bool {
         self.purpose == purpose_name(purpose)
@@ -73,16 +64,30 @@ fn split(credential: &str) -> Result<(WorkspaceId, &str)> {
     if !token::well_formed(tok) {
         return Err(Error::Unauthenticated);
     }
-    Ok((WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?, tok))
+    Ok((
+        WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?,
+        tok,
+    ))
 }
 
-fn issue(kv: &dyn Kv, ws: &WorkspaceId, purpose: Purpose, rec: TokenRecord, random: [u8; 32]) -> Result<String> {
+fn issue(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    purpose: Purpose,
+    rec: TokenRecord,
+    random: [u8; 32],
+) -> Result<String> {
     let tok = token::new_token(random);
     write(kv, &keys::token(ws, &token::hash(purpose, &tok)), &rec)?;
     Ok(format!("{ws}.{tok}"))
 }
 
-fn lookup(kv: &dyn Kv, ws: &WorkspaceId, purpose: Purpose, tok: &str) -> Result<(String, TokenRecord)> {
+fn lookup(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    purpose: Purpose,
+    tok: &str,
+) -> Result<(String, TokenRecord)> {
     let key = keys::token(ws, &token::hash(purpose, tok));
     let rec: TokenRecord = read(kv, &key)?.ok_or(Error::Unauthenticated)?;
     Ok((key, rec))
@@ -115,15 +120,6 @@ pub struct ApiKeyList {
     pub version: u64,
 }
 
-impl Versioned for ApiKeyList {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, v: u64) {
-        self.version = v;
-    }
-}
-
 /// Create an API key. Returns its description and the secret
 /// (`tsk_<workspace>.<token>`), which is never stored.
 pub fn create_api_key(
@@ -135,7 +131,10 @@ pub fn create_api_key(
     id_random: [u8; 16],
 ) -> Result<(ApiKey, String)> {
     if label.chars().count() > 100 {
-        return Err(Error::bad("invalid_field", "label is longer than 100 characters"));
+        return Err(Error::bad(
+            "invalid_field",
+            "label is longer than 100 characters",
+        ));
     }
     let id = ApiKeyId::new(id_random);
     let tok = token::new_token(random);
@@ -178,17 +177,25 @@ pub fn create_api_key(
 /// List a workspace's API keys (prefixes only).
 pub fn list_api_keys(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Vec<ApiKey>> {
     let list: ApiKeyList = read(kv, &keys::api_keys(ws))?.unwrap_or_default();
-    Ok(list.keys.into_iter().map(|mut k| {
-        k.token_hash.clear();
-        k
-    }).collect())
+    Ok(list
+        .keys
+        .into_iter()
+        .map(|mut k| {
+            k.token_hash.clear();
+            k
+        })
+        .collect())
 }
 
 /// Revoke an API key: it stops working on the very next request.
 pub fn revoke_api_key(kv: &dyn Kv, ws: &WorkspaceId, id: &ApiKeyId) -> Result<()> {
     let mut hash = None;
     update(kv, &keys::api_keys(ws), |l: &mut ApiKeyList| {
-        let k = l.keys.iter_mut().find(|k| &k.id == id).ok_or(Error::NotFound)?;
+        let k = l
+            .keys
+            .iter_mut()
+            .find(|k| &k.id == id)
+            .ok_or(Error::NotFound)?;
         k.revoked = true;
         hash = Some(k.token_hash.clone());
         Ok(())
@@ -202,7 +209,11 @@ pub fn revoke_api_key(kv: &dyn Kv, ws: &WorkspaceId, id: &ApiKeyId) -> Result<()
 }
 
 /// Check an API key (`tsk_<workspace>.<token>`); returns its workspace and id.
-pub fn authenticate_api_key(kv: &dyn Kv, secret: &str, now: Millis) -> Result<(WorkspaceId, ApiKeyId)> {
+pub fn authenticate_api_key(
+    kv: &dyn Kv,
+    secret: &str,
+    now: Millis,
+) -> Result<(WorkspaceId, ApiKeyId)> {
     let cred = secret.strip_prefix("tsk_").ok_or(Error::Unauthenticated)?;
     let (ws, tok) = split(cred)?;
     let (_, rec) = lookup(kv, &ws, Purpose::ApiKey, tok)?;
@@ -213,7 +224,13 @@ pub fn authenticate_api_key(kv: &dyn Kv, secret: &str, now: Millis) -> Result<(W
 }
 
 /// Start a browser session for a user; returns the cookie value.
-pub fn create_session(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, now: Millis, random: [u8; 32]) -> Result<String> {
+pub fn create_session(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    user: &UserId,
+    now: Millis,
+    random: [u8; 32],
+) -> Result<String> {
     issue(
         kv,
         ws,
@@ -245,13 +262,21 @@ pub fn session_user(kv: &dyn Kv, cookie: &str, now: Millis) -> Result<(Workspace
 
 /// End a session (logout); unknown sessions are fine.
 pub fn end_session(kv: &dyn Kv, cookie: &str) -> Result<()> {
-    let Ok((ws, tok)) = split(cookie) else { return Ok(()) };
+    let Ok((ws, tok)) = split(cookie) else {
+        return Ok(());
+    };
     kv.delete(&keys::token(&ws, &token::hash(Purpose::Session, tok)))?;
     Ok(())
 }
 
 /// Mint a single-use login link token (`<workspace>.<token>`) for a user.
-pub fn mint_login(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, now: Millis, random: [u8; 32]) -> Result<String> {
+pub fn mint_login(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    user: &UserId,
+    now: Millis,
+    random: [u8; 32],
+) -> Result<String> {
     issue(
         kv,
         ws,
@@ -296,6 +321,8 @@ pub fn consume_login(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceI
     Ok((ws, rec.user.ok_or(Error::NotFound)?))
 }
 
+crate::versioned!(TokenRecord, ApiKeyList);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,18 +335,39 @@ mod tests {
     #[test]
     fn api_keys_work_until_revoked() {
         let kv = MemKv::new();
-        assert_eq!(create_api_key(&kv, &ws(), "x", 1, [9; 32], [1; 16]).unwrap_err(), Error::NotFound, "no workspace");
+        assert_eq!(
+            create_api_key(&kv, &ws(), "x", 1, [9; 32], [1; 16]).unwrap_err(),
+            Error::NotFound,
+            "no workspace"
+        );
         crate::workspace::create_workspace(&kv, &ws(), "Acme", 0).unwrap();
         let (key, secret) = create_api_key(&kv, &ws(), "backend", 1, [9; 32], [1; 16]).unwrap();
         assert!(secret.starts_with("tsk_acme."));
-        assert_eq!(authenticate_api_key(&kv, &secret, 2).unwrap(), (ws(), key.id.clone()));
+        assert_eq!(
+            authenticate_api_key(&kv, &secret, 2).unwrap(),
+            (ws(), key.id.clone())
+        );
         let listed = list_api_keys(&kv, &ws()).unwrap();
         assert_eq!(listed.len(), 1);
         assert!(listed[0].token_hash.is_empty() && secret.starts_with(&listed[0].prefix));
-        assert!(!serde_json::to_string(&listed).unwrap().contains(&secret[9..]), "secret never listed");
+        assert!(
+            !serde_json::to_string(&listed)
+                .unwrap()
+                .contains(&secret[9..]),
+            "secret never listed"
+        );
         revoke_api_key(&kv, &ws(), &key.id).unwrap();
-        assert_eq!(authenticate_api_key(&kv, &secret, 3).unwrap_err(), Error::Unauthenticated);
-        for bad in ["", "tsk_", "tsk_acme.short", "acme.xxx", &secret.replace("acme", "other")] {
+        assert_eq!(
+            authenticate_api_key(&kv, &secret, 3).unwrap_err(),
+            Error::Unauthenticated
+        );
+        for bad in [
+            "",
+            "tsk_",
+            "tsk_acme.short",
+            "acme.xxx",
+            &secret.replace("acme", "other"),
+        ] {
             assert!(authenticate_api_key(&kv, bad, 3).is_err(), "{bad}");
         }
     }
@@ -331,7 +379,10 @@ mod tests {
         let s = create_session(&kv, &ws(), &u, 0, [1; 32]).unwrap();
         assert_eq!(session_user(&kv, &s, 1).unwrap(), (ws(), u.clone()));
         assert!(session_user(&kv, &s, SESSION_LIFETIME).is_err(), "expired");
-        assert!(consume_login(&kv, &s, 1).is_err(), "a session is not a login link");
+        assert!(
+            consume_login(&kv, &s, 1).is_err(),
+            "a session is not a login link"
+        );
         end_session(&kv, &s).unwrap();
         assert!(session_user(&kv, &s, 1).is_err());
     }
@@ -342,15 +393,24 @@ mod tests {
         let u = UserId::new([1; 16]);
         let link = mint_login(&kv, &ws(), &u, 0, [2; 32]).unwrap();
         assert!(peek_login(&kv, &link, 1).is_ok());
-        assert!(peek_login(&kv, &link, 1).is_ok(), "peeking consumes nothing");
+        assert!(
+            peek_login(&kv, &link, 1).is_ok(),
+            "peeking consumes nothing"
+        );
         let wins: usize = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..50).map(|_| s.spawn(|| consume_login(&kv, &link, 1).is_ok() as usize)).collect();
+            let hs: Vec<_> = (0..50)
+                .map(|_| s.spawn(|| consume_login(&kv, &link, 1).is_ok() as usize))
+                .collect();
             hs.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(wins, 1);
         assert_eq!(consume_login(&kv, &link, 1).unwrap_err(), Error::NotFound);
         let late = mint_login(&kv, &ws(), &u, 0, [3; 32]).unwrap();
-        assert_eq!(consume_login(&kv, &late, LOGIN_LINK_LIFETIME).unwrap_err(), Error::NotFound, "expired looks the same");
+        assert_eq!(
+            consume_login(&kv, &late, LOGIN_LINK_LIFETIME).unwrap_err(),
+            Error::NotFound,
+            "expired looks the same"
+        );
     }
 }
 
@@ -360,8 +420,16 @@ pub const EMAIL_LOGIN_INTERVAL: Millis = 60_000;
 /// Whether a sign-in email may go to this address now: at most one per
 /// [`EMAIL_LOGIN_INTERVAL`] window, decided by an atomic claim on the
 /// window's key (nothing to repair if a request dies half-way).
-pub fn may_email_login(kv: &dyn Kv, ws: &WorkspaceId, email_hash: &str, now: Millis) -> Result<bool> {
-    crate::record::claim(kv, &keys::login_throttle(ws, email_hash, now.div_euclid(EMAIL_LOGIN_INTERVAL)))
+pub fn may_email_login(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    email_hash: &str,
+    now: Millis,
+) -> Result<bool> {
+    crate::record::claim(
+        kv,
+        &keys::login_throttle(ws, email_hash, now.div_euclid(EMAIL_LOGIN_INTERVAL)),
+    )
 }
 
 #[cfg(test)]
@@ -378,7 +446,9 @@ mod throttle_tests {
         assert!(may_email_login(&kv, &ws, "h", 60_000).unwrap());
         assert!(may_email_login(&kv, &ws, "other", 60_001).unwrap());
         let wins: usize = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..16).map(|_| s.spawn(|| may_email_login(&kv, &ws, "race", 5).unwrap() as usize)).collect();
+            let hs: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| may_email_login(&kv, &ws, "race", 5).unwrap() as usize))
+                .collect();
             hs.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(wins, 1);

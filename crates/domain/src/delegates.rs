@@ -13,7 +13,7 @@ use crate::auth::TokenRecord;
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, UserId, WorkspaceId};
 use crate::keys;
-use crate::record::{Versioned, claim, read, read_counter, update, write};
+use crate::record::{claim, read, read_counter, update, write};
 use crate::store::Kv;
 use crate::time::{HOUR, Millis};
 use crate::token::{self, Purpose};
@@ -69,23 +69,23 @@ pub struct Delegates {
     pub version: u64,
 }
 
-impl Versioned for Delegates {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, v: u64) {
-        self.version = v;
-    }
-}
-
 /// The delegates of a ticket (an empty list when none was ever invited).
 pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Delegate>> {
-    Ok(read::<Delegates>(kv, &keys::delegates(ws, no))?.unwrap_or_default().list)
+    Ok(read::<Delegates>(kv, &keys::delegates(ws, no))?
+        .unwrap_or_default()
+        .list)
 }
 
 /// The accepted delegate entry of `user` on a ticket, if any.
-pub fn active(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, user: &UserId) -> Result<Option<Delegate>> {
-    Ok(list(kv, ws, no)?.into_iter().find(|d| &d.user == user && d.status == DelegateStatus::Accepted))
+pub fn active(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    user: &UserId,
+) -> Result<Option<Delegate>> {
+    Ok(list(kv, ws, no)?
+        .into_iter()
+        .find(|d| &d.user == user && d.status == DelegateStatus::Accepted))
 }
 
 fn ensure_list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<()> {
@@ -99,7 +99,9 @@ fn ensure_list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<()> {
             return Ok(());
         }
     }
-    Err(Error::Conflict("the delegate list is being created; try again".into()))
+    Err(Error::Conflict(
+        "the delegate list is being created; try again".into(),
+    ))
 }
 
 /// Invite a customer (by email) to a ticket. Returns the delegate and the
@@ -118,9 +120,17 @@ pub fn invite(
     let t = crate::thread::ticket(kv, ws, no)?;
     let invitee: User = workspace::user_by_email(kv, ws, email)?
         .filter(|u| u.role == Role::Customer)
-        .ok_or_else(|| Error::bad("not_a_customer", "delegates must have a customer account in this workspace"))?;
+        .ok_or_else(|| {
+            Error::bad(
+                "not_a_customer",
+                "delegates must have a customer account in this workspace",
+            )
+        })?;
     if invitee.id == t.customer {
-        return Err(Error::bad("already_on_ticket", "this customer owns the ticket"));
+        return Err(Error::bad(
+            "already_on_ticket",
+            "this customer owns the ticket",
+        ));
     }
     ensure_list(kv, ws, no)?;
     let tok = token::new_token(random);
@@ -141,7 +151,9 @@ pub fn invite(
         };
         match d.list.iter_mut().find(|x| x.user == invitee.id) {
             Some(x) if x.status == DelegateStatus::Accepted => {
-                return Err(Error::Conflict("this customer is already a delegate of the ticket".into()));
+                return Err(Error::Conflict(
+                    "this customer is already a delegate of the ticket".into(),
+                ));
             }
             Some(x) => *x = entry,
             None => {
@@ -171,9 +183,19 @@ pub fn invite(
     if fresh {
         let i = kv.increment(&keys::delegated_counter(ws, &invitee.id), 1)? as u64;
         write(kv, &keys::delegated_ticket(ws, &invitee.id, i), &no)?;
-        crate::links::index(kv, ws, crate::links::Kind::Delegate, no, invitee.id.as_str())?;
+        crate::links::index(
+            kv,
+            ws,
+            crate::links::Kind::Delegate,
+            no,
+            invitee.id.as_str(),
+        )?;
     }
-    let d = updated.list.into_iter().find(|x| x.user == invitee.id).ok_or(Error::NotFound)?;
+    let d = updated
+        .list
+        .into_iter()
+        .find(|x| x.user == invitee.id)
+        .ok_or(Error::NotFound)?;
     Ok((d, format!("{ws}.{tok}")))
 }
 
@@ -187,7 +209,11 @@ pub fn peek(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, Ticket
     let hash = token::hash(Purpose::Invite, tok);
     let rec: TokenRecord = read(kv, &keys::token(&ws, &hash))?.ok_or(Error::NotFound)?;
     let no = rec.ticket.ok_or(Error::NotFound)?;
-    if rec.purpose != "invite" || rec.used || rec.revoked || rec.expires_at.is_some_and(|e| now >= e) {
+    if rec.purpose != "invite"
+        || rec.used
+        || rec.revoked
+        || rec.expires_at.is_some_and(|e| now >= e)
+    {
         return Err(Error::NotFound);
     }
     crate::thread::ticket(kv, &ws, no)?;
@@ -221,15 +247,29 @@ pub fn accept(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, Tick
         x.accepted_at = Some(now);
         Ok(())
     })?;
-    let d = updated.list.into_iter().find(|x| x.link_hash == hash).ok_or(Error::NotFound)?;
+    let d = updated
+        .list
+        .into_iter()
+        .find(|x| x.link_hash == hash)
+        .ok_or(Error::NotFound)?;
     Ok((ws, no, d))
 }
 
 /// Revoke a delegate: reading, posting and any pending link stop at once.
-pub fn revoke(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, user: &UserId, now: Millis) -> Result<Delegate> {
+pub fn revoke(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    user: &UserId,
+    now: Millis,
+) -> Result<Delegate> {
     let mut hash = String::new();
     let updated = update(kv, &keys::delegates(ws, no), |d: &mut Delegates| {
-        let x = d.list.iter_mut().find(|x| &x.user == user).ok_or(Error::NotFound)?;
+        let x = d
+            .list
+            .iter_mut()
+            .find(|x| &x.user == user)
+            .ok_or(Error::NotFound)?;
         x.status = DelegateStatus::Revoked;
         x.revoked_at = Some(now);
         hash = x.link_hash.clone();
@@ -244,12 +284,21 @@ pub fn revoke(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, user: &UserId, now: M
             })?;
         }
     }
-    updated.list.into_iter().find(|x| &x.user == user).ok_or(Error::NotFound)
+    updated
+        .list
+        .into_iter()
+        .find(|x| &x.user == user)
+        .ok_or(Error::NotFound)
 }
 
 /// The tickets a customer is (or was) a delegate of, newest invitation first
 /// (callers check the current status per ticket).
-pub fn delegated_tickets(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, limit: usize) -> Result<Vec<TicketNo>> {
+pub fn delegated_tickets(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    user: &UserId,
+    limit: usize,
+) -> Result<Vec<TicketNo>> {
     let top = read_counter(kv, &keys::delegated_counter(ws, user))?;
     let mut out = Vec::new();
     let mut i = top;
@@ -264,6 +313,8 @@ pub fn delegated_tickets(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, limit: us
     Ok(out)
 }
 
+crate::versioned!(Delegates);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,14 +327,32 @@ mod tests {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
         let mk = |email: &str, role: Role, r: u8| {
-            upsert_user(&kv, &ws, UserInput { email: email.into(), name: email.into(), role, company: None, queues: vec![], permissions: vec![] }, 0, [r; 16])
-                .unwrap()
-                .0
+            upsert_user(
+                &kv,
+                &ws,
+                UserInput {
+                    email: email.into(),
+                    name: email.into(),
+                    role,
+                    company: None,
+                    queues: vec![],
+                    permissions: vec![],
+                },
+                0,
+                [r; 16],
+            )
+            .unwrap()
+            .0
         };
         let owner = mk("owner@x.com", Role::Customer, 1);
         let friend = mk("friend@x.com", Role::Customer, 2);
         mk("staff@x.com", Role::Staff, 3);
-        let a = Author { id: None, name: "o".into(), kind: AuthorKind::Customer, signed: true };
+        let a = Author {
+            id: None,
+            name: "o".into(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
         let (t, _) = create_ticket(&kv, &ws, 0, "Coffee", &owner, "q", &a, "hi").unwrap();
         (kv, ws, t.no, owner, friend)
     }
@@ -291,23 +360,50 @@ mod tests {
     #[test]
     fn invite_accept_revoke() {
         let (kv, ws, no, owner, friend) = setup();
-        assert_eq!(invite(&kv, &ws, no, "admin", "staff@x.com", true, 1, [1; 32]).unwrap_err().code(), "not_a_customer");
-        assert_eq!(invite(&kv, &ws, no, "admin", "nobody@x.com", true, 1, [1; 32]).unwrap_err().code(), "not_a_customer");
-        assert_eq!(invite(&kv, &ws, no, "admin", &owner.email, true, 1, [1; 32]).unwrap_err().code(), "already_on_ticket");
+        assert_eq!(
+            invite(&kv, &ws, no, "admin", "staff@x.com", true, 1, [1; 32])
+                .unwrap_err()
+                .code(),
+            "not_a_customer"
+        );
+        assert_eq!(
+            invite(&kv, &ws, no, "admin", "nobody@x.com", true, 1, [1; 32])
+                .unwrap_err()
+                .code(),
+            "not_a_customer"
+        );
+        assert_eq!(
+            invite(&kv, &ws, no, "admin", &owner.email, true, 1, [1; 32])
+                .unwrap_err()
+                .code(),
+            "already_on_ticket"
+        );
         let (d, link) = invite(&kv, &ws, no, "admin", "FRIEND@x.com", true, 1, [2; 32]).unwrap();
         assert_eq!(d.status, DelegateStatus::Invited);
         assert!(peek(&kv, &link, 2).is_ok());
-        assert!(active(&kv, &ws, no, &friend.id).unwrap().is_none(), "peeking accepts nothing");
+        assert!(
+            active(&kv, &ws, no, &friend.id).unwrap().is_none(),
+            "peeking accepts nothing"
+        );
         let wins: usize = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..20).map(|_| s.spawn(|| accept(&kv, &link, 3).is_ok() as usize)).collect();
+            let hs: Vec<_> = (0..20)
+                .map(|_| s.spawn(|| accept(&kv, &link, 3).is_ok() as usize))
+                .collect();
             hs.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(wins, 1);
         assert!(active(&kv, &ws, no, &friend.id).unwrap().is_some());
-        assert_eq!(delegated_tickets(&kv, &ws, &friend.id, 10).unwrap(), vec![no]);
+        assert_eq!(
+            delegated_tickets(&kv, &ws, &friend.id, 10).unwrap(),
+            vec![no]
+        );
         revoke(&kv, &ws, no, &friend.id, 4).unwrap();
         assert!(active(&kv, &ws, no, &friend.id).unwrap().is_none());
-        assert!(delegated_tickets(&kv, &ws, &friend.id, 10).unwrap().is_empty());
+        assert!(
+            delegated_tickets(&kv, &ws, &friend.id, 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -315,12 +411,29 @@ mod tests {
         let (kv, ws, no, _, friend) = setup();
         let (_, first) = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
         let (_, second) = invite(&kv, &ws, no, "admin", &friend.email, true, 2, [3; 32]).unwrap();
-        assert_eq!(accept(&kv, &first, 3).unwrap_err(), Error::NotFound, "a resend replaces the old link");
+        assert_eq!(
+            accept(&kv, &first, 3).unwrap_err(),
+            Error::NotFound,
+            "a resend replaces the old link"
+        );
         revoke(&kv, &ws, no, &friend.id, 4).unwrap();
-        assert_eq!(accept(&kv, &second, 5).unwrap_err(), Error::NotFound, "revoked before use");
+        assert_eq!(
+            accept(&kv, &second, 5).unwrap_err(),
+            Error::NotFound,
+            "revoked before use"
+        );
         let (_, third) = invite(&kv, &ws, no, "admin", &friend.email, true, 10, [4; 32]).unwrap();
-        assert_eq!(accept(&kv, &third, 10 + INVITE_LIFETIME).unwrap_err(), Error::NotFound, "expired");
+        assert_eq!(
+            accept(&kv, &third, 10 + INVITE_LIFETIME).unwrap_err(),
+            Error::NotFound,
+            "expired"
+        );
         assert!(accept(&kv, &third, 11).is_ok());
-        assert_eq!(invite(&kv, &ws, no, "admin", &friend.email, true, 12, [5; 32]).unwrap_err().code(), "conflict");
+        assert_eq!(
+            invite(&kv, &ws, no, "admin", &friend.email, true, 12, [5; 32])
+                .unwrap_err()
+                .code(),
+            "conflict"
+        );
     }
 }

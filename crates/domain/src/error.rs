@@ -54,7 +54,10 @@ impl std::error::Error for Error {}
 impl Error {
     /// Shorthand for a [`Error::BadRequest`].
     pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
-        Error::BadRequest { code, message: message.into() }
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 
     /// The HTTP status for this error. The only place a status is chosen.
@@ -126,13 +129,19 @@ mod tests {
             (Error::bad("invalid_json", "line 1"), 400, "invalid_json"),
             (Error::NotFound, 404, "not_found"),
             (Error::Conflict("taken by Ann".into()), 409, "conflict"),
-            (Error::Store(StoreError("disk full at /x".into())), 500, "internal"),
+            (
+                Error::Store(StoreError("disk full at /x".into())),
+                500,
+                "internal",
+            ),
         ];
         for (e, status, code) in cases {
             assert_eq!(e.status(), status);
             assert_eq!(e.body()["error"]["code"], code);
         }
-        let body = Error::Store(StoreError("disk full at /x".into())).body().to_string();
+        let body = Error::Store(StoreError("disk full at /x".into()))
+            .body()
+            .to_string();
         assert!(!body.contains("disk"), "5xx bodies hide internals: {body}");
     }
 }

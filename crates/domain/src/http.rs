@@ -28,7 +28,10 @@ pub struct Request {
 impl Request {
     /// A header value (names are matched case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// A query parameter (first occurrence), percent-decoded.
@@ -78,7 +81,10 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -181,13 +187,31 @@ mod tests {
     fn strict_json_bodies() {
         let cases = [
             (req("application/json", r#"{"name":"a"}"#), None),
-            (req("application/json; charset=utf-8", r#"{"name":"a"}"#), None),
-            (req("text/plain", r#"{"name":"a"}"#), Some("unsupported_media_type")),
-            (req("application/json", r#"{"name":"a","x":1}"#), Some("unknown_field")),
+            (
+                req("application/json; charset=utf-8", r#"{"name":"a"}"#),
+                None,
+            ),
+            (
+                req("text/plain", r#"{"name":"a"}"#),
+                Some("unsupported_media_type"),
+            ),
+            (
+                req("application/json", r#"{"name":"a","x":1}"#),
+                Some("unknown_field"),
+            ),
             (req("application/json", r#"{"name":"#), Some("invalid_json")),
             (req("application/json", r#"{}"#), Some("missing_field")),
-            (req("application/json", r#"{"name":3}"#), Some("invalid_field")),
-            (req("application/json", &format!(r#"{{"name":"{}"}}"#, "a".repeat(100))), Some("payload_too_large")),
+            (
+                req("application/json", r#"{"name":3}"#),
+                Some("invalid_field"),
+            ),
+            (
+                req(
+                    "application/json",
+                    &format!(r#"{{"name":"{}"}}"#, "a".repeat(100)),
+                ),
+                Some("payload_too_large"),
+            ),
         ];
         for (r, want) in cases {
             let got = r.json::<Body>(64).err().map(|e| e.code());
@@ -197,7 +221,10 @@ mod tests {
 
     #[test]
     fn query_params() {
-        let r = Request { query: "a=1&b=x%20y&c=%zz&d=+".into(), ..Default::default() };
+        let r = Request {
+            query: "a=1&b=x%20y&c=%zz&d=+".into(),
+            ..Default::default()
+        };
         assert_eq!(r.query_param("a").as_deref(), Some("1"));
         assert_eq!(r.query_param("b").as_deref(), Some("x y"));
         assert_eq!(r.query_param("c").as_deref(), Some("%zz"));

@@ -9,7 +9,10 @@ const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
 
 /// Encode random bytes as lowercase base32 without look-alike characters.
 pub fn encode_random(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| ALPHABET[(*b & 31) as usize] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[(*b & 31) as usize] as char)
+        .collect()
 }
 
 macro_rules! random_id {
@@ -83,7 +86,8 @@ impl WorkspaceId {
     /// Parse and validate.
     pub fn parse(s: &str) -> Result<Self> {
         let ok = (2..=32).contains(&s.len())
-            && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            && s.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-');
         if ok {
@@ -91,7 +95,9 @@ impl WorkspaceId {
         } else {
             Err(Error::bad(
                 "invalid_id",
-                format!("{s:?} is not a valid workspace id (2-32 lowercase letters, digits and '-')"),
+                format!(
+                    "{s:?} is not a valid workspace id (2-32 lowercase letters, digits and '-')"
+                ),
             ))
         }
     }
@@ -132,7 +138,10 @@ impl TicketNo {
         let digits = s.strip_prefix('#').unwrap_or(s);
         match digits.parse::<u64>() {
             Ok(n) if n > 0 && !digits.starts_with('+') => Ok(Self(n)),
-            _ => Err(Error::bad("invalid_id", format!("{s:?} is not a ticket number"))),
+            _ => Err(Error::bad(
+                "invalid_id",
+                format!("{s:?} is not a ticket number"),
+            )),
         }
     }
 }
@@ -156,7 +165,13 @@ mod tests {
     fn ids_round_trip_and_reject_garbage() {
         let u = UserId::new([1; 16]);
         assert_eq!(UserId::parse(u.as_str()).unwrap(), u);
-        for bad in ["", "u_", "x_bbbbbbbbbbbbbbbb", "u_BBBBBBBBBBBBBBBB", "u_bbbb"] {
+        for bad in [
+            "",
+            "u_",
+            "x_bbbbbbbbbbbbbbbb",
+            "u_BBBBBBBBBBBBBBBB",
+            "u_bbbb",
+        ] {
             assert!(UserId::parse(bad).is_err(), "{bad}");
         }
         assert!(WorkspaceId::parse("acme-store").is_ok());

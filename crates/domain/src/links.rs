@@ -33,7 +33,15 @@ struct Entry {
 /// Record a new link holder in the workspace index.
 pub fn index(kv: &dyn Kv, ws: &WorkspaceId, kind: Kind, ticket: TicketNo, id: &str) -> Result<()> {
     let i = kv.increment(&keys::link_index_counter(ws), 1)? as u64;
-    write(kv, &keys::link_index(ws, i), &Entry { kind, ticket, id: id.to_string() })
+    write(
+        kv,
+        &keys::link_index(ws, i),
+        &Entry {
+            kind,
+            ticket,
+            id: id.to_string(),
+        },
+    )
 }
 
 /// One live link holder.
@@ -57,7 +65,12 @@ pub struct Live {
 
 /// A page of live link holders, newest first; the cursor is the last index
 /// position seen. Scans at most `limit * 4 + 16` index entries per page.
-pub fn page(kv: &dyn Kv, ws: &WorkspaceId, cursor: Option<u64>, limit: usize) -> Result<(Vec<Live>, Option<u64>)> {
+pub fn page(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    cursor: Option<u64>,
+    limit: usize,
+) -> Result<(Vec<Live>, Option<u64>)> {
     let top = read_counter(kv, &keys::link_index_counter(ws))?;
     let mut pos = cursor.map_or(top, |c| c.saturating_sub(1).min(top));
     let mut out = Vec::new();
@@ -68,7 +81,10 @@ pub fn page(kv: &dyn Kv, ws: &WorkspaceId, cursor: Option<u64>, limit: usize) ->
             if crate::thread::ticket(kv, ws, e.ticket).is_ok() {
                 match e.kind {
                     Kind::Delegate => {
-                        if let Some(d) = crate::delegates::list(kv, ws, e.ticket)?.into_iter().find(|d| d.user.as_str() == e.id) {
+                        if let Some(d) = crate::delegates::list(kv, ws, e.ticket)?
+                            .into_iter()
+                            .find(|d| d.user.as_str() == e.id)
+                        {
                             if d.status != crate::delegates::DelegateStatus::Revoked {
                                 out.push(Live {
                                     kind: e.kind,
@@ -76,14 +92,20 @@ pub fn page(kv: &dyn Kv, ws: &WorkspaceId, cursor: Option<u64>, limit: usize) ->
                                     id: e.id.clone(),
                                     name: d.name,
                                     email: d.email,
-                                    state: serde_json::to_value(d.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                                    state: serde_json::to_value(d.status)
+                                        .ok()
+                                        .and_then(|v| v.as_str().map(str::to_string))
+                                        .unwrap_or_default(),
                                     can_reply: d.can_reply,
                                 });
                             }
                         }
                     }
                     Kind::Participant => {
-                        if let Some(p) = crate::participants::list(kv, ws, e.ticket)?.into_iter().find(|p| p.id == e.id && !p.removed) {
+                        if let Some(p) = crate::participants::list(kv, ws, e.ticket)?
+                            .into_iter()
+                            .find(|p| p.id == e.id && !p.removed)
+                        {
                             out.push(Live {
                                 kind: e.kind,
                                 ticket: e.ticket.0,

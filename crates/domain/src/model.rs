@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{MessageSeq, TicketNo, UserId};
-use crate::record::Versioned;
 use crate::time::Millis;
 
 /// A ticket's customer-facing status.
@@ -114,7 +113,9 @@ impl Message {
             (Reader::Staff, _) => true,
             (_, Visibility::Public) => true,
             (Reader::CustomerSide, _) => false,
-            (Reader::Collaborator { share }, Visibility::External) => self.share.as_deref() == Some(share),
+            (Reader::Collaborator { share }, Visibility::External) => {
+                self.share.as_deref() == Some(share)
+            }
             (Reader::Collaborator { .. }, Visibility::Internal) => false,
         }
     }
@@ -163,14 +164,25 @@ impl OrderDetails {
     pub fn validate(&self) -> crate::error::Result<()> {
         use crate::error::Error;
         if self.number.trim().is_empty() || self.number.len() > 100 {
-            return Err(Error::bad("invalid_field", "order.number must be 1 to 100 characters"));
+            return Err(Error::bad(
+                "invalid_field",
+                "order.number must be 1 to 100 characters",
+            ));
         }
         if self.items.len() > 200 || self.fields.len() > 50 || self.shipping_address.len() > 10 {
-            return Err(Error::bad("invalid_field", "order has too many items, fields or address lines"));
+            return Err(Error::bad(
+                "invalid_field",
+                "order has too many items, fields or address lines",
+            ));
         }
-        let size = serde_json::to_vec(self).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(self)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_ORDER_BYTES {
-            return Err(Error::bad("invalid_field", format!("order details are larger than {MAX_ORDER_BYTES} bytes")));
+            return Err(Error::bad(
+                "invalid_field",
+                format!("order details are larger than {MAX_ORDER_BYTES} bytes"),
+            ));
         }
         Ok(())
     }
@@ -212,15 +224,6 @@ pub struct Ticket {
     pub version: u64,
 }
 
-impl Versioned for Ticket {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, v: u64) {
-        self.version = v;
-    }
-}
-
 /// The status table: how a post changes a ticket. The one place this rule
 /// lives.
 ///
@@ -244,6 +247,8 @@ pub fn marks_staff_unseen(kind: AuthorKind, visibility: Visibility) -> bool {
     kind != AuthorKind::Staff || visibility != Visibility::Public
 }
 
+crate::versioned!(Ticket);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,7 +271,11 @@ mod tests {
             (Resolved, Staff, Internal, Resolved),
         ];
         for (from, kind, vis, to) in cases {
-            assert_eq!(status_after_post(from, kind, vis), to, "{from:?} + {kind:?} {vis:?}");
+            assert_eq!(
+                status_after_post(from, kind, vis),
+                to,
+                "{from:?} + {kind:?} {vis:?}"
+            );
         }
     }
 
@@ -288,7 +297,10 @@ mod tests {
         let cases = [
             (msg(Visibility::Public, None), [true, true, true, true]),
             (msg(Visibility::Internal, None), [true, false, false, false]),
-            (msg(Visibility::External, Some("s1")), [true, false, true, false]),
+            (
+                msg(Visibility::External, Some("s1")),
+                [true, false, true, false],
+            ),
         ];
         for (m, [staff, cust, c1, c2]) in cases {
             assert_eq!(m.visible_to(&Reader::Staff), staff);

@@ -30,45 +30,255 @@ pub struct Route {
     pub body: bool,
 }
 
-const fn r(method: &'static str, path: &'static str, summary: &'static str, auth: Auth, body: bool) -> Route {
-    Route { method, path, summary, auth, body }
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    auth: Auth,
+    body: bool,
+) -> Route {
+    Route {
+        method,
+        path,
+        summary,
+        auth,
+        body,
+    }
 }
 
 /// Every route of the API.
 pub const ROUTES: &[Route] = &[
-    r("POST", "/api/v1/workspaces", "Create a workspace (deployment admin token); returns its first API key", Auth::Deployment, true),
-    r("POST", "/api/v1/auth/login", "Use a login link; starts a session (cookie)", Auth::None, true),
-    r("POST", "/api/v1/auth/email-login", "Email a sign-in link (same answer whether or not the address exists)", Auth::None, true),
-    r("POST", "/api/v1/auth/logout", "End the session", Auth::None, false),
-    r("GET", "/api/v1/me", "Who is calling", Auth::Workspace, false),
-    r("GET", "/api/v1/workspace", "The workspace and its settings", Auth::Workspace, false),
-    r("PUT", "/api/v1/workspace/settings", "Replace the settings (admins)", Auth::Workspace, true),
-    r("PUT", "/api/v1/workspace/logo", "Upload the logo image (PNG, JPEG, GIF or WebP, at most 256 KiB; admins)", Auth::Workspace, false),
-    r("GET", "/api/v1/workspaces/{workspace_id}/logo", "The uploaded logo (public: emails show it)", Auth::None, false),
-    r("GET", "/api/v1/api-keys", "List API keys (prefixes only; admins)", Auth::Workspace, false),
-    r("POST", "/api/v1/api-keys", "Create an API key; the secret is shown once (admins)", Auth::Workspace, true),
-    r("POST", "/api/v1/api-keys/{key_id}/revoke", "Revoke an API key (admins)", Auth::Workspace, false),
-    r("PUT", "/api/v1/users", "Create or update a user by email (platform, admins)", Auth::Workspace, true),
-    r("GET", "/api/v1/users/{user_id}", "Read a user", Auth::Workspace, false),
-    r("POST", "/api/v1/users/{user_id}/login-links", "Mint a single-use login link (platform, admins)", Auth::Workspace, false),
-    r("POST", "/api/v1/tickets", "Open a ticket with its first message", Auth::Workspace, true),
-    r("GET", "/api/v1/tickets", "List tickets the caller may see, newest first", Auth::Workspace, false),
-    r("GET", "/api/v1/tickets/{number}", "Read a ticket", Auth::Workspace, false),
-    r("PUT", "/api/v1/tickets/{number}/order", "Set order details (platform, staff)", Auth::Workspace, true),
-    r("GET", "/api/v1/tickets/{number}/thread", "A page of the thread (cursor, order, limit)", Auth::Workspace, false),
-    r("POST", "/api/v1/tickets/{number}/replies", "Post a public reply or an internal note", Auth::Workspace, true),
-    r("GET", "/api/v1/tickets/{number}/delegates", "List the ticket's delegates (staff, the ticket's customer)", Auth::Workspace, false),
-    r("POST", "/api/v1/tickets/{number}/delegates", "Invite a customer of the workspace as a delegate (email with a personal accept link)", Auth::Workspace, true),
-    r("POST", "/api/v1/tickets/{number}/delegates/{user_id}/resend", "Send a new invite link (the old one stops working)", Auth::Workspace, false),
-    r("POST", "/api/v1/tickets/{number}/delegates/{user_id}/revoke", "Revoke a delegate: reading, posting and pending links stop at once", Auth::Workspace, false),
-    r("GET", "/api/v1/tickets/{number}/participants", "List the ticket's participants (staff)", Auth::Workspace, false),
-    r("POST", "/api/v1/tickets/{number}/participants", "Add a participant by any email (customer or guest); emails their personal link", Auth::Workspace, true),
-    r("POST", "/api/v1/tickets/{number}/participants/{participant_id}/remove", "Remove a participant: all their links stop working", Auth::Workspace, false),
-    r("GET", "/api/v1/tickets/{number}/audit", "The ticket's audit trail (staff)", Auth::Workspace, false),
-    r("GET", "/api/v1/audit", "The workspace audit ledger, JSON or CSV (admins)", Auth::Workspace, false),
-    r("GET", "/api/v1/links", "Every live delegate and participant link holder of the workspace (admins)", Auth::Workspace, false),
-    r("GET", "/api/v1/outbox", "Emails the app stored for sending (admins)", Auth::Workspace, false),
-    r("GET", "/api/v1/openapi.json", "This document", Auth::None, false),
+    r(
+        "POST",
+        "/api/v1/workspaces",
+        "Create a workspace (deployment admin token); returns its first API key",
+        Auth::Deployment,
+        true,
+    ),
+    r(
+        "POST",
+        "/api/v1/auth/login",
+        "Use a login link; starts a session (cookie)",
+        Auth::None,
+        true,
+    ),
+    r(
+        "POST",
+        "/api/v1/auth/email-login",
+        "Email a sign-in link (same answer whether or not the address exists)",
+        Auth::None,
+        true,
+    ),
+    r(
+        "POST",
+        "/api/v1/auth/logout",
+        "End the session",
+        Auth::None,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/me",
+        "Who is calling",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/workspace",
+        "The workspace and its settings",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "PUT",
+        "/api/v1/workspace/settings",
+        "Replace the settings (admins)",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "PUT",
+        "/api/v1/workspace/logo",
+        "Upload the logo image (PNG, JPEG, GIF or WebP, at most 256 KiB; admins)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/workspaces/{workspace_id}/logo",
+        "The uploaded logo (public: emails show it)",
+        Auth::None,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/api-keys",
+        "List API keys (prefixes only; admins)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "POST",
+        "/api/v1/api-keys",
+        "Create an API key; the secret is shown once (admins)",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "POST",
+        "/api/v1/api-keys/{key_id}/revoke",
+        "Revoke an API key (admins)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "PUT",
+        "/api/v1/users",
+        "Create or update a user by email (platform, admins)",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "GET",
+        "/api/v1/users/{user_id}",
+        "Read a user",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "POST",
+        "/api/v1/users/{user_id}/login-links",
+        "Mint a single-use login link (platform, admins)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "POST",
+        "/api/v1/tickets",
+        "Open a ticket with its first message",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "GET",
+        "/api/v1/tickets",
+        "List tickets the caller may see, newest first",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/tickets/{number}",
+        "Read a ticket",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "PUT",
+        "/api/v1/tickets/{number}/order",
+        "Set order details (platform, staff)",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "GET",
+        "/api/v1/tickets/{number}/thread",
+        "A page of the thread (cursor, order, limit)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "POST",
+        "/api/v1/tickets/{number}/replies",
+        "Post a public reply or an internal note",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "GET",
+        "/api/v1/tickets/{number}/delegates",
+        "List the ticket's delegates (staff, the ticket's customer)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "POST",
+        "/api/v1/tickets/{number}/delegates",
+        "Invite a customer of the workspace as a delegate (email with a personal accept link)",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "POST",
+        "/api/v1/tickets/{number}/delegates/{user_id}/resend",
+        "Send a new invite link (the old one stops working)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "POST",
+        "/api/v1/tickets/{number}/delegates/{user_id}/revoke",
+        "Revoke a delegate: reading, posting and pending links stop at once",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/tickets/{number}/participants",
+        "List the ticket's participants (staff)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "POST",
+        "/api/v1/tickets/{number}/participants",
+        "Add a participant by any email (customer or guest); emails their personal link",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "POST",
+        "/api/v1/tickets/{number}/participants/{participant_id}/remove",
+        "Remove a participant: all their links stop working",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/tickets/{number}/audit",
+        "The ticket's audit trail (staff)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/audit",
+        "The workspace audit ledger, JSON or CSV (admins)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/links",
+        "Every live delegate and participant link holder of the workspace (admins)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/outbox",
+        "Emails the app stored for sending (admins)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "GET",
+        "/api/v1/openapi.json",
+        "This document",
+        Auth::None,
+        false,
+    ),
 ];
 
 /// The OpenAPI 3.1 document.
@@ -102,7 +312,9 @@ pub fn document() -> Value {
         if route.body {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
         }
-        let entry = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
+        let entry = paths
+            .entry(route.path.to_string())
+            .or_insert_with(|| json!({}));
         entry[route.method.to_ascii_lowercase()] = op;
     }
     json!({

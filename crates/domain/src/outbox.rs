@@ -52,15 +52,6 @@ pub struct Email {
     pub version: u64,
 }
 
-impl crate::record::Versioned for Email {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, v: u64) {
-        self.version = v;
-    }
-}
-
 /// Read one stored email.
 pub fn get(kv: &dyn Kv, ws: &WorkspaceId, n: u64) -> Result<Email> {
     read(kv, &keys::mail(ws, n))?.ok_or(crate::error::Error::NotFound)
@@ -70,7 +61,13 @@ pub fn get(kv: &dyn Kv, ws: &WorkspaceId, n: u64) -> Result<Email> {
 ///
 /// Once the provider has it, the sign-in tokens in the stored copy are
 /// redacted: the outbox keeps what was sent, not a usable credential.
-pub fn mark(kv: &dyn Kv, ws: &WorkspaceId, n: u64, state: Delivery, provider_response: &str) -> Result<Email> {
+pub fn mark(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    n: u64,
+    state: Delivery,
+    provider_response: &str,
+) -> Result<Email> {
     crate::record::update(kv, &keys::mail(ws, n), |e: &mut Email| {
         if state == Delivery::Sent {
             e.html = redact_links(&e.html);
@@ -95,7 +92,9 @@ fn redact_after(s: &str, marker: &str) -> String {
     while let Some(i) = rest.find(marker) {
         out.push_str(&rest[..i + marker.len()]);
         let after = &rest[i + marker.len()..];
-        let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')).unwrap_or(after.len());
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_'))
+            .unwrap_or(after.len());
         out.push_str("[redacted]");
         rest = &after[end..];
     }
@@ -129,7 +128,13 @@ pub struct Draft {
 }
 
 /// Store an email for one recipient.
-pub fn enqueue(kv: &dyn Kv, ws: &WorkspaceId, now: Millis, to: &str, draft: Draft) -> Result<Email> {
+pub fn enqueue(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    now: Millis,
+    to: &str,
+    draft: Draft,
+) -> Result<Email> {
     let n = kv.increment(&keys::mail_counter(ws), 1)? as u64;
     let e = Email {
         n,
@@ -148,7 +153,12 @@ pub fn enqueue(kv: &dyn Kv, ws: &WorkspaceId, now: Millis, to: &str, draft: Draf
 }
 
 /// A page of the outbox, newest first; the cursor is the last position seen.
-pub fn page(kv: &dyn Kv, ws: &WorkspaceId, cursor: Option<u64>, limit: usize) -> Result<(Vec<Email>, Option<u64>)> {
+pub fn page(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    cursor: Option<u64>,
+    limit: usize,
+) -> Result<(Vec<Email>, Option<u64>)> {
     let top = read_counter(kv, &keys::mail_counter(ws))?;
     let mut pos = cursor.map_or(top, |c| c.saturating_sub(1).min(top));
     let mut out = Vec::new();
@@ -163,20 +173,43 @@ pub fn page(kv: &dyn Kv, ws: &WorkspaceId, cursor: Option<u64>, limit: usize) ->
 
 /// Escape text for HTML.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// Wrap content in the branded email layout (logo, logo link, company name,
 /// brand colour on the button). `branding` was validated when saved.
-pub fn branded(branding: &Branding, heading: &str, paragraphs: &[String], button: Option<(&str, &str)>) -> String {
-    let company = if branding.company_name.is_empty() { "Support".to_string() } else { escape(&branding.company_name) };
+pub fn branded(
+    branding: &Branding,
+    heading: &str,
+    paragraphs: &[String],
+    button: Option<(&str, &str)>,
+) -> String {
+    let company = if branding.company_name.is_empty() {
+        "Support".to_string()
+    } else {
+        escape(&branding.company_name)
+    };
     let logo = if branding.logo_url.is_empty() {
         format!("<strong style=\"font-size:18px\">{company}</strong>")
     } else {
-        let img = format!("<img src=\"{}\" alt=\"{company}\" height=\"40\">", escape(&branding.logo_url));
-        if branding.logo_link.is_empty() { img } else { format!("<a href=\"{}\">{img}</a>", escape(&branding.logo_link)) }
+        let img = format!(
+            "<img src=\"{}\" alt=\"{company}\" height=\"40\">",
+            escape(&branding.logo_url)
+        );
+        if branding.logo_link.is_empty() {
+            img
+        } else {
+            format!("<a href=\"{}\">{img}</a>", escape(&branding.logo_link))
+        }
     };
-    let body: String = paragraphs.iter().map(|p| format!("<p>{}</p>", escape(p))).collect();
+    let body: String = paragraphs
+        .iter()
+        .map(|p| format!("<p>{}</p>", escape(p)))
+        .collect();
     let btn = button
         .map(|(label, url)| {
             format!(
@@ -195,45 +228,84 @@ pub fn branded(branding: &Branding, heading: &str, paragraphs: &[String], button
 
 /// The sign-in email.
 pub fn login_link(branding: &Branding, name: &str, url: &str) -> Draft {
-    let company = if branding.company_name.is_empty() { "Ticketshare" } else { &branding.company_name };
+    let company = if branding.company_name.is_empty() {
+        "Ticketshare"
+    } else {
+        &branding.company_name
+    };
     let lines = vec![
         format!("Hello {name},"),
-        "Use the button below to sign in. The link works once and expires in 15 minutes.".to_string(),
+        "Use the button below to sign in. The link works once and expires in 15 minutes."
+            .to_string(),
         "If you did not ask to sign in, you can ignore this email.".to_string(),
     ];
     Draft {
         subject: format!("Sign in to {company}"),
-        html: branded(branding, "Your sign-in link", &lines, Some(("Sign in", url))),
-        text: format!("{}\n\n{}\n\n{}\n\nSign in: {url}\n", lines[0], lines[1], lines[2]),
+        html: branded(
+            branding,
+            "Your sign-in link",
+            &lines,
+            Some(("Sign in", url)),
+        ),
+        text: format!(
+            "{}\n\n{}\n\n{}\n\nSign in: {url}\n",
+            lines[0], lines[1], lines[2]
+        ),
         kind: "login_link",
     }
 }
 
 /// An email to a participant with their personal ticket link.
 pub fn participant(branding: &Branding, name: &str, subject: &str, line: &str, url: &str) -> Draft {
-    let lines = vec![format!("Hello {name},"), line.to_string(), "This link is personal: it opens this ticket only.".to_string()];
+    let lines = vec![
+        format!("Hello {name},"),
+        line.to_string(),
+        "This link is personal: it opens this ticket only.".to_string(),
+    ];
     Draft {
         subject: subject.to_string(),
         html: branded(branding, subject, &lines, Some(("Open the ticket", url))),
-        text: format!("{}\n\n{}\n\n{}\n\nOpen: {url}\n", lines[0], lines[1], lines[2]),
+        text: format!(
+            "{}\n\n{}\n\n{}\n\nOpen: {url}\n",
+            lines[0], lines[1], lines[2]
+        ),
         kind: "participant_link",
     }
 }
 
 /// The delegate invite email.
-pub fn invite(branding: &Branding, name: &str, inviter: &str, ticket_ref: &str, subject: &str, url: &str) -> Draft {
+pub fn invite(
+    branding: &Branding,
+    name: &str,
+    inviter: &str,
+    ticket_ref: &str,
+    subject: &str,
+    url: &str,
+) -> Draft {
     let lines = vec![
         format!("Hello {name},"),
-        format!("{inviter} invited you to follow and reply to ticket {ticket_ref} \u{201c}{subject}\u{201d}."),
+        format!(
+            "{inviter} invited you to follow and reply to ticket {ticket_ref} \u{201c}{subject}\u{201d}."
+        ),
         "The link is personal and works once; it expires in 7 days.".to_string(),
     ];
     Draft {
         subject: format!("You are invited to ticket {ticket_ref}: {subject}"),
-        html: branded(branding, "You are invited to a ticket", &lines, Some(("View the invitation", url))),
-        text: format!("{}\n\n{}\n\n{}\n\nOpen: {url}\n", lines[0], lines[1], lines[2]),
+        html: branded(
+            branding,
+            "You are invited to a ticket",
+            &lines,
+            Some(("View the invitation", url)),
+        ),
+        text: format!(
+            "{}\n\n{}\n\n{}\n\nOpen: {url}\n",
+            lines[0], lines[1], lines[2]
+        ),
         kind: "delegate_invite",
     }
 }
+
+crate::versioned!(Email);
 
 #[cfg(test)]
 mod tests {
@@ -244,20 +316,44 @@ mod tests {
     fn outbox_stores_one_email_per_recipient_newest_first() {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
-        let b = Branding { company_name: "Acme <Shop>".into(), brand_colour: "#112233".into(), ..Default::default() };
+        let b = Branding {
+            company_name: "Acme <Shop>".into(),
+            brand_colour: "#112233".into(),
+            ..Default::default()
+        };
         for to in ["a@x.com", "b@x.com", "c@x.com"] {
-            enqueue(&kv, &ws, 1, to, login_link(&b, "Ann", "https://app.example/login#t")).unwrap();
+            enqueue(
+                &kv,
+                &ws,
+                1,
+                to,
+                login_link(&b, "Ann", "https://app.example/login#t"),
+            )
+            .unwrap();
         }
         let (page1, next) = page(&kv, &ws, None, 2).unwrap();
-        assert_eq!(page1.iter().map(|e| e.to.as_str()).collect::<Vec<_>>(), ["c@x.com", "b@x.com"]);
+        assert_eq!(
+            page1.iter().map(|e| e.to.as_str()).collect::<Vec<_>>(),
+            ["c@x.com", "b@x.com"]
+        );
         let (page2, next2) = page(&kv, &ws, next, 2).unwrap();
         assert_eq!((page2.len(), next2), (1, None));
         let html = &page1[0].html;
-        assert!(html.contains("Acme &lt;Shop&gt;") && !html.contains("<Shop>"), "{html}");
+        assert!(
+            html.contains("Acme &lt;Shop&gt;") && !html.contains("<Shop>"),
+            "{html}"
+        );
         assert!(html.contains("background:#112233"));
         assert_eq!(page1[0].subject, "Sign in to Acme <Shop>");
         let sent = mark(&kv, &ws, 3, Delivery::Sent, "ok").unwrap();
-        assert!(sent.text.contains("login#[redacted]") && !sent.text.contains("login#t"), "{}", sent.text);
-        assert_eq!(redact_links("a https://x/login#acme.AbC-_9 b"), "a https://x/login#[redacted] b");
+        assert!(
+            sent.text.contains("login#[redacted]") && !sent.text.contains("login#t"),
+            "{}",
+            sent.text
+        );
+        assert_eq!(
+            redact_links("a https://x/login#acme.AbC-_9 b"),
+            "a https://x/login#[redacted] b"
+        );
     }
 }

@@ -9,7 +9,7 @@ use crate::auth::TokenRecord;
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, UserId, WorkspaceId, encode_random};
 use crate::keys;
-use crate::record::{Versioned, claim, read, update, write};
+use crate::record::{claim, read, update, write};
 use crate::store::Kv;
 use crate::time::Millis;
 use crate::token::{self, Purpose};
@@ -45,24 +45,24 @@ pub struct Participants {
     pub version: u64,
 }
 
-impl Versioned for Participants {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, v: u64) {
-        self.version = v;
-    }
-}
-
 /// Current participants of a ticket (removed ones included, marked).
 pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Participant>> {
-    Ok(read::<Participants>(kv, &keys::participants(ws, no))?.unwrap_or_default().list)
+    Ok(read::<Participants>(kv, &keys::participants(ws, no))?
+        .unwrap_or_default()
+        .list)
 }
 
 /// The active participant with this email, if any.
-pub fn by_email(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, email: &str) -> Result<Option<Participant>> {
+pub fn by_email(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    email: &str,
+) -> Result<Option<Participant>> {
     let e = workspace::normalise_email(email)?;
-    Ok(list(kv, ws, no)?.into_iter().find(|p| p.email == e && !p.removed))
+    Ok(list(kv, ws, no)?
+        .into_iter()
+        .find(|p| p.email == e && !p.removed))
 }
 
 /// Add a participant (any email; a customer account is linked when one
@@ -84,7 +84,12 @@ pub fn add(
     let user = workspace::user_by_email(kv, ws, &email)?.filter(|u| u.role == Role::Customer);
     let name = match (name.map(str::trim).filter(|n| !n.is_empty()), &user) {
         (Some(n), _) if n.chars().count() <= 100 => n.to_string(),
-        (Some(_), _) => return Err(Error::bad("invalid_field", "name must be at most 100 characters")),
+        (Some(_), _) => {
+            return Err(Error::bad(
+                "invalid_field",
+                "name must be at most 100 characters",
+            ));
+        }
         (None, Some(u)) => u.name.clone(),
         (None, None) => email.split('@').next().unwrap_or("guest").to_string(),
     };
@@ -107,7 +112,9 @@ pub fn add(
         if kv.get(&key)?.is_some() {
             update(kv, &key, |l: &mut Participants| {
                 if l.list.iter().any(|x| x.email == email && !x.removed) {
-                    return Err(Error::Conflict("this address already takes part in the ticket".into()));
+                    return Err(Error::Conflict(
+                        "this address already takes part in the ticket".into(),
+                    ));
                 }
                 l.list.push(p.clone());
                 Ok(())
@@ -116,7 +123,9 @@ pub fn add(
             break;
         }
     }
-    let added = added.ok_or_else(|| Error::Conflict("the participant list is being created; try again".into()))?;
+    let added = added.ok_or_else(|| {
+        Error::Conflict("the participant list is being created; try again".into())
+    })?;
     crate::links::index(kv, ws, crate::links::Kind::Participant, no, &added.id)?;
     Ok(added)
 }
@@ -124,15 +133,30 @@ pub fn add(
 /// Remove a participant: every link of theirs stops working.
 pub fn remove(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, id: &str) -> Result<Participant> {
     let updated = update(kv, &keys::participants(ws, no), |l: &mut Participants| {
-        let p = l.list.iter_mut().find(|p| p.id == id && !p.removed).ok_or(Error::NotFound)?;
+        let p = l
+            .list
+            .iter_mut()
+            .find(|p| p.id == id && !p.removed)
+            .ok_or(Error::NotFound)?;
         p.removed = true;
         Ok(())
     })?;
-    updated.list.into_iter().find(|p| p.id == id).ok_or(Error::NotFound)
+    updated
+        .list
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or(Error::NotFound)
 }
 
 /// Issue a personal ticket link for a participant (`<ws>.<token>`).
-pub fn issue_link(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, p: &Participant, now: Millis, random: [u8; 32]) -> Result<String> {
+pub fn issue_link(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    p: &Participant,
+    now: Millis,
+    random: [u8; 32],
+) -> Result<String> {
     let tok = token::new_token(random);
     write(
         kv,
@@ -151,7 +175,11 @@ pub fn issue_link(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, p: &Participant, 
     )?;
     // The record names the participant through a second key so removal is
     // checked live on every use.
-    write(kv, &keys::participant_link(ws, &token::hash(Purpose::Participant, &tok)), &p.id)?;
+    write(
+        kv,
+        &keys::participant_link(ws, &token::hash(Purpose::Participant, &tok)),
+        &p.id,
+    )?;
     Ok(format!("{ws}.{tok}"))
 }
 
@@ -171,9 +199,14 @@ pub fn resolve(kv: &dyn Kv, link: &str) -> Result<(WorkspaceId, TicketNo, Partic
     let no = rec.ticket.ok_or(Error::NotFound)?;
     let pid: String = read(kv, &keys::participant_link(&ws, &hash))?.ok_or(Error::NotFound)?;
     crate::thread::ticket(kv, &ws, no)?;
-    let p = list(kv, &ws, no)?.into_iter().find(|p| p.id == pid && !p.removed).ok_or(Error::NotFound)?;
+    let p = list(kv, &ws, no)?
+        .into_iter()
+        .find(|p| p.id == pid && !p.removed)
+        .ok_or(Error::NotFound)?;
     Ok((ws, no, p))
 }
+
+crate::versioned!(Participants);
 
 #[cfg(test)]
 mod tests {
@@ -187,12 +220,61 @@ mod tests {
     fn add_link_remove() {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
-        let owner = upsert_user(&kv, &ws, UserInput { email: "o@x.com".into(), name: "O".into(), role: Role::Customer, company: None, queues: vec![], permissions: vec![] }, 0, [1; 16]).unwrap().0;
-        let a = Author { id: None, name: "O".into(), kind: AuthorKind::Customer, signed: true };
+        let owner = upsert_user(
+            &kv,
+            &ws,
+            UserInput {
+                email: "o@x.com".into(),
+                name: "O".into(),
+                role: Role::Customer,
+                company: None,
+                queues: vec![],
+                permissions: vec![],
+            },
+            0,
+            [1; 16],
+        )
+        .unwrap()
+        .0;
+        let a = Author {
+            id: None,
+            name: "O".into(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
         let (t, _) = create_ticket(&kv, &ws, 0, "s", &owner, "q", &a, "hi").unwrap();
-        let p = add(&kv, &ws, t.no, "staff", "Guest@Y.com", None, true, 1, [2; 16]).unwrap();
-        assert_eq!((p.email.as_str(), p.name.as_str(), p.user.is_none()), ("guest@y.com", "guest", true));
-        assert_eq!(add(&kv, &ws, t.no, "staff", "guest@y.com", None, true, 1, [3; 16]).unwrap_err().code(), "conflict");
+        let p = add(
+            &kv,
+            &ws,
+            t.no,
+            "staff",
+            "Guest@Y.com",
+            None,
+            true,
+            1,
+            [2; 16],
+        )
+        .unwrap();
+        assert_eq!(
+            (p.email.as_str(), p.name.as_str(), p.user.is_none()),
+            ("guest@y.com", "guest", true)
+        );
+        assert_eq!(
+            add(
+                &kv,
+                &ws,
+                t.no,
+                "staff",
+                "guest@y.com",
+                None,
+                true,
+                1,
+                [3; 16]
+            )
+            .unwrap_err()
+            .code(),
+            "conflict"
+        );
         let l1 = issue_link(&kv, &ws, t.no, &p, 1, [4; 32]).unwrap();
         let l2 = issue_link(&kv, &ws, t.no, &p, 2, [5; 32]).unwrap();
         assert_eq!(resolve(&kv, &l1).unwrap().2.id, p.id);
@@ -202,6 +284,20 @@ mod tests {
         assert_eq!(resolve(&kv, &l1).unwrap_err(), Error::NotFound);
         assert_eq!(resolve(&kv, &l2).unwrap_err(), Error::NotFound);
         assert!(by_email(&kv, &ws, t.no, "guest@y.com").unwrap().is_none());
-        assert!(add(&kv, &ws, t.no, "staff", "guest@y.com", None, true, 3, [6; 16]).is_ok(), "can be added again");
+        assert!(
+            add(
+                &kv,
+                &ws,
+                t.no,
+                "staff",
+                "guest@y.com",
+                None,
+                true,
+                3,
+                [6; 16]
+            )
+            .is_ok(),
+            "can be added again"
+        );
     }
 }

@@ -27,20 +27,38 @@ pub trait Versioned {
     fn set_version(&mut self, v: u64);
 }
 
+/// Implement [`Versioned`] for record types with a `version: u64` field.
+#[macro_export]
+macro_rules! versioned {
+    ($($t:ty),+ $(,)?) => {
+        $(impl $crate::record::Versioned for $t {
+            fn version(&self) -> u64 {
+                self.version
+            }
+            fn set_version(&mut self, v: u64) {
+                self.version = v;
+            }
+        })+
+    };
+}
+
 /// Read and decode a JSON record.
 pub fn read<T: DeserializeOwned>(kv: &dyn Kv, key: &str) -> Result<Option<T>> {
     match kv.get(key)? {
         None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Store(crate::store::StoreError(format!("corrupt record {key}: {e}")))),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::Store(crate::store::StoreError(format!(
+                "corrupt record {key}: {e}"
+            )))
+        }),
     }
 }
 
 /// Write a JSON record unconditionally (for keys nobody else can be writing:
 /// fresh counter-numbered keys, or keys won by [`claim`]).
 pub fn write<T: Serialize>(kv: &dyn Kv, key: &str, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec(value).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
     kv.set(key, &bytes)?;
     Ok(())
 }
@@ -49,7 +67,9 @@ pub fn write<T: Serialize>(kv: &dyn Kv, key: &str, value: &T) -> Result<()> {
 /// store counters differently (8 little-endian bytes in Spin's SQLite store,
 /// decimal text in Redis); both are read. Absent is 0.
 pub fn read_counter(kv: &dyn Kv, key: &str) -> Result<u64> {
-    let Some(bytes) = kv.get(key)? else { return Ok(0) };
+    let Some(bytes) = kv.get(key)? else {
+        return Ok(0);
+    };
     if let Ok(arr) = <[u8; 8]>::try_from(bytes.as_slice()) {
         if let Ok(text) = std::str::from_utf8(&arr) {
             if let Ok(n) = text.trim().parse::<u64>() {
@@ -71,7 +91,13 @@ pub fn claim(kv: &dyn Kv, claim_key: &str) -> Result<bool> {
 }
 
 /// Create `key` with `value` if nobody claimed it before; `Conflict` otherwise.
-pub fn create_unique<T: Serialize>(kv: &dyn Kv, claim_key: &str, key: &str, value: &T, what: &str) -> Result<()> {
+pub fn create_unique<T: Serialize>(
+    kv: &dyn Kv,
+    claim_key: &str,
+    key: &str,
+    value: &T,
+    what: &str,
+) -> Result<()> {
     if !claim(kv, claim_key)? {
         return Err(Error::Conflict(format!("{what} already exists")));
     }
@@ -88,18 +114,25 @@ where
     F: FnMut(&mut T) -> Result<()>,
 {
     for _ in 0..MAX_CAS_RETRIES {
-        let Some(old_bytes) = kv.get(key)? else { return Err(Error::NotFound) };
-        let mut value: T = serde_json::from_slice(&old_bytes)
-            .map_err(|e| Error::Store(crate::store::StoreError(format!("corrupt record {key}: {e}"))))?;
+        let Some(old_bytes) = kv.get(key)? else {
+            return Err(Error::NotFound);
+        };
+        let mut value: T = serde_json::from_slice(&old_bytes).map_err(|e| {
+            Error::Store(crate::store::StoreError(format!(
+                "corrupt record {key}: {e}"
+            )))
+        })?;
         f(&mut value)?;
         value.set_version(value.version() + 1);
-        let new_bytes =
-            serde_json::to_vec(&value).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+        let new_bytes = serde_json::to_vec(&value)
+            .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
         if kv.compare_and_swap(key, Some(&old_bytes), &new_bytes)? {
             return Ok(value);
         }
     }
-    Err(Error::Conflict("too many concurrent changes; try again".into()))
+    Err(Error::Conflict(
+        "too many concurrent changes; try again".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -147,10 +180,18 @@ mod tests {
     fn refused_updates_write_nothing_and_missing_records_are_not_found() {
         let kv = MemKv::new();
         write(&kv, "c", &Counter { n: 1, version: 0 }).unwrap();
-        let r = update(&kv, "c", |_: &mut Counter| Err(Error::Conflict("no".into())));
+        let r = update(&kv, "c", |_: &mut Counter| {
+            Err(Error::Conflict("no".into()))
+        });
         assert!(matches!(r, Err(Error::Conflict(_))));
-        assert_eq!(read::<Counter>(&kv, "c").unwrap().unwrap(), Counter { n: 1, version: 0 });
-        assert_eq!(update(&kv, "absent", |_: &mut Counter| Ok(())).unwrap_err(), Error::NotFound);
+        assert_eq!(
+            read::<Counter>(&kv, "c").unwrap().unwrap(),
+            Counter { n: 1, version: 0 }
+        );
+        assert_eq!(
+            update(&kv, "absent", |_: &mut Counter| Ok(())).unwrap_err(),
+            Error::NotFound
+        );
     }
 
     #[test]
@@ -169,7 +210,9 @@ mod tests {
     fn claims_are_exclusive() {
         let kv = MemKv::new();
         let wins: usize = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..16).map(|_| s.spawn(|| claim(&kv, "claim/x").unwrap() as usize)).collect();
+            let hs: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| claim(&kv, "claim/x").unwrap() as usize))
+                .collect();
             hs.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(wins, 1);

@@ -12,7 +12,10 @@ fn safe_url(url: &str) -> bool {
 }
 
 fn escape_attr(s: &str) -> String {
-    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Render Markdown source to sanitised HTML.
@@ -36,7 +39,11 @@ pub fn markdown(source: &str) -> String {
             }
         }
         Event::End(TagEnd::Link) | Event::End(TagEnd::Image) => {
-            if link_open.pop().unwrap_or(false) { Some(Event::InlineHtml(CowStr::from("</a>"))) } else { None }
+            if link_open.pop().unwrap_or(false) {
+                Some(Event::InlineHtml(CowStr::from("</a>")))
+            } else {
+                None
+            }
         }
         Event::Start(Tag::HtmlBlock) | Event::End(TagEnd::HtmlBlock) => None,
         other => Some(other),
@@ -53,12 +60,27 @@ mod tests {
     #[test]
     fn sanitises() {
         let cases = [
-            ("**bold** and _it_", "<p><strong>bold</strong> and <em>it</em></p>\n"),
-            ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+            (
+                "**bold** and _it_",
+                "<p><strong>bold</strong> and <em>it</em></p>\n",
+            ),
+            (
+                "<script>alert(1)</script>",
+                "&lt;script&gt;alert(1)&lt;/script&gt;",
+            ),
             ("[x](javascript:alert(1))", "<p>x</p>\n"),
-            ("[x](https://e.com/?a=\"b\")", "<p><a href=\"https://e.com/?a=&quot;b&quot;\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">x</a></p>\n"),
-            ("![img](https://e.com/i.png)", "<a href=\"https://e.com/i.png\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">img</a>"),
-            ("a <img src=x onerror=alert(1)> b", "a &lt;img src=x onerror=alert(1)&gt; b"),
+            (
+                "[x](https://e.com/?a=\"b\")",
+                "<p><a href=\"https://e.com/?a=&quot;b&quot;\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">x</a></p>\n",
+            ),
+            (
+                "![img](https://e.com/i.png)",
+                "<a href=\"https://e.com/i.png\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">img</a>",
+            ),
+            (
+                "a <img src=x onerror=alert(1)> b",
+                "a &lt;img src=x onerror=alert(1)&gt; b",
+            ),
         ];
         for (src, want) in cases {
             let got = markdown(src);

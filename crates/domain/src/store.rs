@@ -35,16 +35,23 @@ pub trait Kv {
     fn increment(&self, key: &str, delta: i64) -> StoreResult<i64>;
     /// Atomically replace `key`'s value with `new` if it is still `expected`
     /// (`None`: still absent); whether it did.
-    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> StoreResult<bool>;
+    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8])
+    -> StoreResult<bool>;
 }
 
 fn check(key: &str, value: Option<&[u8]>) -> StoreResult<()> {
     if key.len() > MAX_KEY_BYTES {
-        return Err(StoreError(format!("key of {} bytes exceeds {MAX_KEY_BYTES}", key.len())));
+        return Err(StoreError(format!(
+            "key of {} bytes exceeds {MAX_KEY_BYTES}",
+            key.len()
+        )));
     }
     if let Some(v) = value {
         if v.len() > MAX_VALUE_BYTES {
-            return Err(StoreError(format!("value of {} bytes exceeds {MAX_VALUE_BYTES}", v.len())));
+            return Err(StoreError(format!(
+                "value of {} bytes exceeds {MAX_VALUE_BYTES}",
+                v.len()
+            )));
         }
     }
     Ok(())
@@ -64,7 +71,13 @@ impl MemKv {
 
     /// Every key with the given prefix, sorted (for tests and assertions).
     pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
-        self.map.lock().unwrap().keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+        self.map
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 
     /// Number of keys stored.
@@ -86,7 +99,10 @@ impl Kv for MemKv {
 
     fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
         check(key, Some(value))?;
-        self.map.lock().unwrap().insert(key.to_string(), value.to_vec());
+        self.map
+            .lock()
+            .unwrap()
+            .insert(key.to_string(), value.to_vec());
         Ok(())
     }
 
@@ -102,15 +118,24 @@ impl Kv for MemKv {
         let current = match map.get(key) {
             None => 0,
             Some(v) => i64::from_le_bytes(
-                v.as_slice().try_into().map_err(|_| StoreError("not a counter".into()))?,
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError("not a counter".into()))?,
             ),
         };
-        let next = current.checked_add(delta).ok_or_else(|| StoreError("counter overflow".into()))?;
+        let next = current
+            .checked_add(delta)
+            .ok_or_else(|| StoreError("counter overflow".into()))?;
         map.insert(key.to_string(), next.to_le_bytes().to_vec());
         Ok(next)
     }
 
-    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> StoreResult<bool> {
         check(key, Some(new))?;
         let mut map = self.map.lock().unwrap();
         if map.get(key).map(Vec::as_slice) != expected {

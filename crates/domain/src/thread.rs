@@ -7,7 +7,9 @@
 use crate::error::{Error, Result};
 use crate::ids::{MessageSeq, TicketNo, WorkspaceId};
 use crate::keys;
-use crate::model::{AuthorKind, Message, Reader, Status, Ticket, Visibility, marks_staff_unseen, status_after_post};
+use crate::model::{
+    AuthorKind, Message, Reader, Status, Ticket, Visibility, marks_staff_unseen, status_after_post,
+};
 use crate::record::{read, update, write};
 use crate::store::Kv;
 use crate::time::Millis;
@@ -38,20 +40,32 @@ fn check_subject(subject: &str) -> Result<String> {
         return Err(Error::bad("invalid_field", "subject must not be empty"));
     }
     if s.chars().count() > MAX_SUBJECT_CHARS {
-        return Err(Error::bad("invalid_field", format!("subject is longer than {MAX_SUBJECT_CHARS} characters")));
+        return Err(Error::bad(
+            "invalid_field",
+            format!("subject is longer than {MAX_SUBJECT_CHARS} characters"),
+        ));
     }
     if s.chars().any(|c| c.is_control()) {
-        return Err(Error::bad("invalid_field", "subject must be one line of text"));
+        return Err(Error::bad(
+            "invalid_field",
+            "subject must be one line of text",
+        ));
     }
     Ok(s.to_string())
 }
 
 fn check_body(body: &str) -> Result<()> {
     if body.trim().is_empty() {
-        return Err(Error::bad("invalid_field", "message body must not be empty"));
+        return Err(Error::bad(
+            "invalid_field",
+            "message body must not be empty",
+        ));
     }
     if body.len() > MAX_MESSAGE_BYTES {
-        return Err(Error::bad("invalid_field", format!("message body is larger than {MAX_MESSAGE_BYTES} bytes")));
+        return Err(Error::bad(
+            "invalid_field",
+            format!("message body is larger than {MAX_MESSAGE_BYTES} bytes"),
+        ));
     }
     Ok(())
 }
@@ -159,7 +173,9 @@ pub fn post(
         return Err(Error::Forbidden("only staff write internal notes".into()));
     }
     if visibility == Visibility::External && author.kind != AuthorKind::Collaborator {
-        return Err(Error::Forbidden("external notes come from collaborators".into()));
+        return Err(Error::Forbidden(
+            "external notes come from collaborators".into(),
+        ));
     }
     ticket(kv, ws, no)?;
     let message = append(kv, ws, no, now, author, visibility, body, share)?;
@@ -203,7 +219,14 @@ pub const GAP_WAIT: Millis = 10_000;
 
 /// Whether the gap at `seq` is recent: the next written message is younger
 /// than [`GAP_WAIT`] (or there is none yet below `last`).
-fn young_gap(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, seq: u64, last: u64, now: Millis) -> Result<bool> {
+fn young_gap(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    seq: u64,
+    last: u64,
+    now: Millis,
+) -> Result<bool> {
     for next in seq + 1..=last.min(seq + 64) {
         if let Some(m) = read::<Message>(kv, &keys::message(ws, no, MessageSeq(next)))? {
             return Ok(now - m.created_at < GAP_WAIT);
@@ -256,7 +279,10 @@ pub fn page(
             // next message is younger than GAP_WAIT); a gap left by a crash
             // is stepped over once it is old.
             None if order == Order::OldestFirst && young_gap(kv, ws, no, seq, last, now)? => {
-                return Ok(Page { messages, next: Some(seq - 1) });
+                return Ok(Page {
+                    messages,
+                    next: Some(seq - 1),
+                });
             }
             None => {}
         }
@@ -266,7 +292,10 @@ pub fn page(
         (Order::OldestFirst, Some(p)) => p < last,
         (Order::NewestFirst, Some(p)) => p > 1,
     };
-    Ok(Page { messages, next: if more { position } else { None } })
+    Ok(Page {
+        messages,
+        next: if more { position } else { None },
+    })
 }
 
 #[cfg(test)]
@@ -279,11 +308,21 @@ mod tests {
     }
 
     fn customer() -> Author {
-        Author { id: Some("u_c".into()), name: "Cara".into(), kind: AuthorKind::Customer, signed: true }
+        Author {
+            id: Some("u_c".into()),
+            name: "Cara".into(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        }
     }
 
     fn staff() -> Author {
-        Author { id: Some("u_s".into()), name: "Sam".into(), kind: AuthorKind::Staff, signed: true }
+        Author {
+            id: Some("u_s".into()),
+            name: "Sam".into(),
+            kind: AuthorKind::Staff,
+            signed: true,
+        }
     }
 
     fn cara() -> crate::workspace::User {
@@ -301,7 +340,17 @@ mod tests {
     }
 
     fn new_ticket(kv: &MemKv) -> TicketNo {
-        let (t, _) = create_ticket(kv, &ws(), 1, "Broken order", &cara(), "support", &customer(), "help").unwrap();
+        let (t, _) = create_ticket(
+            kv,
+            &ws(),
+            1,
+            "Broken order",
+            &cara(),
+            "support",
+            &customer(),
+            "help",
+        )
+        .unwrap();
         t.no
     }
 
@@ -311,12 +360,45 @@ mod tests {
         assert_eq!(new_ticket(&kv), TicketNo(1));
         let no = new_ticket(&kv);
         assert_eq!(no, TicketNo(2));
-        let (_, t) = post(&kv, &ws(), no, 5, &staff(), Visibility::Public, "on it", None).unwrap();
+        let (_, t) = post(
+            &kv,
+            &ws(),
+            no,
+            5,
+            &staff(),
+            Visibility::Public,
+            "on it",
+            None,
+        )
+        .unwrap();
         assert_eq!(t.status, Status::AwaitingCustomer);
-        let (_, t) = post(&kv, &ws(), no, 6, &staff(), Visibility::Internal, "note", None).unwrap();
+        let (_, t) = post(
+            &kv,
+            &ws(),
+            no,
+            6,
+            &staff(),
+            Visibility::Internal,
+            "note",
+            None,
+        )
+        .unwrap();
         assert_eq!(t.status, Status::AwaitingCustomer);
-        let (_, t) = post(&kv, &ws(), no, 7, &customer(), Visibility::Public, "thanks", None).unwrap();
-        assert_eq!((t.status, t.last_seq, t.updated_at), (Status::ClientReplied, 4, 7));
+        let (_, t) = post(
+            &kv,
+            &ws(),
+            no,
+            7,
+            &customer(),
+            Visibility::Public,
+            "thanks",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.status, t.last_seq, t.updated_at),
+            (Status::ClientReplied, 4, 7)
+        );
     }
 
     #[test]
@@ -330,14 +412,55 @@ mod tests {
             (staff(), Visibility::Public, "   ", "invalid_field"),
         ];
         for (author, vis, body, code) in cases {
-            assert_eq!(post(&kv, &ws(), no, 2, &author, vis, body, None).unwrap_err().code(), code);
+            assert_eq!(
+                post(&kv, &ws(), no, 2, &author, vis, body, None)
+                    .unwrap_err()
+                    .code(),
+                code
+            );
         }
         let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
         assert!(post(&kv, &ws(), no, 2, &staff(), Visibility::Public, &big, None).is_err());
-        assert_eq!(post(&kv, &ws(), TicketNo(99), 2, &staff(), Visibility::Public, "x", None).unwrap_err(), Error::NotFound);
+        assert_eq!(
+            post(
+                &kv,
+                &ws(),
+                TicketNo(99),
+                2,
+                &staff(),
+                Visibility::Public,
+                "x",
+                None
+            )
+            .unwrap_err(),
+            Error::NotFound
+        );
         assert_eq!(kv.len(), before, "nothing half-written");
         for bad in ["", "   ", "a\nb", &"s".repeat(201)] {
-            assert!(create_ticket(&kv, &ws(), 1, bad, &cara(), "q", &customer(), "x").is_err(), "{bad:?}");
+            assert!(
+                create_ticket(&kv, &ws(), 1, bad, &cara(), "q", &customer(), "x").is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// Every message `reader` gets, following cursors page by page.
+    fn all_pages(
+        kv: &MemKv,
+        no: TicketNo,
+        reader: &Reader,
+        order: Order,
+        limit: usize,
+    ) -> Vec<Message> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let p = page(kv, &ws(), no, reader, order, cursor, limit, 1_000_000).unwrap();
+            out.extend(p.messages);
+            match p.next {
+                Some(c) => cursor = Some(c),
+                None => return out,
+            }
         }
     }
 
@@ -346,33 +469,33 @@ mod tests {
         let kv = MemKv::new();
         let no = new_ticket(&kv);
         for i in 0..30 {
-            let vis = if i % 3 == 0 { Visibility::Internal } else { Visibility::Public };
-            post(&kv, &ws(), no, 10 + i, &staff(), vis, &format!("m{i}"), None).unwrap();
+            let vis = if i % 3 == 0 {
+                Visibility::Internal
+            } else {
+                Visibility::Public
+            };
+            post(
+                &kv,
+                &ws(),
+                no,
+                10 + i,
+                &staff(),
+                vis,
+                &format!("m{i}"),
+                None,
+            )
+            .unwrap();
         }
         // Staff, oldest first, all 31 across pages of 10.
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let p = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, cursor, 10, 1_000_000).unwrap();
-            seen.extend(p.messages.iter().map(|m| m.seq.0));
-            match p.next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
+        let seen: Vec<u64> = all_pages(&kv, no, &Reader::Staff, Order::OldestFirst, 10)
+            .iter()
+            .map(|m| m.seq.0)
+            .collect();
         assert_eq!(seen, (1..=31).collect::<Vec<_>>());
         // Customer, newest first: never a note.
-        let mut cust = Vec::new();
-        let mut cursor = None;
-        loop {
-            let p = page(&kv, &ws(), no, &Reader::CustomerSide, Order::NewestFirst, cursor, 7, 1_000_000).unwrap();
-            assert!(p.messages.iter().all(|m| m.visibility == Visibility::Public));
-            cust.extend(p.messages.iter().map(|m| m.seq.0));
-            match p.next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
+        let msgs = all_pages(&kv, no, &Reader::CustomerSide, Order::NewestFirst, 7);
+        assert!(msgs.iter().all(|m| m.visibility == Visibility::Public));
+        let cust: Vec<u64> = msgs.iter().map(|m| m.seq.0).collect();
         assert_eq!(cust.len(), 21);
         assert!(cust.windows(2).all(|w| w[0] > w[1]));
     }
@@ -386,14 +509,49 @@ mod tests {
                 let kv = &kv;
                 s.spawn(move || {
                     for i in 0..25 {
-                        post(kv, &ws(), no, 100, &customer(), Visibility::Public, &format!("c{c}-{i}"), None).unwrap();
+                        post(
+                            kv,
+                            &ws(),
+                            no,
+                            100,
+                            &customer(),
+                            Visibility::Public,
+                            &format!("c{c}-{i}"),
+                            None,
+                        )
+                        .unwrap();
                     }
                 });
             }
         });
-        let p = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, Some(1), 100, 1_000_000).unwrap();
-        let p2 = page(&kv, &ws(), no, &Reader::Staff, Order::OldestFirst, p.next, 100, 1_000_000).unwrap();
-        let mut bodies: Vec<String> = p.messages.iter().chain(&p2.messages).map(|m| m.source.clone()).collect();
+        let p = page(
+            &kv,
+            &ws(),
+            no,
+            &Reader::Staff,
+            Order::OldestFirst,
+            Some(1),
+            100,
+            1_000_000,
+        )
+        .unwrap();
+        let p2 = page(
+            &kv,
+            &ws(),
+            no,
+            &Reader::Staff,
+            Order::OldestFirst,
+            p.next,
+            100,
+            1_000_000,
+        )
+        .unwrap();
+        let mut bodies: Vec<String> = p
+            .messages
+            .iter()
+            .chain(&p2.messages)
+            .map(|m| m.source.clone())
+            .collect();
         assert_eq!(bodies.len(), 200);
         bodies.sort();
         bodies.dedup();
@@ -414,19 +572,34 @@ pub enum Scope {
 }
 
 /// A page of tickets, newest first; the cursor is the last list position seen.
-pub fn list(kv: &dyn Kv, ws: &WorkspaceId, scope: &Scope, cursor: Option<u64>, limit: usize) -> Result<(Vec<Ticket>, Option<u64>)> {
+pub fn list(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    scope: &Scope,
+    cursor: Option<u64>,
+    limit: usize,
+) -> Result<(Vec<Ticket>, Option<u64>)> {
     let limit = limit.clamp(1, MAX_PAGE);
     let (counter, entry): (String, Box<dyn Fn(u64) -> Result<Option<TicketNo>>>) = match scope {
-        Scope::Workspace => (keys::ticket_counter(ws), Box::new(|i| Ok(Some(TicketNo(i))))),
+        Scope::Workspace => (
+            keys::ticket_counter(ws),
+            Box::new(|i| Ok(Some(TicketNo(i)))),
+        ),
         Scope::Customer(c) => {
             let c = c.clone();
             let ws2 = ws.clone();
-            (keys::customer_ticket_counter(ws, &c), Box::new(move |i| read(kv, &keys::customer_ticket(&ws2, &c, i))))
+            (
+                keys::customer_ticket_counter(ws, &c),
+                Box::new(move |i| read(kv, &keys::customer_ticket(&ws2, &c, i))),
+            )
         }
         Scope::Company(name) => {
             let h = crate::workspace::company_key(name);
             let ws2 = ws.clone();
-            (keys::company_ticket_counter(ws, &h), Box::new(move |i| read(kv, &keys::company_ticket(&ws2, &h, i))))
+            (
+                keys::company_ticket_counter(ws, &h),
+                Box::new(move |i| read(kv, &keys::company_ticket(&ws2, &h, i))),
+            )
         }
     };
     let top = crate::record::read_counter(kv, &counter)?;
@@ -458,20 +631,75 @@ mod gap_tests {
     fn readers_wait_for_a_young_gap_and_step_over_an_old_one() {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
-        let cust = crate::workspace::upsert_user(&kv, &ws, crate::workspace::UserInput {
-            email: "c@x.com".into(), name: "C".into(), role: crate::workspace::Role::Customer,
-            company: None, queues: vec![], permissions: vec![],
-        }, 0, [1; 16]).unwrap().0;
-        let a = Author { id: None, name: "C".into(), kind: AuthorKind::Customer, signed: true };
+        let cust = crate::workspace::upsert_user(
+            &kv,
+            &ws,
+            crate::workspace::UserInput {
+                email: "c@x.com".into(),
+                name: "C".into(),
+                role: crate::workspace::Role::Customer,
+                company: None,
+                queues: vec![],
+                permissions: vec![],
+            },
+            0,
+            [1; 16],
+        )
+        .unwrap()
+        .0;
+        let a = Author {
+            id: None,
+            name: "C".into(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
         let (t, _) = create_ticket(&kv, &ws, 0, "s", &cust, "q", &a, "first").unwrap();
         // Message 2 is handed out but not written (in flight, or lost in a crash).
         kv.increment(&keys::message_counter(&ws, t.no), 1).unwrap();
         post(&kv, &ws, t.no, 1_000, &a, Visibility::Public, "third", None).unwrap();
-        let young = page(&kv, &ws, t.no, &Reader::Staff, Order::OldestFirst, Some(1), 10, 2_000).unwrap();
-        assert_eq!((young.messages.len(), young.next), (0, Some(1)), "wait for #2");
-        let old = page(&kv, &ws, t.no, &Reader::Staff, Order::OldestFirst, Some(1), 10, 1_000 + GAP_WAIT).unwrap();
-        assert_eq!(old.messages.iter().map(|m| m.seq.0).collect::<Vec<_>>(), vec![3], "step over a dead gap");
-        let huge = page(&kv, &ws, t.no, &Reader::Staff, Order::OldestFirst, Some(u64::MAX), 10, 0).unwrap();
+        let young = page(
+            &kv,
+            &ws,
+            t.no,
+            &Reader::Staff,
+            Order::OldestFirst,
+            Some(1),
+            10,
+            2_000,
+        )
+        .unwrap();
+        assert_eq!(
+            (young.messages.len(), young.next),
+            (0, Some(1)),
+            "wait for #2"
+        );
+        let old = page(
+            &kv,
+            &ws,
+            t.no,
+            &Reader::Staff,
+            Order::OldestFirst,
+            Some(1),
+            10,
+            1_000 + GAP_WAIT,
+        )
+        .unwrap();
+        assert_eq!(
+            old.messages.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
+            vec![3],
+            "step over a dead gap"
+        );
+        let huge = page(
+            &kv,
+            &ws,
+            t.no,
+            &Reader::Staff,
+            Order::OldestFirst,
+            Some(u64::MAX),
+            10,
+            0,
+        )
+        .unwrap();
         assert!(huge.messages.is_empty());
     }
 }
@@ -487,15 +715,32 @@ mod list_tests {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
         let mk = |email: &str, company: Option<&str>, r: u8| {
-            upsert_user(&kv, &ws, UserInput {
-                email: email.into(), name: "N".into(), role: Role::Customer,
-                company: company.map(str::to_string), queues: vec![], permissions: vec![],
-            }, 0, [r; 16]).unwrap().0
+            upsert_user(
+                &kv,
+                &ws,
+                UserInput {
+                    email: email.into(),
+                    name: "N".into(),
+                    role: Role::Customer,
+                    company: company.map(str::to_string),
+                    queues: vec![],
+                    permissions: vec![],
+                },
+                0,
+                [r; 16],
+            )
+            .unwrap()
+            .0
         };
         let a = mk("a@x.com", Some("Co"), 1);
         let b = mk("b@x.com", Some("co "), 2);
         let c = mk("c@x.com", None, 3);
-        let author = Author { id: None, name: "x".into(), kind: AuthorKind::Customer, signed: true };
+        let author = Author {
+            id: None,
+            name: "x".into(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
         for (i, who) in [&a, &b, &c, &a, &b, &a].iter().enumerate() {
             create_ticket(&kv, &ws, i as i64, &format!("t{i}"), who, "q", &author, "b").unwrap();
         }
@@ -505,7 +750,10 @@ mod list_tests {
             loop {
                 let (page, next) = list(&kv, &ws, &scope, cursor, limit).unwrap();
                 all.extend(page.iter().map(|t| t.no.0));
-                match next { Some(n) => cursor = Some(n), None => break }
+                match next {
+                    Some(n) => cursor = Some(n),
+                    None => break,
+                }
             }
             all
         };

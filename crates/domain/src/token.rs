@@ -39,7 +39,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64url(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {
@@ -92,7 +96,11 @@ mod tests {
         assert_eq!(t.len(), 43);
         assert!(well_formed(&t));
         assert!(!well_formed("short"));
-        assert_ne!(hash(Purpose::Login, &t), hash(Purpose::Session, &t), "purposes are separated");
+        assert_ne!(
+            hash(Purpose::Login, &t),
+            hash(Purpose::Session, &t),
+            "purposes are separated"
+        );
         assert_eq!(hash(Purpose::Login, &t).len(), 64);
         assert_eq!(base64url(b"hello"), "aGVsbG8");
         assert!(ct_eq(b"abc", b"abc"));

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::ids::{UserId, WorkspaceId};
 use crate::keys;
-use crate::record::{Versioned, claim, read, update, write};
+use crate::record::{claim, read, update, write};
 use crate::store::Kv;
 use crate::time::{HOUR, Millis};
 
@@ -38,7 +38,12 @@ fn default_colour() -> String {
 
 impl Default for Branding {
     fn default() -> Self {
-        Self { company_name: String::new(), logo_url: String::new(), logo_link: String::new(), brand_colour: default_colour() }
+        Self {
+            company_name: String::new(),
+            logo_url: String::new(),
+            logo_link: String::new(),
+            brand_colour: default_colour(),
+        }
     }
 }
 
@@ -96,19 +101,40 @@ impl Settings {
     pub fn validate(&self) -> Result<()> {
         let b = &self.branding;
         if b.company_name.chars().count() > 100 {
-            return Err(Error::bad("invalid_field", "branding.company_name is longer than 100 characters"));
+            return Err(Error::bad(
+                "invalid_field",
+                "branding.company_name is longer than 100 characters",
+            ));
         }
-        for (name, url) in [("branding.logo_url", &b.logo_url), ("branding.logo_link", &b.logo_link)] {
-            if !url.is_empty() && (!url.starts_with("https://") || url.len() > 500 || url.chars().any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>')) {
-                return Err(Error::bad("invalid_field", format!("{name} must be an https:// URL of at most 500 characters")));
+        for (name, url) in [
+            ("branding.logo_url", &b.logo_url),
+            ("branding.logo_link", &b.logo_link),
+        ] {
+            if !url.is_empty()
+                && (!url.starts_with("https://")
+                    || url.len() > 500
+                    || url
+                        .chars()
+                        .any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>'))
+            {
+                return Err(Error::bad(
+                    "invalid_field",
+                    format!("{name} must be an https:// URL of at most 500 characters"),
+                ));
             }
         }
         let c = b.brand_colour.as_bytes();
         if !(c.len() == 7 && c[0] == b'#' && c[1..].iter().all(u8::is_ascii_hexdigit)) {
-            return Err(Error::bad("invalid_field", "branding.brand_colour must be a hex colour like #2f5bd3"));
+            return Err(Error::bad(
+                "invalid_field",
+                "branding.brand_colour must be a hex colour like #2f5bd3",
+            ));
         }
         if !(1..=24 * 90).contains(&self.share_link_hours) {
-            return Err(Error::bad("invalid_field", "share_link_hours must be between 1 and 2160"));
+            return Err(Error::bad(
+                "invalid_field",
+                "share_link_hours must be between 1 and 2160",
+            ));
         }
         Ok(())
     }
@@ -134,25 +160,30 @@ pub struct Workspace {
     pub version: u64,
 }
 
-impl Versioned for Workspace {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, v: u64) {
-        self.version = v;
-    }
-}
-
 /// Create a workspace; `Conflict` if the id was ever taken.
-pub fn create_workspace(kv: &dyn Kv, id: &WorkspaceId, name: &str, now: Millis) -> Result<Workspace> {
+pub fn create_workspace(
+    kv: &dyn Kv,
+    id: &WorkspaceId,
+    name: &str,
+    now: Millis,
+) -> Result<Workspace> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(Error::bad("invalid_field", "name must be 1 to 100 characters"));
+        return Err(Error::bad(
+            "invalid_field",
+            "name must be 1 to 100 characters",
+        ));
     }
     if !claim(kv, &keys::workspace_claim(id))? {
         return Err(Error::Conflict(format!("workspace {id} already exists")));
     }
-    let ws = Workspace { id: id.clone(), name: name.to_string(), settings: Settings::default(), created_at: now, version: 0 };
+    let ws = Workspace {
+        id: id.clone(),
+        name: name.to_string(),
+        settings: Settings::default(),
+        created_at: now,
+        version: 0,
+    };
     write(kv, &keys::workspace(id), &ws)?;
     write(kv, &keys::api_keys(id), &crate::auth::ApiKeyList::default())?;
     Ok(ws)
@@ -215,15 +246,6 @@ pub struct User {
     pub version: u64,
 }
 
-impl Versioned for User {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn set_version(&mut self, v: u64) {
-        self.version = v;
-    }
-}
-
 impl User {
     /// Whether the user holds a permission (admins hold all).
     pub fn has(&self, p: Permission) -> bool {
@@ -233,6 +255,21 @@ impl User {
     /// Admin or staff.
     pub fn is_staff(&self) -> bool {
         matches!(self.role, Role::Admin | Role::Staff)
+    }
+}
+
+/// Check a queue name: 1-40 letters, digits, `-` or `_`.
+pub fn check_queue(q: &str) -> Result<()> {
+    let ok = (1..=40).contains(&q.len())
+        && q.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad(
+            "invalid_field",
+            format!("queue {q:?} must be 1-40 letters, digits, '-' or '_'"),
+        ))
     }
 }
 
@@ -252,15 +289,26 @@ pub fn normalise_email(email: &str) -> Result<String> {
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !e.contains("..")
-                && e.chars().all(|c| c.is_ascii_graphic() && c != '<' && c != '>' && c != '"' && c != ',')
+                && e.chars()
+                    .all(|c| c.is_ascii_graphic() && c != '<' && c != '>' && c != '"' && c != ',')
                 && domain.chars().filter(|c| *c == '@').count() == 0
         });
-    if valid { Ok(e) } else { Err(Error::bad("invalid_field", format!("{email:?} is not a valid email address"))) }
+    if valid {
+        Ok(e)
+    } else {
+        Err(Error::bad(
+            "invalid_field",
+            format!("{email:?} is not a valid email address"),
+        ))
+    }
 }
 
 /// Hash of a normalised email, used in keys.
 pub fn email_hash(normalised: &str) -> String {
-    Sha256::digest(normalised.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(normalised.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What the platform sends to create or update a user.
@@ -287,7 +335,9 @@ pub struct UserInput {
 /// Find a user by email.
 pub fn user_by_email(kv: &dyn Kv, ws: &WorkspaceId, email: &str) -> Result<Option<User>> {
     let e = normalise_email(email)?;
-    let Some(id) = read::<UserId>(kv, &keys::user_by_email(ws, &email_hash(&e)))? else { return Ok(None) };
+    let Some(id) = read::<UserId>(kv, &keys::user_by_email(ws, &email_hash(&e)))? else {
+        return Ok(None);
+    };
     read(kv, &keys::user(ws, &id))
 }
 
@@ -297,23 +347,36 @@ pub fn user(kv: &dyn Kv, ws: &WorkspaceId, id: &UserId) -> Result<User> {
 }
 
 /// Create or update a user by email. Returns the user and whether it was new.
-pub fn upsert_user(kv: &dyn Kv, ws: &WorkspaceId, input: UserInput, now: Millis, random: [u8; 16]) -> Result<(User, bool)> {
+pub fn upsert_user(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    input: UserInput,
+    now: Millis,
+    random: [u8; 16],
+) -> Result<(User, bool)> {
     let email = normalise_email(&input.email)?;
     let name = input.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(Error::bad("invalid_field", "name must be 1 to 100 characters"));
+        return Err(Error::bad(
+            "invalid_field",
+            "name must be 1 to 100 characters",
+        ));
     }
     if input.role == Role::Customer && (!input.queues.is_empty() || !input.permissions.is_empty()) {
-        return Err(Error::bad("invalid_field", "customers have no queues or permissions"));
+        return Err(Error::bad(
+            "invalid_field",
+            "customers have no queues or permissions",
+        ));
     }
     for q in &input.queues {
-        if q.is_empty() || q.len() > 40 || !q.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
-            return Err(Error::bad("invalid_field", format!("queue {q:?} must be 1-40 letters, digits, '-' or '_'")));
-        }
+        check_queue(q)?;
     }
     if let Some(c) = &input.company {
         if c.trim().is_empty() || c.chars().count() > 100 {
-            return Err(Error::bad("invalid_field", "company must be 1 to 100 characters"));
+            return Err(Error::bad(
+                "invalid_field",
+                "company must be 1 to 100 characters",
+            ));
         }
     }
     let hash = email_hash(&email);
@@ -361,8 +424,12 @@ pub fn upsert_user(kv: &dyn Kv, ws: &WorkspaceId, input: UserInput, now: Millis,
             return Ok((u, false));
         }
     }
-    Err(Error::Conflict("this email is being created by another request; try again".into()))
+    Err(Error::Conflict(
+        "this email is being created by another request; try again".into(),
+    ))
 }
+
+crate::versioned!(Workspace, User);
 
 #[cfg(test)]
 mod tests {
@@ -370,7 +437,14 @@ mod tests {
     use crate::store::MemKv;
 
     fn input(email: &str, role: Role) -> UserInput {
-        UserInput { email: email.into(), name: "Ann".into(), role, company: None, queues: vec![], permissions: vec![] }
+        UserInput {
+            email: email.into(),
+            name: "Ann".into(),
+            role,
+            company: None,
+            queues: vec![],
+            permissions: vec![],
+        }
     }
 
     #[test]
@@ -386,11 +460,18 @@ mod tests {
         let kv = MemKv::new();
         let id = WorkspaceId::parse("acme").unwrap();
         create_workspace(&kv, &id, "Acme", 1).unwrap();
-        assert_eq!(create_workspace(&kv, &id, "Again", 2).unwrap_err().code(), "conflict");
+        assert_eq!(
+            create_workspace(&kv, &id, "Again", 2).unwrap_err().code(),
+            "conflict"
+        );
         let mut s = Settings::default();
         s.branding.brand_colour = "red".into();
         assert!(set_settings(&kv, &id, s).is_err());
-        assert_eq!(workspace(&kv, &id).unwrap().settings, Settings::default(), "nothing written");
+        assert_eq!(
+            workspace(&kv, &id).unwrap().settings,
+            Settings::default(),
+            "nothing written"
+        );
         let mut s = Settings::default();
         s.sign_replies = true;
         s.branding.logo_url = "https://cdn.example/logo.png".into();
@@ -406,17 +487,27 @@ mod tests {
     fn users_upsert_by_normalised_email() {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
-        let (a, new) = upsert_user(&kv, &ws, input("Ann@Example.com ", Role::Staff), 1, [1; 16]).unwrap();
+        let (a, new) =
+            upsert_user(&kv, &ws, input("Ann@Example.com ", Role::Staff), 1, [1; 16]).unwrap();
         assert!(new);
         assert_eq!(a.email, "ann@example.com");
         let mut again = input("ann@example.COM", Role::Admin);
         again.name = "Ann B".into();
         let (b, new) = upsert_user(&kv, &ws, again, 2, [2; 16]).unwrap();
         assert!(!new);
-        assert_eq!((&b.id, b.role, b.name.as_str()), (&a.id, Role::Admin, "Ann B"));
-        assert!(b.has(Permission::ExternalShare), "admins hold every permission");
+        assert_eq!(
+            (&b.id, b.role, b.name.as_str()),
+            (&a.id, Role::Admin, "Ann B")
+        );
+        assert!(
+            b.has(Permission::ExternalShare),
+            "admins hold every permission"
+        );
         for bad in ["nope", "a@b", "@x.com", "a@.com", "a b@x.com"] {
-            assert!(upsert_user(&kv, &ws, input(bad, Role::Customer), 3, [3; 16]).is_err(), "{bad}");
+            assert!(
+                upsert_user(&kv, &ws, input(bad, Role::Customer), 3, [3; 16]).is_err(),
+                "{bad}"
+            );
         }
         let mut cust = input("c@x.com", Role::Customer);
         cust.permissions = vec![Permission::ExternalShare];
@@ -432,7 +523,12 @@ mod tests {
                 .map(|i| {
                     let kv = &kv;
                     let ws = &ws;
-                    s.spawn(move || upsert_user(kv, ws, input("x@y.com", Role::Customer), 1, [i; 16]).unwrap().0.id)
+                    s.spawn(move || {
+                        upsert_user(kv, ws, input("x@y.com", Role::Customer), 1, [i; 16])
+                            .unwrap()
+                            .0
+                            .id
+                    })
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
@@ -469,7 +565,10 @@ pub fn sniff_logo(content_type: &str, bytes: &[u8]) -> Result<()> {
         _ => return Err(Error::UnsupportedMediaType),
     };
     if !ok {
-        return Err(Error::bad("invalid_image", format!("the body is not a {content_type} image")));
+        return Err(Error::bad(
+            "invalid_image",
+            format!("the body is not a {content_type} image"),
+        ));
     }
     Ok(())
 }
@@ -479,10 +578,17 @@ pub fn sniff_logo(content_type: &str, bytes: &[u8]) -> Result<()> {
 pub fn set_logo(kv: &dyn Kv, ws: &WorkspaceId, content_type: &str, bytes: &[u8]) -> Result<Logo> {
     sniff_logo(content_type, bytes)?;
     workspace(kv, ws)?;
-    let etag: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let etag: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     kv.set(&keys::logo_blob(ws, &etag), bytes)?;
     let previous = read::<Logo>(kv, &keys::logo_meta(ws))?;
-    let logo = Logo { content_type: content_type.to_string(), etag, size: bytes.len() };
+    let logo = Logo {
+        content_type: content_type.to_string(),
+        etag,
+        size: bytes.len(),
+    };
     write(kv, &keys::logo_meta(ws), &logo)?;
     if let Some(p) = previous {
         if p.etag != logo.etag {
@@ -494,7 +600,9 @@ pub fn set_logo(kv: &dyn Kv, ws: &WorkspaceId, content_type: &str, bytes: &[u8])
 
 /// The uploaded logo and its bytes, if any.
 pub fn logo(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Option<(Logo, Vec<u8>)>> {
-    let Some(meta) = read::<Logo>(kv, &keys::logo_meta(ws))? else { return Ok(None) };
+    let Some(meta) = read::<Logo>(kv, &keys::logo_meta(ws))? else {
+        return Ok(None);
+    };
     Ok(kv.get(&keys::logo_blob(ws, &meta.etag))?.map(|b| (meta, b)))
 }
 
@@ -509,14 +617,34 @@ mod logo_tests {
         let ws = WorkspaceId::parse("acme").unwrap();
         create_workspace(&kv, &ws, "Acme", 0).unwrap();
         let png = b"\x89PNG\r\n\x1a\nrest-of-image".to_vec();
-        assert_eq!(set_logo(&kv, &ws, "image/svg+xml", b"<svg/>").unwrap_err().code(), "unsupported_media_type");
-        assert_eq!(set_logo(&kv, &ws, "image/png", b"GIF89a...").unwrap_err().code(), "invalid_image");
-        assert_eq!(set_logo(&kv, &ws, "image/png", &vec![0; MAX_LOGO_BYTES + 1]).unwrap_err().code(), "payload_too_large");
+        assert_eq!(
+            set_logo(&kv, &ws, "image/svg+xml", b"<svg/>")
+                .unwrap_err()
+                .code(),
+            "unsupported_media_type"
+        );
+        assert_eq!(
+            set_logo(&kv, &ws, "image/png", b"GIF89a...")
+                .unwrap_err()
+                .code(),
+            "invalid_image"
+        );
+        assert_eq!(
+            set_logo(&kv, &ws, "image/png", &vec![0; MAX_LOGO_BYTES + 1])
+                .unwrap_err()
+                .code(),
+            "payload_too_large"
+        );
         let first = set_logo(&kv, &ws, "image/png", &png).unwrap();
         let gif = b"GIF89a-another".to_vec();
         set_logo(&kv, &ws, "image/gif", &gif).unwrap();
         let (meta, bytes) = logo(&kv, &ws).unwrap().unwrap();
         assert_eq!((meta.content_type.as_str(), bytes), ("image/gif", gif));
-        assert!(kv.get(&keys::logo_blob(&ws, &first.etag)).unwrap().is_none(), "old blob removed");
+        assert!(
+            kv.get(&keys::logo_blob(&ws, &first.etag))
+                .unwrap()
+                .is_none(),
+            "old blob removed"
+        );
     }
 }

@@ -113,7 +113,10 @@ pub fn compile_cached(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> Result<
         // then we recompile.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => return Ok((c, true)),
-            Err(e) => eprintln!("ignoring unusable compile cache entry {}: {e:#}", path.display()),
+            Err(e) => eprintln!(
+                "ignoring unusable compile cache entry {}: {e:#}",
+                path.display()
+            ),
         }
     }
     let component = Component::new(engine, wasm)?;
@@ -129,13 +132,17 @@ pub fn compile_cached(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> Result<
 
 impl App {
     /// Load the application described by `opts`.
-    pub async fn load(opts: &LoadOptions, env_lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub async fn load(
+        opts: &LoadOptions,
+        env_lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
         let manifest = Manifest::load(&opts.manifest)?;
         for w in &manifest.warnings {
             eprintln!("warning: {w}");
         }
         let app_vars = crate::variables::resolve_app_variables(&manifest, &env_lookup)?;
-        let store_cfg = crate::runtime_config::load(opts.runtime_config.as_deref(), &opts.state_dir)?;
+        let store_cfg =
+            crate::runtime_config::load(opts.runtime_config.as_deref(), &opts.state_dir)?;
         let stores = open_stores(&store_cfg).await?;
 
         let engine = engine(opts.max_memory, opts.max_instances)?;
@@ -154,8 +161,9 @@ impl App {
                 Some(i) => *i,
                 None => {
                     let c = &manifest.components[&trigger.component];
-                    let (loaded, hit) = load_component(&engine, &linker, &manifest, c, &app_vars, &stores, opts)
-                        .with_context(|| format!("component `{}`", c.id))?;
+                    let (loaded, hit) =
+                        load_component(&engine, &linker, &manifest, c, &app_vars, &stores, opts)
+                            .with_context(|| format!("component `{}`", c.id))?;
                     cache_hits += hit as usize;
                     components.push(loaded);
                     index_of.insert(trigger.component.clone(), components.len() - 1);
@@ -193,15 +201,23 @@ async fn open_stores(cfg: &BTreeMap<String, StoreConfig>) -> Result<Stores> {
                 let db = match sqlite_files.get(path) {
                     Some(db) => db.clone(),
                     None => {
-                        let db = Arc::new(SqliteDb::open(path).with_context(|| format!("key-value store `{label}`"))?);
+                        let db = Arc::new(
+                            SqliteDb::open(path)
+                                .with_context(|| format!("key-value store `{label}`"))?,
+                        );
                         sqlite_files.insert(path.clone(), db.clone());
                         db
                     }
                 };
-                Store::Sqlite { db, name: label.as_str().into() }
+                Store::Sqlite {
+                    db,
+                    name: label.as_str().into(),
+                }
             }
             StoreConfig::Redis(url) => Store::Redis(
-                crate::kv::RedisStore::connect(url).await.with_context(|| format!("key-value store `{label}`"))?,
+                crate::kv::RedisStore::connect(url)
+                    .await
+                    .with_context(|| format!("key-value store `{label}`"))?,
             ),
         };
         stores.insert(label.clone(), store);
@@ -229,7 +245,9 @@ fn load_component(
         Ok(w) => w,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let how = match &c.build_command {
-                Some(cmd) => format!("build it with `{cmd}` (or `cargo xtask build` for every component)"),
+                Some(cmd) => {
+                    format!("build it with `{cmd}` (or `cargo xtask build` for every component)")
+                }
                 None => "build it first (e.g. `cargo xtask build`)".to_string(),
             };
             bail!("wasm file {} not found: {how}", c.source.display());
@@ -240,8 +258,11 @@ fn load_component(
     let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
         anyhow::anyhow!("cannot link: {e:#} (this host provides WASI 0.2, wasi:http 0.2, fermyon:spin/key-value@2.0.0, fermyon:spin/variables@2.0.0 and wasi:keyvalue@0.2.0-draft2)")
     })?;
-    let pre = ProxyPre::new(instance_pre)
-        .map_err(|e| anyhow::anyhow!("not an HTTP component (it must export wasi:http/incoming-handler@0.2): {e:#}"))?;
+    let pre = ProxyPre::new(instance_pre).map_err(|e| {
+        anyhow::anyhow!(
+            "not an HTTP component (it must export wasi:http/incoming-handler@0.2): {e:#}"
+        )
+    })?;
     let variables = crate::variables::resolve_component_variables(&c.variables, app_vars)?;
     let mut hosts = Vec::new();
     for h in &c.allowed_outbound_hosts {
@@ -264,7 +285,11 @@ fn load_component(
             pre,
             env,
             mounts,
-            environment: c.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            environment: c
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         },
         hit,
     ))

@@ -38,7 +38,9 @@ impl HostWallClock for ShiftedClock {
     }
 
     fn now(&self) -> Duration {
-        let real = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let real = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
         let off = self.0.offset();
         if off >= 0 {
             real + Duration::from_secs(off as u64)

@@ -24,12 +24,21 @@ pub fn prepare(app_dir: &Path, component: &Component, state_dir: &Path) -> Resul
     let mut patterns = Vec::new();
     for f in &component.files {
         match f {
-            FileMount::Placement { source, destination } => {
+            FileMount::Placement {
+                source,
+                destination,
+            } => {
                 let host = app_dir.join(source);
                 if !host.is_dir() {
-                    bail!("files: source {source:?} is not a directory (looked at {})", host.display());
+                    bail!(
+                        "files: source {source:?} is not a directory (looked at {})",
+                        host.display()
+                    );
                 }
-                mounts.push(Mount { host, guest: destination.clone() });
+                mounts.push(Mount {
+                    host,
+                    guest: destination.clone(),
+                });
             }
             FileMount::Pattern(p) => patterns.push(p.as_str()),
         }
@@ -37,7 +46,8 @@ pub fn prepare(app_dir: &Path, component: &Component, state_dir: &Path) -> Resul
     if !patterns.is_empty() {
         let staging = state_dir.join("files").join(&component.id);
         if staging.exists() {
-            std::fs::remove_dir_all(&staging).with_context(|| format!("cannot clear {}", staging.display()))?;
+            std::fs::remove_dir_all(&staging)
+                .with_context(|| format!("cannot clear {}", staging.display()))?;
         }
         std::fs::create_dir_all(&staging)?;
         for pattern in patterns {
@@ -55,7 +65,10 @@ pub fn prepare(app_dir: &Path, component: &Component, state_dir: &Path) -> Resul
                 bail!("files: pattern {pattern:?} matches no file");
             }
         }
-        mounts.push(Mount { host: staging, guest: "/".into() });
+        mounts.push(Mount {
+            host: staging,
+            guest: "/".into(),
+        });
     }
     Ok(mounts)
 }
@@ -63,7 +76,10 @@ pub fn prepare(app_dir: &Path, component: &Component, state_dir: &Path) -> Resul
 /// Relative paths of the files under `root` matching `pattern` (`*`, `?` within a
 /// segment, `**` across segments; a directory name means everything below it).
 fn expand(root: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
-    let segs: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    let segs: Vec<&str> = pattern
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
     let mut out = Vec::new();
     walk(root, Path::new(""), &segs, &mut out)?;
     out.sort();
@@ -138,7 +154,13 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "x").unwrap();
         }
-        let names = |p: &str| expand(&root, p).unwrap().iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
+        let names = |p: &str| {
+            expand(&root, p)
+                .unwrap()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names("a/*.css"), ["a/x.css"]);
         assert_eq!(names("a/**/*.css"), ["a/b/y.css", "a/x.css"]);
         assert_eq!(names("a/b"), ["a/b/y.css", "a/b/z.js"]);

@@ -44,7 +44,10 @@ pub type KvResult<T> = std::result::Result<T, KvError>;
 
 fn check_key(key: &str) -> KvResult<()> {
     if key.len() > MAX_KEY_BYTES {
-        return Err(KvError::Other(format!("key is {} bytes; the limit is {MAX_KEY_BYTES}", key.len())));
+        return Err(KvError::Other(format!(
+            "key is {} bytes; the limit is {MAX_KEY_BYTES}",
+            key.len()
+        )));
     }
     Ok(())
 }
@@ -154,7 +157,12 @@ impl Store {
 
     /// Atomically set `key` to `new` only if its value is still `expected`
     /// (`None`: still absent). Returns whether the swap happened.
-    pub async fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
+    pub async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> KvResult<bool> {
         check_key(key)?;
         check_value(new)?;
         match self {
@@ -174,11 +182,13 @@ impl SqliteDb {
     /// Open (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let mut conns = Vec::new();
         for i in 0..4 {
-            let c = Connection::open(path).with_context(|| format!("cannot open SQLite store {}", path.display()))?;
+            let c = Connection::open(path)
+                .with_context(|| format!("cannot open SQLite store {}", path.display()))?;
             c.busy_timeout(std::time::Duration::from_secs(10))?;
             if i == 0 {
                 c.pragma_update(None, "journal_mode", "WAL")?;
@@ -196,7 +206,10 @@ impl SqliteDb {
             c.pragma_update(None, "synchronous", "NORMAL")?;
             conns.push(Mutex::new(c));
         }
-        Ok(Self { conns, next: AtomicUsize::new(0) })
+        Ok(Self {
+            conns,
+            next: AtomicUsize::new(0),
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
@@ -207,7 +220,9 @@ impl SqliteDb {
                 return Ok(f(&mut c)?);
             }
         }
-        let mut c = self.conns[start % n].lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.conns[start % n]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut c)?)
     }
 
@@ -247,7 +262,8 @@ impl SqliteDb {
 
     fn keys(&self, store: &str) -> KvResult<Vec<String>> {
         self.with(|c| {
-            let mut st = c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
+            let mut st =
+                c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
             let rows = st.query_map(params![store], |r| r.get(0))?;
             rows.collect()
         })
@@ -264,7 +280,11 @@ impl SqliteDb {
                 None => 0,
                 Some(bytes) => match decode_counter(&bytes) {
                     Some(v) => v,
-                    None => return Ok(Err("the value at this key is not an integer counter".to_string())),
+                    None => {
+                        return Ok(Err(
+                            "the value at this key is not an integer counter".to_string()
+                        ));
+                    }
                 },
             };
             let Some(next) = current.checked_add(delta) else {
@@ -281,7 +301,13 @@ impl SqliteDb {
         res.map_err(KvError::Other)
     }
 
-    fn compare_and_swap(&self, store: &str, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
+    fn compare_and_swap(
+        &self,
+        store: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> KvResult<bool> {
         self.with(|c| {
             let changed = match expected {
                 None => c
@@ -331,29 +357,46 @@ return 1
 impl RedisStore {
     /// Connect to `url` (`redis://host:port[/db]`).
     pub async fn connect(url: &str) -> Result<Self> {
-        let client = redis::Client::open(url).with_context(|| format!("invalid Redis URL {url:?}"))?;
+        let client =
+            redis::Client::open(url).with_context(|| format!("invalid Redis URL {url:?}"))?;
         let conn = client
             .get_multiplexed_async_connection()
             .await
             .with_context(|| format!("cannot connect to Redis at {url}"))?;
-        Ok(Self { conn, cas: Arc::new(redis::Script::new(CAS_SCRIPT)) })
+        Ok(Self {
+            conn,
+            cas: Arc::new(redis::Script::new(CAS_SCRIPT)),
+        })
     }
 
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
-        Ok(redis::cmd("GET").arg(key).query_async(&mut self.conn.clone()).await?)
+        Ok(redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.conn.clone())
+            .await?)
     }
 
     async fn set(&self, key: &str, value: &[u8]) -> KvResult<()> {
-        Ok(redis::cmd("SET").arg(key).arg(value).query_async(&mut self.conn.clone()).await?)
+        Ok(redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query_async(&mut self.conn.clone())
+            .await?)
     }
 
     async fn delete(&self, key: &str) -> KvResult<()> {
-        let _: i64 = redis::cmd("DEL").arg(key).query_async(&mut self.conn.clone()).await?;
+        let _: i64 = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut self.conn.clone())
+            .await?;
         Ok(())
     }
 
     async fn exists(&self, key: &str) -> KvResult<bool> {
-        Ok(redis::cmd("EXISTS").arg(key).query_async(&mut self.conn.clone()).await?)
+        Ok(redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut self.conn.clone())
+            .await?)
     }
 
     async fn keys(&self) -> KvResult<Vec<String>> {
@@ -361,8 +404,12 @@ impl RedisStore {
         let mut cursor: u64 = 0;
         let mut out = Vec::new();
         loop {
-            let (next, batch): (u64, Vec<String>) =
-                redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(1000).query_async(&mut conn).await?;
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
             out.extend(batch);
             if next == 0 {
                 break;
@@ -375,10 +422,19 @@ impl RedisStore {
     }
 
     async fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
-        Ok(redis::cmd("INCRBY").arg(key).arg(delta).query_async(&mut self.conn.clone()).await?)
+        Ok(redis::cmd("INCRBY")
+            .arg(key)
+            .arg(delta)
+            .query_async(&mut self.conn.clone())
+            .await?)
     }
 
-    async fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<bool> {
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> KvResult<bool> {
         let mut inv = self.cas.key(key);
         match expected {
             None => inv.arg("0").arg(""),
@@ -398,18 +454,31 @@ mod tests {
     async fn sqlite_contract() {
         let dir = std::env::temp_dir().join(format!("kv-test-{}", std::process::id()));
         let db = Arc::new(SqliteDb::open(&dir.join("kv.db")).unwrap());
-        let s = Store::Sqlite { db: db.clone(), name: "default".into() };
-        let other = Store::Sqlite { db, name: "other".into() };
+        let s = Store::Sqlite {
+            db: db.clone(),
+            name: "default".into(),
+        };
+        let other = Store::Sqlite {
+            db,
+            name: "other".into(),
+        };
         s.set("a", b"1").await.unwrap();
         assert_eq!(s.get("a").await.unwrap(), Some(b"1".to_vec()));
-        assert_eq!(other.get("a").await.unwrap(), None, "labels are separate namespaces");
+        assert_eq!(
+            other.get("a").await.unwrap(),
+            None,
+            "labels are separate namespaces"
+        );
         assert!(s.compare_and_swap("b", None, b"x").await.unwrap());
         assert!(!s.compare_and_swap("b", None, b"y").await.unwrap());
         assert!(!s.compare_and_swap("b", Some(b"z"), b"y").await.unwrap());
         assert!(s.compare_and_swap("b", Some(b"x"), b"y").await.unwrap());
         assert_eq!(s.increment("n", 5).await.unwrap(), 5);
         assert_eq!(s.increment("n", -2).await.unwrap(), 3);
-        assert!(s.increment("a", 1).await.is_ok(), "decimal text counts as a counter");
+        assert!(
+            s.increment("a", 1).await.is_ok(),
+            "decimal text counts as a counter"
+        );
         assert_eq!(s.keys().await.unwrap(), ["a", "b", "n"]);
         assert!(s.set(&"k".repeat(256), b"").await.is_err());
         assert!(s.set("big", &vec![0; MAX_VALUE_BYTES + 1]).await.is_err());

@@ -71,28 +71,48 @@ fn parse_args() -> Result<Args> {
             _ => (flag, None),
         };
         let mut value = |name: &str| -> Result<String> {
-            inline.clone().or_else(|| it.next()).with_context(|| format!("{name} needs a value"))
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .with_context(|| format!("{name} needs a value"))
         };
         match flag.as_str() {
             "-f" | "--from" => a.from = value("--from")?.into(),
             "--listen" => {
                 let v = value("--listen")?;
-                a.listen = v.parse().with_context(|| format!("--listen: invalid address {v:?}"))?;
+                a.listen = v
+                    .parse()
+                    .with_context(|| format!("--listen: invalid address {v:?}"))?;
             }
-            "--runtime-config-file" => a.runtime_config = Some(value("--runtime-config-file")?.into()),
+            "--runtime-config-file" => {
+                a.runtime_config = Some(value("--runtime-config-file")?.into())
+            }
             "--state-dir" => a.state_dir = Some(value("--state-dir")?.into()),
             "--cache-dir" => a.cache_dir = Some(value("--cache-dir")?.into()),
             "--request-timeout" => {
                 let v = value("--request-timeout")?;
-                let secs: f64 = v.trim_end_matches('s').parse().with_context(|| format!("--request-timeout: {v:?}"))?;
+                let secs: f64 = v
+                    .trim_end_matches('s')
+                    .parse()
+                    .with_context(|| format!("--request-timeout: {v:?}"))?;
                 if !(secs > 0.0) {
                     bail!("--request-timeout must be positive");
                 }
                 a.request_timeout = Duration::from_secs_f64(secs);
             }
-            "--max-memory-mb" => a.max_memory_mb = value("--max-memory-mb")?.parse().context("--max-memory-mb")?,
-            "--max-in-flight" => a.max_in_flight = value("--max-in-flight")?.parse().context("--max-in-flight")?,
-            "--max-body-mb" => a.max_body_mb = value("--max-body-mb")?.parse().context("--max-body-mb")?,
+            "--max-memory-mb" => {
+                a.max_memory_mb = value("--max-memory-mb")?
+                    .parse()
+                    .context("--max-memory-mb")?
+            }
+            "--max-in-flight" => {
+                a.max_in_flight = value("--max-in-flight")?
+                    .parse()
+                    .context("--max-in-flight")?
+            }
+            "--max-body-mb" => {
+                a.max_body_mb = value("--max-body-mb")?.parse().context("--max-body-mb")?
+            }
             "--access-log" => a.access_log = true,
             "--allow-clock-shift" => a.allow_clock_shift = true,
             "-h" | "--help" => {
@@ -131,9 +151,22 @@ fn main() {
 fn real_main() -> Result<()> {
     let started = Instant::now();
     let args = parse_args()?;
-    let manifest = if args.from.is_dir() { args.from.join("spin.toml") } else { args.from.clone() };
-    let app_dir = manifest.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() });
-    let state_dir = args.state_dir.clone().unwrap_or_else(|| app_dir.unwrap_or_default().join(".spin"));
+    let manifest = if args.from.is_dir() {
+        args.from.join("spin.toml")
+    } else {
+        args.from.clone()
+    };
+    let app_dir = manifest.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            p.to_path_buf()
+        }
+    });
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| app_dir.unwrap_or_default().join(".spin"));
     let max_instances = (args.max_in_flight as u32 * 2).max(64);
     let load = LoadOptions {
         manifest,
@@ -143,7 +176,9 @@ fn real_main() -> Result<()> {
         max_memory: args.max_memory_mb * 1024 * 1024,
         max_instances,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let app = App::load(&load, |k| std::env::var(k).ok()).await?;
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -151,7 +186,13 @@ fn real_main() -> Result<()> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let routes: Vec<String> = (0..app.targets.len())
-            .map(|i| format!("  {}: http://{addr}{}", app.components[app.targets[i]].id, app.route_pattern(i).raw()))
+            .map(|i| {
+                format!(
+                    "  {}: http://{addr}{}",
+                    app.components[app.targets[i]].id,
+                    app.route_pattern(i).raw()
+                )
+            })
             .collect();
         let hits = app.cache_hits;
         let total = app.components.len();

@@ -203,7 +203,13 @@ impl Manifest {
             .with_context(|| format!("cannot read manifest {}", path.display()))?;
         let dir = path
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."));
         let dir = std::fs::canonicalize(dir)
             .with_context(|| format!("cannot resolve directory {}", dir.display()))?;
@@ -221,7 +227,9 @@ impl Manifest {
         for (name, var) in &raw.variables {
             validate_variable_name(name).with_context(|| format!("[variables.{name}]"))?;
             if var.required && var.default.is_some() {
-                bail!("[variables.{name}]: a variable cannot be both `required` and have a `default`");
+                bail!(
+                    "[variables.{name}]: a variable cannot be both `required` and have a `default`"
+                );
             }
         }
 
@@ -246,24 +254,31 @@ impl Manifest {
                 if let Some(exec) = &t.executor {
                     match exec.get("type").and_then(|v| v.as_str()) {
                         Some("spin") => {}
-                        other => bail!("{where_}: executor {other:?} is not supported (only \"spin\")"),
+                        other => {
+                            bail!("{where_}: executor {other:?} is not supported (only \"spin\")")
+                        }
                     }
                 }
                 let _ = t.id;
                 let component = match t.component {
                     toml::Value::String(s) => s,
-                    _ => bail!("{where_}: `component` must name a [component.<id>] (inline components are not supported)"),
+                    _ => bail!(
+                        "{where_}: `component` must name a [component.<id>] (inline components are not supported)"
+                    ),
                 };
                 if !components.contains_key(&component) {
                     bail!("{where_}: component `{component}` is not defined in the manifest");
                 }
                 let route = match t.route {
                     RawRoute::Path(p) => TriggerRoute::Public(
-                        RoutePattern::parse(&p).with_context(|| format!("{where_}: route {p:?}"))?,
+                        RoutePattern::parse(&p)
+                            .with_context(|| format!("{where_}: route {p:?}"))?,
                     ),
                     RawRoute::Private { private: true } => TriggerRoute::Private,
                     RawRoute::Private { private: false } => {
-                        bail!("{where_}: `route = {{ private = false }}` is not valid; give a route path")
+                        bail!(
+                            "{where_}: `route = {{ private = false }}` is not valid; give a route path"
+                        )
                     }
                 };
                 http_triggers.push(HttpTrigger { route, component });
@@ -308,7 +323,9 @@ fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.split('-').all(|part| {
             !part.is_empty()
-                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && part.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         });
     if !ok {
@@ -323,12 +340,16 @@ fn parse_component(
     dir: &Path,
     app_vars: &BTreeMap<String, Variable>,
 ) -> Result<Component> {
-    let raw: RawComponent = toml::Value::Table(table).try_into().map_err(|e| anyhow!("{e}"))?;
+    let raw: RawComponent = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e| anyhow!("{e}"))?;
     let _ = (raw.description, raw.tool);
     let source = match raw.source {
         toml::Value::String(s) => dir.join(s),
         toml::Value::Table(_) => {
-            bail!("source: remote sources (`{{ url, digest }}`) are not supported by this host; give a local path")
+            bail!(
+                "source: remote sources (`{{ url, digest }}`) are not supported by this host; give a local path"
+            )
         }
         other => bail!("source: expected a path string, found {other}"),
     };
@@ -344,17 +365,25 @@ fn parse_component(
                 }
                 FileMount::Pattern(p)
             }
-            RawFile::Placement { source, destination } => {
+            RawFile::Placement {
+                source,
+                destination,
+            } => {
                 if !destination.starts_with('/') {
                     bail!("files: destination {destination:?} must be an absolute guest path");
                 }
-                FileMount::Placement { source, destination }
+                FileMount::Placement {
+                    source,
+                    destination,
+                }
             }
         });
     }
     for label in &raw.key_value_stores {
         if label.is_empty()
-            || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || !label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             bail!("key_value_stores: invalid store label {label:?}");
         }
@@ -362,10 +391,13 @@ fn parse_component(
     for host in &raw.allowed_outbound_hosts {
         if host.contains("{{") {
             // Templates (as in Spin) are checked here and resolved at start.
-            let t = Template::parse(host).with_context(|| format!("allowed_outbound_hosts: {host:?}"))?;
+            let t = Template::parse(host)
+                .with_context(|| format!("allowed_outbound_hosts: {host:?}"))?;
             for r in t.references() {
                 if !app_vars.contains_key(r) {
-                    bail!("allowed_outbound_hosts: {host:?} references undefined application variable `{r}`");
+                    bail!(
+                        "allowed_outbound_hosts: {host:?} references undefined application variable `{r}`"
+                    );
                 }
             }
         } else {
@@ -450,18 +482,45 @@ command = "cargo build"
     #[test]
     fn errors_name_the_entry() {
         let cases = [
-            (BASE.replace("key_value_stores", "key_value_storez"), "key_value_storez"),
-            (BASE.replace("component = \"web\"\n[[", "component = \"nope\"\n[["), "nope"),
+            (
+                BASE.replace("key_value_stores", "key_value_storez"),
+                "key_value_storez",
+            ),
+            (
+                BASE.replace("component = \"web\"\n[[", "component = \"nope\"\n[["),
+                "nope",
+            ),
             (BASE.replace("{{ origin }}", "{{ missing }}"), "missing"),
-            (BASE.replace("spin_manifest_version = 2", "spin_manifest_version = 1"), "version"),
-            (BASE.replace("[component.web]", "[component.Web]"), "component.Web"),
-            (BASE.replace("\"https://example.com\"", "\"ftp//bad\""), "allowed_outbound_hosts"),
-            (BASE.replace("[[trigger.http]]\nroute = \"/...\"", "[[trigger.redis]]\nroute = \"/...\""), "trigger.redis"),
-            (BASE.replace("name = \"t\"", "name = \"t\"\ncolour = 1"), "colour"),
+            (
+                BASE.replace("spin_manifest_version = 2", "spin_manifest_version = 1"),
+                "version",
+            ),
+            (
+                BASE.replace("[component.web]", "[component.Web]"),
+                "component.Web",
+            ),
+            (
+                BASE.replace("\"https://example.com\"", "\"ftp//bad\""),
+                "allowed_outbound_hosts",
+            ),
+            (
+                BASE.replace(
+                    "[[trigger.http]]\nroute = \"/...\"",
+                    "[[trigger.redis]]\nroute = \"/...\"",
+                ),
+                "trigger.redis",
+            ),
+            (
+                BASE.replace("name = \"t\"", "name = \"t\"\ncolour = 1"),
+                "colour",
+            ),
         ];
         for (text, needle) in cases {
             let err = format!("{:#}", parse(&text).unwrap_err());
-            assert!(err.contains(needle), "error {err:?} should mention {needle:?}");
+            assert!(
+                err.contains(needle),
+                "error {err:?} should mention {needle:?}"
+            );
         }
     }
 
@@ -470,6 +529,10 @@ command = "cargo build"
         let text = BASE.replace("route = { private = true }", "route = \"/...\"");
         let m = parse(&text).unwrap();
         assert_eq!(m.http_triggers.len(), 1);
-        assert!(m.warnings[0].contains("duplicate route"), "{:?}", m.warnings);
+        assert!(
+            m.warnings[0].contains("duplicate route"),
+            "{:?}",
+            m.warnings
+        );
     }
 }

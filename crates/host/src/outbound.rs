@@ -43,7 +43,11 @@ impl AllowedHost {
         }
         let scheme = match scheme {
             "*" => None,
-            s if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.') && !s.is_empty() => {
+            s if s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+                && !s.is_empty() =>
+            {
                 Some(s.to_ascii_lowercase())
             }
             _ => bail!("invalid scheme {scheme:?}"),
@@ -60,9 +64,15 @@ impl AllowedHost {
         };
         let port = match port {
             Some("*") => None,
-            Some(p) => Some(p.parse::<u16>().map_err(|_| anyhow::anyhow!("invalid port {p:?}"))?),
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .map_err(|_| anyhow::anyhow!("invalid port {p:?}"))?,
+            ),
             None => match &scheme {
-                Some(s) => Some(default_port(s).ok_or_else(|| anyhow::anyhow!("scheme {s:?} needs an explicit port"))?),
+                Some(s) => Some(
+                    default_port(s)
+                        .ok_or_else(|| anyhow::anyhow!("scheme {s:?} needs an explicit port"))?,
+                ),
                 None => bail!("a `*` scheme needs an explicit port (or `:*`)"),
             },
         };
@@ -91,14 +101,21 @@ pub struct OutboundPolicy {
 impl OutboundPolicy {
     /// Build from manifest entries (already validated by the manifest parser).
     pub fn new(entries: &[String]) -> Result<Self> {
-        Ok(Self { allowed: entries.iter().map(|e| AllowedHost::parse(e)).collect::<Result<_>>()? })
+        Ok(Self {
+            allowed: entries
+                .iter()
+                .map(|e| AllowedHost::parse(e))
+                .collect::<Result<_>>()?,
+        })
     }
 
     /// Whether a request to this URI may be sent.
     pub fn allows_uri(&self, uri: &http::Uri) -> bool {
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
         let Some(host) = uri.host() else { return false };
-        let Some(port) = uri.port_u16().or_else(|| default_port(&scheme)) else { return false };
+        let Some(port) = uri.port_u16().or_else(|| default_port(&scheme)) else {
+            return false;
+        };
         self.allowed.iter().any(|a| a.allows(&scheme, host, port))
     }
 }
@@ -121,10 +138,20 @@ mod tests {
         ];
         for (pattern, uri, want) in cases {
             let p = OutboundPolicy::new(&[pattern.to_string()]).unwrap();
-            assert_eq!(p.allows_uri(&uri.parse().unwrap()), want, "{pattern} vs {uri}");
+            assert_eq!(
+                p.allows_uri(&uri.parse().unwrap()),
+                want,
+                "{pattern} vs {uri}"
+            );
         }
         assert!(!OutboundPolicy::default().allows_uri(&"https://example.com/".parse().unwrap()));
-        for bad in ["example.com", "https://ex*ample.com", "https://a.com/path", "*://a.com", "https://a.com:99999"] {
+        for bad in [
+            "example.com",
+            "https://ex*ample.com",
+            "https://a.com/path",
+            "*://a.com",
+            "https://a.com:99999",
+        ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad}");
         }
     }

@@ -55,11 +55,16 @@ impl RoutePattern {
             }
             if let Some(name) = p.strip_prefix(':') {
                 if name.is_empty()
-                    || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 {
                     bail!("invalid parameter name {p:?}");
                 }
-                if segments.iter().any(|s| s == &Segment::Param(name.to_string())) {
+                if segments
+                    .iter()
+                    .any(|s| s == &Segment::Param(name.to_string()))
+                {
                     bail!("parameter {p:?} appears twice");
                 }
                 segments.push(Segment::Param(name.to_string()));
@@ -70,7 +75,11 @@ impl RoutePattern {
                 segments.push(Segment::Exact(p.to_string()));
             }
         }
-        Ok(Self { raw: route.to_string(), segments, wildcard })
+        Ok(Self {
+            raw: route.to_string(),
+            segments,
+            wildcard,
+        })
     }
 
     /// The route as written in the manifest.
@@ -97,7 +106,11 @@ impl RoutePattern {
     /// The route without its wildcard, as in Spin's `spin-component-route`.
     pub fn component_route(&self) -> String {
         if self.wildcard {
-            self.raw.trim_end_matches('/').trim_end_matches("...").trim_end_matches('/').to_string()
+            self.raw
+                .trim_end_matches('/')
+                .trim_end_matches("...")
+                .trim_end_matches('/')
+                .to_string()
         } else {
             self.raw.clone()
         }
@@ -173,7 +186,11 @@ impl Router {
     pub fn route(&self, path: &str) -> Option<RouteMatch> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         let trailing_slash = path.ends_with('/');
-        let mut segs: Vec<&str> = if trimmed.is_empty() { Vec::new() } else { trimmed.split('/').collect() };
+        let mut segs: Vec<&str> = if trimmed.is_empty() {
+            Vec::new()
+        } else {
+            trimmed.split('/').collect()
+        };
         if segs.len() > 1 && segs.last() == Some(&"") {
             segs.pop();
         } else if segs.len() == 1 && segs[0].is_empty() {
@@ -181,7 +198,9 @@ impl Router {
         }
         let mut best: Option<(Vec<Rank>, bool, usize, RouteMatch)> = None;
         for (index, pattern) in self.routes.iter().enumerate() {
-            let Some((ranks, params, path_info)) = pattern.matches(&segs, trailing_slash) else { continue };
+            let Some((ranks, params, path_info)) = pattern.matches(&segs, trailing_slash) else {
+                continue;
+            };
             // At equal ranks an exact-length route beats a wildcard with an empty
             // tail, and a longer wildcard prefix beats a shorter one.
             let key = (ranks, pattern.wildcard, usize::MAX - pattern.segments.len());
@@ -190,7 +209,16 @@ impl Router {
                 Some((r, w, l, _)) => (&key.0, key.1, key.2) < (r, *w, *l),
             };
             if better {
-                best = Some((key.0, key.1, key.2, RouteMatch { index, params, path_info }));
+                best = Some((
+                    key.0,
+                    key.1,
+                    key.2,
+                    RouteMatch {
+                        index,
+                        params,
+                        path_info,
+                    },
+                ));
             }
         }
         best.map(|b| b.3)
@@ -202,12 +230,25 @@ mod tests {
     use super::*;
 
     fn router(routes: &[&str]) -> Router {
-        Router::new(routes.iter().map(|r| RoutePattern::parse(r).unwrap()).collect())
+        Router::new(
+            routes
+                .iter()
+                .map(|r| RoutePattern::parse(r).unwrap())
+                .collect(),
+        )
     }
 
     #[test]
     fn precedence_table() {
-        let r = router(&["/...", "/api/...", "/api/tickets", "/api/:kind", "/api/:kind/:id", "/api/tickets/:id/...", "/s/:token"]);
+        let r = router(&[
+            "/...",
+            "/api/...",
+            "/api/tickets",
+            "/api/:kind",
+            "/api/:kind/:id",
+            "/api/tickets/:id/...",
+            "/s/:token",
+        ]);
         let cases: &[(&str, Option<(&str, &str)>)] = &[
             ("/", Some(("/...", "/"))),
             ("/api/", Some(("/api/...", "/"))),
@@ -219,13 +260,18 @@ mod tests {
             ("/api/users", Some(("/api/:kind", ""))),
             ("/api/users/7", Some(("/api/:kind/:id", ""))),
             ("/api/tickets/7", Some(("/api/tickets/:id/...", ""))),
-            ("/api/tickets/7/thread/x", Some(("/api/tickets/:id/...", "/thread/x"))),
+            (
+                "/api/tickets/7/thread/x",
+                Some(("/api/tickets/:id/...", "/thread/x")),
+            ),
             ("/api/users/7/x", Some(("/api/...", "/users/7/x"))),
             ("/s/abc", Some(("/s/:token", ""))),
             ("/s", Some(("/...", "/s"))),
         ];
         for (path, want) in cases {
-            let got = r.route(path).map(|m| (r.pattern(m.index).raw().to_string(), m.path_info));
+            let got = r
+                .route(path)
+                .map(|m| (r.pattern(m.index).raw().to_string(), m.path_info));
             let want = want.map(|(a, b)| (a.to_string(), b.to_string()));
             assert_eq!(got, want, "path {path}");
         }
@@ -237,15 +283,28 @@ mod tests {
         assert!(r.route("/c").is_none());
         assert!(r.route("/b").is_none());
         assert!(r.route("/a/b").is_none());
-        assert_eq!(r.route("/b/1").unwrap().params, vec![("x".into(), "1".into())]);
+        assert_eq!(
+            r.route("/b/1").unwrap().params,
+            vec![("x".into(), "1".into())]
+        );
     }
 
     #[test]
     fn bad_routes_are_refused() {
-        for bad in ["a", "/a/.../b", "/:", "/a/:x/:x", "/a*b", "/.well-known/spin/x"] {
+        for bad in [
+            "a",
+            "/a/.../b",
+            "/:",
+            "/a/:x/:x",
+            "/a*b",
+            "/.well-known/spin/x",
+        ] {
             assert!(RoutePattern::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(RoutePattern::parse("/a/...").unwrap().component_route(), "/a");
+        assert_eq!(
+            RoutePattern::parse("/a/...").unwrap().component_route(),
+            "/a"
+        );
         assert_eq!(RoutePattern::parse("/...").unwrap().component_route(), "");
     }
 }

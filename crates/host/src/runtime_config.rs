@@ -50,7 +50,8 @@ struct RawStore {
 pub fn load(file: Option<&Path>, state_dir: &Path) -> Result<BTreeMap<String, StoreConfig>> {
     let (text, base) = match file {
         Some(f) => (
-            std::fs::read_to_string(f).with_context(|| format!("cannot read runtime config {}", f.display()))?,
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read runtime config {}", f.display()))?,
             f.parent().unwrap_or(Path::new(".")).to_path_buf(),
         ),
         None => (String::new(), PathBuf::from(".")),
@@ -82,7 +83,10 @@ pub fn parse(text: &str, base: &Path, state_dir: &Path) -> Result<BTreeMap<Strin
                 if s.path.is_some() {
                     bail!("{where_}: `path` is only for type = \"spin\"");
                 }
-                StoreConfig::Redis(s.url.ok_or_else(|| anyhow!("{where_}: type = \"redis\" needs `url`"))?)
+                StoreConfig::Redis(
+                    s.url
+                        .ok_or_else(|| anyhow!("{where_}: type = \"redis\" needs `url`"))?,
+                )
             }
             other => bail!("{where_}: type {other:?} is not supported (use \"spin\" or \"redis\")"),
         };
@@ -101,7 +105,10 @@ mod tests {
     fn defaults_and_errors() {
         let st = Path::new("/state");
         let m = parse("", Path::new("/cfg"), st).unwrap();
-        assert_eq!(m["default"], StoreConfig::Sqlite("/state/sqlite_key_value.db".into()));
+        assert_eq!(
+            m["default"],
+            StoreConfig::Sqlite("/state/sqlite_key_value.db".into())
+        );
         let m = parse("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\n[key_value_store.b]\ntype = \"spin\"\npath = \"b.db\"", Path::new("/cfg"), st).unwrap();
         assert_eq!(m["default"], StoreConfig::Redis("redis://x".into()));
         assert_eq!(m["b"], StoreConfig::Sqlite("/cfg/b.db".into()));

@@ -57,18 +57,32 @@ pub struct Server {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|n: Infallible| match n {}).boxed_unsync());
+    let mut r = Response::new(
+        Full::new(Bytes::from_static(body.as_bytes()))
+            .map_err(|n: Infallible| match n {})
+            .boxed_unsync(),
+    );
     *r.status_mut() = status;
     if !body.is_empty() {
-        r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
     }
     r
 }
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(value.to_string())).map_err(|n: Infallible| match n {}).boxed_unsync());
+    let mut r = Response::new(
+        Full::new(Bytes::from(value.to_string()))
+            .map_err(|n: Infallible| match n {})
+            .boxed_unsync(),
+    );
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -76,19 +90,27 @@ impl Server {
     /// Wrap a loaded app.
     pub fn new(app: App, opts: ServeOptions) -> Arc<Self> {
         let permits = Semaphore::new(opts.max_in_flight);
-        Arc::new(Self { app, opts, permits, clock: ClockShift::default(), started: Instant::now() })
+        Arc::new(Self {
+            app,
+            opts,
+            permits,
+            clock: ClockShift::default(),
+            started: Instant::now(),
+        })
     }
 
     /// Accept connections forever. Also starts the epoch ticker that enforces
     /// request deadlines.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> Result<()> {
         let engine = self.app.engine.clone();
-        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
-            loop {
-                std::thread::sleep(Duration::from_millis(10));
-                engine.increment_epoch();
-            }
-        })?;
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(10));
+                    engine.increment_epoch();
+                }
+            })?;
         loop {
             let (stream, client) = match listener.accept().await {
                 Ok(s) => s,
@@ -114,7 +136,11 @@ impl Server {
     }
 
     /// Handle one request.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<Body> {
         let start = Instant::now();
         let path = req.uri().path().to_string();
         match path.as_str() {
@@ -161,21 +187,36 @@ impl Server {
             }
         };
         if self.opts.access_log {
-            eprintln!("{method} {pattern} {} {:.2}ms", resp.status().as_u16(), start.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "{method} {pattern} {} {:.2}ms",
+                resp.status().as_u16(),
+                start.elapsed().as_secs_f64() * 1e3
+            );
         }
         resp
     }
 
     async fn clock_endpoint(&self, req: Request<Incoming>) -> Response<Body> {
         if req.method() == http::Method::GET {
-            return json(StatusCode::OK, serde_json::json!({ "offset_seconds": self.clock.offset() }));
+            return json(
+                StatusCode::OK,
+                serde_json::json!({ "offset_seconds": self.clock.offset() }),
+            );
         }
         if req.method() != http::Method::POST {
-            return json(StatusCode::METHOD_NOT_ALLOWED, serde_json::json!({ "error": "use GET or POST" }));
+            return json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                serde_json::json!({ "error": "use GET or POST" }),
+            );
         }
         let body = match req.into_body().collect().await {
             Ok(b) => b.to_bytes(),
-            Err(_) => return json(StatusCode::BAD_REQUEST, serde_json::json!({ "error": "unreadable body" })),
+            Err(_) => {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({ "error": "unreadable body" }),
+                );
+            }
         };
         let offset = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
@@ -210,13 +251,21 @@ impl Server {
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
             .unwrap_or_else(|| "localhost".to_string());
-        let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
         let h = req.headers_mut();
         if !h.contains_key(http::header::HOST) {
             h.insert(http::header::HOST, HeaderValue::from_str(&host)?);
         }
         let mut set = |name: &str, value: &str| -> Result<()> {
-            h.insert(http::HeaderName::from_bytes(name.as_bytes())?, HeaderValue::from_str(value)?);
+            h.insert(
+                http::HeaderName::from_bytes(name.as_bytes())?,
+                HeaderValue::from_str(value)?,
+            );
             Ok(())
         };
         set("spin-full-url", &format!("http://{host}{pq}"))?;
@@ -227,7 +276,10 @@ impl Server {
         set("spin-component-route", &pattern.component_route())?;
         set("spin-client-addr", &client.to_string())?;
         for (name, value) in &m.params {
-            set(&format!("spin-path-match-{}", name.to_ascii_lowercase()), value)?;
+            set(
+                &format!("spin-path-match-{}", name.to_ascii_lowercase()),
+                value,
+            )?;
         }
 
         // A fresh store per request.
@@ -240,27 +292,43 @@ impl Server {
         for mount in &comp.mounts {
             wasi.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)?;
         }
-        let limits = StoreLimitsBuilder::new().memory_size(self.opts.max_memory).instances(64).build();
-        let state = State::new(wasi.build(), limits, comp.env.clone(), self.app.stores.clone());
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.opts.max_memory)
+            .instances(64)
+            .build();
+        let state = State::new(
+            wasi.build(),
+            limits,
+            comp.env.clone(),
+            self.app.stores.clone(),
+        );
         let mut store = Store::new(&self.app.engine, state);
         store.limiter(|s| &mut s.limits);
         let deadline = start_deadline(self.opts.request_timeout);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
-                Err(wasmtime::Error::msg("request deadline exceeded: the component ran too long"))
+                Err(wasmtime::Error::msg(
+                    "request deadline exceeded: the component ran too long",
+                ))
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let wreq = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let wreq = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = comp.pre.clone();
         let task = tokio::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, wreq, out).await
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, wreq, out)
+                .await
         });
         match receiver.await {
             Ok(Ok(resp)) => {

@@ -67,9 +67,22 @@ pub struct State {
 
 impl State {
     /// Build the state for one request.
-    pub fn new(wasi: WasiCtx, limits: StoreLimits, env: Arc<ComponentEnv>, stores: Arc<Stores>) -> Self {
+    pub fn new(
+        wasi: WasiCtx,
+        limits: StoreLimits,
+        env: Arc<ComponentEnv>,
+        stores: Arc<Stores>,
+    ) -> Self {
         let hooks = OutboundHooks { env: env.clone() };
-        Self { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), limits, env, stores, hooks }
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            limits,
+            env,
+            stores,
+            hooks,
+        }
     }
 
     fn open(&mut self, label: &str) -> Result<Resource<KvHandle>, KvError> {
@@ -118,7 +131,8 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
             let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((
                 res.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                Box::new(io)
+                    as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
             ))
         })
     }
@@ -126,13 +140,20 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for State {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -157,27 +178,50 @@ type WResult<T> = wasmtime::Result<T>;
 impl key_value::Host for State {}
 
 impl key_value::HostStore for State {
-    async fn open(&mut self, label: String) -> WResult<Result<Resource<KvHandle>, key_value::Error>> {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> WResult<Result<Resource<KvHandle>, key_value::Error>> {
         Ok(self.open(&label).map_err(spin_err))
     }
 
-    async fn get(&mut self, s: Resource<KvHandle>, key: String) -> WResult<Result<Option<Vec<u8>>, key_value::Error>> {
+    async fn get(
+        &mut self,
+        s: Resource<KvHandle>,
+        key: String,
+    ) -> WResult<Result<Option<Vec<u8>>, key_value::Error>> {
         Ok(self.kv(&s)?.get(&key).await.map_err(spin_err))
     }
 
-    async fn set(&mut self, s: Resource<KvHandle>, key: String, value: Vec<u8>) -> WResult<Result<(), key_value::Error>> {
+    async fn set(
+        &mut self,
+        s: Resource<KvHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> WResult<Result<(), key_value::Error>> {
         Ok(self.kv(&s)?.set(&key, &value).await.map_err(spin_err))
     }
 
-    async fn delete(&mut self, s: Resource<KvHandle>, key: String) -> WResult<Result<(), key_value::Error>> {
+    async fn delete(
+        &mut self,
+        s: Resource<KvHandle>,
+        key: String,
+    ) -> WResult<Result<(), key_value::Error>> {
         Ok(self.kv(&s)?.delete(&key).await.map_err(spin_err))
     }
 
-    async fn exists(&mut self, s: Resource<KvHandle>, key: String) -> WResult<Result<bool, key_value::Error>> {
+    async fn exists(
+        &mut self,
+        s: Resource<KvHandle>,
+        key: String,
+    ) -> WResult<Result<bool, key_value::Error>> {
         Ok(self.kv(&s)?.exists(&key).await.map_err(spin_err))
     }
 
-    async fn get_keys(&mut self, s: Resource<KvHandle>) -> WResult<Result<Vec<String>, key_value::Error>> {
+    async fn get_keys(
+        &mut self,
+        s: Resource<KvHandle>,
+    ) -> WResult<Result<Vec<String>, key_value::Error>> {
         Ok(self.kv(&s)?.keys().await.map_err(spin_err))
     }
 
@@ -192,30 +236,55 @@ impl variables::Host for State {
         if crate::variables::validate_variable_name(&name).is_err() {
             return Ok(Err(variables::Error::InvalidName(name)));
         }
-        Ok(self.env.variables.get(&name).cloned().ok_or(variables::Error::Undefined(name)))
+        Ok(self
+            .env
+            .variables
+            .get(&name)
+            .cloned()
+            .ok_or(variables::Error::Undefined(name)))
     }
 }
 
 impl wkv::Host for State {
-    async fn open(&mut self, identifier: String) -> WResult<Result<Resource<KvHandle>, wkv::Error>> {
+    async fn open(
+        &mut self,
+        identifier: String,
+    ) -> WResult<Result<Resource<KvHandle>, wkv::Error>> {
         Ok(State::open(self, &identifier).map_err(wasi_err))
     }
 }
 
 impl wkv::HostBucket for State {
-    async fn get(&mut self, b: Resource<KvHandle>, key: String) -> WResult<Result<Option<Vec<u8>>, wkv::Error>> {
+    async fn get(
+        &mut self,
+        b: Resource<KvHandle>,
+        key: String,
+    ) -> WResult<Result<Option<Vec<u8>>, wkv::Error>> {
         Ok(self.kv(&b)?.get(&key).await.map_err(wasi_err))
     }
 
-    async fn set(&mut self, b: Resource<KvHandle>, key: String, value: Vec<u8>) -> WResult<Result<(), wkv::Error>> {
+    async fn set(
+        &mut self,
+        b: Resource<KvHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> WResult<Result<(), wkv::Error>> {
         Ok(self.kv(&b)?.set(&key, &value).await.map_err(wasi_err))
     }
 
-    async fn delete(&mut self, b: Resource<KvHandle>, key: String) -> WResult<Result<(), wkv::Error>> {
+    async fn delete(
+        &mut self,
+        b: Resource<KvHandle>,
+        key: String,
+    ) -> WResult<Result<(), wkv::Error>> {
         Ok(self.kv(&b)?.delete(&key).await.map_err(wasi_err))
     }
 
-    async fn exists(&mut self, b: Resource<KvHandle>, key: String) -> WResult<Result<bool, wkv::Error>> {
+    async fn exists(
+        &mut self,
+        b: Resource<KvHandle>,
+        key: String,
+    ) -> WResult<Result<bool, wkv::Error>> {
         Ok(self.kv(&b)?.exists(&key).await.map_err(wasi_err))
     }
 
@@ -226,9 +295,17 @@ impl wkv::HostBucket for State {
     ) -> WResult<Result<wkv::KeyResponse, wkv::Error>> {
         // One page holds every key; a cursor is only ever the end.
         if cursor.is_some() {
-            return Ok(Ok(wkv::KeyResponse { keys: Vec::new(), cursor: None }));
+            return Ok(Ok(wkv::KeyResponse {
+                keys: Vec::new(),
+                cursor: None,
+            }));
         }
-        Ok(self.kv(&b)?.keys().await.map(|keys| wkv::KeyResponse { keys, cursor: None }).map_err(wasi_err))
+        Ok(self
+            .kv(&b)?
+            .keys()
+            .await
+            .map(|keys| wkv::KeyResponse { keys, cursor: None })
+            .map_err(wasi_err))
     }
 
     async fn drop(&mut self, b: Resource<KvHandle>) -> WResult<()> {
@@ -238,13 +315,26 @@ impl wkv::HostBucket for State {
 }
 
 impl atomics::Host for State {
-    async fn increment(&mut self, b: Resource<KvHandle>, key: String, delta: i64) -> WResult<Result<i64, wkv::Error>> {
+    async fn increment(
+        &mut self,
+        b: Resource<KvHandle>,
+        key: String,
+        delta: i64,
+    ) -> WResult<Result<i64, wkv::Error>> {
         Ok(self.kv(&b)?.increment(&key, delta).await.map_err(wasi_err))
     }
 
-    async fn swap(&mut self, cas: Resource<CasHandle>, value: Vec<u8>) -> WResult<Result<(), atomics::CasError>> {
+    async fn swap(
+        &mut self,
+        cas: Resource<CasHandle>,
+        value: Vec<u8>,
+    ) -> WResult<Result<(), atomics::CasError>> {
         let handle = self.table.delete(cas)?;
-        match handle.store.compare_and_swap(&handle.key, handle.current.as_deref(), &value).await {
+        match handle
+            .store
+            .compare_and_swap(&handle.key, handle.current.as_deref(), &value)
+            .await
+        {
             Ok(true) => Ok(Ok(())),
             Ok(false) => {
                 // Hand back a handle holding the value that beat us, so a retry
@@ -253,7 +343,11 @@ impl atomics::Host for State {
                     Ok(v) => v,
                     Err(e) => return Ok(Err(atomics::CasError::StoreError(wasi_err(e)))),
                 };
-                let fresh = self.table.push(CasHandle { store: handle.store, key: handle.key, current })?;
+                let fresh = self.table.push(CasHandle {
+                    store: handle.store,
+                    key: handle.key,
+                    current,
+                })?;
                 Ok(Err(atomics::CasError::CasFailed(fresh)))
             }
             Err(e) => Ok(Err(atomics::CasError::StoreError(wasi_err(e)))),
@@ -262,16 +356,27 @@ impl atomics::Host for State {
 }
 
 impl atomics::HostCas for State {
-    async fn new(&mut self, b: Resource<KvHandle>, key: String) -> WResult<Result<Resource<CasHandle>, wkv::Error>> {
+    async fn new(
+        &mut self,
+        b: Resource<KvHandle>,
+        key: String,
+    ) -> WResult<Result<Resource<CasHandle>, wkv::Error>> {
         let store = self.kv(&b)?;
         let current = match store.get(&key).await {
             Ok(v) => v,
             Err(e) => return Ok(Err(wasi_err(e))),
         };
-        Ok(Ok(self.table.push(CasHandle { store, key, current })?))
+        Ok(Ok(self.table.push(CasHandle {
+            store,
+            key,
+            current,
+        })?))
     }
 
-    async fn current(&mut self, cas: Resource<CasHandle>) -> WResult<Result<Option<Vec<u8>>, wkv::Error>> {
+    async fn current(
+        &mut self,
+        cas: Resource<CasHandle>,
+    ) -> WResult<Result<Option<Vec<u8>>, wkv::Error>> {
         Ok(Ok(self.table.get(&cas)?.current.clone()))
     }
 
@@ -298,7 +403,11 @@ impl batch::Host for State {
         Ok(Ok(out))
     }
 
-    async fn set_many(&mut self, b: Resource<KvHandle>, kvs: Vec<(String, Vec<u8>)>) -> WResult<Result<(), wkv::Error>> {
+    async fn set_many(
+        &mut self,
+        b: Resource<KvHandle>,
+        kvs: Vec<(String, Vec<u8>)>,
+    ) -> WResult<Result<(), wkv::Error>> {
         let store = self.kv(&b)?;
         for (k, v) in kvs {
             if let Err(e) = store.set(&k, &v).await {
@@ -308,7 +417,11 @@ impl batch::Host for State {
         Ok(Ok(()))
     }
 
-    async fn delete_many(&mut self, b: Resource<KvHandle>, keys: Vec<String>) -> WResult<Result<(), wkv::Error>> {
+    async fn delete_many(
+        &mut self,
+        b: Resource<KvHandle>,
+        keys: Vec<String>,
+    ) -> WResult<Result<(), wkv::Error>> {
         let store = self.kv(&b)?;
         for k in keys {
             if let Err(e) = store.delete(&k).await {

@@ -16,10 +16,14 @@ use crate::manifest::Manifest;
 /// with a letter.
 pub fn validate_variable_name(name: &str) -> Result<()> {
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.contains("__");
     if !ok {
-        bail!("invalid variable name {name:?}: use lowercase letters, digits and single underscores, starting with a letter");
+        bail!(
+            "invalid variable name {name:?}: use lowercase letters, digits and single underscores, starting with a letter"
+        );
     }
     Ok(())
 }
@@ -46,7 +50,9 @@ impl Template {
                 parts.push(Part::Lit(rest[..start].to_string()));
             }
             let after = &rest[start + 2..];
-            let Some(end) = after.find("}}") else { bail!("unclosed `{{{{`") };
+            let Some(end) = after.find("}}") else {
+                bail!("unclosed `{{{{`")
+            };
             let name = after[..end].trim();
             validate_variable_name(name)?;
             parts.push(Part::Var(name.to_string()));
@@ -104,7 +110,10 @@ pub fn resolve_app_variables(
         }
     }
     if !missing.is_empty() {
-        bail!("required application variable(s) not set: {}", missing.join(", "));
+        bail!(
+            "required application variable(s) not set: {}",
+            missing.join(", ")
+        );
     }
     Ok(values)
 }
@@ -116,7 +125,13 @@ pub fn resolve_component_variables(
 ) -> Result<BTreeMap<String, String>> {
     templates
         .iter()
-        .map(|(k, t)| Ok((k.clone(), t.render(app_values).map_err(|e| anyhow::anyhow!("variable `{k}`: {e}"))?)))
+        .map(|(k, t)| {
+            Ok((
+                k.clone(),
+                t.render(app_values)
+                    .map_err(|e| anyhow::anyhow!("variable `{k}`: {e}"))?,
+            ))
+        })
         .collect()
 }
 
@@ -127,7 +142,10 @@ mod tests {
     #[test]
     fn templates_render() {
         let t = Template::parse("{{ a }}/x/{{b}}").unwrap();
-        let vals = BTreeMap::from([("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string())]);
+        let vals = BTreeMap::from([
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+        ]);
         assert_eq!(t.render(&vals).unwrap(), "1/x/2");
         assert_eq!(t.references().collect::<Vec<_>>(), ["a", "b"]);
         for bad in ["{{ a", "{{ A }}", "x }}", "{{}}"] {

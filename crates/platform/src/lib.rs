@@ -30,22 +30,33 @@ impl SpinKv {
 
 impl Kv for SpinKv {
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.store.get(key).map_err(|e| StoreError(format!("{e:?}")))
+        self.store
+            .get(key)
+            .map_err(|e| StoreError(format!("{e:?}")))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
-        self.store.set(key, value).map_err(|e| StoreError(format!("{e:?}")))
+        self.store
+            .set(key, value)
+            .map_err(|e| StoreError(format!("{e:?}")))
     }
 
     fn delete(&self, key: &str) -> StoreResult<()> {
-        self.store.delete(key).map_err(|e| StoreError(format!("{e:?}")))
+        self.store
+            .delete(key)
+            .map_err(|e| StoreError(format!("{e:?}")))
     }
 
     fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
         atomics::increment(&self.bucket, key, delta).map_err(|e| StoreError(format!("{e:?}")))
     }
 
-    fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> StoreResult<bool> {
         let cas = atomics::Cas::new(&self.bucket, key).map_err(|e| StoreError(format!("{e:?}")))?;
         let current = cas.current().map_err(|e| StoreError(format!("{e:?}")))?;
         if current.as_deref() != expected {
@@ -70,7 +81,10 @@ fn run_api(
         Ok(kv) => kv,
         Err(e) => {
             eprintln!("cannot open the key-value store: {e}");
-            return (None, domain::http::Response::error(&domain::error::Error::Store(e)));
+            return (
+                None,
+                domain::http::Response::error(&domain::error::Error::Store(e)),
+            );
         }
     };
     let admin_token = spin_sdk::variables::get("admin_token").unwrap_or_default();
@@ -101,7 +115,9 @@ pub async fn serve_api(
 ) {
     use futures::SinkExt;
     let path_and_query = req.path_with_query().unwrap_or_else(|| "/".into());
-    let (path, query) = path_and_query.split_once('?').unwrap_or((&path_and_query, ""));
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((&path_and_query, ""));
     let mut dreq = domain::http::Request {
         method: req.method().to_string().to_ascii_uppercase(),
         path: path.to_string(),
@@ -110,7 +126,12 @@ pub async fn serve_api(
             .headers()
             .entries()
             .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
             .collect(),
         body: Vec::new(),
     };
@@ -119,10 +140,21 @@ pub async fn serve_api(
             dreq.body = body;
             run_api(&dreq, handler)
         }
-        Err(e) => (None, domain::http::Response::error(&domain::error::Error::bad("unreadable_body", format!("{e:?}")))),
+        Err(e) => (
+            None,
+            domain::http::Response::error(&domain::error::Error::bad(
+                "unreadable_body",
+                format!("{e:?}"),
+            )),
+        ),
     };
-    let headers: Vec<(String, Vec<u8>)> = resp.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
-    let fields = spin_sdk::http::Fields::from_list(&headers).unwrap_or_else(|_| spin_sdk::http::Fields::new());
+    let headers: Vec<(String, Vec<u8>)> = resp
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+        .collect();
+    let fields = spin_sdk::http::Fields::from_list(&headers)
+        .unwrap_or_else(|_| spin_sdk::http::Fields::new());
     let outgoing = spin_sdk::http::OutgoingResponse::new(fields);
     let _ = outgoing.set_status_code(resp.status);
     let mut body = outgoing.take_body();
@@ -150,7 +182,9 @@ pub async fn deliver(kv: &SpinKv, ws: &domain::ids::WorkspaceId, n: u64) {
     if provider != "postmark" {
         return;
     }
-    let Ok(email) = domain::outbox::get(kv, ws, n) else { return };
+    let Ok(email) = domain::outbox::get(kv, ws, n) else {
+        return;
+    };
     let origin = spin_sdk::variables::get("postmark_origin").unwrap_or_default();
     let token = spin_sdk::variables::get("postmark_token").unwrap_or_default();
     let from = spin_sdk::variables::get("mail_from").unwrap_or_default();
@@ -164,10 +198,18 @@ pub async fn deliver(kv: &SpinKv, ws: &domain::ids::WorkspaceId, n: u64) {
         .body(body)
         .build();
     let (state, detail) = match spin_sdk::http::send::<_, spin_sdk::http::Response>(req).await {
-        Ok(r) if (200..300).contains(r.status()) => {
-            (domain::outbox::Delivery::Sent, String::from_utf8_lossy(r.body()).into_owned())
-        }
-        Ok(r) => (domain::outbox::Delivery::Failed, format!("status {}: {}", r.status(), String::from_utf8_lossy(r.body()))),
+        Ok(r) if (200..300).contains(r.status()) => (
+            domain::outbox::Delivery::Sent,
+            String::from_utf8_lossy(r.body()).into_owned(),
+        ),
+        Ok(r) => (
+            domain::outbox::Delivery::Failed,
+            format!(
+                "status {}: {}",
+                r.status(),
+                String::from_utf8_lossy(r.body())
+            ),
+        ),
         Err(e) => (domain::outbox::Delivery::Failed, format!("{e}")),
     };
     if state == domain::outbox::Delivery::Failed {
