@@ -74,8 +74,34 @@ fn run(mut cmd: Command) -> Result<(), String> {
     }
 }
 
+/// Make sure the active toolchain has the `wasm32-wasip2` standard library.
+///
+/// rustup installs the targets of `rust-toolchain.toml` only when it installs
+/// the toolchain itself; a machine whose pinned toolchain was already there
+/// (or is a link to another one) lacks the target, so add it here.
+fn ensure_wasm_target() -> Result<(), String> {
+    let out = Command::new("rustc")
+        .current_dir(root())
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if Path::new(&sysroot)
+        .join("lib/rustlib/wasm32-wasip2/lib")
+        .is_dir()
+    {
+        return Ok(());
+    }
+    eprintln!("the wasm32-wasip2 target is missing from {sysroot}: adding it with rustup");
+    let mut c = Command::new("rustup");
+    c.current_dir(root())
+        .args(["target", "add", "wasm32-wasip2"]);
+    run(c)
+}
+
 /// Build every component and the host.
 pub fn build() -> Result<(), String> {
+    ensure_wasm_target()?;
     let mut c = cargo();
     c.args(["build", "--release", "--target", "wasm32-wasip2"]);
     for comp in COMPONENTS {
