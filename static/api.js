@@ -12,9 +12,10 @@ export class ApiError extends Error {
 
 export async function api(method, path, body) {
   const init = { method, credentials: "same-origin", headers: {} };
+  // Every POST carries a fresh Idempotency-Key (a retried request replays).
+  if (method === "POST") init.headers["idempotency-key"] = crypto.randomUUID();
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
-    init.headers["idempotency-key"] = crypto.randomUUID();
     init.body = JSON.stringify(body);
   }
   const r = await fetch(`/api/v1${path}`, init);

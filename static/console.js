@@ -108,6 +108,37 @@ async function participantsView(number) {
   return box;
 }
 
+// Resolve / Reopen, and Delete behind an inline confirmation (deleting
+// revokes every delegate and participant link of the ticket).
+function ticketActions(ticket) {
+  const number = ticket.number;
+  const status = el("p", { role: "status", class: "muted" });
+  const act = async (what, done) => {
+    try {
+      await api("POST", `/tickets/${number}/${what}`);
+      await loadTickets();
+      done();
+    } catch (e) { status.textContent = e.message; }
+  };
+  const bar = el("div", { class: "actions ticket-actions" });
+  const buttons = () => bar.replaceChildren(
+    ticket.status === "resolved"
+      ? el("button", { type: "button", id: "reopen", class: "secondary", onclick: () => act("reopen", () => openTicket(number)) }, "Reopen")
+      : el("button", { type: "button", id: "resolve", class: "secondary", onclick: () => act("resolve", () => openTicket(number)) }, "Resolve"),
+    el("button", { type: "button", id: "delete", class: "link-dark", onclick: confirmDelete }, "Delete"),
+    status);
+  const confirmDelete = () => bar.replaceChildren(
+    el("span", {}, `Delete ${ticket.ref}? It disappears from every view and every delegate and participant link stops working.`),
+    el("button", { type: "button", id: "confirm-delete", class: "danger", onclick: () => act("delete", () => {
+      history.replaceState(null, "", "/console");
+      document.getElementById("ticket").replaceChildren(el("p", { class: "muted", role: "status" }, `${ticket.ref} was deleted.`));
+    }) }, "Yes, delete"),
+    el("button", { type: "button", class: "secondary", onclick: buttons }, "Cancel"),
+    status);
+  buttons();
+  return bar;
+}
+
 async function openTicket(number) {
   const pane = document.getElementById("ticket");
   try {
@@ -130,6 +161,7 @@ async function openTicket(number) {
       el("p", { class: "meta" },
         el("span", { class: `status status-${ticket.status}` }, STATUS_LABELS[ticket.status]),
         " · customer ", await customerName(ticket.customer_id), " · queue ", ticket.queue),
+      ticketActions(ticket),
       order,
       el("div", { class: "thread", id: "thread" }, ...messages.map(messageView)),
       el("form", { class: "reply", onsubmit: (e) => e.preventDefault() },

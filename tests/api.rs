@@ -43,6 +43,31 @@ pub fn json_of(r: &Resp) -> Value {
 }
 
 impl World {
+    /// Keys of the SQLite store whose value contains `needle` (read with
+    /// Python's sqlite3 while the host runs; the store is in WAL mode).
+    pub fn keys_holding(&self, needle: &str) -> Vec<String> {
+        let db = self._state.path().join("sqlite_key_value.db");
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nn=sys.argv[2].encode()\nfor k,v in c.execute('select key, value from spin_key_value'):\n    print(k) if n in bytes(v) else None\nprint('--scanned--')",
+            ])
+            .arg(&db)
+            .arg(needle)
+            .output()
+            .expect("python3 with sqlite3");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.contains("--scanned--"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text.lines()
+            .filter(|l| *l != "--scanned--")
+            .map(str::to_string)
+            .collect()
+    }
+
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.key)
     }

@@ -192,6 +192,32 @@ fn staff_invites_a_delegate_who_accepts_from_the_email() {
     b.click("#send-reply", "Send reply");
     b.wait_for("#thread .msg-by-delegate", "blend was great");
     root_shot(&b, "delegate-dashboard.png");
+    // Staff resolve, reopen, then delete behind a confirmation: the
+    // delegate's access ends with it.
+    b.click("#logout", "Sign out");
+    b.wait_for("h1", "Sign in");
+    sign_in(&b, &w, &w.staff);
+    b.goto(&format!("http://{}/console#{t}", w.host.addr));
+    b.click("#resolve", "Resolve");
+    b.wait_for(".meta .status", "Resolved");
+    b.click("#reopen", "Reopen");
+    b.wait_for("#resolve", "Resolve");
+    b.click("#delete", "Delete");
+    b.wait_for(
+        ".ticket-actions",
+        "every delegate and participant link stops working",
+    );
+    root_shot(&b, "console-delete-confirm.png");
+    b.click("#confirm-delete", "Yes, delete");
+    b.wait_for("#ticket", "was deleted");
+    let ticket = w.as_(Some(&w.staff), "GET", &format!("/api/v1/tickets/{t}"), None);
+    assert_eq!(ticket.status, 404);
+    let delegates = json_of(&w.as_(Some(&w.admin), "GET", "/api/v1/links", None));
+    assert_eq!(
+        delegates["links"].as_array().unwrap().len(),
+        0,
+        "{delegates}"
+    );
 }
 
 fn root_shot(b: &Browser, name: &str) {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::api::{World, call, json_of};
 use crate::support::{Resp, request};
 
-fn customer(w: &World, email: &str) -> String {
+pub fn customer(w: &World, email: &str) -> String {
     let r = w.as_(
         None,
         "PUT",
@@ -19,7 +19,7 @@ fn customer(w: &World, email: &str) -> String {
 }
 
 /// The accept link path (`/i/<link>`) from the newest email to `to`.
-fn invite_path(w: &World, to: &str) -> String {
+pub fn invite_path(w: &World, to: &str) -> String {
     let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
     let email = outbox["emails"]
         .as_array()
@@ -32,7 +32,7 @@ fn invite_path(w: &World, to: &str) -> String {
     format!("/i/{}", url.split("/i/").nth(1).unwrap())
 }
 
-fn accept(w: &World, path: &str) -> (Resp, Option<String>) {
+pub fn accept(w: &World, path: &str) -> (Resp, Option<String>) {
     let r = request(
         &w.host.addr,
         "POST",
@@ -46,7 +46,7 @@ fn accept(w: &World, path: &str) -> (Resp, Option<String>) {
     (r, cookie)
 }
 
-fn as_cookie(w: &World, cookie: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
+pub fn as_cookie(w: &World, cookie: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
     call(&w.host, method, path, &[("Cookie", cookie)], body)
 }
 

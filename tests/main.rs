@@ -7,6 +7,7 @@ pub mod api;
 mod browser;
 mod invites;
 mod kv;
+mod lifecycle;
 mod pages;
 mod participants;
 mod routing;

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::api::{World, call, json_of};
 use crate::support::request;
 
-fn enable(w: &World, copy: bool) {
+pub fn enable(w: &World, copy: bool) {
     let r = w.as_(
         Some(&w.admin),
         "PUT",
@@ -18,7 +18,7 @@ fn enable(w: &World, copy: bool) {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-fn link_to(w: &World, to: &str) -> String {
+pub fn link_to(w: &World, to: &str) -> String {
     let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
     let email = outbox["emails"]
         .as_array()

@@ -29,31 +29,9 @@ pub fn ensure_built() {
             return;
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        for args in [
-            &[
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                "pages",
-                "-p",
-                "tickets",
-                "-p",
-                "replies",
-                "-p",
-                "invites",
-                "-p",
-                "accept",
-                "-p",
-                "contract",
-                "-p",
-                "hello",
-                "-p",
-                "unsupported",
-            ][..],
-            &["build", "--release", "-p", "host"][..],
-        ] {
+        // `cargo xtask build` knows the component list (one place).
+        {
+            let args = ["xtask", "build"];
             let mut cmd = Command::new(&cargo);
             cmd.current_dir(root()).args(args);
             // Per-package variables of the test binary would make build

@@ -22,6 +22,7 @@ pub const COMPONENTS: &[&str] = &[
     "replies",
     "invites",
     "accept",
+    "transfer",
     "contract",
     "hello",
     "unsupported",

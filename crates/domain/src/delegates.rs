@@ -275,20 +275,58 @@ pub fn revoke(
         hash = x.link_hash.clone();
         Ok(())
     })?;
-    if !hash.is_empty() {
-        let key = keys::token(ws, &hash);
-        if kv.get(&key)?.is_some() {
-            update(kv, &key, |r: &mut TokenRecord| {
-                r.revoked = true;
-                Ok(())
-            })?;
-        }
-    }
+    kill_link(kv, ws, &hash)?;
     updated
         .list
         .into_iter()
         .find(|x| &x.user == user)
         .ok_or(Error::NotFound)
+}
+
+/// Revoke every delegate of a ticket that is not revoked yet (one
+/// compare-and-swap of the list, then their pending links). Returns those it
+/// revoked.
+pub fn revoke_all(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    now: Millis,
+) -> Result<Vec<Delegate>> {
+    if kv.get(&keys::delegates(ws, no))?.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut revoked = Vec::new();
+    update(kv, &keys::delegates(ws, no), |d: &mut Delegates| {
+        revoked.clear();
+        for x in d
+            .list
+            .iter_mut()
+            .filter(|x| x.status != DelegateStatus::Revoked)
+        {
+            x.status = DelegateStatus::Revoked;
+            x.revoked_at = Some(now);
+            revoked.push(x.clone());
+        }
+        Ok(())
+    })?;
+    for x in &revoked {
+        kill_link(kv, ws, &x.link_hash)?;
+    }
+    Ok(revoked)
+}
+
+fn kill_link(kv: &dyn Kv, ws: &WorkspaceId, hash: &str) -> Result<()> {
+    if hash.is_empty() {
+        return Ok(());
+    }
+    let key = keys::token(ws, hash);
+    if kv.get(&key)?.is_some() {
+        update(kv, &key, |r: &mut TokenRecord| {
+            r.revoked = true;
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 /// The tickets a customer is (or was) a delegate of, newest invitation first

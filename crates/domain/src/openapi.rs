@@ -245,6 +245,27 @@ pub const ROUTES: &[Route] = &[
         false,
     ),
     r(
+        "POST",
+        "/api/v1/tickets/{number}/resolve",
+        "Resolve a ticket (staff); revokes its outside links when the workspace says so",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "POST",
+        "/api/v1/tickets/{number}/reopen",
+        "Reopen a resolved ticket (staff)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "POST",
+        "/api/v1/tickets/{number}/delete",
+        "Delete a ticket (staff; soft, kept in the audit ledger); revokes every delegate and participant link",
+        Auth::Workspace,
+        false,
+    ),
+    r(
         "GET",
         "/api/v1/tickets/{number}/audit",
         "The ticket's audit trail (staff)",

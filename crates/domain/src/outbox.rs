@@ -2,6 +2,10 @@
 //! recipient (never a shared To/CC list), then delivered by the configured
 //! provider; with the default `outbox` provider nothing leaves and admins read
 //! the emails through the API. Templates carry the workspace branding.
+//!
+//! Bodies carry personal links, so they are stored sealed ([`crate::seal`]):
+//! the store holds no usable link in clear. Once a real provider has taken an
+//! email, the stored copy keeps its text with every link token redacted.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +13,7 @@ use crate::error::Result;
 use crate::ids::WorkspaceId;
 use crate::keys;
 use crate::record::{read, read_counter, write};
+use crate::seal::SealKey;
 use crate::store::Kv;
 use crate::time::Millis;
 use crate::workspace::Branding;
@@ -34,10 +39,19 @@ pub struct Email {
     pub to: String,
     /// Subject.
     pub subject: String,
-    /// HTML body.
+    /// HTML body (empty in the store while the body is sealed).
+    #[serde(default)]
     pub html: String,
-    /// Plain-text body.
+    /// Plain-text body (empty in the store while the body is sealed).
+    #[serde(default)]
     pub text: String,
+    /// The sealed `{html, text}` (stored form only; never sent to clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+    /// The body was sealed with another key (the deployment secret changed)
+    /// and cannot be shown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
     /// What kind of email (`login_link`, …).
     pub kind: String,
     /// Delivery state.
@@ -52,26 +66,51 @@ pub struct Email {
     pub version: u64,
 }
 
-/// Read one stored email.
-pub fn get(kv: &dyn Kv, ws: &WorkspaceId, n: u64) -> Result<Email> {
-    read(kv, &keys::mail(ws, n))?.ok_or(crate::error::Error::NotFound)
+#[derive(Serialize, Deserialize)]
+struct Body {
+    html: String,
+    text: String,
+}
+
+/// Open a stored email's sealed body in place.
+fn unseal(mut e: Email, key: &SealKey) -> Email {
+    if let Some(sealed) = e.sealed.take() {
+        match crate::seal::open(key, &sealed).and_then(|b| serde_json::from_slice::<Body>(&b).ok())
+        {
+            Some(b) => {
+                e.html = b.html;
+                e.text = b.text;
+            }
+            None => e.unreadable = true,
+        }
+    }
+    e
+}
+
+/// Read one stored email, its body opened.
+pub fn get(kv: &dyn Kv, ws: &WorkspaceId, n: u64, key: &SealKey) -> Result<Email> {
+    let e: Email = read(kv, &keys::mail(ws, n))?.ok_or(crate::error::Error::NotFound)?;
+    Ok(unseal(e, key))
 }
 
 /// Record what the provider did with an email.
 ///
-/// Once the provider has it, the sign-in tokens in the stored copy are
-/// redacted: the outbox keeps what was sent, not a usable credential.
+/// Once the provider has it, the stored copy keeps the text with every link
+/// token redacted: the outbox keeps what was sent, not a usable credential.
 pub fn mark(
     kv: &dyn Kv,
     ws: &WorkspaceId,
     n: u64,
     state: Delivery,
     provider_response: &str,
+    key: &SealKey,
 ) -> Result<Email> {
     crate::record::update(kv, &keys::mail(ws, n), |e: &mut Email| {
-        if state == Delivery::Sent {
-            e.html = redact_links(&e.html);
-            e.text = redact_links(&e.text);
+        if state == Delivery::Sent && e.sealed.is_some() {
+            let open = unseal(e.clone(), key);
+            e.sealed = None;
+            e.html = redact_links(&open.html);
+            e.text = redact_links(&open.text);
         }
         e.state = state;
         e.provider_response = Some(provider_response.chars().take(500).collect());
@@ -79,10 +118,12 @@ pub fn mark(
     })
 }
 
-/// Replace the token after every `login#` and `/i/` with `[redacted]`.
+/// Replace the token after every `login#`, `/i/`, `/p/` and `/s/` with
+/// `[redacted]`.
 pub fn redact_links(s: &str) -> String {
     let s = redact_after(s, "login#");
     let s = redact_after(&s, "/p/");
+    let s = redact_after(&s, "/s/");
     redact_after(&s, "/i/")
 }
 
@@ -127,21 +168,31 @@ pub struct Draft {
     pub kind: &'static str,
 }
 
-/// Store an email for one recipient.
+/// Store an email for one recipient, its body sealed with `key` (`random`:
+/// fresh bytes for the nonce). Returns the stored record (body sealed).
 pub fn enqueue(
     kv: &dyn Kv,
     ws: &WorkspaceId,
     now: Millis,
     to: &str,
     draft: Draft,
+    key: &SealKey,
+    random: [u8; 32],
 ) -> Result<Email> {
+    let body = serde_json::to_vec(&Body {
+        html: draft.html,
+        text: draft.text,
+    })
+    .map_err(|e| crate::error::Error::Store(crate::store::StoreError(e.to_string())))?;
     let n = kv.increment(&keys::mail_counter(ws), 1)? as u64;
     let e = Email {
         n,
         to: to.to_string(),
         subject: draft.subject,
-        html: draft.html,
-        text: draft.text,
+        html: String::new(),
+        text: String::new(),
+        sealed: Some(crate::seal::seal(key, random, &body)),
+        unreadable: false,
         kind: draft.kind.to_string(),
         state: Delivery::Stored,
         created_at: now,
@@ -152,19 +203,21 @@ pub fn enqueue(
     Ok(e)
 }
 
-/// A page of the outbox, newest first; the cursor is the last position seen.
+/// A page of the outbox, newest first, bodies opened; the cursor is the last
+/// position seen.
 pub fn page(
     kv: &dyn Kv,
     ws: &WorkspaceId,
     cursor: Option<u64>,
     limit: usize,
+    key: &SealKey,
 ) -> Result<(Vec<Email>, Option<u64>)> {
     let top = read_counter(kv, &keys::mail_counter(ws))?;
     let mut pos = cursor.map_or(top, |c| c.saturating_sub(1).min(top));
     let mut out = Vec::new();
     while pos >= 1 && out.len() < limit {
         if let Some(e) = read::<Email>(kv, &keys::mail(ws, pos))? {
-            out.push(e);
+            out.push(unseal(e, key));
         }
         pos -= 1;
     }
@@ -315,6 +368,7 @@ mod tests {
     #[test]
     fn outbox_stores_one_email_per_recipient_newest_first() {
         let kv = MemKv::new();
+        let key = SealKey::derive("deployment secret");
         let ws = WorkspaceId::parse("acme").unwrap();
         let b = Branding {
             company_name: "Acme <Shop>".into(),
@@ -327,16 +381,29 @@ mod tests {
                 &ws,
                 1,
                 to,
-                login_link(&b, "Ann", "https://app.example/login#t"),
+                login_link(&b, "Ann", "https://app.example/login#acme.SECRETTOKEN"),
+                &key,
+                [to.len() as u8; 32],
             )
             .unwrap();
         }
-        let (page1, next) = page(&kv, &ws, None, 2).unwrap();
+        // The store holds no link in clear; the reader opens the bodies.
+        for (k, v) in kv.dump() {
+            assert!(
+                !String::from_utf8_lossy(&v).contains("SECRETTOKEN"),
+                "{k} holds a link in clear"
+            );
+        }
+        let (page1, next) = page(&kv, &ws, None, 2, &key).unwrap();
+        assert!(page1[0].text.contains("login#acme.SECRETTOKEN"));
+        assert!(page1[0].sealed.is_none() && !page1[0].unreadable);
+        let (other, _) = page(&kv, &ws, None, 1, &SealKey::derive("rotated")).unwrap();
+        assert!(other[0].unreadable && other[0].text.is_empty());
         assert_eq!(
             page1.iter().map(|e| e.to.as_str()).collect::<Vec<_>>(),
             ["c@x.com", "b@x.com"]
         );
-        let (page2, next2) = page(&kv, &ws, next, 2).unwrap();
+        let (page2, next2) = page(&kv, &ws, next, 2, &key).unwrap();
         assert_eq!((page2.len(), next2), (1, None));
         let html = &page1[0].html;
         assert!(
@@ -345,9 +412,10 @@ mod tests {
         );
         assert!(html.contains("background:#112233"));
         assert_eq!(page1[0].subject, "Sign in to Acme <Shop>");
-        let sent = mark(&kv, &ws, 3, Delivery::Sent, "ok").unwrap();
+        let sent = mark(&kv, &ws, 3, Delivery::Sent, "ok", &key).unwrap();
+        assert!(sent.sealed.is_none());
         assert!(
-            sent.text.contains("login#[redacted]") && !sent.text.contains("login#t"),
+            sent.text.contains("login#[redacted]") && !sent.text.contains("SECRETTOKEN"),
             "{}",
             sent.text
         );

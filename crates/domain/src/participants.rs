@@ -148,6 +148,24 @@ pub fn remove(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, id: &str) -> Result<P
         .ok_or(Error::NotFound)
 }
 
+/// Remove every participant of a ticket (one compare-and-swap of the list).
+/// Returns those it removed.
+pub fn remove_all(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Participant>> {
+    if kv.get(&keys::participants(ws, no))?.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    update(kv, &keys::participants(ws, no), |l: &mut Participants| {
+        removed.clear();
+        for p in l.list.iter_mut().filter(|p| !p.removed) {
+            p.removed = true;
+            removed.push(p.clone());
+        }
+        Ok(())
+    })?;
+    Ok(removed)
+}
+
 /// Issue a personal ticket link for a participant (`<ws>.<token>`).
 pub fn issue_link(
     kv: &dyn Kv,

@@ -80,6 +80,16 @@ impl MemKv {
             .collect()
     }
 
+    /// Every key and value (for assertions over the whole store).
+    pub fn dump(&self) -> Vec<(String, Vec<u8>)> {
+        self.map
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Number of keys stored.
     pub fn len(&self) -> usize {
         self.map.lock().unwrap().len()

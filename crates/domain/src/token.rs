@@ -53,6 +53,27 @@ pub fn base64url(bytes: &[u8]) -> String {
     out
 }
 
+/// Decode base64url without padding; `None` for anything else.
+pub fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = B64.iter().position(|&b| b == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// A new token from 32 fresh random bytes (the caller supplies them from the
 /// OS random source).
 pub fn new_token(random: [u8; 32]) -> String {
@@ -103,6 +124,11 @@ mod tests {
         );
         assert_eq!(hash(Purpose::Login, &t).len(), 64);
         assert_eq!(base64url(b"hello"), "aGVsbG8");
+        for n in 0..40u8 {
+            let bytes: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
+            assert_eq!(base64url_decode(&base64url(&bytes)).unwrap(), bytes);
+        }
+        assert!(base64url_decode("a+b").is_none());
         assert!(ct_eq(b"abc", b"abc"));
         assert!(!ct_eq(b"abc", b"abd"));
         assert!(!ct_eq(b"abc", b"abcd"));

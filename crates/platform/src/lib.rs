@@ -182,7 +182,9 @@ pub async fn deliver(kv: &SpinKv, ws: &domain::ids::WorkspaceId, n: u64) {
     if provider != "postmark" {
         return;
     }
-    let Ok(email) = domain::outbox::get(kv, ws, n) else {
+    let key =
+        domain::seal::SealKey::derive(&spin_sdk::variables::get("admin_token").unwrap_or_default());
+    let Ok(email) = domain::outbox::get(kv, ws, n, &key) else {
         return;
     };
     let origin = spin_sdk::variables::get("postmark_origin").unwrap_or_default();
@@ -215,7 +217,7 @@ pub async fn deliver(kv: &SpinKv, ws: &domain::ids::WorkspaceId, n: u64) {
     if state == domain::outbox::Delivery::Failed {
         eprintln!("mail {n} to the provider failed: {detail}");
     }
-    if let Err(e) = domain::outbox::mark(kv, ws, n, state, &detail) {
+    if let Err(e) = domain::outbox::mark(kv, ws, n, state, &detail, &key) {
         eprintln!("cannot record the delivery of mail {n}: {e}");
     }
 }

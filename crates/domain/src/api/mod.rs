@@ -7,11 +7,16 @@
 //! its workspace, the ticket and the actor's role; whatever the caller may not
 //! see answers 404, exactly like something that does not exist.
 
+mod transfer;
+
+pub use transfer::handle_transfer;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth;
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::http::{MAX_JSON_BODY, Request, Response};
 use crate::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
 use crate::keys;
@@ -41,6 +46,22 @@ impl Env<'_> {
     fn request_id(&mut self) -> String {
         let r = (self.random)();
         r[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The key stored emails are sealed with (from the deployment secret).
+    fn seal_key(&self) -> crate::seal::SealKey {
+        crate::seal::SealKey::derive(self.admin_token)
+    }
+
+    /// Store an email for one recipient (body sealed); returns its number.
+    fn enqueue_mail(
+        &mut self,
+        ws: &WorkspaceId,
+        to: &str,
+        draft: crate::outbox::Draft,
+    ) -> Result<u64> {
+        let r = (self.random)();
+        Ok(crate::outbox::enqueue(self.kv, ws, self.now, to, draft, &self.seal_key(), r)?.n)
     }
 
     fn random16(&mut self) -> [u8; 16] {
@@ -478,7 +499,7 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
 fn audit(
     env: &Env,
     actor: &Actor,
-    action: &str,
+    event: Event,
     target: &str,
     ticket: Option<TicketNo>,
     rid: &str,
@@ -488,7 +509,7 @@ fn audit(
         actor.ws(),
         env.now,
         &actor.audit_name(),
-        action,
+        event,
         target,
         ticket,
         rid,
@@ -525,25 +546,20 @@ fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
     let r = (env.random)();
     let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
     let url = format!("{}/login#{link}", env.public_origin.trim_end_matches('/'));
-    let mail = crate::outbox::enqueue(
-        env.kv,
-        &ws,
-        env.now,
-        &user.email,
-        crate::outbox::login_link(&mail_branding(env, &w)?, &user.name, &url),
-    )?;
+    let draft = crate::outbox::login_link(&mail_branding(env, &w)?, &user.name, &url);
+    let mail = env.enqueue_mail(&ws, &user.email, draft)?;
     crate::audit::record(
         env.kv,
         &ws,
         env.now,
         &user.id.to_string(),
-        "login_link.emailed",
+        Event::LoginLinkEmailed,
         &user.id.to_string(),
         None,
         "",
     )?;
     let mut answer = answer;
-    answer.mail.push((ws, mail.n));
+    answer.mail.push((ws, mail));
     Ok(answer)
 }
 
@@ -591,7 +607,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             require(actor.is_admin_side(), "only admins change settings")?;
             let s: Settings = req.json(MAX_JSON_BODY)?;
             let w = workspace::set_settings(env.kv, &ws, s)?;
-            audit(env, &actor, "settings.changed", ws.as_str(), None, rid)?;
+            audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid)?;
             Ok(Response::json(200, &json!({"settings": w.settings})))
         }
         ("PUT", ["workspace", "logo"]) => {
@@ -605,7 +621,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 .trim()
                 .to_ascii_lowercase();
             let logo = workspace::set_logo(env.kv, &ws, &ctype, &req.body)?;
-            audit(env, &actor, "settings.logo_changed", &logo.etag, None, rid)?;
+            audit(env, &actor, Event::LogoChanged, &logo.etag, None, rid)?;
             Ok(Response::json(
                 200,
                 &json!({"logo": logo, "url": logo_url(env, &ws)}),
@@ -633,7 +649,8 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         }
         ("GET", ["outbox"]) => {
             require(actor.is_admin_side(), "only admins read the outbox")?;
-            let (emails, next) = crate::outbox::page(env.kv, &ws, cursor(req)?, limit(req)?)?;
+            let (emails, next) =
+                crate::outbox::page(env.kv, &ws, cursor(req)?, limit(req)?, &env.seal_key())?;
             Ok(Response::json(
                 200,
                 &json!({"emails": emails, "next_cursor": next}),
@@ -651,13 +668,20 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let body: NewKey = req.json(MAX_JSON_BODY)?;
             let (r32, r16) = ((env.random)(), env.random16());
             let (key, secret) = auth::create_api_key(env.kv, &ws, &body.label, env.now, r32, r16)?;
-            audit(env, &actor, "api_key.created", key.id.as_str(), None, rid)?;
+            audit(
+                env,
+                &actor,
+                Event::ApiKeyCreated,
+                key.id.as_str(),
+                None,
+                rid,
+            )?;
             Ok(Response::json(201, &json!({"api_key": key, "secret": secret})).with_secret())
         }
         ("POST", ["api-keys", id, "revoke"]) => {
             require(actor.is_admin_side(), "only admins manage API keys")?;
             auth::revoke_api_key(env.kv, &ws, &ApiKeyId::parse(id)?)?;
-            audit(env, &actor, "api_key.revoked", id, None, rid)?;
+            audit(env, &actor, Event::ApiKeyRevoked, id, None, rid)?;
             Ok(Response::json(200, &json!({"revoked": id})))
         }
         ("PUT", ["users"]) => {
@@ -672,9 +696,9 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 env,
                 &actor,
                 if created {
-                    "user.created"
+                    Event::UserCreated
                 } else {
-                    "user.updated"
+                    Event::UserUpdated
                 },
                 u.id.as_str(),
                 None,
@@ -706,7 +730,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             audit(
                 env,
                 &actor,
-                "login_link.minted",
+                Event::LoginLinkMinted,
                 user.id.as_str(),
                 None,
                 rid,
@@ -781,7 +805,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             audit(
                 env,
                 &actor,
-                "ticket.order_set",
+                Event::OrderSet,
                 &t.no.to_string(),
                 Some(t.no),
                 rid,
@@ -951,7 +975,7 @@ fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response>
         &id,
         env.now,
         "deployment",
-        "workspace.created",
+        Event::WorkspaceCreated,
         id.as_str(),
         None,
         rid,
@@ -976,7 +1000,7 @@ fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         &ws,
         env.now,
         user_id.as_str(),
-        "session.started",
+        Event::SessionStarted,
         user_id.as_str(),
         None,
         rid,
@@ -1075,7 +1099,7 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
     audit(
         env,
         actor,
-        "ticket.created",
+        Event::TicketCreated,
         &t.no.to_string(),
         Some(t.no),
         rid,
@@ -1135,7 +1159,7 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         if let Err(e) = audit(
             env,
             &actor,
-            "message.posted",
+            Event::MessagePosted,
             &format!("{}/{}", t.no, msg.seq.0),
             Some(t.no),
             rid,
@@ -1194,7 +1218,7 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     if let Err(e) = audit(
         env,
         &actor,
-        "message.posted",
+        Event::MessagePosted,
         &format!("{}/{}", t.no, msg.seq.0),
         Some(t.no),
         rid,
@@ -1314,7 +1338,7 @@ fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 &body.email,
                 body.can_reply,
                 rid,
-                "delegate.invited",
+                Event::DelegateInvited,
             )
         }
         ("POST", [user, "resend"]) => {
@@ -1335,7 +1359,7 @@ fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 &d.email,
                 d.can_reply,
                 rid,
-                "delegate.resent",
+                Event::DelegateResent,
             )
         }
         ("POST", [user, "revoke"]) => {
@@ -1348,7 +1372,7 @@ fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             audit(
                 env,
                 &actor,
-                "delegate.revoked",
+                Event::DelegateRevoked,
                 id.as_str(),
                 Some(t.no),
                 rid,
@@ -1369,7 +1393,7 @@ fn send_invite(
     email: &str,
     can_reply: bool,
     rid: &str,
-    action: &str,
+    event: Event,
 ) -> Result<Response> {
     let inviter = match actor.user() {
         Some(u) => u.name.clone(),
@@ -1387,10 +1411,10 @@ fn send_invite(
         &t.subject,
         &url,
     );
-    let mail = crate::outbox::enqueue(env.kv, &w.id, env.now, &d.email, draft)?;
-    audit(env, actor, action, d.user.as_str(), Some(t.no), rid)?;
+    let mail = env.enqueue_mail(&w.id, &d.email, draft)?;
+    audit(env, actor, event, d.user.as_str(), Some(t.no), rid)?;
     let mut resp = Response::json(201, &json!({"delegate": delegate_json(&d)}));
-    resp.mail.push((w.id.clone(), mail.n));
+    resp.mail.push((w.id.clone(), mail));
     Ok(resp)
 }
 
@@ -1471,7 +1495,7 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
                 &ws,
                 env.now,
                 d.user.as_str(),
-                "delegate.link_opened",
+                Event::DelegateLinkOpened,
                 d.user.as_str(),
                 Some(no),
                 "",
@@ -1499,7 +1523,7 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
                 &ws,
                 env.now,
                 d.user.as_str(),
-                "delegate.accepted",
+                Event::DelegateAccepted,
                 d.user.as_str(),
                 Some(no),
                 "",
@@ -1586,7 +1610,7 @@ fn participants(
                 env.now,
                 r16,
             )?;
-            audit(env, &actor, "participant.added", &p.id, Some(t.no), rid)?;
+            audit(env, &actor, Event::ParticipantAdded, &p.id, Some(t.no), rid)?;
             let mut resp = Response::json(201, &json!({"participant": participant_json(&p)}));
             let heading = format!(
                 "{who} added you to ticket {} \u{201c}{}\u{201d}.",
@@ -1598,7 +1622,14 @@ fn participants(
         }
         ("POST", [id, "remove"]) => {
             let p = crate::participants::remove(env.kv, &ws, t.no, id)?;
-            audit(env, &actor, "participant.removed", &p.id, Some(t.no), rid)?;
+            audit(
+                env,
+                &actor,
+                Event::ParticipantRemoved,
+                &p.id,
+                Some(t.no),
+                rid,
+            )?;
             Ok(Response::json(
                 200,
                 &json!({"participant": participant_json(&p)}),
@@ -1622,7 +1653,7 @@ fn mail_participant(
     let link = crate::participants::issue_link(env.kv, &w.id, t.no, p, env.now, r)?;
     let url = format!("{}/p/{link}", env.public_origin.trim_end_matches('/'));
     let draft = crate::outbox::participant(&mail_branding(env, w)?, &p.name, subject, line, &url);
-    Ok(crate::outbox::enqueue(env.kv, &w.id, env.now, &p.email, draft)?.n)
+    env.enqueue_mail(&w.id, &p.email, draft)
 }
 
 /// *Copy participants*: after a public post, each active participant other
@@ -1686,7 +1717,7 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
             &ws,
             env.now,
             &p.id,
-            "participant.link_opened",
+            Event::ParticipantLinkOpened,
             &p.id,
             Some(no),
             "",
@@ -1720,7 +1751,7 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
                     &ws,
                     env.now,
                     &p.id,
-                    "participant.replied",
+                    Event::ParticipantReplied,
                     &p.id,
                     Some(no),
                     "",

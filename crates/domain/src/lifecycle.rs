@@ -1,0 +1,215 @@
+//! A ticket's state beyond posting: resolve, reopen and (soft) delete, and
+//! the revocation of every outside link of a ticket that deleting (always)
+//! and resolving (when the workspace says so) bring with them.
+//!
+//! State changes are compare-and-swap updates of the ticket's versioned
+//! record. The ticket changes first and the links are revoked after it: a
+//! deleted ticket already refuses every link (each link checks its ticket),
+//! and repeating an action repeats the revocation, so a crash in between is
+//! repaired by a retry.
+
+use crate::delegates::{self, Delegate};
+use crate::error::{Error, Result};
+use crate::ids::{TicketNo, WorkspaceId};
+use crate::keys;
+use crate::model::{Status, Ticket};
+use crate::participants::{self, Participant};
+use crate::record::update;
+use crate::store::Kv;
+use crate::time::Millis;
+
+/// The links a revocation ended.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// Delegates revoked (invited or accepted before).
+    pub delegates: Vec<Delegate>,
+    /// Participants removed.
+    pub participants: Vec<Participant>,
+}
+
+impl Revoked {
+    /// How many link holders lost access.
+    pub fn count(&self) -> usize {
+        self.delegates.len() + self.participants.len()
+    }
+}
+
+/// Revoke every delegate and remove every participant of a ticket: from the
+/// next request none of their links, sessions on it or posts work.
+pub fn revoke_links(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Result<Revoked> {
+    Ok(Revoked {
+        delegates: delegates::revoke_all(kv, ws, no, now)?,
+        participants: participants::remove_all(kv, ws, no)?,
+    })
+}
+
+fn change(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    f: impl FnMut(&mut Ticket) -> Result<()>,
+) -> Result<Ticket> {
+    let mut f = f;
+    update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
+        if t.deleted {
+            return Err(Error::NotFound);
+        }
+        f(t)
+    })
+}
+
+/// Resolve a ticket. With `revoke` (the workspace's *revoke on resolve*
+/// setting) every outside link of it is revoked too. Resolving a resolved
+/// ticket changes nothing but repeats the revocation.
+pub fn resolve(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    now: Millis,
+    revoke: bool,
+) -> Result<(Ticket, Revoked)> {
+    let t = change(kv, ws, no, |t| {
+        if t.status != Status::Resolved {
+            t.status = Status::Resolved;
+            t.updated_at = now;
+        }
+        Ok(())
+    })?;
+    let revoked = if revoke {
+        revoke_links(kv, ws, no, now)?
+    } else {
+        Revoked::default()
+    };
+    Ok((t, revoked))
+}
+
+/// Reopen a resolved ticket (status *open*). Links revoked on resolve stay
+/// revoked: staff invite again if they want them back.
+pub fn reopen(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Result<Ticket> {
+    change(kv, ws, no, |t| {
+        if t.status != Status::Resolved {
+            return Err(Error::Conflict(format!("ticket {} is not resolved", t.no)));
+        }
+        t.status = Status::Open;
+        t.updated_at = now;
+        Ok(())
+    })
+}
+
+/// Delete a ticket (soft: hidden everywhere, kept for the audit ledger) and
+/// revoke every outside link of it. Deleting a deleted ticket is `NotFound`.
+pub fn delete(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    now: Millis,
+) -> Result<(Ticket, Revoked)> {
+    let t = change(kv, ws, no, |t| {
+        t.deleted = true;
+        t.updated_at = now;
+        Ok(())
+    })?;
+    let revoked = revoke_links(kv, ws, no, now)?;
+    Ok((t, revoked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delegates::DelegateStatus;
+    use crate::model::AuthorKind;
+    use crate::store::MemKv;
+    use crate::thread::{self, Author, create_ticket};
+    use crate::workspace::{Role, UserInput, upsert_user};
+
+    fn setup() -> (MemKv, WorkspaceId, TicketNo, String, String) {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        for (email, r) in [("cus@x.test", 1u8), ("del@x.test", 2)] {
+            upsert_user(
+                &kv,
+                &ws,
+                UserInput {
+                    email: email.into(),
+                    name: email.into(),
+                    role: Role::Customer,
+                    company: None,
+                    queues: vec![],
+                    permissions: vec![],
+                },
+                0,
+                [r; 16],
+            )
+            .unwrap();
+        }
+        let cus = crate::workspace::user_by_email(&kv, &ws, "cus@x.test")
+            .unwrap()
+            .unwrap();
+        let author = Author {
+            id: Some(cus.id.to_string()),
+            name: cus.name.clone(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
+        let (t, _) = create_ticket(&kv, &ws, 0, "Help", &cus, "general", &author, "hi").unwrap();
+        let (_, invite) =
+            delegates::invite(&kv, &ws, t.no, "Ada", "del@x.test", true, 0, [7; 32]).unwrap();
+        let p = participants::add(
+            &kv,
+            &ws,
+            t.no,
+            "Ada",
+            "g@guest.test",
+            None,
+            true,
+            0,
+            [8; 16],
+        )
+        .unwrap();
+        let plink = participants::issue_link(&kv, &ws, t.no, &p, 0, [9; 32]).unwrap();
+        (kv, ws, t.no, invite, plink)
+    }
+
+    #[test]
+    fn delete_hides_the_ticket_and_kills_every_link() {
+        let (kv, ws, no, invite, plink) = setup();
+        let (t, revoked) = delete(&kv, &ws, no, 5).unwrap();
+        assert!(t.deleted);
+        assert_eq!(revoked.count(), 2);
+        assert_eq!(thread::ticket(&kv, &ws, no).unwrap_err(), Error::NotFound);
+        assert_eq!(
+            delegates::peek(&kv, &invite, 6).unwrap_err(),
+            Error::NotFound
+        );
+        assert_eq!(
+            participants::resolve(&kv, &plink).unwrap_err(),
+            Error::NotFound
+        );
+        assert!(
+            delegates::list(&kv, &ws, no)
+                .unwrap()
+                .iter()
+                .all(|d| d.status == DelegateStatus::Revoked)
+        );
+        assert_eq!(delete(&kv, &ws, no, 7).unwrap_err(), Error::NotFound);
+    }
+
+    #[test]
+    fn resolve_revokes_only_when_asked_and_reopen_needs_resolved() {
+        let (kv, ws, no, invite, plink) = setup();
+        assert!(matches!(reopen(&kv, &ws, no, 1), Err(Error::Conflict(_))));
+        let (t, revoked) = resolve(&kv, &ws, no, 2, false).unwrap();
+        assert_eq!(t.status, Status::Resolved);
+        assert_eq!(revoked.count(), 0);
+        assert!(delegates::peek(&kv, &invite, 3).is_ok());
+        assert!(participants::resolve(&kv, &plink).is_ok());
+        let t = reopen(&kv, &ws, no, 4).unwrap();
+        assert_eq!(t.status, Status::Open);
+        let (_, revoked) = resolve(&kv, &ws, no, 5, true).unwrap();
+        assert_eq!(revoked.count(), 2);
+        assert!(delegates::peek(&kv, &invite, 6).is_err());
+        assert!(participants::resolve(&kv, &plink).is_err());
+        // Repeating finds nothing left to revoke.
+        assert_eq!(resolve(&kv, &ws, no, 7, true).unwrap().1.count(), 0);
+    }
+}
