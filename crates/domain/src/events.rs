@@ -56,6 +56,8 @@ pub enum Event {
     ParticipantLinkOpened,
     /// A participant replied through their personal link.
     ParticipantReplied,
+    /// An external share was cancelled.
+    ShareCancelled,
 }
 
 impl Event {
@@ -88,6 +90,7 @@ impl Event {
             ParticipantRemoved => "participant.removed",
             ParticipantLinkOpened => "participant.link_opened",
             ParticipantReplied => "participant.replied",
+            ShareCancelled => "share.cancelled",
         }
     }
 
@@ -105,6 +108,7 @@ impl Event {
             DelegateRevoked => Some("delegate.revoked"),
             ParticipantAdded => Some("participant.added"),
             ParticipantRemoved => Some("participant.removed"),
+            ShareCancelled => Some("share.cancelled"),
             WorkspaceCreated
             | SettingsChanged
             | LogoChanged
@@ -148,6 +152,7 @@ impl Event {
         Event::ParticipantRemoved,
         Event::ParticipantLinkOpened,
         Event::ParticipantReplied,
+        Event::ShareCancelled,
     ];
 }
 

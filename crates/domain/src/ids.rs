@@ -75,6 +75,10 @@ random_id!(
     /// An API key (its public id; the secret is a token).
     ApiKeyId, "key"
 );
+random_id!(
+    /// An external share of one ticket with one collaborator.
+    ShareId, "sh"
+);
 
 /// A workspace (store): a slug chosen at creation, lowercase letters, digits
 /// and `-`, 2 to 32 characters.

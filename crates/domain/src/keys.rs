@@ -185,6 +185,42 @@ pub fn message(ws: &WorkspaceId, no: TicketNo, seq: MessageSeq) -> String {
     format!("ws/{ws}/t/{:012}/m/{:012}", no.0, seq.0)
 }
 
+/// An external share's versioned record.
+pub fn share(ws: &WorkspaceId, id: &crate::ids::ShareId) -> String {
+    format!("ws/{ws}/share/{id}")
+}
+
+/// Which share a link (by its token hash) opens; written once.
+pub fn share_link(ws: &WorkspaceId, token_hash: &str) -> String {
+    format!("ws/{ws}/share-link/{token_hash}")
+}
+
+/// Number of shares ever made of a ticket.
+pub fn ticket_share_counter(ws: &WorkspaceId, no: TicketNo) -> String {
+    format!("ws/{ws}/t/{:012}/share-counter", no.0)
+}
+
+/// The `i`-th share of a ticket (its id).
+pub fn ticket_share(ws: &WorkspaceId, no: TicketNo, i: u64) -> String {
+    format!("ws/{ws}/t/{:012}/share/{i:08}", no.0)
+}
+
+/// A collaborator address that has proven it reads its mail (re-shares to
+/// it skip verification).
+pub fn verified_collaborator(ws: &WorkspaceId, email_hash: &str) -> String {
+    format!("ws/{ws}/collab/{email_hash}")
+}
+
+/// Claim key of the code-sending throttle record of an address.
+pub fn code_throttle_claim(ws: &WorkspaceId, email_hash: &str) -> String {
+    format!("ws/{ws}/code-throttle/{email_hash}/claim")
+}
+
+/// The code-sending throttle record of an address (last send time).
+pub fn code_throttle(ws: &WorkspaceId, email_hash: &str) -> String {
+    format!("ws/{ws}/code-throttle/{email_hash}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

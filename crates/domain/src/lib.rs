@@ -29,6 +29,7 @@ pub mod participants;
 pub mod record;
 pub mod render;
 pub mod seal;
+pub mod shares;
 pub mod store;
 pub mod thread;
 pub mod time;

@@ -25,21 +25,25 @@ pub struct Revoked {
     pub delegates: Vec<Delegate>,
     /// Participants removed.
     pub participants: Vec<Participant>,
+    /// External shares cancelled.
+    pub shares: Vec<crate::shares::Share>,
 }
 
 impl Revoked {
     /// How many link holders lost access.
     pub fn count(&self) -> usize {
-        self.delegates.len() + self.participants.len()
+        self.delegates.len() + self.participants.len() + self.shares.len()
     }
 }
 
-/// Revoke every delegate and remove every participant of a ticket: from the
-/// next request none of their links, sessions on it or posts work.
+/// Revoke every delegate, remove every participant and cancel every external
+/// share of a ticket: from the next request none of their links, sessions on
+/// it or posts work.
 pub fn revoke_links(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Result<Revoked> {
     Ok(Revoked {
         delegates: delegates::revoke_all(kv, ws, no, now)?,
         participants: participants::remove_all(kv, ws, no)?,
+        shares: crate::shares::cancel_all(kv, ws, no, now)?,
     })
 }
 

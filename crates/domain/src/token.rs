@@ -18,6 +18,10 @@ pub enum Purpose {
     Participant,
     /// External share link.
     Share,
+    /// A collaborator's session on one share (after verification).
+    ShareSession,
+    /// A one-time email code of a share.
+    ShareCode,
 }
 
 impl Purpose {
@@ -29,6 +33,8 @@ impl Purpose {
             Purpose::Invite => "invite",
             Purpose::Participant => "participant",
             Purpose::Share => "share",
+            Purpose::ShareSession => "share-session",
+            Purpose::ShareCode => "share-code",
         }
     }
 }

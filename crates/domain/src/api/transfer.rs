@@ -47,6 +47,7 @@ fn revoked_json(r: &Revoked) -> serde_json::Value {
     json!({
         "delegates": r.delegates.iter().map(|d| d.user.as_str()).collect::<Vec<_>>(),
         "participants": r.participants.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        "shares": r.shares.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
     })
 }
 
@@ -112,6 +113,16 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     }
     for p in &revoked.participants {
         audit(env, &actor, Event::ParticipantRemoved, &p.id, Some(no), rid)?;
+    }
+    for s in &revoked.shares {
+        audit(
+            env,
+            &actor,
+            Event::ShareCancelled,
+            s.id.as_str(),
+            Some(no),
+            rid,
+        )?;
     }
     Ok(Response::json(
         200,

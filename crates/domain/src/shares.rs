@@ -1,0 +1,784 @@
+//! External shares (eDesk's flow): staff with the *external share*
+//! permission send one collaborator a personal link to one ticket. The
+//! collaborator proves they read that mailbox with a one-time code, then holds
+//! a session scoped to that share (read the public thread, post external
+//! notes). Links expire with the workspace's share lifetime, checked on every
+//! request; cancelling ends the link and every session on it at once.
+//!
+//! One-time codes: 6 digits, 10 minutes, single use; wrong tries are counted
+//! on the share (so re-sending a code does not reset them) and the share
+//! locks after [`MAX_CODE_FAILURES`]; codes go to an address at most once per
+//! [`CODE_RESEND_INTERVAL`]. A re-share to an address that verified before
+//! skips the code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::TokenRecord;
+use crate::error::{Error, Result};
+use crate::ids::{ShareId, TicketNo, WorkspaceId};
+use crate::keys;
+use crate::record::{claim, read, read_counter, update, write};
+use crate::store::Kv;
+use crate::time::Millis;
+use crate::token::{self, Purpose};
+use crate::workspace;
+
+/// How long a one-time code is valid.
+pub const CODE_LIFETIME: Millis = 10 * 60_000;
+/// Wrong codes a share tolerates before it locks.
+pub const MAX_CODE_FAILURES: u32 = 5;
+/// Least time between two codes to one address.
+pub const CODE_RESEND_INTERVAL: Millis = 60_000;
+/// Longest subject and note, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 200;
+/// Longest explanatory note, in characters.
+pub const MAX_NOTE_CHARS: usize = 5_000;
+
+/// Where a share stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareState {
+    /// Link sent; the collaborator has not verified their email yet.
+    AwaitingVerification,
+    /// Verified: the collaborator reads (and may reply).
+    Active,
+    /// Too many wrong codes: staff must share again.
+    Locked,
+    /// Past its lifetime.
+    Expired,
+    /// Cancelled by staff (or by deleting / resolving the ticket).
+    Cancelled,
+}
+
+/// The current one-time code of a share (hash only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Code {
+    /// Purpose-separated hash of share id and code.
+    pub hash: String,
+    /// When it stops working.
+    pub expires_at: Millis,
+    /// Used already.
+    pub used: bool,
+}
+
+/// One share of a ticket with one collaborator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// Id.
+    pub id: ShareId,
+    /// The ticket.
+    pub ticket: TicketNo,
+    /// The collaborator's normalised email.
+    pub email: String,
+    /// Subject of the share email.
+    pub subject: String,
+    /// The agent's explanatory note to the collaborator (never shown to the
+    /// customer).
+    pub note: String,
+    /// Customer and order details are shown to the collaborator.
+    pub include_details: bool,
+    /// The collaborator may post external notes (otherwise view only).
+    pub can_reply: bool,
+    /// Who shared (user id or `platform:<key>`).
+    pub created_by: String,
+    /// Their display name.
+    pub created_by_name: String,
+    /// When.
+    pub created_at: Millis,
+    /// When the link stops working.
+    pub expires_at: Millis,
+    /// When it was cancelled, if it was.
+    pub cancelled_at: Option<Millis>,
+    /// When the collaborator's email was verified for this share (by code,
+    /// or carried over from an earlier share to the same address).
+    pub verified_at: Option<Millis>,
+    /// Last time the link was opened.
+    pub last_opened_at: Option<Millis>,
+    /// Wrong codes so far (survives re-sending).
+    pub failures: u32,
+    /// The current one-time code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<Code>,
+    /// Hash of the link token; never sent to clients.
+    pub link_hash: String,
+    /// CAS guard.
+    pub version: u64,
+}
+
+crate::versioned!(Share);
+
+impl Share {
+    /// The state at `now`.
+    pub fn state(&self, now: Millis) -> ShareState {
+        if self.cancelled_at.is_some() {
+            ShareState::Cancelled
+        } else if now >= self.expires_at {
+            ShareState::Expired
+        } else if self.failures >= MAX_CODE_FAILURES && self.verified_at.is_none() {
+            ShareState::Locked
+        } else if self.verified_at.is_some() {
+            ShareState::Active
+        } else {
+            ShareState::AwaitingVerification
+        }
+    }
+
+    /// Whether the link still opens something (a page to verify, or the
+    /// thread).
+    pub fn live(&self, now: Millis) -> bool {
+        matches!(
+            self.state(now),
+            ShareState::AwaitingVerification | ShareState::Active
+        )
+    }
+}
+
+/// What staff fill in to share a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewShare {
+    /// The collaborator's email.
+    pub email: String,
+    /// Subject of the email.
+    pub subject: String,
+    /// Explanatory note for the collaborator.
+    #[serde(default)]
+    pub note: String,
+    /// Show customer and order details (off by default).
+    #[serde(default)]
+    pub include_details: bool,
+    /// The collaborator may reply (on by default).
+    #[serde(default = "yes")]
+    pub can_reply: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn check_text(what: &str, s: &str, max: usize, required: bool, one_line: bool) -> Result<String> {
+    let t = s.trim();
+    if required && t.is_empty() {
+        return Err(Error::bad(
+            "invalid_field",
+            format!("{what} must not be empty"),
+        ));
+    }
+    if t.chars().count() > max {
+        return Err(Error::bad(
+            "invalid_field",
+            format!("{what} is longer than {max} characters"),
+        ));
+    }
+    if t.chars()
+        .any(|c| c.is_control() && !(!one_line && (c == '\n' || c == '\r' || c == '\t')))
+    {
+        return Err(Error::bad(
+            "invalid_field",
+            format!("{what} contains control characters"),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// Who is sharing.
+#[derive(Debug, Clone)]
+pub struct Sharer {
+    /// Audit name (user id or `platform:<key>`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// Share a ticket: stores the share and returns it with the personal link
+/// credential (`<ws>.<token>`, shown once). `lifetime` comes from the
+/// workspace settings. An address that verified before is trusted at once.
+#[allow(clippy::too_many_arguments)]
+pub fn create(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    by: &Sharer,
+    input: &NewShare,
+    lifetime: Millis,
+    now: Millis,
+    random_token: [u8; 32],
+    random_id: [u8; 16],
+) -> Result<(Share, String)> {
+    crate::thread::ticket(kv, ws, no)?;
+    let email = workspace::normalise_email(&input.email)?;
+    let subject = check_text("subject", &input.subject, MAX_SUBJECT_CHARS, true, true)?;
+    let note = check_text("note", &input.note, MAX_NOTE_CHARS, false, false)?;
+    let verified_before = read::<Millis>(
+        kv,
+        &keys::verified_collaborator(ws, &workspace::email_hash(&email)),
+    )?;
+    let tok = token::new_token(random_token);
+    let link_hash = token::hash(Purpose::Share, &tok);
+    let share = Share {
+        id: ShareId::new(random_id),
+        ticket: no,
+        email,
+        subject,
+        note,
+        include_details: input.include_details,
+        can_reply: input.can_reply,
+        created_by: by.id.clone(),
+        created_by_name: by.name.clone(),
+        created_at: now,
+        expires_at: now + lifetime,
+        cancelled_at: None,
+        verified_at: verified_before.map(|_| now),
+        last_opened_at: None,
+        failures: 0,
+        code: None,
+        link_hash: link_hash.clone(),
+        version: 0,
+    };
+    // Fresh random keys: nobody else can be writing them. The record comes
+    // first, so a link never points at nothing.
+    write(kv, &keys::share(ws, &share.id), &share)?;
+    write(kv, &keys::share_link(ws, &link_hash), &share.id)?;
+    let i = kv.increment(&keys::ticket_share_counter(ws, no), 1)? as u64;
+    write(kv, &keys::ticket_share(ws, no, i), &share.id)?;
+    Ok((share, format!("{ws}.{tok}")))
+}
+
+/// Read a share of a workspace.
+pub fn get(kv: &dyn Kv, ws: &WorkspaceId, id: &ShareId) -> Result<Share> {
+    read(kv, &keys::share(ws, id))?.ok_or(Error::NotFound)
+}
+
+/// The shares of a ticket, newest first.
+pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Share>> {
+    let top = read_counter(kv, &keys::ticket_share_counter(ws, no))?;
+    let mut out = Vec::new();
+    for i in (1..=top).rev() {
+        if let Some(id) = read::<ShareId>(kv, &keys::ticket_share(ws, no, i))? {
+            out.push(get(kv, ws, &id)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The share a link opens, if it is live and its ticket exists. Expired,
+/// cancelled, locked and unknown links are all `NotFound`.
+pub fn open_link(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, Share)> {
+    let (ws, tok) = link.rsplit_once('.').ok_or(Error::NotFound)?;
+    if !token::well_formed(tok) {
+        return Err(Error::NotFound);
+    }
+    let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
+    let hash = token::hash(Purpose::Share, tok);
+    let id: ShareId = read(kv, &keys::share_link(&ws, &hash))?.ok_or(Error::NotFound)?;
+    let share = get(kv, &ws, &id)?;
+    if !token::ct_eq(share.link_hash.as_bytes(), hash.as_bytes()) || !share.live(now) {
+        return Err(Error::NotFound);
+    }
+    crate::thread::ticket(kv, &ws, share.ticket)?;
+    Ok((ws, share))
+}
+
+/// Note that the link was opened (the "last opened" column).
+pub fn touch(kv: &dyn Kv, ws: &WorkspaceId, id: &ShareId, now: Millis) -> Result<Share> {
+    update(kv, &keys::share(ws, id), |s: &mut Share| {
+        s.last_opened_at = Some(now);
+        Ok(())
+    })
+}
+
+fn code_hash(id: &ShareId, code: &str) -> String {
+    token::hash(Purpose::ShareCode, &format!("{id}:{code}"))
+}
+
+/// A 6-digit code from fresh random bytes (uniform: rejection sampling).
+fn six_digits(random: [u8; 32]) -> String {
+    for c in random.chunks(4) {
+        let n = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        // Largest multiple of 1 000 000 below 2^32.
+        if n < 4_294_000_000 {
+            return format!("{:06}", n % 1_000_000);
+        }
+    }
+    // Eight rejections in a row: practically impossible; still a valid code.
+    format!(
+        "{:06}",
+        u32::from_le_bytes([random[0], random[1], random[2], random[3]]) % 1_000_000
+    )
+}
+
+/// Issue a new one-time code for a share awaiting verification; returns the
+/// code (to email, never stored in clear). One code per address per
+/// [`CODE_RESEND_INTERVAL`]: `RateLimited` otherwise. The wrong-try count
+/// carries over.
+pub fn issue_code(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    share: &Share,
+    now: Millis,
+    random: [u8; 32],
+) -> Result<String> {
+    if share.state(now) != ShareState::AwaitingVerification {
+        return Err(Error::NotFound);
+    }
+    throttle_code(kv, ws, &share.email, now)?;
+    let code = six_digits(random);
+    let hash = code_hash(&share.id, &code);
+    update(kv, &keys::share(ws, &share.id), |s: &mut Share| {
+        if s.state(now) != ShareState::AwaitingVerification {
+            return Err(Error::NotFound);
+        }
+        s.code = Some(Code {
+            hash: hash.clone(),
+            expires_at: now + CODE_LIFETIME,
+            used: false,
+        });
+        Ok(())
+    })?;
+    Ok(code)
+}
+
+/// At most one code per address per interval (a versioned record per
+/// address, created once by a claim, then changed by compare-and-swap).
+fn throttle_code(kv: &dyn Kv, ws: &WorkspaceId, email: &str, now: Millis) -> Result<()> {
+    #[derive(Serialize, Deserialize)]
+    struct Last {
+        at: Millis,
+        version: u64,
+    }
+    crate::versioned!(Last);
+    let h = workspace::email_hash(email);
+    let key = keys::code_throttle(ws, &h);
+    if kv.get(&key)?.is_none() && claim(kv, &keys::code_throttle_claim(ws, &h))? {
+        write(
+            kv,
+            &key,
+            &Last {
+                at: now,
+                version: 0,
+            },
+        )?;
+        return Ok(());
+    }
+    // A concurrent first claimer may still be writing the record: it sends.
+    if kv.get(&key)?.is_none() {
+        return Err(Error::RateLimited((CODE_RESEND_INTERVAL / 1000) as u64));
+    }
+    update(kv, &key, |l: &mut Last| {
+        let wait = l.at + CODE_RESEND_INTERVAL - now;
+        if wait > 0 {
+            return Err(Error::RateLimited((wait as u64).div_ceil(1000)));
+        }
+        l.at = now;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Why a code was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRefusal {
+    /// Wrong (or expired, or used) code; this many tries are left.
+    Wrong {
+        /// Tries left before the share locks.
+        left: u32,
+    },
+    /// Too many wrong tries: the share is locked.
+    Locked,
+}
+
+/// Check a one-time code. Right: the share is verified and the address is
+/// remembered (re-shares skip the code); returns the share. Wrong: the
+/// failure is counted (on the share, so re-sending does not reset it).
+pub fn verify_code(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    id: &ShareId,
+    code: &str,
+    now: Millis,
+) -> Result<std::result::Result<Share, CodeRefusal>> {
+    let code = code.trim();
+    let well_formed = code.len() == 6 && code.bytes().all(|c| c.is_ascii_digit());
+    let attempt = code_hash(id, code);
+    let mut outcome = None;
+    let share = update(kv, &keys::share(ws, id), |s: &mut Share| {
+        match s.state(now) {
+            ShareState::Active => {
+                outcome = Some(Ok(()));
+                return Ok(());
+            }
+            ShareState::Locked => {
+                outcome = Some(Err(CodeRefusal::Locked));
+                return Ok(());
+            }
+            ShareState::AwaitingVerification => {}
+            ShareState::Expired | ShareState::Cancelled => return Err(Error::NotFound),
+        }
+        let right = well_formed
+            && s.code.as_ref().is_some_and(|c| {
+                !c.used && now < c.expires_at && token::ct_eq(c.hash.as_bytes(), attempt.as_bytes())
+            });
+        if right {
+            if let Some(c) = s.code.as_mut() {
+                c.used = true;
+            }
+            s.verified_at = Some(now);
+            outcome = Some(Ok(()));
+        } else {
+            s.failures += 1;
+            outcome = Some(if s.failures >= MAX_CODE_FAILURES {
+                Err(CodeRefusal::Locked)
+            } else {
+                Err(CodeRefusal::Wrong {
+                    left: MAX_CODE_FAILURES - s.failures,
+                })
+            });
+        }
+        Ok(())
+    })?;
+    match outcome {
+        Some(Ok(())) => {
+            write(
+                kv,
+                &keys::verified_collaborator(ws, &workspace::email_hash(&share.email)),
+                &now,
+            )?;
+            Ok(Ok(share))
+        }
+        Some(Err(r)) => Ok(Err(r)),
+        None => Err(Error::NotFound),
+    }
+}
+
+/// Start a collaborator session on a verified share; returns the cookie
+/// value (`<ws>.<token>`). It ends when the share expires or is cancelled.
+pub fn start_session(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    share: &Share,
+    now: Millis,
+    random: [u8; 32],
+) -> Result<String> {
+    if share.state(now) != ShareState::Active {
+        return Err(Error::NotFound);
+    }
+    let tok = token::new_token(random);
+    write(
+        kv,
+        &keys::token(ws, &token::hash(Purpose::ShareSession, &tok)),
+        &TokenRecord {
+            purpose: format!("share-session:{}", share.id),
+            user: None,
+            key_id: None,
+            created_at: now,
+            expires_at: Some(share.expires_at),
+            used: false,
+            revoked: false,
+            ticket: Some(share.ticket),
+            version: 0,
+        },
+    )?;
+    Ok(format!("{ws}.{tok}"))
+}
+
+/// Whether a session cookie is a live session on exactly this share.
+pub fn session_valid(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    share: &Share,
+    cookie: &str,
+    now: Millis,
+) -> Result<bool> {
+    let Some((cws, tok)) = cookie.rsplit_once('.') else {
+        return Ok(false);
+    };
+    if cws != ws.as_str() || !token::well_formed(tok) {
+        return Ok(false);
+    }
+    let rec: Option<TokenRecord> = read(
+        kv,
+        &keys::token(ws, &token::hash(Purpose::ShareSession, tok)),
+    )?;
+    Ok(rec.is_some_and(|r| {
+        r.purpose == format!("share-session:{}", share.id)
+            && !r.revoked
+            && r.expires_at.is_some_and(|e| now < e)
+    }) && share.state(now) == ShareState::Active)
+}
+
+/// Cancel a share: its link and sessions stop at the next request.
+pub fn cancel(kv: &dyn Kv, ws: &WorkspaceId, id: &ShareId, now: Millis) -> Result<Share> {
+    update(kv, &keys::share(ws, id), |s: &mut Share| {
+        if s.cancelled_at.is_some() {
+            return Err(Error::Conflict("the share is already cancelled".into()));
+        }
+        s.cancelled_at = Some(now);
+        Ok(())
+    })
+}
+
+/// Extend a live share by a fresh lifetime from now.
+pub fn extend(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    id: &ShareId,
+    lifetime: Millis,
+    now: Millis,
+) -> Result<Share> {
+    update(kv, &keys::share(ws, id), |s: &mut Share| {
+        if s.cancelled_at.is_some() {
+            return Err(Error::Conflict(
+                "a cancelled share cannot be extended; share again".into(),
+            ));
+        }
+        s.expires_at = now + lifetime;
+        Ok(())
+    })
+}
+
+/// Cancel every live share of a ticket (deleting, or resolving when the
+/// workspace says so). Returns those it cancelled.
+pub fn cancel_all(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Result<Vec<Share>> {
+    let mut out = Vec::new();
+    for s in list(kv, ws, no)? {
+        if s.cancelled_at.is_none() && now < s.expires_at {
+            match cancel(kv, ws, &s.id, now) {
+                Ok(c) => out.push(c),
+                Err(Error::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AuthorKind;
+    use crate::store::MemKv;
+    use crate::thread::{Author, create_ticket};
+    use crate::time::HOUR;
+    use crate::workspace::{Role, UserInput, upsert_user};
+
+    fn setup() -> (MemKv, WorkspaceId, TicketNo) {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let (cus, _) = upsert_user(
+            &kv,
+            &ws,
+            UserInput {
+                email: "cus@x.test".into(),
+                name: "Cus".into(),
+                role: Role::Customer,
+                company: None,
+                queues: vec![],
+                permissions: vec![],
+            },
+            0,
+            [1; 16],
+        )
+        .unwrap();
+        let author = Author {
+            id: Some(cus.id.to_string()),
+            name: cus.name.clone(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
+        let (t, _) =
+            create_ticket(&kv, &ws, 0, "Parcel lost", &cus, "general", &author, "hi").unwrap();
+        (kv, ws, t.no)
+    }
+
+    fn share(
+        kv: &MemKv,
+        ws: &WorkspaceId,
+        no: TicketNo,
+        email: &str,
+        now: Millis,
+        r: u8,
+    ) -> (Share, String) {
+        let by = Sharer {
+            id: "u_x".into(),
+            name: "Ada".into(),
+        };
+        let input = NewShare {
+            email: email.into(),
+            subject: "Where is parcel 42?".into(),
+            note: "Please check the depot.".into(),
+            include_details: false,
+            can_reply: true,
+        };
+        create(kv, ws, no, &by, &input, 72 * HOUR, now, [r; 32], [r; 16]).unwrap()
+    }
+
+    #[test]
+    fn lifetime_is_enforced_to_the_millisecond() {
+        let (kv, ws, no) = setup();
+        let (s, link) = share(&kv, &ws, no, "dock@carrier.test", 0, 1);
+        assert_eq!(s.state(0), ShareState::AwaitingVerification);
+        assert!(open_link(&kv, &link, 72 * HOUR - 1).is_ok());
+        assert_eq!(
+            open_link(&kv, &link, 72 * HOUR).unwrap_err(),
+            Error::NotFound
+        );
+        assert_eq!(
+            open_link(&kv, "acme.short", 0).unwrap_err(),
+            Error::NotFound
+        );
+        extend(&kv, &ws, &s.id, 72 * HOUR, 70 * HOUR).unwrap();
+        assert!(open_link(&kv, &link, 100 * HOUR).is_ok());
+        cancel(&kv, &ws, &s.id, 101 * HOUR).unwrap();
+        assert_eq!(
+            open_link(&kv, &link, 101 * HOUR).unwrap_err(),
+            Error::NotFound
+        );
+        assert!(matches!(
+            extend(&kv, &ws, &s.id, HOUR, 102 * HOUR),
+            Err(Error::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn codes_verify_once_lock_after_five_and_survive_resends() {
+        let (kv, ws, no) = setup();
+        let (s, _) = share(&kv, &ws, no, "dock@carrier.test", 0, 1);
+        let code = issue_code(&kv, &ws, &s, 0, [9; 32]).unwrap();
+        assert_eq!(code.len(), 6);
+        // Throttled per address.
+        assert!(matches!(
+            issue_code(&kv, &ws, &s, 59_999, [8; 32]),
+            Err(Error::RateLimited(_))
+        ));
+        // Expired code fails (10 min + 1 ms).
+        let late = verify_code(&kv, &ws, &s.id, &code, CODE_LIFETIME + 1).unwrap();
+        assert_eq!(late, Err(CodeRefusal::Wrong { left: 4 }));
+        for left in [3, 2, 1] {
+            assert_eq!(
+                verify_code(&kv, &ws, &s.id, "000000x", 1).unwrap(),
+                Err(CodeRefusal::Wrong { left })
+            );
+        }
+        // A re-sent code does not reset the count: the fifth failure locks.
+        let s2 = get(&kv, &ws, &s.id).unwrap();
+        let code2 = issue_code(&kv, &ws, &s2, 60_000, [7; 32]).unwrap();
+        let wrong = if code2 == "123456" {
+            "654321"
+        } else {
+            "123456"
+        };
+        assert_eq!(
+            verify_code(&kv, &ws, &s.id, wrong, 60_001).unwrap(),
+            Err(CodeRefusal::Locked)
+        );
+        assert_eq!(
+            verify_code(&kv, &ws, &s.id, &code2, 60_002).unwrap(),
+            Err(CodeRefusal::Locked)
+        );
+        assert_eq!(
+            get(&kv, &ws, &s.id).unwrap().state(60_003),
+            ShareState::Locked
+        );
+    }
+
+    #[test]
+    fn verified_collaborators_get_scoped_sessions_and_skip_codes_on_reshare() {
+        let (kv, ws, no) = setup();
+        let (s, link) = share(&kv, &ws, no, "Dock@Carrier.test", 0, 1);
+        let code = issue_code(&kv, &ws, &s, 0, [9; 32]).unwrap();
+        assert!(
+            start_session(&kv, &ws, &s, 1, [5; 32]).is_err(),
+            "no session before verifying"
+        );
+        let v = verify_code(&kv, &ws, &s.id, &code, 2).unwrap().unwrap();
+        assert_eq!(v.state(3), ShareState::Active);
+        // Single use: the same code again is simply "already verified".
+        assert!(verify_code(&kv, &ws, &s.id, &code, 4).unwrap().is_ok());
+        let cookie = start_session(&kv, &ws, &v, 5, [5; 32]).unwrap();
+        assert!(session_valid(&kv, &ws, &v, &cookie, 6).unwrap());
+        // Not for another share of the same ticket, nor after expiry.
+        let (other, _) = share(&kv, &ws, no, "else@carrier.test", 0, 2);
+        assert!(!session_valid(&kv, &ws, &other, &cookie, 6).unwrap());
+        assert!(!session_valid(&kv, &ws, &v, &cookie, 72 * HOUR).unwrap());
+        // Cancel ends the session at once.
+        let c = cancel(&kv, &ws, &s.id, 7).unwrap();
+        assert!(!session_valid(&kv, &ws, &c, &cookie, 8).unwrap());
+        assert!(open_link(&kv, &link, 8).is_err());
+        // Re-share to the same address: verified at once; another address
+        // still needs a code.
+        let (again, _) = share(&kv, &ws, no, "dock@carrier.test", 100 * HOUR, 3);
+        assert_eq!(again.state(100 * HOUR), ShareState::Active);
+        assert_eq!(other.state(1), ShareState::AwaitingVerification);
+        assert_eq!(list(&kv, &ws, no).unwrap().len(), 3);
+        let cancelled = cancel_all(&kv, &ws, no, 100 * HOUR + 1).unwrap();
+        assert_eq!(cancelled.len(), 1, "only the live one");
+    }
+
+    #[test]
+    fn bad_input_is_refused_and_writes_nothing() {
+        let (kv, ws, no) = setup();
+        let before = kv.len();
+        let by = Sharer {
+            id: "u_x".into(),
+            name: "Ada".into(),
+        };
+        for input in [
+            NewShare {
+                email: "not-an-email".into(),
+                subject: "s".into(),
+                note: String::new(),
+                include_details: false,
+                can_reply: true,
+            },
+            NewShare {
+                email: "a@b.test".into(),
+                subject: " ".into(),
+                note: String::new(),
+                include_details: false,
+                can_reply: true,
+            },
+            NewShare {
+                email: "a@b.test".into(),
+                subject: "s\nt".into(),
+                note: String::new(),
+                include_details: false,
+                can_reply: true,
+            },
+            NewShare {
+                email: "a@b.test".into(),
+                subject: "s".into(),
+                note: "x".repeat(MAX_NOTE_CHARS + 1),
+                include_details: false,
+                can_reply: true,
+            },
+        ] {
+            assert!(matches!(
+                create(&kv, &ws, no, &by, &input, HOUR, 0, [1; 32], [1; 16]),
+                Err(Error::BadRequest { .. })
+            ));
+        }
+        assert_eq!(kv.len(), before);
+        let input = NewShare {
+            email: "a@b.test".into(),
+            subject: "s".into(),
+            note: String::new(),
+            include_details: false,
+            can_reply: true,
+        };
+        assert_eq!(
+            create(
+                &kv,
+                &ws,
+                TicketNo(99),
+                &by,
+                &input,
+                HOUR,
+                0,
+                [1; 32],
+                [1; 16]
+            )
+            .unwrap_err(),
+            Error::NotFound
+        );
+    }
+}
