@@ -113,14 +113,19 @@ async function participantsView(number) {
 function ticketActions(ticket) {
   const number = ticket.number;
   const status = el("p", { role: "status", class: "muted" });
+  const bar = el("div", { class: "actions ticket-actions" });
+  // One request at a time: the bar's buttons are disabled while it runs.
   const act = async (what, done) => {
+    for (const b of bar.querySelectorAll("button")) b.disabled = true;
     try {
       await api("POST", `/tickets/${number}/${what}`);
       await loadTickets();
       done();
-    } catch (e) { status.textContent = e.message; }
+    } catch (e) {
+      status.textContent = e.message;
+      for (const b of bar.querySelectorAll("button")) b.disabled = false;
+    }
   };
-  const bar = el("div", { class: "actions ticket-actions" });
   const buttons = () => bar.replaceChildren(
     ticket.status === "resolved"
       ? el("button", { type: "button", id: "reopen", class: "secondary", onclick: () => act("reopen", () => openTicket(number)) }, "Reopen")

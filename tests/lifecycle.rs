@@ -99,6 +99,16 @@ fn deleting_a_ticket_revokes_every_link_at_once() {
         Some(json!({"reason": "x".repeat(501)})),
     );
     assert_eq!(long.status, 400, "{}", long.text());
+    for disguised in ["two\nlines", "spam\u{202E}maps"] {
+        let r = action(
+            &w,
+            &w.staff,
+            l.t,
+            "delete",
+            Some(json!({ "reason": disguised })),
+        );
+        assert_eq!(r.status, 400, "{disguised:?}: {}", r.text());
+    }
     assert_eq!(
         w.as_(
             Some(&w.staff),

@@ -211,14 +211,9 @@ pub fn verified_collaborator(ws: &WorkspaceId, email_hash: &str) -> String {
     format!("ws/{ws}/collab/{email_hash}")
 }
 
-/// Claim key of the code-sending throttle record of an address.
-pub fn code_throttle_claim(ws: &WorkspaceId, email_hash: &str) -> String {
-    format!("ws/{ws}/code-throttle/{email_hash}/claim")
-}
-
-/// The code-sending throttle record of an address (last send time).
-pub fn code_throttle(ws: &WorkspaceId, email_hash: &str) -> String {
-    format!("ws/{ws}/code-throttle/{email_hash}")
+/// Claim of one code-sending window of an address.
+pub fn code_throttle(ws: &WorkspaceId, email_hash: &str, window: i64) -> String {
+    format!("ws/{ws}/code-throttle/{email_hash}/{window}")
 }
 
 #[cfg(test)]

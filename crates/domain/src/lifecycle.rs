@@ -3,10 +3,9 @@
 //! and resolving (when the workspace says so) bring with them.
 //!
 //! State changes are compare-and-swap updates of the ticket's versioned
-//! record. The ticket changes first and the links are revoked after it: a
-//! deleted ticket already refuses every link (each link checks its ticket),
-//! and repeating an action repeats the revocation, so a crash in between is
-//! repaired by a retry.
+//! record. Deleting revokes the links before it marks the ticket deleted, and
+//! resolving repeats the revocation when repeated, so a retry after a crash
+//! in between finishes the job.
 
 use crate::delegates::{self, Delegate};
 use crate::error::{Error, Result};
@@ -108,12 +107,16 @@ pub fn delete(
     no: TicketNo,
     now: Millis,
 ) -> Result<(Ticket, Revoked)> {
+    // Links first: a retry after a failure half-way finds the ticket still
+    // there and revokes the rest; a link added in between dies with the
+    // deleted flag (every link checks its ticket).
+    crate::thread::ticket(kv, ws, no)?;
+    let revoked = revoke_links(kv, ws, no, now)?;
     let t = change(kv, ws, no, |t| {
         t.deleted = true;
         t.updated_at = now;
         Ok(())
     })?;
-    let revoked = revoke_links(kv, ws, no, now)?;
     Ok((t, revoked))
 }
 

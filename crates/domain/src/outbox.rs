@@ -106,7 +106,9 @@ pub fn mark(
     key: &SealKey,
 ) -> Result<Email> {
     crate::record::update(kv, &keys::mail(ws, n), |e: &mut Email| {
-        if state == Delivery::Sent && e.sealed.is_some() {
+        if state == Delivery::Sent {
+            // Sealed or (stored before sealing) in clear: keep only a copy
+            // with every link token redacted.
             let open = unseal(e.clone(), key);
             e.sealed = None;
             e.html = redact_links(&open.html);

@@ -318,15 +318,35 @@ pub fn issue_code(
     now: Millis,
     random: [u8; 32],
 ) -> Result<String> {
-    if share.state(now) != ShareState::AwaitingVerification {
+    let may_get_code = |s: &Share| {
+        matches!(
+            s.state(now),
+            ShareState::AwaitingVerification | ShareState::Active
+        ) && s.failures < MAX_CODE_FAILURES
+    };
+    if !may_get_code(share) {
         return Err(Error::NotFound);
+    }
+    // Strictly one code per share per interval (inside the share's CAS, so
+    // nothing to repair after a crash), and one per address per window.
+    if let Some(c) = &share.code {
+        let wait = c.expires_at - CODE_LIFETIME + CODE_RESEND_INTERVAL - now;
+        if wait > 0 {
+            return Err(Error::RateLimited((wait as u64).div_ceil(1000)));
+        }
     }
     throttle_code(kv, ws, &share.email, now)?;
     let code = six_digits(random);
     let hash = code_hash(&share.id, &code);
     update(kv, &keys::share(ws, &share.id), |s: &mut Share| {
-        if s.state(now) != ShareState::AwaitingVerification {
+        if !may_get_code(s) {
             return Err(Error::NotFound);
+        }
+        if s.code
+            .as_ref()
+            .is_some_and(|c| c.expires_at - CODE_LIFETIME + CODE_RESEND_INTERVAL > now)
+        {
+            return Err(Error::RateLimited((CODE_RESEND_INTERVAL / 1000) as u64));
         }
         s.code = Some(Code {
             hash: hash.clone(),
@@ -338,41 +358,17 @@ pub fn issue_code(
     Ok(code)
 }
 
-/// At most one code per address per interval (a versioned record per
-/// address, created once by a claim, then changed by compare-and-swap).
+/// At most one code per address per [`CODE_RESEND_INTERVAL`] window (an
+/// atomic claim on the window's key: nothing to repair if a request dies).
 fn throttle_code(kv: &dyn Kv, ws: &WorkspaceId, email: &str, now: Millis) -> Result<()> {
-    #[derive(Serialize, Deserialize)]
-    struct Last {
-        at: Millis,
-        version: u64,
-    }
-    crate::versioned!(Last);
     let h = workspace::email_hash(email);
-    let key = keys::code_throttle(ws, &h);
-    if kv.get(&key)?.is_none() && claim(kv, &keys::code_throttle_claim(ws, &h))? {
-        write(
-            kv,
-            &key,
-            &Last {
-                at: now,
-                version: 0,
-            },
-        )?;
-        return Ok(());
-    }
-    // A concurrent first claimer may still be writing the record: it sends.
-    if kv.get(&key)?.is_none() {
-        return Err(Error::RateLimited((CODE_RESEND_INTERVAL / 1000) as u64));
-    }
-    update(kv, &key, |l: &mut Last| {
-        let wait = l.at + CODE_RESEND_INTERVAL - now;
-        if wait > 0 {
-            return Err(Error::RateLimited((wait as u64).div_ceil(1000)));
-        }
-        l.at = now;
+    let window = now.div_euclid(CODE_RESEND_INTERVAL);
+    if claim(kv, &keys::code_throttle(ws, &h, window))? {
         Ok(())
-    })?;
-    Ok(())
+    } else {
+        let wait = (window + 1) * CODE_RESEND_INTERVAL - now;
+        Err(Error::RateLimited((wait as u64).div_ceil(1000)))
+    }
 }
 
 /// Why a code was refused.
@@ -402,17 +398,15 @@ pub fn verify_code(
     let attempt = code_hash(id, code);
     let mut outcome = None;
     let share = update(kv, &keys::share(ws, id), |s: &mut Share| {
+        // A verified share still needs a right code: each new browser proves
+        // it reads the mailbox.
         match s.state(now) {
-            ShareState::Active => {
-                outcome = Some(Ok(()));
-                return Ok(());
-            }
-            ShareState::Locked => {
+            ShareState::Expired | ShareState::Cancelled => return Err(Error::NotFound),
+            _ if s.failures >= MAX_CODE_FAILURES => {
                 outcome = Some(Err(CodeRefusal::Locked));
                 return Ok(());
             }
-            ShareState::AwaitingVerification => {}
-            ShareState::Expired | ShareState::Cancelled => return Err(Error::NotFound),
+            _ => {}
         }
         let right = well_formed
             && s.code.as_ref().is_some_and(|c| {
@@ -422,7 +416,7 @@ pub fn verify_code(
             if let Some(c) = s.code.as_mut() {
                 c.used = true;
             }
-            s.verified_at = Some(now);
+            s.verified_at = s.verified_at.or(Some(now));
             outcome = Some(Ok(()));
         } else {
             s.failures += 1;
@@ -499,20 +493,40 @@ pub fn session_valid(
         kv,
         &keys::token(ws, &token::hash(Purpose::ShareSession, tok)),
     )?;
+    // The share's current lifetime bounds the session (extending a share
+    // extends its sessions; cancelling ends them).
     Ok(rec.is_some_and(|r| {
-        r.purpose == format!("share-session:{}", share.id)
-            && !r.revoked
-            && r.expires_at.is_some_and(|e| now < e)
+        token::ct_eq(
+            r.purpose.as_bytes(),
+            format!("share-session:{}", share.id).as_bytes(),
+        ) && !r.revoked
     }) && share.state(now) == ShareState::Active)
 }
 
 /// Cancel a share: its link and sessions stop at the next request.
 pub fn cancel(kv: &dyn Kv, ws: &WorkspaceId, id: &ShareId, now: Millis) -> Result<Share> {
+    let mut fresh = false;
+    let s = cancel_once(kv, ws, id, now, &mut fresh)?;
+    if fresh {
+        Ok(s)
+    } else {
+        Err(Error::Conflict("the share is already cancelled".into()))
+    }
+}
+
+/// Cancel unless cancelled already; `fresh` says whether this call did it.
+fn cancel_once(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    id: &ShareId,
+    now: Millis,
+    fresh: &mut bool,
+) -> Result<Share> {
     update(kv, &keys::share(ws, id), |s: &mut Share| {
-        if s.cancelled_at.is_some() {
-            return Err(Error::Conflict("the share is already cancelled".into()));
+        *fresh = s.cancelled_at.is_none();
+        if *fresh {
+            s.cancelled_at = Some(now);
         }
-        s.cancelled_at = Some(now);
         Ok(())
     })
 }
@@ -536,16 +550,17 @@ pub fn extend(
     })
 }
 
-/// Cancel every live share of a ticket (deleting, or resolving when the
-/// workspace says so). Returns those it cancelled.
+/// Cancel every share of a ticket not cancelled yet, expired ones included
+/// (deleting, or resolving when the workspace says so). Returns those it
+/// cancelled.
 pub fn cancel_all(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Result<Vec<Share>> {
     let mut out = Vec::new();
     for s in list(kv, ws, no)? {
-        if s.cancelled_at.is_none() && now < s.expires_at {
-            match cancel(kv, ws, &s.id, now) {
-                Ok(c) => out.push(c),
-                Err(Error::Conflict(_)) => {}
-                Err(e) => return Err(e),
+        if s.cancelled_at.is_none() {
+            let mut fresh = false;
+            let c = cancel_once(kv, ws, &s.id, now, &mut fresh)?;
+            if fresh {
+                out.push(c);
             }
         }
     }
@@ -692,14 +707,32 @@ mod tests {
         );
         let v = verify_code(&kv, &ws, &s.id, &code, 2).unwrap().unwrap();
         assert_eq!(v.state(3), ShareState::Active);
-        // Single use: the same code again is simply "already verified".
-        assert!(verify_code(&kv, &ws, &s.id, &code, 4).unwrap().is_ok());
+        // Single use: the same code again is refused even now the share is
+        // verified; a second browser asks for a code of its own.
+        assert_eq!(
+            verify_code(&kv, &ws, &s.id, &code, 4).unwrap(),
+            Err(CodeRefusal::Wrong { left: 4 })
+        );
+        let v2 = get(&kv, &ws, &s.id).unwrap();
+        assert!(matches!(
+            issue_code(&kv, &ws, &v2, 30_000, [6; 32]),
+            Err(Error::RateLimited(_))
+        ));
+        let code2 = issue_code(&kv, &ws, &v2, 60_000, [6; 32]).unwrap();
+        assert!(
+            verify_code(&kv, &ws, &s.id, &code2, 60_001)
+                .unwrap()
+                .is_ok()
+        );
         let cookie = start_session(&kv, &ws, &v, 5, [5; 32]).unwrap();
         assert!(session_valid(&kv, &ws, &v, &cookie, 6).unwrap());
         // Not for another share of the same ticket, nor after expiry.
         let (other, _) = share(&kv, &ws, no, "else@carrier.test", 0, 2);
         assert!(!session_valid(&kv, &ws, &other, &cookie, 6).unwrap());
         assert!(!session_valid(&kv, &ws, &v, &cookie, 72 * HOUR).unwrap());
+        // Extending the share extends its sessions.
+        let longer = extend(&kv, &ws, &s.id, 72 * HOUR, HOUR).unwrap();
+        assert!(session_valid(&kv, &ws, &longer, &cookie, 72 * HOUR).unwrap());
         // Cancel ends the session at once.
         let c = cancel(&kv, &ws, &s.id, 7).unwrap();
         assert!(!session_valid(&kv, &ws, &c, &cookie, 8).unwrap());
@@ -710,8 +743,15 @@ mod tests {
         assert_eq!(again.state(100 * HOUR), ShareState::Active);
         assert_eq!(other.state(1), ShareState::AwaitingVerification);
         assert_eq!(list(&kv, &ws, no).unwrap().len(), 3);
+        // Every share not cancelled yet is cancelled, expired ones too, so
+        // none can be extended back to life.
         let cancelled = cancel_all(&kv, &ws, no, 100 * HOUR + 1).unwrap();
-        assert_eq!(cancelled.len(), 1, "only the live one");
+        assert_eq!(cancelled.len(), 2);
+        assert!(matches!(
+            extend(&kv, &ws, &other.id, HOUR, 100 * HOUR + 2),
+            Err(Error::Conflict(_))
+        ));
+        assert!(cancel_all(&kv, &ws, no, 100 * HOUR + 3).unwrap().is_empty());
     }
 
     #[test]

@@ -187,6 +187,13 @@ pub async fn deliver(kv: &SpinKv, ws: &domain::ids::WorkspaceId, n: u64) {
     let Ok(email) = domain::outbox::get(kv, ws, n, &key) else {
         return;
     };
+    if email.unreadable {
+        // Sealed under another deployment secret: never send an empty email.
+        let detail = "the stored body cannot be opened with this deployment's secret";
+        eprintln!("mail {n}: {detail}");
+        let _ = domain::outbox::mark(kv, ws, n, domain::outbox::Delivery::Failed, detail, &key);
+        return;
+    }
     let origin = spin_sdk::variables::get("postmark_origin").unwrap_or_default();
     let token = spin_sdk::variables::get("postmark_token").unwrap_or_default();
     let from = spin_sdk::variables::get("mail_from").unwrap_or_default();

@@ -31,16 +31,26 @@ fn body(req: &Request) -> Result<ActionBody> {
         return Ok(ActionBody::default());
     }
     let b: ActionBody = req.json(MAX_JSON_BODY)?;
-    if b.reason
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
-    {
-        return Err(Error::bad(
-            "invalid_field",
-            format!("reason is longer than {MAX_REASON_CHARS} characters"),
-        ));
+    if let Some(r) = &b.reason {
+        if r.chars().count() > MAX_REASON_CHARS {
+            return Err(Error::bad(
+                "invalid_field",
+                format!("reason is longer than {MAX_REASON_CHARS} characters"),
+            ));
+        }
+        if r.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+            return Err(Error::bad(
+                "invalid_field",
+                "reason must be one line of plain text",
+            ));
+        }
     }
     Ok(b)
+}
+
+/// Unicode bidirectional controls, which could disguise text in the ledger.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
 fn revoked_json(r: &Revoked) -> serde_json::Value {
@@ -81,7 +91,7 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let target = if reason.is_empty() {
         no.to_string()
     } else {
-        format!("{no}: {}", reason.replace(['\r', '\n'], " "))
+        format!("{no}: {}", reason.trim())
     };
     let (t, revoked, event) = match *action {
         "resolve" => {
