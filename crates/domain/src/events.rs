@@ -3,97 +3,86 @@
 //! in step with also carry a [`Event::webhook_type`], which the webhooks
 //! component delivers (so adding an event here is all it takes to publish it).
 
-/// Something that happened in a workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+/// Declares the enum, its ledger names and [`Event::ALL`] from one table, so
+/// the three never drift apart.
+macro_rules! events {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)+) => {
+        /// Something that happened in a workspace.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Event {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl Event {
+            /// The name in the audit ledger.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Event::$variant => $name,)+
+                }
+            }
+
+            /// Every event, for documentation and tests.
+            pub const ALL: &'static [Event] = &[$(Event::$variant,)+];
+        }
+    };
+}
+
+events! {
     /// A workspace was created (deployment admin).
-    WorkspaceCreated,
+    WorkspaceCreated => "workspace.created",
     /// Settings were replaced.
-    SettingsChanged,
+    SettingsChanged => "settings.changed",
     /// The logo was replaced.
-    LogoChanged,
+    LogoChanged => "settings.logo_changed",
     /// An API key was created.
-    ApiKeyCreated,
+    ApiKeyCreated => "api_key.created",
     /// An API key was revoked.
-    ApiKeyRevoked,
+    ApiKeyRevoked => "api_key.revoked",
     /// A user was created.
-    UserCreated,
+    UserCreated => "user.created",
     /// A user was updated.
-    UserUpdated,
+    UserUpdated => "user.updated",
     /// A login link was minted for a user.
-    LoginLinkMinted,
+    LoginLinkMinted => "login_link.minted",
     /// A login link was emailed.
-    LoginLinkEmailed,
+    LoginLinkEmailed => "login_link.emailed",
     /// A session started from a login link.
-    SessionStarted,
+    SessionStarted => "session.started",
     /// A ticket was opened.
-    TicketCreated,
+    TicketCreated => "ticket.created",
     /// Order details were set on a ticket.
-    OrderSet,
+    OrderSet => "ticket.order_set",
     /// A message was posted to a thread.
-    MessagePosted,
+    MessagePosted => "message.posted",
     /// A ticket was resolved.
-    TicketResolved,
+    TicketResolved => "ticket.resolved",
     /// A resolved ticket was reopened.
-    TicketReopened,
+    TicketReopened => "ticket.reopened",
     /// A ticket was deleted (soft); every link of it revoked.
-    TicketDeleted,
+    TicketDeleted => "ticket.deleted",
     /// A customer was invited as a delegate.
-    DelegateInvited,
+    DelegateInvited => "delegate.invited",
     /// A delegate invite was sent again (the old link dies).
-    DelegateResent,
+    DelegateResent => "delegate.resent",
     /// A delegate invite link was opened (GET; changes nothing else).
-    DelegateLinkOpened,
+    DelegateLinkOpened => "delegate.link_opened",
     /// A delegate accepted.
-    DelegateAccepted,
+    DelegateAccepted => "delegate.accepted",
     /// A delegate was revoked.
-    DelegateRevoked,
+    DelegateRevoked => "delegate.revoked",
     /// A participant was added.
-    ParticipantAdded,
+    ParticipantAdded => "participant.added",
     /// A participant was removed.
-    ParticipantRemoved,
+    ParticipantRemoved => "participant.removed",
     /// A participant opened their personal link.
-    ParticipantLinkOpened,
+    ParticipantLinkOpened => "participant.link_opened",
     /// A participant replied through their personal link.
-    ParticipantReplied,
+    ParticipantReplied => "participant.replied",
     /// An external share was cancelled.
-    ShareCancelled,
+    ShareCancelled => "share.cancelled",
 }
 
 impl Event {
-    /// The name in the audit ledger.
-    pub fn name(self) -> &'static str {
-        use Event::*;
-        match self {
-            WorkspaceCreated => "workspace.created",
-            SettingsChanged => "settings.changed",
-            LogoChanged => "settings.logo_changed",
-            ApiKeyCreated => "api_key.created",
-            ApiKeyRevoked => "api_key.revoked",
-            UserCreated => "user.created",
-            UserUpdated => "user.updated",
-            LoginLinkMinted => "login_link.minted",
-            LoginLinkEmailed => "login_link.emailed",
-            SessionStarted => "session.started",
-            TicketCreated => "ticket.created",
-            OrderSet => "ticket.order_set",
-            MessagePosted => "message.posted",
-            TicketResolved => "ticket.resolved",
-            TicketReopened => "ticket.reopened",
-            TicketDeleted => "ticket.deleted",
-            DelegateInvited => "delegate.invited",
-            DelegateResent => "delegate.resent",
-            DelegateLinkOpened => "delegate.link_opened",
-            DelegateAccepted => "delegate.accepted",
-            DelegateRevoked => "delegate.revoked",
-            ParticipantAdded => "participant.added",
-            ParticipantRemoved => "participant.removed",
-            ParticipantLinkOpened => "participant.link_opened",
-            ParticipantReplied => "participant.replied",
-            ShareCancelled => "share.cancelled",
-        }
-    }
-
     /// The webhook event type a platform receives for it, if any (several
     /// ledger entries may share one type: every post is `message.posted`).
     pub fn webhook_type(self) -> Option<&'static str> {
@@ -124,36 +113,6 @@ impl Event {
             | ParticipantLinkOpened => None,
         }
     }
-
-    /// Every event, for documentation and tests.
-    pub const ALL: &'static [Event] = &[
-        Event::WorkspaceCreated,
-        Event::SettingsChanged,
-        Event::LogoChanged,
-        Event::ApiKeyCreated,
-        Event::ApiKeyRevoked,
-        Event::UserCreated,
-        Event::UserUpdated,
-        Event::LoginLinkMinted,
-        Event::LoginLinkEmailed,
-        Event::SessionStarted,
-        Event::TicketCreated,
-        Event::OrderSet,
-        Event::MessagePosted,
-        Event::TicketResolved,
-        Event::TicketReopened,
-        Event::TicketDeleted,
-        Event::DelegateInvited,
-        Event::DelegateResent,
-        Event::DelegateLinkOpened,
-        Event::DelegateAccepted,
-        Event::DelegateRevoked,
-        Event::ParticipantAdded,
-        Event::ParticipantRemoved,
-        Event::ParticipantLinkOpened,
-        Event::ParticipantReplied,
-        Event::ShareCancelled,
-    ];
 }
 
 #[cfg(test)]

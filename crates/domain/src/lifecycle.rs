@@ -124,41 +124,14 @@ pub fn delete(
 mod tests {
     use super::*;
     use crate::delegates::DelegateStatus;
-    use crate::model::AuthorKind;
     use crate::store::MemKv;
-    use crate::thread::{self, Author, create_ticket};
-    use crate::workspace::{Role, UserInput, upsert_user};
+    use crate::thread::{self, fixture};
 
     fn setup() -> (MemKv, WorkspaceId, TicketNo, String, String) {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
-        for (email, r) in [("cus@x.test", 1u8), ("del@x.test", 2)] {
-            upsert_user(
-                &kv,
-                &ws,
-                UserInput {
-                    email: email.into(),
-                    name: email.into(),
-                    role: Role::Customer,
-                    company: None,
-                    queues: vec![],
-                    permissions: vec![],
-                },
-                0,
-                [r; 16],
-            )
-            .unwrap();
-        }
-        let cus = crate::workspace::user_by_email(&kv, &ws, "cus@x.test")
-            .unwrap()
-            .unwrap();
-        let author = Author {
-            id: Some(cus.id.to_string()),
-            name: cus.name.clone(),
-            kind: AuthorKind::Customer,
-            signed: true,
-        };
-        let (t, _) = create_ticket(&kv, &ws, 0, "Help", &cus, "general", &author, "hi").unwrap();
+        let t = fixture::ticket(&kv, &ws, "cus@x.test", "Help");
+        fixture::customer(&kv, &ws, "del@x.test", 2);
         let (_, invite) =
             delegates::invite(&kv, &ws, t.no, "Ada", "del@x.test", true, 0, [7; 32]).unwrap();
         let p = participants::add(

@@ -329,12 +329,7 @@ pub fn issue_code(
     }
     // Strictly one code per share per interval (inside the share's CAS, so
     // nothing to repair after a crash), and one per address per window.
-    if let Some(c) = &share.code {
-        let wait = c.expires_at - CODE_LIFETIME + CODE_RESEND_INTERVAL - now;
-        if wait > 0 {
-            return Err(Error::RateLimited((wait as u64).div_ceil(1000)));
-        }
-    }
+    resend_allowed(share, now)?;
     throttle_code(kv, ws, &share.email, now)?;
     let code = six_digits(random);
     let hash = code_hash(&share.id, &code);
@@ -342,12 +337,7 @@ pub fn issue_code(
         if !may_get_code(s) {
             return Err(Error::NotFound);
         }
-        if s.code
-            .as_ref()
-            .is_some_and(|c| c.expires_at - CODE_LIFETIME + CODE_RESEND_INTERVAL > now)
-        {
-            return Err(Error::RateLimited((CODE_RESEND_INTERVAL / 1000) as u64));
-        }
+        resend_allowed(s, now)?;
         s.code = Some(Code {
             hash: hash.clone(),
             expires_at: now + CODE_LIFETIME,
@@ -356,6 +346,19 @@ pub fn issue_code(
         Ok(())
     })?;
     Ok(code)
+}
+
+/// A share gets a new code at least [`CODE_RESEND_INTERVAL`] after its last.
+fn resend_allowed(share: &Share, now: Millis) -> Result<()> {
+    let Some(c) = &share.code else {
+        return Ok(());
+    };
+    let wait = c.expires_at - CODE_LIFETIME + CODE_RESEND_INTERVAL - now;
+    if wait > 0 {
+        Err(Error::RateLimited((wait as u64).div_ceil(1000)))
+    } else {
+        Ok(())
+    }
 }
 
 /// At most one code per address per [`CODE_RESEND_INTERVAL`] window (an
@@ -570,38 +573,13 @@ pub fn cancel_all(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AuthorKind;
     use crate::store::MemKv;
-    use crate::thread::{Author, create_ticket};
     use crate::time::HOUR;
-    use crate::workspace::{Role, UserInput, upsert_user};
 
     fn setup() -> (MemKv, WorkspaceId, TicketNo) {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
-        let (cus, _) = upsert_user(
-            &kv,
-            &ws,
-            UserInput {
-                email: "cus@x.test".into(),
-                name: "Cus".into(),
-                role: Role::Customer,
-                company: None,
-                queues: vec![],
-                permissions: vec![],
-            },
-            0,
-            [1; 16],
-        )
-        .unwrap();
-        let author = Author {
-            id: Some(cus.id.to_string()),
-            name: cus.name.clone(),
-            kind: AuthorKind::Customer,
-            signed: true,
-        };
-        let (t, _) =
-            create_ticket(&kv, &ws, 0, "Parcel lost", &cus, "general", &author, "hi").unwrap();
+        let t = crate::thread::fixture::ticket(&kv, &ws, "cus@x.test", "Parcel lost");
         (kv, ws, t.no)
     }
 

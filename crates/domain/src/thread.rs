@@ -763,3 +763,37 @@ mod list_tests {
         assert_eq!(nos(Scope::Customer(c.id.clone()), 10), vec![3]);
     }
 }
+
+/// Test fixtures shared by the domain's unit tests.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+    use crate::workspace::{Role, User, UserInput, upsert_user};
+
+    /// A customer account (`r` seeds its id).
+    pub fn customer(kv: &dyn Kv, ws: &WorkspaceId, email: &str, r: u8) -> User {
+        let input = UserInput {
+            email: email.into(),
+            name: email.into(),
+            role: Role::Customer,
+            company: None,
+            queues: vec![],
+            permissions: vec![],
+        };
+        upsert_user(kv, ws, input, 0, [r; 16]).unwrap().0
+    }
+
+    /// A ticket opened at time 0 by a fresh customer `email`.
+    pub fn ticket(kv: &dyn Kv, ws: &WorkspaceId, email: &str, subject: &str) -> Ticket {
+        let cus = customer(kv, ws, email, 1);
+        let author = Author {
+            id: Some(cus.id.to_string()),
+            name: cus.name.clone(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
+        create_ticket(kv, ws, 0, subject, &cus, "general", &author, "hi")
+            .unwrap()
+            .0
+    }
+}
