@@ -86,17 +86,29 @@ export async function logout() {
   location.assign("/login");
 }
 
-// One message of a thread, labelled by author kind and visibility.
-export function messageView(m) {
+export function humanSize(n) {
+  if (n >= 1048576) return `${(n / 1048576).toFixed(1)} MiB`;
+  if (n >= 1024) return `${Math.round(n / 1024)} KiB`;
+  return `${n} bytes`;
+}
+
+// One message of a thread, labelled by author kind and visibility, with its
+// files (downloads of ticket `number`) and any `extra` nodes (e.g. actions).
+export function messageView(m, number, extra) {
   const body = el("div", { class: "msg-body" });
   body.innerHTML = m.body_html; // sanitised by the server (Markdown subset, no raw HTML)
-  return el("article", { class: `msg msg-${m.visibility} msg-by-${m.author.kind}`, "aria-label": `${VISIBILITY_LABELS[m.visibility]} by ${m.author.name}` },
+  const files = (m.attachments ?? []).length === 0 || number === undefined ? null :
+    el("ul", { class: "files" }, ...m.attachments.map((a) => el("li", {},
+      el("a", { href: `/api/v1/tickets/${number}/messages/${m.seq}/attachments/${a.id}`, download: a.name }, a.name), " ",
+      el("span", { class: "muted" }, humanSize(a.size)))));
+  return el("article", { class: `msg msg-${m.visibility} msg-by-${m.author.kind}`, "data-seq": m.seq, "aria-label": `${VISIBILITY_LABELS[m.visibility]} by ${m.author.name}` },
     el("header", { class: "msg-head" },
       el("span", { class: "msg-author" }, m.author.name),
       el("span", { class: `badge kind-${m.author.kind}` }, KIND_LABELS[m.author.kind] ?? m.author.kind),
       el("span", { class: `badge vis-${m.visibility}` }, VISIBILITY_LABELS[m.visibility] ?? m.visibility),
+      m.promoted_from ? el("span", { class: "badge" }, `Promoted from note #${m.promoted_from}`) : null,
       el("time", { datetime: m.created_at }, when(m.created_at))),
-    body);
+    body, files, extra ?? null);
 }
 
 // Every message of a ticket's thread, oldest first.

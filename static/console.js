@@ -108,6 +108,73 @@ async function participantsView(number) {
   return box;
 }
 
+const SHARE_STATES = {
+  awaiting_verification: "Awaiting verification",
+  active: "Active",
+  locked: "Locked (too many wrong codes)",
+  expired: "Expired",
+  cancelled: "Cancelled",
+};
+
+function mayShare() {
+  return state.me.role === "admin" || (state.me.permissions ?? []).includes("external_share");
+}
+
+// External shares: the share form (email, subject, note, details off,
+// can reply on) and every share of the ticket with Cancel, Re-share, Extend.
+async function sharesView(ticket) {
+  const number = ticket.number;
+  const box = el("section", { class: "delegates shares", id: "shares", "aria-labelledby": "shares-title" });
+  const render = async (message = "") => {
+    let list = [];
+    try { list = (await api("GET", `/tickets/${number}/shares`)).shares; } catch (e) { box.replaceChildren(el("p", { class: "error" }, e.message)); return; }
+    const email = el("input", { id: "share-email", type: "email", name: "email", required: true, autocomplete: "off" });
+    const subject = el("input", { id: "share-subject", name: "subject", required: true, maxlength: "200", value: `${ticket.ref} ${ticket.subject}` });
+    const note = el("textarea", { id: "share-note", name: "note", rows: "3", maxlength: "5000" });
+    const details = el("input", { id: "share-details", type: "checkbox" });
+    const canReply = el("input", { id: "share-can-reply", type: "checkbox", checked: true });
+    const status = el("p", { role: "status", class: "muted" }, message);
+    const act = async (fn, done) => {
+      for (const b of box.querySelectorAll("button")) b.disabled = true;
+      try { await fn(); await render(done); } catch (e) { status.textContent = e.message; for (const b of box.querySelectorAll("button")) b.disabled = false; }
+    };
+    const live = (s) => s.state === "active" || s.state === "awaiting_verification";
+    box.replaceChildren(
+      el("h3", { id: "shares-title" }, "External shares"),
+      list.length === 0 ? el("p", { class: "muted" }, "Not shared outside the team.") :
+        el("ul", { class: "delegate-list share-list" }, ...list.map((s) => el("li", { "data-share": s.id },
+          el("span", {}, s.email), " ",
+          el("span", { class: `badge share-${s.state}` }, SHARE_STATES[s.state] ?? s.state),
+          s.can_reply ? null : el("span", { class: "badge" }, "View only"),
+          s.include_details ? el("span", { class: "badge" }, "With details") : null,
+          el("span", { class: "muted small" }, ` by ${s.created_by_name}, ${when(s.created_at)}; expires ${when(s.expires_at)}; ${s.last_opened_at ? `last opened ${when(s.last_opened_at)}` : "not opened yet"}`),
+          live(s) ? el("button", { type: "button", class: "link-dark", onclick: () => act(() => api("POST", `/tickets/${number}/shares/${s.id}/cancel`), `Cancelled the link of ${s.email}.`) }, "Cancel") : null,
+          live(s) ? el("button", { type: "button", class: "link-dark", onclick: () => act(() => api("POST", `/tickets/${number}/shares/${s.id}/extend`), `Extended the link of ${s.email}.`) }, "Extend") : null,
+          s.state !== "cancelled" || !list.some((o) => o.email === s.email && live(o))
+            ? el("button", { type: "button", class: "link-dark", onclick: () => act(() => api("POST", `/tickets/${number}/shares/${s.id}/reshare`), `A new link is on its way to ${s.email}.`) }, "Re-share") : null))),
+      el("form", { class: "invite", id: "share-form", onsubmit: (e) => { e.preventDefault(); act(() => api("POST", `/tickets/${number}/shares`, { email: email.value, subject: subject.value, note: note.value, include_details: details.checked, can_reply: canReply.checked }), `Shared with ${email.value}: the link is on its way.`); } },
+        el("label", { for: "share-email" }, "Share with (collaborator email)"), email,
+        el("label", { for: "share-subject" }, "Subject"), subject,
+        el("label", { for: "share-note" }, "Note for the collaborator (never shown to the customer)"), note,
+        el("label", { class: "inline" }, details, " Include customer and order details"),
+        el("label", { class: "inline" }, canReply, " Collaborator can reply"),
+        el("button", { type: "submit", class: "secondary", id: "share-send" }, "Share ticket")),
+      status);
+  };
+  await render();
+  return box;
+}
+
+// Staff turn a collaborator's external note into a public reply (once).
+function promoteButton(number, m, messages) {
+  if (m.visibility !== "external") return null;
+  if (messages.some((o) => o.promoted_from === m.seq)) return el("p", { class: "muted small" }, "Promoted to a public reply.");
+  return el("button", { type: "button", class: "link-dark promote", onclick: async (e) => {
+    e.target.disabled = true;
+    try { await api("POST", `/tickets/${number}/messages/${m.seq}/promote`); await openTicket(number); } catch (err) { e.target.disabled = false; e.target.textContent = err.message; }
+  } }, "Promote to public reply");
+}
+
 // Resolve / Reopen, and Delete behind an inline confirmation (deleting
 // revokes every delegate and participant link of the ticket).
 function ticketActions(ticket) {
@@ -133,7 +200,7 @@ function ticketActions(ticket) {
     el("button", { type: "button", id: "delete", class: "link-dark", onclick: confirmDelete }, "Delete"),
     status);
   const confirmDelete = () => bar.replaceChildren(
-    el("span", {}, `Delete ${ticket.ref}? It disappears from every view and every delegate and participant link stops working.`),
+    el("span", {}, `Delete ${ticket.ref}? It disappears from every view and every delegate, participant and external share link stops working.`),
     el("button", { type: "button", id: "confirm-delete", class: "danger", onclick: () => act("delete", () => {
       history.replaceState(null, "", "/console");
       document.getElementById("ticket").replaceChildren(el("p", { class: "muted", role: "status" }, `${ticket.ref} was deleted.`));
@@ -168,14 +235,16 @@ async function openTicket(number) {
         " · customer ", await customerName(ticket.customer_id), " · queue ", ticket.queue),
       ticketActions(ticket),
       order,
-      el("div", { class: "thread", id: "thread" }, ...messages.map(messageView)),
+      el("div", { class: "thread", id: "thread" }, ...messages.map((m) => messageView(m, number, promoteButton(number, m, messages)))),
       el("form", { class: "reply", onsubmit: (e) => e.preventDefault() },
         el("label", { for: "reply-body" }, "Reply"),
         text,
         el("div", { class: "actions" },
           el("button", { type: "button", id: "send-public", class: "primary", onclick: () => send("public") }, "Send public reply"),
-          el("button", { type: "button", id: "send-internal", class: "secondary", onclick: () => send("internal") }, "Add internal note")),
+          el("button", { type: "button", id: "send-internal", class: "secondary", onclick: () => send("internal") }, "Add internal note"),
+          mayShare() ? el("button", { type: "button", id: "share-open", class: "secondary", onclick: () => { document.getElementById("shares")?.scrollIntoView(); document.getElementById("share-email")?.focus(); } }, "Share externally") : null),
         status),
+      mayShare() ? await sharesView(ticket) : null,
       await delegatesView(number),
       await participantsView(number)].filter(Boolean));
   } catch (e) {

@@ -1,5 +1,5 @@
-// Admins: every live delegate and participant link of the workspace, with
-// revoke (delegates) and remove (participants).
+// Admins: every live delegate, participant and external share link of the
+// workspace, with revoke (delegates), remove (participants) and cancel (shares).
 import { api, el, adminListPage } from "/api.js";
 
 let cursor = null;
@@ -17,11 +17,13 @@ async function load(more = false) {
   for (const l of page.links) {
     const path = l.kind === "delegate"
       ? `/tickets/${l.ticket}/delegates/${l.id}/revoke`
+      : l.kind === "share" ? `/tickets/${l.ticket}/shares/${l.id}/cancel`
       : `/tickets/${l.ticket}/participants/${l.id}/remove`;
+    const kinds = { delegate: ["Delegate", "Revoke"], participant: ["Participant", "Remove"], share: ["External share", "Cancel"] };
     body.append(el("tr", {},
       el("td", {}, el("a", { href: `/console#${l.ticket}` }, `#${l.ticket}`)),
       el("td", {}, `${l.name} <${l.email}>`),
-      el("td", {}, l.kind === "delegate" ? "Delegate" : "Participant"),
+      el("td", {}, kinds[l.kind][0]),
       el("td", {}, l.state, l.can_reply ? "" : " · view only"),
       el("td", {}, el("button", { type: "button", class: "link-dark", onclick: async () => {
         try {
@@ -29,7 +31,7 @@ async function load(more = false) {
           document.getElementById("status").textContent = `${l.email} can no longer open ticket #${l.ticket}.`;
           await load();
         } catch (e) { document.getElementById("status").textContent = e.message; }
-      } }, l.kind === "delegate" ? "Revoke" : "Remove"))));
+      } }, kinds[l.kind][1]))));
   }
 }
 

@@ -47,7 +47,7 @@ async function openTicket(number) {
     pane.replaceChildren(
       el("h2", {}, `${ticket.ref} ${ticket.subject}`),
       el("p", { class: "meta" }, el("span", { class: `status status-${ticket.status}` }, STATUS_LABELS[ticket.status])),
-      el("div", { class: "thread", id: "thread" }, ...messages.map(messageView)),
+      el("div", { class: "thread", id: "thread" }, ...messages.map((m) => messageView(m, number))),
       el("form", { class: "reply", onsubmit: async (e) => {
         e.preventDefault();
         if (!text.value.trim()) { status.textContent = "Write something first."; return; }

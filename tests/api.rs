@@ -37,6 +37,16 @@ pub fn call(
     request(&host.addr, method, path, &headers, text.as_bytes())
 }
 
+/// The `action` of every entry of an audit export.
+pub fn actions(audit: &Value) -> Vec<&str> {
+    audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect()
+}
+
 pub fn json_of(r: &Resp) -> Value {
     serde_json::from_slice(&r.body)
         .unwrap_or_else(|_| panic!("not JSON ({}): {}", r.status, r.text()))
@@ -746,12 +756,7 @@ fn audit_ledger_exports_json_and_csv() {
     );
     let rid = r.header("x-request-id").unwrap().to_string();
     let all = json_of(&w.as_(Some(&w.admin), "GET", "/api/v1/audit", None));
-    let actions: Vec<&str> = all["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = actions(&all);
     for a in [
         "workspace.created",
         "user.created",

@@ -205,7 +205,7 @@ fn staff_invites_a_delegate_who_accepts_from_the_email() {
     b.click("#delete", "Delete");
     b.wait_for(
         ".ticket-actions",
-        "every delegate and participant link stops working",
+        "every delegate, participant and external share link stops working",
     );
     root_shot(&b, "console-delete-confirm.png");
     b.click("#confirm-delete", "Yes, delete");
@@ -222,4 +222,84 @@ fn staff_invites_a_delegate_who_accepts_from_the_email() {
 
 fn root_shot(b: &Browser, name: &str) {
     b.screenshot(&root().join("target/test-output/screenshots").join(name));
+}
+
+#[test]
+fn staff_share_a_ticket_and_the_collaborator_replies_with_a_file() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Supplier parcel");
+    let b = Browser::start();
+    let origin = format!("http://{}", w.host.addr);
+
+    // Staff side: the share form in the ticket, the share listed.
+    sign_in(&b, &w, &w.admin);
+    b.goto(&format!("{origin}/console#{t}"));
+    b.wait_for("#shares-title", "External shares");
+    b.click("#share-open", "Share externally");
+    b.type_into("#share-email", "dock@carrier.test");
+    b.type_into("#share-note", "Please check **depot B** for this parcel.");
+    let details = b.script(
+        "return document.getElementById('share-details').checked;",
+        json!([]),
+    );
+    let reply = b.script(
+        "return document.getElementById('share-can-reply').checked;",
+        json!([]),
+    );
+    assert_eq!((details, reply), (json!(false), json!(true)), "defaults");
+    b.click("#share-send", "Share ticket");
+    b.wait_for(".share-list li", "Awaiting verification");
+    root_shot(&b, "console-shares.png");
+
+    // The collaborator: the link from the email, a code from the outbox.
+    let link = crate::shares::share_link(&w, "dock@carrier.test");
+    b.click("#logout", "Sign out");
+    b.wait_for("h1", "Sign in");
+    b.goto(&format!("{origin}{link}"));
+    b.wait_for("h1", "Confirm your email");
+    root_shot(&b, "share-verify.png");
+    b.click("#send-code", "Email me a code");
+    b.wait_for(".notice", "We sent a 6-digit code");
+    let code = crate::shares::code_for(&w, "dock@carrier.test");
+    b.type_into("#code", &code);
+    b.click("#verify", "Verify");
+    b.wait_for("#thread .msg", "first message");
+    b.wait_for(".share-note", "depot B");
+    let dir = root().join("target/test-output");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pdf = dir.join("proof-of-delivery.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\nproof\n%%EOF").unwrap();
+    b.type_into("#body", "Found it at **depot B**.");
+    b.type_into("#files", pdf.to_str().unwrap());
+    b.click("#send-note", "Send to the team");
+    b.wait_for("#thread .msg-external", "Found it at depot B");
+    b.wait_for("#thread .msg-external .files a", "proof-of-delivery.pdf");
+    root_shot(&b, "share-thread.png");
+    b.resize(390, 844);
+    assert!(
+        !b.overflows_horizontally(),
+        "the share page must fit a phone"
+    );
+    b.resize(1280, 900);
+    assert!(
+        b.resource_origins().iter().all(|o| *o == origin),
+        "{:?}",
+        b.resource_origins()
+    );
+
+    // Staff see the external note with its file and promote it.
+    sign_in(&b, &w, &w.admin);
+    b.goto(&format!("{origin}/console#{t}"));
+    b.wait_for("#thread .msg-external", "Found it");
+    b.wait_for("#thread .msg-external .files a", "proof-of-delivery.pdf");
+    b.wait_for(".share-list li", "Active");
+    b.click(".promote", "Promote to public reply");
+    b.wait_for("#thread .msg-public", "Found it");
+    b.wait_for("#thread .msg-external", "Promoted to a public reply.");
+    root_shot(&b, "console-promoted.png");
+    // Cancel: the collaborator's next request meets the neutral page.
+    b.click(".share-list button", "Cancel");
+    b.wait_for(".share-list li", "Cancelled");
+    b.goto(&format!("{origin}{link}"));
+    b.wait_for("h1", "This link is no longer valid");
 }

@@ -12,3 +12,4 @@ mod pages;
 mod participants;
 mod routing;
 mod runtime;
+pub mod shares;

@@ -23,6 +23,7 @@ pub const COMPONENTS: &[&str] = &[
     "invites",
     "accept",
     "transfer",
+    "shares",
     "contract",
     "hello",
     "unsupported",

@@ -78,8 +78,32 @@ events! {
     ParticipantLinkOpened => "participant.link_opened",
     /// A participant replied through their personal link.
     ParticipantReplied => "participant.replied",
+    /// A ticket was shared with an external collaborator.
+    ShareCreated => "share.created",
+    /// A share was sent again as a new link (the old one cancelled).
+    ShareReshared => "share.reshared",
+    /// The share email with the personal link was stored for sending.
+    ShareEmailSent => "share.email_sent",
+    /// A share link was opened (GET; changes nothing else).
+    ShareLinkOpened => "share.link_opened",
+    /// A one-time code was emailed to the collaborator.
+    ShareCodeSent => "share.code_sent",
+    /// The collaborator verified their email (by code, or carried over).
+    ShareVerified => "share.verified",
+    /// A wrong, expired or used code was tried.
+    ShareCodeFailed => "share.code_failed",
+    /// Too many wrong codes: the share is locked.
+    ShareLocked => "share.locked",
+    /// The collaborator posted an external note.
+    ShareReplied => "share.replied",
+    /// A share's lifetime was extended.
+    ShareExtended => "share.extended",
+    /// A share reached the end of its lifetime (recorded once, when next seen).
+    ShareExpired => "share.expired",
     /// An external share was cancelled.
     ShareCancelled => "share.cancelled",
+    /// Staff promoted an external note to a public reply.
+    NotePromoted => "note.promoted",
 }
 
 impl Event {
@@ -89,7 +113,7 @@ impl Event {
         use Event::*;
         match self {
             TicketCreated => Some("ticket.created"),
-            MessagePosted | ParticipantReplied => Some("message.posted"),
+            MessagePosted | ParticipantReplied | ShareReplied => Some("message.posted"),
             TicketResolved | TicketReopened => Some("ticket.status_changed"),
             TicketDeleted => Some("ticket.deleted"),
             DelegateInvited | DelegateResent => Some("delegate.invited"),
@@ -97,7 +121,11 @@ impl Event {
             DelegateRevoked => Some("delegate.revoked"),
             ParticipantAdded => Some("participant.added"),
             ParticipantRemoved => Some("participant.removed"),
+            ShareCreated | ShareReshared => Some("share.created"),
+            ShareVerified => Some("share.verified"),
             ShareCancelled => Some("share.cancelled"),
+            ShareExpired => Some("share.expired"),
+            NotePromoted => Some("note.promoted"),
             WorkspaceCreated
             | SettingsChanged
             | LogoChanged
@@ -110,7 +138,13 @@ impl Event {
             | SessionStarted
             | OrderSet
             | DelegateLinkOpened
-            | ParticipantLinkOpened => None,
+            | ParticipantLinkOpened
+            | ShareEmailSent
+            | ShareLinkOpened
+            | ShareCodeSent
+            | ShareCodeFailed
+            | ShareLocked
+            | ShareExtended => None,
         }
     }
 }

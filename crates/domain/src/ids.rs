@@ -79,6 +79,10 @@ random_id!(
     /// An external share of one ticket with one collaborator.
     ShareId, "sh"
 );
+random_id!(
+    /// A file attached to a message.
+    AttachmentId, "att"
+);
 
 /// A workspace (store): a slug chosen at creation, lowercase letters, digits
 /// and `-`, 2 to 32 characters.

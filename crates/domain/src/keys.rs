@@ -216,6 +216,22 @@ pub fn code_throttle(ws: &WorkspaceId, email_hash: &str, window: i64) -> String 
     format!("ws/{ws}/code-throttle/{email_hash}/{window}")
 }
 
+/// One chunk (`i` from 0) of an attachment of a ticket's message; chunks
+/// stay well inside the store's 1 MiB value limit.
+pub fn attachment_chunk(
+    ws: &WorkspaceId,
+    no: TicketNo,
+    id: &crate::ids::AttachmentId,
+    i: u32,
+) -> String {
+    format!("ws/{ws}/t/{:012}/att/{id}/{i:04}", no.0)
+}
+
+/// Claim that an external note was promoted to a public reply (once).
+pub fn promoted(ws: &WorkspaceId, no: TicketNo, seq: MessageSeq) -> String {
+    format!("ws/{ws}/t/{:012}/promoted/{:012}", no.0, seq.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +277,18 @@ mod tests {
             ticket(&ws, TicketNo(u64::MAX / 2)),
             message_counter(&ws, TicketNo(1)),
             message(&ws, TicketNo(1), MessageSeq(999_999_999_999)),
+            share(&ws, &crate::ids::ShareId::new([0; 16])),
+            share_link(&ws, &hash),
+            ticket_share_counter(&ws, TicketNo(1)),
+            ticket_share(&ws, TicketNo(1), 1),
+            verified_collaborator(&ws, &hash),
+            code_throttle(&ws, &hash, i64::MAX),
+            attachment_chunk(
+                &ws,
+                TicketNo(u64::MAX / 2),
+                &crate::ids::AttachmentId::new([0; 16]),
+                9999,
+            ),
         ];
         for k in all {
             assert!(k.starts_with(&workspace_prefix(&ws)), "{k}");

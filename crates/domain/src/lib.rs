@@ -12,6 +12,7 @@
 pub const LINK_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub mod api;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod delegates;

@@ -1,5 +1,6 @@
 //! The workspace-wide list of every live link holder: delegates (invited or
-//! accepted) and participants, across tickets, for admins to review and
+//! accepted), participants and external shares (awaiting verification or
+//! active), across tickets, for admins to review and
 //! revoke. An append-only index (written when someone is first invited or
 //! added) read against each ticket's current records, so revoked and removed
 //! entries drop out without rewriting the index.
@@ -20,6 +21,8 @@ pub enum Kind {
     Delegate,
     /// A participant (any email).
     Participant,
+    /// An external collaborator's share link.
+    Share,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,7 +60,8 @@ pub struct Live {
     pub name: String,
     /// Email.
     pub email: String,
-    /// `invited`, `accepted` (delegates) or `active` (participants).
+    /// `invited`, `accepted` (delegates), `active` (participants), or the
+    /// share's state.
     pub state: String,
     /// Whether they may reply.
     pub can_reply: bool,
@@ -70,6 +74,7 @@ pub fn page(
     ws: &WorkspaceId,
     cursor: Option<u64>,
     limit: usize,
+    now: crate::time::Millis,
 ) -> Result<(Vec<Live>, Option<u64>)> {
     let top = read_counter(kv, &keys::link_index_counter(ws))?;
     let mut pos = cursor.map_or(top, |c| c.saturating_sub(1).min(top));
@@ -99,6 +104,24 @@ pub fn page(
                                     can_reply: d.can_reply,
                                 });
                             }
+                        }
+                    }
+                    Kind::Share => {
+                        let share = crate::ids::ShareId::parse(&e.id)
+                            .and_then(|id| crate::shares::get(kv, ws, &id));
+                        if let Some(s) = share.ok().filter(|s| s.live(now)) {
+                            out.push(Live {
+                                kind: e.kind,
+                                ticket: e.ticket.0,
+                                id: e.id.clone(),
+                                name: s.email.clone(),
+                                email: s.email.clone(),
+                                state: serde_json::to_value(s.state(now))
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_string))
+                                    .unwrap_or_default(),
+                                can_reply: s.can_reply,
+                            });
                         }
                     }
                     Kind::Participant => {

@@ -88,6 +88,12 @@ pub struct Message {
     /// Which share an external note belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<String>,
+    /// Files attached to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachments::Attachment>,
+    /// The external note this public reply was promoted from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<MessageSeq>,
     /// When it was posted.
     pub created_at: Millis,
 }
@@ -290,6 +296,8 @@ mod tests {
             visibility,
             source: "x".into(),
             share: share.map(str::to_string),
+            attachments: Vec::new(),
+            promoted_from: None,
             created_at: 0,
         };
         let collab = Reader::Collaborator { share: "s1".into() };

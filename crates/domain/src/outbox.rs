@@ -360,6 +360,53 @@ pub fn invite(
     }
 }
 
+/// The share email: the agent's subject and note, and the personal link.
+pub fn share(
+    branding: &Branding,
+    sharer: &str,
+    subject: &str,
+    note: &str,
+    url: &str,
+    expires: &str,
+) -> Draft {
+    let mut lines = vec![format!(
+        "{sharer} shared a support ticket with you and would like your help."
+    )];
+    if !note.is_empty() {
+        lines.push(note.to_string());
+    }
+    lines.push(format!(
+        "The link is personal and works until {expires}. When you open it we email you a code to confirm this address."
+    ));
+    let text = lines.join("\n\n");
+    Draft {
+        subject: subject.to_string(),
+        html: branded(
+            branding,
+            subject,
+            &lines,
+            Some(("Open the shared ticket", url)),
+        ),
+        text: format!("{text}\n\nOpen: {url}\n"),
+        kind: "share_link",
+    }
+}
+
+/// The one-time code that confirms a collaborator's address.
+pub fn share_code(branding: &Branding, code: &str) -> Draft {
+    let lines = vec![
+        format!("Your code is {code}"),
+        "Enter it on the page you opened. It works once, for 10 minutes.".to_string(),
+        "If you did not open a shared ticket, you can ignore this email.".to_string(),
+    ];
+    Draft {
+        subject: format!("Your code: {code}"),
+        html: branded(branding, "Confirm your email", &lines, None),
+        text: format!("{}\n\n{}\n\n{}\n", lines[0], lines[1], lines[2]),
+        kind: "share_code",
+    }
+}
+
 crate::versioned!(Email);
 
 #[cfg(test)]

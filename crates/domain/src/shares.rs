@@ -99,6 +99,16 @@ pub struct Share {
     /// The current one-time code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<Code>,
+    /// Verified because the address had verified before (a re-share).
+    #[serde(default)]
+    pub carried_over: bool,
+    /// The one entry without a code that a carried-over verification allows
+    /// has been used (further browsers prove the mailbox with a code).
+    #[serde(default)]
+    pub entered: bool,
+    /// The expiry has been recorded in the audit ledger.
+    #[serde(default)]
+    pub expiry_noted: bool,
     /// Hash of the link token; never sent to clients.
     pub link_hash: String,
     /// CAS guard.
@@ -232,6 +242,9 @@ pub fn create(
         last_opened_at: None,
         failures: 0,
         code: None,
+        carried_over: verified_before.is_some(),
+        entered: false,
+        expiry_noted: false,
         link_hash: link_hash.clone(),
         version: 0,
     };
@@ -241,6 +254,7 @@ pub fn create(
     write(kv, &keys::share_link(ws, &link_hash), &share.id)?;
     let i = kv.increment(&keys::ticket_share_counter(ws, no), 1)? as u64;
     write(kv, &keys::ticket_share(ws, no, i), &share.id)?;
+    crate::links::index(kv, ws, crate::links::Kind::Share, no, share.id.as_str())?;
     Ok((share, format!("{ws}.{tok}")))
 }
 
@@ -261,9 +275,9 @@ pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Share>> {
     Ok(out)
 }
 
-/// The share a link opens, if it is live and its ticket exists. Expired,
-/// cancelled, locked and unknown links are all `NotFound`.
-pub fn open_link(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, Share)> {
+/// The share a link belongs to, whatever its state (for recording an
+/// expiry); unknown and malformed links are `NotFound`.
+pub fn find_link(kv: &dyn Kv, link: &str) -> Result<(WorkspaceId, Share)> {
     let (ws, tok) = link.rsplit_once('.').ok_or(Error::NotFound)?;
     if !token::well_formed(tok) {
         return Err(Error::NotFound);
@@ -272,11 +286,66 @@ pub fn open_link(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, S
     let hash = token::hash(Purpose::Share, tok);
     let id: ShareId = read(kv, &keys::share_link(&ws, &hash))?.ok_or(Error::NotFound)?;
     let share = get(kv, &ws, &id)?;
-    if !token::ct_eq(share.link_hash.as_bytes(), hash.as_bytes()) || !share.live(now) {
+    if !token::ct_eq(share.link_hash.as_bytes(), hash.as_bytes()) {
+        return Err(Error::NotFound);
+    }
+    Ok((ws, share))
+}
+
+/// The share a link opens, if it is live and its ticket exists. Expired,
+/// cancelled, locked and unknown links are all `NotFound`.
+pub fn open_link(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, Share)> {
+    let (ws, share) = find_link(kv, link)?;
+    if !share.live(now) {
         return Err(Error::NotFound);
     }
     crate::thread::ticket(kv, &ws, share.ticket)?;
     Ok((ws, share))
+}
+
+/// Record once that a share has expired; true for the one call that did
+/// (the caller writes the ledger entry).
+pub fn note_expired(kv: &dyn Kv, ws: &WorkspaceId, share: &Share, now: Millis) -> Result<bool> {
+    if share.state(now) != ShareState::Expired || share.expiry_noted {
+        return Ok(false);
+    }
+    let mut fresh = false;
+    update(kv, &keys::share(ws, &share.id), |s: &mut Share| {
+        fresh = s.state(now) == ShareState::Expired && !s.expiry_noted;
+        if fresh {
+            s.expiry_noted = true;
+        }
+        Ok(())
+    })?;
+    Ok(fresh)
+}
+
+/// A re-shared collaborator (verified before) enters once without a code:
+/// the first browser to press *Continue*. Later browsers get a code.
+/// `Forbidden` when no such entry is left.
+pub fn enter_without_code(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    id: &ShareId,
+    now: Millis,
+) -> Result<Share> {
+    update(kv, &keys::share(ws, id), |s: &mut Share| {
+        match s.state(now) {
+            ShareState::Active if s.carried_over && !s.entered => {
+                s.entered = true;
+                Ok(())
+            }
+            ShareState::Active | ShareState::AwaitingVerification => Err(Error::Forbidden(
+                "confirm your email address with a code".into(),
+            )),
+            _ => Err(Error::NotFound),
+        }
+    })
+}
+
+/// Whether a browser may enter this share without a code right now.
+pub fn may_enter_without_code(share: &Share, now: Millis) -> bool {
+    share.state(now) == ShareState::Active && share.carried_over && !share.entered
 }
 
 /// Note that the link was opened (the "last opened" column).
@@ -534,7 +603,8 @@ fn cancel_once(
     })
 }
 
-/// Extend a live share by a fresh lifetime from now.
+/// Extend a live share by a fresh lifetime from now. Cancelled, expired and
+/// locked shares are not brought back: share again (a new link).
 pub fn extend(
     kv: &dyn Kv,
     ws: &WorkspaceId,
@@ -543,10 +613,15 @@ pub fn extend(
     now: Millis,
 ) -> Result<Share> {
     update(kv, &keys::share(ws, id), |s: &mut Share| {
-        if s.cancelled_at.is_some() {
-            return Err(Error::Conflict(
-                "a cancelled share cannot be extended; share again".into(),
-            ));
+        if !s.live(now) {
+            return Err(Error::Conflict(format!(
+                "a share that is {} cannot be extended; share again",
+                match s.state(now) {
+                    ShareState::Cancelled => "cancelled",
+                    ShareState::Expired => "expired",
+                    _ => "locked",
+                }
+            )));
         }
         s.expires_at = now + lifetime;
         Ok(())
@@ -628,6 +703,20 @@ mod tests {
         );
         assert!(matches!(
             extend(&kv, &ws, &s.id, HOUR, 102 * HOUR),
+            Err(Error::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn expiry_is_noted_once_and_expired_shares_are_not_extended() {
+        let (kv, ws, no) = setup();
+        let (s, link) = share(&kv, &ws, no, "dock@carrier.test", 0, 1);
+        assert!(!note_expired(&kv, &ws, &s, 72 * HOUR - 1).unwrap());
+        let (_, seen) = find_link(&kv, &link).unwrap();
+        assert!(note_expired(&kv, &ws, &seen, 72 * HOUR).unwrap());
+        assert!(!note_expired(&kv, &ws, &seen, 72 * HOUR + 1).unwrap());
+        assert!(matches!(
+            extend(&kv, &ws, &s.id, HOUR, 72 * HOUR + 1),
             Err(Error::Conflict(_))
         ));
     }
@@ -719,6 +808,18 @@ mod tests {
         // still needs a code.
         let (again, _) = share(&kv, &ws, no, "dock@carrier.test", 100 * HOUR, 3);
         assert_eq!(again.state(100 * HOUR), ShareState::Active);
+        assert!(again.carried_over && may_enter_without_code(&again, 100 * HOUR));
+        // One browser enters without a code; the next proves the mailbox.
+        let entered = enter_without_code(&kv, &ws, &again.id, 100 * HOUR).unwrap();
+        assert!(!may_enter_without_code(&entered, 100 * HOUR));
+        assert!(matches!(
+            enter_without_code(&kv, &ws, &again.id, 100 * HOUR),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            enter_without_code(&kv, &ws, &other.id, 1),
+            Err(Error::Forbidden(_))
+        ));
         assert_eq!(other.state(1), ShareState::AwaitingVerification);
         assert_eq!(list(&kv, &ws, no).unwrap().len(), 3);
         // Every share not cancelled yet is cancelled, expired ones too, so

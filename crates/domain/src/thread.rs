@@ -54,7 +54,8 @@ fn check_subject(subject: &str) -> Result<String> {
     Ok(s.to_string())
 }
 
-fn check_body(body: &str) -> Result<()> {
+/// Check a message body (not empty, within [`MAX_MESSAGE_BYTES`]).
+pub fn check_body(body: &str) -> Result<()> {
     if body.trim().is_empty() {
         return Err(Error::bad(
             "invalid_field",
@@ -103,7 +104,16 @@ pub fn create_ticket(
     };
     // The key is fresh from the counter: nobody else can be writing it.
     write(kv, &keys::ticket(ws, no), &ticket)?;
-    let message = append(kv, ws, no, now, author, Visibility::Public, body, None)?;
+    let message = append(
+        kv,
+        ws,
+        no,
+        now,
+        author,
+        Visibility::Public,
+        body,
+        Extras::default(),
+    )?;
     // Append-only list entries so a customer's (and company's) tickets are
     // listed without scanning the workspace.
     let i = kv.increment(&keys::customer_ticket_counter(ws, &customer.id), 1)? as u64;
@@ -128,6 +138,17 @@ pub fn ticket(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Ticket> {
     }
 }
 
+/// What a post may carry beyond its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// The share an external note belongs to.
+    pub share: Option<String>,
+    /// Files, stored already (see [`crate::attachments::store`]).
+    pub attachments: Vec<crate::attachments::Attachment>,
+    /// The external note a public reply is promoted from.
+    pub promoted_from: Option<MessageSeq>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn append(
     kv: &dyn Kv,
@@ -137,7 +158,7 @@ fn append(
     author: &Author,
     visibility: Visibility,
     body: &str,
-    share: Option<String>,
+    extras: Extras,
 ) -> Result<Message> {
     let seq = MessageSeq(kv.increment(&keys::message_counter(ws, no), 1)? as u64);
     let message = Message {
@@ -148,7 +169,9 @@ fn append(
         author_kind: author.kind,
         visibility,
         source: body.to_string(),
-        share,
+        share: extras.share,
+        attachments: extras.attachments,
+        promoted_from: extras.promoted_from,
         created_at: now,
     };
     write(kv, &keys::message(ws, no, seq), &message)?;
@@ -168,6 +191,25 @@ pub fn post(
     body: &str,
     share: Option<String>,
 ) -> Result<(Message, Ticket)> {
+    let extras = Extras {
+        share,
+        ..Extras::default()
+    };
+    post_with(kv, ws, no, now, author, visibility, body, extras)
+}
+
+/// [`post`] with files, a share or a promotion source.
+#[allow(clippy::too_many_arguments)]
+pub fn post_with(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    now: Millis,
+    author: &Author,
+    visibility: Visibility,
+    body: &str,
+    extras: Extras,
+) -> Result<(Message, Ticket)> {
     check_body(body)?;
     if visibility == Visibility::Internal && author.kind != AuthorKind::Staff {
         return Err(Error::Forbidden("only staff write internal notes".into()));
@@ -178,7 +220,12 @@ pub fn post(
         ));
     }
     ticket(kv, ws, no)?;
-    let message = append(kv, ws, no, now, author, visibility, body, share)?;
+    if visibility == Visibility::External && extras.share.is_none() {
+        return Err(Error::Forbidden(
+            "an external note belongs to a share".into(),
+        ));
+    }
+    let message = append(kv, ws, no, now, author, visibility, body, extras)?;
     // The message is the commit point: once it is written the post stands,
     // even if the ticket's summary cannot be updated right now (a later post
     // or state change brings it up to date).

@@ -7,8 +7,10 @@
 //! its workspace, the ticket and the actor's role; whatever the caller may not
 //! see answers 404, exactly like something that does not exist.
 
+mod shares;
 mod transfer;
 
+pub use shares::{handle_shares, neutral_share_page};
 pub use transfer::handle_transfer;
 
 use serde::Deserialize;
@@ -203,14 +205,22 @@ fn ticket_json(t: &Ticket, for_staff: bool) -> Value {
 }
 
 fn message_json(m: &Message, reader: &Reader, team: &str) -> Value {
-    json!({
+    let mut v = json!({
         "seq": m.seq.0,
         "author": { "name": m.display_name(reader, team), "kind": m.author_kind },
         "visibility": m.visibility,
         "body_html": crate::render::markdown(&m.source),
         "source": m.source,
+        "attachments": m.attachments.iter().map(|a| json!({
+            "id": a.id, "name": a.name, "content_type": a.content_type, "size": a.size,
+        })).collect::<Vec<_>>(),
         "created_at": rfc3339(m.created_at),
-    })
+    });
+    if *reader == Reader::Staff {
+        v["share_id"] = json!(m.share);
+        v["promoted_from"] = json!(m.promoted_from.map(|s| s.0));
+    }
+    v
 }
 
 /// The name unsigned staff posts show to the customer side.
@@ -641,7 +651,8 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         }
         ("GET", ["links"]) => {
             require(actor.is_admin_side(), "only admins review every live link")?;
-            let (links, next) = crate::links::page(env.kv, &ws, cursor(req)?, limit(req)?)?;
+            let (links, next) =
+                crate::links::page(env.kv, &ws, cursor(req)?, limit(req)?, env.now)?;
             Ok(Response::json(
                 200,
                 &json!({"links": links, "next_cursor": next}),
@@ -814,6 +825,10 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 200,
                 &json!({"ticket": ticket_json(&t, true)}),
             ))
+        }
+        ("GET", ["tickets", no, "messages", seq, "attachments", id]) => {
+            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+            shares::file_response(env, &ws, t.no, seq, id, &actor.reader())
         }
         ("GET", ["tickets", no, "thread"]) => {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
@@ -1118,6 +1133,14 @@ pub fn handle_replies(env: &mut Env, req: &Request) -> Response {
 
 fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NoRoute)?;
+    if let ["tickets", no, "messages", seq, "promote"] = segs.as_slice() {
+        if req.method != "POST" {
+            return method_not_allowed("POST");
+        }
+        let actor = authenticate(env, req)?;
+        let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+        return shares::promote(env, &actor, &t, seq, rid);
+    }
     let ["tickets", no, "replies"] = segs.as_slice() else {
         return Err(Error::NoRoute);
     };
@@ -1700,6 +1723,38 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
     r.query_param(name)
 }
 
+/// Every message of a thread `reader` may see, oldest first, each rendered
+/// by `render`, for the pages behind links (stops short of the 1 MiB page).
+fn whole_thread_html(
+    env: &Env,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    reader: &Reader,
+    render: impl Fn(&Message) -> String,
+) -> Result<String> {
+    let mut html = String::new();
+    let mut cursor = None;
+    loop {
+        let page = thread::page(
+            env.kv,
+            ws,
+            no,
+            reader,
+            Order::OldestFirst,
+            cursor,
+            thread::MAX_PAGE,
+            env.now,
+        )?;
+        for m in &page.messages {
+            html.push_str(&render(m));
+        }
+        match page.next {
+            Some(c) if html.len() < 900_000 => cursor = Some(c),
+            _ => return Ok(html),
+        }
+    }
+}
+
 /// The page behind a participant's personal link: that ticket's public
 /// thread and a reply form, nothing else.
 fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response> {
@@ -1769,34 +1824,26 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     let esc = crate::outbox::escape;
     let reader = Reader::CustomerSide;
     let team = team_name(&w);
-    let mut thread_html = String::new();
-    let mut cursor = None;
-    loop {
-        let page = thread::page(
-            env.kv,
-            &ws,
-            no,
-            &reader,
-            Order::OldestFirst,
-            cursor,
-            thread::MAX_PAGE,
-            env.now,
-        )?;
-        for m in &page.messages {
-            thread_html.push_str(&format!(
-                "<article class=\"msg msg-public msg-by-{kind}\"><header class=\"msg-head\"><span class=\"msg-author\">{name}</span><span class=\"badge kind-{kind}\">{label}</span><time>{at}</time></header><div class=\"msg-body\">{body}</div></article>",
-                kind = serde_json::to_value(m.author_kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
-                name = esc(m.display_name(&reader, &team)),
-                label = match m.author_kind { AuthorKind::Staff => "Staff", AuthorKind::Customer => "Customer", AuthorKind::Delegate => "Delegate", AuthorKind::Participant => "Participant", AuthorKind::Collaborator => "Collaborator", AuthorKind::System => "System" },
-                at = esc(&rfc3339(m.created_at)),
-                body = crate::render::markdown(&m.source),
-            ));
-        }
-        match page.next {
-            Some(c) if thread_html.len() < 900_000 => cursor = Some(c),
-            _ => break,
-        }
-    }
+    let thread_html = whole_thread_html(env, &ws, no, &reader, |m| {
+        format!(
+            "<article class=\"msg msg-public msg-by-{kind}\"><header class=\"msg-head\"><span class=\"msg-author\">{name}</span><span class=\"badge kind-{kind}\">{label}</span><time>{at}</time></header><div class=\"msg-body\">{body}</div></article>",
+            kind = serde_json::to_value(m.author_kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            name = esc(m.display_name(&reader, &team)),
+            label = match m.author_kind {
+                AuthorKind::Staff => "Staff",
+                AuthorKind::Customer => "Customer",
+                AuthorKind::Delegate => "Delegate",
+                AuthorKind::Participant => "Participant",
+                AuthorKind::Collaborator => "Collaborator",
+                AuthorKind::System => "System",
+            },
+            at = esc(&rfc3339(m.created_at)),
+            body = crate::render::markdown(&m.source),
+        )
+    })?;
     let form = if p.can_reply {
         format!(
             "<form method=\"post\" class=\"reply\"><label for=\"body\">Your reply</label><textarea id=\"body\" name=\"body\" rows=\"5\" required></textarea>{}<button type=\"submit\" class=\"primary\">Send reply</button></form>",

@@ -1,0 +1,11 @@
+//! `shares`: external collaborators (all logic in `domain::api::handle_shares`):
+//! the staff API under `/api/v1/tickets/<no>/shares` and the collaborator's
+//! page behind a share link, `/s/<link>`.
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
+
+#[http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    platform::serve_api(req, out, domain::api::handle_shares).await
+}

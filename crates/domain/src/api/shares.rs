@@ -1,0 +1,921 @@
+//! The `shares` component: external collaborators (eDesk's flow).
+//!
+//! - Staff side, `/api/v1/tickets/<no>/shares[/<id>/(cancel|extend|reshare)]`:
+//!   only the platform, admins and staff with the *external share*
+//!   permission; everyone else gets 403 (404 when they cannot see the ticket).
+//! - The collaborator's page, `/s/<link>`, rendered here with no script: GET
+//!   shows the email check (or the thread, with a session) and changes
+//!   nothing; POST sends a code, checks one, enters a re-share, or posts an
+//!   external note (with files) through the one reply operation
+//!   ([`thread::post_with`]); `/s/<link>/files/<seq>/<id>` downloads a file.
+//!   Expired, cancelled, locked and unknown links answer one neutral page.
+
+use serde_json::{Value, json};
+
+use super::{
+    Actor, Env, audit, authenticate, form_field, link_page, mail_branding, method_not_allowed,
+    page_html, require, segments, serve, team_name, visible_ticket,
+};
+use crate::attachments::{self, Attachment, Upload};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::ids::{AttachmentId, MessageSeq, ShareId, TicketNo, WorkspaceId};
+use crate::keys;
+use crate::model::{AuthorKind, Message, Reader, Ticket, Visibility};
+use crate::outbox::escape;
+use crate::record::read;
+use crate::shares::{self, CodeRefusal, NewShare, Share, Sharer};
+use crate::thread::{self, Author, Extras};
+use crate::time::{Millis, rfc3339};
+use crate::workspace::{self, Permission, Workspace};
+
+/// The `shares` component's entry point (API and pages).
+pub fn handle_shares(env: &mut Env, req: &Request) -> Response {
+    if let Some(rest) = req
+        .path
+        .strip_prefix("/s/")
+        .or((req.path == "/s").then_some(""))
+    {
+        return page(env, req, rest).unwrap_or_else(|e| match e {
+            Error::Store(_) => Response::error(&e),
+            _ => neutral_share_page(),
+        });
+    }
+    serve(env, req, api)
+}
+
+/// The one page every unusable share link shows (expired, cancelled,
+/// locked or unknown alike): same status, same bytes.
+pub fn neutral_share_page() -> Response {
+    link_page(
+        404,
+        page_html(
+            "Link no longer valid",
+            "<h1>This link is no longer valid</h1><p>This link is no longer valid; ask the sender to share the ticket again.</p>",
+        ),
+    )
+}
+
+fn share_json(s: &Share, now: Millis) -> Value {
+    json!({
+        "id": s.id, "ticket": s.ticket.0, "email": s.email, "subject": s.subject, "note": s.note,
+        "include_details": s.include_details, "can_reply": s.can_reply,
+        "created_by": s.created_by, "created_by_name": s.created_by_name,
+        "created_at": rfc3339(s.created_at), "expires_at": rfc3339(s.expires_at),
+        "state": s.state(now), "verified_at": s.verified_at.map(rfc3339),
+        "last_opened_at": s.last_opened_at.map(rfc3339), "cancelled_at": s.cancelled_at.map(rfc3339),
+        "failed_codes": s.failures,
+    })
+}
+
+/// The platform, admins, and staff holding the permission.
+fn may_share(actor: &Actor) -> bool {
+    actor
+        .user()
+        .is_none_or(|u| u.has(Permission::ExternalShare))
+}
+
+fn sharer(actor: &Actor, w: &Workspace) -> Sharer {
+    Sharer {
+        id: actor.audit_name(),
+        name: actor
+            .user()
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| team_name(w)),
+    }
+}
+
+fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+    let segs = segments(&req.path).ok_or(Error::NoRoute)?;
+    let ["tickets", no, "shares", rest @ ..] = segs.as_slice() else {
+        return Err(Error::NoRoute);
+    };
+    if !matches!(
+        (req.method.as_str(), rest),
+        ("GET" | "POST", []) | ("POST", [_, "cancel" | "extend" | "reshare"])
+    ) {
+        return match rest {
+            [] => method_not_allowed("GET, POST"),
+            [_, "cancel" | "extend" | "reshare"] => method_not_allowed("POST"),
+            _ => Err(Error::NoRoute),
+        };
+    }
+    let actor = authenticate(env, req)?;
+    let ws = actor.ws().clone();
+    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    require(
+        actor.is_staff_side(),
+        "only staff share tickets with external collaborators",
+    )?;
+    require(
+        may_share(&actor),
+        "sharing a ticket outside the team needs the external share permission",
+    )?;
+    let w = workspace::workspace(env.kv, &ws)?;
+    match (req.method.as_str(), rest) {
+        ("GET", []) => {
+            let list = shares::list(env.kv, &ws, t.no)?;
+            for s in &list {
+                note_expiry(env, &ws, s);
+            }
+            Ok(Response::json(
+                200,
+                &json!({"shares": list.iter().map(|s| share_json(s, env.now)).collect::<Vec<_>>()}),
+            ))
+        }
+        ("POST", []) => {
+            let input: NewShare = req.json(MAX_JSON_BODY)?;
+            send_share(env, &actor, &w, &t, &input, rid, Event::ShareCreated)
+        }
+        ("POST", [id, action]) => {
+            let id = ShareId::parse(id)?;
+            let s = shares::get(env.kv, &ws, &id)?;
+            if s.ticket != t.no {
+                return Err(Error::NotFound);
+            }
+            let (s, event) = match *action {
+                "cancel" => (
+                    shares::cancel(env.kv, &ws, &id, env.now)?,
+                    Event::ShareCancelled,
+                ),
+                "extend" => (
+                    shares::extend(env.kv, &ws, &id, w.settings.share_lifetime(), env.now)?,
+                    Event::ShareExtended,
+                ),
+                _ => {
+                    let input = NewShare {
+                        email: s.email.clone(),
+                        subject: s.subject.clone(),
+                        note: s.note.clone(),
+                        include_details: s.include_details,
+                        can_reply: s.can_reply,
+                    };
+                    return send_share(env, &actor, &w, &t, &input, rid, Event::ShareReshared);
+                }
+            };
+            audit(env, &actor, event, id.as_str(), Some(t.no), rid)?;
+            Ok(Response::json(
+                200,
+                &json!({"share": share_json(&s, env.now)}),
+            ))
+        }
+        _ => Err(Error::NoRoute),
+    }
+}
+
+/// Record an expiry in the ledger the first time anyone sees it.
+fn note_expiry(env: &Env, ws: &WorkspaceId, s: &Share) {
+    if let Ok(true) = shares::note_expired(env.kv, ws, s, env.now) {
+        let _ = crate::audit::record(
+            env.kv,
+            ws,
+            env.now,
+            "system",
+            Event::ShareExpired,
+            s.id.as_str(),
+            Some(s.ticket),
+            "",
+        );
+    }
+}
+
+/// Share (or share again): a new link with a fresh lifetime, emailed; the
+/// collaborator's earlier live links to this ticket are cancelled, so each
+/// collaborator holds one live link per ticket.
+fn send_share(
+    env: &mut Env,
+    actor: &Actor,
+    w: &Workspace,
+    t: &Ticket,
+    input: &NewShare,
+    rid: &str,
+    event: Event,
+) -> Result<Response> {
+    let by = sharer(actor, w);
+    let (r32, r16) = ((env.random)(), env.random16());
+    let (share, link) = shares::create(
+        env.kv,
+        &w.id,
+        t.no,
+        &by,
+        input,
+        w.settings.share_lifetime(),
+        env.now,
+        r32,
+        r16,
+    )?;
+    let mut replaced = Vec::new();
+    for old in shares::list(env.kv, &w.id, t.no)? {
+        if old.id != share.id && old.email == share.email && old.cancelled_at.is_none() {
+            shares::cancel(env.kv, &w.id, &old.id, env.now)?;
+            replaced.push(old.id);
+        }
+    }
+    let url = format!("{}/s/{link}", env.public_origin.trim_end_matches('/'));
+    let draft = crate::outbox::share(
+        &mail_branding(env, w)?,
+        &by.name,
+        &share.subject,
+        &share.note,
+        &url,
+        &rfc3339(share.expires_at),
+    );
+    let mail = env.enqueue_mail(&w.id, &share.email, draft)?;
+    audit(env, actor, event, share.id.as_str(), Some(t.no), rid)?;
+    for old in &replaced {
+        audit(
+            env,
+            actor,
+            Event::ShareCancelled,
+            old.as_str(),
+            Some(t.no),
+            rid,
+        )?;
+    }
+    audit(
+        env,
+        actor,
+        Event::ShareEmailSent,
+        share.id.as_str(),
+        Some(t.no),
+        rid,
+    )?;
+    if share.carried_over {
+        audit(
+            env,
+            actor,
+            Event::ShareVerified,
+            share.id.as_str(),
+            Some(t.no),
+            rid,
+        )?;
+    }
+    let mut resp = Response::json(
+        201,
+        &json!({"share": share_json(&share, env.now), "replaced": replaced}),
+    );
+    resp.mail.push((w.id.clone(), mail));
+    Ok(resp)
+}
+
+/// The cookie holding a collaborator's session on one share (one per share,
+/// so a collaborator may hold several).
+fn cookie_name(id: &ShareId) -> String {
+    format!("__Host-ts_share_{id}")
+}
+
+fn session_cookie(id: &ShareId, value: &str, max_age_secs: i64) -> String {
+    format!(
+        "{}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        cookie_name(id),
+        max_age_secs.max(0)
+    )
+}
+
+fn has_session(env: &Env, req: &Request, ws: &WorkspaceId, s: &Share) -> Result<bool> {
+    match super::cookie(req, &cookie_name(&s.id)) {
+        Some(c) => shares::session_valid(env.kv, ws, s, &c, env.now),
+        None => Ok(false),
+    }
+}
+
+fn record(env: &Env, ws: &WorkspaceId, s: &Share, event: Event) {
+    let _ = crate::audit::record(
+        env.kv,
+        ws,
+        env.now,
+        s.id.as_str(),
+        event,
+        s.id.as_str(),
+        Some(s.ticket),
+        "",
+    );
+}
+
+/// `d***@carrier.test`: enough to recognise one's own address.
+fn masked(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "your address".into(),
+    }
+}
+
+/// A submitted form: urlencoded fields, or multipart fields and files.
+struct Form {
+    fields: Vec<(String, String)>,
+    files: Vec<Upload>,
+}
+
+impl Form {
+    fn parse(req: &Request) -> Result<Form> {
+        let ctype = req.header("content-type").unwrap_or("");
+        if ctype
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+        {
+            let mut form = Form {
+                fields: Vec::new(),
+                files: Vec::new(),
+            };
+            for p in attachments::parse_multipart(ctype, &req.body)? {
+                match p.filename {
+                    // An empty file input sends a part with no name and no bytes.
+                    Some(name) if name.is_empty() && p.data.is_empty() => {}
+                    Some(name) => form.files.push(Upload {
+                        name,
+                        bytes: p.data,
+                    }),
+                    None => form.fields.push((
+                        p.name,
+                        String::from_utf8(p.data)
+                            .map_err(|_| Error::bad("invalid_form", "form fields must be UTF-8"))?,
+                    )),
+                }
+            }
+            Ok(form)
+        } else {
+            let fields = ["action", "code", "body"]
+                .iter()
+                .filter_map(|k| form_field(&req.body, k).map(|v| (k.to_string(), v)))
+                .collect();
+            Ok(Form {
+                fields,
+                files: Vec::new(),
+            })
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
+    let (link, file) = match rest.split_once('/') {
+        None => (rest, None),
+        Some((link, f)) => (link, Some(f)),
+    };
+    let (ws, share) = match shares::open_link(env.kv, link, env.now) {
+        Ok(x) => x,
+        Err(Error::NotFound) => {
+            if let Ok((ws, s)) = shares::find_link(env.kv, link) {
+                note_expiry(env, &ws, &s);
+            }
+            return Err(Error::NotFound);
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(f) = file {
+        return download(env, req, &ws, &share, f);
+    }
+    let session = has_session(env, req, &ws, &share)?;
+    match req.method.as_str() {
+        "GET" | "HEAD" => {
+            if session {
+                let s = shares::touch(env.kv, &ws, &share.id, env.now)?;
+                thread_page(env, link, &ws, &s, "", 200)
+            } else {
+                // Opening is recorded (never the link itself); nothing else changes.
+                record(env, &ws, &share, Event::ShareLinkOpened);
+                verify_page(env, &ws, &share, "", 200)
+            }
+        }
+        "POST" => {
+            let form = match Form::parse(req) {
+                Ok(f) => f,
+                Err(e) if session => {
+                    return thread_page(env, link, &ws, &share, &e.message(), e.status());
+                }
+                Err(e) => return verify_page(env, &ws, &share, &e.message(), e.status()),
+            };
+            match (form.get("action").unwrap_or(""), session) {
+                ("reply", true) => reply(env, link, &ws, &share, &form),
+                ("send_code", false) => send_code(env, &ws, &share),
+                ("verify", false) => verify(env, link, &ws, &share, form.get("code").unwrap_or("")),
+                ("continue", false) => {
+                    match shares::enter_without_code(env.kv, &ws, &share.id, env.now) {
+                        Ok(s) => signed_in(env, link, &ws, &s),
+                        Err(Error::Forbidden(m)) => verify_page(env, &ws, &share, &m, 403),
+                        Err(e) => Err(e),
+                    }
+                }
+                // A session that ended (or never was) meets the email check.
+                ("reply", false) => verify_page(
+                    env,
+                    &ws,
+                    &share,
+                    "Confirm your email address first; your reply was not sent.",
+                    401,
+                ),
+                (_, true) => Ok(redirect(link)),
+                _ => verify_page(env, &ws, &share, "Use the buttons on this page.", 400),
+            }
+        }
+        _ => Ok(link_page(
+            405,
+            page_html("Not allowed", "<p>Use the forms on the page.</p>"),
+        )
+        .with_header("allow", "GET, HEAD, POST")),
+    }
+}
+
+fn redirect(link: &str) -> Response {
+    let mut r = link_page(303, page_html("Opening", "<p>Opening the ticket…</p>"));
+    r.headers.push(("location".into(), format!("/s/{link}")));
+    r
+}
+
+fn send_code(env: &mut Env, ws: &WorkspaceId, share: &Share) -> Result<Response> {
+    match shares::issue_code(env.kv, ws, share, env.now, (env.random)()) {
+        Ok(code) => {
+            let w = workspace::workspace(env.kv, ws)?;
+            let draft = crate::outbox::share_code(&mail_branding(env, &w)?, &code);
+            let mail = env.enqueue_mail(ws, &share.email, draft)?;
+            record(env, ws, share, Event::ShareCodeSent);
+            let fresh = shares::get(env.kv, ws, &share.id)?;
+            let mut r = verify_page(
+                env,
+                ws,
+                &fresh,
+                &format!(
+                    "We sent a 6-digit code to {}. It works once, for 10 minutes.",
+                    masked(&share.email)
+                ),
+                200,
+            )?;
+            r.mail.push((ws.clone(), mail));
+            Ok(r)
+        }
+        Err(Error::RateLimited(secs)) => verify_page(
+            env,
+            ws,
+            share,
+            &format!("A code was sent a moment ago. You can ask for another in {secs} s."),
+            429,
+        )
+        .map(|r| r.with_header("retry-after", &secs.to_string())),
+        Err(e) => Err(e),
+    }
+}
+
+fn verify(
+    env: &mut Env,
+    link: &str,
+    ws: &WorkspaceId,
+    share: &Share,
+    code: &str,
+) -> Result<Response> {
+    match shares::verify_code(env.kv, ws, &share.id, code, env.now)? {
+        Ok(s) => {
+            record(env, ws, &s, Event::ShareVerified);
+            signed_in(env, link, ws, &s)
+        }
+        Err(CodeRefusal::Wrong { left }) => {
+            record(env, ws, share, Event::ShareCodeFailed);
+            let fresh = shares::get(env.kv, ws, &share.id)?;
+            verify_page(
+                env,
+                ws,
+                &fresh,
+                &format!(
+                    "That code is not right, or it has expired. {left} {} left.",
+                    if left == 1 { "try" } else { "tries" }
+                ),
+                400,
+            )
+        }
+        Err(CodeRefusal::Locked) => {
+            record(env, ws, share, Event::ShareCodeFailed);
+            record(env, ws, share, Event::ShareLocked);
+            Err(Error::NotFound)
+        }
+    }
+}
+
+fn signed_in(env: &mut Env, link: &str, ws: &WorkspaceId, s: &Share) -> Result<Response> {
+    let cookie = shares::start_session(env.kv, ws, s, env.now, (env.random)())?;
+    let mut r = redirect(link);
+    r.headers.push((
+        "set-cookie".into(),
+        session_cookie(&s.id, &cookie, (s.expires_at - env.now) / 1000),
+    ));
+    Ok(r)
+}
+
+fn reply(
+    env: &mut Env,
+    link: &str,
+    ws: &WorkspaceId,
+    share: &Share,
+    form: &Form,
+) -> Result<Response> {
+    if !share.can_reply {
+        return thread_page(
+            env,
+            link,
+            ws,
+            share,
+            "This share is view only: replies are not enabled.",
+            403,
+        );
+    }
+    let body = form.get("body").unwrap_or("").to_string();
+    let author = Author {
+        id: Some(share.id.to_string()),
+        name: share.email.clone(),
+        kind: AuthorKind::Collaborator,
+        signed: true,
+    };
+    // Check everything before any file is written.
+    let checked = thread::check_body(&body).and_then(|()| attachments::check(&form.files));
+    if let Err(e) = checked {
+        return match e {
+            Error::BadRequest { .. } => thread_page(env, link, ws, share, &e.message(), e.status()),
+            e => Err(e),
+        };
+    }
+    let random = &mut *env.random;
+    let mut random16 = || env_random16(random);
+    let files = attachments::store(env.kv, ws, share.ticket, &form.files, &mut random16)?;
+    thread::post_with(
+        env.kv,
+        ws,
+        share.ticket,
+        env.now,
+        &author,
+        Visibility::External,
+        &body,
+        Extras {
+            share: Some(share.id.to_string()),
+            attachments: files,
+            promoted_from: None,
+        },
+    )?;
+    record(env, ws, share, Event::ShareReplied);
+    Ok(redirect(link))
+}
+
+fn env_random16(random: &mut dyn FnMut() -> [u8; 32]) -> [u8; 16] {
+    let r = random();
+    let mut out = [0; 16];
+    out.copy_from_slice(&r[..16]);
+    out
+}
+
+/// The email check: send a code, enter it (or continue, for a re-share to
+/// an address that verified before).
+fn verify_page(
+    env: &Env,
+    ws: &WorkspaceId,
+    share: &Share,
+    notice: &str,
+    status: u16,
+) -> Result<Response> {
+    let w = workspace::workspace(env.kv, ws)?;
+    let t = thread::ticket(env.kv, ws, share.ticket)?;
+    let notice = notice_html(notice, status);
+    let action = if shares::may_enter_without_code(share, env.now) {
+        "<p>You confirmed this address before, so no code is needed.</p><form method=\"post\"><input type=\"hidden\" name=\"action\" value=\"continue\"><button type=\"submit\" class=\"primary\" id=\"continue\">Continue to the ticket</button></form>".to_string()
+    } else {
+        "<form method=\"post\" class=\"inline-form\"><input type=\"hidden\" name=\"action\" value=\"send_code\"><button type=\"submit\" class=\"secondary\" id=\"send-code\">Email me a code</button></form><form method=\"post\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"verify\"><label for=\"code\">6-digit code</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]{6}\" maxlength=\"6\" autocomplete=\"one-time-code\" required><button type=\"submit\" class=\"primary\" id=\"verify\">Verify</button></form>".to_string()
+    };
+    let body = format!(
+        "<h1>Confirm your email to open this ticket</h1><p>{by} at {team} shared ticket <strong>{no}</strong> \u{201c}{subject}\u{201d} with {email}. To keep it private, we check that you can read mail sent to that address.</p>{notice}{action}<p class=\"muted\">This link is personal and works until {until}.</p>",
+        by = escape(&share.created_by_name),
+        team = escape(&team_name(&w)),
+        no = escape(&t.no.to_string()),
+        subject = escape(&share.subject),
+        email = escape(&masked(&share.email)),
+        until = escape(&rfc3339(share.expires_at)),
+    );
+    Ok(link_page(status, page_html("Confirm your email", &body)))
+}
+
+fn notice_html(notice: &str, status: u16) -> String {
+    if notice.is_empty() {
+        String::new()
+    } else if status < 300 {
+        format!("<p class=\"notice\" role=\"status\">{}</p>", escape(notice))
+    } else {
+        format!("<p class=\"error\" role=\"alert\">{}</p>", escape(notice))
+    }
+}
+
+fn kind_label(k: AuthorKind) -> &'static str {
+    match k {
+        AuthorKind::Staff => "Staff",
+        AuthorKind::Customer => "Customer",
+        AuthorKind::Delegate => "Delegate",
+        AuthorKind::Participant => "Participant",
+        AuthorKind::Collaborator => "You",
+        AuthorKind::System => "System",
+    }
+}
+
+/// The thread as the collaborator sees it: the agent's note, customer and
+/// order details only when included, the public thread and this share's own
+/// external notes (never internal notes or other collaborators' notes).
+fn thread_page(
+    env: &Env,
+    link: &str,
+    ws: &WorkspaceId,
+    share: &Share,
+    notice: &str,
+    status: u16,
+) -> Result<Response> {
+    let w = workspace::workspace(env.kv, ws)?;
+    let t = thread::ticket(env.kv, ws, share.ticket)?;
+    let reader = Reader::Collaborator {
+        share: share.id.to_string(),
+    };
+    let team = team_name(&w);
+    let html = super::whole_thread_html(env, ws, t.no, &reader, |m| {
+        message_html(m, &reader, &team, link)
+    })?;
+    let note = if share.note.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<section class=\"share-note\" aria-labelledby=\"note-title\"><h2 id=\"note-title\">Note from {}</h2>{}</section>",
+            escape(&share.created_by_name),
+            crate::render::markdown(&share.note)
+        )
+    };
+    let details = if share.include_details {
+        details_html(env, ws, &t)?
+    } else {
+        String::new()
+    };
+    let form = if share.can_reply {
+        format!(
+            "<form method=\"post\" enctype=\"multipart/form-data\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"reply\"><label for=\"body\">Your reply to the team</label><textarea id=\"body\" name=\"body\" rows=\"5\" required></textarea><p class=\"muted\">Markdown works: **bold**, *italic*, lists and links. Your reply goes to the support team only; the customer does not see it.</p><label for=\"files\">Attach files (up to {} files, {} MiB each: images, PDF, text, CSV, ZIP or Office)</label><input id=\"files\" name=\"files\" type=\"file\" multiple>{}<button type=\"submit\" class=\"primary\" id=\"send-note\">Send to the team</button></form>",
+            attachments::MAX_FILES,
+            attachments::MAX_FILE_BYTES / (1024 * 1024),
+            notice_html(notice, status)
+        )
+    } else {
+        format!(
+            "{}<p class=\"muted\" id=\"view-only\">You can read this ticket; replies are not enabled for this share.</p>",
+            notice_html(notice, status)
+        )
+    };
+    let body = format!(
+        "<h1>{} {}</h1><p class=\"meta\">Shared with you ({}) by {} of {} \u{b7} this link works until {}</p>{note}{details}<div class=\"thread\" id=\"thread\">{html}</div>{form}",
+        escape(&t.no.to_string()),
+        escape(&share.subject),
+        escape(&share.email),
+        escape(&share.created_by_name),
+        escape(&team),
+        escape(&rfc3339(share.expires_at)),
+    );
+    Ok(link_page(status, page_html(&share.subject, &body)))
+}
+
+fn message_html(m: &Message, reader: &Reader, team: &str, link: &str) -> String {
+    let kind = serde_json::to_value(m.author_kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let vis = match m.visibility {
+        Visibility::External => "<span class=\"badge vis-external\">Your note: staff only</span>",
+        _ => "",
+    };
+    let files: String = m
+        .attachments
+        .iter()
+        .map(|a| {
+            format!(
+                "<li><a href=\"/s/{link}/files/{}/{}\">{}</a> <span class=\"muted\">{}</span></li>",
+                m.seq.0,
+                a.id,
+                escape(&a.name),
+                escape(&human_size(a.size))
+            )
+        })
+        .collect();
+    let files = if files.is_empty() {
+        String::new()
+    } else {
+        format!("<ul class=\"files\">{files}</ul>")
+    };
+    format!(
+        "<article class=\"msg msg-{v} msg-by-{kind}\"><header class=\"msg-head\"><span class=\"msg-author\">{name}</span><span class=\"badge kind-{kind}\">{label}</span>{vis}<time>{at}</time></header><div class=\"msg-body\">{body}</div>{files}</article>",
+        v = if m.visibility == Visibility::Public {
+            "public"
+        } else {
+            "external"
+        },
+        name = escape(m.display_name(reader, team)),
+        label = kind_label(m.author_kind),
+        at = escape(&rfc3339(m.created_at)),
+        body = crate::render::markdown(&m.source),
+    )
+}
+
+fn human_size(n: u64) -> String {
+    if n >= 1024 * 1024 {
+        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+    } else if n >= 1024 {
+        format!("{:.0} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Customer and order details, for shares that include them.
+fn details_html(env: &Env, ws: &WorkspaceId, t: &Ticket) -> Result<String> {
+    let c = workspace::user(env.kv, ws, &t.customer).ok();
+    let mut rows = String::new();
+    let mut row = |k: &str, v: &str| {
+        rows.push_str(&format!("<dt>{}</dt><dd>{}</dd>", escape(k), escape(v)));
+    };
+    if let Some(c) = &c {
+        row("Customer", &c.name);
+        row("Email", &c.email);
+        if let Some(co) = &c.company {
+            row("Company", co);
+        }
+    }
+    if let Some(o) = &t.order {
+        row("Order", &o.number);
+        for i in &o.items {
+            let line = match &i.amount {
+                Some(a) => format!("{} \u{d7} {} ({a})", i.quantity, i.name),
+                None => format!("{} \u{d7} {}", i.quantity, i.name),
+            };
+            row("Item", &line);
+        }
+        if let Some(total) = &o.total {
+            row("Total", total);
+        }
+        if !o.shipping_address.is_empty() {
+            row("Ship to", &o.shipping_address.join(", "));
+        }
+        for (k, v) in &o.fields {
+            row(k, v);
+        }
+    }
+    Ok(format!(
+        "<section class=\"share-details\" id=\"details\" aria-labelledby=\"details-title\"><h2 id=\"details-title\">Customer and order</h2><dl class=\"order\">{rows}</dl></section>"
+    ))
+}
+
+/// `GET /s/<link>/files/<seq>/<id>`: a file of a message this collaborator
+/// may see, with a live session only.
+fn download(
+    env: &Env,
+    req: &Request,
+    ws: &WorkspaceId,
+    share: &Share,
+    rest: &str,
+) -> Result<Response> {
+    if !matches!(req.method.as_str(), "GET" | "HEAD") || !has_session(env, req, ws, share)? {
+        return Err(Error::NotFound);
+    }
+    let ["files", seq, id] = rest.split('/').collect::<Vec<_>>()[..] else {
+        return Err(Error::NotFound);
+    };
+    let reader = Reader::Collaborator {
+        share: share.id.to_string(),
+    };
+    file_response(env, ws, share.ticket, seq, id, &reader)
+}
+
+/// `POST /api/v1/tickets/<no>/messages/<seq>/promote` (the `replies`
+/// component): staff turn a collaborator's external note into a public
+/// reply, once; the note itself stays as it was.
+pub(super) fn promote(
+    env: &mut Env,
+    actor: &Actor,
+    t: &Ticket,
+    seq: &str,
+    rid: &str,
+) -> Result<Response> {
+    require(actor.is_staff_side(), "only staff promote external notes")?;
+    let ws = actor.ws().clone();
+    let seq = MessageSeq(
+        seq.parse::<u64>()
+            .map_err(|_| Error::bad("invalid_id", format!("{seq:?} is not a message number")))?,
+    );
+    let note: Message = read(env.kv, &keys::message(&ws, t.no, seq))?.ok_or(Error::NotFound)?;
+    if note.visibility != Visibility::External {
+        return Err(Error::Conflict(
+            "only external notes can be promoted to a public reply".into(),
+        ));
+    }
+    let w = workspace::workspace(env.kv, &ws)?;
+    let author = match actor.user() {
+        Some(u) => Author {
+            id: Some(u.id.to_string()),
+            name: u.name.clone(),
+            kind: AuthorKind::Staff,
+            signed: w.settings.sign_replies,
+        },
+        None => Author {
+            id: None,
+            name: team_name(&w),
+            kind: AuthorKind::Staff,
+            signed: false,
+        },
+    };
+    let claim_key = keys::promoted(&ws, t.no, seq);
+    if !crate::record::claim(env.kv, &claim_key)? {
+        return Err(Error::Conflict(
+            "this external note was promoted already".into(),
+        ));
+    }
+    let posted = thread::post_with(
+        env.kv,
+        &ws,
+        t.no,
+        env.now,
+        &author,
+        Visibility::Public,
+        &note.source,
+        Extras {
+            share: None,
+            attachments: note.attachments.clone(),
+            promoted_from: Some(seq),
+        },
+    );
+    let (msg, ticket) = match posted {
+        Ok(x) => x,
+        Err(e) => {
+            // Nothing was posted: let a retry promote it.
+            env.kv.delete(&claim_key)?;
+            return Err(e);
+        }
+    };
+    let mut resp = Response::json(
+        201,
+        &json!({"message": super::message_json(&msg, &Reader::Staff, &team_name(&w)), "ticket": super::ticket_json(&ticket, true)}),
+    );
+    if let Err(e) = audit(
+        env,
+        actor,
+        Event::NotePromoted,
+        &format!("{}/{} -> {}", t.no, seq.0, msg.seq.0),
+        Some(t.no),
+        rid,
+    ) {
+        resp.internal = Some(format!("audit entry for a promoted note failed: {e}"));
+    }
+    resp.mail = super::copy_participants(env, &w, &ticket, &msg.author_name, None)?;
+    Ok(resp)
+}
+
+/// A file of message `seq` of ticket `no` for `reader` (404 when the reader
+/// may not see the message or there is no such file).
+pub(super) fn file_response(
+    env: &Env,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    seq: &str,
+    id: &str,
+    reader: &Reader,
+) -> Result<Response> {
+    let seq = seq
+        .parse::<u64>()
+        .map(MessageSeq)
+        .map_err(|_| Error::NotFound)?;
+    let id = AttachmentId::parse(id).map_err(|_| Error::NotFound)?;
+    let m: Message = read(env.kv, &keys::message(ws, no, seq))?.ok_or(Error::NotFound)?;
+    if !m.visible_to(reader) {
+        return Err(Error::NotFound);
+    }
+    let a: &Attachment = m
+        .attachments
+        .iter()
+        .find(|a| a.id == id)
+        .ok_or(Error::NotFound)?;
+    let bytes = attachments::load(env.kv, ws, no, a)?;
+    Ok(Response {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), a.content_type.clone()),
+            (
+                "content-disposition".into(),
+                attachments::content_disposition(&a.name),
+            ),
+            ("x-content-type-options".into(), "nosniff".into()),
+            ("cache-control".into(), "no-store".into()),
+            ("referrer-policy".into(), "no-referrer".into()),
+            ("x-robots-tag".into(), "noindex, nofollow".into()),
+            (
+                "content-security-policy".into(),
+                "default-src 'none'; sandbox".into(),
+            ),
+        ],
+        body: bytes,
+        internal: None,
+        secret: false,
+        mail: Vec::new(),
+    })
+}
