@@ -354,7 +354,20 @@ fn a_collaborator_verifies_reads_and_replies_with_external_notes() {
             !html.contains("first message"),
             "no thread before verifying"
         );
+        assert!(
+            html.contains("Acme Shop") && html.contains("/api/v1/workspaces/acme/brand.css"),
+            "the page carries the workspace's branding"
+        );
     }
+    let css = request(
+        &w.host.addr,
+        "GET",
+        "/api/v1/workspaces/acme/brand.css",
+        &[],
+        b"",
+    );
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert!(css.text().contains("--brand: #aa3300"), "{}", css.text());
     assert_eq!(count_emails(&w, "dock@carrier.test", "share_code"), 0);
     assert_eq!(shares_of(&w, t)[0]["state"], "awaiting_verification");
 

@@ -113,6 +113,13 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "GET",
+        "/api/v1/workspaces/{workspace_id}/brand.css",
+        "The brand colour as a style sheet (public: the pages behind share links use it)",
+        Auth::None,
+        false,
+    ),
+    r(
+        "GET",
         "/api/v1/api-keys",
         "List API keys (prefixes only; admins)",
         Auth::Workspace,

@@ -584,6 +584,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         ("POST", ["auth", "email-login"]) => return email_login(env, req),
         ("GET", ["openapi.json"]) => return Ok(Response::json(200, &crate::openapi::document())),
         ("GET", ["workspaces", ws, "logo"]) => return public_logo(env, ws),
+        ("GET", ["workspaces", ws, "brand.css"]) => return shares::brand_css(env, ws),
         ("POST", ["auth", "logout"]) => {
             if let Some(s) = cookie(req, auth::SESSION_COOKIE) {
                 auth::end_session(env.kv, &s)?;

@@ -57,6 +57,55 @@ pub fn neutral_share_page() -> Response {
     )
 }
 
+/// `GET /api/v1/workspaces/<ws>/brand.css`: the brand colour as a style
+/// sheet, so pages under the strict CSP (no inline style) carry it.
+pub(super) fn brand_css(env: &Env, ws: &str) -> Result<Response> {
+    let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
+    let w = workspace::workspace(env.kv, &ws)?;
+    // Validated as #rrggbb when saved.
+    let css = format!(
+        ":root {{ --brand: {}; }}\n",
+        w.settings.branding.brand_colour
+    );
+    let mut r = Response::json(200, &Value::Null);
+    r.body = css.into_bytes();
+    r.headers = vec![
+        ("content-type".into(), "text/css; charset=utf-8".into()),
+        ("cache-control".into(), "public, max-age=60".into()),
+        ("x-content-type-options".into(), "nosniff".into()),
+    ];
+    Ok(r)
+}
+
+/// A page behind a share link in the workspace's branding: its logo (when
+/// uploaded: same origin, so the strict CSP holds), company name and colour.
+fn branded_html(env: &Env, w: &Workspace, title: &str, body: &str) -> Result<String> {
+    let name = if w.settings.branding.company_name.is_empty() {
+        escape(&w.name)
+    } else {
+        escape(&w.settings.branding.company_name)
+    };
+    let logo = if workspace::logo(env.kv, &w.id)?.is_some() {
+        format!(
+            "<img class=\"brand-logo\" src=\"/api/v1/workspaces/{}/logo\" alt=\"\">",
+            w.id
+        )
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{} \u{b7} {name}</title><link rel=\"stylesheet\" href=\"/app.css\"><link rel=\"stylesheet\" href=\"/api/v1/workspaces/{}/brand.css\"></head><body><header class=\"bar\"><span class=\"brand\">{logo}{name}</span></header><main class=\"page\">{body}</main></body></html>",
+        escape(title),
+        w.id
+    ))
+}
+
+/// `2026-12-04 22:08 UTC`: a readable, unambiguous time for the pages.
+fn readable(ms: Millis) -> String {
+    let t = rfc3339(ms);
+    format!("{} {} UTC", &t[..10], &t[11..16])
+}
+
 fn share_json(s: &Share, now: Millis) -> Value {
     json!({
         "id": s.id, "ticket": s.ticket.0, "email": s.email, "subject": s.subject, "note": s.note,
@@ -587,15 +636,18 @@ fn verify_page(
         "<form method=\"post\" class=\"inline-form\"><input type=\"hidden\" name=\"action\" value=\"send_code\"><button type=\"submit\" class=\"secondary\" id=\"send-code\">Email me a code</button></form><form method=\"post\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"verify\"><label for=\"code\">6-digit code</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]{6}\" maxlength=\"6\" autocomplete=\"one-time-code\" required><button type=\"submit\" class=\"primary\" id=\"verify\">Verify</button></form>".to_string()
     };
     let body = format!(
-        "<h1>Confirm your email to open this ticket</h1><p>{by} at {team} shared ticket <strong>{no}</strong> \u{201c}{subject}\u{201d} with {email}. To keep it private, we check that you can read mail sent to that address.</p>{notice}{action}<p class=\"muted\">This link is personal and works until {until}.</p>",
+        "<h1>Confirm your email to open this ticket</h1><p>{by} at {team} shared ticket {no} with {email}: \u{201c}{subject}\u{201d}. To keep it private, we check that you can read mail sent to that address.</p>{notice}{action}<p class=\"muted\">This link is personal and works until {until}.</p>",
         by = escape(&share.created_by_name),
         team = escape(&team_name(&w)),
         no = escape(&t.no.to_string()),
         subject = escape(&share.subject),
         email = escape(&masked(&share.email)),
-        until = escape(&rfc3339(share.expires_at)),
+        until = escape(&readable(share.expires_at)),
     );
-    Ok(link_page(status, page_html("Confirm your email", &body)))
+    Ok(link_page(
+        status,
+        branded_html(env, &w, "Confirm your email", &body)?,
+    ))
 }
 
 fn notice_html(notice: &str, status: u16) -> String {
@@ -667,15 +719,18 @@ fn thread_page(
         )
     };
     let body = format!(
-        "<h1>{} {}</h1><p class=\"meta\">Shared with you ({}) by {} of {} \u{b7} this link works until {}</p>{note}{details}<div class=\"thread\" id=\"thread\">{html}</div>{form}",
-        escape(&t.no.to_string()),
+        "<h1>{}</h1><p class=\"meta\">Ticket {} \u{b7} shared with you ({}) by {} of {} \u{b7} this link works until {}</p>{note}{details}<div class=\"thread\" id=\"thread\">{html}</div>{form}",
         escape(&share.subject),
+        escape(&t.no.to_string()),
         escape(&share.email),
         escape(&share.created_by_name),
         escape(&team),
-        escape(&rfc3339(share.expires_at)),
+        escape(&readable(share.expires_at)),
     );
-    Ok(link_page(status, page_html(&share.subject, &body)))
+    Ok(link_page(
+        status,
+        branded_html(env, &w, &share.subject, &body)?,
+    ))
 }
 
 fn message_html(m: &Message, reader: &Reader, team: &str, link: &str) -> String {
@@ -706,7 +761,7 @@ fn message_html(m: &Message, reader: &Reader, team: &str, link: &str) -> String 
         format!("<ul class=\"files\">{files}</ul>")
     };
     format!(
-        "<article class=\"msg msg-{v} msg-by-{kind}\"><header class=\"msg-head\"><span class=\"msg-author\">{name}</span><span class=\"badge kind-{kind}\">{label}</span>{vis}<time>{at}</time></header><div class=\"msg-body\">{body}</div>{files}</article>",
+        "<article class=\"msg msg-{v} msg-by-{kind}\"><header class=\"msg-head\"><span class=\"msg-author\">{name}</span><span class=\"badge kind-{kind}\">{label}</span>{vis}<time datetime=\"{iso}\">{at}</time></header><div class=\"msg-body\">{body}</div>{files}</article>",
         v = if m.visibility == Visibility::Public {
             "public"
         } else {
@@ -714,7 +769,8 @@ fn message_html(m: &Message, reader: &Reader, team: &str, link: &str) -> String 
         },
         name = escape(m.display_name(reader, team)),
         label = kind_label(m.author_kind),
-        at = escape(&rfc3339(m.created_at)),
+        iso = escape(&rfc3339(m.created_at)),
+        at = escape(&readable(m.created_at)),
         body = crate::render::markdown(&m.source),
     )
 }
