@@ -485,6 +485,22 @@ fn a_collaborator_verifies_reads_and_replies_with_external_notes() {
             .starts_with("attachment")
     );
 
+    // Another collaborator on the same ticket never sees it (nor its file).
+    share(
+        &w,
+        t,
+        json!({"email": "rival@carrier.test", "subject": "Second opinion"}),
+    );
+    let mut rival = Collab::new(&w, &share_link(&w, "rival@carrier.test"));
+    rival.verify("rival@carrier.test");
+    let html = rival.get().text();
+    assert!(
+        html.contains("first message") && !html.contains("Found it"),
+        "{html}"
+    );
+    let rival_file = file_href.replace(&link, &rival.link);
+    assert_eq!(rival.fetch(&rival_file).status, 404);
+
     // The customer never sees it: not in the thread, not the file, not by email.
     let cust = json_of(&w.as_(
         Some(&w.cust_a),
@@ -615,6 +631,7 @@ fn lifetime_cancel_reshare_and_lockout_to_the_second() {
     let page = c.get();
     assert_eq!(page.status, 200);
     assert!(page.text().contains("first message"));
+    assert_eq!(c.reply("Checked the depot just in time", &[]).status, 303);
     clock_at(&w, expires + 1000, true);
     let dead = c.get();
     assert_eq!(dead.status, 404);
@@ -650,7 +667,12 @@ fn lifetime_cancel_reshare_and_lockout_to_the_second() {
     let codes_before = count_emails(&w, "dock@carrier.test", "share_code");
     let r = c2.form("action=continue");
     assert_eq!(r.status, 303, "{}", r.text());
-    assert!(c2.get().text().contains("first message"));
+    let html = c2.get().text();
+    assert!(html.contains("first message"));
+    assert!(
+        html.contains("Checked the depot just in time"),
+        "a re-shared collaborator keeps their own earlier notes"
+    );
     assert_eq!(
         count_emails(&w, "dock@carrier.test", "share_code"),
         codes_before,

@@ -59,10 +59,12 @@ pub enum Reader {
     Staff,
     /// Customer, delegate or participant: public messages only.
     CustomerSide,
-    /// An external collaborator: public messages and their own share's notes.
+    /// An external collaborator: public messages and their own notes (of
+    /// the share they came through and of earlier shares of the ticket to
+    /// the same address).
     Collaborator {
-        /// The share the collaborator came through.
-        share: String,
+        /// The collaborator's shares of this ticket.
+        shares: Vec<String>,
     },
 }
 
@@ -119,8 +121,8 @@ impl Message {
             (Reader::Staff, _) => true,
             (_, Visibility::Public) => true,
             (Reader::CustomerSide, _) => false,
-            (Reader::Collaborator { share }, Visibility::External) => {
-                self.share.as_deref() == Some(share)
+            (Reader::Collaborator { shares }, Visibility::External) => {
+                self.share.as_ref().is_some_and(|s| shares.contains(s))
             }
             (Reader::Collaborator { .. }, Visibility::Internal) => false,
         }
@@ -300,8 +302,12 @@ mod tests {
             promoted_from: None,
             created_at: 0,
         };
-        let collab = Reader::Collaborator { share: "s1".into() };
-        let other = Reader::Collaborator { share: "s2".into() };
+        let collab = Reader::Collaborator {
+            shares: vec!["s0".into(), "s1".into()],
+        };
+        let other = Reader::Collaborator {
+            shares: vec!["s2".into()],
+        };
         let cases = [
             (msg(Visibility::Public, None), [true, true, true, true]),
             (msg(Visibility::Internal, None), [true, false, false, false]),

@@ -99,7 +99,12 @@ fn run_api(
     };
     let resp = handler(&mut env, req);
     if let Some(detail) = &resp.internal {
-        eprintln!("internal error on {} {}: {detail}", req.method, req.path);
+        // Never a link token in the log: paths behind links are redacted.
+        eprintln!(
+            "internal error on {} {}: {detail}",
+            req.method,
+            domain::outbox::redact_links(&req.path)
+        );
     }
     (Some(kv), resp)
 }

@@ -342,6 +342,22 @@ fn record(env: &Env, ws: &WorkspaceId, s: &Share, event: Event) {
     );
 }
 
+/// How the collaborator of `share` reads the ticket: public messages and
+/// their own external notes, of this share and of earlier shares of the
+/// ticket to the same address (a re-share keeps their history), never
+/// another collaborator's.
+fn collaborator(env: &Env, ws: &WorkspaceId, share: &Share) -> Result<Reader> {
+    let mut shares: Vec<String> = shares::list(env.kv, ws, share.ticket)?
+        .into_iter()
+        .filter(|s| s.email == share.email)
+        .map(|s| s.id.to_string())
+        .collect();
+    if !shares.contains(&share.id.to_string()) {
+        shares.push(share.id.to_string());
+    }
+    Ok(Reader::Collaborator { shares })
+}
+
 /// `d***@carrier.test`: enough to recognise one's own address.
 fn masked(email: &str) -> String {
     match email.split_once('@') {
@@ -428,7 +444,15 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
     match req.method.as_str() {
         "GET" | "HEAD" => {
             if session {
-                let s = shares::touch(env.kv, &ws, &share.id, env.now)?;
+                // "Last opened", to the minute: no write on every view.
+                let s = if share
+                    .last_opened_at
+                    .is_none_or(|t| env.now - t >= TOUCH_EVERY)
+                {
+                    shares::touch(env.kv, &ws, &share.id, env.now)?
+                } else {
+                    share
+                };
                 thread_page(env, link, &ws, &s, "", 200)
             } else {
                 // Opening is recorded (never the link itself); nothing else changes.
@@ -474,6 +498,9 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
         .with_header("allow", "GET, HEAD, POST")),
     }
 }
+
+/// How often a view updates a share's "last opened".
+const TOUCH_EVERY: Millis = 60_000;
 
 fn redirect(link: &str) -> Response {
     let mut r = link_page(303, page_html("Opening", "<p>Opening the ticket…</p>"));
@@ -684,9 +711,7 @@ fn thread_page(
 ) -> Result<Response> {
     let w = workspace::workspace(env.kv, ws)?;
     let t = thread::ticket(env.kv, ws, share.ticket)?;
-    let reader = Reader::Collaborator {
-        share: share.id.to_string(),
-    };
+    let reader = collaborator(env, ws, share)?;
     let team = team_name(&w);
     let html = super::whole_thread_html(env, ws, t.no, &reader, |m| {
         message_html(m, &reader, &team, link)
@@ -838,9 +863,7 @@ fn download(
     let ["files", seq, id] = rest.split('/').collect::<Vec<_>>()[..] else {
         return Err(Error::NotFound);
     };
-    let reader = Reader::Collaborator {
-        share: share.id.to_string(),
-    };
+    let reader = collaborator(env, ws, share)?;
     file_response(env, ws, share.ticket, seq, id, &reader)
 }
 
