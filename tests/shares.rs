@@ -148,8 +148,19 @@ impl<'a> Collab<'a> {
         r
     }
 
-    /// Post a reply with files (multipart, as the page's form does).
+    /// Post a reply with files (multipart, as the page's form does), with
+    /// the form's one-time field from a fresh rendering of the page.
     pub fn reply(&self, body: &str, files: &[(&str, &[u8])]) -> Resp {
+        let page = self.get().text();
+        let once = page
+            .split("name=\"once\" value=\"")
+            .nth(1)
+            .map(|s| s.split('"').next().unwrap().to_string());
+        self.reply_with(body, files, once.as_deref())
+    }
+
+    /// Post a reply with a given one-time field (`None`: without one).
+    pub fn reply_with(&self, body: &str, files: &[(&str, &[u8])], once: Option<&str>) -> Resp {
         let b = "----tsBoundary7MA4YWxk";
         let mut out = Vec::new();
         let mut field = |name: &str, filename: Option<&str>, data: &[u8]| {
@@ -166,6 +177,9 @@ impl<'a> Collab<'a> {
             out.extend_from_slice(b"\r\n");
         };
         field("action", None, b"reply");
+        if let Some(o) = once {
+            field("once", None, o.as_bytes());
+        }
         field("body", None, body.as_bytes());
         for (name, data) in files {
             field("files", Some(name), data);
@@ -433,7 +447,20 @@ fn a_collaborator_verifies_reads_and_replies_with_external_notes() {
     );
     assert_eq!(refused.status, 400, "{}", refused.text());
     assert!(refused.text().contains("may be attached"));
+    // The same rendered form sent twice (double click) posts once.
+    let once = "dUpLiCaTe-SuBmIt-0123456789";
+    assert_eq!(c.reply_with("Sent twice?", &[], Some(once)).status, 303);
+    assert_eq!(c.reply_with("Sent twice?", &[], Some(once)).status, 303);
+    assert_eq!(c.get().text().matches("Sent twice?").count(), 1);
+    // Too large a form: 413, nothing posted; files without a session: refused.
+    let huge = vec![b'a'; 13 * 1024 * 1024];
+    let r = c.reply("too big", &[("big.txt", &huge)]);
+    assert_eq!(r.status, 413, "{}", r.text().len());
+    let stranger = Collab::new(&w, &link);
+    let r = stranger.reply_with("no session", &[("a.txt", b"hi")], None);
+    assert_eq!(r.status, 401);
     let html = c.get().text();
+    assert!(!html.contains("too big") && !html.contains("no session"));
     assert!(
         html.contains("<strong>depot B</strong>, see <a href=\"https://track.example/42\""),
         "{html}"
@@ -461,10 +488,15 @@ fn a_collaborator_verifies_reads_and_replies_with_external_notes() {
     let staff_thread = json_of(&w.as_(
         Some(&w.staff),
         "GET",
-        &format!("/api/v1/tickets/{t}/thread?order=newest&limit=1"),
+        &format!("/api/v1/tickets/{t}/thread"),
         None,
     ));
-    let m = &staff_thread["messages"][0];
+    let m = staff_thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["source"].as_str().unwrap().starts_with("Found it"))
+        .unwrap();
     assert_eq!(m["visibility"], "external");
     assert_eq!(m["author"]["kind"], "collaborator");
     assert_eq!(m["author"]["name"], "dock@carrier.test");
@@ -581,6 +613,10 @@ fn a_collaborator_verifies_reads_and_replies_with_external_notes() {
     let mut c2 = Collab::new(&w, &other_link);
     c2.cookie = Some(share_cookie.clone());
     let page = c2.get();
+    assert!(
+        page.text().contains("Email me a code") && !page.text().contains("Continue to the ticket"),
+        "verifying on one ticket does not open another without a code"
+    );
     assert!(!page.text().contains("first message") && !page.text().contains("Parcel 42"));
 
     // Shares list, audit ledger, and no usable secret in the store.

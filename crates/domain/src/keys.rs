@@ -205,15 +205,31 @@ pub fn ticket_share(ws: &WorkspaceId, no: TicketNo, i: u64) -> String {
     format!("ws/{ws}/t/{:012}/share/{i:08}", no.0)
 }
 
-/// A collaborator address that has proven it reads its mail (re-shares to
-/// it skip verification).
-pub fn verified_collaborator(ws: &WorkspaceId, email_hash: &str) -> String {
-    format!("ws/{ws}/collab/{email_hash}")
+/// A collaborator address that has proven it reads its mail for a ticket
+/// (re-shares of that ticket to it skip verification).
+pub fn verified_collaborator(ws: &WorkspaceId, no: TicketNo, email_hash: &str) -> String {
+    format!("ws/{ws}/t/{:012}/collab/{email_hash}", no.0)
 }
 
-/// Claim of one code-sending window of an address.
-pub fn code_throttle(ws: &WorkspaceId, email_hash: &str, window: i64) -> String {
-    format!("ws/{ws}/code-throttle/{email_hash}/{window}")
+/// When an address was last sent a share code (versioned record).
+pub fn code_sent(ws: &WorkspaceId, email_hash: &str) -> String {
+    format!("ws/{ws}/code-sent/{email_hash}")
+}
+
+/// Claim of the first [`code_sent`] record of an address.
+pub fn code_sent_claim(ws: &WorkspaceId, email_hash: &str) -> String {
+    format!("ws/{ws}/code-sent-claim/{email_hash}")
+}
+
+/// Claim of one minute in which a share's link-opened entry was recorded.
+pub fn share_opened(ws: &WorkspaceId, id: &crate::ids::ShareId, minute: i64) -> String {
+    format!("ws/{ws}/share/{id}/opened/{minute}")
+}
+
+/// Claim of one rendering of a share page's reply form (a second submit
+/// of the same form posts nothing).
+pub fn share_form_once(ws: &WorkspaceId, id: &crate::ids::ShareId, once: &str) -> String {
+    format!("ws/{ws}/share/{id}/once/{once}")
 }
 
 /// One chunk (`i` from 0) of an attachment of a ticket's message; chunks
@@ -281,8 +297,11 @@ mod tests {
             share_link(&ws, &hash),
             ticket_share_counter(&ws, TicketNo(1)),
             ticket_share(&ws, TicketNo(1), 1),
-            verified_collaborator(&ws, &hash),
-            code_throttle(&ws, &hash, i64::MAX),
+            verified_collaborator(&ws, TicketNo(u64::MAX / 2), &hash),
+            code_sent(&ws, &hash),
+            code_sent_claim(&ws, &hash),
+            share_opened(&ws, &crate::ids::ShareId::new([0; 16]), i64::MAX),
+            share_form_once(&ws, &crate::ids::ShareId::new([0; 16]), &"a".repeat(64)),
             attachment_chunk(
                 &ws,
                 TicketNo(u64::MAX / 2),

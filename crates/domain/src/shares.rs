@@ -99,7 +99,12 @@ pub struct Share {
     /// The current one-time code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<Code>,
-    /// Verified because the address had verified before (a re-share).
+    /// Position among the ticket's shares (1 = first); newer shares to the
+    /// same address replace older ones.
+    #[serde(default)]
+    pub seq: u64,
+    /// Verified because the address had verified for this ticket before
+    /// (a re-share).
     #[serde(default)]
     pub carried_over: bool,
     /// The one entry without a code that a carried-over verification allows
@@ -124,7 +129,9 @@ impl Share {
             ShareState::Cancelled
         } else if now >= self.expires_at {
             ShareState::Expired
-        } else if self.failures >= MAX_CODE_FAILURES && self.verified_at.is_none() {
+        } else if self.failures >= MAX_CODE_FAILURES {
+            // Verified or not: five wrong codes on a link end it (and its
+            // sessions); staff share again.
             ShareState::Locked
         } else if self.verified_at.is_some() {
             ShareState::Active
@@ -221,7 +228,7 @@ pub fn create(
     let note = check_text("note", &input.note, MAX_NOTE_CHARS, false, false)?;
     let verified_before = read::<Millis>(
         kv,
-        &keys::verified_collaborator(ws, &workspace::email_hash(&email)),
+        &keys::verified_collaborator(ws, no, &workspace::email_hash(&email)),
     )?;
     let tok = token::new_token(random_token);
     let link_hash = token::hash(Purpose::Share, &tok);
@@ -242,6 +249,7 @@ pub fn create(
         last_opened_at: None,
         failures: 0,
         code: None,
+        seq: 0,
         carried_over: verified_before.is_some(),
         entered: false,
         expiry_noted: false,
@@ -249,11 +257,13 @@ pub fn create(
         version: 0,
     };
     // Fresh random keys: nobody else can be writing them. The record comes
-    // first, so a link never points at nothing.
+    // first, so a link never points at nothing; the list entry last (a
+    // number handed out and never written is skipped by readers).
+    let mut share = share;
+    share.seq = kv.increment(&keys::ticket_share_counter(ws, no), 1)? as u64;
     write(kv, &keys::share(ws, &share.id), &share)?;
     write(kv, &keys::share_link(ws, &link_hash), &share.id)?;
-    let i = kv.increment(&keys::ticket_share_counter(ws, no), 1)? as u64;
-    write(kv, &keys::ticket_share(ws, no, i), &share.id)?;
+    write(kv, &keys::ticket_share(ws, no, share.seq), &share.id)?;
     crate::links::index(kv, ws, crate::links::Kind::Share, no, share.id.as_str())?;
     Ok((share, format!("{ws}.{tok}")))
 }
@@ -430,17 +440,41 @@ fn resend_allowed(share: &Share, now: Millis) -> Result<()> {
     }
 }
 
-/// At most one code per address per [`CODE_RESEND_INTERVAL`] window (an
-/// atomic claim on the window's key: nothing to repair if a request dies).
+/// When an address was last sent a code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CodeSent {
+    last: Millis,
+    version: u64,
+}
+
+crate::versioned!(CodeSent);
+
+/// At most one code per address per [`CODE_RESEND_INTERVAL`], whichever
+/// share it is for: the time of the last code, moved by compare-and-swap
+/// (the first record of an address is claimed, never swapped from absent).
 fn throttle_code(kv: &dyn Kv, ws: &WorkspaceId, email: &str, now: Millis) -> Result<()> {
     let h = workspace::email_hash(email);
-    let window = now.div_euclid(CODE_RESEND_INTERVAL);
-    if claim(kv, &keys::code_throttle(ws, &h, window))? {
-        Ok(())
-    } else {
-        let wait = (window + 1) * CODE_RESEND_INTERVAL - now;
-        Err(Error::RateLimited((wait as u64).div_ceil(1000)))
+    let key = keys::code_sent(ws, &h);
+    let first = CodeSent {
+        last: now,
+        version: 0,
+    };
+    if claim(kv, &keys::code_sent_claim(ws, &h))? {
+        return write(kv, &key, &first);
     }
+    if read::<CodeSent>(kv, &key)?.is_none() {
+        // The first claimer died before writing: its claim stands for a code.
+        return write(kv, &key, &first);
+    }
+    update(kv, &key, |r: &mut CodeSent| {
+        let wait = r.last + CODE_RESEND_INTERVAL - now;
+        if wait > 0 {
+            return Err(Error::RateLimited((wait as u64).div_ceil(1000)));
+        }
+        r.last = now;
+        Ok(())
+    })
+    .map(|_| ())
 }
 
 /// Why a code was refused.
@@ -506,7 +540,11 @@ pub fn verify_code(
         Some(Ok(())) => {
             write(
                 kv,
-                &keys::verified_collaborator(ws, &workspace::email_hash(&share.email)),
+                &keys::verified_collaborator(
+                    ws,
+                    share.ticket,
+                    &workspace::email_hash(&share.email),
+                ),
                 &now,
             )?;
             Ok(Ok(share))
@@ -584,6 +622,28 @@ pub fn cancel(kv: &dyn Kv, ws: &WorkspaceId, id: &ShareId, now: Millis) -> Resul
     } else {
         Err(Error::Conflict("the share is already cancelled".into()))
     }
+}
+
+/// Cancel the shares of a ticket to `email` older than `newer` (a share
+/// just made to that address): each collaborator keeps one live link per
+/// ticket, however many re-shares race. Returns those this call cancelled.
+pub fn cancel_older(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    newer: &Share,
+    now: Millis,
+) -> Result<Vec<ShareId>> {
+    let mut out = Vec::new();
+    for s in list(kv, ws, newer.ticket)? {
+        if s.email == newer.email && s.seq < newer.seq && s.cancelled_at.is_none() {
+            let mut fresh = false;
+            cancel_once(kv, ws, &s.id, now, &mut fresh)?;
+            if fresh {
+                out.push(s.id);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Cancel unless cancelled already; `fresh` says whether this call did it.
@@ -705,6 +765,53 @@ mod tests {
             extend(&kv, &ws, &s.id, HOUR, 102 * HOUR),
             Err(Error::Conflict(_))
         ));
+    }
+
+    #[test]
+    fn codes_to_one_address_are_a_full_interval_apart_across_shares() {
+        let (kv, ws, no) = setup();
+        let (a, _) = share(&kv, &ws, no, "dock@carrier.test", 0, 1);
+        let t2 = crate::thread::fixture::ticket(&kv, &ws, "other@x.test", "Other");
+        let (b, _) = share(&kv, &ws, t2.no, "dock@carrier.test", 0, 2);
+        issue_code(&kv, &ws, &a, 59_999, [9; 32]).unwrap();
+        // Another share, the next minute by the clock, 1 ms later: refused.
+        assert_eq!(
+            issue_code(&kv, &ws, &b, 60_000, [8; 32]).unwrap_err(),
+            Error::RateLimited(60)
+        );
+        assert!(issue_code(&kv, &ws, &b, 119_999, [8; 32]).is_ok());
+        // Verification carries over to re-shares of the same ticket only.
+        let code = issue_code(&kv, &ws, &get(&kv, &ws, &a.id).unwrap(), 200_000, [7; 32]);
+        verify_code(&kv, &ws, &a.id, &code.unwrap(), 200_001)
+            .unwrap()
+            .unwrap();
+        let (same, _) = share(&kv, &ws, no, "dock@carrier.test", 200_002, 3);
+        let (other, _) = share(&kv, &ws, t2.no, "dock@carrier.test", 200_002, 4);
+        assert!(same.carried_over && !other.carried_over);
+        // Each new share cancels the address's older ones on its ticket.
+        assert_eq!(
+            cancel_older(&kv, &ws, &same, 200_003).unwrap(),
+            vec![a.id.clone()]
+        );
+        assert!(cancel_older(&kv, &ws, &same, 200_004).unwrap().is_empty());
+        assert_eq!(get(&kv, &ws, &b.id).unwrap().cancelled_at, None);
+    }
+
+    #[test]
+    fn wrong_codes_lock_a_verified_share_too() {
+        let (kv, ws, no) = setup();
+        let (s, _) = share(&kv, &ws, no, "dock@carrier.test", 0, 1);
+        let code = issue_code(&kv, &ws, &s, 0, [9; 32]).unwrap();
+        let v = verify_code(&kv, &ws, &s.id, &code, 1).unwrap().unwrap();
+        let cookie = start_session(&kv, &ws, &v, 2, [5; 32]).unwrap();
+        for _ in 0..MAX_CODE_FAILURES {
+            verify_code(&kv, &ws, &s.id, "999999x", 3)
+                .unwrap()
+                .unwrap_err();
+        }
+        let locked = get(&kv, &ws, &s.id).unwrap();
+        assert_eq!(locked.state(4), ShareState::Locked);
+        assert!(!session_valid(&kv, &ws, &locked, &cookie, 4).unwrap());
     }
 
     #[test]

@@ -219,7 +219,7 @@ pub fn post_with(
             "external notes come from collaborators".into(),
         ));
     }
-    ticket(kv, ws, no)?;
+    let before = ticket(kv, ws, no)?;
     if visibility == Visibility::External && extras.share.is_none() {
         return Err(Error::Forbidden(
             "an external note belongs to a share".into(),
@@ -237,8 +237,9 @@ pub fn post_with(
         Ok(())
     }) {
         Ok(t) => t,
-        Err(Error::Conflict(_)) => ticket(kv, ws, no)?,
-        Err(e) => return Err(e),
+        // Never an error once the message is written: a client would retry
+        // and post twice. The summary read before stands in.
+        Err(_) => ticket(kv, ws, no).unwrap_or(before),
     };
     Ok((message, ticket))
 }

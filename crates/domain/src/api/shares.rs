@@ -254,13 +254,7 @@ fn send_share(
         r32,
         r16,
     )?;
-    let mut replaced = Vec::new();
-    for old in shares::list(env.kv, &w.id, t.no)? {
-        if old.id != share.id && old.email == share.email && old.cancelled_at.is_none() {
-            shares::cancel(env.kv, &w.id, &old.id, env.now)?;
-            replaced.push(old.id);
-        }
-    }
+    let replaced = shares::cancel_older(env.kv, &w.id, &share, env.now)?;
     let url = format!("{}/s/{link}", env.public_origin.trim_end_matches('/'));
     let draft = crate::outbox::share(
         &mail_branding(env, w)?,
@@ -375,13 +369,25 @@ struct Form {
     files: Vec<Upload>,
 }
 
+/// Largest body a share page's form takes: the files of one message and
+/// the text around them.
+const MAX_FORM_BYTES: usize = attachments::MAX_TOTAL_BYTES + 256 * 1024;
+
 impl Form {
-    fn parse(req: &Request) -> Result<Form> {
+    /// Parse a form; multipart bodies only with `multipart` (a session),
+    /// otherwise they stand for an attempt to reply without one.
+    fn parse(req: &Request, multipart: bool) -> Result<Form> {
         let ctype = req.header("content-type").unwrap_or("");
-        if ctype
+        let is_multipart = ctype
             .to_ascii_lowercase()
-            .starts_with("multipart/form-data")
-        {
+            .starts_with("multipart/form-data");
+        if is_multipart && !multipart {
+            return Ok(Form {
+                fields: vec![("action".into(), "reply".into())],
+                files: Vec::new(),
+            });
+        }
+        if is_multipart {
             let mut form = Form {
                 fields: Vec::new(),
                 files: Vec::new(),
@@ -403,7 +409,7 @@ impl Form {
             }
             Ok(form)
         } else {
-            let fields = ["action", "code", "body"]
+            let fields = ["action", "code", "body", "once"]
                 .iter()
                 .filter_map(|k| form_field(&req.body, k).map(|v| (k.to_string(), v)))
                 .collect();
@@ -427,16 +433,12 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
         None => (rest, None),
         Some((link, f)) => (link, Some(f)),
     };
-    let (ws, share) = match shares::open_link(env.kv, link, env.now) {
-        Ok(x) => x,
-        Err(Error::NotFound) => {
-            if let Ok((ws, s)) = shares::find_link(env.kv, link) {
-                note_expiry(env, &ws, &s);
-            }
-            return Err(Error::NotFound);
-        }
-        Err(e) => return Err(e),
-    };
+    // One lookup for live and dead links alike.
+    let (ws, share) = shares::find_link(env.kv, link)?;
+    if !share.live(env.now) || thread::ticket(env.kv, &ws, share.ticket).is_err() {
+        note_expiry(env, &ws, &share);
+        return Err(Error::NotFound);
+    }
     if let Some(f) = file {
         return download(env, req, &ws, &share, f);
     }
@@ -453,15 +455,37 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
                 } else {
                     share
                 };
-                thread_page(env, link, &ws, &s, "", 200)
+                let mut r = thread_page(env, link, &ws, &s, "", 200)?;
+                // The cookie follows the share's current lifetime (Extend).
+                if let Some(c) = super::cookie(req, &cookie_name(&s.id)) {
+                    r.headers.push((
+                        "set-cookie".into(),
+                        session_cookie(&s.id, &c, (s.expires_at - env.now) / 1000),
+                    ));
+                }
+                Ok(r)
             } else {
-                // Opening is recorded (never the link itself); nothing else changes.
-                record(env, &ws, &share, Event::ShareLinkOpened);
+                // Opening is recorded (never the link itself), once a minute
+                // at most, so link scanners cannot flood the ledger; nothing
+                // else changes.
+                let minute = env.now.div_euclid(60_000);
+                if crate::record::claim(env.kv, &keys::share_opened(&ws, &share.id, minute))? {
+                    record(env, &ws, &share, Event::ShareLinkOpened);
+                }
                 verify_page(env, &ws, &share, "", 200)
             }
         }
         "POST" => {
-            let form = match Form::parse(req) {
+            if req.body.len() > MAX_FORM_BYTES {
+                let e = Error::PayloadTooLarge(MAX_FORM_BYTES);
+                return if session {
+                    thread_page(env, link, &ws, &share, &e.message(), 413)
+                } else {
+                    verify_page(env, &ws, &share, &e.message(), 413)
+                };
+            }
+            // Files are read only from someone holding a session.
+            let form = match Form::parse(req, session) {
                 Ok(f) => f,
                 Err(e) if session => {
                     return thread_page(env, link, &ws, &share, &e.message(), e.status());
@@ -602,6 +626,17 @@ fn reply(
             403,
         );
     }
+    // A second submit of the same rendered form (double click, reload)
+    // posts nothing.
+    if let Some(once) = form.get("once").filter(|o| {
+        (16..=64).contains(&o.len())
+            && o.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    }) {
+        if !crate::record::claim(env.kv, &keys::share_form_once(ws, &share.id, once))? {
+            return Ok(redirect(link));
+        }
+    }
     let body = form.get("body").unwrap_or("").to_string();
     let author = Author {
         id: Some(share.id.to_string()),
@@ -702,7 +737,7 @@ fn kind_label(k: AuthorKind) -> &'static str {
 /// order details only when included, the public thread and this share's own
 /// external notes (never internal notes or other collaborators' notes).
 fn thread_page(
-    env: &Env,
+    env: &mut Env,
     link: &str,
     ws: &WorkspaceId,
     share: &Share,
@@ -732,10 +767,11 @@ fn thread_page(
     };
     let form = if share.can_reply {
         format!(
-            "<form method=\"post\" enctype=\"multipart/form-data\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"reply\"><label for=\"body\">Your reply to the team</label><textarea id=\"body\" name=\"body\" rows=\"5\" required></textarea><p class=\"muted\">Markdown works: **bold**, *italic*, lists and links. Your reply goes to the support team only; the customer does not see it.</p><label for=\"files\">Attach files (up to {} files, {} MiB each: images, PDF, text, CSV, ZIP or Office)</label><input id=\"files\" name=\"files\" type=\"file\" multiple>{}<button type=\"submit\" class=\"primary\" id=\"send-note\">Send to the team</button></form>",
+            "<form method=\"post\" enctype=\"multipart/form-data\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"reply\"><input type=\"hidden\" name=\"once\" value=\"{once}\"><label for=\"body\">Your reply to the team</label><textarea id=\"body\" name=\"body\" rows=\"5\" required></textarea><p class=\"muted\">Markdown works: **bold**, *italic*, lists and links. Your reply goes to the support team only; the customer does not see it.</p><label for=\"files\">Attach files (up to {} files, {} MiB each: images, PDF, text, CSV, ZIP or Office)</label><input id=\"files\" name=\"files\" type=\"file\" multiple>{}<button type=\"submit\" class=\"primary\" id=\"send-note\">Send to the team</button></form>",
             attachments::MAX_FILES,
             attachments::MAX_FILE_BYTES / (1024 * 1024),
-            notice_html(notice, status)
+            notice_html(notice, status),
+            once = crate::token::base64url(&(env.random)()[..16]),
         )
     } else {
         format!(
