@@ -810,7 +810,7 @@ fn lifetime_cancel_reshare_and_lockout_to_the_second() {
 
 #[test]
 fn view_only_shares_details_and_tickets_that_end() {
-    let w = World::build(false);
+    let w = World::build_full(false, &[], &["--access-log"]);
     let t = w.ticket(&w.cust_a, "Details parcel");
     w.as_(
         Some(&w.staff),
@@ -851,6 +851,20 @@ fn view_only_shares_details_and_tickets_that_end() {
         b"garbage",
     );
     assert_eq!(r.status, 400, "{}", r.text());
+
+    // The access log names routes, never a link or a session token.
+    let token = c.link.rsplit('.').next().unwrap().to_string();
+    let session = c
+        .cookie
+        .as_deref()
+        .unwrap()
+        .rsplit('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let log = w.host.stderr();
+    assert!(log.contains("/s/..."), "the access log is on: {log}");
+    assert!(!log.contains(&token) && !log.contains(&session), "{log}");
 
     // Resolving with *revoke on resolve* ends the share; so does deleting.
     let r = w.as_(

@@ -103,6 +103,10 @@ pub struct Share {
     /// same address replace older ones.
     #[serde(default)]
     pub seq: u64,
+    /// Earlier shares of the ticket to the same address: the collaborator
+    /// keeps reading their own notes made through them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<ShareId>,
     /// Verified because the address had verified for this ticket before
     /// (a re-share).
     #[serde(default)]
@@ -230,6 +234,11 @@ pub fn create(
         kv,
         &keys::verified_collaborator(ws, no, &workspace::email_hash(&email)),
     )?;
+    let earlier = list(kv, ws, no)?
+        .into_iter()
+        .filter(|s| s.email == email)
+        .map(|s| s.id)
+        .collect();
     let tok = token::new_token(random_token);
     let link_hash = token::hash(Purpose::Share, &tok);
     let share = Share {
@@ -250,6 +259,7 @@ pub fn create(
         failures: 0,
         code: None,
         seq: 0,
+        earlier,
         carried_over: verified_before.is_some(),
         entered: false,
         expiry_noted: false,

@@ -340,16 +340,10 @@ fn record(env: &Env, ws: &WorkspaceId, s: &Share, event: Event) {
 /// their own external notes, of this share and of earlier shares of the
 /// ticket to the same address (a re-share keeps their history), never
 /// another collaborator's.
-fn collaborator(env: &Env, ws: &WorkspaceId, share: &Share) -> Result<Reader> {
-    let mut shares: Vec<String> = shares::list(env.kv, ws, share.ticket)?
-        .into_iter()
-        .filter(|s| s.email == share.email)
-        .map(|s| s.id.to_string())
-        .collect();
-    if !shares.contains(&share.id.to_string()) {
-        shares.push(share.id.to_string());
-    }
-    Ok(Reader::Collaborator { shares })
+fn collaborator(share: &Share) -> Reader {
+    let mut shares: Vec<String> = share.earlier.iter().map(|s| s.to_string()).collect();
+    shares.push(share.id.to_string());
+    Reader::Collaborator { shares }
 }
 
 /// `d***@carrier.test`: enough to recognise one's own address.
@@ -746,7 +740,7 @@ fn thread_page(
 ) -> Result<Response> {
     let w = workspace::workspace(env.kv, ws)?;
     let t = thread::ticket(env.kv, ws, share.ticket)?;
-    let reader = collaborator(env, ws, share)?;
+    let reader = collaborator(share);
     let team = team_name(&w);
     let html = super::whole_thread_html(env, ws, t.no, &reader, |m| {
         message_html(m, &reader, &team, link)
@@ -899,7 +893,7 @@ fn download(
     let ["files", seq, id] = rest.split('/').collect::<Vec<_>>()[..] else {
         return Err(Error::NotFound);
     };
-    let reader = collaborator(env, ws, share)?;
+    let reader = collaborator(share);
     file_response(env, ws, share.ticket, seq, id, &reader)
 }
 
