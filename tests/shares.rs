@@ -852,6 +852,29 @@ fn view_only_shares_details_and_tickets_that_end() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
 
+    // A long thread: the newest messages, earlier ones a link away.
+    for i in 0..55 {
+        let r = w.as_(
+            Some(&w.cust_a),
+            "POST",
+            &format!("/api/v1/tickets/{t}/replies"),
+            Some(json!({"body": format!("numbered reply {i}")})),
+        );
+        assert_eq!(r.status, 201);
+    }
+    let html = c.get().text();
+    assert!(html.contains("numbered reply 54") && !html.contains("first message"));
+    let older = html
+        .split("id=\"older\" href=\"")
+        .nth(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .expect("a link to earlier messages");
+    let html = c.fetch(&older).text();
+    assert!(
+        html.contains("first message") && !html.contains("numbered reply 54"),
+        "{html}"
+    );
+
     // The access log names routes, never a link or a session token.
     let token = c.link.rsplit('.').next().unwrap().to_string();
     let session = c

@@ -449,7 +449,10 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
                 } else {
                     share
                 };
-                let mut r = thread_page(env, link, &ws, &s, "", 200)?;
+                let before = req
+                    .query_param("before")
+                    .and_then(|b| b.parse::<u64>().ok());
+                let mut r = thread_page_before(env, link, &ws, &s, "", 200, before)?;
                 // The cookie follows the share's current lifetime (Extend).
                 if let Some(c) = super::cookie(req, &cookie_name(&s.id)) {
                     r.headers.push((
@@ -738,13 +741,51 @@ fn thread_page(
     notice: &str,
     status: u16,
 ) -> Result<Response> {
+    thread_page_before(env, link, ws, share, notice, status, None)
+}
+
+/// Messages a share page shows at once (newest; earlier ones a link away),
+/// so a long thread costs the same as a short one.
+const PAGE_MESSAGES: usize = 50;
+
+/// [`thread_page`] showing the messages before `before` (a message number).
+fn thread_page_before(
+    env: &mut Env,
+    link: &str,
+    ws: &WorkspaceId,
+    share: &Share,
+    notice: &str,
+    status: u16,
+    before: Option<u64>,
+) -> Result<Response> {
     let w = workspace::workspace(env.kv, ws)?;
     let t = thread::ticket(env.kv, ws, share.ticket)?;
     let reader = collaborator(share);
     let team = team_name(&w);
-    let html = super::whole_thread_html(env, ws, t.no, &reader, |m| {
-        message_html(m, &reader, &team, link)
-    })?;
+    let page = thread::page(
+        env.kv,
+        ws,
+        t.no,
+        &reader,
+        thread::Order::NewestFirst,
+        before,
+        PAGE_MESSAGES,
+        env.now,
+    )?;
+    let mut html = match page.next {
+        Some(n) => format!(
+            "<p class=\"older\"><a id=\"older\" href=\"/s/{link}?before={n}\">Show earlier messages</a></p>"
+        ),
+        None => String::new(),
+    };
+    for m in page.messages.iter().rev() {
+        html.push_str(&message_html(m, &reader, &team, link));
+    }
+    if before.is_some() {
+        html.push_str(&format!(
+            "<p class=\"older\"><a href=\"/s/{link}\">Back to the latest messages</a></p>"
+        ));
+    }
     let note = if share.note.is_empty() {
         String::new()
     } else {
