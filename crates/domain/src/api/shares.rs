@@ -746,7 +746,7 @@ fn thread_page(
 
 /// Messages a share page shows at once (newest; earlier ones a link away),
 /// so a long thread costs the same as a short one.
-const PAGE_MESSAGES: usize = 50;
+const PAGE_MESSAGES: usize = 20;
 
 /// [`thread_page`] showing the messages before `before` (a message number).
 fn thread_page_before(
