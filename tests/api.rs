@@ -78,6 +78,22 @@ impl World {
             .collect()
     }
 
+    /// Another host process on this world's Redis store (same variables),
+    /// with a state dir of its own.
+    pub fn second_host(&self) -> (Host, TempDir) {
+        let redis = self
+            ._redis
+            .as_ref()
+            .expect("a second host shares the world's Redis store");
+        let state = TempDir::new("api-second");
+        let rc = redis.runtime_config(state.path());
+        let host = HostConfig::app(state.path())
+            .arg("--runtime-config-file")
+            .arg(rc.to_str().unwrap())
+            .start();
+        (host, state)
+    }
+
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.key)
     }
@@ -573,16 +589,20 @@ fn whole_thread(w: &World, t: u64, order: &str) -> Vec<(String, u64)> {
 
 /// 50 clients × 20 replies on one ticket: every acknowledged reply is
 /// present once, in one consistent order.
-fn thousand_replies(redis: bool) {
+fn thousand_replies(redis: bool, hosts: usize) {
     let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Busy ticket");
-    let addr = w.host.addr.clone();
+    // Further host processes on the same Redis store: clients alternate.
+    let more: Vec<(Host, TempDir)> = (1..hosts).map(|_| w.second_host()).collect();
+    let addrs: Vec<String> = std::iter::once(w.host.addr.clone())
+        .chain(more.iter().map(|(h, _)| h.addr.clone()))
+        .collect();
     let b = w.bearer();
     let acked: Vec<(String, u64)> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..50)
             .map(|c| {
                 let (addr, b, who) = (
-                    addr.clone(),
+                    addrs[c % addrs.len()].clone(),
                     b.clone(),
                     if c % 2 == 0 {
                         w.staff.clone()
@@ -650,12 +670,17 @@ fn thousand_replies(redis: bool) {
 
 #[test]
 fn thousand_concurrent_replies_on_sqlite() {
-    thousand_replies(false);
+    thousand_replies(false, 1);
 }
 
 #[test]
 fn thousand_concurrent_replies_on_redis() {
-    thousand_replies(true);
+    thousand_replies(true, 1);
+}
+
+#[test]
+fn thousand_concurrent_replies_through_two_hosts_on_one_redis() {
+    thousand_replies(true, 2);
 }
 
 #[test]

@@ -13,3 +13,4 @@ mod participants;
 mod routing;
 mod runtime;
 pub mod shares;
+mod webhooks;

@@ -117,7 +117,11 @@ impl HostConfig {
             manifest: root().join("spin.toml"),
             state_dir: state.to_path_buf(),
             args: vec![],
-            env: vec![("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into())],
+            env: vec![
+                ("SPIN_VARIABLE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+                // Test receivers listen on loopback.
+                ("SPIN_VARIABLE_ALLOW_PRIVATE_WEBHOOKS".into(), "true".into()),
+            ],
         }
     }
 
@@ -145,7 +149,8 @@ impl HostConfig {
             .arg(&self.state_dir)
             .args(&self.args)
             .env_remove("SPIN_VARIABLE_SECRET_TOKEN")
-            .env_remove("SPIN_VARIABLE_ADMIN_TOKEN");
+            .env_remove("SPIN_VARIABLE_ADMIN_TOKEN")
+            .env_remove("SPIN_VARIABLE_ALLOW_PRIVATE_WEBHOOKS");
         for (k, v) in &self.env {
             c.env(k, v);
         }

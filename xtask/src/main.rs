@@ -24,6 +24,7 @@ pub const COMPONENTS: &[&str] = &[
     "accept",
     "transfer",
     "shares",
+    "webhooks",
     "contract",
     "hello",
     "unsupported",
@@ -150,11 +151,60 @@ fn ensure_debian(program: &str, package: &str) -> Result<(), String> {
     }
 }
 
+/// Install a PyPI package when `python3` cannot import its module (the
+/// webhook tests check our signatures with the official library).
+fn ensure_python_module(module: &str, package: &str) -> Result<(), String> {
+    let have = |m: &str| {
+        Command::new("python3")
+            .args(["-c", &format!("import {m}")])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if have(module) {
+        return Ok(());
+    }
+    eprintln!("python module {module} is missing: installing {package} from PyPI");
+    let mut c = Command::new("python3");
+    c.args(["-m", "pip", "install", "--quiet", package]);
+    run(c)?;
+    if have(module) {
+        Ok(())
+    } else {
+        Err(format!(
+            "python3 still cannot import {module} after installing {package}"
+        ))
+    }
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Every 30 s, what cron would do in a deployment: retry the demo
+/// workspace's webhook deliveries that are due.
+fn flush_webhooks_periodically(addr: String) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            let key = std::fs::read_to_string(root().join(".spin/demo.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["api_key"].as_str().map(str::to_string));
+            if let Some(key) = key {
+                let _ = seed::http(
+                    &addr,
+                    "POST",
+                    "/api/v1/webhooks/flush",
+                    &[("Authorization", &format!("Bearer {key}"))],
+                    None,
+                );
+            }
+        }
+    });
 }
 
 fn up(extra: &[String]) -> Result<(), String> {
@@ -163,6 +213,10 @@ fn up(extra: &[String]) -> Result<(), String> {
     c.current_dir(root())
         .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"])
         .args(extra);
+    if std::env::var_os("SPIN_VARIABLE_ALLOW_PRIVATE_WEBHOOKS").is_none() {
+        // Local development: receivers on this machine may be tried.
+        c.env("SPIN_VARIABLE_ALLOW_PRIVATE_WEBHOOKS", "true");
+    }
     if std::env::var_os("SPIN_VARIABLE_ADMIN_TOKEN").is_none() {
         // A local deployment token, kept in the state dir so it survives restarts.
         let path = root().join(".spin/admin-token");
@@ -222,6 +276,7 @@ fn up(extra: &[String]) -> Result<(), String> {
             {
                 eprintln!("seeding the demo workspace failed: {e}");
             }
+            flush_webhooks_periodically(addr);
         }
         None => eprintln!("the host did not start"),
     }
@@ -238,6 +293,7 @@ fn test(extra: &[String]) -> Result<(), String> {
     ensure_debian("redis-server", "redis-server")?;
     ensure_debian("chromium", "chromium")?;
     ensure_debian("chromedriver", "chromium-driver")?;
+    ensure_python_module("standardwebhooks", "standardwebhooks")?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt)?;

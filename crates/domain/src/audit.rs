@@ -57,6 +57,9 @@ pub fn record(
         let i = kv.increment(&keys::ticket_audit_counter(ws, t), 1)? as u64;
         write(kv, &keys::ticket_audit_entry(ws, t, i), &n)?;
     }
+    // Events with a webhook type are stored for delivery here, so the ledger
+    // and the webhooks never disagree on what happened.
+    crate::webhooks::emit(kv, ws, at, actor, event, target, ticket)?;
     Ok(())
 }
 

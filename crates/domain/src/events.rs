@@ -104,6 +104,14 @@ events! {
     ShareCancelled => "share.cancelled",
     /// Staff promoted an external note to a public reply.
     NotePromoted => "note.promoted",
+    /// A webhook endpoint was registered.
+    WebhookCreated => "webhook.created",
+    /// A webhook endpoint's secret was rotated.
+    WebhookRotated => "webhook.rotated",
+    /// A disabled webhook endpoint was turned back on.
+    WebhookEnabled => "webhook.enabled",
+    /// A webhook endpoint was deleted.
+    WebhookDeleted => "webhook.deleted",
 }
 
 impl Event {
@@ -144,7 +152,11 @@ impl Event {
             | ShareCodeSent
             | ShareCodeFailed
             | ShareLocked
-            | ShareExtended => None,
+            | ShareExtended
+            | WebhookCreated
+            | WebhookRotated
+            | WebhookEnabled
+            | WebhookDeleted => None,
         }
     }
 }

@@ -83,6 +83,10 @@ random_id!(
     /// A file attached to a message.
     AttachmentId, "att"
 );
+random_id!(
+    /// An outbound webhook endpoint of a workspace.
+    EndpointId, "wh"
+);
 
 /// A workspace (store): a slug chosen at creation, lowercase letters, digits
 /// and `-`, 2 to 32 characters.

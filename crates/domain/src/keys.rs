@@ -248,6 +248,46 @@ pub fn promoted(ws: &WorkspaceId, no: TicketNo, seq: MessageSeq) -> String {
     format!("ws/{ws}/t/{:012}/promoted/{:012}", no.0, seq.0)
 }
 
+/// The workspace's webhook endpoints (one versioned record).
+pub fn webhook_endpoints(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/webhooks/endpoints")
+}
+
+/// Claim of the first [`webhook_endpoints`] record.
+pub fn webhook_endpoints_claim(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/webhooks/endpoints-claim")
+}
+
+/// Number of webhook events ever stored.
+pub fn webhook_event_counter(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/webhooks/event-counter")
+}
+
+/// The `n`-th webhook event.
+pub fn webhook_event(ws: &WorkspaceId, n: u64) -> String {
+    format!("ws/{ws}/webhooks/event/{n:012}")
+}
+
+/// Number of webhook deliveries ever created.
+pub fn webhook_delivery_counter(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/webhooks/delivery-counter")
+}
+
+/// The `n`-th delivery (one event to one endpoint).
+pub fn webhook_delivery(ws: &WorkspaceId, n: u64) -> String {
+    format!("ws/{ws}/webhooks/delivery/{n:012}")
+}
+
+/// Every delivery up to this one is done (versioned record).
+pub fn webhook_low_water(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/webhooks/low-water")
+}
+
+/// Claim of the first [`webhook_low_water`] record.
+pub fn webhook_low_water_claim(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/webhooks/low-water-claim")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +342,14 @@ mod tests {
             code_sent_claim(&ws, &hash),
             share_opened(&ws, &crate::ids::ShareId::new([0; 16]), i64::MAX),
             share_form_once(&ws, &crate::ids::ShareId::new([0; 16]), &"a".repeat(64)),
+            webhook_endpoints(&ws),
+            webhook_endpoints_claim(&ws),
+            webhook_event_counter(&ws),
+            webhook_event(&ws, u64::MAX / 2),
+            webhook_delivery_counter(&ws),
+            webhook_delivery(&ws, u64::MAX / 2),
+            webhook_low_water(&ws),
+            webhook_low_water_claim(&ws),
             attachment_chunk(
                 &ws,
                 TicketNo(u64::MAX / 2),

@@ -35,4 +35,5 @@ pub mod store;
 pub mod thread;
 pub mod time;
 pub mod token;
+pub mod webhooks;
 pub mod workspace;

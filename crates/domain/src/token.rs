@@ -80,6 +80,57 @@ pub fn base64url_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Standard base64 with padding (RFC 4648 section 4), as Standard Webhooks
+/// signatures and `whsec_` secrets use.
+pub fn base64_std(bytes: &[u8]) -> String {
+    let mut s: String = base64url(bytes)
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while s.len() % 4 != 0 {
+        s.push('=');
+    }
+    s
+}
+
+/// Decode standard base64 (padding optional); `None` for anything else.
+pub fn base64_std_decode(s: &str) -> Option<Vec<u8>> {
+    let trimmed = s.trim_end_matches('=');
+    if trimmed.contains(['-', '_']) {
+        return None;
+    }
+    let url: String = trimmed
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    base64url_decode(&url)
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
 /// A new token from 32 fresh random bytes (the caller supplies them from the
 /// OS random source).
 pub fn new_token(random: [u8; 32]) -> String {
@@ -135,6 +186,14 @@ mod tests {
             assert_eq!(base64url_decode(&base64url(&bytes)).unwrap(), bytes);
         }
         assert!(base64url_decode("a+b").is_none());
+        assert_eq!(base64_std(b"hello?>"), "aGVsbG8/Pg==");
+        assert_eq!(base64_std_decode("aGVsbG8/Pg==").unwrap(), b"hello?>");
+        // RFC 4231 test case 2.
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            mac.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
         assert!(ct_eq(b"abc", b"abc"));
         assert!(!ct_eq(b"abc", b"abd"));
         assert!(!ct_eq(b"abc", b"abcd"));

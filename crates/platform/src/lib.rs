@@ -96,6 +96,7 @@ fn run_api(
         random: &mut random,
         admin_token: &admin_token,
         public_origin: &public_origin,
+        allow_private_webhooks: allow_private_webhooks(),
     };
     let resp = handler(&mut env, req);
     if let Some(detail) = &resp.internal {
@@ -175,6 +176,48 @@ pub async fn serve_api(
         for (ws, n) in &resp.mail {
             deliver(&kv, ws, *n).await;
         }
+        for (ws, n) in domain::webhooks::take_enqueued() {
+            deliver_webhook(&kv, &ws, n).await;
+        }
+    }
+}
+
+/// The `allow_private_webhooks` variable (`true` only for development).
+fn allow_private_webhooks() -> bool {
+    spin_sdk::variables::get("allow_private_webhooks").is_ok_and(|v| v.trim() == "true")
+}
+
+/// Attempt one webhook delivery (Standard Webhooks v1, signed by the
+/// domain); the outcome is recorded on it. Redirects are never followed
+/// (`wasi:http` does not follow them): a 3xx is a failed attempt.
+pub async fn deliver_webhook(kv: &SpinKv, ws: &domain::ids::WorkspaceId, n: u64) {
+    let key =
+        domain::seal::SealKey::derive(&spin_sdk::variables::get("admin_token").unwrap_or_default());
+    let prepared =
+        match domain::webhooks::prepare(kv, ws, n, now_ms(), &key, allow_private_webhooks()) {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                eprintln!("webhook delivery {n}: cannot prepare it: {e}");
+                return;
+            }
+        };
+    let mut builder = spin_sdk::http::Request::builder();
+    builder
+        .method(spin_sdk::http::Method::Post)
+        .uri(prepared.url.as_str());
+    for (k, v) in &prepared.headers {
+        builder.header(k.as_str(), v.as_str());
+    }
+    // A length, not chunks: some receivers refuse chunked requests.
+    builder.header("content-length", prepared.body.len().to_string());
+    let req = builder.body(prepared.body).build();
+    let outcome = match spin_sdk::http::send::<_, spin_sdk::http::Response>(req).await {
+        Ok(r) => Ok(*r.status()),
+        Err(e) => Err(format!("{e}")),
+    };
+    if let Err(e) = domain::webhooks::record_attempt(kv, ws, n, now_ms(), outcome) {
+        eprintln!("webhook delivery {n}: cannot record the attempt: {e}");
     }
 }
 

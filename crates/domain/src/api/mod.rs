@@ -9,9 +9,11 @@
 
 mod shares;
 mod transfer;
+mod webhooks;
 
 pub use shares::{handle_shares, neutral_share_page};
 pub use transfer::handle_transfer;
+pub use webhooks::handle_webhooks;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,6 +44,9 @@ pub struct Env<'a> {
     pub admin_token: &'a str,
     /// Public origin links are built from (never the Host header).
     pub public_origin: &'a str,
+    /// Webhook endpoints may be private, loopback or link-local addresses
+    /// (local development and tests only).
+    pub allow_private_webhooks: bool,
 }
 
 impl Env<'_> {

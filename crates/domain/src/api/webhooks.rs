@@ -1,0 +1,175 @@
+//! The `webhooks` component's API (admins): outbound endpoints under
+//! `/api/v1/webhooks` — register (the secret is shown once), list, rotate,
+//! enable, delete — their deliveries with redeliver, and the flush that
+//! cron (or `cargo xtask up`) calls to retry what is due.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    Env, audit, authenticate, cursor, limit, method_not_allowed, require, segments, serve,
+};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::ids::EndpointId;
+use crate::time::rfc3339;
+use crate::webhooks::{self, Delivery, Endpoint};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewEndpoint {
+    url: String,
+    #[serde(default)]
+    event_types: Vec<String>,
+}
+
+fn endpoint_json(e: &Endpoint) -> Value {
+    json!({
+        "id": e.id, "url": e.url, "event_types": e.event_types,
+        "disabled": e.disabled, "created_at": rfc3339(e.created_at),
+        "secrets": e.secrets.iter().map(|s| json!({
+            "created_at": rfc3339(s.created_at), "expires_at": s.expires_at.map(rfc3339),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn delivery_json(d: &Delivery) -> Value {
+    json!({
+        "n": d.n, "event": d.event, "type": d.kind, "endpoint_id": d.endpoint, "state": d.state,
+        "attempts": d.attempts, "next_attempt_at": d.next_at.map(rfc3339),
+        "last_status": d.last_status, "last_error": d.last_error,
+        "last_attempt_at": d.last_at.map(rfc3339), "created_at": rfc3339(d.created_at),
+    })
+}
+
+/// The `webhooks` component's entry point.
+pub fn handle_webhooks(env: &mut Env, req: &Request) -> Response {
+    serve(env, req, api)
+}
+
+fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+    let segs = segments(&req.path).ok_or(Error::NoRoute)?;
+    let ["webhooks", rest @ ..] = segs.as_slice() else {
+        return Err(Error::NoRoute);
+    };
+    let m = req.method.as_str();
+    let known = matches!(
+        (m, rest),
+        ("GET" | "POST", [])
+            | ("GET", ["deliveries"])
+            | ("POST", ["deliveries", _, "redeliver"])
+            | ("POST", ["flush"])
+            | ("POST", [_, "rotate" | "enable" | "delete"])
+    );
+    if !known {
+        return match rest {
+            [] => method_not_allowed("GET, POST"),
+            ["deliveries"] => method_not_allowed("GET"),
+            ["flush"] | ["deliveries", _, "redeliver"] | [_, "rotate" | "enable" | "delete"] => {
+                method_not_allowed("POST")
+            }
+            _ => Err(Error::NoRoute),
+        };
+    }
+    let actor = authenticate(env, req)?;
+    require(actor.is_admin_side(), "only admins manage webhooks")?;
+    let ws = actor.ws().clone();
+    match (m, rest) {
+        ("GET", []) => Ok(Response::json(
+            200,
+            &json!({
+                "endpoints": webhooks::endpoints(env.kv, &ws)?.iter().map(endpoint_json).collect::<Vec<_>>(),
+                "event_types": webhooks::event_types(),
+            }),
+        )),
+        ("POST", []) => {
+            let body: NewEndpoint = req.json(MAX_JSON_BODY)?;
+            let (r32, r16) = ((env.random)(), env.random16());
+            let (ep, secret) = webhooks::create(
+                env.kv,
+                &ws,
+                body.url.trim(),
+                &body.event_types,
+                env.now,
+                r32,
+                r16,
+                &env.seal_key(),
+                env.allow_private_webhooks,
+            )?;
+            audit(
+                env,
+                &actor,
+                Event::WebhookCreated,
+                &format!("{} {}", ep.id, ep.url),
+                None,
+                rid,
+            )?;
+            Ok(Response::json(
+                201,
+                &json!({"endpoint": endpoint_json(&ep), "secret": secret}),
+            )
+            .with_secret())
+        }
+        ("GET", ["deliveries"]) => {
+            let endpoint = req
+                .query_param("endpoint")
+                .map(|e| EndpointId::parse(&e))
+                .transpose()?;
+            let (list, next) =
+                webhooks::deliveries(env.kv, &ws, endpoint.as_ref(), cursor(req)?, limit(req)?)?;
+            Ok(Response::json(
+                200,
+                &json!({"deliveries": list.iter().map(delivery_json).collect::<Vec<_>>(), "next_cursor": next}),
+            ))
+        }
+        ("POST", ["deliveries", n, "redeliver"]) => {
+            let n = n
+                .parse::<u64>()
+                .map_err(|_| Error::bad("invalid_id", format!("{n:?} is not a delivery number")))?;
+            webhooks::delivery(env.kv, &ws, n)?;
+            let d = webhooks::redeliver(env.kv, &ws, n, env.now)?;
+            Ok(Response::json(202, &json!({"delivery": delivery_json(&d)})))
+        }
+        ("POST", ["flush"]) => {
+            let due = webhooks::due(env.kv, &ws, env.now)?;
+            for n in &due {
+                webhooks::requeue(&ws, *n);
+            }
+            Ok(Response::json(202, &json!({"attempting": due.len()})))
+        }
+        ("POST", [id, action]) => {
+            let id = EndpointId::parse(id)?;
+            match *action {
+                "rotate" => {
+                    let r = (env.random)();
+                    let secret = webhooks::rotate(env.kv, &ws, &id, env.now, r, &env.seal_key())?;
+                    audit(env, &actor, Event::WebhookRotated, id.as_str(), None, rid)?;
+                    let ep = webhooks::endpoints(env.kv, &ws)?
+                        .into_iter()
+                        .find(|e| e.id == id)
+                        .ok_or(Error::NotFound)?;
+                    Ok(Response::json(
+                        200,
+                        &json!({"endpoint": endpoint_json(&ep), "secret": secret}),
+                    )
+                    .with_secret())
+                }
+                "enable" => {
+                    let ep = webhooks::enable(env.kv, &ws, &id)?;
+                    audit(env, &actor, Event::WebhookEnabled, id.as_str(), None, rid)?;
+                    Ok(Response::json(
+                        200,
+                        &json!({"endpoint": endpoint_json(&ep)}),
+                    ))
+                }
+                _ => {
+                    let ep = webhooks::remove(env.kv, &ws, &id)?;
+                    audit(env, &actor, Event::WebhookDeleted, id.as_str(), None, rid)?;
+                    Ok(Response::json(200, &json!({"deleted": ep.id})))
+                }
+            }
+        }
+        _ => Err(Error::NoRoute),
+    }
+}

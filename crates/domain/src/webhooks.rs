@@ -1,0 +1,1048 @@
+//! Outbound webhooks, Standard Webhooks v1: endpoints per workspace (URL,
+//! event types, their own `whsec_` secrets, rotatable with both signatures
+//! sent while the old one lasts), and durable delivery.
+//!
+//! Every event that has a webhook type ([`Event::webhook_type`]) is written
+//! to the store, with one delivery record per subscribed endpoint, before any
+//! delivery is tried ([`emit`], called by `audit::record`). The component
+//! that handled the request then attempts the deliveries right after its
+//! response ([`take_enqueued`] hands them over); failures are retried on the
+//! Standard Webhooks schedule whenever the flush endpoint runs ([`due`]).
+//! A 410 disables the endpoint. Sending is the platform's job: this module
+//! prepares the signed request ([`prepare`]) and records the outcome
+//! ([`record_attempt`]).
+
+use std::cell::RefCell;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::ids::{EndpointId, TicketNo, WorkspaceId};
+use crate::keys;
+use crate::record::{claim, read, read_counter, update, write};
+use crate::seal::SealKey;
+use crate::store::Kv;
+use crate::time::{HOUR, Millis, rfc3339};
+use crate::token;
+
+/// Delays before each attempt (the Standard Webhooks schedule): at once,
+/// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; then the delivery has failed.
+pub const SCHEDULE: &[Millis] = &[
+    0,
+    5_000,
+    5 * 60_000,
+    30 * 60_000,
+    2 * HOUR,
+    5 * HOUR,
+    10 * HOUR,
+    10 * HOUR,
+];
+/// Largest payload sent.
+pub const MAX_PAYLOAD_BYTES: usize = 20 * 1024;
+/// Most endpoints per workspace.
+pub const MAX_ENDPOINTS: usize = 20;
+/// How long a rotated-out secret still signs (both signatures are sent).
+pub const ROTATION_OVERLAP: Millis = 24 * HOUR;
+/// Most deliveries one flush attempts.
+pub const FLUSH_LIMIT: usize = 20;
+/// Longest URL.
+pub const MAX_URL_CHARS: usize = 500;
+
+/// Every webhook event type an endpoint may subscribe to.
+pub fn event_types() -> Vec<&'static str> {
+    let mut v: Vec<&str> = Event::ALL.iter().filter_map(|e| e.webhook_type()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// A signing secret, sealed at rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secret {
+    /// `whsec_…`, sealed with the deployment key.
+    pub sealed: String,
+    /// When it was made.
+    pub created_at: Millis,
+    /// When it stops signing (set when a newer one replaces it).
+    pub expires_at: Option<Millis>,
+}
+
+/// One endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Id.
+    pub id: EndpointId,
+    /// Where events go.
+    pub url: String,
+    /// The types it wants; empty means every type.
+    pub event_types: Vec<String>,
+    /// Signing secrets, newest first.
+    pub secrets: Vec<Secret>,
+    /// Why it is disabled (e.g. the receiver answered 410), if it is.
+    pub disabled: Option<String>,
+    /// When it was registered.
+    pub created_at: Millis,
+}
+
+impl Endpoint {
+    /// Whether it receives events of type `ty`.
+    pub fn wants(&self, ty: &str) -> bool {
+        self.disabled.is_none()
+            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == ty))
+    }
+
+    /// The secrets that sign now (the newest, plus rotated ones still in
+    /// their overlap), opened.
+    pub fn signing_secrets(&self, key: &SealKey, now: Millis) -> Vec<String> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|e| now < e))
+            .filter_map(|s| crate::seal::open(key, &s.sealed))
+            .filter_map(|b| String::from_utf8(b).ok())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Endpoints {
+    list: Vec<Endpoint>,
+    version: u64,
+}
+
+crate::versioned!(Endpoints);
+
+/// The workspace's endpoints.
+pub fn endpoints(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Vec<Endpoint>> {
+    Ok(read::<Endpoints>(kv, &keys::webhook_endpoints(ws))?
+        .map(|e| e.list)
+        .unwrap_or_default())
+}
+
+/// Change the endpoint list by compare-and-swap; the record is created
+/// once, by claim, never swapped from absent.
+fn change<T>(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    mut f: impl FnMut(&mut Vec<Endpoint>) -> Result<T>,
+) -> Result<T> {
+    let key = keys::webhook_endpoints(ws);
+    if claim(kv, &keys::webhook_endpoints_claim(ws))? {
+        write(kv, &key, &Endpoints::default())?;
+    } else if read::<Endpoints>(kv, &key)?.is_none() {
+        // The claimer died before writing the empty list.
+        write(kv, &key, &Endpoints::default())?;
+    }
+    let mut out = None;
+    update(kv, &key, |e: &mut Endpoints| {
+        out = Some(f(&mut e.list)?);
+        Ok(())
+    })?;
+    out.ok_or(Error::NotFound)
+}
+
+fn is_private_v4(o: [u8; 4]) -> bool {
+    o[0] == 10
+        || o[0] == 127
+        || o[0] == 0
+        || (o[0] == 172 && (16..=31).contains(&o[1]))
+        || (o[0] == 192 && o[1] == 168)
+        || (o[0] == 169 && o[1] == 254)
+        || (o[0] == 100 && (64..=127).contains(&o[1]))
+        || o[0] >= 224
+}
+
+/// Whether a URL host names a private, loopback or link-local destination
+/// (literal addresses and local names; a public name is checked by the
+/// host's resolver only).
+pub fn private_host(host: &str) -> bool {
+    let h = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    if h == "localhost"
+        || h.ends_with(".localhost")
+        || h.ends_with(".local")
+        || h.ends_with(".internal")
+    {
+        return true;
+    }
+    if let Ok(v4) = h.parse::<std::net::Ipv4Addr>() {
+        return is_private_v4(v4.octets());
+    }
+    if let Ok(v6) = h.parse::<std::net::Ipv6Addr>() {
+        if let Some(v4) = v6.to_ipv4_mapped() {
+            return is_private_v4(v4.octets());
+        }
+        let s = v6.segments();
+        return v6.is_loopback()
+            || v6.is_unspecified()
+            || (s[0] & 0xfe00) == 0xfc00
+            || (s[0] & 0xffc0) == 0xfe80
+            || (s[0] & 0xff00) == 0xff00;
+    }
+    // A bare number or hex form some resolvers read as an address.
+    h.chars()
+        .all(|c| c.is_ascii_hexdigit() || c == '.' || c == 'x')
+}
+
+/// Check an endpoint URL: `https://` (or `http://` where private
+/// destinations are allowed), a host, no credentials, no fragment;
+/// private, loopback and link-local destinations only when allowed.
+pub fn check_url(url: &str, allow_private: bool) -> Result<()> {
+    let bad = |m: &str| Err(Error::bad("invalid_url", format!("url: {m}")));
+    if url.chars().count() > MAX_URL_CHARS
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return bad(&format!("at most {MAX_URL_CHARS} characters, no spaces"));
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return bad("must start with https://");
+    };
+    match scheme {
+        "https" => {}
+        "http" if allow_private => {}
+        _ => return bad("must start with https://"),
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if url.contains('#') {
+        return bad("must not have a fragment");
+    }
+    if authority.contains('@') {
+        return bad("must not carry credentials");
+    }
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && !p.contains(']') => {
+            if p.parse::<u16>().is_err() {
+                return bad("invalid port");
+            }
+            h
+        }
+        _ => authority,
+    };
+    if host.is_empty() {
+        return bad("needs a host");
+    }
+    if !allow_private && private_host(host) {
+        return Err(Error::bad(
+            "private_destination",
+            "url: private, loopback and link-local destinations are refused (a deployment may allow them for development with allow_private_webhooks)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_types(types: &[String]) -> Result<Vec<String>> {
+    let known = event_types();
+    let mut out = Vec::new();
+    for t in types {
+        if !known.contains(&t.as_str()) {
+            return Err(Error::bad(
+                "invalid_field",
+                format!(
+                    "event_types: unknown type {t:?}; known: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn new_secret(random: [u8; 32]) -> String {
+    format!("whsec_{}", token::base64_std(&random[..24]))
+}
+
+/// Register an endpoint; returns it and its first secret (shown once).
+#[allow(clippy::too_many_arguments)]
+pub fn create(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    url: &str,
+    types: &[String],
+    now: Millis,
+    random: [u8; 32],
+    random_id: [u8; 16],
+    key: &SealKey,
+    allow_private: bool,
+) -> Result<(Endpoint, String)> {
+    check_url(url, allow_private)?;
+    let types = check_types(types)?;
+    let secret = new_secret(random);
+    let ep = Endpoint {
+        id: EndpointId::new(random_id),
+        url: url.to_string(),
+        event_types: types,
+        secrets: vec![Secret {
+            sealed: crate::seal::seal(key, random, secret.as_bytes()),
+            created_at: now,
+            expires_at: None,
+        }],
+        disabled: None,
+        created_at: now,
+    };
+    change(kv, ws, |list| {
+        if list.len() >= MAX_ENDPOINTS {
+            return Err(Error::Conflict(format!(
+                "a workspace has at most {MAX_ENDPOINTS} webhook endpoints"
+            )));
+        }
+        list.push(ep.clone());
+        Ok(())
+    })?;
+    Ok((ep, secret))
+}
+
+/// Rotate an endpoint's secret: the new one signs from now; the old one
+/// also signs for [`ROTATION_OVERLAP`]. Returns the new secret (shown once).
+pub fn rotate(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    id: &EndpointId,
+    now: Millis,
+    random: [u8; 32],
+    key: &SealKey,
+) -> Result<String> {
+    let secret = new_secret(random);
+    let sealed = crate::seal::seal(key, random, secret.as_bytes());
+    change(kv, ws, |list| {
+        let ep = list
+            .iter_mut()
+            .find(|e| &e.id == id)
+            .ok_or(Error::NotFound)?;
+        for s in &mut ep.secrets {
+            s.expires_at = Some(
+                s.expires_at
+                    .unwrap_or(now + ROTATION_OVERLAP)
+                    .min(now + ROTATION_OVERLAP),
+            );
+        }
+        ep.secrets.retain(|s| s.expires_at.is_none_or(|e| now < e));
+        ep.secrets.insert(
+            0,
+            Secret {
+                sealed: sealed.clone(),
+                created_at: now,
+                expires_at: None,
+            },
+        );
+        Ok(())
+    })?;
+    Ok(secret)
+}
+
+/// Remove an endpoint (its pending deliveries are dropped when next due).
+pub fn remove(kv: &dyn Kv, ws: &WorkspaceId, id: &EndpointId) -> Result<Endpoint> {
+    change(kv, ws, |list| {
+        let i = list
+            .iter()
+            .position(|e| &e.id == id)
+            .ok_or(Error::NotFound)?;
+        Ok(list.remove(i))
+    })
+}
+
+/// Turn a disabled endpoint back on.
+pub fn enable(kv: &dyn Kv, ws: &WorkspaceId, id: &EndpointId) -> Result<Endpoint> {
+    change(kv, ws, |list| {
+        let ep = list
+            .iter_mut()
+            .find(|e| &e.id == id)
+            .ok_or(Error::NotFound)?;
+        ep.disabled = None;
+        Ok(ep.clone())
+    })
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Position in the workspace's event log.
+    pub n: u64,
+    /// The `webhook-id` (the same for every attempt and endpoint).
+    pub id: String,
+    /// Webhook type.
+    pub kind: String,
+    /// When it happened.
+    pub at: Millis,
+    /// The JSON payload sent.
+    pub payload: String,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// The receiver answered 2xx.
+    Succeeded,
+    /// Out of attempts, refused (410, private destination) or its endpoint
+    /// is gone.
+    Failed,
+}
+
+/// One event to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Position in the workspace's delivery log.
+    pub n: u64,
+    /// The event.
+    pub event: u64,
+    /// The event's type (for listing without reading the event).
+    pub kind: String,
+    /// The endpoint.
+    pub endpoint: EndpointId,
+    /// State.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the next attempt is due (pending only).
+    pub next_at: Option<Millis>,
+    /// Last answer's status, if any.
+    pub last_status: Option<u16>,
+    /// Last failure, if any.
+    pub last_error: Option<String>,
+    /// When it was last tried.
+    pub last_at: Option<Millis>,
+    /// When it was created.
+    #[serde(default)]
+    pub created_at: Millis,
+    /// CAS guard.
+    pub version: u64,
+}
+
+crate::versioned!(Delivery);
+
+thread_local! {
+    /// Deliveries this request created, for its component to attempt right
+    /// after the response. A component instance serves one request, so this
+    /// is per request there; natively it is per thread.
+    static ENQUEUED: RefCell<Vec<(WorkspaceId, u64)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The deliveries created (or redelivered) since the last call.
+pub fn take_enqueued() -> Vec<(WorkspaceId, u64)> {
+    ENQUEUED.with(|e| std::mem::take(&mut *e.borrow_mut()))
+}
+
+/// Hand a delivery to this request's component for an attempt after the
+/// response (used by the flush).
+pub fn requeue(ws: &WorkspaceId, n: u64) {
+    enqueue(ws, n);
+}
+
+fn enqueue(ws: &WorkspaceId, n: u64) {
+    ENQUEUED.with(|e| e.borrow_mut().push((ws.clone(), n)));
+}
+
+/// Store `event` for every endpoint that wants it (nothing when none does).
+/// Called for every ledger entry.
+#[allow(clippy::too_many_arguments)]
+pub fn emit(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    now: Millis,
+    actor: &str,
+    event: Event,
+    target: &str,
+    ticket: Option<TicketNo>,
+) -> Result<Vec<u64>> {
+    let Some(kind) = event.webhook_type() else {
+        return Ok(Vec::new());
+    };
+    let wanting: Vec<Endpoint> = endpoints(kv, ws)?
+        .into_iter()
+        .filter(|e| e.wants(kind))
+        .collect();
+    if wanting.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = kv.increment(&keys::webhook_event_counter(ws), 1)? as u64;
+    let mut target = target.to_string();
+    if target.len() > 2_000 {
+        let mut cut = 2_000;
+        while !target.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        target.truncate(cut);
+    }
+    let payload = json!({
+        "type": kind,
+        "timestamp": rfc3339(now),
+        "data": {
+            "workspace": ws, "event": event.name(), "ticket": ticket.map(|t| t.0),
+            "target": target, "actor": actor,
+        },
+    })
+    .to_string();
+    let stored = StoredEvent {
+        n,
+        id: format!("msg_{ws}_{n}"),
+        kind: kind.to_string(),
+        at: now,
+        payload,
+    };
+    write(kv, &keys::webhook_event(ws, n), &stored)?;
+    let mut out = Vec::new();
+    for ep in wanting {
+        let d = kv.increment(&keys::webhook_delivery_counter(ws), 1)? as u64;
+        write(
+            kv,
+            &keys::webhook_delivery(ws, d),
+            &Delivery {
+                n: d,
+                event: n,
+                kind: kind.to_string(),
+                endpoint: ep.id.clone(),
+                state: DeliveryState::Pending,
+                attempts: 0,
+                next_at: Some(now),
+                last_status: None,
+                last_error: None,
+                last_at: None,
+                created_at: now,
+                version: 0,
+            },
+        )?;
+        enqueue(ws, d);
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// Read a delivery.
+pub fn delivery(kv: &dyn Kv, ws: &WorkspaceId, n: u64) -> Result<Delivery> {
+    read(kv, &keys::webhook_delivery(ws, n))?.ok_or(Error::NotFound)
+}
+
+/// Deliveries newest first (optionally of one endpoint); the cursor is the
+/// last position seen. Scans at most `limit * 4 + 16` records per page.
+pub fn deliveries(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    endpoint: Option<&EndpointId>,
+    cursor: Option<u64>,
+    limit: usize,
+) -> Result<(Vec<Delivery>, Option<u64>)> {
+    let top = read_counter(kv, &keys::webhook_delivery_counter(ws))?;
+    let mut pos = cursor.map_or(top, |c| c.saturating_sub(1).min(top));
+    let mut out = Vec::new();
+    let mut scanned = 0;
+    while pos >= 1 && out.len() < limit && scanned < limit * 4 + 16 {
+        scanned += 1;
+        if let Some(d) = read::<Delivery>(kv, &keys::webhook_delivery(ws, pos))? {
+            if endpoint.is_none_or(|e| &d.endpoint == e) {
+                out.push(d);
+            }
+        }
+        pos -= 1;
+    }
+    Ok((out, (pos >= 1).then_some(pos + 1)))
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct LowWater {
+    /// Every delivery at or below this is done.
+    done_through: u64,
+    version: u64,
+}
+
+crate::versioned!(LowWater);
+
+/// Deliveries due at `now`, oldest first, at most [`FLUSH_LIMIT`]; moves the
+/// low-water mark past the done ones so a flush never rescans history.
+pub fn due(kv: &dyn Kv, ws: &WorkspaceId, now: Millis) -> Result<Vec<u64>> {
+    let key = keys::webhook_low_water(ws);
+    if claim(kv, &keys::webhook_low_water_claim(ws))? || read::<LowWater>(kv, &key)?.is_none() {
+        write(kv, &key, &LowWater::default())?;
+    }
+    let low = read::<LowWater>(kv, &key)?.unwrap_or_default().done_through;
+    let top = read_counter(kv, &keys::webhook_delivery_counter(ws))?;
+    let mut out = Vec::new();
+    let mut done_through = low;
+    // Stop moving the mark at the first pending delivery, or at a number
+    // handed out but not written yet that may still be in flight (a gap is
+    // stepped over once a later delivery is older than a minute).
+    let mut blocked = false;
+    let mut gap = false;
+    for n in low + 1..=top.min(low + 500) {
+        match read::<Delivery>(kv, &keys::webhook_delivery(ws, n))? {
+            None => gap = true,
+            Some(d) => {
+                if gap && now - d.created_at < 60_000 {
+                    blocked = true;
+                }
+                gap = false;
+                if d.state == DeliveryState::Pending
+                    && d.next_at.is_none()
+                    && d.last_at.is_some_and(|t| now - t >= HOUR)
+                {
+                    // Its last attempt never reported back.
+                    finish(
+                        kv,
+                        ws,
+                        n,
+                        now,
+                        DeliveryState::Failed,
+                        None,
+                        Some("no answer to the last attempt".into()),
+                    )?;
+                    if !blocked {
+                        done_through = n;
+                    }
+                } else if d.state == DeliveryState::Pending {
+                    blocked = true;
+                    if d.next_at.is_some_and(|t| t <= now) && out.len() < FLUSH_LIMIT {
+                        out.push(n);
+                    }
+                } else if !blocked {
+                    done_through = n;
+                }
+            }
+        }
+    }
+    if done_through > low {
+        update(kv, &key, |l: &mut LowWater| {
+            l.done_through = l.done_through.max(done_through);
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// A signed request ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// Destination.
+    pub url: String,
+    /// Headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`,
+    /// `content-type`, `user-agent`).
+    pub headers: Vec<(String, String)>,
+    /// JSON payload.
+    pub body: String,
+}
+
+/// The Standard Webhooks signature header value for `secrets`: one
+/// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` per secret, spaces
+/// between.
+pub fn signature(secrets: &[String], id: &str, timestamp: i64, body: &str) -> String {
+    let content = format!("{id}.{timestamp}.{body}");
+    secrets
+        .iter()
+        .filter_map(|s| token::base64_std_decode(s.strip_prefix("whsec_").unwrap_or(s)))
+        .map(|k| {
+            format!(
+                "v1,{}",
+                token::base64_std(&token::hmac_sha256(&k, content.as_bytes()))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Prepare delivery `n` for an attempt now; `None` (and the delivery marked
+/// failed) when it cannot be sent: its endpoint is gone or disabled, or the
+/// destination is private where that is not allowed. Also `None` when the
+/// delivery is not pending.
+pub fn prepare(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    n: u64,
+    now: Millis,
+    key: &SealKey,
+    allow_private: bool,
+) -> Result<Option<Prepared>> {
+    let d = delivery(kv, ws, n)?;
+    if d.state != DeliveryState::Pending || d.next_at.is_none_or(|t| t > now) {
+        return Ok(None);
+    }
+    let ep = endpoints(kv, ws)?.into_iter().find(|e| e.id == d.endpoint);
+    let refusal = match &ep {
+        None => Some("the endpoint was removed".to_string()),
+        Some(e) if e.disabled.is_some() => Some(format!(
+            "the endpoint is disabled: {}",
+            e.disabled.clone().unwrap_or_default()
+        )),
+        Some(e) => check_url(&e.url, allow_private).err().map(|e| e.message()),
+    };
+    if let Some(why) = refusal {
+        finish(kv, ws, n, now, DeliveryState::Failed, None, Some(why))?;
+        return Ok(None);
+    }
+    let ep = ep.ok_or(Error::NotFound)?;
+    let ev: StoredEvent = read(kv, &keys::webhook_event(ws, d.event))?.ok_or(Error::NotFound)?;
+    let secrets = ep.signing_secrets(key, now);
+    if secrets.is_empty() {
+        finish(kv, ws, n, now, DeliveryState::Failed, None, Some("no readable signing secret (the deployment secret changed): rotate the endpoint's secret".into()))?;
+        return Ok(None);
+    }
+    // The attempt is counted (and the next one scheduled) before it is
+    // sent: a receiver that never answers still uses up an attempt, and two
+    // flushes at once cannot both send it.
+    let mut mine = false;
+    update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
+        mine = d.state == DeliveryState::Pending && d.next_at.is_some_and(|t| t <= now);
+        if mine {
+            d.attempts += 1;
+            d.last_at = Some(now);
+            d.next_at = SCHEDULE.get(d.attempts as usize).map(|delay| now + delay);
+        }
+        Ok(())
+    })?;
+    if !mine {
+        return Ok(None);
+    }
+    let ts = now.div_euclid(1000);
+    let mut body = ev.payload;
+    if body.len() > MAX_PAYLOAD_BYTES {
+        body = json!({"type": ev.kind, "timestamp": rfc3339(ev.at), "data": {"workspace": ws, "truncated": true}}).to_string();
+    }
+    Ok(Some(Prepared {
+        url: ep.url,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("user-agent".into(), "Ticketshare-Webhooks/1".into()),
+            ("webhook-id".into(), ev.id.clone()),
+            ("webhook-timestamp".into(), ts.to_string()),
+            (
+                "webhook-signature".into(),
+                signature(&secrets, &ev.id, ts, &body),
+            ),
+        ],
+        body,
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    n: u64,
+    now: Millis,
+    state: DeliveryState,
+    status: Option<u16>,
+    error: Option<String>,
+) -> Result<Delivery> {
+    update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
+        d.state = state;
+        d.next_at = None;
+        d.last_status = status;
+        d.last_error = error.clone();
+        d.last_at = Some(now);
+        Ok(())
+    })
+}
+
+/// Record an attempt's outcome: the status the receiver answered, or why
+/// no answer came. 2xx succeeds; 410 fails it and disables the endpoint;
+/// anything else leaves the retry [`prepare`] scheduled or, past the
+/// schedule, fails.
+pub fn record_attempt(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    n: u64,
+    now: Millis,
+    outcome: std::result::Result<u16, String>,
+) -> Result<Delivery> {
+    let d = update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
+        if d.state != DeliveryState::Pending {
+            return Ok(());
+        }
+        d.last_at = Some(now);
+        match &outcome {
+            Ok(s) if (200..300).contains(s) => {
+                d.state = DeliveryState::Succeeded;
+                d.next_at = None;
+                d.last_status = Some(*s);
+                d.last_error = None;
+            }
+            Ok(410) => {
+                d.state = DeliveryState::Failed;
+                d.next_at = None;
+                d.last_status = Some(410);
+                d.last_error = Some("410 Gone: the endpoint was disabled".into());
+            }
+            other => {
+                let (status, error) = match other {
+                    Ok(s) => (Some(*s), format!("answered {s}")),
+                    Err(e) => (None, e.clone()),
+                };
+                d.last_status = status;
+                d.last_error = Some(error);
+                if d.next_at.is_none() {
+                    d.state = DeliveryState::Failed;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if d.last_status == Some(410) && d.state == DeliveryState::Failed {
+        let id = d.endpoint.clone();
+        change(kv, ws, |list| {
+            if let Some(ep) = list.iter_mut().find(|e| e.id == id) {
+                ep.disabled = Some(format!(
+                    "the receiver answered 410 Gone at {}",
+                    rfc3339(now)
+                ));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(d)
+}
+
+/// Send a delivery again now (whatever its state), as a fresh series.
+pub fn redeliver(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis) -> Result<Delivery> {
+    let d = update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
+        d.state = DeliveryState::Pending;
+        d.attempts = 0;
+        d.next_at = Some(now);
+        Ok(())
+    })?;
+    enqueue(ws, n);
+    // It may sit below the low-water mark: move the mark back so flushes
+    // see it again if this attempt fails.
+    update(kv, &keys::webhook_low_water(ws), |l: &mut LowWater| {
+        l.done_through = l.done_through.min(n - 1);
+        Ok(())
+    })
+    .or_else(|e| {
+        if e == Error::NotFound {
+            Ok(LowWater::default())
+        } else {
+            Err(e)
+        }
+    })?;
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    fn setup() -> (MemKv, WorkspaceId, SealKey) {
+        (
+            MemKv::new(),
+            WorkspaceId::parse("acme").unwrap(),
+            SealKey::derive("deployment"),
+        )
+    }
+
+    #[test]
+    fn urls_are_checked_and_private_destinations_refused_by_default() {
+        for ok in [
+            "https://hooks.example.com/x",
+            "https://example.com:8443/a?b=c",
+        ] {
+            assert!(check_url(ok, false).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.com/x",
+            "ftp://example.com",
+            "https://user:pw@example.com/",
+            "https://127.0.0.1/x",
+            "https://localhost:3000/",
+            "https://10.1.2.3/",
+            "https://192.168.0.10/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/",
+            "https://[fe80::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://2130706433/",
+            "https://0x7f000001/",
+            "https://example.com/#frag",
+            "https:///nohost",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_url("http://127.0.0.1:9000/hook", true).is_ok());
+    }
+
+    #[test]
+    fn signatures_follow_standard_webhooks() {
+        // The example of the Standard Webhooks specification.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string();
+        let sig = signature(
+            &[secret],
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn events_are_stored_before_delivery_and_retried_on_the_schedule() {
+        let (kv, ws, key) = setup();
+        // No endpoint: nothing is stored.
+        assert!(
+            emit(
+                &kv,
+                &ws,
+                0,
+                "u_x",
+                Event::TicketCreated,
+                "#1",
+                Some(TicketNo(1))
+            )
+            .unwrap()
+            .is_empty()
+        );
+        let (ep, secret) = create(
+            &kv,
+            &ws,
+            "http://127.0.0.1:1/h",
+            &[],
+            0,
+            [1; 32],
+            [1; 16],
+            &key,
+            true,
+        )
+        .unwrap();
+        assert!(secret.starts_with("whsec_"));
+        let (only, _) = create(
+            &kv,
+            &ws,
+            "http://127.0.0.1:2/h",
+            &["share.created".into()],
+            0,
+            [2; 32],
+            [2; 16],
+            &key,
+            true,
+        )
+        .unwrap();
+        assert!(
+            create(
+                &kv,
+                &ws,
+                "https://x.test",
+                &["nope".into()],
+                0,
+                [3; 32],
+                [3; 16],
+                &key,
+                true
+            )
+            .is_err()
+        );
+        take_enqueued();
+        let ds = emit(
+            &kv,
+            &ws,
+            10,
+            "u_x",
+            Event::TicketCreated,
+            "#1",
+            Some(TicketNo(1)),
+        )
+        .unwrap();
+        assert_eq!(ds.len(), 1, "only the endpoint that wants every type");
+        assert_eq!(take_enqueued(), vec![(ws.clone(), ds[0])]);
+        let p = prepare(&kv, &ws, ds[0], 10, &key, true).unwrap().unwrap();
+        assert_eq!(p.url, ep.url);
+        let header = |k: &str| p.headers.iter().find(|(h, _)| h == k).unwrap().1.clone();
+        assert_eq!(
+            header("webhook-signature"),
+            signature(&[secret.clone()], &header("webhook-id"), 0, &p.body)
+        );
+        let v: serde_json::Value = serde_json::from_str(&p.body).unwrap();
+        assert_eq!(v["type"], "ticket.created");
+        // Only one attempt at a time: a second preparer gets nothing.
+        assert!(prepare(&kv, &ws, ds[0], 10, &key, true).unwrap().is_none());
+        // Down receiver: retried on the schedule; flush finds it when due.
+        let d = record_attempt(&kv, &ws, ds[0], 10, Err("connection refused".into())).unwrap();
+        assert_eq!(
+            (d.state, d.next_at),
+            (DeliveryState::Pending, Some(10 + 5_000))
+        );
+        assert!(due(&kv, &ws, 5_009).unwrap().is_empty());
+        assert_eq!(due(&kv, &ws, 5_010).unwrap(), ds);
+        assert!(
+            prepare(&kv, &ws, ds[0], 5_010, &key, true)
+                .unwrap()
+                .is_some()
+        );
+        let d = record_attempt(&kv, &ws, ds[0], 5_010, Ok(200)).unwrap();
+        assert_eq!((d.state, d.attempts), (DeliveryState::Succeeded, 2));
+        assert!(due(&kv, &ws, HOUR * 100).unwrap().is_empty());
+        // Out of attempts: failed.
+        let ds = emit(&kv, &ws, 20, "u_x", Event::ShareCreated, "sh", None).unwrap();
+        assert_eq!(ds.len(), 2);
+        let mut t = 20;
+        for _ in 0..SCHEDULE.len() {
+            assert!(prepare(&kv, &ws, ds[0], t, &key, true).unwrap().is_some());
+            let d = record_attempt(&kv, &ws, ds[0], t, Ok(500)).unwrap();
+            t = d.next_at.unwrap_or(t);
+        }
+        let d = delivery(&kv, &ws, ds[0]).unwrap();
+        assert_eq!(
+            (d.state, d.attempts),
+            (DeliveryState::Failed, SCHEDULE.len() as u32)
+        );
+        // 410 disables the endpoint; nothing more goes to it.
+        assert!(prepare(&kv, &ws, ds[1], 30, &key, true).unwrap().is_some());
+        let d = record_attempt(&kv, &ws, ds[1], 30, Ok(410)).unwrap();
+        assert_eq!(d.state, DeliveryState::Failed);
+        let eps = endpoints(&kv, &ws).unwrap();
+        assert!(
+            eps.iter()
+                .find(|e| e.id == only.id)
+                .unwrap()
+                .disabled
+                .is_some()
+        );
+        assert_eq!(
+            emit(&kv, &ws, 40, "u_x", Event::ShareCreated, "sh", None)
+                .unwrap()
+                .len(),
+            1
+        );
+        // Redeliver puts it back in the queue, even below the low-water mark.
+        take_enqueued();
+        redeliver(&kv, &ws, ds[0], 50).unwrap();
+        assert_eq!(take_enqueued(), vec![(ws.clone(), ds[0])]);
+        assert!(due(&kv, &ws, 50).unwrap().contains(&ds[0]));
+    }
+
+    #[test]
+    fn rotation_signs_with_both_secrets_for_a_day() {
+        let (kv, ws, key) = setup();
+        let (ep, old) = create(
+            &kv,
+            &ws,
+            "https://hooks.example.com/",
+            &[],
+            0,
+            [1; 32],
+            [1; 16],
+            &key,
+            false,
+        )
+        .unwrap();
+        let new = rotate(&kv, &ws, &ep.id, 1_000, [2; 32], &key).unwrap();
+        assert_ne!(old, new);
+        let ep = endpoints(&kv, &ws).unwrap().remove(0);
+        assert_eq!(
+            ep.signing_secrets(&key, 2_000),
+            vec![new.clone(), old.clone()]
+        );
+        assert_eq!(
+            ep.signing_secrets(&key, 1_000 + ROTATION_OVERLAP),
+            vec![new.clone()]
+        );
+        assert_eq!(
+            signature(&[new, old], "m", 1, "{}").matches("v1,").count(),
+            2
+        );
+        remove(&kv, &ws, &ep.id).unwrap();
+        assert!(endpoints(&kv, &ws).unwrap().is_empty());
+    }
+}

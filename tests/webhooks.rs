@@ -1,0 +1,397 @@
+//! Outbound webhooks through the host: endpoints (admins only, strict
+//! input), Standard Webhooks v1 signatures checked by the official
+//! `standardwebhooks` library from PyPI, retries after the receiver was
+//! down (with the test clock), 410 disables the endpoint, redirects are not
+//! followed, redeliver, rotation (both signatures), private destinations
+//! refused by default.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::api::{World, json_of};
+use crate::support::request;
+
+/// One request a receiver got.
+#[derive(Clone, Debug)]
+pub struct Got {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Got {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// A webhook receiver on loopback answering with a settable status.
+pub struct Receiver {
+    pub url: String,
+    pub got: Arc<Mutex<Vec<Got>>>,
+    pub status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let (g, st) = (got.clone(), status.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                }
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let chunked = headers
+                    .iter()
+                    .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+                let mut body = Vec::new();
+                if chunked {
+                    loop {
+                        let mut size = String::new();
+                        if reader.read_line(&mut size).is_err() {
+                            break;
+                        }
+                        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                        let mut chunk = vec![0; n + 2];
+                        if n == 0 || reader.read_exact(&mut chunk).is_err() {
+                            let mut end = String::new();
+                            let _ = reader.read_line(&mut end);
+                            break;
+                        }
+                        body.extend_from_slice(&chunk[..n]);
+                    }
+                } else {
+                    body = vec![0; len];
+                    let _ = reader.read_exact(&mut body);
+                }
+                g.lock().unwrap().push(Got {
+                    path,
+                    headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                let code = st.load(Ordering::SeqCst);
+                let extra = if code == 302 {
+                    "Location: /elsewhere\r\n"
+                } else {
+                    ""
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {code} X\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { url, got, status }
+    }
+
+    /// Wait until at least `n` requests arrived; returns them.
+    pub fn wait_for(&self, n: usize) -> Vec<Got> {
+        let t0 = Instant::now();
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "receiver got {} of {n} requests",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+}
+
+/// Verify a request with the official Standard Webhooks library.
+fn verified_by_the_official_library(g: &Got, secret: &str) -> bool {
+    let headers = json!({
+        "webhook-id": g.header("webhook-id"),
+        "webhook-timestamp": g.header("webhook-timestamp"),
+        "webhook-signature": g.header("webhook-signature"),
+    });
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json\nfrom standardwebhooks.webhooks import Webhook\nWebhook(sys.argv[1]).verify(sys.argv[2], json.loads(sys.argv[3]))\nprint('verified')",
+        ])
+        .arg(secret)
+        .arg(&g.body)
+        .arg(headers.to_string())
+        .output()
+        .expect("python3 with standardwebhooks (cargo xtask test installs it)");
+    String::from_utf8_lossy(&out.stdout).contains("verified")
+}
+
+fn register(w: &World, url: &str, types: Value) -> (String, String) {
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        "/api/v1/webhooks",
+        Some(json!({"url": url, "event_types": types})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = json_of(&r);
+    (
+        v["endpoint"]["id"].as_str().unwrap().to_string(),
+        v["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+fn deliveries(w: &World) -> Vec<Value> {
+    let r = w.as_(Some(&w.admin), "GET", "/api/v1/webhooks/deliveries", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    json_of(&r)["deliveries"].as_array().unwrap().clone()
+}
+
+fn flush(w: &World) -> u64 {
+    let r = w.as_(None, "POST", "/api/v1/webhooks/flush", None);
+    assert_eq!(r.status, 202, "{}", r.text());
+    json_of(&r)["attempting"].as_u64().unwrap()
+}
+
+fn shift_clock(w: &World, secs: i64) {
+    let r = request(
+        &w.host.addr,
+        "POST",
+        "/.well-known/ticketshare/clock",
+        &[("Content-Type", "application/json")],
+        format!("{{\"offset_seconds\": {secs}}}").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn signed_events_reach_a_receiver_and_are_retried_until_they_land() {
+    let w = World::build_full(false, &[], &["--allow-clock-shift"]);
+    let rx = Receiver::start();
+
+    // Only admins register; bad input is refused and creates nothing.
+    let path = "/api/v1/webhooks";
+    let body = json!({"url": rx.url});
+    assert_eq!(
+        w.as_(Some(&w.staff), "POST", path, Some(body.clone()))
+            .status,
+        403
+    );
+    for bad in [
+        json!({"url": rx.url, "extra": 1}),
+        json!({"url": "ftp://example.com"}),
+        json!({"url": rx.url, "event_types": ["no.such.type"]}),
+        json!({"event_types": []}),
+    ] {
+        let r = w.as_(Some(&w.admin), "POST", path, Some(bad.clone()));
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    let list = json_of(&w.as_(Some(&w.admin), "GET", path, None));
+    assert!(list["endpoints"].as_array().unwrap().is_empty());
+    assert!(
+        list["event_types"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("message.posted"))
+    );
+    let (id, secret) = register(&w, &rx.url, json!([]));
+    assert!(secret.starts_with("whsec_"));
+    let list = json_of(&w.as_(Some(&w.admin), "GET", path, None));
+    assert!(
+        !list.to_string().contains(&secret),
+        "the secret is shown once"
+    );
+
+    // An event: stored, delivered right after the response, signed.
+    let t = w.ticket(&w.cust_a, "Hooked ticket");
+    let got = rx.wait_for(1);
+    let g = &got[0];
+    assert_eq!(g.path, "/hook");
+    assert!(g.header("webhook-id").starts_with("msg_"));
+    assert!(g.header("webhook-signature").starts_with("v1,"));
+    let payload: Value = serde_json::from_str(&g.body).unwrap();
+    assert_eq!(payload["type"], "ticket.created");
+    assert_eq!(payload["data"]["ticket"], t);
+    assert!(g.body.len() < 20 * 1024);
+    assert!(verified_by_the_official_library(g, &secret));
+    assert!(
+        !verified_by_the_official_library(g, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        "the check can fail"
+    );
+    let d = &deliveries(&w)[0];
+    assert_eq!(
+        (d["state"].as_str(), d["attempts"].as_u64()),
+        (Some("succeeded"), Some(1))
+    );
+
+    // The receiver is down: the attempt fails and waits for its retry.
+    rx.status.store(503, Ordering::SeqCst);
+    let r = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/tickets/{t}/replies"),
+        Some(json!({"body": "a reply while the receiver is down"})),
+    );
+    assert_eq!(r.status, 201);
+    rx.wait_for(2);
+    std::thread::sleep(Duration::from_millis(200));
+    let d = deliveries(&w)[0].clone();
+    assert_eq!(d["state"], "pending");
+    assert_eq!(d["last_status"], 503);
+    assert_eq!(flush(&w), 0, "not due before its retry time");
+    rx.status.store(200, Ordering::SeqCst);
+    shift_clock(&w, 10);
+    assert_eq!(flush(&w), 1);
+    let got = rx.wait_for(3);
+    assert_eq!(
+        got[2].header("webhook-id"),
+        got[1].header("webhook-id"),
+        "a retry keeps its id"
+    );
+    assert!(verified_by_the_official_library(&got[2], &secret));
+    std::thread::sleep(Duration::from_millis(200));
+    let d = deliveries(&w)[0].clone();
+    assert_eq!(
+        (d["state"].as_str(), d["attempts"].as_u64()),
+        (Some("succeeded"), Some(2))
+    );
+
+    // Redirects are not followed: a 3xx is a failed attempt.
+    rx.status.store(302, Ordering::SeqCst);
+    w.ticket(&w.cust_b, "Redirected");
+    rx.wait_for(4);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rx.count(), 4, "nothing went to the Location");
+    assert_eq!(deliveries(&w)[0]["last_status"], 302);
+
+    // Redeliver sends a delivery again.
+    rx.status.store(200, Ordering::SeqCst);
+    let n = deliveries(&w)[0]["n"].as_u64().unwrap();
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        &format!("/api/v1/webhooks/deliveries/{n}/redeliver"),
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    rx.wait_for(5);
+
+    // Rotation: both secrets sign for a while; the official library accepts
+    // the delivery with either.
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        &format!("/api/v1/webhooks/{id}/rotate"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let new_secret = json_of(&r)["secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    w.ticket(&w.cust_a, "After rotation");
+    let got = rx.wait_for(6);
+    let g = &got[5];
+    assert_eq!(g.header("webhook-signature").matches("v1,").count(), 2);
+    assert!(verified_by_the_official_library(g, &new_secret));
+    assert!(verified_by_the_official_library(g, &secret));
+
+    // 410 Gone disables the endpoint: nothing more is sent to it.
+    rx.status.store(410, Ordering::SeqCst);
+    w.ticket(&w.cust_a, "Gone");
+    rx.wait_for(7);
+    std::thread::sleep(Duration::from_millis(300));
+    let list = json_of(&w.as_(Some(&w.admin), "GET", path, None));
+    assert!(
+        list["endpoints"][0]["disabled"]
+            .as_str()
+            .unwrap()
+            .contains("410")
+    );
+    w.ticket(&w.cust_a, "Not sent");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rx.count(), 7);
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        &format!("/api/v1/webhooks/{id}/enable"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert!(json_of(&r)["endpoint"]["disabled"].is_null());
+    let audit = json_of(&w.as_(None, "GET", "/api/v1/audit", None));
+    let actions = crate::api::actions(&audit);
+    for a in ["webhook.created", "webhook.rotated", "webhook.enabled"] {
+        assert!(actions.contains(&a), "{a}");
+    }
+}
+
+#[test]
+fn endpoints_filter_event_types_and_private_destinations_are_refused_by_default() {
+    let w = World::build_with(false, &[("SPIN_VARIABLE_ALLOW_PRIVATE_WEBHOOKS", "false")]);
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://10.0.0.8/hook",
+        "https://169.254.169.254/latest",
+        "https://[::1]/hook",
+    ] {
+        let r = w.as_(
+            Some(&w.admin),
+            "POST",
+            "/api/v1/webhooks",
+            Some(json!({"url": url})),
+        );
+        assert_eq!(r.status, 400, "{url}: {}", r.text());
+    }
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        "/api/v1/webhooks",
+        Some(json!({"url": "https://hooks.example.com/x", "event_types": ["share.created"]})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Events it does not want make no deliveries.
+    w.ticket(&w.cust_a, "Not a share");
+    assert!(deliveries(&w).is_empty());
+    let id = json_of(&r)["endpoint"]["id"].as_str().unwrap().to_string();
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        &format!("/api/v1/webhooks/{id}/delete"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let list = json_of(&w.as_(Some(&w.admin), "GET", "/api/v1/webhooks", None));
+    assert!(list["endpoints"].as_array().unwrap().is_empty());
+}
