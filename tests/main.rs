@@ -5,6 +5,7 @@ mod support;
 
 pub mod api;
 mod browser;
+mod inbound;
 mod invites;
 mod kv;
 mod lifecycle;

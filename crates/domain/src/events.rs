@@ -112,6 +112,14 @@ events! {
     WebhookEnabled => "webhook.enabled",
     /// A webhook endpoint was deleted.
     WebhookDeleted => "webhook.deleted",
+    /// Inbound email was set up for a provider.
+    InboundConfigured => "inbound.configured",
+    /// An inbound email was held for review (unknown sender or ticket).
+    EmailHeld => "email.held",
+    /// Staff approved a held email (it was posted).
+    HeldApproved => "email.approved",
+    /// Staff discarded a held email.
+    HeldDiscarded => "email.discarded",
 }
 
 impl Event {
@@ -156,7 +164,11 @@ impl Event {
             | WebhookCreated
             | WebhookRotated
             | WebhookEnabled
-            | WebhookDeleted => None,
+            | WebhookDeleted
+            | InboundConfigured
+            | EmailHeld
+            | HeldApproved
+            | HeldDiscarded => None,
         }
     }
 }

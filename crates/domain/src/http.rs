@@ -73,7 +73,8 @@ pub fn json_error(e: serde_json::Error) -> Error {
     Error::bad(code, msg)
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decode `%XX` escapes and `+` (form encoding).
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -288,6 +288,46 @@ pub fn webhook_low_water_claim(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/webhooks/low-water-claim")
 }
 
+/// A workspace's inbound email settings (versioned record).
+pub fn inbound_config(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/inbound/config")
+}
+
+/// Claim of the first [`inbound_config`] record.
+pub fn inbound_config_claim(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/inbound/config-claim")
+}
+
+/// Claim of a Mailgun signature token (replays are refused).
+pub fn mailgun_token(ws: &WorkspaceId, token_hash: &str) -> String {
+    format!("ws/{ws}/inbound/mailgun-token/{token_hash}")
+}
+
+/// Which ticket a reply reference (by hash) belongs to.
+pub fn reply_ref(ws: &WorkspaceId, ref_hash: &str) -> String {
+    format!("ws/{ws}/inbound/reply-ref/{ref_hash}")
+}
+
+/// Which ticket an email we sent (by Message-ID hash) was about.
+pub fn mail_message_id(ws: &WorkspaceId, id_hash: &str) -> String {
+    format!("ws/{ws}/inbound/sent-id/{id_hash}")
+}
+
+/// Claim of a received Message-ID (duplicates post once).
+pub fn inbound_message_id(ws: &WorkspaceId, id_hash: &str) -> String {
+    format!("ws/{ws}/inbound/received-id/{id_hash}")
+}
+
+/// Number of messages ever held for review.
+pub fn quarantine_counter(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/inbound/quarantine-counter")
+}
+
+/// The `n`-th held message.
+pub fn quarantine(ws: &WorkspaceId, n: u64) -> String {
+    format!("ws/{ws}/inbound/quarantine/{n:012}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +382,14 @@ mod tests {
             code_sent_claim(&ws, &hash),
             share_opened(&ws, &crate::ids::ShareId::new([0; 16]), i64::MAX),
             share_form_once(&ws, &crate::ids::ShareId::new([0; 16]), &"a".repeat(64)),
+            inbound_config(&ws),
+            inbound_config_claim(&ws),
+            mailgun_token(&ws, &hash),
+            reply_ref(&ws, &hash),
+            mail_message_id(&ws, &hash),
+            inbound_message_id(&ws, &hash),
+            quarantine_counter(&ws),
+            quarantine(&ws, u64::MAX / 2),
             webhook_endpoints(&ws),
             webhook_endpoints_claim(&ws),
             webhook_event_counter(&ws),

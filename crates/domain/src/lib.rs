@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod inbound;
 pub mod keys;
 pub mod lifecycle;
 pub mod links;

@@ -61,6 +61,12 @@ pub struct Email {
     /// What the provider said (message id or error), if anything.
     #[serde(default)]
     pub provider_response: Option<String>,
+    /// Where replies go, if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Our Message-ID, if we set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     /// CAS guard for delivery-state changes.
     #[serde(default)]
     pub version: u64,
@@ -147,7 +153,7 @@ fn redact_after(s: &str, marker: &str) -> String {
 
 /// The JSON body of Postmark's `POST /email` for one stored email.
 pub fn postmark_body(e: &Email, from: &str) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "From": from,
         "To": e.to,
         "Subject": e.subject,
@@ -155,7 +161,14 @@ pub fn postmark_body(e: &Email, from: &str) -> serde_json::Value {
         "TextBody": e.text,
         "MessageStream": "outbound",
         "Tag": e.kind,
-    })
+    });
+    if let Some(r) = &e.reply_to {
+        v["ReplyTo"] = serde_json::json!(r);
+    }
+    if let Some(id) = &e.message_id {
+        v["Headers"] = serde_json::json!([{"Name": "Message-ID", "Value": format!("<{id}>")}]);
+    }
+    v
 }
 
 /// The content of an email before it is stored.
@@ -168,6 +181,10 @@ pub struct Draft {
     pub text: String,
     /// Kind.
     pub kind: &'static str,
+    /// Where replies go (a ticket's reply address), if anywhere.
+    pub reply_to: Option<String>,
+    /// Our Message-ID for it (replies' `In-Reply-To` finds the ticket).
+    pub message_id: Option<String>,
 }
 
 /// Store an email for one recipient, its body sealed with `key` (`random`:
@@ -199,6 +216,8 @@ pub fn enqueue(
         state: Delivery::Stored,
         created_at: now,
         provider_response: None,
+        reply_to: draft.reply_to,
+        message_id: draft.message_id,
         version: 0,
     };
     write(kv, &keys::mail(ws, n), &e)?;
@@ -307,6 +326,8 @@ pub fn login_link(branding: &Branding, name: &str, url: &str) -> Draft {
             lines[0], lines[1], lines[2]
         ),
         kind: "login_link",
+        reply_to: None,
+        message_id: None,
     }
 }
 
@@ -325,6 +346,8 @@ pub fn participant(branding: &Branding, name: &str, subject: &str, line: &str, u
             lines[0], lines[1], lines[2]
         ),
         kind: "participant_link",
+        reply_to: None,
+        message_id: None,
     }
 }
 
@@ -357,6 +380,8 @@ pub fn invite(
             lines[0], lines[1], lines[2]
         ),
         kind: "delegate_invite",
+        reply_to: None,
+        message_id: None,
     }
 }
 
@@ -389,6 +414,8 @@ pub fn share(
         ),
         text: format!("{text}\n\nOpen: {url}\n"),
         kind: "share_link",
+        reply_to: None,
+        message_id: None,
     }
 }
 
@@ -404,6 +431,8 @@ pub fn share_code(branding: &Branding, code: &str) -> Draft {
         html: branded(branding, "Confirm your email", &lines, None),
         text: format!("{}\n\n{}\n\n{}\n", lines[0], lines[1], lines[2]),
         kind: "share_code",
+        reply_to: None,
+        message_id: None,
     }
 }
 

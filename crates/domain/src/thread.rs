@@ -100,6 +100,7 @@ pub fn create_ticket(
         deleted: false,
         last_seq: 0,
         order: None,
+        reply_ref: None,
         version: 0,
     };
     // The key is fresh from the counter: nobody else can be writing it.

@@ -89,6 +89,7 @@ fn run_api(
     };
     let admin_token = spin_sdk::variables::get("admin_token").unwrap_or_default();
     let public_origin = spin_sdk::variables::get("public_origin").unwrap_or_default();
+    let reply_domain = spin_sdk::variables::get("reply_domain").unwrap_or_default();
     let mut random = random::<32>;
     let mut env = domain::api::Env {
         kv: &kv,
@@ -97,6 +98,7 @@ fn run_api(
         admin_token: &admin_token,
         public_origin: &public_origin,
         allow_private_webhooks: allow_private_webhooks(),
+        reply_domain: &reply_domain,
     };
     let resp = handler(&mut env, req);
     if let Some(detail) = &resp.internal {

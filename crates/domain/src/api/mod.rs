@@ -7,6 +7,7 @@
 //! its workspace, the ticket and the actor's role; whatever the caller may not
 //! see answers 404, exactly like something that does not exist.
 
+mod inbound;
 mod shares;
 mod transfer;
 mod webhooks;
@@ -47,6 +48,9 @@ pub struct Env<'a> {
     /// Webhook endpoints may be private, loopback or link-local addresses
     /// (local development and tests only).
     pub allow_private_webhooks: bool,
+    /// The domain of tickets' reply addresses (`reply+<ref>@<domain>`),
+    /// which the inbound mail provider forwards to `/hooks/...`.
+    pub reply_domain: &'a str,
 }
 
 impl Env<'_> {
@@ -802,10 +806,18 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         }
         ("GET", ["tickets", no]) => {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
-            Ok(Response::json(
-                200,
-                &json!({"ticket": ticket_json(&t, actor.is_staff_side())}),
-            ))
+            let mut v = ticket_json(&t, actor.is_staff_side());
+            if actor.is_staff_side() {
+                // Where email replies to this ticket go (the platform's own
+                // ticket emails can use it as Reply-To).
+                v["reply_address"] = json!(
+                    t.reply_ref
+                        .as_ref()
+                        .filter(|_| !env.reply_domain.is_empty())
+                        .map(|r| crate::inbound::reply_address(r, env.reply_domain))
+                );
+            }
+            Ok(Response::json(200, &json!({"ticket": v})))
         }
         ("PUT", ["tickets", no, "order"]) => {
             require(
@@ -1111,6 +1123,10 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
         &author,
         &body.body,
     )?;
+    if !env.reply_domain.is_empty() {
+        // Every ticket has its reply address from the start.
+        crate::inbound::reply_reference(env.kv, ws, t.no, (env.random)())?;
+    }
     if let Some(o) = body.order {
         t = update(env.kv, &keys::ticket(ws, t.no), |t: &mut Ticket| {
             t.order = Some(o.clone());
@@ -1681,8 +1697,35 @@ fn mail_participant(
     let r = (env.random)();
     let link = crate::participants::issue_link(env.kv, &w.id, t.no, p, env.now, r)?;
     let url = format!("{}/p/{link}", env.public_origin.trim_end_matches('/'));
-    let draft = crate::outbox::participant(&mail_branding(env, w)?, &p.name, subject, line, &url);
+    let mut draft =
+        crate::outbox::participant(&mail_branding(env, w)?, &p.name, subject, line, &url);
+    ticket_mail_headers(env, w, t, &mut draft)?;
     env.enqueue_mail(&w.id, &p.email, draft)
+}
+
+/// Make replies to an email about a ticket come back to it: the ticket's
+/// reply address as Reply-To, and a Message-ID remembered for the
+/// `In-Reply-To` of replies that lose the address.
+fn ticket_mail_headers(
+    env: &mut Env,
+    w: &workspace::Workspace,
+    t: &Ticket,
+    draft: &mut crate::outbox::Draft,
+) -> Result<()> {
+    if env.reply_domain.is_empty() {
+        return Ok(());
+    }
+    let reference = crate::inbound::reply_reference(env.kv, &w.id, t.no, (env.random)())?;
+    draft.reply_to = Some(crate::inbound::reply_address(&reference, env.reply_domain));
+    let id = format!(
+        "t{}.{}@{}",
+        t.no.0,
+        crate::ids::encode_random(&env.random16()),
+        env.reply_domain
+    );
+    crate::inbound::remember_message_id(env.kv, &w.id, &id, t.no)?;
+    draft.message_id = Some(id);
+    Ok(())
 }
 
 /// *Copy participants*: after a public post, each active participant other

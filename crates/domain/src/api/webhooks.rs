@@ -43,8 +43,15 @@ fn delivery_json(d: &Delivery) -> Value {
     })
 }
 
-/// The `webhooks` component's entry point.
+/// The `webhooks` component's entry point: outbound webhooks, inbound
+/// email hooks (`/hooks/...`) and the quarantine.
 pub fn handle_webhooks(env: &mut Env, req: &Request) -> Response {
+    if req.path.starts_with("/hooks/") {
+        return super::inbound::hook(env, req);
+    }
+    if req.path.starts_with("/api/v1/quarantine") {
+        return super::inbound::handle_quarantine(env, req);
+    }
     serve(env, req, api)
 }
 
@@ -53,6 +60,9 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let ["webhooks", rest @ ..] = segs.as_slice() else {
         return Err(Error::NoRoute);
     };
+    if let ["inbound", more @ ..] = rest {
+        return super::inbound::setup(env, req, rid, more);
+    }
     let m = req.method.as_str();
     let known = matches!(
         (m, rest),

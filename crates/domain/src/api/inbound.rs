@@ -1,0 +1,391 @@
+//! Inbound email through the `webhooks` component:
+//!
+//! - `POST /hooks/postmark/<workspace>` (basic-auth credentials in the URL)
+//!   and `POST /hooks/mailgun/<workspace>` (signed form), each verified
+//!   before the message is read;
+//! - the message goes through the one reply path ([`thread::post`]) as the
+//!   ticket's customer, a customer of the same company, or a participant;
+//!   an unknown sender becomes a participant when *auto-add senders* is on,
+//!   otherwise the message is held for staff (`/api/v1/quarantine`);
+//! - admins set the providers up under `/api/v1/webhooks/inbound`.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    Actor, Env, audit, authenticate, copy_participants, cursor, limit, method_not_allowed,
+    reply_sender, require, segments, serve,
+};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::ids::WorkspaceId;
+use crate::inbound::{self, Email, Held};
+use crate::model::{AuthorKind, Visibility};
+use crate::thread::{self, Author};
+use crate::time::rfc3339;
+use crate::workspace;
+
+/// `/hooks/<provider>/<workspace>`: a provider's inbound webhook.
+pub(super) fn hook(env: &mut Env, req: &Request) -> Response {
+    receive(env, req).unwrap_or_else(|e| Response::error(&e))
+}
+
+fn receive(env: &mut Env, req: &Request) -> Result<Response> {
+    let rest = req.path.strip_prefix("/hooks/").ok_or(Error::NoRoute)?;
+    let (provider, ws) = rest.split_once('/').ok_or(Error::NoRoute)?;
+    if !matches!(provider, "postmark" | "mailgun") {
+        return Err(Error::NoRoute);
+    }
+    if req.method != "POST" {
+        return method_not_allowed("POST");
+    }
+    // An unknown workspace looks like wrong credentials.
+    let ws = WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?;
+    let w = workspace::workspace(env.kv, &ws).map_err(|_| Error::Unauthenticated)?;
+    let cfg = inbound::config(env.kv, &ws)?;
+    if req.body.len() > inbound::MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge(inbound::MAX_BODY_BYTES));
+    }
+    let email = if provider == "postmark" {
+        // Credentials first, on the raw request; the body is read after.
+        inbound::verify_postmark(&cfg, req.header("authorization"))?;
+        let ctype = req.header("content-type").unwrap_or("");
+        if !ctype
+            .split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        {
+            return Err(Error::UnsupportedMediaType);
+        }
+        inbound::parse_postmark(&req.body)?
+    } else {
+        let form =
+            inbound::MailgunForm::parse(req.header("content-type").unwrap_or(""), &req.body)?;
+        inbound::verify_mailgun(
+            env.kv,
+            &ws,
+            &cfg,
+            &env.seal_key(),
+            form.get("timestamp"),
+            form.get("token"),
+            form.get("signature"),
+            env.now,
+        )?;
+        form.email()?
+    };
+    if !inbound::first_delivery(env.kv, &ws, &email.message_id)? {
+        return Ok(Response::json(
+            200,
+            &json!({"duplicate": true, "message": "this Message-ID was received already"}),
+        ));
+    }
+    // The claim is released on failure, so the provider's retry is taken.
+    match file(env, &w, &email) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            inbound::release_delivery(env.kv, &ws, &email.message_id)?;
+            Err(e)
+        }
+    }
+}
+
+/// Post a verified email to its ticket, or hold it.
+fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Response> {
+    let ws = &w.id;
+    let held = |env: &mut Env, ticket, reason: &str| -> Result<Response> {
+        let h = inbound::hold(env.kv, ws, email, ticket, reason, env.now)?;
+        crate::audit::record(
+            env.kv,
+            ws,
+            env.now,
+            &format!("email:{}", h.from),
+            Event::EmailHeld,
+            &format!("{}: {reason}", h.n),
+            ticket,
+            "",
+        )?;
+        Ok(Response::json(202, &json!({"held": h.n, "reason": reason})))
+    };
+    let Some(no) = inbound::route(env.kv, ws, email)? else {
+        return held(env, None, "no ticket found for this message");
+    };
+    let Ok(t) = thread::ticket(env.kv, ws, no) else {
+        return held(env, None, "the ticket it answers is gone");
+    };
+    if email.text.trim().is_empty() {
+        return held(env, Some(no), "the message has no new text");
+    }
+    let author = match reply_sender(env, w, &t, &email.from) {
+        Ok(a) => a,
+        Err(Error::Forbidden(_))
+            if w.settings.auto_add_senders && w.settings.participants_enabled =>
+        {
+            let r16 = env.random16();
+            let name = (!email.from_name.is_empty()).then_some(email.from_name.as_str());
+            let p = crate::participants::add(
+                env.kv,
+                ws,
+                no,
+                "email",
+                &email.from,
+                name,
+                true,
+                env.now,
+                r16,
+            )?;
+            crate::audit::record(
+                env.kv,
+                ws,
+                env.now,
+                &format!("email:{}", p.email),
+                Event::ParticipantAdded,
+                &p.id,
+                Some(no),
+                "",
+            )?;
+            Author {
+                id: Some(p.id.clone()),
+                name: p.name.clone(),
+                kind: AuthorKind::Participant,
+                signed: true,
+            }
+        }
+        Err(Error::Forbidden(_)) => return held(env, Some(no), "the sender is not on the ticket"),
+        Err(e) => return Err(e),
+    };
+    post(
+        env,
+        w,
+        &t,
+        &author,
+        &email.text,
+        &format!("email:{}", email.from),
+    )
+}
+
+fn post(
+    env: &mut Env,
+    w: &workspace::Workspace,
+    t: &crate::model::Ticket,
+    author: &Author,
+    text: &str,
+    actor: &str,
+) -> Result<Response> {
+    let (msg, ticket) = thread::post(
+        env.kv,
+        &w.id,
+        t.no,
+        env.now,
+        author,
+        Visibility::Public,
+        text,
+        None,
+    )?;
+    let mut resp = Response::json(
+        201,
+        &json!({"posted": {"ticket": t.no.0, "seq": msg.seq.0, "author": author.name, "kind": author.kind}}),
+    );
+    if let Err(e) = crate::audit::record(
+        env.kv,
+        &w.id,
+        env.now,
+        actor,
+        Event::MessagePosted,
+        &format!("{}/{}", t.no, msg.seq.0),
+        Some(t.no),
+        "",
+    ) {
+        resp.internal = Some(format!("audit entry for a posted email failed: {e}"));
+    }
+    let except = (author.kind == AuthorKind::Participant)
+        .then(|| author.id.clone())
+        .flatten();
+    resp.mail = copy_participants(env, w, &ticket, &author.name, except.as_deref())?;
+    Ok(resp)
+}
+
+fn held_json(h: &Held) -> Value {
+    json!({
+        "n": h.n, "ticket": h.ticket.map(|t| t.0), "from": h.from, "from_name": h.from_name,
+        "subject": h.subject, "text": h.text, "reason": h.reason, "state": h.state,
+        "received_at": rfc3339(h.received_at), "decided_by": h.decided_by,
+        "decided_at": h.decided_at.map(rfc3339),
+    })
+}
+
+/// `/api/v1/quarantine[/<n>/(approve|discard)]` (staff).
+pub(super) fn handle_quarantine(env: &mut Env, req: &Request) -> Response {
+    serve(env, req, quarantine)
+}
+
+fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+    let segs = segments(&req.path).ok_or(Error::NoRoute)?;
+    let ["quarantine", rest @ ..] = segs.as_slice() else {
+        return Err(Error::NoRoute);
+    };
+    match (req.method.as_str(), rest) {
+        ("GET", []) | ("POST", [_, "approve" | "discard"]) => {}
+        (_, []) => return method_not_allowed("GET"),
+        (_, [_, "approve" | "discard"]) => return method_not_allowed("POST"),
+        _ => return Err(Error::NoRoute),
+    }
+    let actor = authenticate(env, req)?;
+    require(actor.is_staff_side(), "only staff review held email")?;
+    let ws = actor.ws().clone();
+    match rest {
+        [] => {
+            let (list, next) = inbound::quarantine(env.kv, &ws, cursor(req)?, limit(req)?)?;
+            Ok(Response::json(
+                200,
+                &json!({"held": list.iter().map(held_json).collect::<Vec<_>>(), "next_cursor": next}),
+            ))
+        }
+        [n, action] => {
+            let n = n.parse::<u64>().map_err(|_| {
+                Error::bad("invalid_id", format!("{n:?} is not a held message number"))
+            })?;
+            let approve = *action == "approve";
+            let before = inbound::held(env.kv, &ws, n)?;
+            if approve {
+                // The ticket must still be there before anything changes.
+                let t = before.ticket.ok_or_else(|| {
+                    Error::Conflict("no ticket was found for this message; discard it".into())
+                })?;
+                thread::ticket(env.kv, &ws, t)?;
+            }
+            let h = inbound::decide(env.kv, &ws, n, approve, &actor.audit_name(), env.now)?;
+            audit(
+                env,
+                &actor,
+                if approve {
+                    Event::HeldApproved
+                } else {
+                    Event::HeldDiscarded
+                },
+                &n.to_string(),
+                h.ticket,
+                rid,
+            )?;
+            if !approve {
+                return Ok(Response::json(200, &json!({"held": held_json(&h)})));
+            }
+            approve_post(env, &actor, &h)
+        }
+        _ => Err(Error::NoRoute),
+    }
+}
+
+/// Post an approved message as its sender (a participant of the ticket from
+/// now on when the workspace has participants).
+fn approve_post(env: &mut Env, actor: &Actor, h: &Held) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let w = workspace::workspace(env.kv, &ws)?;
+    let no = h.ticket.ok_or(Error::NotFound)?;
+    let t = thread::ticket(env.kv, &ws, no)?;
+    let author = match reply_sender(env, &w, &t, &h.from) {
+        Ok(a) => a,
+        Err(_) if w.settings.participants_enabled => {
+            let r16 = env.random16();
+            let name = (!h.from_name.is_empty()).then_some(h.from_name.as_str());
+            let p = match crate::participants::add(
+                env.kv,
+                &ws,
+                no,
+                &actor.audit_name(),
+                &h.from,
+                name,
+                true,
+                env.now,
+                r16,
+            ) {
+                Ok(p) => p,
+                Err(Error::Conflict(_)) => crate::participants::by_email(env.kv, &ws, no, &h.from)?
+                    .ok_or(Error::NotFound)?,
+                Err(e) => return Err(e),
+            };
+            Author {
+                id: Some(p.id.clone()),
+                name: p.name.clone(),
+                kind: AuthorKind::Participant,
+                signed: true,
+            }
+        }
+        Err(_) => Author {
+            id: Some(format!("email:{}", h.from)),
+            name: if h.from_name.is_empty() {
+                h.from.clone()
+            } else {
+                h.from_name.clone()
+            },
+            kind: AuthorKind::Participant,
+            signed: true,
+        },
+    };
+    let mut resp = post(env, &w, &t, &author, &h.text, &actor.audit_name())?;
+    let mut v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    v["held"] = held_json(h);
+    resp.body = v.to_string().into_bytes();
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailgunSetup {
+    signing_key: String,
+}
+
+/// `/api/v1/webhooks/inbound[/(postmark|mailgun)]` (admins): provider set-up.
+pub(super) fn setup(env: &mut Env, req: &Request, rid: &str, rest: &[&str]) -> Result<Response> {
+    match (req.method.as_str(), rest) {
+        ("GET", []) | ("POST", ["postmark"]) | ("PUT", ["mailgun"]) => {}
+        (_, []) => return method_not_allowed("GET"),
+        (_, ["postmark"]) => return method_not_allowed("POST"),
+        (_, ["mailgun"]) => return method_not_allowed("PUT"),
+        _ => return Err(Error::NoRoute),
+    }
+    let actor = authenticate(env, req)?;
+    require(actor.is_admin_side(), "only admins set up inbound email")?;
+    let ws = actor.ws().clone();
+    let origin = env.public_origin.trim_end_matches('/').to_string();
+    let hook = |p: &str| format!("{origin}/hooks/{p}/{ws}");
+    match rest {
+        [] => {
+            let cfg = inbound::config(env.kv, &ws)?;
+            Ok(Response::json(
+                200,
+                &json!({
+                    "reply_domain": env.reply_domain,
+                    "postmark": {"configured": cfg.postmark_hash.is_some(), "url": hook("postmark")},
+                    "mailgun": {"configured": cfg.mailgun_key.is_some(), "url": hook("mailgun")},
+                }),
+            ))
+        }
+        ["postmark"] => {
+            let password = inbound::set_postmark(env.kv, &ws, (env.random)())?;
+            audit(env, &actor, Event::InboundConfigured, "postmark", None, rid)?;
+            let url = match origin.split_once("://") {
+                Some((scheme, host)) => format!(
+                    "{scheme}://{}:{password}@{host}/hooks/postmark/{ws}",
+                    inbound::POSTMARK_USER
+                ),
+                None => hook("postmark"),
+            };
+            Ok(Response::json(
+                201,
+                &json!({"url": url, "username": inbound::POSTMARK_USER, "password": password}),
+            )
+            .with_secret())
+        }
+        _ => {
+            let body: MailgunSetup = req.json(MAX_JSON_BODY)?;
+            let r = (env.random)();
+            inbound::set_mailgun(env.kv, &ws, &body.signing_key, &env.seal_key(), r)?;
+            audit(env, &actor, Event::InboundConfigured, "mailgun", None, rid)?;
+            Ok(Response::json(
+                200,
+                &json!({"mailgun": {"configured": true, "url": hook("mailgun")}}),
+            ))
+        }
+    }
+}
