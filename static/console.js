@@ -259,6 +259,7 @@ async function main() {
   document.getElementById("outbox-link").hidden = state.me.role !== "admin";
   document.getElementById("settings-link").hidden = state.me.role !== "admin";
   document.getElementById("links-link").hidden = state.me.role !== "admin";
+  document.getElementById("webhooks-link").hidden = state.me.role !== "admin";
   document.getElementById("logout").addEventListener("click", logout);
   document.getElementById("more").addEventListener("click", () => loadTickets(true));
   for (const tab of document.querySelectorAll("[role=tab]")) {

@@ -303,3 +303,80 @@ fn staff_share_a_ticket_and_the_collaborator_replies_with_a_file() {
     b.goto(&format!("{origin}{link}"));
     b.wait_for("h1", "This link is no longer valid");
 }
+
+#[test]
+fn admins_watch_webhook_deliveries_and_staff_review_held_email() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Before the hook");
+    let rx = crate::webhooks::Receiver::start();
+    let b = Browser::start();
+    let origin = format!("http://{}", w.host.addr);
+    sign_in(&b, &w, &w.admin);
+    b.click("#webhooks-link", "Webhooks");
+    b.wait_for("h1", "Webhooks");
+    b.type_into("#endpoint-url", &rx.url);
+    b.click("#add", "Add endpoint");
+    b.wait_for("#secret", "whsec_");
+    b.wait_for("#endpoints li", "Active");
+    // An event reaches the receiver, and the page shows the delivery.
+    w.ticket(&w.cust_a, "Hooked in the browser");
+    rx.wait_for(1);
+    b.goto(&format!("{origin}/webhooks"));
+    b.wait_for("#deliveries tr", "succeeded");
+    b.wait_for("#deliveries tr", "ticket.created");
+    // Inbound: Postmark credentials from the page; a stranger's email is held.
+    b.click("#postmark-setup", "Create credentials");
+    b.wait_for("#secret", "/hooks/postmark/acme");
+    root_shot(&b, "webhooks.png");
+    let url = b
+        .script(
+            "return document.getElementById('secret-value').textContent;",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    let password = url
+        .split("inbound:")
+        .nth(1)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    let auth = format!(
+        "Basic {}",
+        crate::inbound::base64(&format!("inbound:{password}"))
+    );
+    let to = json_of(&w.as_(Some(&w.staff), "GET", &format!("/api/v1/tickets/{t}"), None))
+        ["ticket"]["reply_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = json!({"From": "stranger@else.test", "ToFull": [{"Email": to}], "Subject": "Hello?",
+        "MessageID": "x", "TextBody": "A stranger writes in", "Headers": [{"Name": "Message-ID", "Value": "<s1@else.test>"}]});
+    let r = crate::support::request(
+        &w.host.addr,
+        "POST",
+        "/hooks/postmark/acme",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    b.goto(&format!("{origin}/console"));
+    b.click("#quarantine-link", "Held email");
+    b.wait_for(".held", "stranger@else.test");
+    root_shot(&b, "quarantine.png");
+    b.click(".approve", "Approve and post");
+    b.wait_for("#status", "Posted to ticket");
+    b.wait_for(".held", "approved");
+    b.goto(&format!("{origin}/console#{t}"));
+    b.wait_for("#thread .msg", "A stranger writes in");
+    assert!(
+        b.resource_origins().iter().all(|o| *o == origin),
+        "{:?}",
+        b.resource_origins()
+    );
+}

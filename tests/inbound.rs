@@ -29,7 +29,7 @@ fn postmark_url_parts(w: &World) -> (String, String) {
     ("/hooks/postmark/acme".into(), format!("Basic {basic}"))
 }
 
-fn base64(s: &str) -> String {
+pub fn base64(s: &str) -> String {
     let out = std::process::Command::new("python3")
         .args([
             "-c",

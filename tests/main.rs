@@ -5,7 +5,7 @@ mod support;
 
 pub mod api;
 mod browser;
-mod inbound;
+pub mod inbound;
 mod invites;
 mod kv;
 mod lifecycle;
@@ -14,4 +14,4 @@ mod participants;
 mod routing;
 mod runtime;
 pub mod shares;
-mod webhooks;
+pub mod webhooks;
