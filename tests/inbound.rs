@@ -181,7 +181,7 @@ fn postmark_mail_lands_in_its_ticket_once_and_strangers_wait_for_review() {
         b"{not json",
     );
     assert_eq!(r.status, 400);
-    let big = vec![b' '; 1024 * 1024 + 10];
+    let big = vec![b' '; 10 * 1024 * 1024 + 10];
     let r = request(
         &w.host.addr,
         "POST",
@@ -364,6 +364,83 @@ fn postmark_mail_lands_in_its_ticket_once_and_strangers_wait_for_review() {
         None,
     ));
     assert!(ps.to_string().contains("newbie@else.test"));
+    // Removed from the ticket: never added back by email, held instead.
+    let newbie = ps["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == "newbie@else.test")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/tickets/{t}/participants/{newbie}/remove"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let r = pm(
+        &w,
+        &auth,
+        "newbie@else.test",
+        &to,
+        "m8@else.test",
+        "Back again",
+        json!([]),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    // Forged senders (the provider's SPF verdict) and auto-replies: held.
+    let r = pm(
+        &w,
+        &auth,
+        "cara@shop.test",
+        &to,
+        "m9@forged.test",
+        "Send the refund elsewhere",
+        json!([{"Name": "Received-SPF", "Value": "Fail (forged.test: domain does not designate sender)"}]),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = pm(
+        &w,
+        &auth,
+        "cara@shop.test",
+        &to,
+        "m10@shop.test",
+        "I am out of office",
+        json!([{"Name": "Auto-Submitted", "Value": "auto-replied"}]),
+    );
+    assert_eq!(r.status, 202);
+    // Only quoted text: held; approving it is refused and it stays held.
+    let r = pm(
+        &w,
+        &auth,
+        "cara@shop.test",
+        &to,
+        "m11@shop.test",
+        "> only a quote",
+        json!([]),
+    );
+    assert_eq!(r.status, 202);
+    let empty = json_of(&r)["held"].as_u64().unwrap();
+    assert_eq!(approve(empty).status, 409);
+    let again = json_of(&w.as_(Some(&w.staff), "GET", "/api/v1/quarantine", None));
+    let h = again["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["n"] == empty)
+        .unwrap()
+        .clone();
+    assert_eq!(h["state"], "held");
+    let texts = thread_texts(&w, t);
+    for not_posted in ["Back again", "refund", "out of office", "only a quote"] {
+        assert!(
+            !texts.iter().any(|(s, _)| s.contains(not_posted)),
+            "{not_posted}"
+        );
+    }
     let audit = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}/audit"), None));
     let actions = crate::api::actions(&audit);
     for a in [

@@ -19,8 +19,8 @@ use crate::store::Kv;
 use crate::time::Millis;
 use crate::token;
 
-/// Largest inbound webhook body.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest inbound webhook body (mail with attachments, base64 in JSON).
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// How far a Mailgun timestamp may be from our clock.
 pub const MAX_SKEW: Millis = 300_000;
 /// Longest text kept from a message, in bytes.
@@ -182,6 +182,23 @@ pub struct Email {
     pub message_id: String,
     /// Message ids from `In-Reply-To` and `References`.
     pub references: Vec<String>,
+    /// The provider found the sender forged (SPF or DKIM failed).
+    pub unverified_sender: bool,
+    /// An automatic message (out-of-office, bounce, list mail).
+    pub automatic: bool,
+}
+
+/// Whether SPF or DKIM verdicts say the sender is forged.
+fn failed_verdict(v: &str) -> bool {
+    let v = v.trim().to_ascii_lowercase();
+    v.starts_with("fail") || v.starts_with("softfail")
+}
+
+/// Whether `Auto-Submitted` / `Precedence` mark an automatic message.
+fn automatic_headers(auto_submitted: &str, precedence: &str) -> bool {
+    let a = auto_submitted.trim().to_ascii_lowercase();
+    let p = precedence.trim().to_ascii_lowercase();
+    (!a.is_empty() && a != "no") || matches!(p.as_str(), "bulk" | "junk" | "list" | "auto_reply")
 }
 
 fn ids_in(header: &str) -> Vec<String> {
@@ -289,6 +306,11 @@ pub fn parse_postmark(body: &[u8]) -> Result<Email> {
     } else {
         strip_quoted(&p.stripped_text_reply)
     };
+    let unverified_sender = failed_verdict(&header("Received-SPF"))
+        || header("Authentication-Results")
+            .to_ascii_lowercase()
+            .contains("dkim=fail");
+    let automatic = automatic_headers(&header("Auto-Submitted"), &header("Precedence"));
     finish(Email {
         from,
         from_name,
@@ -297,6 +319,8 @@ pub fn parse_postmark(body: &[u8]) -> Result<Email> {
         text,
         message_id,
         references,
+        unverified_sender,
+        automatic,
     })
 }
 
@@ -351,16 +375,16 @@ impl MailgunForm {
                 .map(|p| (p.name, String::from_utf8_lossy(&p.data).into_owned()))
                 .collect()
         } else if lower.starts_with("application/x-www-form-urlencoded") {
-            let r = crate::http::Request {
-                query: String::from_utf8_lossy(body).into_owned(),
-                ..Default::default()
-            };
-            r.query
+            // One pass over the pairs (never a rescan per field).
+            String::from_utf8_lossy(body)
                 .split('&')
-                .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
-                .filter_map(|k| {
-                    let name = crate::http::percent_decode(&k);
-                    r.query_param(&name).map(|v| (name, v))
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (
+                        crate::http::percent_decode(k),
+                        crate::http::percent_decode(v),
+                    )
                 })
                 .collect()
         } else {
@@ -408,6 +432,9 @@ impl MailgunForm {
         } else {
             stripped
         });
+        let unverified_sender = failed_verdict(self.get("X-Mailgun-Spf"))
+            || failed_verdict(self.get("X-Mailgun-Dkim-Check-Result"));
+        let automatic = automatic_headers(self.get("Auto-Submitted"), self.get("Precedence"));
         finish(Email {
             from,
             from_name,
@@ -416,6 +443,8 @@ impl MailgunForm {
             text,
             message_id,
             references,
+            unverified_sender,
+            automatic,
         })
     }
 }
@@ -457,6 +486,9 @@ pub fn reply_reference(
     no: TicketNo,
     random: [u8; 32],
 ) -> Result<String> {
+    if let Some(r) = crate::thread::ticket(kv, ws, no)?.reply_ref {
+        return Ok(r);
+    }
     let fresh = encode_random(&random);
     let mut chosen = String::new();
     update(kv, &keys::ticket(ws, no), |t: &mut crate::model::Ticket| {
@@ -522,6 +554,12 @@ pub fn release_delivery(kv: &dyn Kv, ws: &WorkspaceId, message_id: &str) -> Resu
         ws,
         &sha_hex(message_id.as_bytes()),
     ))?)
+}
+
+/// Give back a Mailgun token whose delivery then failed (its retry, with
+/// the same signature, is taken within the timestamp window).
+pub fn release_mailgun_token(kv: &dyn Kv, ws: &WorkspaceId, tok: &str) -> Result<()> {
+    Ok(kv.delete(&keys::mailgun_token(ws, &sha_hex(tok.as_bytes())))?)
 }
 
 /// Where a held message stands.
@@ -653,6 +691,16 @@ pub fn decide(
         };
         h.decided_by = Some(by.to_string());
         h.decided_at = Some(now);
+        Ok(())
+    })
+}
+
+/// Put an approved message back to held (its post failed).
+pub fn undecide(kv: &dyn Kv, ws: &WorkspaceId, n: u64) -> Result<Held> {
+    update(kv, &keys::quarantine(ws, n), |h: &mut Held| {
+        h.state = HeldState::Held;
+        h.decided_by = None;
+        h.decided_at = None;
         Ok(())
     })
 }

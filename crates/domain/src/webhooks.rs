@@ -157,19 +157,20 @@ fn is_private_v4(o: [u8; 4]) -> bool {
 /// (literal addresses and local names; a public name is checked by the
 /// host's resolver only).
 pub fn private_host(host: &str) -> bool {
+    let bracketed = host.starts_with('[');
     let h = host
         .trim_start_matches('[')
         .trim_end_matches(']')
+        .trim_end_matches('.')
         .to_ascii_lowercase();
-    if h == "localhost"
+    if h.is_empty()
+        || h == "localhost"
         || h.ends_with(".localhost")
         || h.ends_with(".local")
         || h.ends_with(".internal")
+        || h.ends_with(".home.arpa")
     {
         return true;
-    }
-    if let Ok(v4) = h.parse::<std::net::Ipv4Addr>() {
-        return is_private_v4(v4.octets());
     }
     if let Ok(v6) = h.parse::<std::net::Ipv6Addr>() {
         if let Some(v4) = v6.to_ipv4_mapped() {
@@ -178,13 +179,28 @@ pub fn private_host(host: &str) -> bool {
         let s = v6.segments();
         return v6.is_loopback()
             || v6.is_unspecified()
+            || s[..6] == [0; 6] // IPv4-compatible ::a.b.c.d
+            || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] // NAT64
             || (s[0] & 0xfe00) == 0xfc00
             || (s[0] & 0xffc0) == 0xfe80
             || (s[0] & 0xff00) == 0xff00;
     }
-    // A bare number or hex form some resolvers read as an address.
-    h.chars()
-        .all(|c| c.is_ascii_hexdigit() || c == '.' || c == 'x')
+    if bracketed {
+        // Brackets hold IPv6 only; anything else (zone ids, junk) is refused.
+        return true;
+    }
+    if let Ok(v4) = h.parse::<std::net::Ipv4Addr>() {
+        return is_private_v4(v4.octets());
+    }
+    // Numeric forms resolvers accept (`2130706433`, `0x7f.1`, `0177.0.0.1`):
+    // every dot-separated part a decimal, octal or 0x-hex number. Refused,
+    // since a public service has a name or a plain dotted address.
+    h.split('.').all(|p| {
+        !p.is_empty()
+            && (p.bytes().all(|c| c.is_ascii_digit())
+                || p.strip_prefix("0x")
+                    .is_some_and(|x| x.bytes().all(|c| c.is_ascii_hexdigit())))
+    })
 }
 
 /// Check an endpoint URL: `https://` (or `http://` where private
@@ -266,19 +282,21 @@ pub fn create(
     types: &[String],
     now: Millis,
     random: [u8; 32],
+    seal_random: [u8; 32],
     random_id: [u8; 16],
     key: &SealKey,
     allow_private: bool,
 ) -> Result<(Endpoint, String)> {
     check_url(url, allow_private)?;
     let types = check_types(types)?;
+    // The seal's nonce is stored in clear: never the secret's own bytes.
     let secret = new_secret(random);
     let ep = Endpoint {
         id: EndpointId::new(random_id),
         url: url.to_string(),
         event_types: types,
         secrets: vec![Secret {
-            sealed: crate::seal::seal(key, random, secret.as_bytes()),
+            sealed: crate::seal::seal(key, seal_random, secret.as_bytes()),
             created_at: now,
             expires_at: None,
         }],
@@ -305,10 +323,11 @@ pub fn rotate(
     id: &EndpointId,
     now: Millis,
     random: [u8; 32],
+    seal_random: [u8; 32],
     key: &SealKey,
 ) -> Result<String> {
     let secret = new_secret(random);
-    let sealed = crate::seal::seal(key, random, secret.as_bytes());
+    let sealed = crate::seal::seal(key, seal_random, secret.as_bytes());
     change(kv, ws, |list| {
         let ep = list
             .iter_mut()
@@ -796,28 +815,26 @@ pub fn record_attempt(
     Ok(d)
 }
 
-/// Send a delivery again now (whatever its state), as a fresh series.
+/// Send a delivery's event to its endpoint again, now, as a new delivery
+/// (a fresh series of attempts, at the top of the queue so the flush
+/// window always covers it). Returns the new delivery.
 pub fn redeliver(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis) -> Result<Delivery> {
-    let d = update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
-        d.state = DeliveryState::Pending;
-        d.attempts = 0;
-        d.next_at = Some(now);
-        Ok(())
-    })?;
-    enqueue(ws, n);
-    // It may sit below the low-water mark: move the mark back so flushes
-    // see it again if this attempt fails.
-    update(kv, &keys::webhook_low_water(ws), |l: &mut LowWater| {
-        l.done_through = l.done_through.min(n - 1);
-        Ok(())
-    })
-    .or_else(|e| {
-        if e == Error::NotFound {
-            Ok(LowWater::default())
-        } else {
-            Err(e)
-        }
-    })?;
+    let old = delivery(kv, ws, n)?;
+    let m = kv.increment(&keys::webhook_delivery_counter(ws), 1)? as u64;
+    let d = Delivery {
+        n: m,
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_at: Some(now),
+        last_status: None,
+        last_error: None,
+        last_at: None,
+        created_at: now,
+        version: 0,
+        ..old
+    };
+    write(kv, &keys::webhook_delivery(ws, m), &d)?;
+    enqueue(ws, m);
     Ok(d)
 }
 
@@ -861,6 +878,24 @@ mod tests {
         ] {
             assert!(check_url(bad, false).is_err(), "{bad}");
         }
+        for bad in [
+            "https://localhost./",
+            "https://metadata.google.internal./x",
+            "https://[::127.0.0.1]/",
+            "https://[fe80::1%25eth0]/",
+            "https://[64:ff9b::7f00:1]/",
+            "https://0177.0.0.1/",
+            "https://0x7f.1/",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad}");
+        }
+        for ok in [
+            "https://cafe.be/x",
+            "https://dead.beef.example/",
+            "https://1password.com/",
+        ] {
+            assert!(check_url(ok, false).is_ok(), "{ok}");
+        }
         assert!(check_url("http://127.0.0.1:9000/hook", true).is_ok());
     }
 
@@ -901,6 +936,7 @@ mod tests {
             &[],
             0,
             [1; 32],
+            [101; 32],
             [1; 16],
             &key,
             true,
@@ -914,6 +950,7 @@ mod tests {
             &["share.created".into()],
             0,
             [2; 32],
+            [102; 32],
             [2; 16],
             &key,
             true,
@@ -927,6 +964,7 @@ mod tests {
                 &["nope".into()],
                 0,
                 [3; 32],
+                [103; 32],
                 [3; 16],
                 &key,
                 true
@@ -1005,11 +1043,12 @@ mod tests {
                 .len(),
             1
         );
-        // Redeliver puts it back in the queue, even below the low-water mark.
+        // Redeliver queues the event again as a new delivery.
         take_enqueued();
-        redeliver(&kv, &ws, ds[0], 50).unwrap();
-        assert_eq!(take_enqueued(), vec![(ws.clone(), ds[0])]);
-        assert!(due(&kv, &ws, 50).unwrap().contains(&ds[0]));
+        let again = redeliver(&kv, &ws, ds[0], 50).unwrap();
+        assert!(again.n > ds[0] && again.event == delivery(&kv, &ws, ds[0]).unwrap().event);
+        assert_eq!(take_enqueued(), vec![(ws.clone(), again.n)]);
+        assert!(due(&kv, &ws, 50).unwrap().contains(&again.n));
     }
 
     #[test]
@@ -1022,12 +1061,25 @@ mod tests {
             &[],
             0,
             [1; 32],
+            [101; 32],
             [1; 16],
             &key,
             false,
         )
         .unwrap();
-        let new = rotate(&kv, &ws, &ep.id, 1_000, [2; 32], &key).unwrap();
+        let new = rotate(&kv, &ws, &ep.id, 1_000, [2; 32], [9; 32], &key).unwrap();
+        // No secret sits in the store in any encoding (the seal's nonce is
+        // stored in clear, so it must never be the secret's bytes).
+        for secret in [&old, &new] {
+            let raw = token::base64_std_decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+            for (k, v) in kv.dump() {
+                let v = String::from_utf8_lossy(&v).to_string();
+                assert!(
+                    !v.contains(&token::base64url(&raw)) && !v.contains(secret.as_str()),
+                    "{k} holds a webhook secret"
+                );
+            }
+        }
         assert_ne!(old, new);
         let ep = endpoints(&kv, &ws).unwrap().remove(0);
         assert_eq!(

@@ -98,6 +98,12 @@ impl State {
     }
 }
 
+/// How long an outgoing request may take to connect, unless the component
+/// sets its own timeout.
+const OUTBOUND_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long an outgoing request may wait for (more of) its response.
+const OUTBOUND_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Refuses outgoing requests to hosts the component did not list.
 struct OutboundHooks {
     env: Arc<ComponentEnv>,
@@ -122,6 +128,15 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
     > {
         _ = fut;
         let allowed = self.env.outbound.allows_uri(request.uri());
+        // A receiver that never answers must not hold an instance until its
+        // deadline: timeouts unless the component set its own.
+        let mut options = options.unwrap_or_default();
+        options.connect_timeout = options.connect_timeout.or(Some(OUTBOUND_CONNECT_TIMEOUT));
+        options.first_byte_timeout = options.first_byte_timeout.or(Some(OUTBOUND_READ_TIMEOUT));
+        options.between_bytes_timeout = options
+            .between_bytes_timeout
+            .or(Some(OUTBOUND_READ_TIMEOUT));
+        let options = Some(options);
         Box::new(async move {
             if !allowed {
                 eprintln!("outbound request refused: host not in allowed_outbound_hosts");

@@ -40,6 +40,9 @@ fn receive(env: &mut Env, req: &Request) -> Result<Response> {
     if req.method != "POST" {
         return method_not_allowed("POST");
     }
+    // A Mailgun token is claimed when verified; a failure after that gives
+    // it back, so the provider's retry of the same delivery is taken.
+    let mut mailgun_token: Option<String> = None;
     // An unknown workspace looks like wrong credentials.
     let ws = WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?;
     let w = workspace::workspace(env.kv, &ws).map_err(|_| Error::Unauthenticated)?;
@@ -72,6 +75,8 @@ fn receive(env: &mut Env, req: &Request) -> Result<Response> {
             form.get("signature"),
             env.now,
         )?;
+        mailgun_token = Some(form.get("token").to_string());
+        // A malformed message is refused for good: its token stays used.
         form.email()?
     };
     if !inbound::first_delivery(env.kv, &ws, &email.message_id)? {
@@ -80,11 +85,15 @@ fn receive(env: &mut Env, req: &Request) -> Result<Response> {
             &json!({"duplicate": true, "message": "this Message-ID was received already"}),
         ));
     }
-    // The claim is released on failure, so the provider's retry is taken.
+    // The claims are released on failure (nothing was posted: a post is
+    // the commit point and never fails after it), so a retry is taken.
     match file(env, &w, &email) {
         Ok(r) => Ok(r),
         Err(e) => {
             inbound::release_delivery(env.kv, &ws, &email.message_id)?;
+            if let Some(t) = &mailgun_token {
+                inbound::release_mailgun_token(env.kv, &ws, t)?;
+            }
             Err(e)
         }
     }
@@ -113,11 +122,34 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
     let Ok(t) = thread::ticket(env.kv, ws, no) else {
         return held(env, None, "the ticket it answers is gone");
     };
+    if email.automatic {
+        return held(
+            env,
+            Some(no),
+            "an automatic message (auto-reply or list mail)",
+        );
+    }
+    if email.unverified_sender {
+        return held(
+            env,
+            Some(no),
+            "the provider could not verify the sender (SPF or DKIM failed)",
+        );
+    }
     if email.text.trim().is_empty() {
         return held(env, Some(no), "the message has no new text");
     }
     let author = match reply_sender(env, w, &t, &email.from) {
         Ok(a) => a,
+        // Someone whose access was removed, revoked or is view only is never
+        // added back by email: staff decide.
+        Err(Error::Forbidden(_)) if had_access(env, w, no, &email.from)? => {
+            return held(
+                env,
+                Some(no),
+                "the sender's access to this ticket was removed or is view only",
+            );
+        }
         Err(Error::Forbidden(_))
             if w.settings.auto_add_senders && w.settings.participants_enabled =>
         {
@@ -164,6 +196,25 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
     )
 }
 
+/// Whether an address is (or was) a participant or delegate of the ticket.
+fn had_access(
+    env: &Env,
+    w: &workspace::Workspace,
+    no: crate::ids::TicketNo,
+    email: &str,
+) -> Result<bool> {
+    let email = workspace::normalise_email(email)?;
+    Ok(crate::participants::list(env.kv, &w.id, no)?
+        .iter()
+        .any(|p| p.email == email)
+        || crate::delegates::list(env.kv, &w.id, no)?
+            .iter()
+            .any(|d| d.email == email))
+}
+
+/// Post through the one reply path. The written message is the commit
+/// point: nothing after it turns the post into an error (a provider would
+/// retry and post twice).
 fn post(
     env: &mut Env,
     w: &workspace::Workspace,
@@ -201,7 +252,14 @@ fn post(
     let except = (author.kind == AuthorKind::Participant)
         .then(|| author.id.clone())
         .flatten();
-    resp.mail = copy_participants(env, w, &ticket, &author.name, except.as_deref())?;
+    match copy_participants(env, w, &ticket, &author.name, except.as_deref()) {
+        Ok(mail) => resp.mail = mail,
+        Err(e) => {
+            resp.internal = Some(format!(
+                "copying participants on a posted email failed: {e}"
+            ))
+        }
+    }
     Ok(resp)
 }
 
@@ -247,30 +305,51 @@ fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             })?;
             let approve = *action == "approve";
             let before = inbound::held(env.kv, &ws, n)?;
-            if approve {
-                // The ticket must still be there before anything changes.
+            if approve && before.state == inbound::HeldState::Held {
+                // Everything the post needs is checked before anything changes.
                 let t = before.ticket.ok_or_else(|| {
                     Error::Conflict("no ticket was found for this message; discard it".into())
                 })?;
-                thread::ticket(env.kv, &ws, t)?;
+                thread::ticket(env.kv, &ws, t)
+                    .map_err(|_| Error::Conflict("its ticket is gone; discard it".into()))?;
+                thread::check_body(&before.text).map_err(|_| {
+                    Error::Conflict("the message has no text to post; discard it".into())
+                })?;
             }
             let h = inbound::decide(env.kv, &ws, n, approve, &actor.audit_name(), env.now)?;
-            audit(
-                env,
-                &actor,
-                if approve {
-                    Event::HeldApproved
-                } else {
-                    Event::HeldDiscarded
-                },
-                &n.to_string(),
-                h.ticket,
-                rid,
-            )?;
             if !approve {
+                audit(
+                    env,
+                    &actor,
+                    Event::HeldDiscarded,
+                    &n.to_string(),
+                    h.ticket,
+                    rid,
+                )?;
                 return Ok(Response::json(200, &json!({"held": held_json(&h)})));
             }
-            approve_post(env, &actor, &h)
+            match approve_post(env, &actor, &h) {
+                Ok(resp) => {
+                    if let Err(e) = audit(
+                        env,
+                        &actor,
+                        Event::HeldApproved,
+                        &n.to_string(),
+                        h.ticket,
+                        rid,
+                    ) {
+                        let mut resp = resp;
+                        resp.internal = Some(format!("audit entry for an approval failed: {e}"));
+                        return Ok(resp);
+                    }
+                    Ok(resp)
+                }
+                Err(e) => {
+                    // Not posted: the message waits for a decision again.
+                    inbound::undecide(env.kv, &ws, n)?;
+                    Err(e)
+                }
+            }
         }
         _ => Err(Error::NoRoute),
     }

@@ -103,6 +103,7 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 &body.event_types,
                 env.now,
                 r32,
+                (env.random)(),
                 r16,
                 &env.seal_key(),
                 env.allow_private_webhooks,
@@ -153,7 +154,15 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             match *action {
                 "rotate" => {
                     let r = (env.random)();
-                    let secret = webhooks::rotate(env.kv, &ws, &id, env.now, r, &env.seal_key())?;
+                    let secret = webhooks::rotate(
+                        env.kv,
+                        &ws,
+                        &id,
+                        env.now,
+                        r,
+                        (env.random)(),
+                        &env.seal_key(),
+                    )?;
                     audit(env, &actor, Event::WebhookRotated, id.as_str(), None, rid)?;
                     let ep = webhooks::endpoints(env.kv, &ws)?
                         .into_iter()
