@@ -875,10 +875,6 @@ mod tests {
             "https://0x7f000001/",
             "https://example.com/#frag",
             "https:///nohost",
-        ] {
-            assert!(check_url(bad, false).is_err(), "{bad}");
-        }
-        for bad in [
             "https://localhost./",
             "https://metadata.google.internal./x",
             "https://[::127.0.0.1]/",
