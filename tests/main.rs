@@ -6,6 +6,7 @@ mod support;
 pub mod api;
 mod browser;
 pub mod inbound;
+mod inbox;
 mod invites;
 mod kv;
 mod lifecycle;

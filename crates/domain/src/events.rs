@@ -54,6 +54,12 @@ events! {
     OrderSet => "ticket.order_set",
     /// A message was posted to a thread.
     MessagePosted => "message.posted",
+    /// A staff member accepted a pending ticket.
+    TicketAssigned => "ticket.assigned",
+    /// A ticket was transferred to another staff member and/or queue.
+    TicketTransferred => "ticket.transferred",
+    /// A ticket was returned to Pending.
+    TicketReturned => "ticket.returned",
     /// A ticket was resolved.
     TicketResolved => "ticket.resolved",
     /// A resolved ticket was reopened.
@@ -132,6 +138,9 @@ impl Event {
             MessagePosted | ParticipantReplied | ShareReplied => Some("message.posted"),
             TicketResolved | TicketReopened => Some("ticket.status_changed"),
             TicketDeleted => Some("ticket.deleted"),
+            TicketAssigned => Some("ticket.assigned"),
+            TicketTransferred => Some("ticket.transferred"),
+            TicketReturned => Some("ticket.returned"),
             DelegateInvited | DelegateResent => Some("delegate.invited"),
             DelegateAccepted => Some("delegate.accepted"),
             DelegateRevoked => Some("delegate.revoked"),

@@ -328,6 +328,47 @@ pub fn quarantine(ws: &WorkspaceId, n: u64) -> String {
     format!("ws/{ws}/inbound/quarantine/{n:012}")
 }
 
+/// Number of entries ever written to an inbox list (`pending/<queue>`,
+/// `working/<user>`, `resolved`).
+pub fn view_counter(ws: &WorkspaceId, list: &str) -> String {
+    format!("ws/{ws}/inbox/{list}/counter")
+}
+
+/// The `pos`-th entry of an inbox list.
+pub fn view_entry(ws: &WorkspaceId, list: &str, pos: u64) -> String {
+    format!("ws/{ws}/inbox/{list}/e/{pos:012}")
+}
+
+/// How many tickets an inbox list holds.
+pub fn view_count(ws: &WorkspaceId, list: &str) -> String {
+    format!("ws/{ws}/inbox/{list}/count")
+}
+
+/// Where oldest-first readers of an inbox list may start.
+pub fn view_hint(ws: &WorkspaceId, list: &str) -> String {
+    format!("ws/{ws}/inbox/{list}/hint")
+}
+
+/// Claim of the first [`view_hint`] record of a list.
+pub fn view_hint_claim(ws: &WorkspaceId, list: &str) -> String {
+    format!("ws/{ws}/inbox/{list}/hint-claim")
+}
+
+/// The queues tickets of the workspace have been in (versioned record).
+pub fn queues(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/queues")
+}
+
+/// Claim of the first [`queues`] record.
+pub fn queues_claim(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/queues-claim")
+}
+
+/// The message number a staff member has seen a ticket up to.
+pub fn seen(ws: &WorkspaceId, user: &UserId, no: TicketNo) -> String {
+    format!("ws/{ws}/seen/{user}/{:012}", no.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +423,14 @@ mod tests {
             code_sent_claim(&ws, &hash),
             share_opened(&ws, &crate::ids::ShareId::new([0; 16]), i64::MAX),
             share_form_once(&ws, &crate::ids::ShareId::new([0; 16]), &"a".repeat(64)),
+            view_counter(&ws, &format!("pending/{}", "q".repeat(40))),
+            view_entry(&ws, &format!("working/{u}"), u64::MAX / 2),
+            view_count(&ws, "resolved"),
+            view_hint(&ws, &format!("pending/{}", "q".repeat(40))),
+            view_hint_claim(&ws, &format!("pending/{}", "q".repeat(40))),
+            seen(&ws, &u, TicketNo(u64::MAX / 2)),
+            queues(&ws),
+            queues_claim(&ws),
             inbound_config(&ws),
             inbound_config_claim(&ws),
             mailgun_token(&ws, &hash),

@@ -21,6 +21,7 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod inbound;
+pub mod inbox;
 pub mod keys;
 pub mod lifecycle;
 pub mod links;

@@ -10,10 +10,8 @@
 use crate::delegates::{self, Delegate};
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, WorkspaceId};
-use crate::keys;
 use crate::model::{Status, Ticket};
 use crate::participants::{self, Participant};
-use crate::record::update;
 use crate::store::Kv;
 use crate::time::Millis;
 
@@ -50,10 +48,11 @@ fn change(
     kv: &dyn Kv,
     ws: &WorkspaceId,
     no: TicketNo,
+    now: Millis,
     f: impl FnMut(&mut Ticket) -> Result<()>,
 ) -> Result<Ticket> {
     let mut f = f;
-    update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
+    crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
         if t.deleted {
             return Err(Error::NotFound);
         }
@@ -71,7 +70,7 @@ pub fn resolve(
     now: Millis,
     revoke: bool,
 ) -> Result<(Ticket, Revoked)> {
-    let t = change(kv, ws, no, |t| {
+    let t = change(kv, ws, no, now, |t| {
         if t.status != Status::Resolved {
             t.status = Status::Resolved;
             t.updated_at = now;
@@ -89,7 +88,7 @@ pub fn resolve(
 /// Reopen a resolved ticket (status *open*). Links revoked on resolve stay
 /// revoked: staff invite again if they want them back.
 pub fn reopen(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Result<Ticket> {
-    change(kv, ws, no, |t| {
+    change(kv, ws, no, now, |t| {
         if t.status != Status::Resolved {
             return Err(Error::Conflict(format!("ticket {} is not resolved", t.no)));
         }
@@ -112,7 +111,7 @@ pub fn delete(
     // deleted flag (every link checks its ticket).
     crate::thread::ticket(kv, ws, no)?;
     let revoked = revoke_links(kv, ws, no, now)?;
-    let t = change(kv, ws, no, |t| {
+    let t = change(kv, ws, no, now, |t| {
         t.deleted = true;
         t.updated_at = now;
         Ok(())

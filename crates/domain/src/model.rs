@@ -228,6 +228,9 @@ pub struct Ticket {
     /// Order details from the platform, if any.
     #[serde(default)]
     pub order: Option<OrderDetails>,
+    /// Its entry in the inbox (the one list it is in); `None` when deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<crate::inbox::Slot>,
     /// The unguessable reference of its reply address, once one was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_ref: Option<String>,

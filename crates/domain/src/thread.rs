@@ -10,7 +10,7 @@ use crate::keys;
 use crate::model::{
     AuthorKind, Message, Reader, Status, Ticket, Visibility, marks_staff_unseen, status_after_post,
 };
-use crate::record::{read, update, write};
+use crate::record::{read, write};
 use crate::store::Kv;
 use crate::time::Millis;
 
@@ -100,6 +100,7 @@ pub fn create_ticket(
         deleted: false,
         last_seq: 0,
         order: None,
+        slot: None,
         reply_ref: None,
         version: 0,
     };
@@ -124,7 +125,8 @@ pub fn create_ticket(
         let i = kv.increment(&keys::company_ticket_counter(ws, &h), 1)? as u64;
         write(kv, &keys::company_ticket(ws, &h, i), &no)?;
     }
-    let ticket = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
+    // Into the inbox (Pending of its queue).
+    let ticket = crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
         t.last_seq = t.last_seq.max(message.seq.0);
         Ok(())
     })?;
@@ -212,7 +214,9 @@ pub fn post_with(
     extras: Extras,
 ) -> Result<(Message, Ticket)> {
     check_body(body)?;
-    if visibility == Visibility::Internal && author.kind != AuthorKind::Staff {
+    if visibility == Visibility::Internal
+        && !matches!(author.kind, AuthorKind::Staff | AuthorKind::System)
+    {
         return Err(Error::Forbidden("only staff write internal notes".into()));
     }
     if visibility == Visibility::External && author.kind != AuthorKind::Collaborator {
@@ -230,7 +234,7 @@ pub fn post_with(
     // The message is the commit point: once it is written the post stands,
     // even if the ticket's summary cannot be updated right now (a later post
     // or state change brings it up to date).
-    let ticket = match update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
+    let ticket = match crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
         t.status = status_after_post(t.status, author.kind, visibility);
         t.staff_unseen |= marks_staff_unseen(author.kind, visibility);
         t.updated_at = t.updated_at.max(now);

@@ -273,6 +273,41 @@ pub fn check_queue(q: &str) -> Result<()> {
     }
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Queues {
+    list: Vec<String>,
+    version: u64,
+}
+
+crate::versioned!(Queues);
+
+/// Every queue a ticket of the workspace has been in (admins' Pending
+/// covers them all).
+pub fn queues(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Vec<String>> {
+    Ok(read::<Queues>(kv, &keys::queues(ws))?
+        .map(|q| q.list)
+        .unwrap_or_default())
+}
+
+/// Remember a queue (once).
+pub fn note_queue(kv: &dyn Kv, ws: &WorkspaceId, q: &str) -> Result<()> {
+    check_queue(q)?;
+    let key = keys::queues(ws);
+    if claim(kv, &keys::queues_claim(ws))? || read::<Queues>(kv, &key)?.is_none() {
+        write(kv, &key, &Queues::default())?;
+    }
+    if queues(kv, ws)?.iter().any(|x| x == q) {
+        return Ok(());
+    }
+    update(kv, &key, |r: &mut Queues| {
+        if !r.list.iter().any(|x| x == q) && r.list.len() < 200 {
+            r.list.push(q.to_string());
+        }
+        Ok(())
+    })
+    .map(|_| ())
+}
+
 /// The one normal form of a company name (trimmed, lowercased), used both to
 /// list a company's tickets and to check access to one.
 pub fn company_key(name: &str) -> String {

@@ -209,6 +209,7 @@ fn ticket_json(t: &Ticket, for_staff: bool) -> Value {
         v["assignee_id"] = json!(t.assignee);
         v["queue"] = json!(t.queue);
         v["unread"] = json!(t.staff_unseen);
+        v["version"] = json!(t.version);
     }
     v
 }
@@ -804,6 +805,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 }),
             ))
         }
+        ("GET", ["inbox"]) => transfer::inbox(env, &actor, req),
         ("GET", ["tickets", no]) => {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
             let mut v = ticket_json(&t, actor.is_staff_side());
@@ -890,6 +892,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             | ["tickets", ..]
             | ["audit"]
             | ["outbox"]
+            | ["inbox"]
             | ["links"],
         ) => method_not_allowed("GET, POST, PUT"),
         _ => Err(Error::NoRoute),
@@ -1105,6 +1108,7 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
     };
     let queue = body.queue.unwrap_or_else(|| "support".into());
     workspace::check_queue(&queue)?;
+    workspace::note_queue(env.kv, ws, &queue)?;
     if let Some(o) = &body.order {
         if actor.user().is_some_and(|u| u.role == Role::Customer) {
             return Err(Error::Forbidden(

@@ -1,7 +1,10 @@
-//! The `transfer` component: staff actions on a ticket's state under
-//! `/api/v1/tickets/<no>/(resolve|reopen|delete)`. Each is a POST (with the
-//! usual `Idempotency-Key`), changes the ticket by compare-and-swap, revokes
-//! outside links where the rules say so, and writes the audit ledger.
+//! The `transfer` component: staff actions on a ticket's ownership and state
+//! under `/api/v1/tickets/<no>/(accept|transfer|return|resolve|reopen|delete|read|unread)`.
+//! Each is a POST (with the usual `Idempotency-Key`), changes the ticket by
+//! compare-and-swap through `inbox::change` (so its view follows), revokes
+//! outside links where the rules say so, and writes the audit ledger (and
+//! so the webhooks). The inbox views themselves (`GET /api/v1/inbox`) are
+//! read here too, for the `tickets` component.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -12,6 +15,7 @@ use crate::events::Event;
 use crate::http::{MAX_JSON_BODY, Request, Response};
 use crate::ids::TicketNo;
 use crate::lifecycle::{self, Revoked};
+use crate::model::Status;
 use crate::workspace;
 
 /// Optional body of every action.
@@ -71,7 +75,10 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let ["tickets", no, action] = segs.as_slice() else {
         return Err(Error::NoRoute);
     };
-    if !matches!(*action, "resolve" | "reopen" | "delete") {
+    if !matches!(
+        *action,
+        "resolve" | "reopen" | "delete" | "accept" | "transfer" | "return" | "read" | "unread"
+    ) {
         return Err(Error::NoRoute);
     }
     if req.method != "POST" {
@@ -79,6 +86,12 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     }
     let actor = authenticate(env, req)?;
     let no = TicketNo::parse(no)?;
+    if matches!(
+        *action,
+        "accept" | "transfer" | "return" | "read" | "unread"
+    ) {
+        return ownership(env, &actor, req, rid, no, action);
+    }
     let ws = actor.ws().clone();
     // Customers get the same answer as for a ticket that does not exist when
     // they cannot see it, and a refusal when they can.
@@ -137,5 +150,353 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     Ok(Response::json(
         200,
         &json!({"ticket": ticket_json(&t, true), "revoked": revoked_json(&revoked)}),
+    ))
+}
+
+fn ticket_queues(u: Option<&workspace::User>) -> Option<&[String]> {
+    match u {
+        Some(u) if u.role == workspace::Role::Staff && !u.queues.is_empty() => Some(&u.queues),
+        // Admins, the platform, and staff in no queue in particular: all.
+        _ => None,
+    }
+}
+
+/// Staff act on tickets of their queues; admins (and the platform) on all.
+fn may_act(actor: &super::Actor, t: &crate::model::Ticket) -> bool {
+    actor.is_staff_side()
+        && ticket_queues(actor.user()).is_none_or(|qs| {
+            qs.contains(&t.queue) || t.assignee.as_ref() == actor.user().map(|u| &u.id)
+        })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    /// The staff member who takes it over.
+    #[serde(default)]
+    to: Option<crate::ids::UserId>,
+    /// The queue it moves to.
+    #[serde(default)]
+    queue: Option<String>,
+    /// A hand-off note, shown in the thread as an internal event.
+    #[serde(default)]
+    note: Option<String>,
+    /// Refuse (409) unless the ticket is still at this version (what the
+    /// caller saw): of many concurrent transfers exactly one wins.
+    #[serde(default)]
+    if_version: Option<u64>,
+}
+
+fn check_line(what: &str, text: &str) -> Result<String> {
+    let t = text.trim();
+    if t.chars().count() > MAX_REASON_CHARS {
+        return Err(Error::bad(
+            "invalid_field",
+            format!("{what} is longer than {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    if t.chars()
+        .any(|c| (c.is_control() && c != '\n') || is_bidi_control(c))
+    {
+        return Err(Error::bad(
+            "invalid_field",
+            format!("{what} must be plain text"),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+fn user_name(env: &Env, ws: &crate::ids::WorkspaceId, id: &crate::ids::UserId) -> String {
+    workspace::user(env.kv, ws, id)
+        .map(|u| u.name)
+        .unwrap_or_else(|_| id.to_string())
+}
+
+/// Accept, transfer, return, mark read / unread.
+fn ownership(
+    env: &mut Env,
+    actor: &super::Actor,
+    req: &Request,
+    rid: &str,
+    no: TicketNo,
+    action: &str,
+) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let t = super::visible_ticket(env, actor, no)?;
+    require(actor.is_staff_side(), "only staff work the inbox")?;
+    let me = actor.user().cloned();
+    let need_me = || {
+        me.clone().ok_or_else(|| {
+            Error::bad(
+                "act_as_required",
+                format!(
+                    "{action} is done by a person: send {} with a staff user id",
+                    super::ACT_AS_HEADER
+                ),
+            )
+        })
+    };
+    match action {
+        "read" | "unread" => {
+            let me = need_me()?;
+            crate::inbox::mark(env.kv, &ws, &me.id, &t, action == "read")?;
+            return Ok(Response::json(
+                200,
+                &json!({"ticket": t.no.0, "unread": action == "unread"}),
+            ));
+        }
+        _ => {}
+    }
+    require(
+        may_act(actor, &t),
+        "staff act on tickets of their own queues",
+    )?;
+    let who = actor
+        .user()
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| "The platform".into());
+    let (t, event, note) = match action {
+        "accept" => {
+            let me = need_me()?;
+            let mut taken_by = None;
+            let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
+                if t.deleted {
+                    return Err(Error::NotFound);
+                }
+                if t.status == Status::Resolved {
+                    return Err(Error::Conflict(format!("ticket {} is resolved", t.no)));
+                }
+                match &t.assignee {
+                    Some(a) if *a == me.id => {}
+                    Some(a) => {
+                        taken_by = Some(a.clone());
+                        return Err(Error::Conflict(String::new()));
+                    }
+                    None => {
+                        t.assignee = Some(me.id.clone());
+                        if t.status == Status::Pending {
+                            t.status = Status::Open;
+                        }
+                        t.updated_at = env.now;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| match (&e, &taken_by) {
+                (Error::Conflict(_), Some(a)) => Error::Conflict(format!(
+                    "{} took ticket {no} already",
+                    user_name(env, &ws, a)
+                )),
+                _ => e,
+            })?;
+            (t, Event::TicketAssigned, None)
+        }
+        "return" => {
+            let body: ActionBody = body(req)?;
+            let reason = body.reason.unwrap_or_default();
+            let mut from = None;
+            let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
+                if t.deleted {
+                    return Err(Error::NotFound);
+                }
+                from = t.assignee.take();
+                if from.is_none() {
+                    return Err(Error::Conflict(format!(
+                        "ticket {} is not assigned to anyone",
+                        t.no
+                    )));
+                }
+                t.updated_at = env.now;
+                Ok(())
+            })?;
+            let from = from.map(|a| user_name(env, &ws, &a)).unwrap_or_default();
+            let text = if reason.trim().is_empty() {
+                format!("{who} returned the ticket to Pending (it was with {from}).")
+            } else {
+                format!(
+                    "{who} returned the ticket to Pending (it was with {from}): {}",
+                    reason.trim()
+                )
+            };
+            (t, Event::TicketReturned, Some(text))
+        }
+        _ => {
+            let b: TransferBody = if req.body.is_empty() {
+                TransferBody::default()
+            } else {
+                req.json(MAX_JSON_BODY)?
+            };
+            if b.to.is_none() && b.queue.is_none() {
+                return Err(Error::bad(
+                    "missing_field",
+                    "name the staff member (to) and/or the queue",
+                ));
+            }
+            let note = b
+                .note
+                .as_deref()
+                .map(|n| check_line("note", n))
+                .transpose()?
+                .unwrap_or_default();
+            let target = match &b.to {
+                Some(id) => {
+                    let u = workspace::user(env.kv, &ws, id).map_err(|_| {
+                        Error::bad("unknown_user", "to: no such user in this workspace")
+                    })?;
+                    if !u.is_staff() {
+                        return Err(Error::bad(
+                            "invalid_field",
+                            "to: tickets go to staff members",
+                        ));
+                    }
+                    Some(u)
+                }
+                None => None,
+            };
+            if let Some(q) = &b.queue {
+                workspace::check_queue(q)?;
+            }
+            let new_queue = b.queue.clone().unwrap_or_else(|| t.queue.clone());
+            if let Some(u) = &target {
+                if u.role == workspace::Role::Staff
+                    && !u.queues.is_empty()
+                    && !u.queues.contains(&new_queue)
+                {
+                    return Err(Error::bad(
+                        "invalid_field",
+                        format!("to: {} does not work the {new_queue} queue", u.name),
+                    ));
+                }
+            }
+            if let Some(q) = &b.queue {
+                workspace::note_queue(env.kv, &ws, q)?;
+            }
+            let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
+                if t.deleted {
+                    return Err(Error::NotFound);
+                }
+                if b.if_version.is_some_and(|v| v != t.version) {
+                    return Err(Error::Conflict(format!(
+                        "ticket {} changed since you opened it; reload and try again",
+                        t.no
+                    )));
+                }
+                t.queue = new_queue.clone();
+                t.assignee = target.as_ref().map(|u| u.id.clone());
+                t.updated_at = env.now;
+                Ok(())
+            })?;
+            let dest = match &target {
+                Some(u) => format!("{} (queue {new_queue})", u.name),
+                None => format!("the {new_queue} queue"),
+            };
+            let text = if note.is_empty() {
+                format!("{who} transferred the ticket to {dest}.")
+            } else {
+                format!("{who} transferred the ticket to {dest}: {note}")
+            };
+            (t, Event::TicketTransferred, Some(text))
+        }
+    };
+    if let Some(text) = note {
+        let author = crate::thread::Author {
+            id: actor.user().map(|u| u.id.to_string()),
+            name: who.clone(),
+            kind: crate::model::AuthorKind::System,
+            signed: true,
+        };
+        crate::thread::post(
+            env.kv,
+            &ws,
+            no,
+            env.now,
+            &author,
+            crate::model::Visibility::Internal,
+            &text,
+            None,
+        )?;
+    }
+    audit(env, actor, event, &no.to_string(), Some(no), rid)?;
+    Ok(Response::json(
+        200,
+        &json!({"ticket": ticket_json(&t, true)}),
+    ))
+}
+
+/// `GET /api/v1/inbox?view=pending|working|resolved`: one page of a view
+/// for the calling staff member, with the counts of all three and unread
+/// markers per person.
+pub(super) fn inbox(env: &mut Env, actor: &super::Actor, req: &Request) -> Result<Response> {
+    require(actor.is_staff_side(), "the inbox is for staff")?;
+    let ws = actor.ws().clone();
+    let me = actor.user();
+    let pending: Vec<String> = match ticket_queues(me) {
+        Some(qs) => qs.iter().map(|q| format!("pending/{q}")).collect(),
+        None => {
+            let mut qs = workspace::queues(env.kv, &ws)?;
+            if qs.is_empty() {
+                qs.push("support".into());
+            }
+            qs.iter().map(|q| format!("pending/{q}")).collect()
+        }
+    };
+    let working: Vec<String> = me
+        .map(|u| format!("working/{}", u.id))
+        .into_iter()
+        .collect();
+    let resolved = vec!["resolved".to_string()];
+    let view = req.query_param("view").unwrap_or_else(|| "pending".into());
+    let (lists, order) = match view.as_str() {
+        "pending" => (&pending, crate::inbox::Order::OldestFirst),
+        "working" => {
+            if me.is_none() {
+                return Err(Error::bad(
+                    "act_as_required",
+                    "Working on belongs to a person: act as a staff user",
+                ));
+            }
+            (&working, crate::inbox::Order::NewestFirst)
+        }
+        "resolved" => (&resolved, crate::inbox::Order::NewestFirst),
+        v => {
+            return Err(Error::bad(
+                "invalid_query",
+                format!("view {v:?} must be pending, working or resolved"),
+            ));
+        }
+    };
+    let cursor = req
+        .query_param("cursor")
+        .map(|c| crate::inbox::Cursor::decode(&c))
+        .transpose()?;
+    let limit = super::limit(req)?;
+    let (tickets, next) = crate::inbox::page(env.kv, &ws, lists, order, cursor.as_ref(), limit)?;
+    let mut rows = Vec::new();
+    for t in &tickets {
+        // Resolved covers every queue: staff see their own queues' only.
+        if view == "resolved" && !may_act(actor, t) {
+            continue;
+        }
+        let mut v = ticket_json(t, true);
+        if let Some(u) = me {
+            v["unread"] = json!(crate::inbox::unread(env.kv, &ws, &u.id, t)?);
+        }
+        v["assignee_name"] = json!(t.assignee.as_ref().map(|a| user_name(env, &ws, a)));
+        rows.push(v);
+    }
+    let sum = |lists: &[String]| -> Result<u64> {
+        lists
+            .iter()
+            .map(|l| crate::inbox::count(env.kv, &ws, l))
+            .sum()
+    };
+    Ok(Response::json(
+        200,
+        &json!({
+            "view": view,
+            "tickets": rows,
+            "next_cursor": next.map(|c| c.encode()),
+            "counts": {"pending": sum(&pending)?, "working": sum(&working)?, "resolved": sum(&resolved)?},
+        }),
     ))
 }

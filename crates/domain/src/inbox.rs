@@ -1,0 +1,424 @@
+//! The staff inbox (seed 004): Pending (unassigned, unresolved, per queue,
+//! oldest waiting first), Working on (assigned to one staff member,
+//! newest first) and Resolved (newest first), with counts, per-staff unread
+//! markers and cursor paging whose cost does not grow with the number of
+//! tickets.
+//!
+//! Each view is a list: an append-only log of entries (`ticket`, `since`)
+//! numbered by an atomic counter. A ticket record names the one entry it
+//! currently occupies ([`Slot`]); an entry is live only while its ticket
+//! still points at it. So a ticket is in exactly one view (or none, once
+//! deleted) by construction, and moving it is one compare-and-swap of the
+//! ticket after its new entry is written ([`change`]): a lost race leaves an
+//! entry nobody points at, which readers skip. Oldest-first readers start
+//! from a hint past the dead head of the log, moved forward as they go.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{TicketNo, UserId, WorkspaceId};
+use crate::keys;
+use crate::model::{Status, Ticket};
+use crate::record::{claim, read, read_counter, update, write};
+use crate::store::Kv;
+use crate::time::Millis;
+
+/// Where a ticket sits in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// The list (`pending/<queue>`, `working/<user>`, `resolved`).
+    pub list: String,
+    /// Its entry's position in that list.
+    pub pos: u64,
+}
+
+/// The list a ticket belongs in, from its state (none once deleted).
+pub fn list_for(t: &Ticket) -> Option<String> {
+    if t.deleted {
+        None
+    } else if t.status == Status::Resolved {
+        Some("resolved".into())
+    } else if let Some(u) = &t.assignee {
+        Some(format!("working/{u}"))
+    } else {
+        Some(format!("pending/{}", t.queue))
+    }
+}
+
+/// One entry of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    ticket: TicketNo,
+    since: Millis,
+}
+
+/// Change a ticket by compare-and-swap, keeping its inbox slot consistent
+/// with its state: when the change moves it to another list, its new entry
+/// is written first and the ticket swapped to point at it; the counts
+/// follow. The one way ticket state changes.
+pub fn change(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    now: Millis,
+    mut f: impl FnMut(&mut Ticket) -> Result<()>,
+) -> Result<Ticket> {
+    let mut moved: Option<(Option<String>, Option<String>)> = None;
+    let t = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
+        let before = t.slot.as_ref().map(|s| s.list.clone());
+        f(t)?;
+        let after = list_for(t);
+        if after == before && t.slot.is_some() == after.is_some() {
+            moved = None;
+            return Ok(());
+        }
+        t.slot = match &after {
+            Some(list) => {
+                let pos = kv.increment(&keys::view_counter(ws, list), 1)? as u64;
+                write(
+                    kv,
+                    &keys::view_entry(ws, list, pos),
+                    &Entry {
+                        ticket: no,
+                        since: now,
+                    },
+                )?;
+                Some(Slot {
+                    list: list.clone(),
+                    pos,
+                })
+            }
+            None => None,
+        };
+        moved = Some((before, after));
+        Ok(())
+    })?;
+    if let Some((before, after)) = moved {
+        if let Some(b) = before {
+            kv.increment(&keys::view_count(ws, &b), -1)?;
+        }
+        if let Some(a) = after {
+            kv.increment(&keys::view_count(ws, &a), 1)?;
+        }
+    }
+    Ok(t)
+}
+
+/// How many tickets a list holds.
+pub fn count(kv: &dyn Kv, ws: &WorkspaceId, list: &str) -> Result<u64> {
+    // Counts move by ±1 after each move; a crash between a move and its
+    // count can leave one off, never below zero here. Both backends'
+    // encodings (8 little-endian bytes, decimal text) are read, signed.
+    let Some(b) = kv.get(&keys::view_count(ws, list))? else {
+        return Ok(0);
+    };
+    let text = std::str::from_utf8(&b)
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok());
+    let v = match (text, <[u8; 8]>::try_from(b.as_slice())) {
+        (Some(n), _) => n,
+        (None, Ok(arr)) => i64::from_le_bytes(arr),
+        (None, Err(_)) => 0,
+    };
+    Ok(v.max(0) as u64)
+}
+
+/// Which end a page starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Oldest first (Pending).
+    OldestFirst,
+    /// Newest first (Working on, Resolved).
+    NewestFirst,
+}
+
+/// A page cursor: the next position to read in each list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor(pub Vec<(String, u64)>);
+
+impl Cursor {
+    /// The text form (opaque to clients).
+    pub fn encode(&self) -> String {
+        crate::token::base64url(
+            serde_json::to_string(&self.0)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+    }
+
+    /// Parse the text form.
+    pub fn decode(s: &str) -> Result<Cursor> {
+        crate::token::base64url_decode(s)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .map(Cursor)
+            .ok_or_else(|| Error::bad("invalid_query", "cursor is not valid"))
+    }
+}
+
+/// Where oldest-first readers of a list may start (every entry below is
+/// dead); a hint, moved forward only.
+fn start_hint(kv: &dyn Kv, ws: &WorkspaceId, list: &str) -> Result<u64> {
+    Ok(read::<u64>(kv, &keys::view_hint(ws, list))?
+        .unwrap_or(1)
+        .max(1))
+}
+
+fn advance_hint(kv: &dyn Kv, ws: &WorkspaceId, list: &str, to: u64) -> Result<()> {
+    let key = keys::view_hint(ws, list);
+    if claim(kv, &keys::view_hint_claim(ws, list))? {
+        return write(kv, &key, &to);
+    }
+    for _ in 0..8 {
+        let Some(old) = kv.get(&key)? else {
+            // The claimer has not written it yet: leave it to them.
+            return Ok(());
+        };
+        let cur: u64 = serde_json::from_slice(&old).unwrap_or(1);
+        if cur >= to {
+            return Ok(());
+        }
+        let new = serde_json::to_vec(&to)
+            .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+        if kv.compare_and_swap(&key, Some(&old), &new)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// One page of the lists merged (by the time tickets entered them), for a
+/// view. Reads a bounded number of entries whatever the lists' lengths;
+/// a page may come back short with a cursor.
+pub fn page(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    lists: &[String],
+    order: Order,
+    cursor: Option<&Cursor>,
+    limit: usize,
+) -> Result<(Vec<Ticket>, Option<Cursor>)> {
+    let limit = limit.clamp(1, 100);
+    // Next position to read per list, and how far each may go.
+    let mut next: Vec<(String, u64, u64)> = Vec::new();
+    for list in lists {
+        let top = read_counter(kv, &keys::view_counter(ws, list))?;
+        let from_cursor = cursor.and_then(|c| c.0.iter().find(|(l, _)| l == list).map(|(_, p)| *p));
+        let pos = match (order, from_cursor) {
+            (_, Some(p)) => p,
+            (Order::OldestFirst, None) => start_hint(kv, ws, list)?,
+            (Order::NewestFirst, None) => top,
+        };
+        next.push((list.clone(), pos, top));
+    }
+    let budget = limit * 4 + 16 * lists.len().max(1);
+    let mut reads = 0;
+    let mut out = Vec::new();
+    // The head entry of each list (read ahead), for the merge.
+    let mut heads: Vec<Option<(u64, Entry)>> = vec![None; next.len()];
+    let mut dead_head: Vec<Option<u64>> = vec![None; next.len()];
+    let exhausted = |order: Order, pos: u64, top: u64| match order {
+        Order::OldestFirst => pos > top,
+        Order::NewestFirst => pos == 0,
+    };
+    loop {
+        // Fill heads.
+        for (i, (list, pos, top)) in next.iter_mut().enumerate() {
+            while heads[i].is_none() && !exhausted(order, *pos, *top) && reads < budget {
+                reads += 1;
+                let p = *pos;
+                *pos = match order {
+                    Order::OldestFirst => p + 1,
+                    Order::NewestFirst => p - 1,
+                };
+                if let Some(e) = read::<Entry>(kv, &keys::view_entry(ws, list, p))? {
+                    heads[i] = Some((p, e));
+                }
+            }
+        }
+        if out.len() >= limit || reads >= budget {
+            break;
+        }
+        // Pick the oldest (or newest) head.
+        let pick = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|(p, e)| (i, *p, e.since)))
+            .min_by_key(|(_, p, since)| match order {
+                Order::OldestFirst => (*since, *p as i64),
+                Order::NewestFirst => (-*since, -(*p as i64)),
+            });
+        let Some((i, p, _)) = pick else { break };
+        let (_, e) = heads[i].take().ok_or(Error::NotFound)?;
+        reads += 1;
+        let live = read::<Ticket>(kv, &keys::ticket(ws, e.ticket))?.filter(|t| {
+            t.slot
+                .as_ref()
+                .is_some_and(|s| s.list == next[i].0 && s.pos == p)
+        });
+        match live {
+            Some(t) => {
+                if dead_head[i].is_none() {
+                    dead_head[i] = Some(p);
+                }
+                out.push(t);
+            }
+            None => {}
+        }
+    }
+    // Oldest-first: the first live entry seen is where the next reader may
+    // start (everything before it in this list was dead).
+    if order == Order::OldestFirst && cursor.is_none() {
+        for (i, (list, _, _)) in next.iter().enumerate() {
+            if let Some(first_live) = dead_head[i] {
+                advance_hint(kv, ws, list, first_live)?;
+            }
+        }
+    }
+    // Unread heads go back into the cursor (they were read ahead).
+    let mut more = false;
+    let mut c = Vec::new();
+    for (i, (list, pos, top)) in next.iter().enumerate() {
+        let resume = match (&heads[i], order) {
+            (Some((p, _)), _) => *p,
+            (None, _) => *pos,
+        };
+        if heads[i].is_some() || !exhausted(order, resume, *top) {
+            more = true;
+        }
+        c.push((list.clone(), resume));
+    }
+    Ok((out, more.then_some(Cursor(c))))
+}
+
+/// The message number a staff member has seen a ticket up to.
+pub fn seen(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, no: TicketNo) -> Result<u64> {
+    Ok(read::<u64>(kv, &keys::seen(ws, user, no))?.unwrap_or(0))
+}
+
+/// Whether a ticket has activity this staff member has not seen.
+pub fn unread(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, t: &Ticket) -> Result<bool> {
+    Ok(t.last_seq > seen(kv, ws, user, t.no)?)
+}
+
+/// Mark a ticket read (up to its last message) or unread, for one staff
+/// member. The marker is that person's own key: nobody else writes it.
+pub fn mark(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, t: &Ticket, read_it: bool) -> Result<()> {
+    let key = keys::seen(ws, user, t.no);
+    if read_it {
+        write(kv, &key, &t.last_seq)
+    } else {
+        Ok(kv.delete(&key)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemKv;
+    use crate::thread::fixture;
+
+    #[test]
+    fn a_ticket_is_in_exactly_one_list_and_pages_skip_dead_entries() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let nos: Vec<TicketNo> = (0..6)
+            .map(|i| fixture::ticket(&kv, &ws, &format!("c{i}@x.test"), "T").no)
+            .collect();
+        let pending = vec!["pending/general".to_string()];
+        let (p, c) = page(&kv, &ws, &pending, Order::OldestFirst, None, 4).unwrap();
+        assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), nos[..4]);
+        let (p2, c2) = page(&kv, &ws, &pending, Order::OldestFirst, c.as_ref(), 4).unwrap();
+        assert_eq!(p2.iter().map(|t| t.no).collect::<Vec<_>>(), nos[4..]);
+        assert!(c2.is_none());
+        assert_eq!(count(&kv, &ws, "pending/general").unwrap(), 6);
+        // Accept two: they leave Pending for Working on.
+        let u = UserId::new([9; 16]);
+        for no in &nos[..2] {
+            change(&kv, &ws, *no, 10, |t| {
+                t.assignee = Some(u.clone());
+                Ok(())
+            })
+            .unwrap();
+        }
+        let working = vec![format!("working/{u}")];
+        let (w, _) = page(&kv, &ws, &working, Order::NewestFirst, None, 10).unwrap();
+        assert_eq!(
+            w.iter().map(|t| t.no).collect::<Vec<_>>(),
+            vec![nos[1], nos[0]]
+        );
+        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10).unwrap();
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[0].no, nos[2]);
+        assert_eq!(count(&kv, &ws, "pending/general").unwrap(), 4);
+        assert_eq!(count(&kv, &ws, &working[0]).unwrap(), 2);
+        // The hint moved past the dead head.
+        assert_eq!(start_hint(&kv, &ws, "pending/general").unwrap(), 3);
+        // Resolve and reopen; delete leaves every list.
+        change(&kv, &ws, nos[0], 11, |t| {
+            t.status = Status::Resolved;
+            Ok(())
+        })
+        .unwrap();
+        let t = change(&kv, &ws, nos[2], 12, |t| {
+            t.deleted = true;
+            Ok(())
+        })
+        .unwrap();
+        assert!(t.slot.is_none());
+        let (r, _) = page(&kv, &ws, &["resolved".into()], Order::NewestFirst, None, 10).unwrap();
+        assert_eq!(r.len(), 1);
+        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10).unwrap();
+        assert_eq!(p.len(), 3);
+        // Every ticket is in the list its state says, and in no other.
+        let lists = [
+            pending[0].clone(),
+            working[0].clone(),
+            "resolved".to_string(),
+        ];
+        for no in &nos {
+            let t: Ticket = read(&kv, &keys::ticket(&ws, *no)).unwrap().unwrap();
+            let mut found = 0;
+            for l in &lists {
+                let order = if l.starts_with("pending") {
+                    Order::OldestFirst
+                } else {
+                    Order::NewestFirst
+                };
+                let (p, _) = page(&kv, &ws, &[l.clone()], order, None, 100).unwrap();
+                found += p.iter().filter(|x| x.no == *no).count();
+            }
+            assert_eq!(found, usize::from(!t.deleted), "ticket {no}");
+        }
+    }
+
+    #[test]
+    fn queues_merge_oldest_first_and_unread_is_per_person() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let a = fixture::ticket(&kv, &ws, "a@x.test", "A");
+        let b = fixture::ticket(&kv, &ws, "b@x.test", "B");
+        change(&kv, &ws, a.no, 5, |t| {
+            t.queue = "billing".into();
+            Ok(())
+        })
+        .unwrap();
+        let lists = vec!["pending/general".to_string(), "pending/billing".to_string()];
+        let (p, _) = page(&kv, &ws, &lists, Order::OldestFirst, None, 10).unwrap();
+        assert_eq!(
+            p.iter().map(|t| t.no).collect::<Vec<_>>(),
+            vec![b.no, a.no],
+            "b waited longer in its list"
+        );
+        let u1 = UserId::new([1; 16]);
+        let u2 = UserId::new([2; 16]);
+        assert!(unread(&kv, &ws, &u1, &b).unwrap());
+        mark(&kv, &ws, &u1, &b, true).unwrap();
+        assert!(!unread(&kv, &ws, &u1, &b).unwrap());
+        assert!(unread(&kv, &ws, &u2, &b).unwrap());
+        mark(&kv, &ws, &u1, &b, false).unwrap();
+        assert!(unread(&kv, &ws, &u1, &b).unwrap());
+        let c = Cursor(vec![("pending/general".into(), 3)]);
+        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        assert!(Cursor::decode("!!").is_err());
+    }
+}

@@ -1,0 +1,399 @@
+//! The staff inbox through the host: Pending / Working on / Resolved with
+//! counts and per-person unread markers; accept (20 at once: one winner),
+//! transfer to a person and/or queue with a hand-off note (exclusive with
+//! `if_version`), return, resolve and reopen; and 200 concurrent random
+//! actions after which every ticket is in exactly the one view its state
+//! says, with counts that match.
+
+use serde_json::{Value, json};
+
+use crate::api::{World, json_of};
+use crate::support::request;
+
+fn staff_user(w: &World, email: &str, queues: &[&str]) -> String {
+    let r = w.as_(
+        None,
+        "PUT",
+        "/api/v1/users",
+        Some(json!({"email": email, "name": email.split('@').next().unwrap(), "role": "staff", "queues": queues})),
+    );
+    assert!(r.status == 201 || r.status == 200, "{}", r.text());
+    json_of(&r)["user"]["id"].as_str().unwrap().to_string()
+}
+
+/// Every ticket number of a view, following cursors.
+fn view(w: &World, user: &str, name: &str) -> (Vec<u64>, Value) {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut counts = Value::Null;
+    loop {
+        let q = cursor
+            .as_ref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let r = w.as_(
+            Some(user),
+            "GET",
+            &format!("/api/v1/inbox?view={name}&limit=7{q}"),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = json_of(&r);
+        counts = v["counts"].clone();
+        out.extend(
+            v["tickets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["number"].as_u64().unwrap()),
+        );
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return (out, counts),
+        }
+    }
+}
+
+fn act(w: &World, user: &str, t: u64, action: &str, body: Option<Value>) -> crate::support::Resp {
+    w.as_(
+        Some(user),
+        "POST",
+        &format!("/api/v1/tickets/{t}/{action}"),
+        body,
+    )
+}
+
+#[test]
+fn views_counts_accept_transfer_return() {
+    let w = World::build(false);
+    let sue = staff_user(&w, "sue@acme.test", &["billing"]);
+    let t: Vec<u64> = (0..3)
+        .map(|i| w.ticket(&w.cust_a, &format!("Inbox {i}")))
+        .collect();
+    let (pending, counts) = view(&w, &w.staff, "pending");
+    assert_eq!(pending, t, "oldest waiting first");
+    assert_eq!(counts, json!({"pending": 3, "working": 0, "resolved": 0}));
+    assert_eq!(
+        view(&w, &sue, "pending").0,
+        Vec::<u64>::new(),
+        "sue works billing only"
+    );
+    // The customer and other workspaces cannot act.
+    assert_eq!(act(&w, &w.cust_a, t[0], "accept", None).status, 403);
+    assert_eq!(
+        w.as_(Some(&w.cust_a), "GET", "/api/v1/inbox", None).status,
+        403
+    );
+    let other = format!("Bearer {}", w.other_key);
+    let r = request(
+        &w.host.addr,
+        "POST",
+        &format!("/api/v1/tickets/{}/accept", t[0]),
+        &[("Authorization", &other)],
+        b"",
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        act(&w, &sue, t[0], "accept", None).status,
+        403,
+        "not sue's queue"
+    );
+
+    // Accept: 20 staff at once, exactly one wins; the others learn who.
+    let many: Vec<String> = (0..20)
+        .map(|i| staff_user(&w, &format!("s{i}@acme.test"), &[]))
+        .collect();
+    let b = w.bearer();
+    let results: Vec<(u16, String)> = std::thread::scope(|s| {
+        let hs: Vec<_> = many
+            .iter()
+            .map(|u| {
+                let (addr, b, u) = (w.host.addr.clone(), b.clone(), u.clone());
+                let path = format!("/api/v1/tickets/{}/accept", t[0]);
+                s.spawn(move || {
+                    let r = request(
+                        &addr,
+                        "POST",
+                        &path,
+                        &[("Authorization", &b), ("Ticketshare-Act-As", &u)],
+                        b"",
+                    );
+                    (r.status, r.text())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|(s, _)| *s == 200).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(results.iter().filter(|(s, _)| *s == 409).count(), 19);
+    let winner = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{}", t[0]), None))["ticket"]
+        ["assignee_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let winner_name =
+        json_of(&w.as_(None, "GET", &format!("/api/v1/users/{winner}"), None))["user"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert!(
+        results
+            .iter()
+            .filter(|(s, _)| *s == 409)
+            .all(|(_, b)| b.contains(&format!("{winner_name} took")))
+    );
+    assert_eq!(view(&w, &winner, "working").0, vec![t[0]]);
+    let (pending, counts) = view(&w, &w.staff, "pending");
+    assert_eq!(pending, t[1..]);
+    assert_eq!(counts["pending"], 2);
+
+    // Transfer to the billing queue with a note: sue sees it in Pending;
+    // the note is an internal event the customer never sees.
+    let r = act(
+        &w,
+        &winner,
+        t[0],
+        "transfer",
+        Some(json!({"queue": "billing", "note": "Refund question"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(view(&w, &sue, "pending").0, vec![t[0]]);
+    assert!(view(&w, &winner, "working").0.is_empty());
+    let staff_thread = json_of(&w.as_(
+        Some(&w.staff),
+        "GET",
+        &format!("/api/v1/tickets/{}/thread", t[0]),
+        None,
+    ));
+    assert!(
+        staff_thread
+            .to_string()
+            .contains("transferred the ticket to the billing queue: Refund question")
+    );
+    let cust_thread = json_of(&w.as_(
+        Some(&w.cust_a),
+        "GET",
+        &format!("/api/v1/tickets/{}/thread", t[0]),
+        None,
+    ));
+    assert!(!cust_thread.to_string().contains("Refund question"));
+    // To a person: refused when they do not work the queue.
+    let r = act(&w, &w.staff, t[1], "transfer", Some(json!({"to": sue})));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = act(
+        &w,
+        &w.staff,
+        t[1],
+        "transfer",
+        Some(json!({"to": sue, "queue": "billing"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(view(&w, &sue, "working").0, vec![t[1]]);
+    for bad in [
+        json!({}),
+        json!({"to": "u_nope"}),
+        json!({"queue": "bad queue"}),
+        json!({"to": w.cust_a}),
+        json!({"queue": "x", "extra": 1}),
+    ] {
+        let r = act(&w, &w.staff, t[2], "transfer", Some(bad.clone()));
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    // Return: back to the queue's Pending.
+    let r = act(
+        &w,
+        &sue,
+        t[1],
+        "return",
+        Some(json!({"reason": "Out today"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        act(&w, &sue, t[1], "return", None).status,
+        409,
+        "not assigned any more"
+    );
+    assert_eq!(view(&w, &sue, "pending").0, vec![t[0], t[1]]);
+
+    // Exclusive transfers: of ten with the same if_version, one wins.
+    let version = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{}", t[2]), None))["ticket"]["version"]
+        .as_u64()
+        .unwrap();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let hs: Vec<_> = many[..10]
+            .iter()
+            .map(|u| {
+                let (addr, b, u) = (w.host.addr.clone(), b.clone(), u.clone());
+                let path = format!("/api/v1/tickets/{}/transfer", t[2]);
+                let body = json!({"to": u, "if_version": version}).to_string();
+                s.spawn(move || {
+                    request(
+                        &addr,
+                        "POST",
+                        &path,
+                        &[
+                            ("Authorization", &b),
+                            ("Ticketshare-Act-As", &u),
+                            ("Content-Type", "application/json"),
+                        ],
+                        body.as_bytes(),
+                    )
+                    .status
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+
+    // Unread per person; resolve and reopen move between views.
+    let row = |user: &str, view_name: &str, no: u64| -> Value {
+        let v = json_of(&w.as_(
+            Some(user),
+            "GET",
+            &format!("/api/v1/inbox?view={view_name}"),
+            None,
+        ));
+        v["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["number"] == no)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row(&sue, "pending", t[0])["unread"], true);
+    assert_eq!(act(&w, &sue, t[0], "read", None).status, 200);
+    assert_eq!(row(&sue, "pending", t[0])["unread"], false);
+    assert_eq!(row(&w.admin, "pending", t[0])["unread"], true, "per person");
+    assert_eq!(act(&w, &sue, t[0], "unread", None).status, 200);
+    assert_eq!(row(&sue, "pending", t[0])["unread"], true);
+    assert_eq!(act(&w, &sue, t[0], "resolve", None).status, 200);
+    assert_eq!(view(&w, &sue, "resolved").0, vec![t[0]]);
+    assert_eq!(act(&w, &sue, t[0], "accept", None).status, 409, "resolved");
+    assert_eq!(act(&w, &sue, t[0], "reopen", None).status, 200);
+    assert!(view(&w, &sue, "resolved").0.is_empty());
+    assert!(view(&w, &sue, "pending").0.contains(&t[0]));
+    let audit = json_of(&w.as_(None, "GET", "/api/v1/audit?limit=5000", None));
+    let actions = crate::api::actions(&audit);
+    for a in ["ticket.assigned", "ticket.transferred", "ticket.returned"] {
+        assert!(actions.contains(&a), "{a}");
+    }
+}
+
+#[test]
+fn after_200_concurrent_random_actions_each_ticket_is_in_exactly_one_view() {
+    let w = World::build(false);
+    let staff: Vec<String> = (0..5)
+        .map(|i| staff_user(&w, &format!("r{i}@acme.test"), &[]))
+        .collect();
+    let tickets: Vec<u64> = (0..10)
+        .map(|i| w.ticket(&w.cust_a, &format!("Random {i}")))
+        .collect();
+    let b = w.bearer();
+    std::thread::scope(|s| {
+        for c in 0..8u64 {
+            let (addr, b, staff, tickets) = (
+                w.host.addr.clone(),
+                b.clone(),
+                staff.clone(),
+                tickets.clone(),
+            );
+            s.spawn(move || {
+                // A small deterministic generator per client.
+                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (c + 1);
+                let mut next = move || {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x
+                };
+                for _ in 0..25 {
+                    let t = tickets[(next() % tickets.len() as u64) as usize];
+                    let who = &staff[(next() % staff.len() as u64) as usize];
+                    let (action, body) = match next() % 6 {
+                        0 | 1 => ("accept", String::new()),
+                        2 => ("return", String::new()),
+                        3 => {
+                            let to = &staff[(next() % staff.len() as u64) as usize];
+                            ("transfer", json!({"to": to}).to_string())
+                        }
+                        4 => ("resolve", String::new()),
+                        _ => ("reopen", String::new()),
+                    };
+                    let mut h = vec![
+                        ("Authorization", b.as_str()),
+                        ("Ticketshare-Act-As", who.as_str()),
+                    ];
+                    if !body.is_empty() {
+                        h.push(("Content-Type", "application/json"));
+                    }
+                    let r = request(
+                        &addr,
+                        "POST",
+                        &format!("/api/v1/tickets/{t}/{action}"),
+                        &h,
+                        body.as_bytes(),
+                    );
+                    assert!(
+                        matches!(r.status, 200 | 409),
+                        "{action}: {} {}",
+                        r.status,
+                        r.text()
+                    );
+                }
+            });
+        }
+    });
+    // Collect every view and compare with the tickets themselves.
+    let (pending, counts) = view(&w, &w.admin, "pending");
+    let (resolved, _) = view(&w, &w.admin, "resolved");
+    let mut seen: Vec<(u64, String)> = pending
+        .iter()
+        .map(|n| (*n, "pending".to_string()))
+        .collect();
+    seen.extend(resolved.iter().map(|n| (*n, "resolved".to_string())));
+    let mut working_total = 0;
+    for s in &staff {
+        let (mine, c) = view(&w, s, "working");
+        assert_eq!(
+            c["working"].as_u64().unwrap() as usize,
+            mine.len(),
+            "working count of {s}"
+        );
+        working_total += mine.len();
+        seen.extend(mine.iter().map(|n| (*n, format!("working/{s}"))));
+    }
+    assert_eq!(counts["pending"].as_u64().unwrap() as usize, pending.len());
+    assert_eq!(
+        counts["resolved"].as_u64().unwrap() as usize,
+        resolved.len()
+    );
+    assert_eq!(
+        pending.len() + resolved.len() + working_total,
+        tickets.len(),
+        "{seen:?}"
+    );
+    for t in &tickets {
+        let here: Vec<&(u64, String)> = seen.iter().filter(|(n, _)| n == t).collect();
+        assert_eq!(here.len(), 1, "ticket {t} in {here:?}");
+        let tk =
+            json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}"), None))["ticket"].clone();
+        let expected = if tk["status"] == "resolved" {
+            "resolved".to_string()
+        } else if let Some(a) = tk["assignee_id"].as_str() {
+            format!("working/{a}")
+        } else {
+            "pending".to_string()
+        };
+        assert_eq!(here[0].1, expected, "ticket {t}: {tk}");
+    }
+}
