@@ -3,14 +3,7 @@
 // public replies and internal notes.
 import { api, el, when, requireUser, logout, messageView, wholeThread, showError, STATUS_LABELS } from "/api.js";
 
-const state = { me: null, view: "pending", tickets: [], cursor: null, names: new Map() };
-
-function viewOf(t) {
-  if (t.status === "resolved") return "resolved";
-  if (t.assignee_id && t.assignee_id === state.me.id) return "working";
-  if (!t.assignee_id) return "pending";
-  return null;
-}
+const state = { me: null, view: "pending", tickets: [], cursor: null, counts: {}, names: new Map() };
 
 async function customerName(id) {
   if (!state.names.has(id)) {
@@ -19,36 +12,71 @@ async function customerName(id) {
   return state.names.get(id);
 }
 
+// One page of the current view (kept by the server: Pending of my queues,
+// oldest waiting first; Working on, mine; Resolved, newest first).
 async function loadTickets(more = false) {
-  const q = more && state.cursor ? `&cursor=${state.cursor}` : "";
-  const page = await api("GET", `/tickets?limit=50${q}`);
+  const q = more && state.cursor ? `&cursor=${encodeURIComponent(state.cursor)}` : "";
+  const page = await api("GET", `/inbox?view=${state.view}&limit=50${q}`);
   state.tickets = more ? state.tickets.concat(page.tickets) : page.tickets;
   state.cursor = page.next_cursor;
+  state.counts = page.counts;
   document.getElementById("more").hidden = !state.cursor;
   render();
 }
 
 async function render() {
   for (const v of ["pending", "working", "resolved"]) {
-    document.getElementById(`count-${v}`).textContent = state.tickets.filter((t) => viewOf(t) === v).length;
-    const tab = document.getElementById(`tab-${v}`);
-    tab.setAttribute("aria-selected", String(v === state.view));
+    document.getElementById(`count-${v}`).textContent = state.counts[v] ?? 0;
+    document.getElementById(`tab-${v}`).setAttribute("aria-selected", String(v === state.view));
   }
   const list = document.getElementById("ticket-list");
-  const rows = state.tickets.filter((t) => viewOf(t) === state.view);
-  if (rows.length === 0) {
+  if (state.tickets.length === 0) {
     list.replaceChildren(el("li", { class: "empty" }, "No tickets here."));
     return;
   }
-  const items = await Promise.all(rows.map(async (t) => el("li", {},
+  const items = await Promise.all(state.tickets.map(async (t) => el("li", {},
     el("a", { href: `#${t.number}`, class: `ticket-row${t.unread ? " unread" : ""}`, "data-number": t.number },
       el("span", { class: "num" }, t.ref),
       el("span", { class: "subject" }, t.subject),
-      el("span", { class: "customer" }, await customerName(t.customer_id)),
+      el("span", { class: "customer" }, await customerName(t.customer_id), t.assignee_name && state.view !== "working" ? ` · ${t.assignee_name}` : ""),
       el("span", { class: `status status-${t.status}` }, STATUS_LABELS[t.status] ?? t.status),
       el("time", { datetime: t.updated_at }, when(t.updated_at)),
       t.unread ? el("span", { class: "unread-dot", "aria-label": "unread" }, "●") : null))));
   list.replaceChildren(...items);
+}
+
+// Transfer: to a staff member (searched by name) and/or another queue, with
+// a hand-off note shown in the thread as an internal event.
+function transferDialog(ticket, bar, done, cancel) {
+  const search = el("input", { id: "transfer-search", type: "search", placeholder: "Search staff by name", autocomplete: "off" });
+  const people = el("select", { id: "transfer-to" }, el("option", { value: "" }, "(nobody: the queue's Pending)"));
+  const queue = el("input", { id: "transfer-queue", value: ticket.queue, list: "queue-names", maxlength: "40" });
+  const names = el("datalist", { id: "queue-names" });
+  const note = el("input", { id: "transfer-note", maxlength: "500", placeholder: "Hand-off note (optional)" });
+  const status = el("p", { role: "status", class: "muted" });
+  const find = async () => {
+    const r = await api("GET", `/staff?q=${encodeURIComponent(search.value)}`);
+    people.replaceChildren(el("option", { value: "" }, "(nobody: the queue's Pending)"),
+      ...r.staff.filter((u) => u.id !== ticket.assignee_id).map((u) => el("option", { value: u.id }, `${u.name}${u.queues.length ? ` (${u.queues.join(", ")})` : ""}`)));
+    names.replaceChildren(...r.queues.map((q) => el("option", { value: q })));
+  };
+  search.addEventListener("input", () => find().catch((e) => { status.textContent = e.message; }));
+  find().catch((e) => { status.textContent = e.message; });
+  bar.replaceChildren(el("div", { class: "transfer" },
+    el("label", { for: "transfer-search" }, "Transfer to"), search, people,
+    el("label", { for: "transfer-queue" }, "Queue"), queue, names,
+    el("label", { for: "transfer-note" }, "Note"), note,
+    el("div", { class: "actions" },
+      el("button", { type: "button", class: "primary", id: "confirm-transfer", onclick: () => {
+        const body = { if_version: ticket.version };
+        if (people.value) body.to = people.value;
+        if (queue.value && queue.value !== ticket.queue) body.queue = queue.value;
+        if (note.value.trim()) body.note = note.value;
+        if (!body.to && !body.queue) { status.textContent = "Pick a person or another queue."; return; }
+        done(body);
+      } }, "Transfer"),
+      el("button", { type: "button", class: "secondary", onclick: cancel }, "Cancel")),
+    status));
 }
 
 // "Manage delegates": list with status, invite by email, resend, revoke.
@@ -182,10 +210,10 @@ function ticketActions(ticket) {
   const status = el("p", { role: "status", class: "muted" });
   const bar = el("div", { class: "actions ticket-actions" });
   // One request at a time: the bar's buttons are disabled while it runs.
-  const act = async (what, done) => {
+  const act = async (what, done, body) => {
     for (const b of bar.querySelectorAll("button")) b.disabled = true;
     try {
-      await api("POST", `/tickets/${number}/${what}`);
+      await api("POST", `/tickets/${number}/${what}`, body);
       await loadTickets();
       done();
     } catch (e) {
@@ -193,10 +221,15 @@ function ticketActions(ticket) {
       for (const b of bar.querySelectorAll("button")) b.disabled = false;
     }
   };
+  const open = ticket.status !== "resolved";
   const buttons = () => bar.replaceChildren(
+    open && !ticket.assignee_id ? el("button", { type: "button", id: "accept", class: "primary", onclick: () => act("accept", () => openTicket(number)) }, "Accept") : null,
+    open && ticket.assignee_id ? el("button", { type: "button", id: "return", class: "secondary", onclick: () => act("return", () => openTicket(number)) }, "Return") : null,
+    open ? el("button", { type: "button", id: "transfer", class: "secondary", onclick: () => transferDialog(ticket, bar, (body) => act("transfer", () => openTicket(number), body), buttons) }, "Transfer") : null,
     ticket.status === "resolved"
       ? el("button", { type: "button", id: "reopen", class: "secondary", onclick: () => act("reopen", () => openTicket(number)) }, "Reopen")
       : el("button", { type: "button", id: "resolve", class: "secondary", onclick: () => act("resolve", () => openTicket(number)) }, "Resolve"),
+    el("button", { type: "button", id: "mark-unread", class: "link-dark", onclick: () => act("unread", () => {}) }, "Mark unread"),
     el("button", { type: "button", id: "delete", class: "link-dark", onclick: confirmDelete }, "Delete"),
     status);
   const confirmDelete = () => bar.replaceChildren(
@@ -228,11 +261,16 @@ async function openTicket(number) {
     const order = ticket.order ? el("dl", { class: "order" },
       el("dt", {}, "Order"), el("dd", {}, ticket.order.number),
       ticket.order.total ? [el("dt", {}, "Total"), el("dd", {}, ticket.order.total)] : null) : null;
+    const repliers = [...new Set(messages.filter((m) => m.author.kind === "staff").map((m) => m.author.name))];
+    const assignee = ticket.assignee_id ? await customerName(ticket.assignee_id) : null;
+    api("POST", `/tickets/${number}/read`).then(() => loadTickets()).catch(() => {});
     pane.replaceChildren(...[
       el("h2", {}, `${ticket.ref} ${ticket.subject}`),
       el("p", { class: "meta" },
         el("span", { class: `status status-${ticket.status}` }, STATUS_LABELS[ticket.status]),
-        " · customer ", await customerName(ticket.customer_id), " · queue ", ticket.queue),
+        " · customer ", await customerName(ticket.customer_id), " · queue ", ticket.queue,
+        " · ", el("span", { id: "assignee" }, assignee ? `with ${assignee}` : "unassigned")),
+      repliers.length ? el("p", { class: "meta", id: "repliers" }, `Staff who replied: ${repliers.join(", ")}`) : null,
       ticketActions(ticket),
       order,
       el("div", { class: "thread", id: "thread" }, ...messages.map((m) => messageView(m, number, promoteButton(number, m, messages)))),
@@ -263,7 +301,7 @@ async function main() {
   document.getElementById("logout").addEventListener("click", logout);
   document.getElementById("more").addEventListener("click", () => loadTickets(true));
   for (const tab of document.querySelectorAll("[role=tab]")) {
-    tab.addEventListener("click", () => { state.view = tab.dataset.view; render(); });
+    tab.addEventListener("click", () => { state.view = tab.dataset.view; loadTickets().catch((e) => showError(document.getElementById("ticket"), e)); });
   }
   window.addEventListener("hashchange", () => openTicket(location.hash.slice(1)));
   await loadTickets();

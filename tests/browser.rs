@@ -380,3 +380,43 @@ fn admins_watch_webhook_deliveries_and_staff_review_held_email() {
         b.resource_origins()
     );
 }
+
+#[test]
+fn staff_accept_transfer_and_return_in_the_console() {
+    let w = World::build(false);
+    let sue = crate::inbox::staff_user(&w, "sue@acme.test", &[]);
+    w.ticket(&w.cust_a, "Queue work");
+    let b = Browser::start();
+    sign_in(&b, &w, &w.staff);
+    b.wait_for("#count-pending", "1");
+    b.click(".ticket-row", "Queue work");
+    b.click("#accept", "Accept");
+    b.wait_for("#assignee", "with sam");
+    b.wait_for("#count-working", "1");
+    b.click("#tab-working", "Working on");
+    b.wait_for(".ticket-row", "Queue work");
+    b.click("#transfer", "Transfer");
+    b.type_into("#transfer-search", "sue");
+    b.wait_for("#transfer-to option", "sue");
+    b.script(
+        "document.getElementById('transfer-to').value = arguments[0];",
+        json!([sue]),
+    );
+    b.type_into("#transfer-note", "Sue knows this customer");
+    root_shot(&b, "console-transfer.png");
+    b.click("#confirm-transfer", "Transfer");
+    b.wait_for("#assignee", "with sue");
+    b.wait_for("#thread .msg-internal", "Sue knows this customer");
+    b.wait_for("#count-working", "0");
+    // Sue finds it in Working on and returns it to Pending.
+    b.click("#logout", "Sign out");
+    b.wait_for("h1", "Sign in");
+    sign_in(&b, &w, &sue);
+    b.click("#tab-working", "Working on");
+    b.click(".ticket-row", "Queue work");
+    b.click("#return", "Return");
+    b.wait_for("#assignee", "unassigned");
+    b.click("#tab-pending", "Pending");
+    b.wait_for(".ticket-row", "Queue work");
+    root_shot(&b, "console-returned.png");
+}

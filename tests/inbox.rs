@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::api::{World, json_of};
 use crate::support::request;
 
-fn staff_user(w: &World, email: &str, queues: &[&str]) -> String {
+pub fn staff_user(w: &World, email: &str, queues: &[&str]) -> String {
     let r = w.as_(
         None,
         "PUT",

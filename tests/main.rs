@@ -6,7 +6,7 @@ mod support;
 pub mod api;
 mod browser;
 pub mod inbound;
-mod inbox;
+pub mod inbox;
 mod invites;
 mod kv;
 mod lifecycle;

@@ -56,16 +56,21 @@ fn send(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
 }
 
 fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+    try_call(addr, method, path, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A WebDriver call; `Err` with the driver's answer when it refuses.
+fn try_call(addr: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
     let text = body.map(|b| b.to_string()).unwrap_or_default();
     let (status, bytes) = send(addr, method, path, text.as_bytes());
     let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if status >= 400 {
-        panic!(
+        return Err(format!(
             "webdriver {method} {path} failed: {status} {}",
             String::from_utf8_lossy(&bytes)
-        );
+        ));
     }
-    v["value"].clone()
+    Ok(v["value"].clone())
 }
 
 impl Browser {
@@ -173,12 +178,17 @@ impl Browser {
                         .as_str()
                         .unwrap()
                         .to_string();
-                    if self
-                        .cmd("GET", &format!("/element/{id}/text"), None)
-                        .as_str()
-                        .unwrap_or("")
-                        .contains(text)
-                    {
+                    // The page may re-render between finding and reading an
+                    // element (a stale element): look again.
+                    let Ok(t) = try_call(
+                        &self.addr,
+                        "GET",
+                        &format!("/session/{}/element/{id}/text", self.session),
+                        None,
+                    ) else {
+                        continue;
+                    };
+                    if t.as_str().unwrap_or("").contains(text) {
                         return id;
                     }
                 }
@@ -193,18 +203,35 @@ impl Browser {
 
     /// Click the element matching `css` (containing `text`).
     pub fn click(&self, css: &str, text: &str) {
-        let id = self.wait_for(css, text);
-        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+        self.on_element(css, text, "click", json!({}));
+    }
+
+    /// Send `command` to the element matching `css` (containing `text`),
+    /// finding it again when the page re-rendered it in between.
+    fn on_element(&self, css: &str, text: &str, command: &str, body: Value) {
+        let mut last = String::new();
+        for _ in 0..50 {
+            let id = self.wait_for(css, text);
+            match try_call(
+                &self.addr,
+                "POST",
+                &format!("/session/{}/element/{id}/{command}", self.session),
+                Some(body.clone()),
+            ) {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element") => {
+                    last = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("{css:?} kept going stale: {last}");
     }
 
     /// Type into the element matching `css`.
     pub fn type_into(&self, css: &str, keys: &str) {
-        let id = self.wait_for(css, "");
-        self.cmd(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({"text": keys})),
-        );
+        self.on_element(css, "", "value", json!({"text": keys}));
     }
 
     /// Resize the window (CSS pixels).

@@ -354,6 +354,16 @@ pub fn view_hint_claim(ws: &WorkspaceId, list: &str) -> String {
     format!("ws/{ws}/inbox/{list}/hint-claim")
 }
 
+/// The staff directory: ids of the workspace's admins and staff.
+pub fn staff(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/staff")
+}
+
+/// Claim of the first [`staff`] record.
+pub fn staff_claim(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/staff-claim")
+}
+
 /// The queues tickets of the workspace have been in (versioned record).
 pub fn queues(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/queues")
@@ -431,6 +441,8 @@ mod tests {
             seen(&ws, &u, TicketNo(u64::MAX / 2)),
             queues(&ws),
             queues_claim(&ws),
+            staff(&ws),
+            staff_claim(&ws),
             inbound_config(&ws),
             inbound_config_claim(&ws),
             mailgun_token(&ws, &hash),

@@ -329,6 +329,13 @@ pub const ROUTES: &[Route] = &[
         false,
     ),
     r(
+        "GET",
+        "/api/v1/staff",
+        "Admins and staff whose name or email contains ?q= (for transfers), and the workspace's queues (staff)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
         "POST",
         "/api/v1/tickets/{number}/accept",
         "Take a pending ticket (staff of its queue); 409 naming who has it when someone was first",

@@ -429,6 +429,7 @@ pub fn upsert_user(
             apply(u);
             Ok(())
         })?;
+        sync_staff(kv, ws, &u)?;
         return Ok((u, false));
     }
     // New: the first claimer of this email creates it; a concurrent loser
@@ -448,6 +449,7 @@ pub fn upsert_user(
         apply(&mut u);
         write(kv, &keys::user(ws, &u.id), &u)?;
         write(kv, &index, &u.id)?;
+        sync_staff(kv, ws, &u)?;
         return Ok((u, true));
     }
     for _ in 0..1000 {
@@ -456,12 +458,63 @@ pub fn upsert_user(
                 apply(u);
                 Ok(())
             })?;
+            sync_staff(kv, ws, &u)?;
             return Ok((u, false));
         }
     }
     Err(Error::Conflict(
         "this email is being created by another request; try again".into(),
     ))
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Staff {
+    ids: Vec<UserId>,
+    version: u64,
+}
+
+crate::versioned!(Staff);
+
+/// Keep the staff directory in step with a user's role (called after
+/// every upsert; repeating it is harmless).
+fn sync_staff(kv: &dyn Kv, ws: &WorkspaceId, u: &User) -> Result<()> {
+    let key = keys::staff(ws);
+    if claim(kv, &keys::staff_claim(ws))? || read::<Staff>(kv, &key)?.is_none() {
+        write(kv, &key, &Staff::default())?;
+    }
+    let listed = read::<Staff>(kv, &key)?.is_some_and(|s| s.ids.contains(&u.id));
+    if listed == u.is_staff() {
+        return Ok(());
+    }
+    update(kv, &key, |s: &mut Staff| {
+        s.ids.retain(|i| i != &u.id);
+        if u.is_staff() {
+            s.ids.push(u.id.clone());
+        }
+        Ok(())
+    })
+    .map(|_| ())
+}
+
+/// Admins and staff of the workspace whose name or email contains `q`
+/// (case-insensitive; empty: all), by name.
+pub fn staff(kv: &dyn Kv, ws: &WorkspaceId, q: &str) -> Result<Vec<User>> {
+    let q = q.trim().to_lowercase();
+    let ids = read::<Staff>(kv, &keys::staff(ws))?
+        .map(|s| s.ids)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for id in ids {
+        if let Ok(u) = user(kv, ws, &id) {
+            if u.is_staff()
+                && (q.is_empty() || u.name.to_lowercase().contains(&q) || u.email.contains(&q))
+            {
+                out.push(u);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    Ok(out)
 }
 
 crate::versioned!(Workspace, User);

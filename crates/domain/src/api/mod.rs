@@ -806,6 +806,18 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             ))
         }
         ("GET", ["inbox"]) => transfer::inbox(env, &actor, req),
+        ("GET", ["staff"]) => {
+            require(actor.is_staff_side(), "only staff look up staff")?;
+            let q = req.query_param("q").unwrap_or_default();
+            let list = workspace::staff(env.kv, &ws, &q)?;
+            Ok(Response::json(
+                200,
+                &json!({
+                    "staff": list.iter().map(|u| json!({"id": u.id, "name": u.name, "email": u.email, "role": u.role, "queues": u.queues})).collect::<Vec<_>>(),
+                    "queues": workspace::queues(env.kv, &ws)?,
+                }),
+            ))
+        }
         ("GET", ["tickets", no]) => {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
             let mut v = ticket_json(&t, actor.is_staff_side());
@@ -893,6 +905,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             | ["audit"]
             | ["outbox"]
             | ["inbox"]
+            | ["staff"]
             | ["links"],
         ) => method_not_allowed("GET, POST, PUT"),
         _ => Err(Error::NoRoute),
