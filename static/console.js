@@ -15,6 +15,7 @@ async function customerName(id) {
 // One page of the current view (kept by the server: Pending of my queues,
 // oldest waiting first; Working on, mine; Resolved, newest first).
 async function loadTickets(more = false) {
+  if (state.searching && !more) return runSearch(state.searching);
   const q = more && state.cursor ? `&cursor=${encodeURIComponent(state.cursor)}` : "";
   const page = await api("GET", `/inbox?view=${state.view}&limit=50${q}`);
   state.tickets = more ? state.tickets.concat(page.tickets) : page.tickets;
@@ -24,14 +25,32 @@ async function loadTickets(more = false) {
   render();
 }
 
+// Search: #22 opens ticket 22; words search subjects, customers and
+// messages; the results replace the list until cleared.
+async function runSearch(q) {
+  if (!q.trim()) { state.searching = null; await loadTickets(); return; }
+  const r = await api("GET", `/search?q=${encodeURIComponent(q)}&limit=50`);
+  if (r.by_number && r.tickets.length === 1) {
+    location.hash = `#${r.tickets[0].number}`;
+  }
+  state.searching = q;
+  state.tickets = r.tickets;
+  state.cursor = null;
+  document.getElementById("more").hidden = true;
+  render();
+}
+
 async function render() {
   for (const v of ["pending", "working", "resolved"]) {
     document.getElementById(`count-${v}`).textContent = state.counts[v] ?? 0;
     document.getElementById(`tab-${v}`).setAttribute("aria-selected", String(v === state.view));
   }
   const list = document.getElementById("ticket-list");
+  const banner = state.searching ? el("li", { class: "search-banner" },
+    `Results for “${state.searching}” `,
+    el("button", { type: "button", class: "link-dark", id: "search-clear", onclick: () => { document.getElementById("search").value = ""; runSearch(""); } }, "Clear")) : null;
   if (state.tickets.length === 0) {
-    list.replaceChildren(el("li", { class: "empty" }, "No tickets here."));
+    list.replaceChildren(...[banner, el("li", { class: "empty" }, state.searching ? "No ticket matches." : "No tickets here.")].filter(Boolean));
     return;
   }
   const items = await Promise.all(state.tickets.map(async (t) => el("li", {},
@@ -42,7 +61,7 @@ async function render() {
       el("span", { class: `status status-${t.status}` }, STATUS_LABELS[t.status] ?? t.status),
       el("time", { datetime: t.updated_at }, when(t.updated_at)),
       t.unread ? el("span", { class: "unread-dot", "aria-label": "unread" }, "●") : null))));
-  list.replaceChildren(...items);
+  list.replaceChildren(...[banner, ...items].filter(Boolean));
 }
 
 // Transfer: to a staff member (searched by name) and/or another queue, with
@@ -300,8 +319,12 @@ async function main() {
   document.getElementById("webhooks-link").hidden = state.me.role !== "admin";
   document.getElementById("logout").addEventListener("click", logout);
   document.getElementById("more").addEventListener("click", () => loadTickets(true));
+  document.getElementById("search-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    runSearch(document.getElementById("search").value).catch((err) => showError(document.getElementById("ticket"), err));
+  });
   for (const tab of document.querySelectorAll("[role=tab]")) {
-    tab.addEventListener("click", () => { state.view = tab.dataset.view; loadTickets().catch((e) => showError(document.getElementById("ticket"), e)); });
+    tab.addEventListener("click", () => { state.view = tab.dataset.view; state.searching = null; loadTickets().catch((e) => showError(document.getElementById("ticket"), e)); });
   }
   window.addEventListener("hashchange", () => openTicket(location.hash.slice(1)));
   await loadTickets();

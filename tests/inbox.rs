@@ -397,3 +397,96 @@ fn after_200_concurrent_random_actions_each_ticket_is_in_exactly_one_view() {
         assert_eq!(here[0].1, expected, "ticket {t}: {tk}");
     }
 }
+
+/// Search until `want` holds (messages are indexed right after the
+/// response that posted them).
+fn search_until(w: &World, user: &str, q: &str, want: impl Fn(&[u64]) -> bool) -> Vec<u64> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let r = w.as_(
+            Some(user),
+            "GET",
+            &format!(
+                "/api/v1/search?q={}",
+                q.replace(' ', "+").replace('#', "%23")
+            ),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let found: Vec<u64> = json_of(&r)["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["number"].as_u64().unwrap())
+            .collect();
+        if want(&found) || t0.elapsed() > std::time::Duration::from_secs(3) {
+            return found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn search_by_number_and_words_within_what_the_searcher_may_see() {
+    let w = World::build(false);
+    let a = w.ticket(&w.cust_a, "Blue kettle broken");
+    let b = w.ticket(&w.outsider, "Blue teapot missing");
+    let c = w.ticket(&w.cust_a, "Invoice question");
+    let r = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/tickets/{c}/replies"),
+        Some(json!({"body": "Refund via courier arranged", "visibility": "internal"})),
+    );
+    assert_eq!(r.status, 201);
+    let r = w.as_(
+        Some(&w.cust_a),
+        "POST",
+        &format!("/api/v1/tickets/{a}/replies"),
+        Some(json!({"body": "The kettle leaks near the handle"})),
+    );
+    assert_eq!(r.status, 201);
+    // By number, with or without #; a customer only finds their own.
+    assert_eq!(
+        search_until(&w, &w.staff, &format!("#{b}"), |f| !f.is_empty()),
+        vec![b]
+    );
+    assert_eq!(
+        search_until(&w, &w.staff, &b.to_string(), |f| !f.is_empty()),
+        vec![b]
+    );
+    assert!(search_until(&w, &w.cust_a, &format!("#{b}"), |_| true).is_empty());
+    // Words: subject, message text, customer name (staff), most recent
+    // activity first.
+    assert_eq!(
+        search_until(&w, &w.staff, "blue", |f| f.len() == 2),
+        vec![a, b],
+        "a's reply is its latest activity, after b was opened"
+    );
+    assert_eq!(
+        search_until(&w, &w.staff, "leaks handle", |f| !f.is_empty()),
+        vec![a]
+    );
+    assert_eq!(
+        search_until(&w, &w.staff, "courier", |f| !f.is_empty()),
+        vec![c]
+    );
+    assert_eq!(
+        search_until(&w, &w.staff, "oz", |f| !f.is_empty()),
+        vec![b],
+        "by customer name"
+    );
+    assert_eq!(
+        search_until(&w, &w.staff, "cara", |f| f.len() == 2),
+        vec![a, c]
+    );
+    // The customer side: never another customer's ticket, never a note.
+    assert_eq!(
+        search_until(&w, &w.cust_a, "blue", |f| !f.is_empty()),
+        vec![a]
+    );
+    assert!(search_until(&w, &w.cust_a, "courier", |_| true).is_empty());
+    assert!(search_until(&w, &w.outsider, "kettle", |_| true).is_empty());
+    let r = w.as_(Some(&w.staff), "GET", "/api/v1/search", None);
+    assert_eq!(r.status, 400);
+}

@@ -354,6 +354,21 @@ pub fn view_hint_claim(ws: &WorkspaceId, list: &str) -> String {
     format!("ws/{ws}/inbox/{list}/hint-claim")
 }
 
+/// Number of postings of a search term (`scope`: `all` or `pub`).
+pub fn search_counter(ws: &WorkspaceId, scope: &str, term: &str) -> String {
+    format!("ws/{ws}/search/{scope}/{term}/n")
+}
+
+/// The `i`-th posting (a ticket number) of a search term.
+pub fn search_posting(ws: &WorkspaceId, scope: &str, term: &str, i: u64) -> String {
+    format!("ws/{ws}/search/{scope}/{term}/p/{i:012}")
+}
+
+/// Claim that a ticket has a search term (its posting is written once).
+pub fn search_has(ws: &WorkspaceId, scope: &str, term: &str, no: TicketNo) -> String {
+    format!("ws/{ws}/search/{scope}/{term}/t/{:012}", no.0)
+}
+
 /// The staff directory: ids of the workspace's admins and staff.
 pub fn staff(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/staff")
@@ -443,6 +458,9 @@ mod tests {
             queues_claim(&ws),
             staff(&ws),
             staff_claim(&ws),
+            search_counter(&ws, "all", &"\u{10FFFF}".repeat(32)),
+            search_posting(&ws, "all", &"\u{10FFFF}".repeat(32), u64::MAX / 2),
+            search_has(&ws, "pub", &"\u{10FFFF}".repeat(32), TicketNo(u64::MAX / 2)),
             inbound_config(&ws),
             inbound_config_claim(&ws),
             mailgun_token(&ws, &hash),

@@ -32,6 +32,7 @@ pub mod participants;
 pub mod record;
 pub mod render;
 pub mod seal;
+pub mod search;
 pub mod shares;
 pub mod store;
 pub mod thread;

@@ -330,6 +330,13 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "GET",
+        "/api/v1/search",
+        "Search tickets: ?q=#22 (or 22) for a number, else words of the subject, customer name and email (staff) and messages; most recent activity first, within what the caller may see",
+        Auth::Workspace,
+        false,
+    ),
+    r(
+        "GET",
         "/api/v1/staff",
         "Admins and staff whose name or email contains ?q= (for transfers), and the workspace's queues (staff)",
         Auth::Workspace,

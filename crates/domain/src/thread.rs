@@ -125,6 +125,16 @@ pub fn create_ticket(
         let i = kv.increment(&keys::company_ticket_counter(ws, &h), 1)? as u64;
         write(kv, &keys::company_ticket(ws, &h, i), &no)?;
     }
+    // Searchable: subject and first message by everyone who sees the
+    // ticket; the customer's name and email by staff.
+    crate::search::index(kv, ws, no, &format!("{} {body}", ticket.subject), true)?;
+    crate::search::index(
+        kv,
+        ws,
+        no,
+        &format!("{} {}", customer.name, customer.email),
+        false,
+    )?;
     // Into the inbox (Pending of its queue).
     let ticket = crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
         t.last_seq = t.last_seq.max(message.seq.0);
@@ -231,6 +241,7 @@ pub fn post_with(
         ));
     }
     let message = append(kv, ws, no, now, author, visibility, body, extras)?;
+    crate::search::queue(ws, no, body, visibility);
     // The message is the commit point: once it is written the post stands,
     // even if the ticket's summary cannot be updated right now (a later post
     // or state change brings it up to date).

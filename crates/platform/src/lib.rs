@@ -178,6 +178,9 @@ pub async fn serve_api(
         for (ws, n) in &resp.mail {
             deliver(&kv, ws, *n).await;
         }
+        if let Err(e) = domain::search::run_queued(&kv) {
+            eprintln!("indexing posted messages for search failed: {e}");
+        }
         for (ws, n) in domain::webhooks::take_enqueued() {
             deliver_webhook(&kv, &ws, n).await;
         }

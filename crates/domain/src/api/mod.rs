@@ -806,6 +806,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             ))
         }
         ("GET", ["inbox"]) => transfer::inbox(env, &actor, req),
+        ("GET", ["search"]) => search(env, &actor, req),
         ("GET", ["staff"]) => {
             require(actor.is_staff_side(), "only staff look up staff")?;
             let q = req.query_param("q").unwrap_or_default();
@@ -905,11 +906,56 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             | ["audit"]
             | ["outbox"]
             | ["inbox"]
+            | ["search"]
             | ["staff"]
             | ["links"],
         ) => method_not_allowed("GET, POST, PUT"),
         _ => Err(Error::NoRoute),
     }
+}
+
+/// `GET /api/v1/search?q=`: `#22` (or `22`) opens ticket 22; words match
+/// subject, customer name and email (staff) and message text, within what
+/// the searcher may see, most recent activity first.
+fn search(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+    let q = req.query_param("q").unwrap_or_default();
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 200 {
+        return Err(Error::bad("invalid_query", "q must be 1 to 200 characters"));
+    }
+    let staff = actor.is_staff_side();
+    let number = q.strip_prefix('#').unwrap_or(q);
+    if let Ok(no) = TicketNo::parse(number) {
+        if number.bytes().all(|c| c.is_ascii_digit()) {
+            let hits = match visible_ticket(env, actor, no) {
+                Ok(t) => vec![ticket_json(&t, staff)],
+                Err(Error::NotFound) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            return Ok(Response::json(
+                200,
+                &json!({"tickets": hits, "by_number": true}),
+            ));
+        }
+    }
+    let scope = if staff {
+        crate::search::Scope::All
+    } else {
+        crate::search::Scope::Public
+    };
+    let mut keep = |t: &Ticket| -> Result<bool> {
+        match visible_ticket(env, actor, t.no) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let limit = limit(req)?;
+    let found = crate::search::search(env.kv, actor.ws(), q, scope, limit, &mut keep)?;
+    Ok(Response::json(
+        200,
+        &json!({"tickets": found.iter().map(|t| ticket_json(t, staff)).collect::<Vec<_>>(), "by_number": false}),
+    ))
 }
 
 fn audit_export(

@@ -1,0 +1,219 @@
+//! Ticket search without scanning tickets: an inverted index in the store.
+//!
+//! Each term (a lowercased word of 2 to 32 letters or digits) has a posting
+//! list per scope — `all` (staff: subject, customer name and email, every
+//! message) and `pub` (what the customer side may see: subject and public
+//! messages) — appended to the first time a ticket mentions the term (a
+//! claim per term and ticket). A query reads the rarest term's postings,
+//! newest first and within a budget, keeps the tickets that have every
+//! other term too, and ranks them by their latest activity.
+//!
+//! Messages are indexed after the response that posted them ([`queue`],
+//! [`run_queued`]), so posting stays fast; a crash in between leaves that
+//! message's words unsearchable, never anything wrong.
+
+use std::cell::RefCell;
+
+use crate::error::Result;
+use crate::ids::{TicketNo, WorkspaceId};
+use crate::keys;
+use crate::model::{Ticket, Visibility};
+use crate::record::{claim, read, read_counter, write};
+use crate::store::Kv;
+
+/// Most distinct terms indexed per message.
+pub const MAX_TERMS: usize = 200;
+/// Postings a query reads at most.
+pub const QUERY_BUDGET: usize = 2_000;
+
+/// The search terms of a text, in first-seen order, without repeats.
+pub fn terms(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in text.split(|c: char| !c.is_alphanumeric()) {
+        let w = w.to_lowercase();
+        let n = w.chars().count();
+        if (2..=32).contains(&n) && !out.contains(&w) {
+            out.push(w);
+            if out.len() == MAX_TERMS {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn add(kv: &dyn Kv, ws: &WorkspaceId, scope: &str, term: &str, no: TicketNo) -> Result<()> {
+    if claim(kv, &keys::search_has(ws, scope, term, no))? {
+        let i = kv.increment(&keys::search_counter(ws, scope, term), 1)? as u64;
+        write(kv, &keys::search_posting(ws, scope, term, i), &no)?;
+    }
+    Ok(())
+}
+
+/// Index words for a ticket: into `all`, and into `pub` when the customer
+/// side may see them.
+pub fn index(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, text: &str, public: bool) -> Result<()> {
+    for t in terms(text) {
+        add(kv, ws, "all", &t, no)?;
+        if public {
+            add(kv, ws, "pub", &t, no)?;
+        }
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// Messages posted by this request, indexed after its response (per
+    /// request in a component instance, which serves one request).
+    static QUEUED: RefCell<Vec<(WorkspaceId, TicketNo, String, bool)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Queue a message's text for indexing after the response.
+pub fn queue(ws: &WorkspaceId, no: TicketNo, text: &str, visibility: Visibility) {
+    QUEUED.with(|q| {
+        q.borrow_mut().push((
+            ws.clone(),
+            no,
+            text.to_string(),
+            visibility == Visibility::Public,
+        ))
+    });
+}
+
+/// Index what this request queued.
+pub fn run_queued(kv: &dyn Kv) -> Result<()> {
+    let jobs = QUEUED.with(|q| std::mem::take(&mut *q.borrow_mut()));
+    for (ws, no, text, public) in jobs {
+        index(kv, &ws, no, &text, public)?;
+    }
+    Ok(())
+}
+
+/// Which postings a searcher reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Staff: everything.
+    All,
+    /// The customer side: subjects and public messages.
+    Public,
+}
+
+/// Tickets having every term of `query`, most recent activity first (at
+/// most `limit`), before any visibility filter the caller applies; `keep`
+/// decides which tickets the searcher may see.
+pub fn search(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    query: &str,
+    scope: Scope,
+    limit: usize,
+    keep: &mut dyn FnMut(&Ticket) -> Result<bool>,
+) -> Result<Vec<Ticket>> {
+    let scope = match scope {
+        Scope::All => "all",
+        Scope::Public => "pub",
+    };
+    let q = terms(query);
+    if q.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The rarest term drives the scan.
+    let mut counts = Vec::new();
+    for t in &q {
+        counts.push((
+            read_counter(kv, &keys::search_counter(ws, scope, t))?,
+            t.clone(),
+        ));
+    }
+    counts.sort();
+    let (n, rarest) = counts[0].clone();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let others: Vec<String> = counts[1..].iter().map(|(_, t)| t.clone()).collect();
+    let mut found: Vec<Ticket> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut reads = 0;
+    let mut i = n;
+    while i >= 1 && reads < QUERY_BUDGET && found.len() < limit * 4 {
+        reads += 1;
+        if let Some(no) = read::<TicketNo>(kv, &keys::search_posting(ws, scope, &rarest, i))? {
+            if seen.insert(no) {
+                let mut all = true;
+                for o in &others {
+                    if kv.get(&keys::search_has(ws, scope, o, no))?.is_none() {
+                        all = false;
+                        break;
+                    }
+                }
+                if all {
+                    if let Some(t) = read::<Ticket>(kv, &keys::ticket(ws, no))? {
+                        if !t.deleted && keep(&t)? {
+                            found.push(t);
+                        }
+                    }
+                }
+            }
+        }
+        i -= 1;
+    }
+    found.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.no.0.cmp(&a.no.0)));
+    found.truncate(limit);
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemKv;
+    use crate::thread::fixture;
+
+    #[test]
+    fn terms_are_words_lowercased_once() {
+        assert_eq!(
+            terms("Parcel 42 lost, PARCEL late! a é-mail"),
+            vec!["parcel", "42", "lost", "late", "mail"]
+        );
+    }
+
+    #[test]
+    fn every_term_must_match_and_the_public_scope_hides_notes() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let a = fixture::ticket(&kv, &ws, "a@x.test", "Blue parcel");
+        let b = fixture::ticket(&kv, &ws, "b@x.test", "Red parcel");
+        index(&kv, &ws, a.no, "Blue parcel", true).unwrap();
+        index(&kv, &ws, b.no, "Red parcel", true).unwrap();
+        index(&kv, &ws, b.no, "courier refund secret", false).unwrap();
+        let mut all = |_: &Ticket| Ok(true);
+        let nos = |v: Vec<Ticket>| v.iter().map(|t| t.no).collect::<Vec<_>>();
+        assert_eq!(
+            nos(search(&kv, &ws, "parcel", Scope::All, 10, &mut all).unwrap()).len(),
+            2
+        );
+        assert_eq!(
+            nos(search(&kv, &ws, "BLUE parcel", Scope::All, 10, &mut all).unwrap()),
+            vec![a.no]
+        );
+        assert_eq!(
+            nos(search(&kv, &ws, "refund", Scope::All, 10, &mut all).unwrap()),
+            vec![b.no]
+        );
+        assert!(
+            search(&kv, &ws, "refund", Scope::Public, 10, &mut all)
+                .unwrap()
+                .is_empty(),
+            "internal words stay internal"
+        );
+        assert!(
+            search(&kv, &ws, "green", Scope::All, 10, &mut all)
+                .unwrap()
+                .is_empty()
+        );
+        let mut only_a = |t: &Ticket| Ok(t.no == a.no);
+        assert_eq!(
+            nos(search(&kv, &ws, "parcel", Scope::All, 10, &mut only_a).unwrap()),
+            vec![a.no]
+        );
+    }
+}
