@@ -60,6 +60,8 @@ events! {
     TicketTransferred => "ticket.transferred",
     /// A ticket was returned to Pending.
     TicketReturned => "ticket.returned",
+    /// An admin rebuilt the inbox entries of older tickets.
+    InboxReindexed => "inbox.reindexed",
     /// A ticket was resolved.
     TicketResolved => "ticket.resolved",
     /// A resolved ticket was reopened.
@@ -177,7 +179,8 @@ impl Event {
             | InboundConfigured
             | EmailHeld
             | HeldApproved
-            | HeldDiscarded => None,
+            | HeldDiscarded
+            | InboxReindexed => None,
         }
     }
 }

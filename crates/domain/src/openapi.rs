@@ -329,6 +329,13 @@ pub const ROUTES: &[Route] = &[
         false,
     ),
     r(
+        "POST",
+        "/api/v1/inbox/reindex",
+        "Give tickets made before the inbox existed their view entries (admins; maintenance)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
         "GET",
         "/api/v1/search",
         "Search tickets: ?q=#22 (or 22) for a number, else words of the subject, customer name and email (staff) and messages; most recent activity first, within what the caller may see",

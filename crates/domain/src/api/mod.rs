@@ -806,6 +806,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             ))
         }
         ("GET", ["inbox"]) => transfer::inbox(env, &actor, req),
+        ("POST", ["inbox", "reindex"]) => transfer::reindex(env, &actor, rid),
         ("GET", ["search"]) => search(env, &actor, req),
         ("GET", ["staff"]) => {
             require(actor.is_staff_side(), "only staff look up staff")?;
@@ -905,7 +906,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             | ["tickets", ..]
             | ["audit"]
             | ["outbox"]
-            | ["inbox"]
+            | ["inbox", ..]
             | ["search"]
             | ["staff"]
             | ["links"],

@@ -95,10 +95,14 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let ws = actor.ws().clone();
     // Customers get the same answer as for a ticket that does not exist when
     // they cannot see it, and a refusal when they can.
-    super::visible_ticket(env, &actor, no)?;
+    let current = super::visible_ticket(env, &actor, no)?;
     require(
         actor.is_staff_side(),
         "only staff resolve, reopen or delete tickets",
+    )?;
+    require(
+        may_act(&actor, &current),
+        "staff act on tickets of their own queues",
     )?;
     let reason = body(req)?.reason.unwrap_or_default();
     let target = if reason.is_empty() {
@@ -420,6 +424,41 @@ fn ownership(
     Ok(Response::json(
         200,
         &json!({"ticket": ticket_json(&t, true)}),
+    ))
+}
+
+/// `POST /api/v1/inbox/reindex` (admins): give every ticket that has no
+/// inbox entry yet (made before the inbox existed) the one its state says.
+/// Walks the workspace's tickets once; for maintenance, not for requests.
+pub(super) fn reindex(env: &mut Env, actor: &super::Actor, rid: &str) -> Result<Response> {
+    require(actor.is_admin_side(), "only admins rebuild the inbox")?;
+    let ws = actor.ws().clone();
+    let top = crate::record::read_counter(env.kv, &crate::keys::ticket_counter(&ws))?;
+    let mut placed = 0;
+    for n in 1..=top {
+        let no = TicketNo(n);
+        let Some(t) =
+            crate::record::read::<crate::model::Ticket>(env.kv, &crate::keys::ticket(&ws, no))?
+        else {
+            continue;
+        };
+        if t.slot.is_none() && !t.deleted {
+            crate::inbox::change(env.kv, &ws, no, t.updated_at, |_| Ok(()))?;
+            workspace::note_queue(env.kv, &ws, &t.queue)?;
+            placed += 1;
+        }
+    }
+    audit(
+        env,
+        actor,
+        Event::InboxReindexed,
+        &format!("{placed} of {top}"),
+        None,
+        rid,
+    )?;
+    Ok(Response::json(
+        200,
+        &json!({"tickets": top, "placed": placed}),
     ))
 }
 
