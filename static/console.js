@@ -27,10 +27,10 @@ async function loadTickets(more = false) {
 
 // Search: #22 opens ticket 22; words search subjects, customers and
 // messages; the results replace the list until cleared.
-async function runSearch(q) {
+async function runSearch(q, navigate = false) {
   if (!q.trim()) { state.searching = null; await loadTickets(); return; }
   const r = await api("GET", `/search?q=${encodeURIComponent(q)}&limit=50`);
-  if (r.by_number && r.tickets.length === 1) {
+  if (navigate && r.by_number && r.tickets.length === 1) {
     location.hash = `#${r.tickets[0].number}`;
   }
   state.searching = q;
@@ -92,7 +92,7 @@ function transferDialog(ticket, bar, done, cancel) {
         if (queue.value && queue.value !== ticket.queue) body.queue = queue.value;
         if (note.value.trim()) body.note = note.value;
         if (!body.to && !body.queue) { status.textContent = "Pick a person or another queue."; return; }
-        done(body);
+        done(body, status);
       } }, "Transfer"),
       el("button", { type: "button", class: "secondary", onclick: cancel }, "Cancel")),
     status));
@@ -229,14 +229,14 @@ function ticketActions(ticket) {
   const status = el("p", { role: "status", class: "muted" });
   const bar = el("div", { class: "actions ticket-actions" });
   // One request at a time: the bar's buttons are disabled while it runs.
-  const act = async (what, done, body) => {
+  const act = async (what, done, body, shown = status) => {
     for (const b of bar.querySelectorAll("button")) b.disabled = true;
     try {
       await api("POST", `/tickets/${number}/${what}`, body);
       await loadTickets();
       done();
     } catch (e) {
-      status.textContent = e.message;
+      shown.textContent = e.message;
       for (const b of bar.querySelectorAll("button")) b.disabled = false;
     }
   };
@@ -244,7 +244,7 @@ function ticketActions(ticket) {
   const buttons = () => bar.replaceChildren(
     open && !ticket.assignee_id ? el("button", { type: "button", id: "accept", class: "primary", onclick: () => act("accept", () => openTicket(number)) }, "Accept") : null,
     open && ticket.assignee_id ? el("button", { type: "button", id: "return", class: "secondary", onclick: () => act("return", () => openTicket(number)) }, "Return") : null,
-    open ? el("button", { type: "button", id: "transfer", class: "secondary", onclick: () => transferDialog(ticket, bar, (body) => act("transfer", () => openTicket(number), body), buttons) }, "Transfer") : null,
+    open ? el("button", { type: "button", id: "transfer", class: "secondary", onclick: () => transferDialog(ticket, bar, (body, shown) => act("transfer", () => openTicket(number), body, shown), buttons) }, "Transfer") : null,
     ticket.status === "resolved"
       ? el("button", { type: "button", id: "reopen", class: "secondary", onclick: () => act("reopen", () => openTicket(number)) }, "Reopen")
       : el("button", { type: "button", id: "resolve", class: "secondary", onclick: () => act("resolve", () => openTicket(number)) }, "Resolve"),
@@ -321,7 +321,7 @@ async function main() {
   document.getElementById("more").addEventListener("click", () => loadTickets(true));
   document.getElementById("search-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    runSearch(document.getElementById("search").value).catch((err) => showError(document.getElementById("ticket"), err));
+    runSearch(document.getElementById("search").value, true).catch((err) => showError(document.getElementById("ticket"), err));
   });
   for (const tab of document.querySelectorAll("[role=tab]")) {
     tab.addEventListener("click", () => { state.view = tab.dataset.view; state.searching = null; loadTickets().catch((e) => showError(document.getElementById("ticket"), e)); });

@@ -26,7 +26,7 @@ use crate::time::Millis;
 /// Where a ticket sits in the inbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
-    /// The list (`pending/<queue>`, `working/<user>`, `resolved`).
+    /// The list (`pending/<queue>`, `working/<user>`, `resolved/<queue>`).
     pub list: String,
     /// Its entry's position in that list.
     pub pos: u64,
@@ -37,7 +37,7 @@ pub fn list_for(t: &Ticket) -> Option<String> {
     if t.deleted {
         None
     } else if t.status == Status::Resolved {
-        Some("resolved".into())
+        Some(format!("resolved/{}", t.queue))
     } else if let Some(u) = &t.assignee {
         Some(format!("working/{u}"))
     } else {
@@ -155,6 +155,9 @@ impl Cursor {
     }
 }
 
+/// How old a dead entry must be before readers skip it for good.
+pub const HINT_GRACE: Millis = 60_000;
+
 /// Where oldest-first readers of a list may start (every entry below is
 /// dead); a hint, moved forward only.
 fn start_hint(kv: &dyn Kv, ws: &WorkspaceId, list: &str) -> Result<u64> {
@@ -196,6 +199,7 @@ pub fn page(
     order: Order,
     cursor: Option<&Cursor>,
     limit: usize,
+    now: Millis,
 ) -> Result<(Vec<Ticket>, Option<Cursor>)> {
     let limit = limit.clamp(1, 100);
     // Next position to read per list, and how far each may go.
@@ -215,7 +219,11 @@ pub fn page(
     let mut out = Vec::new();
     // The head entry of each list (read ahead), for the merge.
     let mut heads: Vec<Option<(u64, Entry)>> = vec![None; next.len()];
-    let mut dead_head: Vec<Option<u64>> = vec![None; next.len()];
+    // Oldest first: how far the start hint may move. Only past a run of
+    // entries that are there, dead, and older than [`HINT_GRACE`] (an entry
+    // still being moved into may look missing or dead for a moment), from
+    // where this read started.
+    let mut skippable: Vec<(bool, Option<u64>)> = vec![(true, None); next.len()];
     let exhausted = |order: Order, pos: u64, top: u64| match order {
         Order::OldestFirst => pos > top,
         Order::NewestFirst => pos == 0,
@@ -230,8 +238,9 @@ pub fn page(
                     Order::OldestFirst => p + 1,
                     Order::NewestFirst => p - 1,
                 };
-                if let Some(e) = read::<Entry>(kv, &keys::view_entry(ws, list, p))? {
-                    heads[i] = Some((p, e));
+                match read::<Entry>(kv, &keys::view_entry(ws, list, p))? {
+                    Some(e) => heads[i] = Some((p, e)),
+                    None => skippable[i].0 = false,
                 }
             }
         }
@@ -257,20 +266,17 @@ pub fn page(
         });
         match live {
             Some(t) => {
-                if dead_head[i].is_none() {
-                    dead_head[i] = Some(p);
-                }
+                skippable[i].0 = false;
                 out.push(t);
             }
-            None => {}
+            None if now - e.since >= HINT_GRACE && skippable[i].0 => skippable[i].1 = Some(p + 1),
+            None => skippable[i].0 = false,
         }
     }
-    // Oldest-first: the first live entry seen is where the next reader may
-    // start (everything before it in this list was dead).
-    if order == Order::OldestFirst && cursor.is_none() {
+    if order == Order::OldestFirst {
         for (i, (list, _, _)) in next.iter().enumerate() {
-            if let Some(first_live) = dead_head[i] {
-                advance_hint(kv, ws, list, first_live)?;
+            if let Some(to) = skippable[i].1 {
+                advance_hint(kv, ws, list, to)?;
             }
         }
     }
@@ -316,6 +322,7 @@ mod tests {
     use super::*;
     use crate::store::MemKv;
     use crate::thread::fixture;
+    use crate::time::HOUR;
 
     #[test]
     fn a_ticket_is_in_exactly_one_list_and_pages_skip_dead_entries() {
@@ -325,9 +332,9 @@ mod tests {
             .map(|i| fixture::ticket(&kv, &ws, &format!("c{i}@x.test"), "T").no)
             .collect();
         let pending = vec!["pending/general".to_string()];
-        let (p, c) = page(&kv, &ws, &pending, Order::OldestFirst, None, 4).unwrap();
+        let (p, c) = page(&kv, &ws, &pending, Order::OldestFirst, None, 4, HOUR).unwrap();
         assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), nos[..4]);
-        let (p2, c2) = page(&kv, &ws, &pending, Order::OldestFirst, c.as_ref(), 4).unwrap();
+        let (p2, c2) = page(&kv, &ws, &pending, Order::OldestFirst, c.as_ref(), 4, HOUR).unwrap();
         assert_eq!(p2.iter().map(|t| t.no).collect::<Vec<_>>(), nos[4..]);
         assert!(c2.is_none());
         assert_eq!(count(&kv, &ws, "pending/general").unwrap(), 6);
@@ -341,12 +348,12 @@ mod tests {
             .unwrap();
         }
         let working = vec![format!("working/{u}")];
-        let (w, _) = page(&kv, &ws, &working, Order::NewestFirst, None, 10).unwrap();
+        let (w, _) = page(&kv, &ws, &working, Order::NewestFirst, None, 10, HOUR).unwrap();
         assert_eq!(
             w.iter().map(|t| t.no).collect::<Vec<_>>(),
             vec![nos[1], nos[0]]
         );
-        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10).unwrap();
+        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HOUR).unwrap();
         assert_eq!(p.len(), 4);
         assert_eq!(p[0].no, nos[2]);
         assert_eq!(count(&kv, &ws, "pending/general").unwrap(), 4);
@@ -365,15 +372,24 @@ mod tests {
         })
         .unwrap();
         assert!(t.slot.is_none());
-        let (r, _) = page(&kv, &ws, &["resolved".into()], Order::NewestFirst, None, 10).unwrap();
+        let (r, _) = page(
+            &kv,
+            &ws,
+            &["resolved/general".into()],
+            Order::NewestFirst,
+            None,
+            10,
+            HOUR,
+        )
+        .unwrap();
         assert_eq!(r.len(), 1);
-        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10).unwrap();
+        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HOUR).unwrap();
         assert_eq!(p.len(), 3);
         // Every ticket is in the list its state says, and in no other.
         let lists = [
             pending[0].clone(),
             working[0].clone(),
-            "resolved".to_string(),
+            "resolved/general".to_string(),
         ];
         for no in &nos {
             let t: Ticket = read(&kv, &keys::ticket(&ws, *no)).unwrap().unwrap();
@@ -384,11 +400,61 @@ mod tests {
                 } else {
                     Order::NewestFirst
                 };
-                let (p, _) = page(&kv, &ws, &[l.clone()], order, None, 100).unwrap();
+                let (p, _) = page(&kv, &ws, &[l.clone()], order, None, 100, HOUR).unwrap();
                 found += p.iter().filter(|x| x.no == *no).count();
             }
             assert_eq!(found, usize::from(!t.deleted), "ticket {no}");
         }
+    }
+
+    #[test]
+    fn the_start_hint_never_skips_an_entry_that_may_still_be_moving() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let a = fixture::ticket(&kv, &ws, "a@x.test", "A");
+        let b = fixture::ticket(&kv, &ws, "b@x.test", "B");
+        let pending = vec!["pending/general".to_string()];
+        // a moves out at 1 000: its entry is dead, but young.
+        change(&kv, &ws, a.no, 1_000, |t| {
+            t.assignee = Some(UserId::new([3; 16]));
+            Ok(())
+        })
+        .unwrap();
+        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, 1_000).unwrap();
+        assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), vec![b.no]);
+        assert_eq!(
+            start_hint(&kv, &ws, "pending/general").unwrap(),
+            1,
+            "a dead entry of age 0 is not skipped yet"
+        );
+        // Entry 1 was written at 0 (a's creation): after the grace it is.
+        let (_, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HINT_GRACE).unwrap();
+        assert_eq!(start_hint(&kv, &ws, "pending/general").unwrap(), 2);
+        // A number handed out but not written (a move in flight) stops it.
+        kv.increment(&keys::view_counter(&ws, "pending/general"), 1)
+            .unwrap();
+        let c = fixture::ticket(&kv, &ws, "c@x.test", "C");
+        change(&kv, &ws, b.no, 2 * HINT_GRACE, |t| {
+            t.assignee = Some(UserId::new([3; 16]));
+            Ok(())
+        })
+        .unwrap();
+        let (p, _) = page(
+            &kv,
+            &ws,
+            &pending,
+            Order::OldestFirst,
+            None,
+            10,
+            10 * HINT_GRACE,
+        )
+        .unwrap();
+        assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), vec![c.no]);
+        assert_eq!(
+            start_hint(&kv, &ws, "pending/general").unwrap(),
+            3,
+            "stops before the missing entry"
+        );
     }
 
     #[test]
@@ -403,7 +469,7 @@ mod tests {
         })
         .unwrap();
         let lists = vec!["pending/general".to_string(), "pending/billing".to_string()];
-        let (p, _) = page(&kv, &ws, &lists, Order::OldestFirst, None, 10).unwrap();
+        let (p, _) = page(&kv, &ws, &lists, Order::OldestFirst, None, 10, HOUR).unwrap();
         assert_eq!(
             p.iter().map(|t| t.no).collect::<Vec<_>>(),
             vec![b.no, a.no],

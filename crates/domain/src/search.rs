@@ -23,6 +23,8 @@ use crate::store::Kv;
 
 /// Most distinct terms indexed per message.
 pub const MAX_TERMS: usize = 200;
+/// Words of a query that count.
+pub const MAX_QUERY_TERMS: usize = 8;
 /// Postings a query reads at most.
 pub const QUERY_BUDGET: usize = 2_000;
 
@@ -113,7 +115,8 @@ pub fn search(
         Scope::All => "all",
         Scope::Public => "pub",
     };
-    let q = terms(query);
+    // A handful of words narrows enough; more only multiplies the reads.
+    let q: Vec<String> = terms(query).into_iter().take(MAX_QUERY_TERMS).collect();
     if q.is_empty() {
         return Ok(Vec::new());
     }

@@ -300,7 +300,7 @@ pub fn note_queue(kv: &dyn Kv, ws: &WorkspaceId, q: &str) -> Result<()> {
         return Ok(());
     }
     update(kv, &key, |r: &mut Queues| {
-        if !r.list.iter().any(|x| x == q) && r.list.len() < 200 {
+        if !r.list.iter().any(|x| x == q) && r.list.len() < 2000 {
             r.list.push(q.to_string());
         }
         Ok(())

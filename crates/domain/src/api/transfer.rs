@@ -267,6 +267,11 @@ fn ownership(
                 if t.deleted {
                     return Err(Error::NotFound);
                 }
+                if !may_act(actor, t) {
+                    return Err(Error::Forbidden(
+                        "staff act on tickets of their own queues".into(),
+                    ));
+                }
                 if t.status == Status::Resolved {
                     return Err(Error::Conflict(format!("ticket {} is resolved", t.no)));
                 }
@@ -302,6 +307,17 @@ fn ownership(
             let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
                 if t.deleted {
                     return Err(Error::NotFound);
+                }
+                if !may_act(actor, t) {
+                    return Err(Error::Forbidden(
+                        "staff act on tickets of their own queues".into(),
+                    ));
+                }
+                if t.status == Status::Resolved {
+                    return Err(Error::Conflict(format!(
+                        "ticket {} is resolved; reopen it first",
+                        t.no
+                    )));
                 }
                 from = t.assignee.take();
                 if from.is_none() {
@@ -360,15 +376,19 @@ fn ownership(
             if let Some(q) = &b.queue {
                 workspace::check_queue(q)?;
             }
-            let new_queue = b.queue.clone().unwrap_or_else(|| t.queue.clone());
+            // The receiver must work the queue it lands in (checked again
+            // inside the swap, against the ticket as it is then).
+            let works = |u: &workspace::User, q: &str| {
+                u.role != workspace::Role::Staff
+                    || u.queues.is_empty()
+                    || u.queues.iter().any(|x| x == q)
+            };
             if let Some(u) = &target {
-                if u.role == workspace::Role::Staff
-                    && !u.queues.is_empty()
-                    && !u.queues.contains(&new_queue)
-                {
+                let q = b.queue.clone().unwrap_or_else(|| t.queue.clone());
+                if !works(u, &q) {
                     return Err(Error::bad(
                         "invalid_field",
-                        format!("to: {} does not work the {new_queue} queue", u.name),
+                        format!("to: {} does not work the {q} queue", u.name),
                     ));
                 }
             }
@@ -379,20 +399,42 @@ fn ownership(
                 if t.deleted {
                     return Err(Error::NotFound);
                 }
+                if !may_act(actor, t) {
+                    return Err(Error::Forbidden(
+                        "staff act on tickets of their own queues".into(),
+                    ));
+                }
+                if t.status == Status::Resolved {
+                    return Err(Error::Conflict(format!(
+                        "ticket {} is resolved; reopen it first",
+                        t.no
+                    )));
+                }
+                if let Some(u) = &target {
+                    let q = b.queue.clone().unwrap_or_else(|| t.queue.clone());
+                    if !works(u, &q) {
+                        return Err(Error::Conflict(format!(
+                            "{} does not work the {q} queue",
+                            u.name
+                        )));
+                    }
+                }
                 if b.if_version.is_some_and(|v| v != t.version) {
                     return Err(Error::Conflict(format!(
                         "ticket {} changed since you opened it; reload and try again",
                         t.no
                     )));
                 }
-                t.queue = new_queue.clone();
+                if let Some(q) = &b.queue {
+                    t.queue = q.clone();
+                }
                 t.assignee = target.as_ref().map(|u| u.id.clone());
                 t.updated_at = env.now;
                 Ok(())
             })?;
             let dest = match &target {
-                Some(u) => format!("{} (queue {new_queue})", u.name),
-                None => format!("the {new_queue} queue"),
+                Some(u) => format!("{} (queue {})", u.name, t.queue),
+                None => format!("the {} queue", t.queue),
             };
             let text = if note.is_empty() {
                 format!("{who} transferred the ticket to {dest}.")
@@ -483,7 +525,10 @@ pub(super) fn inbox(env: &mut Env, actor: &super::Actor, req: &Request) -> Resul
         .map(|u| format!("working/{}", u.id))
         .into_iter()
         .collect();
-    let resolved = vec!["resolved".to_string()];
+    let resolved: Vec<String> = pending
+        .iter()
+        .map(|l| l.replacen("pending/", "resolved/", 1))
+        .collect();
     let view = req.query_param("view").unwrap_or_else(|| "pending".into());
     let (lists, order) = match view.as_str() {
         "pending" => (&pending, crate::inbox::Order::OldestFirst),
@@ -509,13 +554,10 @@ pub(super) fn inbox(env: &mut Env, actor: &super::Actor, req: &Request) -> Resul
         .map(|c| crate::inbox::Cursor::decode(&c))
         .transpose()?;
     let limit = super::limit(req)?;
-    let (tickets, next) = crate::inbox::page(env.kv, &ws, lists, order, cursor.as_ref(), limit)?;
+    let (tickets, next) =
+        crate::inbox::page(env.kv, &ws, lists, order, cursor.as_ref(), limit, env.now)?;
     let mut rows = Vec::new();
     for t in &tickets {
-        // Resolved covers every queue: staff see their own queues' only.
-        if view == "resolved" && !may_act(actor, t) {
-            continue;
-        }
         let mut v = ticket_json(t, true);
         if let Some(u) = me {
             v["unread"] = json!(crate::inbox::unread(env.kv, &ws, &u.id, t)?);
