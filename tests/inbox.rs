@@ -490,3 +490,51 @@ fn search_by_number_and_words_within_what_the_searcher_may_see() {
     let r = w.as_(Some(&w.staff), "GET", "/api/v1/search", None);
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn admins_purge_deleted_tickets_and_the_ledger_keeps_them() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Secret purchase");
+    let r = w.as_(
+        Some(&w.cust_a),
+        "POST",
+        &format!("/api/v1/tickets/{t}/replies"),
+        Some(json!({"body": "my card ends 4242"})),
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        act(&w, &w.admin, t, "purge", None).status,
+        409,
+        "delete first"
+    );
+    assert_eq!(act(&w, &w.staff, t, "delete", None).status, 200);
+    assert!(
+        view(&w, &w.admin, "pending").0.is_empty(),
+        "hidden from every view"
+    );
+    assert_eq!(act(&w, &w.staff, t, "purge", None).status, 403);
+    let r = act(&w, &w.admin, t, "purge", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json_of(&r)["messages_removed"], 2);
+    assert!(
+        w.keys_holding("card ends 4242").is_empty(),
+        "the text is gone from the store"
+    );
+    // The workspace ledger keeps every entry of the ticket.
+    let audit = json_of(&w.as_(None, "GET", "/api/v1/audit?limit=5000", None));
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ticket"] == t)
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "ticket.created",
+        "message.posted",
+        "ticket.deleted",
+        "ticket.purged",
+    ] {
+        assert!(actions.contains(&a), "{a}");
+    }
+}

@@ -68,6 +68,8 @@ events! {
     TicketReopened => "ticket.reopened",
     /// A ticket was deleted (soft); every link of it revoked.
     TicketDeleted => "ticket.deleted",
+    /// An admin purged a deleted ticket's messages.
+    TicketPurged => "ticket.purged",
     /// A customer was invited as a delegate.
     DelegateInvited => "delegate.invited",
     /// A delegate invite was sent again (the old link dies).
@@ -180,7 +182,8 @@ impl Event {
             | EmailHeld
             | HeldApproved
             | HeldDiscarded
-            | InboxReindexed => None,
+            | InboxReindexed
+            | TicketPurged => None,
         }
     }
 }

@@ -119,6 +119,43 @@ pub fn delete(
     Ok((t, revoked))
 }
 
+/// Purge a deleted ticket (admins): its messages and their files are
+/// removed from the store; the ticket stays as a tombstone (number, dates,
+/// "purged") so the audit ledger still names it. Repeating it is harmless.
+/// Returns how many messages were removed.
+pub fn purge(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Result<u64> {
+    let t: Ticket =
+        crate::record::read(kv, &crate::keys::ticket(ws, no))?.ok_or(Error::NotFound)?;
+    if !t.deleted {
+        return Err(Error::Conflict(format!(
+            "ticket {no} is not deleted; delete it first"
+        )));
+    }
+    let top =
+        crate::record::read_counter(kv, &crate::keys::message_counter(ws, no))?.max(t.last_seq);
+    let mut removed = 0;
+    for seq in 1..=top {
+        let key = crate::keys::message(ws, no, crate::ids::MessageSeq(seq));
+        if let Some(m) = crate::record::read::<crate::model::Message>(kv, &key)? {
+            for a in &m.attachments {
+                for i in 0..a.chunks {
+                    kv.delete(&crate::keys::attachment_chunk(ws, no, &a.id, i))?;
+                }
+            }
+            kv.delete(&key)?;
+            removed += 1;
+        }
+    }
+    crate::record::update(kv, &crate::keys::ticket(ws, no), |t: &mut Ticket| {
+        t.subject = "(purged)".into();
+        t.order = None;
+        t.purged = true;
+        t.updated_at = now;
+        Ok(())
+    })?;
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +208,23 @@ mod tests {
                 .all(|d| d.status == DelegateStatus::Revoked)
         );
         assert_eq!(delete(&kv, &ws, no, 7).unwrap_err(), Error::NotFound);
+    }
+
+    #[test]
+    fn purge_removes_a_deleted_tickets_messages_and_keeps_a_tombstone() {
+        let (kv, ws, no, _, _) = setup();
+        assert!(matches!(purge(&kv, &ws, no, 1), Err(Error::Conflict(_))));
+        delete(&kv, &ws, no, 2).unwrap();
+        assert_eq!(purge(&kv, &ws, no, 3).unwrap(), 1);
+        assert_eq!(purge(&kv, &ws, no, 4).unwrap(), 0, "again: nothing left");
+        let t: Ticket = crate::record::read(&kv, &crate::keys::ticket(&ws, no))
+            .unwrap()
+            .unwrap();
+        assert!(t.purged && t.deleted && t.subject == "(purged)");
+        assert!(
+            kv.dump().iter().all(|(k, _)| !k.contains("/m/")),
+            "no message left"
+        );
     }
 
     #[test]

@@ -223,6 +223,9 @@ pub struct Ticket {
     pub staff_unseen: bool,
     /// Soft-deleted: hidden everywhere, kept for the audit ledger.
     pub deleted: bool,
+    /// Purged after deletion: its messages are gone from the store.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purged: bool,
     /// Highest message number known to be written (readers page up to it).
     pub last_seq: u64,
     /// Order details from the platform, if any.

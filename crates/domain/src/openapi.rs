@@ -385,6 +385,13 @@ pub const ROUTES: &[Route] = &[
         false,
     ),
     r(
+        "POST",
+        "/api/v1/tickets/{number}/purge",
+        "Remove a deleted ticket's messages and files for good; the ledger keeps its entries (admins)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
         "GET",
         "/api/v1/tickets/{number}/audit",
         "The ticket's audit trail (staff)",

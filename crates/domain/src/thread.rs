@@ -98,6 +98,7 @@ pub fn create_ticket(
         updated_at: now,
         staff_unseen: true,
         deleted: false,
+        purged: false,
         last_seq: 0,
         order: None,
         slot: None,

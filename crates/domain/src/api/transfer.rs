@@ -77,7 +77,15 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     };
     if !matches!(
         *action,
-        "resolve" | "reopen" | "delete" | "accept" | "transfer" | "return" | "read" | "unread"
+        "resolve"
+            | "reopen"
+            | "delete"
+            | "purge"
+            | "accept"
+            | "transfer"
+            | "return"
+            | "read"
+            | "unread"
     ) {
         return Err(Error::NoRoute);
     }
@@ -91,6 +99,23 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         "accept" | "transfer" | "return" | "read" | "unread"
     ) {
         return ownership(env, &actor, req, rid, no, action);
+    }
+    if *action == "purge" {
+        // Deleted tickets are not visible: admins reach them by number.
+        require(actor.is_admin_side(), "only admins purge deleted tickets")?;
+        let removed = lifecycle::purge(env.kv, actor.ws(), no, env.now)?;
+        audit(
+            env,
+            &actor,
+            Event::TicketPurged,
+            &format!("{no}: {removed} messages"),
+            Some(no),
+            rid,
+        )?;
+        return Ok(Response::json(
+            200,
+            &json!({"purged": no.0, "messages_removed": removed}),
+        ));
     }
     let ws = actor.ws().clone();
     // Customers get the same answer as for a ticket that does not exist when
