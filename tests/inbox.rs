@@ -538,3 +538,27 @@ fn admins_purge_deleted_tickets_and_the_ledger_keeps_them() {
         assert!(actions.contains(&a), "{a}");
     }
 }
+
+#[test]
+fn reindex_places_nothing_twice_and_keeps_counts_true() {
+    let w = World::build(false);
+    let t: Vec<u64> = (0..3)
+        .map(|i| w.ticket(&w.cust_a, &format!("Re {i}")))
+        .collect();
+    assert_eq!(act(&w, &w.staff, t[0], "accept", None).status, 200);
+    assert_eq!(
+        w.as_(Some(&w.staff), "POST", "/api/v1/inbox/reindex", None)
+            .status,
+        403
+    );
+    let r = w.as_(Some(&w.admin), "POST", "/api/v1/inbox/reindex", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        json_of(&r)["placed"],
+        0,
+        "every ticket has its entry already"
+    );
+    let (pending, counts) = view(&w, &w.staff, "pending");
+    assert_eq!(pending, t[1..]);
+    assert_eq!(counts, json!({"pending": 2, "working": 1, "resolved": 0}));
+}

@@ -123,6 +123,16 @@ pub fn count(kv: &dyn Kv, ws: &WorkspaceId, list: &str) -> Result<u64> {
     Ok(v.max(0) as u64)
 }
 
+/// Move a list's count to `want` (the reindex, after counting its
+/// tickets).
+pub fn set_count(kv: &dyn Kv, ws: &WorkspaceId, list: &str, want: i64) -> Result<()> {
+    let have = count(kv, ws, list)? as i64;
+    if have != want {
+        kv.increment(&keys::view_count(ws, list), want - have)?;
+    }
+    Ok(())
+}
+
 /// Which end a page starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {

@@ -502,18 +502,35 @@ pub(super) fn reindex(env: &mut Env, actor: &super::Actor, rid: &str) -> Result<
     let ws = actor.ws().clone();
     let top = crate::record::read_counter(env.kv, &crate::keys::ticket_counter(&ws))?;
     let mut placed = 0;
+    let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
     for n in 1..=top {
         let no = TicketNo(n);
-        let Some(t) =
+        let Some(mut t) =
             crate::record::read::<crate::model::Ticket>(env.kv, &crate::keys::ticket(&ws, no))?
         else {
             continue;
         };
         if t.slot.is_none() && !t.deleted {
-            crate::inbox::change(env.kv, &ws, no, t.updated_at, |_| Ok(()))?;
+            t = crate::inbox::change(env.kv, &ws, no, t.updated_at, |_| Ok(()))?;
             workspace::note_queue(env.kv, &ws, &t.queue)?;
             placed += 1;
         }
+        if let Some(slot) = &t.slot {
+            *counts.entry(slot.list.clone()).or_default() += 1;
+        }
+    }
+    // Counts follow moves by one; a crash between a move and its count
+    // leaves one off. Set each list's count to what the tickets say (best
+    // run while nobody works the inbox).
+    for q in workspace::queues(env.kv, &ws)? {
+        counts.entry(format!("pending/{q}")).or_default();
+        counts.entry(format!("resolved/{q}")).or_default();
+    }
+    for u in workspace::staff(env.kv, &ws, "")? {
+        counts.entry(format!("working/{}", u.id)).or_default();
+    }
+    for (list, want) in &counts {
+        crate::inbox::set_count(env.kv, &ws, list, *want)?;
     }
     audit(
         env,
