@@ -94,6 +94,13 @@ impl World {
         (host, state)
     }
 
+    /// Kill this world's host with SIGKILL and start a new one on the same
+    /// store (SQLite only).
+    pub fn restart_after_kill(&mut self) {
+        self.host.kill_now();
+        self.host = HostConfig::app(self._state.path()).start();
+    }
+
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.key)
     }
@@ -666,6 +673,83 @@ fn thousand_replies(redis: bool, hosts: usize) {
             .collect();
         assert!(mine.windows(2).all(|p| p[0] < p[1]), "client {c}");
     }
+}
+
+/// Killing the host (SIGKILL) in the middle of a write load loses no
+/// acknowledged write and duplicates none.
+#[test]
+fn acknowledged_replies_survive_a_kill_during_load() {
+    let mut w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Crash test");
+    let addr = w.host.addr.clone();
+    let b = w.bearer();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let acked: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|c| {
+                let (addr, b, who, stop) = (addr.clone(), b.clone(), w.cust_a.clone(), &stop);
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0.. {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            break;
+                        }
+                        let text = format!("crash-c{c}-r{i}");
+                        let body = json!({"body": text}).to_string();
+                        let r = crate::support::try_request(
+                            &addr,
+                            "POST",
+                            &format!("/api/v1/tickets/{t}/replies"),
+                            &[
+                                ("Authorization", &b),
+                                ("Ticketshare-Act-As", &who),
+                                ("Content-Type", "application/json"),
+                            ],
+                            body.as_bytes(),
+                        );
+                        match r {
+                            Some(r) if r.status == 201 => mine.push(text),
+                            Some(r) if r.status >= 500 => {}
+                            Some(r) => panic!("refused: {} {}", r.status, r.text()),
+                            None => break,
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        w.host.kill_now();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        acked.len() > 20,
+        "the load ran: {} acknowledged",
+        acked.len()
+    );
+    w.restart_after_kill();
+    let stored = whole_thread(&w, t, "newest");
+    for text in &acked {
+        assert_eq!(
+            stored.iter().filter(|(s, _)| s == text).count(),
+            1,
+            "{text} was acknowledged"
+        );
+    }
+    let mut texts: Vec<&String> = stored.iter().map(|(s, _)| s).collect();
+    let n = texts.len();
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts.len(), n, "nothing twice");
+    // The store still takes writes.
+    let r = w.as_(
+        Some(&w.cust_a),
+        "POST",
+        &format!("/api/v1/tickets/{t}/replies"),
+        Some(json!({"body": "after the restart"})),
+    );
+    assert_eq!(r.status, 201);
 }
 
 #[test]

@@ -234,6 +234,11 @@ impl Host {
 
     /// Kill the process hard (SIGKILL) and wait.
     pub fn kill(mut self) {
+        self.kill_now();
+    }
+
+    /// Kill the process hard (SIGKILL) and wait, in place.
+    pub fn kill_now(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -269,6 +274,36 @@ impl Resp {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; `None` when the server is
+/// not there or the connection breaks before a response (a killed host).
+pub fn try_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Resp> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).ok()?;
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    if raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        Some(parse_response(&raw))
+    } else {
+        None
     }
 }
 
