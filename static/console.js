@@ -243,7 +243,7 @@ function ticketActions(ticket) {
   const open = ticket.status !== "resolved";
   const buttons = () => bar.replaceChildren(
     open && !ticket.assignee_id ? el("button", { type: "button", id: "accept", class: "primary", onclick: () => act("accept", () => openTicket(number)) }, "Accept") : null,
-    open && ticket.assignee_id ? el("button", { type: "button", id: "return", class: "secondary", onclick: () => act("return", () => openTicket(number)) }, "Return") : null,
+    open && ticket.assignee_id ? el("button", { type: "button", id: "return", class: "secondary", onclick: confirmReturn }, "Return") : null,
     open ? el("button", { type: "button", id: "transfer", class: "secondary", onclick: () => transferDialog(ticket, bar, (body, shown) => act("transfer", () => openTicket(number), body, shown), buttons) }, "Transfer") : null,
     ticket.status === "resolved"
       ? el("button", { type: "button", id: "reopen", class: "secondary", onclick: () => act("reopen", () => openTicket(number)) }, "Reopen")
@@ -251,6 +251,17 @@ function ticketActions(ticket) {
     el("button", { type: "button", id: "mark-unread", class: "link-dark", onclick: () => act("unread", () => {}) }, "Mark unread"),
     el("button", { type: "button", id: "delete", class: "link-dark", onclick: confirmDelete }, "Delete"),
     status);
+  // Return to Pending, with an optional reason for the next person.
+  const confirmReturn = () => {
+    const reason = el("input", { id: "return-reason", maxlength: "500", placeholder: "Reason (optional)" });
+    const shown = el("p", { role: "status", class: "muted" });
+    bar.replaceChildren(
+      el("label", { for: "return-reason" }, "Return to Pending"), reason,
+      el("button", { type: "button", id: "confirm-return", class: "secondary", onclick: () => act("return", () => openTicket(number), reason.value.trim() ? { reason: reason.value } : undefined, shown) }, "Return"),
+      el("button", { type: "button", class: "link-dark", onclick: buttons }, "Cancel"),
+      shown);
+    reason.focus();
+  };
   const confirmDelete = () => bar.replaceChildren(
     el("span", {}, `Delete ${ticket.ref}? It disappears from every view and every delegate, participant and external share link stops working.`),
     el("button", { type: "button", id: "confirm-delete", class: "danger", onclick: () => act("delete", () => {

@@ -415,7 +415,10 @@ fn staff_accept_transfer_and_return_in_the_console() {
     b.click("#tab-working", "Working on");
     b.click(".ticket-row", "Queue work");
     b.click("#return", "Return");
+    b.type_into("#return-reason", "Back from holiday next week");
+    b.click("#confirm-return", "Return");
     b.wait_for("#assignee", "unassigned");
+    b.wait_for("#thread .msg-internal", "Back from holiday next week");
     b.click("#tab-pending", "Pending");
     b.wait_for(".ticket-row", "Queue work");
     root_shot(&b, "console-returned.png");

@@ -25,7 +25,6 @@ pub fn staff_user(w: &World, email: &str, queues: &[&str]) -> String {
 fn view(w: &World, user: &str, name: &str) -> (Vec<u64>, Value) {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
-    let mut counts = Value::Null;
     loop {
         let q = cursor
             .as_ref()
@@ -39,7 +38,7 @@ fn view(w: &World, user: &str, name: &str) -> (Vec<u64>, Value) {
         );
         assert_eq!(r.status, 200, "{}", r.text());
         let v = json_of(&r);
-        counts = v["counts"].clone();
+        let counts = v["counts"].clone();
         out.extend(
             v["tickets"]
                 .as_array()
