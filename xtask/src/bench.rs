@@ -5,6 +5,9 @@
 //!   with cargo when missing), 16 connections, wrk;
 //! - one key-value get through our host (contract component), 16 connections;
 //! - the `pages` index, 16 connections;
+//! - the app's own requests on a seeded workspace: a collaborator's share
+//!   page (valid link, verified session), a ticket's thread (API), the
+//!   Pending view, and posting a reply; each as a ratio to hello;
 //! - cold start to first response with an empty and with a warm compile cache;
 //! - the size of each component.
 //!
@@ -128,14 +131,32 @@ fn parse_latency(s: &str) -> f64 {
 }
 
 fn wrk(url: &str, conns: u32, secs: u32) -> Result<Load, String> {
-    let out = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{conns}"),
-            &format!("-d{secs}s"),
-            "--latency",
-            url,
-        ])
+    wrk_with(url, conns, secs, &[], None)
+}
+
+/// wrk with extra headers, and optionally a Lua script (for POSTs).
+fn wrk_with(
+    url: &str,
+    conns: u32,
+    secs: u32,
+    headers: &[String],
+    script: Option<&Path>,
+) -> Result<Load, String> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t2",
+        &format!("-c{conns}"),
+        &format!("-d{secs}s"),
+        "--latency",
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    if let Some(sc) = script {
+        cmd.arg("-s").arg(sc);
+    }
+    let out = cmd
+        .arg(url)
         .output()
         .map_err(|e| format!("cannot run wrk: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -290,6 +311,7 @@ pub fn bench_host(args: &[String]) -> Result<(), String> {
         "/",
     )?;
     let pages = wrk(&format!("http://{paddr}/"), 16, secs)?;
+    let app = app_rows(&paddr, secs, &tmp)?;
     drop(pg);
 
     line("| request (16 connections) | requests/s | p50 ms | p99 ms |".into());
@@ -304,6 +326,22 @@ pub fn bench_host(args: &[String]) -> Result<(), String> {
             "| {name} | {:.0} | {:.2} | {:.2} |",
             l.rps, l.p50_ms, l.p99_ms
         ));
+    }
+    for (name, l) in &app {
+        line(format!(
+            "| {name} | {:.0} | {:.2} | {:.2} |",
+            l.rps, l.p50_ms, l.p99_ms
+        ));
+    }
+    line("\n| request | ratio to hello (requests/s) | target |".into());
+    line("|---|---:|---|".into());
+    for (name, l) in &app {
+        let target = match *name {
+            "share page (verified session), ticketshare-host" => ">= 0.5x, p99 <= 5 ms",
+            "reply post, ticketshare-host" => ">= 0.25x, p99 <= 5 ms",
+            _ => "",
+        };
+        line(format!("| {name} | {:.2}x | {target} |", l.rps / ours.rps));
     }
     line(format!(
         "\nOur host / wasmtime serve (hello, requests/s): {:.2}x (target >= 0.9x)",
@@ -331,6 +369,187 @@ pub fn bench_host(args: &[String]) -> Result<(), String> {
     std::fs::write(&file, report).map_err(|e| e.to_string())?;
     println!("\nwritten to {}", file.display());
     Ok(())
+}
+
+/// A raw request returning status, headers and body text.
+fn raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String, String), String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())
+        .and_then(|_| s.write_all(body.as_bytes()))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (h, b) = text.split_once("\r\n\r\n").ok_or("malformed response")?;
+    let status = h
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .ok_or("malformed status")?;
+    let body = if h
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        crate::seed::dechunk(b)
+    } else {
+        b.to_string()
+    };
+    Ok((status, h.to_string(), body))
+}
+
+/// Seed a workspace (customer, staff, a ticket with 10 messages, a share
+/// verified by its code) and measure the app's own requests.
+fn app_rows(addr: &str, secs: u32, tmp: &Path) -> Result<Vec<(&'static str, Load)>, String> {
+    use serde_json::{Value, json};
+    let js = |(st, _, b): (u16, String, String)| -> Result<Value, String> {
+        if st >= 400 {
+            return Err(format!("seeding the benchmark failed: {st} {b}"));
+        }
+        Ok(serde_json::from_str(&b).unwrap_or(Value::Null))
+    };
+    let admin = "Bearer bench-only-admin-token";
+    let ct = ("Content-Type", "application/json");
+    let v = js(raw(
+        addr,
+        "POST",
+        "/api/v1/workspaces",
+        &[("Authorization", admin), ct],
+        &json!({"id": "bench", "name": "Bench"}).to_string(),
+    )?)?;
+    let key = format!("Bearer {}", v["secret"].as_str().unwrap_or_default());
+    let auth = ("Authorization", key.as_str());
+    let user = |email: &str, role: &str| -> Result<String, String> {
+        let v = js(raw(
+            addr,
+            "PUT",
+            "/api/v1/users",
+            &[auth, ct],
+            &json!({"email": email, "name": email, "role": role}).to_string(),
+        )?)?;
+        Ok(v["user"]["id"].as_str().unwrap_or_default().to_string())
+    };
+    let cus = user("cus@bench.test", "customer")?;
+    let staff = user("sam@bench.test", "staff")?;
+    let as_cus = ("Ticketshare-Act-As", cus.as_str());
+    js(raw(
+        addr,
+        "POST",
+        "/api/v1/tickets",
+        &[auth, as_cus, ct],
+        &json!({"subject": "Bench ticket", "body": "Where is my parcel?"}).to_string(),
+    )?)?;
+    for i in 0..9 {
+        js(raw(
+            addr,
+            "POST",
+            "/api/v1/tickets/1/replies",
+            &[auth, as_cus, ct],
+            &json!({"body": format!("Reply {i} with **some** text")}).to_string(),
+        )?)?;
+    }
+    js(raw(
+        addr,
+        "POST",
+        "/api/v1/tickets/1/shares",
+        &[auth, ct],
+        &json!({"email": "dock@carrier.test", "subject": "Bench share"}).to_string(),
+    )?)?;
+    let outbox = js(raw(addr, "GET", "/api/v1/outbox", &[auth], "")?)?;
+    let text = outbox["emails"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let link = text
+        .split_whitespace()
+        .find_map(|w| w.split_once("/s/").map(|(_, l)| format!("/s/{l}")))
+        .ok_or("no share link in the outbox")?;
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    raw(addr, "POST", &link, &[form], "action=send_code")?;
+    let outbox = js(raw(addr, "GET", "/api/v1/outbox", &[auth], "")?)?;
+    let subject = outbox["emails"][0]["subject"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let code = subject.rsplit(' ').next().unwrap_or_default().to_string();
+    let (st, head, _) = raw(
+        addr,
+        "POST",
+        &link,
+        &[form],
+        &format!("action=verify&code={code}"),
+    )?;
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .ok_or(format!("verifying the share failed ({st})"))?
+        .to_string();
+    let base = format!("http://{addr}");
+    let share = wrk_with(
+        &format!("{base}{link}"),
+        16,
+        secs,
+        &[format!("Cookie: {cookie}")],
+        None,
+    )?;
+    let staff_h = vec![
+        format!("Authorization: {key}"),
+        format!("Ticketshare-Act-As: {staff}"),
+    ];
+    let thread = wrk_with(
+        &format!("{base}/api/v1/tickets/1/thread?limit=25"),
+        16,
+        secs,
+        &staff_h,
+        None,
+    )?;
+    let pending = wrk_with(
+        &format!("{base}/api/v1/inbox?view=pending&limit=25"),
+        16,
+        secs,
+        &staff_h,
+        None,
+    )?;
+    let script = tmp.join("reply.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = '{{\"body\": \"A benchmark reply with a few words in it\"}}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"{key}\"\nwrk.headers[\"Ticketshare-Act-As\"] = \"{cus}\"\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let reply = wrk_with(
+        &format!("{base}/api/v1/tickets/1/replies"),
+        16,
+        secs,
+        &[],
+        Some(&script),
+    )?;
+    Ok(vec![
+        ("share page (verified session), ticketshare-host", share),
+        ("thread page (API, 25 messages), ticketshare-host", thread),
+        ("Pending view (API), ticketshare-host", pending),
+        ("reply post, ticketshare-host", reply),
+    ])
 }
 
 fn chrono_like_date() -> String {

@@ -56,7 +56,7 @@ pub fn http(
     Ok((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
 }
 
-fn dechunk(mut s: &str) -> String {
+pub(crate) fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);

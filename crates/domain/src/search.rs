@@ -45,7 +45,12 @@ pub fn terms(text: &str) -> Vec<String> {
 }
 
 fn add(kv: &dyn Kv, ws: &WorkspaceId, scope: &str, term: &str, no: TicketNo) -> Result<()> {
-    if claim(kv, &keys::search_has(ws, scope, term, no))? {
+    let has = keys::search_has(ws, scope, term, no);
+    // Most words of a reply are on its ticket already: a read, not a write.
+    if kv.get(&has)?.is_some() {
+        return Ok(());
+    }
+    if claim(kv, &has)? {
         let i = kv.increment(&keys::search_counter(ws, scope, term), 1)? as u64;
         write(kv, &keys::search_posting(ws, scope, term, i), &no)?;
     }
