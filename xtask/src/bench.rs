@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::seed::raw;
 use crate::{COMPONENTS, build, ensure_debian, root};
 
 const WASMTIME_VERSION: &str = "48.0.8";
@@ -371,48 +372,6 @@ pub fn bench_host(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// A raw request returning status, headers and body text.
-fn raw(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Result<(u16, String, String), String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())
-        .and_then(|_| s.write_all(body.as_bytes()))
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).to_string();
-    let (h, b) = text.split_once("\r\n\r\n").ok_or("malformed response")?;
-    let status = h
-        .split_whitespace()
-        .nth(1)
-        .and_then(|x| x.parse().ok())
-        .ok_or("malformed status")?;
-    let body = if h
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        crate::seed::dechunk(b)
-    } else {
-        b.to_string()
-    };
-    Ok((status, h.to_string(), body))
-}
-
 /// Seed a workspace (customer, staff, a ticket with 10 messages, a share
 /// verified by its code) and measure the app's own requests.
 fn app_rows(addr: &str, secs: u32, tmp: &Path) -> Result<Vec<(&'static str, Load)>, String> {
@@ -463,6 +422,7 @@ fn app_rows(addr: &str, secs: u32, tmp: &Path) -> Result<Vec<(&'static str, Load
             &json!({"body": format!("Reply {i} with **some** text")}).to_string(),
         )?)?;
     }
+    let read_outbox = || js(raw(addr, "GET", "/api/v1/outbox", &[auth], "")?);
     js(raw(
         addr,
         "POST",
@@ -470,7 +430,7 @@ fn app_rows(addr: &str, secs: u32, tmp: &Path) -> Result<Vec<(&'static str, Load
         &[auth, ct],
         &json!({"email": "dock@carrier.test", "subject": "Bench share"}).to_string(),
     )?)?;
-    let outbox = js(raw(addr, "GET", "/api/v1/outbox", &[auth], "")?)?;
+    let outbox = read_outbox()?;
     let text = outbox["emails"][0]["text"]
         .as_str()
         .unwrap_or_default()
@@ -481,7 +441,7 @@ fn app_rows(addr: &str, secs: u32, tmp: &Path) -> Result<Vec<(&'static str, Load
         .ok_or("no share link in the outbox")?;
     let form = ("Content-Type", "application/x-www-form-urlencoded");
     raw(addr, "POST", &link, &[form], "action=send_code")?;
-    let outbox = js(raw(addr, "GET", "/api/v1/outbox", &[auth], "")?)?;
+    let outbox = read_outbox()?;
     let subject = outbox["emails"][0]["subject"]
         .as_str()
         .unwrap_or_default()

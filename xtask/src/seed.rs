@@ -18,28 +18,42 @@ pub fn http(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> Result<(u16, Value), String> {
+    let text = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut h = headers.to_vec();
+    if body.is_some() {
+        h.push(("Content-Type", "application/json"));
+    }
+    let (status, _, body) = raw(addr, method, path, &h, &text)?;
+    Ok((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
+}
+
+/// One request on a fresh connection: status, response head, body (chunks
+/// joined).
+pub(crate) fn raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String, String), String> {
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
-    let text = body.map(|b| b.to_string()).unwrap_or_default();
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        text.len()
+        body.len()
     );
-    if body.is_some() {
-        head.push_str("Content-Type: application/json\r\n");
-    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes())
-        .and_then(|_| s.write_all(text.as_bytes()))
+        .and_then(|_| s.write_all(body.as_bytes()))
         .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let raw = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = raw.split_once("\r\n\r\n").ok_or("malformed response")?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed response")?;
     let status = head
         .split_whitespace()
         .nth(1)
@@ -53,7 +67,7 @@ pub fn http(
     } else {
         body.to_string()
     };
-    Ok((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
+    Ok((status, head.to_string(), body))
 }
 
 pub(crate) fn dechunk(mut s: &str) -> String {
