@@ -101,6 +101,19 @@ impl World {
         self.host = HostConfig::app(self._state.path()).start();
     }
 
+    /// Set the host's test clock `secs` ahead of the wall clock (the host
+    /// must run with `--allow-clock-shift`).
+    pub fn shift_clock(&self, secs: i64) {
+        let r = request(
+            &self.host.addr,
+            "POST",
+            "/.well-known/ticketshare/clock",
+            &[("Content-Type", "application/json")],
+            format!("{{\"offset_seconds\": {secs}}}").as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.key)
     }

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::api::{World, json_of};
-use crate::support::request;
 
 /// One request a receiver got.
 #[derive(Clone, Debug)]
@@ -184,17 +183,6 @@ fn flush(w: &World) -> u64 {
     json_of(&r)["attempting"].as_u64().unwrap()
 }
 
-fn shift_clock(w: &World, secs: i64) {
-    let r = request(
-        &w.host.addr,
-        "POST",
-        "/.well-known/ticketshare/clock",
-        &[("Content-Type", "application/json")],
-        format!("{{\"offset_seconds\": {secs}}}").as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-}
-
 #[test]
 fn signed_events_reach_a_receiver_and_are_retried_until_they_land() {
     let w = World::build_full(false, &[], &["--allow-clock-shift"]);
@@ -271,7 +259,7 @@ fn signed_events_reach_a_receiver_and_are_retried_until_they_land() {
     assert_eq!(d["last_status"], 503);
     assert_eq!(flush(&w), 0, "not due before its retry time");
     rx.status.store(200, Ordering::SeqCst);
-    shift_clock(&w, 10);
+    w.shift_clock(10);
     assert_eq!(flush(&w), 1);
     let got = rx.wait_for(3);
     assert_eq!(

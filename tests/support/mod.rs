@@ -307,7 +307,8 @@ pub fn try_request(
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection.
+/// One HTTP/1.1 request on a fresh connection (panics when no response
+/// comes; a server may answer, e.g. 413, before the whole body is written).
 pub fn request(
     addr: &str,
     method: &str,
@@ -315,25 +316,8 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Resp {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    // A server may answer (413) and close before the whole body is written.
-    let wrote = s.write_all(body);
-    let mut raw = Vec::new();
-    let read = s.read_to_end(&mut raw);
-    if raw.is_empty() {
-        panic!("no response (write: {wrote:?}, read: {read:?})");
-    }
-    parse_response(&raw)
+    try_request(addr, method, path, headers, body)
+        .unwrap_or_else(|| panic!("no response from {addr} to {method} {path}"))
 }
 
 fn parse_response(raw: &[u8]) -> Resp {

@@ -856,6 +856,9 @@ mod tests {
         for ok in [
             "https://hooks.example.com/x",
             "https://example.com:8443/a?b=c",
+            "https://cafe.be/x",
+            "https://dead.beef.example/",
+            "https://1password.com/",
         ] {
             assert!(check_url(ok, false).is_ok(), "{ok}");
         }
@@ -884,13 +887,6 @@ mod tests {
             "https://0x7f.1/",
         ] {
             assert!(check_url(bad, false).is_err(), "{bad}");
-        }
-        for ok in [
-            "https://cafe.be/x",
-            "https://dead.beef.example/",
-            "https://1password.com/",
-        ] {
-            assert!(check_url(ok, false).is_ok(), "{ok}");
         }
         assert!(check_url("http://127.0.0.1:9000/hook", true).is_ok());
     }

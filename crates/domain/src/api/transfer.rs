@@ -198,6 +198,26 @@ fn may_act(actor: &super::Actor, t: &crate::model::Ticket) -> bool {
         })
 }
 
+/// Accept, return and transfer work on a ticket as it is inside the swap:
+/// there, of the actor's queues, and not resolved.
+fn workable(actor: &super::Actor, t: &crate::model::Ticket) -> Result<()> {
+    if t.deleted {
+        return Err(Error::NotFound);
+    }
+    if !may_act(actor, t) {
+        return Err(Error::Forbidden(
+            "staff act on tickets of their own queues".into(),
+        ));
+    }
+    if t.status == Status::Resolved {
+        return Err(Error::Conflict(format!(
+            "ticket {} is resolved; reopen it first",
+            t.no
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct TransferBody {
@@ -289,17 +309,7 @@ fn ownership(
             let me = need_me()?;
             let mut taken_by = None;
             let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
-                if t.deleted {
-                    return Err(Error::NotFound);
-                }
-                if !may_act(actor, t) {
-                    return Err(Error::Forbidden(
-                        "staff act on tickets of their own queues".into(),
-                    ));
-                }
-                if t.status == Status::Resolved {
-                    return Err(Error::Conflict(format!("ticket {} is resolved", t.no)));
-                }
+                workable(actor, t)?;
                 match &t.assignee {
                     Some(a) if *a == me.id => {}
                     Some(a) => {
@@ -330,20 +340,7 @@ fn ownership(
             let reason = body.reason.unwrap_or_default();
             let mut from = None;
             let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
-                if t.deleted {
-                    return Err(Error::NotFound);
-                }
-                if !may_act(actor, t) {
-                    return Err(Error::Forbidden(
-                        "staff act on tickets of their own queues".into(),
-                    ));
-                }
-                if t.status == Status::Resolved {
-                    return Err(Error::Conflict(format!(
-                        "ticket {} is resolved; reopen it first",
-                        t.no
-                    )));
-                }
+                workable(actor, t)?;
                 from = t.assignee.take();
                 if from.is_none() {
                     return Err(Error::Conflict(format!(
@@ -421,20 +418,7 @@ fn ownership(
                 workspace::note_queue(env.kv, &ws, q)?;
             }
             let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
-                if t.deleted {
-                    return Err(Error::NotFound);
-                }
-                if !may_act(actor, t) {
-                    return Err(Error::Forbidden(
-                        "staff act on tickets of their own queues".into(),
-                    ));
-                }
-                if t.status == Status::Resolved {
-                    return Err(Error::Conflict(format!(
-                        "ticket {} is resolved; reopen it first",
-                        t.no
-                    )));
-                }
+                workable(actor, t)?;
                 if let Some(u) = &target {
                     let q = b.queue.clone().unwrap_or_else(|| t.queue.clone());
                     if !works(u, &q) {
