@@ -118,6 +118,11 @@ impl World {
         format!("Bearer {}", self.key)
     }
 
+    /// The host's state directory (its SQLite store, when not on Redis).
+    pub fn state_dir(&self) -> &std::path::Path {
+        self._state.path()
+    }
+
     /// Call as the platform, optionally acting as a user.
     pub fn as_(&self, user: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Resp {
         let b = self.bearer();
@@ -1064,8 +1069,9 @@ fn order_details_for_staff_only() {
     assert_eq!(json_of(&r)["ticket"]["order"]["number"], "SO-1002");
 }
 
-#[test]
-fn openapi_document_matches_the_routes_served() {
+/// A world for walking the OpenAPI document: a ticket of customer A and a
+/// spare API key; returns the world, the ticket and the key's id.
+pub fn spec_world() -> (World, u64, String) {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "For the spec");
     let spare = json_of(&w.as_(
@@ -1075,6 +1081,50 @@ fn openapi_document_matches_the_routes_served() {
         Some(json!({"label": "spare"})),
     ));
     let spare_id = spare["api_key"]["id"].as_str().unwrap().to_string();
+    (w, t, spare_id)
+}
+
+/// The credentials a documented operation asks for: the deployment token,
+/// or the API key acting as the admin `admin`, or none.
+pub fn spec_auth<'a>(
+    op: &Value,
+    admin_token: &'a str,
+    bearer: &'a str,
+    admin: &'a str,
+) -> Vec<(&'static str, &'a str)> {
+    let security = op["security"].as_array().unwrap();
+    if security.iter().any(|s| s.get("deploymentToken").is_some()) {
+        vec![("Authorization", admin_token)]
+    } else if !security.is_empty() {
+        vec![("Authorization", bearer), ("Ticketshare-Act-As", admin)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A documented path with its parameters filled: workspace `acme`, ticket
+/// `t`, API key `key_id`, user `user`; the ids of things that do not exist
+/// are well-formed.
+pub fn fill_path(path: &str, t: u64, key_id: &str, user: &str) -> String {
+    let p = path
+        .replace("{workspace_id}", "acme")
+        .replace("{key_id}", key_id)
+        .replace("{user_id}", user)
+        .replace("{number}", &t.to_string())
+        .replace("{seq}", "1")
+        .replace("{held_no}", "1")
+        .replace("{share_id}", "sh_abcdefghijkmnpqr")
+        .replace("{endpoint_id}", "wh_abcdefghijkmnpqr")
+        .replace("{delivery_no}", "1")
+        .replace("{attachment_id}", "att_abcdefghijkmnpqr")
+        .replace("{participant_id}", "u_abcdefghijkmnpqr");
+    assert!(!p.contains('{'), "a parameter left unfilled in {path}");
+    p
+}
+
+#[test]
+fn openapi_document_matches_the_routes_served() {
+    let (w, t, spare_id) = spec_world();
     let b = w.bearer();
     let png = b"\x89PNG\r\n\x1a\nfake-but-sniffable";
     let up = request(
@@ -1092,19 +1142,8 @@ fn openapi_document_matches_the_routes_served() {
     let mut checked = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
-            let concrete = path
-                .replace("{workspace_id}", "acme")
-                .replace("{key_id}", &spare_id)
-                .replace("{user_id}", &w.cust_a)
-                .replace("{number}", &t.to_string());
-            let security = op["security"].as_array().unwrap();
-            let mut headers: Vec<(&str, &str)> = Vec::new();
-            if security.iter().any(|s| s.get("deploymentToken").is_some()) {
-                headers.push(("Authorization", &admin_token));
-            } else if !security.is_empty() {
-                headers.push(("Authorization", &bearer));
-                headers.push(("Ticketshare-Act-As", &w.admin));
-            }
+            let concrete = fill_path(path, t, &spare_id, &w.cust_a);
+            let headers = spec_auth(op, &admin_token, &bearer, &w.admin);
             let body = op.get("requestBody").map(|_| json!({}));
             let r = call(
                 &w.host,

@@ -15,4 +15,5 @@ mod participants;
 mod routing;
 mod runtime;
 pub mod shares;
+mod sweep;
 pub mod webhooks;

@@ -1,29 +1,47 @@
-//! `cargo xtask bench-host`: measure the host against its nearest peer in one run.
+//! `cargo xtask bench [--duration SECS] [--redis] [--scale N]`: the
+//! performance targets of the brief, measured in one run.
 //!
-//! - the hello component (plain wasi:http) under our host and under
-//!   `wasmtime serve -S cli -O pooling-allocator` (wasmtime-cli 48.0.8, installed
-//!   with cargo when missing), 16 connections, wrk;
-//! - one key-value get through our host (contract component), 16 connections;
-//! - the `pages` index, 16 connections;
-//! - the app's own requests on a seeded workspace: a collaborator's share
-//!   page (valid link, verified session), a ticket's thread (API), the
-//!   Pending view, and posting a reply; each as a ratio to hello;
-//! - cold start to first response with an empty and with a warm compile cache;
-//! - the size of each component.
+//! - A release build; each app runs in its own `ticketshare-host` process
+//!   (SQLite store, or with `--redis` a private redis-server per host),
+//!   access log off; load from wrk in a separate process, on loopback.
+//! - Rows, each at 1, 16 and 64 connections: the hello component (the floor,
+//!   plain wasi:http), one key-value get (contract component), a verified
+//!   collaborator's share page, a ticket's thread page (API), the Pending
+//!   view, reply posting, invite accept (fresh invites prepared beforehand,
+//!   each accepted once) and the inbound email webhook (Postmark, a new
+//!   Message-ID per request). Each as a ratio to hello in the same run.
+//! - The hello floor also under `wasmtime serve -S cli -O pooling-allocator`
+//!   (wasmtime-cli of the host's wasmtime version, installed with cargo when
+//!   missing); where `spin` is on PATH, every row under `spin up` too.
+//! - Scale: share page with 100 vs N share links, thread page with 10 vs
+//!   10 000 messages, Pending view with 100 vs N tickets (N = `--scale`,
+//!   100 000 by default), each in a fresh host, with the large/small ratio.
+//! - Cold start to first response with an empty and a warm compile cache,
+//!   and the size of each component.
 //!
-//! Nothing here asserts a time: it measures and writes `bench/results/<date>-host.md`.
+//! Nothing here asserts a time: it measures, prints, and writes
+//! `bench/results/<date>.md` with a description of the machine.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::seed::raw;
-use crate::{COMPONENTS, build, ensure_debian, root};
+use serde_json::{Value, json};
+
+use crate::seed::{Client, parallel};
+use crate::{COMPONENTS, build, ensure_debian, have, root};
 
 const WASMTIME_VERSION: &str = "48.0.8";
+const ADMIN_TOKEN: &str = "bench-only-admin-token";
+/// Connection counts every row is measured at.
+const LEVELS: [u32; 3] = [1, 16, 64];
+/// Invites accepted per connection level.
+const INVITES_PER_LEVEL: u64 = 3000;
 
+/// A child process killed on drop.
 struct Proc(Child);
 
 impl Drop for Proc {
@@ -54,63 +72,170 @@ fn get(addr: &str, path: &str) -> Option<u16> {
     buf.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn put(addr: &str, path: &str, body: &str) {
-    if let Ok(mut s) = TcpStream::connect(addr) {
-        let _ = write!(
-            s,
-            "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let mut sink = Vec::new();
-        let _ = s.read_to_end(&mut sink);
-    }
-}
-
-/// Start our host and wait for its "Serving" line; returns the process, the
-/// address and the time to the first successful response of `probe`.
-fn start_host(
-    manifest: &Path,
-    cache: &Path,
-    state: &Path,
-    probe: &str,
-) -> Result<(Proc, String, Duration), String> {
+fn wait_for(addr: &str, probe: &str, what: &str) -> Result<(), String> {
     let t0 = Instant::now();
-    let mut child = Command::new(root().join("target/release/ticketshare-host"))
-        .args(["up", "--from"])
-        .arg(manifest)
-        .args(["--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(cache)
-        .arg("--state-dir")
-        .arg(state)
-        .env("SPIN_VARIABLE_SECRET_TOKEN", "bench-only")
-        .env("SPIN_VARIABLE_ADMIN_TOKEN", "bench-only-admin-token")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start host: {e}"))?;
-    let stdout = child.stdout.take().unwrap();
-    let proc = Proc(child);
-    let mut addr = None;
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.map_err(|e| e.to_string())?;
-        if let Some(a) = line.strip_prefix("Serving http://") {
-            addr = Some(a.trim().to_string());
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    let addr = addr.ok_or("host exited before serving")?;
-    while get(&addr, probe) != Some(200) {
+    while get(addr, probe) != Some(200) {
         if t0.elapsed() > Duration::from_secs(120) {
-            return Err("host never answered".into());
+            return Err(format!("{what} never answered {probe}"));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    Ok((proc, addr, t0.elapsed()))
+    Ok(())
+}
+
+/// A private redis-server (for `--redis`), one per host so hosts never share
+/// keys.
+fn start_redis(dir: &Path) -> Result<(Proc, PathBuf), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let port = free_port();
+    let p = Proc(
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}"))?,
+    );
+    let t0 = Instant::now();
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"PING\r\n");
+            let mut buf = [0u8; 7];
+            if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                break;
+            }
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            return Err("redis-server did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let config = dir.join("runtime-config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((p, config))
+}
+
+/// One running server: our host (with its Redis, if any) or `spin up`.
+struct Server {
+    addr: String,
+    _procs: Vec<Proc>,
+}
+
+/// Where the rows run.
+#[derive(Clone, Copy, PartialEq)]
+enum Runtime {
+    Ours,
+    Spin,
+}
+
+/// The options of one run.
+struct Opts {
+    secs: u32,
+    redis: bool,
+    scale: u64,
+    tmp: PathBuf,
+    cache: PathBuf,
+}
+
+impl Opts {
+    /// Start `manifest` in a fresh state directory named `name`; returns the
+    /// server and the time to the first 200 on `probe`.
+    fn start(
+        &self,
+        runtime: Runtime,
+        manifest: &Path,
+        name: &str,
+        probe: &str,
+    ) -> Result<(Server, Duration), String> {
+        let state = self.tmp.join(format!("state-{name}"));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
+        let mut procs = Vec::new();
+        let t0 = Instant::now();
+        let addr = match runtime {
+            Runtime::Ours => {
+                let mut cmd = Command::new(root().join("target/release/ticketshare-host"));
+                cmd.args(["up", "--from"])
+                    .arg(manifest)
+                    .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+                    .arg(&self.cache)
+                    .arg("--state-dir")
+                    .arg(&state);
+                if self.redis {
+                    let (r, config) = start_redis(&state.join("redis"))?;
+                    procs.push(r);
+                    cmd.arg("--runtime-config-file").arg(config);
+                }
+                let t0 = Instant::now();
+                let mut child = cmd
+                    .env("SPIN_VARIABLE_SECRET_TOKEN", "bench-only")
+                    .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .map_err(|e| format!("cannot start host: {e}"))?;
+                let stdout = child.stdout.take().unwrap();
+                procs.push(Proc(child));
+                let mut lines = BufReader::new(stdout).lines();
+                let mut addr = None;
+                for line in lines.by_ref() {
+                    let line = line.map_err(|e| e.to_string())?;
+                    if let Some(a) = line.strip_prefix("Serving http://") {
+                        addr = Some(a.trim().to_string());
+                        break;
+                    }
+                }
+                std::thread::spawn(move || lines.for_each(drop));
+                let addr = addr.ok_or("host exited before serving")?;
+                wait_for(&addr, probe, "the host")?;
+                return Ok((
+                    Server {
+                        addr,
+                        _procs: procs,
+                    },
+                    t0.elapsed(),
+                ));
+            }
+            Runtime::Spin => {
+                let port = free_port();
+                let addr = format!("127.0.0.1:{port}");
+                procs.push(Proc(
+                    Command::new("spin")
+                        .args(["up", "--from"])
+                        .arg(manifest)
+                        .args(["--listen", &addr, "--state-dir"])
+                        .arg(&state)
+                        .env("SPIN_VARIABLE_SECRET_TOKEN", "bench-only")
+                        .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .map_err(|e| format!("cannot start spin up: {e}"))?,
+                ));
+                wait_for(&addr, probe, "spin up")?;
+                addr
+            }
+        };
+        Ok((
+            Server {
+                addr,
+                _procs: procs,
+            },
+            t0.elapsed(),
+        ))
+    }
 }
 
 /// wrk's figures for one run.
+#[derive(Clone, Copy)]
 struct Load {
     rps: f64,
     p50_ms: f64,
@@ -131,33 +256,128 @@ fn parse_latency(s: &str) -> f64 {
     num.parse::<f64>().unwrap_or(f64::NAN) * mul
 }
 
-fn wrk(url: &str, conns: u32, secs: u32) -> Result<Load, String> {
-    wrk_with(url, conns, secs, &[], None)
+/// A Lua string literal (long brackets, so nothing needs escaping).
+fn lua_str(s: &str) -> String {
+    let mut eq = String::from("==");
+    while s.contains(&format!("]{eq}]")) {
+        eq.push('=');
+    }
+    format!("[{eq}[{s}]{eq}]")
 }
 
-/// wrk with extra headers, and optionally a Lua script (for POSTs).
-fn wrk_with(
-    url: &str,
-    conns: u32,
-    secs: u32,
-    headers: &[String],
-    script: Option<&Path>,
-) -> Result<Load, String> {
-    let mut cmd = Command::new("wrk");
-    cmd.args([
-        "-t2",
-        &format!("-c{conns}"),
-        &format!("-d{secs}s"),
-        "--latency",
-    ]);
-    for h in headers {
-        cmd.args(["-H", h]);
+fn lua_headers(headers: &[(&str, &str)]) -> String {
+    let mut t = String::from("{");
+    for (k, v) in headers {
+        let _ = write!(t, "[{}] = {}, ", lua_str(k), lua_str(v));
     }
-    if let Some(sc) = script {
-        cmd.arg("-s").arg(sc);
+    t.push('}');
+    t
+}
+
+/// What one measurement sends.
+enum Traffic {
+    /// The same request every time.
+    Fixed {
+        method: &'static str,
+        path: String,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// A JSON body with a fresh id per request: `pre` + thread-count + `post`.
+    Numbered {
+        path: String,
+        headers: Vec<(String, String)>,
+        pre: String,
+        post: String,
+    },
+    /// Each path in the file POSTed once (an empty form); the run ends when
+    /// they are used up.
+    OncePaths { file: PathBuf, count: u64 },
+}
+
+impl Traffic {
+    fn get(path: &str, headers: &[(&str, &str)]) -> Traffic {
+        Traffic::Fixed {
+            method: "GET",
+            path: path.into(),
+            headers: own(headers),
+            body: String::new(),
+        }
     }
-    let out = cmd
-        .arg(url)
+}
+
+fn own(h: &[(&str, &str)]) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn borrow(h: &[(String, String)]) -> Vec<(&str, &str)> {
+    h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// Run wrk against `addr` with `conns` connections for `secs`.
+fn wrk(addr: &str, traffic: &Traffic, conns: u32, secs: u32, tmp: &Path) -> Result<Load, String> {
+    let threads = conns.min(2);
+    let (path, script, secs, allowed_errors) = match traffic {
+        Traffic::Fixed {
+            method,
+            path,
+            headers,
+            body,
+        } => {
+            let mut s = format!("wrk.method = {}\n", lua_str(method));
+            if !body.is_empty() {
+                let _ = writeln!(s, "wrk.body = {}", lua_str(body));
+            }
+            for (k, v) in headers {
+                let _ = writeln!(s, "wrk.headers[{}] = {}", lua_str(k), lua_str(v));
+            }
+            (path.clone(), s, secs, 0)
+        }
+        Traffic::Numbered {
+            path,
+            headers,
+            pre,
+            post,
+        } => {
+            let s = format!(
+                "threads = 0\nfunction setup(thread) threads = threads + 1; thread:set(\"tid\", threads) end\n\
+                 n = 0\nlocal headers = {}\nlocal pre, post, path = {}, {}, {}\n\
+                 function request()\n  n = n + 1\n  return wrk.format(\"POST\", path, headers, pre .. tid .. \"-\" .. n .. post)\nend\n",
+                lua_headers(&borrow(headers)),
+                lua_str(pre),
+                lua_str(post),
+                lua_str(path)
+            );
+            (path.clone(), s, secs, 0)
+        }
+        Traffic::OncePaths { file, count } => {
+            let s = format!(
+                "threads = 0\nfunction setup(thread) threads = threads + 1; thread:set(\"tid\", threads) end\n\
+                 paths = {{}}\nk = 0\n\
+                 function init(args)\n  local i = 0\n  for line in io.lines({}) do\n    if i % {threads} == tid - 1 then paths[#paths + 1] = line end\n    i = i + 1\n  end\nend\n\
+                 local headers = {{[\"Content-Type\"] = \"application/x-www-form-urlencoded\"}}\n\
+                 function request()\n  k = k + 1\n  if k >= #paths then wrk.thread:stop() end\n  if k > #paths then k = #paths end\n  return wrk.format(\"POST\", paths[k], headers, \"\")\nend\n",
+                lua_str(&file.display().to_string())
+            );
+            // Time enough for every path; the script stops when they run out.
+            let _ = count;
+            ("/".to_string(), s, 120, u64::from(conns))
+        }
+    };
+    let script_file = tmp.join("load.lua");
+    std::fs::write(&script_file, script).map_err(|e| e.to_string())?;
+    let out = Command::new("wrk")
+        .args([
+            &format!("-t{threads}"),
+            &format!("-c{conns}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(&script_file)
+        .arg(format!("http://{addr}{path}"))
         .output()
         .map_err(|e| format!("cannot run wrk: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -174,287 +394,137 @@ fn wrk_with(
             load.p50_ms = parse_latency(v);
         } else if let Some(v) = l.strip_prefix("99%") {
             load.p99_ms = parse_latency(v);
-        }
-        if l.contains("Non-2xx") {
-            return Err(format!("wrk saw error responses for {url}:\n{text}"));
+        } else if let Some(v) = l.strip_prefix("Non-2xx or 3xx responses:") {
+            let n: u64 = v.trim().parse().unwrap_or(u64::MAX);
+            if n > allowed_errors {
+                return Err(format!(
+                    "wrk saw {n} error responses on {addr}{path}:\n{text}"
+                ));
+            }
+        } else if l.starts_with("Socket errors:") && l.contains("timeout") {
+            eprintln!("note: {l} ({addr}{path}, {conns} connections)");
         }
     }
     if load.rps.is_nan() {
-        return Err(format!("could not read wrk output:\n{text}"));
+        return Err(format!(
+            "could not read wrk output:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(load)
 }
 
-fn ensure_wasmtime() -> Result<PathBuf, String> {
-    let local = root().join("target/tools/bin/wasmtime");
-    if local.exists() {
-        return Ok(local);
-    }
-    eprintln!("installing wasmtime-cli {WASMTIME_VERSION} with cargo (one-time, several minutes)");
-    let status = crate::cargo()
-        .args([
-            "install",
-            "wasmtime-cli",
-            "--version",
-            WASMTIME_VERSION,
-            "--locked",
-            "--root",
-        ])
-        .arg(root().join("target/tools"))
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err("cargo install wasmtime-cli failed".into());
-    }
-    Ok(local)
+/// A seeded workspace on one server: what the rows need to send.
+struct Seeded {
+    key: String,
+    customer: String,
+    staff: String,
+    share_link: String,
+    share_cookie: String,
 }
 
-/// Run the host benchmark.
-pub fn bench_host(args: &[String]) -> Result<(), String> {
-    let secs: u32 = match args {
-        [flag, v] if flag == "--duration" => v.parse().map_err(|_| "--duration takes seconds")?,
-        [] => 10,
-        _ => return Err("usage: cargo xtask bench-host [--duration SECS]".into()),
-    };
-    ensure_debian("wrk", "wrk")?;
-    build()?;
-    let wasmtime = ensure_wasmtime()?;
-    let tmp = root().join("target/bench-host");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
-    let apps = root().join("tests/apps");
-    let mut report = String::new();
-    let mut line = |s: String| {
-        println!("{s}");
-        report.push_str(&s);
-        report.push('\n');
-    };
-    let machine = Command::new("sh")
-        .args(["-c", "echo \"$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB\""])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    line(format!("# Host benchmark ({})\n", chrono_like_date()));
-    line(format!(
-        "Machine: {machine}. Load: wrk -t2, {secs} s per row, loopback. Host and load generator share the cores.\n"
-    ));
-
-    // Cold start: empty cache, then warm cache.
-    let cache = tmp.join("cache");
-    let (p, _, cold) = start_host(
-        &root().join("spin.toml"),
-        &cache,
-        &tmp.join("state-cold"),
-        "/",
-    )?;
-    drop(p);
-    let (p, _, warm) = start_host(
-        &root().join("spin.toml"),
-        &cache,
-        &tmp.join("state-warm"),
-        "/",
-    )?;
-    drop(p);
-
-    // Hello: our host vs wasmtime serve.
-    let (hello_host, hello_addr, _) = start_host(
-        &apps.join("hello/spin.toml"),
-        &cache,
-        &tmp.join("state-hello"),
-        "/",
-    )?;
-    let ours = wrk(&format!("http://{hello_addr}/"), 16, secs)?;
-    drop(hello_host);
-    let port = free_port();
-    let hello_wasm = root().join("target/wasm32-wasip2/release/hello.wasm");
-    let ws = Proc(
-        Command::new(&wasmtime)
-            .args([
-                "serve",
-                "-S",
-                "cli",
-                "-O",
-                "pooling-allocator",
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg(&hello_wasm)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start wasmtime serve: {e}"))?,
-    );
-    let waddr = format!("127.0.0.1:{port}");
-    let t0 = Instant::now();
-    while get(&waddr, "/") != Some(200) {
-        if t0.elapsed() > Duration::from_secs(120) {
-            return Err("wasmtime serve never answered".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+impl Seeded {
+    fn api_auth(&self) -> (&'static str, &str) {
+        ("Authorization", &self.key)
     }
-    let theirs = wrk(&format!("http://{waddr}/"), 16, secs)?;
-    drop(ws);
-
-    // Key-value get and the pages index through our host.
-    let (c, caddr, _) = start_host(
-        &apps.join("contract/spin.toml"),
-        &cache,
-        &tmp.join("state-kv"),
-        "/health-probe",
-    )?;
-    put(&caddr, "/kv/set?key=bench", "value");
-    let kv = wrk(&format!("http://{caddr}/kv/get?key=bench"), 16, secs)?;
-    drop(c);
-    let (pg, paddr, _) = start_host(
-        &root().join("spin.toml"),
-        &cache,
-        &tmp.join("state-pages"),
-        "/",
-    )?;
-    let pages = wrk(&format!("http://{paddr}/"), 16, secs)?;
-    let app = app_rows(&paddr, secs, &tmp)?;
-    drop(pg);
-
-    line("| request (16 connections) | requests/s | p50 ms | p99 ms |".into());
-    line("|---|---:|---:|---:|".into());
-    for (name, l) in [
-        ("hello, ticketshare-host", &ours),
-        ("hello, wasmtime serve -S cli -O pooling-allocator", &theirs),
-        ("key-value get, ticketshare-host", &kv),
-        ("pages index, ticketshare-host", &pages),
-    ] {
-        line(format!(
-            "| {name} | {:.0} | {:.2} | {:.2} |",
-            l.rps, l.p50_ms, l.p99_ms
-        ));
-    }
-    for (name, l) in &app {
-        line(format!(
-            "| {name} | {:.0} | {:.2} | {:.2} |",
-            l.rps, l.p50_ms, l.p99_ms
-        ));
-    }
-    line("\n| request | ratio to hello (requests/s) | target |".into());
-    line("|---|---:|---|".into());
-    for (name, l) in &app {
-        let target = match *name {
-            "share page (verified session), ticketshare-host" => ">= 0.5x, p99 <= 5 ms",
-            "reply post, ticketshare-host" => ">= 0.25x, p99 <= 5 ms",
-            _ => "",
-        };
-        line(format!("| {name} | {:.2}x | {target} |", l.rps / ours.rps));
-    }
-    line(format!(
-        "\nOur host / wasmtime serve (hello, requests/s): {:.2}x (target >= 0.9x)",
-        ours.rps / theirs.rps
-    ));
-    line(format!(
-        "Key-value get p99 at 16 connections: {:.2} ms (target <= 5 ms)",
-        kv.p99_ms
-    ));
-    line(format!(
-        "Cold start to first response (spin.toml): empty compile cache {} ms, warm cache {} ms",
-        cold.as_millis(),
-        warm.as_millis()
-    ));
-    line("\n| component | wasm size (KiB) |".into());
-    line("|---|---:|".into());
-    for comp in COMPONENTS {
-        let p = root().join(format!("target/wasm32-wasip2/release/{comp}.wasm"));
-        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-        line(format!("| {comp} | {:.0} |", size as f64 / 1024.0));
-    }
-    let dir = root().join("bench/results");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let file = dir.join(format!("{}-host.md", chrono_like_date()));
-    std::fs::write(&file, report).map_err(|e| e.to_string())?;
-    println!("\nwritten to {}", file.display());
-    Ok(())
 }
 
-/// Seed a workspace (customer, staff, a ticket with 10 messages, a share
-/// verified by its code) and measure the app's own requests.
-fn app_rows(addr: &str, secs: u32, tmp: &Path) -> Result<Vec<(&'static str, Load)>, String> {
-    use serde_json::{Value, json};
-    let js = |(st, _, b): (u16, String, String)| -> Result<Value, String> {
-        if st >= 400 {
-            return Err(format!("seeding the benchmark failed: {st} {b}"));
-        }
-        Ok(serde_json::from_str(&b).unwrap_or(Value::Null))
-    };
-    let admin = "Bearer bench-only-admin-token";
-    let ct = ("Content-Type", "application/json");
-    let v = js(raw(
-        addr,
+fn json_body(v: &Value) -> String {
+    v.to_string()
+}
+
+/// Seed workspace `bench`: a customer, a staff member, ticket 1 with 10
+/// messages and a share link verified by its emailed code, ticket 2 with
+/// `messages` messages, then `tickets` tickets in all and `links` share links
+/// in all (spread 100 to a ticket).
+fn seed(addr: &str, messages: u64, tickets: u64, links: u64) -> Result<Seeded, String> {
+    let mut c = Client::connect(addr)?;
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    let v = c.ok(
         "POST",
         "/api/v1/workspaces",
-        &[("Authorization", admin), ct],
-        &json!({"id": "bench", "name": "Bench"}).to_string(),
-    )?)?;
+        &[("Authorization", &admin)],
+        &json!({"id": "bench", "name": "Bench"}),
+    )?;
     let key = format!("Bearer {}", v["secret"].as_str().unwrap_or_default());
     let auth = ("Authorization", key.as_str());
-    let user = |email: &str, role: &str| -> Result<String, String> {
-        let v = js(raw(
-            addr,
+    let user = |c: &mut Client, email: &str, role: &str| -> Result<String, String> {
+        let v = c.ok(
             "PUT",
             "/api/v1/users",
-            &[auth, ct],
-            &json!({"email": email, "name": email, "role": role}).to_string(),
-        )?)?;
+            &[auth],
+            &json!({"email": email, "name": email, "role": role, "queues": if role == "staff" { vec!["support"] } else { vec![] }}),
+        )?;
         Ok(v["user"]["id"].as_str().unwrap_or_default().to_string())
     };
-    let cus = user("cus@bench.test", "customer")?;
-    let staff = user("sam@bench.test", "staff")?;
-    let as_cus = ("Ticketshare-Act-As", cus.as_str());
-    js(raw(
-        addr,
-        "POST",
-        "/api/v1/tickets",
-        &[auth, as_cus, ct],
-        &json!({"subject": "Bench ticket", "body": "Where is my parcel?"}).to_string(),
-    )?)?;
-    for i in 0..9 {
-        js(raw(
-            addr,
+    let customer = user(&mut c, "cus@bench.test", "customer")?;
+    let staff = user(&mut c, "sam@bench.test", "staff")?;
+    let as_cus = [auth, ("Ticketshare-Act-As", customer.as_str())];
+    let post_ticket = |c: &mut Client, i: u64| {
+        c.ok(
             "POST",
-            "/api/v1/tickets/1/replies",
-            &[auth, as_cus, ct],
-            &json!({"body": format!("Reply {i} with **some** text")}).to_string(),
-        )?)?;
+            "/api/v1/tickets",
+            &as_cus,
+            &json!({"subject": format!("Bench ticket {i}"), "body": format!("Where is my parcel number {i}?")}),
+        )
+        .map(drop)
+    };
+    post_ticket(&mut c, 1)?;
+    post_ticket(&mut c, 2)?;
+    let reply = |c: &mut Client, t: u64, i: u64| {
+        c.ok(
+            "POST",
+            &format!("/api/v1/tickets/{t}/replies"),
+            &as_cus,
+            &json!({"body": format!("Reply {i} with **some** text about the parcel")}),
+        )
+        .map(drop)
+    };
+    for i in 0..9 {
+        reply(&mut c, 1, i)?;
     }
-    let read_outbox = || js(raw(addr, "GET", "/api/v1/outbox", &[auth], "")?);
-    js(raw(
-        addr,
+    let t0 = Instant::now();
+    parallel(addr, 4, messages.saturating_sub(1), |c, i| reply(c, 2, i))?;
+    if messages > 100 {
+        eprintln!(
+            "seeded {messages} messages in {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    // The verified share on ticket 1.
+    c.ok(
         "POST",
         "/api/v1/tickets/1/shares",
-        &[auth, ct],
-        &json!({"email": "dock@carrier.test", "subject": "Bench share"}).to_string(),
-    )?)?;
-    let outbox = read_outbox()?;
-    let text = outbox["emails"][0]["text"]
+        &[auth],
+        &json!({"email": "dock@carrier.test", "subject": "Bench share"}),
+    )?;
+    let newest_email = |c: &mut Client| -> Result<Value, String> {
+        let v = c.ok("GET", "/api/v1/outbox?limit=1", &[auth], &Value::Null)?;
+        Ok(v["emails"][0].clone())
+    };
+    let text = newest_email(&mut c)?["text"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let link = text
+    let share_link = text
         .split_whitespace()
         .find_map(|w| w.split_once("/s/").map(|(_, l)| format!("/s/{l}")))
         .ok_or("no share link in the outbox")?;
     let form = ("Content-Type", "application/x-www-form-urlencoded");
-    raw(addr, "POST", &link, &[form], "action=send_code")?;
-    let outbox = read_outbox()?;
-    let subject = outbox["emails"][0]["subject"]
+    c.call("POST", &share_link, &[form], "action=send_code")?;
+    let subject = newest_email(&mut c)?["subject"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     let code = subject.rsplit(' ').next().unwrap_or_default().to_string();
-    let (st, head, _) = raw(
+    let (st, head, _) = crate::seed::raw(
         addr,
         "POST",
-        &link,
+        &share_link,
         &[form],
         &format!("action=verify&code={code}"),
     )?;
-    let cookie = head
+    let share_cookie = head
         .lines()
         .find_map(|l| {
             l.strip_prefix("set-cookie: ")
@@ -463,59 +533,539 @@ fn app_rows(addr: &str, secs: u32, tmp: &Path) -> Result<Vec<(&'static str, Load
         .and_then(|c| c.split(';').next())
         .ok_or(format!("verifying the share failed ({st})"))?
         .to_string();
-    let base = format!("http://{addr}");
-    let share = wrk_with(
-        &format!("{base}{link}"),
-        16,
-        secs,
-        &[format!("Cookie: {cookie}")],
-        None,
-    )?;
-    let staff_h = vec![
-        format!("Authorization: {key}"),
-        format!("Ticketshare-Act-As: {staff}"),
-    ];
-    let thread = wrk_with(
-        &format!("{base}/api/v1/tickets/1/thread?limit=25"),
-        16,
-        secs,
-        &staff_h,
-        None,
-    )?;
-    let pending = wrk_with(
-        &format!("{base}/api/v1/inbox?view=pending&limit=25"),
-        16,
-        secs,
-        &staff_h,
-        None,
-    )?;
-    let script = tmp.join("reply.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.body = '{{\"body\": \"A benchmark reply with a few words in it\"}}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"{key}\"\nwrk.headers[\"Ticketshare-Act-As\"] = \"{cus}\"\n"
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let reply = wrk_with(
-        &format!("{base}/api/v1/tickets/1/replies"),
-        16,
-        secs,
-        &[],
-        Some(&script),
-    )?;
-    Ok(vec![
-        ("share page (verified session), ticketshare-host", share),
-        ("thread page (API, 25 messages), ticketshare-host", thread),
-        ("Pending view (API), ticketshare-host", pending),
-        ("reply post, ticketshare-host", reply),
-    ])
+    // The rest of the tickets, then the rest of the links on tickets 3...
+    let t0 = Instant::now();
+    parallel(addr, 4, tickets.saturating_sub(2), |c, i| {
+        post_ticket(c, i + 3)
+    })?;
+    if tickets > 1000 {
+        eprintln!(
+            "seeded {tickets} tickets in {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    let t0 = Instant::now();
+    let ticket_count = tickets.max(3);
+    parallel(addr, 4, links.saturating_sub(1), |c, i| {
+        let t = 3 + (i / 100) % (ticket_count - 2);
+        c.ok(
+            "POST",
+            &format!("/api/v1/tickets/{t}/shares"),
+            &[auth],
+            &json!({"email": format!("partner{i}@carrier.test"), "subject": "Bench share"}),
+        )
+        .map(drop)
+    })?;
+    if links > 1000 {
+        eprintln!(
+            "seeded {links} share links in {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(Seeded {
+        key,
+        customer,
+        staff,
+        share_link,
+        share_cookie,
+    })
 }
 
-fn chrono_like_date() -> String {
-    Command::new("date")
-        .arg("+%Y-%m-%d")
+/// Prepare `n` fresh delegate invitations (100 customers, one invitation
+/// each per ticket, on new tickets) and write their `/i/<link>` paths to
+/// `file`.
+fn prepare_invites(addr: &str, s: &Seeded, n: u64, label: &str, file: &Path) -> Result<(), String> {
+    let auth = s.api_auth();
+    let guests = 100.min(n.max(1));
+    let mut c = Client::connect(addr)?;
+    for g in 0..guests {
+        c.ok(
+            "PUT",
+            "/api/v1/users",
+            &[auth],
+            &json!({"email": format!("guest{g}-{label}@bench.test"), "name": format!("Guest {g}"), "role": "customer"}),
+        )?;
+    }
+    let as_cus = [auth, ("Ticketshare-Act-As", s.customer.as_str())];
+    let mut tickets = Vec::new();
+    for i in 0..n.div_ceil(guests) {
+        let v = c.ok(
+            "POST",
+            "/api/v1/tickets",
+            &as_cus,
+            &json!({"subject": format!("Invite bench {label} {i}"), "body": "Please look at this together."}),
+        )?;
+        tickets.push(v["ticket"]["number"].as_u64().ok_or("no ticket number")?);
+    }
+    parallel(addr, 4, n, |c, i| {
+        let t = tickets[(i / guests) as usize];
+        let g = i % guests;
+        c.ok(
+            "POST",
+            &format!("/api/v1/tickets/{t}/delegates"),
+            &[auth, ("Ticketshare-Act-As", s.staff.as_str())],
+            &json!({"email": format!("guest{g}-{label}@bench.test")}),
+        )
+        .map(drop)
+    })?;
+    // The invitation links, newest first, from the outbox.
+    let mut paths = Vec::new();
+    let mut cursor = String::new();
+    while (paths.len() as u64) < n {
+        let v = c.ok(
+            "GET",
+            &format!("/api/v1/outbox?limit=100{cursor}"),
+            &[auth],
+            &Value::Null,
+        )?;
+        for e in v["emails"].as_array().into_iter().flatten() {
+            if let Some(p) = e["text"]
+                .as_str()
+                .and_then(|t| t.split_whitespace().find_map(|w| w.split_once("/i/")))
+                .map(|(_, l)| format!("/i/{l}"))
+            {
+                paths.push(p);
+            }
+        }
+        match v["next_cursor"].as_u64() {
+            Some(n) => cursor = format!("&cursor={n}"),
+            None => break,
+        }
+    }
+    if (paths.len() as u64) < n {
+        return Err(format!(
+            "only {} of {n} invitations in the outbox",
+            paths.len()
+        ));
+    }
+    paths.truncate(n as usize);
+    std::fs::write(file, paths.join("\n") + "\n").map_err(|e| e.to_string())
+}
+
+/// Set up Postmark inbound on the workspace; returns the hook path, its
+/// Authorization header, and the reply address of a fresh ticket.
+fn prepare_inbound(addr: &str, s: &Seeded) -> Result<(String, String, String), String> {
+    let mut c = Client::connect(addr)?;
+    let auth = s.api_auth();
+    let v = c.ok(
+        "POST",
+        "/api/v1/webhooks/inbound/postmark",
+        &[auth],
+        &Value::Null,
+    )?;
+    let password = v["password"].as_str().unwrap_or_default();
+    let basic = format!("Basic {}", base64(&format!("inbound:{password}")));
+    let t = c.ok(
+        "POST",
+        "/api/v1/tickets",
+        &[auth, ("Ticketshare-Act-As", &s.customer)],
+        &json!({"subject": "Inbound bench", "body": "Replies arrive by email."}),
+    )?;
+    let no = t["ticket"]["number"].as_u64().unwrap_or(0);
+    let v = c.ok(
+        "GET",
+        &format!("/api/v1/tickets/{no}"),
+        &[auth, ("Ticketshare-Act-As", &s.staff)],
+        &Value::Null,
+    )?;
+    let to = v["ticket"]["reply_address"]
+        .as_str()
+        .ok_or("no reply address on the ticket")?
+        .to_string();
+    Ok(("/hooks/postmark/bench".into(), basic, to))
+}
+
+fn base64(s: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for ch in b.chunks(3) {
+        let n = (u32::from(ch[0]) << 16)
+            | (u32::from(*ch.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*ch.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= ch.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The measured rows of one runtime: name → figures at each level.
+type Rows = Vec<(&'static str, Vec<Load>)>;
+
+/// Measure every row on `runtime`.
+fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
+    let apps = root().join("tests/apps");
+    let tag = if runtime == Runtime::Ours {
+        "ours"
+    } else {
+        "spin"
+    };
+    let mut rows: Rows = Vec::new();
+    let mut run = |name: &'static str,
+                   addr: &str,
+                   traffic: &mut dyn FnMut(u32) -> Result<Traffic, String>|
+     -> Result<(), String> {
+        let mut loads = Vec::new();
+        for conns in LEVELS {
+            let t = traffic(conns)?;
+            loads.push(wrk(addr, &t, conns, o.secs, &o.tmp)?);
+        }
+        eprintln!(
+            "{tag}: {name}: {}",
+            loads
+                .iter()
+                .map(|l| format!("{:.0}", l.rps))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+        rows.push((name, loads));
+        Ok(())
+    };
+    {
+        let (hello, _) = o.start(
+            runtime,
+            &apps.join("hello/spin.toml"),
+            &format!("{tag}-hello"),
+            "/",
+        )?;
+        run("hello (floor)", &hello.addr, &mut |_| {
+            Ok(Traffic::get("/", &[]))
+        })?;
+    }
+    {
+        let (kv, _) = o.start(
+            runtime,
+            &apps.join("contract/spin.toml"),
+            &format!("{tag}-kv"),
+            "/health-probe",
+        )?;
+        crate::seed::raw(&kv.addr, "PUT", "/kv/set?key=bench", &[], "value")?;
+        run("key-value get", &kv.addr, &mut |_| {
+            Ok(Traffic::get("/kv/get?key=bench", &[]))
+        })?;
+    }
+    let (app, _) = o.start(
+        runtime,
+        &root().join("spin.toml"),
+        &format!("{tag}-app"),
+        "/",
+    )?;
+    let addr = app.addr.clone();
+    let s = seed(&addr, 10, 2, 1)?;
+    let staff_h = [
+        ("Authorization", s.key.as_str()),
+        ("Ticketshare-Act-As", s.staff.as_str()),
+    ];
+    run("share page (valid link, verified)", &addr, &mut |_| {
+        Ok(Traffic::get(&s.share_link, &[("Cookie", &s.share_cookie)]))
+    })?;
+    run("thread page (API, 10 messages)", &addr, &mut |_| {
+        Ok(Traffic::get("/api/v1/tickets/2/thread?limit=25", &staff_h))
+    })?;
+    run("Pending view (API)", &addr, &mut |_| {
+        Ok(Traffic::get(
+            "/api/v1/inbox?view=pending&limit=25",
+            &staff_h,
+        ))
+    })?;
+    run("reply post", &addr, &mut |_| {
+        Ok(Traffic::Fixed {
+            method: "POST",
+            path: "/api/v1/tickets/1/replies".into(),
+            headers: own(&[
+                ("Authorization", &s.key),
+                ("Ticketshare-Act-As", &s.customer),
+                ("Content-Type", "application/json"),
+            ]),
+            body: json_body(&json!({"body": "A benchmark reply with a few words in it"})),
+        })
+    })?;
+    run("invite accept (fresh invites)", &addr, &mut |conns| {
+        let file = o.tmp.join(format!("invites-{tag}-{conns}.txt"));
+        prepare_invites(
+            &addr,
+            &s,
+            INVITES_PER_LEVEL,
+            &format!("{tag}{conns}"),
+            &file,
+        )?;
+        Ok(Traffic::OncePaths {
+            file,
+            count: INVITES_PER_LEVEL,
+        })
+    })?;
+    let (hook, basic, to) = prepare_inbound(&addr, &s)?;
+    run("inbound email webhook (Postmark)", &addr, &mut |conns| {
+        let body = json!({
+            "From": "cus@bench.test", "FromFull": {"Email": "cus@bench.test", "Name": "Bench Customer"},
+            "To": to, "ToFull": [{"Email": to}], "Subject": "Re: Inbound bench",
+            "MessageID": "pm-bench", "TextBody": "Thanks, the parcel arrived today.", "StrippedTextReply": "",
+            "Headers": [{"Name": "Message-ID", "Value": "<MSGID@mail.bench.test>"}], "Attachments": [],
+        })
+        .to_string();
+        let (pre, post) = body.split_once("MSGID").unwrap();
+        Ok(Traffic::Numbered {
+            path: hook.clone(),
+            headers: own(&[
+                ("Authorization", &basic),
+                ("Content-Type", "application/json"),
+            ]),
+            pre: format!("{pre}{tag}-{conns}-"),
+            post: post.to_string(),
+        })
+    })?;
+    Ok(rows)
+}
+
+/// Small/large pairs at 16 connections: (name, small, large).
+type Scale = Vec<(String, Load, Load)>;
+
+fn measure_scale(o: &Opts) -> Result<Scale, String> {
+    let n = o.scale;
+    let mut sizes = Vec::new();
+    for (label, messages, tickets, links) in [("small", 10, 100, 100), ("large", 10_000, n, n)] {
+        let (srv, _) = o.start(
+            Runtime::Ours,
+            &root().join("spin.toml"),
+            &format!("scale-{label}"),
+            "/",
+        )?;
+        let t0 = Instant::now();
+        let s = seed(&srv.addr, messages, tickets, links)?;
+        eprintln!(
+            "scale {label}: seeded in {:.0} s",
+            t0.elapsed().as_secs_f64()
+        );
+        let staff_h = [
+            ("Authorization", s.key.as_str()),
+            ("Ticketshare-Act-As", s.staff.as_str()),
+        ];
+        let mut loads = Vec::new();
+        for t in [
+            Traffic::get(&s.share_link, &[("Cookie", &s.share_cookie)]),
+            Traffic::get("/api/v1/tickets/2/thread?limit=25", &staff_h),
+            Traffic::get("/api/v1/inbox?view=pending&limit=25", &staff_h),
+        ] {
+            loads.push(wrk(&srv.addr, &t, 16, o.secs, &o.tmp)?);
+        }
+        sizes.push(loads);
+    }
+    let names = [
+        format!("share page: 100 vs {n} share links"),
+        "thread page (API): 10 vs 10000 messages".to_string(),
+        format!("Pending view: 100 vs {n} tickets"),
+    ];
+    Ok(names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (name, sizes[0][i], sizes[1][i]))
+        .collect())
+}
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|_| "undated".into())
+        .unwrap_or_default()
+}
+
+/// Run the benchmark.
+pub fn bench(args: &[String]) -> Result<(), String> {
+    let usage = "usage: cargo xtask bench [--duration SECS] [--redis] [--scale N]";
+    let mut secs = 5;
+    let mut redis = false;
+    let mut scale = 100_000;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--duration" => {
+                secs = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|s| *s > 0)
+                    .ok_or(usage)?
+            }
+            "--scale" => {
+                scale = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|s| *s >= 100)
+                    .ok_or(usage)?
+            }
+            "--redis" => redis = true,
+            _ => return Err(usage.into()),
+        }
+    }
+    ensure_debian("wrk", "wrk")?;
+    if redis {
+        ensure_debian("redis-server", "redis-server")?;
+    }
+    build()?;
+    let wasmtime = crate::cargo_tool("wasmtime-cli", Some(WASMTIME_VERSION), "wasmtime")?;
+    let tmp = root().join("target/bench");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    let o = Opts {
+        secs,
+        redis,
+        scale,
+        cache: tmp.join("cache"),
+        tmp: tmp.clone(),
+    };
+    let started = Instant::now();
+
+    // Cold start: empty cache, then warm cache.
+    let (_, cold) = o.start(Runtime::Ours, &root().join("spin.toml"), "cold", "/")?;
+    let (_, warm) = o.start(Runtime::Ours, &root().join("spin.toml"), "warm", "/")?;
+
+    // The floor under wasmtime serve.
+    let port = free_port();
+    let waddr = format!("127.0.0.1:{port}");
+    let mut theirs = Vec::new();
+    {
+        let _ws = Proc(
+            Command::new(&wasmtime)
+                .args([
+                    "serve",
+                    "-S",
+                    "cli",
+                    "-O",
+                    "pooling-allocator",
+                    "--addr",
+                    &waddr,
+                ])
+                .arg(root().join("target/wasm32-wasip2/release/hello.wasm"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start wasmtime serve: {e}"))?,
+        );
+        wait_for(&waddr, "/", "wasmtime serve")?;
+        for conns in LEVELS {
+            theirs.push(wrk(&waddr, &Traffic::get("/", &[]), conns, secs, &tmp)?);
+        }
+    }
+    let ours = measure(&o, Runtime::Ours)?;
+    let spin = if have("spin") {
+        Some(measure(&o, Runtime::Spin)?)
+    } else {
+        None
+    };
+    let scale_rows = measure_scale(&o)?;
+
+    // The report.
+    let mut r = String::new();
+    let date = sh("date +%Y-%m-%d");
+    let _ = writeln!(r, "# Benchmark ({date})\n");
+    let _ = writeln!(
+        r,
+        "Machine: {} cores ({}), {} GiB, {}; {}. Store: {}. Load: {}, {secs} s per row and level (invite accept: {INVITES_PER_LEVEL} fresh invitations per level), loopback; host and load generator share the cores. Whole run: {:.0} s.\n",
+        sh("nproc"),
+        sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs"),
+        sh("free -g | awk '/Mem:/{print $2}'"),
+        sh("uname -sr"),
+        sh("rustc --version"),
+        if redis {
+            "Redis (a private redis-server per host)"
+        } else {
+            "SQLite (the embedded default)"
+        },
+        sh("wrk --version 2>&1 | head -1 | cut -d' ' -f1-2"),
+        started.elapsed().as_secs_f64()
+    );
+    let floor = &ours[0].1;
+    let _ = writeln!(
+        r,
+        "| request | 1 conn req/s | p50 ms | p99 ms | 16 conns req/s | p50 ms | p99 ms | 64 conns req/s | p50 ms | p99 ms | ratio to hello at 16 | target |"
+    );
+    let _ = writeln!(
+        r,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    let mut line = |name: &str, loads: &[Load], target: &str| {
+        let _ = write!(r, "| {name} |");
+        for l in loads {
+            let _ = write!(r, " {:.0} | {:.2} | {:.2} |", l.rps, l.p50_ms, l.p99_ms);
+        }
+        let _ = writeln!(r, " {:.2}x | {target} |", loads[1].rps / floor[1].rps);
+    };
+    for (name, loads) in &ours {
+        let target = match *name {
+            "share page (valid link, verified)" => ">= 0.5x, p99 <= 5 ms",
+            "reply post" => ">= 0.25x, p99 <= 5 ms",
+            _ => "",
+        };
+        line(name, loads, target);
+    }
+    line("hello under wasmtime serve", &theirs, "");
+    let _ = writeln!(r, "\nOur host / wasmtime serve, hello requests/s:");
+    for (i, conns) in LEVELS.iter().enumerate() {
+        let _ = writeln!(
+            r,
+            "- {conns} connection(s): {:.2}x (target >= 0.9x)",
+            floor[i].rps / theirs[i].rps
+        );
+    }
+    match &spin {
+        Some(spin) => {
+            let _ = writeln!(
+                r,
+                "\n| request | ours / spin up, requests/s at 1 / 16 / 64 |\n|---|---|"
+            );
+            for ((name, a), (_, b)) in ours.iter().zip(spin) {
+                let ratios: Vec<String> = a
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| format!("{:.2}x", x.rps / y.rps))
+                    .collect();
+                let _ = writeln!(r, "| {name} | {} |", ratios.join(" / "));
+            }
+        }
+        None => {
+            let _ = writeln!(r, "\nNo `spin` on PATH: the Spin comparison was not run.");
+        }
+    }
+    let _ = writeln!(
+        r,
+        "\n| scale (16 connections) | small req/s | p50 ms | p99 ms | large req/s | p50 ms | p99 ms | small/large (req/s) | large/small (p50) | target |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for (name, a, b) in &scale_rows {
+        let _ = writeln!(
+            r,
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2}x | {:.2}x | <= 1.5x |",
+            a.rps,
+            a.p50_ms,
+            a.p99_ms,
+            b.rps,
+            b.p50_ms,
+            b.p99_ms,
+            a.rps / b.rps,
+            b.p50_ms / a.p50_ms
+        );
+    }
+    let _ = writeln!(
+        r,
+        "\nCold start to first response (spin.toml): empty compile cache {} ms, warm cache {} ms",
+        cold.as_millis(),
+        warm.as_millis()
+    );
+    let _ = writeln!(r, "\n| component | wasm size (KiB) |\n|---|---:|");
+    for comp in COMPONENTS {
+        let p = root().join(format!("target/wasm32-wasip2/release/{comp}.wasm"));
+        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        let _ = writeln!(r, "| {comp} | {:.0} |", size as f64 / 1024.0);
+    }
+    println!("{r}");
+    let dir = root().join("bench/results");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let file = dir.join(format!("{date}{}.md", if redis { "-redis" } else { "" }));
+    std::fs::write(&file, r).map_err(|e| e.to_string())?;
+    println!("written to {}", file.display());
+    Ok(())
 }

@@ -6,13 +6,18 @@
 //! - `test`:  install what the tests need when missing (redis-server,
 //!            chromium, chromium-driver from Debian), build,
 //!            run every test.
-//! - `bench-host`: the host against `wasmtime serve` on the hello component,
-//!            and a key-value get, with wrk (see `bench.rs`).
+//! - `bench`: the brief's performance targets measured in one run: every
+//!            row at 1/16/64 connections as a ratio to the hello floor, our
+//!            host against `wasmtime serve`, and the scale runs, with wrk
+//!            (see `bench.rs`).
+//! - `fuzz`:  every cargo-fuzz target for a fixed number of executions; a
+//!            crashing input is kept as a regression (see `fuzz.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod fuzz;
 mod seed;
 
 /// Every component crate, built for wasm32-wasip2.
@@ -114,6 +119,24 @@ pub fn build() -> Result<(), String> {
     let mut h = cargo();
     h.args(["build", "--release", "-p", "host"]);
     run(h)
+}
+
+/// A program installed with `cargo install` into `target/tools` (once; the
+/// build cache keeps it): returns its path.
+pub fn cargo_tool(krate: &str, version: Option<&str>, bin: &str) -> Result<PathBuf, String> {
+    let local = root().join("target/tools/bin").join(bin);
+    if local.exists() {
+        return Ok(local);
+    }
+    eprintln!("installing {krate} with cargo (one-time, can take minutes)");
+    let mut c = cargo();
+    c.args(["install", krate, "--locked", "--root"])
+        .arg(root().join("target/tools"));
+    if let Some(v) = version {
+        c.args(["--version", v]);
+    }
+    run(c)?;
+    Ok(local)
 }
 
 fn have(program: &str) -> bool {
@@ -309,6 +332,10 @@ fn test(extra: &[String]) -> Result<(), String> {
         "-p",
         "domain",
         "-p",
+        "spinfile",
+        "-p",
+        "fuzzing",
+        "-p",
         "tests",
         "-p",
         "xtask",
@@ -328,10 +355,11 @@ fn main() -> ExitCode {
         "build" => build(),
         "up" => up(rest),
         "test" => test(rest),
-        "bench-host" => bench::bench_host(rest),
+        "bench" => bench::bench(rest),
+        "fuzz" => fuzz::fuzz(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | up [host args] | test [cargo test args] | bench-host [--duration SECS]>"
+                "usage: cargo xtask <build | up [host args] | test [cargo test args] | bench [--duration SECS] [--redis] [--scale N] | fuzz [--runs N] [TARGET...]>"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

@@ -262,3 +262,168 @@ pub fn seed_and_print(
     println!();
     Ok(())
 }
+
+/// A keep-alive HTTP/1.1 connection, for seeding many records quickly.
+pub(crate) struct Client {
+    addr: String,
+    stream: std::io::BufReader<TcpStream>,
+}
+
+impl Client {
+    /// Connect to `addr` (`host:port`).
+    pub(crate) fn connect(addr: &str) -> Result<Client, String> {
+        let s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))
+            .map_err(|e| e.to_string())?;
+        let _ = s.set_nodelay(true);
+        Ok(Client {
+            addr: addr.to_string(),
+            stream: std::io::BufReader::new(s),
+        })
+    }
+
+    /// One request; returns status and body. Fails on a connection error
+    /// (the caller decides what a 4xx or 5xx means).
+    pub(crate) fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<(u16, String), String> {
+        use std::io::BufRead;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        head.push_str(body);
+        let w = self.stream.get_mut();
+        w.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        self.stream
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("malformed status line {line:?}"))?;
+        let (mut length, mut chunked, mut close) = (0usize, false, false);
+        loop {
+            line.clear();
+            self.stream
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let Some((k, v)) = l.split_once(':') else {
+                continue;
+            };
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            match k.as_str() {
+                "content-length" => length = v.parse().unwrap_or(0),
+                "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
+                "connection" => close = v.eq_ignore_ascii_case("close"),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.stream
+                    .read_line(&mut line)
+                    .map_err(|e| e.to_string())?;
+                let n = usize::from_str_radix(line.trim(), 16).map_err(|e| e.to_string())?;
+                let mut chunk = vec![0; n + 2];
+                self.stream
+                    .read_exact(&mut chunk)
+                    .map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&chunk[..n]);
+            }
+        } else {
+            out.resize(length, 0);
+            self.stream
+                .read_exact(&mut out)
+                .map_err(|e| e.to_string())?;
+        }
+        if close {
+            *self = Client::connect(&self.addr)?;
+        }
+        Ok((status, String::from_utf8_lossy(&out).into_owned()))
+    }
+
+    /// A request that must succeed (2xx); returns the JSON body.
+    pub(crate) fn ok(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<Value, String> {
+        let text = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let mut h = headers.to_vec();
+        if !text.is_empty() {
+            h.push(("Content-Type", "application/json"));
+        }
+        let (status, b) = self.call(method, path, &h, &text)?;
+        if !(200..300).contains(&status) {
+            return Err(format!("{method} {path}: {status} {b}"));
+        }
+        Ok(serde_json::from_str(&b).unwrap_or(Value::Null))
+    }
+}
+
+/// Run `f(client, i)` for every `i` in `0..n` over `conns` keep-alive
+/// connections in parallel; the first error stops the run.
+pub(crate) fn parallel<F>(addr: &str, conns: usize, n: u64, f: F) -> Result<(), String>
+where
+    F: Fn(&mut Client, u64) -> Result<(), String> + Sync,
+{
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let failed = std::sync::Mutex::new(None::<String>);
+    std::thread::scope(|s| {
+        for _ in 0..conns {
+            s.spawn(|| {
+                let mut c = match Client::connect(addr) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        *failed.lock().unwrap() = Some(e);
+                        return;
+                    }
+                };
+                loop {
+                    if failed.lock().unwrap().is_some() {
+                        return;
+                    }
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        return;
+                    }
+                    if let Err(e) = f(&mut c, i) {
+                        *failed.lock().unwrap() = Some(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

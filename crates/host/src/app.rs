@@ -69,6 +69,9 @@ pub struct App {
     pub cache_hits: usize,
 }
 
+/// Bytes of each pooled linear memory kept resident between instances.
+const KEEP_RESIDENT: usize = 16 << 20;
+
 /// Build the engine: async, epoch interruption, pooling allocator when the
 /// address space allows it (falling back to on-demand allocation).
 pub fn engine(max_memory: usize, max_instances: u32) -> Result<Engine> {
@@ -84,7 +87,15 @@ pub fn engine(max_memory: usize, max_instances: u32) -> Result<Engine> {
         .max_memory_size(max_memory)
         .max_core_instances_per_component(64)
         .max_memories_per_component(8)
-        .max_tables_per_component(32);
+        .max_tables_per_component(32)
+        // A finished instance's memory is reset in place: the pages it
+        // dirtied (found with PAGEMAP_SCAN where the kernel has it) are
+        // rewritten, rather than `madvise`d away, which costs a TLB
+        // shootdown across cores on every request and page faults on the
+        // next one. Beyond these sizes the rest is still decommitted.
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT / 16);
     let mut pooled = config.clone();
     pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     match Engine::new(&pooled) {

@@ -176,6 +176,11 @@ impl Store {
 pub struct SqliteDb {
     conns: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    /// Held for every write: SQLite allows one writer at a time, and a
+    /// connection that finds the file locked backs off by sleeping (1, 2,
+    /// 5, 10 ms...), so writers of this process queue here instead. Other
+    /// processes on the same file still meet `busy_timeout`.
+    writer: Mutex<()>,
 }
 
 impl SqliteDb {
@@ -209,7 +214,13 @@ impl SqliteDb {
         Ok(Self {
             conns,
             next: AtomicUsize::new(0),
+            writer: Mutex::new(()),
         })
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
+        let _one_writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.with(f)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
@@ -235,7 +246,7 @@ impl SqliteDb {
     }
 
     fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
-        self.with(|c| {
+        self.write(|c| {
             c.prepare_cached(
                 "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
@@ -246,7 +257,7 @@ impl SqliteDb {
     }
 
     fn delete(&self, store: &str, key: &str) -> KvResult<()> {
-        self.with(|c| {
+        self.write(|c| {
             c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .execute(params![store, key])
                 .map(|_| ())
@@ -270,7 +281,7 @@ impl SqliteDb {
     }
 
     fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
-        let res = self.with(|c| {
+        let res = self.write(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current: Option<Vec<u8>> = tx
                 .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
@@ -308,7 +319,7 @@ impl SqliteDb {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> KvResult<bool> {
-        self.with(|c| {
+        self.write(|c| {
             let changed = match expected {
                 None => c
                     .prepare_cached(

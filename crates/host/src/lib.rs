@@ -9,10 +9,7 @@ pub mod app;
 pub mod clock;
 pub mod files;
 pub mod kv;
-pub mod manifest;
-pub mod outbound;
-pub mod router;
-pub mod runtime_config;
 pub mod server;
 pub mod state;
-pub mod variables;
+
+pub use spinfile::{manifest, outbound, router, runtime_config, variables};

@@ -1,0 +1,3 @@
+//! `fuzzing::requests` under libFuzzer.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::requests(data));

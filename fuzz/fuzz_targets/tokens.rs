@@ -1,0 +1,3 @@
+//! `fuzzing::tokens` under libFuzzer.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::tokens(data));
