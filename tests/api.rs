@@ -18,6 +18,8 @@ pub struct World {
     pub cust_b: String,
     pub outsider: String,
     pub other_key: String,
+    /// How the host was started, to start it again on the same store.
+    cfg: HostConfig,
     _state: TempDir,
     _redis: Option<Redis>,
 }
@@ -53,19 +55,22 @@ pub fn json_of(r: &Resp) -> Value {
 }
 
 impl World {
-    /// Keys of the SQLite store whose value contains `needle` (read with
-    /// Python's sqlite3 while the host runs; the store is in WAL mode).
-    pub fn keys_holding(&self, needle: &str) -> Vec<String> {
+    /// Every key of the SQLite store with its value. The host holds its
+    /// store locked while it runs, so it is stopped (SIGKILL: committed
+    /// writes survive, as the crash test shows), the file read with Python's
+    /// sqlite3, and the host started again on the same store.
+    pub fn store_rows(&mut self) -> Vec<(String, Vec<u8>)> {
+        self.host.kill_now();
         let db = self._state.path().join("sqlite_key_value.db");
         let out = std::process::Command::new("python3")
             .args([
                 "-c",
-                "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nn=sys.argv[2].encode()\nfor k,v in c.execute('select key, value from spin_key_value'):\n    print(k) if n in bytes(v) else None\nprint('--scanned--')",
+                "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nfor k,v in c.execute('select key, value from spin_key_value order by key'):\n    print(k, bytes(v).hex())\nprint('--scanned--')",
             ])
             .arg(&db)
-            .arg(needle)
             .output()
             .expect("python3 with sqlite3");
+        self.host = self.cfg.clone().start();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             text.contains("--scanned--"),
@@ -74,7 +79,23 @@ impl World {
         );
         text.lines()
             .filter(|l| *l != "--scanned--")
-            .map(str::to_string)
+            .filter_map(|l| l.rsplit_once(' '))
+            .map(|(k, hex)| {
+                let bytes = (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                    .collect();
+                (k.to_string(), bytes)
+            })
+            .collect()
+    }
+
+    /// Keys of the SQLite store whose value contains `needle` (see
+    /// [`World::store_rows`]: the host restarts).
+    pub fn keys_holding(&mut self, needle: &str) -> Vec<String> {
+        self.store_rows()
+            .into_iter()
+            .filter(|(_, v)| v.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            .map(|(k, _)| k)
             .collect()
     }
 
@@ -98,7 +119,7 @@ impl World {
     /// store (SQLite only).
     pub fn restart_after_kill(&mut self) {
         self.host.kill_now();
-        self.host = HostConfig::app(self._state.path()).start();
+        self.host = self.cfg.clone().start();
     }
 
     /// Set the host's test clock `secs` ahead of the wall clock (the host
@@ -155,7 +176,7 @@ impl World {
             let rc = r.runtime_config(state.path());
             cfg = cfg.arg("--runtime-config-file").arg(rc.to_str().unwrap());
         }
-        let host = cfg.start();
+        let host = cfg.clone().start();
         let admin_auth = format!("Bearer {ADMIN_TOKEN}");
         let mk_ws = |id: &str| {
             let r = call(
@@ -198,6 +219,7 @@ impl World {
             cust_b,
             outsider,
             other_key,
+            cfg,
             _state: state,
             _redis: redis,
         }

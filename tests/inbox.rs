@@ -492,7 +492,7 @@ fn search_by_number_and_words_within_what_the_searcher_may_see() {
 
 #[test]
 fn admins_purge_deleted_tickets_and_the_ledger_keeps_them() {
-    let w = World::build(false);
+    let mut w = World::build(false);
     let t = w.ticket(&w.cust_a, "Secret purchase");
     let r = w.as_(
         Some(&w.cust_a),

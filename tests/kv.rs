@@ -199,3 +199,20 @@ fn sqlite_file_uses_spins_table() {
     assert!(text.contains("wal"), "{text}");
     assert!(text.contains("('default', 'shape', b'v')"), "{text}");
 }
+
+#[test]
+fn a_second_host_on_the_same_sqlite_file_is_refused() {
+    let state = TempDir::new("kvlock");
+    let host = HostConfig::contract(state.path()).start();
+    assert_eq!(host.req("PUT", "/kv/set?key=k", b"v").status, 200);
+    let err = HostConfig::contract(state.path()).start_error();
+    assert!(
+        err.contains("is another host using this state directory?"),
+        "{err}"
+    );
+    // The first one is unaffected, and once it is gone the file opens.
+    assert_eq!(host.get("/kv/get?key=k").status, 200);
+    drop(host);
+    let again = HostConfig::contract(state.path()).start();
+    assert_eq!(again.get("/kv/get?key=k").text(), "v");
+}

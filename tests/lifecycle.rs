@@ -248,7 +248,7 @@ fn resolving_revokes_links_only_when_the_workspace_says_so() {
 
 #[test]
 fn link_tokens_are_never_stored_in_clear() {
-    let w = World::build(false);
+    let mut w = World::build(false);
     enable(&w, false);
     let l = linked_ticket(&w, "Secrets", "s");
     // A sign-in link by email too.

@@ -258,7 +258,7 @@ fn clock_at(w: &World, target: i64, round_up: bool) {
 
 #[test]
 fn a_collaborator_verifies_reads_and_replies_with_external_notes() {
-    let w = World::build(false);
+    let mut w = World::build(false);
     let t = w.ticket(&w.cust_a, "Parcel 42 lost");
     let other = w.ticket(&w.cust_b, "Other ticket");
     let r = w.as_(

@@ -453,7 +453,7 @@ fn seed(addr: &str, messages: u64, tickets: u64, links: u64) -> Result<Seeded, S
             "PUT",
             "/api/v1/users",
             &[auth],
-            &json!({"email": email, "name": email, "role": role, "queues": if role == "staff" { vec!["support"] } else { vec![] }}),
+            &json!({"email": email, "name": email, "role": role}),
         )?;
         Ok(v["user"]["id"].as_str().unwrap_or_default().to_string())
     };

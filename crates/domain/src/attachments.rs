@@ -156,7 +156,7 @@ pub fn check(files: &[Upload]) -> Result<()> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::token::hex(&bytes)
 }
 
 /// Store checked files in chunks under fresh ids (`random`: 16 fresh bytes

@@ -96,10 +96,7 @@ pub fn set_mailgun(
 
 fn sha_hex(b: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
+    crate::token::hex(&Sha256::digest(b))
 }
 
 /// Check Postmark's basic-auth header against the stored credentials, in
@@ -140,7 +137,7 @@ pub fn verify_mailgun(
         return Err(Error::Unauthenticated);
     }
     let mac = token::hmac_sha256(&signing, format!("{timestamp}{tok}").as_bytes());
-    let expected: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    let expected: String = crate::token::hex(&mac);
     if !token::ct_eq(
         expected.as_bytes(),
         signature.to_ascii_lowercase().as_bytes(),
@@ -777,10 +774,10 @@ mod tests {
         set_mailgun(&kv, &ws, "key-0123456789abcdef", &key, [4; 32]).unwrap();
         let cfg = config(&kv, &ws).unwrap();
         let sign = |ts: &str, tok: &str| -> String {
-            token::hmac_sha256(b"key-0123456789abcdef", format!("{ts}{tok}").as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
+            crate::token::hex(&token::hmac_sha256(
+                b"key-0123456789abcdef",
+                format!("{ts}{tok}").as_bytes(),
+            ))
         };
         let now = 1_800_000_000_000;
         let ts = "1800000000";

@@ -87,6 +87,11 @@ pub struct Message {
     pub visibility: Visibility,
     /// The Markdown source as written.
     pub source: String,
+    /// `source` rendered when posted, with the renderer version that did it
+    /// (read through [`Message::body_html`], which renders again when the
+    /// version is older or absent, so a renderer fix reaches old messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<(u32, String)>,
     /// Which share an external note belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share: Option<String>,
@@ -105,6 +110,15 @@ fn yes() -> bool {
 }
 
 impl Message {
+    /// The message's sanitised HTML: kept from when it was posted, or
+    /// rendered now when the renderer changed since.
+    pub fn body_html(&self) -> std::borrow::Cow<'_, str> {
+        match &self.html {
+            Some((v, h)) if *v == crate::render::VERSION => std::borrow::Cow::Borrowed(h),
+            _ => std::borrow::Cow::Owned(crate::render::markdown(&self.source)),
+        }
+    }
+
     /// The name shown to `reader`: staff always see who wrote it; the
     /// customer side sees `team` for unsigned staff posts.
     pub fn display_name<'a>(&'a self, reader: &Reader, team: &'a str) -> &'a str {
@@ -306,6 +320,7 @@ mod tests {
             author_kind: AuthorKind::Staff,
             visibility,
             source: "x".into(),
+            html: None,
             share: share.map(str::to_string),
             attachments: Vec::new(),
             promoted_from: None,

@@ -540,6 +540,25 @@ pub const ROUTES: &[Route] = &[
     ),
 ];
 
+/// The methods documented for a concrete request path (`{name}` matches
+/// any one segment), in table order; empty when no route has this path.
+pub fn methods_for(path: &str) -> Vec<&'static str> {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let mut out: Vec<&'static str> = Vec::new();
+    for r in ROUTES {
+        let pat: Vec<&str> = r.path.split('/').collect();
+        let matches = pat.len() == segs.len()
+            && pat
+                .iter()
+                .zip(&segs)
+                .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s);
+        if matches && !out.contains(&r.method) {
+            out.push(r.method);
+        }
+    }
+    out
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
@@ -597,6 +616,14 @@ pub fn document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn methods_for_a_path_follow_the_table() {
+        assert_eq!(methods_for("/api/v1/tickets"), ["POST", "GET"]);
+        assert_eq!(methods_for("/api/v1/tickets/7/accept"), ["POST"]);
+        assert_eq!(methods_for("/api/v1/tickets//accept"), Vec::<&str>::new());
+        assert_eq!(methods_for("/api/v1/nothing"), Vec::<&str>::new());
+    }
 
     #[test]
     fn every_route_is_documented_once() {

@@ -247,11 +247,18 @@ pub fn page(
 
 /// Escape text for HTML.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Wrap content in the branded email layout (logo, logo link, company name,
@@ -440,6 +447,13 @@ crate::versioned!(Email);
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn escape_covers_the_five_characters() {
+        assert_eq!(
+            super::escape("a<b>&\"c\"'d' é"),
+            "a&lt;b&gt;&amp;&quot;c&quot;&#39;d&#39; é"
+        );
+    }
     use super::*;
     use crate::store::MemKv;
 

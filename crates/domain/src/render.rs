@@ -18,6 +18,10 @@ fn escape_attr(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// The renderer's version: raise it with any change to what `markdown`
+/// produces, and HTML kept with messages is rendered again.
+pub const VERSION: u32 = 1;
+
 /// Render Markdown source to sanitised HTML.
 pub fn markdown(source: &str) -> String {
     let mut opts = Options::empty();

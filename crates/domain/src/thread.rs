@@ -183,6 +183,7 @@ fn append(
         author_kind: author.kind,
         visibility,
         source: body.to_string(),
+        html: Some((crate::render::VERSION, crate::render::markdown(body))),
         share: extras.share,
         attachments: extras.attachments,
         promoted_from: extras.promoted_from,

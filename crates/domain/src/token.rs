@@ -143,13 +143,24 @@ pub fn well_formed(token: &str) -> bool {
 }
 
 /// The stored form of a token: hex SHA-256 over a purpose-specific prefix.
+/// Lowercase hex of `bytes` (`[0xab, 0x01]` is `"ab01"`).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
 pub fn hash(purpose: Purpose, token: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"ticketshare/v1/");
     h.update(purpose.label().as_bytes());
     h.update(b"\0");
     h.update(token.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::token::hex(&h.finalize())
 }
 
 /// Constant-time equality (lengths checked first; they are not secret).
@@ -166,6 +177,11 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        assert_eq!(super::hex(&[0xab, 0x01, 0x00, 0xff]), "ab0100ff");
+        assert_eq!(super::hex(&[]), "");
+    }
     use super::*;
 
     #[test]
@@ -191,7 +207,7 @@ mod tests {
         // RFC 4231 test case 2.
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
         assert_eq!(
-            mac.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            crate::token::hex(&mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert!(ct_eq(b"abc", b"abc"));

@@ -340,10 +340,7 @@ pub fn normalise_email(email: &str) -> Result<String> {
 
 /// Hash of a normalised email, used in keys.
 pub fn email_hash(normalised: &str) -> String {
-    Sha256::digest(normalised.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::token::hex(&Sha256::digest(normalised.as_bytes()))
 }
 
 /// What the platform sends to create or update a user.
@@ -666,10 +663,7 @@ pub fn sniff_logo(content_type: &str, bytes: &[u8]) -> Result<()> {
 pub fn set_logo(kv: &dyn Kv, ws: &WorkspaceId, content_type: &str, bytes: &[u8]) -> Result<Logo> {
     sniff_logo(content_type, bytes)?;
     workspace(kv, ws)?;
-    let etag: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let etag: String = crate::token::hex(&Sha256::digest(bytes));
     kv.set(&keys::logo_blob(ws, &etag), bytes)?;
     let previous = read::<Logo>(kv, &keys::logo_meta(ws))?;
     let logo = Logo {

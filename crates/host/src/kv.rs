@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
@@ -174,66 +173,59 @@ impl Store {
 
 /// A SQLite key-value file with a small pool of connections.
 pub struct SqliteDb {
-    conns: Vec<Mutex<Connection>>,
-    next: AtomicUsize,
-    /// Held for every write: SQLite allows one writer at a time, and a
-    /// connection that finds the file locked backs off by sleeping (1, 2,
-    /// 5, 10 ms...), so writers of this process queue here instead. Other
-    /// processes on the same file still meet `busy_timeout`.
-    writer: Mutex<()>,
+    /// The one connection. It holds the file in SQLite's exclusive locking
+    /// mode, so no operation pays for file locks (a WAL read otherwise takes
+    /// and drops `fcntl` locks on every statement), and a second host
+    /// process on the same file is refused at start instead of contending.
+    conn: Mutex<Connection>,
 }
 
 impl SqliteDb {
-    /// Open (creating if needed) the database at `path`.
+    /// Open (creating if needed) the database at `path`, and lock it for
+    /// this process.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let mut conns = Vec::new();
-        for i in 0..4 {
-            let c = Connection::open(path)
-                .with_context(|| format!("cannot open SQLite store {}", path.display()))?;
-            c.busy_timeout(std::time::Duration::from_secs(10))?;
-            if i == 0 {
-                c.pragma_update(None, "journal_mode", "WAL")?;
-                c.execute_batch(
-                    "CREATE TABLE IF NOT EXISTS spin_key_value (
-                        store TEXT NOT NULL,
-                        key   TEXT NOT NULL,
-                        value BLOB NOT NULL,
-                        PRIMARY KEY (store, key)
-                    )",
-                )?;
-            }
-            // A process crash cannot lose a committed transaction in WAL mode
-            // with NORMAL sync; only an OS crash could drop the last commits.
-            c.pragma_update(None, "synchronous", "NORMAL")?;
-            conns.push(Mutex::new(c));
-        }
+        let c = Connection::open(path)
+            .with_context(|| format!("cannot open SQLite store {}", path.display()))?;
+        c.busy_timeout(std::time::Duration::from_secs(2))?;
+        c.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        let setup = || -> rusqlite::Result<()> {
+            c.pragma_update(None, "journal_mode", "WAL")?;
+            // The first write takes the exclusive lock, held from now on.
+            c.execute_batch(
+                "BEGIN IMMEDIATE;
+                 CREATE TABLE IF NOT EXISTS spin_key_value (
+                    store TEXT NOT NULL,
+                    key   TEXT NOT NULL,
+                    value BLOB NOT NULL,
+                    PRIMARY KEY (store, key)
+                 );
+                 COMMIT;",
+            )
+        };
+        setup().with_context(|| {
+            format!(
+                "cannot lock SQLite store {}: is another host using this state directory?",
+                path.display()
+            )
+        })?;
+        // A process crash cannot lose a committed transaction in WAL mode
+        // with NORMAL sync; only an OS crash could drop the last commits.
+        c.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(Self {
-            conns,
-            next: AtomicUsize::new(0),
-            writer: Mutex::new(()),
+            conn: Mutex::new(c),
         })
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
-        let _one_writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.with(f)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
-        let n = self.conns.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            if let Ok(mut c) = self.conns[(start + i) % n].try_lock() {
-                return Ok(f(&mut c)?);
-            }
-        }
-        let mut c = self.conns[start % n]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut c)?)
     }
 

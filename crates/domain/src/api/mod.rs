@@ -56,7 +56,7 @@ pub struct Env<'a> {
 impl Env<'_> {
     fn request_id(&mut self) -> String {
         let r = (self.random)();
-        r[..8].iter().map(|b| format!("{b:02x}")).collect()
+        crate::token::hex(&r[..8])
     }
 
     /// The key stored emails are sealed with (from the deployment secret).
@@ -219,7 +219,7 @@ fn message_json(m: &Message, reader: &Reader, team: &str) -> Value {
         "seq": m.seq.0,
         "author": { "name": m.display_name(reader, team), "kind": m.author_kind },
         "visibility": m.visibility,
-        "body_html": crate::render::markdown(&m.source),
+        "body_html": m.body_html(),
         "source": m.source,
         "attachments": m.attachments.iter().map(|a| json!({
             "id": a.id, "name": a.name, "content_type": a.content_type, "size": a.size,
@@ -387,7 +387,26 @@ fn serve(env: &mut Env, req: &Request, f: Handler) -> Response {
         Some(key) if req.method == "POST" => idempotent(env, req, key, &rid, f).into(),
         _ => f(env, req, &rid).into(),
     };
-    resp.with_header("x-request-id", &rid)
+    wrong_method(req, resp).with_header("x-request-id", &rid)
+}
+
+/// A documented path asked with a method it does not serve answers 405
+/// with exactly the documented methods in `Allow`, whatever the handler
+/// said (one answer for every route, from the OpenAPI table).
+pub(super) fn wrong_method(req: &Request, resp: Response) -> Response {
+    if !(resp.status == 405 || resp.status == 404) {
+        return resp;
+    }
+    let methods = crate::openapi::methods_for(&req.path);
+    if methods.is_empty() || methods.contains(&req.method.as_str()) {
+        return resp;
+    }
+    let allow = methods.join(", ");
+    Response::json(
+        405,
+        &json!({"error": {"code": "method_not_allowed", "message": format!("{} is not served here; use {allow}", req.method)}}),
+    )
+    .with_header("allow", &allow)
 }
 
 /// What an idempotency key holds: the request's body hash and, once done,
@@ -418,7 +437,7 @@ fn sha_hex(parts: &[&[u8]]) -> String {
         h.update((p.len() as u64).to_le_bytes());
         h.update(p);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::token::hex(&h.finalize())
 }
 
 fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) -> Result<Response> {
@@ -1954,7 +1973,7 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
                 AuthorKind::System => "System",
             },
             at = esc(&rfc3339(m.created_at)),
-            body = crate::render::markdown(&m.source),
+            body = m.body_html(),
         )
     })?;
     let form = if p.can_reply {

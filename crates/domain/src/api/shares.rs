@@ -867,7 +867,7 @@ fn message_html(m: &Message, reader: &Reader, team: &str, link: &str) -> String 
         label = kind_label(m.author_kind),
         iso = escape(&rfc3339(m.created_at)),
         at = escape(&readable(m.created_at)),
-        body = crate::render::markdown(&m.source),
+        body = m.body_html(),
     )
 }
 
