@@ -12,6 +12,8 @@
 //!            (see `bench.rs`).
 //! - `fuzz`:  every cargo-fuzz target for a fixed number of executions; a
 //!            crashing input is kept as a regression (see `fuzz.rs`).
+//! - `conformance`: Schemathesis against the OpenAPI document on a running
+//!            host (see `bench.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -357,9 +359,10 @@ fn main() -> ExitCode {
         "test" => test(rest),
         "bench" => bench::bench(rest),
         "fuzz" => fuzz::fuzz(rest),
+        "conformance" => bench::conformance(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | up [host args] | test [cargo test args] | bench [--duration SECS] [--redis] [--scale N] | fuzz [--runs N] [TARGET...]>"
+                "usage: cargo xtask <build | up [host args] | test [cargo test args] | bench [--duration SECS] [--redis] [--scale N] | fuzz [--runs N] [TARGET...] | conformance [--examples N]>"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

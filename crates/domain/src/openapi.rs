@@ -573,7 +573,7 @@ pub fn document() -> Value {
             "summary": route.summary,
             "parameters": params,
             "responses": {
-                "200": {"description": "OK"},
+                "2XX": {"description": "Success (200, 201 for what a call creates, 303 where a page follows)"},
                 "4XX": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             }
         });

@@ -28,10 +28,8 @@ use crate::workspace;
 
 /// `/hooks/<provider>/<workspace>`: a provider's inbound webhook.
 pub(super) fn hook(env: &mut Env, req: &Request) -> Response {
-    super::wrong_method(
-        req,
-        receive(env, req).unwrap_or_else(|e| Response::error(&e)),
-    )
+    super::wrong_method(req)
+        .unwrap_or_else(|| receive(env, req).unwrap_or_else(|e| Response::error(&e)))
 }
 
 fn receive(env: &mut Env, req: &Request) -> Result<Response> {

@@ -383,30 +383,32 @@ type Handler = fn(&mut Env, &Request, &str) -> Result<Response>;
 /// same key, other body: 422; still running: 409).
 fn serve(env: &mut Env, req: &Request, f: Handler) -> Response {
     let rid = env.request_id();
+    if let Some(r) = wrong_method(req) {
+        return r.with_header("x-request-id", &rid);
+    }
     let resp: Response = match req.header("idempotency-key") {
         Some(key) if req.method == "POST" => idempotent(env, req, key, &rid, f).into(),
         _ => f(env, req, &rid).into(),
     };
-    wrong_method(req, resp).with_header("x-request-id", &rid)
+    resp.with_header("x-request-id", &rid)
 }
 
 /// A documented path asked with a method it does not serve answers 405
-/// with exactly the documented methods in `Allow`, whatever the handler
-/// said (one answer for every route, from the OpenAPI table).
-pub(super) fn wrong_method(req: &Request, resp: Response) -> Response {
-    if !(resp.status == 405 || resp.status == 404) {
-        return resp;
-    }
+/// with exactly the documented methods in `Allow`, before anything else is
+/// looked at (one answer for every route, from the OpenAPI table).
+pub(super) fn wrong_method(req: &Request) -> Option<Response> {
     let methods = crate::openapi::methods_for(&req.path);
     if methods.is_empty() || methods.contains(&req.method.as_str()) {
-        return resp;
+        return None;
     }
     let allow = methods.join(", ");
-    Response::json(
-        405,
-        &json!({"error": {"code": "method_not_allowed", "message": format!("{} is not served here; use {allow}", req.method)}}),
+    Some(
+        Response::json(
+            405,
+            &json!({"error": {"code": "method_not_allowed", "message": format!("{} is not served here; use {allow}", req.method)}}),
+        )
+        .with_header("allow", &allow),
     )
-    .with_header("allow", &allow)
 }
 
 /// What an idempotency key holds: the request's body hash and, once done,
