@@ -220,10 +220,6 @@ impl SqliteDb {
         })
     }
 
-    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
-        self.with(f)
-    }
-
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> KvResult<T> {
         let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut c)?)
@@ -238,7 +234,7 @@ impl SqliteDb {
     }
 
     fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
-        self.write(|c| {
+        self.with(|c| {
             c.prepare_cached(
                 "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
@@ -249,7 +245,7 @@ impl SqliteDb {
     }
 
     fn delete(&self, store: &str, key: &str) -> KvResult<()> {
-        self.write(|c| {
+        self.with(|c| {
             c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .execute(params![store, key])
                 .map(|_| ())
@@ -273,7 +269,7 @@ impl SqliteDb {
     }
 
     fn increment(&self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
-        let res = self.write(|c| {
+        let res = self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current: Option<Vec<u8>> = tx
                 .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
@@ -311,7 +307,7 @@ impl SqliteDb {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> KvResult<bool> {
-        self.write(|c| {
+        self.with(|c| {
             let changed = match expected {
                 None => c
                     .prepare_cached(
