@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--duration SECS] [--redis] [--scale N]`: the
+//! `cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick]`: the
 //! performance targets of the brief, measured in one run.
 //!
 //! - A release build; each app runs in its own `ticketshare-host` process
@@ -141,6 +141,8 @@ enum Runtime {
 /// The options of one run.
 struct Opts {
     secs: u32,
+    /// Connection counts each row is measured at.
+    levels: Vec<u32>,
     redis: bool,
     scale: u64,
     tmp: PathBuf,
@@ -768,7 +770,7 @@ fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
                    traffic: &mut dyn FnMut(u32) -> Result<Traffic, String>|
      -> Result<(), String> {
         let mut loads = Vec::new();
-        for conns in LEVELS {
+        for &conns in &o.levels {
             let t = traffic(conns)?;
             loads.push(wrk(addr, &t, conns, o.secs, &o.tmp)?);
         }
@@ -928,9 +930,10 @@ fn sh(cmd: &str) -> String {
 
 /// Run the benchmark.
 pub fn bench(args: &[String]) -> Result<(), String> {
-    let usage = "usage: cargo xtask bench [--duration SECS] [--redis] [--scale N]";
+    let usage = "usage: cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick]";
     let mut secs = 5;
     let mut redis = false;
+    let mut quick = false;
     let mut scale = 100_000;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -950,6 +953,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                     .ok_or(usage)?
             }
             "--redis" => redis = true,
+            "--quick" => quick = true,
             _ => return Err(usage.into()),
         }
     }
@@ -958,17 +962,21 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         ensure_debian("redis-server", "redis-server")?;
     }
     build()?;
-    let wasmtime = crate::cargo_tool("wasmtime-cli", Some(WASMTIME_VERSION), "wasmtime")?;
     let tmp = root().join("target/bench");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let o = Opts {
         secs,
+        levels: if quick { vec![16] } else { LEVELS.to_vec() },
         redis,
         scale,
         cache: tmp.join("cache"),
         tmp: tmp.clone(),
     };
+    if quick {
+        return quick_table(&o);
+    }
+    let wasmtime = crate::cargo_tool("wasmtime-cli", Some(WASMTIME_VERSION), "wasmtime")?;
     let started = Instant::now();
 
     // Cold start: empty cache, then warm cache.
@@ -1121,6 +1129,28 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `--quick`: every row of our host at 16 connections only, printed and
+/// not written (no wasmtime serve, Spin, scale or cold-start runs): the
+/// loop to check a change by.
+fn quick_table(o: &Opts) -> Result<(), String> {
+    let rows = measure(o, Runtime::Ours)?;
+    let floor = rows[0].1[0].rps;
+    println!(
+        "| request (16 connections) | req/s | p50 ms | p99 ms | ratio to hello |\n|---|---:|---:|---:|---:|"
+    );
+    for (name, loads) in &rows {
+        let l = &loads[0];
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2}x |",
+            l.rps,
+            l.p50_ms,
+            l.p99_ms,
+            l.rps / floor
+        );
+    }
+    Ok(())
+}
+
 /// `cargo xtask conformance [--examples N]`: Schemathesis against
 /// `/api/v1/openapi.json` on a release host with a seeded workspace (as the
 /// platform's API key), every check but `positive_data_acceptance` (the
@@ -1141,6 +1171,7 @@ pub fn conformance(args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let o = Opts {
         secs: 1,
+        levels: vec![16],
         redis: false,
         scale: 100,
         cache: root().join("target/bench/cache"),

@@ -78,6 +78,11 @@ pub fn engine(max_memory: usize, max_instances: u32) -> Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.wasm_component_model(true);
+    // `TICKETSHARE_PROFILE=perfmap`: name the compiled guest functions in
+    // /tmp/perf-<pid>.map, so `perf report` shows guest code by name.
+    if std::env::var("TICKETSHARE_PROFILE").is_ok_and(|v| v == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let mut pooling = PoolingAllocationConfig::default();
     pooling
         .total_component_instances(max_instances)
