@@ -128,7 +128,22 @@ fn start_redis(dir: &Path) -> Result<(Proc, PathBuf), String> {
 /// One running server: our host (with its Redis, if any) or `spin up`.
 struct Server {
     addr: String,
-    _procs: Vec<Proc>,
+    procs: Vec<Proc>,
+}
+
+impl Server {
+    /// CPU time (user + system, seconds) the server process has used so
+    /// far, from /proc; the host (or `spin`) is the last process started.
+    fn cpu_secs(&self) -> Option<f64> {
+        let pid = self.procs.last()?.0.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command name: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let hz: f64 = sh("getconf CLK_TCK").parse().unwrap_or(100.0);
+        Some(ticks / hz)
+    }
 }
 
 /// Where the rows run.
@@ -200,13 +215,7 @@ impl Opts {
                 std::thread::spawn(move || lines.for_each(drop));
                 let addr = addr.ok_or("host exited before serving")?;
                 wait_for(&addr, probe, "the host")?;
-                return Ok((
-                    Server {
-                        addr,
-                        _procs: procs,
-                    },
-                    t0.elapsed(),
-                ));
+                return Ok((Server { addr, procs: procs }, t0.elapsed()));
             }
             Runtime::Spin => {
                 let port = free_port();
@@ -228,13 +237,7 @@ impl Opts {
                 addr
             }
         };
-        Ok((
-            Server {
-                addr,
-                _procs: procs,
-            },
-            t0.elapsed(),
-        ))
+        Ok((Server { addr, procs: procs }, t0.elapsed()))
     }
 }
 
@@ -244,6 +247,8 @@ struct Load {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// Server CPU time per request, in microseconds (where measured).
+    cpu_us: Option<f64>,
 }
 
 fn parse_latency(s: &str) -> f64 {
@@ -380,6 +385,7 @@ fn once_load(addr: &str, paths: &[String], conns: u32) -> Result<Load, String> {
     all.sort_by(|a, b| a.total_cmp(b));
     let pct = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
     Ok(Load {
+        cpu_us: None,
         rps: all.len() as f64 / secs,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
@@ -445,6 +451,7 @@ fn wrk(addr: &str, traffic: &Traffic, conns: u32, secs: u32, tmp: &Path) -> Resu
         rps: f64::NAN,
         p50_ms: f64::NAN,
         p99_ms: f64::NAN,
+        cpu_us: None,
     };
     for line in text.lines() {
         let l = line.trim();
@@ -766,13 +773,20 @@ fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
     };
     let mut rows: Rows = Vec::new();
     let mut run = |name: &'static str,
-                   addr: &str,
+                   srv: &Server,
                    traffic: &mut dyn FnMut(u32) -> Result<Traffic, String>|
      -> Result<(), String> {
         let mut loads = Vec::new();
         for &conns in &o.levels {
             let t = traffic(conns)?;
-            loads.push(wrk(addr, &t, conns, o.secs, &o.tmp)?);
+            let (c0, t0) = (srv.cpu_secs(), Instant::now());
+            let mut load = wrk(&srv.addr, &t, conns, o.secs, &o.tmp)?;
+            let wall = t0.elapsed().as_secs_f64();
+            load.cpu_us = match (c0, srv.cpu_secs()) {
+                (Some(a), Some(b)) => Some((b - a) / (load.rps * wall) * 1e6),
+                _ => None,
+            };
+            loads.push(load);
         }
         eprintln!(
             "{tag}: {name}: {}",
@@ -792,9 +806,7 @@ fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
             &format!("{tag}-hello"),
             "/",
         )?;
-        run("hello (floor)", &hello.addr, &mut |_| {
-            Ok(Traffic::get("/", &[]))
-        })?;
+        run("hello (floor)", &hello, &mut |_| Ok(Traffic::get("/", &[])))?;
     }
     {
         let (kv, _) = o.start(
@@ -804,7 +816,7 @@ fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
             "/health-probe",
         )?;
         crate::seed::raw(&kv.addr, "PUT", "/kv/set?key=bench", &[], "value")?;
-        run("key-value get", &kv.addr, &mut |_| {
+        run("key-value get", &kv, &mut |_| {
             Ok(Traffic::get("/kv/get?key=bench", &[]))
         })?;
     }
@@ -815,24 +827,25 @@ fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
         "/",
     )?;
     let addr = app.addr.clone();
+    let addr = addr.as_str();
     let s = seed(&addr, 10, 2, 1)?;
     let staff_h = [
         ("Authorization", s.key.as_str()),
         ("Ticketshare-Act-As", s.staff.as_str()),
     ];
-    run("share page (valid link, verified)", &addr, &mut |_| {
+    run("share page (valid link, verified)", &app, &mut |_| {
         Ok(Traffic::get(&s.share_link, &[("Cookie", &s.share_cookie)]))
     })?;
-    run("thread page (API, 10 messages)", &addr, &mut |_| {
+    run("thread page (API, 10 messages)", &app, &mut |_| {
         Ok(Traffic::get("/api/v1/tickets/2/thread?limit=25", &staff_h))
     })?;
-    run("Pending view (API)", &addr, &mut |_| {
+    run("Pending view (API)", &app, &mut |_| {
         Ok(Traffic::get(
             "/api/v1/inbox?view=pending&limit=25",
             &staff_h,
         ))
     })?;
-    run("reply post", &addr, &mut |_| {
+    run("reply post", &app, &mut |_| {
         Ok(Traffic::Fixed {
             method: "POST",
             path: "/api/v1/tickets/1/replies".into(),
@@ -844,7 +857,7 @@ fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
             body: json_body(&json!({"body": "A benchmark reply with a few words in it"})),
         })
     })?;
-    run("invite accept (fresh invites)", &addr, &mut |conns| {
+    run("invite accept (fresh invites)", &app, &mut |conns| {
         Ok(Traffic::OncePaths(prepare_invites(
             &addr,
             &s,
@@ -853,7 +866,7 @@ fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
         )?))
     })?;
     let (hook, basic, to) = prepare_inbound(&addr, &s)?;
-    run("inbound email webhook (Postmark)", &addr, &mut |conns| {
+    run("inbound email webhook (Postmark)", &app, &mut |conns| {
         let body = json!({
             "From": "cus@bench.test", "FromFull": {"Email": "cus@bench.test", "Name": "Bench Customer"},
             "To": to, "ToFull": [{"Email": to}], "Subject": "Re: Inbound bench",
@@ -1136,16 +1149,17 @@ fn quick_table(o: &Opts) -> Result<(), String> {
     let rows = measure(o, Runtime::Ours)?;
     let floor = rows[0].1[0].rps;
     println!(
-        "| request (16 connections) | req/s | p50 ms | p99 ms | ratio to hello |\n|---|---:|---:|---:|---:|"
+        "| request (16 connections) | req/s | p50 ms | p99 ms | ratio to hello | host CPU µs/request |\n|---|---:|---:|---:|---:|---:|"
     );
     for (name, loads) in &rows {
         let l = &loads[0];
         println!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.2}x |",
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2}x | {} |",
             l.rps,
             l.p50_ms,
             l.p99_ms,
-            l.rps / floor
+            l.rps / floor,
+            l.cpu_us.map_or("?".into(), |c| format!("{c:.0}"))
         );
     }
     Ok(())

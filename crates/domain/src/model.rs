@@ -40,6 +40,20 @@ pub enum AuthorKind {
     System,
 }
 
+impl AuthorKind {
+    /// The name it has in JSON (`staff`, `customer`...), for CSS classes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorKind::Staff => "staff",
+            AuthorKind::Customer => "customer",
+            AuthorKind::Delegate => "delegate",
+            AuthorKind::Participant => "participant",
+            AuthorKind::Collaborator => "collaborator",
+            AuthorKind::System => "system",
+        }
+    }
+}
+
 /// Who may read a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -283,6 +297,14 @@ crate::versioned!(Ticket);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn author_kind_names_are_their_json_names() {
+        use AuthorKind::*;
+        for k in [Staff, Customer, Delegate, Participant, Collaborator, System] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+    }
 
     #[test]
     fn status_table() {

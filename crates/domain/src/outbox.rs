@@ -248,17 +248,28 @@ pub fn page(
 /// Escape text for HTML.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    escape_into(&mut out, s);
     out
+}
+
+/// Append `s` escaped for HTML to `out`: runs without a special character
+/// are copied whole.
+pub fn escape_into(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        out.push_str(rep);
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
 }
 
 /// Wrap content in the branded email layout (logo, logo link, company name,
@@ -453,6 +464,11 @@ mod tests {
             super::escape("a<b>&\"c\"'d' é"),
             "a&lt;b&gt;&amp;&quot;c&quot;&#39;d&#39; é"
         );
+        assert_eq!(super::escape("<é>"), "&lt;é&gt;");
+        assert_eq!(super::escape(""), "");
+        let mut out = String::from("x");
+        super::escape_into(&mut out, "&&");
+        assert_eq!(out, "x&amp;&amp;");
     }
     use super::*;
     use crate::store::MemKv;

@@ -54,6 +54,22 @@ pub fn read<T: DeserializeOwned>(kv: &dyn Kv, key: &str) -> Result<Option<T>> {
     }
 }
 
+/// Read and decode the JSON records at `keys` in one batch read, in order.
+pub fn read_many<T: DeserializeOwned>(kv: &dyn Kv, keys: &[String]) -> Result<Vec<Option<T>>> {
+    kv.get_many(keys)?
+        .into_iter()
+        .zip(keys)
+        .map(|(v, key)| match v {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::Store(crate::store::StoreError(format!(
+                    "corrupt record {key}: {e}"
+                )))
+            }),
+        })
+        .collect()
+}
+
 /// Write a JSON record unconditionally (for keys nobody else can be writing:
 /// fresh counter-numbered keys, or keys won by [`claim`]).
 pub fn write<T: Serialize>(kv: &dyn Kv, key: &str, value: &T) -> Result<()> {

@@ -44,26 +44,25 @@ pub fn terms(text: &str) -> Vec<String> {
     out
 }
 
-fn add(kv: &dyn Kv, ws: &WorkspaceId, scope: &str, term: &str, no: TicketNo) -> Result<()> {
-    let has = keys::search_has(ws, scope, term, no);
-    // Most words of a reply are on its ticket already: a read, not a write.
-    if kv.get(&has)?.is_some() {
-        return Ok(());
-    }
-    if claim(kv, &has)? {
-        let i = kv.increment(&keys::search_counter(ws, scope, term), 1)? as u64;
-        write(kv, &keys::search_posting(ws, scope, term, i), &no)?;
-    }
-    Ok(())
-}
-
 /// Index words for a ticket: into `all`, and into `pub` when the customer
-/// side may see them.
+/// side may see them. Most words of a reply are on its ticket already, so
+/// whether each term has this ticket is one batch read; only new terms are
+/// claimed and appended to.
 pub fn index(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, text: &str, public: bool) -> Result<()> {
-    for t in terms(text) {
-        add(kv, ws, "all", &t, no)?;
-        if public {
-            add(kv, ws, "pub", &t, no)?;
+    let scopes: &[&str] = if public { &["all", "pub"] } else { &["all"] };
+    let wanted: Vec<(&str, String)> = terms(text)
+        .into_iter()
+        .flat_map(|t| scopes.iter().map(move |s| (*s, t.clone())))
+        .collect();
+    let has: Vec<String> = wanted
+        .iter()
+        .map(|(scope, term)| keys::search_has(ws, scope, term, no))
+        .collect();
+    let present = kv.get_many(&has)?;
+    for (((scope, term), has), present) in wanted.iter().zip(&has).zip(present) {
+        if present.is_none() && claim(kv, has)? {
+            let i = kv.increment(&keys::search_counter(ws, scope, term), 1)? as u64;
+            write(kv, &keys::search_posting(ws, scope, term, i), &no)?;
         }
     }
     Ok(())

@@ -27,6 +27,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Kv {
     /// Value at `key`, if any.
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Values at `keys`, in the same order. One round trip to the store
+    /// where the backend has a batch read; by default one `get` per key.
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
     /// Set `key` to `value`.
     fn set(&self, key: &str, value: &[u8]) -> StoreResult<()>;
     /// Remove `key` (no error when absent).

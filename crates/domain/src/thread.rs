@@ -301,13 +301,15 @@ fn young_gap(
     Ok(false)
 }
 
-/// Read one page of a thread for `reader`. Fetches at most a bounded number of
-/// message keys, whatever the thread's length.
+/// Read one page of the thread of ticket `t` for `reader` (the ticket as
+/// the caller already read it: its `last_seq` bounds the page). Fetches at
+/// most a bounded number of message keys, whatever the thread's length, in
+/// batch reads of the keys still needed.
 #[allow(clippy::too_many_arguments)]
 pub fn page(
     kv: &dyn Kv,
     ws: &WorkspaceId,
-    no: TicketNo,
+    t: &Ticket,
     reader: &Reader,
     order: Order,
     cursor: Option<u64>,
@@ -315,42 +317,58 @@ pub fn page(
     now: Millis,
 ) -> Result<Page> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let t = ticket(kv, ws, no)?;
+    let no = t.no;
     let last = t.last_seq;
     // Scan at most this many keys per page, so a reader who may see few
     // messages still gets a bounded page (possibly short, with a cursor).
     let budget = limit * 4 + 16;
-    let seqs: Box<dyn Iterator<Item = u64>> = match order {
+    let mut seqs: Box<dyn Iterator<Item = u64>> = match order {
         Order::OldestFirst => Box::new(cursor.map_or(1, |c| c.saturating_add(1))..=last),
         Order::NewestFirst => Box::new((1..cursor.map_or(last + 1, |c| c.min(last + 1))).rev()),
     };
     let mut messages = Vec::new();
     let mut scanned = 0;
     let mut position = None;
-    for seq in seqs {
-        if messages.len() == limit || scanned == budget {
+    while messages.len() < limit && scanned < budget {
+        // As many keys as messages are still wanted: one round trip when
+        // the reader may see everything.
+        let batch: Vec<u64> = seqs
+            .by_ref()
+            .take((limit - messages.len()).min(budget - scanned))
+            .collect();
+        if batch.is_empty() {
             break;
         }
-        scanned += 1;
-        position = Some(seq);
-        match read::<Message>(kv, &keys::message(ws, no, MessageSeq(seq)))? {
-            Some(m) => {
-                if m.visible_to(reader) {
-                    messages.push(m);
+        let keys: Vec<String> = batch
+            .iter()
+            .map(|&seq| keys::message(ws, no, MessageSeq(seq)))
+            .collect();
+        let found = crate::record::read_many::<Message>(kv, &keys)?;
+        for (seq, m) in batch.into_iter().zip(found) {
+            if messages.len() == limit {
+                break;
+            }
+            scanned += 1;
+            position = Some(seq);
+            match m {
+                Some(m) => {
+                    if m.visible_to(reader) {
+                        messages.push(m);
+                    }
                 }
+                // A number handed out but not written yet. Reading oldest
+                // first, a reader following cursors must not step over a
+                // post that is still being written: stop before it while it
+                // is recent (the next message is younger than GAP_WAIT); a
+                // gap left by a crash is stepped over once it is old.
+                None if order == Order::OldestFirst && young_gap(kv, ws, no, seq, last, now)? => {
+                    return Ok(Page {
+                        messages,
+                        next: Some(seq - 1),
+                    });
+                }
+                None => {}
             }
-            // A number handed out but not written yet. Reading oldest first,
-            // a reader following cursors must not step over a post that is
-            // still being written: stop before it while it is recent (the
-            // next message is younger than GAP_WAIT); a gap left by a crash
-            // is stepped over once it is old.
-            None if order == Order::OldestFirst && young_gap(kv, ws, no, seq, last, now)? => {
-                return Ok(Page {
-                    messages,
-                    next: Some(seq - 1),
-                });
-            }
-            None => {}
         }
     }
     let more = match (order, position) {
@@ -521,7 +539,17 @@ mod tests {
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
-            let p = page(kv, &ws(), no, reader, order, cursor, limit, 1_000_000).unwrap();
+            let p = page(
+                kv,
+                &ws(),
+                &ticket(kv, &ws(), no).unwrap(),
+                reader,
+                order,
+                cursor,
+                limit,
+                1_000_000,
+            )
+            .unwrap();
             out.extend(p.messages);
             match p.next {
                 Some(c) => cursor = Some(c),
@@ -593,7 +621,7 @@ mod tests {
         let p = page(
             &kv,
             &ws(),
-            no,
+            &ticket(&kv, &ws(), no).unwrap(),
             &Reader::Staff,
             Order::OldestFirst,
             Some(1),
@@ -604,7 +632,7 @@ mod tests {
         let p2 = page(
             &kv,
             &ws(),
-            no,
+            &ticket(&kv, &ws(), no).unwrap(),
             &Reader::Staff,
             Order::OldestFirst,
             p.next,
@@ -726,7 +754,7 @@ mod gap_tests {
         let young = page(
             &kv,
             &ws,
-            t.no,
+            &ticket(&kv, &ws, t.no).unwrap(),
             &Reader::Staff,
             Order::OldestFirst,
             Some(1),
@@ -742,7 +770,7 @@ mod gap_tests {
         let old = page(
             &kv,
             &ws,
-            t.no,
+            &ticket(&kv, &ws, t.no).unwrap(),
             &Reader::Staff,
             Order::OldestFirst,
             Some(1),
@@ -758,7 +786,7 @@ mod gap_tests {
         let huge = page(
             &kv,
             &ws,
-            t.no,
+            &ticket(&kv, &ws, t.no).unwrap(),
             &Reader::Staff,
             Order::OldestFirst,
             Some(u64::MAX),

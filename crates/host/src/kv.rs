@@ -108,6 +108,21 @@ impl Store {
         }
     }
 
+    /// Values of `keys`, in order: one statement batch under one lock on
+    /// SQLite, one `MGET` round trip on Redis.
+    pub async fn get_many(&self, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        for k in keys {
+            check_key(k)?;
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Store::Sqlite { db, name } => db.get_many(name, keys),
+            Store::Redis(r) => r.get_many(keys).await,
+        }
+    }
+
     /// Set `key` to `value`.
     pub async fn set(&self, key: &str, value: &[u8]) -> KvResult<()> {
         check_key(key)?;
@@ -230,6 +245,16 @@ impl SqliteDb {
             c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .query_row(params![store, key], |r| r.get(0))
                 .optional()
+        })
+    }
+
+    fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        self.with(|c| {
+            let mut st =
+                c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+            keys.iter()
+                .map(|k| st.query_row(params![store, k], |r| r.get(0)).optional())
+                .collect()
         })
     }
 
@@ -371,6 +396,14 @@ impl RedisStore {
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         Ok(redis::cmd("GET")
             .arg(key)
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    async fn get_many(&self, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        // A one-key MGET still answers with a list.
+        Ok(redis::cmd("MGET")
+            .arg(keys)
             .query_async(&mut self.conn.clone())
             .await?)
     }

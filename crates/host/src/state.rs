@@ -408,14 +408,10 @@ impl batch::Host for State {
         keys: Vec<String>,
     ) -> WResult<Result<Vec<(String, Option<Vec<u8>>)>, wkv::Error>> {
         let store = self.kv(&b)?;
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            match store.get(&k).await {
-                Ok(v) => out.push((k, v)),
-                Err(e) => return Ok(Err(wasi_err(e))),
-            }
-        }
-        Ok(Ok(out))
+        Ok(match store.get_many(&keys).await {
+            Ok(values) => Ok(keys.into_iter().zip(values).collect()),
+            Err(e) => Err(wasi_err(e)),
+        })
     }
 
     async fn set_many(

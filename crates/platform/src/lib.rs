@@ -11,7 +11,7 @@
 
 use domain::store::{Kv, StoreError, StoreResult};
 use spin_sdk::key_value::Store;
-use spin_sdk::wit::wasi::keyvalue::{atomics, store as wkv};
+use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store as wkv};
 
 /// The `default` store, opened through both interfaces.
 pub struct SpinKv {
@@ -33,6 +33,22 @@ impl Kv for SpinKv {
         self.store
             .get(key)
             .map_err(|e| StoreError(format!("{e:?}")))
+    }
+
+    /// One `wasi:keyvalue/batch` call. The answer is matched by key, not by
+    /// position: a host may leave absent keys out (Spin's does).
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        if keys.len() < 2 {
+            return keys.iter().map(|k| self.get(k)).collect();
+        }
+        let found =
+            batch::get_many(&self.bucket, keys).map_err(|e| StoreError(format!("{e:?}")))?;
+        if found.len() == keys.len() && found.iter().zip(keys).all(|((k, _), want)| k == want) {
+            return Ok(found.into_iter().map(|(_, v)| v).collect());
+        }
+        let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> =
+            found.into_iter().collect();
+        Ok(keys.iter().map(|k| by_key.remove(k).flatten()).collect())
     }
 
     fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {

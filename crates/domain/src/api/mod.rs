@@ -901,7 +901,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let page = thread::page(
                 env.kv,
                 &ws,
-                t.no,
+                &t,
                 &reader,
                 order,
                 cursor(req)?,
@@ -1868,11 +1868,12 @@ fn whole_thread_html(
 ) -> Result<String> {
     let mut html = String::new();
     let mut cursor = None;
+    let t = thread::ticket(env.kv, ws, no)?;
     loop {
         let page = thread::page(
             env.kv,
             ws,
-            no,
+            &t,
             reader,
             Order::OldestFirst,
             cursor,
@@ -1961,10 +1962,7 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     let thread_html = whole_thread_html(env, &ws, no, &reader, |m| {
         format!(
             "<article class=\"msg msg-public msg-by-{kind}\"><header class=\"msg-head\"><span class=\"msg-author\">{name}</span><span class=\"badge kind-{kind}\">{label}</span><time>{at}</time></header><div class=\"msg-body\">{body}</div></article>",
-            kind = serde_json::to_value(m.author_kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            kind = m.author_kind.as_str(),
             name = esc(m.display_name(&reader, &team)),
             label = match m.author_kind {
                 AuthorKind::Staff => "Staff",

@@ -10,6 +10,8 @@
 //!   ([`thread::post_with`]); `/s/<link>/files/<seq>/<id>` downloads a file.
 //!   Expired, cancelled, locked and unknown links answer one neutral page.
 
+use std::fmt::Write as _;
+
 use serde_json::{Value, json};
 
 use super::{
@@ -23,7 +25,7 @@ use crate::http::{MAX_JSON_BODY, Request, Response};
 use crate::ids::{AttachmentId, MessageSeq, ShareId, TicketNo, WorkspaceId};
 use crate::keys;
 use crate::model::{AuthorKind, Message, Reader, Ticket, Visibility};
-use crate::outbox::escape;
+use crate::outbox::{escape, escape_into};
 use crate::record::read;
 use crate::shares::{self, CodeRefusal, NewShare, Share, Sharer};
 use crate::thread::{self, Author, Extras};
@@ -102,8 +104,17 @@ fn branded_html(env: &Env, w: &Workspace, title: &str, body: &str) -> Result<Str
 
 /// `2026-12-04 22:08 UTC`: a readable, unambiguous time for the pages.
 fn readable(ms: Millis) -> String {
-    let t = rfc3339(ms);
-    format!("{} {} UTC", &t[..10], &t[11..16])
+    let mut out = String::with_capacity(20);
+    push_readable(&mut out, &rfc3339(ms));
+    out
+}
+
+/// Append [`readable`] of a time already in RFC 3339 (`2026-12-04T22:08:…`).
+fn push_readable(out: &mut String, rfc3339: &str) {
+    out.push_str(&rfc3339[..10]);
+    out.push(' ');
+    out.push_str(&rfc3339[11..16]);
+    out.push_str(" UTC");
 }
 
 fn share_json(s: &Share, now: Millis) -> Value {
@@ -429,10 +440,13 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
     };
     // One lookup for live and dead links alike.
     let (ws, share) = shares::find_link(env.kv, link)?;
-    if !share.live(env.now) || thread::ticket(env.kv, &ws, share.ticket).is_err() {
-        note_expiry(env, &ws, &share);
-        return Err(Error::NotFound);
-    }
+    let ticket = match thread::ticket(env.kv, &ws, share.ticket) {
+        Ok(t) if share.live(env.now) => t,
+        _ => {
+            note_expiry(env, &ws, &share);
+            return Err(Error::NotFound);
+        }
+    };
     if let Some(f) = file {
         return download(env, req, &ws, &share, f);
     }
@@ -452,7 +466,7 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
                 let before = req
                     .query_param("before")
                     .and_then(|b| b.parse::<u64>().ok());
-                let mut r = thread_page_before(env, link, &ws, &s, "", 200, before)?;
+                let mut r = thread_page_before(env, link, &ws, &s, "", 200, before, Some(ticket))?;
                 // The cookie follows the share's current lifetime (Extend).
                 if let Some(c) = super::cookie(req, &cookie_name(&s.id)) {
                     r.headers.push((
@@ -741,14 +755,16 @@ fn thread_page(
     notice: &str,
     status: u16,
 ) -> Result<Response> {
-    thread_page_before(env, link, ws, share, notice, status, None)
+    thread_page_before(env, link, ws, share, notice, status, None, None)
 }
 
 /// Messages a share page shows at once (newest; earlier ones a link away),
 /// so a long thread costs the same as a short one.
 const PAGE_MESSAGES: usize = 20;
 
-/// [`thread_page`] showing the messages before `before` (a message number).
+/// [`thread_page`] showing the messages before `before` (a message number);
+/// `ticket` is the share's ticket when the caller has just read it.
+#[allow(clippy::too_many_arguments)]
 fn thread_page_before(
     env: &mut Env,
     link: &str,
@@ -757,15 +773,19 @@ fn thread_page_before(
     notice: &str,
     status: u16,
     before: Option<u64>,
+    ticket: Option<Ticket>,
 ) -> Result<Response> {
     let w = workspace::workspace(env.kv, ws)?;
-    let t = thread::ticket(env.kv, ws, share.ticket)?;
+    let t = match ticket {
+        Some(t) => t,
+        None => thread::ticket(env.kv, ws, share.ticket)?,
+    };
     let reader = collaborator(share);
     let team = team_name(&w);
     let page = thread::page(
         env.kv,
         ws,
-        t.no,
+        &t,
         &reader,
         thread::Order::NewestFirst,
         before,
@@ -779,7 +799,7 @@ fn thread_page_before(
         None => String::new(),
     };
     for m in page.messages.iter().rev() {
-        html.push_str(&message_html(m, &reader, &team, link));
+        message_html(&mut html, m, &reader, &team, link);
     }
     if before.is_some() {
         html.push_str(&format!(
@@ -829,46 +849,50 @@ fn thread_page_before(
     ))
 }
 
-fn message_html(m: &Message, reader: &Reader, team: &str, link: &str) -> String {
-    let kind = serde_json::to_value(m.author_kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let vis = match m.visibility {
-        Visibility::External => "<span class=\"badge vis-external\">Your note: staff only</span>",
-        _ => "",
-    };
-    let files: String = m
-        .attachments
-        .iter()
-        .map(|a| {
-            format!(
+/// Append one message of the share page to `out`.
+fn message_html(out: &mut String, m: &Message, reader: &Reader, team: &str, link: &str) {
+    let kind = m.author_kind.as_str();
+    out.push_str("<article class=\"msg msg-");
+    out.push_str(if m.visibility == Visibility::Public {
+        "public"
+    } else {
+        "external"
+    });
+    out.push_str(" msg-by-");
+    out.push_str(kind);
+    out.push_str("\"><header class=\"msg-head\"><span class=\"msg-author\">");
+    escape_into(out, m.display_name(reader, team));
+    out.push_str("</span><span class=\"badge kind-");
+    out.push_str(kind);
+    out.push_str("\">");
+    out.push_str(kind_label(m.author_kind));
+    out.push_str("</span>");
+    if m.visibility == Visibility::External {
+        out.push_str("<span class=\"badge vis-external\">Your note: staff only</span>");
+    }
+    let iso = rfc3339(m.created_at);
+    out.push_str("<time datetime=\"");
+    out.push_str(&iso);
+    out.push_str("\">");
+    push_readable(out, &iso);
+    out.push_str("</time></header><div class=\"msg-body\">");
+    out.push_str(&m.body_html());
+    out.push_str("</div>");
+    if !m.attachments.is_empty() {
+        out.push_str("<ul class=\"files\">");
+        for a in &m.attachments {
+            let _ = write!(
+                out,
                 "<li><a href=\"/s/{link}/files/{}/{}\">{}</a> <span class=\"muted\">{}</span></li>",
                 m.seq.0,
                 a.id,
                 escape(&a.name),
                 escape(&human_size(a.size))
-            )
-        })
-        .collect();
-    let files = if files.is_empty() {
-        String::new()
-    } else {
-        format!("<ul class=\"files\">{files}</ul>")
-    };
-    format!(
-        "<article class=\"msg msg-{v} msg-by-{kind}\"><header class=\"msg-head\"><span class=\"msg-author\">{name}</span><span class=\"badge kind-{kind}\">{label}</span>{vis}<time datetime=\"{iso}\">{at}</time></header><div class=\"msg-body\">{body}</div>{files}</article>",
-        v = if m.visibility == Visibility::Public {
-            "public"
-        } else {
-            "external"
-        },
-        name = escape(m.display_name(reader, team)),
-        label = kind_label(m.author_kind),
-        iso = escape(&rfc3339(m.created_at)),
-        at = escape(&readable(m.created_at)),
-        body = m.body_html(),
-    )
+            );
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("</article>");
 }
 
 fn human_size(n: u64) -> String {
