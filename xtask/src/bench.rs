@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick]`: the
+//! `cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick [--only ROW]]`: the
 //! performance targets of the brief, measured in one run.
 //!
 //! - A release build; each app runs in its own `ticketshare-host` process
@@ -158,6 +158,8 @@ struct Opts {
     secs: u32,
     /// Connection counts each row is measured at.
     levels: Vec<u32>,
+    /// `--only`: the rows whose name contains this (and the floor).
+    only: Option<String>,
     redis: bool,
     scale: u64,
     tmp: PathBuf,
@@ -776,6 +778,9 @@ fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
                    srv: &Server,
                    traffic: &mut dyn FnMut(u32) -> Result<Traffic, String>|
      -> Result<(), String> {
+        if name != "hello (floor)" && o.only.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            return Ok(());
+        }
         let mut loads = Vec::new();
         for &conns in &o.levels {
             let t = traffic(conns)?;
@@ -943,10 +948,12 @@ fn sh(cmd: &str) -> String {
 
 /// Run the benchmark.
 pub fn bench(args: &[String]) -> Result<(), String> {
-    let usage = "usage: cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick]";
+    let usage =
+        "usage: cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick [--only ROW]]";
     let mut secs = 5;
     let mut redis = false;
     let mut quick = false;
+    let mut only = None;
     let mut scale = 100_000;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -967,6 +974,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             }
             "--redis" => redis = true,
             "--quick" => quick = true,
+            "--only" => only = Some(it.next().ok_or(usage)?.clone()),
             _ => return Err(usage.into()),
         }
     }
@@ -981,6 +989,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let o = Opts {
         secs,
         levels: if quick { vec![16] } else { LEVELS.to_vec() },
+        only: if quick { only } else { None },
         redis,
         scale,
         cache: tmp.join("cache"),
@@ -1186,6 +1195,7 @@ pub fn conformance(args: &[String]) -> Result<(), String> {
     let o = Opts {
         secs: 1,
         levels: vec![16],
+        only: None,
         redis: false,
         scale: 100,
         cache: root().join("target/bench/cache"),

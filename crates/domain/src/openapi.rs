@@ -543,15 +543,18 @@ pub const ROUTES: &[Route] = &[
 /// The methods documented for a concrete request path (`{name}` matches
 /// any one segment), in table order; empty when no route has this path.
 pub fn methods_for(path: &str) -> Vec<&'static str> {
-    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    // Checked on every request: segment by segment, no allocation per route.
+    let path = path.trim_end_matches('/');
     let mut out: Vec<&'static str> = Vec::new();
     for r in ROUTES {
-        let pat: Vec<&str> = r.path.split('/').collect();
-        let matches = pat.len() == segs.len()
-            && pat
-                .iter()
-                .zip(&segs)
-                .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s);
+        let (mut pat, mut segs) = (r.path.split('/'), path.split('/'));
+        let matches = loop {
+            match (pat.next(), segs.next()) {
+                (None, None) => break true,
+                (Some(p), Some(s)) if (p.starts_with('{') && !s.is_empty()) || p == s => {}
+                _ => break false,
+            }
+        };
         if matches && !out.contains(&r.method) {
             out.push(r.method);
         }

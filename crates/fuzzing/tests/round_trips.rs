@@ -1,0 +1,263 @@
+//! Store round trips per request: the hot requests of the benchmark (the
+//! share page, the thread page, reply posting) make a small, fixed number
+//! of calls to the key-value store, however long the thread is. Each call
+//! crosses from the component into the host (and, on Redis, the network),
+//! so this is the cost the brief's flat-cost rule is about.
+
+use std::cell::RefCell;
+
+use domain::api::Env;
+use domain::http::{Request, Response};
+use domain::store::{Kv, MemKv, StoreResult};
+
+/// A store that logs each call it receives (a batch read is one call).
+struct Counting<'a> {
+    inner: &'a MemKv,
+    calls: RefCell<Vec<String>>,
+}
+
+impl<'a> Counting<'a> {
+    fn new(inner: &'a MemKv) -> Self {
+        Self {
+            inner,
+            calls: RefCell::new(Vec::new()),
+        }
+    }
+    fn log(&self, what: String) {
+        self.calls.borrow_mut().push(what);
+    }
+    fn count(&self) -> usize {
+        self.calls.borrow().len()
+    }
+}
+
+impl Kv for Counting<'_> {
+    fn get(&self, k: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.log(format!("get {k}"));
+        self.inner.get(k)
+    }
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        self.log(format!("get_many {}", keys.len()));
+        self.inner.get_many(keys)
+    }
+    fn set(&self, k: &str, v: &[u8]) -> StoreResult<()> {
+        self.log(format!("set {k}"));
+        self.inner.set(k, v)
+    }
+    fn delete(&self, k: &str) -> StoreResult<()> {
+        self.log(format!("delete {k}"));
+        self.inner.delete(k)
+    }
+    fn increment(&self, k: &str, d: i64) -> StoreResult<i64> {
+        self.log(format!("increment {k}"));
+        self.inner.increment(k, d)
+    }
+    fn compare_and_swap(&self, k: &str, e: Option<&[u8]>, n: &[u8]) -> StoreResult<bool> {
+        self.log(format!("cas {k}"));
+        self.inner.compare_and_swap(k, e, n)
+    }
+}
+
+/// One request through `h` at a fixed time, then the work queued for after
+/// its response (search indexing), as a component does.
+fn call(
+    kv: &dyn Kv,
+    h: fn(&mut Env, &Request) -> Response,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let mut n = 1000u64;
+    let mut random = move || {
+        n += 1;
+        let mut b = [7u8; 32];
+        b[..8].copy_from_slice(&n.to_le_bytes());
+        b
+    };
+    let mut env = Env {
+        kv,
+        now: 1_790_000_100_000,
+        random: &mut random,
+        admin_token: "fuzz-admin-token-0123456789",
+        public_origin: "https://ts.test",
+        allow_private_webhooks: false,
+        reply_domain: "reply.ts.test",
+    };
+    let req = Request {
+        method: method.into(),
+        path: path.into(),
+        query: String::new(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
+    };
+    let r = h(&mut env, &req);
+    domain::search::run_queued(kv).unwrap();
+    r
+}
+
+struct Setup {
+    kv: MemKv,
+    key: String,
+    staff: String,
+    customer: String,
+    link: String,
+    cookie: String,
+}
+
+/// The seeded world with its share verified by the emailed code.
+fn setup() -> Setup {
+    let w = fuzzing::world();
+    let var = |n: &str| w.vars.iter().find(|(k, _)| *k == n).unwrap().1.clone();
+    let kv = w.store();
+    let key = format!("Bearer {}", var("$KEY"));
+    let link = format!("/s/{}", var("$SHARE"));
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let shares = domain::api::handle_shares;
+    let r = call(&kv, shares, "POST", &link, &form, "action=send_code");
+    assert!(r.status < 300, "send code: {}", r.status);
+    let outbox = call(
+        &kv,
+        domain::api::handle_tickets,
+        "GET",
+        "/api/v1/outbox",
+        &[("authorization", &key)],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&outbox.body).unwrap();
+    let code = v["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .flat_map(|t| t.split(|c: char| !c.is_ascii_digit()))
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code in the outbox")
+        .to_string();
+    let r = call(
+        &kv,
+        shares,
+        "POST",
+        &link,
+        &form,
+        &format!("action=verify&code={code}"),
+    );
+    let cookie = r
+        .headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .and_then(|(_, v)| v.split(';').next())
+        .expect("a session cookie after verifying")
+        .to_string();
+    Setup {
+        kv,
+        key,
+        staff: var("$STAFF"),
+        customer: var("$CUSTOMER"),
+        link,
+        cookie,
+    }
+}
+
+impl Setup {
+    fn reply(&self, kv: &dyn Kv, as_user: &str, text: &str) -> Response {
+        let r = call(
+            kv,
+            domain::api::handle_replies,
+            "POST",
+            "/api/v1/tickets/1/replies",
+            &[
+                ("authorization", &self.key),
+                ("ticketshare-act-as", as_user),
+                ("content-type", "application/json"),
+            ],
+            &serde_json::json!({ "body": text }).to_string(),
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        r
+    }
+
+    /// Calls made by a share page view (after a first view, which may
+    /// record "last opened").
+    fn share_page_calls(&self) -> Vec<String> {
+        let h = [("cookie", self.cookie.as_str())];
+        let view = |kv: &dyn Kv| call(kv, domain::api::handle_shares, "GET", &self.link, &h, "");
+        assert_eq!(view(&self.kv).status, 200);
+        let c = Counting::new(&self.kv);
+        let r = view(&c);
+        assert_eq!(r.status, 200);
+        assert!(String::from_utf8_lossy(&r.body).contains("msg-body"));
+        c.calls.into_inner()
+    }
+
+    fn thread_calls(&self) -> usize {
+        let c = Counting::new(&self.kv);
+        let r = call(
+            &c,
+            domain::api::handle_tickets,
+            "GET",
+            "/api/v1/tickets/1/thread",
+            &[
+                ("authorization", &self.key),
+                ("ticketshare-act-as", &self.staff),
+            ],
+            "",
+        );
+        assert_eq!(r.status, 200);
+        c.count()
+    }
+}
+
+#[test]
+fn share_page_makes_few_store_calls_however_long_the_thread() {
+    let s = setup();
+    for i in 0..8 {
+        s.reply(&s.kv, &s.staff, &format!("Update {i} on the **parcel**."));
+    }
+    let short = s.share_page_calls();
+    assert!(
+        short.len() <= 8,
+        "share page made {} store calls: {short:#?}",
+        short.len()
+    );
+    assert_eq!(
+        short.iter().filter(|c| c.starts_with("get_many")).count(),
+        1,
+        "messages are read in one batch: {short:#?}"
+    );
+    let thread_short = s.thread_calls();
+    for i in 0..200 {
+        s.reply(&s.kv, &s.staff, &format!("Update {i}."));
+    }
+    let long = s.share_page_calls();
+    assert_eq!(long.len(), short.len(), "{long:#?}");
+    assert_eq!(s.thread_calls(), thread_short);
+}
+
+#[test]
+fn a_reply_with_familiar_words_makes_a_bounded_number_of_store_calls() {
+    let s = setup();
+    let text = "A benchmark reply with a few words in it";
+    s.reply(&s.kv, &s.customer, text);
+    let c = Counting::new(&s.kv);
+    s.reply(&c, &s.customer, text);
+    let calls = c.calls.into_inner();
+    // Authentication, the ticket, the message and its number, the ticket's
+    // summary by compare-and-swap, two audit entries, webhook endpoints,
+    // and one batch read for search terms already indexed.
+    assert!(calls.len() <= 16, "{} calls: {calls:#?}", calls.len());
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("get_many")).count(),
+        1,
+        "{calls:#?}"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("/search/") && !c.starts_with("get")),
+        "no index writes for words the ticket has: {calls:#?}"
+    );
+}
