@@ -5,7 +5,8 @@
 //!   (SQLite store, or with `--redis` a private redis-server per host),
 //!   access log off; load from wrk in a separate process, on loopback.
 //! - Rows, each at 1, 16 and 64 connections: the hello component (the floor,
-//!   plain wasi:http), one key-value get (contract component), a verified
+//!   plain wasi:http), one key-value get (contract component), the app's
+//!   baseline (its largest component answering from one read), a verified
 //!   collaborator's share page, a ticket's thread page (API), the Pending
 //!   view, reply posting, invite accept (3000 fresh invitations prepared
 //!   beforehand, each accepted once: a fixed number of requests, so this
@@ -838,6 +839,11 @@ fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
         ("Authorization", s.key.as_str()),
         ("Ticketshare-Act-As", s.staff.as_str()),
     ];
+    // What any request to the app costs before its own work: the app's
+    // largest component answering from one read (the brand style sheet).
+    run("app baseline (one read: brand.css)", &app, &mut |_| {
+        Ok(Traffic::get("/api/v1/workspaces/bench/brand.css", &[]))
+    })?;
     run("share page (valid link, verified)", &app, &mut |_| {
         Ok(Traffic::get(&s.share_link, &[("Cookie", &s.share_cookie)]))
     })?;

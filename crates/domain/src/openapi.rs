@@ -543,23 +543,56 @@ pub const ROUTES: &[Route] = &[
 /// The methods documented for a concrete request path (`{name}` matches
 /// any one segment), in table order; empty when no route has this path.
 pub fn methods_for(path: &str) -> Vec<&'static str> {
-    // Checked on every request: segment by segment, no allocation per route.
     let path = path.trim_end_matches('/');
     let mut out: Vec<&'static str> = Vec::new();
     for r in ROUTES {
-        let (mut pat, mut segs) = (r.path.split('/'), path.split('/'));
-        let matches = loop {
-            match (pat.next(), segs.next()) {
-                (None, None) => break true,
-                (Some(p), Some(s)) if (p.starts_with('{') && !s.is_empty()) || p == s => {}
-                _ => break false,
-            }
-        };
-        if matches && !out.contains(&r.method) {
+        if path_matches(r.path, path) && !out.contains(&r.method) {
             out.push(r.method);
         }
     }
     out
+}
+
+/// Whether `path` fits the route pattern `pat` (`{name}` matches one
+/// non-empty segment). Checked against every route on every request, so it
+/// walks both strings once and stops at the first byte that differs.
+fn path_matches(pat: &str, path: &str) -> bool {
+    let (p, s) = (pat.as_bytes(), path.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        // Both at the start of a segment.
+        if p.get(i) == Some(&b'{') {
+            while i < p.len() && p[i] != b'/' {
+                i += 1;
+            }
+            let start = j;
+            while j < s.len() && s[j] != b'/' {
+                j += 1;
+            }
+            if j == start {
+                return false;
+            }
+        } else {
+            while i < p.len() && p[i] != b'/' {
+                if s.get(j) != Some(&p[i]) {
+                    return false;
+                }
+                i += 1;
+                j += 1;
+            }
+            if j < s.len() && s[j] != b'/' {
+                return false;
+            }
+        }
+        match (i == p.len(), j == s.len()) {
+            (true, true) => return true,
+            (false, false) => {
+                i += 1;
+                j += 1;
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// The OpenAPI 3.1 document.
@@ -619,6 +652,22 @@ pub fn document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_patterns_match_whole_segments() {
+        assert!(path_matches("/api/v1/tickets/{no}", "/api/v1/tickets/7"));
+        assert!(!path_matches("/api/v1/tickets/{no}", "/api/v1/tickets/"));
+        assert!(!path_matches("/api/v1/tickets/{no}", "/api/v1/tickets/7/x"));
+        assert!(!path_matches("/api/v1/tickets", "/api/v1/ticketsx"));
+        assert!(!path_matches("/api/v1/tickets", "/api/v1/ticket"));
+        assert!(!path_matches(
+            "/api/v1/tickets/{no}/accept",
+            "/api/v1/tickets//accept"
+        ));
+        assert!(path_matches("/api/v1/{a}/{b}", "/api/v1/x/y"));
+        assert!(path_matches("/", "/"));
+        assert!(!path_matches("/a", "/a/"));
+    }
 
     #[test]
     fn methods_for_a_path_follow_the_table() {
