@@ -1069,18 +1069,23 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let floor = &ours[0].1;
     let _ = writeln!(
         r,
-        "| request | 1 conn req/s | p50 ms | p99 ms | 16 conns req/s | p50 ms | p99 ms | 64 conns req/s | p50 ms | p99 ms | ratio to hello at 16 | target |"
+        "| request | 1 conn req/s | p50 ms | p99 ms | 16 conns req/s | p50 ms | p99 ms | 64 conns req/s | p50 ms | p99 ms | ratio to hello at 16 | host CPU µs/request at 16 | target |"
     );
     let _ = writeln!(
         r,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     let mut line = |name: &str, loads: &[Load], target: &str| {
         let _ = write!(r, "| {name} |");
         for l in loads {
             let _ = write!(r, " {:.0} | {:.2} | {:.2} |", l.rps, l.p50_ms, l.p99_ms);
         }
-        let _ = writeln!(r, " {:.2}x | {target} |", loads[1].rps / floor[1].rps);
+        let _ = writeln!(
+            r,
+            " {:.2}x | {} | {target} |",
+            loads[1].rps / floor[1].rps,
+            loads[1].cpu_us.map_or("–".into(), |c| format!("{c:.0}"))
+        );
     };
     for (name, loads) in &ours {
         let target = match *name {
