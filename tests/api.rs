@@ -859,6 +859,9 @@ fn idempotency_keys_replay_or_refuse() {
         (422, Some("unprocessable"))
     );
     assert_eq!(post("", r#"{"body":"x"}"#).status, 400);
+    // A refused request leaves its key unused: corrected, it goes through.
+    assert_eq!(post("k-fix", r#"{"body":""}"#).status, 400);
+    assert_eq!(post("k-fix", r#"{"body":"fixed"}"#).status, 201);
     // Parallel retries with one key: exactly one post lands.
     let addr = w.host.addr.clone();
     let statuses: Vec<u16> = std::thread::scope(|s| {

@@ -379,8 +379,9 @@ pub fn handle_tickets(env: &mut Env, req: &Request) -> Response {
 type Handler = fn(&mut Env, &Request, &str) -> Result<Response>;
 
 /// Common wrapper: a request id on every response, and `Idempotency-Key` on
-/// every authenticated POST (same key and body: the first response replayed;
-/// same key, other body: 422; still running: 409).
+/// every authenticated POST (same key and body: the first successful
+/// response replayed; same key, other body: 422; still running: 409; a
+/// refused request does not use up its key).
 fn serve(env: &mut Env, req: &Request, f: Handler) -> Response {
     let rid = env.request_id();
     if let Some(r) = wrong_method(req) {
@@ -516,8 +517,11 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
         }
     }
     let resp: Response = f(env, req, rid).into();
-    if resp.status >= 500 || resp.status == 409 || resp.status == 429 {
-        // Transient: let a retry run again.
+    if !(200..300).contains(&resp.status) {
+        // Only a success is kept for replay. A refusal changed nothing (no
+        // partial writes), so it leaves nothing behind either: a transient
+        // one (409, 429, 5xx) may be retried, and a corrected request may
+        // reuse the key.
         env.kv.delete(&record_key)?;
         env.kv.delete(&claim_key)?;
     } else {
