@@ -261,3 +261,72 @@ fn a_reply_with_familiar_words_makes_a_bounded_number_of_store_calls() {
         "no index writes for words the ticket has: {calls:#?}"
     );
 }
+
+#[test]
+fn accepting_an_invitation_makes_a_bounded_number_of_store_calls() {
+    let s = setup();
+    let staff = [
+        ("authorization", s.key.as_str()),
+        ("ticketshare-act-as", s.staff.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let r = call(
+        &s.kv,
+        domain::api::handle_tickets,
+        "PUT",
+        "/api/v1/users",
+        &[
+            ("authorization", &s.key),
+            ("content-type", "application/json"),
+        ],
+        r#"{"email":"guest@fz.test","name":"Guest","role":"customer"}"#,
+    );
+    assert!(r.status < 300, "{}", String::from_utf8_lossy(&r.body));
+    let r = call(
+        &s.kv,
+        domain::api::handle_invites,
+        "POST",
+        "/api/v1/tickets/1/delegates",
+        &staff,
+        r#"{"email":"guest@fz.test"}"#,
+    );
+    assert!(r.status < 300, "{}", String::from_utf8_lossy(&r.body));
+    let outbox = call(
+        &s.kv,
+        domain::api::handle_tickets,
+        "GET",
+        "/api/v1/outbox",
+        &[("authorization", &s.key)],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&outbox.body).unwrap();
+    let link = v["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .find_map(|t| t.split_whitespace().find_map(|w| w.split_once("/i/")))
+        .map(|(_, l)| format!("/i/{l}"))
+        .expect("an invitation link in the outbox");
+    let c = Counting::new(&s.kv);
+    let r = call(
+        &c,
+        domain::api::handle_accept,
+        "POST",
+        &link,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        "",
+    );
+    assert!(
+        r.status < 400,
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    let calls = c.calls.into_inner();
+    // The invitation token and the ticket, the token consumed and the
+    // delegate list changed (each a compare-and-swap on the bytes read), the
+    // session, two audit entries, webhook endpoints.
+    assert!(calls.len() <= 14, "{} calls: {calls:#?}", calls.len());
+    assert_eq!(calls.iter().filter(|c| c.starts_with("cas")).count(), 2);
+}
