@@ -99,6 +99,25 @@ fn call(
     r
 }
 
+/// The text of every email in the outbox, newest first.
+fn outbox_texts(kv: &dyn Kv, key: &str) -> Vec<String> {
+    let outbox = call(
+        kv,
+        domain::api::handle_tickets,
+        "GET",
+        "/api/v1/outbox",
+        &[("authorization", key)],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&outbox.body).unwrap();
+    v["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["text"].as_str().map(str::to_string))
+        .collect()
+}
+
 struct Setup {
     kv: MemKv,
     key: String,
@@ -119,20 +138,8 @@ fn setup() -> Setup {
     let shares = domain::api::handle_shares;
     let r = call(&kv, shares, "POST", &link, &form, "action=send_code");
     assert!(r.status < 300, "send code: {}", r.status);
-    let outbox = call(
-        &kv,
-        domain::api::handle_tickets,
-        "GET",
-        "/api/v1/outbox",
-        &[("authorization", &key)],
-        "",
-    );
-    let v: serde_json::Value = serde_json::from_slice(&outbox.body).unwrap();
-    let code = v["emails"]
-        .as_array()
-        .unwrap()
+    let code = outbox_texts(&kv, &key)
         .iter()
-        .filter_map(|e| e["text"].as_str())
         .flat_map(|t| t.split(|c: char| !c.is_ascii_digit()))
         .find(|w| w.len() == 6)
         .expect("a 6-digit code in the outbox")
@@ -291,20 +298,8 @@ fn accepting_an_invitation_makes_a_bounded_number_of_store_calls() {
         r#"{"email":"guest@fz.test"}"#,
     );
     assert!(r.status < 300, "{}", String::from_utf8_lossy(&r.body));
-    let outbox = call(
-        &s.kv,
-        domain::api::handle_tickets,
-        "GET",
-        "/api/v1/outbox",
-        &[("authorization", &s.key)],
-        "",
-    );
-    let v: serde_json::Value = serde_json::from_slice(&outbox.body).unwrap();
-    let link = v["emails"]
-        .as_array()
-        .unwrap()
+    let link = outbox_texts(&s.kv, &s.key)
         .iter()
-        .filter_map(|e| e["text"].as_str())
         .find_map(|t| t.split_whitespace().find_map(|w| w.split_once("/i/")))
         .map(|(_, l)| format!("/i/{l}"))
         .expect("an invitation link in the outbox");
