@@ -674,13 +674,21 @@ fn prepare_invites(addr: &str, s: &Seeded, n: u64, label: &str) -> Result<Vec<St
     parallel(addr, 4, n, |c, i| {
         let t = tickets[(i / guests) as usize];
         let g = i % guests;
-        c.ok(
-            "POST",
-            &format!("/api/v1/tickets/{t}/delegates"),
-            &[auth, ("Ticketshare-Act-As", s.staff.as_str())],
-            &json!({"email": format!("guest{g}-{label}@bench.test")}),
-        )
-        .map(drop)
+        // The first invitations of a fresh ticket may meet while its
+        // delegate list is created: a 409 that asks to try again.
+        let mut attempt = 0;
+        loop {
+            let r = c.ok(
+                "POST",
+                &format!("/api/v1/tickets/{t}/delegates"),
+                &[auth, ("Ticketshare-Act-As", s.staff.as_str())],
+                &json!({"email": format!("guest{g}-{label}@bench.test")}),
+            );
+            match r {
+                Err(e) if e.contains(": 409 ") && attempt < 20 => attempt += 1,
+                r => return r.map(drop),
+            }
+        }
     })?;
     // The invitation links, newest first, from the outbox.
     let mut paths = Vec::new();
