@@ -142,7 +142,8 @@ impl Server {
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
         let ticks: f64 =
             fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        let hz: f64 = sh("getconf CLK_TCK").parse().unwrap_or(100.0);
+        static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+        let hz = HZ.get_or_init(|| sh("getconf CLK_TCK").parse().unwrap_or(100.0));
         Some(ticks / hz)
     }
 }
@@ -218,7 +219,7 @@ impl Opts {
                 std::thread::spawn(move || lines.for_each(drop));
                 let addr = addr.ok_or("host exited before serving")?;
                 wait_for(&addr, probe, "the host")?;
-                return Ok((Server { addr, procs: procs }, t0.elapsed()));
+                return Ok((Server { addr, procs }, t0.elapsed()));
             }
             Runtime::Spin => {
                 let port = free_port();
@@ -240,7 +241,7 @@ impl Opts {
                 addr
             }
         };
-        Ok((Server { addr, procs: procs }, t0.elapsed()))
+        Ok((Server { addr, procs }, t0.elapsed()))
     }
 }
 
@@ -851,8 +852,7 @@ fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
         &format!("{tag}-app"),
         "/",
     )?;
-    let addr = app.addr.clone();
-    let addr = addr.as_str();
+    let addr = app.addr.as_str();
     let s = seed(&addr, 10, 2, 1)?;
     let staff_h = [
         ("Authorization", s.key.as_str()),

@@ -44,14 +44,7 @@ macro_rules! versioned {
 
 /// Read and decode a JSON record.
 pub fn read<T: DeserializeOwned>(kv: &dyn Kv, key: &str) -> Result<Option<T>> {
-    match kv.get(key)? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::Store(crate::store::StoreError(format!(
-                "corrupt record {key}: {e}"
-            )))
-        }),
-    }
+    decode(key, kv.get(key)?)
 }
 
 /// Read and decode the JSON records at `keys` in one batch read, in order.
@@ -59,15 +52,21 @@ pub fn read_many<T: DeserializeOwned>(kv: &dyn Kv, keys: &[String]) -> Result<Ve
     kv.get_many(keys)?
         .into_iter()
         .zip(keys)
-        .map(|(v, key)| match v {
-            None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::Store(crate::store::StoreError(format!(
-                    "corrupt record {key}: {e}"
-                )))
-            }),
-        })
+        .map(|(v, key)| decode(key, v))
         .collect()
+}
+
+/// Decode the value read at `key`; a value that does not decode is a
+/// store error naming the key.
+fn decode<T: DeserializeOwned>(key: &str, value: Option<Vec<u8>>) -> Result<Option<T>> {
+    match value {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::Store(crate::store::StoreError(format!(
+                "corrupt record {key}: {e}"
+            )))
+        }),
+    }
 }
 
 /// Write a JSON record unconditionally (for keys nobody else can be writing:

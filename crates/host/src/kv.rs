@@ -186,7 +186,10 @@ impl Store {
     }
 }
 
-/// A SQLite key-value file with a small pool of connections.
+/// The one statement that reads a value.
+const SELECT_VALUE: &str = "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2";
+
+/// A SQLite key-value file on one connection.
 pub struct SqliteDb {
     /// The one connection. It holds the file in SQLite's exclusive locking
     /// mode, so no operation pays for file locks (a WAL read otherwise takes
@@ -242,7 +245,7 @@ impl SqliteDb {
 
     fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
         self.with(|c| {
-            c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+            c.prepare_cached(SELECT_VALUE)?
                 .query_row(params![store, key], |r| r.get(0))
                 .optional()
         })
@@ -250,8 +253,7 @@ impl SqliteDb {
 
     fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
         self.with(|c| {
-            let mut st =
-                c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+            let mut st = c.prepare_cached(SELECT_VALUE)?;
             keys.iter()
                 .map(|k| st.query_row(params![store, k], |r| r.get(0)).optional())
                 .collect()
@@ -297,7 +299,7 @@ impl SqliteDb {
         let res = self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let current: Option<Vec<u8>> = tx
-                .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .prepare_cached(SELECT_VALUE)?
                 .query_row(params![store, key], |r| r.get(0))
                 .optional()?;
             let current = match current {

@@ -43,9 +43,6 @@ impl Kv for SpinKv {
         }
         let found =
             batch::get_many(&self.bucket, keys).map_err(|e| StoreError(format!("{e:?}")))?;
-        if found.len() == keys.len() && found.iter().zip(keys).all(|((k, _), want)| k == want) {
-            return Ok(found.into_iter().map(|(_, v)| v).collect());
-        }
         let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> =
             found.into_iter().collect();
         Ok(keys.iter().map(|k| by_key.remove(k).flatten()).collect())
