@@ -234,12 +234,28 @@ fn flush_webhooks_periodically(addr: String) {
 
 fn up(extra: &[String]) -> Result<(), String> {
     build()?;
+    // `--allow-private-webhooks` (ours, not the host's): deliveries to
+    // receivers on this machine or its network, for trying
+    // samples/webhook-receiver.py. Without it the app runs as deployed, with
+    // runtime-config/default.toml blocking private networks for every
+    // outbound connection.
+    let private = extra.iter().any(|a| a == "--allow-private-webhooks");
+    let extra: Vec<&String> = extra
+        .iter()
+        .filter(|a| *a != "--allow-private-webhooks")
+        .collect();
+    let own_config = extra.iter().any(|a| a.starts_with("--runtime-config-file"));
     let mut c = Command::new(root().join("target/release/ticketshare-host"));
     c.current_dir(root())
-        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"])
-        .args(extra);
-    if std::env::var_os("SPIN_VARIABLE_ALLOW_PRIVATE_WEBHOOKS").is_none() {
-        // Local development: receivers on this machine may be tried.
+        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"]);
+    if !private && !own_config {
+        c.args(["--runtime-config-file", "runtime-config/default.toml"]);
+    }
+    c.args(extra);
+    if private {
+        eprintln!(
+            "Private networks are reachable by webhooks (--allow-private-webhooks): development only"
+        );
         c.env("SPIN_VARIABLE_ALLOW_PRIVATE_WEBHOOKS", "true");
     }
     if std::env::var_os("SPIN_VARIABLE_ADMIN_TOKEN").is_none() {
@@ -362,7 +378,7 @@ fn main() -> ExitCode {
         "conformance" => bench::conformance(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | up [host args] | test [cargo test args] | bench [--duration SECS] [--redis] [--scale N] | fuzz [--runs N] [TARGET...] | conformance [--examples N]>"
+                "usage: cargo xtask <build | up [--allow-private-webhooks] [host args] | test [cargo test args] | bench [--duration SECS] [--redis] [--scale N] | fuzz [--runs N] [TARGET...] | conformance [--examples N]>"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

@@ -15,7 +15,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use crate::files::Mount;
 use crate::kv::{SqliteDb, Store, Stores};
 use crate::manifest::{Manifest, TriggerRoute};
-use crate::outbound::OutboundPolicy;
+use crate::outbound::{BlockedNetworks, OutboundPolicy};
 use crate::router::{RoutePattern, Router};
 use crate::runtime_config::StoreConfig;
 use crate::state::{ComponentEnv, State};
@@ -157,9 +157,10 @@ impl App {
             eprintln!("warning: {w}");
         }
         let app_vars = crate::variables::resolve_app_variables(&manifest, &env_lookup)?;
-        let store_cfg =
+        let runtime_config =
             crate::runtime_config::load(opts.runtime_config.as_deref(), &opts.state_dir)?;
-        let stores = open_stores(&store_cfg).await?;
+        let stores = open_stores(&runtime_config.stores).await?;
+        let blocked_networks = Arc::new(runtime_config.blocked_networks);
 
         let engine = engine(opts.max_memory, opts.max_instances)?;
         let mut linker: Linker<State> = Linker::new(&engine);
@@ -177,9 +178,17 @@ impl App {
                 Some(i) => *i,
                 None => {
                     let c = &manifest.components[&trigger.component];
-                    let (loaded, hit) =
-                        load_component(&engine, &linker, &manifest, c, &app_vars, &stores, opts)
-                            .with_context(|| format!("component `{}`", c.id))?;
+                    let (loaded, hit) = load_component(
+                        &engine,
+                        &linker,
+                        &manifest,
+                        c,
+                        &app_vars,
+                        &stores,
+                        &blocked_networks,
+                        opts,
+                    )
+                    .with_context(|| format!("component `{}`", c.id))?;
                     cache_hits += hit as usize;
                     components.push(loaded);
                     index_of.insert(trigger.component.clone(), components.len() - 1);
@@ -248,6 +257,7 @@ fn load_component(
     c: &crate::manifest::Component,
     app_vars: &BTreeMap<String, String>,
     stores: &Stores,
+    blocked_networks: &Arc<BlockedNetworks>,
     opts: &LoadOptions,
 ) -> Result<(LoadedComponent, bool)> {
     for label in &c.key_value_stores {
@@ -293,6 +303,7 @@ fn load_component(
         allowed_stores: c.key_value_stores.clone(),
         variables,
         outbound: OutboundPolicy::new(&hosts)?,
+        blocked_networks: blocked_networks.clone(),
     });
     let mounts = crate::files::prepare(&manifest.dir, c, &opts.state_dir)?;
     Ok((

@@ -23,6 +23,9 @@ Options:
       --max-memory-mb <MB>          memory cap per instance [default: 128]
       --max-in-flight <N>           requests served at once [default: 256]
       --max-body-mb <MB>            largest request body accepted [default: 16]
+      --header-read-timeout <SECS>  longest wait for a request head, and for the next
+                                    request on an idle kept-alive connection [default: 10]
+      --max-connections <N>         open connections at once; more get 503 [default: 1024]
       --access-log                  print one line per request (route pattern only)
       --allow-clock-shift           TESTS ONLY: enable POST /.well-known/ticketshare/clock
   -h, --help                        print this help
@@ -38,6 +41,8 @@ struct Args {
     max_memory_mb: usize,
     max_in_flight: usize,
     max_body_mb: u64,
+    header_timeout: Duration,
+    max_connections: usize,
     access_log: bool,
     allow_clock_shift: bool,
 }
@@ -62,6 +67,8 @@ fn parse_args() -> Result<Args> {
         max_memory_mb: 128,
         max_in_flight: 256,
         max_body_mb: 16,
+        header_timeout: Duration::from_secs(10),
+        max_connections: 1024,
         access_log: false,
         allow_clock_shift: false,
     };
@@ -89,16 +96,12 @@ fn parse_args() -> Result<Args> {
             }
             "--state-dir" => a.state_dir = Some(value("--state-dir")?.into()),
             "--cache-dir" => a.cache_dir = Some(value("--cache-dir")?.into()),
-            "--request-timeout" => {
-                let v = value("--request-timeout")?;
-                let secs: f64 = v
-                    .trim_end_matches('s')
+            "--request-timeout" => a.request_timeout = seconds("--request-timeout", value)?,
+            "--header-read-timeout" => a.header_timeout = seconds("--header-read-timeout", value)?,
+            "--max-connections" => {
+                a.max_connections = value("--max-connections")?
                     .parse()
-                    .with_context(|| format!("--request-timeout: {v:?}"))?;
-                if !(secs > 0.0) {
-                    bail!("--request-timeout must be positive");
-                }
-                a.request_timeout = Duration::from_secs_f64(secs);
+                    .context("--max-connections")?
             }
             "--max-memory-mb" => {
                 a.max_memory_mb = value("--max-memory-mb")?
@@ -122,10 +125,23 @@ fn parse_args() -> Result<Args> {
             other => bail!("unknown option {other:?}\n\n{USAGE}"),
         }
     }
-    if a.max_in_flight == 0 || a.max_memory_mb == 0 {
-        bail!("--max-in-flight and --max-memory-mb must be positive");
+    if a.max_in_flight == 0 || a.max_memory_mb == 0 || a.max_connections == 0 {
+        bail!("--max-in-flight, --max-memory-mb and --max-connections must be positive");
     }
     Ok(a)
+}
+
+/// A positive duration in seconds (`2`, `0.5`, `30s`).
+fn seconds(name: &str, value: impl FnOnce(&str) -> Result<String>) -> Result<Duration> {
+    let v = value(name)?;
+    let secs: f64 = v
+        .trim_end_matches('s')
+        .parse()
+        .with_context(|| format!("{name}: {v:?}"))?;
+    if !(secs > 0.0 && secs < 1e9) {
+        bail!("{name} must be a positive number of seconds");
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 fn default_cache_dir() -> PathBuf {
@@ -205,6 +221,8 @@ fn real_main() -> Result<()> {
                 access_log: args.access_log,
                 allow_clock_shift: args.allow_clock_shift,
                 max_body: args.max_body_mb * 1024 * 1024,
+                header_timeout: args.header_timeout,
+                max_connections: args.max_connections,
             },
         );
         // Write errors (a closed pipe) must never take the server down.

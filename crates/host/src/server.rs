@@ -13,7 +13,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 use wasmtime_wasi_http::WasiHttpView;
@@ -43,15 +43,27 @@ pub struct ServeOptions {
     pub access_log: bool,
     /// Allow tests to shift the wall clock components see.
     pub allow_clock_shift: bool,
-    /// Largest request body accepted (by Content-Length), in bytes.
+    /// Largest request body accepted, in bytes (counted as it arrives, so a
+    /// chunked body is held to it too).
     pub max_body: u64,
+    /// Longest wait for a request's head: from the connection's first byte,
+    /// and between requests on a kept-alive connection.
+    pub header_timeout: Duration,
+    /// Connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
 }
+
+/// Request bodies held in memory at once, across all requests, before a
+/// component runs (at least this, or four of the largest bodies).
+const BODY_BUDGET: u64 = 256 << 20;
 
 /// A running application server.
 pub struct Server {
     app: App,
     opts: ServeOptions,
     permits: Semaphore,
+    connections: Arc<Semaphore>,
+    body_budget: Arc<Semaphore>,
     clock: ClockShift,
     started: Instant,
 }
@@ -90,10 +102,17 @@ impl Server {
     /// Wrap a loaded app.
     pub fn new(app: App, opts: ServeOptions) -> Arc<Self> {
         let permits = Semaphore::new(opts.max_in_flight);
+        let connections = Arc::new(Semaphore::new(opts.max_connections));
+        let budget = BODY_BUDGET.max(opts.max_body.saturating_mul(4));
+        let body_budget = Arc::new(Semaphore::new(
+            budget.min(Semaphore::MAX_PERMITS as u64) as usize
+        ));
         Arc::new(Self {
             app,
             opts,
             permits,
+            connections,
+            body_budget,
             clock: ClockShift::default(),
             started: Instant::now(),
         })
@@ -121,13 +140,24 @@ impl Server {
                 }
             };
             let _ = stream.set_nodelay(true);
+            let Ok(slot) = self.connections.clone().try_acquire_owned() else {
+                tokio::spawn(refuse_connection(stream));
+                continue;
+            };
             let server = self.clone();
             tokio::spawn(async move {
+                let _slot = slot;
+                let header_timeout = server.opts.header_timeout;
                 let service = hyper::service::service_fn(move |req| {
                     let server = server.clone();
                     async move { Ok::<_, Infallible>(server.handle(req, client).await) }
                 });
+                // The head must arrive within `header_timeout` of its first
+                // byte, and an idle kept-alive connection is closed after it
+                // too (hyper starts the timer whenever it waits for a head).
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout)
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -165,25 +195,26 @@ impl Server {
         let Some(m) = self.app.router.route(&path) else {
             return text(StatusCode::NOT_FOUND, "");
         };
-        let declared = req
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.opts.max_body) {
-            return json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                serde_json::json!({"error": {"code": "payload_too_large",
-                    "message": format!("the body is larger than {} bytes", self.opts.max_body)}}),
-            );
-        }
         let pattern = self.app.route_pattern(m.index).raw().to_string();
         let method = req.method().clone();
-        let resp = match self.clone().run(req, client, m).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error in component for route {pattern}: {e:?}");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        // The request deadline counts from the head's arrival: reading the
+        // body, waiting for a slot and running the component all spend it.
+        let deadline = start + self.opts.request_timeout;
+        let resp = match self.clone().admit(req, deadline).await {
+            Err(refusal) => {
+                eprintln!("{method} {pattern}: refused: {}", refusal.message);
+                refusal.response()
+            }
+            Ok((req, budget)) => {
+                let r = match self.clone().run(req, client, m, deadline).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("error in component for route {pattern}: {e:?}");
+                        text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                    }
+                };
+                drop(budget);
+                r
             }
         };
         if self.opts.access_log {
@@ -233,13 +264,109 @@ impl Server {
         }
     }
 
+    /// Check a request before any component sees it: header values, then the
+    /// body, read whole within the size limit, the deadline and the
+    /// process-wide body budget. A request refused here never holds a slot.
+    async fn admit(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        deadline: Instant,
+    ) -> Result<(Request<Full<Bytes>>, Option<OwnedSemaphorePermit>), Refusal> {
+        for (name, value) in req.headers() {
+            if !value
+                .as_bytes()
+                .iter()
+                .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+            {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_header",
+                    format!("the value of header `{name}` is not printable ASCII"),
+                ));
+            }
+        }
+        let max = self.opts.max_body;
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max) {
+            return Err(Refusal::too_large(max));
+        }
+        let (parts, mut body) = req.into_parts();
+        let mut buf = bytes::BytesMut::new();
+        // Bodies are held in memory from here until the component ends: each
+        // piece takes its size from the shared budget first.
+        let mut budget: Option<OwnedSemaphorePermit> = None;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline.into(), body.frame()).await {
+                Err(_) => {
+                    return Err(Refusal::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        format!(
+                            "the request body did not arrive within {} s",
+                            self.opts.request_timeout.as_secs_f64()
+                        ),
+                    ));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return Err(Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_body",
+                        format!("the request body could not be read: {e}"),
+                    ));
+                }
+                Ok(Some(Ok(f))) => f,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            if buf.len() as u64 + data.len() as u64 > max {
+                return Err(Refusal::too_large(max));
+            }
+            if !data.is_empty() {
+                let Ok(p) = self
+                    .body_budget
+                    .clone()
+                    .try_acquire_many_owned(data.len() as u32)
+                else {
+                    return Err(Refusal::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        "too many request bodies are in flight; try again".to_string(),
+                    ));
+                };
+                match budget.as_mut() {
+                    Some(b) => b.merge(p),
+                    None => budget = Some(p),
+                }
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok((Request::from_parts(parts, Full::new(buf.freeze())), budget))
+    }
+
     async fn run(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<Full<Bytes>>,
         client: SocketAddr,
         m: crate::router::RouteMatch,
+        deadline: Instant,
     ) -> Result<Response<Body>> {
-        let _permit = self.permits.acquire().await?;
+        let _permit = match tokio::time::timeout_at(deadline.into(), self.permits.acquire()).await {
+            Ok(p) => p?,
+            Err(_) => {
+                return Ok(Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "no slot became free before the request deadline; try again".to_string(),
+                )
+                .response());
+            }
+        };
         let target = self.app.targets[m.index];
         let comp = &self.app.components[target];
         let pattern = self.app.route_pattern(m.index);
@@ -304,7 +431,6 @@ impl Server {
         );
         let mut store = Store::new(&self.app.engine, state);
         store.limiter(|s| &mut s.limits);
-        let deadline = start_deadline(self.opts.request_timeout);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -350,6 +476,57 @@ impl Server {
     }
 }
 
-fn start_deadline(timeout: Duration) -> Instant {
-    Instant::now() + timeout
+/// Why the host answered a request itself, before any component ran.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: String) -> Self {
+        Self {
+            status,
+            code,
+            message,
+        }
+    }
+
+    fn too_large(max: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {max} bytes"),
+        )
+    }
+
+    /// The JSON error every refusal is sent as; the connection is closed
+    /// after it, since part of the request may be unread.
+    fn response(&self) -> Response<Body> {
+        let mut r = json(
+            self.status,
+            serde_json::json!({"error": {"code": self.code, "message": self.message}}),
+        );
+        r.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+/// Answer a connection over the limit with a 503 and close it, without
+/// reading its request (bounded: a client that never reads cannot hold it).
+async fn refuse_connection(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str =
+        r#"{"error":{"code":"busy","message":"too many open connections; try again"}}"#;
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(head.as_bytes())).await;
+    let _ = stream.shutdown().await;
 }

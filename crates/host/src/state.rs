@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::kv::{KvError, Store, Stores};
-use crate::outbound::OutboundPolicy;
+use crate::outbound::{BlockedNetworks, OutboundPolicy};
 
 wasmtime::component::bindgen!({
     path: "wit",
@@ -46,6 +46,8 @@ pub struct ComponentEnv {
     pub variables: BTreeMap<String, String>,
     /// Outbound HTTP allow-list.
     pub outbound: OutboundPolicy,
+    /// Networks no outbound connection may reach (runtime config).
+    pub blocked_networks: Arc<BlockedNetworks>,
 }
 
 /// The `T` of each request's `Store<T>`.
@@ -128,6 +130,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
     > {
         _ = fut;
         let allowed = self.env.outbound.allows_uri(request.uri());
+        let blocked = self.env.blocked_networks.clone();
         // A receiver that never answers must not hold an instance until its
         // deadline: timeouts unless the component set its own.
         let mut options = options.unwrap_or_default();
@@ -143,7 +146,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
                 return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
             }
             use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let (res, io) = crate::egress::send(request, options, &blocked).await?;
             Ok((
                 res.map(BodyExt::boxed_unsync),
                 Box::new(io)

@@ -2,8 +2,16 @@
 //! requests may reach. Same syntax as Spin: `scheme://host[:port]`, where the
 //! scheme, host and port may each be `*`, the host may be `*.domain`, and a
 //! missing port means the scheme's default.
+//!
+//! [`BlockedNetworks`] is the other half of Spin's outbound rules: the
+//! runtime-config table `[outbound_networking] block_networks`, checked against
+//! the *resolved* address of every outbound connection, whatever name the
+//! component used.
+
+use std::net::IpAddr;
 
 use anyhow::{Result, bail};
+use ip_network::IpNetwork;
 
 /// One allowed destination pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,9 +128,107 @@ impl OutboundPolicy {
     }
 }
 
+/// Networks no outbound connection may reach (Spin's
+/// `[outbound_networking] block_networks`): CIDRs, plus `"private"` for every
+/// address that is not globally routable (loopback, RFC 1918, link-local and
+/// the cloud metadata address 169.254.169.254, CGNAT, unique-local IPv6,
+/// documentation and benchmarking ranges, multicast, unspecified...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockedNetworks {
+    networks: Vec<IpNetwork>,
+    private: bool,
+}
+
+impl BlockedNetworks {
+    /// Parse the entries of `block_networks`: `"private"` or a CIDR
+    /// (`10.0.0.0/8`, `fd00::/8`; a bare address means that one address).
+    pub fn parse(entries: &[String]) -> Result<Self> {
+        let mut out = Self::default();
+        for e in entries {
+            let e = e.trim();
+            if e == "private" {
+                out.private = true;
+                continue;
+            }
+            let net = if e.contains('/') {
+                IpNetwork::from_str_truncate(e)
+                    .map_err(|err| anyhow::anyhow!("invalid network {e:?}: {err}"))?
+            } else {
+                let ip: IpAddr = e.parse().map_err(|_| {
+                    anyhow::anyhow!("invalid network {e:?}: expected \"private\" or a CIDR")
+                })?;
+                IpNetwork::from(ip)
+            };
+            out.networks.push(net);
+        }
+        Ok(out)
+    }
+
+    /// Whether nothing is blocked.
+    pub fn is_empty(&self) -> bool {
+        !self.private && self.networks.is_empty()
+    }
+
+    /// Whether `"private"` is among the entries.
+    pub fn blocks_private(&self) -> bool {
+        self.private
+    }
+
+    /// Whether a connection to `ip` is refused. An IPv4-mapped or
+    /// IPv4-compatible IPv6 address is judged as the IPv4 address it carries,
+    /// so `::ffff:127.0.0.1` cannot slip past a rule for `127.0.0.0/8`.
+    pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        if let IpAddr::V6(v6) = ip {
+            if let Some(v4) = v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()) {
+                if self.is_blocked(IpAddr::V4(v4)) {
+                    return true;
+                }
+            }
+        }
+        if self.private && !IpNetwork::from(ip).is_global() {
+            return true;
+        }
+        self.networks.iter().any(|n| n.contains(ip))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocked_networks() {
+        let b = BlockedNetworks::parse(&["private".into()]).unwrap();
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(b.is_blocked(ip.parse().unwrap()), "{ip} should be blocked");
+        }
+        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+            assert!(!b.is_blocked(ip.parse().unwrap()), "{ip} should pass");
+        }
+        let b = BlockedNetworks::parse(&["1.1.1.0/24".into(), "8.8.8.8".into()]).unwrap();
+        assert!(b.is_blocked("1.1.1.1".parse().unwrap()));
+        assert!(b.is_blocked("::ffff:1.1.1.1".parse().unwrap()));
+        assert!(b.is_blocked("8.8.8.8".parse().unwrap()));
+        assert!(!b.is_blocked("8.8.4.4".parse().unwrap()));
+        assert!(!b.is_blocked("127.0.0.1".parse().unwrap()));
+        assert!(BlockedNetworks::default().is_empty());
+        for bad in ["privat", "10.0.0.0/33", "example.com", ""] {
+            assert!(BlockedNetworks::parse(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn allow_table() {

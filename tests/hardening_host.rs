@@ -1,0 +1,354 @@
+//! The host on the open internet: slow and stalled clients, chunked bodies
+//! past the limit, header values that are not ASCII, too many connections,
+//! and outbound connections to blocked networks (by name, after resolution).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support::{HostConfig, TempDir, request, root};
+
+/// Read until the peer closes (or `limit` passes); returns what was read and
+/// whether the connection was closed by the server.
+fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = limit.saturating_sub(t0.elapsed());
+        if left.is_zero() {
+            return (out, false);
+        }
+        s.set_read_timeout(Some(left.min(Duration::from_millis(250))))
+            .unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (out, true), // reset: closed too
+        }
+    }
+}
+
+fn status_of(raw: &[u8]) -> Option<u16> {
+    let line = raw.split(|&b| b == b'\r').next()?;
+    std::str::from_utf8(line)
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Stalled clients of three kinds, more of each than there are request slots,
+/// cannot stop an ordinary request, and each kind is closed within its
+/// deadline (headers and idle keep-alive: the header timeout; a body: 408 at
+/// the request deadline).
+#[test]
+fn stalled_clients_neither_block_requests_nor_stay_open() {
+    let state = TempDir::new("slow");
+    let host = HostConfig::app(state.path())
+        .arg("--max-in-flight")
+        .arg("8")
+        .arg("--header-read-timeout")
+        .arg("1")
+        .arg("--request-timeout")
+        .arg("3")
+        .start();
+    const EACH: usize = 100;
+    let addr = host.addr.clone();
+    let connect = || {
+        let s = TcpStream::connect(&addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    };
+    // 1. Part of a request head, then nothing.
+    let mut heads: Vec<TcpStream> = (0..EACH)
+        .map(|_| {
+            let mut s = connect();
+            s.write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    // 2. A whole head promising 10 000 bytes of body, and 10 of them.
+    let mut bodies: Vec<TcpStream> = (0..EACH)
+        .map(|_| {
+            let mut s = connect();
+            s.write_all(
+                b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{\"subject\"",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    // 3. Kept alive after one answered request, then idle.
+    let mut idle: Vec<TcpStream> = (0..EACH)
+        .map(|_| {
+            let mut s = connect();
+            s.write_all(b"GET /.well-known/spin/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut buf = [0u8; 256];
+            let n = s.read(&mut buf).unwrap();
+            assert_eq!(status_of(&buf[..n]), Some(200));
+            s
+        })
+        .collect();
+    let stalled_at = Instant::now();
+
+    // An ordinary request is answered promptly meanwhile.
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let r = request(&host.addr, "GET", "/api/v1/openapi.json", &[], b"");
+    let took = t0.elapsed();
+    assert_eq!(r.status, 200);
+    assert!(
+        took < Duration::from_secs(2),
+        "an ordinary request waited {took:?} behind {} stalled connections",
+        3 * EACH
+    );
+    eprintln!(
+        "hardening: {} stalled connections; GET /api/v1/openapi.json answered in {:.1} ms",
+        3 * EACH,
+        took.as_secs_f64() * 1e3
+    );
+
+    // Each stalled connection is closed within its deadline (plus slack).
+    let slack = Duration::from_millis(1500);
+    for s in heads.iter_mut().chain(idle.iter_mut()) {
+        let left = (Duration::from_secs(1) + slack).saturating_sub(stalled_at.elapsed());
+        let (_, closed) = read_until_closed(s, left.max(Duration::from_millis(10)));
+        assert!(
+            closed,
+            "a stalled head or idle connection was still open after {:?}",
+            stalled_at.elapsed()
+        );
+    }
+    for s in bodies.iter_mut() {
+        let left = (Duration::from_secs(3) + slack).saturating_sub(stalled_at.elapsed());
+        let (raw, closed) = read_until_closed(s, left.max(Duration::from_millis(10)));
+        assert!(
+            closed,
+            "a stalled body was still open after {:?}",
+            stalled_at.elapsed()
+        );
+        assert_eq!(
+            status_of(&raw),
+            Some(408),
+            "{}",
+            String::from_utf8_lossy(&raw)
+        );
+        assert!(String::from_utf8_lossy(&raw).contains("request_timeout"));
+    }
+    eprintln!(
+        "hardening: every stalled connection closed {:.1} s after stalling",
+        stalled_at.elapsed().as_secs_f64()
+    );
+    // Nothing of it reached a component or left a store write behind.
+    assert!(!host.stderr().contains("error in component"));
+    // And the host serves as before.
+    assert_eq!(
+        request(&host.addr, "GET", "/api/v1/openapi.json", &[], b"").status,
+        200
+    );
+}
+
+/// Connections past `--max-connections` get a 503 at once and are closed;
+/// once a slot frees, connections are served again.
+#[test]
+fn connections_past_the_limit_are_refused_with_503() {
+    let state = TempDir::new("maxconn");
+    let host = HostConfig::app(state.path())
+        .arg("--max-connections")
+        .arg("20")
+        .arg("--header-read-timeout")
+        .arg("2")
+        .start();
+    let held: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(&host.addr).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = TcpStream::connect(&host.addr).unwrap();
+    let _ = extra.write_all(b"GET /.well-known/spin/health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (raw, closed) = read_until_closed(&mut extra, Duration::from_secs(2));
+    assert!(closed);
+    assert_eq!(
+        status_of(&raw),
+        Some(503),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert!(String::from_utf8_lossy(&raw).contains("too many open connections"));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        request(&host.addr, "GET", "/.well-known/spin/health", &[], b"").status,
+        200
+    );
+}
+
+/// A chunked body is counted as it arrives: past the limit the host answers
+/// 413 without waiting for the rest, and no component runs.
+#[test]
+fn chunked_body_past_the_limit_is_413_while_streaming() {
+    let state = TempDir::new("chunked");
+    let host = HostConfig::app(state.path())
+        .arg("--max-body-mb")
+        .arg("1")
+        .start();
+    let mut s = TcpStream::connect(&host.addr).unwrap();
+    s.write_all(
+        b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .unwrap();
+    let mut reader = s.try_clone().unwrap();
+    let read = std::thread::spawn(move || read_until_closed(&mut reader, Duration::from_secs(20)));
+    // Up to 100 MB in 64 KiB chunks; the server stops it long before.
+    let chunk = vec![b'a'; 64 * 1024];
+    let mut sent = 0usize;
+    let t0 = Instant::now();
+    while sent < 100 << 20 && t0.elapsed() < Duration::from_secs(15) {
+        let head = format!("{:x}\r\n", chunk.len());
+        if s.write_all(head.as_bytes()).is_err()
+            || s.write_all(&chunk).is_err()
+            || s.write_all(b"\r\n").is_err()
+        {
+            break;
+        }
+        sent += chunk.len();
+    }
+    let (raw, closed) = read.join().unwrap();
+    assert!(closed);
+    let text = String::from_utf8_lossy(&raw);
+    assert_eq!(status_of(&raw), Some(413), "{text}");
+    assert!(text.contains("payload_too_large"), "{text}");
+    assert!(
+        sent < 8 << 20,
+        "the host kept reading: {sent} bytes accepted past a 1 MiB limit"
+    );
+    // A chunked body within the limit still reaches the component (a 4xx of
+    // its own about the content, not the host's 413).
+    let mut s = TcpStream::connect(&host.addr).unwrap();
+    s.write_all(
+        b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    )
+    .unwrap();
+    let (raw, _) = read_until_closed(&mut s, Duration::from_secs(10));
+    let status = status_of(&raw).unwrap_or(0);
+    assert!(
+        (400..500).contains(&status) && status != 413,
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert!(!host.stderr().contains("error in component"));
+}
+
+/// A header value that is not printable ASCII is a 400 with a JSON error and
+/// one log line, never a 500 with a backtrace.
+#[test]
+fn header_values_that_are_not_ascii_are_400() {
+    let state = TempDir::new("nonascii");
+    let host = HostConfig::app(state.path()).start();
+    let cases: [&[u8]; 4] = [
+        b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: \xc3\xa9\r\nConnection: close\r\n\r\n",
+        b"GET /login HTTP/1.1\r\nHost: x\r\nCookie: a=\xff\r\nConnection: close\r\n\r\n",
+        b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nOrigin: http://\xe2\x80\xae\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"GET /s/abc HTTP/1.1\r\nHost: x\r\nUser-Agent: \x01\r\nConnection: close\r\n\r\n",
+    ];
+    for raw_req in cases {
+        let mut s = TcpStream::connect(&host.addr).unwrap();
+        s.write_all(raw_req).unwrap();
+        let (raw, _) = read_until_closed(&mut s, Duration::from_secs(10));
+        let text = String::from_utf8_lossy(&raw);
+        // hyper itself refuses control characters with a bare 400.
+        assert_eq!(status_of(&raw), Some(400), "{text}");
+        if !raw_req.contains(&1u8) {
+            assert!(text.contains("bad_header"), "{text}");
+            assert!(text.contains("application/json"), "{text}");
+        }
+    }
+    let log = host.stderr();
+    assert!(!log.contains("error in component"), "{log}");
+    assert!(
+        !log.contains("backtrace") && !log.contains("Stack backtrace"),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("not printable ASCII"))
+            .count()
+            >= 3,
+        "{log}"
+    );
+    // An ordinary request is unaffected.
+    assert_eq!(
+        request(&host.addr, "GET", "/api/v1/openapi.json", &[], b"").status,
+        200
+    );
+}
+
+/// With Spin's `[outbound_networking] block_networks = ["private"]` (the file
+/// shipped for deployments), a destination whose *name* resolves to loopback
+/// is refused after resolution, although the allow-list admits the name.
+#[test]
+fn outbound_connections_to_blocked_networks_are_refused_by_resolved_address() {
+    let state = TempDir::new("blocknet");
+    let (s1, s2, s3) = (
+        TempDir::new("blocknet1"),
+        TempDir::new("blocknet2"),
+        TempDir::new("blocknet3"),
+    );
+    let open = HostConfig::contract(s1.path()).start();
+    let port = open.addr.rsplit(':').next().unwrap().to_string();
+    let url = format!("http://localhost:{port}/.well-known/spin/health");
+    let ok = open.get(&format!("/fault/outbound?url={url}"));
+    assert_eq!(
+        (ok.status, ok.text().as_str()),
+        (200, "upstream status 200")
+    );
+
+    let shipped = root().join("runtime-config/default.toml");
+    let blocked = HostConfig::contract(s2.path())
+        .arg("--runtime-config-file")
+        .arg(shipped.to_str().unwrap())
+        .start();
+    let r = blocked.get(&format!("/fault/outbound?url={url}"));
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("refused"), "{}", r.text());
+    assert!(blocked.stderr().contains("blocked network"));
+
+    // A CIDR entry blocks that network only.
+    let cfg = state.path().join("rc.toml");
+    std::fs::write(
+        &cfg,
+        "[outbound_networking]\nblock_networks = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let cidr = HostConfig::contract(s3.path())
+        .arg("--runtime-config-file")
+        .arg(cfg.to_str().unwrap())
+        .start();
+    let r = cidr.get(&format!("/fault/outbound?url={url}"));
+    assert_eq!((r.status, r.text().as_str()), (200, "upstream status 200"));
+
+    // A bad entry is a start error naming it.
+    std::fs::write(
+        &cfg,
+        "[outbound_networking]\nblock_networks = [\"privat\"]\n",
+    )
+    .unwrap();
+    let err = HostConfig::contract(state.path())
+        .arg("--runtime-config-file")
+        .arg(cfg.to_str().unwrap())
+        .start_error();
+    assert!(
+        err.contains("privat") && err.contains("block_networks"),
+        "{err}"
+    );
+}
