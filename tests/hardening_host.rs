@@ -352,3 +352,36 @@ fn outbound_connections_to_blocked_networks_are_refused_by_resolved_address() {
         "{err}"
     );
 }
+
+/// The app with the shipped runtime config: even with the app's own URL check
+/// relaxed (`allow_private_webhooks`, as in tests), a webhook whose name
+/// resolves to loopback is never called; the delivery records the failure.
+#[test]
+fn shipped_runtime_config_keeps_webhooks_off_private_networks() {
+    use crate::api::{World, json_of};
+    use serde_json::json;
+    let shipped = root().join("runtime-config/default.toml");
+    let w = World::build_full(
+        false,
+        &[],
+        &["--runtime-config-file", shipped.to_str().unwrap()],
+    );
+    let rx = crate::webhooks::Receiver::start();
+    let by_name = rx.url.replace("127.0.0.1", "localhost");
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        "/api/v1/webhooks",
+        Some(json!({"url": by_name})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    w.ticket(&w.cust_a, "Probe the internal network");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(rx.count(), 0, "a private address was called");
+    let r = w.as_(Some(&w.admin), "GET", "/api/v1/webhooks/deliveries", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let d = json_of(&r)["deliveries"][0].clone();
+    assert_eq!(d["attempts"], 1, "{d}");
+    assert_ne!(d["state"], "succeeded", "{d}");
+    assert!(w.host.stderr().contains("blocked network"));
+}
