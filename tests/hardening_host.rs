@@ -385,3 +385,57 @@ fn shipped_runtime_config_keeps_webhooks_off_private_networks() {
     assert_ne!(d["state"], "succeeded", "{d}");
     assert!(w.host.stderr().contains("blocked network"));
 }
+
+/// Clients that ask for a large response and never read it hold a slot only
+/// until the request deadline passes without progress: then their
+/// connections are dropped, their instances freed, and nobody meanwhile gets
+/// a 500 (a request that finds no slot before its deadline gets a 503).
+#[test]
+fn clients_that_stop_reading_are_dropped_and_free_their_slots() {
+    let state = TempDir::new("slowread");
+    // The contract app runs with --request-timeout 2.
+    let host = HostConfig::contract(state.path())
+        .arg("--max-in-flight")
+        .arg("4")
+        .start();
+    let value = vec![b'v'; 1000 * 1000];
+    let r = request(&host.addr, "PUT", "/kv/set?key=big", &[], &value);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // 12 connections, each asking for the value 8 times and reading nothing:
+    // far more than the socket buffers take, so every server write stalls.
+    let one = b"GET /kv/get?key=big HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut stalled: Vec<TcpStream> = (0..12)
+        .map(|_| {
+            let mut s = TcpStream::connect(&host.addr).unwrap();
+            s.write_all(&one.repeat(8)).unwrap();
+            s
+        })
+        .collect();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    // Meanwhile: never a 500.
+    let r = request(&host.addr, "GET", "/kv/get?key=small", &[], b"");
+    assert!(
+        r.status == 404 || r.status == 503,
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    // After the deadline without progress (2 s) plus slack, slots are free.
+    std::thread::sleep(Duration::from_secs(4).saturating_sub(t0.elapsed()));
+    let t1 = Instant::now();
+    let r = request(&host.addr, "GET", "/kv/get?key=small", &[], b"");
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(t1.elapsed() < Duration::from_secs(1), "{:?}", t1.elapsed());
+    // The stalled connections were cut short: none got its 8 MB.
+    for s in stalled.iter_mut() {
+        let (raw, closed) = read_until_closed(s, Duration::from_secs(10));
+        assert!(closed);
+        assert!(raw.len() < 8 * 1000 * 1000, "{} bytes", raw.len());
+    }
+    assert!(
+        !host.stderr().contains("error in component"),
+        "{}",
+        host.stderr()
+    );
+}

@@ -11,6 +11,7 @@ pub mod egress;
 pub mod files;
 pub mod kv;
 pub mod server;
+pub mod stall;
 pub mod state;
 
 pub use spinfile::{manifest, outbound, router, runtime_config, variables};

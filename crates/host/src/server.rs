@@ -61,7 +61,7 @@ const BODY_BUDGET: u64 = 256 << 20;
 pub struct Server {
     app: App,
     opts: ServeOptions,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     connections: Arc<Semaphore>,
     body_budget: Arc<Semaphore>,
     clock: ClockShift,
@@ -101,7 +101,7 @@ fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
 impl Server {
     /// Wrap a loaded app.
     pub fn new(app: App, opts: ServeOptions) -> Arc<Self> {
-        let permits = Semaphore::new(opts.max_in_flight);
+        let permits = Arc::new(Semaphore::new(opts.max_in_flight));
         let connections = Arc::new(Semaphore::new(opts.max_connections));
         let budget = BODY_BUDGET.max(opts.max_body.saturating_mul(4));
         let body_budget = Arc::new(Semaphore::new(
@@ -148,6 +148,9 @@ impl Server {
             tokio::spawn(async move {
                 let _slot = slot;
                 let header_timeout = server.opts.header_timeout;
+                // A client that stops reading is dropped after the request
+                // deadline without progress, freeing the instance writing to it.
+                let io = crate::stall::WriteStallGuard::new(stream, server.opts.request_timeout);
                 let service = hyper::service::service_fn(move |req| {
                     let server = server.clone();
                     async move { Ok::<_, Infallible>(server.handle(req, client).await) }
@@ -159,7 +162,7 @@ impl Server {
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(header_timeout)
                     .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection(TokioIo::new(io), service)
                     .await;
             });
         }
@@ -356,17 +359,20 @@ impl Server {
         m: crate::router::RouteMatch,
         deadline: Instant,
     ) -> Result<Response<Body>> {
-        let _permit = match tokio::time::timeout_at(deadline.into(), self.permits.acquire()).await {
-            Ok(p) => p?,
-            Err(_) => {
-                return Ok(Refusal::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "no slot became free before the request deadline; try again".to_string(),
-                )
-                .response());
-            }
-        };
+        let permit =
+            match tokio::time::timeout_at(deadline.into(), self.permits.clone().acquire_owned())
+                .await
+            {
+                Ok(p) => p?,
+                Err(_) => {
+                    return Ok(Refusal::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        "no slot became free before the request deadline; try again".to_string(),
+                    )
+                    .response());
+                }
+            };
         let target = self.app.targets[m.index];
         let comp = &self.app.components[target];
         let pattern = self.app.route_pattern(m.index);
@@ -458,8 +464,10 @@ impl Server {
         });
         match receiver.await {
             Ok(Ok(resp)) => {
-                // The task may go on streaming the body; log a late failure.
+                // The task may go on streaming the body, and keeps its slot
+                // (its instance is alive) until it ends; log a late failure.
                 tokio::spawn(async move {
+                    let _slot = permit;
                     if let Ok(Err(e)) = task.await {
                         eprintln!("component failed after sending its response: {e:?}");
                     }
