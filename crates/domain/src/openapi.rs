@@ -310,7 +310,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "POST",
         "/api/v1/tickets/{number}/messages/{seq}/promote",
-        "Promote an external note to a public reply (staff; once)",
+        "Promote an external note to a public reply (staff with the external share permission; once)",
         Auth::Workspace,
         false,
     ),

@@ -963,8 +963,9 @@ fn download(
 }
 
 /// `POST /api/v1/tickets/<no>/messages/<seq>/promote` (the `replies`
-/// component): staff turn a collaborator's external note into a public
-/// reply, once; the note itself stays as it was.
+/// component): staff holding the *external share* permission (admins, the
+/// platform) turn a collaborator's external note into a public reply, once;
+/// the note itself stays as it was.
 pub(super) fn promote(
     env: &mut Env,
     actor: &Actor,
@@ -973,6 +974,12 @@ pub(super) fn promote(
     rid: &str,
 ) -> Result<Response> {
     require(actor.is_staff_side(), "only staff promote external notes")?;
+    // Promoting publishes what a collaborator wrote: part of external
+    // sharing, so it takes the same permission.
+    require(
+        may_share(actor),
+        "promoting an external note needs the external share permission",
+    )?;
     let ws = actor.ws().clone();
     let seq = MessageSeq(
         seq.parse::<u64>()

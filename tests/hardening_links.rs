@@ -1,0 +1,115 @@
+//! Issue 16 hardening of links, files, emails and public branding through
+//! the host: saved file names carry the extension of the sniffed type;
+//! opening `/i/` and `/p/` links is recorded at most once a minute; no
+//! control character reaches an email header; `brand.css` and the logo do
+//! not tell which workspaces exist; promoting an external note takes the
+//! *external share* permission.
+
+use serde_json::{Value, json};
+
+use crate::api::{World, json_of};
+use crate::shares::{Collab, share, share_link};
+use crate::support::{Resp, request};
+
+/// The ticket's audit entries whose action is `action`.
+fn audit_count(w: &World, t: u64, action: &str) -> usize {
+    let audit = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}/audit"), None));
+    crate::api::actions(&audit)
+        .into_iter()
+        .filter(|a| *a == action)
+        .count()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Shift the host's clock (from the wall clock) so that it reads about
+/// `second` seconds into a minute, `minutes` whole minutes ahead.
+fn clock_into_minute(w: &World, minutes: i64, second: i64) {
+    let now_s = now_ms().div_euclid(1000);
+    let to_next = 60 - now_s.rem_euclid(60);
+    w.shift_clock(to_next + second + 60 * minutes);
+}
+
+/// A ticket with a verified collaborator who posted an external note with
+/// `files`; returns the ticket, the collaborator's browser and the note.
+fn external_note<'a>(w: &'a World, files: &[(&str, &[u8])]) -> (u64, Collab<'a>, Value) {
+    let t = w.ticket(&w.cust_a, "Parcel 42 lost");
+    share(
+        w,
+        t,
+        json!({"email": "dock@carrier.test", "subject": "Where is parcel 42?"}),
+    );
+    let mut c = Collab::new(w, &share_link(w, "dock@carrier.test"));
+    c.verify("dock@carrier.test");
+    let r = c.reply("Found it, see the files", files);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let thread = json_of(&w.as_(
+        Some(&w.admin),
+        "GET",
+        &format!("/api/v1/tickets/{t}/thread"),
+        None,
+    ));
+    let note = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["visibility"] == "external")
+        .cloned()
+        .expect("the external note");
+    (t, c, note)
+}
+
+#[test]
+fn promoting_an_external_note_needs_the_external_share_permission() {
+    let w = World::build(false);
+    let (t, _c, note) = external_note(&w, &[]);
+    let seq = note["seq"].as_u64().unwrap();
+    let promote = format!("/api/v1/tickets/{t}/messages/{seq}/promote");
+    let public_count = |w: &World| {
+        json_of(&w.as_(
+            Some(&w.cust_a),
+            "GET",
+            &format!("/api/v1/tickets/{t}/thread"),
+            None,
+        ))["messages"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = public_count(&w);
+    // Staff without the permission: refused, nothing posted, and the note
+    // can still be promoted by someone who may.
+    let r = w.as_(Some(&w.staff), "POST", &promote, None);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(json_of(&r)["error"]["code"], "forbidden");
+    assert!(
+        json_of(&r)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("external share"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(public_count(&w), before, "nothing reached the customer");
+    assert_eq!(audit_count(&w, t, "note.promoted"), 0);
+    // Given the permission, the same staff member may.
+    let r = w.as_(
+        None,
+        "PUT",
+        "/api/v1/users",
+        Some(json!({"email": "sam@acme.test", "name": "sam", "role": "staff", "permissions": ["external_share"]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = w.as_(Some(&w.staff), "POST", &promote, None);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(public_count(&w), before + 1);
+    // Admins and the platform hold it always (a second promotion is a 409,
+    // not a 403).
+    assert_eq!(w.as_(Some(&w.admin), "POST", &promote, None).status, 409);
+    assert_eq!(w.as_(None, "POST", &promote, None).status, 409);
+}
