@@ -64,6 +64,71 @@ fn external_note<'a>(w: &'a World, files: &[(&str, &[u8])]) -> (u64, Collab<'a>,
     (t, c, note)
 }
 
+/// Status, body and headers of a response, without the per-request ones.
+fn shape(r: &Resp) -> (u16, Vec<u8>, Vec<(String, String)>) {
+    let mut h: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "x-request-id" | "date"))
+        .cloned()
+        .collect();
+    h.sort();
+    (r.status, r.body.clone(), h)
+}
+
+#[test]
+fn brand_css_and_logo_do_not_tell_which_workspaces_exist() {
+    let w = World::build(false);
+    let get = |path: &str| request(&w.host.addr, "GET", path, &[], b"");
+    // `acme` and `globex` exist with the default branding; the others do not
+    // (one is not even a well-formed id).
+    let known = get("/api/v1/workspaces/acme/brand.css");
+    assert_eq!(known.status, 200, "{}", known.text());
+    assert!(
+        known.text().contains("--brand: #2f5bd3"),
+        "{}",
+        known.text()
+    );
+    for ws in ["globex", "nosuchshop", "Not_A-Valid..Id"] {
+        let r = get(&format!("/api/v1/workspaces/{ws}/brand.css"));
+        assert_eq!(shape(&r), shape(&known), "brand.css of {ws}: {}", r.text());
+    }
+    let known = get("/api/v1/workspaces/acme/logo");
+    assert_eq!(known.status, 404);
+    for ws in ["globex", "nosuchshop", "Not_A-Valid..Id"] {
+        let r = get(&format!("/api/v1/workspaces/{ws}/logo"));
+        assert_eq!(shape(&r), shape(&known), "logo of {ws}: {}", r.text());
+    }
+    // A workspace's own branding is still served.
+    let r = w.as_(
+        Some(&w.admin),
+        "PUT",
+        "/api/v1/workspace/settings",
+        Some(json!({"branding": {"brand_colour": "#aa3300"}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        get("/api/v1/workspaces/acme/brand.css")
+            .text()
+            .contains("--brand: #aa3300")
+    );
+    let png = b"\x89PNG\r\n\x1a\nrest-of-image".to_vec();
+    let r = request(
+        &w.host.addr,
+        "PUT",
+        "/api/v1/workspace/logo",
+        &[
+            ("Authorization", &w.bearer()),
+            ("Ticketshare-Act-As", &w.admin),
+            ("Content-Type", "image/png"),
+        ],
+        &png,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get("/api/v1/workspaces/acme/logo");
+    assert_eq!((r.status, r.body), (200, png));
+}
+
 #[test]
 fn promoting_an_external_note_needs_the_external_share_permission() {
     let w = World::build(false);

@@ -1041,7 +1041,9 @@ fn logo_url(env: &Env, ws: &WorkspaceId) -> String {
     )
 }
 
-/// `GET /api/v1/workspaces/<ws>/logo`: public, since emails show it.
+/// `GET /api/v1/workspaces/<ws>/logo`: public, since emails show it. A
+/// workspace without a logo and a workspace that does not exist get the same
+/// 404 (the logo is looked up directly, never the workspace).
 fn public_logo(env: &Env, ws: &str) -> Result<Response> {
     let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
     let (meta, bytes) = workspace::logo(env.kv, &ws)?.ok_or(Error::NotFound)?;

@@ -61,14 +61,21 @@ pub fn neutral_share_page() -> Response {
 
 /// `GET /api/v1/workspaces/<ws>/brand.css`: the brand colour as a style
 /// sheet, so pages under the strict CSP (no inline style) carry it.
+///
+/// An unknown (or malformed) workspace gets the default branding, with the
+/// same status and headers as a known workspace that kept the defaults: the
+/// answer does not tell which workspaces exist.
 pub(super) fn brand_css(env: &Env, ws: &str) -> Result<Response> {
-    let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
-    let w = workspace::workspace(env.kv, &ws)?;
+    let colour = match WorkspaceId::parse(ws) {
+        Ok(id) => match workspace::workspace(env.kv, &id) {
+            Ok(w) => w.settings.branding.brand_colour,
+            Err(Error::NotFound) => workspace::Branding::default().brand_colour,
+            Err(e) => return Err(e),
+        },
+        Err(_) => workspace::Branding::default().brand_colour,
+    };
     // Validated as #rrggbb when saved.
-    let css = format!(
-        ":root {{ --brand: {}; }}\n",
-        w.settings.branding.brand_colour
-    );
+    let css = format!(":root {{ --brand: {colour}; }}\n");
     let mut r = Response::json(200, &Value::Null);
     r.body = css.into_bytes();
     r.headers = vec![
