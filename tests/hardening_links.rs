@@ -64,6 +64,61 @@ fn external_note<'a>(w: &'a World, files: &[(&str, &[u8])]) -> (u64, Collab<'a>,
     (t, c, note)
 }
 
+#[test]
+fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute() {
+    let w = World::build_full(false, &[], &["--allow-clock-shift"]);
+    let t = w.ticket(&w.cust_a, "Opened links");
+    crate::invites::customer(&w, "friend@shop.test");
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        &format!("/api/v1/tickets/{t}/delegates"),
+        Some(json!({"email": "friend@shop.test"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let invite = crate::invites::invite_path(&w, "friend@shop.test");
+    crate::participants::enable(&w, false);
+    let r = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/tickets/{t}/participants"),
+        Some(json!({"email": "guest@outside.test"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let personal = crate::participants::link_to(&w, "guest@outside.test");
+
+    // A crawler opening both links again and again within one minute: one
+    // entry each.
+    clock_into_minute(&w, 0, 5);
+    for _ in 0..6 {
+        for path in [&invite, &personal] {
+            for method in ["GET", "HEAD"] {
+                let r = request(&w.host.addr, method, path, &[], b"");
+                assert_eq!(r.status, 200, "{method} {path}");
+            }
+        }
+    }
+    assert_eq!(audit_count(&w, t, "delegate.link_opened"), 1);
+    assert_eq!(audit_count(&w, t, "participant.link_opened"), 1);
+    // The next minute records the opening again, once.
+    clock_into_minute(&w, 1, 5);
+    for _ in 0..3 {
+        for path in [&invite, &personal] {
+            assert_eq!(request(&w.host.addr, "GET", path, &[], b"").status, 200);
+        }
+    }
+    assert_eq!(audit_count(&w, t, "delegate.link_opened"), 2);
+    assert_eq!(audit_count(&w, t, "participant.link_opened"), 2);
+    // Still only GETs: the invite is not accepted by opening it.
+    let d = json_of(&w.as_(
+        Some(&w.admin),
+        "GET",
+        &format!("/api/v1/tickets/{t}/delegates"),
+        None,
+    ));
+    assert_eq!(d["delegates"][0]["status"], "invited", "{d}");
+}
+
 /// Status, body and headers of a response, without the per-request ones.
 fn shape(r: &Resp) -> (u16, Vec<u8>, Vec<(String, String)>) {
     let mut h: Vec<(String, String)> = r
