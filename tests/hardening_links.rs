@@ -65,6 +65,64 @@ fn external_note<'a>(w: &'a World, files: &[(&str, &[u8])]) -> (u64, Collab<'a>,
 }
 
 #[test]
+fn saved_file_names_carry_the_extension_of_the_sniffed_type() {
+    let w = World::build(false);
+    let html: &[u8] = b"<html><script>alert(document.cookie)</script></html>";
+    let svg: &[u8] = b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>";
+    let bat: &[u8] = b"@echo off\r\ndel /q C:\\*\r\n";
+    let pdf: &[u8] = b"%PDF-1.4\nproof\n%%EOF";
+    let (t, c, note) = external_note(
+        &w,
+        &[
+            ("invoice.html", html),
+            ("logo.svg", svg),
+            ("update.bat", bat),
+            ("proof.pdf", pdf),
+        ],
+    );
+    let atts = note["attachments"].as_array().unwrap();
+    let names: Vec<&str> = atts.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["invoice.txt", "logo.txt", "update.txt", "proof.pdf"],
+        "each saved name ends in its sniffed type's extension"
+    );
+    let seq = note["seq"].as_u64().unwrap();
+    for (a, (bytes, ctype, name)) in atts.iter().zip([
+        (html, "text/plain", "invoice.txt"),
+        (svg, "text/plain", "logo.txt"),
+        (bat, "text/plain", "update.txt"),
+        (pdf, "application/pdf", "proof.pdf"),
+    ]) {
+        let path = format!(
+            "/api/v1/tickets/{t}/messages/{seq}/attachments/{}",
+            a["id"].as_str().unwrap()
+        );
+        let f = w.as_(Some(&w.admin), "GET", &path, None);
+        assert_eq!(f.status, 200, "{}", f.text());
+        assert_eq!(f.body, bytes, "the bytes are kept as sent");
+        assert!(
+            f.header("content-type").unwrap().starts_with(ctype),
+            "{name}: {:?}",
+            f.header("content-type")
+        );
+        let cd = f.header("content-disposition").unwrap();
+        assert!(
+            cd.starts_with(&format!("attachment; filename=\"{name}\"")),
+            "{cd}"
+        );
+    }
+    // The collaborator's own page links the files under the same names.
+    let page = c.get().text();
+    for name in ["invoice.txt", "logo.txt", "update.txt", "proof.pdf"] {
+        assert!(page.contains(name), "{name} on the page");
+    }
+    for name in ["invoice.html", "logo.svg", "update.bat"] {
+        assert!(!page.contains(name), "{name} is not offered");
+    }
+}
+
+#[test]
 fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute() {
     let w = World::build_full(false, &[], &["--allow-clock-shift"]);
     let t = w.ticket(&w.cust_a, "Opened links");
