@@ -177,6 +177,183 @@ fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute() {
     assert_eq!(d["delegates"][0]["status"], "invited", "{d}");
 }
 
+/// Assert a refused request: 400 with a JSON error naming `field`.
+fn assert_refused(r: &Resp, field: &str, what: &str) {
+    assert_eq!(r.status, 400, "{what}: {}", r.text());
+    let e = json_of(r);
+    assert_eq!(e["error"]["code"], "invalid_field", "{what}: {e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains(field),
+        "{what}: the message names {field}: {e}"
+    );
+}
+
+#[test]
+fn control_characters_never_reach_email_headers() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Headers");
+    crate::participants::enable(&w, false);
+    let outbox_before = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None))["emails"]
+        .as_array()
+        .unwrap()
+        .len();
+    let breakers = [
+        "\r\nBcc: victim@evil.test",
+        "\n",
+        "\r",
+        "\0",
+        "\t",
+        "\u{85}",
+        "\u{2028}",
+        "\u{2029}",
+    ];
+    for b in breakers {
+        let bad = format!("Acme{b}Shop");
+        // The company name (the sign-in email's subject).
+        let r = w.as_(
+            Some(&w.admin),
+            "PUT",
+            "/api/v1/workspace/settings",
+            Some(json!({"branding": {"company_name": bad}})),
+        );
+        assert_refused(&r, "branding.company_name", &format!("company {b:?}"));
+        // A user's name and company (greetings, inviter and sharer names).
+        let r = w.as_(
+            None,
+            "PUT",
+            "/api/v1/users",
+            Some(json!({"email": "new@shop.test", "name": bad, "role": "customer"})),
+        );
+        assert_refused(&r, "name", &format!("user name {b:?}"));
+        let r = w.as_(
+            None,
+            "PUT",
+            "/api/v1/users",
+            Some(json!({"email": "new@shop.test", "name": "New", "role": "customer", "company": bad})),
+        );
+        assert_refused(&r, "company", &format!("user company {b:?}"));
+        // A ticket's subject (the invite email's subject).
+        let r = w.as_(
+            Some(&w.cust_a),
+            "POST",
+            "/api/v1/tickets",
+            Some(json!({"subject": bad, "body": "hello"})),
+        );
+        assert_refused(&r, "subject", &format!("ticket subject {b:?}"));
+        // A share's subject (the share email's subject).
+        let r = w.as_(
+            Some(&w.admin),
+            "POST",
+            &format!("/api/v1/tickets/{t}/shares"),
+            Some(json!({"email": "dock@carrier.test", "subject": bad})),
+        );
+        assert_refused(&r, "subject", &format!("share subject {b:?}"));
+        // A participant's name.
+        let r = w.as_(
+            Some(&w.staff),
+            "POST",
+            &format!("/api/v1/tickets/{t}/participants"),
+            Some(json!({"email": "guest@outside.test", "name": bad})),
+        );
+        assert_refused(&r, "name", &format!("participant name {b:?}"));
+        // A new workspace's name.
+        let r = request(
+            &w.host.addr,
+            "POST",
+            "/api/v1/workspaces",
+            &[
+                (
+                    "Authorization",
+                    &format!("Bearer {}", crate::support::ADMIN_TOKEN),
+                ),
+                ("Content-Type", "application/json"),
+            ],
+            json!({"id": "initech", "name": bad}).to_string().as_bytes(),
+        );
+        assert_refused(&r, "name", &format!("workspace name {b:?}"));
+    }
+    // Nothing of it was written or sent.
+    let ws = json_of(&w.as_(None, "GET", "/api/v1/workspace", None));
+    assert_eq!(ws["settings"]["branding"]["company_name"], "", "{ws}");
+    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
+    assert_eq!(outbox["emails"].as_array().unwrap().len(), outbox_before);
+    let r = w.as_(
+        None,
+        "PUT",
+        "/api/v1/users",
+        Some(json!({"email": "new@shop.test", "name": "New", "role": "customer"})),
+    );
+    assert_eq!(
+        r.status,
+        201,
+        "the refused user was never made: {}",
+        r.text()
+    );
+    let r = w.as_(
+        Some(&w.admin),
+        "GET",
+        &format!("/api/v1/tickets/{t}/shares"),
+        None,
+    );
+    assert_eq!(json_of(&r)["shares"], json!([]));
+    let r = w.as_(
+        Some(&w.admin),
+        "GET",
+        &format!("/api/v1/tickets/{t}/participants"),
+        None,
+    );
+    assert_eq!(json_of(&r)["participants"], json!([]), "{}", r.text());
+    let r = request(
+        &w.host.addr,
+        "POST",
+        "/api/v1/workspaces",
+        &[
+            (
+                "Authorization",
+                &format!("Bearer {}", crate::support::ADMIN_TOKEN),
+            ),
+            ("Content-Type", "application/json"),
+        ],
+        json!({"id": "initech", "name": "Initech"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(
+        r.status,
+        201,
+        "the refused workspace was never claimed: {}",
+        r.text()
+    );
+
+    // One-line text with quotes and accents is fine, and the sign-in email's
+    // subject carries it as given.
+    let r = w.as_(
+        Some(&w.admin),
+        "PUT",
+        "/api/v1/workspace/settings",
+        Some(json!({"branding": {"company_name": "Zoë's \u{201c}Shop\u{201d}"}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(
+        &w.host.addr,
+        "POST",
+        "/api/v1/auth/email-login",
+        &[("Content-Type", "application/json")],
+        json!({"workspace": "acme", "email": "cara@shop.test"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
+    let mail = outbox["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "login_link")
+        .expect("a sign-in email");
+    assert_eq!(mail["subject"], "Sign in to Zoë's \u{201c}Shop\u{201d}");
+}
+
 /// Status, body and headers of a response, without the per-request ones.
 fn shape(r: &Resp) -> (u16, Vec<u8>, Vec<(String, String)>) {
     let mut h: Vec<(String, String)> = r
