@@ -212,9 +212,10 @@ async function sharesView(ticket) {
   return box;
 }
 
-// Staff turn a collaborator's external note into a public reply (once).
+// Staff with the external share permission turn a collaborator's external
+// note into a public reply (once); others see the note without the button.
 function promoteButton(number, m, messages) {
-  if (m.visibility !== "external") return null;
+  if (m.visibility !== "external" || !mayShare()) return null;
   if (messages.some((o) => o.promoted_from === m.seq)) return el("p", { class: "muted small" }, "Promoted to a public reply.");
   return el("button", { type: "button", class: "link-dark promote", onclick: async (e) => {
     e.target.disabled = true;

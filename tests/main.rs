@@ -6,6 +6,7 @@ mod support;
 pub mod api;
 mod browser;
 mod hardening_host;
+mod hardening_links;
 pub mod inbound;
 pub mod inbox;
 mod invites;

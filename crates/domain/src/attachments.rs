@@ -31,7 +31,8 @@ pub const MAX_NAME_CHARS: usize = 120;
 pub struct Attachment {
     /// Id.
     pub id: AttachmentId,
-    /// Safe file name for download.
+    /// Safe file name for download, its extension matching the sniffed
+    /// type (see [`stored_name`]).
     pub name: String,
     /// Content type from the sniffed bytes.
     pub content_type: String,
@@ -104,6 +105,45 @@ pub fn safe_name(name: &str) -> String {
     }
 }
 
+/// The file-name extensions that may go with a sniffed type, the first
+/// being the one given to a name that has none of them.
+fn extensions(content_type: &str) -> &'static [&'static str] {
+    match content_type {
+        "image/png" => &["png"],
+        "image/jpeg" => &["jpg", "jpeg"],
+        "image/gif" => &["gif"],
+        "image/webp" => &["webp"],
+        "application/pdf" => &["pdf"],
+        "application/zip" => &["zip"],
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => &["docx"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => &["xlsx"],
+        "text/csv" => &["csv"],
+        _ => &["txt", "text", "log"],
+    }
+}
+
+/// The name a file is saved under: `name` (already [`safe_name`]) whose
+/// extension matches the sniffed `content_type`. A name whose extension says
+/// otherwise (`invoice.html`, `logo.svg`, `update.bat` holding text) gets the
+/// type's own extension in place of its last one (`invoice.txt`), so the
+/// downloaded file opens as what it was served as; a name without an
+/// extension gets one. Stays within [`MAX_NAME_CHARS`].
+pub fn stored_name(name: &str, content_type: &str) -> String {
+    let allowed = extensions(content_type);
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, Some(ext)),
+        _ => (name, None),
+    };
+    if ext.is_some_and(|e| allowed.iter().any(|a| a.eq_ignore_ascii_case(e))) {
+        return name.to_string();
+    }
+    let own = allowed[0];
+    let stem: String = stem.chars().take(MAX_NAME_CHARS - own.len() - 1).collect();
+    let stem = stem.trim_end_matches(['.', ' ']);
+    let stem = if stem.is_empty() { "file" } else { stem };
+    format!("{stem}.{own}")
+}
+
 /// A file waiting to be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
@@ -173,6 +213,7 @@ pub fn store(
     for f in files {
         let name = safe_name(&f.name);
         let content_type = sniff(&name, &f.bytes)?;
+        let name = stored_name(&name, content_type);
         let id = AttachmentId::new(random());
         let mut chunks = 0u32;
         for (i, chunk) in f.bytes.chunks(CHUNK_BYTES).enumerate() {
@@ -361,6 +402,62 @@ mod tests {
             content_disposition("réçu 1.pdf"),
             "attachment; filename=\"r__u 1.pdf\"; filename*=UTF-8''r%C3%A9%C3%A7u%201.pdf"
         );
+    }
+
+    #[test]
+    fn saved_names_carry_the_extension_of_the_sniffed_type() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let mut r = 0u8;
+        let mut rand = || {
+            r += 1;
+            [r; 16]
+        };
+        let text = b"<script>alert(1)</script>".to_vec();
+        let files: Vec<Upload> = [
+            ("invoice.html", text.clone()),
+            ("logo.svg", b"<svg onload=alert(1)/>".to_vec()),
+            ("update.bat", b"del /q *".to_vec()),
+            ("README", b"read me".to_vec()),
+            ("notes.TXT", b"kept".to_vec()),
+        ]
+        .into_iter()
+        .map(|(name, bytes)| Upload {
+            name: name.into(),
+            bytes,
+        })
+        .collect();
+        let stored = store(&kv, &ws, TicketNo(1), &files, &mut rand).unwrap();
+        let names: Vec<&str> = stored.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "invoice.txt",
+                "logo.txt",
+                "update.txt",
+                "README.txt",
+                "notes.TXT"
+            ]
+        );
+        assert!(stored.iter().all(|a| a.content_type == "text/plain"));
+        // Binary types too: a PNG named .exe is saved as .png; the right
+        // extension (any case, either spelling) is kept.
+        for (name, bytes, saved) in [
+            ("photo.exe", &b"\x89PNG\r\n\x1a\nrest"[..], "photo.png"),
+            ("scan.JPEG", &[0xFF, 0xD8, 0xFF, 0][..], "scan.JPEG"),
+            ("scan.html", &[0xFF, 0xD8, 0xFF, 0][..], "scan.jpg"),
+            ("doc.pdf.js", &b"%PDF-1.7"[..], "doc.pdf.pdf"),
+            ("data.csv", &b"a,b"[..], "data.csv"),
+            ("sheet.zip", &b"PK\x03\x04x"[..], "sheet.zip"),
+        ] {
+            let ct = sniff(name, bytes).unwrap();
+            assert_eq!(stored_name(name, ct), saved, "{name}");
+        }
+        // Long names stay within the limit with the new extension.
+        let long = format!("{}.html", "a".repeat(MAX_NAME_CHARS));
+        let saved = stored_name(&safe_name(&long), "text/plain");
+        assert!(saved.ends_with(".txt") && saved.chars().count() <= MAX_NAME_CHARS);
+        assert_eq!(stored_name("..html", "text/plain"), "file.txt");
     }
 
     #[test]

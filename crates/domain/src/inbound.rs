@@ -337,16 +337,18 @@ fn finish(mut e: Email) -> Result<Email> {
         }
         e.text.truncate(cut);
     }
+    // Both may reach email headers (a ticket's subject, a participant's
+    // name): nothing that breaks a header line is kept.
     e.subject = e
         .subject
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !crate::outbox::breaks_header(*c))
         .take(200)
         .collect();
     e.from_name = e
         .from_name
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !crate::outbox::breaks_header(*c))
         .take(100)
         .collect();
     e.to.dedup();

@@ -226,6 +226,13 @@ pub fn share_opened(ws: &WorkspaceId, id: &crate::ids::ShareId, minute: i64) -> 
     format!("ws/{ws}/share/{id}/opened/{minute}")
 }
 
+/// Claim of one minute in which the opening of a personal link of
+/// `holder` (a delegate's user id or a participant's id) on a ticket was
+/// recorded in the audit ledger.
+pub fn link_opened(ws: &WorkspaceId, no: TicketNo, holder: &str, minute: i64) -> String {
+    format!("ws/{ws}/t/{:012}/opened/{holder}/{minute}", no.0)
+}
+
 /// Claim of one rendering of a share page's reply form (a second submit
 /// of the same form posts nothing).
 pub fn share_form_once(ws: &WorkspaceId, id: &crate::ids::ShareId, once: &str) -> String {
@@ -448,6 +455,8 @@ mod tests {
             code_sent_claim(&ws, &hash),
             share_opened(&ws, &crate::ids::ShareId::new([0; 16]), i64::MAX),
             share_form_once(&ws, &crate::ids::ShareId::new([0; 16]), &"a".repeat(64)),
+            link_opened(&ws, TicketNo(u64::MAX / 2), &"p".repeat(40), i64::MAX),
+            link_opened(&ws, TicketNo(u64::MAX / 2), u.as_str(), i64::MIN),
             view_counter(&ws, &format!("pending/{}", "q".repeat(40))),
             view_entry(&ws, &format!("working/{u}"), u64::MAX / 2),
             view_count(&ws, "resolved"),

@@ -107,14 +107,14 @@ pub const ROUTES: &[Route] = &[
     r(
         "GET",
         "/api/v1/workspaces/{workspace_id}/logo",
-        "The uploaded logo (public: emails show it)",
+        "The uploaded logo (public: emails show it); the same 404 for a workspace without a logo and for one that does not exist",
         Auth::None,
         false,
     ),
     r(
         "GET",
         "/api/v1/workspaces/{workspace_id}/brand.css",
-        "The brand colour as a style sheet (public: the pages behind share links use it)",
+        "The brand colour as a style sheet (public: the pages behind share links use it); a workspace that does not exist gets the default colour, like one that kept it",
         Auth::None,
         false,
     ),
@@ -310,7 +310,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "POST",
         "/api/v1/tickets/{number}/messages/{seq}/promote",
-        "Promote an external note to a public reply (staff; once)",
+        "Promote an external note to a public reply (staff with the external share permission; once)",
         Auth::Workspace,
         false,
     ),

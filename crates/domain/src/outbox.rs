@@ -151,22 +151,57 @@ fn redact_after(s: &str, marker: &str) -> String {
     out
 }
 
-/// The JSON body of Postmark's `POST /email` for one stored email.
+/// Whether a character must never reach an email header: control
+/// characters (CR, LF, NUL, tab, DEL and the C1 set, NEL included) and the
+/// Unicode line and paragraph separators, any of which can end a header line
+/// or start a new one in some mail software.
+pub fn breaks_header(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Refuse a user-settable `field` that reaches an email header (a subject,
+/// a name) when it holds a character that [`breaks_header`]: a 400 naming
+/// the field.
+pub fn check_header_field(field: &str, value: &str) -> Result<()> {
+    if value.chars().any(breaks_header) {
+        return Err(crate::error::Error::bad(
+            "invalid_field",
+            format!("{field} must be one line of text without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// `s` as it may go into an email header, whatever was stored: every
+/// character that [`breaks_header`] becomes a space (defence in depth;
+/// input is refused before it gets here).
+pub fn header_text(s: &str) -> String {
+    if !s.chars().any(breaks_header) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| if breaks_header(c) { ' ' } else { c })
+        .collect()
+}
+
+/// The JSON body of Postmark's `POST /email` for one stored email; every
+/// header value passes through [`header_text`].
 pub fn postmark_body(e: &Email, from: &str) -> serde_json::Value {
     let mut v = serde_json::json!({
-        "From": from,
-        "To": e.to,
-        "Subject": e.subject,
+        "From": header_text(from),
+        "To": header_text(&e.to),
+        "Subject": header_text(&e.subject),
         "HtmlBody": e.html,
         "TextBody": e.text,
         "MessageStream": "outbound",
-        "Tag": e.kind,
+        "Tag": header_text(&e.kind),
     });
     if let Some(r) = &e.reply_to {
-        v["ReplyTo"] = serde_json::json!(r);
+        v["ReplyTo"] = serde_json::json!(header_text(r));
     }
     if let Some(id) = &e.message_id {
-        v["Headers"] = serde_json::json!([{"Name": "Message-ID", "Value": format!("<{id}>")}]);
+        v["Headers"] =
+            serde_json::json!([{"Name": "Message-ID", "Value": format!("<{}>", header_text(id))}]);
     }
     v
 }
@@ -188,7 +223,9 @@ pub struct Draft {
 }
 
 /// Store an email for one recipient, its body sealed with `key` (`random`:
-/// fresh bytes for the nonce). Returns the stored record (body sealed).
+/// fresh bytes for the nonce). Returns the stored record (body sealed). The
+/// header fields (recipient, subject, Reply-To, Message-ID) are stored
+/// through [`header_text`], so no line break reaches a header.
 pub fn enqueue(
     kv: &dyn Kv,
     ws: &WorkspaceId,
@@ -206,8 +243,8 @@ pub fn enqueue(
     let n = kv.increment(&keys::mail_counter(ws), 1)? as u64;
     let e = Email {
         n,
-        to: to.to_string(),
-        subject: draft.subject,
+        to: header_text(to),
+        subject: header_text(&draft.subject),
         html: String::new(),
         text: String::new(),
         sealed: Some(crate::seal::seal(key, random, &body)),
@@ -216,8 +253,8 @@ pub fn enqueue(
         state: Delivery::Stored,
         created_at: now,
         provider_response: None,
-        reply_to: draft.reply_to,
-        message_id: draft.message_id,
+        reply_to: draft.reply_to.as_deref().map(header_text),
+        message_id: draft.message_id.as_deref().map(header_text),
         version: 0,
     };
     write(kv, &keys::mail(ws, n), &e)?;
@@ -472,6 +509,45 @@ mod tests {
     }
     use super::*;
     use crate::store::MemKv;
+
+    #[test]
+    fn no_line_break_reaches_a_header() {
+        for bad in [
+            "a\rb",
+            "a\nb",
+            "a\0b",
+            "a\tb",
+            "a\u{85}b",
+            "a\u{2028}b",
+            "a\u{2029}b",
+        ] {
+            assert_eq!(header_text(bad), "a b", "{bad:?}");
+            let e = check_header_field("branding.company_name", bad).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.message().contains("branding.company_name"), "{e}");
+        }
+        assert!(check_header_field("name", "Zoë \u{201c}Ltd\u{201d}").is_ok());
+        // Whatever was stored, the email and the provider call carry one line.
+        let kv = MemKv::new();
+        let key = SealKey::derive("deployment secret");
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let b = Branding {
+            company_name: "Acme\r\nBcc: victim@x.test".into(),
+            ..Default::default()
+        };
+        let mut draft = login_link(&b, "Ann", "https://app.example/login#acme.T");
+        draft.reply_to = Some("r@x.test\nBcc: y@x.test".into());
+        draft.message_id = Some("id@x.test\u{2028}X: y".into());
+        let e = enqueue(&kv, &ws, 1, "a@x.com\r\nCc: z@x.test", draft, &key, [1; 32]).unwrap();
+        let v = postmark_body(&e, "Support <s@x.test>\r\nBcc: w@x.test");
+        for h in ["From", "To", "Subject", "ReplyTo"] {
+            let s = v[h].as_str().unwrap();
+            assert!(!s.chars().any(breaks_header), "{h}: {s:?}");
+        }
+        assert_eq!(v["Subject"], "Sign in to Acme  Bcc: victim@x.test");
+        let id = v["Headers"][0]["Value"].as_str().unwrap();
+        assert!(!id.chars().any(breaks_header), "{id:?}");
+    }
 
     #[test]
     fn outbox_stores_one_email_per_recipient_newest_first() {

@@ -82,6 +82,9 @@ pub fn add(
     crate::thread::ticket(kv, ws, no)?;
     let email = workspace::normalise_email(email)?;
     let user = workspace::user_by_email(kv, ws, &email)?.filter(|u| u.role == Role::Customer);
+    if let Some(n) = name {
+        crate::outbox::check_header_field("name", n.trim())?;
+    }
     let name = match (name.map(str::trim).filter(|n| !n.is_empty()), &user) {
         (Some(n), _) if n.chars().count() <= 100 => n.to_string(),
         (Some(_), _) => {

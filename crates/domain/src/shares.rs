@@ -191,9 +191,16 @@ fn check_text(what: &str, s: &str, max: usize, required: bool, one_line: bool) -
             format!("{what} is longer than {max} characters"),
         ));
     }
-    if t.chars()
-        .any(|c| c.is_control() && !(!one_line && (c == '\n' || c == '\r' || c == '\t')))
-    {
+    // One-line fields (the subject) become email subjects: no control
+    // character nor line separator at all.
+    let refused = |c: char| {
+        if one_line {
+            crate::outbox::breaks_header(c)
+        } else {
+            c.is_control() && !matches!(c, '\n' | '\r' | '\t')
+        }
+    };
+    if t.chars().any(refused) {
         return Err(Error::bad(
             "invalid_field",
             format!("{what} contains control characters"),
@@ -976,6 +983,13 @@ mod tests {
             NewShare {
                 email: "a@b.test".into(),
                 subject: "s\nt".into(),
+                note: String::new(),
+                include_details: false,
+                can_reply: true,
+            },
+            NewShare {
+                email: "a@b.test".into(),
+                subject: "s\u{2028}Bcc: x@y.test".into(),
                 note: String::new(),
                 include_details: false,
                 can_reply: true,

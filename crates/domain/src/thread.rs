@@ -45,7 +45,8 @@ fn check_subject(subject: &str) -> Result<String> {
             format!("subject is longer than {MAX_SUBJECT_CHARS} characters"),
         ));
     }
-    if s.chars().any(|c| c.is_control()) {
+    // It goes into email subjects (invites, participant copies).
+    if s.chars().any(crate::outbox::breaks_header) {
         return Err(Error::bad(
             "invalid_field",
             "subject must be one line of text",

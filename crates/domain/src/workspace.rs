@@ -106,6 +106,8 @@ impl Settings {
                 "branding.company_name is longer than 100 characters",
             ));
         }
+        // It goes into email subjects ("Sign in to <company>").
+        crate::outbox::check_header_field("branding.company_name", &b.company_name)?;
         for (name, url) in [
             ("branding.logo_url", &b.logo_url),
             ("branding.logo_link", &b.logo_link),
@@ -174,6 +176,7 @@ pub fn create_workspace(
             "name must be 1 to 100 characters",
         ));
     }
+    crate::outbox::check_header_field("name", name)?;
     if !claim(kv, &keys::workspace_claim(id))? {
         return Err(Error::Conflict(format!("workspace {id} already exists")));
     }
@@ -394,6 +397,8 @@ pub fn upsert_user(
             "name must be 1 to 100 characters",
         ));
     }
+    // Names greet people in emails and name inviters and sharers.
+    crate::outbox::check_header_field("name", &name)?;
     if input.role == Role::Customer && (!input.queues.is_empty() || !input.permissions.is_empty()) {
         return Err(Error::bad(
             "invalid_field",
@@ -410,6 +415,7 @@ pub fn upsert_user(
                 "company must be 1 to 100 characters",
             ));
         }
+        crate::outbox::check_header_field("company", c)?;
     }
     let hash = email_hash(&email);
     let index = keys::user_by_email(ws, &hash);
@@ -566,6 +572,17 @@ mod tests {
             s.branding.logo_link = bad.into();
             assert!(s.validate().is_err(), "{bad}");
         }
+        // The company name goes into email subjects: no control characters
+        // nor line separators.
+        for bad in ["Acme\r\nBcc: x@y.test", "Acme\0", "Acme\u{2028}Ltd", "A\tB"] {
+            let mut s = Settings::default();
+            s.branding.company_name = bad.into();
+            let e = s.validate().unwrap_err();
+            assert!(
+                e.message().contains("branding.company_name"),
+                "{bad:?}: {e}"
+            );
+        }
     }
 
     #[test]
@@ -588,6 +605,22 @@ mod tests {
             b.has(Permission::ExternalShare),
             "admins hold every permission"
         );
+        for (name, company) in [
+            ("Ann\r\nBcc: x@y.test", None),
+            ("Ann\u{2029}B", None),
+            ("Ann", Some("Shop\nLtd")),
+        ] {
+            let mut bad = input("new@example.com", Role::Customer);
+            bad.name = name.into();
+            bad.company = company.map(Into::into);
+            let e = upsert_user(&kv, &ws, bad, 3, [4; 16]).unwrap_err();
+            assert_eq!(e.code(), "invalid_field", "{name:?}");
+            assert!(
+                user_by_email(&kv, &ws, "new@example.com")
+                    .unwrap()
+                    .is_none()
+            );
+        }
         for bad in ["nope", "a@b", "@x.com", "a@.com", "a b@x.com"] {
             assert!(
                 upsert_user(&kv, &ws, input(bad, Role::Customer), 3, [3; 16]).is_err(),

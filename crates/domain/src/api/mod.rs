@@ -1041,7 +1041,9 @@ fn logo_url(env: &Env, ws: &WorkspaceId) -> String {
     )
 }
 
-/// `GET /api/v1/workspaces/<ws>/logo`: public, since emails show it.
+/// `GET /api/v1/workspaces/<ws>/logo`: public, since emails show it. A
+/// workspace without a logo and a workspace that does not exist get the same
+/// 404 (the logo is looked up directly, never the workspace).
 fn public_logo(env: &Env, ws: &str) -> Result<Response> {
     let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
     let (meta, bytes) = workspace::logo(env.kv, &ws)?.ok_or(Error::NotFound)?;
@@ -1594,6 +1596,17 @@ pub fn dead_link_page() -> Response {
     )
 }
 
+/// Record that `holder` (a delegate's user id or a participant's id) opened
+/// their link to ticket `no`, at most once a minute per holder and ticket
+/// (as share pages do), so crawlers and link scanners cannot grow the ledger
+/// without bound. Best effort: a failed record never fails the page.
+fn note_link_opened(env: &Env, ws: &WorkspaceId, no: TicketNo, holder: &str, event: Event) {
+    let minute = env.now.div_euclid(60_000);
+    if claim(env.kv, &keys::link_opened(ws, no, holder, minute)).unwrap_or(false) {
+        let _ = crate::audit::record(env.kv, ws, env.now, holder, event, holder, Some(no), "");
+    }
+}
+
 /// The `accept` component: `GET /i/<link>` shows the invite (changes
 /// nothing); `POST /i/<link>` accepts it, signs the invited customer in, and
 /// sends them to the ticket. `/p/<link>` is a participant's personal ticket
@@ -1624,16 +1637,7 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
         "GET" | "HEAD" => {
             let (ws, no, d) = crate::delegates::peek(env.kv, link, env.now)?;
             // Opening a link is recorded (never the link itself), nothing else changes.
-            let _ = crate::audit::record(
-                env.kv,
-                &ws,
-                env.now,
-                d.user.as_str(),
-                Event::DelegateLinkOpened,
-                d.user.as_str(),
-                Some(no),
-                "",
-            );
+            note_link_opened(env, &ws, no, d.user.as_str(), Event::DelegateLinkOpened);
             let t = thread::ticket(env.kv, &ws, no)?;
             let w = workspace::workspace(env.kv, &ws)?;
             let esc = crate::outbox::escape;
@@ -1906,16 +1910,7 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     let mut mail = Vec::new();
     let mut notice = String::new();
     if req.method != "POST" {
-        let _ = crate::audit::record(
-            env.kv,
-            &ws,
-            env.now,
-            &p.id,
-            Event::ParticipantLinkOpened,
-            &p.id,
-            Some(no),
-            "",
-        );
+        note_link_opened(env, &ws, no, &p.id, Event::ParticipantLinkOpened);
     }
     if req.method == "POST" {
         if !p.can_reply {

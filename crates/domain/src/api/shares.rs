@@ -61,14 +61,21 @@ pub fn neutral_share_page() -> Response {
 
 /// `GET /api/v1/workspaces/<ws>/brand.css`: the brand colour as a style
 /// sheet, so pages under the strict CSP (no inline style) carry it.
+///
+/// An unknown (or malformed) workspace gets the default branding, with the
+/// same status and headers as a known workspace that kept the defaults: the
+/// answer does not tell which workspaces exist.
 pub(super) fn brand_css(env: &Env, ws: &str) -> Result<Response> {
-    let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
-    let w = workspace::workspace(env.kv, &ws)?;
+    let colour = match WorkspaceId::parse(ws) {
+        Ok(id) => match workspace::workspace(env.kv, &id) {
+            Ok(w) => w.settings.branding.brand_colour,
+            Err(Error::NotFound) => workspace::Branding::default().brand_colour,
+            Err(e) => return Err(e),
+        },
+        Err(_) => workspace::Branding::default().brand_colour,
+    };
     // Validated as #rrggbb when saved.
-    let css = format!(
-        ":root {{ --brand: {}; }}\n",
-        w.settings.branding.brand_colour
-    );
+    let css = format!(":root {{ --brand: {colour}; }}\n");
     let mut r = Response::json(200, &Value::Null);
     r.body = css.into_bytes();
     r.headers = vec![
@@ -963,8 +970,9 @@ fn download(
 }
 
 /// `POST /api/v1/tickets/<no>/messages/<seq>/promote` (the `replies`
-/// component): staff turn a collaborator's external note into a public
-/// reply, once; the note itself stays as it was.
+/// component): staff holding the *external share* permission (admins, the
+/// platform) turn a collaborator's external note into a public reply, once;
+/// the note itself stays as it was.
 pub(super) fn promote(
     env: &mut Env,
     actor: &Actor,
@@ -973,6 +981,12 @@ pub(super) fn promote(
     rid: &str,
 ) -> Result<Response> {
     require(actor.is_staff_side(), "only staff promote external notes")?;
+    // Promoting publishes what a collaborator wrote: part of external
+    // sharing, so it takes the same permission.
+    require(
+        may_share(actor),
+        "promoting an external note needs the external share permission",
+    )?;
     let ws = actor.ws().clone();
     let seq = MessageSeq(
         seq.parse::<u64>()
