@@ -32,6 +32,18 @@ fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
     }
 }
 
+/// Whether `f` holds within 3 s (the host's stderr is read by a thread).
+fn eventually(f: impl Fn() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 fn status_of(raw: &[u8]) -> Option<u16> {
     let line = raw.split(|&b| b == b'\r').next()?;
     std::str::from_utf8(line)
@@ -321,7 +333,7 @@ fn outbound_connections_to_blocked_networks_are_refused_by_resolved_address() {
     let r = blocked.get(&format!("/fault/outbound?url={url}"));
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(r.text().contains("refused"), "{}", r.text());
-    assert!(blocked.stderr().contains("blocked network"));
+    assert!(eventually(|| blocked.stderr().contains("blocked network")));
 
     // A CIDR entry blocks that network only.
     let cfg = state.path().join("rc.toml");
@@ -383,7 +395,7 @@ fn shipped_runtime_config_keeps_webhooks_off_private_networks() {
     let d = json_of(&r)["deliveries"][0].clone();
     assert_eq!(d["attempts"], 1, "{d}");
     assert_ne!(d["state"], "succeeded", "{d}");
-    assert!(w.host.stderr().contains("blocked network"));
+    assert!(eventually(|| w.host.stderr().contains("blocked network")));
 }
 
 /// Clients that ask for a large response and never read it hold a slot only
