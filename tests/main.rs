@@ -5,6 +5,7 @@ mod support;
 
 pub mod api;
 mod browser;
+mod hardening_sessions;
 pub mod inbound;
 pub mod inbox;
 mod invites;
