@@ -191,6 +191,64 @@ pub fn authenticate(env: &Env, req: &Request) -> Result<Actor> {
     })
 }
 
+/// Whether an HTTP method changes something (anything but GET, HEAD and
+/// OPTIONS).
+fn unsafe_method(method: &str) -> bool {
+    !matches!(method, "GET" | "HEAD" | "OPTIONS")
+}
+
+/// Whether `origin` (an `Origin` header) is the configured public origin.
+fn is_public_origin(origin: &str, public_origin: &str) -> bool {
+    let public = public_origin.trim().trim_end_matches('/');
+    !public.is_empty() && origin.trim().eq_ignore_ascii_case(public)
+}
+
+/// The one rule against cross-site request forgery, applied by the platform
+/// to every request before any component sees it: a change (any method but
+/// GET, HEAD, OPTIONS) that the browser authenticates by itself (it carries
+/// cookies) or that a page behind a link posts (`/i/`, `/p/`, `/s/`: their
+/// forms sign people in and post replies) must come from this site's own
+/// pages: `Sec-Fetch-Site: same-origin` (or `none`, typed by the user), or
+/// an `Origin` equal to the configured public origin. Anything else is 403
+/// `cross_site_request`, before anything is read or written. Requests with a
+/// bearer API key are not affected: no browser sends one by itself.
+pub fn refuse_cross_site(req: &Request, public_origin: &str) -> Option<Response> {
+    if !unsafe_method(&req.method) {
+        return None;
+    }
+    if req
+        .header("authorization")
+        .is_some_and(|a| a.trim_start().starts_with("Bearer "))
+    {
+        return None;
+    }
+    let ambient = req.header("cookie").is_some_and(|c| !c.trim().is_empty());
+    let link_page = ["/i/", "/p/", "/s/"]
+        .iter()
+        .any(|p| req.path.starts_with(p));
+    if !ambient && !link_page {
+        return None;
+    }
+    let same_site_fetch = req.header("sec-fetch-site").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "same-origin" | "none"
+        )
+    });
+    let same_origin = req
+        .header("origin")
+        .is_some_and(|o| is_public_origin(o, public_origin));
+    if same_site_fetch || same_origin {
+        return None;
+    }
+    let mut r = Response::error(&Error::CrossSite);
+    r.headers
+        .push(("referrer-policy".into(), "no-referrer".into()));
+    r.headers
+        .push(("x-robots-tag".into(), "noindex, nofollow".into()));
+    Some(r)
+}
+
 fn user_json(u: &User) -> Value {
     json!({
         "id": u.id, "email": u.email, "name": u.name, "role": u.role,
@@ -2003,4 +2061,78 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     let mut resp = link_page(200, page_html(&t.subject, &body));
     resp.mail = mail;
     Ok(resp)
+}
+
+#[cfg(test)]
+mod cross_site_tests {
+    use super::*;
+
+    const ORIGIN: &str = "https://tickets.example";
+
+    fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn refused(r: &Request) -> bool {
+        refuse_cross_site(r, ORIGIN).is_some()
+    }
+
+    #[test]
+    fn cookie_changes_must_come_from_this_site() {
+        let c = ("cookie", "__Host-ts_session=acme.x");
+        let purge = "/api/v1/tickets/1/purge";
+        for (headers, bad) in [
+            (vec![c], true),
+            (vec![c, ("origin", "https://evil.tickets.example")], true),
+            (vec![c, ("origin", "null")], true),
+            (vec![c, ("sec-fetch-site", "same-site")], true),
+            (vec![c, ("sec-fetch-site", "cross-site")], true),
+            (vec![c, ("sec-fetch-site", "same-origin")], false),
+            (vec![c, ("sec-fetch-site", "none")], false),
+            (vec![c, ("origin", ORIGIN)], false),
+            (vec![c, ("origin", "HTTPS://Tickets.Example")], false),
+            (
+                vec![c, ("origin", "null"), ("sec-fetch-site", "same-origin")],
+                false,
+            ),
+            // A bearer key is no ambient credential.
+            (vec![c, ("authorization", "Bearer tsk_acme.x")], false),
+            // Nothing the browser adds by itself: nothing to forge.
+            (vec![], false),
+        ] {
+            assert_eq!(refused(&req("POST", purge, &headers)), bad, "{headers:?}");
+        }
+        for m in ["PUT", "PATCH", "DELETE"] {
+            assert!(refused(&req(m, purge, &[c])), "{m}");
+        }
+        for m in ["GET", "HEAD", "OPTIONS"] {
+            assert!(!refused(&req(m, purge, &[c])), "{m}");
+        }
+        let r = refuse_cross_site(&req("POST", purge, &[c]), ORIGIN).unwrap();
+        assert_eq!(r.status, 403);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["error"]["code"], "cross_site_request");
+    }
+
+    #[test]
+    fn link_page_forms_must_come_from_this_site_even_without_cookies() {
+        for path in ["/i/acme.x", "/p/acme.x", "/s/acme.x"] {
+            assert!(refused(&req("POST", path, &[])), "{path}");
+            assert!(
+                !refused(&req("POST", path, &[("sec-fetch-site", "same-origin")])),
+                "{path}"
+            );
+            assert!(!refused(&req("GET", path, &[])), "{path}");
+        }
+        // Inbound webhooks carry no cookies: untouched.
+        assert!(!refused(&req("POST", "/hooks/postmark/acme", &[])));
+    }
 }
