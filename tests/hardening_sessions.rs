@@ -1,12 +1,12 @@
-//! Sessions on the open internet (issue 16): changes made with the
-//! browser's cookies, and the forms of the pages behind links, are refused
-//! when they come from another site; the right share code sent twice is
-//! harmless.
+//! Sessions on the open internet (issue 16): an invitation reaches its one
+//! ticket, never the whole account; changes made with the browser's cookies,
+//! and the forms of the pages behind links, are refused when they come from
+//! another site; the right share code sent twice is harmless.
 
 use serde_json::{Value, json};
 
 use crate::api::{World, call, json_of};
-use crate::invites::{as_cookie, customer, invite_path};
+use crate::invites::{accept, as_cookie, customer, invite_path};
 use crate::support::{Resp, request, request_exact};
 
 /// The configured public origin of the test hosts (spin.toml's default).
@@ -90,6 +90,118 @@ fn invite(w: &World, t: u64, email: &str) -> String {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     invite_path(w, email)
+}
+
+#[test]
+fn an_invitation_reaches_its_one_ticket_never_the_whole_account() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Coffee blend survey");
+    let own = w.ticket(&w.outsider, "Oz's private order");
+    let path = invite(&w, t, "oz@else.test");
+    let (r, cookie) = accept(&w, &path);
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some(format!("/my#{t}").as_str()))
+    );
+    let invited = cookie.expect("accepting opens the ticket on this device");
+
+    // That ticket: read it, its thread, reply to it.
+    let me = as_cookie(&w, &invited, "GET", "/api/v1/me", None);
+    assert_eq!(me.status, 200, "{}", me.text());
+    assert_eq!(json_of(&me)["ticket_scope"], t);
+    assert_eq!(json_of(&me)["user"]["id"], w.outsider.as_str());
+    let tk = format!("/api/v1/tickets/{t}");
+    assert_eq!(as_cookie(&w, &invited, "GET", &tk, None).status, 200);
+    let thread = as_cookie(&w, &invited, "GET", &format!("{tk}/thread"), None);
+    assert!(thread.text().contains("first message"), "{}", thread.text());
+    let post = as_cookie(
+        &w,
+        &invited,
+        "POST",
+        &format!("{tk}/replies"),
+        Some(json!({"body": "Delegate answer"})),
+    );
+    assert_eq!(post.status, 201, "{}", post.text());
+    assert_eq!(json_of(&post)["message"]["author"]["kind"], "delegate");
+
+    // Nothing else of the account: 404, as for a ticket one may not see.
+    let o = format!("/api/v1/tickets/{own}");
+    for (m, p, body) in [
+        ("GET", o.clone(), None),
+        ("GET", format!("{o}/thread"), None),
+        (
+            "POST",
+            format!("{o}/replies"),
+            Some(json!({"body": "as the account"})),
+        ),
+        ("GET", "/api/v1/tickets".into(), None),
+        ("GET", "/api/v1/tickets?scope=delegated".into(), None),
+        ("GET", "/api/v1/search?q=private".into(), None),
+        (
+            "POST",
+            "/api/v1/tickets".into(),
+            Some(json!({"subject": "Opened with an invite", "body": "x"})),
+        ),
+        ("GET", format!("/api/v1/users/{}", w.outsider), None),
+        ("GET", format!("{tk}/delegates"), None),
+    ] {
+        let r = as_cookie(&w, &invited, m, &p, body);
+        assert_eq!(r.status, 404, "{m} {p}: {}", r.text());
+    }
+    assert!(!thread_text(&w, own).contains("as the account"));
+    let theirs = json_of(&w.as_(Some(&w.outsider), "GET", "/api/v1/tickets", None));
+    assert_eq!(
+        theirs["tickets"].as_array().unwrap().len(),
+        1,
+        "no ticket opened through the invitation: {theirs}"
+    );
+
+    // Signing in with a login link opens the account, the shared ticket on
+    // its dashboard.
+    let full = login_session(&w, &w.outsider);
+    assert_eq!(as_cookie(&w, &full, "GET", &o, None).status, 200);
+    let me = json_of(&as_cookie(&w, &full, "GET", "/api/v1/me", None));
+    assert_eq!(me["ticket_scope"], Value::Null);
+    let shared = json_of(&as_cookie(
+        &w,
+        &full,
+        "GET",
+        "/api/v1/tickets?scope=delegated",
+        None,
+    ));
+    assert_eq!(shared["tickets"][0]["number"], t);
+    assert_eq!(shared["tickets"][0]["shared"], true);
+
+    // A browser already signed in to that account keeps its session when it
+    // accepts another invitation.
+    let t2 = w.ticket(&w.cust_b, "Second survey");
+    let path2 = invite(&w, t2, "oz@else.test");
+    let r = request(
+        &w.host.addr,
+        "POST",
+        &path2,
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &full),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(r.header("set-cookie").is_none(), "the session is kept");
+    for n in [own, t2] {
+        let p = format!("/api/v1/tickets/{n}");
+        assert_eq!(as_cookie(&w, &full, "GET", &p, None).status, 200);
+    }
+
+    // Revoking ends the invitation's session on the very next request.
+    let r = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/tickets/{t}/delegates/{}/revoke", w.outsider),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(as_cookie(&w, &invited, "GET", &tk, None).status, 404);
 }
 
 #[test]
