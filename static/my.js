@@ -46,6 +46,7 @@ async function openTicket(number) {
   const pane = document.getElementById("ticket");
   try {
     const [{ ticket }, messages] = await Promise.all([api("GET", `/tickets/${number}`), wholeThread(number)]);
+    if (state.me.ticket_scope !== null) showShared([ticket]);
     const text = el("textarea", { id: "reply-body", name: "body", rows: "5", required: true });
     const status = el("p", { role: "status", class: "muted" });
     pane.replaceChildren(
@@ -105,9 +106,9 @@ async function invitedView(number) {
   document.getElementById("mine-title").textContent = "Your invitation";
   document.getElementById("ticket-list").replaceChildren(el("li", { class: "empty", id: "invited-note" },
     "You opened this ticket from an invitation. Sign in with a login link to see your other tickets."));
-  document.querySelector(".new-ticket").hidden = true;
-  const { ticket } = await api("GET", `/tickets/${number}`);
-  showShared([ticket]);
+  // Removed, not hidden: `.inline` in app.css overrides the hidden attribute.
+  document.getElementById("company-toggle").remove();
+  document.querySelector(".new-ticket").remove();
   await openTicket(number);
 }
 
