@@ -1694,8 +1694,9 @@ pub fn dead_link_page() -> Response {
 
 /// The `accept` component: `GET /i/<link>` shows the invite (changes
 /// nothing); `POST /i/<link>` accepts it, starts a session that reaches that
-/// one ticket only (read its public thread, reply), and sends them to it. `/p/<link>` is a participant's personal ticket
-/// page (public thread and reply form).
+/// one ticket only (read its public thread, reply), and sends them to it.
+/// `/p/<link>` is a participant's personal ticket page (public thread and
+/// reply form).
 pub fn handle_accept(env: &mut Env, req: &Request) -> Response {
     accept(env, req).unwrap_or_else(|e| match e {
         Error::Store(_) => Response::error(&e),
