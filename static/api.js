@@ -70,11 +70,12 @@ export const VISIBILITY_LABELS = {
   external: "External note",
 };
 
-// The signed-in person, or a redirect to the sign-in page.
+// The signed-in person, or a redirect to the sign-in page. `ticket_scope` is
+// the one ticket a session from an invitation reaches (null: the account).
 export async function requireUser() {
   try {
     const me = await api("GET", "/me");
-    return me.user;
+    return { ...me.user, ticket_scope: me.ticket_scope ?? null };
   } catch (e) {
     if (e.status === 401) location.assign("/login");
     throw e;

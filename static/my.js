@@ -27,9 +27,13 @@ async function loadTickets(more = false) {
 
 async function loadShared() {
   const page = await api("GET", "/tickets?scope=delegated&limit=50");
+  showShared(page.tickets);
+}
+
+function showShared(tickets) {
   const section = document.getElementById("shared");
-  section.hidden = page.tickets.length === 0;
-  document.getElementById("shared-list").replaceChildren(...page.tickets.map((t) => el("li", {},
+  section.hidden = tickets.length === 0;
+  document.getElementById("shared-list").replaceChildren(...tickets.map((t) => el("li", {},
     el("a", { href: `#${t.number}`, class: "ticket-row", "data-number": t.number },
       el("span", { class: "num" }, t.ref),
       el("span", { class: "subject" }, t.subject),
@@ -42,6 +46,7 @@ async function openTicket(number) {
   const pane = document.getElementById("ticket");
   try {
     const [{ ticket }, messages] = await Promise.all([api("GET", `/tickets/${number}`), wholeThread(number)]);
+    if (state.me.ticket_scope !== null) showShared([ticket]);
     const text = el("textarea", { id: "reply-body", name: "body", rows: "5", required: true });
     const status = el("p", { role: "status", class: "muted" });
     pane.replaceChildren(
@@ -54,7 +59,7 @@ async function openTicket(number) {
         try {
           await api("POST", `/tickets/${number}/replies`, { body: text.value });
           await openTicket(number);
-          await loadTickets();
+          if (state.me.ticket_scope === null) await loadTickets();
         } catch (err) { status.textContent = err.message; }
       } },
         el("label", { for: "reply-body" }, "Your reply"),
@@ -71,6 +76,7 @@ async function main() {
   if (state.me.role !== "customer") { location.assign("/console"); return; }
   document.getElementById("who").textContent = state.me.name;
   document.getElementById("logout").addEventListener("click", logout);
+  if (state.me.ticket_scope !== null) { await invitedView(state.me.ticket_scope); return; }
   document.getElementById("more").addEventListener("click", () => loadTickets(true));
   if (state.me.company) {
     document.getElementById("company-toggle").hidden = false;
@@ -92,6 +98,18 @@ async function main() {
   await loadTickets();
   await loadShared();
   if (location.hash.length > 1) openTicket(location.hash.slice(1));
+}
+
+// Signed in from an invitation: that one ticket, nothing else of the account
+// (a login link opens the rest).
+async function invitedView(number) {
+  document.getElementById("mine-title").textContent = "Your invitation";
+  document.getElementById("ticket-list").replaceChildren(el("li", { class: "empty", id: "invited-note" },
+    "You opened this ticket from an invitation. Sign in with a login link to see your other tickets."));
+  // Removed, not hidden: `.inline` in app.css overrides the hidden attribute.
+  document.getElementById("company-toggle").remove();
+  document.querySelector(".new-ticket").remove();
+  await openTicket(number);
 }
 
 main().catch((e) => showError(document.getElementById("ticket"), e));

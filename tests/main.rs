@@ -7,6 +7,7 @@ pub mod api;
 mod browser;
 mod hardening_host;
 mod hardening_links;
+mod hardening_sessions;
 pub mod inbound;
 pub mod inbox;
 mod invites;

@@ -279,7 +279,31 @@ impl Resp {
 
 /// One HTTP/1.1 request on a fresh connection; `None` when the server is
 /// not there or the connection breaks before a response (a killed host).
+///
+/// Sent as a browser on the app's own pages sends it: `Sec-Fetch-Site:
+/// same-origin`, unless the test gives `Sec-Fetch-Site` or `Origin` itself
+/// (cross-site requests are refused; see [`request_exact`] to send no such
+/// header at all).
 pub fn try_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Resp> {
+    let given = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("sec-fetch-site") || k.eq_ignore_ascii_case("origin"));
+    let mut all = headers.to_vec();
+    if !given {
+        all.push(("Sec-Fetch-Site", "same-origin"));
+    }
+    try_request_exact(addr, method, path, &all, body)
+}
+
+/// [`try_request`] with exactly the given headers (no `Sec-Fetch-Site`
+/// added).
+pub fn try_request_exact(
     addr: &str,
     method: &str,
     path: &str,
@@ -434,4 +458,17 @@ impl Drop for Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One request with exactly the given headers: no `Sec-Fetch-Site` added,
+/// as a client that is not a browser, or an old one, sends it.
+pub fn request_exact(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    try_request_exact(addr, method, path, headers, body)
+        .unwrap_or_else(|| panic!("no response from {addr} to {method} {path}"))
 }

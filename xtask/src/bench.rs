@@ -368,7 +368,11 @@ fn once_load(addr: &str, paths: &[String], conns: u32) -> Result<Load, String> {
                         let (status, body) = c.call(
                             "POST",
                             p,
-                            &[("Content-Type", "application/x-www-form-urlencoded")],
+                            &[
+                                ("Content-Type", "application/x-www-form-urlencoded"),
+                                // As the invitation page's form, from this site.
+                                ("Sec-Fetch-Site", "same-origin"),
+                            ],
                             "",
                         )?;
                         lat.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -582,7 +586,9 @@ fn seed(addr: &str, messages: u64, tickets: u64, links: u64) -> Result<Seeded, S
         .find_map(|w| w.split_once("/s/").map(|(_, l)| format!("/s/{l}")))
         .ok_or("no share link in the outbox")?;
     let form = ("Content-Type", "application/x-www-form-urlencoded");
-    c.call("POST", &share_link, &[form], "action=send_code")?;
+    // The share page's forms, as a browser on this site sends them.
+    let same = ("Sec-Fetch-Site", "same-origin");
+    c.call("POST", &share_link, &[form, same], "action=send_code")?;
     let subject = newest_email(&mut c)?["subject"]
         .as_str()
         .unwrap_or_default()
@@ -592,7 +598,7 @@ fn seed(addr: &str, messages: u64, tickets: u64, links: u64) -> Result<Seeded, S
         addr,
         "POST",
         &share_link,
-        &[form],
+        &[form, same],
         &format!("action=verify&code={code}"),
     )?;
     let share_cookie = head

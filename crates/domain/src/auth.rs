@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ids::{ApiKeyId, UserId, WorkspaceId};
+use crate::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
 use crate::keys;
 use crate::record::{read, update, write};
 use crate::store::Kv;
@@ -37,7 +37,8 @@ pub struct TokenRecord {
     pub used: bool,
     /// Revoked (API keys, logged-out sessions).
     pub revoked: bool,
-    /// The ticket a link is for (invite links).
+    /// The ticket a link is for (invite links), or the one ticket a session
+    /// reaches (sessions from an invitation).
     #[serde(default)]
     pub ticket: Option<crate::ids::TicketNo>,
     /// CAS guard.
@@ -250,14 +251,60 @@ pub fn create_session(
     )
 }
 
-/// The user behind a session cookie value.
-pub fn session_user(kv: &dyn Kv, cookie: &str, now: Millis) -> Result<(WorkspaceId, UserId)> {
+/// Start a browser session that reaches one ticket only (an accepted
+/// invitation: the link holder reads and replies to that ticket, nothing
+/// else of the account); returns the cookie value.
+pub fn create_ticket_session(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    user: &UserId,
+    ticket: TicketNo,
+    now: Millis,
+    random: [u8; 32],
+) -> Result<String> {
+    issue(
+        kv,
+        ws,
+        Purpose::Session,
+        TokenRecord {
+            purpose: purpose_name(Purpose::Session),
+            user: Some(user.clone()),
+            key_id: None,
+            created_at: now,
+            expires_at: Some(now + SESSION_LIFETIME),
+            used: false,
+            revoked: false,
+            ticket: Some(ticket),
+            version: 0,
+        },
+        random,
+    )
+}
+
+/// Who a live session cookie belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The workspace.
+    pub ws: WorkspaceId,
+    /// The user.
+    pub user: UserId,
+    /// The one ticket the session reaches (a session from an invitation);
+    /// `None` for a session from a login link (the whole account).
+    pub ticket: Option<TicketNo>,
+}
+
+/// The session behind a cookie value.
+pub fn session_user(kv: &dyn Kv, cookie: &str, now: Millis) -> Result<Session> {
     let (ws, tok) = split(cookie)?;
     let (_, rec) = lookup(kv, &ws, Purpose::Session, tok)?;
     if !rec.live(Purpose::Session, now) {
         return Err(Error::Unauthenticated);
     }
-    Ok((ws, rec.user.ok_or(Error::Unauthenticated)?))
+    Ok(Session {
+        ws,
+        user: rec.user.ok_or(Error::Unauthenticated)?,
+        ticket: rec.ticket,
+    })
 }
 
 /// End a session (logout); unknown sessions are fine.
@@ -377,7 +424,19 @@ mod tests {
         let kv = MemKv::new();
         let u = UserId::new([1; 16]);
         let s = create_session(&kv, &ws(), &u, 0, [1; 32]).unwrap();
-        assert_eq!(session_user(&kv, &s, 1).unwrap(), (ws(), u.clone()));
+        assert_eq!(
+            session_user(&kv, &s, 1).unwrap(),
+            Session {
+                ws: ws(),
+                user: u.clone(),
+                ticket: None
+            }
+        );
+        let scoped = create_ticket_session(&kv, &ws(), &u, TicketNo(7), 0, [4; 32]).unwrap();
+        assert_eq!(
+            session_user(&kv, &scoped, 1).unwrap().ticket,
+            Some(TicketNo(7))
+        );
         assert!(session_user(&kv, &s, SESSION_LIFETIME).is_err(), "expired");
         assert!(
             consume_login(&kv, &s, 1).is_err(),

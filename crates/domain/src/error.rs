@@ -17,6 +17,10 @@ pub enum Error {
     Unauthenticated,
     /// Authenticated, but the role or permission does not allow it.
     Forbidden(String),
+    /// A change (POST, PUT, PATCH, DELETE) carrying the browser's ambient
+    /// credentials (cookies) or a link page's form did not come from this
+    /// site's own pages (`Sec-Fetch-Site` / `Origin`).
+    CrossSite,
     /// Nothing there, or nothing this caller may know about (cross-workspace,
     /// cross-ticket, expired, revoked or unknown links all look the same).
     NotFound,
@@ -65,7 +69,7 @@ impl Error {
         match self {
             Error::BadRequest { .. } => 400,
             Error::Unauthenticated => 401,
-            Error::Forbidden(_) => 403,
+            Error::Forbidden(_) | Error::CrossSite => 403,
             Error::NotFound | Error::NoRoute => 404,
             Error::Conflict(_) => 409,
             Error::PayloadTooLarge(_) => 413,
@@ -82,6 +86,7 @@ impl Error {
             Error::BadRequest { code, .. } => code,
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
+            Error::CrossSite => "cross_site_request",
             Error::NotFound => "not_found",
             Error::NoRoute => "no_route",
             Error::Conflict(_) => "conflict",
@@ -99,6 +104,7 @@ impl Error {
             Error::BadRequest { message, .. } => message.clone(),
             Error::Unauthenticated => "sign in or give a valid API key".into(),
             Error::Forbidden(why) => why.clone(),
+            Error::CrossSite => "cross-site request refused: a change made with this site's cookies or on a page behind a link must come from this site's own pages (Sec-Fetch-Site same-origin, or Origin the public origin)".into(),
             Error::NotFound => "not found".into(),
             Error::NoRoute => "no such endpoint; see /api/v1/openapi.json".into(),
             Error::Conflict(why) => why.clone(),
@@ -129,6 +135,7 @@ mod tests {
             (Error::bad("invalid_json", "line 1"), 400, "invalid_json"),
             (Error::NotFound, 404, "not_found"),
             (Error::Conflict("taken by Ann".into()), 409, "conflict"),
+            (Error::CrossSite, 403, "cross_site_request"),
             (
                 Error::Store(StoreError("disk full at /x".into())),
                 500,

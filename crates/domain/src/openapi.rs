@@ -639,7 +639,7 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "Workspace API key tsk_<workspace>.<token>; add Ticketshare-Act-As: <user id> to act as a user"},
                 "deploymentToken": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "__Host-ts_session"}
+                "session": {"type": "apiKey", "in": "cookie", "name": "__Host-ts_session", "description": "Browser session from a login link (the whole account) or from an accepted invitation (its one ticket: GET /me, the ticket, its thread and files, replies; anything else 404). A POST, PUT, PATCH or DELETE made with it must come from this site's pages (Sec-Fetch-Site: same-origin, or Origin the public origin), else 403 cross_site_request"}
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",

@@ -59,6 +59,13 @@ pub struct Code {
     pub expires_at: Millis,
     /// Used already.
     pub used: bool,
+    /// When it was used (a repeat soon after is harmless).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<Millis>,
+    /// Hash of the one-time field of the form that used it: the same form
+    /// sent again (a double click) is the same browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<String>,
 }
 
 /// One share of a ticket with one collaborator.
@@ -438,6 +445,8 @@ pub fn issue_code(
             hash: hash.clone(),
             expires_at: now + CODE_LIFETIME,
             used: false,
+            used_at: None,
+            used_by: None,
         });
         Ok(())
     })?;
@@ -494,6 +503,11 @@ fn throttle_code(kv: &dyn Kv, ws: &WorkspaceId, email: &str, now: Millis) -> Res
     .map(|_| ())
 }
 
+/// How long after a code is used a repeat of it is harmless (a double
+/// click on Verify, a second tab): neither counted as a wrong try nor, from
+/// another form, a way in.
+pub const CODE_REPEAT_WINDOW: Millis = 60_000;
+
 /// Why a code was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRefusal {
@@ -502,23 +516,42 @@ pub enum CodeRefusal {
         /// Tries left before the share locks.
         left: u32,
     },
+    /// The code that was just used, from another form (another tab or
+    /// browser): not counted as a wrong try, and no way in either.
+    JustUsed,
     /// Too many wrong tries: the share is locked.
     Locked,
+}
+
+/// Hash of a form's one-time field (`once`), as kept on a used code.
+fn form_hash(id: &ShareId, once: &str) -> String {
+    token::hash(Purpose::ShareCode, &format!("{id}:form:{once}"))
 }
 
 /// Check a one-time code. Right: the share is verified and the address is
 /// remembered (re-shares skip the code); returns the share. Wrong: the
 /// failure is counted (on the share, so re-sending does not reset it).
+///
+/// `once` is the one-time field of the form the code came from. The code
+/// that was just used (within [`CODE_REPEAT_WINDOW`]) sent again is
+/// harmless: from the same form (a double click, whose first answer the
+/// browser may never have seen) it verifies again, so the browser gets its
+/// session; from any other form it is [`CodeRefusal::JustUsed`]. Neither
+/// counts as a wrong try.
 pub fn verify_code(
     kv: &dyn Kv,
     ws: &WorkspaceId,
     id: &ShareId,
     code: &str,
+    once: Option<&str>,
     now: Millis,
 ) -> Result<std::result::Result<Share, CodeRefusal>> {
     let code = code.trim();
     let well_formed = code.len() == 6 && code.bytes().all(|c| c.is_ascii_digit());
     let attempt = code_hash(id, code);
+    let form = once
+        .filter(|o| !o.is_empty() && o.len() <= 64)
+        .map(|o| form_hash(id, o));
     let mut outcome = None;
     let share = update(kv, &keys::share(ws, id), |s: &mut Share| {
         // A verified share still needs a right code: each new browser proves
@@ -535,12 +568,30 @@ pub fn verify_code(
             && s.code.as_ref().is_some_and(|c| {
                 !c.used && now < c.expires_at && token::ct_eq(c.hash.as_bytes(), attempt.as_bytes())
             });
+        let repeat = well_formed
+            && s.code.as_ref().is_some_and(|c| {
+                c.used
+                    && c.used_at.is_some_and(|u| now - u < CODE_REPEAT_WINDOW)
+                    && token::ct_eq(c.hash.as_bytes(), attempt.as_bytes())
+            });
         if right {
             if let Some(c) = s.code.as_mut() {
                 c.used = true;
+                c.used_at = Some(now);
+                c.used_by = form.clone();
             }
             s.verified_at = s.verified_at.or(Some(now));
             outcome = Some(Ok(()));
+        } else if repeat {
+            let same_form = match (&form, s.code.as_ref().and_then(|c| c.used_by.as_ref())) {
+                (Some(f), Some(by)) => token::ct_eq(f.as_bytes(), by.as_bytes()),
+                _ => false,
+            };
+            outcome = Some(if same_form {
+                Ok(())
+            } else {
+                Err(CodeRefusal::JustUsed)
+            });
         } else {
             s.failures += 1;
             outcome = Some(if s.failures >= MAX_CODE_FAILURES {
@@ -799,7 +850,7 @@ mod tests {
         assert!(issue_code(&kv, &ws, &b, 119_999, [8; 32]).is_ok());
         // Verification carries over to re-shares of the same ticket only.
         let code = issue_code(&kv, &ws, &get(&kv, &ws, &a.id).unwrap(), 200_000, [7; 32]);
-        verify_code(&kv, &ws, &a.id, &code.unwrap(), 200_001)
+        verify_code(&kv, &ws, &a.id, &code.unwrap(), None, 200_001)
             .unwrap()
             .unwrap();
         let (same, _) = share(&kv, &ws, no, "dock@carrier.test", 200_002, 3);
@@ -819,10 +870,12 @@ mod tests {
         let (kv, ws, no) = setup();
         let (s, _) = share(&kv, &ws, no, "dock@carrier.test", 0, 1);
         let code = issue_code(&kv, &ws, &s, 0, [9; 32]).unwrap();
-        let v = verify_code(&kv, &ws, &s.id, &code, 1).unwrap().unwrap();
+        let v = verify_code(&kv, &ws, &s.id, &code, None, 1)
+            .unwrap()
+            .unwrap();
         let cookie = start_session(&kv, &ws, &v, 2, [5; 32]).unwrap();
         for _ in 0..MAX_CODE_FAILURES {
-            verify_code(&kv, &ws, &s.id, "999999x", 3)
+            verify_code(&kv, &ws, &s.id, "999999x", None, 3)
                 .unwrap()
                 .unwrap_err();
         }
@@ -857,11 +910,11 @@ mod tests {
             Err(Error::RateLimited(_))
         ));
         // Expired code fails (10 min + 1 ms).
-        let late = verify_code(&kv, &ws, &s.id, &code, CODE_LIFETIME + 1).unwrap();
+        let late = verify_code(&kv, &ws, &s.id, &code, None, CODE_LIFETIME + 1).unwrap();
         assert_eq!(late, Err(CodeRefusal::Wrong { left: 4 }));
         for left in [3, 2, 1] {
             assert_eq!(
-                verify_code(&kv, &ws, &s.id, "000000x", 1).unwrap(),
+                verify_code(&kv, &ws, &s.id, "000000x", None, 1).unwrap(),
                 Err(CodeRefusal::Wrong { left })
             );
         }
@@ -874,16 +927,51 @@ mod tests {
             "123456"
         };
         assert_eq!(
-            verify_code(&kv, &ws, &s.id, wrong, 60_001).unwrap(),
+            verify_code(&kv, &ws, &s.id, wrong, None, 60_001).unwrap(),
             Err(CodeRefusal::Locked)
         );
         assert_eq!(
-            verify_code(&kv, &ws, &s.id, &code2, 60_002).unwrap(),
+            verify_code(&kv, &ws, &s.id, &code2, None, 60_002).unwrap(),
             Err(CodeRefusal::Locked)
         );
         assert_eq!(
             get(&kv, &ws, &s.id).unwrap().state(60_003),
             ShareState::Locked
+        );
+    }
+
+    #[test]
+    fn the_right_code_sent_twice_from_one_form_is_harmless() {
+        let (kv, ws, no) = setup();
+        let (s, _) = share(&kv, &ws, no, "dock@carrier.test", 0, 1);
+        let code = issue_code(&kv, &ws, &s, 0, [9; 32]).unwrap();
+        let form = Some("form-nonce-0123456789abcdef");
+        // A double click, and more: every repeat of the same form verifies
+        // (each gets a session), none counts as a wrong try.
+        let oks: usize = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    sc.spawn(|| {
+                        verify_code(&kv, &ws, &s.id, &code, form, 5)
+                            .unwrap()
+                            .is_ok() as usize
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(oks, 8);
+        let after = get(&kv, &ws, &s.id).unwrap();
+        assert_eq!((after.failures, after.state(6)), (0, ShareState::Active));
+        // Another form gets no way in with the used code.
+        assert_eq!(
+            verify_code(&kv, &ws, &s.id, &code, Some("another-form-0123456789"), 6).unwrap(),
+            Err(CodeRefusal::JustUsed)
+        );
+        // The window closes: the same form's repeat is a wrong try again.
+        assert_eq!(
+            verify_code(&kv, &ws, &s.id, &code, form, 5 + CODE_REPEAT_WINDOW).unwrap(),
+            Err(CodeRefusal::Wrong { left: 4 })
         );
     }
 
@@ -896,12 +984,21 @@ mod tests {
             start_session(&kv, &ws, &s, 1, [5; 32]).is_err(),
             "no session before verifying"
         );
-        let v = verify_code(&kv, &ws, &s.id, &code, 2).unwrap().unwrap();
+        let v = verify_code(&kv, &ws, &s.id, &code, None, 2)
+            .unwrap()
+            .unwrap();
         assert_eq!(v.state(3), ShareState::Active);
         // Single use: the same code again is refused even now the share is
-        // verified; a second browser asks for a code of its own.
+        // verified; a second browser asks for a code of its own. Right after
+        // its use, a repeat from another form (a second tab) is no wrong
+        // try; later it is one.
         assert_eq!(
-            verify_code(&kv, &ws, &s.id, &code, 4).unwrap(),
+            verify_code(&kv, &ws, &s.id, &code, None, 4).unwrap(),
+            Err(CodeRefusal::JustUsed)
+        );
+        assert_eq!(get(&kv, &ws, &s.id).unwrap().failures, 0);
+        assert_eq!(
+            verify_code(&kv, &ws, &s.id, &code, None, 2 + CODE_REPEAT_WINDOW).unwrap(),
             Err(CodeRefusal::Wrong { left: 4 })
         );
         let v2 = get(&kv, &ws, &s.id).unwrap();
@@ -911,7 +1008,7 @@ mod tests {
         ));
         let code2 = issue_code(&kv, &ws, &v2, 60_000, [6; 32]).unwrap();
         assert!(
-            verify_code(&kv, &ws, &s.id, &code2, 60_001)
+            verify_code(&kv, &ws, &s.id, &code2, None, 60_001)
                 .unwrap()
                 .is_ok()
         );

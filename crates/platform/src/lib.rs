@@ -4,8 +4,9 @@
 //! - [`SpinKv`]: the domain's [`Kv`] over Spin's `default` key-value store
 //!   (`fermyon:spin/key-value` for plain operations, `wasi:keyvalue/atomics`
 //!   for increment and compare-and-swap: the same data).
-//! - [`serve_api`]: one API request through the pure handler, the response
-//!   sent before any mail goes to the provider.
+//! - [`serve_api`]: one API request through the pure handler (after the one
+//!   cross-site request check, `domain::api::refuse_cross_site`), the
+//!   response sent before any mail goes to the provider.
 //! - [`now_ms`] and [`random`]: the clock and the OS random source, passed into
 //!   the pure domain functions as arguments.
 
@@ -113,7 +114,12 @@ fn run_api(
         allow_private_webhooks: allow_private_webhooks(),
         reply_domain: &reply_domain,
     };
-    let resp = handler(&mut env, req);
+    // Cross-site request forgery is refused here, in one place for every
+    // component, before the handler reads or writes anything.
+    let resp = match domain::api::refuse_cross_site(req, &public_origin) {
+        Some(refused) => refused,
+        None => handler(&mut env, req),
+    };
     if let Some(detail) = &resp.internal {
         // Never a link token in the log: paths behind links are redacted.
         eprintln!(

@@ -102,6 +102,9 @@ pub enum Actor {
         ws: WorkspaceId,
         /// The user.
         user: Box<User>,
+        /// The one ticket a session from an invitation reaches; `None` for
+        /// the whole account (a login-link session, or the platform acting).
+        scope: Option<TicketNo>,
     },
 }
 
@@ -116,6 +119,14 @@ impl Actor {
     fn user(&self) -> Option<&User> {
         match self {
             Actor::User { user, .. } => Some(user),
+            Actor::Platform { .. } => None,
+        }
+    }
+
+    /// The one ticket the actor's session reaches, if it is so limited.
+    fn scope(&self) -> Option<TicketNo> {
+        match self {
+            Actor::User { scope, .. } => *scope,
             Actor::Platform { .. } => None,
         }
     }
@@ -178,17 +189,101 @@ pub fn authenticate(env: &Env, req: &Request) -> Result<Actor> {
                 Ok(Actor::User {
                     ws,
                     user: Box::new(user),
+                    scope: None,
                 })
             }
         };
     }
-    let session = cookie(req, auth::SESSION_COOKIE).ok_or(Error::Unauthenticated)?;
-    let (ws, id) = auth::session_user(env.kv, &session, env.now)?;
-    let user = workspace::user(env.kv, &ws, &id).map_err(|_| Error::Unauthenticated)?;
+    let cookie_value = cookie(req, auth::SESSION_COOKIE).ok_or(Error::Unauthenticated)?;
+    let session = auth::session_user(env.kv, &cookie_value, env.now)?;
+    if let Some(no) = session.ticket {
+        if !reachable_in_scope(req, no) {
+            return Err(Error::NotFound);
+        }
+    }
+    let user =
+        workspace::user(env.kv, &session.ws, &session.user).map_err(|_| Error::Unauthenticated)?;
     Ok(Actor::User {
-        ws,
+        ws: session.ws,
         user: Box::new(user),
+        scope: session.ticket,
     })
+}
+
+/// What a session from an invitation reaches: who is signed in, and its one
+/// ticket (the ticket, its public thread and files, replies). Everything
+/// else answers 404, as for a ticket the caller may not see; the rest of the
+/// account needs a login link.
+fn reachable_in_scope(req: &Request, no: TicketNo) -> bool {
+    let Some(segs) = segments(&req.path) else {
+        return false;
+    };
+    let this = |n: &str| TicketNo::parse(n).is_ok_and(|n| n == no);
+    match (req.method.as_str(), segs.as_slice()) {
+        ("GET" | "HEAD", ["me"]) => true,
+        ("GET" | "HEAD", ["tickets", n] | ["tickets", n, "thread"]) => this(n),
+        ("GET" | "HEAD", ["tickets", n, "messages", _, "attachments", _]) => this(n),
+        ("POST", ["tickets", n, "replies"]) => this(n),
+        _ => false,
+    }
+}
+
+/// Whether an HTTP method changes something (anything but GET, HEAD and
+/// OPTIONS).
+fn unsafe_method(method: &str) -> bool {
+    !matches!(method, "GET" | "HEAD" | "OPTIONS")
+}
+
+/// Whether `origin` (an `Origin` header) is the configured public origin.
+fn is_public_origin(origin: &str, public_origin: &str) -> bool {
+    let public = public_origin.trim().trim_end_matches('/');
+    !public.is_empty() && origin.trim().eq_ignore_ascii_case(public)
+}
+
+/// The one rule against cross-site request forgery, applied by the platform
+/// to every request before any component sees it: a change (any method but
+/// GET, HEAD, OPTIONS) that the browser authenticates by itself (it carries
+/// cookies) or that a page behind a link posts (`/i/`, `/p/`, `/s/`: their
+/// forms sign people in and post replies) must come from this site's own
+/// pages: `Sec-Fetch-Site: same-origin` (or `none`, typed by the user), or
+/// an `Origin` equal to the configured public origin. Anything else is 403
+/// `cross_site_request`, before anything is read or written. Requests with a
+/// bearer API key are not affected: no browser sends one by itself.
+pub fn refuse_cross_site(req: &Request, public_origin: &str) -> Option<Response> {
+    if !unsafe_method(&req.method) {
+        return None;
+    }
+    if req
+        .header("authorization")
+        .is_some_and(|a| a.trim_start().starts_with("Bearer "))
+    {
+        return None;
+    }
+    let ambient = req.header("cookie").is_some_and(|c| !c.trim().is_empty());
+    let link_page = ["/i/", "/p/", "/s/"]
+        .iter()
+        .any(|p| req.path.starts_with(p));
+    if !ambient && !link_page {
+        return None;
+    }
+    let same_site_fetch = req.header("sec-fetch-site").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "same-origin" | "none"
+        )
+    });
+    let same_origin = req
+        .header("origin")
+        .is_some_and(|o| is_public_origin(o, public_origin));
+    if same_site_fetch || same_origin {
+        return None;
+    }
+    let mut r = Response::error(&Error::CrossSite);
+    r.headers
+        .push(("referrer-policy".into(), "no-referrer".into()));
+    r.headers
+        .push(("x-robots-tag".into(), "noindex, nofollow".into()));
+    Some(r)
 }
 
 fn user_json(u: &User) -> Value {
@@ -257,6 +352,9 @@ fn method_not_allowed(allowed: &str) -> Result<Response> {
 
 /// A ticket the actor may see, or NotFound.
 fn visible_ticket(env: &Env, actor: &Actor, no: TicketNo) -> Result<Ticket> {
+    if actor.scope().is_some_and(|s| s != no) {
+        return Err(Error::NotFound);
+    }
     let t = thread::ticket(env.kv, actor.ws(), no)?;
     if actor.is_staff_side() {
         return Ok(t);
@@ -633,9 +731,9 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let ws = actor.ws().clone();
     match (m, segs.as_slice()) {
         ("GET", ["me"]) => match &actor {
-            Actor::User { user, .. } => Ok(Response::json(
+            Actor::User { user, scope, .. } => Ok(Response::json(
                 200,
-                &json!({"workspace": ws, "user": user_json(user)}),
+                &json!({"workspace": ws, "user": user_json(user), "ticket_scope": scope.map(|n| n.0)}),
             )),
             Actor::Platform { key, .. } => Ok(Response::json(
                 200,
@@ -1608,9 +1706,10 @@ fn note_link_opened(env: &Env, ws: &WorkspaceId, no: TicketNo, holder: &str, eve
 }
 
 /// The `accept` component: `GET /i/<link>` shows the invite (changes
-/// nothing); `POST /i/<link>` accepts it, signs the invited customer in, and
-/// sends them to the ticket. `/p/<link>` is a participant's personal ticket
-/// page (public thread and reply form).
+/// nothing); `POST /i/<link>` accepts it, starts a session that reaches that
+/// one ticket only (read its public thread, reply), and sends them to it.
+/// `/p/<link>` is a participant's personal ticket page (public thread and
+/// reply form).
 pub fn handle_accept(env: &mut Env, req: &Request) -> Response {
     accept(env, req).unwrap_or_else(|e| match e {
         Error::Store(_) => Response::error(&e),
@@ -1642,7 +1741,7 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
             let w = workspace::workspace(env.kv, &ws)?;
             let esc = crate::outbox::escape;
             let body = format!(
-                "<h1>You are invited to a support ticket</h1><p>{} invited you, {}, to follow and reply to ticket <strong>{} {}</strong> at {}.</p><form method=\"post\"><button type=\"submit\" class=\"primary\">Accept the invitation</button></form><p class=\"muted\">Accepting signs you in as {} on this device.</p>",
+                "<h1>You are invited to a support ticket</h1><p>{} invited you, {}, to follow and reply to ticket <strong>{} {}</strong> at {}.</p><form method=\"post\"><button type=\"submit\" class=\"primary\">Accept the invitation</button></form><p class=\"muted\">Accepting opens this ticket for {} on this device; your other tickets stay behind your usual sign-in.</p>",
                 esc(&d.invited_by),
                 esc(&d.name),
                 esc(&t.no.to_string()),
@@ -1654,8 +1753,20 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
         }
         "POST" => {
             let (ws, no, d) = crate::delegates::accept(env.kv, link, env.now)?;
-            let r = (env.random)();
-            let session = auth::create_session(env.kv, &ws, &d.user, env.now, r)?;
+            // The link reaches its one ticket: the session it starts is
+            // limited to it (the whole account needs a login link). A
+            // browser already signed in to that account keeps its session.
+            let signed_in = cookie(req, auth::SESSION_COOKIE)
+                .and_then(|c| auth::session_user(env.kv, &c, env.now).ok())
+                .is_some_and(|s| s.ws == ws && s.user == d.user && s.ticket.is_none());
+            let session = if signed_in {
+                None
+            } else {
+                let r = (env.random)();
+                Some(auth::create_ticket_session(
+                    env.kv, &ws, &d.user, no, env.now, r,
+                )?)
+            };
             crate::audit::record(
                 env.kv,
                 &ws,
@@ -1672,10 +1783,12 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
             );
             resp.headers
                 .push(("location".into(), format!("/my#{}", no.0)));
-            resp.headers.push((
-                "set-cookie".into(),
-                session_cookie(&session, auth::SESSION_LIFETIME / 1000),
-            ));
+            if let Some(session) = session {
+                resp.headers.push((
+                    "set-cookie".into(),
+                    session_cookie(&session, auth::SESSION_LIFETIME / 1000),
+                ));
+            }
             Ok(resp)
         }
         _ => Ok(link_page(
@@ -1998,4 +2111,100 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     let mut resp = link_page(200, page_html(&t.subject, &body));
     resp.mail = mail;
     Ok(resp)
+}
+
+#[cfg(test)]
+mod cross_site_tests {
+    use super::*;
+
+    const ORIGIN: &str = "https://tickets.example";
+
+    fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn refused(r: &Request) -> bool {
+        refuse_cross_site(r, ORIGIN).is_some()
+    }
+
+    #[test]
+    fn cookie_changes_must_come_from_this_site() {
+        let c = ("cookie", "__Host-ts_session=acme.x");
+        let purge = "/api/v1/tickets/1/purge";
+        for (headers, bad) in [
+            (vec![c], true),
+            (vec![c, ("origin", "https://evil.tickets.example")], true),
+            (vec![c, ("origin", "null")], true),
+            (vec![c, ("sec-fetch-site", "same-site")], true),
+            (vec![c, ("sec-fetch-site", "cross-site")], true),
+            (vec![c, ("sec-fetch-site", "same-origin")], false),
+            (vec![c, ("sec-fetch-site", "none")], false),
+            (vec![c, ("origin", ORIGIN)], false),
+            (vec![c, ("origin", "HTTPS://Tickets.Example")], false),
+            (
+                vec![c, ("origin", "null"), ("sec-fetch-site", "same-origin")],
+                false,
+            ),
+            // A bearer key is no ambient credential.
+            (vec![c, ("authorization", "Bearer tsk_acme.x")], false),
+            // Nothing the browser adds by itself: nothing to forge.
+            (vec![], false),
+        ] {
+            assert_eq!(refused(&req("POST", purge, &headers)), bad, "{headers:?}");
+        }
+        for m in ["PUT", "PATCH", "DELETE"] {
+            assert!(refused(&req(m, purge, &[c])), "{m}");
+        }
+        for m in ["GET", "HEAD", "OPTIONS"] {
+            assert!(!refused(&req(m, purge, &[c])), "{m}");
+        }
+        let r = refuse_cross_site(&req("POST", purge, &[c]), ORIGIN).unwrap();
+        assert_eq!(r.status, 403);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["error"]["code"], "cross_site_request");
+    }
+
+    #[test]
+    fn link_page_forms_must_come_from_this_site_even_without_cookies() {
+        for path in ["/i/acme.x", "/p/acme.x", "/s/acme.x"] {
+            assert!(refused(&req("POST", path, &[])), "{path}");
+            assert!(
+                !refused(&req("POST", path, &[("sec-fetch-site", "same-origin")])),
+                "{path}"
+            );
+            assert!(!refused(&req("GET", path, &[])), "{path}");
+        }
+        // Inbound webhooks carry no cookies: untouched.
+        assert!(!refused(&req("POST", "/hooks/postmark/acme", &[])));
+    }
+
+    #[test]
+    fn invitation_sessions_reach_one_ticket() {
+        let no = TicketNo(7);
+        for (m, p, ok) in [
+            ("GET", "/api/v1/me", true),
+            ("GET", "/api/v1/tickets/7", true),
+            ("GET", "/api/v1/tickets/7/thread", true),
+            ("POST", "/api/v1/tickets/7/replies", true),
+            ("GET", "/api/v1/tickets/7/messages/2/attachments/x", true),
+            ("GET", "/api/v1/tickets/8", false),
+            ("POST", "/api/v1/tickets/8/replies", false),
+            ("GET", "/api/v1/tickets", false),
+            ("POST", "/api/v1/tickets", false),
+            ("GET", "/api/v1/search", false),
+            ("GET", "/api/v1/tickets/7/delegates", false),
+            ("POST", "/api/v1/tickets/7/delete", false),
+            ("PUT", "/api/v1/users", false),
+        ] {
+            assert_eq!(reachable_in_scope(&req(m, p, &[]), no), ok, "{m} {p}");
+        }
+    }
 }

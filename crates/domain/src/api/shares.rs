@@ -513,7 +513,14 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
             match (form.get("action").unwrap_or(""), session) {
                 ("reply", true) => reply(env, link, &ws, &share, &form),
                 ("send_code", false) => send_code(env, &ws, &share),
-                ("verify", false) => verify(env, link, &ws, &share, form.get("code").unwrap_or("")),
+                ("verify", false) => verify(
+                    env,
+                    link,
+                    &ws,
+                    &share,
+                    form.get("code").unwrap_or(""),
+                    form.get("once"),
+                ),
                 ("continue", false) => {
                     match shares::enter_without_code(env.kv, &ws, &share.id, env.now) {
                         Ok(s) => signed_in(env, link, &ws, &s),
@@ -589,8 +596,9 @@ fn verify(
     ws: &WorkspaceId,
     share: &Share,
     code: &str,
+    once: Option<&str>,
 ) -> Result<Response> {
-    match shares::verify_code(env.kv, ws, &share.id, code, env.now)? {
+    match shares::verify_code(env.kv, ws, &share.id, code, once, env.now)? {
         Ok(s) => {
             record(env, ws, &s, Event::ShareVerified);
             signed_in(env, link, ws, &s)
@@ -607,6 +615,16 @@ fn verify(
                     if left == 1 { "try" } else { "tries" }
                 ),
                 400,
+            )
+        }
+        Err(CodeRefusal::JustUsed) => {
+            let fresh = shares::get(env.kv, ws, &share.id)?;
+            verify_page(
+                env,
+                ws,
+                &fresh,
+                "This code was just used. If you entered it in another tab, reload this page to open the ticket; otherwise ask for a new code.",
+                409,
             )
         }
         Err(CodeRefusal::Locked) => {
@@ -701,7 +719,7 @@ fn env_random16(random: &mut dyn FnMut() -> [u8; 32]) -> [u8; 16] {
 /// The email check: send a code, enter it (or continue, for a re-share to
 /// an address that verified before).
 fn verify_page(
-    env: &Env,
+    env: &mut Env,
     ws: &WorkspaceId,
     share: &Share,
     notice: &str,
@@ -713,7 +731,12 @@ fn verify_page(
     let action = if shares::may_enter_without_code(share, env.now) {
         "<p>You confirmed this address before, so no code is needed.</p><form method=\"post\"><input type=\"hidden\" name=\"action\" value=\"continue\"><button type=\"submit\" class=\"primary\" id=\"continue\">Continue to the ticket</button></form>".to_string()
     } else {
-        "<form method=\"post\" class=\"inline-form\"><input type=\"hidden\" name=\"action\" value=\"send_code\"><button type=\"submit\" class=\"secondary\" id=\"send-code\">Email me a code</button></form><form method=\"post\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"verify\"><label for=\"code\">6-digit code</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]{6}\" maxlength=\"6\" autocomplete=\"one-time-code\" required><button type=\"submit\" class=\"primary\" id=\"verify\">Verify</button></form>".to_string()
+        format!(
+            "<form method=\"post\" class=\"inline-form\"><input type=\"hidden\" name=\"action\" value=\"send_code\"><button type=\"submit\" class=\"secondary\" id=\"send-code\">Email me a code</button></form><form method=\"post\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"verify\"><input type=\"hidden\" name=\"once\" value=\"{once}\"><label for=\"code\">6-digit code</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" autocomplete=\"one-time-code\" required><button type=\"submit\" class=\"primary\" id=\"verify\">Verify</button></form>",
+            // The same form sent twice (a double click) is one browser: a
+            // repeat of its right code is harmless.
+            once = crate::token::base64url(&(env.random)()[..16]),
+        )
     };
     let body = format!(
         "<h1>Confirm your email to open this ticket</h1><p>{by} at {team} shared ticket {no} with {email}: \u{201c}{subject}\u{201d}. To keep it private, we check that you can read mail sent to that address.</p>{notice}{action}<p class=\"muted\">This link is personal and works until {until}.</p>",
