@@ -5,6 +5,7 @@ mod support;
 
 pub mod api;
 mod browser;
+mod hardening_api;
 pub mod inbound;
 pub mod inbox;
 mod invites;

@@ -93,7 +93,14 @@ pub const ROUTES: &[Route] = &[
     r(
         "PUT",
         "/api/v1/workspace/settings",
-        "Replace the settings (admins)",
+        "Replace every setting (admins); a body that leaves any out is refused with a 400 naming them",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "PATCH",
+        "/api/v1/workspace/settings",
+        "Change some settings (admins): JSON merge patch (RFC 7396), absent fields keep their value, null puts one back to its default",
         Auth::Workspace,
         true,
     ),

@@ -651,8 +651,15 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         }
         ("PUT", ["workspace", "settings"]) => {
             require(actor.is_admin_side(), "only admins change settings")?;
-            let s: Settings = req.json(MAX_JSON_BODY)?;
+            let s = Settings::from_full_body(&req.json::<Value>(MAX_JSON_BODY)?)?;
             let w = workspace::set_settings(env.kv, &ws, s)?;
+            audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid)?;
+            Ok(Response::json(200, &json!({"settings": w.settings})))
+        }
+        ("PATCH", ["workspace", "settings"]) => {
+            require(actor.is_admin_side(), "only admins change settings")?;
+            let patch: Value = req.json(MAX_JSON_BODY)?;
+            let w = workspace::patch_settings(env.kv, &ws, &patch)?;
             audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid)?;
             Ok(Response::json(200, &json!({"settings": w.settings})))
         }
