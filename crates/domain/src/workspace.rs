@@ -409,6 +409,13 @@ pub fn company_key(name: &str) -> String {
     email_hash(&name.trim().to_lowercase())
 }
 
+/// Whether a user of company `a` and a ticket of company `b` belong to the
+/// same company (customers of a ticket's company see it). No company is no
+/// match.
+pub fn same_company(a: Option<&str>, b: Option<&str>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if company_key(a) == company_key(b))
+}
+
 /// Normalise an email address (trim, lowercase) and check its shape.
 pub fn normalise_email(email: &str) -> Result<String> {
     let e = email.trim().to_ascii_lowercase();
