@@ -23,6 +23,25 @@ fn audit_actions(w: &World) -> Vec<String> {
         .collect()
 }
 
+/// Whether `s` looks like the API's RFC 3339 times (`2026-11-22T03:35:15.123Z`).
+fn is_rfc3339(s: &Value) -> bool {
+    let Some(s) = s.as_str() else {
+        return false;
+    };
+    let b = s.as_bytes();
+    b.len() == 24
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'.'
+        && b[23] == b'Z'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| [4, 7, 10, 13, 16, 19, 23].contains(&i) || c.is_ascii_digit())
+}
+
 #[test]
 fn a_settings_put_must_name_every_field_and_patch_merges() {
     let w = World::build(false);
@@ -183,4 +202,60 @@ fn a_customer_of_the_tickets_company_cannot_be_made_a_delegate() {
         .map(|d| d["email"].as_str().unwrap())
         .collect();
     assert_eq!(emails, ["oz@else.test"]);
+}
+
+#[test]
+fn api_key_and_outbox_times_are_rfc3339_like_every_other() {
+    let w = World::build(false);
+    let r = w.as_(
+        None,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"label": "ci"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = json_of(&r)["api_key"].clone();
+    assert!(is_rfc3339(&created["created_at"]), "{created}");
+    assert!(created.get("token_hash").is_none(), "{created}");
+    let r = w.as_(None, "GET", "/api/v1/api-keys", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let keys = json_of(&r)["api_keys"].as_array().unwrap().clone();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for k in &keys {
+        assert!(is_rfc3339(&k["created_at"]), "{k}");
+        assert!(k["id"].is_string() && k["prefix"].is_string(), "{k}");
+        assert_eq!(k["revoked"], false);
+    }
+    assert_eq!(keys[1], created, "listed as it was shown at creation");
+    // The workspace's first key, shown when the workspace is made.
+    let r = crate::api::call(
+        &w.host,
+        "POST",
+        "/api/v1/workspaces",
+        &[(
+            "Authorization",
+            &format!("Bearer {}", crate::support::ADMIN_TOKEN),
+        )],
+        Some(json!({"id": "initech", "name": "Initech"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let first = &json_of(&r)["api_key"];
+    assert!(is_rfc3339(&first["created_at"]), "{first}");
+    // The workspace's own time, and the outbox's, are RFC 3339 too.
+    let ws = json_of(&w.as_(None, "GET", "/api/v1/workspace", None));
+    assert!(is_rfc3339(&ws["created_at"]), "{ws}");
+    let r = crate::api::call(
+        &w.host,
+        "POST",
+        "/api/v1/auth/email-login",
+        &[],
+        Some(json!({"workspace": "acme", "email": "cara@shop.test"})),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox", None));
+    let emails = outbox["emails"].as_array().unwrap();
+    assert!(!emails.is_empty(), "{outbox}");
+    for e in emails {
+        assert!(is_rfc3339(&e["created_at"]), "{}", e["created_at"]);
+    }
 }

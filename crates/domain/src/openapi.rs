@@ -128,7 +128,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "GET",
         "/api/v1/api-keys",
-        "List API keys (prefixes only; admins)",
+        "List API keys: id, prefix (never the secret), label, created_at (RFC 3339), revoked (admins)",
         Auth::Workspace,
         false,
     ),
