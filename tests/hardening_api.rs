@@ -23,6 +23,10 @@ fn audit_actions(w: &World) -> Vec<String> {
         .collect()
 }
 
+fn count(list: &[String], action: &str) -> usize {
+    list.iter().filter(|a| *a == action).count()
+}
+
 /// Whether `s` looks like the API's RFC 3339 times (`2026-11-22T03:35:15.123Z`).
 fn is_rfc3339(s: &Value) -> bool {
     let Some(s) = s.as_str() else {
@@ -258,4 +262,44 @@ fn api_key_and_outbox_times_are_rfc3339_like_every_other() {
     for e in emails {
         assert!(is_rfc3339(&e["created_at"]), "{}", e["created_at"]);
     }
+}
+
+#[test]
+fn accepting_a_ticket_you_hold_says_it_was_already_yours() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Mine twice");
+    let accept = || {
+        let r = w.as_(
+            Some(&w.staff),
+            "POST",
+            &format!("/api/v1/tickets/{t}/accept"),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        json_of(&r)
+    };
+    let first = accept();
+    assert_eq!(first["already_yours"], false, "{first}");
+    assert_eq!(first["ticket"]["assignee_id"], w.staff.as_str());
+    let ledger = audit_actions(&w);
+    let again = accept();
+    assert_eq!(again["already_yours"], true, "{again}");
+    assert_eq!(
+        again["ticket"], first["ticket"],
+        "nothing changed: same version, same times"
+    );
+    assert_eq!(
+        count(&audit_actions(&w), "ticket.assigned"),
+        count(&ledger, "ticket.assigned"),
+        "no second assignment in the ledger (nor a webhook)"
+    );
+    // Someone else still learns who has it.
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        &format!("/api/v1/tickets/{t}/accept"),
+        None,
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("sam took ticket"), "{}", r.text());
 }

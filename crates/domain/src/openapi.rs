@@ -359,7 +359,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "POST",
         "/api/v1/tickets/{number}/accept",
-        "Take a pending ticket (staff of its queue); 409 naming who has it when someone was first",
+        "Take a pending ticket (staff of its queue); 200 with the ticket and already_yours (true when the caller held it already: nothing changed); 409 naming who has it when someone was first",
         Auth::Workspace,
         false,
     ),
