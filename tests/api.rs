@@ -1025,7 +1025,7 @@ fn sign_setting_and_settings_validation() {
     reply("unsigned");
     let bad = w.as_(
         Some(&w.admin),
-        "PUT",
+        "PATCH",
         "/api/v1/workspace/settings",
         Some(json!({"branding": {"brand_colour": "red"}})),
     );
@@ -1033,7 +1033,7 @@ fn sign_setting_and_settings_validation() {
         (bad.status, json_of(&bad)["error"]["code"].as_str()),
         (400, Some("invalid_field"))
     );
-    let ok = w.as_(Some(&w.admin), "PUT", "/api/v1/workspace/settings",
+    let ok = w.as_(Some(&w.admin), "PATCH", "/api/v1/workspace/settings",
         Some(json!({"sign_replies": true, "branding": {"company_name": "Acme", "brand_colour": "#aa0000"}})));
     assert_eq!(ok.status, 200, "{}", ok.text());
     reply("signed");

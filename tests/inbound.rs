@@ -111,7 +111,7 @@ fn reply_address(w: &World, t: u64) -> String {
 fn set_auto_add(w: &World, on: bool) {
     let r = w.as_(
         Some(&w.admin),
-        "PUT",
+        "PATCH",
         "/api/v1/workspace/settings",
         Some(json!({"participants_enabled": true, "auto_add_senders": on})),
     );

@@ -235,7 +235,7 @@ fn who_may_invite_and_whom() {
     assert_eq!(
         w.as_(
             Some(&w.admin),
-            "PUT",
+            "PATCH",
             "/api/v1/workspace/settings",
             Some(json!({"customers_may_invite": true}))
         )

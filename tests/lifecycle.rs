@@ -202,7 +202,7 @@ fn resolving_revokes_links_only_when_the_workspace_says_so() {
     // With the setting on, resolving ends every outside link.
     let s = w.as_(
         Some(&w.admin),
-        "PUT",
+        "PATCH",
         "/api/v1/workspace/settings",
         Some(json!({"participants_enabled": true, "revoke_on_resolve": true})),
     );

@@ -8,6 +8,7 @@ mod browser;
 mod hardening_host;
 mod hardening_links;
 mod hardening_sessions;
+mod hardening_api;
 pub mod inbound;
 pub mod inbox;
 mod invites;

@@ -11,7 +11,7 @@ use crate::support::request;
 pub fn enable(w: &World, copy: bool) {
     let r = w.as_(
         Some(&w.admin),
-        "PUT",
+        "PATCH",
         "/api/v1/workspace/settings",
         Some(json!({"participants_enabled": true, "copy_participants": copy})),
     );

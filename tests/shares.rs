@@ -263,7 +263,7 @@ fn a_collaborator_verifies_reads_and_replies_with_external_notes() {
     let other = w.ticket(&w.cust_b, "Other ticket");
     let r = w.as_(
         Some(&w.admin),
-        "PUT",
+        "PATCH",
         "/api/v1/workspace/settings",
         Some(json!({"branding": {"company_name": "Acme Shop", "brand_colour": "#aa3300"}})),
     );
@@ -891,7 +891,7 @@ fn view_only_shares_details_and_tickets_that_end() {
     // Resolving with *revoke on resolve* ends the share; so does deleting.
     let r = w.as_(
         Some(&w.admin),
-        "PUT",
+        "PATCH",
         "/api/v1/workspace/settings",
         Some(json!({"revoke_on_resolve": true})),
     );

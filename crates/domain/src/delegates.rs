@@ -126,11 +126,20 @@ pub fn invite(
                 "delegates must have a customer account in this workspace",
             )
         })?;
+    // Who sees the ticket as its customer gains nothing from being a
+    // delegate (and revoking them would take nothing away).
     if invitee.id == t.customer {
-        return Err(Error::bad(
-            "already_on_ticket",
-            "this customer owns the ticket",
-        ));
+        return Err(Error::Conflict(format!(
+            "{} is the ticket's customer and already sees it",
+            invitee.email
+        )));
+    }
+    if workspace::same_company(invitee.company.as_deref(), t.company.as_deref()) {
+        return Err(Error::Conflict(format!(
+            "{} is a customer of {}, the ticket's company, and already sees the ticket",
+            invitee.email,
+            invitee.company.as_deref().unwrap_or_default()
+        )));
     }
     ensure_list(kv, ws, no)?;
     let tok = token::new_token(random);
@@ -414,7 +423,7 @@ mod tests {
             invite(&kv, &ws, no, "admin", &owner.email, true, 1, [1; 32])
                 .unwrap_err()
                 .code(),
-            "already_on_ticket"
+            "conflict"
         );
         let (d, link) = invite(&kv, &ws, no, "admin", "FRIEND@x.com", true, 1, [2; 32]).unwrap();
         assert_eq!(d.status, DelegateStatus::Invited);
@@ -442,6 +451,55 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_customer_of_the_tickets_company_is_no_delegate() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let mk = |email: &str, company: Option<&str>, r: u8| {
+            upsert_user(
+                &kv,
+                &ws,
+                UserInput {
+                    email: email.into(),
+                    name: email.into(),
+                    role: Role::Customer,
+                    company: company.map(str::to_string),
+                    queues: vec![],
+                    permissions: vec![],
+                },
+                0,
+                [r; 16],
+            )
+            .unwrap()
+            .0
+        };
+        let owner = mk("owner@shop.com", Some("Shop Ltd"), 1);
+        mk("colleague@shop.com", Some(" shop ltd "), 2);
+        mk("other@else.com", Some("Else Inc"), 3);
+        let a = Author {
+            id: None,
+            name: "o".into(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
+        let (t, _) = create_ticket(&kv, &ws, 0, "Coffee", &owner, "q", &a, "hi").unwrap();
+        let e = invite(
+            &kv,
+            &ws,
+            t.no,
+            "admin",
+            "colleague@shop.com",
+            true,
+            1,
+            [5; 32],
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 409);
+        assert!(e.message().contains("already sees the ticket"), "{e}");
+        assert!(list(&kv, &ws, t.no).unwrap().is_empty(), "nothing written");
+        assert!(invite(&kv, &ws, t.no, "admin", "other@else.com", true, 1, [6; 32]).is_ok());
     }
 
     #[test]

@@ -30,7 +30,7 @@ macro_rules! events {
 events! {
     /// A workspace was created (deployment admin).
     WorkspaceCreated => "workspace.created",
-    /// Settings were replaced.
+    /// Settings were replaced (PUT) or changed (PATCH).
     SettingsChanged => "settings.changed",
     /// The logo was replaced.
     LogoChanged => "settings.logo_changed",

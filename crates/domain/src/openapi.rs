@@ -93,7 +93,14 @@ pub const ROUTES: &[Route] = &[
     r(
         "PUT",
         "/api/v1/workspace/settings",
-        "Replace the settings (admins)",
+        "Replace every setting (admins); a body that leaves any out is refused with a 400 naming them",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "PATCH",
+        "/api/v1/workspace/settings",
+        "Change some settings (admins): JSON merge patch (RFC 7396), absent fields keep their value, null puts one back to its default",
         Auth::Workspace,
         true,
     ),
@@ -121,7 +128,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "GET",
         "/api/v1/api-keys",
-        "List API keys (prefixes only; admins)",
+        "List API keys: id, prefix (never the secret), label, created_at (RFC 3339), revoked (admins)",
         Auth::Workspace,
         false,
     ),
@@ -352,7 +359,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "POST",
         "/api/v1/tickets/{number}/accept",
-        "Take a pending ticket (staff of its queue); 409 naming who has it when someone was first",
+        "Take a pending ticket (staff of its queue); 200 with the ticket and already_yours (true when the caller held it already: nothing changed); 409 naming who has it when someone was first",
         Auth::Workspace,
         false,
     ),

@@ -1,7 +1,9 @@
 //! Secret tokens: 256 bits of fresh randomness, base64url; only a SHA-256 hash
 //! domain-separated by purpose is ever stored; comparisons in constant time.
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// What a token is for. A token of one purpose never works for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,21 +116,14 @@ pub fn base64_std_decode(s: &str) -> Option<Vec<u8>> {
     base64url_decode(&url)
 }
 
-/// HMAC-SHA256 (RFC 2104).
+/// HMAC-SHA256 (RFC 2104), computed by the RustCrypto `hmac` crate.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(message);
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    // HMAC takes keys of any length (longer ones are hashed first), so
+    // `new_from_slice` cannot fail here.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .expect("HMAC-SHA256 accepts a key of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// A new token from 32 fresh random bytes (the caller supplies them from the
@@ -142,7 +137,6 @@ pub fn well_formed(token: &str) -> bool {
     token.len() == 43 && token.bytes().all(|c| B64.contains(&c))
 }
 
-/// The stored form of a token: hex SHA-256 over a purpose-specific prefix.
 /// Lowercase hex of `bytes` (`[0xab, 0x01]` is `"ab01"`).
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -154,6 +148,7 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// The stored form of a token: hex SHA-256 over a purpose-specific prefix.
 pub fn hash(purpose: Purpose, token: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"ticketshare/v1/");
@@ -163,16 +158,11 @@ pub fn hash(purpose: Purpose, token: &str) -> String {
     crate::token::hex(&h.finalize())
 }
 
-/// Constant-time equality (lengths checked first; they are not secret).
+/// Constant-time equality, by the `subtle` crate: lengths are compared
+/// first (they are not secret), then every byte whatever the first
+/// difference.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    std::hint::black_box(diff) == 0
+    bool::from(a.ct_eq(b))
 }
 
 #[cfg(test)]
@@ -213,5 +203,71 @@ mod tests {
         assert!(ct_eq(b"abc", b"abc"));
         assert!(!ct_eq(b"abc", b"abd"));
         assert!(!ct_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn hmac_sha256_matches_rfc_4231_and_edge_keys() {
+        let long_key = [0xaa; 131];
+        let key_4: Vec<u8> = (1..=25).collect();
+        let cases: [(&[u8], &[u8], &str); 8] = [
+            (
+                &[0x0b; 20],
+                b"Hi There",
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+            ),
+            (
+                b"Jefe",
+                b"what do ya want for nothing?",
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                &[0xaa; 20],
+                &[0xdd; 50],
+                "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+            ),
+            (
+                &key_4,
+                &[0xcd; 50],
+                "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+            ),
+            (
+                &long_key,
+                b"Test Using Larger Than Block-Size Key - Hash Key First",
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+            (
+                &long_key,
+                b"This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.",
+                "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+            ),
+            // A key of exactly one block, and an empty key (Python's hmac).
+            (
+                &[b'k'; 64],
+                b"",
+                "83026a325aaee70e36cfe607536aa1054104ad1077c36134810d4ccded1ccd3b",
+            ),
+            (
+                b"",
+                b"x",
+                "4cbc96099a6467ce002461f10549b4898265ebe6188b45efacc44293516e62c4",
+            ),
+        ];
+        for (key, msg, want) in cases {
+            assert_eq!(
+                hex(&hmac_sha256(key, msg)),
+                want,
+                "key of {} bytes",
+                key.len()
+            );
+        }
+    }
+
+    #[test]
+    fn ct_eq_checks_lengths_and_every_byte() {
+        assert!(ct_eq(b"", b""));
+        assert!(!ct_eq(b"", b"a"));
+        assert!(!ct_eq(b"xbc", b"abc"), "first byte differs");
+        assert!(!ct_eq(b"abx", b"abc"), "last byte differs");
+        assert!(!ct_eq(b"abc", b"ab"), "a prefix is not equal");
     }
 }

@@ -5,6 +5,7 @@
 //! per workspace once normalised).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -145,6 +146,87 @@ impl Settings {
     pub fn share_lifetime(&self) -> Millis {
         i64::from(self.share_link_hours) * HOUR
     }
+
+    /// The settings a `PUT` body gives: every setting must be there (a
+    /// replacement that left one out would silently reset it to its
+    /// default), none unknown. The 400 names every missing field, dotted
+    /// (`branding.logo_url`). Not validated yet.
+    pub fn from_full_body(body: &Value) -> Result<Settings> {
+        let settings: Settings =
+            serde_json::from_value(body.clone()).map_err(crate::http::json_error)?;
+        let mut missing = Vec::new();
+        let all = serde_json::to_value(Settings::default()).map_err(unserialisable)?;
+        missing_fields(&all, body, "", &mut missing);
+        if !missing.is_empty() {
+            return Err(Error::bad(
+                "missing_field",
+                format!(
+                    "missing {}: PUT replaces every setting, so send them all (GET /api/v1/workspace shows the current ones), or PATCH only the ones to change",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        Ok(settings)
+    }
+
+    /// These settings with a `PATCH` body merged in (RFC 7396 JSON merge
+    /// patch): fields present replace the current ones, objects merge field
+    /// by field, `null` puts a setting back to its default, absent fields
+    /// keep their value. Unknown fields and wrong types are refused. Not
+    /// validated yet.
+    pub fn merged(&self, patch: &Value) -> Result<Settings> {
+        if !patch.is_object() {
+            return Err(Error::bad(
+                "invalid_field",
+                "a settings PATCH is a JSON object of the settings to change",
+            ));
+        }
+        let mut current = serde_json::to_value(self).map_err(unserialisable)?;
+        merge_patch(&mut current, patch);
+        serde_json::from_value(current).map_err(crate::http::json_error)
+    }
+}
+
+/// Settings always serialise (plain strings, numbers and booleans); should
+/// that ever change, it is our fault, not the caller's.
+fn unserialisable(e: serde_json::Error) -> Error {
+    Error::Store(crate::store::StoreError(format!("settings: {e}")))
+}
+
+/// Every field of `template` (an object, recursively) that `body` lacks,
+/// as dotted paths under `prefix`. A field of `body` that is not an object
+/// where `template` has one is left to the type check.
+fn missing_fields(template: &Value, body: &Value, prefix: &str, out: &mut Vec<String>) {
+    let (Some(want), Some(have)) = (template.as_object(), body.as_object()) else {
+        return;
+    };
+    for (name, sub) in want {
+        let path = format!("{prefix}{name}");
+        match have.get(name) {
+            None => out.push(path),
+            Some(given) => missing_fields(sub, given, &format!("{path}."), out),
+        }
+    }
+}
+
+/// RFC 7396: merge `patch` into `target`.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Some(fields) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (name, value) in fields {
+            if value.is_null() {
+                t.remove(name);
+            } else {
+                merge_patch(t.entry(name.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
 }
 
 /// A workspace record.
@@ -202,6 +284,19 @@ pub fn set_settings(kv: &dyn Kv, id: &WorkspaceId, settings: Settings) -> Result
     settings.validate()?;
     update(kv, &keys::workspace(id), |w: &mut Workspace| {
         w.settings = settings.clone();
+        Ok(())
+    })
+}
+
+/// Change some settings: `patch` (see [`Settings::merged`]) is merged into
+/// the settings as they are inside the compare-and-swap, so concurrent
+/// patches of different fields both take effect. Validated; nothing written
+/// when invalid.
+pub fn patch_settings(kv: &dyn Kv, id: &WorkspaceId, patch: &Value) -> Result<Workspace> {
+    update(kv, &keys::workspace(id), |w: &mut Workspace| {
+        let settings = w.settings.merged(patch)?;
+        settings.validate()?;
+        w.settings = settings;
         Ok(())
     })
 }
@@ -315,6 +410,13 @@ pub fn note_queue(kv: &dyn Kv, ws: &WorkspaceId, q: &str) -> Result<()> {
 /// list a company's tickets and to check access to one.
 pub fn company_key(name: &str) -> String {
     email_hash(&name.trim().to_lowercase())
+}
+
+/// Whether a user of company `a` and a ticket of company `b` belong to the
+/// same company (customers of a ticket's company see it). No company is no
+/// match.
+pub fn same_company(a: Option<&str>, b: Option<&str>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if company_key(a) == company_key(b))
 }
 
 /// Normalise an email address (trim, lowercase) and check its shape.
@@ -544,6 +646,80 @@ mod tests {
         assert!(s.validate().is_ok());
         assert_eq!(s.branding.brand_colour, "#2f5bd3");
         assert_eq!(s.share_link_hours, 72);
+    }
+
+    #[test]
+    fn a_full_settings_body_names_every_missing_field() {
+        let mut full = serde_json::to_value(Settings::default()).unwrap();
+        full["share_link_hours"] = 5.into();
+        assert_eq!(Settings::from_full_body(&full).unwrap().share_link_hours, 5);
+        let mut partial = full.clone();
+        partial.as_object_mut().unwrap().remove("sign_replies");
+        partial["branding"]
+            .as_object_mut()
+            .unwrap()
+            .remove("logo_url");
+        let e = Settings::from_full_body(&partial).unwrap_err();
+        assert_eq!(e.code(), "missing_field");
+        assert!(
+            e.message().contains("branding.logo_url, sign_replies"),
+            "{e}"
+        );
+        let e = Settings::from_full_body(&serde_json::json!({"sign_replies": true})).unwrap_err();
+        for name in ["branding", "share_link_hours", "revoke_on_resolve"] {
+            assert!(e.message().contains(name), "{e}");
+        }
+        assert!(!e.message().contains("sign_replies"), "{e}");
+        full["nope"] = true.into();
+        assert_eq!(
+            Settings::from_full_body(&full).unwrap_err().code(),
+            "unknown_field"
+        );
+    }
+
+    #[test]
+    fn a_settings_patch_merges() {
+        let mut s = Settings::default();
+        s.branding.company_name = "Acme".into();
+        s.share_link_hours = 24;
+        let p = s
+            .merged(
+                &serde_json::json!({"sign_replies": true, "branding": {"brand_colour": "#aa0000"}}),
+            )
+            .unwrap();
+        assert!(p.sign_replies);
+        assert_eq!(p.branding.brand_colour, "#aa0000");
+        assert_eq!(p.branding.company_name, "Acme", "other branding kept");
+        assert_eq!(p.share_link_hours, 24, "other settings kept");
+        let p = s
+            .merged(&serde_json::json!({"share_link_hours": null}))
+            .unwrap();
+        assert_eq!(p.share_link_hours, 72, "null is the default again");
+        for (patch, code) in [
+            (serde_json::json!({"nope": 1}), "unknown_field"),
+            (
+                serde_json::json!({"branding": {"nope": 1}}),
+                "unknown_field",
+            ),
+            (serde_json::json!({"sign_replies": "yes"}), "invalid_field"),
+            (serde_json::json!([1]), "invalid_field"),
+        ] {
+            assert_eq!(s.merged(&patch).unwrap_err().code(), code, "{patch}");
+        }
+        let kv = MemKv::new();
+        let id = WorkspaceId::parse("acme").unwrap();
+        create_workspace(&kv, &id, "Acme", 1).unwrap();
+        patch_settings(&kv, &id, &serde_json::json!({"share_link_hours": 5})).unwrap();
+        let bad = serde_json::json!({"sign_replies": true, "share_link_hours": 0});
+        assert_eq!(
+            patch_settings(&kv, &id, &bad).unwrap_err().code(),
+            "invalid_field"
+        );
+        let w = workspace(&kv, &id).unwrap();
+        assert_eq!(
+            (w.settings.share_link_hours, w.settings.sign_replies),
+            (5, false)
+        );
     }
 
     #[test]

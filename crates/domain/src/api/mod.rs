@@ -749,8 +749,15 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         }
         ("PUT", ["workspace", "settings"]) => {
             require(actor.is_admin_side(), "only admins change settings")?;
-            let s: Settings = req.json(MAX_JSON_BODY)?;
+            let s = Settings::from_full_body(&req.json::<Value>(MAX_JSON_BODY)?)?;
             let w = workspace::set_settings(env.kv, &ws, s)?;
+            audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid)?;
+            Ok(Response::json(200, &json!({"settings": w.settings})))
+        }
+        ("PATCH", ["workspace", "settings"]) => {
+            require(actor.is_admin_side(), "only admins change settings")?;
+            let patch: Value = req.json(MAX_JSON_BODY)?;
+            let w = workspace::patch_settings(env.kv, &ws, &patch)?;
             audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid)?;
             Ok(Response::json(200, &json!({"settings": w.settings})))
         }
@@ -796,6 +803,15 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             require(actor.is_admin_side(), "only admins read the outbox")?;
             let (emails, next) =
                 crate::outbox::page(env.kv, &ws, cursor(req)?, limit(req)?, &env.seal_key())?;
+            // Times in RFC 3339, like every other time the API shows.
+            let emails: Vec<Value> = emails
+                .iter()
+                .map(|e| {
+                    let mut v = json!(e);
+                    v["created_at"] = json!(rfc3339(e.created_at));
+                    v
+                })
+                .collect();
             Ok(Response::json(
                 200,
                 &json!({"emails": emails, "next_cursor": next}),
@@ -805,7 +821,7 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             require(actor.is_admin_side(), "only admins manage API keys")?;
             Ok(Response::json(
                 200,
-                &json!({"api_keys": auth::list_api_keys(env.kv, &ws)?}),
+                &json!({"api_keys": auth::list_api_keys(env.kv, &ws)?.iter().map(api_key_json).collect::<Vec<_>>()}),
             ))
         }
         ("POST", ["api-keys"]) => {
@@ -821,7 +837,11 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 None,
                 rid,
             )?;
-            Ok(Response::json(201, &json!({"api_key": key, "secret": secret})).with_secret())
+            Ok(Response::json(
+                201,
+                &json!({"api_key": api_key_json(&key), "secret": secret}),
+            )
+            .with_secret())
         }
         ("POST", ["api-keys", id, "revoke"]) => {
             require(actor.is_admin_side(), "only admins manage API keys")?;
@@ -1205,7 +1225,7 @@ fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response>
         201,
         &json!({
             "workspace": {"id": w.id, "name": w.name, "settings": w.settings},
-            "api_key": key, "secret": secret,
+            "api_key": api_key_json(&key), "secret": secret,
         }),
     ))
 }
@@ -1515,6 +1535,14 @@ struct NewDelegate {
 
 fn yes() -> bool {
     true
+}
+
+/// An API key as the API shows it (never its hash; times in RFC 3339).
+fn api_key_json(k: &auth::ApiKey) -> Value {
+    json!({
+        "id": k.id, "prefix": k.prefix, "label": k.label,
+        "created_at": rfc3339(k.created_at), "revoked": k.revoked,
+    })
 }
 
 fn delegate_json(d: &crate::delegates::Delegate) -> Value {

@@ -308,10 +308,16 @@ fn ownership(
         "accept" => {
             let me = need_me()?;
             let mut taken_by = None;
+            // A ticket the caller already holds is left as it is (nothing
+            // written, no event); the answer says so.
+            let mut already_mine = None;
             let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
                 workable(actor, t)?;
                 match &t.assignee {
-                    Some(a) if *a == me.id => {}
+                    Some(a) if *a == me.id => {
+                        already_mine = Some(t.clone());
+                        return Err(Error::Conflict(String::new()));
+                    }
                     Some(a) => {
                         taken_by = Some(a.clone());
                         return Err(Error::Conflict(String::new()));
@@ -325,14 +331,22 @@ fn ownership(
                     }
                 }
                 Ok(())
-            })
-            .map_err(|e| match (&e, &taken_by) {
-                (Error::Conflict(_), Some(a)) => Error::Conflict(format!(
-                    "{} took ticket {no} already",
-                    user_name(env, &ws, a)
-                )),
-                _ => e,
-            })?;
+            });
+            let t = match (t, already_mine, &taken_by) {
+                (Err(Error::Conflict(_)), Some(mine), _) => {
+                    return Ok(Response::json(
+                        200,
+                        &json!({"ticket": ticket_json(&mine, true), "already_yours": true}),
+                    ));
+                }
+                (Err(Error::Conflict(_)), None, Some(a)) => {
+                    return Err(Error::Conflict(format!(
+                        "{} took ticket {no} already",
+                        user_name(env, &ws, a)
+                    )));
+                }
+                (t, _, _) => t?,
+            };
             (t, Event::TicketAssigned, None)
         }
         "return" => {
@@ -472,10 +486,11 @@ fn ownership(
         )?;
     }
     audit(env, actor, event, &no.to_string(), Some(no), rid)?;
-    Ok(Response::json(
-        200,
-        &json!({"ticket": ticket_json(&t, true)}),
-    ))
+    let mut answer = json!({"ticket": ticket_json(&t, true)});
+    if action == "accept" {
+        answer["already_yours"] = json!(false);
+    }
+    Ok(Response::json(200, &answer))
 }
 
 /// `POST /api/v1/inbox/reindex` (admins): give every ticket that has no
