@@ -5,10 +5,10 @@ mod support;
 
 pub mod api;
 mod browser;
+mod hardening_api;
 mod hardening_host;
 mod hardening_links;
 mod hardening_sessions;
-mod hardening_api;
 pub mod inbound;
 pub mod inbox;
 mod invites;
