@@ -212,7 +212,7 @@ fn control_characters_never_reach_email_headers() {
         // The company name (the sign-in email's subject).
         let r = w.as_(
             Some(&w.admin),
-            "PUT",
+            "PATCH",
             "/api/v1/workspace/settings",
             Some(json!({"branding": {"company_name": bad}})),
         );
@@ -329,7 +329,7 @@ fn control_characters_never_reach_email_headers() {
     // subject carries it as given.
     let r = w.as_(
         Some(&w.admin),
-        "PUT",
+        "PATCH",
         "/api/v1/workspace/settings",
         Some(json!({"branding": {"company_name": "Zoë's \u{201c}Shop\u{201d}"}})),
     );
@@ -392,7 +392,7 @@ fn brand_css_and_logo_do_not_tell_which_workspaces_exist() {
     // A workspace's own branding is still served.
     let r = w.as_(
         Some(&w.admin),
-        "PUT",
+        "PATCH",
         "/api/v1/workspace/settings",
         Some(json!({"branding": {"brand_colour": "#aa3300"}})),
     );

@@ -725,9 +725,11 @@ fn lifetime_cancel_reshare_and_lockout_to_the_second() {
     // The code dies after 10 minutes: at 10 min + 1 s it is refused.
     assert_eq!(c3.form("action=send_code").status, 200);
     let code = code_for(&w, "new@carrier.test");
-    let sent = email(&w, "new@carrier.test", "share_code")["created_at"]
-        .as_i64()
-        .unwrap();
+    let sent = rfc3339_ms(
+        email(&w, "new@carrier.test", "share_code")["created_at"]
+            .as_str()
+            .unwrap(),
+    );
     clock_at(&w, sent + 10 * 60_000 + 1000, true);
     let late = c3.form(&format!("action=verify&code={code}"));
     assert_eq!(late.status, 400, "{}", late.text());
