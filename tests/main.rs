@@ -5,6 +5,7 @@ mod support;
 
 pub mod api;
 mod browser;
+mod hardening_posts;
 pub mod inbound;
 pub mod inbox;
 mod invites;
