@@ -2073,3 +2073,134 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     );
     Ok(link_page(200, page_html(&t.subject, &body)))
 }
+
+#[cfg(test)]
+mod commit_tests {
+    use super::*;
+    use crate::store::{MemKv, StoreError, StoreResult};
+
+    /// A [`MemKv`] whose writes of finished idempotency records fail while
+    /// `fail` is set (a store that goes away right after a post's write).
+    #[derive(Default)]
+    struct Flaky {
+        inner: MemKv,
+        fail: std::cell::Cell<bool>,
+    }
+
+    impl Kv for Flaky {
+        fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+            let needle = b"\"pending_since\":null";
+            let done = value.windows(needle.len()).any(|w| w == needle);
+            if self.fail.get() && key.contains("/idem/") && done {
+                return Err(StoreError("store went away".into()));
+            }
+            self.inner.set(key, value)
+        }
+        fn delete(&self, key: &str) -> StoreResult<()> {
+            self.inner.delete(key)
+        }
+        fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+            self.inner.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
+            self.inner.compare_and_swap(key, old, new)
+        }
+    }
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request {
+        let mut headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        headers.push(("content-type".into(), "application/json".into()));
+        Request {
+            method: method.into(),
+            path: path.into(),
+            headers,
+            body: body.as_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// A committed request whose answer is larger than a store value.
+    fn big_post(_: &mut Env, _: &Request, _: &str) -> Result<Response> {
+        Ok(Response::json(
+            201,
+            &json!({ "blob": "\"".repeat(600_000) }),
+        ))
+    }
+
+    /// Runs `f` twice with one Idempotency-Key on a fresh workspace; with
+    /// `fail`, the store refuses to keep the finished record.
+    fn twice(kv: &Flaky, f: Handler, fail: bool) -> (Response, Response) {
+        let mut n = 0u8;
+        let mut random = move || {
+            n += 1;
+            [n; 32]
+        };
+        let mut env = Env {
+            kv,
+            now: 1_000_000,
+            random: &mut random,
+            admin_token: "admin-token-for-tests-0123",
+            public_origin: "https://ts.test",
+            allow_private_webhooks: false,
+            reply_domain: "",
+        };
+        let made = handle_tickets(
+            &mut env,
+            &request(
+                "POST",
+                "/api/v1/workspaces",
+                &[("authorization", "Bearer admin-token-for-tests-0123")],
+                r#"{"id":"acme","name":"Acme"}"#,
+            ),
+        );
+        assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
+        let secret: Value = serde_json::from_slice(&made.body).unwrap();
+        let bearer = format!("Bearer {}", secret["secret"].as_str().unwrap());
+        let req = request(
+            "POST",
+            "/api/v1/tickets",
+            &[("authorization", &bearer), ("idempotency-key", "k-1")],
+            "{}",
+        );
+        kv.fail.set(fail);
+        let first = serve(&mut env, &req, f);
+        let again = serve(&mut env, &req, f);
+        (first, again)
+    }
+
+    #[test]
+    fn an_answer_too_large_to_keep_is_still_a_success_and_never_runs_twice() {
+        let kv = Flaky::default();
+        let (first, again) = twice(&kv, big_post, false);
+        assert_eq!(first.status, 201, "{:?}", first.internal);
+        assert!(first.body.len() > crate::store::MAX_VALUE_BYTES);
+        assert_eq!(again.status, 409);
+        assert!(String::from_utf8_lossy(&again.body).contains("too large to keep"));
+    }
+
+    #[test]
+    fn a_store_failure_keeping_the_answer_is_logged_not_a_5xx() {
+        fn small_post(_: &mut Env, _: &Request, _: &str) -> Result<Response> {
+            Ok(Response::json(201, &json!({ "posted": true })))
+        }
+        let kv = Flaky::default();
+        let (first, again) = twice(&kv, small_post, true);
+        assert_eq!(first.status, 201);
+        assert!(
+            first
+                .internal
+                .as_deref()
+                .is_some_and(|i| i.contains("keeping the response for replay")),
+            "{:?}",
+            first.internal
+        );
+        // The key stays held: a retry is refused, never run again.
+        assert_eq!(again.status, 409);
+    }
+}
