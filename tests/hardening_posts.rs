@@ -251,3 +251,38 @@ fn work_after_a_written_post_failing_never_makes_it_a_5xx_or_a_double_post() {
         w.host.stderr()
     );
 }
+
+#[test]
+fn an_email_too_large_once_rendered_waits_for_staff_instead_of_failing() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Links");
+    let (_, auth) = crate::inbound::postmark_url_parts(&w);
+    let to = crate::inbound::reply_address(&w, t);
+    // 49 KB of links: within the text limit, far over a message once
+    // formatted.
+    let text = "<http://a.test> ".repeat(3_000);
+    let r = crate::inbound::pm(
+        &w,
+        &auth,
+        "cara@shop.test",
+        &to,
+        "big@shop.test",
+        &text,
+        json!([]),
+    );
+    assert_eq!(r.status, 202, "held, not lost: {}", r.text());
+    let reason = json_of(&r)["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("240 KiB"), "{reason}");
+    assert_eq!(follow(&w, t), vec![1], "nothing posted");
+    let held = json_of(&w.as_(Some(&w.staff), "GET", "/api/v1/quarantine", None));
+    let n = held["held"][0]["n"].as_u64().unwrap();
+    let approve = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/quarantine/{n}/approve"),
+        None,
+    );
+    assert_eq!(approve.status, 409, "{}", approve.text());
+    assert!(approve.text().contains("240 KiB"), "{}", approve.text());
+    assert_eq!(follow(&w, t), vec![1]);
+}
