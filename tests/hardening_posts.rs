@@ -286,3 +286,43 @@ fn an_email_too_large_once_rendered_waits_for_staff_instead_of_failing() {
     assert!(approve.text().contains("240 KiB"), "{}", approve.text());
     assert_eq!(follow(&w, t), vec![1]);
 }
+
+/// The largest messages a customer may post, a full page of them at once
+/// (the console reads 100): the page loads. (With messages up to the
+/// store's 1 MiB, this read ran the component out of memory: a 500 any
+/// customer could cause on their own ticket.)
+#[test]
+fn a_full_page_of_the_largest_messages_still_loads() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Big thread");
+    let post = |body: &str| {
+        w.as_(
+            Some(&w.cust_a),
+            "POST",
+            &format!("/api/v1/tickets/{t}/replies"),
+            Some(json!({ "body": body })),
+        )
+    };
+    // The largest body of links that is still accepted.
+    let mut k = 3_000;
+    let body = loop {
+        let body = "<http://a.test> ".repeat(k);
+        let r = post(&body);
+        if r.status == 201 {
+            break body;
+        }
+        assert_eq!(r.status, 400, "{}", r.text());
+        k -= 50;
+    };
+    for _ in 0..99 {
+        assert_eq!(post(&body).status, 201);
+    }
+    let r = w.as_(
+        Some(&w.staff),
+        "GET",
+        &format!("/api/v1/tickets/{t}/thread?limit=100&order=newest"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json_of(&r)["messages"].as_array().unwrap().len(), 100);
+}
