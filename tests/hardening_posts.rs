@@ -326,3 +326,29 @@ fn a_full_page_of_the_largest_messages_still_loads() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(json_of(&r)["messages"].as_array().unwrap().len(), 100);
 }
+
+#[test]
+fn a_participant_reply_too_large_once_rendered_is_a_400_page_and_posts_nothing() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Guests");
+    crate::participants::enable(&w, false);
+    let r = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/tickets/{t}/participants"),
+        Some(json!({"email": "guest@outside.test"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let link = crate::participants::link_to(&w, "guest@outside.test");
+    let form = format!("body={}", "%3E".repeat(39_000));
+    let r = crate::support::request(
+        &w.host.addr,
+        "POST",
+        &link,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("240 KiB"), "the page names the limit");
+    assert_eq!(follow(&w, t), vec![1], "nothing posted");
+}

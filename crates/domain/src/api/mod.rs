@@ -2071,7 +2071,9 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
         esc(&p.name),
         esc(&p.email)
     );
-    Ok(link_page(200, page_html(&t.subject, &body)))
+    // A refused reply (its reason shown above the form) is a 400.
+    let status = if notice.is_empty() { 200 } else { 400 };
+    Ok(link_page(status, page_html(&t.subject, &body)))
 }
 
 #[cfg(test)]
