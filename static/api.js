@@ -112,16 +112,20 @@ export function messageView(m, number, extra) {
     body, files, extra ?? null);
 }
 
-// Every message of a ticket's thread, oldest first.
+// Every message of a ticket's thread, oldest first. Stops on a cursor it
+// has asked with already (the server always advances, but a loader that
+// trusted it blindly would ask for the same page forever if it did not).
 export async function wholeThread(number) {
   const all = [];
+  const asked = new Set();
   let cursor = null;
   do {
-    const q = cursor ? `&cursor=${cursor}` : "";
+    asked.add(cursor);
+    const q = cursor !== null ? `&cursor=${encodeURIComponent(cursor)}` : "";
     const page = await api("GET", `/tickets/${number}/thread?limit=100${q}`);
     all.push(...page.messages);
-    cursor = page.next_cursor;
-  } while (cursor);
+    cursor = page.next_cursor ?? null;
+  } while (cursor !== null && !asked.has(cursor));
   return all;
 }
 

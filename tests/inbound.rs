@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::api::{World, json_of};
 use crate::support::{Resp, request};
 
-fn postmark_url_parts(w: &World) -> (String, String) {
+pub fn postmark_url_parts(w: &World) -> (String, String) {
     let r = w.as_(
         Some(&w.admin),
         "POST",
@@ -54,7 +54,7 @@ fn hmac_hex(key: &str, msg: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn pm(
+pub fn pm(
     w: &World,
     auth: &str,
     from: &str,
@@ -103,7 +103,7 @@ fn thread_texts(w: &World, t: u64) -> Vec<(String, String)> {
         .collect()
 }
 
-fn reply_address(w: &World, t: u64) -> String {
+pub fn reply_address(w: &World, t: u64) -> String {
     let v = json_of(&w.as_(Some(&w.staff), "GET", &format!("/api/v1/tickets/{t}"), None));
     v["ticket"]["reply_address"].as_str().unwrap().to_string()
 }

@@ -8,6 +8,7 @@ mod browser;
 mod hardening_api;
 mod hardening_host;
 mod hardening_links;
+mod hardening_posts;
 mod hardening_sessions;
 pub mod inbound;
 pub mod inbox;

@@ -256,6 +256,18 @@ pub fn load(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, a: &Attachment) -> Resu
     Ok(bytes)
 }
 
+/// Delete the chunks of stored files no message refers to (a post that
+/// was refused after its files were stored). Files a partial
+/// [`store`] wrote before failing are not known here; they stay, unreferenced.
+pub fn discard(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, files: &[Attachment]) -> Result<()> {
+    for a in files {
+        for i in 0..a.chunks {
+            kv.delete(&keys::attachment_chunk(ws, no, &a.id, i))?;
+        }
+    }
+    Ok(())
+}
+
 /// `Content-Disposition` for a download: always `attachment`, with an ASCII
 /// fallback name and the exact name percent-encoded (RFC 6266 / 8187).
 pub fn content_disposition(name: &str) -> String {

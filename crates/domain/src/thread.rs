@@ -55,8 +55,54 @@ fn check_subject(subject: &str) -> Result<String> {
     Ok(s.to_string())
 }
 
-/// Check a message body (not empty, within [`MAX_MESSAGE_BYTES`]).
-pub fn check_body(body: &str) -> Result<()> {
+/// Largest stored form of one message (its record: source, formatted copy,
+/// author, files), in bytes. Well inside the store's 1 MiB value limit, so
+/// a page of messages stays a modest read; a body within
+/// [`MAX_MESSAGE_BYTES`] can still render to more (deeply nested quotes,
+/// many links), and such a post is refused before anything is written.
+pub const MAX_STORED_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Room kept in a stored message for everything but its text and its
+/// formatted copy (author, share, up to [`crate::attachments::MAX_FILES`]
+/// file references, numbers, times): a few KiB at most, given the limits on
+/// names and files.
+const MESSAGE_RESERVE_BYTES: usize = 16 * 1024;
+
+/// Length of `value` encoded as JSON, without building the encoding.
+fn encoded_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    // Writing to a counter cannot fail; a value that does not encode is
+    // refused when it is written.
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
+}
+
+/// The 400 for a message that would take `size` bytes where `limit` fit.
+fn too_large(size: usize, limit: usize) -> Error {
+    Error::bad(
+        "message_too_large",
+        format!(
+            "the message with its formatted copy takes {size} bytes, more than the {limit} bytes ({} KiB) a message may take; shorten it, or attach the text as a file",
+            limit / 1024
+        ),
+    )
+}
+
+/// Check a message body and render it: not empty, within
+/// [`MAX_MESSAGE_BYTES`], and its text with its formatted copy small enough
+/// to store (within [`MAX_STORED_MESSAGE_BYTES`], leaving room for the rest
+/// of the record). Returns the sanitised HTML.
+fn checked_html(body: &str) -> Result<String> {
     if body.trim().is_empty() {
         return Err(Error::bad(
             "invalid_field",
@@ -69,7 +115,20 @@ pub fn check_body(body: &str) -> Result<()> {
             format!("message body is larger than {MAX_MESSAGE_BYTES} bytes"),
         ));
     }
-    Ok(())
+    let html = crate::render::markdown(body);
+    let size = encoded_len(body) + encoded_len(&html);
+    let limit = MAX_STORED_MESSAGE_BYTES - MESSAGE_RESERVE_BYTES;
+    if size > limit {
+        return Err(too_large(size, limit));
+    }
+    Ok(html)
+}
+
+/// Check a message body before anything is written: not empty, within
+/// [`MAX_MESSAGE_BYTES`], and small enough to store once rendered (see
+/// [`MAX_STORED_MESSAGE_BYTES`]).
+pub fn check_body(body: &str) -> Result<()> {
+    checked_html(body).map(drop)
 }
 
 /// Create a ticket with its first message (public, by `author`).
@@ -85,7 +144,16 @@ pub fn create_ticket(
     body: &str,
 ) -> Result<(Ticket, Message)> {
     let subject = check_subject(subject)?;
-    check_body(body)?;
+    let html = checked_html(body)?;
+    // The first message, checked whole before the ticket's number is taken.
+    let first = draft(
+        now,
+        author,
+        Visibility::Public,
+        body,
+        html,
+        Extras::default(),
+    )?;
     let no = TicketNo(kv.increment(&keys::ticket_counter(ws), 1)? as u64);
     let ticket = Ticket {
         no,
@@ -108,16 +176,7 @@ pub fn create_ticket(
     };
     // The key is fresh from the counter: nobody else can be writing it.
     write(kv, &keys::ticket(ws, no), &ticket)?;
-    let message = append(
-        kv,
-        ws,
-        no,
-        now,
-        author,
-        Visibility::Public,
-        body,
-        Extras::default(),
-    )?;
+    let message = append(kv, ws, no, first)?;
     // Append-only list entries so a customer's (and company's) tickets are
     // listed without scanning the workspace.
     let i = kv.increment(&keys::customer_ticket_counter(ws, &customer.id), 1)? as u64;
@@ -164,33 +223,43 @@ pub struct Extras {
     pub promoted_from: Option<MessageSeq>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn append(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    no: TicketNo,
+/// A message as it will be stored, not numbered yet; refused with a 400
+/// when its record (counted with the longest number) would be larger than
+/// [`MAX_STORED_MESSAGE_BYTES`], so a message that cannot be stored never
+/// takes a number.
+fn draft(
     now: Millis,
     author: &Author,
     visibility: Visibility,
     body: &str,
+    html: String,
     extras: Extras,
 ) -> Result<Message> {
-    let seq = MessageSeq(kv.increment(&keys::message_counter(ws, no), 1)? as u64);
     let message = Message {
-        seq,
+        seq: MessageSeq(u64::MAX),
         author_id: author.id.clone(),
         author_name: author.name.clone(),
         signed: author.signed,
         author_kind: author.kind,
         visibility,
         source: body.to_string(),
-        html: Some((crate::render::VERSION, crate::render::markdown(body))),
+        html: Some((crate::render::VERSION, html)),
         share: extras.share,
         attachments: extras.attachments,
         promoted_from: extras.promoted_from,
         created_at: now,
     };
-    write(kv, &keys::message(ws, no, seq), &message)?;
+    let size = encoded_len(&message);
+    if size > MAX_STORED_MESSAGE_BYTES {
+        return Err(too_large(size, MAX_STORED_MESSAGE_BYTES));
+    }
+    Ok(message)
+}
+
+/// Number a [`draft`] from the ticket's counter and write it.
+fn append(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, mut message: Message) -> Result<Message> {
+    message.seq = MessageSeq(kv.increment(&keys::message_counter(ws, no), 1)? as u64);
+    write(kv, &keys::message(ws, no, message.seq), &message)?;
     Ok(message)
 }
 
@@ -226,7 +295,7 @@ pub fn post_with(
     body: &str,
     extras: Extras,
 ) -> Result<(Message, Ticket)> {
-    check_body(body)?;
+    let html = checked_html(body)?;
     if visibility == Visibility::Internal
         && !matches!(author.kind, AuthorKind::Staff | AuthorKind::System)
     {
@@ -243,7 +312,8 @@ pub fn post_with(
             "an external note belongs to a share".into(),
         ));
     }
-    let message = append(kv, ws, no, now, author, visibility, body, extras)?;
+    let message = draft(now, author, visibility, body, html, extras)?;
+    let message = append(kv, ws, no, message)?;
     crate::search::queue(ws, no, body, visibility);
     // The message is the commit point: once it is written the post stands,
     // even if the ticket's summary cannot be updated right now (a later post
@@ -277,7 +347,8 @@ pub enum Order {
 pub struct Page {
     /// Messages the reader may see, in the requested order.
     pub messages: Vec<Message>,
-    /// Cursor for the next page, if there may be more.
+    /// Cursor for the next page, if there may be more: always past the
+    /// cursor given (never the same one), so following cursors ends.
     pub next: Option<u64>,
 }
 
@@ -361,11 +432,17 @@ pub fn page(
                 // first, a reader following cursors must not step over a
                 // post that is still being written: stop before it while it
                 // is recent (the next message is younger than GAP_WAIT); a
-                // gap left by a crash is stepped over once it is old.
+                // gap left by a crash or a failed write is stepped over once
+                // it is old. A cursor always advances: when nothing was
+                // read before the gap, the page is the end for now (no
+                // cursor), never the cursor it was given, which a reader
+                // would follow in a loop; the reader asks again later from
+                // the last message it has.
                 None if order == Order::OldestFirst && young_gap(kv, ws, no, seq, last, now)? => {
+                    let given = cursor.unwrap_or(0);
                     return Ok(Page {
                         messages,
-                        next: Some(seq - 1),
+                        next: (seq - 1 > given).then_some(seq - 1),
                     });
                 }
                 None => {}
@@ -765,8 +842,8 @@ mod gap_tests {
         .unwrap();
         assert_eq!(
             (young.messages.len(), young.next),
-            (0, Some(1)),
-            "wait for #2"
+            (0, None),
+            "wait for #2: nothing more for now (never the cursor given)"
         );
         let old = page(
             &kv,
@@ -796,6 +873,182 @@ mod gap_tests {
         )
         .unwrap();
         assert!(huge.messages.is_empty());
+    }
+
+    /// A number taken and never written right after the cursor (a post
+    /// still being written, or one that failed) ends the page with no
+    /// cursor, never with the cursor given: a reader following cursors
+    /// stops instead of asking for the same page forever.
+    #[test]
+    fn a_young_gap_right_after_the_cursor_never_hands_the_cursor_back() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let t = fixture::ticket(&kv, &ws, "c@x.com", "s");
+        let a = Author {
+            id: None,
+            name: "C".into(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
+        post(&kv, &ws, t.no, 500, &a, Visibility::Public, "two", None).unwrap();
+        // #3 taken, never written; #4 written just now.
+        kv.increment(&keys::message_counter(&ws, t.no), 1).unwrap();
+        post(&kv, &ws, t.no, 1_000, &a, Visibility::Public, "four", None).unwrap();
+        let t = ticket(&kv, &ws, t.no).unwrap();
+        for cursor in [None, Some(0), Some(1), Some(2)] {
+            let p = page(
+                &kv,
+                &ws,
+                &t,
+                &Reader::Staff,
+                Order::OldestFirst,
+                cursor,
+                10,
+                2_000,
+            )
+            .unwrap();
+            assert!(
+                p.next.is_none_or(|n| n > cursor.unwrap_or(0)),
+                "cursor {cursor:?} -> next {:?}",
+                p.next
+            );
+        }
+        // Following cursors reads what is there before the gap, and stops.
+        let mut cursor = None;
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let p = page(
+                &kv,
+                &ws,
+                &t,
+                &Reader::Staff,
+                Order::OldestFirst,
+                cursor,
+                1,
+                2_000,
+            )
+            .unwrap();
+            seen.extend(p.messages.iter().map(|m| m.seq.0));
+            match p.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![1, 2], "stops before the young gap");
+        let at_gap = page(
+            &kv,
+            &ws,
+            &t,
+            &Reader::Staff,
+            Order::OldestFirst,
+            Some(2),
+            10,
+            2_000,
+        )
+        .unwrap();
+        assert_eq!((at_gap.messages.len(), at_gap.next), (0, None));
+        // Once the gap is old, the same cursor steps over it.
+        let later = page(
+            &kv,
+            &ws,
+            &t,
+            &Reader::Staff,
+            Order::OldestFirst,
+            Some(2),
+            10,
+            1_000 + GAP_WAIT,
+        )
+        .unwrap();
+        assert_eq!(
+            later.messages.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
+            vec![4]
+        );
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    fn staff() -> Author {
+        Author {
+            id: Some("u_s".into()),
+            name: "Sam".into(),
+            kind: AuthorKind::Staff,
+            signed: true,
+        }
+    }
+
+    /// A body within the input limit that renders to more than a message
+    /// may take (the issue's 39 000 `>`) is a 400 naming the limit, and
+    /// nothing is written: no message, no number taken, no ticket change.
+    #[test]
+    fn a_body_too_large_once_rendered_is_refused_before_its_number_is_taken() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let t = fixture::ticket(&kv, &ws, "c@x.com", "s");
+        let before = kv.dump();
+        let body = ">".repeat(39_000);
+        assert!(body.len() <= MAX_MESSAGE_BYTES);
+        let e = post(&kv, &ws, t.no, 5, &staff(), Visibility::Public, &body, None).unwrap_err();
+        assert_eq!((e.status(), e.code()), (400, "message_too_large"));
+        assert!(
+            e.message().contains(&format!(
+                "{} bytes",
+                MAX_STORED_MESSAGE_BYTES - MESSAGE_RESERVE_BYTES
+            )),
+            "{}",
+            e.message()
+        );
+        assert_eq!(check_body(&body).unwrap_err(), e);
+        assert_eq!(kv.dump(), before, "nothing written, no number taken");
+        // A new ticket with such a first message takes no ticket number.
+        let cus = fixture::customer(&kv, &ws, "d@x.com", 2);
+        let before = kv.dump();
+        let e = create_ticket(&kv, &ws, 5, "s", &cus, "q", &staff(), &body).unwrap_err();
+        assert_eq!(e.code(), "message_too_large");
+        assert_eq!(kv.dump(), before);
+        // The next post takes the next number: no gap was left.
+        let (m, _) = post(&kv, &ws, t.no, 6, &staff(), Visibility::Public, "ok", None).unwrap();
+        assert_eq!(m.seq.0, 2);
+    }
+
+    /// Whatever a body within the input limit renders to, the post is
+    /// either refused with a 400 or stored: never a store error (the store
+    /// takes values up to 1 MiB), and a stored message is within the limit.
+    #[test]
+    fn worst_case_bodies_are_stored_or_refused_never_a_store_error() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let t = fixture::ticket(&kv, &ws, "c@x.com", "s");
+        let n = MAX_MESSAGE_BYTES;
+        let bodies = [
+            ">".repeat(n),
+            ">".repeat(8_000),
+            format!("{}{}", ">".repeat(7_000), "\"".repeat(n - 7_000)),
+            "\"".repeat(n),
+            "<".repeat(n),
+            "\u{1}".repeat(n),
+            "<http://a>".repeat(n / 10),
+            "|a|b|\n|-|-|\n".to_string() + &"|a|b|\n".repeat((n - 20) / 6),
+            "- a\n".repeat(n / 4),
+            "x".repeat(n),
+            "é".repeat(n / 2),
+        ];
+        let mut stored = 0;
+        for body in &bodies {
+            assert!(body.len() <= n);
+            match post(&kv, &ws, t.no, 5, &staff(), Visibility::Public, body, None) {
+                Ok((m, _)) => {
+                    stored += 1;
+                    let bytes = kv.get(&keys::message(&ws, t.no, m.seq)).unwrap().unwrap();
+                    assert!(bytes.len() <= MAX_STORED_MESSAGE_BYTES);
+                }
+                Err(e) => assert_eq!(e.code(), "message_too_large", "{e}"),
+            }
+        }
+        assert!(stored >= 4, "ordinary large bodies are kept: {stored}");
     }
 }
 

@@ -140,6 +140,12 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
     if email.text.trim().is_empty() {
         return held(env, Some(no), "the message has no new text");
     }
+    // Refused by the reply path (too large once formatted): staff read it
+    // in the quarantine rather than the provider getting a 400 and the
+    // message being lost.
+    if let Err(Error::BadRequest { message, .. }) = thread::check_body(&email.text) {
+        return held(env, Some(no), &format!("it cannot be posted: {message}"));
+    }
     let author = match reply_sender(env, w, &t, &email.from) {
         Ok(a) => a,
         // Someone whose access was removed, revoked or is view only is never
@@ -238,7 +244,7 @@ fn post(
         201,
         &json!({"posted": {"ticket": t.no.0, "seq": msg.seq.0, "author": author.name, "kind": author.kind}}),
     );
-    if let Err(e) = crate::audit::record(
+    let audited = crate::audit::record(
         env.kv,
         &w.id,
         env.now,
@@ -247,20 +253,14 @@ fn post(
         &format!("{}/{}", t.no, msg.seq.0),
         Some(t.no),
         "",
-    ) {
-        resp.internal = Some(format!("audit entry for a posted email failed: {e}"));
-    }
+    );
+    super::after_commit(&mut resp.internal, "the audit entry", audited);
     let except = (author.kind == AuthorKind::Participant)
         .then(|| author.id.clone())
         .flatten();
-    match copy_participants(env, w, &ticket, &author.name, except.as_deref()) {
-        Ok(mail) => resp.mail = mail,
-        Err(e) => {
-            resp.internal = Some(format!(
-                "copying participants on a posted email failed: {e}"
-            ))
-        }
-    }
+    let copied = copy_participants(env, w, &ticket, &author.name, except.as_deref());
+    resp.mail =
+        super::after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
     Ok(resp)
 }
 
@@ -313,8 +313,11 @@ fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 })?;
                 thread::ticket(env.kv, &ws, t)
                     .map_err(|_| Error::Conflict("its ticket is gone; discard it".into()))?;
-                thread::check_body(&before.text).map_err(|_| {
-                    Error::Conflict("the message has no text to post; discard it".into())
+                thread::check_body(&before.text).map_err(|e| {
+                    Error::Conflict(format!(
+                        "the message cannot be posted ({}); discard it",
+                        e.message()
+                    ))
                 })?;
             }
             let h = inbound::decide(env.kv, &ws, n, approve, &actor.audit_name(), env.now)?;

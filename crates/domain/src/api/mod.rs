@@ -26,7 +26,7 @@ use crate::http::{MAX_JSON_BODY, Request, Response};
 use crate::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
 use crate::keys;
 use crate::model::{AuthorKind, Message, Reader, Ticket, Visibility};
-use crate::record::{claim, update, write};
+use crate::record::{claim, update};
 use crate::store::Kv;
 use crate::thread::{self, Author, Order, Scope};
 use crate::time::{Millis, rfc3339};
@@ -525,7 +525,14 @@ struct Stored {
     /// The response held a secret; it is not replayed.
     #[serde(default)]
     secret: bool,
+    /// The response was too large to keep; it is not replayed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    too_large: bool,
 }
+
+/// Largest idempotency record kept with its response for replay (the
+/// store's value limit); a larger response is remembered as done only.
+const MAX_REPLAY_RECORD_BYTES: usize = crate::store::MAX_VALUE_BYTES;
 
 /// How long a request may hold its idempotency key before a retry may take
 /// it over (the first one is presumed dead).
@@ -567,6 +574,7 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
         status: 0,
         body: String::new(),
         secret: false,
+        too_large: false,
     };
     let pending_bytes = serde_json::to_vec(&pending)
         .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
@@ -589,6 +597,12 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
         match stored.pending_since {
             None if stored.secret => {
                 return Err(Error::Conflict("this request was already done; its response held a secret that is shown only once".into()));
+            }
+            None if stored.too_large => {
+                return Err(Error::Conflict(
+                    "this request was already done; its response was too large to keep for replay"
+                        .into(),
+                ));
             }
             None => {
                 let value: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
@@ -623,7 +637,9 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
         env.kv.delete(&record_key)?;
         env.kv.delete(&claim_key)?;
     } else {
-        let stored = Stored {
+        // The request's change is written: its answer is a success whatever
+        // happens to the record kept for replay.
+        let mut stored = Stored {
             body_hash,
             pending_since: None,
             status: resp.status,
@@ -633,8 +649,25 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
                 String::from_utf8_lossy(&resp.body).into_owned()
             },
             secret: resp.secret,
+            too_large: false,
         };
-        write(env.kv, &record_key, &stored)?;
+        let bytes = match serde_json::to_vec(&stored) {
+            Ok(b) if b.len() <= MAX_REPLAY_RECORD_BYTES => Ok(b),
+            // Too large to keep for replay: kept as done, without the body.
+            _ => {
+                stored.body = String::new();
+                stored.too_large = true;
+                serde_json::to_vec(&stored)
+            }
+        };
+        let kept = bytes
+            .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))
+            .and_then(|b| Ok(env.kv.set(&record_key, &b)?));
+        // When even that fails the key stays held (a retry gets 409, then
+        // takes it over after IDEMPOTENCY_TAKEOVER).
+        let mut resp = resp;
+        after_commit(&mut resp.internal, "keeping the response for replay", kept);
+        return Ok(resp);
     }
     Ok(resp)
 }
@@ -657,6 +690,26 @@ fn audit(
         ticket,
         rid,
     )
+}
+
+/// Work after a post is written (its audit entry and webhooks, copies to
+/// participants, its ticket's order details) never turns the post into an
+/// error: the client would retry and post twice (an error also frees its
+/// Idempotency-Key). A failure is added to `internal` (a response's
+/// details for the log), and the response still says the post was made;
+/// `None` then.
+fn after_commit<T>(internal: &mut Option<String>, what: &str, r: Result<T>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let line = format!("{what} failed after the request's change was written: {e}");
+            *internal = Some(match internal.take() {
+                Some(before) => format!("{before}; {line}"),
+                None => line,
+            });
+            None
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -1332,28 +1385,39 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
         &author,
         &body.body,
     )?;
+    // The ticket and its first message are written: the post stands,
+    // whatever fails after it (the answer shows what the ticket holds).
+    let mut internal = None;
     if !env.reply_domain.is_empty() {
-        // Every ticket has its reply address from the start.
-        crate::inbound::reply_reference(env.kv, ws, t.no, (env.random)())?;
+        // Every ticket has its reply address from the start (or from its
+        // first email, when this fails).
+        let r = crate::inbound::reply_reference(env.kv, ws, t.no, (env.random)());
+        after_commit(&mut internal, "the reply address", r);
     }
     if let Some(o) = body.order {
-        t = update(env.kv, &keys::ticket(ws, t.no), |t: &mut Ticket| {
+        let r = update(env.kv, &keys::ticket(ws, t.no), |t: &mut Ticket| {
             t.order = Some(o.clone());
             Ok(())
-        })?;
+        });
+        if let Some(updated) = after_commit(&mut internal, "storing the order details", r) {
+            t = updated;
+        }
     }
-    audit(
+    let audited = audit(
         env,
         actor,
         Event::TicketCreated,
         &t.no.to_string(),
         Some(t.no),
         rid,
-    )?;
-    Ok(Response::json(
+    );
+    after_commit(&mut internal, "the audit entry", audited);
+    let mut resp = Response::json(
         201,
         &json!({"ticket": ticket_json(&t, actor.is_staff_side()), "message": message_json(&first, &actor.reader(), "")}),
-    ))
+    );
+    resp.internal = internal;
+    Ok(resp)
 }
 
 /// The `replies` component: `POST /api/v1/tickets/<no>/replies`, the one path
@@ -1410,22 +1474,23 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             201,
             &json!({"message": message_json(&msg, &Reader::Staff, &team_name(&ws)), "ticket": ticket_json(&ticket, true)}),
         );
-        if let Err(e) = audit(
+        let audited = audit(
             env,
             &actor,
             Event::MessagePosted,
             &format!("{}/{}", t.no, msg.seq.0),
             Some(t.no),
             rid,
-        ) {
-            resp.internal = Some(format!("audit entry for a posted message failed: {e}"));
-        }
+        );
+        after_commit(&mut resp.internal, "the audit entry", audited);
         let except = if author.kind == AuthorKind::Participant {
             author.id.clone()
         } else {
             None
         };
-        resp.mail = copy_participants(env, &ws, &ticket, &author.name, except.as_deref())?;
+        let copied = copy_participants(env, &ws, &ticket, &author.name, except.as_deref());
+        resp.mail =
+            after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
         return Ok(resp);
     }
     let user = actor.user().ok_or_else(|| {
@@ -1463,24 +1528,24 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         &body.body,
         None,
     )?;
-    // The message is written: the post stands. An audit failure is logged,
-    // not turned into an error the client would retry (and duplicate).
+    // The message is written: the post stands, whatever fails after it.
     let mut resp = Response::json(
         201,
         &json!({"message": message_json(&msg, &actor.reader(), &team_name(&ws)), "ticket": ticket_json(&ticket, user.is_staff())}),
     );
-    if let Err(e) = audit(
+    let audited = audit(
         env,
         &actor,
         Event::MessagePosted,
         &format!("{}/{}", t.no, msg.seq.0),
         Some(t.no),
         rid,
-    ) {
-        resp.internal = Some(format!("audit entry for a posted message failed: {e}"));
-    }
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
     if msg.visibility == Visibility::Public {
-        resp.mail = copy_participants(env, &ws, &ticket, &msg.author_name, None)?;
+        let copied = copy_participants(env, &ws, &ticket, &msg.author_name, None);
+        resp.mail =
+            after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
     }
     Ok(resp)
 }
@@ -2033,7 +2098,12 @@ fn whole_thread_html(
             html.push_str(&render(m));
         }
         match page.next {
-            Some(c) if html.len() < 900_000 => cursor = Some(c),
+            // Only forward: a cursor that does not advance past the one
+            // given would repeat this page forever (the thread guarantees
+            // it never does; this loop does not rely on it).
+            Some(c) if html.len() < 900_000 && cursor.is_none_or(|given| c > given) => {
+                cursor = Some(c)
+            }
             _ => return Ok(html),
         }
     }
@@ -2048,7 +2118,6 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
         return Err(Error::NotFound);
     }
     let mut t = thread::ticket(env.kv, &ws, no)?;
-    let mut mail = Vec::new();
     let mut notice = String::new();
     if req.method != "POST" {
         note_link_opened(env, &ws, no, &p.id, Event::ParticipantLinkOpened);
@@ -2076,7 +2145,9 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
         ) {
             Ok((_, ticket)) => {
                 t = ticket;
-                let _ = crate::audit::record(
+                let mut resp = link_page(303, page_html("Sent", "<p>Reply sent.</p>"));
+                resp.headers.push(("location".into(), format!("/p/{link}")));
+                let audited = crate::audit::record(
                     env.kv,
                     &ws,
                     env.now,
@@ -2086,10 +2157,10 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
                     Some(no),
                     "",
                 );
-                mail = copy_participants(env, &w, &t, &p.name, Some(&p.id))?;
-                let mut resp = link_page(303, page_html("Sent", "<p>Reply sent.</p>"));
-                resp.headers.push(("location".into(), format!("/p/{link}")));
-                resp.mail = mail;
+                after_commit(&mut resp.internal, "the audit entry", audited);
+                let copied = copy_participants(env, &w, &t, &p.name, Some(&p.id));
+                resp.mail = after_commit(&mut resp.internal, "copying participants", copied)
+                    .unwrap_or_default();
                 return Ok(resp);
             }
             Err(Error::BadRequest { message, .. }) => notice = message,
@@ -2136,9 +2207,140 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
         esc(&p.name),
         esc(&p.email)
     );
-    let mut resp = link_page(200, page_html(&t.subject, &body));
-    resp.mail = mail;
-    Ok(resp)
+    // A refused reply (its reason shown above the form) is a 400.
+    let status = if notice.is_empty() { 200 } else { 400 };
+    Ok(link_page(status, page_html(&t.subject, &body)))
+}
+
+#[cfg(test)]
+mod commit_tests {
+    use super::*;
+    use crate::store::{MemKv, StoreError, StoreResult};
+
+    /// A [`MemKv`] whose writes of finished idempotency records fail while
+    /// `fail` is set (a store that goes away right after a post's write).
+    #[derive(Default)]
+    struct Flaky {
+        inner: MemKv,
+        fail: std::cell::Cell<bool>,
+    }
+
+    impl Kv for Flaky {
+        fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+            let needle = b"\"pending_since\":null";
+            let done = value.windows(needle.len()).any(|w| w == needle);
+            if self.fail.get() && key.contains("/idem/") && done {
+                return Err(StoreError("store went away".into()));
+            }
+            self.inner.set(key, value)
+        }
+        fn delete(&self, key: &str) -> StoreResult<()> {
+            self.inner.delete(key)
+        }
+        fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+            self.inner.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
+            self.inner.compare_and_swap(key, old, new)
+        }
+    }
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request {
+        let mut headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        headers.push(("content-type".into(), "application/json".into()));
+        Request {
+            method: method.into(),
+            path: path.into(),
+            headers,
+            body: body.as_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// A committed request whose answer is larger than a store value.
+    fn big_post(_: &mut Env, _: &Request, _: &str) -> Result<Response> {
+        Ok(Response::json(
+            201,
+            &json!({ "blob": "\"".repeat(600_000) }),
+        ))
+    }
+
+    /// Runs `f` twice with one Idempotency-Key on a fresh workspace; with
+    /// `fail`, the store refuses to keep the finished record.
+    fn twice(kv: &Flaky, f: Handler, fail: bool) -> (Response, Response) {
+        let mut n = 0u8;
+        let mut random = move || {
+            n += 1;
+            [n; 32]
+        };
+        let mut env = Env {
+            kv,
+            now: 1_000_000,
+            random: &mut random,
+            admin_token: "admin-token-for-tests-0123",
+            public_origin: "https://ts.test",
+            allow_private_webhooks: false,
+            reply_domain: "",
+        };
+        let made = handle_tickets(
+            &mut env,
+            &request(
+                "POST",
+                "/api/v1/workspaces",
+                &[("authorization", "Bearer admin-token-for-tests-0123")],
+                r#"{"id":"acme","name":"Acme"}"#,
+            ),
+        );
+        assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
+        let secret: Value = serde_json::from_slice(&made.body).unwrap();
+        let bearer = format!("Bearer {}", secret["secret"].as_str().unwrap());
+        let req = request(
+            "POST",
+            "/api/v1/tickets",
+            &[("authorization", &bearer), ("idempotency-key", "k-1")],
+            "{}",
+        );
+        kv.fail.set(fail);
+        let first = serve(&mut env, &req, f);
+        let again = serve(&mut env, &req, f);
+        (first, again)
+    }
+
+    #[test]
+    fn an_answer_too_large_to_keep_is_still_a_success_and_never_runs_twice() {
+        let kv = Flaky::default();
+        let (first, again) = twice(&kv, big_post, false);
+        assert_eq!(first.status, 201, "{:?}", first.internal);
+        assert!(first.body.len() > crate::store::MAX_VALUE_BYTES);
+        assert_eq!(again.status, 409);
+        assert!(String::from_utf8_lossy(&again.body).contains("too large to keep"));
+    }
+
+    #[test]
+    fn a_store_failure_keeping_the_answer_is_logged_not_a_5xx() {
+        fn small_post(_: &mut Env, _: &Request, _: &str) -> Result<Response> {
+            Ok(Response::json(201, &json!({ "posted": true })))
+        }
+        let kv = Flaky::default();
+        let (first, again) = twice(&kv, small_post, true);
+        assert_eq!(first.status, 201);
+        assert!(
+            first
+                .internal
+                .as_deref()
+                .is_some_and(|i| i.contains("keeping the response for replay")),
+            "{:?}",
+            first.internal
+        );
+        // The key stays held: a retry is refused, never run again.
+        assert_eq!(again.status, 409);
+    }
 }
 
 #[cfg(test)]

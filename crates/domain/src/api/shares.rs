@@ -664,15 +664,25 @@ fn reply(
     }
     // A second submit of the same rendered form (double click, reload)
     // posts nothing.
-    if let Some(once) = form.get("once").filter(|o| {
+    let once = form.get("once").filter(|o| {
         (16..=64).contains(&o.len())
             && o.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-    }) {
-        if !crate::record::claim(env.kv, &keys::share_form_once(ws, &share.id, once))? {
+    });
+    let once_key = once.map(|once| keys::share_form_once(ws, &share.id, once));
+    if let Some(key) = &once_key {
+        if !crate::record::claim(env.kv, key)? {
             return Ok(redirect(link));
         }
     }
+    // A refused reply leaves nothing behind: not its files, not the claim
+    // of its form (sending the form again may post).
+    let release = |kv: &dyn crate::store::Kv, files: &[Attachment]| {
+        let _ = attachments::discard(kv, ws, share.ticket, files);
+        if let Some(key) = &once_key {
+            let _ = kv.delete(key);
+        }
+    };
     let body = form.get("body").unwrap_or("").to_string();
     let author = Author {
         id: Some(share.id.to_string()),
@@ -683,6 +693,7 @@ fn reply(
     // Check everything before any file is written.
     let checked = thread::check_body(&body).and_then(|()| attachments::check(&form.files));
     if let Err(e) = checked {
+        release(env.kv, &[]);
         return match e {
             Error::BadRequest { .. } => thread_page(env, link, ws, share, &e.message(), e.status()),
             e => Err(e),
@@ -690,8 +701,14 @@ fn reply(
     }
     let random = &mut *env.random;
     let mut random16 = || env_random16(random);
-    let files = attachments::store(env.kv, ws, share.ticket, &form.files, &mut random16)?;
-    thread::post_with(
+    let files = match attachments::store(env.kv, ws, share.ticket, &form.files, &mut random16) {
+        Ok(files) => files,
+        Err(e) => {
+            release(env.kv, &[]);
+            return Err(e);
+        }
+    };
+    let posted = thread::post_with(
         env.kv,
         ws,
         share.ticket,
@@ -701,10 +718,19 @@ fn reply(
         &body,
         Extras {
             share: Some(share.id.to_string()),
-            attachments: files,
+            attachments: files.clone(),
             promoted_from: None,
         },
-    )?;
+    );
+    if let Err(e) = posted {
+        // No message refers to the files: they go too (a crash before
+        // this leaves unreferenced chunks, never a broken message).
+        release(env.kv, &files);
+        return match e {
+            Error::BadRequest { .. } => thread_page(env, link, ws, share, &e.message(), e.status()),
+            e => Err(e),
+        };
+    }
     record(env, ws, share, Event::ShareReplied);
     Ok(redirect(link))
 }
@@ -1068,17 +1094,19 @@ pub(super) fn promote(
         201,
         &json!({"message": super::message_json(&msg, &Reader::Staff, &team_name(&w)), "ticket": super::ticket_json(&ticket, true)}),
     );
-    if let Err(e) = audit(
+    // The reply is written: the promotion stands, whatever fails after it.
+    let audited = audit(
         env,
         actor,
         Event::NotePromoted,
         &format!("{}/{} -> {}", t.no, seq.0, msg.seq.0),
         Some(t.no),
         rid,
-    ) {
-        resp.internal = Some(format!("audit entry for a promoted note failed: {e}"));
-    }
-    resp.mail = super::copy_participants(env, &w, &ticket, &msg.author_name, None)?;
+    );
+    super::after_commit(&mut resp.internal, "the audit entry", audited);
+    let copied = super::copy_participants(env, &w, &ticket, &msg.author_name, None);
+    resp.mail =
+        super::after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
     Ok(resp)
 }
 

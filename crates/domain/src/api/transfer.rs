@@ -467,6 +467,13 @@ fn ownership(
             (t, Event::TicketTransferred, Some(text))
         }
     };
+    // The change is made: it stands, whatever fails after it (a retry
+    // would be refused or move the ticket twice).
+    let mut answer = json!({"ticket": ticket_json(&t, true)});
+    if action == "accept" {
+        answer["already_yours"] = json!(false);
+    }
+    let mut resp = Response::json(200, &answer);
     if let Some(text) = note {
         let author = crate::thread::Author {
             id: actor.user().map(|u| u.id.to_string()),
@@ -474,7 +481,7 @@ fn ownership(
             kind: crate::model::AuthorKind::System,
             signed: true,
         };
-        crate::thread::post(
+        let posted = crate::thread::post(
             env.kv,
             &ws,
             no,
@@ -483,14 +490,12 @@ fn ownership(
             crate::model::Visibility::Internal,
             &text,
             None,
-        )?;
+        );
+        super::after_commit(&mut resp.internal, "the hand-off note", posted);
     }
-    audit(env, actor, event, &no.to_string(), Some(no), rid)?;
-    let mut answer = json!({"ticket": ticket_json(&t, true)});
-    if action == "accept" {
-        answer["already_yours"] = json!(false);
-    }
-    Ok(Response::json(200, &answer))
+    let audited = audit(env, actor, event, &no.to_string(), Some(no), rid);
+    super::after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
 }
 
 /// `POST /api/v1/inbox/reindex` (admins): give every ticket that has no
