@@ -197,7 +197,7 @@ fn work_after_a_written_post_failing_never_makes_it_a_5xx_or_a_double_post() {
     let t = w.ticket(&w.cust_a, "Copies");
     let r = w.as_(
         Some(&w.admin),
-        "PUT",
+        "PATCH",
         "/api/v1/workspace/settings",
         Some(json!({"participants_enabled": true, "copy_participants": true})),
     );
