@@ -48,7 +48,16 @@ fn is_rfc3339(s: &Value) -> bool {
 
 #[test]
 fn a_settings_put_must_name_every_field_and_patch_merges() {
-    let w = World::build(false);
+    a_settings_put_must_name_every_field_and_patch_merges_on(false);
+}
+
+#[test]
+fn a_settings_put_must_name_every_field_and_patch_merges_on_redis() {
+    a_settings_put_must_name_every_field_and_patch_merges_on(true);
+}
+
+fn a_settings_put_must_name_every_field_and_patch_merges_on(redis: bool) {
+    let w = World::build(redis);
     let admin = Some(w.admin.as_str());
     let path = "/api/v1/workspace/settings";
     // PATCH changes what it names and keeps everything else.
@@ -266,7 +275,16 @@ fn api_key_and_outbox_times_are_rfc3339_like_every_other() {
 
 #[test]
 fn accepting_a_ticket_you_hold_says_it_was_already_yours() {
-    let w = World::build(false);
+    accepting_a_ticket_you_hold_says_it_was_already_yours_on(false);
+}
+
+#[test]
+fn accepting_a_ticket_you_hold_says_it_was_already_yours_on_redis() {
+    accepting_a_ticket_you_hold_says_it_was_already_yours_on(true);
+}
+
+fn accepting_a_ticket_you_hold_says_it_was_already_yours_on(redis: bool) {
+    let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Mine twice");
     let accept = || {
         let r = w.as_(

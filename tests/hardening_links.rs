@@ -66,7 +66,16 @@ fn external_note<'a>(w: &'a World, files: &[(&str, &[u8])]) -> (u64, Collab<'a>,
 
 #[test]
 fn saved_file_names_carry_the_extension_of_the_sniffed_type() {
-    let w = World::build(false);
+    saved_file_names_carry_the_extension_of_the_sniffed_type_on(false);
+}
+
+#[test]
+fn saved_file_names_carry_the_extension_of_the_sniffed_type_on_redis() {
+    saved_file_names_carry_the_extension_of_the_sniffed_type_on(true);
+}
+
+fn saved_file_names_carry_the_extension_of_the_sniffed_type_on(redis: bool) {
+    let w = World::build(redis);
     let html: &[u8] = b"<html><script>alert(document.cookie)</script></html>";
     let svg: &[u8] = b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>";
     let bat: &[u8] = b"@echo off\r\ndel /q C:\\*\r\n";
@@ -124,7 +133,16 @@ fn saved_file_names_carry_the_extension_of_the_sniffed_type() {
 
 #[test]
 fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute() {
-    let w = World::build_full(false, &[], &["--allow-clock-shift"]);
+    opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on(false);
+}
+
+#[test]
+fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on_redis() {
+    opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on(true);
+}
+
+fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on(redis: bool) {
+    let w = World::build_full(redis, &[], &["--allow-clock-shift"]);
     let t = w.ticket(&w.cust_a, "Opened links");
     crate::invites::customer(&w, "friend@shop.test");
     let r = w.as_(

@@ -94,7 +94,16 @@ fn reply(w: &World, t: u64, body: &str) -> crate::support::Resp {
 
 #[test]
 fn a_post_too_large_once_rendered_is_a_400_naming_the_limit_and_leaves_no_gap() {
-    let w = World::build(false);
+    a_post_too_large_once_rendered_is_a_400_naming_the_limit_and_leaves_no_gap_on(false);
+}
+
+#[test]
+fn a_post_too_large_once_rendered_is_a_400_naming_the_limit_and_leaves_no_gap_on_redis() {
+    a_post_too_large_once_rendered_is_a_400_naming_the_limit_and_leaves_no_gap_on(true);
+}
+
+fn a_post_too_large_once_rendered_is_a_400_naming_the_limit_and_leaves_no_gap_on(redis: bool) {
+    let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Quoting");
     let body = too_large_body();
     assert!(body.len() < 50_000, "within the input limit");
@@ -254,7 +263,16 @@ fn work_after_a_written_post_failing_never_makes_it_a_5xx_or_a_double_post() {
 
 #[test]
 fn an_email_too_large_once_rendered_waits_for_staff_instead_of_failing() {
-    let w = World::build(false);
+    an_email_too_large_once_rendered_waits_for_staff_instead_of_failing_on(false);
+}
+
+#[test]
+fn an_email_too_large_once_rendered_waits_for_staff_instead_of_failing_on_redis() {
+    an_email_too_large_once_rendered_waits_for_staff_instead_of_failing_on(true);
+}
+
+fn an_email_too_large_once_rendered_waits_for_staff_instead_of_failing_on(redis: bool) {
+    let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Links");
     let (_, auth) = crate::inbound::postmark_url_parts(&w);
     let to = crate::inbound::reply_address(&w, t);
@@ -329,7 +347,16 @@ fn a_full_page_of_the_largest_messages_still_loads() {
 
 #[test]
 fn a_participant_reply_too_large_once_rendered_is_a_400_page_and_posts_nothing() {
-    let w = World::build(false);
+    a_participant_reply_too_large_once_rendered_is_a_400_page_and_posts_nothing_on(false);
+}
+
+#[test]
+fn a_participant_reply_too_large_once_rendered_is_a_400_page_and_posts_nothing_on_redis() {
+    a_participant_reply_too_large_once_rendered_is_a_400_page_and_posts_nothing_on(true);
+}
+
+fn a_participant_reply_too_large_once_rendered_is_a_400_page_and_posts_nothing_on(redis: bool) {
+    let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Guests");
     crate::participants::enable(&w, false);
     let r = w.as_(

@@ -94,7 +94,16 @@ fn invite(w: &World, t: u64, email: &str) -> String {
 
 #[test]
 fn an_invitation_reaches_its_one_ticket_never_the_whole_account() {
-    let w = World::build(false);
+    an_invitation_reaches_its_one_ticket_never_the_whole_account_on(false);
+}
+
+#[test]
+fn an_invitation_reaches_its_one_ticket_never_the_whole_account_on_redis() {
+    an_invitation_reaches_its_one_ticket_never_the_whole_account_on(true);
+}
+
+fn an_invitation_reaches_its_one_ticket_never_the_whole_account_on(redis: bool) {
+    let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Coffee blend survey");
     let own = w.ticket(&w.outsider, "Oz's private order");
     let path = invite(&w, t, "oz@else.test");
@@ -459,7 +468,16 @@ fn share_state(w: &World, t: u64, email: &str) -> (String, u64) {
 
 #[test]
 fn the_right_code_sent_twice_does_not_lock_the_share() {
-    let w = World::build(false);
+    the_right_code_sent_twice_does_not_lock_the_share_on(false);
+}
+
+#[test]
+fn the_right_code_sent_twice_does_not_lock_the_share_on_redis() {
+    the_right_code_sent_twice_does_not_lock_the_share_on(true);
+}
+
+fn the_right_code_sent_twice_does_not_lock_the_share_on(redis: bool) {
+    let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Double click");
     crate::shares::share(
         &w,
