@@ -154,14 +154,7 @@ fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on(red
     assert_eq!(r.status, 201, "{}", r.text());
     let invite = crate::invites::invite_path(&w, "friend@shop.test");
     crate::participants::enable(&w, false);
-    let r = w.as_(
-        Some(&w.staff),
-        "POST",
-        &format!("/api/v1/tickets/{t}/participants"),
-        Some(json!({"email": "guest@outside.test"})),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let personal = crate::participants::link_to(&w, "guest@outside.test");
+    let personal = crate::participants::add(&w, t, "guest@outside.test");
 
     // A crawler opening both links again and again within one minute: one
     // entry each.

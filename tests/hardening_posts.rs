@@ -359,14 +359,7 @@ fn a_participant_reply_too_large_once_rendered_is_a_400_page_and_posts_nothing_o
     let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Guests");
     crate::participants::enable(&w, false);
-    let r = w.as_(
-        Some(&w.staff),
-        "POST",
-        &format!("/api/v1/tickets/{t}/participants"),
-        Some(json!({"email": "guest@outside.test"})),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let link = crate::participants::link_to(&w, "guest@outside.test");
+    let link = crate::participants::add(&w, t, "guest@outside.test");
     let form = format!("body={}", "%3E".repeat(39_000));
     let r = crate::support::request(
         &w.host.addr,

@@ -412,14 +412,7 @@ fn participant_page_forms_from_another_site_are_refused() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "Guests welcome");
     crate::participants::enable(&w, false);
-    let r = w.as_(
-        Some(&w.staff),
-        "POST",
-        &format!("/api/v1/tickets/{t}/participants"),
-        Some(json!({"email": "guest@outside.test"})),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let link = crate::participants::link_to(&w, "guest@outside.test");
+    let link = crate::participants::add(&w, t, "guest@outside.test");
     let form = ("Content-Type", "application/x-www-form-urlencoded");
     for r in [
         request(

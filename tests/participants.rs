@@ -18,6 +18,19 @@ pub fn enable(w: &World, copy: bool) {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// Staff add `email` to ticket `t` as a participant; returns their personal
+/// link's path (from the email it was sent in).
+pub fn add(w: &World, t: u64, email: &str) -> String {
+    let r = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/tickets/{t}/participants"),
+        Some(json!({"email": email})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    link_to(w, email)
+}
+
 pub fn link_to(w: &World, to: &str) -> String {
     let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
     let email = outbox["emails"]

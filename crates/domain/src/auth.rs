@@ -232,23 +232,7 @@ pub fn create_session(
     now: Millis,
     random: [u8; 32],
 ) -> Result<String> {
-    issue(
-        kv,
-        ws,
-        Purpose::Session,
-        TokenRecord {
-            purpose: purpose_name(Purpose::Session),
-            user: Some(user.clone()),
-            key_id: None,
-            created_at: now,
-            expires_at: Some(now + SESSION_LIFETIME),
-            used: false,
-            revoked: false,
-            ticket: None,
-            version: 0,
-        },
-        random,
-    )
+    start_session(kv, ws, user, None, now, random)
 }
 
 /// Start a browser session that reaches one ticket only (an accepted
@@ -259,6 +243,17 @@ pub fn create_ticket_session(
     ws: &WorkspaceId,
     user: &UserId,
     ticket: TicketNo,
+    now: Millis,
+    random: [u8; 32],
+) -> Result<String> {
+    start_session(kv, ws, user, Some(ticket), now, random)
+}
+
+fn start_session(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    user: &UserId,
+    ticket: Option<TicketNo>,
     now: Millis,
     random: [u8; 32],
 ) -> Result<String> {
@@ -274,7 +269,7 @@ pub fn create_ticket_session(
             expires_at: Some(now + SESSION_LIFETIME),
             used: false,
             revoked: false,
-            ticket: Some(ticket),
+            ticket,
             version: 0,
         },
         random,
