@@ -5,7 +5,7 @@
     python3 samples/webhook-receiver.py whsec_...   # the secret shown when you add the endpoint
 
 It listens on http://127.0.0.1:8765/ (add that URL on the Webhooks page of the console
-while `cargo xtask up` runs), checks every delivery's signature with the official
+while `cargo xtask up --allow-private-webhooks` runs), checks every delivery's signature with the official
 Standard Webhooks library and prints the verified events. Answer codes: 204 when the
 signature holds, 401 when it does not (Ticketshare then retries on its schedule).
 """

@@ -240,9 +240,10 @@ fn up(extra: &[String]) -> Result<(), String> {
     // runtime-config/default.toml blocking private networks for every
     // outbound connection.
     let private = extra.iter().any(|a| a == "--allow-private-webhooks");
+    // `cargo xtask up -- --flag` passes the `--` through: not a host flag.
     let extra: Vec<&String> = extra
         .iter()
-        .filter(|a| *a != "--allow-private-webhooks")
+        .filter(|a| *a != "--allow-private-webhooks" && *a != "--")
         .collect();
     let own_config = extra.iter().any(|a| a.starts_with("--runtime-config-file"));
     let mut c = Command::new(root().join("target/release/ticketshare-host"));

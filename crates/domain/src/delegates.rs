@@ -400,7 +400,7 @@ mod tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, _) = create_ticket(&kv, &ws, 0, "Coffee", &owner, "q", &a, "hi").unwrap();
+        let (t, _, _) = create_ticket(&kv, &ws, 0, "Coffee", &owner, "q", &a, "hi").unwrap();
         (kv, ws, t.no, owner, friend)
     }
 
@@ -484,7 +484,7 @@ mod tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, _) = create_ticket(&kv, &ws, 0, "Coffee", &owner, "q", &a, "hi").unwrap();
+        let (t, _, _) = create_ticket(&kv, &ws, 0, "Coffee", &owner, "q", &a, "hi").unwrap();
         let e = invite(
             &kv,
             &ws,

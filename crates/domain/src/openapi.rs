@@ -79,7 +79,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "GET",
         "/api/v1/me",
-        "Who is calling",
+        "Who is calling; `ticket_scope`: the one ticket a session started by an invitation reaches (else null)",
         Auth::Workspace,
         false,
     ),
@@ -219,7 +219,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "POST",
         "/api/v1/tickets/{number}/delegates",
-        "Invite a customer of the workspace as a delegate (email with a personal accept link)",
+        "Invite a customer of the workspace as a delegate (email with a personal accept link); 409 when the invitee already sees the ticket (its customer, or a customer of its company)",
         Auth::Workspace,
         true,
     ),

@@ -263,7 +263,7 @@ mod tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, _) = create_ticket(&kv, &ws, 0, "s", &owner, "q", &a, "hi").unwrap();
+        let (t, _, _) = create_ticket(&kv, &ws, 0, "s", &owner, "q", &a, "hi").unwrap();
         let p = add(
             &kv,
             &ws,

@@ -92,7 +92,7 @@ fn too_large(size: usize, limit: usize) -> Error {
     Error::bad(
         "message_too_large",
         format!(
-            "the message with its formatted copy takes {size} bytes, more than the {limit} bytes ({} KiB) a message may take; shorten it, or attach the text as a file",
+            "the message with its formatted copy takes {size} bytes, more than the {limit} bytes ({} KiB) a message may take; shorten it",
             limit / 1024
         ),
     )
@@ -132,6 +132,13 @@ pub fn check_body(body: &str) -> Result<()> {
 }
 
 /// Create a ticket with its first message (public, by `author`).
+///
+/// The first message written is the commit point: the ticket exists from
+/// then on, so what follows (list entries, search terms, the inbox entry)
+/// cannot undo it. Its outcome is the third value: an error there is for
+/// the caller to log (`POST /api/v1/inbox/reindex` places a ticket the inbox
+/// missed), never to answer with, since a client's retry would create a
+/// second ticket.
 #[allow(clippy::too_many_arguments)]
 pub fn create_ticket(
     kv: &dyn Kv,
@@ -142,7 +149,7 @@ pub fn create_ticket(
     queue: &str,
     author: &Author,
     body: &str,
-) -> Result<(Ticket, Message)> {
+) -> Result<(Ticket, Message, Result<()>)> {
     let subject = check_subject(subject)?;
     let html = checked_html(body)?;
     // The first message, checked whole before the ticket's number is taken.
@@ -177,31 +184,35 @@ pub fn create_ticket(
     // The key is fresh from the counter: nobody else can be writing it.
     write(kv, &keys::ticket(ws, no), &ticket)?;
     let message = append(kv, ws, no, first)?;
-    // Append-only list entries so a customer's (and company's) tickets are
-    // listed without scanning the workspace.
-    let i = kv.increment(&keys::customer_ticket_counter(ws, &customer.id), 1)? as u64;
-    write(kv, &keys::customer_ticket(ws, &customer.id, i), &no)?;
-    if let Some(company) = &customer.company {
-        let h = crate::workspace::company_key(company);
-        let i = kv.increment(&keys::company_ticket_counter(ws, &h), 1)? as u64;
-        write(kv, &keys::company_ticket(ws, &h, i), &no)?;
-    }
-    // Searchable: subject and first message by everyone who sees the
-    // ticket; the customer's name and email by staff.
-    crate::search::index(kv, ws, no, &format!("{} {body}", ticket.subject), true)?;
-    crate::search::index(
-        kv,
-        ws,
-        no,
-        &format!("{} {}", customer.name, customer.email),
-        false,
-    )?;
-    // Into the inbox (Pending of its queue).
-    let ticket = crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
-        t.last_seq = t.last_seq.max(message.seq.0);
+    let mut ticket = ticket;
+    let settled = (|| -> Result<()> {
+        // Append-only list entries so a customer's (and company's) tickets
+        // are listed without scanning the workspace.
+        let i = kv.increment(&keys::customer_ticket_counter(ws, &customer.id), 1)? as u64;
+        write(kv, &keys::customer_ticket(ws, &customer.id, i), &no)?;
+        if let Some(company) = &customer.company {
+            let h = crate::workspace::company_key(company);
+            let i = kv.increment(&keys::company_ticket_counter(ws, &h), 1)? as u64;
+            write(kv, &keys::company_ticket(ws, &h, i), &no)?;
+        }
+        // Searchable: subject and first message by everyone who sees the
+        // ticket; the customer's name and email by staff.
+        crate::search::index(kv, ws, no, &format!("{} {body}", ticket.subject), true)?;
+        crate::search::index(
+            kv,
+            ws,
+            no,
+            &format!("{} {}", customer.name, customer.email),
+            false,
+        )?;
+        // Into the inbox (Pending of its queue).
+        ticket = crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
+            t.last_seq = t.last_seq.max(message.seq.0);
+            Ok(())
+        })?;
         Ok(())
-    })?;
-    Ok((ticket, message))
+    })();
+    Ok((ticket, message, settled))
 }
 
 /// Read a ticket (deleted ones are not found).
@@ -502,7 +513,7 @@ mod tests {
     }
 
     fn new_ticket(kv: &MemKv) -> TicketNo {
-        let (t, _) = create_ticket(
+        let (t, _, _) = create_ticket(
             kv,
             &ws(),
             1,
@@ -825,7 +836,7 @@ mod gap_tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, _) = create_ticket(&kv, &ws, 0, "s", &cust, "q", &a, "first").unwrap();
+        let (t, _, _) = create_ticket(&kv, &ws, 0, "s", &cust, "q", &a, "first").unwrap();
         // Message 2 is handed out but not written (in flight, or lost in a crash).
         kv.increment(&keys::message_counter(&ws, t.no), 1).unwrap();
         post(&kv, &ws, t.no, 1_000, &a, Visibility::Public, "third", None).unwrap();
@@ -1053,6 +1064,58 @@ mod size_tests {
 }
 
 #[cfg(test)]
+mod commit_point_tests {
+    use super::*;
+    use crate::store::{MemKv, StoreError, StoreResult};
+
+    /// A store whose list counters fail: it goes away right after the
+    /// first message of a new ticket is written.
+    struct ListsFail(MemKv);
+
+    impl Kv for ListsFail {
+        fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+            self.0.set(key, value)
+        }
+        fn delete(&self, key: &str) -> StoreResult<()> {
+            self.0.delete(key)
+        }
+        fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+            if key.contains("/cust/") {
+                return Err(StoreError("store went away".into()));
+            }
+            self.0.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
+            self.0.compare_and_swap(key, old, new)
+        }
+    }
+
+    /// Once the first message is written the ticket exists: a failure after
+    /// it is reported beside the ticket, never instead of it (an error here
+    /// would make a client's retry create a second ticket).
+    #[test]
+    fn a_failure_after_the_first_message_is_reported_not_returned() {
+        let kv = ListsFail(MemKv::new());
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let cus = fixture::customer(&kv.0, &ws, "c@x.com", 1);
+        let author = Author {
+            id: Some(cus.id.to_string()),
+            name: cus.name.clone(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
+        let (t, m, settled) =
+            create_ticket(&kv, &ws, 0, "Late", &cus, "q", &author, "where is it").unwrap();
+        assert!(settled.is_err());
+        assert_eq!((t.no.0, m.seq.0), (1, 1));
+        assert_eq!(ticket(&kv, &ws, t.no).unwrap().subject, "Late");
+    }
+}
+
+#[cfg(test)]
 mod list_tests {
     use super::*;
     use crate::store::MemKv;
@@ -1140,8 +1203,9 @@ pub(crate) mod fixture {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        create_ticket(kv, ws, 0, subject, &cus, "general", &author, "hi")
-            .unwrap()
-            .0
+        let (t, _, settled) =
+            create_ticket(kv, ws, 0, subject, &cus, "general", &author, "hi").unwrap();
+        settled.unwrap();
+        t
     }
 }

@@ -160,6 +160,11 @@ impl App {
         let runtime_config =
             crate::runtime_config::load(opts.runtime_config.as_deref(), &opts.state_dir)?;
         let stores = open_stores(&runtime_config.stores).await?;
+        if runtime_config.blocked_networks.is_empty() {
+            eprintln!(
+                "note: no [outbound_networking] block_networks in the runtime config: outbound requests may reach private networks (runtime-config/default.toml blocks them)"
+            );
+        }
         let blocked_networks = Arc::new(runtime_config.blocked_networks);
 
         let engine = engine(opts.max_memory, opts.max_instances)?;

@@ -16,7 +16,8 @@ Serve a Spin application (spin.toml, manifest v2) locally.
 Options:
   -f, --from <PATH>                 spin.toml, or a directory holding one [default: spin.toml]
       --listen <ADDR>               address to listen on [default: 127.0.0.1:3000]
-      --runtime-config-file <PATH>  Spin runtime config (key-value store backends)
+      --runtime-config-file <PATH>  Spin runtime config (key-value stores,
+                                    [outbound_networking] block_networks)
       --state-dir <DIR>             state directory [default: .spin next to spin.toml]
       --cache-dir <DIR>             compiled-component cache [default: $TICKETSHARE_CACHE_DIR or ~/.cache/ticketshare-host]
       --request-timeout <SECS>      per-request deadline in seconds [default: 30]

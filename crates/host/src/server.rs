@@ -33,7 +33,10 @@ pub const CLOCK_PATH: &str = "/.well-known/ticketshare/clock";
 /// Serving settings.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Longest a request may run before it is stopped with a 500.
+    /// Deadline of a request, from its head's arrival: reading the body
+    /// (408), waiting for a slot (503) and running the component (500) all
+    /// spend it. Also how long a client may take no response bytes before
+    /// its connection is dropped.
     pub request_timeout: Duration,
     /// Memory cap per instance, in bytes.
     pub max_memory: usize,
@@ -46,8 +49,9 @@ pub struct ServeOptions {
     /// Largest request body accepted, in bytes (counted as it arrives, so a
     /// chunked body is held to it too).
     pub max_body: u64,
-    /// Longest wait for a request's head: from the connection's first byte,
-    /// and between requests on a kept-alive connection.
+    /// Longest wait for a request's head, counted from when the connection
+    /// starts waiting for one (its accept, or the end of the previous
+    /// response on a kept-alive connection).
     pub header_timeout: Duration,
     /// Connections open at once; one more is answered 503 and closed.
     pub max_connections: usize,
@@ -155,9 +159,10 @@ impl Server {
                     let server = server.clone();
                     async move { Ok::<_, Infallible>(server.handle(req, client).await) }
                 });
-                // The head must arrive within `header_timeout` of its first
-                // byte, and an idle kept-alive connection is closed after it
-                // too (hyper starts the timer whenever it waits for a head).
+                // The head must arrive within `header_timeout` of the moment
+                // hyper starts waiting for it (the accept, or the end of the
+                // previous response), so an idle kept-alive connection is
+                // closed after it too.
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(header_timeout)

@@ -169,11 +169,6 @@ impl BlockedNetworks {
         !self.private && self.networks.is_empty()
     }
 
-    /// Whether `"private"` is among the entries.
-    pub fn blocks_private(&self) -> bool {
-        self.private
-    }
-
     /// Whether a connection to `ip` is refused. An IPv4-mapped or
     /// IPv4-compatible IPv6 address is judged as the IPv4 address it carries,
     /// so `::ffff:127.0.0.1` cannot slip past a rule for `127.0.0.0/8`.

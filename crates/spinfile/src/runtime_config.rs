@@ -166,7 +166,7 @@ mod tests {
             st,
         )
         .unwrap();
-        assert!(m.blocked_networks.blocks_private());
+        assert!(m.blocked_networks.is_blocked("10.0.0.1".parse().unwrap()));
         assert!(m.blocked_networks.is_blocked("1.2.3.4".parse().unwrap()));
         assert!(m.stores.contains_key("default"));
     }

@@ -360,10 +360,7 @@ fn visible_ticket(env: &Env, actor: &Actor, no: TicketNo) -> Result<Ticket> {
         return Ok(t);
     }
     let u = actor.user().ok_or(Error::NotFound)?;
-    let same_company = match (&u.company, &t.company) {
-        (Some(a), Some(b)) => workspace::company_key(a) == workspace::company_key(b),
-        _ => false,
-    };
+    let same_company = workspace::same_company(u.company.as_deref(), t.company.as_deref());
     if t.customer == u.id
         || same_company
         || crate::delegates::active(env.kv, actor.ws(), no, &u.id)?.is_some()
@@ -376,7 +373,7 @@ fn visible_ticket(env: &Env, actor: &Actor, no: TicketNo) -> Result<Ticket> {
 
 /// How a customer-side user relates to a ticket they can see.
 fn customer_kind(env: &Env, ws: &WorkspaceId, t: &Ticket, u: &User) -> Result<(AuthorKind, bool)> {
-    let same_company = matches!((&u.company, &t.company), (Some(a), Some(b)) if workspace::company_key(a) == workspace::company_key(b));
+    let same_company = workspace::same_company(u.company.as_deref(), t.company.as_deref());
     if t.customer == u.id || same_company {
         return Ok((AuthorKind::Customer, true));
     }
@@ -1375,7 +1372,7 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
         }
         o.validate()?;
     }
-    let (mut t, first) = thread::create_ticket(
+    let (mut t, first, settled) = thread::create_ticket(
         env.kv,
         ws,
         env.now,
@@ -1388,6 +1385,11 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
     // The ticket and its first message are written: the post stands,
     // whatever fails after it (the answer shows what the ticket holds).
     let mut internal = None;
+    after_commit(
+        &mut internal,
+        "the ticket's lists, search terms or inbox entry",
+        settled,
+    );
     if !env.reply_domain.is_empty() {
         // Every ticket has its reply address from the start (or from its
         // first email, when this fails).
@@ -1852,15 +1854,18 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
             let signed_in = cookie(req, auth::SESSION_COOKIE)
                 .and_then(|c| auth::session_user(env.kv, &c, env.now).ok())
                 .is_some_and(|s| s.ws == ws && s.user == d.user && s.ticket.is_none());
+            // The link is used up: the invitation stands whatever fails
+            // from here, and the answer says so (a retry would only meet a
+            // dead link).
+            let mut internal = None;
             let session = if signed_in {
                 None
             } else {
                 let r = (env.random)();
-                Some(auth::create_ticket_session(
-                    env.kv, &ws, &d.user, no, env.now, r,
-                )?)
+                let started = auth::create_ticket_session(env.kv, &ws, &d.user, no, env.now, r);
+                after_commit(&mut internal, "starting the invitation's session", started)
             };
-            crate::audit::record(
+            let audited = crate::audit::record(
                 env.kv,
                 &ws,
                 env.now,
@@ -1869,19 +1874,31 @@ fn accept(env: &mut Env, req: &Request) -> Result<Response> {
                 d.user.as_str(),
                 Some(no),
                 "",
-            )?;
-            let mut resp = link_page(
-                303,
-                page_html("Accepted", "<p>Accepted. Opening the ticket…</p>"),
             );
-            resp.headers
-                .push(("location".into(), format!("/my#{}", no.0)));
+            after_commit(&mut internal, "the audit entry", audited);
+            let mut resp = if signed_in || session.is_some() {
+                let mut r = link_page(
+                    303,
+                    page_html("Accepted", "<p>Accepted. Opening the ticket…</p>"),
+                );
+                r.headers.push(("location".into(), format!("/my#{}", no.0)));
+                r
+            } else {
+                link_page(
+                    200,
+                    page_html(
+                        "Accepted",
+                        "<p>Accepted. <a href=\"/login\">Sign in</a> with your email to open the ticket.</p>",
+                    ),
+                )
+            };
             if let Some(session) = session {
                 resp.headers.push((
                     "set-cookie".into(),
                     session_cookie(&session, auth::SESSION_LIFETIME / 1000),
                 ));
             }
+            resp.internal = internal;
             Ok(resp)
         }
         _ => Ok(link_page(
@@ -2118,7 +2135,8 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
         return Err(Error::NotFound);
     }
     let mut t = thread::ticket(env.kv, &ws, no)?;
-    let mut notice = String::new();
+    // A refused reply: shown above the form, and the page's status.
+    let mut refused: Option<Error> = None;
     if req.method != "POST" {
         note_link_opened(env, &ws, no, &p.id, Event::ParticipantLinkOpened);
     }
@@ -2163,7 +2181,7 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
                     .unwrap_or_default();
                 return Ok(resp);
             }
-            Err(Error::BadRequest { message, .. }) => notice = message,
+            Err(e @ Error::BadRequest { .. }) => refused = Some(e),
             Err(e) => return Err(e),
         }
     }
@@ -2190,10 +2208,12 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
     let form = if p.can_reply {
         format!(
             "<form method=\"post\" class=\"reply\"><label for=\"body\">Your reply</label><textarea id=\"body\" name=\"body\" rows=\"5\" required></textarea>{}<button type=\"submit\" class=\"primary\">Send reply</button></form>",
-            if notice.is_empty() {
-                String::new()
-            } else {
-                format!("<p class=\"error\" role=\"alert\">{}</p>", esc(&notice))
+            match &refused {
+                None => String::new(),
+                Some(e) => format!(
+                    "<p class=\"error\" role=\"alert\">{}</p>",
+                    esc(&e.message())
+                ),
             }
         )
     } else {
@@ -2207,8 +2227,7 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
         esc(&p.name),
         esc(&p.email)
     );
-    // A refused reply (its reason shown above the form) is a 400.
-    let status = if notice.is_empty() { 200 } else { 400 };
+    let status = refused.as_ref().map_or(200, Error::status);
     Ok(link_page(status, page_html(&t.subject, &body)))
 }
 

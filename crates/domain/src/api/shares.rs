@@ -619,13 +619,10 @@ fn verify(
         }
         Err(CodeRefusal::JustUsed) => {
             let fresh = shares::get(env.kv, ws, &share.id)?;
-            verify_page(
-                env,
-                ws,
-                &fresh,
-                "This code was just used. If you entered it in another tab, reload this page to open the ticket; otherwise ask for a new code.",
-                409,
-            )
+            let used = Error::Conflict(
+                "This code was just used. If you entered it in another tab, reload this page to open the ticket; otherwise ask for a new code.".into(),
+            );
+            verify_page(env, ws, &fresh, &used.message(), used.status())
         }
         Err(CodeRefusal::Locked) => {
             record(env, ws, share, Event::ShareCodeFailed);
