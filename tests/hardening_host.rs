@@ -398,18 +398,14 @@ fn shipped_runtime_config_keeps_webhooks_off_private_networks() {
     assert!(eventually(|| w.host.stderr().contains("blocked network")));
 }
 
-/// Clients that ask for a large response and never read it hold a slot only
-/// until the request deadline passes without progress: then their
-/// connections are dropped, their instances freed, and nobody meanwhile gets
-/// a 500 (a request that finds no slot before its deadline gets a 503).
+/// Clients that ask for large responses and never read them are dropped once
+/// the request timeout passes without progress, which frees the slots and
+/// instances writing to them; nobody meanwhile gets a 500.
 #[test]
 fn clients_that_stop_reading_are_dropped_and_free_their_slots() {
     let state = TempDir::new("slowread");
     // The contract app runs with --request-timeout 2.
-    let host = HostConfig::contract(state.path())
-        .arg("--max-in-flight")
-        .arg("4")
-        .start();
+    let host = HostConfig::contract(state.path()).start();
     let value = vec![b'v'; 1000 * 1000];
     let r = request(&host.addr, "PUT", "/kv/set?key=big", &[], &value);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -449,5 +445,124 @@ fn clients_that_stop_reading_are_dropped_and_free_their_slots() {
         !host.stderr().contains("error in component"),
         "{}",
         host.stderr()
+    );
+}
+
+/// Connections a [`silent_receiver`] accepted, and those the caller closed.
+#[derive(Default)]
+struct Silent {
+    accepted: std::sync::atomic::AtomicUsize,
+    closed: std::sync::atomic::AtomicUsize,
+}
+
+/// A receiver that accepts connections and never answers; returns its URL
+/// and its connection counts.
+fn silent_receiver() -> (String, std::sync::Arc<Silent>) {
+    use std::sync::atomic::Ordering;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    let counts = std::sync::Arc::new(Silent::default());
+    let c = counts.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            c.accepted.fetch_add(1, Ordering::SeqCst);
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                // Read the request, answer nothing, and wait for the caller
+                // to give up.
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                c.closed.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (url, counts)
+}
+
+/// An outgoing request the destination never answers ends at the request's
+/// deadline, not at the (longer) outbound timeouts.
+#[test]
+fn outbound_requests_end_at_the_request_deadline() {
+    let state = TempDir::new("outdeadline");
+    // The contract app runs with --request-timeout 2.
+    let host = HostConfig::contract(state.path()).start();
+    let (url, closed) = silent_receiver();
+    let url = url.replace("127.0.0.1", "localhost");
+    let t0 = Instant::now();
+    let r = host.get(&format!("/fault/outbound?url={url}"));
+    let took = t0.elapsed();
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    assert!(eventually(|| closed
+        .closed
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 1));
+}
+
+/// Work a component does after its response (webhook attempts to a receiver
+/// that never answers) holds no request slot, and ends by the deadline: a
+/// tenant's silent receiver cannot make other requests wait or fail.
+#[test]
+fn work_after_the_response_holds_no_slot_and_ends_by_the_deadline() {
+    use crate::api::World;
+    use serde_json::json;
+    let w = World::build_full(
+        false,
+        &[],
+        &["--max-in-flight", "4", "--request-timeout", "3"],
+    );
+    let (url, closed) = silent_receiver();
+    for _ in 0..2 {
+        let r = w.as_(
+            Some(&w.admin),
+            "POST",
+            "/api/v1/webhooks",
+            Some(json!({"url": url})),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    // Six events, each followed by two attempts to the silent receiver.
+    let t0 = Instant::now();
+    for i in 0..6 {
+        let r = w.as_(
+            Some(&w.cust_a),
+            "POST",
+            "/api/v1/tickets",
+            Some(json!({"subject": format!("Event {i}"), "body": "b"})),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    // Every slot is free for other requests at once.
+    for _ in 0..8 {
+        let t = Instant::now();
+        let r = request(&w.host.addr, "GET", "/api/v1/openapi.json", &[], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+    // And every attempt was cut off by its request's deadline (3 s): each
+    // event's first attempt meets the silent receiver, and what remains of
+    // the deadline after it may be too little for the second.
+    use std::sync::atomic::Ordering::SeqCst;
+    let t = Instant::now();
+    while (closed.accepted.load(SeqCst) < 6
+        || closed.closed.load(SeqCst) < closed.accepted.load(SeqCst))
+        && t.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (accepted, ended) = (closed.accepted.load(SeqCst), closed.closed.load(SeqCst));
+    assert!(
+        accepted >= 6 && ended == accepted,
+        "{accepted} accepted, {ended} ended"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "attempts ended {:?} after the first event",
+        t0.elapsed()
     );
 }

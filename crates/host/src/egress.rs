@@ -18,6 +18,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions};
 
@@ -27,10 +28,12 @@ use crate::outbound::BlockedNetworks;
 const FALLBACK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The body of a response from an outgoing request: the connection's body
-/// with the component's between-bytes timeout.
+/// with the component's between-bytes timeout, and no byte after the
+/// request's deadline.
 pub struct ResponseBody {
     incoming: Incoming,
     idle: Duration,
+    deadline: Instant,
     timer: Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -44,7 +47,7 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         match Pin::new(&mut self.incoming).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let next = tokio::time::Instant::now() + self.idle;
+                let next = (Instant::now() + self.idle).min(self.deadline);
                 self.timer.as_mut().reset(next);
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -134,12 +137,35 @@ pub async fn resolve(
     Ok(allowed)
 }
 
-/// Send one outgoing request. Returns the response and a future that drives
-/// the connection until the response body is read.
+/// Send one outgoing request, all of it before `deadline` (the request of
+/// the component that sends it). Returns the response and a future that
+/// drives the connection until the response body is read.
 pub async fn send<B>(
+    req: Request<B>,
+    options: Option<RequestOptions>,
+    blocked: &BlockedNetworks,
+    deadline: Instant,
+) -> Result<
+    (
+        Response<ResponseBody>,
+        impl Future<Output = Result<(), Error>> + Send + 'static,
+    ),
+    Error,
+>
+where
+    B: Body<Data = Bytes, Error = Error> + Send + 'static,
+{
+    match tokio::time::timeout_at(deadline, send_by(req, options, blocked, deadline)).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::ConnectionTimeout),
+    }
+}
+
+async fn send_by<B>(
     mut req: Request<B>,
     options: Option<RequestOptions>,
     blocked: &BlockedNetworks,
+    deadline: Instant,
 ) -> Result<
     (
         Response<ResponseBody>,
@@ -239,16 +265,20 @@ where
     let res = res.map(|incoming| ResponseBody {
         incoming,
         idle: between_bytes,
-        timer: Box::pin(tokio::time::sleep(between_bytes)),
+        deadline,
+        timer: Box::pin(tokio::time::sleep_until(
+            (Instant::now() + between_bytes).min(deadline),
+        )),
     });
     let io = async move {
         if conn_done {
             return Ok(());
         }
-        match conn.await {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_timeout() => Err(Error::HttpResponseTimeout),
-            Err(e) => Err(Error::from(e)),
+        match tokio::time::timeout_at(deadline, conn).await {
+            Err(_) => Err(Error::HttpResponseTimeout),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) if e.is_timeout() => Err(Error::HttpResponseTimeout),
+            Ok(Err(e)) => Err(Error::from(e)),
         }
     };
     Ok((res, io))

@@ -33,10 +33,10 @@ pub const CLOCK_PATH: &str = "/.well-known/ticketshare/clock";
 /// Serving settings.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Deadline of a request, from its head's arrival: reading the body
-    /// (408), waiting for a slot (503) and running the component (500) all
-    /// spend it. Also how long a client may take no response bytes before
-    /// its connection is dropped.
+    /// Reading a request's body (408) and waiting for a slot (503) must end
+    /// this long after its head arrived; the component then runs for at most
+    /// this long (500), its outgoing requests included. Also how long a
+    /// client may take no response bytes before its connection is dropped.
     pub request_timeout: Duration,
     /// Memory cap per instance, in bytes.
     pub max_memory: usize,
@@ -205,8 +205,9 @@ impl Server {
         };
         let pattern = self.app.route_pattern(m.index).raw().to_string();
         let method = req.method().clone();
-        // The request deadline counts from the head's arrival: reading the
-        // body, waiting for a slot and running the component all spend it.
+        // Reading the body and waiting for a slot spend the request timeout
+        // from the head's arrival; the component then has a whole one (a
+        // request that waited long must not trap at its first instruction).
         let deadline = start + self.opts.request_timeout;
         let resp = match self.clone().admit(req, deadline).await {
             Err(refusal) => {
@@ -357,15 +358,18 @@ impl Server {
         Ok((Request::from_parts(parts, Full::new(buf.freeze())), budget))
     }
 
+    /// Run the component for a request admitted before `admitted_by`: a
+    /// slot must come free by then (else 503); the component then has the
+    /// whole request timeout, from the moment it gets its slot.
     async fn run(
         self: Arc<Self>,
         mut req: Request<Full<Bytes>>,
         client: SocketAddr,
         m: crate::router::RouteMatch,
-        deadline: Instant,
+        admitted_by: Instant,
     ) -> Result<Response<Body>> {
         let permit =
-            match tokio::time::timeout_at(deadline.into(), self.permits.clone().acquire_owned())
+            match tokio::time::timeout_at(admitted_by.into(), self.permits.clone().acquire_owned())
                 .await
             {
                 Ok(p) => p?,
@@ -378,6 +382,7 @@ impl Server {
                     .response());
                 }
             };
+        let deadline = Instant::now() + self.opts.request_timeout;
         let target = self.app.targets[m.index];
         let comp = &self.app.components[target];
         let pattern = self.app.route_pattern(m.index);
@@ -439,6 +444,7 @@ impl Server {
             limits,
             comp.env.clone(),
             self.app.stores.clone(),
+            deadline,
         );
         let mut store = Store::new(&self.app.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -469,23 +475,72 @@ impl Server {
         });
         match receiver.await {
             Ok(Ok(resp)) => {
-                // The task may go on streaming the body, and keeps its slot
-                // (its instance is alive) until it ends; log a late failure.
+                // The task may go on streaming the body and then do its work
+                // after the response (mail, webhook attempts: bounded by the
+                // deadline); log a late failure.
                 tokio::spawn(async move {
-                    let _slot = permit;
                     if let Ok(Err(e)) = task.await {
                         eprintln!("component failed after sending its response: {e:?}");
                     }
                 });
-                Ok(resp)
+                // The slot is the response's until its body is handed over.
+                Ok(resp.map(|body| SlotBody::new(body, permit).boxed_unsync()))
             }
             Ok(Err(code)) => anyhow::bail!("component returned an error response: {code:?}"),
             Err(_) => match task.await {
                 Ok(Ok(())) => anyhow::bail!("component never set a response"),
+                // Every pooled instance is busy (work after responses, or a
+                // burst): a busy answer, not an error.
+                Ok(Err(e)) if e.is::<wasmtime::PoolConcurrencyLimitError>() => Ok(Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "every instance is busy; try again".to_string(),
+                )
+                .response()),
                 Ok(Err(e)) => Err(anyhow::Error::from(e).context("component trapped")),
                 Err(e) => Err(anyhow::Error::from(e).context("component task failed")),
             },
         }
+    }
+}
+
+/// A response body that holds its request's in-flight slot until it has
+/// been handed over whole (or dropped: the client went away).
+struct SlotBody {
+    inner: Body,
+    slot: Option<OwnedSemaphorePermit>,
+}
+
+impl SlotBody {
+    fn new(inner: Body, slot: OwnedSemaphorePermit) -> Self {
+        Self {
+            inner,
+            slot: Some(slot),
+        }
+    }
+}
+
+impl hyper::body::Body for SlotBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(r, std::task::Poll::Ready(None | Some(Err(_)))) {
+            self.slot = None;
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -69,13 +69,19 @@ pub struct State {
 
 impl State {
     /// Build the state for one request.
+    /// `deadline` is the request's: outgoing requests made after it fail at
+    /// once, and those made before it are cut off at it.
     pub fn new(
         wasi: WasiCtx,
         limits: StoreLimits,
         env: Arc<ComponentEnv>,
         stores: Arc<Stores>,
+        deadline: std::time::Instant,
     ) -> Self {
-        let hooks = OutboundHooks { env: env.clone() };
+        let hooks = OutboundHooks {
+            env: env.clone(),
+            deadline,
+        };
         Self {
             wasi,
             http: WasiHttpCtx::new(),
@@ -106,9 +112,11 @@ const OUTBOUND_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_
 /// How long an outgoing request may wait for (more of) its response.
 const OUTBOUND_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// Refuses outgoing requests to hosts the component did not list.
+/// Refuses outgoing requests to hosts the component did not list, and
+/// sends the rest through [`crate::egress`] within the request's deadline.
 struct OutboundHooks {
     env: Arc<ComponentEnv>,
+    deadline: std::time::Instant,
 }
 
 impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
@@ -131,6 +139,15 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
         _ = fut;
         let allowed = self.env.outbound.allows_uri(request.uri());
         let blocked = self.env.blocked_networks.clone();
+        // Work after the response (mail, webhook attempts) included: nothing
+        // a component waits for outlives its request's deadline, and it
+        // ends a little before it, so the component can still answer.
+        let margin = (self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now())
+            / 10)
+            .min(std::time::Duration::from_secs(1));
+        let deadline = tokio::time::Instant::from_std(self.deadline) - margin;
         // A receiver that never answers must not hold an instance until its
         // deadline: timeouts unless the component set its own.
         let mut options = options.unwrap_or_default();
@@ -146,7 +163,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
                 return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
             }
             use http_body_util::BodyExt;
-            let (res, io) = crate::egress::send(request, options, &blocked).await?;
+            let (res, io) = crate::egress::send(request, options, &blocked, deadline).await?;
             Ok((
                 res.map(BodyExt::boxed_unsync),
                 Box::new(io)

@@ -169,21 +169,53 @@ impl BlockedNetworks {
         !self.private && self.networks.is_empty()
     }
 
-    /// Whether a connection to `ip` is refused. An IPv4-mapped or
-    /// IPv4-compatible IPv6 address is judged as the IPv4 address it carries,
-    /// so `::ffff:127.0.0.1` cannot slip past a rule for `127.0.0.0/8`.
+    /// Whether a connection to `ip` is refused. An IPv6 address that carries
+    /// an IPv4 address a gateway would forward to (IPv4-mapped, -compatible
+    /// and SIIT forms, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is judged as
+    /// that IPv4 address too, so `64:ff9b::a9fe:a9fe` cannot slip past a rule
+    /// for `169.254.0.0/16`. With `"private"`, the IPv6 ranges that lead to
+    /// other networks whatever they carry (local-use NAT64 `64:ff9b:1::/48`,
+    /// Teredo `2001::/32`, discard `100::/64`) are refused outright.
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
         if let IpAddr::V6(v6) = ip {
-            if let Some(v4) = v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()) {
+            if let Some(v4) = embedded_ipv4(v6) {
                 if self.is_blocked(IpAddr::V4(v4)) {
                     return true;
                 }
+            }
+            let s = v6.segments();
+            let tunnel = (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                || (s[0] == 0x2001 && s[1] == 0)
+                || (s[0] == 0x100 && s[1] == 0 && s[2] == 0 && s[3] == 0);
+            if self.private && tunnel {
+                return true;
             }
         }
         if self.private && !IpNetwork::from(ip).is_global() {
             return true;
         }
         self.networks.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for, where a translator or
+/// tunnel would deliver to it.
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    use std::net::Ipv4Addr;
+    let s = v6.segments();
+    let low =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if let Some(v4) = v6.to_ipv4_mapped().or_else(|| v6.to_ipv4()) {
+        return Some(v4);
+    }
+    match s {
+        // SIIT (IPv4-translated, ::ffff:0:a.b.c.d).
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] => Some(low(hi, lo)),
+        // NAT64, the well-known prefix.
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(low(hi, lo)),
+        // 6to4: 2002:a.b.c.d::/48.
+        [0x2002, hi, lo, ..] => Some(low(hi, lo)),
+        _ => None,
     }
 }
 
@@ -210,7 +242,26 @@ mod tests {
         ] {
             assert!(b.is_blocked(ip.parse().unwrap()), "{ip} should be blocked");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+        // IPv6 forms a gateway turns into a private IPv4 address.
+        for ip in [
+            "64:ff9b::a00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a00:1",
+            "2002:a00:1::1",
+            "2002:7f00:1::1",
+            "::ffff:0:7f00:1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1",
+        ] {
+            assert!(b.is_blocked(ip.parse().unwrap()), "{ip} should be blocked");
+        }
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+        ] {
             assert!(!b.is_blocked(ip.parse().unwrap()), "{ip} should pass");
         }
         let b = BlockedNetworks::parse(&["1.1.1.0/24".into(), "8.8.8.8".into()]).unwrap();

@@ -720,9 +720,14 @@ fn reply(
         },
     );
     if let Err(e) = posted {
-        // No message refers to the files: they go too (a crash before
-        // this leaves unreferenced chunks, never a broken message).
-        release(env.kv, &files);
+        // A refusal: no message refers to the files, so they go too (a
+        // crash before this leaves unreferenced chunks, never a broken
+        // message). A store failure may have written the message anyway:
+        // its files and the form's claim stay, so neither a download of it
+        // nor a resubmission (a second copy) can go wrong.
+        if !matches!(e, Error::Store(_)) {
+            release(env.kv, &files);
+        }
         return match e {
             Error::BadRequest { .. } => thread_page(env, link, ws, share, &e.message(), e.status()),
             e => Err(e),
