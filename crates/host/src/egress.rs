@@ -137,21 +137,18 @@ pub async fn resolve(
     Ok(allowed)
 }
 
+/// The future that drives an outgoing request's connection until its
+/// response body is read (what `wasi:http` hands back beside the response).
+pub type Connection = Box<dyn Future<Output = Result<(), Error>> + Send>;
+
 /// Send one outgoing request, all of it before `deadline` (the request of
-/// the component that sends it). Returns the response and a future that
-/// drives the connection until the response body is read.
+/// the component that sends it). Returns the response and its connection.
 pub async fn send<B>(
     req: Request<B>,
     options: Option<RequestOptions>,
     blocked: &BlockedNetworks,
     deadline: Instant,
-) -> Result<
-    (
-        Response<ResponseBody>,
-        impl Future<Output = Result<(), Error>> + Send + 'static,
-    ),
-    Error,
->
+) -> Result<(Response<ResponseBody>, Connection), Error>
 where
     B: Body<Data = Bytes, Error = Error> + Send + 'static,
 {
@@ -166,13 +163,7 @@ async fn send_by<B>(
     options: Option<RequestOptions>,
     blocked: &BlockedNetworks,
     deadline: Instant,
-) -> Result<
-    (
-        Response<ResponseBody>,
-        impl Future<Output = Result<(), Error>> + Send + 'static,
-    ),
-    Error,
->
+) -> Result<(Response<ResponseBody>, Connection), Error>
 where
     B: Body<Data = Bytes, Error = Error> + Send + 'static,
 {
@@ -281,7 +272,7 @@ where
             Ok(Err(e)) => Err(Error::from(e)),
         }
     };
-    Ok((res, io))
+    Ok((res, Box::new(io)))
 }
 
 #[cfg(test)]

@@ -164,11 +164,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
             }
             use http_body_util::BodyExt;
             let (res, io) = crate::egress::send(request, options, &blocked, deadline).await?;
-            Ok((
-                res.map(BodyExt::boxed_unsync),
-                Box::new(io)
-                    as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-            ))
+            Ok((res.map(BodyExt::boxed_unsync), io))
         })
     }
 }
