@@ -325,3 +325,84 @@ fn accepting_an_invitation_makes_a_bounded_number_of_store_calls() {
     assert!(calls.len() <= 14, "{} calls: {calls:#?}", calls.len());
     assert_eq!(calls.iter().filter(|c| c.starts_with("cas")).count(), 2);
 }
+
+/// A store that writes a new message, then reports the write as failed (a
+/// network store's timeout after the write landed).
+struct FailsAfterMessage<'a>(&'a MemKv);
+
+impl Kv for FailsAfterMessage<'_> {
+    fn get(&self, k: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.0.get(k)
+    }
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        self.0.get_many(keys)
+    }
+    fn set(&self, k: &str, v: &[u8]) -> StoreResult<()> {
+        self.0.set(k, v)?;
+        if k.contains("/m/") {
+            return Err(domain::store::StoreError("timed out".into()));
+        }
+        Ok(())
+    }
+    fn delete(&self, k: &str) -> StoreResult<()> {
+        self.0.delete(k)
+    }
+    fn increment(&self, k: &str, d: i64) -> StoreResult<i64> {
+        self.0.increment(k, d)
+    }
+    fn compare_and_swap(&self, k: &str, e: Option<&[u8]>, n: &[u8]) -> StoreResult<bool> {
+        self.0.compare_and_swap(k, e, n)
+    }
+}
+
+/// A collaborator's reply with a file whose message write is reported as
+/// failed although it landed: the files stay (the message names them, so a
+/// download of it keeps working) and the form stays used (sending it again
+/// would post a second copy).
+#[test]
+fn a_share_reply_whose_write_outcome_is_unknown_keeps_its_files() {
+    let s = setup();
+    let boundary = "XyZ";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"action\"\r\n\r\nreply\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"once\"\r\n\r\nform-0123456789abcdef\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"body\"\r\n\r\nFound the parcel\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"note.txt\"\r\nContent-Type: text/plain\r\n\r\nproof of delivery\r\n--{boundary}--\r\n"
+    );
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let headers = [("content-type", ct.as_str()), ("cookie", s.cookie.as_str())];
+    let flaky = FailsAfterMessage(&s.kv);
+    let r = call(
+        &flaky,
+        domain::api::handle_shares,
+        "POST",
+        &s.link,
+        &headers,
+        &body,
+    );
+    assert!(
+        r.status >= 500,
+        "the store's failure is not hidden: {}",
+        r.status
+    );
+    let keys = s.kv.keys_with_prefix("ws/");
+    assert!(
+        keys.iter().any(|k| k.contains("/att/")),
+        "the posted message's file is kept"
+    );
+    // The same form again posts nothing more (it redirects to the thread).
+    let messages = |kv: &MemKv| {
+        kv.keys_with_prefix("ws/")
+            .iter()
+            .filter(|k| k.contains("/m/"))
+            .count()
+    };
+    let before = messages(&s.kv);
+    let again = call(
+        &s.kv,
+        domain::api::handle_shares,
+        "POST",
+        &s.link,
+        &headers,
+        &body,
+    );
+    assert!(again.status < 400, "{}", again.status);
+    assert_eq!(messages(&s.kv), before);
+}
