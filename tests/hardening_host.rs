@@ -167,25 +167,51 @@ fn stalled_clients_neither_block_requests_nor_stay_open() {
     );
 }
 
-/// Connections past `--max-connections` get a 503 at once and are closed;
-/// once a slot frees, connections are served again.
+/// At `--max-connections`, a newcomer takes the place of the longest-idle
+/// connection (one that never sent a whole head counts as idle), so silent
+/// connections cannot lock anyone out; only when every connection is serving
+/// a request does a newcomer get a 503 at once.
 #[test]
-fn connections_past_the_limit_are_refused_with_503() {
+fn at_the_connection_bound_idle_connections_make_room_and_busy_ones_do_not() {
     let state = TempDir::new("maxconn");
     let host = HostConfig::app(state.path())
         .arg("--max-connections")
         .arg("20")
         .arg("--header-read-timeout")
-        .arg("2")
+        .arg("5")
         .start();
-    let held: Vec<TcpStream> = (0..20)
+    // 20 silent connections: half a head each.
+    let mut silent: Vec<TcpStream> = (0..20)
         .map(|_| {
             let mut s = TcpStream::connect(&host.addr).unwrap();
             s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            std::thread::sleep(Duration::from_millis(5));
             s
         })
         .collect();
     std::thread::sleep(Duration::from_millis(200));
+    // Newcomers are served, each in place of the oldest silent one.
+    for _ in 0..5 {
+        let r = request(&host.addr, "GET", "/.well-known/spin/health", &[], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let (_, oldest_closed) = read_until_closed(&mut silent[0], Duration::from_millis(500));
+    assert!(oldest_closed, "the longest-idle connection made room");
+    let (_, newest_closed) = read_until_closed(&mut silent[19], Duration::from_millis(300));
+    assert!(!newest_closed, "only as many as needed were closed");
+    drop(silent);
+
+    // 20 connections each in the middle of sending a body: all busy.
+    std::thread::sleep(Duration::from_millis(200));
+    let busy: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(&host.addr).unwrap();
+            s.write_all(b"POST /api/v1/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
     let mut extra = TcpStream::connect(&host.addr).unwrap();
     let _ = extra.write_all(b"GET /.well-known/spin/health HTTP/1.1\r\nHost: x\r\n\r\n");
     let (raw, closed) = read_until_closed(&mut extra, Duration::from_secs(2));
@@ -196,8 +222,8 @@ fn connections_past_the_limit_are_refused_with_503() {
         "{}",
         String::from_utf8_lossy(&raw)
     );
-    assert!(String::from_utf8_lossy(&raw).contains("too many open connections"));
-    drop(held);
+    assert!(String::from_utf8_lossy(&raw).contains("every open connection is serving a request"));
+    drop(busy);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         request(&host.addr, "GET", "/.well-known/spin/health", &[], b"").status,

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod clock;
+pub mod conns;
 pub mod egress;
 pub mod files;
 pub mod kv;

@@ -26,7 +26,8 @@ Options:
       --max-body-mb <MB>            largest request body accepted [default: 16]
       --header-read-timeout <SECS>  longest wait for a request head, and for the next
                                     request on an idle kept-alive connection [default: 10]
-      --max-connections <N>         open connections at once; more get 503 [default: 1024]
+      --max-connections <N>         open connections at once; a newcomer replaces the
+                                    longest-idle one, or gets 503 if all are busy [default: 1024]
       --access-log                  print one line per request (route pattern only)
       --allow-clock-shift           TESTS ONLY: enable POST /.well-known/ticketshare/clock
   -h, --help                        print this help

@@ -66,7 +66,7 @@ pub struct Server {
     app: App,
     opts: ServeOptions,
     permits: Arc<Semaphore>,
-    connections: Arc<Semaphore>,
+    connections: Arc<crate::conns::Connections>,
     body_budget: Arc<Semaphore>,
     clock: ClockShift,
     started: Instant,
@@ -106,7 +106,7 @@ impl Server {
     /// Wrap a loaded app.
     pub fn new(app: App, opts: ServeOptions) -> Arc<Self> {
         let permits = Arc::new(Semaphore::new(opts.max_in_flight));
-        let connections = Arc::new(Semaphore::new(opts.max_connections));
+        let connections = crate::conns::Connections::new(opts.max_connections);
         let budget = BODY_BUDGET.max(opts.max_body.saturating_mul(4));
         let body_budget = Arc::new(Semaphore::new(
             budget.min(Semaphore::MAX_PERMITS as u64) as usize
@@ -144,31 +144,44 @@ impl Server {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let Ok(slot) = self.connections.clone().try_acquire_owned() else {
+            // At the bound, the longest-idle connection makes room; only
+            // when every connection is serving a request is this one refused.
+            let Some((slot, evicted)) = self.connections.admit() else {
                 tokio::spawn(refuse_connection(stream));
                 continue;
             };
             let server = self.clone();
             tokio::spawn(async move {
-                let _slot = slot;
+                let slot = Arc::new(slot);
                 let header_timeout = server.opts.header_timeout;
                 // A client that stops reading is dropped after the request
                 // deadline without progress, freeing the instance writing to it.
                 let io = crate::stall::WriteStallGuard::new(stream, server.opts.request_timeout);
                 let service = hyper::service::service_fn(move |req| {
                     let server = server.clone();
-                    async move { Ok::<_, Infallible>(server.handle(req, client).await) }
+                    // Busy from the head's arrival until the response body
+                    // is handed over: not evictable meanwhile.
+                    let busy = slot.busy();
+                    async move {
+                        let resp = server.handle(req, client).await;
+                        Ok::<_, Infallible>(
+                            resp.map(|body| HoldingBody::new(body, Box::new(busy)).boxed_unsync()),
+                        )
+                    }
                 });
                 // The head must arrive within `header_timeout` of the moment
                 // hyper starts waiting for it (the accept, or the end of the
                 // previous response), so an idle kept-alive connection is
                 // closed after it too.
-                let _ = hyper::server::conn::http1::Builder::new()
+                let conn = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(header_timeout)
                     .keep_alive(true)
-                    .serve_connection(TokioIo::new(io), service)
-                    .await;
+                    .serve_connection(TokioIo::new(io), service);
+                tokio::select! {
+                    _ = conn => {}
+                    _ = evicted => {} // dropped: the socket closes
+                }
             });
         }
     }
@@ -484,7 +497,7 @@ impl Server {
                     }
                 });
                 // The slot is the response's until its body is handed over.
-                Ok(resp.map(|body| SlotBody::new(body, permit).boxed_unsync()))
+                Ok(resp.map(|body| HoldingBody::new(body, Box::new(permit)).boxed_unsync()))
             }
             Ok(Err(code)) => anyhow::bail!("component returned an error response: {code:?}"),
             Err(_) => match task.await {
@@ -504,23 +517,24 @@ impl Server {
     }
 }
 
-/// A response body that holds its request's in-flight slot until it has
-/// been handed over whole (or dropped: the client went away).
-struct SlotBody {
+/// A response body that holds something of its request (the in-flight
+/// slot, the connection's busy mark) until it has been handed over whole, or
+/// dropped (the client went away).
+struct HoldingBody {
     inner: Body,
-    slot: Option<OwnedSemaphorePermit>,
+    held: Option<Box<dyn Send>>,
 }
 
-impl SlotBody {
-    fn new(inner: Body, slot: OwnedSemaphorePermit) -> Self {
+impl HoldingBody {
+    fn new(inner: Body, held: Box<dyn Send>) -> Self {
         Self {
             inner,
-            slot: Some(slot),
+            held: Some(held),
         }
     }
 }
 
-impl hyper::body::Body for SlotBody {
+impl hyper::body::Body for HoldingBody {
     type Data = Bytes;
     type Error = wasmtime_wasi_http::Error;
 
@@ -530,7 +544,7 @@ impl hyper::body::Body for SlotBody {
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
         let r = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
         if matches!(r, std::task::Poll::Ready(None | Some(Err(_)))) {
-            self.slot = None;
+            self.held = None;
         }
         r
     }
@@ -589,8 +603,7 @@ impl Refusal {
 /// reading its request (bounded: a client that never reads cannot hold it).
 async fn refuse_connection(mut stream: tokio::net::TcpStream) {
     use tokio::io::AsyncWriteExt;
-    const BODY: &str =
-        r#"{"error":{"code":"busy","message":"too many open connections; try again"}}"#;
+    const BODY: &str = r#"{"error":{"code":"busy","message":"every open connection is serving a request; try again"}}"#;
     let head = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
         BODY.len()
