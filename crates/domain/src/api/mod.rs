@@ -741,7 +741,9 @@ fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
     let url = format!("{}/login#{link}", env.public_origin.trim_end_matches('/'));
     let draft = crate::outbox::login_link(&mail_branding(env, &w)?, &user.name, &url);
     let mail = env.enqueue_mail(&ws, &user.email, draft)?;
-    crate::audit::record(
+    // The link is on its way: the answer stays what it is.
+    let mut answer = answer;
+    let audited = crate::audit::record(
         env.kv,
         &ws,
         env.now,
@@ -750,8 +752,8 @@ fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
         &user.id.to_string(),
         None,
         "",
-    )?;
-    let mut answer = answer;
+    );
+    after_commit(&mut answer.internal, "the audit entry", audited);
     answer.mail.push((ws, mail));
     Ok(answer)
 }
@@ -801,15 +803,19 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             require(actor.is_admin_side(), "only admins change settings")?;
             let s = Settings::from_full_body(&req.json::<Value>(MAX_JSON_BODY)?)?;
             let w = workspace::set_settings(env.kv, &ws, s)?;
-            audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid)?;
-            Ok(Response::json(200, &json!({"settings": w.settings})))
+            let mut resp = Response::json(200, &json!({"settings": w.settings}));
+            let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("PATCH", ["workspace", "settings"]) => {
             require(actor.is_admin_side(), "only admins change settings")?;
             let patch: Value = req.json(MAX_JSON_BODY)?;
             let w = workspace::patch_settings(env.kv, &ws, &patch)?;
-            audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid)?;
-            Ok(Response::json(200, &json!({"settings": w.settings})))
+            let mut resp = Response::json(200, &json!({"settings": w.settings}));
+            let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("PUT", ["workspace", "logo"]) => {
             require(actor.is_admin_side(), "only admins change the branding")?;
@@ -822,11 +828,10 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 .trim()
                 .to_ascii_lowercase();
             let logo = workspace::set_logo(env.kv, &ws, &ctype, &req.body)?;
-            audit(env, &actor, Event::LogoChanged, &logo.etag, None, rid)?;
-            Ok(Response::json(
-                200,
-                &json!({"logo": logo, "url": logo_url(env, &ws)}),
-            ))
+            let mut resp = Response::json(200, &json!({"logo": logo, "url": logo_url(env, &ws)}));
+            let audited = audit(env, &actor, Event::LogoChanged, &logo.etag, None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("GET", ["audit"]) => {
             require(actor.is_admin_side(), "only admins read the audit ledger")?;
@@ -879,25 +884,29 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let body: NewKey = req.json(MAX_JSON_BODY)?;
             let (r32, r16) = ((env.random)(), env.random16());
             let (key, secret) = auth::create_api_key(env.kv, &ws, &body.label, env.now, r32, r16)?;
-            audit(
+            let mut resp = Response::json(
+                201,
+                &json!({"api_key": api_key_json(&key), "secret": secret}),
+            )
+            .with_secret();
+            let audited = audit(
                 env,
                 &actor,
                 Event::ApiKeyCreated,
                 key.id.as_str(),
                 None,
                 rid,
-            )?;
-            Ok(Response::json(
-                201,
-                &json!({"api_key": api_key_json(&key), "secret": secret}),
-            )
-            .with_secret())
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("POST", ["api-keys", id, "revoke"]) => {
             require(actor.is_admin_side(), "only admins manage API keys")?;
             auth::revoke_api_key(env.kv, &ws, &ApiKeyId::parse(id)?)?;
-            audit(env, &actor, Event::ApiKeyRevoked, id, None, rid)?;
-            Ok(Response::json(200, &json!({"revoked": id})))
+            let mut resp = Response::json(200, &json!({"revoked": id}));
+            let audited = audit(env, &actor, Event::ApiKeyRevoked, id, None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("PUT", ["users"]) => {
             require(
@@ -907,7 +916,11 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let input: UserInput = req.json(MAX_JSON_BODY)?;
             let r = env.random16();
             let (u, created) = workspace::upsert_user(env.kv, &ws, input, env.now, r)?;
-            audit(
+            let mut resp = Response::json(
+                if created { 201 } else { 200 },
+                &json!({"user": user_json(&u)}),
+            );
+            let audited = audit(
                 env,
                 &actor,
                 if created {
@@ -918,11 +931,9 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 u.id.as_str(),
                 None,
                 rid,
-            )?;
-            Ok(Response::json(
-                if created { 201 } else { 200 },
-                &json!({"user": user_json(&u)}),
-            ))
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("GET", ["users", id]) => {
             let id = UserId::parse(id)?;
@@ -942,22 +953,24 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let user = workspace::user(env.kv, &ws, &UserId::parse(id)?)?;
             let r = (env.random)();
             let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
-            audit(
-                env,
-                &actor,
-                Event::LoginLinkMinted,
-                user.id.as_str(),
-                None,
-                rid,
-            )?;
-            Ok(Response::json(
+            let mut resp = Response::json(
                 201,
                 &json!({
                     "url": format!("{}/login#{link}", env.public_origin.trim_end_matches('/')),
                     "expires_at": rfc3339(env.now + auth::LOGIN_LINK_LIFETIME),
                 }),
             )
-            .with_secret())
+            .with_secret();
+            let audited = audit(
+                env,
+                &actor,
+                Event::LoginLinkMinted,
+                user.id.as_str(),
+                None,
+                rid,
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("POST", ["tickets"]) => create_ticket(env, &actor, req, rid),
         ("GET", ["tickets"]) if req.query_param("scope").as_deref() == Some("delegated") => {
@@ -1040,18 +1053,17 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 t.order = Some(o.clone());
                 Ok(())
             })?;
-            audit(
+            let mut resp = Response::json(200, &json!({"ticket": ticket_json(&t, true)}));
+            let audited = audit(
                 env,
                 &actor,
                 Event::OrderSet,
                 &t.no.to_string(),
                 Some(t.no),
                 rid,
-            )?;
-            Ok(Response::json(
-                200,
-                &json!({"ticket": ticket_json(&t, true)}),
-            ))
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("GET", ["tickets", no, "messages", seq, "attachments", id]) => {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
@@ -1261,7 +1273,16 @@ fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response>
     let w = workspace::create_workspace(env.kv, &id, &body.name, env.now)?;
     let (r32, r16) = ((env.random)(), env.random16());
     let (key, secret) = auth::create_api_key(env.kv, &id, "initial", env.now, r32, r16)?;
-    crate::audit::record(
+    // The workspace and its key exist: the answer (which holds the key's
+    // only copy) stands whatever fails after.
+    let mut resp = Response::json(
+        201,
+        &json!({
+            "workspace": {"id": w.id, "name": w.name, "settings": w.settings},
+            "api_key": api_key_json(&key), "secret": secret,
+        }),
+    );
+    let audited = crate::audit::record(
         env.kv,
         &id,
         env.now,
@@ -1270,14 +1291,9 @@ fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response>
         id.as_str(),
         None,
         rid,
-    )?;
-    Ok(Response::json(
-        201,
-        &json!({
-            "workspace": {"id": w.id, "name": w.name, "settings": w.settings},
-            "api_key": api_key_json(&key), "secret": secret,
-        }),
-    ))
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
 }
 
 fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
@@ -1286,7 +1302,13 @@ fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let user = workspace::user(env.kv, &ws, &user_id)?;
     let r = (env.random)();
     let session = auth::create_session(env.kv, &ws, &user_id, env.now, r)?;
-    crate::audit::record(
+    // The link is used up and the session made: the answer stands.
+    let mut resp = Response::json(200, &json!({"workspace": ws, "user": user_json(&user)}))
+        .with_header(
+            "set-cookie",
+            &session_cookie(&session, auth::SESSION_LIFETIME / 1000),
+        );
+    let audited = crate::audit::record(
         env.kv,
         &ws,
         env.now,
@@ -1295,13 +1317,9 @@ fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         user_id.as_str(),
         None,
         rid,
-    )?;
-    Ok(
-        Response::json(200, &json!({"workspace": ws, "user": user_json(&user)})).with_header(
-            "set-cookie",
-            &session_cookie(&session, auth::SESSION_LIFETIME / 1000),
-        ),
-    )
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
 }
 
 fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Response> {
@@ -1698,15 +1716,17 @@ fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             )?;
             let id = UserId::parse(user)?;
             let d = crate::delegates::revoke(env.kv, &ws, t.no, &id, env.now)?;
-            audit(
+            let mut resp = Response::json(200, &json!({"delegate": delegate_json(&d)}));
+            let audited = audit(
                 env,
                 &actor,
                 Event::DelegateRevoked,
                 id.as_str(),
                 Some(t.no),
                 rid,
-            )?;
-            Ok(Response::json(200, &json!({"delegate": delegate_json(&d)})))
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         (_, [] | [_, "resend" | "revoke"]) => method_not_allowed("GET, POST"),
         _ => Err(Error::NoRoute),
@@ -1740,10 +1760,15 @@ fn send_invite(
         &t.subject,
         &url,
     );
+    // The commit point: the invitation (with its link) is on its way. A
+    // failure before it is an error, and a retry invites again, replacing
+    // the link nobody received; after it, the invite stands (a retry would
+    // send a second email and kill the first link).
     let mail = env.enqueue_mail(&w.id, &d.email, draft)?;
-    audit(env, actor, event, d.user.as_str(), Some(t.no), rid)?;
     let mut resp = Response::json(201, &json!({"delegate": delegate_json(&d)}));
     resp.mail.push((w.id.clone(), mail));
+    let audited = audit(env, actor, event, d.user.as_str(), Some(t.no), rid);
+    after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
 }
 
@@ -1971,30 +1996,34 @@ fn participants(
                 env.now,
                 r16,
             )?;
-            audit(env, &actor, Event::ParticipantAdded, &p.id, Some(t.no), rid)?;
+            // The participant is added: that stands whatever fails after
+            // (a retry would be refused as a duplicate).
             let mut resp = Response::json(201, &json!({"participant": participant_json(&p)}));
+            let audited = audit(env, &actor, Event::ParticipantAdded, &p.id, Some(t.no), rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
             let heading = format!(
                 "{who} added you to ticket {} \u{201c}{}\u{201d}.",
                 t.no, t.subject
             );
-            let n = mail_participant(env, &w, &t, &p, "You were added to a ticket", &heading)?;
-            resp.mail.push((ws, n));
+            let mailed = mail_participant(env, &w, &t, &p, "You were added to a ticket", &heading);
+            if let Some(n) = after_commit(&mut resp.internal, "emailing the participant", mailed) {
+                resp.mail.push((ws, n));
+            }
             Ok(resp)
         }
         ("POST", [id, "remove"]) => {
             let p = crate::participants::remove(env.kv, &ws, t.no, id)?;
-            audit(
+            let mut resp = Response::json(200, &json!({"participant": participant_json(&p)}));
+            let audited = audit(
                 env,
                 &actor,
                 Event::ParticipantRemoved,
                 &p.id,
                 Some(t.no),
                 rid,
-            )?;
-            Ok(Response::json(
-                200,
-                &json!({"participant": participant_json(&p)}),
-            ))
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         (_, [] | [_, "remove"]) => method_not_allowed("GET, POST"),
         _ => Err(Error::NoRoute),
