@@ -2392,6 +2392,458 @@ mod commit_tests {
 }
 
 #[cfg(test)]
+mod after_commit_tests {
+    //! A change that is written stays a success when what follows it (its
+    //! audit entry and the webhooks queued with it, an email) fails: the
+    //! answer is a 2xx with the failure in `internal`, and a retry with the
+    //! same Idempotency-Key replays it instead of doing it twice.
+    use super::*;
+    use crate::store::{MemKv, StoreError, StoreResult};
+    use std::cell::Cell;
+
+    /// A [`MemKv`] whose audit ledger cannot be written while `fail` is set.
+    #[derive(Default)]
+    struct AuditFails {
+        inner: MemKv,
+        fail: Cell<bool>,
+    }
+
+    impl AuditFails {
+        fn check(&self, key: &str) -> StoreResult<()> {
+            if self.fail.get() && key.contains("/audit/") {
+                return Err(StoreError("store went away".into()));
+            }
+            Ok(())
+        }
+    }
+
+    impl Kv for AuditFails {
+        fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+            self.check(key)?;
+            self.inner.set(key, value)
+        }
+        fn delete(&self, key: &str) -> StoreResult<()> {
+            self.inner.delete(key)
+        }
+        fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+            self.check(key)?;
+            self.inner.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
+            self.check(key)?;
+            self.inner.compare_and_swap(key, old, new)
+        }
+    }
+
+    const ADMIN: &str = "admin-token-for-tests-0123";
+
+    /// A workspace `acme` with a customer's ticket 1 and a staff member,
+    /// participants on and Postmark set up; calls go through the
+    /// components' entry points.
+    struct World {
+        kv: AuditFails,
+        n: u8,
+        bearer: String,
+        staff: String,
+        postmark: String,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let mut w = World {
+                kv: AuditFails::default(),
+                n: 0,
+                bearer: String::new(),
+                staff: String::new(),
+                postmark: String::new(),
+            };
+            let made = w.call(
+                handle_tickets,
+                "POST",
+                "/api/v1/workspaces",
+                &[("authorization", &format!("Bearer {ADMIN}"))],
+                r#"{"id":"acme","name":"Acme"}"#,
+            );
+            assert_eq!(made.status, 201);
+            w.bearer = format!("Bearer {}", body(&made)["secret"].as_str().unwrap());
+            let cus = w.api(
+                handle_tickets,
+                "PUT",
+                "/api/v1/users",
+                r#"{"email":"cus@x.test","name":"Cus","role":"customer"}"#,
+            );
+            let cus = body(&cus)["user"]["id"].as_str().unwrap().to_string();
+            w.api(
+                handle_tickets,
+                "PUT",
+                "/api/v1/users",
+                r#"{"email":"dee@y.test","name":"Dee","role":"customer"}"#,
+            );
+            let staff = w.api(
+                handle_tickets,
+                "PUT",
+                "/api/v1/users",
+                r#"{"email":"sam@acme.test","name":"Sam","role":"staff"}"#,
+            );
+            w.staff = body(&staff)["user"]["id"].as_str().unwrap().to_string();
+            let t = w.api(
+                handle_tickets,
+                "POST",
+                "/api/v1/tickets",
+                &json!({"customer_id": cus, "subject": "Late", "body": "where is it"}).to_string(),
+            );
+            assert_eq!(t.status, 201);
+            let on = w.api(
+                handle_tickets,
+                "PATCH",
+                "/api/v1/workspace/settings",
+                r#"{"participants_enabled":true}"#,
+            );
+            assert_eq!(on.status, 200);
+            let pm = w.api(
+                handle_webhooks,
+                "POST",
+                "/api/v1/webhooks/inbound/postmark",
+                "",
+            );
+            assert_eq!(pm.status, 201, "{}", String::from_utf8_lossy(&pm.body));
+            w.postmark = body(&pm)["password"].as_str().unwrap().to_string();
+            w.kv.fail.set(true);
+            w
+        }
+
+        fn ws(&self) -> WorkspaceId {
+            WorkspaceId::parse("acme").unwrap()
+        }
+
+        fn call(
+            &mut self,
+            f: fn(&mut Env, &Request) -> Response,
+            method: &str,
+            path: &str,
+            headers: &[(&str, &str)],
+            body: &str,
+        ) -> Response {
+            let mut n = self.n;
+            let mut random = || {
+                n = n.wrapping_add(1);
+                [n; 32]
+            };
+            let mut env = Env {
+                kv: &self.kv,
+                now: 1_000_000,
+                random: &mut random,
+                admin_token: ADMIN,
+                public_origin: "https://ts.test",
+                allow_private_webhooks: false,
+                reply_domain: "",
+            };
+            let mut headers: Vec<(String, String)> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            headers.push(("content-type".into(), "application/json".into()));
+            let req = Request {
+                method: method.into(),
+                path: path.into(),
+                headers,
+                body: body.as_bytes().to_vec(),
+                ..Default::default()
+            };
+            let resp = f(&mut env, &req);
+            self.n = n;
+            resp
+        }
+
+        /// A call with the workspace's API key (and `extra` headers).
+        fn api_with(
+            &mut self,
+            f: fn(&mut Env, &Request) -> Response,
+            method: &str,
+            path: &str,
+            extra: &[(&str, &str)],
+            body: &str,
+        ) -> Response {
+            let bearer = self.bearer.clone();
+            let mut headers = vec![("authorization", bearer.as_str())];
+            headers.extend_from_slice(extra);
+            self.call(f, method, path, &headers, body)
+        }
+
+        fn api(
+            &mut self,
+            f: fn(&mut Env, &Request) -> Response,
+            method: &str,
+            path: &str,
+            body: &str,
+        ) -> Response {
+            self.api_with(f, method, path, &[], body)
+        }
+
+        /// Emails in the outbox so far.
+        fn mails(&self) -> u64 {
+            crate::record::read_counter(&self.kv, &keys::mail_counter(&self.ws())).unwrap()
+        }
+
+        /// `POST` twice with one Idempotency-Key; checks the first answer
+        /// is `status` with the audit failure noted, and the second replays
+        /// it. Returns the first.
+        fn twice(
+            &mut self,
+            f: fn(&mut Env, &Request) -> Response,
+            path: &str,
+            extra: &[(&str, &str)],
+            body: &str,
+            status: u16,
+        ) -> Response {
+            let mut headers = vec![("idempotency-key", "k-1")];
+            headers.extend_from_slice(extra);
+            let first = self.api_with(f, "POST", path, &headers, body);
+            assert_eq!(
+                first.status,
+                status,
+                "{} {:?}",
+                String::from_utf8_lossy(&first.body),
+                first.internal
+            );
+            assert!(
+                first
+                    .internal
+                    .as_deref()
+                    .is_some_and(|i| i.contains("audit entry")),
+                "{:?}",
+                first.internal
+            );
+            let mails = self.mails();
+            let again = self.api_with(f, "POST", path, &headers, body);
+            assert_eq!(again.status, status, "{:?}", again.internal);
+            assert!(
+                again
+                    .headers
+                    .iter()
+                    .any(|(k, v)| k == "idempotent-replayed" && v == "true"),
+                "the retry ran again: {}",
+                String::from_utf8_lossy(&again.body)
+            );
+            assert_eq!(again.body, first.body);
+            assert_eq!(self.mails(), mails, "the retry sent email again");
+            first
+        }
+    }
+
+    fn body(r: &Response) -> Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    #[test]
+    fn a_delegate_invite_whose_audit_entry_fails_stands_and_replays() {
+        let mut w = World::new();
+        let before = w.mails();
+        let r = w.twice(
+            handle_invites,
+            "/api/v1/tickets/1/delegates",
+            &[],
+            r#"{"email":"dee@y.test"}"#,
+            201,
+        );
+        assert_eq!(r.mail.len(), 1);
+        assert_eq!(w.mails(), before + 1);
+        let list = crate::delegates::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].email, "dee@y.test");
+    }
+
+    #[test]
+    fn a_participant_added_whose_audit_entry_fails_stands_and_replays() {
+        let mut w = World::new();
+        let before = w.mails();
+        let r = w.twice(
+            handle_invites,
+            "/api/v1/tickets/1/participants",
+            &[],
+            r#"{"email":"pat@z.test"}"#,
+            201,
+        );
+        // The participant's email still went out.
+        assert_eq!(r.mail.len(), 1);
+        assert_eq!(w.mails(), before + 1);
+        let list = crate::participants::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].email, "pat@z.test");
+    }
+
+    #[test]
+    fn a_share_whose_audit_entries_fail_stands_and_replays() {
+        let mut w = World::new();
+        let before = w.mails();
+        let r = w.twice(
+            handle_shares,
+            "/api/v1/tickets/1/shares",
+            &[],
+            r#"{"email":"sup@parts.test","subject":"Parts","note":"Please check"}"#,
+            201,
+        );
+        assert_eq!(r.mail.len(), 1);
+        assert_eq!(w.mails(), before + 1);
+        let list = crate::shares::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(body(&r)["share"]["id"], json!(list[0].id));
+    }
+
+    #[test]
+    fn a_resolve_whose_audit_entry_fails_stands_and_replays() {
+        let mut w = World::new();
+        let staff = w.staff.clone();
+        w.twice(
+            handle_transfer,
+            "/api/v1/tickets/1/resolve",
+            &[(ACT_AS_HEADER, &staff)],
+            "",
+            200,
+        );
+        let t = thread::ticket(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        assert_eq!(t.status, crate::model::Status::Resolved);
+    }
+
+    /// Inbound mail has no Idempotency-Key: the provider retries the same
+    /// Message-ID, which must meet the delivery already taken.
+    #[test]
+    fn held_inbound_mail_whose_audit_entry_fails_is_held_once() {
+        let mut w = World::new();
+        let auth = format!(
+            "Basic {}",
+            crate::token::base64_std(
+                format!("{}:{}", crate::inbound::POSTMARK_USER, w.postmark).as_bytes()
+            )
+        );
+        let mail = json!({
+            "From": "who@else.test", "FromFull": {"Email": "who@else.test", "Name": "Who"},
+            "To": "support@acme.test", "ToFull": [{"Email": "support@acme.test"}],
+            "Subject": "Hello", "MessageID": "pm-1", "TextBody": "Is anyone there?",
+            "Headers": [{"Name": "Message-ID", "Value": "<m1@else.test>"}],
+        })
+        .to_string();
+        let first = w.call(
+            handle_webhooks,
+            "POST",
+            "/hooks/postmark/acme",
+            &[("authorization", &auth)],
+            &mail,
+        );
+        assert_eq!(
+            first.status,
+            202,
+            "{} {:?}",
+            String::from_utf8_lossy(&first.body),
+            first.internal
+        );
+        assert!(
+            first
+                .internal
+                .as_deref()
+                .is_some_and(|i| i.contains("audit entry")),
+            "{:?}",
+            first.internal
+        );
+        let again = w.call(
+            handle_webhooks,
+            "POST",
+            "/hooks/postmark/acme",
+            &[("authorization", &auth)],
+            &mail,
+        );
+        assert_eq!(again.status, 200);
+        assert_eq!(body(&again)["duplicate"], true);
+        let (held, _) = crate::inbound::quarantine(&w.kv, &w.ws(), None, 10).unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].from, "who@else.test");
+    }
+
+    /// A sender added as a participant by their email is added once and
+    /// their message posted once, though no audit entry can be written.
+    #[test]
+    fn an_auto_added_sender_whose_audit_entries_fail_is_posted_once() {
+        let mut w = World::new();
+        w.kv.fail.set(false);
+        let on = w.api(
+            handle_tickets,
+            "PATCH",
+            "/api/v1/workspace/settings",
+            r#"{"auto_add_senders":true}"#,
+        );
+        assert_eq!(on.status, 200);
+        w.kv.fail.set(true);
+        let r = crate::inbound::reply_reference(&w.kv, &w.ws(), TicketNo(1), [9; 32]).unwrap();
+        let to = format!("reply+{r}@mail.acme.test");
+        let auth = format!(
+            "Basic {}",
+            crate::token::base64_std(
+                format!("{}:{}", crate::inbound::POSTMARK_USER, w.postmark).as_bytes()
+            )
+        );
+        let mail = json!({
+            "From": "new@else.test", "FromFull": {"Email": "new@else.test", "Name": "New"},
+            "To": to, "ToFull": [{"Email": to}],
+            "Subject": "Re: Late", "MessageID": "pm-2", "TextBody": "I can help",
+            "Headers": [{"Name": "Message-ID", "Value": "<m2@else.test>"}],
+        })
+        .to_string();
+        let send = |w: &mut World| {
+            w.call(
+                handle_webhooks,
+                "POST",
+                "/hooks/postmark/acme",
+                &[("authorization", &auth)],
+                &mail,
+            )
+        };
+        let first = send(&mut w);
+        assert_eq!(
+            first.status,
+            201,
+            "{} {:?}",
+            String::from_utf8_lossy(&first.body),
+            first.internal
+        );
+        assert!(
+            first
+                .internal
+                .as_deref()
+                .is_some_and(|i| i.contains("the audit entry of the added sender")),
+            "{:?}",
+            first.internal
+        );
+        let again = send(&mut w);
+        assert_eq!(again.status, 200);
+        assert_eq!(body(&again)["duplicate"], true);
+        let list = crate::participants::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].email, "new@else.test");
+        let t = thread::ticket(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        let page = thread::page(
+            &w.kv,
+            &w.ws(),
+            &t,
+            &Reader::Staff,
+            Order::OldestFirst,
+            None,
+            50,
+            1_000_000,
+        )
+        .unwrap();
+        let texts: Vec<_> = page
+            .messages
+            .iter()
+            .map(|m| m.author_name.clone())
+            .collect();
+        assert_eq!(authors, ["Cus", "New"]);
+    }
+}
+
+#[cfg(test)]
 mod cross_site_tests {
     use super::*;
 
