@@ -2834,7 +2834,7 @@ mod after_commit_tests {
             1_000_000,
         )
         .unwrap();
-        let texts: Vec<_> = page
+        let authors: Vec<_> = page
             .messages
             .iter()
             .map(|m| m.author_name.clone())
