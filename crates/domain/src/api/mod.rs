@@ -2708,6 +2708,54 @@ mod after_commit_tests {
         assert_eq!(t.status, crate::model::Status::Resolved);
     }
 
+    /// A login link is used up when it is taken: the sign-in it gives
+    /// stands when its audit entry fails (the link would be dead for a retry).
+    #[test]
+    fn a_login_whose_audit_entry_fails_still_signs_in() {
+        let mut w = World::new();
+        w.kv.fail.set(false);
+        let staff = w.staff.clone();
+        let minted = w.api(
+            handle_tickets,
+            "POST",
+            &format!("/api/v1/users/{staff}/login-links"),
+            "",
+        );
+        assert_eq!(minted.status, 201);
+        let url = body(&minted)["url"].as_str().unwrap().to_string();
+        let link = url.split_once('#').unwrap().1.to_string();
+        w.kv.fail.set(true);
+        let r = w.call(
+            handle_tickets,
+            "POST",
+            "/api/v1/auth/login",
+            &[],
+            &json!({ "link": link }).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert!(
+            r.internal
+                .as_deref()
+                .is_some_and(|i| i.contains("audit entry")),
+            "{:?}",
+            r.internal
+        );
+        let cookie = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let session = cookie
+            .split(';')
+            .next()
+            .and_then(|c| c.split_once('='))
+            .map(|(_, v)| v.to_string())
+            .unwrap();
+        let me = auth::session_user(&w.kv, &session, 1_000_000).unwrap();
+        assert_eq!(me.user.as_str(), staff);
+    }
+
     /// Inbound mail has no Idempotency-Key: the provider retries the same
     /// Message-ID, which must meet the delivery already taken.
     #[test]
