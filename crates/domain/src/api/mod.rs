@@ -689,12 +689,14 @@ fn audit(
     )
 }
 
-/// Work after a post is written (its audit entry and webhooks, copies to
-/// participants, its ticket's order details) never turns the post into an
-/// error: the client would retry and post twice (an error also frees its
-/// Idempotency-Key). A failure is added to `internal` (a response's
-/// details for the log), and the response still says the post was made;
-/// `None` then.
+/// Work after a request's change is written (its commit point: a post, an
+/// invitation or share emailed, a participant added, a ticket moved, a
+/// setting saved) never turns the change into an error: the client would
+/// retry and do it twice (an error also frees its Idempotency-Key). That
+/// work is the audit entry and the webhooks queued with it, copies to
+/// participants, an email after an add, reading back what was written. A
+/// failure is added to `internal` (a response's details for the log), and
+/// the response still says the change was made; `None` then.
 fn after_commit<T>(internal: &mut Option<String>, what: &str, r: Result<T>) -> Option<T> {
     match r {
         Ok(v) => Some(v),
