@@ -105,7 +105,10 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
     let ws = &w.id;
     let held = |env: &mut Env, ticket, reason: &str| -> Result<Response> {
         let h = inbound::hold(env.kv, ws, email, ticket, reason, env.now)?;
-        crate::audit::record(
+        // Held: that stands (an error would free the delivery, and the
+        // provider's retry would hold it twice).
+        let mut resp = Response::json(202, &json!({"held": h.n, "reason": reason}));
+        let audited = crate::audit::record(
             env.kv,
             ws,
             env.now,
@@ -114,8 +117,9 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
             &format!("{}: {reason}", h.n),
             ticket,
             "",
-        )?;
-        Ok(Response::json(202, &json!({"held": h.n, "reason": reason})))
+        );
+        super::after_commit(&mut resp.internal, "the audit entry", audited);
+        Ok(resp)
     };
     let Some(no) = inbound::route(env.kv, ws, email)? else {
         return held(env, None, "no ticket found for this message");
@@ -146,6 +150,9 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
     if let Err(Error::BadRequest { message, .. }) = thread::check_body(&email.text) {
         return held(env, Some(no), &format!("it cannot be posted: {message}"));
     }
+    // A sender added as a participant stays added: a failure recording it
+    // is reported beside the post.
+    let mut added_note = None;
     let author = match reply_sender(env, w, &t, &email.from) {
         Ok(a) => a,
         // Someone whose access was removed, revoked or is view only is never
@@ -173,7 +180,7 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
                 env.now,
                 r16,
             )?;
-            crate::audit::record(
+            let audited = crate::audit::record(
                 env.kv,
                 ws,
                 env.now,
@@ -182,7 +189,12 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
                 &p.id,
                 Some(no),
                 "",
-            )?;
+            );
+            super::after_commit(
+                &mut added_note,
+                "the audit entry of the added sender",
+                audited,
+            );
             Author {
                 id: Some(p.id.clone()),
                 name: p.name.clone(),
@@ -193,14 +205,21 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
         Err(Error::Forbidden(_)) => return held(env, Some(no), "the sender is not on the ticket"),
         Err(e) => return Err(e),
     };
-    post(
+    let mut resp = post(
         env,
         w,
         &t,
         &author,
         &email.text,
         &format!("email:{}", email.from),
-    )
+    )?;
+    if let Some(note) = added_note {
+        resp.internal = Some(match resp.internal.take() {
+            Some(after) => format!("{note}; {after}"),
+            None => note,
+        });
+    }
+    Ok(resp)
 }
 
 /// Whether an address is (or was) a participant or delegate of the ticket.
@@ -322,30 +341,29 @@ fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             }
             let h = inbound::decide(env.kv, &ws, n, approve, &actor.audit_name(), env.now)?;
             if !approve {
-                audit(
+                let mut resp = Response::json(200, &json!({"held": held_json(&h)}));
+                let audited = audit(
                     env,
                     &actor,
                     Event::HeldDiscarded,
                     &n.to_string(),
                     h.ticket,
                     rid,
-                )?;
-                return Ok(Response::json(200, &json!({"held": held_json(&h)})));
+                );
+                super::after_commit(&mut resp.internal, "the audit entry", audited);
+                return Ok(resp);
             }
             match approve_post(env, &actor, &h) {
-                Ok(resp) => {
-                    if let Err(e) = audit(
+                Ok(mut resp) => {
+                    let audited = audit(
                         env,
                         &actor,
                         Event::HeldApproved,
                         &n.to_string(),
                         h.ticket,
                         rid,
-                    ) {
-                        let mut resp = resp;
-                        resp.internal = Some(format!("audit entry for an approval failed: {e}"));
-                        return Ok(resp);
-                    }
+                    );
+                    super::after_commit(&mut resp.internal, "the approval's audit entry", audited);
                     Ok(resp)
                 }
                 Err(e) => {
@@ -446,7 +464,9 @@ pub(super) fn setup(env: &mut Env, req: &Request, rid: &str, rest: &[&str]) -> R
         }
         ["postmark"] => {
             let password = inbound::set_postmark(env.kv, &ws, (env.random)())?;
-            audit(env, &actor, Event::InboundConfigured, "postmark", None, rid)?;
+            let mut internal = None;
+            let audited = audit(env, &actor, Event::InboundConfigured, "postmark", None, rid);
+            super::after_commit(&mut internal, "the audit entry", audited);
             let url = match origin.split_once("://") {
                 Some((scheme, host)) => format!(
                     "{scheme}://{}:{password}@{host}/hooks/postmark/{ws}",
@@ -454,21 +474,25 @@ pub(super) fn setup(env: &mut Env, req: &Request, rid: &str, rest: &[&str]) -> R
                 ),
                 None => hook("postmark"),
             };
-            Ok(Response::json(
+            let mut resp = Response::json(
                 201,
                 &json!({"url": url, "username": inbound::POSTMARK_USER, "password": password}),
             )
-            .with_secret())
+            .with_secret();
+            resp.internal = internal;
+            Ok(resp)
         }
         _ => {
             let body: MailgunSetup = req.json(MAX_JSON_BODY)?;
             let r = (env.random)();
             inbound::set_mailgun(env.kv, &ws, &body.signing_key, &env.seal_key(), r)?;
-            audit(env, &actor, Event::InboundConfigured, "mailgun", None, rid)?;
-            Ok(Response::json(
+            let mut resp = Response::json(
                 200,
                 &json!({"mailgun": {"configured": true, "url": hook("mailgun")}}),
-            ))
+            );
+            let audited = audit(env, &actor, Event::InboundConfigured, "mailgun", None, rid);
+            super::after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
     }
 }

@@ -689,12 +689,14 @@ fn audit(
     )
 }
 
-/// Work after a post is written (its audit entry and webhooks, copies to
-/// participants, its ticket's order details) never turns the post into an
-/// error: the client would retry and post twice (an error also frees its
-/// Idempotency-Key). A failure is added to `internal` (a response's
-/// details for the log), and the response still says the post was made;
-/// `None` then.
+/// Work after a request's change is written (its commit point: a post, an
+/// invitation or share emailed, a participant added, a ticket moved, a
+/// setting saved) never turns the change into an error: the client would
+/// retry and do it twice (an error also frees its Idempotency-Key). That
+/// work is the audit entry and the webhooks queued with it, copies to
+/// participants, an email after an add, reading back what was written. A
+/// failure is added to `internal` (a response's details for the log), and
+/// the response still says the change was made; `None` then.
 fn after_commit<T>(internal: &mut Option<String>, what: &str, r: Result<T>) -> Option<T> {
     match r {
         Ok(v) => Some(v),
@@ -741,7 +743,9 @@ fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
     let url = format!("{}/login#{link}", env.public_origin.trim_end_matches('/'));
     let draft = crate::outbox::login_link(&mail_branding(env, &w)?, &user.name, &url);
     let mail = env.enqueue_mail(&ws, &user.email, draft)?;
-    crate::audit::record(
+    // The link is on its way: the answer stays what it is.
+    let mut answer = answer;
+    let audited = crate::audit::record(
         env.kv,
         &ws,
         env.now,
@@ -750,8 +754,8 @@ fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
         &user.id.to_string(),
         None,
         "",
-    )?;
-    let mut answer = answer;
+    );
+    after_commit(&mut answer.internal, "the audit entry", audited);
     answer.mail.push((ws, mail));
     Ok(answer)
 }
@@ -801,15 +805,19 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             require(actor.is_admin_side(), "only admins change settings")?;
             let s = Settings::from_full_body(&req.json::<Value>(MAX_JSON_BODY)?)?;
             let w = workspace::set_settings(env.kv, &ws, s)?;
-            audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid)?;
-            Ok(Response::json(200, &json!({"settings": w.settings})))
+            let mut resp = Response::json(200, &json!({"settings": w.settings}));
+            let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("PATCH", ["workspace", "settings"]) => {
             require(actor.is_admin_side(), "only admins change settings")?;
             let patch: Value = req.json(MAX_JSON_BODY)?;
             let w = workspace::patch_settings(env.kv, &ws, &patch)?;
-            audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid)?;
-            Ok(Response::json(200, &json!({"settings": w.settings})))
+            let mut resp = Response::json(200, &json!({"settings": w.settings}));
+            let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("PUT", ["workspace", "logo"]) => {
             require(actor.is_admin_side(), "only admins change the branding")?;
@@ -822,11 +830,10 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 .trim()
                 .to_ascii_lowercase();
             let logo = workspace::set_logo(env.kv, &ws, &ctype, &req.body)?;
-            audit(env, &actor, Event::LogoChanged, &logo.etag, None, rid)?;
-            Ok(Response::json(
-                200,
-                &json!({"logo": logo, "url": logo_url(env, &ws)}),
-            ))
+            let mut resp = Response::json(200, &json!({"logo": logo, "url": logo_url(env, &ws)}));
+            let audited = audit(env, &actor, Event::LogoChanged, &logo.etag, None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("GET", ["audit"]) => {
             require(actor.is_admin_side(), "only admins read the audit ledger")?;
@@ -879,25 +886,29 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let body: NewKey = req.json(MAX_JSON_BODY)?;
             let (r32, r16) = ((env.random)(), env.random16());
             let (key, secret) = auth::create_api_key(env.kv, &ws, &body.label, env.now, r32, r16)?;
-            audit(
+            let mut resp = Response::json(
+                201,
+                &json!({"api_key": api_key_json(&key), "secret": secret}),
+            )
+            .with_secret();
+            let audited = audit(
                 env,
                 &actor,
                 Event::ApiKeyCreated,
                 key.id.as_str(),
                 None,
                 rid,
-            )?;
-            Ok(Response::json(
-                201,
-                &json!({"api_key": api_key_json(&key), "secret": secret}),
-            )
-            .with_secret())
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("POST", ["api-keys", id, "revoke"]) => {
             require(actor.is_admin_side(), "only admins manage API keys")?;
             auth::revoke_api_key(env.kv, &ws, &ApiKeyId::parse(id)?)?;
-            audit(env, &actor, Event::ApiKeyRevoked, id, None, rid)?;
-            Ok(Response::json(200, &json!({"revoked": id})))
+            let mut resp = Response::json(200, &json!({"revoked": id}));
+            let audited = audit(env, &actor, Event::ApiKeyRevoked, id, None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("PUT", ["users"]) => {
             require(
@@ -907,7 +918,11 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let input: UserInput = req.json(MAX_JSON_BODY)?;
             let r = env.random16();
             let (u, created) = workspace::upsert_user(env.kv, &ws, input, env.now, r)?;
-            audit(
+            let mut resp = Response::json(
+                if created { 201 } else { 200 },
+                &json!({"user": user_json(&u)}),
+            );
+            let audited = audit(
                 env,
                 &actor,
                 if created {
@@ -918,11 +933,9 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 u.id.as_str(),
                 None,
                 rid,
-            )?;
-            Ok(Response::json(
-                if created { 201 } else { 200 },
-                &json!({"user": user_json(&u)}),
-            ))
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("GET", ["users", id]) => {
             let id = UserId::parse(id)?;
@@ -942,22 +955,24 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             let user = workspace::user(env.kv, &ws, &UserId::parse(id)?)?;
             let r = (env.random)();
             let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
-            audit(
-                env,
-                &actor,
-                Event::LoginLinkMinted,
-                user.id.as_str(),
-                None,
-                rid,
-            )?;
-            Ok(Response::json(
+            let mut resp = Response::json(
                 201,
                 &json!({
                     "url": format!("{}/login#{link}", env.public_origin.trim_end_matches('/')),
                     "expires_at": rfc3339(env.now + auth::LOGIN_LINK_LIFETIME),
                 }),
             )
-            .with_secret())
+            .with_secret();
+            let audited = audit(
+                env,
+                &actor,
+                Event::LoginLinkMinted,
+                user.id.as_str(),
+                None,
+                rid,
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("POST", ["tickets"]) => create_ticket(env, &actor, req, rid),
         ("GET", ["tickets"]) if req.query_param("scope").as_deref() == Some("delegated") => {
@@ -1040,18 +1055,17 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 t.order = Some(o.clone());
                 Ok(())
             })?;
-            audit(
+            let mut resp = Response::json(200, &json!({"ticket": ticket_json(&t, true)}));
+            let audited = audit(
                 env,
                 &actor,
                 Event::OrderSet,
                 &t.no.to_string(),
                 Some(t.no),
                 rid,
-            )?;
-            Ok(Response::json(
-                200,
-                &json!({"ticket": ticket_json(&t, true)}),
-            ))
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("GET", ["tickets", no, "messages", seq, "attachments", id]) => {
             let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
@@ -1261,7 +1275,16 @@ fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response>
     let w = workspace::create_workspace(env.kv, &id, &body.name, env.now)?;
     let (r32, r16) = ((env.random)(), env.random16());
     let (key, secret) = auth::create_api_key(env.kv, &id, "initial", env.now, r32, r16)?;
-    crate::audit::record(
+    // The workspace and its key exist: the answer (which holds the key's
+    // only copy) stands whatever fails after.
+    let mut resp = Response::json(
+        201,
+        &json!({
+            "workspace": {"id": w.id, "name": w.name, "settings": w.settings},
+            "api_key": api_key_json(&key), "secret": secret,
+        }),
+    );
+    let audited = crate::audit::record(
         env.kv,
         &id,
         env.now,
@@ -1270,14 +1293,9 @@ fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response>
         id.as_str(),
         None,
         rid,
-    )?;
-    Ok(Response::json(
-        201,
-        &json!({
-            "workspace": {"id": w.id, "name": w.name, "settings": w.settings},
-            "api_key": api_key_json(&key), "secret": secret,
-        }),
-    ))
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
 }
 
 fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
@@ -1286,7 +1304,13 @@ fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let user = workspace::user(env.kv, &ws, &user_id)?;
     let r = (env.random)();
     let session = auth::create_session(env.kv, &ws, &user_id, env.now, r)?;
-    crate::audit::record(
+    // The link is used up and the session made: the answer stands.
+    let mut resp = Response::json(200, &json!({"workspace": ws, "user": user_json(&user)}))
+        .with_header(
+            "set-cookie",
+            &session_cookie(&session, auth::SESSION_LIFETIME / 1000),
+        );
+    let audited = crate::audit::record(
         env.kv,
         &ws,
         env.now,
@@ -1295,13 +1319,9 @@ fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         user_id.as_str(),
         None,
         rid,
-    )?;
-    Ok(
-        Response::json(200, &json!({"workspace": ws, "user": user_json(&user)})).with_header(
-            "set-cookie",
-            &session_cookie(&session, auth::SESSION_LIFETIME / 1000),
-        ),
-    )
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
 }
 
 fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Response> {
@@ -1698,15 +1718,17 @@ fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             )?;
             let id = UserId::parse(user)?;
             let d = crate::delegates::revoke(env.kv, &ws, t.no, &id, env.now)?;
-            audit(
+            let mut resp = Response::json(200, &json!({"delegate": delegate_json(&d)}));
+            let audited = audit(
                 env,
                 &actor,
                 Event::DelegateRevoked,
                 id.as_str(),
                 Some(t.no),
                 rid,
-            )?;
-            Ok(Response::json(200, &json!({"delegate": delegate_json(&d)})))
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         (_, [] | [_, "resend" | "revoke"]) => method_not_allowed("GET, POST"),
         _ => Err(Error::NoRoute),
@@ -1740,10 +1762,15 @@ fn send_invite(
         &t.subject,
         &url,
     );
+    // The commit point: the invitation (with its link) is on its way. A
+    // failure before it is an error, and a retry invites again, replacing
+    // the link nobody received; after it, the invite stands (a retry would
+    // send a second email and kill the first link).
     let mail = env.enqueue_mail(&w.id, &d.email, draft)?;
-    audit(env, actor, event, d.user.as_str(), Some(t.no), rid)?;
     let mut resp = Response::json(201, &json!({"delegate": delegate_json(&d)}));
     resp.mail.push((w.id.clone(), mail));
+    let audited = audit(env, actor, event, d.user.as_str(), Some(t.no), rid);
+    after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
 }
 
@@ -1971,30 +1998,34 @@ fn participants(
                 env.now,
                 r16,
             )?;
-            audit(env, &actor, Event::ParticipantAdded, &p.id, Some(t.no), rid)?;
+            // The participant is added: that stands whatever fails after
+            // (a retry would be refused as a duplicate).
             let mut resp = Response::json(201, &json!({"participant": participant_json(&p)}));
+            let audited = audit(env, &actor, Event::ParticipantAdded, &p.id, Some(t.no), rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
             let heading = format!(
                 "{who} added you to ticket {} \u{201c}{}\u{201d}.",
                 t.no, t.subject
             );
-            let n = mail_participant(env, &w, &t, &p, "You were added to a ticket", &heading)?;
-            resp.mail.push((ws, n));
+            let mailed = mail_participant(env, &w, &t, &p, "You were added to a ticket", &heading);
+            if let Some(n) = after_commit(&mut resp.internal, "emailing the participant", mailed) {
+                resp.mail.push((ws, n));
+            }
             Ok(resp)
         }
         ("POST", [id, "remove"]) => {
             let p = crate::participants::remove(env.kv, &ws, t.no, id)?;
-            audit(
+            let mut resp = Response::json(200, &json!({"participant": participant_json(&p)}));
+            let audited = audit(
                 env,
                 &actor,
                 Event::ParticipantRemoved,
                 &p.id,
                 Some(t.no),
                 rid,
-            )?;
-            Ok(Response::json(
-                200,
-                &json!({"participant": participant_json(&p)}),
-            ))
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         (_, [] | [_, "remove"]) => method_not_allowed("GET, POST"),
         _ => Err(Error::NoRoute),
@@ -2359,6 +2390,506 @@ mod commit_tests {
         );
         // The key stays held: a retry is refused, never run again.
         assert_eq!(again.status, 409);
+    }
+}
+
+#[cfg(test)]
+mod after_commit_tests {
+    //! A change that is written stays a success when what follows it (its
+    //! audit entry and the webhooks queued with it, an email) fails: the
+    //! answer is a 2xx with the failure in `internal`, and a retry with the
+    //! same Idempotency-Key replays it instead of doing it twice.
+    use super::*;
+    use crate::store::{MemKv, StoreError, StoreResult};
+    use std::cell::Cell;
+
+    /// A [`MemKv`] whose audit ledger cannot be written while `fail` is set.
+    #[derive(Default)]
+    struct AuditFails {
+        inner: MemKv,
+        fail: Cell<bool>,
+    }
+
+    impl AuditFails {
+        fn check(&self, key: &str) -> StoreResult<()> {
+            if self.fail.get() && key.contains("/audit/") {
+                return Err(StoreError("store went away".into()));
+            }
+            Ok(())
+        }
+    }
+
+    impl Kv for AuditFails {
+        fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+            self.check(key)?;
+            self.inner.set(key, value)
+        }
+        fn delete(&self, key: &str) -> StoreResult<()> {
+            self.inner.delete(key)
+        }
+        fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+            self.check(key)?;
+            self.inner.increment(key, delta)
+        }
+        fn compare_and_swap(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
+            self.check(key)?;
+            self.inner.compare_and_swap(key, old, new)
+        }
+    }
+
+    const ADMIN: &str = "admin-token-for-tests-0123";
+
+    /// A workspace `acme` with a customer's ticket 1 and a staff member,
+    /// participants on and Postmark set up; calls go through the
+    /// components' entry points.
+    struct World {
+        kv: AuditFails,
+        n: u8,
+        bearer: String,
+        staff: String,
+        postmark: String,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let mut w = World {
+                kv: AuditFails::default(),
+                n: 0,
+                bearer: String::new(),
+                staff: String::new(),
+                postmark: String::new(),
+            };
+            let made = w.call(
+                handle_tickets,
+                "POST",
+                "/api/v1/workspaces",
+                &[("authorization", &format!("Bearer {ADMIN}"))],
+                r#"{"id":"acme","name":"Acme"}"#,
+            );
+            assert_eq!(made.status, 201);
+            w.bearer = format!("Bearer {}", body(&made)["secret"].as_str().unwrap());
+            let cus = w.api(
+                handle_tickets,
+                "PUT",
+                "/api/v1/users",
+                r#"{"email":"cus@x.test","name":"Cus","role":"customer"}"#,
+            );
+            let cus = body(&cus)["user"]["id"].as_str().unwrap().to_string();
+            w.api(
+                handle_tickets,
+                "PUT",
+                "/api/v1/users",
+                r#"{"email":"dee@y.test","name":"Dee","role":"customer"}"#,
+            );
+            let staff = w.api(
+                handle_tickets,
+                "PUT",
+                "/api/v1/users",
+                r#"{"email":"sam@acme.test","name":"Sam","role":"staff"}"#,
+            );
+            w.staff = body(&staff)["user"]["id"].as_str().unwrap().to_string();
+            let t = w.api(
+                handle_tickets,
+                "POST",
+                "/api/v1/tickets",
+                &json!({"customer_id": cus, "subject": "Late", "body": "where is it"}).to_string(),
+            );
+            assert_eq!(t.status, 201);
+            let on = w.api(
+                handle_tickets,
+                "PATCH",
+                "/api/v1/workspace/settings",
+                r#"{"participants_enabled":true}"#,
+            );
+            assert_eq!(on.status, 200);
+            let pm = w.api(
+                handle_webhooks,
+                "POST",
+                "/api/v1/webhooks/inbound/postmark",
+                "",
+            );
+            assert_eq!(pm.status, 201, "{}", String::from_utf8_lossy(&pm.body));
+            w.postmark = body(&pm)["password"].as_str().unwrap().to_string();
+            w.kv.fail.set(true);
+            w
+        }
+
+        fn ws(&self) -> WorkspaceId {
+            WorkspaceId::parse("acme").unwrap()
+        }
+
+        fn call(
+            &mut self,
+            f: fn(&mut Env, &Request) -> Response,
+            method: &str,
+            path: &str,
+            headers: &[(&str, &str)],
+            body: &str,
+        ) -> Response {
+            let mut n = self.n;
+            let mut random = || {
+                n = n.wrapping_add(1);
+                [n; 32]
+            };
+            let mut env = Env {
+                kv: &self.kv,
+                now: 1_000_000,
+                random: &mut random,
+                admin_token: ADMIN,
+                public_origin: "https://ts.test",
+                allow_private_webhooks: false,
+                reply_domain: "",
+            };
+            let mut headers: Vec<(String, String)> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            headers.push(("content-type".into(), "application/json".into()));
+            let req = Request {
+                method: method.into(),
+                path: path.into(),
+                headers,
+                body: body.as_bytes().to_vec(),
+                ..Default::default()
+            };
+            let resp = f(&mut env, &req);
+            self.n = n;
+            resp
+        }
+
+        /// A call with the workspace's API key (and `extra` headers).
+        fn api_with(
+            &mut self,
+            f: fn(&mut Env, &Request) -> Response,
+            method: &str,
+            path: &str,
+            extra: &[(&str, &str)],
+            body: &str,
+        ) -> Response {
+            let bearer = self.bearer.clone();
+            let mut headers = vec![("authorization", bearer.as_str())];
+            headers.extend_from_slice(extra);
+            self.call(f, method, path, &headers, body)
+        }
+
+        fn api(
+            &mut self,
+            f: fn(&mut Env, &Request) -> Response,
+            method: &str,
+            path: &str,
+            body: &str,
+        ) -> Response {
+            self.api_with(f, method, path, &[], body)
+        }
+
+        /// Emails in the outbox so far.
+        fn mails(&self) -> u64 {
+            crate::record::read_counter(&self.kv, &keys::mail_counter(&self.ws())).unwrap()
+        }
+
+        /// `POST` twice with one Idempotency-Key; checks the first answer
+        /// is `status` with the audit failure noted, and the second replays
+        /// it. Returns the first.
+        fn twice(
+            &mut self,
+            f: fn(&mut Env, &Request) -> Response,
+            path: &str,
+            extra: &[(&str, &str)],
+            body: &str,
+            status: u16,
+        ) -> Response {
+            let mut headers = vec![("idempotency-key", "k-1")];
+            headers.extend_from_slice(extra);
+            let first = self.api_with(f, "POST", path, &headers, body);
+            assert_eq!(
+                first.status,
+                status,
+                "{} {:?}",
+                String::from_utf8_lossy(&first.body),
+                first.internal
+            );
+            assert!(
+                first
+                    .internal
+                    .as_deref()
+                    .is_some_and(|i| i.contains("audit entry")),
+                "{:?}",
+                first.internal
+            );
+            let mails = self.mails();
+            let again = self.api_with(f, "POST", path, &headers, body);
+            assert_eq!(again.status, status, "{:?}", again.internal);
+            assert!(
+                again
+                    .headers
+                    .iter()
+                    .any(|(k, v)| k == "idempotent-replayed" && v == "true"),
+                "the retry ran again: {}",
+                String::from_utf8_lossy(&again.body)
+            );
+            assert_eq!(again.body, first.body);
+            assert_eq!(self.mails(), mails, "the retry sent email again");
+            first
+        }
+    }
+
+    fn body(r: &Response) -> Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    #[test]
+    fn a_delegate_invite_whose_audit_entry_fails_stands_and_replays() {
+        let mut w = World::new();
+        let before = w.mails();
+        let r = w.twice(
+            handle_invites,
+            "/api/v1/tickets/1/delegates",
+            &[],
+            r#"{"email":"dee@y.test"}"#,
+            201,
+        );
+        assert_eq!(r.mail.len(), 1);
+        assert_eq!(w.mails(), before + 1);
+        let list = crate::delegates::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].email, "dee@y.test");
+    }
+
+    #[test]
+    fn a_participant_added_whose_audit_entry_fails_stands_and_replays() {
+        let mut w = World::new();
+        let before = w.mails();
+        let r = w.twice(
+            handle_invites,
+            "/api/v1/tickets/1/participants",
+            &[],
+            r#"{"email":"pat@z.test"}"#,
+            201,
+        );
+        // The participant's email still went out.
+        assert_eq!(r.mail.len(), 1);
+        assert_eq!(w.mails(), before + 1);
+        let list = crate::participants::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].email, "pat@z.test");
+    }
+
+    #[test]
+    fn a_share_whose_audit_entries_fail_stands_and_replays() {
+        let mut w = World::new();
+        let before = w.mails();
+        let r = w.twice(
+            handle_shares,
+            "/api/v1/tickets/1/shares",
+            &[],
+            r#"{"email":"sup@parts.test","subject":"Parts","note":"Please check"}"#,
+            201,
+        );
+        assert_eq!(r.mail.len(), 1);
+        assert_eq!(w.mails(), before + 1);
+        let list = crate::shares::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(body(&r)["share"]["id"], json!(list[0].id));
+    }
+
+    #[test]
+    fn a_resolve_whose_audit_entry_fails_stands_and_replays() {
+        let mut w = World::new();
+        let staff = w.staff.clone();
+        w.twice(
+            handle_transfer,
+            "/api/v1/tickets/1/resolve",
+            &[(ACT_AS_HEADER, &staff)],
+            "",
+            200,
+        );
+        let t = thread::ticket(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        assert_eq!(t.status, crate::model::Status::Resolved);
+    }
+
+    /// A login link is used up when it is taken: the sign-in it gives
+    /// stands when its audit entry fails (the link would be dead for a retry).
+    #[test]
+    fn a_login_whose_audit_entry_fails_still_signs_in() {
+        let mut w = World::new();
+        w.kv.fail.set(false);
+        let staff = w.staff.clone();
+        let minted = w.api(
+            handle_tickets,
+            "POST",
+            &format!("/api/v1/users/{staff}/login-links"),
+            "",
+        );
+        assert_eq!(minted.status, 201);
+        let url = body(&minted)["url"].as_str().unwrap().to_string();
+        let link = url.split_once('#').unwrap().1.to_string();
+        w.kv.fail.set(true);
+        let r = w.call(
+            handle_tickets,
+            "POST",
+            "/api/v1/auth/login",
+            &[],
+            &json!({ "link": link }).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert!(
+            r.internal
+                .as_deref()
+                .is_some_and(|i| i.contains("audit entry")),
+            "{:?}",
+            r.internal
+        );
+        let cookie = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let session = cookie
+            .split(';')
+            .next()
+            .and_then(|c| c.split_once('='))
+            .map(|(_, v)| v.to_string())
+            .unwrap();
+        let me = auth::session_user(&w.kv, &session, 1_000_000).unwrap();
+        assert_eq!(me.user.as_str(), staff);
+    }
+
+    /// Inbound mail has no Idempotency-Key: the provider retries the same
+    /// Message-ID, which must meet the delivery already taken.
+    #[test]
+    fn held_inbound_mail_whose_audit_entry_fails_is_held_once() {
+        let mut w = World::new();
+        let auth = format!(
+            "Basic {}",
+            crate::token::base64_std(
+                format!("{}:{}", crate::inbound::POSTMARK_USER, w.postmark).as_bytes()
+            )
+        );
+        let mail = json!({
+            "From": "who@else.test", "FromFull": {"Email": "who@else.test", "Name": "Who"},
+            "To": "support@acme.test", "ToFull": [{"Email": "support@acme.test"}],
+            "Subject": "Hello", "MessageID": "pm-1", "TextBody": "Is anyone there?",
+            "Headers": [{"Name": "Message-ID", "Value": "<m1@else.test>"}],
+        })
+        .to_string();
+        let first = w.call(
+            handle_webhooks,
+            "POST",
+            "/hooks/postmark/acme",
+            &[("authorization", &auth)],
+            &mail,
+        );
+        assert_eq!(
+            first.status,
+            202,
+            "{} {:?}",
+            String::from_utf8_lossy(&first.body),
+            first.internal
+        );
+        assert!(
+            first
+                .internal
+                .as_deref()
+                .is_some_and(|i| i.contains("audit entry")),
+            "{:?}",
+            first.internal
+        );
+        let again = w.call(
+            handle_webhooks,
+            "POST",
+            "/hooks/postmark/acme",
+            &[("authorization", &auth)],
+            &mail,
+        );
+        assert_eq!(again.status, 200);
+        assert_eq!(body(&again)["duplicate"], true);
+        let (held, _) = crate::inbound::quarantine(&w.kv, &w.ws(), None, 10).unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].from, "who@else.test");
+    }
+
+    /// A sender added as a participant by their email is added once and
+    /// their message posted once, though no audit entry can be written.
+    #[test]
+    fn an_auto_added_sender_whose_audit_entries_fail_is_posted_once() {
+        let mut w = World::new();
+        w.kv.fail.set(false);
+        let on = w.api(
+            handle_tickets,
+            "PATCH",
+            "/api/v1/workspace/settings",
+            r#"{"auto_add_senders":true}"#,
+        );
+        assert_eq!(on.status, 200);
+        w.kv.fail.set(true);
+        let r = crate::inbound::reply_reference(&w.kv, &w.ws(), TicketNo(1), [9; 32]).unwrap();
+        let to = format!("reply+{r}@mail.acme.test");
+        let auth = format!(
+            "Basic {}",
+            crate::token::base64_std(
+                format!("{}:{}", crate::inbound::POSTMARK_USER, w.postmark).as_bytes()
+            )
+        );
+        let mail = json!({
+            "From": "new@else.test", "FromFull": {"Email": "new@else.test", "Name": "New"},
+            "To": to, "ToFull": [{"Email": to}],
+            "Subject": "Re: Late", "MessageID": "pm-2", "TextBody": "I can help",
+            "Headers": [{"Name": "Message-ID", "Value": "<m2@else.test>"}],
+        })
+        .to_string();
+        let send = |w: &mut World| {
+            w.call(
+                handle_webhooks,
+                "POST",
+                "/hooks/postmark/acme",
+                &[("authorization", &auth)],
+                &mail,
+            )
+        };
+        let first = send(&mut w);
+        assert_eq!(
+            first.status,
+            201,
+            "{} {:?}",
+            String::from_utf8_lossy(&first.body),
+            first.internal
+        );
+        assert!(
+            first
+                .internal
+                .as_deref()
+                .is_some_and(|i| i.contains("the audit entry of the added sender")),
+            "{:?}",
+            first.internal
+        );
+        let again = send(&mut w);
+        assert_eq!(again.status, 200);
+        assert_eq!(body(&again)["duplicate"], true);
+        let list = crate::participants::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].email, "new@else.test");
+        let t = thread::ticket(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+        let page = thread::page(
+            &w.kv,
+            &w.ws(),
+            &t,
+            &Reader::Staff,
+            Order::OldestFirst,
+            None,
+            50,
+            1_000_000,
+        )
+        .unwrap();
+        let authors: Vec<_> = page
+            .messages
+            .iter()
+            .map(|m| m.author_name.clone())
+            .collect();
+        assert_eq!(authors, ["Cus", "New"]);
     }
 }
 

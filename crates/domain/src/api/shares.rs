@@ -221,11 +221,10 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                     return send_share(env, &actor, &w, &t, &input, rid, Event::ShareReshared);
                 }
             };
-            audit(env, &actor, event, id.as_str(), Some(t.no), rid)?;
-            Ok(Response::json(
-                200,
-                &json!({"share": share_json(&s, env.now)}),
-            ))
+            let mut resp = Response::json(200, &json!({"share": share_json(&s, env.now)}));
+            let audited = audit(env, &actor, event, id.as_str(), Some(t.no), rid);
+            super::after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         _ => Err(Error::NoRoute),
     }
@@ -282,41 +281,49 @@ fn send_share(
         &url,
         &rfc3339(share.expires_at),
     );
+    // The commit point: the link is on its way. A failure before it is an
+    // error, and a retry shares again (cancelling the link nobody
+    // received); after it, the share stands (a retry would send a second
+    // email and cancel the first link).
     let mail = env.enqueue_mail(&w.id, &share.email, draft)?;
-    audit(env, actor, event, share.id.as_str(), Some(t.no), rid)?;
+    let mut resp = Response::json(
+        201,
+        &json!({"share": share_json(&share, env.now), "replaced": replaced}),
+    );
+    resp.mail.push((w.id.clone(), mail));
+    let audited = audit(env, actor, event, share.id.as_str(), Some(t.no), rid);
+    super::after_commit(&mut resp.internal, "the audit entry", audited);
     for old in &replaced {
-        audit(
+        let audited = audit(
             env,
             actor,
             Event::ShareCancelled,
             old.as_str(),
             Some(t.no),
             rid,
-        )?;
+        );
+        super::after_commit(&mut resp.internal, "the audit entry", audited);
     }
-    audit(
+    let audited = audit(
         env,
         actor,
         Event::ShareEmailSent,
         share.id.as_str(),
         Some(t.no),
         rid,
-    )?;
+    );
+    super::after_commit(&mut resp.internal, "the audit entry", audited);
     if share.carried_over {
-        audit(
+        let audited = audit(
             env,
             actor,
             Event::ShareVerified,
             share.id.as_str(),
             Some(t.no),
             rid,
-        )?;
+        );
+        super::after_commit(&mut resp.internal, "the audit entry", audited);
     }
-    let mut resp = Response::json(
-        201,
-        &json!({"share": share_json(&share, env.now), "replaced": replaced}),
-    );
-    resp.mail.push((w.id.clone(), mail));
     Ok(resp)
 }
 
@@ -563,8 +570,13 @@ fn send_code(env: &mut Env, ws: &WorkspaceId, share: &Share) -> Result<Response>
             let w = workspace::workspace(env.kv, ws)?;
             let draft = crate::outbox::share_code(&mail_branding(env, &w)?, &code);
             let mail = env.enqueue_mail(ws, &share.email, draft)?;
+            // The code is on its way: the page says so even when the share
+            // cannot be read again (it is shown as it was).
             record(env, ws, share, Event::ShareCodeSent);
-            let fresh = shares::get(env.kv, ws, &share.id)?;
+            let mut internal = None;
+            let read = shares::get(env.kv, ws, &share.id);
+            let fresh = super::after_commit(&mut internal, "reading the share again", read)
+                .unwrap_or_else(|| share.clone());
             let mut r = verify_page(
                 env,
                 ws,
@@ -576,6 +588,7 @@ fn send_code(env: &mut Env, ws: &WorkspaceId, share: &Share) -> Result<Response>
                 200,
             )?;
             r.mail.push((ws.clone(), mail));
+            r.internal = internal.or(r.internal);
             Ok(r)
         }
         Err(Error::RateLimited(secs)) => verify_page(

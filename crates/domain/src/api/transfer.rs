@@ -104,18 +104,17 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         // Deleted tickets are not visible: admins reach them by number.
         require(actor.is_admin_side(), "only admins purge deleted tickets")?;
         let removed = lifecycle::purge(env.kv, actor.ws(), no, env.now)?;
-        audit(
+        let mut resp = Response::json(200, &json!({"purged": no.0, "messages_removed": removed}));
+        let audited = audit(
             env,
             &actor,
             Event::TicketPurged,
             &format!("{no}: {removed} messages"),
             Some(no),
             rid,
-        )?;
-        return Ok(Response::json(
-            200,
-            &json!({"purged": no.0, "messages_removed": removed}),
-        ));
+        );
+        super::after_commit(&mut resp.internal, "the audit entry", audited);
+        return Ok(resp);
     }
     let ws = actor.ws().clone();
     // Customers get the same answer as for a ticket that does not exist when
@@ -152,34 +151,40 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             (t, r, Event::TicketDeleted)
         }
     };
-    audit(env, &actor, event, &target, Some(no), rid)?;
+    // The change is made: it stands, whatever fails after it.
+    let mut resp = Response::json(
+        200,
+        &json!({"ticket": ticket_json(&t, true), "revoked": revoked_json(&revoked)}),
+    );
+    let audited = audit(env, &actor, event, &target, Some(no), rid);
+    super::after_commit(&mut resp.internal, "the audit entry", audited);
     for d in &revoked.delegates {
-        audit(
+        let audited = audit(
             env,
             &actor,
             Event::DelegateRevoked,
             d.user.as_str(),
             Some(no),
             rid,
-        )?;
+        );
+        super::after_commit(&mut resp.internal, "the audit entry", audited);
     }
     for p in &revoked.participants {
-        audit(env, &actor, Event::ParticipantRemoved, &p.id, Some(no), rid)?;
+        let audited = audit(env, &actor, Event::ParticipantRemoved, &p.id, Some(no), rid);
+        super::after_commit(&mut resp.internal, "the audit entry", audited);
     }
     for s in &revoked.shares {
-        audit(
+        let audited = audit(
             env,
             &actor,
             Event::ShareCancelled,
             s.id.as_str(),
             Some(no),
             rid,
-        )?;
+        );
+        super::after_commit(&mut resp.internal, "the audit entry", audited);
     }
-    Ok(Response::json(
-        200,
-        &json!({"ticket": ticket_json(&t, true), "revoked": revoked_json(&revoked)}),
-    ))
+    Ok(resp)
 }
 
 fn ticket_queues(u: Option<&workspace::User>) -> Option<&[String]> {
@@ -536,18 +541,17 @@ pub(super) fn reindex(env: &mut Env, actor: &super::Actor, rid: &str) -> Result<
     for (list, want) in &counts {
         crate::inbox::set_count(env.kv, &ws, list, *want)?;
     }
-    audit(
+    let mut resp = Response::json(200, &json!({"tickets": top, "placed": placed}));
+    let audited = audit(
         env,
         actor,
         Event::InboxReindexed,
         &format!("{placed} of {top}"),
         None,
         rid,
-    )?;
-    Ok(Response::json(
-        200,
-        &json!({"tickets": top, "placed": placed}),
-    ))
+    );
+    super::after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
 }
 
 /// `GET /api/v1/inbox?view=pending|working|resolved`: one page of a view

@@ -108,19 +108,21 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 &env.seal_key(),
                 env.allow_private_webhooks,
             )?;
-            audit(
+            let mut resp = Response::json(
+                201,
+                &json!({"endpoint": endpoint_json(&ep), "secret": secret}),
+            )
+            .with_secret();
+            let audited = audit(
                 env,
                 &actor,
                 Event::WebhookCreated,
                 &format!("{} {}", ep.id, ep.url),
                 None,
                 rid,
-            )?;
-            Ok(Response::json(
-                201,
-                &json!({"endpoint": endpoint_json(&ep), "secret": secret}),
-            )
-            .with_secret())
+            );
+            super::after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
         }
         ("GET", ["deliveries"]) => {
             let endpoint = req
@@ -163,29 +165,36 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                         (env.random)(),
                         &env.seal_key(),
                     )?;
-                    audit(env, &actor, Event::WebhookRotated, id.as_str(), None, rid)?;
-                    let ep = webhooks::endpoints(env.kv, &ws)?
-                        .into_iter()
-                        .find(|e| e.id == id)
-                        .ok_or(Error::NotFound)?;
-                    Ok(Response::json(
-                        200,
-                        &json!({"endpoint": endpoint_json(&ep), "secret": secret}),
-                    )
-                    .with_secret())
+                    // The new secret is written: the answer (its only copy)
+                    // stands; when the endpoint cannot be read back, it names
+                    // the endpoint by id only.
+                    let mut internal = None;
+                    let audited = audit(env, &actor, Event::WebhookRotated, id.as_str(), None, rid);
+                    super::after_commit(&mut internal, "the audit entry", audited);
+                    let read = webhooks::endpoints(env.kv, &ws).and_then(|list| {
+                        list.into_iter().find(|e| e.id == id).ok_or(Error::NotFound)
+                    });
+                    let endpoint = super::after_commit(&mut internal, "reading the endpoint", read)
+                        .map_or_else(|| json!({"id": id}), |ep| endpoint_json(&ep));
+                    let mut resp =
+                        Response::json(200, &json!({"endpoint": endpoint, "secret": secret}))
+                            .with_secret();
+                    resp.internal = internal;
+                    Ok(resp)
                 }
                 "enable" => {
                     let ep = webhooks::enable(env.kv, &ws, &id)?;
-                    audit(env, &actor, Event::WebhookEnabled, id.as_str(), None, rid)?;
-                    Ok(Response::json(
-                        200,
-                        &json!({"endpoint": endpoint_json(&ep)}),
-                    ))
+                    let mut resp = Response::json(200, &json!({"endpoint": endpoint_json(&ep)}));
+                    let audited = audit(env, &actor, Event::WebhookEnabled, id.as_str(), None, rid);
+                    super::after_commit(&mut resp.internal, "the audit entry", audited);
+                    Ok(resp)
                 }
                 _ => {
                     let ep = webhooks::remove(env.kv, &ws, &id)?;
-                    audit(env, &actor, Event::WebhookDeleted, id.as_str(), None, rid)?;
-                    Ok(Response::json(200, &json!({"deleted": ep.id})))
+                    let mut resp = Response::json(200, &json!({"deleted": ep.id}));
+                    let audited = audit(env, &actor, Event::WebhookDeleted, id.as_str(), None, rid);
+                    super::after_commit(&mut resp.internal, "the audit entry", audited);
+                    Ok(resp)
                 }
             }
         }
