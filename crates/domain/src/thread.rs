@@ -1153,7 +1153,10 @@ mod list_tests {
             signed: true,
         };
         for (i, who) in [&a, &b, &c, &a, &b, &a].iter().enumerate() {
-            create_ticket(&kv, &ws, i as i64, &format!("t{i}"), who, "q", &author, "b").unwrap();
+            let (_, _, settled) =
+                create_ticket(&kv, &ws, i as i64, &format!("t{i}"), who, "q", &author, "b")
+                    .unwrap();
+            settled.unwrap();
         }
         let nos = |scope: Scope, limit| {
             let mut all = Vec::new();
