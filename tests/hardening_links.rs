@@ -142,7 +142,7 @@ fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on_red
 }
 
 fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on(redis: bool) {
-    let w = World::build_full(redis, &[], &["--allow-clock-shift"]);
+    let mut w = World::build_full(redis, &[], &["--allow-clock-shift"]);
     let t = w.ticket(&w.cust_a, "Opened links");
     crate::invites::customer(&w, "friend@shop.test");
     let r = w.as_(
@@ -178,6 +178,36 @@ fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on(red
     }
     assert_eq!(audit_count(&w, t, "delegate.link_opened"), 2);
     assert_eq!(audit_count(&w, t, "participant.link_opened"), 2);
+    // A share link too; then every kind opened again and again over several
+    // minutes: one entry per minute each, and the throttle stays one key per
+    // link holder for the link's whole life (not one per minute).
+    share(
+        &w,
+        t,
+        json!({"email": "dock@carrier.test", "subject": "Opened links"}),
+    );
+    let shared = share_link(&w, "dock@carrier.test");
+    for minute in 2..6 {
+        clock_into_minute(&w, minute, 5);
+        for _ in 0..3 {
+            for path in [&invite, &personal, &shared] {
+                assert_eq!(request(&w.host.addr, "GET", path, &[], b"").status, 200);
+            }
+        }
+    }
+    assert_eq!(audit_count(&w, t, "delegate.link_opened"), 6);
+    assert_eq!(audit_count(&w, t, "participant.link_opened"), 6);
+    assert_eq!(audit_count(&w, t, "share.link_opened"), 4);
+    if !redis {
+        let opened: Vec<String> = w
+            .store_rows()
+            .into_iter()
+            .map(|(k, _)| k)
+            // (The search index holds the subject's word "opened" too.)
+            .filter(|k| k.contains("/opened") && !k.contains("/search/"))
+            .collect();
+        assert_eq!(opened.len(), 3, "one key per link holder: {opened:?}");
+    }
     // Still only GETs: the invite is not accepted by opening it.
     let d = json_of(&w.as_(
         Some(&w.admin),

@@ -221,16 +221,19 @@ pub fn code_sent_claim(ws: &WorkspaceId, email_hash: &str) -> String {
     format!("ws/{ws}/code-sent-claim/{email_hash}")
 }
 
-/// Claim of one minute in which a share's link-opened entry was recorded.
-pub fn share_opened(ws: &WorkspaceId, id: &crate::ids::ShareId, minute: i64) -> String {
-    format!("ws/{ws}/share/{id}/opened/{minute}")
+/// The minute (since the epoch) in which a share's link-opened entry was
+/// last recorded: one key per share for its whole life, advanced by
+/// compare-and-swap ([`crate::record::advance_minute`]).
+pub fn share_opened(ws: &WorkspaceId, id: &crate::ids::ShareId) -> String {
+    format!("ws/{ws}/share/{id}/opened")
 }
 
-/// Claim of one minute in which the opening of a personal link of
+/// The minute (since the epoch) in which the opening of a personal link of
 /// `holder` (a delegate's user id or a participant's id) on a ticket was
-/// recorded in the audit ledger.
-pub fn link_opened(ws: &WorkspaceId, no: TicketNo, holder: &str, minute: i64) -> String {
-    format!("ws/{ws}/t/{:012}/opened/{holder}/{minute}", no.0)
+/// last recorded in the audit ledger: one key per holder and ticket,
+/// advanced by compare-and-swap ([`crate::record::advance_minute`]).
+pub fn link_opened(ws: &WorkspaceId, no: TicketNo, holder: &str) -> String {
+    format!("ws/{ws}/t/{:012}/opened/{holder}", no.0)
 }
 
 /// Claim of one rendering of a share page's reply form (a second submit
@@ -453,10 +456,10 @@ mod tests {
             verified_collaborator(&ws, TicketNo(u64::MAX / 2), &hash),
             code_sent(&ws, &hash),
             code_sent_claim(&ws, &hash),
-            share_opened(&ws, &crate::ids::ShareId::new([0; 16]), i64::MAX),
+            share_opened(&ws, &crate::ids::ShareId::new([0; 16])),
             share_form_once(&ws, &crate::ids::ShareId::new([0; 16]), &"a".repeat(64)),
-            link_opened(&ws, TicketNo(u64::MAX / 2), &"p".repeat(40), i64::MAX),
-            link_opened(&ws, TicketNo(u64::MAX / 2), u.as_str(), i64::MIN),
+            link_opened(&ws, TicketNo(u64::MAX / 2), &"p".repeat(40)),
+            link_opened(&ws, TicketNo(u64::MAX / 2), u.as_str()),
             view_counter(&ws, &format!("pending/{}", "q".repeat(40))),
             view_entry(&ws, &format!("working/{u}"), u64::MAX / 2),
             view_count(&ws, "resolved"),

@@ -105,6 +105,27 @@ pub fn claim(kv: &dyn Kv, claim_key: &str) -> Result<bool> {
     Ok(kv.increment(claim_key, 1)? == 1)
 }
 
+/// Advance the minute stored at `key` to `minute` by compare-and-swap: true
+/// only for the one caller whose swap moved it forward (false when it
+/// already reads `minute` or later, or another writer got there first). It
+/// keeps one small key for the whole life of what it guards, however many
+/// minutes pass. A store error, including a swap whose outcome is unknown,
+/// is returned: callers then record nothing, so there are never two records
+/// in one minute.
+pub fn advance_minute(kv: &dyn Kv, key: &str, minute: i64) -> Result<bool> {
+    let old = kv.get(key)?;
+    if let Some(bytes) = &old {
+        let last = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        // A corrupt value is replaced (it only throttles an audit entry).
+        if last.is_some_and(|last| last >= minute) {
+            return Ok(false);
+        }
+    }
+    Ok(kv.compare_and_swap(key, old.as_deref(), minute.to_string().as_bytes())?)
+}
+
 /// Create `key` with `value` if nobody claimed it before; `Conflict` otherwise.
 pub fn create_unique<T: Serialize>(
     kv: &dyn Kv,
@@ -154,6 +175,91 @@ where
 mod tests {
     use super::*;
     use crate::store::MemKv;
+
+    /// A store whose swaps land but are reported failed (an uncertain outcome).
+    struct LostSwapReply(MemKv);
+
+    impl Kv for LostSwapReply {
+        fn get(&self, key: &str) -> crate::store::StoreResult<Option<Vec<u8>>> {
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> crate::store::StoreResult<()> {
+            self.0.set(key, value)
+        }
+        fn delete(&self, key: &str) -> crate::store::StoreResult<()> {
+            self.0.delete(key)
+        }
+        fn increment(&self, key: &str, delta: i64) -> crate::store::StoreResult<i64> {
+            self.0.increment(key, delta)
+        }
+        fn compare_and_swap(
+            &self,
+            key: &str,
+            old: Option<&[u8]>,
+            new: &[u8],
+        ) -> crate::store::StoreResult<bool> {
+            self.0.compare_and_swap(key, old, new)?;
+            Err(crate::store::StoreError("reply lost".into()))
+        }
+    }
+
+    #[test]
+    fn advance_minute_wins_once_a_minute_on_one_key() {
+        let kv = MemKv::new();
+        assert!(advance_minute(&kv, "k", 7).unwrap());
+        assert!(!advance_minute(&kv, "k", 7).unwrap());
+        // A late request from an earlier minute does not move it back.
+        assert!(!advance_minute(&kv, "k", 6).unwrap());
+        for m in 8..200 {
+            assert!(advance_minute(&kv, "k", m).unwrap());
+            assert!(!advance_minute(&kv, "k", m).unwrap());
+        }
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"199"[..]));
+    }
+
+    /// A store where another request advances the minute between our read
+    /// and our swap.
+    struct Racing(MemKv);
+
+    impl Kv for Racing {
+        fn get(&self, key: &str) -> crate::store::StoreResult<Option<Vec<u8>>> {
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> crate::store::StoreResult<()> {
+            self.0.set(key, value)
+        }
+        fn delete(&self, key: &str) -> crate::store::StoreResult<()> {
+            self.0.delete(key)
+        }
+        fn increment(&self, key: &str, delta: i64) -> crate::store::StoreResult<i64> {
+            self.0.increment(key, delta)
+        }
+        fn compare_and_swap(
+            &self,
+            key: &str,
+            old: Option<&[u8]>,
+            new: &[u8],
+        ) -> crate::store::StoreResult<bool> {
+            self.0.set(key, new)?;
+            self.0.compare_and_swap(key, old, new)
+        }
+    }
+
+    #[test]
+    fn advance_minute_loses_when_another_writer_swapped_first() {
+        let kv = Racing(MemKv::new());
+        kv.set("k", b"5").unwrap();
+        assert!(!advance_minute(&kv, "k", 6).unwrap());
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"6"[..]));
+    }
+
+    #[test]
+    fn advance_minute_with_an_uncertain_swap_is_an_error_and_the_minute_stays_taken() {
+        let kv = LostSwapReply(MemKv::new());
+        assert!(advance_minute(&kv, "k", 3).is_err());
+        // The swap landed: the retry in the same minute records nothing.
+        assert!(!advance_minute(&kv, "k", 3).unwrap());
+    }
 
     #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
     struct Counter {

@@ -1819,10 +1819,14 @@ pub fn dead_link_page() -> Response {
 /// Record that `holder` (a delegate's user id or a participant's id) opened
 /// their link to ticket `no`, at most once a minute per holder and ticket
 /// (as share pages do), so crawlers and link scanners cannot grow the ledger
-/// without bound. Best effort: a failed record never fails the page.
+/// without bound; the throttle itself is one key per holder and ticket for
+/// the link's whole life (the minute last recorded, advanced by
+/// compare-and-swap). Best effort: a failed record never fails the page, and
+/// an uncertain swap records nothing.
 fn note_link_opened(env: &Env, ws: &WorkspaceId, no: TicketNo, holder: &str, event: Event) {
     let minute = env.now.div_euclid(60_000);
-    if claim(env.kv, &keys::link_opened(ws, no, holder, minute)).unwrap_or(false) {
+    let key = keys::link_opened(ws, no, holder);
+    if crate::record::advance_minute(env.kv, &key, minute).unwrap_or(false) {
         let _ = crate::audit::record(env.kv, ws, env.now, holder, event, holder, Some(no), "");
     }
 }

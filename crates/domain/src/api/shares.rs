@@ -494,7 +494,10 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
                 // at most, so link scanners cannot flood the ledger; nothing
                 // else changes.
                 let minute = env.now.div_euclid(60_000);
-                if crate::record::claim(env.kv, &keys::share_opened(&ws, &share.id, minute))? {
+                // One key per share for its whole life: the minute last
+                // recorded, advanced by compare-and-swap.
+                let key = keys::share_opened(&ws, &share.id);
+                if crate::record::advance_minute(env.kv, &key, minute)? {
                     record(env, &ws, &share, Event::ShareLinkOpened);
                 }
                 verify_page(env, &ws, &share, "", 200)
