@@ -20,17 +20,10 @@ fn audit_count(w: &World, t: u64, action: &str) -> usize {
         .count()
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// Shift the host's clock (from the wall clock) so that it reads about
 /// `second` seconds into a minute, `minutes` whole minutes ahead.
 fn clock_into_minute(w: &World, minutes: i64, second: i64) {
-    let now_s = now_ms().div_euclid(1000);
+    let now_s = crate::shares::now_ms().div_euclid(1000);
     let to_next = 60 - now_s.rem_euclid(60);
     w.shift_clock(to_next + second + 60 * minutes);
 }

@@ -237,7 +237,7 @@ fn rfc3339_ms(s: &str) -> i64 {
     ((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + ms
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

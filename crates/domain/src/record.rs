@@ -174,33 +174,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemKv;
+    use crate::store::{Fault, Faulty, MemKv, Op};
 
     /// A store whose swaps land but are reported failed (an uncertain outcome).
-    struct LostSwapReply(MemKv);
-
-    impl Kv for LostSwapReply {
-        fn get(&self, key: &str) -> crate::store::StoreResult<Option<Vec<u8>>> {
-            self.0.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> crate::store::StoreResult<()> {
-            self.0.set(key, value)
-        }
-        fn delete(&self, key: &str) -> crate::store::StoreResult<()> {
-            self.0.delete(key)
-        }
-        fn increment(&self, key: &str, delta: i64) -> crate::store::StoreResult<i64> {
-            self.0.increment(key, delta)
-        }
-        fn compare_and_swap(
-            &self,
-            key: &str,
-            old: Option<&[u8]>,
-            new: &[u8],
-        ) -> crate::store::StoreResult<bool> {
-            self.0.compare_and_swap(key, old, new)?;
-            Err(crate::store::StoreError("reply lost".into()))
-        }
+    fn lost_swap_reply() -> Faulty<MemKv> {
+        Faulty::new(MemKv::new(), |_, _, op| match op {
+            Op::Swap(_) => Fault::After,
+            _ => Fault::Pass,
+        })
     }
 
     #[test]
@@ -219,35 +200,18 @@ mod tests {
 
     /// A store where another request advances the minute between our read
     /// and our swap.
-    struct Racing(MemKv);
-
-    impl Kv for Racing {
-        fn get(&self, key: &str) -> crate::store::StoreResult<Option<Vec<u8>>> {
-            self.0.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> crate::store::StoreResult<()> {
-            self.0.set(key, value)
-        }
-        fn delete(&self, key: &str) -> crate::store::StoreResult<()> {
-            self.0.delete(key)
-        }
-        fn increment(&self, key: &str, delta: i64) -> crate::store::StoreResult<i64> {
-            self.0.increment(key, delta)
-        }
-        fn compare_and_swap(
-            &self,
-            key: &str,
-            old: Option<&[u8]>,
-            new: &[u8],
-        ) -> crate::store::StoreResult<bool> {
-            self.0.set(key, new)?;
-            self.0.compare_and_swap(key, old, new)
-        }
+    fn racing() -> Faulty<MemKv> {
+        Faulty::new(MemKv::new(), |inner, key, op| {
+            if let Op::Swap(new) = op {
+                inner.set(key, new).unwrap();
+            }
+            Fault::Pass
+        })
     }
 
     #[test]
     fn advance_minute_loses_when_another_writer_swapped_first() {
-        let kv = Racing(MemKv::new());
+        let kv = racing();
         kv.set("k", b"5").unwrap();
         assert!(!advance_minute(&kv, "k", 6).unwrap());
         assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"6"[..]));
@@ -255,7 +219,7 @@ mod tests {
 
     #[test]
     fn advance_minute_with_an_uncertain_swap_is_an_error_and_the_minute_stays_taken() {
-        let kv = LostSwapReply(MemKv::new());
+        let kv = lost_swap_reply();
         assert!(advance_minute(&kv, "k", 3).is_err());
         // The swap landed: the retry in the same minute records nothing.
         assert!(!advance_minute(&kv, "k", 3).unwrap());

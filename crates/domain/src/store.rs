@@ -180,3 +180,126 @@ mod tests {
         assert_eq!(s.get("a").unwrap(), None);
     }
 }
+
+impl<T: Kv + ?Sized> Kv for &T {
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        (**self).get(key)
+    }
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        (**self).get_many(keys)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        (**self).set(key, value)
+    }
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        (**self).delete(key)
+    }
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        (**self).increment(key, delta)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        (**self).compare_and_swap(key, expected, new)
+    }
+}
+
+/// One write-side call, as a [`Faulty`] store's rule sees it (reads always
+/// pass).
+#[derive(Debug, Clone, Copy)]
+pub enum Op<'a> {
+    /// `set` with this value.
+    Set(&'a [u8]),
+    /// `delete`.
+    Delete,
+    /// `increment`.
+    Increment,
+    /// `compare_and_swap` to this value.
+    Swap(&'a [u8]),
+}
+
+/// What a [`Faulty`] store does with one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Serve it.
+    Pass,
+    /// Fail it without serving it (the store could not be reached).
+    Before,
+    /// Serve it, then report a failure (the reply was lost: the caller
+    /// cannot tell "written" from "not written").
+    After,
+}
+
+/// A store for tests of failure paths: it serves every call from `inner`,
+/// except the writes its rule faults while `armed`. The rule sees the inner
+/// store, so it can also act as another writer would (a race).
+pub struct Faulty<S> {
+    /// The store that serves the calls.
+    pub inner: S,
+    /// Whether the rule applies (tests set up state first, then arm it).
+    pub armed: std::cell::Cell<bool>,
+    rule: fn(&dyn Kv, &str, Op<'_>) -> Fault,
+}
+
+impl<S: Kv> Faulty<S> {
+    /// Serve from `inner`, faulting what `rule` picks (armed from the start).
+    pub fn new(inner: S, rule: fn(&dyn Kv, &str, Op<'_>) -> Fault) -> Self {
+        Self {
+            inner,
+            armed: std::cell::Cell::new(true),
+            rule,
+        }
+    }
+
+    fn run<T>(
+        &self,
+        key: &str,
+        op: Op<'_>,
+        call: impl FnOnce() -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let fault = if self.armed.get() {
+            (self.rule)(&self.inner, key, op)
+        } else {
+            Fault::Pass
+        };
+        match fault {
+            Fault::Pass => call(),
+            Fault::Before => Err(StoreError("store went away".into())),
+            Fault::After => {
+                call()?;
+                Err(StoreError("reply lost".into()))
+            }
+        }
+    }
+}
+
+impl<S: Kv> Kv for Faulty<S> {
+    fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        self.inner.get_many(keys)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.run(key, Op::Set(value), || self.inner.set(key, value))
+    }
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        self.run(key, Op::Delete, || self.inner.delete(key))
+    }
+    fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        self.run(key, Op::Increment, || self.inner.increment(key, delta))
+    }
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> StoreResult<bool> {
+        self.run(key, Op::Swap(new), || {
+            self.inner.compare_and_swap(key, expected, new)
+        })
+    }
+}

@@ -1066,41 +1066,21 @@ mod size_tests {
 #[cfg(test)]
 mod commit_point_tests {
     use super::*;
-    use crate::store::{MemKv, StoreError, StoreResult};
-
-    /// A store whose list counters fail: it goes away right after the
-    /// first message of a new ticket is written.
-    struct ListsFail(MemKv);
-
-    impl Kv for ListsFail {
-        fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-            self.0.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
-            self.0.set(key, value)
-        }
-        fn delete(&self, key: &str) -> StoreResult<()> {
-            self.0.delete(key)
-        }
-        fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
-            if key.contains("/cust/") {
-                return Err(StoreError("store went away".into()));
-            }
-            self.0.increment(key, delta)
-        }
-        fn compare_and_swap(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
-            self.0.compare_and_swap(key, old, new)
-        }
-    }
+    use crate::store::{Fault, Faulty, MemKv, Op};
 
     /// Once the first message is written the ticket exists: a failure after
     /// it is reported beside the ticket, never instead of it (an error here
     /// would make a client's retry create a second ticket).
     #[test]
     fn a_failure_after_the_first_message_is_reported_not_returned() {
-        let kv = ListsFail(MemKv::new());
+        // The store goes away right after the first message of a new
+        // ticket is written: its list counters fail.
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            Op::Increment if key.contains("/cust/") => Fault::Before,
+            _ => Fault::Pass,
+        });
         let ws = WorkspaceId::parse("acme").unwrap();
-        let cus = fixture::customer(&kv.0, &ws, "c@x.com", 1);
+        let cus = fixture::customer(&kv.inner, &ws, "c@x.com", 1);
         let author = Author {
             id: Some(cus.id.to_string()),
             name: cus.name.clone(),

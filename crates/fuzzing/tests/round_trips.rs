@@ -8,7 +8,7 @@ use std::cell::RefCell;
 
 use domain::api::Env;
 use domain::http::{Request, Response};
-use domain::store::{Kv, MemKv, StoreResult};
+use domain::store::{Fault, Faulty, Kv, MemKv, Op, StoreResult};
 
 /// A store that logs each call it receives (a batch read is one call).
 struct Counting<'a> {
@@ -326,35 +326,6 @@ fn accepting_an_invitation_makes_a_bounded_number_of_store_calls() {
     assert_eq!(calls.iter().filter(|c| c.starts_with("cas")).count(), 2);
 }
 
-/// A store that writes a new message, then reports the write as failed (a
-/// network store's timeout after the write landed).
-struct FailsAfterMessage<'a>(&'a MemKv);
-
-impl Kv for FailsAfterMessage<'_> {
-    fn get(&self, k: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.0.get(k)
-    }
-    fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
-        self.0.get_many(keys)
-    }
-    fn set(&self, k: &str, v: &[u8]) -> StoreResult<()> {
-        self.0.set(k, v)?;
-        if k.contains("/m/") {
-            return Err(domain::store::StoreError("timed out".into()));
-        }
-        Ok(())
-    }
-    fn delete(&self, k: &str) -> StoreResult<()> {
-        self.0.delete(k)
-    }
-    fn increment(&self, k: &str, d: i64) -> StoreResult<i64> {
-        self.0.increment(k, d)
-    }
-    fn compare_and_swap(&self, k: &str, e: Option<&[u8]>, n: &[u8]) -> StoreResult<bool> {
-        self.0.compare_and_swap(k, e, n)
-    }
-}
-
 /// A collaborator's reply with a file whose message write is reported as
 /// failed although it landed: the files stay (the message names them, so a
 /// download of it keeps working) and the form stays used (sending it again
@@ -368,7 +339,12 @@ fn a_share_reply_whose_write_outcome_is_unknown_keeps_its_files() {
     );
     let ct = format!("multipart/form-data; boundary={boundary}");
     let headers = [("content-type", ct.as_str()), ("cookie", s.cookie.as_str())];
-    let flaky = FailsAfterMessage(&s.kv);
+    // The message write lands, then is reported failed (a network store's
+    // timeout after the write).
+    let flaky = Faulty::new(&s.kv, |_, key, op| match op {
+        Op::Set(_) if key.contains("/m/") => Fault::After,
+        _ => Fault::Pass,
+    });
     let r = call(
         &flaky,
         domain::api::handle_shares,

@@ -2269,37 +2269,25 @@ fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response
 #[cfg(test)]
 mod commit_tests {
     use super::*;
-    use crate::store::{MemKv, StoreError, StoreResult};
+    use crate::store::{Fault, Faulty, MemKv, Op};
 
-    /// A [`MemKv`] whose writes of finished idempotency records fail while
-    /// `fail` is set (a store that goes away right after a post's write).
-    #[derive(Default)]
-    struct Flaky {
-        inner: MemKv,
-        fail: std::cell::Cell<bool>,
-    }
-
-    impl Kv for Flaky {
-        fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-            self.inner.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+    /// A store whose writes of finished idempotency records fail once it
+    /// is armed (a store that goes away right after a post's write).
+    fn flaky() -> Faulty<MemKv> {
+        let kv = Faulty::new(MemKv::new(), |_, key, op| {
             let needle = b"\"pending_since\":null";
-            let done = value.windows(needle.len()).any(|w| w == needle);
-            if self.fail.get() && key.contains("/idem/") && done {
-                return Err(StoreError("store went away".into()));
+            match op {
+                Op::Set(value)
+                    if key.contains("/idem/")
+                        && value.windows(needle.len()).any(|w| w == needle) =>
+                {
+                    Fault::Before
+                }
+                _ => Fault::Pass,
             }
-            self.inner.set(key, value)
-        }
-        fn delete(&self, key: &str) -> StoreResult<()> {
-            self.inner.delete(key)
-        }
-        fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
-            self.inner.increment(key, delta)
-        }
-        fn compare_and_swap(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
-            self.inner.compare_and_swap(key, old, new)
-        }
+        });
+        kv.armed.set(false);
+        kv
     }
 
     fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request {
@@ -2327,7 +2315,7 @@ mod commit_tests {
 
     /// Runs `f` twice with one Idempotency-Key on a fresh workspace; with
     /// `fail`, the store refuses to keep the finished record.
-    fn twice(kv: &Flaky, f: Handler, fail: bool) -> (Response, Response) {
+    fn twice(kv: &Faulty<MemKv>, f: Handler, fail: bool) -> (Response, Response) {
         let mut n = 0u8;
         let mut random = move || {
             n += 1;
@@ -2360,7 +2348,7 @@ mod commit_tests {
             &[("authorization", &bearer), ("idempotency-key", "k-1")],
             "{}",
         );
-        kv.fail.set(fail);
+        kv.armed.set(fail);
         let first = serve(&mut env, &req, f);
         let again = serve(&mut env, &req, f);
         (first, again)
@@ -2368,7 +2356,7 @@ mod commit_tests {
 
     #[test]
     fn an_answer_too_large_to_keep_is_still_a_success_and_never_runs_twice() {
-        let kv = Flaky::default();
+        let kv = flaky();
         let (first, again) = twice(&kv, big_post, false);
         assert_eq!(first.status, 201, "{:?}", first.internal);
         assert!(first.body.len() > crate::store::MAX_VALUE_BYTES);
@@ -2381,7 +2369,7 @@ mod commit_tests {
         fn small_post(_: &mut Env, _: &Request, _: &str) -> Result<Response> {
             Ok(Response::json(201, &json!({ "posted": true })))
         }
-        let kv = Flaky::default();
+        let kv = flaky();
         let (first, again) = twice(&kv, small_post, true);
         assert_eq!(first.status, 201);
         assert!(
@@ -2404,44 +2392,17 @@ mod after_commit_tests {
     //! answer is a 2xx with the failure in `internal`, and a retry with the
     //! same Idempotency-Key replays it instead of doing it twice.
     use super::*;
-    use crate::store::{MemKv, StoreError, StoreResult};
-    use std::cell::Cell;
+    use crate::store::{Fault, Faulty, MemKv, Op};
 
-    /// A [`MemKv`] whose audit ledger cannot be written while `fail` is set.
-    #[derive(Default)]
-    struct AuditFails {
-        inner: MemKv,
-        fail: Cell<bool>,
-    }
-
-    impl AuditFails {
-        fn check(&self, key: &str) -> StoreResult<()> {
-            if self.fail.get() && key.contains("/audit/") {
-                return Err(StoreError("store went away".into()));
-            }
-            Ok(())
-        }
-    }
-
-    impl Kv for AuditFails {
-        fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-            self.inner.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
-            self.check(key)?;
-            self.inner.set(key, value)
-        }
-        fn delete(&self, key: &str) -> StoreResult<()> {
-            self.inner.delete(key)
-        }
-        fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
-            self.check(key)?;
-            self.inner.increment(key, delta)
-        }
-        fn compare_and_swap(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> StoreResult<bool> {
-            self.check(key)?;
-            self.inner.compare_and_swap(key, old, new)
-        }
+    /// A store whose audit ledger cannot be written once it is armed.
+    fn audit_fails() -> Faulty<MemKv> {
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            Op::Delete => Fault::Pass,
+            _ if key.contains("/audit/") => Fault::Before,
+            _ => Fault::Pass,
+        });
+        kv.armed.set(false);
+        kv
     }
 
     const ADMIN: &str = "admin-token-for-tests-0123";
@@ -2450,7 +2411,7 @@ mod after_commit_tests {
     /// participants on and Postmark set up; calls go through the
     /// components' entry points.
     struct World {
-        kv: AuditFails,
+        kv: Faulty<MemKv>,
         n: u8,
         bearer: String,
         staff: String,
@@ -2460,7 +2421,7 @@ mod after_commit_tests {
     impl World {
         fn new() -> Self {
             let mut w = World {
-                kv: AuditFails::default(),
+                kv: audit_fails(),
                 n: 0,
                 bearer: String::new(),
                 staff: String::new(),
@@ -2517,7 +2478,7 @@ mod after_commit_tests {
             );
             assert_eq!(pm.status, 201, "{}", String::from_utf8_lossy(&pm.body));
             w.postmark = body(&pm)["password"].as_str().unwrap().to_string();
-            w.kv.fail.set(true);
+            w.kv.armed.set(true);
             w
         }
 
@@ -2719,7 +2680,7 @@ mod after_commit_tests {
     #[test]
     fn a_login_whose_audit_entry_fails_still_signs_in() {
         let mut w = World::new();
-        w.kv.fail.set(false);
+        w.kv.armed.set(false);
         let staff = w.staff.clone();
         let minted = w.api(
             handle_tickets,
@@ -2730,7 +2691,7 @@ mod after_commit_tests {
         assert_eq!(minted.status, 201);
         let url = body(&minted)["url"].as_str().unwrap().to_string();
         let link = url.split_once('#').unwrap().1.to_string();
-        w.kv.fail.set(true);
+        w.kv.armed.set(true);
         let r = w.call(
             handle_tickets,
             "POST",
@@ -2821,7 +2782,7 @@ mod after_commit_tests {
     #[test]
     fn an_auto_added_sender_whose_audit_entries_fail_is_posted_once() {
         let mut w = World::new();
-        w.kv.fail.set(false);
+        w.kv.armed.set(false);
         let on = w.api(
             handle_tickets,
             "PATCH",
@@ -2829,7 +2790,7 @@ mod after_commit_tests {
             r#"{"auto_add_senders":true}"#,
         );
         assert_eq!(on.status, 200);
-        w.kv.fail.set(true);
+        w.kv.armed.set(true);
         let r = crate::inbound::reply_reference(&w.kv, &w.ws(), TicketNo(1), [9; 32]).unwrap();
         let to = format!("reply+{r}@mail.acme.test");
         let auth = format!(
