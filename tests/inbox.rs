@@ -438,6 +438,9 @@ fn search_by_number_and_words_within_what_the_searcher_may_see() {
         Some(json!({"body": "Refund via courier arranged", "visibility": "internal"})),
     );
     assert_eq!(r.status, 201);
+    // Activity is ranked by its millisecond: two requests in one millisecond
+    // tie (and the higher number wins), so a's reply must come in a later one.
+    std::thread::sleep(std::time::Duration::from_millis(3));
     let r = w.as_(
         Some(&w.cust_a),
         "POST",
