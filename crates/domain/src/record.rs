@@ -1,23 +1,87 @@
 //! How the domain writes without losing updates on a store with no
-//! transactions:
+//! transactions, and without trusting the store's answer to a write:
 //!
-//! - [`create_unique`]: claim a key with an atomic increment (only the first
-//!   claimer sees 1), then write it. No compare-and-swap from an absent key,
-//!   which some Spin stores get wrong.
 //! - [`update`]: read-modify-write of a versioned JSON record by
-//!   compare-and-swap on the exact bytes read, retried on conflict. The
-//!   record already exists, so this never CASes from absent.
+//!   compare-and-swap on the exact bytes read, retried on conflict. Every
+//!   value it writes carries a fresh write id (`"_w"`, the record's last
+//!   [`KEPT_WRITE_IDS`]), so after a swap reported failed or erroring, the
+//!   next read tells whether this request's write landed: one that did is a
+//!   success (never applied twice), one that did not is retried from the
+//!   state read. The record already exists, so this never swaps from absent.
+//! - [`acquire`]: a claim on a name (a workspace id, an email, a key) that
+//!   one request holds at a time, and that a later request takes over when
+//!   its holder died or lost its answers, so no claim strands its name. The
+//!   claim key is made to exist by an increment of 0 and then swapped: never
+//!   a compare-and-swap from an absent key, which Spin's SQLite store turns
+//!   into an upsert.
 //! - Append-only data (messages, audit entries) goes to its own keys, ordered
-//!   by an atomic counter, and is never rewritten.
+//!   by an atomic counter, and is never rewritten. An increment whose answer
+//!   was lost may have counted: readers of numbered sequences skip gaps.
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::time::Millis;
 
 use crate::error::{Error, Result};
 use crate::store::Kv;
 
 /// How many times [`update`] retries a lost compare-and-swap.
 pub const MAX_CAS_RETRIES: usize = 1000;
+
+/// How many times [`update`] retries a swap that failed with a store error
+/// (and did not land) before it gives the error back.
+pub const MAX_ERROR_RETRIES: usize = 3;
+
+/// How many of its last write ids a record keeps in `"_w"`. A writer whose
+/// swap's answer was lost reads the record right after; its id is still
+/// there unless more than this many writers wrote on top in between.
+pub const KEPT_WRITE_IDS: usize = 4;
+
+/// The write ids stamped into a value, oldest first (none when the value is
+/// not a JSON object or was never swapped).
+fn stamps_of(bytes: &[u8]) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Stamps {
+        #[serde(default, rename = "_w")]
+        w: Vec<String>,
+    }
+    serde_json::from_slice::<Stamps>(bytes)
+        .map(|s| s.w)
+        .unwrap_or_default()
+}
+
+/// `value` (a serialized JSON object) with `"_w"`: the ids kept from `old`
+/// and `id` last. Readers of the record ignore the field.
+fn stamp(mut value: Vec<u8>, old: Option<&[u8]>, id: &str) -> Vec<u8> {
+    let mut ids = old.map(stamps_of).unwrap_or_default();
+    ids.push(id.to_string());
+    let keep = ids.len().saturating_sub(KEPT_WRITE_IDS);
+    let list = serde_json::to_string(&ids[keep..]).unwrap_or_else(|_| "[]".into());
+    debug_assert_eq!(value.last(), Some(&b'}'));
+    value.pop();
+    if value.len() > 1 {
+        value.push(b',');
+    }
+    value.extend_from_slice(b"\"_w\":");
+    value.extend_from_slice(list.as_bytes());
+    value.push(b'}');
+    value
+}
+
+/// Whether one of `mine` is among the write ids stamped into `bytes`.
+fn landed(bytes: &[u8], mine: &[String]) -> bool {
+    !mine.is_empty() && stamps_of(bytes).iter().any(|w| mine.contains(w))
+}
+
+/// A fresh write id from the store, as stamped.
+fn fresh_id(kv: &dyn Kv) -> String {
+    format!("{:016x}", kv.write_id())
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))
+}
 
 /// A record with a version that every update increments.
 pub trait Versioned {
@@ -109,21 +173,40 @@ pub fn claim(kv: &dyn Kv, claim_key: &str) -> Result<bool> {
 /// only for the one caller whose swap moved it forward (false when it
 /// already reads `minute` or later, or another writer got there first). It
 /// keeps one small key for the whole life of what it guards, however many
-/// minutes pass. A store error, including a swap whose outcome is unknown,
-/// is returned: callers then record nothing, so there are never two records
-/// in one minute.
+/// minutes pass. The value is `minute:write-id`, so a swap whose answer was
+/// lost is settled by one read: it landed (true) or it did not; when the
+/// store cannot say, the error is returned and callers record nothing, so
+/// there are never two records in one minute.
 pub fn advance_minute(kv: &dyn Kv, key: &str, minute: i64) -> Result<bool> {
-    let old = kv.get(key)?;
-    if let Some(bytes) = &old {
-        let last = std::str::from_utf8(bytes)
+    let minute_of = |bytes: &[u8]| {
+        std::str::from_utf8(bytes)
             .ok()
-            .and_then(|t| t.trim().parse::<i64>().ok());
-        // A corrupt value is replaced (it only throttles an audit entry).
-        if last.is_some_and(|last| last >= minute) {
-            return Ok(false);
-        }
+            .and_then(|t| t.split(':').next())
+            .and_then(|t| t.trim().parse::<i64>().ok())
+    };
+    let mut old = kv.get(key)?;
+    if old.is_none() {
+        // Swap from present only: an increment of 0 makes the key exist.
+        kv.increment(key, 0)?;
+        old = kv.get(key)?;
     }
-    Ok(kv.compare_and_swap(key, old.as_deref(), minute.to_string().as_bytes())?)
+    // A counter or corrupt value is replaced (it only throttles an audit entry).
+    if old
+        .as_deref()
+        .and_then(minute_of)
+        .is_some_and(|last| last >= minute)
+    {
+        return Ok(false);
+    }
+    let new = format!("{minute}:{}", fresh_id(kv)).into_bytes();
+    let answer = kv.compare_and_swap(key, old.as_deref(), &new);
+    if let Ok(true) = answer {
+        return Ok(true);
+    }
+    if kv.get(key)?.as_deref() == Some(&new[..]) {
+        return Ok(true);
+    }
+    Ok(answer?)
 }
 
 /// Create `key` with `value` if nobody claimed it before; `Conflict` otherwise.
@@ -144,11 +227,20 @@ pub fn create_unique<T: Serialize>(
 /// by compare-and-swap; retried when another writer got there first. `f` may
 /// refuse with an error, which is returned and writes nothing. Returns the
 /// stored record.
+///
+/// Each attempt stamps a fresh write id into the value. A swap reported
+/// failed, or failing with a store error, may still have written (a lost
+/// reply; Spin 4.0.2's Redis store reports every swap failed after writing
+/// it): the next read finds this call's id when it did, and the update is
+/// then done, once. A store error whose write did not land is retried from
+/// that read, at most [`MAX_ERROR_RETRIES`] times.
 pub fn update<T, F>(kv: &dyn Kv, key: &str, mut f: F) -> Result<T>
 where
     T: Serialize + DeserializeOwned + Versioned,
     F: FnMut(&mut T) -> Result<()>,
 {
+    let mut mine: Vec<String> = Vec::new();
+    let mut errors = 0;
     for _ in 0..MAX_CAS_RETRIES {
         let Some(old_bytes) = kv.get(key)? else {
             return Err(Error::NotFound);
@@ -158,17 +250,157 @@ where
                 "corrupt record {key}: {e}"
             )))
         })?;
+        if landed(&old_bytes, &mine) {
+            return Ok(value);
+        }
         f(&mut value)?;
         value.set_version(value.version() + 1);
-        let new_bytes = serde_json::to_vec(&value)
-            .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
-        if kv.compare_and_swap(key, Some(&old_bytes), &new_bytes)? {
-            return Ok(value);
+        let id = fresh_id(kv);
+        let new_bytes = stamp(to_json(&value)?, Some(&old_bytes), &id);
+        mine.push(id);
+        match kv.compare_and_swap(key, Some(&old_bytes), &new_bytes) {
+            Ok(true) => return Ok(value),
+            Ok(false) => {}
+            Err(e) => {
+                errors += 1;
+                if errors > MAX_ERROR_RETRIES {
+                    // Uncertain: the caller answers 503 and a retry finds out.
+                    return Err(Error::Store(e));
+                }
+            }
         }
     }
     Err(Error::Conflict(
         "too many concurrent changes; try again".into(),
     ))
+}
+
+/// The claim record [`acquire`] keeps at a claim key.
+#[derive(Serialize, Deserialize)]
+struct ClaimRecord {
+    /// Who holds it (empty: released).
+    holder: String,
+    /// When the holder took it.
+    at: Millis,
+    /// The work it guards is finished: the name is taken for good.
+    #[serde(default)]
+    done: bool,
+}
+
+/// What [`acquire`] found.
+#[derive(Debug)]
+pub enum Claim {
+    /// This caller holds the claim now (fresh, released, taken over from a
+    /// holder silent for the stale time, or already its own).
+    Held(Lease),
+    /// Another caller holds it and may still be working.
+    Busy,
+    /// The work it guards was finished ([`finish`]).
+    Done,
+}
+
+/// A held claim (see [`acquire`]).
+#[derive(Debug)]
+pub struct Lease {
+    key: String,
+    /// The claim's bytes as this caller last wrote them.
+    bytes: Vec<u8>,
+}
+
+/// Swap the claim at `key` from `old` to `record`; whether this call's
+/// write is what the store holds afterwards (one read after a failed or
+/// erroring swap tells).
+fn swap_claim(kv: &dyn Kv, key: &str, old: &[u8], record: &ClaimRecord) -> Result<Option<Vec<u8>>> {
+    let id = fresh_id(kv);
+    let new = stamp(to_json(record)?, Some(old), &id);
+    let answer = kv.compare_and_swap(key, Some(old), &new);
+    if let Ok(true) = answer {
+        return Ok(Some(new));
+    }
+    match kv.get(key)? {
+        Some(now) if landed(&now, std::slice::from_ref(&id)) => Ok(Some(now)),
+        _ => match answer {
+            Err(e) => Err(Error::Store(e)),
+            _ => Ok(None),
+        },
+    }
+}
+
+/// Claim the name at `key` for `holder`, at `now`. One caller holds a
+/// claim at a time; a later caller takes it over when the claim was
+/// released or its holder has been silent for `stale_after` (it died, or
+/// lost the store's answers), and a caller with the same `holder` (a retry
+/// of the same request, e.g. by its Idempotency-Key) takes it back at once.
+/// The holder [`finish`]es it when the work it guards is done, or
+/// [`release`]s it when that work failed and left nothing behind.
+pub fn acquire(
+    kv: &dyn Kv,
+    key: &str,
+    holder: &str,
+    now: Millis,
+    stale_after: Millis,
+) -> Result<Claim> {
+    for _ in 0..MAX_CAS_RETRIES {
+        let Some(bytes) = kv.get(key)? else {
+            // Make the key exist (a counter at 0, or whatever a racing
+            // caller put there) so that the claim is a swap from present.
+            kv.increment(key, 0)?;
+            continue;
+        };
+        let current = serde_json::from_slice::<ClaimRecord>(&bytes).ok();
+        if let Some(c) = &current {
+            if c.done {
+                return Ok(Claim::Done);
+            }
+            if !c.holder.is_empty() && c.holder != holder && now.saturating_sub(c.at) < stale_after
+            {
+                return Ok(Claim::Busy);
+            }
+        }
+        // Free (a fresh counter, released, stale) or already ours.
+        let record = ClaimRecord {
+            holder: holder.to_string(),
+            at: now,
+            done: false,
+        };
+        if let Some(bytes) = swap_claim(kv, key, &bytes, &record)? {
+            return Ok(Claim::Held(Lease {
+                key: key.to_string(),
+                bytes,
+            }));
+        }
+    }
+    Err(Error::Conflict(
+        "too many concurrent changes; try again".into(),
+    ))
+}
+
+/// Mark a held claim's work finished: the name stays taken for good. An
+/// error leaves it held; a later caller with the same holder, or any after
+/// the stale time, finds the work done and finishes it.
+pub fn finish(kv: &dyn Kv, lease: Lease) -> Result<()> {
+    let mut record: ClaimRecord = serde_json::from_slice(&lease.bytes)
+        .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+    record.done = true;
+    match swap_claim(kv, &lease.key, &lease.bytes, &record)? {
+        Some(_) => Ok(()),
+        // Someone took it over: this holder was too slow to count.
+        None => Err(Error::Conflict(
+            "another request took this over; try again".into(),
+        )),
+    }
+}
+
+/// Give up a held claim whose work failed and left nothing behind, so the
+/// next caller can take it at once. Best effort: a claim that cannot be
+/// released is taken over after the stale time.
+pub fn release(kv: &dyn Kv, lease: Lease) {
+    let free = ClaimRecord {
+        holder: String::new(),
+        at: 0,
+        done: false,
+    };
+    let _ = swap_claim(kv, &lease.key, &lease.bytes, &free);
 }
 
 #[cfg(test)]
@@ -195,7 +427,12 @@ mod tests {
             assert!(advance_minute(&kv, "k", m).unwrap());
             assert!(!advance_minute(&kv, "k", m).unwrap());
         }
-        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"199"[..]));
+        let last = kv.get("k").unwrap().unwrap();
+        assert!(
+            last.starts_with(b"199:"),
+            "{}",
+            String::from_utf8_lossy(&last)
+        );
     }
 
     /// A store where another request advances the minute between our read
@@ -203,7 +440,10 @@ mod tests {
     fn racing() -> Faulty<MemKv> {
         Faulty::new(MemKv::new(), |inner, key, op| {
             if let Op::Swap(new) = op {
-                inner.set(key, new).unwrap();
+                let minute = std::str::from_utf8(new).unwrap().split(':').next().unwrap();
+                inner
+                    .set(key, format!("{minute}:theirs").as_bytes())
+                    .unwrap();
             }
             Fault::Pass
         })
@@ -214,15 +454,22 @@ mod tests {
         let kv = racing();
         kv.set("k", b"5").unwrap();
         assert!(!advance_minute(&kv, "k", 6).unwrap());
-        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"6"[..]));
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"6:theirs"[..]));
     }
 
     #[test]
-    fn advance_minute_with_an_uncertain_swap_is_an_error_and_the_minute_stays_taken() {
+    fn advance_minute_knows_its_own_swap_when_the_answer_is_lost() {
         let kv = lost_swap_reply();
-        assert!(advance_minute(&kv, "k", 3).is_err());
-        // The swap landed: the retry in the same minute records nothing.
+        // The swap landed and was reported failed: one read settles it.
+        assert!(advance_minute(&kv, "k", 3).unwrap());
+        // The retry in the same minute records nothing.
         assert!(!advance_minute(&kv, "k", 3).unwrap());
+        // A swap that never landed, with the store unable to say, is an error.
+        let down = Faulty::new(MemKv::new(), |_, _, op| match op {
+            Op::Swap(_) => Fault::Before,
+            _ => Fault::Pass,
+        });
+        assert!(advance_minute(&down, "k", 3).is_err());
     }
 
     #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
@@ -259,6 +506,156 @@ mod tests {
         });
         let c: Counter = read(&kv, "c").unwrap().unwrap();
         assert_eq!((c.n, c.version), (800, 800));
+    }
+
+    /// Every third write call faults, in turn: it fails before writing, it
+    /// writes and loses its reply, or (a swap) it writes and is denied.
+    fn unreliable() -> Faulty<MemKv> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Faulty::new(MemKv::new(), |_, _, op| {
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match (n % 9, op) {
+                (0, _) => Fault::Before,
+                (3, _) => Fault::After,
+                (6, Op::Swap(_)) => Fault::SwapDenied,
+                _ => Fault::Pass,
+            }
+        })
+    }
+
+    #[test]
+    fn updates_apply_once_whatever_the_store_answers() {
+        // A swap that lands but is reported failed (Spin 4.0.2's Redis) or
+        // erroring (a lost reply) counts once, never twice, never zero.
+        for rule in [
+            (|_: &dyn Kv, _: &str, op: Op<'_>| match op {
+                Op::Swap(_) => Fault::SwapDenied,
+                _ => Fault::Pass,
+            }) as fn(&dyn Kv, &str, Op<'_>) -> Fault,
+            |_, _, op| match op {
+                Op::Swap(_) => Fault::After,
+                _ => Fault::Pass,
+            },
+        ] {
+            let kv = Faulty::new(MemKv::new(), rule);
+            write(&kv, "c", &Counter { n: 0, version: 0 }).unwrap();
+            for i in 1..=20 {
+                let c = update(&kv, "c", |c: &mut Counter| {
+                    c.n += 1;
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!((c.n, c.version), (i, i));
+            }
+            let c: Counter = read(&kv, "c").unwrap().unwrap();
+            assert_eq!(c.n, 20);
+            // The record keeps its last few write ids, no more.
+            let stored = kv.get("c").unwrap().unwrap();
+            assert_eq!(stamps_of(&stored).len(), KEPT_WRITE_IDS);
+        }
+    }
+
+    #[test]
+    fn concurrent_updates_on_an_unreliable_store_count_each_acknowledged_one_once() {
+        let kv = unreliable();
+        kv.arm(false);
+        write(&kv, "c", &Counter { n: 0, version: 0 }).unwrap();
+        kv.arm(true);
+        let acknowledged: u64 = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut ok = 0;
+                        for _ in 0..100 {
+                            // A failed update is retried, as a client would.
+                            for _ in 0..10 {
+                                let r = update(&kv, "c", |c: &mut Counter| {
+                                    c.n += 1;
+                                    Ok(())
+                                });
+                                if r.is_ok() {
+                                    ok += 1;
+                                    break;
+                                }
+                            }
+                        }
+                        ok
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(acknowledged, 800);
+        kv.arm(false);
+        let c: Counter = read(&kv, "c").unwrap().unwrap();
+        // Nothing counted twice; an update given up on with an error may
+        // have counted once (its outcome was unknown to it).
+        assert_eq!(c.n, c.version);
+        assert!((800..=810).contains(&c.n), "{}", c.n);
+    }
+
+    #[test]
+    fn claims_are_held_by_one_and_taken_over_when_released_or_stale() {
+        let kv = MemKv::new();
+        let Claim::Held(_) = acquire(&kv, "cl", "a", 1_000, 60_000).unwrap() else {
+            panic!("the first caller holds it")
+        };
+        assert!(matches!(
+            acquire(&kv, "cl", "b", 2_000, 60_000).unwrap(),
+            Claim::Busy
+        ));
+        // The same holder (a retry of the same request) takes it back.
+        let Claim::Held(a) = acquire(&kv, "cl", "a", 3_000, 60_000).unwrap() else {
+            panic!("its own")
+        };
+        release(&kv, a);
+        let Claim::Held(b) = acquire(&kv, "cl", "b", 4_000, 60_000).unwrap() else {
+            panic!("released")
+        };
+        // b goes silent; after the stale time c takes over, and b's finish
+        // is refused.
+        assert!(matches!(
+            acquire(&kv, "cl", "c", 63_999, 60_000).unwrap(),
+            Claim::Busy
+        ));
+        let Claim::Held(c) = acquire(&kv, "cl", "c", 64_000, 60_000).unwrap() else {
+            panic!("stale")
+        };
+        assert!(finish(&kv, b).is_err());
+        finish(&kv, c).unwrap();
+        assert!(matches!(
+            acquire(&kv, "cl", "d", 999_999, 60_000).unwrap(),
+            Claim::Done
+        ));
+    }
+
+    #[test]
+    fn a_claim_has_one_holder_among_racers_on_an_unreliable_store() {
+        for round in 0..50 {
+            let kv = unreliable();
+            let key = format!("cl{round}");
+            let holders: Vec<String> = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..8)
+                    .map(|i| {
+                        let kv = &kv;
+                        let key = &key;
+                        s.spawn(move || {
+                            let me = format!("h{i}");
+                            for _ in 0..10 {
+                                match acquire(kv, key, &me, 5, 60_000) {
+                                    Ok(Claim::Held(_)) => return Some(me),
+                                    Ok(_) => return None,
+                                    Err(_) => continue,
+                                }
+                            }
+                            None
+                        })
+                    })
+                    .collect();
+                hs.into_iter().filter_map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(holders.len(), 1, "round {round}: {holders:?}");
+        }
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub trait Kv {
     /// (`None`: still absent); whether it did.
     fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8])
     -> StoreResult<bool>;
+    /// A number no other write to this store carries (fresh randomness in
+    /// components, a counter in [`MemKv`]): stamped into the values written
+    /// by compare-and-swap, so a writer can tell whether its own write
+    /// landed when the store's answer was lost (`record::update`).
+    fn write_id(&self) -> u64;
 }
 
 fn check(key: &str, value: Option<&[u8]>) -> StoreResult<()> {
@@ -159,6 +164,11 @@ impl Kv for MemKv {
         map.insert(key.to_string(), new.to_vec());
         Ok(true)
     }
+
+    fn write_id(&self) -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
@@ -205,6 +215,9 @@ impl<T: Kv + ?Sized> Kv for &T {
     ) -> StoreResult<bool> {
         (**self).compare_and_swap(key, expected, new)
     }
+    fn write_id(&self) -> u64 {
+        (**self).write_id()
+    }
 }
 
 /// One write-side call, as a [`Faulty`] store's rule sees it (reads always
@@ -231,6 +244,10 @@ pub enum Fault {
     /// Serve it, then report a failure (the reply was lost: the caller
     /// cannot tell "written" from "not written").
     After,
+    /// Serve a compare-and-swap, then answer that it did not happen (Spin
+    /// 4.0.2's Redis store does this with every swap); other calls are
+    /// served.
+    SwapDenied,
 }
 
 /// A store for tests of failure paths: it serves every call from `inner`,
@@ -239,8 +256,7 @@ pub enum Fault {
 pub struct Faulty<S> {
     /// The store that serves the calls.
     pub inner: S,
-    /// Whether the rule applies (tests set up state first, then arm it).
-    pub armed: std::cell::Cell<bool>,
+    armed: std::sync::atomic::AtomicBool,
     rule: fn(&dyn Kv, &str, Op<'_>) -> Fault,
 }
 
@@ -249,8 +265,21 @@ impl<S: Kv> Faulty<S> {
     pub fn new(inner: S, rule: fn(&dyn Kv, &str, Op<'_>) -> Fault) -> Self {
         Self {
             inner,
-            armed: std::cell::Cell::new(true),
+            armed: std::sync::atomic::AtomicBool::new(true),
             rule,
+        }
+    }
+
+    /// Whether the rule applies (tests set up state first, then arm it).
+    pub fn arm(&self, on: bool) {
+        self.armed.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn fault(&self, key: &str, op: Op<'_>) -> Fault {
+        if self.armed.load(std::sync::atomic::Ordering::Relaxed) {
+            (self.rule)(&self.inner, key, op)
+        } else {
+            Fault::Pass
         }
     }
 
@@ -260,13 +289,12 @@ impl<S: Kv> Faulty<S> {
         op: Op<'_>,
         call: impl FnOnce() -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let fault = if self.armed.get() {
-            (self.rule)(&self.inner, key, op)
-        } else {
-            Fault::Pass
-        };
+        Self::apply(self.fault(key, op), call)
+    }
+
+    fn apply<T>(fault: Fault, call: impl FnOnce() -> StoreResult<T>) -> StoreResult<T> {
         match fault {
-            Fault::Pass => call(),
+            Fault::Pass | Fault::SwapDenied => call(),
             Fault::Before => Err(StoreError("store went away".into())),
             Fault::After => {
                 call()?;
@@ -298,8 +326,15 @@ impl<S: Kv> Kv for Faulty<S> {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> StoreResult<bool> {
-        self.run(key, Op::Swap(new), || {
-            self.inner.compare_and_swap(key, expected, new)
-        })
+        match self.fault(key, Op::Swap(new)) {
+            Fault::SwapDenied => {
+                self.inner.compare_and_swap(key, expected, new)?;
+                Ok(false)
+            }
+            fault => Self::apply(fault, || self.inner.compare_and_swap(key, expected, new)),
+        }
+    }
+    fn write_id(&self) -> u64 {
+        self.inner.write_id()
     }
 }

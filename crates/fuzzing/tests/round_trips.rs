@@ -56,6 +56,9 @@ impl Kv for Counting<'_> {
         self.log(format!("cas {k}"));
         self.inner.compare_and_swap(k, e, n)
     }
+    fn write_id(&self) -> u64 {
+        self.inner.write_id()
+    }
 }
 
 /// One request through `h` at a fixed time, then the work queued for after

@@ -82,6 +82,10 @@ impl Kv for SpinKv {
             Err(atomics::CasError::StoreError(e)) => Err(StoreError(format!("{e:?}"))),
         }
     }
+
+    fn write_id(&self) -> u64 {
+        u64::from_le_bytes(random::<8>())
+    }
 }
 
 /// Run the pure handler on one request: open the store, build the

@@ -2286,7 +2286,7 @@ mod commit_tests {
                 _ => Fault::Pass,
             }
         });
-        kv.armed.set(false);
+        kv.arm(false);
         kv
     }
 
@@ -2348,7 +2348,7 @@ mod commit_tests {
             &[("authorization", &bearer), ("idempotency-key", "k-1")],
             "{}",
         );
-        kv.armed.set(fail);
+        kv.arm(fail);
         let first = serve(&mut env, &req, f);
         let again = serve(&mut env, &req, f);
         (first, again)
@@ -2401,7 +2401,7 @@ mod after_commit_tests {
             _ if key.contains("/audit/") => Fault::Before,
             _ => Fault::Pass,
         });
-        kv.armed.set(false);
+        kv.arm(false);
         kv
     }
 
@@ -2478,7 +2478,7 @@ mod after_commit_tests {
             );
             assert_eq!(pm.status, 201, "{}", String::from_utf8_lossy(&pm.body));
             w.postmark = body(&pm)["password"].as_str().unwrap().to_string();
-            w.kv.armed.set(true);
+            w.kv.arm(true);
             w
         }
 
@@ -2680,7 +2680,7 @@ mod after_commit_tests {
     #[test]
     fn a_login_whose_audit_entry_fails_still_signs_in() {
         let mut w = World::new();
-        w.kv.armed.set(false);
+        w.kv.arm(false);
         let staff = w.staff.clone();
         let minted = w.api(
             handle_tickets,
@@ -2691,7 +2691,7 @@ mod after_commit_tests {
         assert_eq!(minted.status, 201);
         let url = body(&minted)["url"].as_str().unwrap().to_string();
         let link = url.split_once('#').unwrap().1.to_string();
-        w.kv.armed.set(true);
+        w.kv.arm(true);
         let r = w.call(
             handle_tickets,
             "POST",
@@ -2782,7 +2782,7 @@ mod after_commit_tests {
     #[test]
     fn an_auto_added_sender_whose_audit_entries_fail_is_posted_once() {
         let mut w = World::new();
-        w.kv.armed.set(false);
+        w.kv.arm(false);
         let on = w.api(
             handle_tickets,
             "PATCH",
@@ -2790,7 +2790,7 @@ mod after_commit_tests {
             r#"{"auto_add_senders":true}"#,
         );
         assert_eq!(on.status, 200);
-        w.kv.armed.set(true);
+        w.kv.arm(true);
         let r = crate::inbound::reply_reference(&w.kv, &w.ws(), TicketNo(1), [9; 32]).unwrap();
         let to = format!("reply+{r}@mail.acme.test");
         let auth = format!(
