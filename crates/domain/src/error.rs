@@ -76,7 +76,9 @@ impl Error {
             Error::UnsupportedMediaType => 415,
             Error::Unprocessable(_) => 422,
             Error::RateLimited(_) => 429,
-            Error::Store(_) => 500,
+            // The store failed or did not answer: the change may or may not
+            // have been made, and a retry settles it.
+            Error::Store(_) => 503,
         }
     }
 
@@ -94,7 +96,7 @@ impl Error {
             Error::UnsupportedMediaType => "unsupported_media_type",
             Error::Unprocessable(_) => "unprocessable",
             Error::RateLimited(_) => "rate_limited",
-            Error::Store(_) => "internal",
+            Error::Store(_) => "store_unavailable",
         }
     }
 
@@ -112,7 +114,7 @@ impl Error {
             Error::UnsupportedMediaType => "send the body as application/json".into(),
             Error::Unprocessable(why) => why.clone(),
             Error::RateLimited(secs) => format!("too many attempts; retry in {secs} s"),
-            Error::Store(_) => "internal error".into(),
+            Error::Store(_) => "the store did not answer, so this change may or may not have been made; retry the request with the same Idempotency-Key and it is done exactly once".into(),
         }
     }
 
@@ -138,8 +140,8 @@ mod tests {
             (Error::CrossSite, 403, "cross_site_request"),
             (
                 Error::Store(StoreError("disk full at /x".into())),
-                500,
-                "internal",
+                503,
+                "store_unavailable",
             ),
         ];
         for (e, status, code) in cases {

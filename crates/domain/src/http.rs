@@ -141,6 +141,7 @@ impl Response {
         let mut r = Self::json(e.status(), &e.body());
         if let Error::Store(inner) = e {
             r.internal = Some(inner.to_string());
+            r = r.with_header("retry-after", "1");
         }
         r
     }

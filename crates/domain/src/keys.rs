@@ -165,7 +165,13 @@ pub fn idempotency(ws: &WorkspaceId, hash: &str) -> String {
     format!("ws/{ws}/idem/{hash}")
 }
 
-/// Claim counter of an idempotency key.
+/// What one step of an idempotent request reserved (e.g. the number of the
+/// message it posts), kept for its retry.
+pub fn idempotency_step(ws: &WorkspaceId, hash: &str) -> String {
+    format!("ws/{ws}/idem-step/{hash}")
+}
+
+/// Claim of an idempotency key (`record::acquire`).
 pub fn idempotency_claim(ws: &WorkspaceId, hash: &str) -> String {
     format!("ws/{ws}/idem-claim/{hash}")
 }
@@ -442,6 +448,7 @@ mod tests {
             mail(&ws, 1),
             idempotency(&ws, &hash),
             idempotency_claim(&ws, &hash),
+            idempotency_step(&ws, &hash),
             customer_ticket_counter(&ws, &u),
             customer_ticket(&ws, &u, 1),
             company_ticket_counter(&ws, &hash),

@@ -232,6 +232,10 @@ pub struct Extras {
     pub attachments: Vec<crate::attachments::Attachment>,
     /// The external note a public reply is promoted from.
     pub promoted_from: Option<MessageSeq>,
+    /// A store key where this post keeps the number it takes (an
+    /// idempotent request's step): a retry of the same request finds the
+    /// number there and completes that message instead of posting again.
+    pub reserved: Option<String>,
 }
 
 /// A message as it will be stored, not numbered yet; refused with a 400
@@ -271,6 +275,35 @@ fn draft(
 fn append(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, mut message: Message) -> Result<Message> {
     message.seq = MessageSeq(kv.increment(&keys::message_counter(ws, no), 1)? as u64);
     write(kv, &keys::message(ws, no, message.seq), &message)?;
+    Ok(message)
+}
+
+/// [`append`] at the number kept at `reserved` by an earlier attempt of the
+/// same request, if any: the message found there is the one that attempt
+/// wrote (its answer was lost), else it is written there now. A first
+/// attempt keeps its number at `reserved` before writing the message, so
+/// however the store answers, a request and its retries post one message.
+fn append_reserved(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    mut message: Message,
+    reserved: &str,
+) -> Result<Message> {
+    let seq = match read::<u64>(kv, reserved)? {
+        Some(n) => MessageSeq(n),
+        None => {
+            let seq = MessageSeq(kv.increment(&keys::message_counter(ws, no), 1)? as u64);
+            write(kv, reserved, &seq.0)?;
+            seq
+        }
+    };
+    let key = keys::message(ws, no, seq);
+    if let Some(landed) = read::<Message>(kv, &key)? {
+        return Ok(landed);
+    }
+    message.seq = seq;
+    write(kv, &key, &message)?;
     Ok(message)
 }
 
@@ -323,8 +356,12 @@ pub fn post_with(
             "an external note belongs to a share".into(),
         ));
     }
+    let reserved = extras.reserved.clone();
     let message = draft(now, author, visibility, body, html, extras)?;
-    let message = append(kv, ws, no, message)?;
+    let message = match &reserved {
+        Some(at) => append_reserved(kv, ws, no, message, at)?,
+        None => append(kv, ws, no, message)?,
+    };
     crate::search::queue(ws, no, body, visibility);
     // The message is the commit point: once it is written the post stands,
     // even if the ticket's summary cannot be updated right now (a later post

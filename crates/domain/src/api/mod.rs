@@ -26,7 +26,7 @@ use crate::http::{MAX_JSON_BODY, Request, Response};
 use crate::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
 use crate::keys;
 use crate::model::{AuthorKind, Message, Reader, Ticket, Visibility};
-use crate::record::{claim, update};
+use crate::record::{self, Claim, update};
 use crate::store::Kv;
 use crate::thread::{self, Author, Order, Scope};
 use crate::time::{Millis, rfc3339};
@@ -545,6 +545,64 @@ fn sha_hex(parts: &[&[u8]]) -> String {
     crate::token::hex(&h.finalize())
 }
 
+/// The hash naming one logical request: the caller, the path and its
+/// Idempotency-Key (and, for [`attempt_step`], its body).
+fn attempt_hash(actor: &Actor, req: &Request, key: &str) -> String {
+    sha_hex(&[
+        actor.audit_name().as_bytes(),
+        req.path.as_bytes(),
+        key.as_bytes(),
+    ])
+}
+
+/// Where a step of an idempotent request keeps what it reserved (a message
+/// number), so the request's retry with the same Idempotency-Key and body
+/// finds it and completes that step instead of doing it again. `None`
+/// without an Idempotency-Key.
+fn attempt_step(actor: &Actor, req: &Request, step: &str) -> Option<String> {
+    let key = req.header("idempotency-key")?;
+    let hash = sha_hex(&[
+        attempt_hash(actor, req, key).as_bytes(),
+        &req.body,
+        step.as_bytes(),
+    ]);
+    Some(keys::idempotency_step(actor.ws(), &hash))
+}
+
+/// The answer an idempotency record gives by itself: a replay, or a refusal
+/// (another body: 422; done with a secret or too large: 409). `None` while
+/// nothing is done (the claim decides then).
+fn finished(env: &Env, record_key: &str, body_hash: &str) -> Result<Option<Response>> {
+    let Some(bytes) = env.kv.get(record_key)? else {
+        return Ok(None);
+    };
+    let stored: Stored = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+    if stored.body_hash != body_hash {
+        return Err(Error::Unprocessable(
+            "this Idempotency-Key was used with a different body".into(),
+        ));
+    }
+    if stored.pending_since.is_some() {
+        return Ok(None);
+    }
+    if stored.secret {
+        return Err(Error::Conflict(
+            "this request was already done; its response held a secret that is shown only once"
+                .into(),
+        ));
+    }
+    if stored.too_large {
+        return Err(Error::Conflict(
+            "this request was already done; its response was too large to keep for replay".into(),
+        ));
+    }
+    let value: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
+    Ok(Some(
+        Response::json(stored.status, &value).with_header("idempotent-replayed", "true"),
+    ))
+}
+
 fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) -> Result<Response> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|c| c.is_ascii_graphic()) {
         return Err(Error::bad(
@@ -557,115 +615,74 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
         return f(env, req, rid);
     };
     let ws = actor.ws().clone();
-    let hash = sha_hex(&[
-        actor.audit_name().as_bytes(),
-        req.path.as_bytes(),
-        key.as_bytes(),
-    ]);
+    let hash = attempt_hash(&actor, req, key);
     let body_hash = sha_hex(&[&req.body]);
     let record_key = keys::idempotency(&ws, &hash);
     let claim_key = keys::idempotency_claim(&ws, &hash);
-    let pending = Stored {
-        body_hash: body_hash.clone(),
-        pending_since: Some(env.now),
-        status: 0,
-        body: String::new(),
-        secret: false,
-        too_large: false,
-    };
-    let pending_bytes = serde_json::to_vec(&pending)
-        .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
-    let mut won = claim(env.kv, &claim_key)?;
-    if won {
-        env.kv.set(&record_key, &pending_bytes)?;
-    } else {
-        let Some(old_bytes) = env.kv.get(&record_key)? else {
-            return Err(Error::Conflict(
-                "a request with this Idempotency-Key is still in progress".into(),
-            ));
-        };
-        let stored: Stored = serde_json::from_slice(&old_bytes)
-            .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
-        if stored.body_hash != body_hash {
-            return Err(Error::Unprocessable(
-                "this Idempotency-Key was used with a different body".into(),
-            ));
-        }
-        match stored.pending_since {
-            None if stored.secret => {
-                return Err(Error::Conflict("this request was already done; its response held a secret that is shown only once".into()));
-            }
-            None if stored.too_large => {
-                return Err(Error::Conflict(
-                    "this request was already done; its response was too large to keep for replay"
-                        .into(),
-                ));
-            }
-            None => {
-                let value: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
-                return Ok(Response::json(stored.status, &value)
-                    .with_header("idempotent-replayed", "true"));
-            }
-            Some(since) if env.now - since < IDEMPOTENCY_TAKEOVER => {
-                return Err(Error::Conflict(
-                    "a request with this Idempotency-Key is still in progress".into(),
-                ));
-            }
-            // The first request died: take its place (the record exists, so
-            // this is a compare-and-swap on a present value).
-            Some(_) => {
-                won = env
-                    .kv
-                    .compare_and_swap(&record_key, Some(&old_bytes), &pending_bytes)?
-            }
-        }
-        if !won {
-            return Err(Error::Conflict(
-                "a request with this Idempotency-Key is still in progress".into(),
-            ));
-        }
+    if let Some(done) = finished(env, &record_key, &body_hash)? {
+        return Ok(done);
     }
+    // One attempt runs at a time. One that ended without finishing (a
+    // refusal, or a store that did not answer) released the claim, so its
+    // retry runs at once; one that died is taken over after a minute.
+    let holder = env.request_id();
+    let lease = match record::acquire(env.kv, &claim_key, &holder, env.now, IDEMPOTENCY_TAKEOVER)? {
+        Claim::Held(lease) => lease,
+        Claim::Busy => {
+            return Err(Error::Conflict(
+                "a request with this Idempotency-Key is still in progress".into(),
+            ));
+        }
+        Claim::Done => {
+            return match finished(env, &record_key, &body_hash)? {
+                Some(done) => Ok(done),
+                None => Err(Error::Conflict("this request was already done".into())),
+            };
+        }
+    };
     let resp: Response = f(env, req, rid).into();
     if !(200..300).contains(&resp.status) {
         // Only a success is kept for replay. A refusal changed nothing (no
         // partial writes), so it leaves nothing behind either: a transient
-        // one (409, 429, 5xx) may be retried, and a corrected request may
-        // reuse the key.
-        env.kv.delete(&record_key)?;
-        env.kv.delete(&claim_key)?;
-    } else {
-        // The request's change is written: its answer is a success whatever
-        // happens to the record kept for replay.
-        let mut stored = Stored {
-            body_hash,
-            pending_since: None,
-            status: resp.status,
-            body: if resp.secret {
-                String::new()
-            } else {
-                String::from_utf8_lossy(&resp.body).into_owned()
-            },
-            secret: resp.secret,
-            too_large: false,
-        };
-        let bytes = match serde_json::to_vec(&stored) {
-            Ok(b) if b.len() <= MAX_REPLAY_RECORD_BYTES => Ok(b),
-            // Too large to keep for replay: kept as done, without the body.
-            _ => {
-                stored.body = String::new();
-                stored.too_large = true;
-                serde_json::to_vec(&stored)
-            }
-        };
-        let kept = bytes
-            .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))
-            .and_then(|b| Ok(env.kv.set(&record_key, &b)?));
-        // When even that fails the key stays held (a retry gets 409, then
-        // takes it over after IDEMPOTENCY_TAKEOVER).
-        let mut resp = resp;
-        after_commit(&mut resp.internal, "keeping the response for replay", kept);
+        // one (409, 429) may be retried, and a corrected request may reuse
+        // the key. A 503 may have made its change: steps that must not run
+        // twice keep what they reserved (`attempt_step`), so the retry
+        // completes them once.
+        record::release(env.kv, lease);
         return Ok(resp);
     }
+    // The request's change is written: its answer is a success whatever
+    // happens to the record kept for replay.
+    let mut stored = Stored {
+        body_hash,
+        pending_since: None,
+        status: resp.status,
+        body: if resp.secret {
+            String::new()
+        } else {
+            String::from_utf8_lossy(&resp.body).into_owned()
+        },
+        secret: resp.secret,
+        too_large: false,
+    };
+    let bytes = match serde_json::to_vec(&stored) {
+        Ok(b) if b.len() <= MAX_REPLAY_RECORD_BYTES => Ok(b),
+        // Too large to keep for replay: kept as done, without the body.
+        _ => {
+            stored.body = String::new();
+            stored.too_large = true;
+            serde_json::to_vec(&stored)
+        }
+    };
+    // Kept, then the claim marked done. When that fails the claim stays
+    // held (a retry gets 409, then takes it over after
+    // IDEMPOTENCY_TAKEOVER); once the record is kept, it answers.
+    let kept = bytes
+        .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))
+        .and_then(|b| Ok(env.kv.set(&record_key, &b)?))
+        .and_then(|()| record::finish(env.kv, lease));
+    let mut resp = resp;
+    after_commit(&mut resp.internal, "keeping the response for replay", kept);
     Ok(resp)
 }
 
@@ -1482,7 +1499,7 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 "replies on someone's behalf are public",
             ));
         }
-        let (msg, ticket) = thread::post(
+        let (msg, ticket) = thread::post_with(
             env.kv,
             actor.ws(),
             t.no,
@@ -1490,7 +1507,10 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             &author,
             Visibility::Public,
             &body.body,
-            None,
+            thread::Extras {
+                reserved: attempt_step(&actor, req, "message"),
+                ..thread::Extras::default()
+            },
         )?;
         let mut resp = Response::json(
             201,
@@ -1540,7 +1560,7 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             signed: true,
         }
     };
-    let (msg, ticket) = thread::post(
+    let (msg, ticket) = thread::post_with(
         env.kv,
         actor.ws(),
         t.no,
@@ -1548,7 +1568,10 @@ fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         &author,
         body.visibility,
         &body.body,
-        None,
+        thread::Extras {
+            reserved: attempt_step(&actor, req, "message"),
+            ..thread::Extras::default()
+        },
     )?;
     // The message is written: the post stands, whatever fails after it.
     let mut resp = Response::json(
@@ -2420,8 +2443,14 @@ mod after_commit_tests {
 
     impl World {
         fn new() -> Self {
+            Self::with(audit_fails())
+        }
+
+        /// The world on `kv`, armed once it is set up (unless armed
+        /// before: then the whole setup runs under its rule too).
+        fn with(kv: Faulty<MemKv>) -> Self {
             let mut w = World {
-                kv: audit_fails(),
+                kv,
                 n: 0,
                 bearer: String::new(),
                 staff: String::new(),
@@ -2603,6 +2632,110 @@ mod after_commit_tests {
 
     fn body(r: &Response) -> Value {
         serde_json::from_slice(&r.body).unwrap()
+    }
+
+    /// Messages of ticket 1 whose record contains `text`.
+    fn posted(w: &World, text: &str) -> usize {
+        w.kv.inner
+            .dump()
+            .iter()
+            .filter(|(k, v)| {
+                k.starts_with("ws/acme/t/000000000001/m/")
+                    && String::from_utf8_lossy(v).contains(text)
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_reply_whose_store_answer_was_lost_is_posted_once_by_its_retry() {
+        let rules: [fn(&dyn Kv, &str, Op<'_>) -> Fault; 3] = [
+            // The message is written and the reply to that write is lost.
+            |_, key, op| match op {
+                Op::Set(_) if key.contains("/m/") => Fault::After,
+                _ => Fault::Pass,
+            },
+            // The number is taken and kept, the message never written.
+            |_, key, op| match op {
+                Op::Set(_) if key.contains("/m/") => Fault::Before,
+                _ => Fault::Pass,
+            },
+            // The number's increment counted, its answer lost.
+            |_, key, op| match op {
+                Op::Increment if key.ends_with("/msg-counter") => Fault::After,
+                _ => Fault::Pass,
+            },
+        ];
+        for (i, rule) in rules.into_iter().enumerate() {
+            let kv = Faulty::new(MemKv::new(), rule);
+            kv.arm(false);
+            let mut w = World::with(kv);
+            let staff = w.staff.clone();
+            let headers = [("idempotency-key", "r-1"), (ACT_AS_HEADER, staff.as_str())];
+            let text = format!("parcel found, case {i}");
+            let post = json!({ "body": text }).to_string();
+            let path = "/api/v1/tickets/1/replies";
+            let first = w.api_with(handle_replies, "POST", path, &headers, &post);
+            if first.status == 503 {
+                assert_eq!(body(&first)["error"]["code"], "store_unavailable");
+                assert!(first.headers.iter().any(|(k, _)| k == "retry-after"));
+            }
+            w.kv.arm(false);
+            let again = w.api_with(handle_replies, "POST", path, &headers, &post);
+            assert_eq!(
+                again.status,
+                201,
+                "case {i}: {}",
+                String::from_utf8_lossy(&again.body)
+            );
+            let third = w.api_with(handle_replies, "POST", path, &headers, &post);
+            assert_eq!(third.status, 201);
+            assert_eq!(third.body, again.body, "case {i}: replayed");
+            assert_eq!(posted(&w, &text), 1, "case {i}: posted once");
+            if i == 2 {
+                // The lost increment left a gap before it, which readers
+                // wait on for `thread::GAP_WAIT` (its own tests).
+                continue;
+            }
+            let thread = w.api_with(
+                handle_tickets,
+                "GET",
+                "/api/v1/tickets/1/thread",
+                &[(ACT_AS_HEADER, staff.as_str())],
+                "",
+            );
+            let shown = body(&thread)["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["source"] == text.as_str())
+                .count();
+            assert_eq!(shown, 1, "case {i}: the thread shows it once");
+        }
+    }
+
+    #[test]
+    fn the_whole_app_works_when_every_swap_is_reported_failed_after_writing() {
+        // Spin 4.0.2's Redis store: every compare-and-swap writes, then
+        // answers CasFailed.
+        let kv = Faulty::new(MemKv::new(), |_, _, op| match op {
+            Op::Swap(_) => Fault::SwapDenied,
+            _ => Fault::Pass,
+        });
+        let mut w = World::with(kv);
+        let staff = w.staff.clone();
+        let r = w.api_with(
+            handle_replies,
+            "POST",
+            "/api/v1/tickets/1/replies",
+            &[(ACT_AS_HEADER, staff.as_str())],
+            r#"{"body":"on its way"}"#,
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(body(&r)["ticket"]["status"], "awaiting_customer");
+        let again = w.api(handle_tickets, "GET", "/api/v1/tickets/1", "");
+        assert_eq!(again.status, 200);
+        assert_eq!(body(&again)["ticket"]["status"], "awaiting_customer");
+        assert_eq!(posted(&w, "on its way"), 1);
     }
 
     #[test]

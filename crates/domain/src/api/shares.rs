@@ -733,6 +733,7 @@ fn reply(
             share: Some(share.id.to_string()),
             attachments: files.clone(),
             promoted_from: None,
+            reserved: None,
         },
     );
     if let Err(e) = posted {
@@ -1098,6 +1099,7 @@ pub(super) fn promote(
             share: None,
             attachments: note.attachments.clone(),
             promoted_from: Some(seq),
+            reserved: None,
         },
     );
     let (msg, ticket) = match posted {
