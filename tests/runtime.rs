@@ -1,10 +1,11 @@
 //! The host's runtime contract beyond key-value: variables, environment and
 //! files, the outbound allow-list, faults (trap, endless loop, memory cap),
-//! start-up errors, and the test-only clock shift.
+//! start-up errors, the test-only clock shift and the test-only simulated
+//! store faults (`--simulate-store-faults`).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::support::{HostConfig, TempDir, root};
+use crate::support::{ADMIN_TOKEN, HostConfig, TempDir, request, root};
 
 #[test]
 fn variables_env_and_files() {
@@ -262,4 +263,215 @@ fn oversize_bodies_get_a_json_413_before_reaching_a_component() {
     assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
     assert!(raw.contains("\"code\":\"payload_too_large\""), "{raw}");
     assert_eq!(host.get("/kv/get?key=big").status, 404, "nothing written");
+}
+
+#[test]
+fn simulated_store_faults_refuse_bad_values_at_start() {
+    let state = TempDir::new("faultflags");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--simulate-store-faults", "1.5"],
+            "not a fraction from 0 to 1",
+        ),
+        (
+            &["--simulate-store-faults", "-0.1"],
+            "not a fraction from 0 to 1",
+        ),
+        (
+            &["--simulate-store-faults", "NaN"],
+            "not a fraction from 0 to 1",
+        ),
+        (
+            &["--simulate-store-faults", "ten%"],
+            "not a fraction from 0 to 1",
+        ),
+        (
+            &[
+                "--simulate-store-faults",
+                "0.1",
+                "--simulate-store-faults-seed",
+                "-1",
+            ],
+            "not a whole number",
+        ),
+        (
+            &["--simulate-store-faults-seed", "5"],
+            "--simulate-store-faults-seed needs --simulate-store-faults",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut cfg = HostConfig::contract(state.path());
+        cfg.args.extend(args.iter().map(|a| a.to_string()));
+        let err = cfg.start_error();
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+/// Every guest store call fails at rate 1: reads before reaching the store,
+/// writes either before (nothing written) or after (written, reply lost).
+#[test]
+fn simulated_store_faults_fail_before_or_after_writing_and_the_host_keeps_serving() {
+    let state = TempDir::new("storefaults");
+    let host = HostConfig::contract(state.path())
+        .arg("--simulate-store-faults")
+        .arg("1.0")
+        .env("TICKETSHARE_LOG", "debug")
+        .start();
+    for i in 0..40 {
+        let r = host.req("PUT", &format!("/kv/set?key=set-{i}"), b"v");
+        // The guest sees a store error (`Error::Other`), not a trap.
+        assert_eq!(r.status, 500, "{}", r.text());
+        assert!(
+            r.text().starts_with("other: store ") && r.text().contains("simulated"),
+            "{}",
+            r.text()
+        );
+    }
+    for path in [
+        "/kv/get?key=set-0",
+        "/kv/exists?key=set-0",
+        "/kv/keys",
+        "/wasi-kv/get?key=set-0",
+    ] {
+        let r = host.get(path);
+        assert_eq!(r.status, 500, "{path}");
+        assert!(
+            r.text().starts_with("other: store unavailable"),
+            "reads fail before: {path}: {}",
+            r.text()
+        );
+    }
+    let r = host.req("POST", "/wasi-kv/increment?key=counter", b"");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(host.get("/.well-known/spin/health").status, 200);
+    assert_eq!(host.get("/fault/now").status, 200, "still serving");
+
+    let log = host.terminate();
+    let lost = log
+        .matches("simulated store fault: set on `default`: ReplyLost")
+        .count();
+    let before = log
+        .matches("simulated store fault: set on `default`: Before")
+        .count();
+    assert_eq!(lost + before, 40, "{log}");
+    assert!(lost > 0 && before > 0, "both kinds: {log}");
+    assert!(
+        log.contains("simulated store faults: 45 of 45 guest store calls failed"),
+        "summary on shutdown: {log}"
+    );
+    assert!(!log.contains("error in component"), "no trap: {log}");
+
+    // The same store without faults: exactly the sets whose reply was lost
+    // were written.
+    let host = HostConfig::contract(state.path()).start();
+    let keys = host.get("/kv/keys").text();
+    let written: Vec<&str> = keys.lines().filter(|k| k.starts_with("set-")).collect();
+    assert_eq!(written.len(), lost, "{keys}");
+}
+
+/// A compare-and-swap may also fail the way Spin 4.0.2's Redis store does:
+/// written, then reported as `CasFailed`.
+#[test]
+fn simulated_swap_faults_include_cas_failed_after_writing() {
+    let state = TempDir::new("swapfaults");
+    let host = HostConfig::contract(state.path())
+        .arg("--simulate-store-faults")
+        .arg("0.5")
+        .arg("--simulate-store-faults-seed")
+        .arg("3")
+        .start();
+    // Every key is fresh, so without faults each create would be a 201.
+    let outcomes: Vec<(u16, String)> = (0..60)
+        .map(|i| {
+            let r = host.req(
+                "POST",
+                &format!("/wasi-kv/create?key=c{i}"),
+                format!("w{i}").as_bytes(),
+            );
+            (r.status, r.text())
+        })
+        .collect();
+    assert_eq!(host.get("/.well-known/spin/health").status, 200);
+    host.kill();
+    let host = HostConfig::contract(state.path()).start();
+    let (mut created, mut cas_failed, mut lost, mut before) = (0, 0, 0, 0);
+    for (i, (status, text)) in outcomes.iter().enumerate() {
+        let stored = host.get(&format!("/kv/get?key=c{i}"));
+        let written = stored.status == 200;
+        if written {
+            assert_eq!(stored.text(), format!("w{i}"));
+        }
+        match (status, written) {
+            (201, true) => created += 1,
+            // Only the injected fault reports CasFailed for a fresh key, and
+            // it wrote first.
+            (409, true) => {
+                assert_eq!(text, "lost the race");
+                cas_failed += 1
+            }
+            (500, true) => lost += 1,
+            (500, false) => before += 1,
+            other => panic!("c{i}: {other:?} ({text})"),
+        }
+    }
+    assert!(
+        created > 0 && cas_failed > 0 && lost > 0 && before > 0,
+        "created {created}, CasFailed after writing {cas_failed}, reply lost {lost}, failed before {before}"
+    );
+}
+
+#[test]
+fn simulated_store_faults_at_rate_zero_change_nothing() {
+    let state = TempDir::new("nofaults");
+    let host = HostConfig::contract(state.path())
+        .arg("--simulate-store-faults")
+        .arg("0")
+        .env("TICKETSHARE_LOG", "debug")
+        .start();
+    assert_eq!(host.req("PUT", "/kv/set?key=a", b"1").status, 200);
+    assert_eq!(host.get("/kv/get?key=a").text(), "1");
+    assert_eq!(host.get("/wasi-kv/get?key=a").text(), "1");
+    assert_eq!(host.get("/kv/exists?key=a").text(), "true");
+    assert_eq!(host.req("POST", "/wasi-kv/create?key=b", b"x").status, 201);
+    assert_eq!(host.req("POST", "/wasi-kv/create?key=b", b"y").status, 409);
+    assert_eq!(host.req("POST", "/wasi-kv/append?key=b", b"z").text(), "0");
+    assert_eq!(
+        host.req("POST", "/wasi-kv/increment?key=n&delta=5", b"")
+            .text(),
+        "5"
+    );
+    assert_eq!(host.req("DELETE", "/kv/delete?key=a", b"").status, 200);
+    assert_eq!(host.get("/kv/keys").text(), "b\nn");
+    let log = host.terminate();
+    assert!(!log.contains("simulated"), "{log}");
+}
+
+/// The real app answers a store failure with its own 5xx JSON error.
+#[test]
+fn simulated_store_faults_reach_the_app_as_json_errors() {
+    let state = TempDir::new("appfaults");
+    let host = HostConfig::app(state.path())
+        .arg("--simulate-store-faults")
+        .arg("1")
+        .start();
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    for id in ["acme", "globex"] {
+        let r = request(
+            &host.addr,
+            "POST",
+            "/api/v1/workspaces",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            format!(r#"{{"id": "{id}", "name": "{id}"}}"#).as_bytes(),
+        );
+        assert!(r.status >= 500, "{}: {}", r.status, r.text());
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
+    assert_eq!(host.get("/.well-known/spin/health").status, 200);
+    let log = host.stderr();
+    assert!(!log.contains("error in component"), "no trap: {log}");
 }

@@ -169,7 +169,7 @@ impl HostConfig {
         let stderr = child.stderr.take().unwrap();
         let err_buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let eb = err_buf.clone();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eb.lock().unwrap().push_str(&line);
                 eb.lock().unwrap().push('\n');
@@ -197,6 +197,7 @@ impl HostConfig {
             child,
             addr,
             stderr: err_buf,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -214,6 +215,7 @@ pub struct Host {
     /// `127.0.0.1:port`.
     pub addr: String,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Host {
@@ -230,6 +232,18 @@ impl Host {
     /// What the host wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Stop the process with SIGTERM, as a person would, wait for it, and
+    /// return everything it wrote to stderr.
+    pub fn terminate(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        self.stderr()
     }
 
     /// Kill the process hard (SIGKILL) and wait.

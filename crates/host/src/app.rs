@@ -13,7 +13,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::files::Mount;
-use crate::kv::{SqliteDb, Store, Stores};
+use crate::kv::{FaultSettings, SqliteDb, Store, StoreFaults, Stores};
 use crate::manifest::{Manifest, TriggerRoute};
 use crate::outbound::{BlockedNetworks, OutboundPolicy};
 use crate::router::{RoutePattern, Router};
@@ -35,6 +35,9 @@ pub struct LoadOptions {
     pub max_memory: usize,
     /// Instances that may run at once.
     pub max_instances: u32,
+    /// TESTS ONLY: fail some guest key-value calls on purpose
+    /// (`--simulate-store-faults`); `None` (the default) fails none.
+    pub simulate_store_faults: Option<FaultSettings>,
 }
 
 /// One component ready to serve.
@@ -159,7 +162,10 @@ impl App {
         let app_vars = crate::variables::resolve_app_variables(&manifest, &env_lookup)?;
         let runtime_config =
             crate::runtime_config::load(opts.runtime_config.as_deref(), &opts.state_dir)?;
-        let stores = open_stores(&runtime_config.stores).await?;
+        let mut stores = open_stores(&runtime_config.stores).await?;
+        if let Some(f) = opts.simulate_store_faults.filter(|f| f.rate > 0.0) {
+            stores.simulate_faults(Arc::new(StoreFaults::new(f)));
+        }
         if runtime_config.blocked_networks.is_empty() {
             eprintln!(
                 "note: no [outbound_networking] block_networks in the runtime config: outbound requests may reach private networks (runtime-config/default.toml blocks them)"

@@ -8,9 +8,15 @@
 //! Every write that can race is a single atomic step on the backend (a
 //! conditional SQL statement, an immediate transaction, or a Lua script), so
 //! compare-and-swap is exact even when the key is absent, across processes.
+//!
+//! Guests reach a store only through a [`GuestStore`], which, in the
+//! test-only `--simulate-store-faults` mode, fails some calls on purpose
+//! ([`StoreFaults`]): before touching the backend, or after a write (reply
+//! lost). The host's own calls use [`Store`] and are never faulted.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
@@ -65,6 +71,8 @@ fn check_value(value: &[u8]) -> KvResult<()> {
 #[derive(Clone, Default)]
 pub struct Stores {
     by_label: HashMap<String, Store>,
+    /// Test-only fault injection for guest calls (`--simulate-store-faults`).
+    faults: Option<Arc<StoreFaults>>,
 }
 
 impl Stores {
@@ -73,9 +81,31 @@ impl Stores {
         self.by_label.insert(label, store);
     }
 
-    /// The store for a label, if configured.
+    /// The store for a label, if configured (the host's own access: never
+    /// faulted).
     pub fn get(&self, label: &str) -> Option<&Store> {
         self.by_label.get(label)
+    }
+
+    /// The store for a label as a guest reaches it: through the simulated
+    /// faults, when they are on.
+    pub fn for_guest(&self, label: &str) -> Option<GuestStore> {
+        let store = self.by_label.get(label)?.clone();
+        Some(GuestStore {
+            store,
+            label: label.into(),
+            faults: self.faults.clone(),
+        })
+    }
+
+    /// TESTS ONLY: fail guest calls as `faults` decides.
+    pub fn simulate_faults(&mut self, faults: Arc<StoreFaults>) {
+        self.faults = Some(faults);
+    }
+
+    /// The simulated faults, when they are on.
+    pub fn faults(&self) -> Option<&Arc<StoreFaults>> {
+        self.faults.as_ref()
     }
 
     /// Whether a label is configured.
@@ -183,6 +213,347 @@ impl Store {
             Store::Sqlite { db, name } => db.compare_and_swap(name, key, expected, new),
             Store::Redis(r) => r.compare_and_swap(key, expected, new).await,
         }
+    }
+}
+
+/// Settings of the test-only fault mode (`--simulate-store-faults`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaultSettings {
+    /// Fraction of guest store calls that fail, from 0 to 1.
+    pub rate: f64,
+    /// Seed of the process-wide generator that picks them.
+    pub seed: u64,
+    /// One stderr line per injected fault (`TICKETSHARE_LOG=debug`).
+    pub log: bool,
+}
+
+/// One simulated fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// An error before the backend is reached: nothing read or written.
+    Before,
+    /// The write is done, then an error is returned: the reply was lost.
+    ReplyLost,
+    /// A compare-and-swap that wrote reports `CasFailed` (Spin 4.0.2's Redis
+    /// store does this: its swap writes, then reports a failure).
+    CasFailedAfterWrite,
+}
+
+/// Which faults a guest call can suffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// get, get-many, exists, keys: only [`Fault::Before`].
+    Read,
+    /// set, delete, increment, set-many, delete-many: [`Fault::Before`] or
+    /// [`Fault::ReplyLost`].
+    Write,
+    /// compare-and-swap: any of the three.
+    Swap,
+}
+
+impl CallKind {
+    fn faults(self) -> &'static [Fault] {
+        match self {
+            CallKind::Read => &[Fault::Before],
+            CallKind::Write => &[Fault::Before, Fault::ReplyLost],
+            CallKind::Swap => &[Fault::Before, Fault::ReplyLost, Fault::CasFailedAfterWrite],
+        }
+    }
+}
+
+/// How many guest calls were decided on, and the faults injected, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Guest store calls seen.
+    pub calls: u64,
+    /// [`Fault::Before`] injected.
+    pub before: u64,
+    /// [`Fault::ReplyLost`] injected.
+    pub reply_lost: u64,
+    /// [`Fault::CasFailedAfterWrite`] injected.
+    pub cas_failed: u64,
+}
+
+impl std::fmt::Display for FaultCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} guest store calls failed: {} before the store, {} reply lost after a write, {} swaps reported CasFailed after writing",
+            self.before + self.reply_lost + self.cas_failed,
+            self.calls,
+            self.before,
+            self.reply_lost,
+            self.cas_failed
+        )
+    }
+}
+
+/// splitmix64's increment.
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// TESTS ONLY: the process-wide decision of which guest store calls fail
+/// (`--simulate-store-faults RATE`, `--simulate-store-faults-seed N`).
+///
+/// Each guest call draws from one seeded splitmix64 sequence (one atomic
+/// `fetch_add` per draw): it fails with probability `rate`, and a failing
+/// call gets one of the faults its kind allows, picked uniformly. The same
+/// seed gives the same decisions for the same sequence of calls.
+pub struct StoreFaults {
+    rate: f64,
+    seed: u64,
+    log: bool,
+    state: AtomicU64,
+    calls: AtomicU64,
+    before: AtomicU64,
+    reply_lost: AtomicU64,
+    cas_failed: AtomicU64,
+}
+
+impl StoreFaults {
+    /// A generator at the start of `settings.seed`'s sequence.
+    pub fn new(settings: FaultSettings) -> Self {
+        Self {
+            rate: settings.rate,
+            seed: settings.seed,
+            log: settings.log,
+            state: AtomicU64::new(settings.seed),
+            calls: AtomicU64::new(0),
+            before: AtomicU64::new(0),
+            reply_lost: AtomicU64::new(0),
+            cas_failed: AtomicU64::new(0),
+        }
+    }
+
+    /// The fraction of calls that fail.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The next number of the sequence (splitmix64).
+    fn draw(&self) -> u64 {
+        let mut z = self
+            .state
+            .fetch_add(GOLDEN_GAMMA, Ordering::Relaxed)
+            .wrapping_add(GOLDEN_GAMMA);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The fate of one guest call: no fault, or the one planned for it.
+    pub fn decide(&self, kind: CallKind) -> Option<Fault> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        // 53 random bits as a fraction in [0, 1): rate 1 fails every call,
+        // rate 0 none.
+        let unit = (self.draw() >> 11) as f64 / (1u64 << 53) as f64;
+        if unit >= self.rate {
+            return None;
+        }
+        let faults = kind.faults();
+        Some(faults[(self.draw() % faults.len() as u64) as usize])
+    }
+
+    /// Count an injected fault (and log it at debug level).
+    fn record(&self, fault: Fault, op: &str, label: &str) {
+        let counter = match fault {
+            Fault::Before => &self.before,
+            Fault::ReplyLost => &self.reply_lost,
+            Fault::CasFailedAfterWrite => &self.cas_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if self.log {
+            // The operation and the label only: keys may name token hashes.
+            eprintln!("simulated store fault: {op} on `{label}`: {fault:?}");
+        }
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> FaultCounts {
+        FaultCounts {
+            calls: self.calls.load(Ordering::Relaxed),
+            before: self.before.load(Ordering::Relaxed),
+            reply_lost: self.reply_lost.load(Ordering::Relaxed),
+            cas_failed: self.cas_failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The error a guest sees for an injected fault: the variant a real backend
+/// failure gives (`Other`), never a trap.
+fn fault_error(fault: Fault) -> KvError {
+    KvError::Other(match fault {
+        Fault::Before => {
+            "store unavailable (simulated by --simulate-store-faults): nothing was done".into()
+        }
+        _ => "store reply lost (simulated by --simulate-store-faults): the write may have been applied"
+            .into(),
+    })
+}
+
+/// The outcome of a guest's compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swap {
+    /// The new value was written.
+    Done,
+    /// The swap reports a failure; `current` is the value now at the key,
+    /// read after it, for the guest's next attempt.
+    Failed {
+        /// The value at the key after the failed swap.
+        current: Option<Vec<u8>>,
+    },
+}
+
+/// A store as guest calls reach it (`fermyon:spin/key-value`,
+/// `wasi:keyvalue`): its backend, through the simulated faults when they are
+/// on. One guest call makes one fault decision, whatever it costs the backend.
+#[derive(Clone)]
+pub struct GuestStore {
+    store: Store,
+    label: Arc<str>,
+    faults: Option<Arc<StoreFaults>>,
+}
+
+impl GuestStore {
+    /// `store` without simulated faults.
+    pub fn new(label: &str, store: Store) -> Self {
+        Self {
+            store,
+            label: label.into(),
+            faults: None,
+        }
+    }
+
+    /// `store` with `faults` deciding each call.
+    pub fn with_faults(label: &str, store: Store, faults: Arc<StoreFaults>) -> Self {
+        Self {
+            store,
+            label: label.into(),
+            faults: Some(faults),
+        }
+    }
+
+    fn plan(&self, kind: CallKind) -> Option<Fault> {
+        self.faults.as_ref()?.decide(kind)
+    }
+
+    fn inject(&self, fault: Fault, op: &str) -> KvError {
+        if let Some(f) = &self.faults {
+            f.record(fault, op, &self.label);
+        }
+        fault_error(fault)
+    }
+
+    /// A read: may fail before it is made.
+    async fn read<T>(&self, op: &str, call: impl Future<Output = KvResult<T>>) -> KvResult<T> {
+        match self.plan(CallKind::Read) {
+            None => call.await,
+            Some(fault) => Err(self.inject(fault, op)),
+        }
+    }
+
+    /// A write: may fail before it is made, or once it is done.
+    async fn write<T>(&self, op: &str, call: impl Future<Output = KvResult<T>>) -> KvResult<T> {
+        match self.plan(CallKind::Write) {
+            None => call.await,
+            Some(Fault::Before) => Err(self.inject(Fault::Before, op)),
+            Some(fault) => {
+                // A write the backend refused is reported as it is.
+                call.await?;
+                Err(self.inject(fault, op))
+            }
+        }
+    }
+
+    /// Value of `key`, if present.
+    pub async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
+        self.read("get", self.store.get(key)).await
+    }
+
+    /// Values of `keys`, in order.
+    pub async fn get_many(&self, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        self.read("get-many", self.store.get_many(keys)).await
+    }
+
+    /// Whether `key` is present.
+    pub async fn exists(&self, key: &str) -> KvResult<bool> {
+        self.read("exists", self.store.exists(key)).await
+    }
+
+    /// Every key in the store.
+    pub async fn keys(&self) -> KvResult<Vec<String>> {
+        self.read("keys", self.store.keys()).await
+    }
+
+    /// Set `key` to `value`.
+    pub async fn set(&self, key: &str, value: &[u8]) -> KvResult<()> {
+        self.write("set", self.store.set(key, value)).await
+    }
+
+    /// Delete `key`.
+    pub async fn delete(&self, key: &str) -> KvResult<()> {
+        self.write("delete", self.store.delete(key)).await
+    }
+
+    /// Add `delta` to the counter at `key`; the new value.
+    pub async fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
+        self.write("increment", self.store.increment(key, delta))
+            .await
+    }
+
+    /// Set every pair, in order, stopping at the first error (one fault
+    /// decision for the whole batch).
+    pub async fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> KvResult<()> {
+        self.write("set-many", async {
+            for (k, v) in pairs {
+                self.store.set(k, v).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Delete every key, in order, stopping at the first error (one fault
+    /// decision for the whole batch).
+    pub async fn delete_many(&self, keys: &[String]) -> KvResult<()> {
+        self.write("delete-many", async {
+            for k in keys {
+                self.store.delete(k).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Set `key` to `new` only if its value is still `expected` (`None`:
+    /// still absent). A failed swap reads the value that beat it, for the
+    /// guest's next attempt (part of the same call: never faulted alone).
+    ///
+    /// With faults on, a failing call fails before the swap, or after it:
+    /// reply lost (an error, whether or not it wrote), or, when it wrote,
+    /// `Failed` as Spin 4.0.2's Redis store reports.
+    pub async fn swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<Swap> {
+        let plan = self.plan(CallKind::Swap);
+        if plan == Some(Fault::Before) {
+            return Err(self.inject(Fault::Before, "swap"));
+        }
+        let swapped = self.store.compare_and_swap(key, expected, new).await?;
+        match (plan, swapped) {
+            (None, true) => return Ok(Swap::Done),
+            (None, false) => {}
+            (Some(Fault::CasFailedAfterWrite), true) => {
+                let _ = self.inject(Fault::CasFailedAfterWrite, "swap");
+            }
+            // A swap that did not write has no `CasFailed` to fake: its
+            // reply is lost instead.
+            (Some(_), _) => return Err(self.inject(Fault::ReplyLost, "swap")),
+        }
+        let current = self.store.get(key).await?;
+        Ok(Swap::Failed { current })
     }
 }
 
@@ -518,6 +889,108 @@ mod tests {
         assert!(s.set("big", &vec![0; MAX_VALUE_BYTES + 1]).await.is_err());
         s.delete("a").await.unwrap();
         assert!(!s.exists("a").await.unwrap());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn faults(rate: f64, seed: u64) -> StoreFaults {
+        StoreFaults::new(FaultSettings {
+            rate,
+            seed,
+            log: false,
+        })
+    }
+
+    #[test]
+    fn fault_decisions_repeat_with_the_seed() {
+        let run = |f: &StoreFaults| -> Vec<Option<Fault>> {
+            (0..1000).map(|_| f.decide(CallKind::Swap)).collect()
+        };
+        let a = run(&faults(0.3, 42));
+        assert_eq!(a, run(&faults(0.3, 42)), "same seed, same decisions");
+        assert_ne!(a, run(&faults(0.3, 43)), "another seed, other decisions");
+        let failed = a.iter().filter(|d| d.is_some()).count();
+        assert!((200..400).contains(&failed), "about 30% fail: {failed}");
+        for kind in [Fault::Before, Fault::ReplyLost, Fault::CasFailedAfterWrite] {
+            let n = a.iter().filter(|d| **d == Some(kind)).count();
+            assert!(n > 60, "{kind:?} picked {n} times of {failed}");
+        }
+        let none = faults(0.0, 42);
+        assert!((0..1000).all(|_| none.decide(CallKind::Write).is_none()));
+        let all = faults(1.0, 42);
+        let writes: Vec<_> = (0..1000).map(|_| all.decide(CallKind::Write)).collect();
+        assert!(
+            writes.iter().all(|d| d.is_some()),
+            "rate 1 fails every call"
+        );
+        assert!(writes.contains(&Some(Fault::ReplyLost)));
+        assert!(!writes.contains(&Some(Fault::CasFailedAfterWrite)));
+        assert!((0..1000).all(|_| all.decide(CallKind::Read) == Some(Fault::Before)));
+        assert_eq!(all.counts().calls, 2000);
+    }
+
+    #[tokio::test]
+    async fn simulated_faults_fail_before_or_after_writing() {
+        let dir = std::env::temp_dir().join(format!("kv-faults-{}", std::process::id()));
+        let db = Arc::new(SqliteDb::open(&dir.join("kv.db")).unwrap());
+        let clean = Store::Sqlite {
+            db,
+            name: "default".into(),
+        };
+        let f = Arc::new(faults(1.0, 7));
+        let guest = GuestStore::with_faults("default", clean.clone(), f.clone());
+        let other = |e: KvError| assert!(matches!(e, KvError::Other(_)), "{e:?}");
+
+        // Writes: every call fails; those whose reply was lost did write.
+        for i in 0..40 {
+            other(guest.set(&format!("k{i}"), b"v").await.unwrap_err());
+        }
+        let c = f.counts();
+        assert_eq!((c.before + c.reply_lost, c.cas_failed), (40, 0));
+        assert!(c.before > 0 && c.reply_lost > 0, "{c:?}");
+        let written = clean.keys().await.unwrap().len() as u64;
+        assert_eq!(written, c.reply_lost, "a lost reply's write was made");
+
+        for _ in 0..20 {
+            other(guest.increment("n", 1).await.unwrap_err());
+        }
+        let lost = f.counts().reply_lost - c.reply_lost;
+        let n = clean
+            .get("n")
+            .await
+            .unwrap()
+            .map(|v| decode_counter(&v).unwrap());
+        assert_eq!(n.unwrap_or(0), lost as i64, "each lost reply incremented");
+
+        // Reads only ever fail before; nothing is read or changed.
+        other(guest.get("k0").await.unwrap_err());
+        other(guest.get_many(&["k0".into()]).await.unwrap_err());
+        other(guest.exists("k0").await.unwrap_err());
+        other(guest.keys().await.unwrap_err());
+
+        // Swaps from an absent key: an error (before, or reply lost after
+        // writing), or a CasFailed that wrote, which hands back the value.
+        let c = f.counts();
+        let mut cas_failed = 0;
+        for i in 0..30 {
+            match guest.swap(&format!("s{i}"), None, b"new").await {
+                Ok(Swap::Failed { current }) => {
+                    assert_eq!(current.as_deref(), Some(&b"new"[..]));
+                    cas_failed += 1;
+                }
+                Ok(Swap::Done) => panic!("rate 1 fails every swap"),
+                Err(e) => other(e),
+            }
+        }
+        let d = f.counts();
+        assert_eq!(d.cas_failed, cas_failed);
+        assert!(cas_failed > 0 && d.reply_lost > c.reply_lost && d.before > c.before);
+        let swapped = clean.keys().await.unwrap().len() as u64 - written - 1;
+        assert_eq!(swapped, cas_failed + d.reply_lost - c.reply_lost);
+
+        // The host's own store, and a guest store without faults, are clean.
+        let plain = GuestStore::new("default", clean.clone());
+        assert_eq!(plain.swap("s-plain", None, b"x").await, Ok(Swap::Done));
+        assert_eq!(plain.get("s-plain").await, Ok(Some(b"x".to_vec())));
         let _ = std::fs::remove_dir_all(dir);
     }
 }

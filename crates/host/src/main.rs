@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use host::app::{App, LoadOptions};
+use host::kv::FaultSettings;
 use host::server::{ServeOptions, Server};
 
 const USAGE: &str = "\
@@ -30,6 +31,15 @@ Options:
                                     longest-idle one, or gets 503 if all are busy [default: 1024]
       --access-log                  print one line per request (route pattern only)
       --allow-clock-shift           TESTS ONLY: enable POST /.well-known/ticketshare/clock
+      --simulate-store-faults <RATE>
+                                    TESTS ONLY: fail this fraction (0 to 1, e.g. 0.1) of the
+                                    components' key-value calls on purpose: before the call
+                                    (nothing done), or after a write (reply lost; a swap
+                                    that wrote may report CasFailed) [default: off]
+      --simulate-store-faults-seed <N>
+                                    TESTS ONLY: seed of those faults, so a run can be
+                                    repeated [default: 17]; TICKETSHARE_LOG=debug prints
+                                    one line per fault
   -h, --help                        print this help
 ";
 
@@ -47,7 +57,13 @@ struct Args {
     max_connections: usize,
     access_log: bool,
     allow_clock_shift: bool,
+    simulate_store_faults: Option<f64>,
+    simulate_store_faults_seed: Option<u64>,
 }
+
+/// The seed of `--simulate-store-faults` unless one is given: fixed, so two
+/// runs of the same test fail the same calls.
+const DEFAULT_FAULT_SEED: u64 = 17;
 
 fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
@@ -73,6 +89,8 @@ fn parse_args() -> Result<Args> {
         max_connections: 1024,
         access_log: false,
         allow_clock_shift: false,
+        simulate_store_faults: None,
+        simulate_store_faults_seed: None,
     };
     while let Some(flag) = it.next() {
         let (flag, inline) = match flag.split_once('=') {
@@ -120,6 +138,25 @@ fn parse_args() -> Result<Args> {
             }
             "--access-log" => a.access_log = true,
             "--allow-clock-shift" => a.allow_clock_shift = true,
+            "--simulate-store-faults" => {
+                let v = value("--simulate-store-faults")?;
+                let rate = v.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r));
+                let Some(rate) = rate else {
+                    bail!(
+                        "--simulate-store-faults: {v:?} is not a fraction from 0 to 1 (e.g. 0.1)"
+                    );
+                };
+                a.simulate_store_faults = Some(rate);
+            }
+            "--simulate-store-faults-seed" => {
+                let v = value("--simulate-store-faults-seed")?;
+                a.simulate_store_faults_seed = Some(v.parse().with_context(|| {
+                    format!(
+                        "--simulate-store-faults-seed: {v:?} is not a whole number from 0 to {}",
+                        u64::MAX
+                    )
+                })?);
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -129,6 +166,9 @@ fn parse_args() -> Result<Args> {
     }
     if a.max_in_flight == 0 || a.max_memory_mb == 0 || a.max_connections == 0 {
         bail!("--max-in-flight, --max-memory-mb and --max-connections must be positive");
+    }
+    if a.simulate_store_faults_seed.is_some() && a.simulate_store_faults.is_none() {
+        bail!("--simulate-store-faults-seed needs --simulate-store-faults <RATE>");
     }
     Ok(a)
 }
@@ -193,6 +233,13 @@ fn real_main() -> Result<()> {
         cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
         max_memory: args.max_memory_mb * 1024 * 1024,
         max_instances,
+        simulate_store_faults: args.simulate_store_faults.map(|rate| FaultSettings {
+            rate,
+            seed: args
+                .simulate_store_faults_seed
+                .unwrap_or(DEFAULT_FAULT_SEED),
+            log: std::env::var("TICKETSHARE_LOG").is_ok_and(|v| v == "debug"),
+        }),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -213,6 +260,7 @@ fn real_main() -> Result<()> {
             })
             .collect();
         let hits = app.cache_hits;
+        let faults = app.stores.faults().cloned();
         let total = app.components.len();
         let server = Server::new(
             app,
@@ -243,8 +291,44 @@ fn real_main() -> Result<()> {
         if args.allow_clock_shift {
             let _ = writeln!(out, "WARNING: clock shifting is enabled (tests only)");
         }
+        if let Some(f) = &faults {
+            let _ = writeln!(
+                out,
+                "WARNING: simulated store faults are enabled (tests only): rate {}, seed {}",
+                f.rate(),
+                f.seed()
+            );
+        }
         let _ = out.flush();
         drop(out);
-        server.serve(listener).await
+        let Some(faults) = faults else {
+            return server.serve(listener).await;
+        };
+        tokio::select! {
+            r = server.serve(listener) => r,
+            status = stop_signal() => {
+                eprintln!("simulated store faults: {}", faults.counts());
+                std::process::exit(status);
+            }
+        }
     })
+}
+
+/// Waits for SIGINT or SIGTERM; the exit status a process killed by it has.
+async fn stop_signal() -> i32 {
+    async fn interrupt() {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await
+        }
+    }
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = term.recv() => return 128 + 15,
+            _ = interrupt() => return 128 + 2,
+        }
+    }
+    interrupt().await;
+    128 + 2
 }

@@ -11,7 +11,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::kv::{KvError, Store, Stores};
+use crate::kv::{GuestStore, KvError, Stores, Swap};
 use crate::outbound::{BlockedNetworks, OutboundPolicy};
 
 wasmtime::component::bindgen!({
@@ -29,11 +29,11 @@ use fermyon::spin::{key_value, variables};
 use wasi::keyvalue::{atomics, batch, store as wkv};
 
 /// An open store (Spin `store` or WASI `bucket`: the same data for one label).
-pub struct KvHandle(Store);
+pub struct KvHandle(GuestStore);
 
 /// A compare-and-swap handle: the key and the value seen when it was made.
 pub struct CasHandle {
-    store: Store,
+    store: GuestStore,
     key: String,
     current: Option<Vec<u8>>,
 }
@@ -97,11 +97,11 @@ impl State {
         if !self.env.allowed_stores.iter().any(|l| l == label) {
             return Err(KvError::AccessDenied);
         }
-        let store = self.stores.get(label).ok_or(KvError::NoSuchStore)?.clone();
+        let store = self.stores.for_guest(label).ok_or(KvError::NoSuchStore)?;
         self.table.push(KvHandle(store)).map_err(KvError::from)
     }
 
-    fn kv(&self, r: &Resource<KvHandle>) -> wasmtime::Result<Store> {
+    fn kv(&self, r: &Resource<KvHandle>) -> wasmtime::Result<GuestStore> {
         Ok(self.table.get(r)?.0.clone())
     }
 }
@@ -363,17 +363,13 @@ impl atomics::Host for State {
         let handle = self.table.delete(cas)?;
         match handle
             .store
-            .compare_and_swap(&handle.key, handle.current.as_deref(), &value)
+            .swap(&handle.key, handle.current.as_deref(), &value)
             .await
         {
-            Ok(true) => Ok(Ok(())),
-            Ok(false) => {
+            Ok(Swap::Done) => Ok(Ok(())),
+            Ok(Swap::Failed { current }) => {
                 // Hand back a handle holding the value that beat us, so a retry
                 // loop can read it with `current` and swap again.
-                let current = match handle.store.get(&handle.key).await {
-                    Ok(v) => v,
-                    Err(e) => return Ok(Err(atomics::CasError::StoreError(wasi_err(e)))),
-                };
                 let fresh = self.table.push(CasHandle {
                     store: handle.store,
                     key: handle.key,
@@ -435,13 +431,7 @@ impl batch::Host for State {
         b: Resource<KvHandle>,
         kvs: Vec<(String, Vec<u8>)>,
     ) -> WResult<Result<(), wkv::Error>> {
-        let store = self.kv(&b)?;
-        for (k, v) in kvs {
-            if let Err(e) = store.set(&k, &v).await {
-                return Ok(Err(wasi_err(e)));
-            }
-        }
-        Ok(Ok(()))
+        Ok(self.kv(&b)?.set_many(&kvs).await.map_err(wasi_err))
     }
 
     async fn delete_many(
@@ -449,13 +439,7 @@ impl batch::Host for State {
         b: Resource<KvHandle>,
         keys: Vec<String>,
     ) -> WResult<Result<(), wkv::Error>> {
-        let store = self.kv(&b)?;
-        for k in keys {
-            if let Err(e) = store.delete(&k).await {
-                return Ok(Err(wasi_err(e)));
-            }
-        }
-        Ok(Ok(()))
+        Ok(self.kv(&b)?.delete_many(&keys).await.map_err(wasi_err))
     }
 }
 
