@@ -18,6 +18,8 @@ pub struct World {
     pub cust_b: String,
     pub outsider: String,
     pub other_key: String,
+    /// The store fails at random (`World::build_faulty`).
+    pub faulty: bool,
     /// How the host was started, to start it again on the same store.
     cfg: HostConfig,
     _state: TempDir,
@@ -163,9 +165,28 @@ impl World {
     }
 
     pub fn build_full(redis: bool, env: &[(&str, &str)], args: &[&str]) -> World {
+        Self::build_with_faults(redis, env, args, None)
+    }
+
+    /// The world on a host whose store fails `rate` of its calls at random
+    /// (from `seed`), set up and driven by a retrying client (see
+    /// `support::request_as_a_retrying_client`).
+    pub fn build_faulty(redis: bool, rate: f64, seed: u64) -> World {
+        Self::build_with_faults(redis, &[], &[], Some((rate, seed)))
+    }
+
+    fn build_with_faults(
+        redis: bool,
+        env: &[(&str, &str)],
+        args: &[&str],
+        faults: Option<(f64, u64)>,
+    ) -> World {
         let state = TempDir::new("api");
         let redis = redis.then(Redis::start);
         let mut cfg = HostConfig::app(state.path());
+        if let Some((rate, seed)) = faults {
+            cfg = cfg.store_faults(rate, seed).arg("--allow-clock-shift");
+        }
         for a in args {
             cfg = cfg.arg(a);
         }
@@ -202,7 +223,13 @@ impl World {
                     json!({"email": email, "name": email.split('@').next().unwrap(), "role": role, "company": company}),
                 ),
             );
-            assert_eq!(r.status, 201, "{}", r.text());
+            // Under faults a retried creation may find the user made.
+            let made = if faults.is_some() {
+                &[200, 201][..]
+            } else {
+                &[201][..]
+            };
+            assert!(made.contains(&r.status), "{} {}", r.status, r.text());
             json_of(&r)["user"]["id"].as_str().unwrap().to_string()
         };
         let admin = user("ada@acme.test", "admin", None);
@@ -219,6 +246,7 @@ impl World {
             cust_b,
             outsider,
             other_key,
+            faulty: faults.is_some(),
             cfg,
             _state: state,
             _redis: redis,
@@ -637,7 +665,11 @@ fn whole_thread(w: &World, t: u64, order: &str) -> Vec<(String, u64)> {
 /// 50 clients × 20 replies on one ticket: every acknowledged reply is
 /// present once, in one consistent order.
 fn thousand_replies(redis: bool, hosts: usize) {
-    let w = World::build(redis);
+    thousand_replies_in(World::build(redis), hosts);
+}
+
+/// [`thousand_replies`] in a given world; returns how many were sent.
+pub fn thousand_replies_in(w: World, hosts: usize) -> usize {
     let t = w.ticket(&w.cust_a, "Busy ticket");
     // Further host processes on the same Redis store: clients alternate.
     let more: Vec<(Host, TempDir)> = (1..hosts).map(|_| w.second_host()).collect();
@@ -687,6 +719,11 @@ fn thousand_replies(redis: bool, hosts: usize) {
         hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(acked.len(), 1000);
+    if w.faulty {
+        // Lost increments leave gaps, which readers wait on for a while
+        // (thread::GAP_WAIT) before stepping over them.
+        w.shift_clock(60);
+    }
     let stored = whole_thread(&w, t, "oldest");
     assert_eq!(stored.len(), 1001, "first message + 1000 replies");
     let stored_replies: std::collections::HashMap<&str, u64> = stored
@@ -713,6 +750,7 @@ fn thousand_replies(redis: bool, hosts: usize) {
             .collect();
         assert!(mine.windows(2).all(|p| p[0] < p[1]), "client {c}");
     }
+    acked.len()
 }
 
 /// Killing the host (SIGKILL) in the middle of a write load loses no

@@ -5,6 +5,7 @@ mod support;
 
 pub mod api;
 mod browser;
+mod faults;
 mod hardening_api;
 mod hardening_host;
 mod hardening_links;
@@ -12,7 +13,7 @@ mod hardening_posts;
 mod hardening_sessions;
 pub mod inbound;
 pub mod inbox;
-mod invites;
+pub mod invites;
 mod kv;
 mod lifecycle;
 mod pages;

@@ -98,6 +98,9 @@ pub struct HostConfig {
     pub args: Vec<String>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// [`request`] to this host acts as a retrying client
+    /// ([`request_as_a_retrying_client`]); for hosts whose store faults.
+    pub retrying_client: bool,
 }
 
 impl HostConfig {
@@ -108,6 +111,7 @@ impl HostConfig {
             state_dir: state.to_path_buf(),
             args: vec!["--request-timeout".into(), "2".into()],
             env: vec![("SPIN_VARIABLE_SECRET_TOKEN".into(), "s3cret".into())],
+            retrying_client: false,
         }
     }
 
@@ -122,12 +126,26 @@ impl HostConfig {
                 // Test receivers listen on loopback.
                 ("SPIN_VARIABLE_ALLOW_PRIVATE_WEBHOOKS".into(), "true".into()),
             ],
+            retrying_client: false,
         }
     }
 
     /// Add flags.
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.to_string());
+        self
+    }
+
+    /// Fail `rate` of the store calls at random (`seed`), and talk to the
+    /// host as a retrying client does.
+    pub fn store_faults(mut self, rate: f64, seed: u64) -> Self {
+        self.args.extend([
+            "--simulate-store-faults".into(),
+            rate.to_string(),
+            "--simulate-store-faults-seed".into(),
+            seed.to_string(),
+        ]);
+        self.retrying_client = true;
         self
     }
 
@@ -193,6 +211,9 @@ impl HostConfig {
                 err_buf.lock().unwrap()
             );
         };
+        if self.retrying_client {
+            FAULTY_HOSTS.lock().unwrap().push(addr.clone());
+        }
         Host {
             child,
             addr,
@@ -354,8 +375,73 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Resp {
+    if faulty(addr) {
+        return request_as_a_retrying_client(addr, method, path, headers, body);
+    }
     try_request(addr, method, path, headers, body)
         .unwrap_or_else(|| panic!("no response from {addr} to {method} {path}"))
+}
+
+/// Addresses of hosts started with `--simulate-store-faults`.
+static FAULTY_HOSTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn faulty(addr: &str) -> bool {
+    FAULTY_HOSTS.lock().unwrap().iter().any(|a| a == addr)
+}
+
+/// Tries before a retrying client gives up on a request.
+pub const CLIENT_TRIES: usize = 200;
+
+/// [`request`] to a host whose store fails at random, as the app tells
+/// clients to behave: a POST carries an Idempotency-Key (its own, or a
+/// fresh one), and an answer that the store did not answer (503
+/// `store_unavailable`) or that the same request is still in progress (409)
+/// is retried with the same key until it comes back otherwise. Returns the
+/// final answer, and counts the tries (see [`client_tries`]).
+pub fn request_as_a_retrying_client(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let own = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("idempotency-key"));
+    let key = format!(
+        "retrying-client-{}-{}",
+        std::process::id(),
+        KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut all = headers.to_vec();
+    if method == "POST" && !own {
+        all.push(("Idempotency-Key", &key));
+    }
+    for _ in 0..CLIENT_TRIES {
+        TRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let r = try_request(addr, method, path, &all, body)
+            .unwrap_or_else(|| panic!("no response from {addr} to {method} {path}"));
+        let again = r.status == 503 || (r.status == 409 && r.text().contains("still in progress"));
+        assert!(
+            r.status < 500 || r.status == 503,
+            "{method} {path}: {} {}",
+            r.status,
+            r.text()
+        );
+        if !again {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("{method} {path}: still failing after {CLIENT_TRIES} tries");
+}
+
+static TRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Requests sent so far by retrying clients (tries, not logical requests).
+pub fn client_tries() -> u64 {
+    TRIES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn parse_response(raw: &[u8]) -> Resp {
