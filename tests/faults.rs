@@ -197,3 +197,69 @@ fn twenty_clicks_on_one_invitation_accept_it_once() {
         before,
     );
 }
+
+#[test]
+fn the_right_code_clicked_six_times_signs_in_and_counts_no_wrong_try() {
+    let before = client_tries();
+    crate::hardening_sessions::right_code_clicked_six_times_in(World::build_faulty(
+        false, RATE, 71,
+    ));
+    report("code verification", 6, 6, before);
+}
+
+#[test]
+fn staff_transfer_one_ticket_at_once_and_it_has_one_assignee() {
+    let before = client_tries();
+    let w = World::build_faulty(false, RATE, 83);
+    let t = w.ticket(&w.cust_a, "Transfer race");
+    let many: Vec<String> = (0..8)
+        .map(|i| crate::inbox::staff_user(&w, &format!("x{i}@acme.test"), &[]))
+        .collect();
+    let r = w.as_(
+        Some(&many[0]),
+        "POST",
+        &format!("/api/v1/tickets/{t}/accept"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The holder hands it to each of the others at once: one transfer
+    // lands, the rest find it is no longer theirs to give.
+    let b = w.bearer();
+    let results: Vec<(String, u16, String)> = std::thread::scope(|s| {
+        let hs: Vec<_> = many[1..]
+            .iter()
+            .map(|to| {
+                let (addr, b, from, to) =
+                    (w.host.addr.clone(), b.clone(), many[0].clone(), to.clone());
+                s.spawn(move || {
+                    let r = request(
+                        &addr,
+                        "POST",
+                        &format!("/api/v1/tickets/{t}/transfer"),
+                        &[
+                            ("Authorization", &b),
+                            ("Ticketshare-Act-As", &from),
+                            ("Content-Type", "application/json"),
+                        ],
+                        json!({"to": to}).to_string().as_bytes(),
+                    );
+                    (to, r.status, r.text())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let landed: Vec<_> = results.iter().filter(|r| r.1 == 200).collect();
+    assert_eq!(landed.len(), 1, "{results:?}");
+    assert!(
+        results.iter().all(|r| matches!(r.1, 200 | 403 | 409)),
+        "{results:?}"
+    );
+    let ticket = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}"), None));
+    assert_eq!(ticket["ticket"]["assignee_id"], landed[0].0.as_str());
+    for u in &many {
+        let (working, _) = crate::inbox::view(&w, u, "working");
+        assert_eq!(working.contains(&t), *u == landed[0].0, "{u}");
+    }
+    report("transfer", 7, 1, before);
+}

@@ -418,6 +418,7 @@ pub fn request_as_a_retrying_client(
     if method == "POST" && !own {
         all.push(("Idempotency-Key", &key));
     }
+    let mut last = String::new();
     for _ in 0..CLIENT_TRIES {
         TRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let r = try_request(addr, method, path, &all, body)
@@ -432,9 +433,10 @@ pub fn request_as_a_retrying_client(
         if !again {
             return r;
         }
+        last = format!("{} {}", r.status, r.text());
         std::thread::sleep(Duration::from_millis(2));
     }
-    panic!("{method} {path}: still failing after {CLIENT_TRIES} tries");
+    panic!("{method} {path}: still failing after {CLIENT_TRIES} tries; last: {last}");
 }
 
 static TRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -38,17 +38,25 @@ pub const MAX_ERROR_RETRIES: usize = 3;
 /// there unless more than this many writers wrote on top in between.
 pub const KEPT_WRITE_IDS: usize = 4;
 
-/// The write ids stamped into a value, oldest first (none when the value is
-/// not a JSON object or was never swapped).
+/// The write ids stamped into a value, oldest first (none when the value
+/// was never swapped). `"_w"` is the last field of the object ([`stamp`]
+/// appends it), and the same characters inside a string value are escaped
+/// (`\"_w\"`), so the last match is the field.
 fn stamps_of(bytes: &[u8]) -> Vec<String> {
-    #[derive(Deserialize)]
-    struct Stamps {
-        #[serde(default, rename = "_w")]
-        w: Vec<String>,
-    }
-    serde_json::from_slice::<Stamps>(bytes)
-        .map(|s| s.w)
+    const FIELD: &[u8] = b"\"_w\":[";
+    let Some(at) = bytes.windows(FIELD.len()).rposition(|w| w == FIELD) else {
+        return Vec::new();
+    };
+    let rest = &bytes[at + FIELD.len()..];
+    let Some(end) = rest.iter().position(|b| *b == b']') else {
+        return Vec::new();
+    };
+    std::str::from_utf8(&rest[..end])
         .unwrap_or_default()
+        .split(',')
+        .map(|id| id.trim().trim_matches('"').to_string())
+        .filter(|id| !id.is_empty())
+        .collect()
 }
 
 /// `value` (a serialized JSON object) with `"_w"`: the ids kept from `old`
@@ -228,18 +236,23 @@ pub fn create_unique<T: Serialize>(
 /// refuse with an error, which is returned and writes nothing. Returns the
 /// stored record.
 ///
-/// Each attempt stamps a fresh write id into the value. A swap reported
+/// The value is stamped with this change's write id. A swap reported
 /// failed, or failing with a store error, may still have written (a lost
 /// reply; Spin 4.0.2's Redis store reports every swap failed after writing
-/// it): the next read finds this call's id when it did, and the update is
-/// then done, once. A store error whose write did not land is retried from
+/// it): the next read finds the id when it did, and the update is then
+/// done, once. A store error whose write did not land is retried from
 /// that read, at most [`MAX_ERROR_RETRIES`] times.
 pub fn update<T, F>(kv: &dyn Kv, key: &str, mut f: F) -> Result<T>
 where
     T: Serialize + DeserializeOwned + Versioned,
     F: FnMut(&mut T) -> Result<()>,
 {
-    let mut mine: Vec<String> = Vec::new();
+    // One id for this change, whichever attempt lands. Found on the record
+    // at any read, the change is there already: from a swap of this call
+    // whose answer was lost, or from an earlier attempt of the same request
+    // (an idempotent request's ids are its own, see `Kv::write_id`).
+    let id = fresh_id(kv);
+    let mine = std::slice::from_ref(&id);
     let mut errors = 0;
     for _ in 0..MAX_CAS_RETRIES {
         let Some(old_bytes) = kv.get(key)? else {
@@ -250,14 +263,12 @@ where
                 "corrupt record {key}: {e}"
             )))
         })?;
-        if landed(&old_bytes, &mine) {
+        if landed(&old_bytes, mine) {
             return Ok(value);
         }
         f(&mut value)?;
         value.set_version(value.version() + 1);
-        let id = fresh_id(kv);
         let new_bytes = stamp(to_json(&value)?, Some(&old_bytes), &id);
-        mine.push(id);
         match kv.compare_and_swap(key, Some(&old_bytes), &new_bytes) {
             Ok(true) => return Ok(value),
             Ok(false) => {}
@@ -553,6 +564,20 @@ mod tests {
             let stored = kv.get("c").unwrap().unwrap();
             assert_eq!(stamps_of(&stored).len(), KEPT_WRITE_IDS);
         }
+    }
+
+    #[test]
+    fn write_ids_are_read_from_the_last_field_only() {
+        let v = stamp(br#"{"name":"\"_w\":[\"x\"]"}"#.to_vec(), None, "ab12");
+        assert_eq!(stamps_of(&v), vec!["ab12".to_string()]);
+        let v2 = stamp(br#"{"n":1}"#.to_vec(), Some(&v), "cd34");
+        assert_eq!(stamps_of(&v2), vec!["ab12".to_string(), "cd34".to_string()]);
+        assert!(serde_json::from_slice::<serde_json::Value>(&v2).is_ok());
+        assert_eq!(stamps_of(b"{}"), Vec::<String>::new());
+        assert_eq!(
+            stamp(b"{}".to_vec(), None, "e"),
+            br#"{"_w":["e"]}"#.to_vec()
+        );
     }
 
     #[test]

@@ -569,6 +569,49 @@ fn attempt_step(actor: &Actor, req: &Request, step: &str) -> Option<String> {
     Some(keys::idempotency_step(actor.ws(), &hash))
 }
 
+/// The store as one attempt of an idempotent request sees it: its write ids
+/// are derived from the request (its caller, path, Idempotency-Key and
+/// body) and their order, so every attempt of the request stamps its n-th
+/// change with the same id, and `record::update` skips a change an earlier
+/// attempt made before its answer was lost.
+struct AttemptKv<'a> {
+    inner: &'a dyn Kv,
+    attempt: String,
+    writes: std::cell::Cell<u64>,
+}
+
+impl Kv for AttemptKv<'_> {
+    fn get(&self, key: &str) -> crate::store::StoreResult<Option<Vec<u8>>> {
+        self.inner.get(key)
+    }
+    fn get_many(&self, keys: &[String]) -> crate::store::StoreResult<Vec<Option<Vec<u8>>>> {
+        self.inner.get_many(keys)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> crate::store::StoreResult<()> {
+        self.inner.set(key, value)
+    }
+    fn delete(&self, key: &str) -> crate::store::StoreResult<()> {
+        self.inner.delete(key)
+    }
+    fn increment(&self, key: &str, delta: i64) -> crate::store::StoreResult<i64> {
+        self.inner.increment(key, delta)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> crate::store::StoreResult<bool> {
+        self.inner.compare_and_swap(key, expected, new)
+    }
+    fn write_id(&self) -> u64 {
+        let n = self.writes.get();
+        self.writes.set(n + 1);
+        let h = sha_hex(&[self.attempt.as_bytes(), &n.to_le_bytes()]);
+        u64::from_str_radix(&h[..16], 16).unwrap_or(n)
+    }
+}
+
 /// The answer an idempotency record gives by itself: a replay, or a refusal
 /// (another body: 422; done with a secret or too large: 409). `None` while
 /// nothing is done (the claim decides then).
@@ -640,7 +683,26 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
             };
         }
     };
-    let resp: Response = f(env, req, rid).into();
+    // The attempt's writes carry ids of its own, the same in every attempt
+    // of this request: a retry finds what an attempt whose answer was lost
+    // changed already, and does not change it again.
+    let attempt = AttemptKv {
+        inner: env.kv,
+        attempt: sha_hex(&[hash.as_bytes(), body_hash.as_bytes()]),
+        writes: std::cell::Cell::new(0),
+    };
+    let resp: Response = {
+        let mut env = Env {
+            kv: &attempt,
+            now: env.now,
+            random: &mut *env.random,
+            admin_token: env.admin_token,
+            public_origin: env.public_origin,
+            allow_private_webhooks: env.allow_private_webhooks,
+            reply_domain: env.reply_domain,
+        };
+        f(&mut env, req, rid).into()
+    };
     if !(200..300).contains(&resp.status) {
         // Only a success is kept for replay. A refusal changed nothing (no
         // partial writes), so it leaves nothing behind either: a transient
@@ -2711,6 +2773,40 @@ mod after_commit_tests {
                 .count();
             assert_eq!(shown, 1, "case {i}: the thread shows it once");
         }
+    }
+
+    #[test]
+    fn a_retry_of_an_idempotent_request_does_not_redo_a_change_it_made() {
+        let kv = MemKv::new();
+        let key = keys::ticket(&WorkspaceId::parse("acme").unwrap(), TicketNo(9));
+        crate::record::write(&kv, &key, &json!({"n": 0, "version": 0})).unwrap();
+        #[derive(serde::Serialize, Deserialize)]
+        struct N {
+            n: u64,
+            version: u64,
+        }
+        crate::versioned!(N);
+        let attempt = |which: &str| AttemptKv {
+            inner: &kv,
+            attempt: which.to_string(),
+            writes: std::cell::Cell::new(0),
+        };
+        let bump = |kv: &dyn Kv| {
+            update(kv, &key, |r: &mut N| {
+                r.n += 1;
+                Ok(())
+            })
+            .unwrap()
+            .n
+        };
+        // The first attempt's change landed (its answer was lost); its
+        // retry, with the same request's ids, finds it and changes nothing.
+        assert_eq!(bump(&attempt("request-1")), 1);
+        assert_eq!(bump(&attempt("request-1")), 1);
+        // Another request changes it.
+        assert_eq!(bump(&attempt("request-2")), 2);
+        assert_eq!(bump(&kv), 3);
+        assert_eq!(bump(&kv), 4);
     }
 
     #[test]
