@@ -249,16 +249,15 @@ pub fn page(
                     Order::OldestFirst => p + 1,
                     Order::NewestFirst => p - 1,
                 };
-                match read::<Entry>(kv, &keys::view_entry(ws, list, p))? {
-                    Some(e) => heads[i] = Some((p, e)),
-                    // A number handed out and not written: a move in
-                    // flight, or one whose increment's answer was lost
-                    // (never written). The hint moves past it only with
-                    // the run of old, dead entries after it: an entry
-                    // numbered later is older than HINT_GRACE, so whoever
-                    // took this number has finished or died. With no entry
-                    // after it here, the hint stays before it.
-                    None => {}
+                // A number handed out and not written (a move in flight, or
+                // one whose increment's answer was lost: never written) is
+                // passed over. The hint moves past it only with the run of
+                // old, dead entries after it: an entry numbered later is
+                // older than HINT_GRACE, so whoever took this number has
+                // finished or died. With no entry after it here, the hint
+                // stays before it.
+                if let Some(e) = read::<Entry>(kv, &keys::view_entry(ws, list, p))? {
+                    heads[i] = Some((p, e));
                 }
             }
         }
