@@ -16,7 +16,10 @@
 //!   into an upsert.
 //! - Append-only data (messages, audit entries) goes to its own keys, ordered
 //!   by an atomic counter, and is never rewritten. An increment whose answer
-//!   was lost may have counted: readers of numbered sequences skip gaps.
+//!   was lost may have counted: readers of numbered sequences skip gaps. A
+//!   write at such a key whose answer was lost is settled by one read
+//!   ([`write_fresh`]), so a retry does not write the item at a second
+//!   number.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
