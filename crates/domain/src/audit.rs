@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::ids::{TicketNo, WorkspaceId};
 use crate::keys;
-use crate::record::{read, read_counter, write};
+use crate::record::{read, read_counter, write_fresh};
 use crate::store::Kv;
 use crate::time::{Millis, rfc3339};
 
@@ -52,10 +52,10 @@ pub fn record(
         ticket,
         request_id: request_id.into(),
     };
-    write(kv, &keys::audit_entry(ws, n), &e)?;
+    write_fresh(kv, &keys::audit_entry(ws, n), &e)?;
     if let Some(t) = ticket {
         let i = kv.increment(&keys::ticket_audit_counter(ws, t), 1)? as u64;
-        write(kv, &keys::ticket_audit_entry(ws, t, i), &n)?;
+        write_fresh(kv, &keys::ticket_audit_entry(ws, t, i), &n)?;
     }
     // Events with a webhook type are stored for delivery here, so the ledger
     // and the webhooks never disagree on what happened.
@@ -63,32 +63,70 @@ pub fn record(
     Ok(())
 }
 
+/// How long a number handed out but not written holds back readers of the
+/// ledger (see [`page`]). An entry's time is its request's, which may have
+/// started a whole request timeout (30 s by default) before the entry took
+/// its number, so the wait is longer than a thread's
+/// ([`crate::thread::GAP_WAIT`]).
+pub const GAP_WAIT: Millis = 60_000;
+
 /// A page of the ledger, oldest first from `cursor` (exclusive); returns the
 /// entries and the cursor for the next page.
+///
+/// An increment whose answer was lost may have counted, so a number can be
+/// missing for good; a number can also be missing for a moment (its entry
+/// is being written). Readers following cursors must not step over the
+/// second: the page stops before a missing number while it is recent (the
+/// next entry there is younger than [`GAP_WAIT`], or none is there yet) and
+/// steps over it once it is old. Every cursor advances: when nothing was
+/// read before such a gap, the page ends with no cursor, never the cursor
+/// it was given; the reader asks again later from the last entry it has.
 pub fn page(
     kv: &dyn Kv,
     ws: &WorkspaceId,
     ticket: Option<TicketNo>,
     cursor: u64,
     limit: usize,
+    now: Millis,
 ) -> Result<(Vec<Entry>, Option<u64>)> {
     let top = match ticket {
         None => read_counter(kv, &keys::audit_counter(ws))?,
         Some(t) => read_counter(kv, &keys::ticket_audit_counter(ws, t))?,
     };
-    let mut out = Vec::new();
-    let mut pos = cursor;
-    while pos < top && out.len() < limit {
-        pos += 1;
+    // The entry at a position of the ledger or of the ticket's index.
+    let at = |pos: u64| -> Result<Option<Entry>> {
         let n = match ticket {
             None => Some(pos),
             Some(t) => read::<u64>(kv, &keys::ticket_audit_entry(ws, t, pos))?,
         };
-        if let Some(n) = n {
-            if let Some(e) = read::<Entry>(kv, &keys::audit_entry(ws, n))? {
-                out.push(e);
+        match n {
+            Some(n) => read::<Entry>(kv, &keys::audit_entry(ws, n)),
+            None => Ok(None),
+        }
+    };
+    // Whether the gap at `pos` is recent: the next entry is younger than
+    // GAP_WAIT, or there is none yet up to the counter (its number may
+    // still be being written). A long run of missing numbers is old.
+    let young_gap = |pos: u64| -> Result<bool> {
+        let end = top.min(pos + 64);
+        for next in pos + 1..=end {
+            if let Some(e) = at(next)? {
+                return Ok(now - e.at < GAP_WAIT);
             }
         }
+        Ok(end == top)
+    };
+    let mut out = Vec::new();
+    let mut pos = cursor;
+    while pos < top && out.len() < limit {
+        match at(pos + 1)? {
+            Some(e) => out.push(e),
+            None if young_gap(pos + 1)? => {
+                return Ok((out, (pos > cursor).then_some(pos)));
+            }
+            None => {}
+        }
+        pos += 1;
     }
     Ok((out, (pos < top).then_some(pos)))
 }
@@ -150,15 +188,157 @@ mod tests {
             )
             .unwrap();
         }
-        let (all, next) = page(&kv, &ws, None, 0, 3).unwrap();
+        let (all, next) = page(&kv, &ws, None, 0, 3, 0).unwrap();
         assert_eq!((all.len(), next), (3, Some(3)));
-        let (rest, next) = page(&kv, &ws, None, 3, 3).unwrap();
+        let (rest, next) = page(&kv, &ws, None, 3, 3, 0).unwrap();
         assert_eq!((rest.len(), next), (2, None));
-        let (t7, _) = page(&kv, &ws, Some(TicketNo(7)), 0, 10).unwrap();
+        let (t7, _) = page(&kv, &ws, Some(TicketNo(7)), 0, 10, 0).unwrap();
         assert_eq!(t7.iter().map(|e| e.n).collect::<Vec<_>>(), vec![1, 3, 5]);
         let csv = to_csv(&t7[..1]);
         assert_eq!(csv.lines().count(), 2);
         assert!(csv.contains("\"message.posted\""));
         assert_eq!(csv_field("=cmd()"), "\"'=cmd()\"");
+    }
+}
+
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+    use crate::events::Event;
+    use crate::store::{Fault, Faulty, MemKv, Op};
+
+    fn ws() -> WorkspaceId {
+        WorkspaceId::parse("acme").unwrap()
+    }
+
+    /// A store where, while armed, the ledger's counter counts but its
+    /// answer is lost.
+    fn faulty() -> Faulty<MemKv> {
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            Op::Increment if key.ends_with("/audit/n") && !key.contains("/t/") => Fault::After,
+            _ => Fault::Pass,
+        });
+        kv.arm(false);
+        kv
+    }
+
+    fn rec(kv: &dyn Kv, at: Millis, target: &str, t: Option<TicketNo>) -> Result<()> {
+        record(kv, &ws(), at, "u_x", Event::MessagePosted, target, t, "r")
+    }
+
+    /// Every entry a reader gets following cursors from `cursor`, at `now`.
+    fn follow(kv: &dyn Kv, t: Option<TicketNo>, cursor: u64, now: Millis) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cursor = cursor;
+        for _ in 0..100 {
+            let (page, next) = page(kv, &ws(), t, cursor, 1, now).unwrap();
+            out.extend(page.into_iter().map(|e| e.target));
+            match next {
+                Some(n) => {
+                    assert!(n > cursor, "cursor {cursor} -> {n}");
+                    cursor = n;
+                }
+                None => return out,
+            }
+        }
+        panic!("cursors never ended: {out:?}");
+    }
+
+    /// An entry whose number was taken (the increment's answer lost) is a
+    /// gap: while it may still be written, readers stop before it (a
+    /// follower never steps over a slow write), and once it is old they
+    /// step over it; everything else is listed once, in order.
+    #[test]
+    fn the_ledger_waits_for_a_recent_gap_and_steps_over_an_old_one() {
+        let kv = faulty();
+        rec(&kv, 0, "a", None).unwrap();
+        kv.arm(true);
+        assert!(
+            rec(&kv, 500, "lost", None).is_err(),
+            "number 2 taken, no entry"
+        );
+        kv.arm(false);
+        rec(&kv, 1_000, "c", None).unwrap();
+        assert_eq!(read_counter(&kv, &keys::audit_counter(&ws())).unwrap(), 3);
+        // Recent: the page stops before #2, and never hands back its cursor.
+        assert_eq!(page(&kv, &ws(), None, 0, 10, 2_000).unwrap().1, Some(1));
+        assert_eq!(
+            page(&kv, &ws(), None, 1, 10, 2_000).unwrap(),
+            (vec![], None)
+        );
+        assert_eq!(follow(&kv, None, 0, 2_000), vec!["a"]);
+        // A slow write that lands is read in its place, after the ones before.
+        let late = Faulty::new(MemKv::new(), |_, _, _| Fault::Pass);
+        for (k, v) in kv.inner.dump() {
+            late.inner.set(&k, &v).unwrap();
+        }
+        let slow = Entry {
+            n: 2,
+            at: 500,
+            actor: "u_x".into(),
+            action: "message.posted".into(),
+            target: "b".into(),
+            ticket: None,
+            request_id: "r".into(),
+        };
+        write_fresh(&late, &keys::audit_entry(&ws(), 2), &slow).unwrap();
+        assert_eq!(follow(&late, None, 1, 2_000), vec!["b", "c"]);
+        // Never written: stepped over once old.
+        assert_eq!(follow(&kv, None, 1, 1_000 + GAP_WAIT), vec!["c"]);
+        assert_eq!(follow(&kv, None, 0, 1_000 + GAP_WAIT), vec!["a", "c"]);
+        let (all, next) = page(&kv, &ws(), None, 0, 10, 1_000 + GAP_WAIT).unwrap();
+        assert_eq!(
+            (all.iter().map(|e| e.n).collect::<Vec<_>>(), next),
+            (vec![1, 3], None)
+        );
+    }
+
+    /// A number at the top with nothing after it may be an entry being
+    /// written: readers stop before it, however old the entries before.
+    #[test]
+    fn a_gap_at_the_top_waits_for_the_next_entry() {
+        let kv = faulty();
+        rec(&kv, 0, "a", None).unwrap();
+        kv.arm(true);
+        assert!(rec(&kv, 0, "lost", None).is_err());
+        kv.arm(false);
+        let later = 10 * GAP_WAIT;
+        assert_eq!(follow(&kv, None, 0, later), vec!["a"]);
+        assert_eq!(
+            page(&kv, &ws(), None, 1, 10, later).unwrap(),
+            (vec![], None)
+        );
+        rec(&kv, later, "c", None).unwrap();
+        assert_eq!(follow(&kv, None, 1, later), Vec::<String>::new());
+        assert_eq!(follow(&kv, None, 1, later + GAP_WAIT), vec!["c"]);
+    }
+
+    /// A ticket's trail with an index entry that was never written lists
+    /// the others once, in order, and moves past the gap once it is old.
+    #[test]
+    fn a_tickets_trail_steps_over_an_old_gap_in_its_index() {
+        // While armed, a ticket index entry cannot be written.
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            Op::Set(_) if key.contains("/t/") => Fault::Before,
+            _ => Fault::Pass,
+        });
+        kv.arm(false);
+        let t = Some(TicketNo(7));
+        rec(&kv, 0, "a", t).unwrap();
+        kv.inner
+            .increment(&keys::ticket_audit_counter(&ws(), TicketNo(7)), 1)
+            .unwrap();
+        rec(&kv, 1_000, "c", t).unwrap();
+        rec(&kv, 1_000, "other", Some(TicketNo(8))).unwrap();
+        assert_eq!(follow(&kv, t, 0, 2_000), vec!["a"]);
+        assert_eq!(follow(&kv, t, 0, 1_000 + GAP_WAIT), vec!["a", "c"]);
+        // The ledger has every entry: its ticket index failing loses none.
+        kv.arm(true);
+        rec(&kv, 2_000, "d", t).unwrap_err();
+        kv.arm(false);
+        assert_eq!(
+            follow(&kv, None, 0, 2_000 + GAP_WAIT),
+            vec!["a", "c", "other", "d"]
+        );
     }
 }

@@ -632,7 +632,9 @@ pub fn hold(
         decided_at: None,
         version: 0,
     };
-    write(kv, &keys::quarantine(ws, n), &h)?;
+    // A lost answer is settled by one read: an error here frees the
+    // delivery, and the provider's retry would hold the message twice.
+    crate::record::write_fresh(kv, &keys::quarantine(ws, n), &h)?;
     Ok(h)
 }
 
@@ -702,6 +704,57 @@ pub fn undecide(kv: &dyn Kv, ws: &WorkspaceId, n: u64) -> Result<Held> {
         h.decided_at = None;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+    use crate::store::{Fault, Faulty, MemKv, Op};
+
+    /// Numbers of the quarantine never written (the counter's answer lost)
+    /// are skipped; a held message whose write landed but whose answer was
+    /// lost is held once, not again by the provider's retry.
+    #[test]
+    fn the_quarantine_skips_gaps_and_a_lost_answer_is_held_once() {
+        let ws = WorkspaceId::parse("acme").unwrap();
+        // The second message's write lands, its answer is lost; the
+        // fourth's counter counts (from 3), its answer is lost.
+        let kv = Faulty::new(MemKv::new(), |inner, key, op| match op {
+            Op::Set(_) if key.ends_with("/quarantine/000000000002") => Fault::After,
+            Op::Increment if crate::record::read_counter(inner, key).unwrap() == 3 => Fault::After,
+            _ => Fault::Pass,
+        });
+        for from in ["a@x.com", "b@x.com", "c@x.com", "d@x.com"] {
+            let e = Email {
+                from: from.into(),
+                message_id: format!("{from}-1"),
+                ..Email::default()
+            };
+            // An error is retried (as the provider does), a success is final.
+            for _ in 0..3 {
+                if hold(&kv, &ws, &e, None, "unknown", 0).is_ok() {
+                    break;
+                }
+            }
+        }
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = quarantine(&kv, &ws, cursor, 1).unwrap();
+            seen.extend(page.into_iter().map(|h| (h.n, h.from)));
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        let want = [
+            (5, "d@x.com"),
+            (3, "c@x.com"),
+            (2, "b@x.com"),
+            (1, "a@x.com"),
+        ];
+        assert_eq!(seen, want.map(|(n, f)| (n, f.to_string())).to_vec());
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::ids::{TicketNo, UserId, WorkspaceId};
 use crate::keys;
 use crate::model::{Status, Ticket};
-use crate::record::{claim, read, read_counter, update, write};
+use crate::record::{claim, read, read_counter, update, write, write_fresh};
 use crate::store::Kv;
 use crate::time::Millis;
 
@@ -75,7 +75,7 @@ pub fn change(
         t.slot = match &after {
             Some(list) => {
                 let pos = kv.increment(&keys::view_counter(ws, list), 1)? as u64;
-                write(
+                write_fresh(
                     kv,
                     &keys::view_entry(ws, list, pos),
                     &Entry {
@@ -230,9 +230,10 @@ pub fn page(
     // The head entry of each list (read ahead), for the merge.
     let mut heads: Vec<Option<(u64, Entry)>> = vec![None; next.len()];
     // Oldest first: how far the start hint may move. Only past a run of
-    // entries that are there, dead, and older than [`HINT_GRACE`] (an entry
-    // still being moved into may look missing or dead for a moment), from
-    // where this read started.
+    // entries that are dead and older than [`HINT_GRACE`] (an entry still
+    // being moved into may look missing or dead for a moment), and of
+    // missing numbers followed by such an entry, from where this read
+    // started.
     let mut skippable: Vec<(bool, Option<u64>)> = vec![(true, None); next.len()];
     let exhausted = |order: Order, pos: u64, top: u64| match order {
         Order::OldestFirst => pos > top,
@@ -248,9 +249,15 @@ pub fn page(
                     Order::OldestFirst => p + 1,
                     Order::NewestFirst => p - 1,
                 };
-                match read::<Entry>(kv, &keys::view_entry(ws, list, p))? {
-                    Some(e) => heads[i] = Some((p, e)),
-                    None => skippable[i].0 = false,
+                // A number handed out and not written (a move in flight, or
+                // one whose increment's answer was lost: never written) is
+                // passed over. The hint moves past it only with the run of
+                // old, dead entries after it: an entry numbered later is
+                // older than HINT_GRACE, so whoever took this number has
+                // finished or died. With no entry after it here, the hint
+                // stays before it.
+                if let Some(e) = read::<Entry>(kv, &keys::view_entry(ws, list, p))? {
+                    heads[i] = Some((p, e));
                 }
             }
         }
@@ -465,6 +472,95 @@ mod tests {
             3,
             "stops before the missing entry"
         );
+    }
+
+    /// A list number whose increment's answer was lost is never written:
+    /// the start hint moves past it with the old dead entries after it (so
+    /// the dead head does not grow behind it forever), but never past one
+    /// that may still be being written (the entry after it is young).
+    #[test]
+    fn the_start_hint_moves_past_an_old_gap_and_stops_at_a_young_one() {
+        use crate::store::{Fault, Faulty, Op};
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            Op::Increment if key.ends_with("/inbox/pending/general/counter") => Fault::After,
+            _ => Fault::Pass,
+        });
+        kv.arm(false);
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let pending = vec!["pending/general".to_string()];
+        let hint = || start_hint(&kv, &ws, "pending/general").unwrap();
+        let accept = |no: TicketNo, at: Millis| {
+            change(&kv, &ws, no, at, |t| {
+                t.assignee = Some(UserId::new([3; 16]));
+                Ok(())
+            })
+            .unwrap()
+        };
+        let a = fixture::ticket(&kv, &ws, "a@x.test", "A");
+        // b takes entry 2 and gets an error: a gap forever (b stays out of
+        // the inbox until a reindex).
+        kv.arm(true);
+        let cus = fixture::customer(&kv.inner, &ws, "b@x.test", 2);
+        let author = crate::thread::Author {
+            id: None,
+            name: "B".into(),
+            kind: crate::model::AuthorKind::Customer,
+            signed: true,
+        };
+        let (b, _, settled) =
+            crate::thread::create_ticket(&kv, &ws, 0, "B", &cus, "general", &author, "hi").unwrap();
+        assert!(settled.is_err() && b.slot.is_none());
+        kv.arm(false);
+        let c = fixture::ticket(&kv, &ws, "c@x.test", "C");
+        let d = fixture::ticket(&kv, &ws, "d@x.test", "D");
+        // a and c leave Pending; their entries are dead, and old at HOUR.
+        accept(a.no, 10);
+        accept(c.no, 10);
+        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HOUR).unwrap();
+        assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), vec![d.no]);
+        assert_eq!(hint(), 4, "past 1 (dead), 2 (old gap), 3 (dead)");
+        // Entry 5 taken at HOUR and never written (e's increment lost);
+        // entry 6 (f) written at HOUR and dead: the gap is young until
+        // entry 6 is HINT_GRACE old, and the hint waits before it.
+        kv.arm(true);
+        let cus = fixture::customer(&kv.inner, &ws, "e@x.test", 5);
+        let (_, _, settled) =
+            crate::thread::create_ticket(&kv, &ws, HOUR, "E", &cus, "general", &author, "hi")
+                .unwrap();
+        assert!(settled.is_err());
+        kv.arm(false);
+        accept(d.no, HOUR);
+        let cus = fixture::customer(&kv.inner, &ws, "f@x.test", 6);
+        let (f, _, settled) =
+            crate::thread::create_ticket(&kv, &ws, HOUR, "F", &cus, "general", &author, "hi")
+                .unwrap();
+        settled.unwrap();
+        assert_eq!(f.slot.as_ref().map(|s| s.pos), Some(6));
+        accept(f.no, HOUR);
+        let (p, _) = page(
+            &kv,
+            &ws,
+            &pending,
+            Order::OldestFirst,
+            None,
+            10,
+            HOUR + 1_000,
+        )
+        .unwrap();
+        assert!(p.is_empty());
+        assert_eq!(hint(), 5, "past 4 (dead, old), not the young gap at 5");
+        let (p, _) = page(
+            &kv,
+            &ws,
+            &pending,
+            Order::OldestFirst,
+            None,
+            10,
+            HOUR + HINT_GRACE,
+        )
+        .unwrap();
+        assert!(p.is_empty());
+        assert_eq!(hint(), 7, "past the gap once it is old");
     }
 
     #[test]

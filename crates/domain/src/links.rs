@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::ids::{TicketNo, WorkspaceId};
 use crate::keys;
-use crate::record::{read, read_counter, write};
+use crate::record::{read, read_counter, write_fresh};
 use crate::store::Kv;
 
 /// Which kind of link holder.
@@ -36,7 +36,9 @@ struct Entry {
 /// Record a new link holder in the workspace index.
 pub fn index(kv: &dyn Kv, ws: &WorkspaceId, kind: Kind, ticket: TicketNo, id: &str) -> Result<()> {
     let i = kv.increment(&keys::link_index_counter(ws), 1)? as u64;
-    write(
+    // A lost answer is settled by one read: an error fails the add, share
+    // or invitation, and the client's retry would make a second one.
+    write_fresh(
         kv,
         &keys::link_index(ws, i),
         &Entry {

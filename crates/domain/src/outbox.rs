@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::ids::WorkspaceId;
 use crate::keys;
-use crate::record::{read, read_counter, write};
+use crate::record::{read, read_counter, write_fresh};
 use crate::seal::SealKey;
 use crate::store::Kv;
 use crate::time::Millis;
@@ -257,7 +257,9 @@ pub fn enqueue(
         message_id: draft.message_id.as_deref().map(header_text),
         version: 0,
     };
-    write(kv, &keys::mail(ws, n), &e)?;
+    // A lost answer is settled by one read: an error here is retried by
+    // the client (a second email at another number), a success is not.
+    write_fresh(kv, &keys::mail(ws, n), &e)?;
     Ok(e)
 }
 
@@ -508,7 +510,7 @@ mod tests {
         assert_eq!(out, "x&amp;&amp;");
     }
     use super::*;
-    use crate::store::MemKv;
+    use crate::store::{Fault, Faulty, MemKv, Op};
 
     #[test]
     fn no_line_break_reaches_a_header() {
@@ -607,5 +609,54 @@ mod tests {
             redact_links("a https://x/login#acme.AbC-_9 b"),
             "a https://x/login#[redacted] b"
         );
+    }
+
+    /// An email to `to`, retried (as a client retries an error) up to
+    /// three times.
+    fn send_retrying(kv: &dyn Kv, ws: &WorkspaceId, to: &str, key: &SealKey) {
+        let b = Branding::default();
+        for _ in 0..3 {
+            let draft = login_link(&b, "Ann", "https://app.example/login#acme.T");
+            if enqueue(kv, ws, 1, to, draft, key, [7; 32]).is_ok() {
+                return;
+            }
+        }
+    }
+
+    fn listed(kv: &dyn Kv, ws: &WorkspaceId, key: &SealKey) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = page(kv, ws, cursor, 1, key).unwrap();
+            out.extend(page.into_iter().map(|e| e.to));
+            match next {
+                Some(n) => cursor = Some(n),
+                None => return out,
+            }
+        }
+    }
+
+    /// Numbers whose email was never written (the counter's answer lost,
+    /// or the write failed) are skipped; an email whose write landed but
+    /// whose answer was lost is stored once, not again by the retry.
+    #[test]
+    fn the_outbox_skips_gaps_and_a_lost_answer_is_not_a_second_email() {
+        let key = SealKey::derive("deployment secret");
+        let ws = WorkspaceId::parse("acme").unwrap();
+        // The second email's write lands, its answer is lost; the fourth's
+        // counter counts (from 3), its answer is lost.
+        let kv = Faulty::new(MemKv::new(), |inner, key, op| match op {
+            Op::Set(_) if key.ends_with("/mail/i/000000000002") => Fault::After,
+            Op::Increment if crate::record::read_counter(inner, key).unwrap() == 3 => Fault::After,
+            _ => Fault::Pass,
+        });
+        for to in ["a@x.com", "b@x.com", "c@x.com", "d@x.com"] {
+            send_retrying(&kv, &ws, to, &key);
+        }
+        assert_eq!(
+            listed(&kv, &ws, &key),
+            ["d@x.com", "c@x.com", "b@x.com", "a@x.com"]
+        );
+        assert_eq!(read_counter(&kv, &keys::mail_counter(&ws)).unwrap(), 5);
     }
 }

@@ -16,7 +16,10 @@
 //!   into an upsert.
 //! - Append-only data (messages, audit entries) goes to its own keys, ordered
 //!   by an atomic counter, and is never rewritten. An increment whose answer
-//!   was lost may have counted: readers of numbered sequences skip gaps.
+//!   was lost may have counted: readers of numbered sequences skip gaps. A
+//!   write at such a key whose answer was lost is settled by one read
+//!   ([`write_fresh`]), so a retry does not write the item at a second
+//!   number.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -148,6 +151,23 @@ pub fn write<T: Serialize>(kv: &dyn Kv, key: &str, value: &T) -> Result<()> {
         .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
     kv.set(key, &bytes)?;
     Ok(())
+}
+
+/// [`write`] a record at a key fresh from a counter (nobody else writes
+/// it), settling a lost answer: when the write reports an error, one read
+/// tells whether it landed. The same bytes there mean it did (a success, so
+/// the caller's retry never writes the item again at a second number);
+/// anything else returns the write's error, and the number stays a gap,
+/// which readers of numbered sequences skip.
+pub fn write_fresh<T: Serialize>(kv: &dyn Kv, key: &str, value: &T) -> Result<()> {
+    let bytes = to_json(value)?;
+    match kv.set(key, &bytes) {
+        Ok(()) => Ok(()),
+        Err(e) => match kv.get(key) {
+            Ok(Some(there)) if there == bytes => Ok(()),
+            _ => Err(Error::Store(e)),
+        },
+    }
 }
 
 /// Read a counter written by `increment` without changing it. Backends
@@ -724,5 +744,30 @@ mod tests {
         });
         assert_eq!(wins, 1);
         assert!(create_unique(&kv, "claim/x", "x", &1, "thing").is_err());
+    }
+
+    /// A write whose answer was lost is settled by one read: landed is a
+    /// success, not landed is the error (the number stays a gap).
+    #[test]
+    fn write_fresh_settles_a_lost_answer() {
+        let lost = Faulty::new(MemKv::new(), |_, _, op| match op {
+            Op::Set(_) => Fault::After,
+            _ => Fault::Pass,
+        });
+        assert!(lost.set("k", b"1").is_err(), "the plain write errs");
+        write_fresh(&lost, "n/1", &"one").unwrap();
+        assert_eq!(
+            read::<String>(&lost, "n/1").unwrap().as_deref(),
+            Some("one")
+        );
+        let down = Faulty::new(MemKv::new(), |_, _, op| match op {
+            Op::Set(_) => Fault::Before,
+            _ => Fault::Pass,
+        });
+        assert!(matches!(
+            write_fresh(&down, "n/1", &"one"),
+            Err(Error::Store(_))
+        ));
+        assert_eq!(down.get("n/1").unwrap(), None);
     }
 }

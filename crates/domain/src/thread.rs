@@ -10,7 +10,7 @@ use crate::keys;
 use crate::model::{
     AuthorKind, Message, Reader, Status, Ticket, Visibility, marks_staff_unseen, status_after_post,
 };
-use crate::record::{read, write};
+use crate::record::{read, write_fresh};
 use crate::store::Kv;
 use crate::time::Millis;
 
@@ -133,9 +133,9 @@ pub fn check_body(body: &str) -> Result<()> {
 
 /// Create a ticket with its first message (public, by `author`).
 ///
-/// The first message written is the commit point: the ticket exists from
-/// then on, so what follows (list entries, search terms, the inbox entry)
-/// cannot undo it. Its outcome is the third value: an error there is for
+/// The first message is written, then the ticket record: once the record
+/// is written the ticket exists (the commit point), so what follows (list
+/// entries, search terms, the inbox entry) cannot undo it. Its outcome is the third value: an error there is for
 /// the caller to log (`POST /api/v1/inbox/reindex` places a ticket the inbox
 /// missed), never to answer with, since a client's retry would create a
 /// second ticket.
@@ -181,19 +181,24 @@ pub fn create_ticket(
         reply_ref: None,
         version: 0,
     };
-    // The key is fresh from the counter: nobody else can be writing it.
-    write(kv, &keys::ticket(ws, no), &ticket)?;
+    // The first message, then the record: a ticket exists once both are
+    // written. A failure before that leaves nothing a listing shows (a
+    // ticket number or a message with no ticket is skipped), so the
+    // client's retry is the only ticket; a write whose answer was lost is
+    // settled by reading it back ([`write_fresh`]). The keys are fresh
+    // from the counters: nobody else can be writing them.
     let message = append(kv, ws, no, first)?;
+    write_fresh(kv, &keys::ticket(ws, no), &ticket)?;
     let mut ticket = ticket;
     let settled = (|| -> Result<()> {
         // Append-only list entries so a customer's (and company's) tickets
         // are listed without scanning the workspace.
         let i = kv.increment(&keys::customer_ticket_counter(ws, &customer.id), 1)? as u64;
-        write(kv, &keys::customer_ticket(ws, &customer.id, i), &no)?;
+        write_fresh(kv, &keys::customer_ticket(ws, &customer.id, i), &no)?;
         if let Some(company) = &customer.company {
             let h = crate::workspace::company_key(company);
             let i = kv.increment(&keys::company_ticket_counter(ws, &h), 1)? as u64;
-            write(kv, &keys::company_ticket(ws, &h, i), &no)?;
+            write_fresh(kv, &keys::company_ticket(ws, &h, i), &no)?;
         }
         // Searchable: subject and first message by everyone who sees the
         // ticket; the customer's name and email by staff.
@@ -274,7 +279,9 @@ fn draft(
 /// Number a [`draft`] from the ticket's counter and write it.
 fn append(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, mut message: Message) -> Result<Message> {
     message.seq = MessageSeq(kv.increment(&keys::message_counter(ws, no), 1)? as u64);
-    write(kv, &keys::message(ws, no, message.seq), &message)?;
+    // A lost answer is settled by one read, so a retry never posts twice;
+    // a number whose message was not written is a gap readers step over.
+    write_fresh(kv, &keys::message(ws, no, message.seq), &message)?;
     Ok(message)
 }
 
@@ -1133,6 +1140,91 @@ mod commit_point_tests {
 }
 
 #[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use crate::store::{Fault, Faulty, MemKv, Op};
+
+    fn ws() -> WorkspaceId {
+        WorkspaceId::parse("acme").unwrap()
+    }
+
+    fn author(cus: &crate::workspace::User) -> Author {
+        Author {
+            id: Some(cus.id.to_string()),
+            name: cus.name.clone(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        }
+    }
+
+    fn listed(kv: &dyn Kv) -> Vec<(u64, String)> {
+        let (page, next) = list(kv, &ws(), &Scope::Workspace, None, 100).unwrap();
+        assert!(next.is_none());
+        page.into_iter().map(|t| (t.no.0, t.subject)).collect()
+    }
+
+    /// A new ticket whose first message cannot be written is an error the
+    /// client retries: the failed attempt leaves no ticket in the listing
+    /// (its number is a gap), so the ticket is listed once.
+    #[test]
+    fn a_new_ticket_whose_first_message_fails_is_listed_once_after_the_retry() {
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            Op::Set(_) if key.contains("/m/") => Fault::Before,
+            _ => Fault::Pass,
+        });
+        kv.arm(false);
+        let cus = fixture::customer(&kv, &ws(), "c@x.com", 1);
+        kv.arm(true);
+        let a = author(&cus);
+        assert!(create_ticket(&kv, &ws(), 0, "Late", &cus, "q", &a, "where").is_err());
+        kv.arm(false);
+        let (t, _, settled) = create_ticket(&kv, &ws(), 1, "Late", &cus, "q", &a, "where").unwrap();
+        settled.unwrap();
+        assert_eq!(t.no, TicketNo(2), "number 1 is a gap");
+        assert_eq!(listed(&kv), vec![(2, "Late".to_string())]);
+        assert_eq!(
+            ticket(&kv, &ws(), TicketNo(1)).unwrap_err(),
+            Error::NotFound
+        );
+    }
+
+    /// A message (or a new ticket's record) whose write landed but whose
+    /// answer was lost is a success: the post is not an error a client
+    /// would retry, so it is written once.
+    #[test]
+    fn writes_whose_answer_is_lost_are_posted_once() {
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            Op::Set(_) if key.contains("/t/") => Fault::After,
+            _ => Fault::Pass,
+        });
+        kv.arm(false);
+        let cus = fixture::customer(&kv, &ws(), "c@x.com", 1);
+        let a = author(&cus);
+        kv.arm(true);
+        let (t, m, _) = create_ticket(&kv, &ws(), 0, "Late", &cus, "q", &a, "where").unwrap();
+        assert_eq!((t.no.0, m.seq.0), (1, 1));
+        let (m, _) = post(&kv, &ws(), t.no, 5, &a, Visibility::Public, "again", None).unwrap();
+        assert_eq!(m.seq.0, 2);
+        kv.arm(false);
+        assert_eq!(listed(&kv), vec![(1, "Late".to_string())]);
+        let t = ticket(&kv, &ws(), t.no).unwrap();
+        let p = page(
+            &kv,
+            &ws(),
+            &t,
+            &Reader::Staff,
+            Order::OldestFirst,
+            None,
+            10,
+            5,
+        )
+        .unwrap();
+        let bodies: Vec<&str> = p.messages.iter().map(|m| m.source.as_str()).collect();
+        assert_eq!((bodies, p.next), (vec!["where", "again"], None));
+    }
+}
+
+#[cfg(test)]
 mod list_tests {
     use super::*;
     use crate::store::MemKv;
@@ -1192,6 +1284,61 @@ mod list_tests {
         assert_eq!(nos(Scope::Customer(a.id.clone()), 2), vec![6, 4, 1]);
         assert_eq!(nos(Scope::Company("CO".into()), 10), vec![6, 5, 4, 2, 1]);
         assert_eq!(nos(Scope::Customer(c.id.clone()), 10), vec![3]);
+    }
+}
+
+#[cfg(test)]
+mod list_gap_tests {
+    use super::*;
+    use crate::store::MemKv;
+
+    /// A customer's and a company's ticket lists, and the workspace's,
+    /// with a number taken and never written (an increment whose answer
+    /// was lost): every ticket is listed once, newest first, across pages.
+    #[test]
+    fn ticket_lists_skip_numbers_never_written() {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let mut cus = fixture::customer(&kv, &ws, "c@x.com", 1);
+        cus.company = Some("Co".into());
+        let author = Author {
+            id: None,
+            name: "C".into(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
+        let mut made = Vec::new();
+        for i in 0..4 {
+            if i == 2 {
+                kv.increment(&keys::ticket_counter(&ws), 1).unwrap();
+                kv.increment(&keys::customer_ticket_counter(&ws, &cus.id), 1)
+                    .unwrap();
+                let h = crate::workspace::company_key("Co");
+                kv.increment(&keys::company_ticket_counter(&ws, &h), 1)
+                    .unwrap();
+            }
+            let (t, _, settled) = create_ticket(&kv, &ws, i, "S", &cus, "q", &author, "b").unwrap();
+            settled.unwrap();
+            made.push(t.no.0);
+        }
+        assert_eq!(made, vec![1, 2, 4, 5]);
+        for scope in [
+            Scope::Workspace,
+            Scope::Customer(cus.id.clone()),
+            Scope::Company("co".into()),
+        ] {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let (page, next) = list(&kv, &ws, &scope, cursor, 1).unwrap();
+                seen.extend(page.iter().map(|t| t.no.0));
+                match next {
+                    Some(n) => cursor = Some(n),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, vec![5, 4, 2, 1], "{scope:?}");
+        }
     }
 }
 

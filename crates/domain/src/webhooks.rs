@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::{EndpointId, TicketNo, WorkspaceId};
 use crate::keys;
-use crate::record::{claim, read, read_counter, update, write};
+use crate::record::{claim, read, read_counter, update, write, write_fresh};
 use crate::seal::SealKey;
 use crate::store::Kv;
 use crate::time::{HOUR, Millis, rfc3339};
@@ -506,11 +506,11 @@ pub fn emit(
         at: now,
         payload,
     };
-    write(kv, &keys::webhook_event(ws, n), &stored)?;
+    write_fresh(kv, &keys::webhook_event(ws, n), &stored)?;
     let mut out = Vec::new();
     for ep in wanting {
         let d = kv.increment(&keys::webhook_delivery_counter(ws), 1)? as u64;
-        write(
+        write_fresh(
             kv,
             &keys::webhook_delivery(ws, d),
             &Delivery {
@@ -833,7 +833,9 @@ pub fn redeliver(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis) -> Result<D
         version: 0,
         ..old
     };
-    write(kv, &keys::webhook_delivery(ws, m), &d)?;
+    // A lost answer is settled by one read: an admin's retry of an error
+    // would send the event a second time.
+    write_fresh(kv, &keys::webhook_delivery(ws, m), &d)?;
     enqueue(ws, m);
     Ok(d)
 }
@@ -841,7 +843,7 @@ pub fn redeliver(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis) -> Result<D
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemKv;
+    use crate::store::{Fault, Faulty, MemKv, Op};
 
     fn setup() -> (MemKv, WorkspaceId, SealKey) {
         (
@@ -1041,6 +1043,97 @@ mod tests {
         assert!(again.n > ds[0] && again.event == delivery(&kv, &ws, ds[0]).unwrap().event);
         assert_eq!(take_enqueued(), vec![(ws.clone(), again.n)]);
         assert!(due(&kv, &ws, 50).unwrap().contains(&again.n));
+    }
+
+    /// An endpoint for every event type, at a private address (tests).
+    fn endpoint(kv: &dyn Kv, ws: &WorkspaceId, key: &SealKey) {
+        create(
+            kv,
+            ws,
+            "http://127.0.0.1:1/h",
+            &[],
+            0,
+            [1; 32],
+            [101; 32],
+            [1; 16],
+            key,
+            true,
+        )
+        .unwrap();
+    }
+
+    fn succeed(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis, key: &SealKey) {
+        assert!(prepare(kv, ws, n, now, key, true).unwrap().is_some());
+        record_attempt(kv, ws, n, now, Ok(200)).unwrap();
+    }
+
+    fn low_water(kv: &dyn Kv, ws: &WorkspaceId) -> u64 {
+        read::<LowWater>(kv, &keys::webhook_low_water(ws))
+            .unwrap()
+            .unwrap()
+            .done_through
+    }
+
+    /// A delivery number taken and never written (the increment's answer
+    /// lost): the flush's low-water mark waits at it while a later delivery
+    /// is recent (it may be a delivery still being written) and steps over
+    /// it once that is old; the listing shows every other delivery once,
+    /// newest first, across pages.
+    #[test]
+    fn the_flush_and_the_listing_step_over_a_delivery_never_written() {
+        let (inner, ws, key) = setup();
+        let kv = Faulty::new(inner, |_, key, op| match op {
+            Op::Increment if key.ends_with("/webhooks/delivery-counter") => Fault::After,
+            _ => Fault::Pass,
+        });
+        kv.arm(false);
+        endpoint(&kv, &ws, &key);
+        let first = emit(&kv, &ws, 0, "u", Event::TicketCreated, "#1", None).unwrap();
+        kv.arm(true);
+        assert!(emit(&kv, &ws, 0, "u", Event::TicketCreated, "#2", None).is_err());
+        kv.arm(false);
+        let third = emit(&kv, &ws, 1_000, "u", Event::TicketCreated, "#3", None).unwrap();
+        assert_eq!((first[0], third[0]), (1, 3), "number 2 is a gap");
+        succeed(&kv, &ws, 1, 1_000, &key);
+        succeed(&kv, &ws, 3, 1_000, &key);
+        assert!(due(&kv, &ws, 2_000).unwrap().is_empty());
+        assert_eq!(low_water(&kv, &ws), 1, "waits at a recent gap");
+        assert!(due(&kv, &ws, 61_000).unwrap().is_empty());
+        assert_eq!(low_water(&kv, &ws), 3, "steps over an old one");
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = deliveries(&kv, &ws, None, cursor, 1).unwrap();
+            seen.extend(page.iter().map(|d| d.n));
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![3, 1]);
+    }
+
+    /// A redelivery whose write landed but whose answer was lost is a
+    /// success: the admin does not retry it into a second redelivery.
+    #[test]
+    fn a_redelivery_whose_answer_is_lost_is_made_once() {
+        let (inner, ws, key) = setup();
+        let kv = Faulty::new(inner, |_, key, op| match op {
+            Op::Set(_) if key.contains("/webhooks/delivery/") => Fault::After,
+            _ => Fault::Pass,
+        });
+        kv.arm(false);
+        endpoint(&kv, &ws, &key);
+        let ds = emit(&kv, &ws, 0, "u", Event::TicketCreated, "#1", None).unwrap();
+        kv.arm(true);
+        // An error is what an admin retries; a success is final.
+        let mut tries = 0;
+        while redeliver(&kv, &ws, ds[0], 10).is_err() && tries < 2 {
+            tries += 1;
+        }
+        kv.arm(false);
+        let (all, _) = deliveries(&kv, &ws, None, None, 10).unwrap();
+        assert_eq!(all.iter().map(|d| d.n).collect::<Vec<_>>(), vec![2, 1]);
     }
 
     #[test]

@@ -1260,7 +1260,7 @@ fn audit_export(
             .filter(|n| (1..=5000).contains(n))
             .ok_or_else(|| Error::bad("invalid_query", "limit must be 1 to 5000"))?,
     };
-    let (entries, next) = crate::audit::page(env.kv, ws, ticket, after, limit)?;
+    let (entries, next) = crate::audit::page(env.kv, ws, ticket, after, limit, env.now)?;
     match req.query_param("format").as_deref() {
         None | Some("json") => Ok(Response::json(
             200,

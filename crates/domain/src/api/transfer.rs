@@ -511,6 +511,9 @@ pub(super) fn reindex(env: &mut Env, actor: &super::Actor, rid: &str) -> Result<
     let ws = actor.ws().clone();
     let top = crate::record::read_counter(env.kv, &crate::keys::ticket_counter(&ws))?;
     let mut placed = 0;
+    // Tickets found: a number whose ticket was never written (an increment
+    // whose answer was lost, a create that failed) is no ticket.
+    let mut tickets = 0;
     let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
     for n in 1..=top {
         let no = TicketNo(n);
@@ -519,6 +522,7 @@ pub(super) fn reindex(env: &mut Env, actor: &super::Actor, rid: &str) -> Result<
         else {
             continue;
         };
+        tickets += 1;
         if t.slot.is_none() && !t.deleted {
             t = crate::inbox::change(env.kv, &ws, no, t.updated_at, |_| Ok(()))?;
             workspace::note_queue(env.kv, &ws, &t.queue)?;
@@ -541,12 +545,12 @@ pub(super) fn reindex(env: &mut Env, actor: &super::Actor, rid: &str) -> Result<
     for (list, want) in &counts {
         crate::inbox::set_count(env.kv, &ws, list, *want)?;
     }
-    let mut resp = Response::json(200, &json!({"tickets": top, "placed": placed}));
+    let mut resp = Response::json(200, &json!({"tickets": tickets, "placed": placed}));
     let audited = audit(
         env,
         actor,
         Event::InboxReindexed,
-        &format!("{placed} of {top}"),
+        &format!("{placed} of {tickets}"),
         None,
         rid,
     );
@@ -630,4 +634,80 @@ pub(super) fn inbox(env: &mut Env, actor: &super::Actor, req: &Request) -> Resul
             "counts": {"pending": sum(&pending)?, "working": sum(&working)?, "resolved": sum(&resolved)?},
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::WorkspaceId;
+    use crate::store::{Kv, MemKv};
+
+    fn call(kv: &MemKv, method: &str, path: &str, auth: &str, body: &str) -> Response {
+        let mut n = 0u8;
+        let mut random = move || {
+            n = n.wrapping_add(1);
+            [n; 32]
+        };
+        let mut env = Env {
+            kv,
+            now: 1_000_000,
+            random: &mut random,
+            admin_token: "admin-token-for-tests-0123",
+            public_origin: "https://ts.test",
+            allow_private_webhooks: false,
+            reply_domain: "",
+        };
+        let req = Request {
+            method: method.into(),
+            path: path.into(),
+            headers: vec![
+                ("authorization".into(), auth.into()),
+                ("content-type".into(), "application/json".into()),
+            ],
+            body: body.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        super::super::handle_tickets(&mut env, &req)
+    }
+
+    fn json_of(r: &Response) -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    /// A ticket number taken and never written is no ticket: the reindex
+    /// counts the tickets it found, not the numbers handed out.
+    #[test]
+    fn the_reindex_counts_tickets_not_numbers() {
+        let kv = MemKv::new();
+        let made = call(
+            &kv,
+            "POST",
+            "/api/v1/workspaces",
+            "Bearer admin-token-for-tests-0123",
+            r#"{"id":"acme","name":"Acme"}"#,
+        );
+        assert_eq!(made.status, 201);
+        let bearer = format!("Bearer {}", json_of(&made)["secret"].as_str().unwrap());
+        let cus = call(
+            &kv,
+            "PUT",
+            "/api/v1/users",
+            &bearer,
+            r#"{"email":"cus@x.test","name":"Cus","role":"customer"}"#,
+        );
+        let cus = json_of(&cus)["user"]["id"].as_str().unwrap().to_string();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let new_ticket = || {
+            let body = json!({"customer_id": cus, "subject": "S", "body": "b"}).to_string();
+            let t = call(&kv, "POST", "/api/v1/tickets", &bearer, &body);
+            assert_eq!(t.status, 201, "{}", String::from_utf8_lossy(&t.body));
+        };
+        new_ticket();
+        // Number 2 handed out, its ticket never written.
+        kv.increment(&crate::keys::ticket_counter(&ws), 1).unwrap();
+        new_ticket();
+        let r = call(&kv, "POST", "/api/v1/inbox/reindex", &bearer, "");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(json_of(&r), json!({"tickets": 2, "placed": 0}));
+    }
 }
