@@ -222,8 +222,12 @@ fn staff_transfer_one_ticket_at_once_and_it_has_one_assignee() {
         None,
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    // The holder hands it to each of the others at once: one transfer
-    // lands, the rest find it is no longer theirs to give.
+    // The holder hands it to each of the others at once, each from the
+    // version it opened: one transfer lands, the rest find it changed.
+    let version =
+        json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}"), None))["ticket"]["version"]
+            .as_u64()
+            .expect("the ticket's version");
     let b = w.bearer();
     let results: Vec<(String, u16, String)> = std::thread::scope(|s| {
         let hs: Vec<_> = many[1..]
@@ -241,7 +245,9 @@ fn staff_transfer_one_ticket_at_once_and_it_has_one_assignee() {
                             ("Ticketshare-Act-As", &from),
                             ("Content-Type", "application/json"),
                         ],
-                        json!({"to": to}).to_string().as_bytes(),
+                        json!({"to": to, "if_version": version})
+                            .to_string()
+                            .as_bytes(),
                     );
                     (to, r.status, r.text())
                 })

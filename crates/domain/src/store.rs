@@ -220,10 +220,12 @@ impl<T: Kv + ?Sized> Kv for &T {
     }
 }
 
-/// One write-side call, as a [`Faulty`] store's rule sees it (reads always
-/// pass).
+/// One call, as a [`Faulty`] store's rule sees it (reads only on a store
+/// made with [`Faulty::with_reads`]; batch reads always pass).
 #[derive(Debug, Clone, Copy)]
 pub enum Op<'a> {
+    /// `get`.
+    Get,
     /// `set` with this value.
     Set(&'a [u8]),
     /// `delete`.
@@ -258,6 +260,7 @@ pub struct Faulty<S> {
     pub inner: S,
     armed: std::sync::atomic::AtomicBool,
     rule: fn(&dyn Kv, &str, Op<'_>) -> Fault,
+    reads: bool,
 }
 
 impl<S: Kv> Faulty<S> {
@@ -267,6 +270,15 @@ impl<S: Kv> Faulty<S> {
             inner,
             armed: std::sync::atomic::AtomicBool::new(true),
             rule,
+            reads: false,
+        }
+    }
+
+    /// [`Faulty::new`] whose rule sees single reads too ([`Op::Get`]).
+    pub fn with_reads(inner: S, rule: fn(&dyn Kv, &str, Op<'_>) -> Fault) -> Self {
+        Self {
+            reads: true,
+            ..Self::new(inner, rule)
         }
     }
 
@@ -306,6 +318,9 @@ impl<S: Kv> Faulty<S> {
 
 impl<S: Kv> Kv for Faulty<S> {
     fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        if self.reads {
+            return self.run(key, Op::Get, || self.inner.get(key));
+        }
         self.inner.get(key)
     }
     fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {

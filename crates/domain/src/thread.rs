@@ -150,6 +150,34 @@ pub fn create_ticket(
     author: &Author,
     body: &str,
 ) -> Result<(Ticket, Message, Result<()>)> {
+    create_ticket_reserved(kv, ws, now, subject, customer, queue, author, body, None)
+}
+
+/// Store keys where an idempotent ticket creation keeps the numbers it
+/// takes, so its retry completes that ticket instead of opening another.
+#[derive(Debug, Clone)]
+pub struct Reserved {
+    /// The ticket's number.
+    pub ticket: String,
+    /// Its first message's number.
+    pub first_message: String,
+}
+
+/// [`create_ticket`], keeping its numbers at `reserved`: a retry of the
+/// same request (its first attempt's answer lost) finds the ticket it
+/// opened, or completes it, and never opens a second one.
+#[allow(clippy::too_many_arguments)]
+pub fn create_ticket_reserved(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    now: Millis,
+    subject: &str,
+    customer: &crate::workspace::User,
+    queue: &str,
+    author: &Author,
+    body: &str,
+    reserved: Option<&Reserved>,
+) -> Result<(Ticket, Message, Result<()>)> {
     let subject = check_subject(subject)?;
     let html = checked_html(body)?;
     // The first message, checked whole before the ticket's number is taken.
@@ -161,7 +189,17 @@ pub fn create_ticket(
         html,
         Extras::default(),
     )?;
-    let no = TicketNo(kv.increment(&keys::ticket_counter(ws), 1)? as u64);
+    let no = match reserved {
+        None => TicketNo(kv.increment(&keys::ticket_counter(ws), 1)? as u64),
+        Some(r) => match read::<u64>(kv, &r.ticket)? {
+            Some(n) => TicketNo(n),
+            None => {
+                let no = TicketNo(kv.increment(&keys::ticket_counter(ws), 1)? as u64);
+                write_fresh(kv, &r.ticket, &no.0)?;
+                no
+            }
+        },
+    };
     let ticket = Ticket {
         no,
         subject,
@@ -187,37 +225,63 @@ pub fn create_ticket(
     // client's retry is the only ticket; a write whose answer was lost is
     // settled by reading it back ([`write_fresh`]). The keys are fresh
     // from the counters: nobody else can be writing them.
-    let message = append(kv, ws, no, first)?;
+    let message = match reserved {
+        None => append(kv, ws, no, first)?,
+        Some(r) => append_reserved(kv, ws, no, first, &r.first_message)?,
+    };
+    if reserved.is_some() {
+        if let Some(there) = read::<Ticket>(kv, &keys::ticket(ws, no))? {
+            // An earlier attempt of this request opened it (and nothing
+            // after its record ran: that attempt failed on the record).
+            let mut ticket = there;
+            let settled = settle_new_ticket(kv, ws, now, customer, body, &message, &mut ticket);
+            return Ok((ticket, message, settled));
+        }
+    }
     write_fresh(kv, &keys::ticket(ws, no), &ticket)?;
     let mut ticket = ticket;
-    let settled = (|| -> Result<()> {
-        // Append-only list entries so a customer's (and company's) tickets
-        // are listed without scanning the workspace.
-        let i = kv.increment(&keys::customer_ticket_counter(ws, &customer.id), 1)? as u64;
-        write_fresh(kv, &keys::customer_ticket(ws, &customer.id, i), &no)?;
-        if let Some(company) = &customer.company {
-            let h = crate::workspace::company_key(company);
-            let i = kv.increment(&keys::company_ticket_counter(ws, &h), 1)? as u64;
-            write_fresh(kv, &keys::company_ticket(ws, &h, i), &no)?;
-        }
-        // Searchable: subject and first message by everyone who sees the
-        // ticket; the customer's name and email by staff.
-        crate::search::index(kv, ws, no, &format!("{} {body}", ticket.subject), true)?;
-        crate::search::index(
-            kv,
-            ws,
-            no,
-            &format!("{} {}", customer.name, customer.email),
-            false,
-        )?;
-        // Into the inbox (Pending of its queue).
-        ticket = crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
-            t.last_seq = t.last_seq.max(message.seq.0);
-            Ok(())
-        })?;
-        Ok(())
-    })();
+    let settled = settle_new_ticket(kv, ws, now, customer, body, &message, &mut ticket);
     Ok((ticket, message, settled))
+}
+
+/// What follows a new ticket's record: its customer's (and company's) list
+/// entries, its search terms, its inbox entry. Reported beside the ticket,
+/// never instead of it.
+fn settle_new_ticket(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    now: Millis,
+    customer: &crate::workspace::User,
+    body: &str,
+    message: &Message,
+    ticket: &mut Ticket,
+) -> Result<()> {
+    let no = ticket.no;
+    // Append-only list entries so a customer's (and company's) tickets
+    // are listed without scanning the workspace.
+    let i = kv.increment(&keys::customer_ticket_counter(ws, &customer.id), 1)? as u64;
+    write_fresh(kv, &keys::customer_ticket(ws, &customer.id, i), &no)?;
+    if let Some(company) = &customer.company {
+        let h = crate::workspace::company_key(company);
+        let i = kv.increment(&keys::company_ticket_counter(ws, &h), 1)? as u64;
+        write_fresh(kv, &keys::company_ticket(ws, &h, i), &no)?;
+    }
+    // Searchable: subject and first message by everyone who sees the
+    // ticket; the customer's name and email by staff.
+    crate::search::index(kv, ws, no, &format!("{} {body}", ticket.subject), true)?;
+    crate::search::index(
+        kv,
+        ws,
+        no,
+        &format!("{} {}", customer.name, customer.email),
+        false,
+    )?;
+    // Into the inbox (Pending of its queue).
+    *ticket = crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
+        t.last_seq = t.last_seq.max(message.seq.0);
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// Read a ticket (deleted ones are not found).
@@ -301,7 +365,7 @@ fn append_reserved(
         Some(n) => MessageSeq(n),
         None => {
             let seq = MessageSeq(kv.increment(&keys::message_counter(ws, no), 1)? as u64);
-            write(kv, reserved, &seq.0)?;
+            write_fresh(kv, reserved, &seq.0)?;
             seq
         }
     };
@@ -310,7 +374,7 @@ fn append_reserved(
         return Ok(landed);
     }
     message.seq = seq;
-    write(kv, &key, &message)?;
+    write_fresh(kv, &key, &message)?;
     Ok(message)
 }
 

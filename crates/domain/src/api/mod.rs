@@ -708,9 +708,15 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
         // partial writes), so it leaves nothing behind either: a transient
         // one (409, 429) may be retried, and a corrected request may reuse
         // the key. A 503 may have made its change: steps that must not run
-        // twice keep what they reserved (`attempt_step`), so the retry
-        // completes them once.
-        record::release(env.kv, lease);
+        // twice keep what they reserved (`attempt_step`), and its writes
+        // carry the request's own ids (`AttemptKv`), so the retry completes
+        // them once. The claim is given up (a refusal's is removed) so the
+        // retry runs at once.
+        if resp.status >= 500 {
+            record::release(env.kv, lease);
+        } else {
+            let _ = env.kv.delete(&claim_key);
+        }
         return Ok(resp);
     }
     // The request's change is written: its answer is a success whatever
@@ -1471,7 +1477,9 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
         }
         o.validate()?;
     }
-    let (mut t, first, settled) = thread::create_ticket(
+    let reserved =
+        attempt_step(actor, req, "ticket").zip(attempt_step(actor, req, "first-message"));
+    let (mut t, first, settled) = thread::create_ticket_reserved(
         env.kv,
         ws,
         env.now,
@@ -1480,6 +1488,12 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
         &queue,
         &author,
         &body.body,
+        reserved
+            .map(|(ticket, first_message)| thread::Reserved {
+                ticket,
+                first_message,
+            })
+            .as_ref(),
     )?;
     // The ticket and its first message are written: the post stands,
     // whatever fails after it (the answer shows what the ticket holds).
@@ -2698,13 +2712,16 @@ mod after_commit_tests {
 
     /// Messages of ticket 1 whose record contains `text`.
     fn posted(w: &World, text: &str) -> usize {
+        posted_on(w, 1, text)
+    }
+
+    /// Messages of ticket `no` whose record contains `text`.
+    fn posted_on(w: &World, no: u64, text: &str) -> usize {
+        let prefix = format!("ws/acme/t/{no:012}/m/");
         w.kv.inner
             .dump()
             .iter()
-            .filter(|(k, v)| {
-                k.starts_with("ws/acme/t/000000000001/m/")
-                    && String::from_utf8_lossy(v).contains(text)
-            })
+            .filter(|(k, v)| k.starts_with(&prefix) && String::from_utf8_lossy(v).contains(text))
             .count()
     }
 
@@ -2773,6 +2790,80 @@ mod after_commit_tests {
                 .count();
             assert_eq!(shown, 1, "case {i}: the thread shows it once");
         }
+    }
+
+    #[test]
+    fn a_new_ticket_whose_answer_was_lost_is_opened_once_by_its_retry() {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        static STAGE: AtomicU8 = AtomicU8::new(0);
+        fn ticket_record(key: &str) -> bool {
+            key.strip_prefix("ws/acme/t/")
+                .is_some_and(|n| n.len() == 12 && n.bytes().all(|b| b.is_ascii_digit()))
+        }
+        // The ticket's record is written and the answer lost; reading it
+        // back fails too, so the request cannot tell and answers 503.
+        let kv = Faulty::with_reads(MemKv::new(), |_, key, op| {
+            if !ticket_record(key) {
+                return Fault::Pass;
+            }
+            match op {
+                Op::Set(_)
+                    if STAGE
+                        .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok() =>
+                {
+                    Fault::After
+                }
+                Op::Get
+                    if STAGE
+                        .compare_exchange(1, 2, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok() =>
+                {
+                    Fault::Before
+                }
+                _ => Fault::Pass,
+            }
+        });
+        kv.arm(false);
+        let mut w = World::with(kv);
+        let cus = body(&w.api(
+            handle_tickets,
+            "PUT",
+            "/api/v1/users",
+            r#"{"email":"cus@x.test","name":"Cus","role":"customer"}"#,
+        ))["user"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let open = json!({"customer_id": cus, "subject": "Broken", "body": "it broke"}).to_string();
+        let headers = [("idempotency-key", "t-1")];
+        let first = w.api_with(handle_tickets, "POST", "/api/v1/tickets", &headers, &open);
+        assert_eq!(
+            first.status,
+            503,
+            "{}",
+            String::from_utf8_lossy(&first.body)
+        );
+        let again = w.api_with(handle_tickets, "POST", "/api/v1/tickets", &headers, &open);
+        assert_eq!(
+            again.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&again.body)
+        );
+        assert_eq!(body(&again)["ticket"]["number"], 2);
+        let records =
+            w.kv.inner
+                .dump()
+                .iter()
+                .filter(|(k, _)| ticket_record(k))
+                .count();
+        assert_eq!(records, 2, "the setup's ticket and this one, once");
+        // Listed once, with its first message once.
+        let list = w.api(handle_tickets, "GET", "/api/v1/tickets", "");
+        let listed = body(&list)["tickets"].as_array().unwrap().len();
+        assert_eq!(listed, 2, "{}", String::from_utf8_lossy(&list.body));
+        assert_eq!(posted_on(&w, 2, "it broke"), 1);
     }
 
     #[test]
