@@ -181,7 +181,19 @@ pub fn create_ticket(
         reply_ref: None,
         version: 0,
     };
-    // The key is fresh from the counter: nobody else can be writing it.
+    // The keys are fresh from the counter: nobody else can be writing them.
+    // Its empty delegate and participant lists first, so that a first
+    // invitation only updates them (never a list made from an absent key).
+    write(
+        kv,
+        &keys::delegates(ws, no),
+        &crate::delegates::Delegates::default(),
+    )?;
+    write(
+        kv,
+        &keys::participants(ws, no),
+        &crate::participants::Participants::default(),
+    )?;
     write(kv, &keys::ticket(ws, no), &ticket)?;
     let message = append(kv, ws, no, first)?;
     let mut ticket = ticket;
