@@ -237,6 +237,25 @@ impl World {
         )
     }
 
+    /// The collaborator sends the reply form rendered with `once`.
+    fn share_reply(&mut self, once: &str, text: &str) -> Response {
+        let cookie = self.cookie.clone();
+        let headers = [
+            ("cookie", cookie.as_str()),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ];
+        let path = format!("/s/{}", self.share);
+        let form = format!("action=reply&once={once}&body={text}");
+        self.call(handle_shares, "POST", &path, &headers, &form)
+    }
+
+    /// Staff promote external note `seq` to a public reply.
+    fn promote(&mut self, seq: u64) -> Response {
+        let bearer = self.bearer.clone();
+        let path = format!("/api/v1/tickets/1/messages/{seq}/promote");
+        self.json(handle_replies, "POST", &path, &bearer, "")
+    }
+
     /// The sources of ticket 1's messages, in order.
     fn thread(&self) -> Vec<String> {
         let mut keys = self.kv.inner.keys_with_prefix("ws/acme/t/000000000001/m/");
@@ -370,6 +389,92 @@ fn a_mailgun_delivery_that_died_holding_its_token_is_taken_over() {
     let replay = w.mailgun("tok-1", "m4@x.test");
     assert_eq!(replay.status, 409, "{}", show(&replay));
     assert_eq!(w.posted(MAILED), 1);
+}
+
+/// The collaborator's reply fails before its message is written (a 5xx):
+/// sending the same form again posts it, once.
+#[test]
+fn a_share_reply_that_failed_is_posted_by_sending_the_form_again() {
+    let mut w = World::new(|_, key, op| match op {
+        Op::Set(_) if key.contains("/m/") => Fault::Before,
+        _ => Fault::Pass,
+    });
+    let once = "form-0123456789abcdef";
+    let first = w.share_reply(once, "Found+it");
+    assert!(first.status >= 500, "{}", show(&first));
+    w.kv.arm(false);
+    let again = w.share_reply(once, "Found+it");
+    assert_eq!(again.status, 303, "{}", show(&again));
+    let twice = w.share_reply(once, "Found+it");
+    assert_eq!(twice.status, 303, "{}", show(&twice));
+    assert_eq!(w.posted("Found it"), 1);
+}
+
+/// The collaborator's reply dies holding its form (its post fails, and so
+/// does giving the form back), or the form's claim loses its answer: the
+/// same form sent again redirects while the claim may still be held, then
+/// posts the reply, once.
+#[test]
+fn a_share_reply_that_died_holding_its_form_is_posted_later_once() {
+    for rule in [
+        (|_: &dyn Kv, key: &str, op: Op<'_>| match op {
+            Op::Set(_) if key.contains("/m/") => Fault::Before,
+            Op::Delete if key.contains("/once/") => Fault::Before,
+            Op::Swap(v) if key.contains("/once/") && contains(v, br#""holder":"""#) => {
+                Fault::Before
+            }
+            _ => Fault::Pass,
+        }) as fn(&dyn Kv, &str, Op<'_>) -> Fault,
+        |_, key, op| match op {
+            Op::Increment if key.contains("/once/") => Fault::After,
+            _ => Fault::Pass,
+        },
+    ] {
+        let mut w = World::new(rule);
+        let once = "form-fedcba9876543210";
+        let first = w.share_reply(once, "Found+it");
+        assert!(first.status >= 500, "{}", show(&first));
+        w.kv.arm(false);
+        let soon = w.share_reply(once, "Found+it");
+        assert!(soon.status < 400, "{}", show(&soon));
+        w.now += TAKEOVER_FOR_TESTS;
+        let later = w.share_reply(once, "Found+it");
+        assert_eq!(later.status, 303, "{}", show(&later));
+        let again = w.share_reply(once, "Found+it");
+        assert_eq!(again.status, 303, "{}", show(&again));
+        assert_eq!(w.posted("Found it"), 1);
+    }
+}
+
+/// A promotion dies holding its claim (the post fails, and so does giving
+/// the claim back): a retry is refused while the claim may still be held,
+/// then promotes the note, once.
+#[test]
+fn a_promotion_that_died_holding_its_claim_is_done_later_once() {
+    let mut w = World::new(|_, key, op| match op {
+        Op::Set(_) if key.contains("/m/") => Fault::Before,
+        Op::Delete if key.contains("/promoted/") => Fault::Before,
+        Op::Swap(v) if key.contains("/promoted/") && contains(v, br#""holder":"""#) => {
+            Fault::Before
+        }
+        _ => Fault::Pass,
+    });
+    w.kv.arm(false);
+    let note = w.share_reply("form-0000000000000001", "Use+part+B");
+    assert_eq!(note.status, 303, "{}", show(&note));
+    let seq = w.thread().len() as u64;
+    w.kv.arm(true);
+    let first = w.promote(seq);
+    assert!(first.status >= 500, "{}", show(&first));
+    w.kv.arm(false);
+    let soon = w.promote(seq);
+    assert_eq!(soon.status, 409, "{}", show(&soon));
+    w.now += TAKEOVER_FOR_TESTS;
+    let later = w.promote(seq);
+    assert_eq!(later.status, 201, "{}", show(&later));
+    let again = w.promote(seq);
+    assert_eq!(again.status, 409, "{}", show(&again));
+    assert_eq!(w.posted("Use part B"), 2, "the note and its one promotion");
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
