@@ -366,6 +366,24 @@ fn a_delivery_whose_post_lost_its_answer_posts_once() {
     assert_eq!(w.posted(MAILED), 1);
 }
 
+/// A held message's write lands and its answer is lost: one read settles
+/// it, so the message is held once and a redelivery is a duplicate.
+#[test]
+fn a_held_message_whose_write_lost_its_answer_is_held_once() {
+    let mut w = World::new(|_, key, op| match op {
+        Op::Set(_) if key.contains("/quarantine/") => Fault::After,
+        _ => Fault::Pass,
+    });
+    // Not from the ticket's customer: held for staff.
+    w.reply_to = "support@acme.test".into();
+    let first = w.postmark("m5@x.test");
+    assert_eq!(first.status, 202, "{}", show(&first));
+    let again = w.postmark("m5@x.test");
+    assert_eq!(again.status, 200, "{}", show(&again));
+    let (held, _) = crate::inbound::quarantine(&w.kv, &w.ws(), None, 10).unwrap();
+    assert_eq!(held.len(), 1);
+}
+
 /// A Mailgun delivery dies holding its token (the post fails, and so does
 /// giving the token back): the redelivery, with the same signature, takes
 /// the token over once it is stale, and posts the message once; a replay
