@@ -220,6 +220,9 @@ pub fn invite(
 }
 
 /// What an invite link leads to (for the page a GET shows; changes nothing).
+/// A link works while its delegate entry is invited with its hash: the
+/// entry is what [`accept`] changes, once; the token's `used` only records
+/// a use, so an acceptance that failed after it can be done again.
 pub fn peek(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, TicketNo, Delegate)> {
     let (ws, tok) = link.rsplit_once('.').ok_or(Error::NotFound)?;
     if !token::well_formed(tok) {
@@ -229,11 +232,7 @@ pub fn peek(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, Ticket
     let hash = token::hash(Purpose::Invite, tok);
     let rec: TokenRecord = read(kv, &keys::token(&ws, &hash))?.ok_or(Error::NotFound)?;
     let no = rec.ticket.ok_or(Error::NotFound)?;
-    if rec.purpose != "invite"
-        || rec.used
-        || rec.revoked
-        || rec.expires_at.is_some_and(|e| now >= e)
-    {
+    if rec.purpose != "invite" || rec.revoked || rec.expires_at.is_some_and(|e| now >= e) {
         return Err(Error::NotFound);
     }
     crate::thread::ticket(kv, &ws, no)?;
@@ -244,14 +243,17 @@ pub fn peek(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, Ticket
     Ok((ws, no, d))
 }
 
-/// Accept an invite: exactly one use of a link succeeds; used, revoked,
-/// replaced, expired and unknown links are all `NotFound`.
+/// Accept an invite: exactly one use of a link succeeds (the one whose swap
+/// of the delegate entry from invited to accepted lands); used, revoked,
+/// replaced, expired and unknown links are all `NotFound`. A use that failed
+/// after marking the token used, before the entry changed, left the link
+/// working: using it again accepts.
 pub fn accept(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, TicketNo, Delegate)> {
     let (ws, no, _) = peek(kv, link, now)?;
     let tok = link.rsplit_once('.').map(|(_, t)| t).unwrap_or_default();
     let hash = token::hash(Purpose::Invite, tok);
     update(kv, &keys::token(&ws, &hash), |r: &mut TokenRecord| {
-        if r.used || r.revoked || r.expires_at.is_some_and(|e| now >= e) {
+        if r.revoked || r.expires_at.is_some_and(|e| now >= e) {
             return Err(Error::NotFound);
         }
         r.used = true;
@@ -611,6 +613,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// An acceptance whose token is marked used and whose delegate entry
+    /// cannot be changed (the store fails) is an error, and the link still
+    /// works: using it again accepts, once.
+    #[test]
+    fn an_acceptance_that_failed_after_using_its_token_is_done_by_using_the_link_again() {
+        let (mem, ws, no, _, friend) = setup();
+        let kv = crate::store::Faulty::new(mem, |_, key, op| match op {
+            crate::store::Op::Swap(_) if key.ends_with("/delegates") => crate::store::Fault::Before,
+            _ => crate::store::Fault::Pass,
+        });
+        kv.arm(false);
+        let (_, link) = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
+        kv.arm(true);
+        assert!(accept(&kv, &link, 2).is_err());
+        assert!(active(&kv, &ws, no, &friend.id).unwrap().is_none());
+        kv.arm(false);
+        assert!(peek(&kv, &link, 3).is_ok(), "the link still works");
+        accept(&kv, &link, 3).unwrap();
+        assert!(active(&kv, &ws, no, &friend.id).unwrap().is_some());
+        assert_eq!(accept(&kv, &link, 4).unwrap_err(), Error::NotFound);
+        assert_eq!(peek(&kv, &link, 4).unwrap_err(), Error::NotFound);
     }
 
     #[test]
