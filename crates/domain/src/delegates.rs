@@ -4,8 +4,9 @@
 //! replies. Revoking takes effect on the very next request and kills any
 //! pending link.
 //!
-//! A ticket's delegates are one versioned record (changed by compare-and-swap);
-//! each delegate's tickets are an append-only list for their dashboard.
+//! A ticket's delegates are one versioned record (changed by compare-and-swap),
+//! written empty with the ticket; each delegate's tickets are an append-only
+//! list for their dashboard.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +14,7 @@ use crate::auth::TokenRecord;
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, UserId, WorkspaceId};
 use crate::keys;
-use crate::record::{claim, read, read_counter, update, write};
+use crate::record::{ensure, read, read_counter, read_ensured, update, write};
 use crate::store::Kv;
 use crate::time::{HOUR, Millis};
 use crate::token::{self, Purpose};
@@ -71,7 +72,7 @@ pub struct Delegates {
 
 /// The delegates of a ticket (an empty list when none was ever invited).
 pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Delegate>> {
-    Ok(read::<Delegates>(kv, &keys::delegates(ws, no))?
+    Ok(read_ensured::<Delegates>(kv, &keys::delegates(ws, no))?
         .unwrap_or_default()
         .list)
 }
@@ -88,20 +89,18 @@ pub fn active(
         .find(|d| &d.user == user && d.status == DelegateStatus::Accepted))
 }
 
-fn ensure_list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<()> {
+/// The ticket's delegate list as it stands. A ticket gets its empty list
+/// when it is created ([`crate::thread::create_ticket`]); one created before
+/// that has none until its first invitation makes it ([`ensure`]: never
+/// stranded by an invitation that died half-way, unlike the claim it
+/// replaces, whose key is no longer read).
+fn current(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Delegates> {
     let key = keys::delegates(ws, no);
-    if read::<Delegates>(kv, &key)?.is_none() && claim(kv, &keys::delegates_claim(ws, no))? {
-        write(kv, &key, &Delegates::default())?;
+    if let Some(d) = read_ensured::<Delegates>(kv, &key)? {
+        return Ok(d);
     }
-    // A concurrent first invite may still be writing the empty list.
-    for _ in 0..1000 {
-        if kv.get(&key)?.is_some() {
-            return Ok(());
-        }
-    }
-    Err(Error::Conflict(
-        "the delegate list is being created; try again".into(),
-    ))
+    ensure(kv, &key, &Delegates::default())?;
+    Ok(read_ensured::<Delegates>(kv, &key)?.unwrap_or_default())
 }
 
 /// Invite a customer (by email) to a ticket. Returns the delegate and the
@@ -141,10 +140,53 @@ pub fn invite(
             invitee.company.as_deref().unwrap_or_default()
         )));
     }
-    ensure_list(kv, ws, no)?;
+    let before = current(kv, ws, no)?;
+    if before
+        .list
+        .iter()
+        .any(|x| x.user == invitee.id && x.status == DelegateStatus::Accepted)
+    {
+        return Err(Error::Conflict(
+            "this customer is already a delegate of the ticket".into(),
+        ));
+    }
+    // Everything that names the invitation is written before the list
+    // entry that makes its link work, so a failure at any step leaves
+    // nothing half-usable and a retry (a new link) completes it: the
+    // dashboard entry and the live-links index for a first invitation
+    // (read against the list, so one whose entry never lands shows
+    // nothing; readers skip repeats), then the link's token (dead until an
+    // entry carries its hash: `peek` and `accept` require that).
+    if !before.list.iter().any(|x| x.user == invitee.id) {
+        let i = kv.increment(&keys::delegated_counter(ws, &invitee.id), 1)? as u64;
+        write(kv, &keys::delegated_ticket(ws, &invitee.id, i), &no)?;
+        crate::links::index(
+            kv,
+            ws,
+            crate::links::Kind::Delegate,
+            no,
+            invitee.id.as_str(),
+        )?;
+    }
     let tok = token::new_token(random);
     let link_hash = token::hash(Purpose::Invite, &tok);
-    let mut fresh = false;
+    write(
+        kv,
+        &keys::token(ws, &link_hash),
+        &TokenRecord {
+            purpose: "invite".into(),
+            user: Some(invitee.id.clone()),
+            key_id: None,
+            created_at: now,
+            expires_at: Some(now + INVITE_LIFETIME),
+            used: false,
+            revoked: false,
+            version: 0,
+            ticket: Some(no),
+        },
+    )?;
+    // A re-invited delegate's previous link stops working: `peek` and
+    // `accept` require the link's hash to be the entry's current one.
     let updated = update(kv, &keys::delegates(ws, no), |d: &mut Delegates| {
         let entry = Delegate {
             user: invitee.id.clone(),
@@ -165,41 +207,10 @@ pub fn invite(
                 ));
             }
             Some(x) => *x = entry,
-            None => {
-                d.list.push(entry);
-                fresh = true;
-            }
+            None => d.list.push(entry),
         }
         Ok(())
     })?;
-    // A re-invited delegate's previous link stops working: `peek` and
-    // `accept` require the link's hash to be the entry's current one.
-    write(
-        kv,
-        &keys::token(ws, &link_hash),
-        &TokenRecord {
-            purpose: "invite".into(),
-            user: Some(invitee.id.clone()),
-            key_id: None,
-            created_at: now,
-            expires_at: Some(now + INVITE_LIFETIME),
-            used: false,
-            revoked: false,
-            version: 0,
-            ticket: Some(no),
-        },
-    )?;
-    if fresh {
-        let i = kv.increment(&keys::delegated_counter(ws, &invitee.id), 1)? as u64;
-        write(kv, &keys::delegated_ticket(ws, &invitee.id, i), &no)?;
-        crate::links::index(
-            kv,
-            ws,
-            crate::links::Kind::Delegate,
-            no,
-            invitee.id.as_str(),
-        )?;
-    }
     let d = updated
         .list
         .into_iter()
@@ -209,6 +220,9 @@ pub fn invite(
 }
 
 /// What an invite link leads to (for the page a GET shows; changes nothing).
+/// A link works while its delegate entry is invited with its hash: the
+/// entry is what [`accept`] changes, once; the token's `used` only records
+/// a use, so an acceptance that failed after it can be done again.
 pub fn peek(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, TicketNo, Delegate)> {
     let (ws, tok) = link.rsplit_once('.').ok_or(Error::NotFound)?;
     if !token::well_formed(tok) {
@@ -218,11 +232,7 @@ pub fn peek(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, Ticket
     let hash = token::hash(Purpose::Invite, tok);
     let rec: TokenRecord = read(kv, &keys::token(&ws, &hash))?.ok_or(Error::NotFound)?;
     let no = rec.ticket.ok_or(Error::NotFound)?;
-    if rec.purpose != "invite"
-        || rec.used
-        || rec.revoked
-        || rec.expires_at.is_some_and(|e| now >= e)
-    {
+    if rec.purpose != "invite" || rec.revoked || rec.expires_at.is_some_and(|e| now >= e) {
         return Err(Error::NotFound);
     }
     crate::thread::ticket(kv, &ws, no)?;
@@ -233,14 +243,17 @@ pub fn peek(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, Ticket
     Ok((ws, no, d))
 }
 
-/// Accept an invite: exactly one use of a link succeeds; used, revoked,
-/// replaced, expired and unknown links are all `NotFound`.
+/// Accept an invite: exactly one use of a link succeeds (the one whose swap
+/// of the delegate entry from invited to accepted lands); used, revoked,
+/// replaced, expired and unknown links are all `NotFound`. A use that failed
+/// after marking the token used, before the entry changed, left the link
+/// working: using it again accepts.
 pub fn accept(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, TicketNo, Delegate)> {
     let (ws, no, _) = peek(kv, link, now)?;
     let tok = link.rsplit_once('.').map(|(_, t)| t).unwrap_or_default();
     let hash = token::hash(Purpose::Invite, tok);
     update(kv, &keys::token(&ws, &hash), |r: &mut TokenRecord| {
-        if r.used || r.revoked || r.expires_at.is_some_and(|e| now >= e) {
+        if r.revoked || r.expires_at.is_some_and(|e| now >= e) {
             return Err(Error::NotFound);
         }
         r.used = true;
@@ -272,6 +285,9 @@ pub fn revoke(
     user: &UserId,
     now: Millis,
 ) -> Result<Delegate> {
+    if read_ensured::<Delegates>(kv, &keys::delegates(ws, no))?.is_none() {
+        return Err(Error::NotFound);
+    }
     let mut hash = String::new();
     let updated = update(kv, &keys::delegates(ws, no), |d: &mut Delegates| {
         let x = d
@@ -301,7 +317,7 @@ pub fn revoke_all(
     no: TicketNo,
     now: Millis,
 ) -> Result<Vec<Delegate>> {
-    if kv.get(&keys::delegates(ws, no))?.is_none() {
+    if read_ensured::<Delegates>(kv, &keys::delegates(ws, no))?.is_none() {
         return Ok(Vec::new());
     }
     let mut revoked = Vec::new();
@@ -351,7 +367,9 @@ pub fn delegated_tickets(
     let mut i = top;
     while i >= 1 && out.len() < limit {
         if let Some(no) = read::<TicketNo>(kv, &keys::delegated_ticket(ws, user, i))? {
-            if active(kv, ws, no, user)?.is_some() {
+            // An invitation retried after a failure may have listed the
+            // ticket twice.
+            if !out.contains(&no) && active(kv, ws, no, user)?.is_some() {
                 out.push(no);
             }
         }
@@ -500,6 +518,124 @@ mod tests {
         assert!(e.message().contains("already sees the ticket"), "{e}");
         assert!(list(&kv, &ws, t.no).unwrap().is_empty(), "nothing written");
         assert!(invite(&kv, &ws, t.no, "admin", "other@else.com", true, 1, [6; 32]).is_ok());
+    }
+
+    #[test]
+    fn a_ticket_has_its_empty_lists_from_its_creation() {
+        let (kv, ws, no, _, friend) = setup();
+        let raw = |key: &str| kv.get(key).unwrap().expect("written with the ticket");
+        let d: Delegates = serde_json::from_slice(&raw(&keys::delegates(&ws, no))).unwrap();
+        let p: crate::participants::Participants =
+            serde_json::from_slice(&raw(&keys::participants(&ws, no))).unwrap();
+        assert!(d.list.is_empty() && p.list.is_empty());
+        // The first invitation updates the list; no claim is taken.
+        invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
+        assert_eq!(kv.get(&keys::delegates_claim(&ws, no)).unwrap(), None);
+        assert_eq!(list(&kv, &ws, no).unwrap().len(), 1);
+    }
+
+    /// A ticket from before lists were written with it, whose first
+    /// invitation claimed the list and died before writing it.
+    fn without_list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) {
+        kv.delete(&keys::delegates(ws, no)).unwrap();
+        kv.increment(&keys::delegates_claim(ws, no), 1).unwrap();
+    }
+
+    #[test]
+    fn a_ticket_from_before_gets_its_list_from_its_next_invitation() {
+        let (kv, ws, no, _, friend) = setup();
+        without_list(&kv, &ws, no);
+        assert!(list(&kv, &ws, no).unwrap().is_empty());
+        let (_, link) = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
+        accept(&kv, &link, 2).unwrap();
+        assert!(active(&kv, &ws, no, &friend.id).unwrap().is_some());
+    }
+
+    /// Which write call of an invitation faults, and how (set per test run).
+    static STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+    static HOW: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    fn nth_write_faults(_: &dyn Kv, _: &str, op: crate::store::Op<'_>) -> crate::store::Fault {
+        use crate::store::{Fault, Op};
+        use std::sync::atomic::Ordering::SeqCst;
+        if CALLS.fetch_add(1, SeqCst) != STEP.load(SeqCst) {
+            return Fault::Pass;
+        }
+        match (HOW.load(SeqCst), op) {
+            (0, _) => Fault::Before,
+            (1, _) => Fault::After,
+            (_, Op::Swap(_)) => Fault::SwapDenied,
+            _ => Fault::After,
+        }
+    }
+
+    /// Every write of a first invitation (a ticket with its list, and one
+    /// from before without) failing before or after it lands, or a swap
+    /// denied after it lands: the invitation's answer is an error or its
+    /// link, and inviting again completes it, once: the link works, the
+    /// delegate's dashboard and the live-links list name the ticket once.
+    #[test]
+    fn an_invitation_that_fails_at_any_step_is_completed_by_inviting_again() {
+        use std::sync::atomic::Ordering::SeqCst;
+        for legacy in [false, true] {
+            for how in 0..3 {
+                for step in 0..12 {
+                    let (mem, ws, no, _, friend) = setup();
+                    if legacy {
+                        without_list(&mem, &ws, no);
+                    }
+                    let kv = crate::store::Faulty::new(mem, nth_write_faults);
+                    HOW.store(how, SeqCst);
+                    STEP.store(step, SeqCst);
+                    CALLS.store(0, SeqCst);
+                    let first = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]);
+                    kv.arm(false);
+                    let case = format!("legacy {legacy}, fault {how} at write {step}: {first:?}");
+                    let link = match first {
+                        Ok((_, link)) => link,
+                        Err(_) => {
+                            invite(&kv, &ws, no, "admin", &friend.email, true, 2, [3; 32])
+                                .unwrap_or_else(|e| panic!("{case}: the retry failed: {e}"))
+                                .1
+                        }
+                    };
+                    accept(&kv, &link, 3).unwrap_or_else(|e| panic!("{case}: {e}"));
+                    assert_eq!(list(&kv, &ws, no).unwrap().len(), 1, "{case}");
+                    assert_eq!(
+                        delegated_tickets(&kv, &ws, &friend.id, 10).unwrap(),
+                        vec![no],
+                        "{case}"
+                    );
+                    let (live, _) = crate::links::page(&kv, &ws, None, 10, 3).unwrap();
+                    assert_eq!(live.len(), 1, "{case}: {live:?}");
+                    assert_eq!(live[0].id, friend.id.as_str(), "{case}");
+                }
+            }
+        }
+    }
+
+    /// An acceptance whose token is marked used and whose delegate entry
+    /// cannot be changed (the store fails) is an error, and the link still
+    /// works: using it again accepts, once.
+    #[test]
+    fn an_acceptance_that_failed_after_using_its_token_is_done_by_using_the_link_again() {
+        let (mem, ws, no, _, friend) = setup();
+        let kv = crate::store::Faulty::new(mem, |_, key, op| match op {
+            crate::store::Op::Swap(_) if key.ends_with("/delegates") => crate::store::Fault::Before,
+            _ => crate::store::Fault::Pass,
+        });
+        kv.arm(false);
+        let (_, link) = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
+        kv.arm(true);
+        assert!(accept(&kv, &link, 2).is_err());
+        assert!(active(&kv, &ws, no, &friend.id).unwrap().is_none());
+        kv.arm(false);
+        assert!(peek(&kv, &link, 3).is_ok(), "the link still works");
+        accept(&kv, &link, 3).unwrap();
+        assert!(active(&kv, &ws, no, &friend.id).unwrap().is_some());
+        assert_eq!(accept(&kv, &link, 4).unwrap_err(), Error::NotFound);
+        assert_eq!(peek(&kv, &link, 4).unwrap_err(), Error::NotFound);
     }
 
     #[test]

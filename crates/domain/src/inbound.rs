@@ -5,15 +5,16 @@
 //! (`reply+<reference>@<reply domain>`, unguessable) or by the
 //! `In-Reply-To`/`References` headers of our own outgoing mail; stripping
 //! quoted history and signatures; duplicate deliveries (same Message-ID)
-//! posted once; and the quarantine where mail from an address that is not on
-//! the ticket waits for staff.
+//! posted once, and a delivery that failed or died taken over by the
+//! provider's retry; and the quarantine where mail from an address that is
+//! not on the ticket waits for staff.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, WorkspaceId, encode_random};
 use crate::keys;
-use crate::record::{claim, read, read_counter, update, write};
+use crate::record::{Claim, Lease, acquire_after_claim, claim, read, read_counter, update, write};
 use crate::seal::SealKey;
 use crate::store::Kv;
 use crate::time::Millis;
@@ -23,6 +24,10 @@ use crate::token;
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// How far a Mailgun timestamp may be from our clock.
 pub const MAX_SKEW: Millis = 300_000;
+/// How long a delivery holds its Message-ID (and Mailgun token) before a
+/// redelivery may take it over: longer than any request runs, so only a
+/// delivery that died (or lost the store's answers) is taken over.
+pub const DELIVERY_TAKEOVER: Millis = 60_000;
 /// Longest text kept from a message, in bytes.
 pub const MAX_TEXT_BYTES: usize = crate::thread::MAX_MESSAGE_BYTES;
 
@@ -120,7 +125,13 @@ pub fn verify_postmark(cfg: &Config, authorization: Option<&str>) -> Result<()> 
 
 /// Check Mailgun's signature: hex HMAC-SHA256 of `timestamp + token` with
 /// the signing key, the timestamp within ±[`MAX_SKEW`], and each token
-/// used once (a replay is refused).
+/// used once (a replay is refused). The token is held by this delivery
+/// (`holder`, fresh per request): the caller [`crate::record::finish`]es
+/// the lease when the delivery is done (posted, held, or refused for good)
+/// and [`crate::record::release`]s it when it failed, so the provider's
+/// retry (the same signature) is taken; one that died is taken over after
+/// [`DELIVERY_TAKEOVER`].
+#[allow(clippy::too_many_arguments)]
 pub fn verify_mailgun(
     kv: &dyn Kv,
     ws: &WorkspaceId,
@@ -129,8 +140,9 @@ pub fn verify_mailgun(
     timestamp: &str,
     tok: &str,
     signature: &str,
+    holder: &str,
     now: Millis,
-) -> Result<()> {
+) -> Result<Lease> {
     let sealed = cfg.mailgun_key.as_deref().ok_or(Error::Unauthenticated)?;
     let signing = crate::seal::open(key, sealed).ok_or(Error::Unauthenticated)?;
     if tok.is_empty() || tok.len() > 200 || signature.len() != 64 {
@@ -154,12 +166,16 @@ pub fn verify_mailgun(
             "the signature's timestamp is more than 300 s from our clock",
         ));
     }
-    if !claim(kv, &keys::mailgun_token(ws, &sha_hex(tok.as_bytes())))? {
-        return Err(Error::Conflict(
+    let token_key = keys::mailgun_token(ws, &sha_hex(tok.as_bytes()));
+    match acquire_after_claim(kv, &token_key, holder, now, DELIVERY_TAKEOVER)? {
+        Claim::Held(lease) => Ok(lease),
+        Claim::Done => Err(Error::Conflict(
             "this signature token was used already (a replay)".into(),
-        ));
+        )),
+        Claim::Busy => Err(Error::Conflict(
+            "a delivery with this signature token is being processed; try again later".into(),
+        )),
     }
-    Ok(())
 }
 
 /// A received email, from either provider.
@@ -538,27 +554,28 @@ pub fn route(kv: &dyn Kv, ws: &WorkspaceId, e: &Email) -> Result<Option<TicketNo
     Ok(None)
 }
 
-/// Claim a Message-ID: true the first time it is seen in the workspace.
-pub fn first_delivery(kv: &dyn Kv, ws: &WorkspaceId, message_id: &str) -> Result<bool> {
-    claim(
+/// Claim the processing of a Message-ID for this delivery (`holder`, fresh
+/// per request): [`Claim::Held`] for the one delivery that processes it
+/// now, which [`crate::record::finish`]es it once the message is posted or
+/// held (later deliveries are [`Claim::Done`]: duplicates) or
+/// [`crate::record::release`]s it when it failed, so the provider's retry
+/// processes it. A delivery that died holding it is taken over by one
+/// arriving [`DELIVERY_TAKEOVER`] later; until then others are
+/// [`Claim::Busy`]. A Message-ID claimed before claims had holders is done.
+pub fn claim_delivery(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    message_id: &str,
+    holder: &str,
+    now: Millis,
+) -> Result<Claim> {
+    acquire_after_claim(
         kv,
         &keys::inbound_message_id(ws, &sha_hex(message_id.as_bytes())),
+        holder,
+        now,
+        DELIVERY_TAKEOVER,
     )
-}
-
-/// Forget a Message-ID claimed by a delivery that then failed, so the
-/// provider's retry is taken.
-pub fn release_delivery(kv: &dyn Kv, ws: &WorkspaceId, message_id: &str) -> Result<()> {
-    Ok(kv.delete(&keys::inbound_message_id(
-        ws,
-        &sha_hex(message_id.as_bytes()),
-    ))?)
-}
-
-/// Give back a Mailgun token whose delivery then failed (its retry, with
-/// the same signature, is taken within the timestamp window).
-pub fn release_mailgun_token(kv: &dyn Kv, ws: &WorkspaceId, tok: &str) -> Result<()> {
-    Ok(kv.delete(&keys::mailgun_token(ws, &sha_hex(tok.as_bytes())))?)
 }
 
 /// Where a held message stands.
@@ -836,25 +853,111 @@ mod tests {
         };
         let now = 1_800_000_000_000;
         let ts = "1800000000";
-        assert!(verify_mailgun(&kv, &ws, &cfg, &key, ts, "tok1", &sign(ts, "tok1"), now).is_ok());
+        let first = verify_mailgun(
+            &kv,
+            &ws,
+            &cfg,
+            &key,
+            ts,
+            "tok1",
+            &sign(ts, "tok1"),
+            "a",
+            now,
+        );
+        crate::record::finish(&kv, first.unwrap()).unwrap();
         assert!(
             matches!(
-                verify_mailgun(&kv, &ws, &cfg, &key, ts, "tok1", &sign(ts, "tok1"), now),
+                verify_mailgun(
+                    &kv,
+                    &ws,
+                    &cfg,
+                    &key,
+                    ts,
+                    "tok1",
+                    &sign(ts, "tok1"),
+                    "b",
+                    now
+                ),
                 Err(Error::Conflict(_))
             ),
             "replay"
         );
-        assert_eq!(
-            verify_mailgun(&kv, &ws, &cfg, &key, ts, "tok2", &sign(ts, "other"), now),
+        assert!(matches!(
+            verify_mailgun(
+                &kv,
+                &ws,
+                &cfg,
+                &key,
+                ts,
+                "tok2",
+                &sign(ts, "other"),
+                "c",
+                now
+            ),
             Err(Error::Unauthenticated)
-        );
+        ));
         // Stale and future timestamps (400 s off) are refused.
         for (ts, tok) in [("1799999600", "tok3"), ("1800000400", "tok4")] {
             assert!(matches!(
-                verify_mailgun(&kv, &ws, &cfg, &key, ts, tok, &sign(ts, tok), now),
+                verify_mailgun(&kv, &ws, &cfg, &key, ts, tok, &sign(ts, tok), "d", now),
                 Err(Error::BadRequest { .. })
             ));
         }
+        // A token whose delivery failed is given back: the retry takes it;
+        // one held by a delivery that died is taken over after a while.
+        let failed = verify_mailgun(
+            &kv,
+            &ws,
+            &cfg,
+            &key,
+            ts,
+            "tok5",
+            &sign(ts, "tok5"),
+            "e",
+            now,
+        );
+        crate::record::release(&kv, failed.unwrap());
+        let died = verify_mailgun(
+            &kv,
+            &ws,
+            &cfg,
+            &key,
+            ts,
+            "tok5",
+            &sign(ts, "tok5"),
+            "f",
+            now,
+        );
+        assert!(died.is_ok());
+        assert!(matches!(
+            verify_mailgun(
+                &kv,
+                &ws,
+                &cfg,
+                &key,
+                ts,
+                "tok5",
+                &sign(ts, "tok5"),
+                "g",
+                now + 1
+            ),
+            Err(Error::Conflict(_))
+        ));
+        let later = now + DELIVERY_TAKEOVER;
+        assert!(
+            verify_mailgun(
+                &kv,
+                &ws,
+                &cfg,
+                &key,
+                ts,
+                "tok5",
+                &sign(ts, "tok5"),
+                "g",
+                later
+            )
+            .is_ok()
+        );
         let form = MailgunForm::parse(
             "application/x-www-form-urlencoded",
             b"sender=bo%40coffee.test&from=Bo+%3Cbo%40coffee.test%3E&recipient=reply%2Bzz%40r.test&subject=Hi&body-plain=New+text%0A%0AOn+Mon%2C+X+wrote%3A%0A%3E+old&Message-Id=%3Cmg1%40coffee.test%3E&timestamp=1&token=t&signature=s",
@@ -892,8 +995,14 @@ mod tests {
         e.references = vec!["t1.5@ours".into()];
         remember_message_id(&kv, &ws, "<t1.5@ours>", t.no).unwrap();
         assert_eq!(route(&kv, &ws, &e).unwrap(), Some(t.no));
-        assert!(first_delivery(&kv, &ws, "m@x").unwrap());
-        assert!(!first_delivery(&kv, &ws, "m@x").unwrap());
+        let Claim::Held(lease) = claim_delivery(&kv, &ws, "m@x", "a", 0).unwrap() else {
+            panic!("the first delivery holds it")
+        };
+        crate::record::finish(&kv, lease).unwrap();
+        assert!(matches!(
+            claim_delivery(&kv, &ws, "m@x", "b", 1).unwrap(),
+            Claim::Done
+        ));
         let h = hold(&kv, &ws, &e, Some(t.no), "unknown sender", 1).unwrap();
         assert_eq!(
             decide(&kv, &ws, h.n, true, "u_x", 2).unwrap().state,

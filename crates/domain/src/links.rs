@@ -2,8 +2,9 @@
 //! accepted), participants and external shares (awaiting verification or
 //! active), across tickets, for admins to review and
 //! revoke. An append-only index (written when someone is first invited or
-//! added) read against each ticket's current records, so revoked and removed
-//! entries drop out without rewriting the index.
+//! added, before the record that makes their link work) read against each
+//! ticket's current records, so revoked and removed entries, and entries
+//! whose invitation never landed, drop out without rewriting the index.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +15,7 @@ use crate::record::{read, read_counter, write_fresh};
 use crate::store::Kv;
 
 /// Which kind of link holder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A delegate (customer invited to a ticket).
@@ -81,11 +82,15 @@ pub fn page(
     let top = read_counter(kv, &keys::link_index_counter(ws))?;
     let mut pos = cursor.map_or(top, |c| c.saturating_sub(1).min(top));
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut scanned = 0;
     while pos >= 1 && out.len() < limit && scanned < limit * 4 + 16 {
         scanned += 1;
         if let Some(e) = read::<Entry>(kv, &keys::link_index(ws, pos))? {
-            if crate::thread::ticket(kv, ws, e.ticket).is_ok() {
+            // An invitation retried after a failure may have indexed its
+            // delegate twice.
+            let first = seen.insert((e.kind, e.ticket, e.id.clone()));
+            if first && crate::thread::ticket(kv, ws, e.ticket).is_ok() {
                 match e.kind {
                     Kind::Delegate => {
                         if let Some(d) = crate::delegates::list(kv, ws, e.ticket)?

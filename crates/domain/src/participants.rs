@@ -9,7 +9,7 @@ use crate::auth::TokenRecord;
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, UserId, WorkspaceId, encode_random};
 use crate::keys;
-use crate::record::{claim, read, update, write};
+use crate::record::{ensure, read, read_ensured, update, write};
 use crate::store::Kv;
 use crate::time::Millis;
 use crate::token::{self, Purpose};
@@ -47,9 +47,11 @@ pub struct Participants {
 
 /// Current participants of a ticket (removed ones included, marked).
 pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Participant>> {
-    Ok(read::<Participants>(kv, &keys::participants(ws, no))?
-        .unwrap_or_default()
-        .list)
+    Ok(
+        read_ensured::<Participants>(kv, &keys::participants(ws, no))?
+            .unwrap_or_default()
+            .list,
+    )
 }
 
 /// The active participant with this email, if any.
@@ -67,6 +69,14 @@ pub fn by_email(
 
 /// Add a participant (any email; a customer account is linked when one
 /// exists). Adding an active participant again is a conflict.
+///
+/// The list entry is the commit point (it makes the participant's links
+/// work); the live-links index is written before it, so a failure at any
+/// step leaves nothing half-done and a retry adds them (an index entry whose
+/// participant never landed names nobody and shows nothing). The ticket's
+/// list is written empty with the ticket; one created before that gets it
+/// here ([`ensure`]: never stranded by an add that died half-way, unlike the
+/// claim it replaces, whose key is no longer read).
 #[allow(clippy::too_many_arguments)]
 pub fn add(
     kv: &dyn Kv,
@@ -97,8 +107,17 @@ pub fn add(
         (None, None) => email.split('@').next().unwrap_or("guest").to_string(),
     };
     let key = keys::participants(ws, no);
-    if read::<Participants>(kv, &key)?.is_none() && claim(kv, &keys::participants_claim(ws, no))? {
-        write(kv, &key, &Participants::default())?;
+    let before = match read_ensured::<Participants>(kv, &key)? {
+        Some(l) => l,
+        None => {
+            ensure(kv, &key, &Participants::default())?;
+            Participants::default()
+        }
+    };
+    let taken = |l: &Participants| l.list.iter().any(|x| x.email == email && !x.removed);
+    let conflict = || Error::Conflict("this address already takes part in the ticket".into());
+    if taken(&before) {
+        return Err(conflict());
     }
     let p = Participant {
         id: format!("p_{}", encode_random(&random)),
@@ -110,31 +129,22 @@ pub fn add(
         added_at: now,
         removed: false,
     };
-    let mut added = None;
-    for _ in 0..1000 {
-        if kv.get(&key)?.is_some() {
-            update(kv, &key, |l: &mut Participants| {
-                if l.list.iter().any(|x| x.email == email && !x.removed) {
-                    return Err(Error::Conflict(
-                        "this address already takes part in the ticket".into(),
-                    ));
-                }
-                l.list.push(p.clone());
-                Ok(())
-            })?;
-            added = Some(p.clone());
-            break;
+    crate::links::index(kv, ws, crate::links::Kind::Participant, no, &p.id)?;
+    update(kv, &key, |l: &mut Participants| {
+        if taken(l) {
+            return Err(conflict());
         }
-    }
-    let added = added.ok_or_else(|| {
-        Error::Conflict("the participant list is being created; try again".into())
+        l.list.push(p.clone());
+        Ok(())
     })?;
-    crate::links::index(kv, ws, crate::links::Kind::Participant, no, &added.id)?;
-    Ok(added)
+    Ok(p)
 }
 
 /// Remove a participant: every link of theirs stops working.
 pub fn remove(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, id: &str) -> Result<Participant> {
+    if read_ensured::<Participants>(kv, &keys::participants(ws, no))?.is_none() {
+        return Err(Error::NotFound);
+    }
     let updated = update(kv, &keys::participants(ws, no), |l: &mut Participants| {
         let p = l
             .list
@@ -154,7 +164,7 @@ pub fn remove(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, id: &str) -> Result<P
 /// Remove every participant of a ticket (one compare-and-swap of the list).
 /// Returns those it removed.
 pub fn remove_all(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Participant>> {
-    if kv.get(&keys::participants(ws, no))?.is_none() {
+    if read_ensured::<Participants>(kv, &keys::participants(ws, no))?.is_none() {
         return Ok(Vec::new());
     }
     let mut removed = Vec::new();
@@ -236,6 +246,107 @@ mod tests {
     use crate::store::MemKv;
     use crate::thread::{Author, create_ticket};
     use crate::workspace::{UserInput, upsert_user};
+
+    fn world() -> (MemKv, WorkspaceId, TicketNo) {
+        let kv = MemKv::new();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let owner = upsert_user(
+            &kv,
+            &ws,
+            UserInput {
+                email: "o@x.com".into(),
+                name: "O".into(),
+                role: Role::Customer,
+                company: None,
+                queues: vec![],
+                permissions: vec![],
+            },
+            0,
+            [1; 16],
+        )
+        .unwrap()
+        .0;
+        let a = Author {
+            id: None,
+            name: "O".into(),
+            kind: AuthorKind::Customer,
+            signed: true,
+        };
+        let (t, _, _) = create_ticket(&kv, &ws, 0, "s", &owner, "q", &a, "hi").unwrap();
+        (kv, ws, t.no)
+    }
+
+    /// A ticket from before lists were written with it, whose first add
+    /// claimed the list and died before writing it.
+    fn without_list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) {
+        kv.delete(&keys::participants(ws, no)).unwrap();
+        kv.increment(&keys::participants_claim(ws, no), 1).unwrap();
+    }
+
+    #[test]
+    fn a_ticket_from_before_gets_its_list_from_its_next_add() {
+        let (kv, ws, no) = world();
+        without_list(&kv, &ws, no);
+        assert!(list(&kv, &ws, no).unwrap().is_empty());
+        let p = add(&kv, &ws, no, "staff", "g@y.com", None, true, 1, [2; 16]).unwrap();
+        let link = issue_link(&kv, &ws, no, &p, 1, [4; 32]).unwrap();
+        assert_eq!(resolve(&kv, &link).unwrap().2.id, p.id);
+    }
+
+    static STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+    static HOW: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    fn nth_write_faults(_: &dyn Kv, _: &str, op: crate::store::Op<'_>) -> crate::store::Fault {
+        use crate::store::{Fault, Op};
+        use std::sync::atomic::Ordering::SeqCst;
+        if CALLS.fetch_add(1, SeqCst) != STEP.load(SeqCst) {
+            return Fault::Pass;
+        }
+        match (HOW.load(SeqCst), op) {
+            (0, _) => Fault::Before,
+            (1, _) => Fault::After,
+            (_, Op::Swap(_)) => Fault::SwapDenied,
+            _ => Fault::After,
+        }
+    }
+
+    /// Every write of an add (a ticket with its list, and one from before
+    /// without) failing before or after it lands, or a swap denied after it
+    /// lands: adding again, when the first answer was an error, completes
+    /// it, once: listed once, in the live-links list once, links working.
+    #[test]
+    fn an_add_that_fails_at_any_step_is_completed_by_adding_again() {
+        use std::sync::atomic::Ordering::SeqCst;
+        for legacy in [false, true] {
+            for how in 0..3 {
+                for step in 0..8 {
+                    let (mem, ws, no) = world();
+                    if legacy {
+                        without_list(&mem, &ws, no);
+                    }
+                    let kv = crate::store::Faulty::new(mem, nth_write_faults);
+                    HOW.store(how, SeqCst);
+                    STEP.store(step, SeqCst);
+                    CALLS.store(0, SeqCst);
+                    let first = add(&kv, &ws, no, "staff", "g@y.com", None, true, 1, [2; 16]);
+                    kv.arm(false);
+                    let case = format!("legacy {legacy}, fault {how} at write {step}: {first:?}");
+                    let p = match first {
+                        Ok(p) => p,
+                        Err(_) => add(&kv, &ws, no, "staff", "g@y.com", None, true, 2, [3; 16])
+                            .unwrap_or_else(|e| panic!("{case}: adding again failed: {e}")),
+                    };
+                    assert_eq!(list(&kv, &ws, no).unwrap(), vec![p.clone()], "{case}");
+                    let (live, _) = crate::links::page(&kv, &ws, None, 10, 3).unwrap();
+                    assert_eq!(live.len(), 1, "{case}: {live:?}");
+                    assert_eq!(live[0].id, p.id, "{case}");
+                    let link = issue_link(&kv, &ws, no, &p, 3, [4; 32]).unwrap();
+                    assert_eq!(resolve(&kv, &link).unwrap().2.id, p.id, "{case}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn add_link_remove() {

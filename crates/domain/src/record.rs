@@ -177,18 +177,24 @@ pub fn read_counter(kv: &dyn Kv, key: &str) -> Result<u64> {
     let Some(bytes) = kv.get(key)? else {
         return Ok(0);
     };
-    if let Ok(arr) = <[u8; 8]>::try_from(bytes.as_slice()) {
-        if let Ok(text) = std::str::from_utf8(&arr) {
-            if let Ok(n) = text.trim().parse::<u64>() {
-                return Ok(n);
-            }
+    counter_value(&bytes)
+        .ok_or_else(|| Error::Store(crate::store::StoreError(format!("corrupt counter {key}"))))
+}
+
+/// The number a counter's bytes hold, in either backend's encoding; `None`
+/// when they are not a counter.
+fn counter_value(bytes: &[u8]) -> Option<u64> {
+    if let Ok(arr) = <[u8; 8]>::try_from(bytes) {
+        if let Ok(text) = std::str::from_utf8(&arr)
+            && let Ok(n) = text.trim().parse::<u64>()
+        {
+            return Some(n);
         }
-        return Ok(i64::from_le_bytes(arr).max(0) as u64);
+        return Some(i64::from_le_bytes(arr).max(0) as u64);
     }
-    std::str::from_utf8(&bytes)
+    std::str::from_utf8(bytes)
         .ok()
         .and_then(|t| t.trim().parse::<u64>().ok())
-        .ok_or_else(|| Error::Store(crate::store::StoreError(format!("corrupt counter {key}"))))
 }
 
 /// Claim a name once and for all: true only for the first caller, ever (until
@@ -432,6 +438,71 @@ pub fn release(kv: &dyn Kv, lease: Lease) {
         done: false,
     };
     let _ = swap_claim(kv, &lease.key, &lease.bytes, &free);
+}
+
+/// [`acquire`] on a key that [`claim`] may have counted before claims had
+/// holders: a count above 0 there took the name for good (its work done, or
+/// stranded by a claimer that died, which cannot be told apart), so it is
+/// [`Claim::Done`]; otherwise as [`acquire`].
+pub fn acquire_after_claim(
+    kv: &dyn Kv,
+    key: &str,
+    holder: &str,
+    now: Millis,
+    stale_after: Millis,
+) -> Result<Claim> {
+    if let Some(bytes) = kv.get(key)?
+        && serde_json::from_slice::<ClaimRecord>(&bytes).is_err()
+        && counter_value(&bytes).is_some_and(|n| n > 0)
+    {
+        return Ok(Claim::Done);
+    }
+    acquire(kv, key, holder, now, stale_after)
+}
+
+/// Whether `bytes` are what an increment of 0 leaves at an absent key (a
+/// counter at 0, in either backend's encoding): the placeholder [`ensure`]
+/// swaps from.
+fn is_placeholder(bytes: &[u8]) -> bool {
+    bytes == [0u8; 8] || bytes.trim_ascii() == b"0"
+}
+
+/// Make sure a record exists at `key`, writing `initial` when none does: for
+/// records whose first value every creator writes alike (an empty list), so
+/// any record found there is as good as this caller's. Never a swap from an
+/// absent key: an increment of 0 makes the key exist (a placeholder that
+/// [`read_ensured`] reads as absent), then one compare-and-swap replaces
+/// it. A creator that dies in between leaves the placeholder for the next
+/// one, and a swap whose answer was lost or denied is settled by the next
+/// read; nothing strands the key.
+pub fn ensure<T: Serialize>(kv: &dyn Kv, key: &str, initial: &T) -> Result<()> {
+    let value = to_json(initial)?;
+    let mut errors = 0;
+    for _ in 0..MAX_CAS_RETRIES {
+        let outcome = match kv.get(key)? {
+            Some(bytes) if !is_placeholder(&bytes) => return Ok(()),
+            Some(bytes) => kv.compare_and_swap(key, Some(&bytes), &value).map(drop),
+            None => kv.increment(key, 0).map(drop),
+        };
+        if let Err(e) = outcome {
+            errors += 1;
+            if errors > MAX_ERROR_RETRIES {
+                return Err(Error::Store(e));
+            }
+        }
+    }
+    Err(Error::Conflict(
+        "too many concurrent changes; try again".into(),
+    ))
+}
+
+/// Read a record that [`ensure`] may be making: its placeholder reads as
+/// absent.
+pub fn read_ensured<T: DeserializeOwned>(kv: &dyn Kv, key: &str) -> Result<Option<T>> {
+    match kv.get(key)? {
+        Some(bytes) if is_placeholder(&bytes) => Ok(None),
+        value => decode(key, value),
+    }
 }
 
 #[cfg(test)]
@@ -701,6 +772,79 @@ mod tests {
             });
             assert_eq!(holders.len(), 1, "round {round}: {holders:?}");
         }
+    }
+
+    #[test]
+    fn ensure_makes_one_record_from_present_whatever_the_store_answers() {
+        static SWAPS_FROM_ABSENT: std::sync::atomic::AtomicU64 =
+            std::sync::atomic::AtomicU64::new(0);
+        let kv = unreliable();
+        let with_check = Faulty::new(&kv, |inner, key, op| {
+            if matches!(op, Op::Swap(_)) && inner.get(key).unwrap().is_none() {
+                SWAPS_FROM_ABSENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Fault::Pass
+        });
+        for i in 0..40 {
+            let key = format!("list{i}");
+            // A caller that fails is retried, as a client would.
+            let made =
+                (0..10).any(|_| ensure(&with_check, &key, &Counter { n: 0, version: 0 }).is_ok());
+            assert!(made, "{key}");
+            let c: Counter = read_ensured(&with_check, &key).unwrap().unwrap();
+            assert_eq!(c, Counter { n: 0, version: 0 });
+            // Made once: a second call changes nothing.
+            kv.arm(false);
+            let before = kv.get(&key).unwrap();
+            ensure(&kv, &key, &Counter { n: 9, version: 9 }).unwrap();
+            assert_eq!(kv.get(&key).unwrap(), before);
+            kv.arm(true);
+        }
+        assert_eq!(
+            SWAPS_FROM_ABSENT.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "never a swap from an absent key"
+        );
+    }
+
+    #[test]
+    fn a_placeholder_left_by_a_creator_that_died_reads_as_absent_and_is_made() {
+        let kv = MemKv::new();
+        // A creator made the key exist and died before its swap.
+        kv.increment("l", 0).unwrap();
+        assert_eq!(read_ensured::<Counter>(&kv, "l").unwrap(), None);
+        ensure(&kv, "l", &Counter { n: 0, version: 0 }).unwrap();
+        assert_eq!(
+            read_ensured::<Counter>(&kv, "l").unwrap(),
+            Some(Counter { n: 0, version: 0 })
+        );
+        // Redis keeps counters as decimal text.
+        kv.set("r", b"0").unwrap();
+        assert_eq!(read_ensured::<Counter>(&kv, "r").unwrap(), None);
+    }
+
+    #[test]
+    fn a_name_claimed_before_claims_had_holders_is_done() {
+        let kv = MemKv::new();
+        assert!(claim(&kv, "old").unwrap());
+        assert!(matches!(
+            acquire_after_claim(&kv, "old", "a", 0, 60_000).unwrap(),
+            Claim::Done
+        ));
+        // A placeholder (count 0) is free; a holder's claim is as acquire's.
+        kv.increment("fresh", 0).unwrap();
+        let Claim::Held(l) = acquire_after_claim(&kv, "fresh", "a", 0, 60_000).unwrap() else {
+            panic!("free")
+        };
+        assert!(matches!(
+            acquire_after_claim(&kv, "fresh", "b", 1, 60_000).unwrap(),
+            Claim::Busy
+        ));
+        finish(&kv, l).unwrap();
+        assert!(matches!(
+            acquire_after_claim(&kv, "fresh", "b", 2, 60_000).unwrap(),
+            Claim::Done
+        ));
     }
 
     #[test]

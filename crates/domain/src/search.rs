@@ -3,10 +3,12 @@
 //! Each term (a lowercased word of 2 to 32 letters or digits) has a posting
 //! list per scope — `all` (staff: subject, customer name and email, every
 //! message) and `pub` (what the customer side may see: subject and public
-//! messages) — appended to the first time a ticket mentions the term (a
-//! claim per term and ticket). A query reads the rarest term's postings,
-//! newest first and within a budget, keeps the tickets that have every
-//! other term too, and ranks them by their latest activity.
+//! messages) — appended to the first time a ticket mentions the term: the
+//! posting is written before the term's mark on the ticket (`has`), so an
+//! indexing that fails half-way is done again by the next text with that
+//! word (a posting written twice is read once). A query reads the rarest
+//! term's postings, newest first and within a budget, keeps the tickets that
+//! have every other term too, and ranks them by their latest activity.
 //!
 //! Messages are indexed after the response that posted them ([`queue`],
 //! [`run_queued`]), so posting stays fast; a crash in between leaves that
@@ -18,7 +20,7 @@ use crate::error::Result;
 use crate::ids::{TicketNo, WorkspaceId};
 use crate::keys;
 use crate::model::{Ticket, Visibility};
-use crate::record::{claim, read, read_counter, write};
+use crate::record::{read, read_counter, write};
 use crate::store::Kv;
 
 /// Most distinct terms indexed per message.
@@ -47,7 +49,10 @@ pub fn terms(text: &str) -> Vec<String> {
 /// Index words for a ticket: into `all`, and into `pub` when the customer
 /// side may see them. Most words of a reply are on its ticket already, so
 /// whether each term has this ticket is one batch read; only new terms are
-/// claimed and appended to.
+/// appended to. The mark that a term has the ticket comes last, so a
+/// failure before it leaves the term to be indexed again: never a ticket a
+/// term cannot find. Two indexings of one new word at once may both append
+/// (the search reads a ticket once).
 pub fn index(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, text: &str, public: bool) -> Result<()> {
     let scopes: &[&str] = if public { &["all", "pub"] } else { &["all"] };
     let wanted: Vec<(&str, String)> = terms(text)
@@ -60,9 +65,11 @@ pub fn index(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, text: &str, public: bo
         .collect();
     let present = kv.get_many(&has)?;
     for (((scope, term), has), present) in wanted.iter().zip(&has).zip(present) {
-        if present.is_none() && claim(kv, has)? {
+        if present.is_none() {
             let i = kv.increment(&keys::search_counter(ws, scope, term), 1)? as u64;
             write(kv, &keys::search_posting(ws, scope, term, i), &no)?;
+            // Only its presence is read (an old mark is a claim's count).
+            write(kv, has, &1)?;
         }
     }
     Ok(())
@@ -214,6 +221,53 @@ mod tests {
             terms("Parcel 42 lost, PARCEL late! a é-mail"),
             vec!["parcel", "42", "lost", "late", "mail"]
         );
+    }
+
+    static STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+    static HOW: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    fn nth_write_faults(_: &dyn Kv, _: &str, _: crate::store::Op<'_>) -> crate::store::Fault {
+        use std::sync::atomic::Ordering::SeqCst;
+        if CALLS.fetch_add(1, SeqCst) != STEP.load(SeqCst) {
+            return crate::store::Fault::Pass;
+        }
+        if HOW.load(SeqCst) == 0 {
+            crate::store::Fault::Before
+        } else {
+            crate::store::Fault::After
+        }
+    }
+
+    /// Indexing that fails at any write (before or after it lands) is done
+    /// by the next text with the word: the ticket is found by it, once.
+    #[test]
+    fn an_indexing_that_fails_half_way_is_done_again() {
+        use std::sync::atomic::Ordering::SeqCst;
+        for how in 0..2 {
+            for step in 0..6 {
+                let mem = MemKv::new();
+                let ws = WorkspaceId::parse("acme").unwrap();
+                let a = fixture::ticket(&mem, &ws, "a@x.test", "Parcel");
+                let kv = crate::store::Faulty::new(mem, nth_write_faults);
+                HOW.store(how, SeqCst);
+                STEP.store(step, SeqCst);
+                CALLS.store(0, SeqCst);
+                let first = index(&kv, &ws, a.no, "courier", true);
+                kv.arm(false);
+                index(&kv, &ws, a.no, "the courier again", true).unwrap();
+                let case = format!("fault {how} at write {step}: {first:?}");
+                for scope in [Scope::All, Scope::Public] {
+                    let found = search(&kv, &ws, "courier", scope, 10, &mut |_| Ok(true)).unwrap();
+                    let nos: Vec<_> = found.iter().map(|t| t.no).collect();
+                    assert_eq!(nos, vec![a.no], "{case}");
+                }
+                // Once marked, the word is not indexed again.
+                let marked = kv.inner.dump().len();
+                index(&kv, &ws, a.no, "courier", true).unwrap();
+                assert_eq!(kv.inner.dump().len(), marked, "{case}");
+            }
+        }
     }
 
     #[test]

@@ -238,6 +238,19 @@ pub fn create_ticket_reserved(
             return Ok((ticket, message, settled));
         }
     }
+    // Its empty delegate and participant lists before its record, so that
+    // a first invitation only updates them (never a list made from an
+    // absent key).
+    write_fresh(
+        kv,
+        &keys::delegates(ws, no),
+        &crate::delegates::Delegates::default(),
+    )?;
+    write_fresh(
+        kv,
+        &keys::participants(ws, no),
+        &crate::participants::Participants::default(),
+    )?;
     write_fresh(kv, &keys::ticket(ws, no), &ticket)?;
     let mut ticket = ticket;
     let settled = settle_new_ticket(kv, ws, now, customer, body, &message, &mut ticket);
@@ -340,7 +353,11 @@ fn draft(
     Ok(message)
 }
 
-/// Number a [`draft`] from the ticket's counter and write it.
+/// Number a [`draft`] from the ticket's counter and write it. A write whose
+/// answer was lost may have landed: the key is fresh from the counter, so
+/// one read tells, and a message that is there is written (an error would
+/// have a retry post it twice). An error means it is not there as far as
+/// that read could tell.
 fn append(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, mut message: Message) -> Result<Message> {
     message.seq = MessageSeq(kv.increment(&keys::message_counter(ws, no), 1)? as u64);
     // A lost answer is settled by one read, so a retry never posts twice;
@@ -1200,6 +1217,56 @@ mod commit_point_tests {
         assert!(settled.is_err());
         assert_eq!((t.no.0, m.seq.0), (1, 1));
         assert_eq!(ticket(&kv, &ws, t.no).unwrap().subject, "Late");
+    }
+
+    /// A message write that lands and loses its answer is a post, not an
+    /// error (a retry would post it twice); one that never landed is an
+    /// error and leaves no message.
+    #[test]
+    fn a_message_write_whose_answer_is_lost_is_settled_by_one_read() {
+        for (fault, posted) in [(Fault::After, true), (Fault::Before, false)] {
+            let kv = Faulty::new(
+                MemKv::new(),
+                match fault {
+                    Fault::After => |_: &dyn Kv, key: &str, op: Op<'_>| match op {
+                        Op::Set(_) if key.contains("/m/") => Fault::After,
+                        _ => Fault::Pass,
+                    },
+                    _ => |_: &dyn Kv, key: &str, op: Op<'_>| match op {
+                        Op::Set(_) if key.contains("/m/") => Fault::Before,
+                        _ => Fault::Pass,
+                    },
+                },
+            );
+            let ws = WorkspaceId::parse("acme").unwrap();
+            kv.arm(false);
+            let t = fixture::ticket(&kv, &ws, "c@x.com", "Late");
+            kv.arm(true);
+            let author = Author {
+                id: None,
+                name: "Sam".into(),
+                kind: AuthorKind::Staff,
+                signed: true,
+            };
+            let r = post(
+                &kv,
+                &ws,
+                t.no,
+                5,
+                &author,
+                Visibility::Public,
+                "On its way",
+                None,
+            );
+            assert_eq!(r.is_ok(), posted, "{fault:?}: {r:?}");
+            let stored = kv
+                .inner
+                .keys_with_prefix("ws/")
+                .iter()
+                .filter(|k| k.contains("/m/"))
+                .count();
+            assert_eq!(stored, if posted { 2 } else { 1 }, "{fault:?}");
+        }
     }
 }
 

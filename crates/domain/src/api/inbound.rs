@@ -22,6 +22,7 @@ use crate::http::{MAX_JSON_BODY, Request, Response};
 use crate::ids::WorkspaceId;
 use crate::inbound::{self, Email, Held};
 use crate::model::{AuthorKind, Visibility};
+use crate::record::{self, Claim};
 use crate::thread::{self, Author};
 use crate::time::rfc3339;
 use crate::workspace;
@@ -41,9 +42,9 @@ fn receive(env: &mut Env, req: &Request) -> Result<Response> {
     if req.method != "POST" {
         return method_not_allowed("POST");
     }
-    // A Mailgun token is claimed when verified; a failure after that gives
-    // it back, so the provider's retry of the same delivery is taken.
-    let mut mailgun_token: Option<String> = None;
+    // This delivery holds its Mailgun token and its Message-ID while it
+    // works (a redelivery takes over one that died); see `deliver`.
+    let holder = crate::ids::encode_random(&env.random16());
     // An unknown workspace looks like wrong credentials.
     let ws = WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?;
     let w = workspace::workspace(env.kv, &ws).map_err(|_| Error::Unauthenticated)?;
@@ -51,7 +52,7 @@ fn receive(env: &mut Env, req: &Request) -> Result<Response> {
     if req.body.len() > inbound::MAX_BODY_BYTES {
         return Err(Error::PayloadTooLarge(inbound::MAX_BODY_BYTES));
     }
-    let email = if provider == "postmark" {
+    if provider == "postmark" {
         // Credentials first, on the raw request; the body is read after.
         inbound::verify_postmark(&cfg, req.header("authorization"))?;
         let ctype = req.header("content-type").unwrap_or("");
@@ -62,39 +63,81 @@ fn receive(env: &mut Env, req: &Request) -> Result<Response> {
         {
             return Err(Error::UnsupportedMediaType);
         }
-        inbound::parse_postmark(&req.body)?
-    } else {
-        let form =
-            inbound::MailgunForm::parse(req.header("content-type").unwrap_or(""), &req.body)?;
-        inbound::verify_mailgun(
-            env.kv,
-            &ws,
-            &cfg,
-            &env.seal_key(),
-            form.get("timestamp"),
-            form.get("token"),
-            form.get("signature"),
-            env.now,
-        )?;
-        mailgun_token = Some(form.get("token").to_string());
-        // A malformed message is refused for good: its token stays used.
-        form.email()?
-    };
-    if !inbound::first_delivery(env.kv, &ws, &email.message_id)? {
-        return Ok(Response::json(
-            200,
-            &json!({"duplicate": true, "message": "this Message-ID was received already"}),
-        ));
+        let email = inbound::parse_postmark(&req.body)?;
+        return deliver(env, &w, &email, &holder);
     }
-    // The claims are released on failure (nothing was posted: a post is
-    // the commit point and never fails after it), so a retry is taken.
-    match file(env, &w, &email) {
-        Ok(r) => Ok(r),
+    let form = inbound::MailgunForm::parse(req.header("content-type").unwrap_or(""), &req.body)?;
+    let token = inbound::verify_mailgun(
+        env.kv,
+        &ws,
+        &cfg,
+        &env.seal_key(),
+        form.get("timestamp"),
+        form.get("token"),
+        form.get("signature"),
+        &holder,
+        env.now,
+    )?;
+    // The token stays used once the delivery is done, or refused for good
+    // (a malformed message); a failure gives it back, so the provider's
+    // retry of the same delivery (same signature) is taken. Best effort: a
+    // token left held is taken over after DELIVERY_TAKEOVER.
+    let email = match form.email() {
+        Ok(email) => email,
         Err(e) => {
-            inbound::release_delivery(env.kv, &ws, &email.message_id)?;
-            if let Some(t) = &mailgun_token {
-                inbound::release_mailgun_token(env.kv, &ws, t)?;
-            }
+            let _ = record::finish(env.kv, token);
+            return Err(e);
+        }
+    };
+    let delivered = deliver(env, &w, &email, &holder);
+    match &delivered {
+        Ok(_) => {
+            let _ = record::finish(env.kv, token);
+        }
+        Err(_) => record::release(env.kv, token),
+    }
+    delivered
+}
+
+/// Process a verified email once per Message-ID: a duplicate of one posted
+/// or held is a no-op 200; one being processed by another delivery right
+/// now is a 409 (the provider retries); otherwise this delivery holds the
+/// Message-ID while it posts or holds the message, then marks it done. A
+/// failure releases it for the provider's retry, and a delivery that died
+/// holding it is taken over [`inbound::DELIVERY_TAKEOVER`] later, so no mail
+/// is lost to a claim. The written message (or held entry) is the commit
+/// point: marking the Message-ID done after it is best effort, reported
+/// beside the answer.
+fn deliver(
+    env: &mut Env,
+    w: &workspace::Workspace,
+    email: &Email,
+    holder: &str,
+) -> Result<Response> {
+    let lease = match inbound::claim_delivery(env.kv, &w.id, &email.message_id, holder, env.now)? {
+        Claim::Held(lease) => lease,
+        Claim::Done => {
+            return Ok(Response::json(
+                200,
+                &json!({"duplicate": true, "message": "this Message-ID was received already"}),
+            ));
+        }
+        Claim::Busy => {
+            return Err(Error::Conflict(
+                "this Message-ID is being processed by another delivery; try again later".into(),
+            ));
+        }
+    };
+    match file(env, w, email) {
+        Ok(mut resp) => {
+            let done = record::finish(env.kv, lease);
+            super::after_commit(&mut resp.internal, "marking the Message-ID done", done);
+            Ok(resp)
+        }
+        Err(e) => {
+            // Nothing was posted or held (each is written last, and a lost
+            // answer to that write is settled by a read): the retry may.
+            record::release(env.kv, lease);
             Err(e)
         }
     }

@@ -7,6 +7,8 @@
 //! its workspace, the ticket and the actor's role; whatever the caller may not
 //! see answers 404, exactly like something that does not exist.
 
+#[cfg(test)]
+mod claim_tests;
 mod inbound;
 mod shares;
 mod transfer;

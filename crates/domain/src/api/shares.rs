@@ -26,7 +26,7 @@ use crate::ids::{AttachmentId, MessageSeq, ShareId, TicketNo, WorkspaceId};
 use crate::keys;
 use crate::model::{AuthorKind, Message, Reader, Ticket, Visibility};
 use crate::outbox::{escape, escape_into};
-use crate::record::read;
+use crate::record::{Claim, read};
 use crate::shares::{self, CodeRefusal, NewShare, Share, Sharer};
 use crate::thread::{self, Author, Extras};
 use crate::time::{Millis, rfc3339};
@@ -561,6 +561,11 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
 /// How often a view updates a share's "last opened".
 const TOUCH_EVERY: Millis = 60_000;
 
+/// How long a submitted reply form (or a promotion) is held by the request
+/// posting it before another may take it over: longer than any request
+/// runs, so only one that died is taken over.
+const FORM_TAKEOVER: Millis = 60_000;
+
 fn redirect(link: &str) -> Response {
     let mut r = link_page(303, page_html("Opening", "<p>Opening the ticket…</p>"));
     r.headers.push(("location".into(), format!("/s/{link}")));
@@ -676,24 +681,36 @@ fn reply(
         );
     }
     // A second submit of the same rendered form (double click, reload)
-    // posts nothing.
+    // posts nothing: the form's once-claim is held while this request posts
+    // and done once the reply is written. A submit that failed gives it
+    // back, and one that died is taken over after FORM_TAKEOVER, so sending
+    // the same form again after an error posts the reply, once.
     let once = form.get("once").filter(|o| {
         (16..=64).contains(&o.len())
             && o.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
     });
     let once_key = once.map(|once| keys::share_form_once(ws, &share.id, once));
-    if let Some(key) = &once_key {
-        if !crate::record::claim(env.kv, key)? {
-            return Ok(redirect(link));
+    let mut lease = match &once_key {
+        Some(key) => {
+            let holder = crate::ids::encode_random(&env.random16());
+            match crate::record::acquire_after_claim(env.kv, key, &holder, env.now, FORM_TAKEOVER)?
+            {
+                Claim::Held(lease) => Some(lease),
+                // Posted already, or being posted by the first submit.
+                Claim::Done | Claim::Busy => return Ok(redirect(link)),
+            }
         }
-    }
-    // A refused reply leaves nothing behind: not its files, not the claim
-    // of its form (sending the form again may post).
-    let release = |kv: &dyn crate::store::Kv, files: &[Attachment]| {
-        let _ = attachments::discard(kv, ws, share.ticket, files);
-        if let Some(key) = &once_key {
-            let _ = kv.delete(key);
+        None => None,
+    };
+    // A reply that is not posted gives its form back (sending it again may
+    // post); a refused one leaves nothing behind, not its files either.
+    let mut release = |kv: &dyn crate::store::Kv, files: &[Attachment]| {
+        if !files.is_empty() {
+            let _ = attachments::discard(kv, ws, share.ticket, files);
+        }
+        if let Some(l) = lease.take() {
+            crate::record::release(kv, l);
         }
     };
     let body = form.get("body").unwrap_or("").to_string();
@@ -737,18 +754,27 @@ fn reply(
         },
     );
     if let Err(e) = posted {
-        // A refusal: no message refers to the files, so they go too (a
-        // crash before this leaves unreferenced chunks, never a broken
-        // message). A store failure may have written the message anyway:
-        // its files and the form's claim stay, so neither a download of it
-        // nor a resubmission (a second copy) can go wrong.
-        if !matches!(e, Error::Store(_)) {
-            release(env.kv, &files);
-        }
+        // Not posted: a refusal wrote no message, and a store failure's
+        // message is not there as far as a read could tell (a lost answer
+        // to its write is settled by that read). The form is given back
+        // either way; a refusal's files go too (a crash before this leaves
+        // unreferenced chunks, never a broken message), a store failure's
+        // stay, in case the message that names them landed unseen.
+        let files = if matches!(e, Error::Store(_)) {
+            &[][..]
+        } else {
+            &files[..]
+        };
+        release(env.kv, files);
         return match e {
             Error::BadRequest { .. } => thread_page(env, link, ws, share, &e.message(), e.status()),
             e => Err(e),
         };
+    }
+    // The reply is written: the form is done (best effort: one left held
+    // redirects until FORM_TAKEOVER).
+    if let Some(l) = lease.take() {
+        let _ = crate::record::finish(env.kv, l);
     }
     record(env, ws, share, Event::ShareReplied);
     Ok(redirect(link))
@@ -1081,12 +1107,30 @@ pub(super) fn promote(
             signed: false,
         },
     };
+    // Held while this request posts the reply, done once it is written; a
+    // failure gives it back and a request that died is taken over after
+    // FORM_TAKEOVER, so a retry promotes it, once.
     let claim_key = keys::promoted(&ws, t.no, seq);
-    if !crate::record::claim(env.kv, &claim_key)? {
-        return Err(Error::Conflict(
-            "this external note was promoted already".into(),
-        ));
-    }
+    let holder = crate::ids::encode_random(&env.random16());
+    let lease = match crate::record::acquire_after_claim(
+        env.kv,
+        &claim_key,
+        &holder,
+        env.now,
+        FORM_TAKEOVER,
+    )? {
+        Claim::Held(lease) => lease,
+        Claim::Done => {
+            return Err(Error::Conflict(
+                "this external note was promoted already".into(),
+            ));
+        }
+        Claim::Busy => {
+            return Err(Error::Conflict(
+                "this external note is being promoted; try again in a minute".into(),
+            ));
+        }
+    };
     let posted = thread::post_with(
         env.kv,
         &ws,
@@ -1105,8 +1149,9 @@ pub(super) fn promote(
     let (msg, ticket) = match posted {
         Ok(x) => x,
         Err(e) => {
-            // Nothing was posted: let a retry promote it.
-            env.kv.delete(&claim_key)?;
+            // Not posted (a lost answer to the message's write is settled
+            // by a read): a retry may promote it.
+            crate::record::release(env.kv, lease);
             return Err(e);
         }
     };
@@ -1115,6 +1160,8 @@ pub(super) fn promote(
         &json!({"message": super::message_json(&msg, &Reader::Staff, &team_name(&w)), "ticket": super::ticket_json(&ticket, true)}),
     );
     // The reply is written: the promotion stands, whatever fails after it.
+    let done = crate::record::finish(env.kv, lease);
+    super::after_commit(&mut resp.internal, "marking the note promoted", done);
     let audited = audit(
         env,
         actor,
