@@ -309,6 +309,78 @@ fn workspace_creation_needs_the_deployment_token() {
     }
 }
 
+/// Concurrent creations of one workspace id (claimed with a holder,
+/// `record::acquire`): exactly one 201 with a working key, every other a
+/// 409; the retries with their Idempotency-Keys too, once it is done.
+fn concurrent_creations_of_one_workspace(redis: bool) {
+    let w = World::build(redis);
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    let addr = w.host.addr.clone();
+    let answers: Vec<Resp> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let (addr, admin) = (addr.clone(), admin.clone());
+                s.spawn(move || {
+                    let idem = format!("create-{i}");
+                    let body = json!({"id": "initech", "name": "Initech"}).to_string();
+                    request(
+                        &addr,
+                        "POST",
+                        "/api/v1/workspaces",
+                        &[
+                            ("Authorization", &admin),
+                            ("Idempotency-Key", &idem),
+                            ("Content-Type", "application/json"),
+                        ],
+                        body.as_bytes(),
+                    )
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won: Vec<&Resp> = answers.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        answers.iter().map(Resp::text).collect::<Vec<_>>()
+    );
+    assert!(answers.iter().all(|r| r.status == 201 || r.status == 409));
+    let key = format!("Bearer {}", json_of(won[0])["secret"].as_str().unwrap());
+    let r = call(
+        &w.host,
+        "GET",
+        "/api/v1/workspace",
+        &[("Authorization", &key)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json_of(&r)["id"], "initech", "{}", r.text());
+    for i in 0..8 {
+        let idem = format!("create-{i}");
+        let r = call(
+            &w.host,
+            "POST",
+            "/api/v1/workspaces",
+            &[("Authorization", &admin), ("Idempotency-Key", &idem)],
+            Some(json!({"id": "initech", "name": "Initech"})),
+        );
+        assert_eq!(r.status, 409, "{}", r.text());
+        assert!(r.text().contains("already exists"), "{}", r.text());
+    }
+}
+
+#[test]
+fn concurrent_creations_of_one_workspace_have_one_winner() {
+    concurrent_creations_of_one_workspace(false);
+}
+
+#[test]
+fn concurrent_creations_of_one_workspace_have_one_winner_on_redis() {
+    concurrent_creations_of_one_workspace(true);
+}
+
 #[test]
 fn login_link_is_single_use_and_sets_a_strict_session_cookie() {
     let w = World::build(false);

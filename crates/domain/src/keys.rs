@@ -15,12 +15,14 @@ pub fn workspace(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/meta")
 }
 
-/// Claim counter that makes a workspace id unique forever.
+/// Claim on a workspace id (`record::acquire`): held while the workspace
+/// is created, finished once it is (a counter for workspaces created before).
 pub fn workspace_claim(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/claim")
 }
 
-/// Claim counter that makes one user per normalised email.
+/// Claim on a normalised email (`record::acquire`) that makes one user per
+/// email (a counter for users created before).
 pub fn user_email_claim(ws: &WorkspaceId, email_hash: &str) -> String {
     format!("ws/{ws}/user-email-claim/{email_hash}")
 }
@@ -269,7 +271,7 @@ pub fn webhook_endpoints(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/webhooks/endpoints")
 }
 
-/// Claim of the first [`webhook_endpoints`] record.
+/// Claim of the first [`webhook_endpoints`] record (`record::ensure`).
 pub fn webhook_endpoints_claim(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/webhooks/endpoints-claim")
 }
@@ -299,7 +301,7 @@ pub fn webhook_low_water(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/webhooks/low-water")
 }
 
-/// Claim of the first [`webhook_low_water`] record.
+/// Claim of the first [`webhook_low_water`] record (`record::ensure`).
 pub fn webhook_low_water_claim(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/webhooks/low-water-claim")
 }
@@ -309,7 +311,7 @@ pub fn inbound_config(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/inbound/config")
 }
 
-/// Claim of the first [`inbound_config`] record.
+/// Claim of the first [`inbound_config`] record (`record::ensure`).
 pub fn inbound_config_claim(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/inbound/config-claim")
 }
@@ -390,7 +392,7 @@ pub fn staff(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/staff")
 }
 
-/// Claim of the first [`staff`] record.
+/// Claim of the first [`staff`] record (`record::ensure`).
 pub fn staff_claim(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/staff-claim")
 }
@@ -400,7 +402,7 @@ pub fn queues(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/queues")
 }
 
-/// Claim of the first [`queues`] record.
+/// Claim of the first [`queues`] record (`record::ensure`).
 pub fn queues_claim(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/queues-claim")
 }

@@ -353,3 +353,85 @@ impl<S: Kv> Kv for Faulty<S> {
         self.inner.write_id()
     }
 }
+
+/// The other request of [`racing_first_write`]: the key it races on and
+/// what it does.
+#[cfg(test)]
+type Racer = Option<(String, Box<dyn FnOnce(&dyn Kv)>)>;
+
+#[cfg(test)]
+thread_local! {
+    static RACER: std::cell::RefCell<Racer> = const { std::cell::RefCell::new(None) };
+    static OVERWRITTEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A store for tests of records created from a default: the first time a
+/// request writes `key` plainly while it is missing, another request runs
+/// `other` on the store just before (both found the record missing).
+/// [`overwritten`] tells whether that plain write then landed on a record
+/// `other` had made. Per test thread.
+#[cfg(test)]
+pub fn racing_first_write(key: &str, other: impl FnOnce(&dyn Kv) + 'static) -> Faulty<MemKv> {
+    RACER.with(|r| *r.borrow_mut() = Some((key.to_string(), Box::new(other))));
+    OVERWRITTEN.with(|o| o.set(false));
+    Faulty::new(MemKv::new(), |inner, key, op| {
+        if matches!(op, Op::Set(_)) && matches!(inner.get(key), Ok(None)) {
+            let other = RACER.with(|r| {
+                let mut r = r.borrow_mut();
+                match r.as_ref() {
+                    Some((k, _)) if k == key => r.take().map(|(_, f)| f),
+                    _ => None,
+                }
+            });
+            if let Some(other) = other {
+                other(inner);
+                if matches!(inner.get(key), Ok(Some(_))) {
+                    OVERWRITTEN.with(|o| o.set(true));
+                }
+            }
+        }
+        Fault::Pass
+    })
+}
+
+/// Whether the write [`racing_first_write`] watched landed on another
+/// request's record.
+#[cfg(test)]
+pub fn overwritten() -> bool {
+    OVERWRITTEN.with(|o| o.get())
+}
+
+#[cfg(test)]
+thread_local! {
+    static DEATH: std::cell::Cell<Option<(&'static str, u32)>> = const { std::cell::Cell::new(None) };
+}
+
+/// A store for tests that behaves like Spin 4.0.2's Redis store (every
+/// compare-and-swap is written and reported failed), on which a request
+/// dies (its instance traps: here, a panic) where [`die_at`] says.
+#[cfg(test)]
+pub fn spin_redis() -> Faulty<MemKv> {
+    Faulty::new(MemKv::new(), |_, key, op| {
+        let dies = DEATH.with(|d| match d.get() {
+            Some((part, n)) if key.contains(part) => {
+                d.set((n > 1).then_some((part, n - 1)));
+                n <= 1
+            }
+            _ => false,
+        });
+        if dies {
+            panic!("the request died writing {key}");
+        }
+        match op {
+            Op::Swap(_) => Fault::SwapDenied,
+            _ => Fault::Pass,
+        }
+    })
+}
+
+/// The request on a [`spin_redis`] store dies at its `nth` write (1: the
+/// first) to a key containing `part`, once. Per test thread.
+#[cfg(test)]
+pub fn die_at(part: &'static str, nth: u32) {
+    DEATH.with(|d| d.set(Some((part, nth))));
+}

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::{EndpointId, TicketNo, WorkspaceId};
 use crate::keys;
-use crate::record::{claim, read, read_counter, update, write, write_fresh};
+use crate::record::{ensure_with_claim, read, read_counter, update, write_fresh};
 use crate::seal::SealKey;
 use crate::store::Kv;
 use crate::time::{HOUR, Millis, rfc3339};
@@ -120,26 +120,24 @@ pub fn endpoints(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Vec<Endpoint>> {
         .unwrap_or_default())
 }
 
-/// Change the endpoint list by compare-and-swap; the record is created
-/// once, by claim, never swapped from absent.
+/// Change the endpoint list by compare-and-swap. A workspace that never
+/// had an endpoint has no list: the change sees an empty one and writes
+/// nothing ([`create`] makes the list first, by [`ensure`]).
 fn change<T>(
     kv: &dyn Kv,
     ws: &WorkspaceId,
     mut f: impl FnMut(&mut Vec<Endpoint>) -> Result<T>,
 ) -> Result<T> {
     let key = keys::webhook_endpoints(ws);
-    if claim(kv, &keys::webhook_endpoints_claim(ws))? {
-        write(kv, &key, &Endpoints::default())?;
-    } else if read::<Endpoints>(kv, &key)?.is_none() {
-        // The claimer died before writing the empty list.
-        write(kv, &key, &Endpoints::default())?;
-    }
     let mut out = None;
-    update(kv, &key, |e: &mut Endpoints| {
+    match update(kv, &key, |e: &mut Endpoints| {
         out = Some(f(&mut e.list)?);
         Ok(())
-    })?;
-    out.ok_or(Error::NotFound)
+    }) {
+        Ok(_) => out.ok_or(Error::NotFound),
+        Err(Error::NotFound) if out.is_none() && kv.get(&key)?.is_none() => f(&mut Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 fn is_private_v4(o: [u8; 4]) -> bool {
@@ -303,6 +301,13 @@ pub fn create(
         disabled: None,
         created_at: now,
     };
+    ensure_with_claim(
+        kv,
+        &keys::webhook_endpoints_claim(ws),
+        &keys::webhook_endpoints(ws),
+        &Endpoints::default(),
+        now,
+    )?;
     change(kv, ws, |list| {
         if list.len() >= MAX_ENDPOINTS {
             return Err(Error::Conflict(format!(
@@ -577,9 +582,6 @@ crate::versioned!(LowWater);
 /// low-water mark past the done ones so a flush never rescans history.
 pub fn due(kv: &dyn Kv, ws: &WorkspaceId, now: Millis) -> Result<Vec<u64>> {
     let key = keys::webhook_low_water(ws);
-    if claim(kv, &keys::webhook_low_water_claim(ws))? || read::<LowWater>(kv, &key)?.is_none() {
-        write(kv, &key, &LowWater::default())?;
-    }
     let low = read::<LowWater>(kv, &key)?.unwrap_or_default().done_through;
     let top = read_counter(kv, &keys::webhook_delivery_counter(ws))?;
     let mut out = Vec::new();
@@ -626,6 +628,13 @@ pub fn due(kv: &dyn Kv, ws: &WorkspaceId, now: Millis) -> Result<Vec<u64>> {
         }
     }
     if done_through > low {
+        ensure_with_claim(
+            kv,
+            &keys::webhook_low_water_claim(ws),
+            &key,
+            &LowWater::default(),
+            now,
+        )?;
         update(kv, &key, |l: &mut LowWater| {
             l.done_through = l.done_through.max(done_through);
             Ok(())
@@ -1134,6 +1143,64 @@ mod tests {
         kv.arm(false);
         let (all, _) = deliveries(&kv, &ws, None, None, 10).unwrap();
         assert_eq!(all.iter().map(|d| d.n).collect::<Vec<_>>(), vec![2, 1]);
+    }
+
+    fn make(kv: &dyn Kv, n: u8) -> Result<(Endpoint, String)> {
+        let (_, ws, key) = setup();
+        create(
+            kv,
+            &ws,
+            &format!("http://127.0.0.1:{n}/h"),
+            &[],
+            0,
+            [n; 32],
+            [n + 100; 32],
+            [n; 16],
+            &key,
+            true,
+        )
+    }
+
+    #[test]
+    fn the_endpoint_list_is_never_written_over_a_concurrent_change() {
+        let (_, ws, _) = setup();
+        let added = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flag = added.clone();
+        let kv = crate::store::racing_first_write(&keys::webhook_endpoints(&ws), move |inner| {
+            flag.set(make(inner, 2).is_ok());
+        });
+        let (mine, _) = make(&kv, 1).unwrap();
+        assert!(!crate::store::overwritten());
+        let listed: Vec<EndpointId> = endpoints(&kv, &ws)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert!(listed.contains(&mine.id), "{listed:?}");
+        assert_eq!(listed.len(), 1 + usize::from(added.get()), "{listed:?}");
+        // Changes to a list that was never made change nothing.
+        let (empty, ws, _) = setup();
+        assert_eq!(remove(&empty, &ws, &mine.id).unwrap_err(), Error::NotFound);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn a_flush_never_moves_the_low_water_mark_back() {
+        let (_, ws, key) = setup();
+        let kv = crate::store::racing_first_write(&keys::webhook_low_water(&ws), |inner| {
+            let ws = WorkspaceId::parse("acme").unwrap();
+            let _ = due(inner, &ws, 100);
+        });
+        kv.arm(false);
+        make(&kv, 1).unwrap();
+        let ds = emit(&kv, &ws, 10, "u_x", Event::TicketCreated, "#1", None).unwrap();
+        prepare(&kv, &ws, ds[0], 10, &key, true).unwrap().unwrap();
+        record_attempt(&kv, &ws, ds[0], 10, Ok(200)).unwrap();
+        kv.arm(true);
+        assert!(due(&kv, &ws, 100).unwrap().is_empty());
+        assert!(!crate::store::overwritten(), "the mark went back to 0");
+        let low: LowWater = read(&kv, &keys::webhook_low_water(&ws)).unwrap().unwrap();
+        assert_eq!(low.done_through, ds[0]);
     }
 
     #[test]

@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::ids::{UserId, WorkspaceId};
 use crate::keys;
-use crate::record::{claim, read, update, write};
+use crate::record::{
+    CLAIM_STALE, Claim, acquire, ensure_with_claim, finish, read, release, update, write,
+};
 use crate::store::Kv;
 use crate::time::{HOUR, Millis};
 
@@ -244,13 +246,48 @@ pub struct Workspace {
     pub version: u64,
 }
 
-/// Create a workspace; `Conflict` if the id was ever taken.
+/// A workspace as [`create_workspace_as`] made it.
+#[derive(Debug)]
+pub struct Created {
+    /// The workspace.
+    pub workspace: Workspace,
+    /// Its new API key and the key's secret (shown once), when asked for.
+    pub key: Option<(crate::auth::ApiKey, String)>,
+    /// Marking the creation finished failed after the workspace was made:
+    /// for the log, never an error (a later request finds it made).
+    pub unfinished: Option<Error>,
+}
+
+/// Create a workspace (no API key); `Conflict` if the id is taken.
 pub fn create_workspace(
     kv: &dyn Kv,
     id: &WorkspaceId,
     name: &str,
     now: Millis,
 ) -> Result<Workspace> {
+    let holder = format!("{:016x}", kv.write_id());
+    create_workspace_as(kv, id, name, now, &holder, None).map(|c| c.workspace)
+}
+
+/// Create a workspace and, with `key_random`, its first API key;
+/// `Conflict` if the id is taken or another request is creating it.
+///
+/// The id is claimed for `holder` ([`acquire`]); the API key list and the
+/// key are written next, and the workspace record last: it is the commit
+/// point, after which the claim is marked finished. A failure before it
+/// releases the claim (a key written by then has a secret nobody saw), so
+/// the next request creates the workspace. A request that dies holding the
+/// claim is taken over by a request with the same `holder` (its retry, by
+/// Idempotency-Key) at once, and by any after [`CLAIM_STALE`]; when it died
+/// after the record, the taker completes the creation with a fresh key.
+pub fn create_workspace_as(
+    kv: &dyn Kv,
+    id: &WorkspaceId,
+    name: &str,
+    now: Millis,
+    holder: &str,
+    key_random: Option<([u8; 32], [u8; 16])>,
+) -> Result<Created> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::bad(
@@ -259,19 +296,83 @@ pub fn create_workspace(
         ));
     }
     crate::outbox::check_header_field("name", name)?;
-    if !claim(kv, &keys::workspace_claim(id))? {
-        return Err(Error::Conflict(format!("workspace {id} already exists")));
+    let claim_key = keys::workspace_claim(id);
+    let key = keys::workspace(id);
+    let taken = || Error::Conflict(format!("workspace {id} already exists"));
+    // A workspace created before claims had holders: its claim is a counter.
+    if kv.get(&key)?.is_some() && !is_claim_record(kv.get(&claim_key)?) {
+        return Err(taken());
     }
-    let ws = Workspace {
-        id: id.clone(),
-        name: name.to_string(),
-        settings: Settings::default(),
-        created_at: now,
-        version: 0,
+    let lease = match acquire(kv, &claim_key, holder, now, CLAIM_STALE)? {
+        Claim::Held(lease) => lease,
+        Claim::Done => return Err(taken()),
+        Claim::Busy => {
+            return Err(Error::Conflict(format!(
+                "workspace {id} is being created by another request; try again"
+            )));
+        }
     };
-    write(kv, &keys::workspace(id), &ws)?;
-    write(kv, &keys::api_keys(id), &crate::auth::ApiKeyList::default())?;
-    Ok(ws)
+    let made = (|| {
+        // A record here was written by a creation that died before
+        // finishing: completed, with a fresh key.
+        let existing = read::<Workspace>(kv, &key)?;
+        let list = keys::api_keys(id);
+        if kv.get(&list)?.is_none() {
+            // A list a dead creation left is kept: its keys stay listed.
+            write(kv, &list, &crate::auth::ApiKeyList::default())?;
+        }
+        let new_key = key_random
+            .map(|(r32, r16)| crate::auth::create_api_key(kv, id, "initial", now, r32, r16))
+            .transpose()?;
+        let ws = match existing {
+            Some(ws) => ws,
+            None => {
+                let ws = Workspace {
+                    id: id.clone(),
+                    name: name.to_string(),
+                    settings: Settings::default(),
+                    created_at: now,
+                    version: 0,
+                };
+                write_settled(kv, &key, &ws)?;
+                ws
+            }
+        };
+        Ok((ws, new_key))
+    })();
+    match made {
+        Ok((workspace, key)) => Ok(Created {
+            workspace,
+            key,
+            unfinished: finish(kv, lease).err(),
+        }),
+        Err(e) => {
+            // Whoever comes next reads the workspace record first.
+            release(kv, lease);
+            Err(e)
+        }
+    }
+}
+
+/// Whether a claim key holds a claim record ([`acquire`]), not the counter
+/// claims were before they had holders.
+fn is_claim_record(bytes: Option<Vec<u8>>) -> bool {
+    bytes.is_some_and(|b| serde_json::from_slice::<serde_json::Map<String, Value>>(&b).is_ok())
+}
+
+/// Write a record only this request writes (it holds the record's claim);
+/// a write whose answer was lost counts when a read finds it.
+fn write_settled<T>(kv: &dyn Kv, key: &str, value: &T) -> Result<()>
+where
+    T: Serialize + serde::de::DeserializeOwned + PartialEq,
+{
+    match write(kv, key, value) {
+        Ok(()) => Ok(()),
+        Err(e) => match read::<T>(kv, key) {
+            Ok(Some(v)) if &v == value => Ok(()),
+            _ => Err(e),
+        },
+    }
 }
 
 /// Read a workspace.
@@ -388,15 +489,13 @@ pub fn queues(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Vec<String>> {
 }
 
 /// Remember a queue (once).
-pub fn note_queue(kv: &dyn Kv, ws: &WorkspaceId, q: &str) -> Result<()> {
+pub fn note_queue(kv: &dyn Kv, ws: &WorkspaceId, q: &str, now: Millis) -> Result<()> {
     check_queue(q)?;
-    let key = keys::queues(ws);
-    if claim(kv, &keys::queues_claim(ws))? || read::<Queues>(kv, &key)?.is_none() {
-        write(kv, &key, &Queues::default())?;
-    }
     if queues(kv, ws)?.iter().any(|x| x == q) {
         return Ok(());
     }
+    let key = keys::queues(ws);
+    ensure_with_claim(kv, &keys::queues_claim(ws), &key, &Queues::default(), now)?;
     update(kv, &key, |r: &mut Queues| {
         if !r.list.iter().any(|x| x == q) && r.list.len() < 2000 {
             r.list.push(q.to_string());
@@ -491,6 +590,27 @@ pub fn upsert_user(
     now: Millis,
     random: [u8; 16],
 ) -> Result<(User, bool)> {
+    upsert_user_as(kv, ws, input, now, &crate::token::hex(&random))
+}
+
+/// Create or update a user by email. Returns the user and whether it was
+/// new.
+///
+/// A new email is claimed for `holder` ([`acquire`]); the user record is
+/// written next and the email index last: it is the commit point, after
+/// which the claim is marked finished. A failure before it releases the
+/// claim. A request that dies holding the claim is taken over by a request
+/// with the same `holder` (its retry) at once, and by any after
+/// [`CLAIM_STALE`]; the new user's id comes from the holder and the email,
+/// so a retry, or a duplicate racing with the same holder, makes the same
+/// user, never a second one.
+pub fn upsert_user_as(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    input: UserInput,
+    now: Millis,
+    holder: &str,
+) -> Result<(User, bool)> {
     let email = normalise_email(&input.email)?;
     let name = input.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
@@ -528,48 +648,80 @@ pub fn upsert_user(
         u.queues = input.queues.clone();
         u.permissions = input.permissions.clone();
     };
-    // Existing user: update by CAS.
-    if let Some(id) = read::<UserId>(kv, &index)? {
+    // An existing user: update by CAS.
+    let existing = |id: UserId| {
         let u = update(kv, &keys::user(ws, &id), |u: &mut User| {
             apply(u);
             Ok(())
         })?;
-        sync_staff(kv, ws, &u)?;
-        return Ok((u, false));
-    }
-    // New: the first claimer of this email creates it; a concurrent loser
-    // waits for the winner's index entry and updates that user instead.
-    if claim(kv, &keys::user_email_claim(ws, &hash))? {
-        let mut u = User {
-            id: UserId::new(random),
-            email,
-            name: String::new(),
-            role: input.role,
-            company: None,
-            queues: vec![],
-            permissions: vec![],
-            created_at: now,
-            version: 0,
-        };
-        apply(&mut u);
-        write(kv, &keys::user(ws, &u.id), &u)?;
-        write(kv, &index, &u.id)?;
-        sync_staff(kv, ws, &u)?;
-        return Ok((u, true));
-    }
-    for _ in 0..1000 {
+        sync_staff(kv, ws, &u, now)?;
+        Ok((u, false))
+    };
+    let claim_key = keys::user_email_claim(ws, &hash);
+    for _ in 0..crate::record::MAX_CAS_RETRIES {
         if let Some(id) = read::<UserId>(kv, &index)? {
-            let u = update(kv, &keys::user(ws, &id), |u: &mut User| {
-                apply(u);
-                Ok(())
-            })?;
-            sync_staff(kv, ws, &u)?;
-            return Ok((u, false));
+            return existing(id);
         }
+        let lease = match acquire(kv, &claim_key, holder, now, CLAIM_STALE)? {
+            Claim::Held(lease) => lease,
+            // Another request is creating it: wait for its index entry.
+            Claim::Busy | Claim::Done => continue,
+        };
+        let made = (|| {
+            // An index entry written by a holder that died before
+            // finishing stands.
+            if let Some(id) = read::<UserId>(kv, &index)? {
+                return Ok(Err(id));
+            }
+            let mut u = User {
+                id: new_user_id(holder, &hash),
+                email: email.clone(),
+                name: String::new(),
+                role: input.role,
+                company: None,
+                queues: vec![],
+                permissions: vec![],
+                created_at: now,
+                version: 0,
+            };
+            apply(&mut u);
+            write_settled(kv, &keys::user(ws, &u.id), &u)?;
+            write_settled(kv, &index, &u.id)?;
+            Ok(Ok(u))
+        })();
+        return match made {
+            Ok(Ok(u)) => {
+                let _ = finish(kv, lease);
+                sync_staff(kv, ws, &u, now)?;
+                Ok((u, true))
+            }
+            Ok(Err(id)) => {
+                let _ = finish(kv, lease);
+                existing(id)
+            }
+            Err(e) => {
+                // Whoever comes next reads the index first.
+                release(kv, lease);
+                Err(e)
+            }
+        };
     }
     Err(Error::Conflict(
         "this email is being created by another request; try again".into(),
     ))
+}
+
+/// The id of a user created by `holder` for the email with this hash.
+fn new_user_id(holder: &str, email_hash: &str) -> UserId {
+    let digest = Sha256::new()
+        .chain_update(b"ticketshare user id\0")
+        .chain_update(holder.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(email_hash.as_bytes())
+        .finalize();
+    let mut random = [0; 16];
+    random.copy_from_slice(&digest[..16]);
+    UserId::new(random)
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -582,15 +734,13 @@ crate::versioned!(Staff);
 
 /// Keep the staff directory in step with a user's role (called after
 /// every upsert; repeating it is harmless).
-fn sync_staff(kv: &dyn Kv, ws: &WorkspaceId, u: &User) -> Result<()> {
+fn sync_staff(kv: &dyn Kv, ws: &WorkspaceId, u: &User, now: Millis) -> Result<()> {
     let key = keys::staff(ws);
-    if claim(kv, &keys::staff_claim(ws))? || read::<Staff>(kv, &key)?.is_none() {
-        write(kv, &key, &Staff::default())?;
-    }
     let listed = read::<Staff>(kv, &key)?.is_some_and(|s| s.ids.contains(&u.id));
     if listed == u.is_staff() {
         return Ok(());
     }
+    ensure_with_claim(kv, &keys::staff_claim(ws), &key, &Staff::default(), now)?;
     update(kv, &key, |s: &mut Staff| {
         s.ids.retain(|i| i != &u.id);
         if u.is_staff() {
@@ -828,6 +978,175 @@ mod tests {
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    }
+}
+
+#[cfg(test)]
+mod claim_tests {
+    //! Creating a user by email and the records that start from a default
+    //! (queues, staff) complete, or are taken over by a later request,
+    //! whatever the store answers; none strands its name.
+    use super::*;
+    use crate::store::{
+        Fault, Faulty, MemKv, Op, die_at, overwritten, racing_first_write, spin_redis,
+    };
+    use std::cell::Cell;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::rc::Rc;
+
+    fn ws() -> WorkspaceId {
+        WorkspaceId::parse("acme").unwrap()
+    }
+
+    fn input(email: &str, role: Role) -> UserInput {
+        UserInput {
+            email: email.into(),
+            name: "Ann".into(),
+            role,
+            company: None,
+            queues: vec![],
+            permissions: vec![],
+        }
+    }
+
+    const T: Millis = 1_000_000;
+
+    #[test]
+    fn on_spin_redis_a_user_creation_that_died_is_completed_by_its_retry_at_once() {
+        let kv = spin_redis();
+        die_at("/user/", 1);
+        let died = catch_unwind(AssertUnwindSafe(|| {
+            upsert_user_as(&kv, &ws(), input("a@x.test", Role::Staff), T, "h1")
+        }));
+        assert!(died.is_err(), "the first attempt died after its claim");
+        // Another request waits for the creation in progress...
+        let e = upsert_user_as(&kv, &ws(), input("a@x.test", Role::Staff), T, "h2").unwrap_err();
+        assert_eq!(e.code(), "conflict", "{e}");
+        // ...while the first one's retry (same holder) completes it at once.
+        let (u, new) =
+            upsert_user_as(&kv, &ws(), input("a@x.test", Role::Staff), T + 1, "h1").unwrap();
+        assert!(new);
+        assert_eq!(
+            user_by_email(&kv, &ws(), "a@x.test").unwrap(),
+            Some(u.clone())
+        );
+        assert_eq!(staff(&kv, &ws(), "").unwrap(), vec![u.clone()]);
+        let (again, new) =
+            upsert_user_as(&kv, &ws(), input("a@x.test", Role::Staff), T + 2, "h2").unwrap();
+        assert_eq!((again.id, new), (u.id, false));
+    }
+
+    #[test]
+    fn on_spin_redis_a_user_creation_that_died_is_taken_over_after_a_minute() {
+        let kv = spin_redis();
+        die_at("/user-email/", 1);
+        let died = catch_unwind(AssertUnwindSafe(|| {
+            upsert_user_as(&kv, &ws(), input("a@x.test", Role::Customer), T, "h1")
+        }));
+        assert!(died.is_err());
+        let busy = upsert_user_as(
+            &kv,
+            &ws(),
+            input("a@x.test", Role::Customer),
+            T + CLAIM_STALE - 1,
+            "h2",
+        );
+        assert_eq!(busy.unwrap_err().code(), "conflict");
+        let (u, new) = upsert_user_as(
+            &kv,
+            &ws(),
+            input("a@x.test", Role::Customer),
+            T + CLAIM_STALE,
+            "h2",
+        )
+        .unwrap();
+        assert!(new);
+        assert_eq!(user_by_email(&kv, &ws(), "a@x.test").unwrap(), Some(u));
+    }
+
+    #[test]
+    fn a_user_creation_whose_index_write_failed_or_lost_its_answer_leaves_one_user() {
+        // The index write's answer is lost: it landed, so the user is made.
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            Op::Set(_) if key.contains("/user-email/") => Fault::After,
+            _ => Fault::Pass,
+        });
+        let (u, new) =
+            upsert_user(&kv, &ws(), input("a@x.test", Role::Customer), T, [1; 16]).unwrap();
+        assert!(new);
+        let (again, new) =
+            upsert_user(&kv, &ws(), input("a@x.test", Role::Customer), T, [2; 16]).unwrap();
+        assert_eq!((&again.id, new), (&u.id, false));
+        // The index write fails: nothing is made, and the next request,
+        // at once, makes the user.
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            Op::Set(_) if key.contains("/user-email/") => Fault::Before,
+            _ => Fault::Pass,
+        });
+        assert!(upsert_user(&kv, &ws(), input("a@x.test", Role::Customer), T, [1; 16]).is_err());
+        kv.arm(false);
+        let (u, new) =
+            upsert_user(&kv, &ws(), input("a@x.test", Role::Customer), T, [2; 16]).unwrap();
+        assert!(new);
+        assert_eq!(user_by_email(&kv, &ws(), "a@x.test").unwrap(), Some(u));
+    }
+
+    #[test]
+    fn a_retry_racing_its_first_attempt_returns_the_same_user() {
+        let hash = email_hash("a@x.test");
+        let theirs: Rc<Cell<Option<UserId>>> = Rc::default();
+        let seen = theirs.clone();
+        let kv = racing_first_write(&keys::user_by_email(&ws(), &hash), move |inner| {
+            let r = upsert_user_as(inner, &ws(), input("a@x.test", Role::Customer), T, "h1");
+            seen.set(Some(r.unwrap().0.id));
+        });
+        let (u, new) =
+            upsert_user_as(&kv, &ws(), input("a@x.test", Role::Customer), T, "h1").unwrap();
+        assert!(new);
+        assert_eq!(theirs.take(), Some(u.id.clone()), "one user, not two");
+        assert_eq!(
+            user_by_email(&kv, &ws(), "a@x.test").unwrap().unwrap().id,
+            u.id
+        );
+    }
+
+    #[test]
+    fn the_staff_directory_is_never_written_over_a_concurrent_change() {
+        let added = Rc::new(Cell::new(false));
+        let flag = added.clone();
+        let kv = racing_first_write(&keys::staff(&ws()), move |inner| {
+            let r = upsert_user(inner, &ws(), input("a@x.test", Role::Staff), T, [1; 16]);
+            flag.set(r.is_ok());
+        });
+        upsert_user(&kv, &ws(), input("b@x.test", Role::Staff), T, [2; 16]).unwrap();
+        assert!(!overwritten());
+        let listed: Vec<String> = staff(&kv, &ws(), "")
+            .unwrap()
+            .into_iter()
+            .map(|u| u.email)
+            .collect();
+        assert!(listed.contains(&"b@x.test".to_string()), "{listed:?}");
+        if added.get() {
+            assert!(listed.contains(&"a@x.test".to_string()), "{listed:?}");
+        }
+    }
+
+    #[test]
+    fn the_queue_list_is_never_written_over_a_concurrent_change() {
+        let added = Rc::new(Cell::new(false));
+        let flag = added.clone();
+        let kv = racing_first_write(&keys::queues(&ws()), move |inner| {
+            flag.set(note_queue(inner, &ws(), "theirs", T).is_ok());
+        });
+        note_queue(&kv, &ws(), "mine", T).unwrap();
+        assert!(!overwritten());
+        let listed = queues(&kv, &ws()).unwrap();
+        assert!(listed.contains(&"mine".to_string()), "{listed:?}");
+        if added.get() {
+            assert!(listed.contains(&"theirs".to_string()), "{listed:?}");
+        }
+        note_queue(&kv, &ws(), "later", T + 1).unwrap();
+        assert_eq!(queues(&kv, &ws()).unwrap().len(), listed.len() + 1);
     }
 }
 

@@ -1003,8 +1003,8 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 "only the platform or admins manage users",
             )?;
             let input: UserInput = req.json(MAX_JSON_BODY)?;
-            let r = env.random16();
-            let (u, created) = workspace::upsert_user(env.kv, &ws, input, env.now, r)?;
+            let holder = claim_holder(env, req, &actor.audit_name());
+            let (u, created) = workspace::upsert_user_as(env.kv, &ws, input, env.now, &holder)?;
             let mut resp = Response::json(
                 if created { 201 } else { 200 },
                 &json!({"user": user_json(&u)}),
@@ -1348,6 +1348,24 @@ fn require(ok: bool, why: &str) -> Result<()> {
     }
 }
 
+/// Who holds the claim a creating request takes on a name
+/// ([`crate::record::acquire`]): derived from its Idempotency-Key when it
+/// has one (with the caller, path and body, as [`idempotent`] scopes keys),
+/// so that its retry takes the claim back at once and completes the
+/// creation; a fresh random one otherwise.
+fn claim_holder(env: &mut Env, req: &Request, caller: &str) -> String {
+    match req.header("idempotency-key") {
+        Some(key) => sha_hex(&[
+            b"claim holder",
+            caller.as_bytes(),
+            req.path.as_bytes(),
+            key.as_bytes(),
+            &req.body,
+        ]),
+        None => crate::token::hex(&env.random16()),
+    }
+}
+
 fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let given = req
         .header("authorization")
@@ -1359,9 +1377,18 @@ fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response>
     }
     let body: NewWorkspace = req.json(MAX_JSON_BODY)?;
     let id = WorkspaceId::parse(&body.id)?;
-    let w = workspace::create_workspace(env.kv, &id, &body.name, env.now)?;
-    let (r32, r16) = ((env.random)(), env.random16());
-    let (key, secret) = auth::create_api_key(env.kv, &id, "initial", env.now, r32, r16)?;
+    let holder = claim_holder(env, req, "deployment");
+    let key_random = ((env.random)(), env.random16());
+    let made = workspace::create_workspace_as(
+        env.kv,
+        &id,
+        &body.name,
+        env.now,
+        &holder,
+        Some(key_random),
+    )?;
+    let w = made.workspace;
+    let (key, secret) = made.key.ok_or(Error::NotFound)?;
     // The workspace and its key exist: the answer (which holds the key's
     // only copy) stands whatever fails after.
     let mut resp = Response::json(
@@ -1371,6 +1398,9 @@ fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response>
             "api_key": api_key_json(&key), "secret": secret,
         }),
     );
+    if let Some(e) = made.unfinished {
+        after_commit::<()>(&mut resp.internal, "marking the creation finished", Err(e));
+    }
     let audited = crate::audit::record(
         env.kv,
         &id,
@@ -1470,7 +1500,7 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
     };
     let queue = body.queue.unwrap_or_else(|| "support".into());
     workspace::check_queue(&queue)?;
-    workspace::note_queue(env.kv, ws, &queue)?;
+    workspace::note_queue(env.kv, ws, &queue, env.now)?;
     if let Some(o) = &body.order {
         if actor.user().is_some_and(|u| u.role == Role::Customer) {
             return Err(Error::Forbidden(
@@ -3273,5 +3303,277 @@ mod cross_site_tests {
         ] {
             assert_eq!(reachable_in_scope(&req(m, p, &[]), no), ok, "{m} {p}");
         }
+    }
+}
+
+#[cfg(test)]
+mod creation_claim_tests {
+    //! `POST /api/v1/workspaces` and `PUT /api/v1/users` claim a name (a
+    //! workspace id, an email): a creation that fails or dies is completed
+    //! by its retry (same Idempotency-Key) at once, or by any request after
+    //! the stale time, and concurrent creations have one winner, whatever
+    //! the store answers.
+    use super::*;
+    use crate::record::CLAIM_STALE;
+    use crate::store::{Fault, Faulty, MemKv, Op, die_at, spin_redis};
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    const ADMIN: &str = "admin-token-for-tests-0123";
+    const T: Millis = 1_000_000;
+
+    fn call(
+        kv: &dyn Kv,
+        now: Millis,
+        seed: u8,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        let mut n = 0u8;
+        let mut random = move || {
+            n = n.wrapping_add(1);
+            let mut r = [n; 32];
+            r[0] = seed;
+            r
+        };
+        let mut env = Env {
+            kv,
+            now,
+            random: &mut random,
+            admin_token: ADMIN,
+            public_origin: "https://ts.test",
+            allow_private_webhooks: false,
+            reply_domain: "",
+        };
+        let mut headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        headers.push(("content-type".into(), "application/json".into()));
+        let req = Request {
+            method: method.into(),
+            path: path.into(),
+            headers,
+            body: body.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        handle_tickets(&mut env, &req)
+    }
+
+    /// `POST /api/v1/workspaces` for `acme`, with an Idempotency-Key or not.
+    fn create(kv: &dyn Kv, now: Millis, seed: u8, idem: Option<&str>) -> Response {
+        let admin = format!("Bearer {ADMIN}");
+        let mut headers = vec![("authorization", admin.as_str())];
+        if let Some(k) = idem {
+            headers.push(("idempotency-key", k));
+        }
+        call(
+            kv,
+            now,
+            seed,
+            "POST",
+            "/api/v1/workspaces",
+            &headers,
+            r#"{"id":"acme","name":"Acme"}"#,
+        )
+    }
+
+    fn text(r: &Response) -> String {
+        String::from_utf8_lossy(&r.body).into_owned()
+    }
+
+    /// The workspace a 201 created works with the key it returned.
+    fn works(kv: &dyn Kv, made: &Response) {
+        assert_eq!(made.status, 201, "{}", text(made));
+        let v: Value = serde_json::from_slice(&made.body).unwrap();
+        let bearer = format!("Bearer {}", v["secret"].as_str().unwrap());
+        let auth = [("authorization", bearer.as_str())];
+        let r = call(kv, T, 90, "GET", "/api/v1/workspace", &auth, "");
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let r = call(
+            kv,
+            T,
+            91,
+            "PUT",
+            "/api/v1/users",
+            &auth,
+            r#"{"email":"ada@acme.test","name":"Ada","role":"admin"}"#,
+        );
+        assert!(r.status == 201 || r.status == 200, "{}", text(&r));
+    }
+
+    /// Runs a creation that dies (its instance traps) where [`die_at`] says.
+    fn dies(kv: &dyn Kv, idem: Option<&str>) {
+        let r = catch_unwind(AssertUnwindSafe(|| create(kv, T, 1, idem)));
+        assert!(r.is_err(), "the first attempt died");
+    }
+
+    #[test]
+    fn on_spin_redis_a_workspace_creation_that_died_after_its_claim_is_completed_by_its_retry_at_once()
+     {
+        let kv = spin_redis();
+        die_at("/api-keys", 1);
+        dies(&kv, Some("k-1"));
+        // Another creation waits for the one in progress...
+        assert_eq!(create(&kv, T, 2, None).status, 409);
+        assert_eq!(create(&kv, T, 3, Some("k-2")).status, 409);
+        // ...while its retry completes it at once.
+        let made = create(&kv, T + 1, 4, Some("k-1"));
+        works(&kv, &made);
+        // Done: the id is taken for good, for the retry too.
+        for (seed, idem) in [(5, None), (6, Some("k-1"))] {
+            let r = create(&kv, T + 10 * CLAIM_STALE, seed, idem);
+            assert_eq!(r.status, 409);
+            assert!(text(&r).contains("already exists"), "{}", text(&r));
+        }
+    }
+
+    #[test]
+    fn on_spin_redis_a_workspace_creation_that_died_is_taken_over_by_any_creation_after_a_minute() {
+        let kv = spin_redis();
+        die_at("/meta", 1);
+        dies(&kv, None);
+        assert_eq!(create(&kv, T + CLAIM_STALE - 1, 2, None).status, 409);
+        works(&kv, &create(&kv, T + CLAIM_STALE, 3, None));
+        assert_eq!(create(&kv, T + 2 * CLAIM_STALE, 4, None).status, 409);
+    }
+
+    #[test]
+    fn on_spin_redis_a_workspace_creation_that_died_after_its_record_is_completed_with_a_fresh_key()
+    {
+        let kv = spin_redis();
+        // The claim's third write (after the increment that makes it exist
+        // and the swap that takes it) marks it finished: the record is there.
+        die_at("/claim", 3);
+        dies(&kv, Some("k-1"));
+        let ws = WorkspaceId::parse("acme").unwrap();
+        assert!(workspace::workspace(&kv, &ws).is_ok());
+        let made = create(&kv, T + 1, 2, Some("k-1"));
+        works(&kv, &made);
+        // The dead attempt's key (its secret never shown) stays listed.
+        assert_eq!(auth::list_api_keys(&kv, &ws).unwrap().len(), 2);
+        assert_eq!(create(&kv, T + 2, 3, Some("k-1")).status, 409);
+    }
+
+    #[test]
+    fn a_workspace_whose_record_write_lost_its_answer_is_created() {
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            Op::Set(_) if key.ends_with("/meta") => Fault::After,
+            _ => Fault::Pass,
+        });
+        works(&kv, &create(&kv, T, 1, None));
+        assert_eq!(create(&kv, T + 1, 2, None).status, 409);
+    }
+
+    #[test]
+    fn workspaces_claimed_by_the_old_counter_stay_taken_and_ids_it_stranded_are_free() {
+        let kv = MemKv::new();
+        // Created before claims had holders: a counter and the record.
+        let ws = WorkspaceId::parse("acme").unwrap();
+        kv.increment(&keys::workspace_claim(&ws), 1).unwrap();
+        crate::record::write(
+            &kv,
+            &keys::workspace(&ws),
+            &workspace::Workspace {
+                id: ws.clone(),
+                name: "Acme".into(),
+                settings: Settings::default(),
+                created_at: 0,
+                version: 0,
+            },
+        )
+        .unwrap();
+        let r = create(&kv, T, 1, None);
+        assert_eq!(r.status, 409);
+        assert!(text(&r).contains("already exists"), "{}", text(&r));
+        // A claim the old code took and then died: the id is free again.
+        let kv = MemKv::new();
+        kv.increment(&keys::workspace_claim(&ws), 3).unwrap();
+        works(&kv, &create(&kv, T, 2, None));
+    }
+
+    #[test]
+    fn concurrent_workspace_creations_have_one_winner_even_when_a_claim_answer_is_lost() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static LOST: AtomicBool = AtomicBool::new(false);
+        // Every swap is written and reported failed, and the first write
+        // to the claim loses its answer.
+        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+            _ if key.ends_with("/claim") && !LOST.swap(true, Ordering::SeqCst) => Fault::After,
+            Op::Swap(_) => Fault::SwapDenied,
+            _ => Fault::Pass,
+        });
+        let answers: Vec<Response> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8u8)
+                .map(|i| {
+                    let kv = &kv;
+                    s.spawn(move || {
+                        // A client retries what failed (5xx).
+                        let mut r = create(kv, T, 10 * i, None);
+                        for k in 1..5 {
+                            if r.status < 500 {
+                                break;
+                            }
+                            r = create(kv, T, 10 * i + k, None);
+                        }
+                        r
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let won: Vec<&Response> = answers.iter().filter(|r| r.status == 201).collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "{:?}",
+            answers.iter().map(text).collect::<Vec<_>>()
+        );
+        assert!(answers.iter().all(|r| r.status == 201 || r.status == 409));
+        works(&kv, won[0]);
+    }
+
+    #[test]
+    fn on_spin_redis_a_user_creation_that_died_is_completed_by_its_retry_at_once() {
+        let kv = MemKv::new();
+        let made = create(&kv, T, 1, None);
+        assert_eq!(made.status, 201);
+        let v: Value = serde_json::from_slice(&made.body).unwrap();
+        let bearer = format!("Bearer {}", v["secret"].as_str().unwrap());
+        let kv = {
+            let redis = spin_redis();
+            for (k, v) in kv.dump() {
+                redis.inner.set(&k, &v).unwrap();
+            }
+            redis
+        };
+        let put = |seed: u8, now: Millis, idem: Option<&str>| {
+            let mut h = vec![("authorization", bearer.as_str())];
+            if let Some(k) = idem {
+                h.push(("idempotency-key", k));
+            }
+            call(
+                &kv,
+                now,
+                seed,
+                "PUT",
+                "/api/v1/users",
+                &h,
+                r#"{"email":"sam@acme.test","name":"Sam","role":"staff"}"#,
+            )
+        };
+        die_at("/user/", 1);
+        assert!(catch_unwind(AssertUnwindSafe(|| put(2, T, Some("u-1")))).is_err());
+        assert_eq!(put(3, T, None).status, 409, "in progress");
+        let r = put(4, T + 1, Some("u-1"));
+        assert_eq!(r.status, 201, "{}", text(&r));
+        let id = serde_json::from_slice::<Value>(&r.body).unwrap()["user"]["id"].clone();
+        let r = put(5, T + 2, None);
+        assert_eq!(r.status, 200, "{}", text(&r));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&r.body).unwrap()["user"]["id"],
+            id
+        );
     }
 }
