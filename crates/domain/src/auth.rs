@@ -341,7 +341,8 @@ pub fn mint_login(
 /// Check a login link without using it (for the page a GET shows).
 pub fn peek_login(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, UserId)> {
     let (ws, tok) = split(link).map_err(|_| Error::NotFound)?;
-    let (_, rec) = lookup(kv, &ws, Purpose::Login, tok).map_err(|_| Error::NotFound)?;
+    let (_, rec) =
+        lookup(kv, &ws, Purpose::Login, tok).map_err(|e| e.unless_store(Error::NotFound))?;
     if !rec.live(Purpose::Login, now) {
         return Err(Error::NotFound);
     }
@@ -352,7 +353,8 @@ pub fn peek_login(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, 
 /// expired and unknown links are all `NotFound`.
 pub fn consume_login(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, UserId)> {
     let (ws, tok) = split(link).map_err(|_| Error::NotFound)?;
-    let (key, _) = lookup(kv, &ws, Purpose::Login, tok).map_err(|_| Error::NotFound)?;
+    let (key, _) =
+        lookup(kv, &ws, Purpose::Login, tok).map_err(|e| e.unless_store(Error::NotFound))?;
     let rec = update(kv, &key, |r: &mut TokenRecord| {
         if !r.live(Purpose::Login, now) {
             return Err(Error::NotFound);

@@ -64,6 +64,16 @@ impl Error {
         }
     }
 
+    /// `other` in place of this error, unless this is a store failure: that
+    /// stays (a 503 the client retries), since what was looked for may well
+    /// exist.
+    pub fn unless_store(self, other: Error) -> Error {
+        match self {
+            Error::Store(_) => self,
+            _ => other,
+        }
+    }
+
     /// The HTTP status for this error. The only place a status is chosen.
     pub fn status(&self) -> u16 {
         match self {

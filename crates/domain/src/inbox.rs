@@ -52,10 +52,34 @@ struct Entry {
     since: Millis,
 }
 
+/// A ticket's move from one list to another (or into or out of the
+/// inbox), as its record keeps it until the lists' counts have followed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// The list it left.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The list it entered.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The ticket's version the move made.
+    pub at: u64,
+}
+
+/// How many of their last changes the count records remember (a move's
+/// count is settled right after the move, or at the ticket's next change
+/// when that failed; this many other moves of the same list may come in
+/// between without a count changing twice).
+const COUNT_IDS: usize = 32;
+
 /// Change a ticket by compare-and-swap, keeping its inbox slot consistent
 /// with its state: when the change moves it to another list, its new entry
-/// is written first and the ticket swapped to point at it; the counts
-/// follow. The one way ticket state changes.
+/// is written first and the ticket swapped to point at it, with the move
+/// noted on the ticket; then the counts follow, once per move whatever the
+/// store answers ([`crate::record::tally_once`]), and the note is cleared.
+/// A move whose counts could not follow (a failure, a request that died)
+/// is settled by the ticket's next change. The one way ticket state
+/// changes.
 pub fn change(
     kv: &dyn Kv,
     ws: &WorkspaceId,
@@ -63,13 +87,11 @@ pub fn change(
     now: Millis,
     mut f: impl FnMut(&mut Ticket) -> Result<()>,
 ) -> Result<Ticket> {
-    let mut moved: Option<(Option<String>, Option<String>)> = None;
     let t = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
         let before = t.slot.as_ref().map(|s| s.list.clone());
         f(t)?;
         let after = list_for(t);
         if after == before && t.slot.is_some() == after.is_some() {
-            moved = None;
             return Ok(());
         }
         t.slot = match &after {
@@ -90,37 +112,46 @@ pub fn change(
             }
             None => None,
         };
-        moved = Some((before, after));
+        t.uncounted.push(Move {
+            from: before,
+            to: after,
+            at: t.version + 1,
+        });
         Ok(())
     })?;
-    if let Some((before, after)) = moved {
-        if let Some(b) = before {
-            kv.increment(&keys::view_count(ws, &b), -1)?;
+    if t.uncounted.is_empty() {
+        return Ok(t);
+    }
+    settle_counts(kv, ws, t)
+}
+
+/// Make the lists' counts follow the moves noted on `t`, then clear the
+/// notes; returns the ticket as stored.
+fn settle_counts(kv: &dyn Kv, ws: &WorkspaceId, t: Ticket) -> Result<Ticket> {
+    for m in &t.uncounted {
+        let id = format!("t{}v{}", t.no.0, m.at);
+        if let Some(from) = &m.from {
+            crate::record::tally_once(kv, &keys::view_count(ws, from), &id, -1, COUNT_IDS)?;
         }
-        if let Some(a) = after {
-            kv.increment(&keys::view_count(ws, &a), 1)?;
+        if let Some(to) = &m.to {
+            crate::record::tally_once(kv, &keys::view_count(ws, to), &id, 1, COUNT_IDS)?;
         }
     }
-    Ok(t)
+    let done = t.uncounted;
+    update(kv, &keys::ticket(ws, t.no), |t: &mut Ticket| {
+        t.uncounted.retain(|m| !done.contains(m));
+        Ok(())
+    })
 }
 
 /// How many tickets a list holds.
 pub fn count(kv: &dyn Kv, ws: &WorkspaceId, list: &str) -> Result<u64> {
-    // Counts move by ±1 after each move; a crash between a move and its
-    // count can leave one off, never below zero here. Both backends'
-    // encodings (8 little-endian bytes, decimal text) are read, signed.
+    // A tally record, or a plain counter from before tallies; never below
+    // zero here.
     let Some(b) = kv.get(&keys::view_count(ws, list))? else {
         return Ok(0);
     };
-    let text = std::str::from_utf8(&b)
-        .ok()
-        .and_then(|t| t.trim().parse::<i64>().ok());
-    let v = match (text, <[u8; 8]>::try_from(b.as_slice())) {
-        (Some(n), _) => n,
-        (None, Ok(arr)) => i64::from_le_bytes(arr),
-        (None, Err(_)) => 0,
-    };
-    Ok(v.max(0) as u64)
+    Ok(crate::record::tally_value(&b).max(0) as u64)
 }
 
 /// Move a list's count to `want` (the reindex, after counting its
@@ -128,7 +159,8 @@ pub fn count(kv: &dyn Kv, ws: &WorkspaceId, list: &str) -> Result<u64> {
 pub fn set_count(kv: &dyn Kv, ws: &WorkspaceId, list: &str, want: i64) -> Result<()> {
     let have = count(kv, ws, list)? as i64;
     if have != want {
-        kv.increment(&keys::view_count(ws, list), want - have)?;
+        let id = format!("reindex{:016x}", kv.write_id(&keys::view_count(ws, list)));
+        crate::record::tally_once(kv, &keys::view_count(ws, list), &id, want - have, COUNT_IDS)?;
     }
     Ok(())
 }

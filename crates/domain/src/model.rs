@@ -265,6 +265,10 @@ pub struct Ticket {
     /// The unguessable reference of its reply address, once one was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_ref: Option<String>,
+    /// Moves between inbox lists whose counts are not settled yet
+    /// (`inbox::change` settles them, once each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uncounted: Vec<crate::inbox::Move>,
     /// Incremented on every change (compare-and-swap guard).
     pub version: u64,
 }

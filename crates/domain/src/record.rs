@@ -67,10 +67,15 @@ fn stamps_of(bytes: &[u8]) -> Vec<String> {
 
 /// `value` (a serialized JSON object) with `"_w"`: the ids kept from `old`
 /// and `id` last. Readers of the record ignore the field.
-fn stamp(mut value: Vec<u8>, old: Option<&[u8]>, id: &str) -> Vec<u8> {
+fn stamp(value: Vec<u8>, old: Option<&[u8]>, id: &str) -> Vec<u8> {
+    stamp_keeping(value, old, id, KEPT_WRITE_IDS)
+}
+
+/// [`stamp`], keeping the last `kept` ids.
+fn stamp_keeping(mut value: Vec<u8>, old: Option<&[u8]>, id: &str, kept: usize) -> Vec<u8> {
     let mut ids = old.map(stamps_of).unwrap_or_default();
     ids.push(id.to_string());
-    let keep = ids.len().saturating_sub(KEPT_WRITE_IDS);
+    let keep = ids.len().saturating_sub(kept);
     let list = serde_json::to_string(&ids[keep..]).unwrap_or_else(|_| "[]".into());
     debug_assert_eq!(value.last(), Some(&b'}'));
     value.pop();
@@ -88,9 +93,9 @@ fn landed(bytes: &[u8], mine: &[String]) -> bool {
     !mine.is_empty() && stamps_of(bytes).iter().any(|w| mine.contains(w))
 }
 
-/// A fresh write id from the store, as stamped.
-fn fresh_id(kv: &dyn Kv) -> String {
-    format!("{:016x}", kv.write_id())
+/// A fresh write id from the store for a write to `key`, as stamped.
+fn fresh_id(kv: &dyn Kv, key: &str) -> String {
+    format!("{:016x}", kv.write_id(key))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -235,7 +240,7 @@ pub fn advance_minute(kv: &dyn Kv, key: &str, minute: i64) -> Result<bool> {
     {
         return Ok(false);
     }
-    let new = format!("{minute}:{}", fresh_id(kv)).into_bytes();
+    let new = format!("{minute}:{}", fresh_id(kv, key)).into_bytes();
     let answer = kv.compare_and_swap(key, old.as_deref(), &new);
     if let Ok(true) = answer {
         return Ok(true);
@@ -280,7 +285,7 @@ where
     // at any read, the change is there already: from a swap of this call
     // whose answer was lost, or from an earlier attempt of the same request
     // (an idempotent request's ids are its own, see `Kv::write_id`).
-    let id = fresh_id(kv);
+    let id = fresh_id(kv, key);
     let mine = std::slice::from_ref(&id);
     let mut errors = 0;
     for _ in 0..MAX_CAS_RETRIES {
@@ -313,6 +318,67 @@ where
     Err(Error::Conflict(
         "too many concurrent changes; try again".into(),
     ))
+}
+
+/// Add `delta` to the tally at `key` once for the change named `id`, however
+/// often it is asked and whatever the store answers: the tally is a JSON
+/// record (`{"n": …}`) changed by compare-and-swap and stamped with the ids
+/// of its last `kept` changes, so a change already counted is found there
+/// and not counted again. A plain counter left at `key` (an `increment`'s
+/// value, e.g. from before tallies) is taken as the starting number, and an
+/// absent key is made to exist by an increment of 0 (never a swap from
+/// absent). Returns the tally.
+pub fn tally_once(kv: &dyn Kv, key: &str, id: &str, delta: i64, kept: usize) -> Result<i64> {
+    #[derive(Serialize, Deserialize)]
+    struct Tally {
+        n: i64,
+    }
+    let mine = [id.to_string()];
+    let mut errors = 0;
+    for _ in 0..MAX_CAS_RETRIES {
+        let Some(old) = kv.get(key)? else {
+            kv.increment(key, 0)?;
+            continue;
+        };
+        let n = tally_value(&old);
+        if landed(&old, &mine) {
+            return Ok(n);
+        }
+        let new = stamp_keeping(to_json(&Tally { n: n + delta })?, Some(&old), id, kept);
+        match kv.compare_and_swap(key, Some(&old), &new) {
+            Ok(true) => return Ok(n + delta),
+            Ok(false) => {}
+            Err(e) => {
+                errors += 1;
+                if errors > MAX_ERROR_RETRIES {
+                    return Err(Error::Store(e));
+                }
+            }
+        }
+    }
+    Err(Error::Conflict(
+        "too many concurrent changes; try again".into(),
+    ))
+}
+
+/// The number a tally ([`tally_once`]) or a plain counter holds (0 when
+/// neither).
+pub fn tally_value(bytes: &[u8]) -> i64 {
+    #[derive(Deserialize)]
+    struct Tally {
+        n: i64,
+    }
+    if let Ok(t) = serde_json::from_slice::<Tally>(bytes) {
+        return t.n;
+    }
+    let text = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok());
+    match (text, <[u8; 8]>::try_from(bytes)) {
+        (Some(n), _) => n,
+        (None, Ok(arr)) => i64::from_le_bytes(arr),
+        (None, Err(_)) => 0,
+    }
 }
 
 /// The claim record [`acquire`] keeps at a claim key.
@@ -351,7 +417,7 @@ pub struct Lease {
 /// write is what the store holds afterwards (one read after a failed or
 /// erroring swap tells).
 fn swap_claim(kv: &dyn Kv, key: &str, old: &[u8], record: &ClaimRecord) -> Result<Option<Vec<u8>>> {
-    let id = fresh_id(kv);
+    let id = fresh_id(kv, key);
     let new = stamp(to_json(record)?, Some(old), &id);
     let answer = kv.compare_and_swap(key, Some(old), &new);
     if let Ok(true) = answer {
@@ -432,15 +498,20 @@ pub fn finish(kv: &dyn Kv, lease: Lease) -> Result<()> {
 }
 
 /// Give up a held claim whose work failed and left nothing behind, so the
-/// next caller can take it at once. Best effort: a claim that cannot be
-/// released is taken over after the stale time.
+/// next caller can take it at once. Best effort (a few tries): a claim that
+/// cannot be released is taken over after the stale time.
 pub fn release(kv: &dyn Kv, lease: Lease) {
     let free = ClaimRecord {
         holder: String::new(),
         at: 0,
         done: false,
     };
-    let _ = swap_claim(kv, &lease.key, &lease.bytes, &free);
+    // Tried a few times: a claim left held blocks its name until stale.
+    for _ in 0..5 {
+        if swap_claim(kv, &lease.key, &lease.bytes, &free).is_ok() {
+            return;
+        }
+    }
 }
 
 /// [`acquire`] on a key that [`claim`] may have counted before claims had
@@ -531,7 +602,7 @@ pub fn ensure_with_claim<T: Serialize>(
     default: &T,
     now: Millis,
 ) -> Result<()> {
-    let holder = fresh_id(kv);
+    let holder = fresh_id(kv, claim_key);
     for _ in 0..MAX_CAS_RETRIES {
         if kv.get(key)?.is_some() {
             return Ok(());

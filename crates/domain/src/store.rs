@@ -46,7 +46,7 @@ pub trait Kv {
     /// components, a counter in [`MemKv`]): stamped into the values written
     /// by compare-and-swap, so a writer can tell whether its own write
     /// landed when the store's answer was lost (`record::update`).
-    fn write_id(&self) -> u64;
+    fn write_id(&self, key: &str) -> u64;
 }
 
 fn check(key: &str, value: Option<&[u8]>) -> StoreResult<()> {
@@ -165,7 +165,7 @@ impl Kv for MemKv {
         Ok(true)
     }
 
-    fn write_id(&self) -> u64 {
+    fn write_id(&self, _key: &str) -> u64 {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
@@ -215,8 +215,8 @@ impl<T: Kv + ?Sized> Kv for &T {
     ) -> StoreResult<bool> {
         (**self).compare_and_swap(key, expected, new)
     }
-    fn write_id(&self) -> u64 {
-        (**self).write_id()
+    fn write_id(&self, key: &str) -> u64 {
+        (**self).write_id(key)
     }
 }
 
@@ -349,8 +349,8 @@ impl<S: Kv> Kv for Faulty<S> {
             fault => Self::apply(fault, || self.inner.compare_and_swap(key, expected, new)),
         }
     }
-    fn write_id(&self) -> u64 {
-        self.inner.write_id()
+    fn write_id(&self, key: &str) -> u64 {
+        self.inner.write_id(key)
     }
 }
 

@@ -217,6 +217,7 @@ pub fn create_ticket_reserved(
         order: None,
         slot: None,
         reply_ref: None,
+        uncounted: Vec::new(),
         version: 0,
     };
     // The first message, then the record: a ticket exists once both are

@@ -265,7 +265,7 @@ pub fn create_workspace(
     name: &str,
     now: Millis,
 ) -> Result<Workspace> {
-    let holder = format!("{:016x}", kv.write_id());
+    let holder = format!("{:016x}", kv.write_id(&keys::workspace_claim(id)));
     create_workspace_as(kv, id, name, now, &holder, None).map(|c| c.workspace)
 }
 

@@ -56,8 +56,8 @@ impl Kv for Counting<'_> {
         self.log(format!("cas {k}"));
         self.inner.compare_and_swap(k, e, n)
     }
-    fn write_id(&self) -> u64 {
-        self.inner.write_id()
+    fn write_id(&self, key: &str) -> u64 {
+        self.inner.write_id(key)
     }
 }
 

@@ -83,7 +83,7 @@ impl Kv for SpinKv {
         }
     }
 
-    fn write_id(&self) -> u64 {
+    fn write_id(&self, _key: &str) -> u64 {
         u64::from_le_bytes(random::<8>())
     }
 }

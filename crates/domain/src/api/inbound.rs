@@ -47,7 +47,8 @@ fn receive(env: &mut Env, req: &Request) -> Result<Response> {
     let holder = crate::ids::encode_random(&env.random16());
     // An unknown workspace looks like wrong credentials.
     let ws = WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?;
-    let w = workspace::workspace(env.kv, &ws).map_err(|_| Error::Unauthenticated)?;
+    let w =
+        workspace::workspace(env.kv, &ws).map_err(|e| e.unless_store(Error::Unauthenticated))?;
     let cfg = inbound::config(env.kv, &ws)?;
     if req.body.len() > inbound::MAX_BODY_BYTES {
         return Err(Error::PayloadTooLarge(inbound::MAX_BODY_BYTES));
@@ -373,8 +374,9 @@ fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 let t = before.ticket.ok_or_else(|| {
                     Error::Conflict("no ticket was found for this message; discard it".into())
                 })?;
-                thread::ticket(env.kv, &ws, t)
-                    .map_err(|_| Error::Conflict("its ticket is gone; discard it".into()))?;
+                thread::ticket(env.kv, &ws, t).map_err(|e| {
+                    e.unless_store(Error::Conflict("its ticket is gone; discard it".into()))
+                })?;
                 thread::check_body(&before.text).map_err(|e| {
                     Error::Conflict(format!(
                         "the message cannot be posted ({}); discard it",

@@ -182,11 +182,11 @@ pub fn authenticate(env: &Env, req: &Request) -> Result<Actor> {
                 let id = UserId::parse(id.trim()).map_err(|_| {
                     Error::bad("invalid_id", format!("{ACT_AS_HEADER} must name a user id"))
                 })?;
-                let user = workspace::user(env.kv, &ws, &id).map_err(|_| {
-                    Error::bad(
+                let user = workspace::user(env.kv, &ws, &id).map_err(|e| {
+                    e.unless_store(Error::bad(
                         "unknown_user",
                         format!("{ACT_AS_HEADER}: no such user in this workspace"),
-                    )
+                    ))
                 })?;
                 Ok(Actor::User {
                     ws,
@@ -203,8 +203,8 @@ pub fn authenticate(env: &Env, req: &Request) -> Result<Actor> {
             return Err(Error::NotFound);
         }
     }
-    let user =
-        workspace::user(env.kv, &session.ws, &session.user).map_err(|_| Error::Unauthenticated)?;
+    let user = workspace::user(env.kv, &session.ws, &session.user)
+        .map_err(|e| e.unless_store(Error::Unauthenticated))?;
     Ok(Actor::User {
         ws: session.ws,
         user: Box::new(user),
@@ -573,13 +573,14 @@ fn attempt_step(actor: &Actor, req: &Request, step: &str) -> Option<String> {
 
 /// The store as one attempt of an idempotent request sees it: its write ids
 /// are derived from the request (its caller, path, Idempotency-Key and
-/// body) and their order, so every attempt of the request stamps its n-th
-/// change with the same id, and `record::update` skips a change an earlier
+/// body), the key and their order on that key, so every attempt of the
+/// request stamps its n-th change of a record with the same id, and `record::update` skips a change an earlier
 /// attempt made before its answer was lost.
 struct AttemptKv<'a> {
     inner: &'a dyn Kv,
     attempt: String,
-    writes: std::cell::Cell<u64>,
+    /// How many writes this attempt made to each key so far.
+    writes: std::cell::RefCell<std::collections::HashMap<String, u64>>,
 }
 
 impl Kv for AttemptKv<'_> {
@@ -606,11 +607,12 @@ impl Kv for AttemptKv<'_> {
     ) -> crate::store::StoreResult<bool> {
         self.inner.compare_and_swap(key, expected, new)
     }
-    fn write_id(&self) -> u64 {
-        let n = self.writes.get();
-        self.writes.set(n + 1);
-        let h = sha_hex(&[self.attempt.as_bytes(), &n.to_le_bytes()]);
-        u64::from_str_radix(&h[..16], 16).unwrap_or(n)
+    fn write_id(&self, key: &str) -> u64 {
+        let mut writes = self.writes.borrow_mut();
+        let n = writes.entry(key.to_string()).or_insert(0);
+        let h = sha_hex(&[self.attempt.as_bytes(), key.as_bytes(), &n.to_le_bytes()]);
+        *n += 1;
+        u64::from_str_radix(&h[..16], 16).unwrap_or(*n)
     }
 }
 
@@ -691,7 +693,7 @@ fn idempotent(env: &mut Env, req: &Request, key: &str, rid: &str, f: Handler) ->
     let attempt = AttemptKv {
         inner: env.kv,
         attempt: sha_hex(&[hash.as_bytes(), body_hash.as_bytes()]),
-        writes: std::cell::Cell::new(0),
+        writes: Default::default(),
     };
     let resp: Response = {
         let mut env = Env {
@@ -1003,7 +1005,17 @@ fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 "only the platform or admins manage users",
             )?;
             let input: UserInput = req.json(MAX_JSON_BODY)?;
-            let holder = claim_holder(env, req, &actor.audit_name());
+            // An upsert is the same change however often it is sent: its
+            // holder is the request itself, so a retry of one whose attempt
+            // died takes its claim back at once (and makes the same user).
+            let holder = match req.header("idempotency-key") {
+                Some(_) => claim_holder(env, req, &actor.audit_name()),
+                None => sha_hex(&[
+                    actor.audit_name().as_bytes(),
+                    req.path.as_bytes(),
+                    &req.body,
+                ]),
+            };
             let (u, created) = workspace::upsert_user_as(env.kv, &ws, input, env.now, &holder)?;
             let mut resp = Response::json(
                 if created { 201 } else { 200 },
@@ -1468,11 +1480,11 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
                     "customer_id: name the customer the ticket is for",
                 )
             })?;
-            let c = workspace::user(env.kv, ws, &cid).map_err(|_| {
-                Error::bad(
+            let c = workspace::user(env.kv, ws, &cid).map_err(|e| {
+                e.unless_store(Error::bad(
                     "unknown_user",
                     "customer_id: no such user in this workspace",
-                )
+                ))
             })?;
             if c.role != Role::Customer {
                 return Err(Error::bad(
@@ -2912,7 +2924,7 @@ mod after_commit_tests {
         let attempt = |which: &str| AttemptKv {
             inner: &kv,
             attempt: which.to_string(),
-            writes: std::cell::Cell::new(0),
+            writes: Default::default(),
         };
         let bump = |kv: &dyn Kv| {
             update(kv, &key, |r: &mut N| {

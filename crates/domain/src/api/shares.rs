@@ -1008,7 +1008,11 @@ fn human_size(n: u64) -> String {
 
 /// Customer and order details, for shares that include them.
 fn details_html(env: &Env, ws: &WorkspaceId, t: &Ticket) -> Result<String> {
-    let c = workspace::user(env.kv, ws, &t.customer).ok();
+    let c = match workspace::user(env.kv, ws, &t.customer) {
+        Ok(u) => Some(u),
+        Err(Error::Store(e)) => return Err(Error::Store(e)),
+        Err(_) => None,
+    };
     let mut rows = String::new();
     let mut row = |k: &str, v: &str| {
         rows.push_str(&format!("<dt>{}</dt><dd>{}</dd>", escape(k), escape(v)));

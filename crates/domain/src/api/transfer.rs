@@ -401,8 +401,11 @@ fn ownership(
                 .unwrap_or_default();
             let target = match &b.to {
                 Some(id) => {
-                    let u = workspace::user(env.kv, &ws, id).map_err(|_| {
-                        Error::bad("unknown_user", "to: no such user in this workspace")
+                    let u = workspace::user(env.kv, &ws, id).map_err(|e| {
+                        e.unless_store(Error::bad(
+                            "unknown_user",
+                            "to: no such user in this workspace",
+                        ))
                     })?;
                     if !u.is_staff() {
                         return Err(Error::bad(
