@@ -201,15 +201,6 @@ fn twenty_clicks_on_one_invitation_accept_it_once() {
 }
 
 #[test]
-fn the_right_code_clicked_six_times_signs_in_and_counts_no_wrong_try() {
-    let before = client_tries();
-    crate::hardening_sessions::right_code_clicked_six_times_in(World::build_faulty(
-        false, RATE, 71,
-    ));
-    report("code verification", 6, 6, before);
-}
-
-#[test]
 fn staff_transfer_one_ticket_at_once_and_it_has_one_assignee() {
     let before = client_tries();
     let w = World::build_faulty(false, RATE, 83);

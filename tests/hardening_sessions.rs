@@ -470,12 +470,7 @@ fn the_right_code_sent_twice_does_not_lock_the_share_on_redis() {
 }
 
 fn the_right_code_sent_twice_does_not_lock_the_share_on(redis: bool) {
-    right_code_clicked_six_times_in(World::build(redis));
-}
-
-/// The verify form sent six times at once with the right code: each answer
-/// signs in, and the share counts no wrong try.
-pub fn right_code_clicked_six_times_in(w: World) {
+    let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Double click");
     crate::shares::share(
         &w,

@@ -10,7 +10,7 @@ mod hardening_api;
 mod hardening_host;
 mod hardening_links;
 mod hardening_posts;
-pub mod hardening_sessions;
+mod hardening_sessions;
 pub mod inbound;
 pub mod inbox;
 pub mod invites;

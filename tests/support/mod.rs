@@ -424,6 +424,13 @@ pub fn request_as_a_retrying_client(
         let r = try_request(addr, method, path, &all, body)
             .unwrap_or_else(|| panic!("no response from {addr} to {method} {path}"));
         let again = r.status == 503 || (r.status == 409 && r.text().contains("still in progress"));
+        if std::env::var_os("TICKETSHARE_TRACE_RETRIES").is_some() {
+            eprintln!(
+                "retrying client: {method} {path} -> {} {}",
+                r.status,
+                r.text().chars().take(120).collect::<String>()
+            );
+        }
         assert!(
             r.status < 500 || r.status == 503,
             "{method} {path}: {} {}",

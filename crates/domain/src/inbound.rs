@@ -14,9 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, WorkspaceId, encode_random};
 use crate::keys;
-use crate::record::{
-    Claim, Lease, acquire_after_claim, ensure_with_claim, read, read_counter, update, write,
-};
+use crate::record::{Claim, Lease, acquire_after_claim, read, read_counter, update, write};
 use crate::seal::SealKey;
 use crate::store::Kv;
 use crate::time::Millis;
@@ -54,17 +52,10 @@ pub fn config(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Config> {
 fn change_config(
     kv: &dyn Kv,
     ws: &WorkspaceId,
-    now: Millis,
     f: impl FnMut(&mut Config) -> Result<()>,
 ) -> Result<Config> {
     let key = keys::inbound_config(ws);
-    ensure_with_claim(
-        kv,
-        &keys::inbound_config_claim(ws),
-        &key,
-        &Config::default(),
-        now,
-    )?;
+    crate::record::ensure(kv, &key, &Config::default())?;
     update(kv, &key, f)
 }
 
@@ -73,15 +64,10 @@ pub const POSTMARK_USER: &str = "inbound";
 
 /// New Postmark credentials: returns the password (put it in the webhook
 /// URL; only its hash is kept).
-pub fn set_postmark(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    now: Millis,
-    random: [u8; 32],
-) -> Result<String> {
+pub fn set_postmark(kv: &dyn Kv, ws: &WorkspaceId, random: [u8; 32]) -> Result<String> {
     let password = token::new_token(random);
     let hash = sha_hex(password.as_bytes());
-    change_config(kv, ws, now, |c| {
+    change_config(kv, ws, |c| {
         c.postmark_hash = Some(hash.clone());
         Ok(())
     })?;
@@ -94,7 +80,6 @@ pub fn set_mailgun(
     ws: &WorkspaceId,
     signing_key: &str,
     key: &SealKey,
-    now: Millis,
     random: [u8; 32],
 ) -> Result<()> {
     let k = signing_key.trim();
@@ -105,7 +90,7 @@ pub fn set_mailgun(
         ));
     }
     let sealed = crate::seal::seal(key, random, k.as_bytes());
-    change_config(kv, ws, now, |c| {
+    change_config(kv, ws, |c| {
         c.mailgun_key = Some(sealed.clone());
         Ok(())
     })?;
@@ -801,10 +786,10 @@ mod tests {
         let theirs = key.clone();
         let kv = crate::store::racing_first_write(&keys::inbound_config(&ws), move |inner| {
             let ws = WorkspaceId::parse("acme").unwrap();
-            let r = set_mailgun(inner, &ws, "key-0123456789abcdef", &theirs, 5, [4; 32]);
+            let r = set_mailgun(inner, &ws, "key-0123456789abcdef", &theirs, [4; 32]);
             flag.set(r.is_ok());
         });
-        set_postmark(&kv, &ws, 5, [3; 32]).unwrap();
+        set_postmark(&kv, &ws, [3; 32]).unwrap();
         assert!(!crate::store::overwritten());
         let cfg = config(&kv, &ws).unwrap();
         assert!(cfg.postmark_hash.is_some());
@@ -841,7 +826,7 @@ mod tests {
             verify_postmark(&config(&kv, &ws).unwrap(), Some("Basic aW5ib3VuZDp4")),
             Err(Error::Unauthenticated)
         );
-        let pw = set_postmark(&kv, &ws, 0, [3; 32]).unwrap();
+        let pw = set_postmark(&kv, &ws, [3; 32]).unwrap();
         let cfg = config(&kv, &ws).unwrap();
         let good = format!(
             "Basic {}",
@@ -875,7 +860,7 @@ mod tests {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
         let key = SealKey::derive("deployment");
-        set_mailgun(&kv, &ws, "key-0123456789abcdef", &key, 0, [4; 32]).unwrap();
+        set_mailgun(&kv, &ws, "key-0123456789abcdef", &key, [4; 32]).unwrap();
         let cfg = config(&kv, &ws).unwrap();
         let sign = |ts: &str, tok: &str| -> String {
             crate::token::hex(&token::hmac_sha256(

@@ -144,6 +144,10 @@ pub fn read_many<T: DeserializeOwned>(kv: &dyn Kv, keys: &[String]) -> Result<Ve
 fn decode<T: DeserializeOwned>(key: &str, value: Option<Vec<u8>>) -> Result<Option<T>> {
     match value {
         None => Ok(None),
+        // What `ensure` swaps from (an increment of 0) is no record yet.
+        Some(bytes) if is_placeholder(&bytes) && serde_json::from_slice::<T>(&bytes).is_err() => {
+            Ok(None)
+        }
         Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             Error::Store(crate::store::StoreError(format!(
                 "corrupt record {key}: {e}"
@@ -585,53 +589,6 @@ pub fn read_ensured<T: DeserializeOwned>(kv: &dyn Kv, key: &str) -> Result<Optio
 /// is 30 s) or lost its answers.
 pub const CLAIM_STALE: Millis = 60_000;
 
-/// Make the record at `key` exist, writing `default` when it is missing:
-/// for records that start from a default and then change only by
-/// [`update`] (a list, a settings record). Every request that finds it
-/// missing writing the default plainly could land on top of another
-/// request's update (both found it missing; the other wrote it and updated
-/// it first), so only the request holding the claim at `claim_key`
-/// ([`acquire`]) writes it, after finding it still missing; others wait for
-/// the record. A holder that died is taken over after [`CLAIM_STALE`], and
-/// the claim is let go once the record is written, so it never strands the
-/// record. A record that exists costs one read.
-pub fn ensure_with_claim<T: Serialize>(
-    kv: &dyn Kv,
-    claim_key: &str,
-    key: &str,
-    default: &T,
-    now: Millis,
-) -> Result<()> {
-    let holder = fresh_id(kv, claim_key);
-    for _ in 0..MAX_CAS_RETRIES {
-        if kv.get(key)?.is_some() {
-            return Ok(());
-        }
-        match acquire(kv, claim_key, &holder, now, CLAIM_STALE)? {
-            Claim::Held(lease) => {
-                let written = match kv.get(key) {
-                    Ok(Some(_)) => Ok(()),
-                    Ok(None) => write(kv, key, default),
-                    Err(e) => Err(e.into()),
-                };
-                // A write whose answer was lost may have landed.
-                let written = match written {
-                    Err(_) if matches!(kv.get(key), Ok(Some(_))) => Ok(()),
-                    w => w,
-                };
-                // Written or not, whoever comes next reads the record first.
-                release(kv, lease);
-                return written;
-            }
-            // Another request is writing it: read again.
-            Claim::Busy | Claim::Done => {}
-        }
-    }
-    Err(Error::Conflict(
-        "this record is being created by another request; try again".into(),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -972,45 +929,6 @@ mod tests {
             acquire_after_claim(&kv, "fresh", "b", 2, 60_000).unwrap(),
             Claim::Done
         ));
-    }
-
-    #[test]
-    fn a_default_is_written_once_by_its_claim_holder_and_a_dead_one_is_taken_over() {
-        let kv = lost_swap_reply();
-        // A request that died holding the claim, before writing the record.
-        let Claim::Held(_) = acquire(&kv, "cl", "dead", 1_000, CLAIM_STALE).unwrap() else {
-            panic!("held")
-        };
-        let busy = ensure_with_claim(&kv, "cl", "c", &Counter { n: 0, version: 0 }, 2_000);
-        assert_eq!(busy.unwrap_err().code(), "conflict");
-        assert_eq!(kv.get("c").unwrap(), None);
-        ensure_with_claim(
-            &kv,
-            "cl",
-            "c",
-            &Counter { n: 0, version: 0 },
-            1_000 + CLAIM_STALE,
-        )
-        .unwrap();
-        update(&kv, "c", |c: &mut Counter| {
-            c.n = 5;
-            Ok(())
-        })
-        .unwrap();
-        // Once it exists, the default is never written again, whoever holds
-        // the claim.
-        let Claim::Held(_) = acquire(&kv, "cl", "other", 999_999, CLAIM_STALE).unwrap() else {
-            panic!("released after the write")
-        };
-        ensure_with_claim(&kv, "cl", "c", &Counter { n: 0, version: 0 }, 999_999).unwrap();
-        assert_eq!(read::<Counter>(&kv, "c").unwrap().unwrap().n, 5);
-        // A write whose answer is lost counts when it landed.
-        let kv = Faulty::new(MemKv::new(), |_, _, op| match op {
-            Op::Set(_) => Fault::After,
-            _ => Fault::Pass,
-        });
-        ensure_with_claim(&kv, "cl", "c", &Counter { n: 0, version: 0 }, 0).unwrap();
-        assert!(kv.get("c").unwrap().is_some());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::{EndpointId, TicketNo, WorkspaceId};
 use crate::keys;
-use crate::record::{ensure_with_claim, read, read_counter, update, write_fresh};
+use crate::record::{read, read_counter, update, write_fresh};
 use crate::seal::SealKey;
 use crate::store::Kv;
 use crate::time::{HOUR, Millis, rfc3339};
@@ -301,13 +301,7 @@ pub fn create(
         disabled: None,
         created_at: now,
     };
-    ensure_with_claim(
-        kv,
-        &keys::webhook_endpoints_claim(ws),
-        &keys::webhook_endpoints(ws),
-        &Endpoints::default(),
-        now,
-    )?;
+    crate::record::ensure(kv, &keys::webhook_endpoints(ws), &Endpoints::default())?;
     change(kv, ws, |list| {
         if list.len() >= MAX_ENDPOINTS {
             return Err(Error::Conflict(format!(
@@ -628,13 +622,7 @@ pub fn due(kv: &dyn Kv, ws: &WorkspaceId, now: Millis) -> Result<Vec<u64>> {
         }
     }
     if done_through > low {
-        ensure_with_claim(
-            kv,
-            &keys::webhook_low_water_claim(ws),
-            &key,
-            &LowWater::default(),
-            now,
-        )?;
+        crate::record::ensure(kv, &key, &LowWater::default())?;
         update(kv, &key, |l: &mut LowWater| {
             l.done_through = l.done_through.max(done_through);
             Ok(())

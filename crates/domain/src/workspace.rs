@@ -11,9 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::ids::{UserId, WorkspaceId};
 use crate::keys;
-use crate::record::{
-    CLAIM_STALE, Claim, acquire, ensure_with_claim, finish, read, release, update, write,
-};
+use crate::record::{CLAIM_STALE, Claim, acquire, finish, read, release, update, write};
 use crate::store::Kv;
 use crate::time::{HOUR, Millis};
 
@@ -489,13 +487,13 @@ pub fn queues(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Vec<String>> {
 }
 
 /// Remember a queue (once).
-pub fn note_queue(kv: &dyn Kv, ws: &WorkspaceId, q: &str, now: Millis) -> Result<()> {
+pub fn note_queue(kv: &dyn Kv, ws: &WorkspaceId, q: &str) -> Result<()> {
     check_queue(q)?;
     if queues(kv, ws)?.iter().any(|x| x == q) {
         return Ok(());
     }
     let key = keys::queues(ws);
-    ensure_with_claim(kv, &keys::queues_claim(ws), &key, &Queues::default(), now)?;
+    crate::record::ensure(kv, &key, &Queues::default())?;
     update(kv, &key, |r: &mut Queues| {
         if !r.list.iter().any(|x| x == q) && r.list.len() < 2000 {
             r.list.push(q.to_string());
@@ -654,7 +652,7 @@ pub fn upsert_user_as(
             apply(u);
             Ok(())
         })?;
-        sync_staff(kv, ws, &u, now)?;
+        sync_staff(kv, ws, &u)?;
         Ok((u, false))
     };
     let claim_key = keys::user_email_claim(ws, &hash);
@@ -692,7 +690,7 @@ pub fn upsert_user_as(
         return match made {
             Ok(Ok(u)) => {
                 let _ = finish(kv, lease);
-                sync_staff(kv, ws, &u, now)?;
+                sync_staff(kv, ws, &u)?;
                 Ok((u, true))
             }
             Ok(Err(id)) => {
@@ -734,13 +732,13 @@ crate::versioned!(Staff);
 
 /// Keep the staff directory in step with a user's role (called after
 /// every upsert; repeating it is harmless).
-fn sync_staff(kv: &dyn Kv, ws: &WorkspaceId, u: &User, now: Millis) -> Result<()> {
+fn sync_staff(kv: &dyn Kv, ws: &WorkspaceId, u: &User) -> Result<()> {
     let key = keys::staff(ws);
     let listed = read::<Staff>(kv, &key)?.is_some_and(|s| s.ids.contains(&u.id));
     if listed == u.is_staff() {
         return Ok(());
     }
-    ensure_with_claim(kv, &keys::staff_claim(ws), &key, &Staff::default(), now)?;
+    crate::record::ensure(kv, &key, &Staff::default())?;
     update(kv, &key, |s: &mut Staff| {
         s.ids.retain(|i| i != &u.id);
         if u.is_staff() {
@@ -1136,16 +1134,16 @@ mod claim_tests {
         let added = Rc::new(Cell::new(false));
         let flag = added.clone();
         let kv = racing_first_write(&keys::queues(&ws()), move |inner| {
-            flag.set(note_queue(inner, &ws(), "theirs", T).is_ok());
+            flag.set(note_queue(inner, &ws(), "theirs").is_ok());
         });
-        note_queue(&kv, &ws(), "mine", T).unwrap();
+        note_queue(&kv, &ws(), "mine").unwrap();
         assert!(!overwritten());
         let listed = queues(&kv, &ws()).unwrap();
         assert!(listed.contains(&"mine".to_string()), "{listed:?}");
         if added.get() {
             assert!(listed.contains(&"theirs".to_string()), "{listed:?}");
         }
-        note_queue(&kv, &ws(), "later", T + 1).unwrap();
+        note_queue(&kv, &ws(), "later").unwrap();
         assert_eq!(queues(&kv, &ws()).unwrap().len(), listed.len() + 1);
     }
 }

@@ -508,7 +508,7 @@ pub(super) fn setup(env: &mut Env, req: &Request, rid: &str, rest: &[&str]) -> R
             ))
         }
         ["postmark"] => {
-            let password = inbound::set_postmark(env.kv, &ws, env.now, (env.random)())?;
+            let password = inbound::set_postmark(env.kv, &ws, (env.random)())?;
             let mut internal = None;
             let audited = audit(env, &actor, Event::InboundConfigured, "postmark", None, rid);
             super::after_commit(&mut internal, "the audit entry", audited);
@@ -530,7 +530,7 @@ pub(super) fn setup(env: &mut Env, req: &Request, rid: &str, rest: &[&str]) -> R
         _ => {
             let body: MailgunSetup = req.json(MAX_JSON_BODY)?;
             let r = (env.random)();
-            inbound::set_mailgun(env.kv, &ws, &body.signing_key, &env.seal_key(), env.now, r)?;
+            inbound::set_mailgun(env.kv, &ws, &body.signing_key, &env.seal_key(), r)?;
             let mut resp = Response::json(
                 200,
                 &json!({"mailgun": {"configured": true, "url": hook("mailgun")}}),

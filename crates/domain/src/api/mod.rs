@@ -1512,7 +1512,7 @@ fn create_ticket(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resu
     };
     let queue = body.queue.unwrap_or_else(|| "support".into());
     workspace::check_queue(&queue)?;
-    workspace::note_queue(env.kv, ws, &queue, env.now)?;
+    workspace::note_queue(env.kv, ws, &queue)?;
     if let Some(o) = &body.order {
         if actor.user().is_some_and(|u| u.role == Role::Customer) {
             return Err(Error::Forbidden(

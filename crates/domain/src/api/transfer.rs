@@ -437,7 +437,7 @@ fn ownership(
                 }
             }
             if let Some(q) = &b.queue {
-                workspace::note_queue(env.kv, &ws, q, env.now)?;
+                workspace::note_queue(env.kv, &ws, q)?;
             }
             let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
                 workable(actor, t)?;
@@ -528,7 +528,7 @@ pub(super) fn reindex(env: &mut Env, actor: &super::Actor, rid: &str) -> Result<
         tickets += 1;
         if t.slot.is_none() && !t.deleted {
             t = crate::inbox::change(env.kv, &ws, no, t.updated_at, |_| Ok(()))?;
-            workspace::note_queue(env.kv, &ws, &t.queue, env.now)?;
+            workspace::note_queue(env.kv, &ws, &t.queue)?;
             placed += 1;
         }
         if let Some(slot) = &t.slot {
