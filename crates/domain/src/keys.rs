@@ -271,11 +271,6 @@ pub fn webhook_endpoints(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/webhooks/endpoints")
 }
 
-/// Claim of the first [`webhook_endpoints`] record (`record::ensure`).
-pub fn webhook_endpoints_claim(ws: &WorkspaceId) -> String {
-    format!("ws/{ws}/webhooks/endpoints-claim")
-}
-
 /// Number of webhook events ever stored.
 pub fn webhook_event_counter(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/webhooks/event-counter")
@@ -301,19 +296,9 @@ pub fn webhook_low_water(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/webhooks/low-water")
 }
 
-/// Claim of the first [`webhook_low_water`] record (`record::ensure`).
-pub fn webhook_low_water_claim(ws: &WorkspaceId) -> String {
-    format!("ws/{ws}/webhooks/low-water-claim")
-}
-
 /// A workspace's inbound email settings (versioned record).
 pub fn inbound_config(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/inbound/config")
-}
-
-/// Claim of the first [`inbound_config`] record (`record::ensure`).
-pub fn inbound_config_claim(ws: &WorkspaceId) -> String {
-    format!("ws/{ws}/inbound/config-claim")
 }
 
 /// Claim of a Mailgun signature token (replays are refused).
@@ -392,19 +377,9 @@ pub fn staff(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/staff")
 }
 
-/// Claim of the first [`staff`] record (`record::ensure`).
-pub fn staff_claim(ws: &WorkspaceId) -> String {
-    format!("ws/{ws}/staff-claim")
-}
-
 /// The queues tickets of the workspace have been in (versioned record).
 pub fn queues(ws: &WorkspaceId) -> String {
     format!("ws/{ws}/queues")
-}
-
-/// Claim of the first [`queues`] record (`record::ensure`).
-pub fn queues_claim(ws: &WorkspaceId) -> String {
-    format!("ws/{ws}/queues-claim")
 }
 
 /// The message number a staff member has seen a ticket up to.
@@ -476,14 +451,11 @@ mod tests {
             view_hint_claim(&ws, &format!("pending/{}", "q".repeat(40))),
             seen(&ws, &u, TicketNo(u64::MAX / 2)),
             queues(&ws),
-            queues_claim(&ws),
             staff(&ws),
-            staff_claim(&ws),
             search_counter(&ws, "all", &"\u{10FFFF}".repeat(32)),
             search_posting(&ws, "all", &"\u{10FFFF}".repeat(32), u64::MAX / 2),
             search_has(&ws, "pub", &"\u{10FFFF}".repeat(32), TicketNo(u64::MAX / 2)),
             inbound_config(&ws),
-            inbound_config_claim(&ws),
             mailgun_token(&ws, &hash),
             reply_ref(&ws, &hash),
             mail_message_id(&ws, &hash),
@@ -491,13 +463,11 @@ mod tests {
             quarantine_counter(&ws),
             quarantine(&ws, u64::MAX / 2),
             webhook_endpoints(&ws),
-            webhook_endpoints_claim(&ws),
             webhook_event_counter(&ws),
             webhook_event(&ws, u64::MAX / 2),
             webhook_delivery_counter(&ws),
             webhook_delivery(&ws, u64::MAX / 2),
             webhook_low_water(&ws),
-            webhook_low_water_claim(&ws),
             attachment_chunk(
                 &ws,
                 TicketNo(u64::MAX / 2),

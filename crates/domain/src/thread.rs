@@ -463,8 +463,13 @@ pub fn post_with(
         Ok(())
     }) {
         Ok(t) => t,
-        // Never an error once the message is written: a client would retry
-        // and post twice. The summary read before stands in.
+        // A post that keeps its number for its retry is done by the retry:
+        // the message is found there and the summary brought up to date,
+        // so readers (who page up to `last_seq`) see it.
+        Err(e @ Error::Store(_)) if reserved.is_some() => return Err(e),
+        // Otherwise never an error once the message is written: a client
+        // would retry and post twice. The summary read before stands in
+        // (a later post or state change brings it up to date).
         Err(_) => ticket(kv, ws, no).unwrap_or(before),
     };
     Ok((message, ticket))
