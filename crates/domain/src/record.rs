@@ -255,20 +255,6 @@ pub fn advance_minute(kv: &dyn Kv, key: &str, minute: i64) -> Result<bool> {
     Ok(answer?)
 }
 
-/// Create `key` with `value` if nobody claimed it before; `Conflict` otherwise.
-pub fn create_unique<T: Serialize>(
-    kv: &dyn Kv,
-    claim_key: &str,
-    key: &str,
-    value: &T,
-    what: &str,
-) -> Result<()> {
-    if !claim(kv, claim_key)? {
-        return Err(Error::Conflict(format!("{what} already exists")));
-    }
-    write(kv, key, value)
-}
-
 /// Apply `f` to the record at `key` and store it with its version bumped,
 /// by compare-and-swap; retried when another writer got there first. `f` may
 /// refuse with an error, which is returned and writes nothing. Returns the
@@ -971,7 +957,6 @@ mod tests {
             hs.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(wins, 1);
-        assert!(create_unique(&kv, "claim/x", "x", &1, "thing").is_err());
     }
 
     /// A write whose answer was lost is settled by one read: landed is a
