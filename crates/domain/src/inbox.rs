@@ -87,7 +87,9 @@ pub fn change(
     now: Millis,
     mut f: impl FnMut(&mut Ticket) -> Result<()>,
 ) -> Result<Ticket> {
-    let t = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
+    let mut unsettled = false;
+    let changed = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
+        unsettled = !t.uncounted.is_empty();
         let before = t.slot.as_ref().map(|s| s.list.clone());
         f(t)?;
         let after = list_for(t);
@@ -118,7 +120,21 @@ pub fn change(
             at: t.version + 1,
         });
         Ok(())
-    })?;
+    });
+    let t = match changed {
+        Ok(t) => t,
+        Err(e) => {
+            // Refused (or failed): moves an earlier request left uncounted
+            // are settled all the same, so counts never wait for the next
+            // change that succeeds.
+            if unsettled {
+                if let Ok(Some(t)) = crate::record::read::<Ticket>(kv, &keys::ticket(ws, no)) {
+                    let _ = settle_counts(kv, ws, t);
+                }
+            }
+            return Err(e);
+        }
+    };
     if t.uncounted.is_empty() {
         return Ok(t);
     }

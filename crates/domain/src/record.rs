@@ -42,7 +42,7 @@ pub const MAX_ERROR_RETRIES: usize = 3;
 /// How many of its last write ids a record keeps in `"_w"`. A writer whose
 /// swap's answer was lost reads the record right after; its id is still
 /// there unless more than this many writers wrote on top in between.
-pub const KEPT_WRITE_IDS: usize = 4;
+pub const KEPT_WRITE_IDS: usize = 12;
 
 /// The write ids stamped into a value, oldest first (none when the value
 /// was never swapped). `"_w"` is the last field of the object ([`stamp`]
@@ -276,30 +276,63 @@ where
     // whose answer was lost, or from an earlier attempt of the same request
     // (an idempotent request's ids are its own, see `Kv::write_id`).
     let id = fresh_id(kv, key);
-    let mine = std::slice::from_ref(&id);
-    let mut errors = 0;
-    for _ in 0..MAX_CAS_RETRIES {
-        let Some(old_bytes) = kv.get(key)? else {
+    swap_once(kv, key, &id, |old, landed| {
+        let Some(old) = old else {
             return Err(Error::NotFound);
         };
-        let mut value: T = serde_json::from_slice(&old_bytes).map_err(|e| {
+        let mut value: T = serde_json::from_slice(old).map_err(|e| {
             Error::Store(crate::store::StoreError(format!(
                 "corrupt record {key}: {e}"
             )))
         })?;
-        if landed(&old_bytes, mine) {
-            return Ok(value);
+        if landed {
+            return Ok(Step::Done(value));
         }
         f(&mut value)?;
         value.set_version(value.version() + 1);
-        let new_bytes = stamp(to_json(&value)?, Some(&old_bytes), &id);
-        match kv.compare_and_swap(key, Some(&old_bytes), &new_bytes) {
-            Ok(true) => return Ok(value),
+        let new = stamp(to_json(&value)?, Some(old), &id);
+        Ok(Step::Swap(new, value))
+    })
+}
+
+/// One step of [`swap_once`].
+enum Step<R> {
+    /// Finished with this result.
+    Done(R),
+    /// Swap what was read for these bytes; this result when it lands.
+    Swap(Vec<u8>, R),
+    /// Read again.
+    Again,
+}
+
+/// The compare-and-swap loop of [`update`] and [`tally_once`]: read `key`,
+/// and let `step` decide from the value (and whether the change named `id`
+/// is already on it) to finish, to swap, or to read again. A lost race is
+/// retried from the next read; so is a swap that failed with a store error,
+/// at most [`MAX_ERROR_RETRIES`] times, after which the error is returned
+/// (uncertain: the caller answers 503 and a retry finds out).
+fn swap_once<R>(
+    kv: &dyn Kv,
+    key: &str,
+    id: &str,
+    mut step: impl FnMut(Option<&[u8]>, bool) -> Result<Step<R>>,
+) -> Result<R> {
+    let mine = [id.to_string()];
+    let mut errors = 0;
+    for _ in 0..MAX_CAS_RETRIES {
+        let old = kv.get(key)?;
+        let landed = old.as_deref().is_some_and(|b| landed(b, &mine));
+        let (new, result) = match step(old.as_deref(), landed)? {
+            Step::Done(r) => return Ok(r),
+            Step::Again => continue,
+            Step::Swap(new, r) => (new, r),
+        };
+        match kv.compare_and_swap(key, old.as_deref(), &new) {
+            Ok(true) => return Ok(result),
             Ok(false) => {}
             Err(e) => {
                 errors += 1;
                 if errors > MAX_ERROR_RETRIES {
-                    // Uncertain: the caller answers 503 and a retry finds out.
                     return Err(Error::Store(e));
                 }
             }
@@ -319,36 +352,23 @@ where
 /// absent key is made to exist by an increment of 0 (never a swap from
 /// absent). Returns the tally.
 pub fn tally_once(kv: &dyn Kv, key: &str, id: &str, delta: i64, kept: usize) -> Result<i64> {
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize)]
     struct Tally {
         n: i64,
     }
-    let mine = [id.to_string()];
-    let mut errors = 0;
-    for _ in 0..MAX_CAS_RETRIES {
-        let Some(old) = kv.get(key)? else {
+    swap_once(kv, key, id, |old, landed| {
+        let Some(old) = old else {
+            // Swap from present only: an increment of 0 makes the key exist.
             kv.increment(key, 0)?;
-            continue;
+            return Ok(Step::Again);
         };
-        let n = tally_value(&old);
-        if landed(&old, &mine) {
-            return Ok(n);
+        let n = tally_value(old);
+        if landed {
+            return Ok(Step::Done(n));
         }
-        let new = stamp_keeping(to_json(&Tally { n: n + delta })?, Some(&old), id, kept);
-        match kv.compare_and_swap(key, Some(&old), &new) {
-            Ok(true) => return Ok(n + delta),
-            Ok(false) => {}
-            Err(e) => {
-                errors += 1;
-                if errors > MAX_ERROR_RETRIES {
-                    return Err(Error::Store(e));
-                }
-            }
-        }
-    }
-    Err(Error::Conflict(
-        "too many concurrent changes; try again".into(),
-    ))
+        let new = stamp_keeping(to_json(&Tally { n: n + delta })?, Some(old), id, kept);
+        Ok(Step::Swap(new, n + delta))
+    })
 }
 
 /// The number a tally ([`tally_once`]) or a plain counter holds (0 when
