@@ -351,6 +351,8 @@ fn test(extra: &[String]) -> Result<(), String> {
         "-p",
         "domain",
         "-p",
+        "api",
+        "-p",
         "spinfile",
         "-p",
         "fuzzing",

@@ -1,5 +1,5 @@
-//! The one error type of the domain, and the one place where an error becomes
-//! an HTTP status and a JSON body (`{"error": {"code": "...", "message": "..."}}`).
+//! The one error type of the domain: what went wrong, with a machine-readable
+//! code and a message. The HTTP layer (`api::http::status`) chooses its status.
 
 use crate::store::StoreError;
 
@@ -26,6 +26,14 @@ pub enum Error {
     NotFound,
     /// No such endpoint (method and path match no route of the API).
     NoRoute,
+    /// The path is served, but not with this method; `allow` lists the
+    /// methods it is served with (`"GET, POST"`).
+    MethodNotAllowed {
+        /// The method asked for.
+        method: String,
+        /// The methods the path is served with.
+        allow: String,
+    },
     /// The request conflicts with the current state (lost a race, already done).
     Conflict(String),
     /// The body is larger than the endpoint accepts.
@@ -74,24 +82,6 @@ impl Error {
         }
     }
 
-    /// The HTTP status for this error. The only place a status is chosen.
-    pub fn status(&self) -> u16 {
-        match self {
-            Error::BadRequest { .. } => 400,
-            Error::Unauthenticated => 401,
-            Error::Forbidden(_) | Error::CrossSite => 403,
-            Error::NotFound | Error::NoRoute => 404,
-            Error::Conflict(_) => 409,
-            Error::PayloadTooLarge(_) => 413,
-            Error::UnsupportedMediaType => 415,
-            Error::Unprocessable(_) => 422,
-            Error::RateLimited(_) => 429,
-            // The store failed or did not answer: the change may or may not
-            // have been made, and a retry settles it.
-            Error::Store(_) => 503,
-        }
-    }
-
     /// Machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -101,6 +91,7 @@ impl Error {
             Error::CrossSite => "cross_site_request",
             Error::NotFound => "not_found",
             Error::NoRoute => "no_route",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::UnsupportedMediaType => "unsupported_media_type",
@@ -119,6 +110,9 @@ impl Error {
             Error::CrossSite => "cross-site request refused: a change made with this site's cookies or on a page behind a link must come from this site's own pages (Sec-Fetch-Site same-origin, or Origin the public origin)".into(),
             Error::NotFound => "not found".into(),
             Error::NoRoute => "no such endpoint; see /api/v1/openapi.json".into(),
+            Error::MethodNotAllowed { method, allow } => {
+                format!("{method} is not served here; use {allow}")
+            }
             Error::Conflict(why) => why.clone(),
             Error::PayloadTooLarge(limit) => format!("the body is larger than {limit} bytes"),
             Error::UnsupportedMediaType => "send the body as application/json".into(),
@@ -127,11 +121,21 @@ impl Error {
             Error::Store(_) => "the store did not answer, so this change may or may not have been made; retry the request with the same Idempotency-Key and it is done exactly once".into(),
         }
     }
+}
 
-    /// The JSON body.
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": { "code": self.code(), "message": self.message() } })
-    }
+/// Turn a serde_json error into a 400 that names the problem.
+pub fn json_error(e: serde_json::Error) -> Error {
+    let msg = e.to_string();
+    let code = if msg.starts_with("unknown field") {
+        "unknown_field"
+    } else if msg.starts_with("missing field") {
+        "missing_field"
+    } else if e.is_syntax() || e.is_eof() {
+        "invalid_json"
+    } else {
+        "invalid_field"
+    };
+    Error::bad(code, msg)
 }
 
 /// Result of a domain operation.
@@ -142,25 +146,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_and_bodies() {
+    fn codes_and_messages() {
         let cases = [
-            (Error::bad("invalid_json", "line 1"), 400, "invalid_json"),
-            (Error::NotFound, 404, "not_found"),
-            (Error::Conflict("taken by Ann".into()), 409, "conflict"),
-            (Error::CrossSite, 403, "cross_site_request"),
+            (Error::bad("invalid_json", "line 1"), "invalid_json"),
+            (Error::NotFound, "not_found"),
+            (Error::Conflict("taken by Ann".into()), "conflict"),
+            (Error::CrossSite, "cross_site_request"),
             (
                 Error::Store(StoreError("disk full at /x".into())),
-                503,
                 "store_unavailable",
             ),
         ];
-        for (e, status, code) in cases {
-            assert_eq!(e.status(), status);
-            assert_eq!(e.body()["error"]["code"], code);
+        for (e, code) in cases {
+            assert_eq!(e.code(), code);
         }
-        let body = Error::Store(StoreError("disk full at /x".into()))
-            .body()
-            .to_string();
-        assert!(!body.contains("disk"), "5xx bodies hide internals: {body}");
+        let message = Error::Store(StoreError("disk full at /x".into())).message();
+        assert!(
+            !message.contains("disk"),
+            "store failures hide internals: {message}"
+        );
     }
 }

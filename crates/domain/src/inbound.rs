@@ -286,7 +286,7 @@ pub fn parse_postmark(body: &[u8]) -> Result<Email> {
     if body.len() > MAX_BODY_BYTES {
         return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
     }
-    let p: Postmark = serde_json::from_slice(body).map_err(crate::http::json_error)?;
+    let p: Postmark = serde_json::from_slice(body).map_err(crate::error::json_error)?;
     let header = |n: &str| {
         p.headers
             .iter()
@@ -395,8 +395,8 @@ impl MailgunForm {
                 .map(|pair| {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                     (
-                        crate::http::percent_decode(k),
-                        crate::http::percent_decode(v),
+                        crate::form::percent_decode(k),
+                        crate::form::percent_decode(v),
                     )
                 })
                 .collect()

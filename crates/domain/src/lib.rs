@@ -8,17 +8,13 @@
 //! key starts with the workspace; ids have their own types ([`ids`]); one error
 //! enum ([`error::Error`]) with its HTTP mapping in one place.
 
-/// The Content-Security-Policy of pages behind links: our own origin only.
-pub const LINK_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-
-pub mod api;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod delegates;
 pub mod error;
 pub mod events;
-pub mod http;
+pub mod form;
 pub mod ids;
 pub mod inbound;
 pub mod inbox;
@@ -26,7 +22,6 @@ pub mod keys;
 pub mod lifecycle;
 pub mod links;
 pub mod model;
-pub mod openapi;
 pub mod outbox;
 pub mod participants;
 pub mod record;

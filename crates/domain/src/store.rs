@@ -356,10 +356,10 @@ impl<S: Kv> Kv for Faulty<S> {
 
 /// The other request of [`racing_first_write`]: the key it races on and
 /// what it does.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 type Racer = Option<(String, Box<dyn FnOnce(&dyn Kv)>)>;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 thread_local! {
     static RACER: std::cell::RefCell<Racer> = const { std::cell::RefCell::new(None) };
     static OVERWRITTEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -370,7 +370,7 @@ thread_local! {
 /// `other` on the store just before (both found the record missing).
 /// [`overwritten`] tells whether that plain write then landed on a record
 /// `other` had made. Per test thread.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub fn racing_first_write(key: &str, other: impl FnOnce(&dyn Kv) + 'static) -> Faulty<MemKv> {
     RACER.with(|r| *r.borrow_mut() = Some((key.to_string(), Box::new(other))));
     OVERWRITTEN.with(|o| o.set(false));
@@ -396,12 +396,12 @@ pub fn racing_first_write(key: &str, other: impl FnOnce(&dyn Kv) + 'static) -> F
 
 /// Whether the write [`racing_first_write`] watched landed on another
 /// request's record.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub fn overwritten() -> bool {
     OVERWRITTEN.with(|o| o.get())
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 thread_local! {
     static DEATH: std::cell::Cell<Option<(&'static str, u32)>> = const { std::cell::Cell::new(None) };
 }
@@ -409,7 +409,7 @@ thread_local! {
 /// A store for tests that behaves like Spin 4.0.2's Redis store (every
 /// compare-and-swap is written and reported failed), on which a request
 /// dies (its instance traps: here, a panic) where [`die_at`] says.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub fn spin_redis() -> Faulty<MemKv> {
     Faulty::new(MemKv::new(), |_, key, op| {
         let dies = DEATH.with(|d| match d.get() {
@@ -431,7 +431,7 @@ pub fn spin_redis() -> Faulty<MemKv> {
 
 /// The request on a [`spin_redis`] store dies at its `nth` write (1: the
 /// first) to a key containing `part`, once. Per test thread.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub fn die_at(part: &'static str, nth: u32) {
     DEATH.with(|d| d.set(Some((part, nth))));
 }

@@ -153,7 +153,7 @@ impl Settings {
     /// (`branding.logo_url`). Not validated yet.
     pub fn from_full_body(body: &Value) -> Result<Settings> {
         let settings: Settings =
-            serde_json::from_value(body.clone()).map_err(crate::http::json_error)?;
+            serde_json::from_value(body.clone()).map_err(crate::error::json_error)?;
         let mut missing = Vec::new();
         let all = serde_json::to_value(Settings::default()).map_err(unserialisable)?;
         missing_fields(&all, body, "", &mut missing);
@@ -183,7 +183,7 @@ impl Settings {
         }
         let mut current = serde_json::to_value(self).map_err(unserialisable)?;
         merge_patch(&mut current, patch);
-        serde_json::from_value(current).map_err(crate::http::json_error)
+        serde_json::from_value(current).map_err(crate::error::json_error)
     }
 }
 

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use domain::api::Env;
-use domain::http::{Request, Response};
+use api::Env;
+use api::http::{Request, Response};
 use domain::store::{Kv, MemKv};
 use serde_json::{Value, json};
 
@@ -168,7 +168,7 @@ pub fn world() -> &'static World {
         };
         let admin = format!("Bearer {ADMIN_TOKEN}");
         let v = call(
-            domain::api::handle_tickets,
+            api::handle_tickets,
             json_req(
                 "POST",
                 "/api/v1/workspaces",
@@ -180,7 +180,7 @@ pub fn world() -> &'static World {
         let auth = [("authorization", key.as_str())];
         let mut user = |email: &str, role: &str| {
             let v = call(
-                domain::api::handle_tickets,
+                api::handle_tickets,
                 json_req(
                     "PUT",
                     "/api/v1/users",
@@ -195,7 +195,7 @@ pub fn world() -> &'static World {
         let staff = user("sam@fz.test", "staff");
         let admin_user = user("ada@fz.test", "admin");
         call(
-            domain::api::handle_tickets,
+            api::handle_tickets,
             json_req(
                 "POST",
                 "/api/v1/tickets",
@@ -204,7 +204,7 @@ pub fn world() -> &'static World {
             ),
         );
         call(
-            domain::api::handle_replies,
+            api::handle_replies,
             json_req(
                 "POST",
                 "/api/v1/tickets/1/replies",
@@ -213,7 +213,7 @@ pub fn world() -> &'static World {
             ),
         );
         call(
-            domain::api::handle_shares,
+            api::handle_shares,
             json_req(
                 "POST",
                 "/api/v1/tickets/1/shares",
@@ -222,11 +222,11 @@ pub fn world() -> &'static World {
             ),
         );
         let pm = call(
-            domain::api::handle_webhooks,
+            api::handle_webhooks,
             json_req("POST", "/api/v1/webhooks/inbound/postmark", &auth, Value::Null),
         );
         let outbox = call(
-            domain::api::handle_tickets,
+            api::handle_tickets,
             json_req("GET", "/api/v1/outbox", &auth, Value::Null),
         );
         let share = outbox["emails"]
@@ -242,7 +242,7 @@ pub fn world() -> &'static World {
         );
         let reply_to = {
             let t = call(
-                domain::api::handle_tickets,
+                api::handle_tickets,
                 json_req(
                     "GET",
                     "/api/v1/tickets/1",
@@ -299,13 +299,13 @@ fn handler_for(path: &str) -> Option<fn(&mut Env, &Request) -> Response> {
     });
     let m = router.route(path)?;
     Some(match components[m.index].as_str() {
-        "tickets" => domain::api::handle_tickets,
-        "replies" => domain::api::handle_replies,
-        "invites" => domain::api::handle_invites,
-        "transfer" => domain::api::handle_transfer,
-        "shares" => domain::api::handle_shares,
-        "webhooks" => domain::api::handle_webhooks,
-        "accept" => domain::api::handle_accept,
+        "tickets" => api::handle_tickets,
+        "replies" => api::handle_replies,
+        "invites" => api::handle_invites,
+        "transfer" => api::handle_transfer,
+        "shares" => api::handle_shares,
+        "webhooks" => api::handle_webhooks,
+        "accept" => api::handle_accept,
         _ => return None,
     })
 }
@@ -466,7 +466,7 @@ pub fn tokens(data: &[u8]) {
     };
     let kv = world().store();
     let mut random = counter_random();
-    let r = env_call(&kv, &mut random, domain::api::handle_tickets, &req);
+    let r = env_call(&kv, &mut random, api::handle_tickets, &req);
     assert!(r.status < 500, "a token or cookie gave {}", r.status);
 }
 
@@ -508,7 +508,7 @@ pub fn signatures(data: &[u8]) {
         ..Request::default()
     };
     let mut random = counter_random();
-    let r = env_call(&kv, &mut random, domain::api::handle_webhooks, &req);
+    let r = env_call(&kv, &mut random, api::handle_webhooks, &req);
     assert!(
         (400..500).contains(&r.status),
         "mailgun hook gave {}",
@@ -549,7 +549,7 @@ pub fn inbound(data: &[u8]) {
     };
     let kv = w.store();
     let mut random = counter_random();
-    let r = env_call(&kv, &mut random, domain::api::handle_webhooks, &req);
+    let r = env_call(&kv, &mut random, api::handle_webhooks, &req);
     assert!(
         r.status < 500,
         "postmark hook gave {}: {}",

@@ -6,8 +6,8 @@
 
 use std::cell::RefCell;
 
-use domain::api::Env;
-use domain::http::{Request, Response};
+use api::Env;
+use api::http::{Request, Response};
 use domain::store::{Fault, Faulty, Kv, MemKv, Op, StoreResult};
 
 /// A store that logs each call it receives (a batch read is one call).
@@ -106,7 +106,7 @@ fn call(
 fn outbox_texts(kv: &dyn Kv, key: &str) -> Vec<String> {
     let outbox = call(
         kv,
-        domain::api::handle_tickets,
+        api::handle_tickets,
         "GET",
         "/api/v1/outbox",
         &[("authorization", key)],
@@ -138,7 +138,7 @@ fn setup() -> Setup {
     let key = format!("Bearer {}", var("$KEY"));
     let link = format!("/s/{}", var("$SHARE"));
     let form = [("content-type", "application/x-www-form-urlencoded")];
-    let shares = domain::api::handle_shares;
+    let shares = api::handle_shares;
     let r = call(&kv, shares, "POST", &link, &form, "action=send_code");
     assert!(r.status < 300, "send code: {}", r.status);
     let code = outbox_texts(&kv, &key)
@@ -176,7 +176,7 @@ impl Setup {
     fn reply(&self, kv: &dyn Kv, as_user: &str, text: &str) -> Response {
         let r = call(
             kv,
-            domain::api::handle_replies,
+            api::handle_replies,
             "POST",
             "/api/v1/tickets/1/replies",
             &[
@@ -194,7 +194,7 @@ impl Setup {
     /// record "last opened").
     fn share_page_calls(&self) -> Vec<String> {
         let h = [("cookie", self.cookie.as_str())];
-        let view = |kv: &dyn Kv| call(kv, domain::api::handle_shares, "GET", &self.link, &h, "");
+        let view = |kv: &dyn Kv| call(kv, api::handle_shares, "GET", &self.link, &h, "");
         assert_eq!(view(&self.kv).status, 200);
         let c = Counting::new(&self.kv);
         let r = view(&c);
@@ -207,7 +207,7 @@ impl Setup {
         let c = Counting::new(&self.kv);
         let r = call(
             &c,
-            domain::api::handle_tickets,
+            api::handle_tickets,
             "GET",
             "/api/v1/tickets/1/thread",
             &[
@@ -282,7 +282,7 @@ fn accepting_an_invitation_makes_a_bounded_number_of_store_calls() {
     ];
     let r = call(
         &s.kv,
-        domain::api::handle_tickets,
+        api::handle_tickets,
         "PUT",
         "/api/v1/users",
         &[
@@ -294,7 +294,7 @@ fn accepting_an_invitation_makes_a_bounded_number_of_store_calls() {
     assert!(r.status < 300, "{}", String::from_utf8_lossy(&r.body));
     let r = call(
         &s.kv,
-        domain::api::handle_invites,
+        api::handle_invites,
         "POST",
         "/api/v1/tickets/1/delegates",
         &staff,
@@ -309,7 +309,7 @@ fn accepting_an_invitation_makes_a_bounded_number_of_store_calls() {
     let c = Counting::new(&s.kv);
     let r = call(
         &c,
-        domain::api::handle_accept,
+        api::handle_accept,
         "POST",
         &link,
         &[("content-type", "application/x-www-form-urlencoded")],
@@ -356,14 +356,7 @@ fn a_share_reply_whose_write_outcome_is_unknown_keeps_its_files() {
         _ => Fault::Pass,
     });
     let before = messages(&s.kv);
-    let r = call(
-        &down,
-        domain::api::handle_shares,
-        "POST",
-        &s.link,
-        &headers,
-        &body,
-    );
+    let r = call(&down, api::handle_shares, "POST", &s.link, &headers, &body);
     assert!(
         r.status >= 500,
         "the store's failure is not hidden: {}",
@@ -385,14 +378,7 @@ fn a_share_reply_whose_write_outcome_is_unknown_keeps_its_files() {
         Op::Set(_) if key.contains("/m/") => Fault::After,
         _ => Fault::Pass,
     });
-    let r = call(
-        &flaky,
-        domain::api::handle_shares,
-        "POST",
-        &s.link,
-        &headers,
-        &body,
-    );
+    let r = call(&flaky, api::handle_shares, "POST", &s.link, &headers, &body);
     assert!(r.status < 400, "posted, once: {}", r.status);
     assert_eq!(messages(&s.kv), before + 1);
     // Every file a stored message names is there.
@@ -413,14 +399,7 @@ fn a_share_reply_whose_write_outcome_is_unknown_keeps_its_files() {
     assert!(keys.iter().filter(|k| k.contains("/att/")).count() >= kept);
     // The same form again posts nothing more (it redirects to the thread).
     let before = messages(&s.kv);
-    let again = call(
-        &s.kv,
-        domain::api::handle_shares,
-        "POST",
-        &s.link,
-        &headers,
-        &body,
-    );
+    let again = call(&s.kv, api::handle_shares, "POST", &s.link, &headers, &body);
     assert!(again.status < 400, "{}", again.status);
     assert_eq!(messages(&s.kv), before);
 }

@@ -5,7 +5,7 @@
 //!   (`fermyon:spin/key-value` for plain operations, `wasi:keyvalue/atomics`
 //!   for increment and compare-and-swap: the same data).
 //! - [`serve_api`]: one API request through the pure handler (after the one
-//!   cross-site request check, `domain::api::refuse_cross_site`), the
+//!   cross-site request check, `api::refuse_cross_site`), the
 //!   response sent before any mail goes to the provider.
 //! - [`now_ms`] and [`random`]: the clock and the OS random source, passed into
 //!   the pure domain functions as arguments.
@@ -92,16 +92,16 @@ impl Kv for SpinKv {
 /// environment (clock, randomness, variables), log internal errors to stderr.
 /// Returns the store too, for work after the response (mail delivery).
 fn run_api(
-    req: &domain::http::Request,
-    handler: fn(&mut domain::api::Env, &domain::http::Request) -> domain::http::Response,
-) -> (Option<SpinKv>, domain::http::Response) {
+    req: &api::http::Request,
+    handler: fn(&mut api::Env, &api::http::Request) -> api::http::Response,
+) -> (Option<SpinKv>, api::http::Response) {
     let kv = match SpinKv::open_default() {
         Ok(kv) => kv,
         Err(e) => {
             eprintln!("cannot open the key-value store: {e}");
             return (
                 None,
-                domain::http::Response::error(&domain::error::Error::Store(e)),
+                api::http::Response::error(&domain::error::Error::Store(e)),
             );
         }
     };
@@ -109,7 +109,7 @@ fn run_api(
     let public_origin = spin_sdk::variables::get("public_origin").unwrap_or_default();
     let reply_domain = spin_sdk::variables::get("reply_domain").unwrap_or_default();
     let mut random = random::<32>;
-    let mut env = domain::api::Env {
+    let mut env = api::Env {
         kv: &kv,
         now: now_ms(),
         random: &mut random,
@@ -120,7 +120,7 @@ fn run_api(
     };
     // Cross-site request forgery is refused here, in one place for every
     // component, before the handler reads or writes anything.
-    let resp = match domain::api::refuse_cross_site(req, &public_origin) {
+    let resp = match api::refuse_cross_site(req, &public_origin) {
         Some(refused) => refused,
         None => handler(&mut env, req),
     };
@@ -142,14 +142,14 @@ fn run_api(
 pub async fn serve_api(
     req: spin_sdk::http::IncomingRequest,
     out: spin_sdk::http::ResponseOutparam,
-    handler: fn(&mut domain::api::Env, &domain::http::Request) -> domain::http::Response,
+    handler: fn(&mut api::Env, &api::http::Request) -> api::http::Response,
 ) {
     use futures::SinkExt;
     let path_and_query = req.path_with_query().unwrap_or_else(|| "/".into());
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((&path_and_query, ""));
-    let mut dreq = domain::http::Request {
+    let mut dreq = api::http::Request {
         method: req.method().to_string().to_ascii_uppercase(),
         path: path.to_string(),
         query: query.to_string(),
@@ -173,7 +173,7 @@ pub async fn serve_api(
         }
         Err(e) => (
             None,
-            domain::http::Response::error(&domain::error::Error::bad(
+            api::http::Response::error(&domain::error::Error::bad(
                 "unreadable_body",
                 format!("{e:?}"),
             )),

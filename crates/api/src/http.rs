@@ -3,9 +3,9 @@
 //! convert Spin's request into [`Request`] and [`Response`] back; nothing here
 //! touches the network.
 
+use domain::error::{Error, Result, json_error};
+use domain::form::percent_decode;
 use serde::de::DeserializeOwned;
-
-use crate::error::{Error, Result};
 
 /// Largest JSON body an API endpoint accepts by default.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -58,48 +58,6 @@ impl Request {
     }
 }
 
-/// Turn a serde_json error into a 400 that names the problem.
-pub fn json_error(e: serde_json::Error) -> Error {
-    let msg = e.to_string();
-    let code = if msg.starts_with("unknown field") {
-        "unknown_field"
-    } else if msg.starts_with("missing field") {
-        "missing_field"
-    } else if e.is_syntax() || e.is_eof() {
-        "invalid_json"
-    } else {
-        "invalid_field"
-    };
-    Error::bad(code, msg)
-}
-
-/// Decode `%XX` escapes and `+` (form encoding).
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// An HTTP response, as the domain produces it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -116,7 +74,7 @@ pub struct Response {
     pub secret: bool,
     /// Emails this request stored in the outbox, for the adapter to hand to
     /// the mail provider (workspace, outbox position).
-    pub mail: Vec<(crate::ids::WorkspaceId, u64)>,
+    pub mail: Vec<(domain::ids::WorkspaceId, u64)>,
 }
 
 impl Response {
@@ -136,12 +94,19 @@ impl Response {
         }
     }
 
-    /// The response for an error: its status and JSON body.
+    /// The response for an error: its status ([`status`]), the JSON body
+    /// `{"error": {"code": "...", "message": "..."}}`, and the headers the
+    /// status calls for (`Allow` on a 405, `Retry-After` on a 503).
     pub fn error(e: &Error) -> Self {
-        let mut r = Self::json(e.status(), &e.body());
-        if let Error::Store(inner) = e {
-            r.internal = Some(inner.to_string());
-            r = r.with_header("retry-after", "1");
+        let body = serde_json::json!({ "error": { "code": e.code(), "message": e.message() } });
+        let mut r = Self::json(status(e), &body);
+        match e {
+            Error::Store(inner) => {
+                r.internal = Some(inner.to_string());
+                r = r.with_header("retry-after", "1");
+            }
+            Error::MethodNotAllowed { allow, .. } => r = r.with_header("allow", allow),
+            _ => {}
         }
         r
     }
@@ -156,6 +121,25 @@ impl Response {
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_string(), value.to_string()));
         self
+    }
+}
+
+/// The HTTP status for an error: the only place an error's status is chosen.
+pub fn status(e: &Error) -> u16 {
+    match e {
+        Error::BadRequest { .. } => 400,
+        Error::Unauthenticated => 401,
+        Error::Forbidden(_) | Error::CrossSite => 403,
+        Error::NotFound | Error::NoRoute => 404,
+        Error::MethodNotAllowed { .. } => 405,
+        Error::Conflict(_) => 409,
+        Error::PayloadTooLarge(_) => 413,
+        Error::UnsupportedMediaType => 415,
+        Error::Unprocessable(_) => 422,
+        Error::RateLimited(_) => 429,
+        // The store failed or did not answer: the change may or may not
+        // have been made, and a retry settles it.
+        Error::Store(_) => 503,
     }
 }
 
@@ -232,5 +216,44 @@ mod tests {
         assert_eq!(r.query_param("c").as_deref(), Some("%zz"));
         assert_eq!(r.query_param("d").as_deref(), Some(" "));
         assert_eq!(r.query_param("e"), None);
+    }
+
+    #[test]
+    fn statuses_and_bodies() {
+        let cases = [
+            (Error::bad("invalid_json", "line 1"), 400, "invalid_json"),
+            (Error::NotFound, 404, "not_found"),
+            (Error::Conflict("taken by Ann".into()), 409, "conflict"),
+            (Error::CrossSite, 403, "cross_site_request"),
+            (
+                Error::MethodNotAllowed {
+                    method: "PUT".into(),
+                    allow: "GET, POST".into(),
+                },
+                405,
+                "method_not_allowed",
+            ),
+            (
+                Error::Store(domain::store::StoreError("disk full at /x".into())),
+                503,
+                "store_unavailable",
+            ),
+        ];
+        for (e, code, name) in cases {
+            let r = Response::error(&e);
+            assert_eq!(r.status, code);
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(body["error"]["code"], name);
+        }
+        let r = Response::error(&Error::MethodNotAllowed {
+            method: "PUT".into(),
+            allow: "GET, POST".into(),
+        });
+        assert!(r.headers.contains(&("allow".into(), "GET, POST".into())));
+        let r = Response::error(&Error::Store(domain::store::StoreError(
+            "disk full at /x".into(),
+        )));
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(!body.contains("disk"), "5xx bodies hide internals: {body}");
     }
 }

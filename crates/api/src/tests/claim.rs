@@ -6,8 +6,8 @@
 
 use serde_json::json;
 
-use super::*;
-use crate::store::{Fault, Faulty, MemKv, Op};
+use super::prelude::*;
+use domain::store::{Fault, Faulty, MemKv, Op};
 
 const ADMIN: &str = "admin-token-for-tests-0123";
 const MAILGUN_KEY: &str = "key-0123456789abcdef";
@@ -89,37 +89,37 @@ impl World {
             &json!({ "signing_key": MAILGUN_KEY }).to_string(),
         );
         assert_eq!(mg.status, 200);
-        let r = crate::inbound::reply_reference(&w.kv, &w.ws(), TicketNo(1), [9; 32]).unwrap();
+        let r = domain::inbound::reply_reference(&w.kv, &w.ws(), TicketNo(1), [9; 32]).unwrap();
         w.reply_to = format!("reply+{r}@mail.acme.test");
         // A collaborator with a live session on a share of ticket 1.
-        let sharer = crate::shares::Sharer {
+        let sharer = domain::shares::Sharer {
             id: "platform".into(),
             name: "Acme".into(),
         };
-        let input = crate::shares::NewShare {
+        let input = domain::shares::NewShare {
             email: "sup@parts.test".into(),
             subject: "Parts".into(),
             note: String::new(),
             include_details: false,
             can_reply: true,
         };
-        let (share, link) = crate::shares::create(
+        let (share, link) = domain::shares::create(
             &w.kv,
             &w.ws(),
             TicketNo(1),
             &sharer,
             &input,
-            30 * crate::time::HOUR,
+            30 * domain::time::HOUR,
             NOW,
             [7; 32],
             [7; 16],
         )
         .unwrap();
-        let code = crate::shares::issue_code(&w.kv, &w.ws(), &share, NOW, [8; 32]).unwrap();
-        let share = crate::shares::verify_code(&w.kv, &w.ws(), &share.id, &code, None, NOW)
+        let code = domain::shares::issue_code(&w.kv, &w.ws(), &share, NOW, [8; 32]).unwrap();
+        let share = domain::shares::verify_code(&w.kv, &w.ws(), &share.id, &code, None, NOW)
             .unwrap()
             .unwrap();
-        let session = crate::shares::start_session(&w.kv, &w.ws(), &share, NOW, [10; 32]).unwrap();
+        let session = domain::shares::start_session(&w.kv, &w.ws(), &share, NOW, [10; 32]).unwrap();
         w.share = link;
         w.cookie = format!("__Host-ts_share_{}={session}", share.id);
         w.kv.arm(true);
@@ -186,8 +186,8 @@ impl World {
     fn postmark(&mut self, message_id: &str) -> Response {
         let auth = format!(
             "Basic {}",
-            crate::token::base64_std(
-                format!("{}:{}", crate::inbound::POSTMARK_USER, self.postmark).as_bytes()
+            domain::token::base64_std(
+                format!("{}:{}", domain::inbound::POSTMARK_USER, self.postmark).as_bytes()
             )
         );
         let mail = json!({
@@ -214,7 +214,7 @@ impl World {
     /// (a redelivery carries the same signature).
     fn mailgun(&mut self, token: &str, message_id: &str) -> Response {
         let ts = (NOW / 1000).to_string();
-        let signature = crate::token::hex(&crate::token::hmac_sha256(
+        let signature = domain::token::hex(&domain::token::hmac_sha256(
             MAILGUN_KEY.as_bytes(),
             format!("{ts}{token}").as_bytes(),
         ));
@@ -261,7 +261,7 @@ impl World {
         let mut keys = self.kv.inner.keys_with_prefix("ws/acme/t/000000000001/m/");
         keys.sort();
         keys.iter()
-            .filter_map(|k| crate::record::read::<Message>(&self.kv.inner, k).unwrap())
+            .filter_map(|k| domain::record::read::<Message>(&self.kv.inner, k).unwrap())
             .map(|m| m.source)
             .collect()
     }
@@ -380,7 +380,7 @@ fn a_held_message_whose_write_lost_its_answer_is_held_once() {
     assert_eq!(first.status, 202, "{}", show(&first));
     let again = w.postmark("m5@x.test");
     assert_eq!(again.status, 200, "{}", show(&again));
-    let (held, _) = crate::inbound::quarantine(&w.kv, &w.ws(), None, 10).unwrap();
+    let (held, _) = domain::inbound::quarantine(&w.kv, &w.ws(), None, 10).unwrap();
     assert_eq!(held.len(), 1);
 }
 

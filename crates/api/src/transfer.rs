@@ -6,31 +6,33 @@
 //! so the webhooks). The inbox views themselves (`GET /api/v1/inbox`) are
 //! read here too, for the `tickets` component.
 
+use crate::Env;
+use crate::actor::{authenticate, require};
+use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::serve::{audit, method_not_allowed, segments, serve};
+use crate::views::ticket_json;
+use domain::error::{Error, Result};
+use domain::events::Event;
+use domain::ids::TicketNo;
+use domain::lifecycle::{self, Revoked};
+use domain::model::Status;
+use domain::workspace::{self};
 use serde::Deserialize;
 use serde_json::json;
-
-use super::{Env, audit, authenticate, method_not_allowed, require, segments, serve, ticket_json};
-use crate::error::{Error, Result};
-use crate::events::Event;
-use crate::http::{MAX_JSON_BODY, Request, Response};
-use crate::ids::TicketNo;
-use crate::lifecycle::{self, Revoked};
-use crate::model::Status;
-use crate::workspace;
 
 /// Optional body of every action.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+pub(crate) struct ActionBody {
     /// Why (kept in the audit ledger).
     #[serde(default)]
     reason: Option<String>,
 }
 
 /// Longest reason, in characters.
-const MAX_REASON_CHARS: usize = 500;
+pub(crate) const MAX_REASON_CHARS: usize = 500;
 
-fn body(req: &Request) -> Result<ActionBody> {
+pub(crate) fn body(req: &Request) -> Result<ActionBody> {
     if req.body.is_empty() {
         return Ok(ActionBody::default());
     }
@@ -53,11 +55,11 @@ fn body(req: &Request) -> Result<ActionBody> {
 }
 
 /// Unicode bidirectional controls, which could disguise text in the ledger.
-fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
-fn revoked_json(r: &Revoked) -> serde_json::Value {
+pub(crate) fn revoked_json(r: &Revoked) -> serde_json::Value {
     json!({
         "delegates": r.delegates.iter().map(|d| d.user.as_str()).collect::<Vec<_>>(),
         "participants": r.participants.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
@@ -70,7 +72,7 @@ pub fn handle_transfer(env: &mut Env, req: &Request) -> Response {
     serve(env, req, transfer)
 }
 
-fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+pub(crate) fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NoRoute)?;
     let ["tickets", no, action] = segs.as_slice() else {
         return Err(Error::NoRoute);
@@ -113,13 +115,13 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             Some(no),
             rid,
         );
-        super::after_commit(&mut resp.internal, "the audit entry", audited);
+        crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
         return Ok(resp);
     }
     let ws = actor.ws().clone();
     // Customers get the same answer as for a ticket that does not exist when
     // they cannot see it, and a refusal when they can.
-    let current = super::visible_ticket(env, &actor, no)?;
+    let current = crate::actor::visible_ticket(env, &actor, no)?;
     require(
         actor.is_staff_side(),
         "only staff resolve, reopen or delete tickets",
@@ -157,7 +159,7 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         &json!({"ticket": ticket_json(&t, true), "revoked": revoked_json(&revoked)}),
     );
     let audited = audit(env, &actor, event, &target, Some(no), rid);
-    super::after_commit(&mut resp.internal, "the audit entry", audited);
+    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     for d in &revoked.delegates {
         let audited = audit(
             env,
@@ -167,11 +169,11 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             Some(no),
             rid,
         );
-        super::after_commit(&mut resp.internal, "the audit entry", audited);
+        crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     }
     for p in &revoked.participants {
         let audited = audit(env, &actor, Event::ParticipantRemoved, &p.id, Some(no), rid);
-        super::after_commit(&mut resp.internal, "the audit entry", audited);
+        crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     }
     for s in &revoked.shares {
         let audited = audit(
@@ -182,12 +184,12 @@ fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             Some(no),
             rid,
         );
-        super::after_commit(&mut resp.internal, "the audit entry", audited);
+        crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     }
     Ok(resp)
 }
 
-fn ticket_queues(u: Option<&workspace::User>) -> Option<&[String]> {
+pub(crate) fn ticket_queues(u: Option<&workspace::User>) -> Option<&[String]> {
     match u {
         Some(u) if u.role == workspace::Role::Staff && !u.queues.is_empty() => Some(&u.queues),
         // Admins, the platform, and staff in no queue in particular: all.
@@ -196,7 +198,7 @@ fn ticket_queues(u: Option<&workspace::User>) -> Option<&[String]> {
 }
 
 /// Staff act on tickets of their queues; admins (and the platform) on all.
-fn may_act(actor: &super::Actor, t: &crate::model::Ticket) -> bool {
+pub(crate) fn may_act(actor: &crate::actor::Actor, t: &domain::model::Ticket) -> bool {
     actor.is_staff_side()
         && ticket_queues(actor.user()).is_none_or(|qs| {
             qs.contains(&t.queue) || t.assignee.as_ref() == actor.user().map(|u| &u.id)
@@ -205,7 +207,7 @@ fn may_act(actor: &super::Actor, t: &crate::model::Ticket) -> bool {
 
 /// Accept, return and transfer work on a ticket as it is inside the swap:
 /// there, of the actor's queues, and not resolved.
-fn workable(actor: &super::Actor, t: &crate::model::Ticket) -> Result<()> {
+pub(crate) fn workable(actor: &crate::actor::Actor, t: &domain::model::Ticket) -> Result<()> {
     if t.deleted {
         return Err(Error::NotFound);
     }
@@ -225,10 +227,10 @@ fn workable(actor: &super::Actor, t: &crate::model::Ticket) -> Result<()> {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct TransferBody {
+pub(crate) struct TransferBody {
     /// The staff member who takes it over.
     #[serde(default)]
-    to: Option<crate::ids::UserId>,
+    to: Option<domain::ids::UserId>,
     /// The queue it moves to.
     #[serde(default)]
     queue: Option<String>,
@@ -241,7 +243,7 @@ struct TransferBody {
     if_version: Option<u64>,
 }
 
-fn check_line(what: &str, text: &str) -> Result<String> {
+pub(crate) fn check_line(what: &str, text: &str) -> Result<String> {
     let t = text.trim();
     if t.chars().count() > MAX_REASON_CHARS {
         return Err(Error::bad(
@@ -260,23 +262,27 @@ fn check_line(what: &str, text: &str) -> Result<String> {
     Ok(t.to_string())
 }
 
-fn user_name(env: &Env, ws: &crate::ids::WorkspaceId, id: &crate::ids::UserId) -> String {
+pub(crate) fn user_name(
+    env: &Env,
+    ws: &domain::ids::WorkspaceId,
+    id: &domain::ids::UserId,
+) -> String {
     workspace::user(env.kv, ws, id)
         .map(|u| u.name)
         .unwrap_or_else(|_| id.to_string())
 }
 
 /// Accept, transfer, return, mark read / unread.
-fn ownership(
+pub(crate) fn ownership(
     env: &mut Env,
-    actor: &super::Actor,
+    actor: &crate::actor::Actor,
     req: &Request,
     rid: &str,
     no: TicketNo,
     action: &str,
 ) -> Result<Response> {
     let ws = actor.ws().clone();
-    let t = super::visible_ticket(env, actor, no)?;
+    let t = crate::actor::visible_ticket(env, actor, no)?;
     require(actor.is_staff_side(), "only staff work the inbox")?;
     let me = actor.user().cloned();
     let need_me = || {
@@ -285,7 +291,7 @@ fn ownership(
                 "act_as_required",
                 format!(
                     "{action} is done by a person: send {} with a staff user id",
-                    super::ACT_AS_HEADER
+                    crate::actor::ACT_AS_HEADER
                 ),
             )
         })
@@ -293,7 +299,7 @@ fn ownership(
     match action {
         "read" | "unread" => {
             let me = need_me()?;
-            crate::inbox::mark(env.kv, &ws, &me.id, &t, action == "read")?;
+            domain::inbox::mark(env.kv, &ws, &me.id, &t, action == "read")?;
             return Ok(Response::json(
                 200,
                 &json!({"ticket": t.no.0, "unread": action == "unread"}),
@@ -316,7 +322,7 @@ fn ownership(
             // A ticket the caller already holds is left as it is (nothing
             // written, no event); the answer says so.
             let mut already_mine = None;
-            let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
+            let t = domain::inbox::change(env.kv, &ws, no, env.now, |t| {
                 workable(actor, t)?;
                 match &t.assignee {
                     Some(a) if *a == me.id => {
@@ -358,7 +364,7 @@ fn ownership(
             let body: ActionBody = body(req)?;
             let reason = body.reason.unwrap_or_default();
             let mut from = None;
-            let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
+            let t = domain::inbox::change(env.kv, &ws, no, env.now, |t| {
                 workable(actor, t)?;
                 from = t.assignee.take();
                 if from.is_none() {
@@ -439,7 +445,7 @@ fn ownership(
             if let Some(q) = &b.queue {
                 workspace::note_queue(env.kv, &ws, q)?;
             }
-            let t = crate::inbox::change(env.kv, &ws, no, env.now, |t| {
+            let t = domain::inbox::change(env.kv, &ws, no, env.now, |t| {
                 workable(actor, t)?;
                 if let Some(u) = &target {
                     let q = b.queue.clone().unwrap_or_else(|| t.queue.clone());
@@ -483,167 +489,34 @@ fn ownership(
     }
     let mut resp = Response::json(200, &answer);
     if let Some(text) = note {
-        let author = crate::thread::Author {
+        let author = domain::thread::Author {
             id: actor.user().map(|u| u.id.to_string()),
             name: who.clone(),
-            kind: crate::model::AuthorKind::System,
+            kind: domain::model::AuthorKind::System,
             signed: true,
         };
-        let posted = crate::thread::post(
+        let posted = domain::thread::post(
             env.kv,
             &ws,
             no,
             env.now,
             &author,
-            crate::model::Visibility::Internal,
+            domain::model::Visibility::Internal,
             &text,
             None,
         );
-        super::after_commit(&mut resp.internal, "the hand-off note", posted);
+        crate::serve::after_commit(&mut resp.internal, "the hand-off note", posted);
     }
     let audited = audit(env, actor, event, &no.to_string(), Some(no), rid);
-    super::after_commit(&mut resp.internal, "the audit entry", audited);
+    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
-}
-
-/// `POST /api/v1/inbox/reindex` (admins): give every ticket that has no
-/// inbox entry yet (made before the inbox existed) the one its state says.
-/// Walks the workspace's tickets once; for maintenance, not for requests.
-pub(super) fn reindex(env: &mut Env, actor: &super::Actor, rid: &str) -> Result<Response> {
-    require(actor.is_admin_side(), "only admins rebuild the inbox")?;
-    let ws = actor.ws().clone();
-    let top = crate::record::read_counter(env.kv, &crate::keys::ticket_counter(&ws))?;
-    let mut placed = 0;
-    // Tickets found: a number whose ticket was never written (an increment
-    // whose answer was lost, a create that failed) is no ticket.
-    let mut tickets = 0;
-    let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
-    for n in 1..=top {
-        let no = TicketNo(n);
-        let Some(mut t) =
-            crate::record::read::<crate::model::Ticket>(env.kv, &crate::keys::ticket(&ws, no))?
-        else {
-            continue;
-        };
-        tickets += 1;
-        if t.slot.is_none() && !t.deleted {
-            t = crate::inbox::change(env.kv, &ws, no, t.updated_at, |_| Ok(()))?;
-            workspace::note_queue(env.kv, &ws, &t.queue)?;
-            placed += 1;
-        }
-        if let Some(slot) = &t.slot {
-            *counts.entry(slot.list.clone()).or_default() += 1;
-        }
-    }
-    // Counts follow moves by one; a crash between a move and its count
-    // leaves one off. Set each list's count to what the tickets say (best
-    // run while nobody works the inbox).
-    for q in workspace::queues(env.kv, &ws)? {
-        counts.entry(format!("pending/{q}")).or_default();
-        counts.entry(format!("resolved/{q}")).or_default();
-    }
-    for u in workspace::staff(env.kv, &ws, "")? {
-        counts.entry(format!("working/{}", u.id)).or_default();
-    }
-    for (list, want) in &counts {
-        crate::inbox::set_count(env.kv, &ws, list, *want)?;
-    }
-    let mut resp = Response::json(200, &json!({"tickets": tickets, "placed": placed}));
-    let audited = audit(
-        env,
-        actor,
-        Event::InboxReindexed,
-        &format!("{placed} of {tickets}"),
-        None,
-        rid,
-    );
-    super::after_commit(&mut resp.internal, "the audit entry", audited);
-    Ok(resp)
-}
-
-/// `GET /api/v1/inbox?view=pending|working|resolved`: one page of a view
-/// for the calling staff member, with the counts of all three and unread
-/// markers per person.
-pub(super) fn inbox(env: &mut Env, actor: &super::Actor, req: &Request) -> Result<Response> {
-    require(actor.is_staff_side(), "the inbox is for staff")?;
-    let ws = actor.ws().clone();
-    let me = actor.user();
-    let pending: Vec<String> = match ticket_queues(me) {
-        Some(qs) => qs.iter().map(|q| format!("pending/{q}")).collect(),
-        None => {
-            let mut qs = workspace::queues(env.kv, &ws)?;
-            if qs.is_empty() {
-                qs.push("support".into());
-            }
-            qs.iter().map(|q| format!("pending/{q}")).collect()
-        }
-    };
-    let working: Vec<String> = me
-        .map(|u| format!("working/{}", u.id))
-        .into_iter()
-        .collect();
-    let resolved: Vec<String> = pending
-        .iter()
-        .map(|l| l.replacen("pending/", "resolved/", 1))
-        .collect();
-    let view = req.query_param("view").unwrap_or_else(|| "pending".into());
-    let (lists, order) = match view.as_str() {
-        "pending" => (&pending, crate::inbox::Order::OldestFirst),
-        "working" => {
-            if me.is_none() {
-                return Err(Error::bad(
-                    "act_as_required",
-                    "Working on belongs to a person: act as a staff user",
-                ));
-            }
-            (&working, crate::inbox::Order::NewestFirst)
-        }
-        "resolved" => (&resolved, crate::inbox::Order::NewestFirst),
-        v => {
-            return Err(Error::bad(
-                "invalid_query",
-                format!("view {v:?} must be pending, working or resolved"),
-            ));
-        }
-    };
-    let cursor = req
-        .query_param("cursor")
-        .map(|c| crate::inbox::Cursor::decode(&c))
-        .transpose()?;
-    let limit = super::limit(req)?;
-    let (tickets, next) =
-        crate::inbox::page(env.kv, &ws, lists, order, cursor.as_ref(), limit, env.now)?;
-    let mut rows = Vec::new();
-    for t in &tickets {
-        let mut v = ticket_json(t, true);
-        if let Some(u) = me {
-            v["unread"] = json!(crate::inbox::unread(env.kv, &ws, &u.id, t)?);
-        }
-        v["assignee_name"] = json!(t.assignee.as_ref().map(|a| user_name(env, &ws, a)));
-        rows.push(v);
-    }
-    let sum = |lists: &[String]| -> Result<u64> {
-        lists
-            .iter()
-            .map(|l| crate::inbox::count(env.kv, &ws, l))
-            .sum()
-    };
-    Ok(Response::json(
-        200,
-        &json!({
-            "view": view,
-            "tickets": rows,
-            "next_cursor": next.map(|c| c.encode()),
-            "counts": {"pending": sum(&pending)?, "working": sum(&working)?, "resolved": sum(&resolved)?},
-        }),
-    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::WorkspaceId;
-    use crate::store::{Kv, MemKv};
+    use domain::ids::WorkspaceId;
+    use domain::store::{Kv, MemKv};
 
     fn call(kv: &MemKv, method: &str, path: &str, auth: &str, body: &str) -> Response {
         let mut n = 0u8;
@@ -670,7 +543,7 @@ mod tests {
             body: body.as_bytes().to_vec(),
             ..Default::default()
         };
-        super::super::handle_tickets(&mut env, &req)
+        crate::handle_tickets(&mut env, &req)
     }
 
     fn json_of(r: &Response) -> serde_json::Value {
@@ -707,7 +580,7 @@ mod tests {
         };
         new_ticket();
         // Number 2 handed out, its ticket never written.
-        kv.increment(&crate::keys::ticket_counter(&ws), 1).unwrap();
+        kv.increment(&domain::keys::ticket_counter(&ws), 1).unwrap();
         new_ticket();
         let r = call(&kv, "POST", "/api/v1/inbox/reindex", &bearer, "");
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));

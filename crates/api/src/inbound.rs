@@ -9,31 +9,31 @@
 //!   otherwise the message is held for staff (`/api/v1/quarantine`);
 //! - admins set the providers up under `/api/v1/webhooks/inbound`.
 
+use crate::Env;
+use crate::actor::{Actor, authenticate, require};
+use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::mail::copy_participants;
+use crate::replies::reply_sender;
+use crate::serve::{audit, cursor, limit, method_not_allowed, segments, serve};
+use domain::error::{Error, Result};
+use domain::events::Event;
+use domain::ids::WorkspaceId;
+use domain::inbound::{self, Email, Held};
+use domain::model::{AuthorKind, Visibility};
+use domain::record::{self, Claim};
+use domain::thread::{self, Author};
+use domain::time::rfc3339;
+use domain::workspace::{self};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
-    Actor, Env, audit, authenticate, copy_participants, cursor, limit, method_not_allowed,
-    reply_sender, require, segments, serve,
-};
-use crate::error::{Error, Result};
-use crate::events::Event;
-use crate::http::{MAX_JSON_BODY, Request, Response};
-use crate::ids::WorkspaceId;
-use crate::inbound::{self, Email, Held};
-use crate::model::{AuthorKind, Visibility};
-use crate::record::{self, Claim};
-use crate::thread::{self, Author};
-use crate::time::rfc3339;
-use crate::workspace;
-
 /// `/hooks/<provider>/<workspace>`: a provider's inbound webhook.
 pub(super) fn hook(env: &mut Env, req: &Request) -> Response {
-    super::wrong_method(req)
+    crate::serve::wrong_method(req)
         .unwrap_or_else(|| receive(env, req).unwrap_or_else(|e| Response::error(&e)))
 }
 
-fn receive(env: &mut Env, req: &Request) -> Result<Response> {
+pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
     let rest = req.path.strip_prefix("/hooks/").ok_or(Error::NoRoute)?;
     let (provider, ws) = rest.split_once('/').ok_or(Error::NoRoute)?;
     if !matches!(provider, "postmark" | "mailgun") {
@@ -44,7 +44,7 @@ fn receive(env: &mut Env, req: &Request) -> Result<Response> {
     }
     // This delivery holds its Mailgun token and its Message-ID while it
     // works (a redelivery takes over one that died); see `deliver`.
-    let holder = crate::ids::encode_random(&env.random16());
+    let holder = domain::ids::encode_random(&env.random16());
     // An unknown workspace looks like wrong credentials.
     let ws = WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?;
     let w =
@@ -109,7 +109,7 @@ fn receive(env: &mut Env, req: &Request) -> Result<Response> {
 /// is lost to a claim. The written message (or held entry) is the commit
 /// point: marking the Message-ID done after it is best effort, reported
 /// beside the answer.
-fn deliver(
+pub(crate) fn deliver(
     env: &mut Env,
     w: &workspace::Workspace,
     email: &Email,
@@ -132,7 +132,7 @@ fn deliver(
     match file(env, w, email) {
         Ok(mut resp) => {
             let done = record::finish(env.kv, lease);
-            super::after_commit(&mut resp.internal, "marking the Message-ID done", done);
+            crate::serve::after_commit(&mut resp.internal, "marking the Message-ID done", done);
             Ok(resp)
         }
         Err(e) => {
@@ -145,14 +145,14 @@ fn deliver(
 }
 
 /// Post a verified email to its ticket, or hold it.
-fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Response> {
+pub(crate) fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Response> {
     let ws = &w.id;
     let held = |env: &mut Env, ticket, reason: &str| -> Result<Response> {
         let h = inbound::hold(env.kv, ws, email, ticket, reason, env.now)?;
         // Held: that stands (an error would free the delivery, and the
         // provider's retry would hold it twice).
         let mut resp = Response::json(202, &json!({"held": h.n, "reason": reason}));
-        let audited = crate::audit::record(
+        let audited = domain::audit::record(
             env.kv,
             ws,
             env.now,
@@ -162,7 +162,7 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
             ticket,
             "",
         );
-        super::after_commit(&mut resp.internal, "the audit entry", audited);
+        crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
         Ok(resp)
     };
     let Some(no) = inbound::route(env.kv, ws, email)? else {
@@ -213,7 +213,7 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
         {
             let r16 = env.random16();
             let name = (!email.from_name.is_empty()).then_some(email.from_name.as_str());
-            let p = crate::participants::add(
+            let p = domain::participants::add(
                 env.kv,
                 ws,
                 no,
@@ -224,7 +224,7 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
                 env.now,
                 r16,
             )?;
-            let audited = crate::audit::record(
+            let audited = domain::audit::record(
                 env.kv,
                 ws,
                 env.now,
@@ -234,7 +234,7 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
                 Some(no),
                 "",
             );
-            super::after_commit(
+            crate::serve::after_commit(
                 &mut added_note,
                 "the audit entry of the added sender",
                 audited,
@@ -267,17 +267,17 @@ fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Result<Respon
 }
 
 /// Whether an address is (or was) a participant or delegate of the ticket.
-fn had_access(
+pub(crate) fn had_access(
     env: &Env,
     w: &workspace::Workspace,
-    no: crate::ids::TicketNo,
+    no: domain::ids::TicketNo,
     email: &str,
 ) -> Result<bool> {
     let email = workspace::normalise_email(email)?;
-    Ok(crate::participants::list(env.kv, &w.id, no)?
+    Ok(domain::participants::list(env.kv, &w.id, no)?
         .iter()
         .any(|p| p.email == email)
-        || crate::delegates::list(env.kv, &w.id, no)?
+        || domain::delegates::list(env.kv, &w.id, no)?
             .iter()
             .any(|d| d.email == email))
 }
@@ -285,10 +285,10 @@ fn had_access(
 /// Post through the one reply path. The written message is the commit
 /// point: nothing after it turns the post into an error (a provider would
 /// retry and post twice).
-fn post(
+pub(crate) fn post(
     env: &mut Env,
     w: &workspace::Workspace,
-    t: &crate::model::Ticket,
+    t: &domain::model::Ticket,
     author: &Author,
     text: &str,
     actor: &str,
@@ -307,7 +307,7 @@ fn post(
         201,
         &json!({"posted": {"ticket": t.no.0, "seq": msg.seq.0, "author": author.name, "kind": author.kind}}),
     );
-    let audited = crate::audit::record(
+    let audited = domain::audit::record(
         env.kv,
         &w.id,
         env.now,
@@ -317,17 +317,17 @@ fn post(
         Some(t.no),
         "",
     );
-    super::after_commit(&mut resp.internal, "the audit entry", audited);
+    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     let except = (author.kind == AuthorKind::Participant)
         .then(|| author.id.clone())
         .flatten();
     let copied = copy_participants(env, w, &ticket, &author.name, except.as_deref());
-    resp.mail =
-        super::after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
+    resp.mail = crate::serve::after_commit(&mut resp.internal, "copying participants", copied)
+        .unwrap_or_default();
     Ok(resp)
 }
 
-fn held_json(h: &Held) -> Value {
+pub(crate) fn held_json(h: &Held) -> Value {
     json!({
         "n": h.n, "ticket": h.ticket.map(|t| t.0), "from": h.from, "from_name": h.from_name,
         "subject": h.subject, "text": h.text, "reason": h.reason, "state": h.state,
@@ -341,7 +341,7 @@ pub(super) fn handle_quarantine(env: &mut Env, req: &Request) -> Response {
     serve(env, req, quarantine)
 }
 
-fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+pub(crate) fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NoRoute)?;
     let ["quarantine", rest @ ..] = segs.as_slice() else {
         return Err(Error::NoRoute);
@@ -395,7 +395,7 @@ fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                     h.ticket,
                     rid,
                 );
-                super::after_commit(&mut resp.internal, "the audit entry", audited);
+                crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
                 return Ok(resp);
             }
             match approve_post(env, &actor, &h) {
@@ -408,7 +408,11 @@ fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                         h.ticket,
                         rid,
                     );
-                    super::after_commit(&mut resp.internal, "the approval's audit entry", audited);
+                    crate::serve::after_commit(
+                        &mut resp.internal,
+                        "the approval's audit entry",
+                        audited,
+                    );
                     Ok(resp)
                 }
                 Err(e) => {
@@ -424,7 +428,7 @@ fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
 
 /// Post an approved message as its sender (a participant of the ticket from
 /// now on when the workspace has participants).
-fn approve_post(env: &mut Env, actor: &Actor, h: &Held) -> Result<Response> {
+pub(crate) fn approve_post(env: &mut Env, actor: &Actor, h: &Held) -> Result<Response> {
     let ws = actor.ws().clone();
     let w = workspace::workspace(env.kv, &ws)?;
     let no = h.ticket.ok_or(Error::NotFound)?;
@@ -434,7 +438,7 @@ fn approve_post(env: &mut Env, actor: &Actor, h: &Held) -> Result<Response> {
         Err(_) if w.settings.participants_enabled => {
             let r16 = env.random16();
             let name = (!h.from_name.is_empty()).then_some(h.from_name.as_str());
-            let p = match crate::participants::add(
+            let p = match domain::participants::add(
                 env.kv,
                 &ws,
                 no,
@@ -446,8 +450,10 @@ fn approve_post(env: &mut Env, actor: &Actor, h: &Held) -> Result<Response> {
                 r16,
             ) {
                 Ok(p) => p,
-                Err(Error::Conflict(_)) => crate::participants::by_email(env.kv, &ws, no, &h.from)?
-                    .ok_or(Error::NotFound)?,
+                Err(Error::Conflict(_)) => {
+                    domain::participants::by_email(env.kv, &ws, no, &h.from)?
+                        .ok_or(Error::NotFound)?
+                }
                 Err(e) => return Err(e),
             };
             Author {
@@ -477,7 +483,7 @@ fn approve_post(env: &mut Env, actor: &Actor, h: &Held) -> Result<Response> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MailgunSetup {
+pub(crate) struct MailgunSetup {
     signing_key: String,
 }
 
@@ -511,7 +517,7 @@ pub(super) fn setup(env: &mut Env, req: &Request, rid: &str, rest: &[&str]) -> R
             let password = inbound::set_postmark(env.kv, &ws, (env.random)())?;
             let mut internal = None;
             let audited = audit(env, &actor, Event::InboundConfigured, "postmark", None, rid);
-            super::after_commit(&mut internal, "the audit entry", audited);
+            crate::serve::after_commit(&mut internal, "the audit entry", audited);
             let url = match origin.split_once("://") {
                 Some((scheme, host)) => format!(
                     "{scheme}://{}:{password}@{host}/hooks/postmark/{ws}",
@@ -536,7 +542,7 @@ pub(super) fn setup(env: &mut Env, req: &Request, rid: &str, rest: &[&str]) -> R
                 &json!({"mailgun": {"configured": true, "url": hook("mailgun")}}),
             );
             let audited = audit(env, &actor, Event::InboundConfigured, "mailgun", None, rid);
-            super::after_commit(&mut resp.internal, "the audit entry", audited);
+            crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
             Ok(resp)
         }
     }

@@ -3,28 +3,27 @@
 //! enable, delete — their deliveries with redeliver, and the flush that
 //! cron (or `cargo xtask up`) calls to retry what is due.
 
+use crate::Env;
+use crate::actor::{authenticate, require};
+use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::serve::{audit, cursor, limit, method_not_allowed, segments, serve};
+use domain::error::{Error, Result};
+use domain::events::Event;
+use domain::ids::EndpointId;
+use domain::time::rfc3339;
+use domain::webhooks::{self, Delivery, Endpoint};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
-    Env, audit, authenticate, cursor, limit, method_not_allowed, require, segments, serve,
-};
-use crate::error::{Error, Result};
-use crate::events::Event;
-use crate::http::{MAX_JSON_BODY, Request, Response};
-use crate::ids::EndpointId;
-use crate::time::rfc3339;
-use crate::webhooks::{self, Delivery, Endpoint};
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewEndpoint {
+pub(crate) struct NewEndpoint {
     url: String,
     #[serde(default)]
     event_types: Vec<String>,
 }
 
-fn endpoint_json(e: &Endpoint) -> Value {
+pub(crate) fn endpoint_json(e: &Endpoint) -> Value {
     json!({
         "id": e.id, "url": e.url, "event_types": e.event_types,
         "disabled": e.disabled, "created_at": rfc3339(e.created_at),
@@ -34,7 +33,7 @@ fn endpoint_json(e: &Endpoint) -> Value {
     })
 }
 
-fn delivery_json(d: &Delivery) -> Value {
+pub(crate) fn delivery_json(d: &Delivery) -> Value {
     json!({
         "n": d.n, "event": d.event, "type": d.kind, "endpoint_id": d.endpoint, "state": d.state,
         "attempts": d.attempts, "next_attempt_at": d.next_at.map(rfc3339),
@@ -47,21 +46,21 @@ fn delivery_json(d: &Delivery) -> Value {
 /// email hooks (`/hooks/...`) and the quarantine.
 pub fn handle_webhooks(env: &mut Env, req: &Request) -> Response {
     if req.path.starts_with("/hooks/") {
-        return super::inbound::hook(env, req);
+        return crate::inbound::hook(env, req);
     }
     if req.path.starts_with("/api/v1/quarantine") {
-        return super::inbound::handle_quarantine(env, req);
+        return crate::inbound::handle_quarantine(env, req);
     }
     serve(env, req, api)
 }
 
-fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NoRoute)?;
     let ["webhooks", rest @ ..] = segs.as_slice() else {
         return Err(Error::NoRoute);
     };
     if let ["inbound", more @ ..] = rest {
-        return super::inbound::setup(env, req, rid, more);
+        return crate::inbound::setup(env, req, rid, more);
     }
     let m = req.method.as_str();
     let known = matches!(
@@ -121,7 +120,7 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 None,
                 rid,
             );
-            super::after_commit(&mut resp.internal, "the audit entry", audited);
+            crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
             Ok(resp)
         }
         ("GET", ["deliveries"]) => {
@@ -170,12 +169,13 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                     // the endpoint by id only.
                     let mut internal = None;
                     let audited = audit(env, &actor, Event::WebhookRotated, id.as_str(), None, rid);
-                    super::after_commit(&mut internal, "the audit entry", audited);
+                    crate::serve::after_commit(&mut internal, "the audit entry", audited);
                     let read = webhooks::endpoints(env.kv, &ws).and_then(|list| {
                         list.into_iter().find(|e| e.id == id).ok_or(Error::NotFound)
                     });
-                    let endpoint = super::after_commit(&mut internal, "reading the endpoint", read)
-                        .map_or_else(|| json!({"id": id}), |ep| endpoint_json(&ep));
+                    let endpoint =
+                        crate::serve::after_commit(&mut internal, "reading the endpoint", read)
+                            .map_or_else(|| json!({"id": id}), |ep| endpoint_json(&ep));
                     let mut resp =
                         Response::json(200, &json!({"endpoint": endpoint, "secret": secret}))
                             .with_secret();
@@ -186,14 +186,14 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                     let ep = webhooks::enable(env.kv, &ws, &id)?;
                     let mut resp = Response::json(200, &json!({"endpoint": endpoint_json(&ep)}));
                     let audited = audit(env, &actor, Event::WebhookEnabled, id.as_str(), None, rid);
-                    super::after_commit(&mut resp.internal, "the audit entry", audited);
+                    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
                     Ok(resp)
                 }
                 _ => {
                     let ep = webhooks::remove(env.kv, &ws, &id)?;
                     let mut resp = Response::json(200, &json!({"deleted": ep.id}));
                     let audited = audit(env, &actor, Event::WebhookDeleted, id.as_str(), None, rid);
-                    super::after_commit(&mut resp.internal, "the audit entry", audited);
+                    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
                     Ok(resp)
                 }
             }

@@ -10,27 +10,27 @@
 //!   ([`thread::post_with`]); `/s/<link>/files/<seq>/<id>` downloads a file.
 //!   Expired, cancelled, locked and unknown links answer one neutral page.
 
-use std::fmt::Write as _;
-
-use serde_json::{Value, json};
-
-use super::{
-    Actor, Env, audit, authenticate, form_field, link_page, mail_branding, method_not_allowed,
-    page_html, require, segments, serve, team_name, visible_ticket,
-};
-use crate::attachments::{self, Attachment, Upload};
-use crate::error::{Error, Result};
-use crate::events::Event;
+use crate::Env;
+use crate::actor::{Actor, authenticate, require, visible_ticket};
 use crate::http::{MAX_JSON_BODY, Request, Response};
-use crate::ids::{AttachmentId, MessageSeq, ShareId, TicketNo, WorkspaceId};
-use crate::keys;
-use crate::model::{AuthorKind, Message, Reader, Ticket, Visibility};
-use crate::outbox::{escape, escape_into};
-use crate::record::{Claim, read};
-use crate::shares::{self, CodeRefusal, NewShare, Share, Sharer};
-use crate::thread::{self, Author, Extras};
-use crate::time::{Millis, rfc3339};
-use crate::workspace::{self, Permission, Workspace};
+use crate::mail::mail_branding;
+use crate::pages::{
+    link_page, neutral_share_page, page_html, thread_page, thread_page_before, verify_page,
+};
+use crate::serve::{audit, form_field, method_not_allowed, segments, serve};
+use crate::views::team_name;
+use domain::attachments::{self, Attachment, Upload};
+use domain::error::{Error, Result};
+use domain::events::Event;
+use domain::ids::{AttachmentId, MessageSeq, ShareId, TicketNo, WorkspaceId};
+use domain::keys;
+use domain::model::{AuthorKind, Message, Reader, Ticket, Visibility};
+use domain::record::{Claim, read};
+use domain::shares::{self, CodeRefusal, NewShare, Share, Sharer};
+use domain::thread::{self, Author, Extras};
+use domain::time::{Millis, rfc3339};
+use domain::workspace::{self, Permission, Workspace};
+use serde_json::{Value, json};
 
 /// The `shares` component's entry point (API and pages).
 pub fn handle_shares(env: &mut Env, req: &Request) -> Response {
@@ -47,84 +47,7 @@ pub fn handle_shares(env: &mut Env, req: &Request) -> Response {
     serve(env, req, api)
 }
 
-/// The one page every unusable share link shows (expired, cancelled,
-/// locked or unknown alike): same status, same bytes.
-pub fn neutral_share_page() -> Response {
-    link_page(
-        404,
-        page_html(
-            "Link no longer valid",
-            "<h1>This link is no longer valid</h1><p>This link is no longer valid; ask the sender to share the ticket again.</p>",
-        ),
-    )
-}
-
-/// `GET /api/v1/workspaces/<ws>/brand.css`: the brand colour as a style
-/// sheet, so pages under the strict CSP (no inline style) carry it.
-///
-/// An unknown (or malformed) workspace gets the default branding, with the
-/// same status and headers as a known workspace that kept the defaults: the
-/// answer does not tell which workspaces exist.
-pub(super) fn brand_css(env: &Env, ws: &str) -> Result<Response> {
-    let colour = match WorkspaceId::parse(ws) {
-        Ok(id) => match workspace::workspace(env.kv, &id) {
-            Ok(w) => w.settings.branding.brand_colour,
-            Err(Error::NotFound) => workspace::Branding::default().brand_colour,
-            Err(e) => return Err(e),
-        },
-        Err(_) => workspace::Branding::default().brand_colour,
-    };
-    // Validated as #rrggbb when saved.
-    let css = format!(":root {{ --brand: {colour}; }}\n");
-    let mut r = Response::json(200, &Value::Null);
-    r.body = css.into_bytes();
-    r.headers = vec![
-        ("content-type".into(), "text/css; charset=utf-8".into()),
-        ("cache-control".into(), "public, max-age=60".into()),
-        ("x-content-type-options".into(), "nosniff".into()),
-    ];
-    Ok(r)
-}
-
-/// A page behind a share link in the workspace's branding: its logo (when
-/// uploaded: same origin, so the strict CSP holds), company name and colour.
-fn branded_html(env: &Env, w: &Workspace, title: &str, body: &str) -> Result<String> {
-    let name = if w.settings.branding.company_name.is_empty() {
-        escape(&w.name)
-    } else {
-        escape(&w.settings.branding.company_name)
-    };
-    let logo = if workspace::logo(env.kv, &w.id)?.is_some() {
-        format!(
-            "<img class=\"brand-logo\" src=\"/api/v1/workspaces/{}/logo\" alt=\"\">",
-            w.id
-        )
-    } else {
-        String::new()
-    };
-    Ok(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{} \u{b7} {name}</title><link rel=\"stylesheet\" href=\"/app.css\"><link rel=\"stylesheet\" href=\"/api/v1/workspaces/{}/brand.css\"></head><body><header class=\"bar\"><span class=\"brand\">{logo}{name}</span></header><main class=\"page\">{body}</main></body></html>",
-        escape(title),
-        w.id
-    ))
-}
-
-/// `2026-12-04 22:08 UTC`: a readable, unambiguous time for the pages.
-fn readable(ms: Millis) -> String {
-    let mut out = String::with_capacity(20);
-    push_readable(&mut out, &rfc3339(ms));
-    out
-}
-
-/// Append [`readable`] of a time already in RFC 3339 (`2026-12-04T22:08:…`).
-fn push_readable(out: &mut String, rfc3339: &str) {
-    out.push_str(&rfc3339[..10]);
-    out.push(' ');
-    out.push_str(&rfc3339[11..16]);
-    out.push_str(" UTC");
-}
-
-fn share_json(s: &Share, now: Millis) -> Value {
+pub(crate) fn share_json(s: &Share, now: Millis) -> Value {
     json!({
         "id": s.id, "ticket": s.ticket.0, "email": s.email, "subject": s.subject, "note": s.note,
         "include_details": s.include_details, "can_reply": s.can_reply,
@@ -137,13 +60,13 @@ fn share_json(s: &Share, now: Millis) -> Value {
 }
 
 /// The platform, admins, and staff holding the permission.
-fn may_share(actor: &Actor) -> bool {
+pub(crate) fn may_share(actor: &Actor) -> bool {
     actor
         .user()
         .is_none_or(|u| u.has(Permission::ExternalShare))
 }
 
-fn sharer(actor: &Actor, w: &Workspace) -> Sharer {
+pub(crate) fn sharer(actor: &Actor, w: &Workspace) -> Sharer {
     Sharer {
         id: actor.audit_name(),
         name: actor
@@ -153,7 +76,7 @@ fn sharer(actor: &Actor, w: &Workspace) -> Sharer {
     }
 }
 
-fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NoRoute)?;
     let ["tickets", no, "shares", rest @ ..] = segs.as_slice() else {
         return Err(Error::NoRoute);
@@ -223,7 +146,7 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             };
             let mut resp = Response::json(200, &json!({"share": share_json(&s, env.now)}));
             let audited = audit(env, &actor, event, id.as_str(), Some(t.no), rid);
-            super::after_commit(&mut resp.internal, "the audit entry", audited);
+            crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
             Ok(resp)
         }
         _ => Err(Error::NoRoute),
@@ -231,9 +154,9 @@ fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
 }
 
 /// Record an expiry in the ledger the first time anyone sees it.
-fn note_expiry(env: &Env, ws: &WorkspaceId, s: &Share) {
+pub(crate) fn note_expiry(env: &Env, ws: &WorkspaceId, s: &Share) {
     if let Ok(true) = shares::note_expired(env.kv, ws, s, env.now) {
-        let _ = crate::audit::record(
+        let _ = domain::audit::record(
             env.kv,
             ws,
             env.now,
@@ -249,7 +172,7 @@ fn note_expiry(env: &Env, ws: &WorkspaceId, s: &Share) {
 /// Share (or share again): a new link with a fresh lifetime, emailed; the
 /// collaborator's earlier live links to this ticket are cancelled, so each
 /// collaborator holds one live link per ticket.
-fn send_share(
+pub(crate) fn send_share(
     env: &mut Env,
     actor: &Actor,
     w: &Workspace,
@@ -273,7 +196,7 @@ fn send_share(
     )?;
     let replaced = shares::cancel_older(env.kv, &w.id, &share, env.now)?;
     let url = format!("{}/s/{link}", env.public_origin.trim_end_matches('/'));
-    let draft = crate::outbox::share(
+    let draft = domain::outbox::share(
         &mail_branding(env, w)?,
         &by.name,
         &share.subject,
@@ -292,7 +215,7 @@ fn send_share(
     );
     resp.mail.push((w.id.clone(), mail));
     let audited = audit(env, actor, event, share.id.as_str(), Some(t.no), rid);
-    super::after_commit(&mut resp.internal, "the audit entry", audited);
+    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     for old in &replaced {
         let audited = audit(
             env,
@@ -302,7 +225,7 @@ fn send_share(
             Some(t.no),
             rid,
         );
-        super::after_commit(&mut resp.internal, "the audit entry", audited);
+        crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     }
     let audited = audit(
         env,
@@ -312,7 +235,7 @@ fn send_share(
         Some(t.no),
         rid,
     );
-    super::after_commit(&mut resp.internal, "the audit entry", audited);
+    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     if share.carried_over {
         let audited = audit(
             env,
@@ -322,18 +245,18 @@ fn send_share(
             Some(t.no),
             rid,
         );
-        super::after_commit(&mut resp.internal, "the audit entry", audited);
+        crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     }
     Ok(resp)
 }
 
 /// The cookie holding a collaborator's session on one share (one per share,
 /// so a collaborator may hold several).
-fn cookie_name(id: &ShareId) -> String {
+pub(crate) fn cookie_name(id: &ShareId) -> String {
     format!("__Host-ts_share_{id}")
 }
 
-fn session_cookie(id: &ShareId, value: &str, max_age_secs: i64) -> String {
+pub(crate) fn share_cookie(id: &ShareId, value: &str, max_age_secs: i64) -> String {
     format!(
         "{}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
         cookie_name(id),
@@ -341,15 +264,15 @@ fn session_cookie(id: &ShareId, value: &str, max_age_secs: i64) -> String {
     )
 }
 
-fn has_session(env: &Env, req: &Request, ws: &WorkspaceId, s: &Share) -> Result<bool> {
-    match super::cookie(req, &cookie_name(&s.id)) {
+pub(crate) fn has_session(env: &Env, req: &Request, ws: &WorkspaceId, s: &Share) -> Result<bool> {
+    match crate::actor::cookie(req, &cookie_name(&s.id)) {
         Some(c) => shares::session_valid(env.kv, ws, s, &c, env.now),
         None => Ok(false),
     }
 }
 
-fn record(env: &Env, ws: &WorkspaceId, s: &Share, event: Event) {
-    let _ = crate::audit::record(
+pub(crate) fn record(env: &Env, ws: &WorkspaceId, s: &Share, event: Event) {
+    let _ = domain::audit::record(
         env.kv,
         ws,
         env.now,
@@ -365,14 +288,14 @@ fn record(env: &Env, ws: &WorkspaceId, s: &Share, event: Event) {
 /// their own external notes, of this share and of earlier shares of the
 /// ticket to the same address (a re-share keeps their history), never
 /// another collaborator's.
-fn collaborator(share: &Share) -> Reader {
+pub(crate) fn collaborator(share: &Share) -> Reader {
     let mut shares: Vec<String> = share.earlier.iter().map(|s| s.to_string()).collect();
     shares.push(share.id.to_string());
     Reader::Collaborator { shares }
 }
 
 /// `d***@carrier.test`: enough to recognise one's own address.
-fn masked(email: &str) -> String {
+pub(crate) fn masked(email: &str) -> String {
     match email.split_once('@') {
         Some((local, domain)) => {
             let first: String = local.chars().take(1).collect();
@@ -383,14 +306,14 @@ fn masked(email: &str) -> String {
 }
 
 /// A submitted form: urlencoded fields, or multipart fields and files.
-struct Form {
+pub(crate) struct Form {
     fields: Vec<(String, String)>,
     files: Vec<Upload>,
 }
 
 /// Largest body a share page's form takes: the files of one message and
 /// the text around them.
-const MAX_FORM_BYTES: usize = attachments::MAX_TOTAL_BYTES + 256 * 1024;
+pub(crate) const MAX_FORM_BYTES: usize = attachments::MAX_TOTAL_BYTES + 256 * 1024;
 
 impl Form {
     /// Parse a form; multipart bodies only with `multipart` (a session),
@@ -447,7 +370,7 @@ impl Form {
     }
 }
 
-fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
+pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
     let (link, file) = match rest.split_once('/') {
         None => (rest, None),
         Some((link, f)) => (link, Some(f)),
@@ -482,10 +405,10 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
                     .and_then(|b| b.parse::<u64>().ok());
                 let mut r = thread_page_before(env, link, &ws, &s, "", 200, before, Some(ticket))?;
                 // The cookie follows the share's current lifetime (Extend).
-                if let Some(c) = super::cookie(req, &cookie_name(&s.id)) {
+                if let Some(c) = crate::actor::cookie(req, &cookie_name(&s.id)) {
                     r.headers.push((
                         "set-cookie".into(),
-                        session_cookie(&s.id, &c, (s.expires_at - env.now) / 1000),
+                        share_cookie(&s.id, &c, (s.expires_at - env.now) / 1000),
                     ));
                 }
                 Ok(r)
@@ -497,7 +420,7 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
                 // One key per share for its whole life: the minute last
                 // recorded, advanced by compare-and-swap.
                 let key = keys::share_opened(&ws, &share.id);
-                if crate::record::advance_minute(env.kv, &key, minute)? {
+                if domain::record::advance_minute(env.kv, &key, minute)? {
                     record(env, &ws, &share, Event::ShareLinkOpened);
                 }
                 verify_page(env, &ws, &share, "", 200)
@@ -516,9 +439,18 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
             let form = match Form::parse(req, session) {
                 Ok(f) => f,
                 Err(e) if session => {
-                    return thread_page(env, link, &ws, &share, &e.message(), e.status());
+                    return thread_page(
+                        env,
+                        link,
+                        &ws,
+                        &share,
+                        &e.message(),
+                        crate::http::status(&e),
+                    );
                 }
-                Err(e) => return verify_page(env, &ws, &share, &e.message(), e.status()),
+                Err(e) => {
+                    return verify_page(env, &ws, &share, &e.message(), crate::http::status(&e));
+                }
             };
             match (form.get("action").unwrap_or(""), session) {
                 ("reply", true) => reply(env, link, &ws, &share, &form),
@@ -559,31 +491,31 @@ fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
 }
 
 /// How often a view updates a share's "last opened".
-const TOUCH_EVERY: Millis = 60_000;
+pub(crate) const TOUCH_EVERY: Millis = 60_000;
 
 /// How long a submitted reply form (or a promotion) is held by the request
 /// posting it before another may take it over: longer than any request
 /// runs, so only one that died is taken over.
-const FORM_TAKEOVER: Millis = 60_000;
+pub(crate) const FORM_TAKEOVER: Millis = 60_000;
 
-fn redirect(link: &str) -> Response {
+pub(crate) fn redirect(link: &str) -> Response {
     let mut r = link_page(303, page_html("Opening", "<p>Opening the ticket…</p>"));
     r.headers.push(("location".into(), format!("/s/{link}")));
     r
 }
 
-fn send_code(env: &mut Env, ws: &WorkspaceId, share: &Share) -> Result<Response> {
+pub(crate) fn send_code(env: &mut Env, ws: &WorkspaceId, share: &Share) -> Result<Response> {
     match shares::issue_code(env.kv, ws, share, env.now, (env.random)()) {
         Ok(code) => {
             let w = workspace::workspace(env.kv, ws)?;
-            let draft = crate::outbox::share_code(&mail_branding(env, &w)?, &code);
+            let draft = domain::outbox::share_code(&mail_branding(env, &w)?, &code);
             let mail = env.enqueue_mail(ws, &share.email, draft)?;
             // The code is on its way: the page says so even when the share
             // cannot be read again (it is shown as it was).
             record(env, ws, share, Event::ShareCodeSent);
             let mut internal = None;
             let read = shares::get(env.kv, ws, &share.id);
-            let fresh = super::after_commit(&mut internal, "reading the share again", read)
+            let fresh = crate::serve::after_commit(&mut internal, "reading the share again", read)
                 .unwrap_or_else(|| share.clone());
             let mut r = verify_page(
                 env,
@@ -611,7 +543,7 @@ fn send_code(env: &mut Env, ws: &WorkspaceId, share: &Share) -> Result<Response>
     }
 }
 
-fn verify(
+pub(crate) fn verify(
     env: &mut Env,
     link: &str,
     ws: &WorkspaceId,
@@ -643,7 +575,7 @@ fn verify(
             let used = Error::Conflict(
                 "This code was just used. If you entered it in another tab, reload this page to open the ticket; otherwise ask for a new code.".into(),
             );
-            verify_page(env, ws, &fresh, &used.message(), used.status())
+            verify_page(env, ws, &fresh, &used.message(), crate::http::status(&used))
         }
         Err(CodeRefusal::Locked) => {
             record(env, ws, share, Event::ShareCodeFailed);
@@ -653,17 +585,22 @@ fn verify(
     }
 }
 
-fn signed_in(env: &mut Env, link: &str, ws: &WorkspaceId, s: &Share) -> Result<Response> {
+pub(crate) fn signed_in(
+    env: &mut Env,
+    link: &str,
+    ws: &WorkspaceId,
+    s: &Share,
+) -> Result<Response> {
     let cookie = shares::start_session(env.kv, ws, s, env.now, (env.random)())?;
     let mut r = redirect(link);
     r.headers.push((
         "set-cookie".into(),
-        session_cookie(&s.id, &cookie, (s.expires_at - env.now) / 1000),
+        share_cookie(&s.id, &cookie, (s.expires_at - env.now) / 1000),
     ));
     Ok(r)
 }
 
-fn reply(
+pub(crate) fn reply(
     env: &mut Env,
     link: &str,
     ws: &WorkspaceId,
@@ -693,8 +630,8 @@ fn reply(
     let once_key = once.map(|once| keys::share_form_once(ws, &share.id, once));
     let mut lease = match &once_key {
         Some(key) => {
-            let holder = crate::ids::encode_random(&env.random16());
-            match crate::record::acquire_after_claim(env.kv, key, &holder, env.now, FORM_TAKEOVER)?
+            let holder = domain::ids::encode_random(&env.random16());
+            match domain::record::acquire_after_claim(env.kv, key, &holder, env.now, FORM_TAKEOVER)?
             {
                 Claim::Held(lease) => Some(lease),
                 // Posted already, or being posted by the first submit.
@@ -705,12 +642,12 @@ fn reply(
     };
     // A reply that is not posted gives its form back (sending it again may
     // post); a refused one leaves nothing behind, not its files either.
-    let mut release = |kv: &dyn crate::store::Kv, files: &[Attachment]| {
+    let mut release = |kv: &dyn domain::store::Kv, files: &[Attachment]| {
         if !files.is_empty() {
             let _ = attachments::discard(kv, ws, share.ticket, files);
         }
         if let Some(l) = lease.take() {
-            crate::record::release(kv, l);
+            domain::record::release(kv, l);
         }
     };
     let body = form.get("body").unwrap_or("").to_string();
@@ -725,7 +662,9 @@ fn reply(
     if let Err(e) = checked {
         release(env.kv, &[]);
         return match e {
-            Error::BadRequest { .. } => thread_page(env, link, ws, share, &e.message(), e.status()),
+            Error::BadRequest { .. } => {
+                thread_page(env, link, ws, share, &e.message(), crate::http::status(&e))
+            }
             e => Err(e),
         };
     }
@@ -767,290 +706,31 @@ fn reply(
         };
         release(env.kv, files);
         return match e {
-            Error::BadRequest { .. } => thread_page(env, link, ws, share, &e.message(), e.status()),
+            Error::BadRequest { .. } => {
+                thread_page(env, link, ws, share, &e.message(), crate::http::status(&e))
+            }
             e => Err(e),
         };
     }
     // The reply is written: the form is done (best effort: one left held
     // redirects until FORM_TAKEOVER).
     if let Some(l) = lease.take() {
-        let _ = crate::record::finish(env.kv, l);
+        let _ = domain::record::finish(env.kv, l);
     }
     record(env, ws, share, Event::ShareReplied);
     Ok(redirect(link))
 }
 
-fn env_random16(random: &mut dyn FnMut() -> [u8; 32]) -> [u8; 16] {
+pub(crate) fn env_random16(random: &mut dyn FnMut() -> [u8; 32]) -> [u8; 16] {
     let r = random();
     let mut out = [0; 16];
     out.copy_from_slice(&r[..16]);
     out
 }
 
-/// The email check: send a code, enter it (or continue, for a re-share to
-/// an address that verified before).
-fn verify_page(
-    env: &mut Env,
-    ws: &WorkspaceId,
-    share: &Share,
-    notice: &str,
-    status: u16,
-) -> Result<Response> {
-    let w = workspace::workspace(env.kv, ws)?;
-    let t = thread::ticket(env.kv, ws, share.ticket)?;
-    let notice = notice_html(notice, status);
-    let action = if shares::may_enter_without_code(share, env.now) {
-        "<p>You confirmed this address before, so no code is needed.</p><form method=\"post\"><input type=\"hidden\" name=\"action\" value=\"continue\"><button type=\"submit\" class=\"primary\" id=\"continue\">Continue to the ticket</button></form>".to_string()
-    } else {
-        format!(
-            "<form method=\"post\" class=\"inline-form\"><input type=\"hidden\" name=\"action\" value=\"send_code\"><button type=\"submit\" class=\"secondary\" id=\"send-code\">Email me a code</button></form><form method=\"post\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"verify\"><input type=\"hidden\" name=\"once\" value=\"{once}\"><label for=\"code\">6-digit code</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" autocomplete=\"one-time-code\" required><button type=\"submit\" class=\"primary\" id=\"verify\">Verify</button></form>",
-            // The same form sent twice (a double click) is one browser: a
-            // repeat of its right code is harmless.
-            once = crate::token::base64url(&(env.random)()[..16]),
-        )
-    };
-    let body = format!(
-        "<h1>Confirm your email to open this ticket</h1><p>{by} at {team} shared ticket {no} with {email}: \u{201c}{subject}\u{201d}. To keep it private, we check that you can read mail sent to that address.</p>{notice}{action}<p class=\"muted\">This link is personal and works until {until}.</p>",
-        by = escape(&share.created_by_name),
-        team = escape(&team_name(&w)),
-        no = escape(&t.no.to_string()),
-        subject = escape(&share.subject),
-        email = escape(&masked(&share.email)),
-        until = escape(&readable(share.expires_at)),
-    );
-    Ok(link_page(
-        status,
-        branded_html(env, &w, "Confirm your email", &body)?,
-    ))
-}
-
-fn notice_html(notice: &str, status: u16) -> String {
-    if notice.is_empty() {
-        String::new()
-    } else if status < 300 {
-        format!("<p class=\"notice\" role=\"status\">{}</p>", escape(notice))
-    } else {
-        format!("<p class=\"error\" role=\"alert\">{}</p>", escape(notice))
-    }
-}
-
-fn kind_label(k: AuthorKind) -> &'static str {
-    match k {
-        AuthorKind::Staff => "Staff",
-        AuthorKind::Customer => "Customer",
-        AuthorKind::Delegate => "Delegate",
-        AuthorKind::Participant => "Participant",
-        AuthorKind::Collaborator => "You",
-        AuthorKind::System => "System",
-    }
-}
-
-/// The thread as the collaborator sees it: the agent's note, customer and
-/// order details only when included, the public thread and this share's own
-/// external notes (never internal notes or other collaborators' notes).
-fn thread_page(
-    env: &mut Env,
-    link: &str,
-    ws: &WorkspaceId,
-    share: &Share,
-    notice: &str,
-    status: u16,
-) -> Result<Response> {
-    thread_page_before(env, link, ws, share, notice, status, None, None)
-}
-
-/// Messages a share page shows at once (newest; earlier ones a link away),
-/// so a long thread costs the same as a short one.
-const PAGE_MESSAGES: usize = 20;
-
-/// [`thread_page`] showing the messages before `before` (a message number);
-/// `ticket` is the share's ticket when the caller has just read it.
-#[allow(clippy::too_many_arguments)]
-fn thread_page_before(
-    env: &mut Env,
-    link: &str,
-    ws: &WorkspaceId,
-    share: &Share,
-    notice: &str,
-    status: u16,
-    before: Option<u64>,
-    ticket: Option<Ticket>,
-) -> Result<Response> {
-    let w = workspace::workspace(env.kv, ws)?;
-    let t = match ticket {
-        Some(t) => t,
-        None => thread::ticket(env.kv, ws, share.ticket)?,
-    };
-    let reader = collaborator(share);
-    let team = team_name(&w);
-    let page = thread::page(
-        env.kv,
-        ws,
-        &t,
-        &reader,
-        thread::Order::NewestFirst,
-        before,
-        PAGE_MESSAGES,
-        env.now,
-    )?;
-    let mut html = match page.next {
-        Some(n) => format!(
-            "<p class=\"older\"><a id=\"older\" href=\"/s/{link}?before={n}\">Show earlier messages</a></p>"
-        ),
-        None => String::new(),
-    };
-    for m in page.messages.iter().rev() {
-        message_html(&mut html, m, &reader, &team, link);
-    }
-    if before.is_some() {
-        html.push_str(&format!(
-            "<p class=\"older\"><a href=\"/s/{link}\">Back to the latest messages</a></p>"
-        ));
-    }
-    let note = if share.note.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<section class=\"share-note\" aria-labelledby=\"note-title\"><h2 id=\"note-title\">Note from {}</h2>{}</section>",
-            escape(&share.created_by_name),
-            crate::render::markdown(&share.note)
-        )
-    };
-    let details = if share.include_details {
-        details_html(env, ws, &t)?
-    } else {
-        String::new()
-    };
-    let form = if share.can_reply {
-        format!(
-            "<form method=\"post\" enctype=\"multipart/form-data\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"reply\"><input type=\"hidden\" name=\"once\" value=\"{once}\"><label for=\"body\">Your reply to the team</label><textarea id=\"body\" name=\"body\" rows=\"5\" required></textarea><p class=\"muted\">Markdown works: **bold**, *italic*, lists and links. Your reply goes to the support team only; the customer does not see it.</p><label for=\"files\">Attach files (up to {} files, {} MiB each: images, PDF, text, CSV, ZIP or Office)</label><input id=\"files\" name=\"files\" type=\"file\" multiple>{}<button type=\"submit\" class=\"primary\" id=\"send-note\">Send to the team</button></form>",
-            attachments::MAX_FILES,
-            attachments::MAX_FILE_BYTES / (1024 * 1024),
-            notice_html(notice, status),
-            once = crate::token::base64url(&(env.random)()[..16]),
-        )
-    } else {
-        format!(
-            "{}<p class=\"muted\" id=\"view-only\">You can read this ticket; replies are not enabled for this share.</p>",
-            notice_html(notice, status)
-        )
-    };
-    let body = format!(
-        "<h1>{}</h1><p class=\"meta\">Ticket {} \u{b7} shared with you ({}) by {} of {} \u{b7} this link works until {}</p>{note}{details}<div class=\"thread\" id=\"thread\">{html}</div>{form}",
-        escape(&share.subject),
-        escape(&t.no.to_string()),
-        escape(&share.email),
-        escape(&share.created_by_name),
-        escape(&team),
-        escape(&readable(share.expires_at)),
-    );
-    Ok(link_page(
-        status,
-        branded_html(env, &w, &share.subject, &body)?,
-    ))
-}
-
-/// Append one message of the share page to `out`.
-fn message_html(out: &mut String, m: &Message, reader: &Reader, team: &str, link: &str) {
-    let kind = m.author_kind.as_str();
-    out.push_str("<article class=\"msg msg-");
-    out.push_str(if m.visibility == Visibility::Public {
-        "public"
-    } else {
-        "external"
-    });
-    out.push_str(" msg-by-");
-    out.push_str(kind);
-    out.push_str("\"><header class=\"msg-head\"><span class=\"msg-author\">");
-    escape_into(out, m.display_name(reader, team));
-    out.push_str("</span><span class=\"badge kind-");
-    out.push_str(kind);
-    out.push_str("\">");
-    out.push_str(kind_label(m.author_kind));
-    out.push_str("</span>");
-    if m.visibility == Visibility::External {
-        out.push_str("<span class=\"badge vis-external\">Your note: staff only</span>");
-    }
-    let iso = rfc3339(m.created_at);
-    out.push_str("<time datetime=\"");
-    out.push_str(&iso);
-    out.push_str("\">");
-    push_readable(out, &iso);
-    out.push_str("</time></header><div class=\"msg-body\">");
-    out.push_str(&m.body_html());
-    out.push_str("</div>");
-    if !m.attachments.is_empty() {
-        out.push_str("<ul class=\"files\">");
-        for a in &m.attachments {
-            let _ = write!(
-                out,
-                "<li><a href=\"/s/{link}/files/{}/{}\">{}</a> <span class=\"muted\">{}</span></li>",
-                m.seq.0,
-                a.id,
-                escape(&a.name),
-                escape(&human_size(a.size))
-            );
-        }
-        out.push_str("</ul>");
-    }
-    out.push_str("</article>");
-}
-
-fn human_size(n: u64) -> String {
-    if n >= 1024 * 1024 {
-        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
-    } else if n >= 1024 {
-        format!("{:.0} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{n} bytes")
-    }
-}
-
-/// Customer and order details, for shares that include them.
-fn details_html(env: &Env, ws: &WorkspaceId, t: &Ticket) -> Result<String> {
-    let c = match workspace::user(env.kv, ws, &t.customer) {
-        Ok(u) => Some(u),
-        Err(Error::Store(e)) => return Err(Error::Store(e)),
-        Err(_) => None,
-    };
-    let mut rows = String::new();
-    let mut row = |k: &str, v: &str| {
-        rows.push_str(&format!("<dt>{}</dt><dd>{}</dd>", escape(k), escape(v)));
-    };
-    if let Some(c) = &c {
-        row("Customer", &c.name);
-        row("Email", &c.email);
-        if let Some(co) = &c.company {
-            row("Company", co);
-        }
-    }
-    if let Some(o) = &t.order {
-        row("Order", &o.number);
-        for i in &o.items {
-            let line = match &i.amount {
-                Some(a) => format!("{} \u{d7} {} ({a})", i.quantity, i.name),
-                None => format!("{} \u{d7} {}", i.quantity, i.name),
-            };
-            row("Item", &line);
-        }
-        if let Some(total) = &o.total {
-            row("Total", total);
-        }
-        if !o.shipping_address.is_empty() {
-            row("Ship to", &o.shipping_address.join(", "));
-        }
-        for (k, v) in &o.fields {
-            row(k, v);
-        }
-    }
-    Ok(format!(
-        "<section class=\"share-details\" id=\"details\" aria-labelledby=\"details-title\"><h2 id=\"details-title\">Customer and order</h2><dl class=\"order\">{rows}</dl></section>"
-    ))
-}
-
 /// `GET /s/<link>/files/<seq>/<id>`: a file of a message this collaborator
 /// may see, with a live session only.
-fn download(
+pub(crate) fn download(
     env: &Env,
     req: &Request,
     ws: &WorkspaceId,
@@ -1065,120 +745,6 @@ fn download(
     };
     let reader = collaborator(share);
     file_response(env, ws, share.ticket, seq, id, &reader)
-}
-
-/// `POST /api/v1/tickets/<no>/messages/<seq>/promote` (the `replies`
-/// component): staff holding the *external share* permission (admins, the
-/// platform) turn a collaborator's external note into a public reply, once;
-/// the note itself stays as it was.
-pub(super) fn promote(
-    env: &mut Env,
-    actor: &Actor,
-    t: &Ticket,
-    seq: &str,
-    rid: &str,
-) -> Result<Response> {
-    require(actor.is_staff_side(), "only staff promote external notes")?;
-    // Promoting publishes what a collaborator wrote: part of external
-    // sharing, so it takes the same permission.
-    require(
-        may_share(actor),
-        "promoting an external note needs the external share permission",
-    )?;
-    let ws = actor.ws().clone();
-    let seq = MessageSeq(
-        seq.parse::<u64>()
-            .map_err(|_| Error::bad("invalid_id", format!("{seq:?} is not a message number")))?,
-    );
-    let note: Message = read(env.kv, &keys::message(&ws, t.no, seq))?.ok_or(Error::NotFound)?;
-    if note.visibility != Visibility::External {
-        return Err(Error::Conflict(
-            "only external notes can be promoted to a public reply".into(),
-        ));
-    }
-    let w = workspace::workspace(env.kv, &ws)?;
-    let author = match actor.user() {
-        Some(u) => Author {
-            id: Some(u.id.to_string()),
-            name: u.name.clone(),
-            kind: AuthorKind::Staff,
-            signed: w.settings.sign_replies,
-        },
-        None => Author {
-            id: None,
-            name: team_name(&w),
-            kind: AuthorKind::Staff,
-            signed: false,
-        },
-    };
-    // Held while this request posts the reply, done once it is written; a
-    // failure gives it back and a request that died is taken over after
-    // FORM_TAKEOVER, so a retry promotes it, once.
-    let claim_key = keys::promoted(&ws, t.no, seq);
-    let holder = crate::ids::encode_random(&env.random16());
-    let lease = match crate::record::acquire_after_claim(
-        env.kv,
-        &claim_key,
-        &holder,
-        env.now,
-        FORM_TAKEOVER,
-    )? {
-        Claim::Held(lease) => lease,
-        Claim::Done => {
-            return Err(Error::Conflict(
-                "this external note was promoted already".into(),
-            ));
-        }
-        Claim::Busy => {
-            return Err(Error::Conflict(
-                "this external note is being promoted; try again in a minute".into(),
-            ));
-        }
-    };
-    let posted = thread::post_with(
-        env.kv,
-        &ws,
-        t.no,
-        env.now,
-        &author,
-        Visibility::Public,
-        &note.source,
-        Extras {
-            share: None,
-            attachments: note.attachments.clone(),
-            promoted_from: Some(seq),
-            reserved: None,
-        },
-    );
-    let (msg, ticket) = match posted {
-        Ok(x) => x,
-        Err(e) => {
-            // Not posted (a lost answer to the message's write is settled
-            // by a read): a retry may promote it.
-            crate::record::release(env.kv, lease);
-            return Err(e);
-        }
-    };
-    let mut resp = Response::json(
-        201,
-        &json!({"message": super::message_json(&msg, &Reader::Staff, &team_name(&w)), "ticket": super::ticket_json(&ticket, true)}),
-    );
-    // The reply is written: the promotion stands, whatever fails after it.
-    let done = crate::record::finish(env.kv, lease);
-    super::after_commit(&mut resp.internal, "marking the note promoted", done);
-    let audited = audit(
-        env,
-        actor,
-        Event::NotePromoted,
-        &format!("{}/{} -> {}", t.no, seq.0, msg.seq.0),
-        Some(t.no),
-        rid,
-    );
-    super::after_commit(&mut resp.internal, "the audit entry", audited);
-    let copied = super::copy_participants(env, &w, &ticket, &msg.author_name, None);
-    resp.mail =
-        super::after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
-    Ok(resp)
 }
 
 /// A file of message `seq` of ticket `no` for `reader` (404 when the reader

@@ -1,0 +1,101 @@
+use crate::Env;
+use domain::error::Result;
+use domain::ids::WorkspaceId;
+use domain::model::Ticket;
+use domain::workspace::{self};
+
+/// Where mail clients fetch the uploaded logo.
+pub(crate) fn logo_url(env: &Env, ws: &WorkspaceId) -> String {
+    format!(
+        "{}/api/v1/workspaces/{ws}/logo",
+        env.public_origin.trim_end_matches('/')
+    )
+}
+
+/// Branding for emails: an uploaded logo wins over a logo URL.
+pub(crate) fn mail_branding(env: &Env, w: &workspace::Workspace) -> Result<workspace::Branding> {
+    let mut b = w.settings.branding.clone();
+    if workspace::logo(env.kv, &w.id)?.is_some() {
+        b.logo_url = logo_url(env, &w.id);
+    }
+    Ok(b)
+}
+
+/// Email one participant a fresh personal link; returns the outbox position.
+pub(crate) fn mail_participant(
+    env: &mut Env,
+    w: &workspace::Workspace,
+    t: &Ticket,
+    p: &domain::participants::Participant,
+    subject: &str,
+    line: &str,
+) -> Result<u64> {
+    let r = (env.random)();
+    let link = domain::participants::issue_link(env.kv, &w.id, t.no, p, env.now, r)?;
+    let url = format!("{}/p/{link}", env.public_origin.trim_end_matches('/'));
+    let mut draft =
+        domain::outbox::participant(&mail_branding(env, w)?, &p.name, subject, line, &url);
+    ticket_mail_headers(env, w, t, &mut draft)?;
+    env.enqueue_mail(&w.id, &p.email, draft)
+}
+
+/// Make replies to an email about a ticket come back to it: the ticket's
+/// reply address as Reply-To, and a Message-ID remembered for the
+/// `In-Reply-To` of replies that lose the address.
+pub(crate) fn ticket_mail_headers(
+    env: &mut Env,
+    w: &workspace::Workspace,
+    t: &Ticket,
+    draft: &mut domain::outbox::Draft,
+) -> Result<()> {
+    if env.reply_domain.is_empty() {
+        return Ok(());
+    }
+    let reference = domain::inbound::reply_reference(env.kv, &w.id, t.no, (env.random)())?;
+    draft.reply_to = Some(domain::inbound::reply_address(&reference, env.reply_domain));
+    let id = format!(
+        "t{}.{}@{}",
+        t.no.0,
+        domain::ids::encode_random(&env.random16()),
+        env.reply_domain
+    );
+    domain::inbound::remember_message_id(env.kv, &w.id, &id, t.no)?;
+    draft.message_id = Some(id);
+    Ok(())
+}
+
+/// *Copy participants*: after a public post, each active participant other
+/// than the author gets their own email with their own link.
+pub(crate) fn copy_participants(
+    env: &mut Env,
+    w: &workspace::Workspace,
+    t: &Ticket,
+    author: &str,
+    except: Option<&str>,
+) -> Result<Vec<(WorkspaceId, u64)>> {
+    if !w.settings.copy_participants || !w.settings.participants_enabled {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for p in domain::participants::list(env.kv, &w.id, t.no)? {
+        if p.removed || Some(p.id.as_str()) == except {
+            continue;
+        }
+        let line = format!(
+            "{author} replied on ticket {} \u{201c}{}\u{201d}.",
+            t.no, t.subject
+        );
+        out.push((
+            w.id.clone(),
+            mail_participant(
+                env,
+                w,
+                t,
+                &p,
+                &format!("New reply on ticket {}", t.no),
+                &line,
+            )?,
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,114 @@
+use super::prelude::*;
+use domain::store::{Fault, Faulty, MemKv, Op};
+
+/// A store whose writes of finished idempotency records fail once it
+/// is armed (a store that goes away right after a post's write).
+fn flaky() -> Faulty<MemKv> {
+    let kv = Faulty::new(MemKv::new(), |_, key, op| {
+        let needle = b"\"pending_since\":null";
+        match op {
+            Op::Set(value)
+                if key.contains("/idem/") && value.windows(needle.len()).any(|w| w == needle) =>
+            {
+                Fault::Before
+            }
+            _ => Fault::Pass,
+        }
+    });
+    kv.arm(false);
+    kv
+}
+
+fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request {
+    let mut headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    headers.push(("content-type".into(), "application/json".into()));
+    Request {
+        method: method.into(),
+        path: path.into(),
+        headers,
+        body: body.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+/// A committed request whose answer is larger than a store value.
+fn big_post(_: &mut Env, _: &Request, _: &str) -> Result<Response> {
+    Ok(Response::json(
+        201,
+        &json!({ "blob": "\"".repeat(600_000) }),
+    ))
+}
+
+/// Runs `f` twice with one Idempotency-Key on a fresh workspace; with
+/// `fail`, the store refuses to keep the finished record.
+fn twice(kv: &Faulty<MemKv>, f: Handler, fail: bool) -> (Response, Response) {
+    let mut n = 0u8;
+    let mut random = move || {
+        n += 1;
+        [n; 32]
+    };
+    let mut env = Env {
+        kv,
+        now: 1_000_000,
+        random: &mut random,
+        admin_token: "admin-token-for-tests-0123",
+        public_origin: "https://ts.test",
+        allow_private_webhooks: false,
+        reply_domain: "",
+    };
+    let made = handle_tickets(
+        &mut env,
+        &request(
+            "POST",
+            "/api/v1/workspaces",
+            &[("authorization", "Bearer admin-token-for-tests-0123")],
+            r#"{"id":"acme","name":"Acme"}"#,
+        ),
+    );
+    assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
+    let secret: Value = serde_json::from_slice(&made.body).unwrap();
+    let bearer = format!("Bearer {}", secret["secret"].as_str().unwrap());
+    let req = request(
+        "POST",
+        "/api/v1/tickets",
+        &[("authorization", &bearer), ("idempotency-key", "k-1")],
+        "{}",
+    );
+    kv.arm(fail);
+    let first = serve(&mut env, &req, f);
+    let again = serve(&mut env, &req, f);
+    (first, again)
+}
+
+#[test]
+fn an_answer_too_large_to_keep_is_still_a_success_and_never_runs_twice() {
+    let kv = flaky();
+    let (first, again) = twice(&kv, big_post, false);
+    assert_eq!(first.status, 201, "{:?}", first.internal);
+    assert!(first.body.len() > domain::store::MAX_VALUE_BYTES);
+    assert_eq!(again.status, 409);
+    assert!(String::from_utf8_lossy(&again.body).contains("too large to keep"));
+}
+
+#[test]
+fn a_store_failure_keeping_the_answer_is_logged_not_a_5xx() {
+    fn small_post(_: &mut Env, _: &Request, _: &str) -> Result<Response> {
+        Ok(Response::json(201, &json!({ "posted": true })))
+    }
+    let kv = flaky();
+    let (first, again) = twice(&kv, small_post, true);
+    assert_eq!(first.status, 201);
+    assert!(
+        first
+            .internal
+            .as_deref()
+            .is_some_and(|i| i.contains("keeping the response for replay")),
+        "{:?}",
+        first.internal
+    );
+    // The key stays held: a retry is refused, never run again.
+    assert_eq!(again.status, 409);
+}

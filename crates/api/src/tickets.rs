@@ -1,0 +1,961 @@
+use crate::Env;
+use crate::actor::session_cookie;
+use crate::actor::{Actor, authenticate, cookie, require, visible_ticket};
+use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::mail::{logo_url, mail_branding};
+use crate::serve::{
+    after_commit, attempt_step, audit, claim_holder, cursor, limit, method_not_allowed, segments,
+    serve, sha_hex,
+};
+use crate::transfer::{ticket_queues, user_name};
+use crate::views::{api_key_json, message_json, team_name, ticket_json, user_json};
+use domain::error::{Error, Result};
+use domain::events::Event;
+use domain::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
+use domain::model::{AuthorKind, Ticket};
+use domain::record::update;
+use domain::thread::{self, Author, Order, Scope};
+use domain::time::rfc3339;
+use domain::workspace::{self, Role, Settings, UserInput};
+use domain::{auth, keys, token};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewWorkspace {
+    id: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewKey {
+    #[serde(default)]
+    label: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginBody {
+    link: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewTicket {
+    subject: String,
+    body: String,
+    #[serde(default)]
+    customer_id: Option<UserId>,
+    #[serde(default)]
+    queue: Option<String>,
+    #[serde(default)]
+    order: Option<domain::model::OrderDetails>,
+}
+
+/// The `tickets` component: workspaces, keys, users, sessions, tickets.
+pub fn handle_tickets(env: &mut Env, req: &Request) -> Response {
+    serve(env, req, tickets)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmailLogin {
+    workspace: String,
+    email: String,
+}
+
+/// `POST /auth/email-login`: the same answer whether or not the address (or
+/// the workspace) exists; a link is emailed only when it does.
+pub(crate) fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
+    let body: EmailLogin = req.json(MAX_JSON_BODY)?;
+    let answer = Response::json(
+        202,
+        &json!({"ok": true, "message": "If that address has an account, a sign-in link is on its way."}),
+    );
+    let Ok(ws) = WorkspaceId::parse(body.workspace.trim()) else {
+        return Ok(answer);
+    };
+    let Ok(w) = workspace::workspace(env.kv, &ws) else {
+        return Ok(answer);
+    };
+    let Ok(Some(user)) = workspace::user_by_email(env.kv, &ws, &body.email) else {
+        return Ok(answer);
+    };
+    if !auth::may_email_login(env.kv, &ws, &workspace::email_hash(&user.email), env.now)? {
+        return Ok(answer);
+    }
+    let r = (env.random)();
+    let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
+    let url = format!("{}/login#{link}", env.public_origin.trim_end_matches('/'));
+    let draft = domain::outbox::login_link(&mail_branding(env, &w)?, &user.name, &url);
+    let mail = env.enqueue_mail(&ws, &user.email, draft)?;
+    // The link is on its way: the answer stays what it is.
+    let mut answer = answer;
+    let audited = domain::audit::record(
+        env.kv,
+        &ws,
+        env.now,
+        &user.id.to_string(),
+        Event::LoginLinkEmailed,
+        &user.id.to_string(),
+        None,
+        "",
+    );
+    after_commit(&mut answer.internal, "the audit entry", audited);
+    answer.mail.push((ws, mail));
+    Ok(answer)
+}
+
+pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+    let segs = segments(&req.path).ok_or(Error::NoRoute)?;
+    let m = req.method.as_str();
+    // Unauthenticated endpoints first.
+    match (m, segs.as_slice()) {
+        ("POST", ["workspaces"]) => return create_workspace(env, req, rid),
+        (_, ["workspaces"]) => return method_not_allowed("POST"),
+        ("POST", ["auth", "login"]) => return login(env, req, rid),
+        ("POST", ["auth", "email-login"]) => return email_login(env, req),
+        ("GET", ["openapi.json"]) => return Ok(Response::json(200, &crate::openapi::document())),
+        ("GET", ["workspaces", ws, "logo"]) => return public_logo(env, ws),
+        ("GET", ["workspaces", ws, "brand.css"]) => return brand_css(env, ws),
+        ("POST", ["auth", "logout"]) => {
+            if let Some(s) = cookie(req, auth::SESSION_COOKIE) {
+                auth::end_session(env.kv, &s)?;
+            }
+            return Ok(Response::json(200, &json!({"ok": true}))
+                .with_header("set-cookie", &session_cookie("", 0)));
+        }
+        _ => {}
+    }
+    let actor = authenticate(env, req)?;
+    let ws = actor.ws().clone();
+    match (m, segs.as_slice()) {
+        ("GET", ["me"]) => match &actor {
+            Actor::User { user, scope, .. } => Ok(Response::json(
+                200,
+                &json!({"workspace": ws, "user": user_json(user), "ticket_scope": scope.map(|n| n.0)}),
+            )),
+            Actor::Platform { key, .. } => Ok(Response::json(
+                200,
+                &json!({"workspace": ws, "api_key_id": key}),
+            )),
+        },
+        ("GET", ["workspace"]) => {
+            let w = workspace::workspace(env.kv, &ws)?;
+            Ok(Response::json(
+                200,
+                &json!({"id": w.id, "name": w.name, "settings": w.settings, "created_at": rfc3339(w.created_at)}),
+            ))
+        }
+        ("PUT", ["workspace", "settings"]) => {
+            require(actor.is_admin_side(), "only admins change settings")?;
+            let s = Settings::from_full_body(&req.json::<Value>(MAX_JSON_BODY)?)?;
+            let w = workspace::set_settings(env.kv, &ws, s)?;
+            let mut resp = Response::json(200, &json!({"settings": w.settings}));
+            let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
+        }
+        ("PATCH", ["workspace", "settings"]) => {
+            require(actor.is_admin_side(), "only admins change settings")?;
+            let patch: Value = req.json(MAX_JSON_BODY)?;
+            let w = workspace::patch_settings(env.kv, &ws, &patch)?;
+            let mut resp = Response::json(200, &json!({"settings": w.settings}));
+            let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
+        }
+        ("PUT", ["workspace", "logo"]) => {
+            require(actor.is_admin_side(), "only admins change the branding")?;
+            let ctype = req
+                .header("content-type")
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            let logo = workspace::set_logo(env.kv, &ws, &ctype, &req.body)?;
+            let mut resp = Response::json(200, &json!({"logo": logo, "url": logo_url(env, &ws)}));
+            let audited = audit(env, &actor, Event::LogoChanged, &logo.etag, None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
+        }
+        ("GET", ["audit"]) => {
+            require(actor.is_admin_side(), "only admins read the audit ledger")?;
+            audit_export(env, req, &ws, None)
+        }
+        ("GET", ["tickets", no, "audit"]) => {
+            require(
+                actor.is_staff_side(),
+                "only staff read a ticket's audit trail",
+            )?;
+            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+            audit_export(env, req, &ws, Some(t.no))
+        }
+        ("GET", ["links"]) => {
+            require(actor.is_admin_side(), "only admins review every live link")?;
+            let (links, next) =
+                domain::links::page(env.kv, &ws, cursor(req)?, limit(req)?, env.now)?;
+            Ok(Response::json(
+                200,
+                &json!({"links": links, "next_cursor": next}),
+            ))
+        }
+        ("GET", ["outbox"]) => {
+            require(actor.is_admin_side(), "only admins read the outbox")?;
+            let (emails, next) =
+                domain::outbox::page(env.kv, &ws, cursor(req)?, limit(req)?, &env.seal_key())?;
+            // Times in RFC 3339, like every other time the API shows.
+            let emails: Vec<Value> = emails
+                .iter()
+                .map(|e| {
+                    let mut v = json!(e);
+                    v["created_at"] = json!(rfc3339(e.created_at));
+                    v
+                })
+                .collect();
+            Ok(Response::json(
+                200,
+                &json!({"emails": emails, "next_cursor": next}),
+            ))
+        }
+        ("GET", ["api-keys"]) => {
+            require(actor.is_admin_side(), "only admins manage API keys")?;
+            Ok(Response::json(
+                200,
+                &json!({"api_keys": auth::list_api_keys(env.kv, &ws)?.iter().map(api_key_json).collect::<Vec<_>>()}),
+            ))
+        }
+        ("POST", ["api-keys"]) => {
+            require(actor.is_admin_side(), "only admins manage API keys")?;
+            let body: NewKey = req.json(MAX_JSON_BODY)?;
+            let (r32, r16) = ((env.random)(), env.random16());
+            let (key, secret) = auth::create_api_key(env.kv, &ws, &body.label, env.now, r32, r16)?;
+            let mut resp = Response::json(
+                201,
+                &json!({"api_key": api_key_json(&key), "secret": secret}),
+            )
+            .with_secret();
+            let audited = audit(
+                env,
+                &actor,
+                Event::ApiKeyCreated,
+                key.id.as_str(),
+                None,
+                rid,
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
+        }
+        ("POST", ["api-keys", id, "revoke"]) => {
+            require(actor.is_admin_side(), "only admins manage API keys")?;
+            auth::revoke_api_key(env.kv, &ws, &ApiKeyId::parse(id)?)?;
+            let mut resp = Response::json(200, &json!({"revoked": id}));
+            let audited = audit(env, &actor, Event::ApiKeyRevoked, id, None, rid);
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
+        }
+        ("PUT", ["users"]) => {
+            require(
+                actor.is_admin_side(),
+                "only the platform or admins manage users",
+            )?;
+            let input: UserInput = req.json(MAX_JSON_BODY)?;
+            // An upsert is the same change however often it is sent: its
+            // holder is the request itself, so a retry of one whose attempt
+            // died takes its claim back at once (and makes the same user).
+            let holder = match req.header("idempotency-key") {
+                Some(_) => claim_holder(env, req, &actor.audit_name()),
+                None => sha_hex(&[
+                    actor.audit_name().as_bytes(),
+                    req.path.as_bytes(),
+                    &req.body,
+                ]),
+            };
+            let (u, created) = workspace::upsert_user_as(env.kv, &ws, input, env.now, &holder)?;
+            let mut resp = Response::json(
+                if created { 201 } else { 200 },
+                &json!({"user": user_json(&u)}),
+            );
+            let audited = audit(
+                env,
+                &actor,
+                if created {
+                    Event::UserCreated
+                } else {
+                    Event::UserUpdated
+                },
+                u.id.as_str(),
+                None,
+                rid,
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
+        }
+        ("GET", ["users", id]) => {
+            let id = UserId::parse(id)?;
+            if !actor.is_staff_side() && actor.user().map(|u| &u.id) != Some(&id) {
+                return Err(Error::NotFound);
+            }
+            Ok(Response::json(
+                200,
+                &json!({"user": user_json(&workspace::user(env.kv, &ws, &id)?)}),
+            ))
+        }
+        ("POST", ["users", id, "login-links"]) => {
+            require(
+                actor.is_admin_side(),
+                "only the platform or admins mint login links",
+            )?;
+            let user = workspace::user(env.kv, &ws, &UserId::parse(id)?)?;
+            let r = (env.random)();
+            let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
+            let mut resp = Response::json(
+                201,
+                &json!({
+                    "url": format!("{}/login#{link}", env.public_origin.trim_end_matches('/')),
+                    "expires_at": rfc3339(env.now + auth::LOGIN_LINK_LIFETIME),
+                }),
+            )
+            .with_secret();
+            let audited = audit(
+                env,
+                &actor,
+                Event::LoginLinkMinted,
+                user.id.as_str(),
+                None,
+                rid,
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
+        }
+        ("POST", ["tickets"]) => create_ticket(env, &actor, req, rid),
+        ("GET", ["tickets"]) if req.query_param("scope").as_deref() == Some("delegated") => {
+            let u = actor.user().ok_or_else(|| {
+                Error::bad("act_as_required", "delegated tickets belong to a person")
+            })?;
+            let nos = domain::delegates::delegated_tickets(env.kv, &ws, &u.id, limit(req)?)?;
+            let mut list = Vec::new();
+            for no in nos {
+                if let Ok(t) = thread::ticket(env.kv, &ws, no) {
+                    let mut v = ticket_json(&t, false);
+                    v["shared"] = json!(true);
+                    list.push(v);
+                }
+            }
+            Ok(Response::json(
+                200,
+                &json!({"tickets": list, "next_cursor": null}),
+            ))
+        }
+        ("GET", ["tickets"]) => {
+            let scope = match actor.user() {
+                Some(u) if !u.is_staff() => match &u.company {
+                    Some(c) if req.query_param("scope").as_deref() == Some("company") => {
+                        Scope::Company(c.clone())
+                    }
+                    _ => Scope::Customer(u.id.clone()),
+                },
+                _ => Scope::Workspace,
+            };
+            let (list, next) = thread::list(env.kv, &ws, &scope, cursor(req)?, limit(req)?)?;
+            let staff = actor.is_staff_side();
+            Ok(Response::json(
+                200,
+                &json!({
+                    "tickets": list.iter().map(|t| ticket_json(t, staff)).collect::<Vec<_>>(),
+                    "next_cursor": next,
+                }),
+            ))
+        }
+        ("GET", ["inbox"]) => inbox(env, &actor, req),
+        ("POST", ["inbox", "reindex"]) => reindex(env, &actor, rid),
+        ("GET", ["search"]) => search(env, &actor, req),
+        ("GET", ["staff"]) => {
+            require(actor.is_staff_side(), "only staff look up staff")?;
+            let q = req.query_param("q").unwrap_or_default();
+            let list = workspace::staff(env.kv, &ws, &q)?;
+            Ok(Response::json(
+                200,
+                &json!({
+                    "staff": list.iter().map(|u| json!({"id": u.id, "name": u.name, "email": u.email, "role": u.role, "queues": u.queues})).collect::<Vec<_>>(),
+                    "queues": workspace::queues(env.kv, &ws)?,
+                }),
+            ))
+        }
+        ("GET", ["tickets", no]) => {
+            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+            let mut v = ticket_json(&t, actor.is_staff_side());
+            if actor.is_staff_side() {
+                // Where email replies to this ticket go (the platform's own
+                // ticket emails can use it as Reply-To).
+                v["reply_address"] = json!(
+                    t.reply_ref
+                        .as_ref()
+                        .filter(|_| !env.reply_domain.is_empty())
+                        .map(|r| domain::inbound::reply_address(r, env.reply_domain))
+                );
+            }
+            Ok(Response::json(200, &json!({"ticket": v})))
+        }
+        ("PUT", ["tickets", no, "order"]) => {
+            require(
+                actor.is_staff_side(),
+                "order details come from the platform or staff",
+            )?;
+            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+            let o: domain::model::OrderDetails = req.json(MAX_JSON_BODY)?;
+            o.validate()?;
+            let t = update(env.kv, &keys::ticket(&ws, t.no), |t: &mut Ticket| {
+                t.order = Some(o.clone());
+                Ok(())
+            })?;
+            let mut resp = Response::json(200, &json!({"ticket": ticket_json(&t, true)}));
+            let audited = audit(
+                env,
+                &actor,
+                Event::OrderSet,
+                &t.no.to_string(),
+                Some(t.no),
+                rid,
+            );
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            Ok(resp)
+        }
+        ("GET", ["tickets", no, "messages", seq, "attachments", id]) => {
+            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+            crate::shares::file_response(env, &ws, t.no, seq, id, &actor.reader())
+        }
+        ("GET", ["tickets", no, "thread"]) => {
+            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+            let order = match req.query_param("order").as_deref() {
+                None | Some("oldest") => Order::OldestFirst,
+                Some("newest") => Order::NewestFirst,
+                Some(o) => {
+                    return Err(Error::bad(
+                        "invalid_query",
+                        format!("order {o:?} must be oldest or newest"),
+                    ));
+                }
+            };
+            let reader = actor.reader();
+            let page = thread::page(
+                env.kv,
+                &ws,
+                &t,
+                &reader,
+                order,
+                cursor(req)?,
+                limit(req)?,
+                env.now,
+            )?;
+            let team = team_name(&workspace::workspace(env.kv, &ws)?);
+            Ok(Response::json(
+                200,
+                &json!({
+                    "messages": page.messages.iter().map(|m| message_json(m, &reader, &team)).collect::<Vec<_>>(),
+                    "next_cursor": page.next,
+                }),
+            ))
+        }
+        (
+            _,
+            ["me"]
+            | ["workspace", ..]
+            | ["workspaces", ..]
+            | ["api-keys", ..]
+            | ["users", ..]
+            | ["tickets", ..]
+            | ["audit"]
+            | ["outbox"]
+            | ["inbox", ..]
+            | ["search"]
+            | ["staff"]
+            | ["links"],
+        ) => method_not_allowed("GET, POST, PUT"),
+        _ => Err(Error::NoRoute),
+    }
+}
+
+/// `GET /api/v1/search?q=`: `#22` (or `22`) opens ticket 22; words match
+/// subject, customer name and email (staff) and message text, within what
+/// the searcher may see, most recent activity first.
+pub(crate) fn search(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+    let q = req.query_param("q").unwrap_or_default();
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 200 {
+        return Err(Error::bad("invalid_query", "q must be 1 to 200 characters"));
+    }
+    let staff = actor.is_staff_side();
+    let number = q.strip_prefix('#').unwrap_or(q);
+    if let Ok(no) = TicketNo::parse(number) {
+        if number.bytes().all(|c| c.is_ascii_digit()) {
+            let hits = match visible_ticket(env, actor, no) {
+                Ok(t) => vec![ticket_json(&t, staff)],
+                Err(Error::NotFound) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            return Ok(Response::json(
+                200,
+                &json!({"tickets": hits, "by_number": true}),
+            ));
+        }
+    }
+    let scope = if staff {
+        domain::search::Scope::All
+    } else {
+        domain::search::Scope::Public
+    };
+    let mut keep = |t: &Ticket| -> Result<bool> {
+        match visible_ticket(env, actor, t.no) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let limit = limit(req)?;
+    let found = domain::search::search(env.kv, actor.ws(), q, scope, limit, &mut keep)?;
+    Ok(Response::json(
+        200,
+        &json!({"tickets": found.iter().map(|t| ticket_json(t, staff)).collect::<Vec<_>>(), "by_number": false}),
+    ))
+}
+
+pub(crate) fn audit_export(
+    env: &Env,
+    req: &Request,
+    ws: &WorkspaceId,
+    ticket: Option<TicketNo>,
+) -> Result<Response> {
+    let after = cursor(req)?.unwrap_or(0);
+    let limit = match req.query_param("limit") {
+        None => 1000,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=5000).contains(n))
+            .ok_or_else(|| Error::bad("invalid_query", "limit must be 1 to 5000"))?,
+    };
+    let (entries, next) = domain::audit::page(env.kv, ws, ticket, after, limit, env.now)?;
+    match req.query_param("format").as_deref() {
+        None | Some("json") => Ok(Response::json(
+            200,
+            &json!({
+                "entries": entries.iter().map(|e| json!({
+                    "n": e.n, "at": rfc3339(e.at), "actor": e.actor, "action": e.action,
+                    "target": e.target, "ticket": e.ticket.map(|t| t.0), "request_id": e.request_id,
+                })).collect::<Vec<_>>(),
+                "next_cursor": next,
+            }),
+        )),
+        Some("csv") => {
+            let mut r = Response::json(200, &Value::Null);
+            r.body = domain::audit::to_csv(&entries).into_bytes();
+            r.headers.retain(|(k, _)| k != "content-type");
+            r.headers
+                .push(("content-type".into(), "text/csv; charset=utf-8".into()));
+            r.headers.push((
+                "content-disposition".into(),
+                "attachment; filename=\"audit.csv\"".into(),
+            ));
+            if let Some(n) = next {
+                r.headers.push(("x-next-cursor".into(), n.to_string()));
+            }
+            Ok(r)
+        }
+        Some(f) => Err(Error::bad(
+            "invalid_query",
+            format!("format {f:?} must be json or csv"),
+        )),
+    }
+}
+
+/// `GET /api/v1/workspaces/<ws>/logo`: public, since emails show it. A
+/// workspace without a logo and a workspace that does not exist get the same
+/// 404 (the logo is looked up directly, never the workspace).
+pub(crate) fn public_logo(env: &Env, ws: &str) -> Result<Response> {
+    let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
+    let (meta, bytes) = workspace::logo(env.kv, &ws)?.ok_or(Error::NotFound)?;
+    let mut r = Response::json(200, &Value::Null);
+    r.body = bytes;
+    r.headers = vec![
+        ("content-type".into(), meta.content_type),
+        ("cache-control".into(), "public, max-age=300".into()),
+        ("etag".into(), format!("\"{}\"", meta.etag)),
+        ("x-content-type-options".into(), "nosniff".into()),
+        (
+            "content-security-policy".into(),
+            "default-src 'none'".into(),
+        ),
+    ];
+    Ok(r)
+}
+
+pub(crate) fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+    let given = req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(Error::Unauthenticated)?;
+    if env.admin_token.is_empty() || !token::ct_eq(given.as_bytes(), env.admin_token.as_bytes()) {
+        return Err(Error::Unauthenticated);
+    }
+    let body: NewWorkspace = req.json(MAX_JSON_BODY)?;
+    let id = WorkspaceId::parse(&body.id)?;
+    let holder = claim_holder(env, req, "deployment");
+    let key_random = ((env.random)(), env.random16());
+    let made = workspace::create_workspace_as(
+        env.kv,
+        &id,
+        &body.name,
+        env.now,
+        &holder,
+        Some(key_random),
+    )?;
+    let w = made.workspace;
+    let (key, secret) = made.key.ok_or(Error::NotFound)?;
+    // The workspace and its key exist: the answer (which holds the key's
+    // only copy) stands whatever fails after.
+    let mut resp = Response::json(
+        201,
+        &json!({
+            "workspace": {"id": w.id, "name": w.name, "settings": w.settings},
+            "api_key": api_key_json(&key), "secret": secret,
+        }),
+    );
+    if let Some(e) = made.unfinished {
+        after_commit::<()>(&mut resp.internal, "marking the creation finished", Err(e));
+    }
+    let audited = domain::audit::record(
+        env.kv,
+        &id,
+        env.now,
+        "deployment",
+        Event::WorkspaceCreated,
+        id.as_str(),
+        None,
+        rid,
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+pub(crate) fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+    let body: LoginBody = req.json(MAX_JSON_BODY)?;
+    let (ws, user_id) = auth::consume_login(env.kv, &body.link, env.now)?;
+    let user = workspace::user(env.kv, &ws, &user_id)?;
+    let r = (env.random)();
+    let session = auth::create_session(env.kv, &ws, &user_id, env.now, r)?;
+    // The link is used up and the session made: the answer stands.
+    let mut resp = Response::json(200, &json!({"workspace": ws, "user": user_json(&user)}))
+        .with_header(
+            "set-cookie",
+            &session_cookie(&session, auth::SESSION_LIFETIME / 1000),
+        );
+    let audited = domain::audit::record(
+        env.kv,
+        &ws,
+        env.now,
+        user_id.as_str(),
+        Event::SessionStarted,
+        user_id.as_str(),
+        None,
+        rid,
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+pub(crate) fn create_ticket(
+    env: &mut Env,
+    actor: &Actor,
+    req: &Request,
+    rid: &str,
+) -> Result<Response> {
+    let body: NewTicket = req.json(MAX_JSON_BODY)?;
+    let ws = actor.ws();
+    let (customer, author) = match actor.user() {
+        Some(u) if u.role == Role::Customer => {
+            if body.customer_id.as_ref().is_some_and(|c| c != &u.id) {
+                return Err(Error::Forbidden(
+                    "customers open tickets for themselves".into(),
+                ));
+            }
+            (
+                u.clone(),
+                Author {
+                    id: Some(u.id.to_string()),
+                    name: u.name.clone(),
+                    kind: AuthorKind::Customer,
+                    signed: true,
+                },
+            )
+        }
+        staff_or_platform => {
+            let cid = body.customer_id.clone().ok_or_else(|| {
+                Error::bad(
+                    "missing_field",
+                    "customer_id: name the customer the ticket is for",
+                )
+            })?;
+            let c = workspace::user(env.kv, ws, &cid).map_err(|e| {
+                e.unless_store(Error::bad(
+                    "unknown_user",
+                    "customer_id: no such user in this workspace",
+                ))
+            })?;
+            if c.role != Role::Customer {
+                return Err(Error::bad(
+                    "invalid_field",
+                    "customer_id must name a customer",
+                ));
+            }
+            let author = match staff_or_platform {
+                Some(s) => Author {
+                    id: Some(s.id.to_string()),
+                    name: s.name.clone(),
+                    kind: AuthorKind::Staff,
+                    signed: true,
+                },
+                // The platform on the customer's behalf.
+                None => Author {
+                    id: Some(c.id.to_string()),
+                    name: c.name.clone(),
+                    kind: AuthorKind::Customer,
+                    signed: true,
+                },
+            };
+            (c, author)
+        }
+    };
+    let queue = body.queue.unwrap_or_else(|| "support".into());
+    workspace::check_queue(&queue)?;
+    workspace::note_queue(env.kv, ws, &queue)?;
+    if let Some(o) = &body.order {
+        if actor.user().is_some_and(|u| u.role == Role::Customer) {
+            return Err(Error::Forbidden(
+                "order details come from the platform or staff".into(),
+            ));
+        }
+        o.validate()?;
+    }
+    let reserved =
+        attempt_step(actor, req, "ticket").zip(attempt_step(actor, req, "first-message"));
+    let (mut t, first, settled) = thread::create_ticket_reserved(
+        env.kv,
+        ws,
+        env.now,
+        &body.subject,
+        &customer,
+        &queue,
+        &author,
+        &body.body,
+        reserved
+            .map(|(ticket, first_message)| thread::Reserved {
+                ticket,
+                first_message,
+            })
+            .as_ref(),
+    )?;
+    // The ticket and its first message are written: the post stands,
+    // whatever fails after it (the answer shows what the ticket holds).
+    let mut internal = None;
+    after_commit(
+        &mut internal,
+        "the ticket's lists, search terms or inbox entry",
+        settled,
+    );
+    if !env.reply_domain.is_empty() {
+        // Every ticket has its reply address from the start (or from its
+        // first email, when this fails).
+        let r = domain::inbound::reply_reference(env.kv, ws, t.no, (env.random)());
+        after_commit(&mut internal, "the reply address", r);
+    }
+    if let Some(o) = body.order {
+        let r = update(env.kv, &keys::ticket(ws, t.no), |t: &mut Ticket| {
+            t.order = Some(o.clone());
+            Ok(())
+        });
+        if let Some(updated) = after_commit(&mut internal, "storing the order details", r) {
+            t = updated;
+        }
+    }
+    let audited = audit(
+        env,
+        actor,
+        Event::TicketCreated,
+        &t.no.to_string(),
+        Some(t.no),
+        rid,
+    );
+    after_commit(&mut internal, "the audit entry", audited);
+    let mut resp = Response::json(
+        201,
+        &json!({"ticket": ticket_json(&t, actor.is_staff_side()), "message": message_json(&first, &actor.reader(), "")}),
+    );
+    resp.internal = internal;
+    Ok(resp)
+}
+
+/// `GET /api/v1/workspaces/<ws>/brand.css`: the brand colour as a style
+/// sheet, so pages under the strict CSP (no inline style) carry it.
+///
+/// An unknown (or malformed) workspace gets the default branding, with the
+/// same status and headers as a known workspace that kept the defaults: the
+/// answer does not tell which workspaces exist.
+pub(super) fn brand_css(env: &Env, ws: &str) -> Result<Response> {
+    let colour = match WorkspaceId::parse(ws) {
+        Ok(id) => match workspace::workspace(env.kv, &id) {
+            Ok(w) => w.settings.branding.brand_colour,
+            Err(Error::NotFound) => workspace::Branding::default().brand_colour,
+            Err(e) => return Err(e),
+        },
+        Err(_) => workspace::Branding::default().brand_colour,
+    };
+    // Validated as #rrggbb when saved.
+    let css = format!(":root {{ --brand: {colour}; }}\n");
+    let mut r = Response::json(200, &Value::Null);
+    r.body = css.into_bytes();
+    r.headers = vec![
+        ("content-type".into(), "text/css; charset=utf-8".into()),
+        ("cache-control".into(), "public, max-age=60".into()),
+        ("x-content-type-options".into(), "nosniff".into()),
+    ];
+    Ok(r)
+}
+
+/// `POST /api/v1/inbox/reindex` (admins): give every ticket that has no
+/// inbox entry yet (made before the inbox existed) the one its state says.
+/// Walks the workspace's tickets once; for maintenance, not for requests.
+pub(super) fn reindex(env: &mut Env, actor: &crate::actor::Actor, rid: &str) -> Result<Response> {
+    require(actor.is_admin_side(), "only admins rebuild the inbox")?;
+    let ws = actor.ws().clone();
+    let top = domain::record::read_counter(env.kv, &domain::keys::ticket_counter(&ws))?;
+    let mut placed = 0;
+    // Tickets found: a number whose ticket was never written (an increment
+    // whose answer was lost, a create that failed) is no ticket.
+    let mut tickets = 0;
+    let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
+    for n in 1..=top {
+        let no = TicketNo(n);
+        let Some(mut t) =
+            domain::record::read::<domain::model::Ticket>(env.kv, &domain::keys::ticket(&ws, no))?
+        else {
+            continue;
+        };
+        tickets += 1;
+        if t.slot.is_none() && !t.deleted {
+            t = domain::inbox::change(env.kv, &ws, no, t.updated_at, |_| Ok(()))?;
+            workspace::note_queue(env.kv, &ws, &t.queue)?;
+            placed += 1;
+        }
+        if let Some(slot) = &t.slot {
+            *counts.entry(slot.list.clone()).or_default() += 1;
+        }
+    }
+    // Counts follow moves by one; a crash between a move and its count
+    // leaves one off. Set each list's count to what the tickets say (best
+    // run while nobody works the inbox).
+    for q in workspace::queues(env.kv, &ws)? {
+        counts.entry(format!("pending/{q}")).or_default();
+        counts.entry(format!("resolved/{q}")).or_default();
+    }
+    for u in workspace::staff(env.kv, &ws, "")? {
+        counts.entry(format!("working/{}", u.id)).or_default();
+    }
+    for (list, want) in &counts {
+        domain::inbox::set_count(env.kv, &ws, list, *want)?;
+    }
+    let mut resp = Response::json(200, &json!({"tickets": tickets, "placed": placed}));
+    let audited = audit(
+        env,
+        actor,
+        Event::InboxReindexed,
+        &format!("{placed} of {tickets}"),
+        None,
+        rid,
+    );
+    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `GET /api/v1/inbox?view=pending|working|resolved`: one page of a view
+/// for the calling staff member, with the counts of all three and unread
+/// markers per person.
+pub(super) fn inbox(env: &mut Env, actor: &crate::actor::Actor, req: &Request) -> Result<Response> {
+    require(actor.is_staff_side(), "the inbox is for staff")?;
+    let ws = actor.ws().clone();
+    let me = actor.user();
+    let pending: Vec<String> = match ticket_queues(me) {
+        Some(qs) => qs.iter().map(|q| format!("pending/{q}")).collect(),
+        None => {
+            let mut qs = workspace::queues(env.kv, &ws)?;
+            if qs.is_empty() {
+                qs.push("support".into());
+            }
+            qs.iter().map(|q| format!("pending/{q}")).collect()
+        }
+    };
+    let working: Vec<String> = me
+        .map(|u| format!("working/{}", u.id))
+        .into_iter()
+        .collect();
+    let resolved: Vec<String> = pending
+        .iter()
+        .map(|l| l.replacen("pending/", "resolved/", 1))
+        .collect();
+    let view = req.query_param("view").unwrap_or_else(|| "pending".into());
+    let (lists, order) = match view.as_str() {
+        "pending" => (&pending, domain::inbox::Order::OldestFirst),
+        "working" => {
+            if me.is_none() {
+                return Err(Error::bad(
+                    "act_as_required",
+                    "Working on belongs to a person: act as a staff user",
+                ));
+            }
+            (&working, domain::inbox::Order::NewestFirst)
+        }
+        "resolved" => (&resolved, domain::inbox::Order::NewestFirst),
+        v => {
+            return Err(Error::bad(
+                "invalid_query",
+                format!("view {v:?} must be pending, working or resolved"),
+            ));
+        }
+    };
+    let cursor = req
+        .query_param("cursor")
+        .map(|c| domain::inbox::Cursor::decode(&c))
+        .transpose()?;
+    let limit = crate::serve::limit(req)?;
+    let (tickets, next) =
+        domain::inbox::page(env.kv, &ws, lists, order, cursor.as_ref(), limit, env.now)?;
+    let mut rows = Vec::new();
+    for t in &tickets {
+        let mut v = ticket_json(t, true);
+        if let Some(u) = me {
+            v["unread"] = json!(domain::inbox::unread(env.kv, &ws, &u.id, t)?);
+        }
+        v["assignee_name"] = json!(t.assignee.as_ref().map(|a| user_name(env, &ws, a)));
+        rows.push(v);
+    }
+    let sum = |lists: &[String]| -> Result<u64> {
+        lists
+            .iter()
+            .map(|l| domain::inbox::count(env.kv, &ws, l))
+            .sum()
+    };
+    Ok(Response::json(
+        200,
+        &json!({
+            "view": view,
+            "tickets": rows,
+            "next_cursor": next.map(|c| c.encode()),
+            "counts": {"pending": sum(&pending)?, "working": sum(&working)?, "resolved": sum(&resolved)?},
+        }),
+    ))
+}
