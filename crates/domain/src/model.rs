@@ -1,6 +1,7 @@
 //! The stored records: tickets and their thread messages, the tickets'
 //! delegate and participant lists (changed by [`crate::delegates`] and
-//! [`crate::participants`]), with the rules that belong to the data itself (status effects of a post, who may see a message).
+//! [`crate::participants`]), with the rules that belong to the data itself
+//! (status effects of a post, who may see a message).
 
 use serde::{Deserialize, Serialize};
 
