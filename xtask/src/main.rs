@@ -14,11 +14,14 @@
 //!            crashing input is kept as a regression (see `fuzz.rs`).
 //! - `conformance`: Schemathesis against the OpenAPI document on a running
 //!            host (see `bench.rs`).
+//! - `cycles`: each crate's module cycles (none allowed; `--graph` also
+//!            lists every module's dependencies; see `cycles.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod cycles;
 mod fuzz;
 mod seed;
 
@@ -379,9 +382,10 @@ fn main() -> ExitCode {
         "bench" => bench::bench(rest),
         "fuzz" => fuzz::fuzz(rest),
         "conformance" => bench::conformance(rest),
+        "cycles" => cycles::cycles(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | up [--allow-private-webhooks] [host args] | test [cargo test args] | bench [--duration SECS] [--redis] [--scale N] | fuzz [--runs N] [TARGET...] | conformance [--examples N]>"
+                "usage: cargo xtask <build | up [--allow-private-webhooks] [host args] | test [cargo test args] | bench [--duration SECS] [--redis] [--scale N] | fuzz [--runs N] [TARGET...] | conformance [--examples N] | cycles [--graph]>"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

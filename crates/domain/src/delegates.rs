@@ -8,12 +8,12 @@
 //! written empty with the ticket; each delegate's tickets are an append-only
 //! list for their dashboard.
 
-use serde::{Deserialize, Serialize};
-
 use crate::auth::TokenRecord;
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, UserId, WorkspaceId};
 use crate::keys;
+/// The records live in `model` (a ticket is created with its empty list).
+pub use crate::model::{Delegate, DelegateStatus, Delegates};
 use crate::record::{ensure, read, read_counter, read_ensured, update, write};
 use crate::store::Kv;
 use crate::time::{HOUR, Millis};
@@ -22,53 +22,6 @@ use crate::workspace::{self, Role, User};
 
 /// How long an invite link stays valid.
 pub const INVITE_LIFETIME: Millis = 7 * 24 * HOUR;
-
-/// Where a delegate stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DelegateStatus {
-    /// Invite sent, not accepted yet.
-    Invited,
-    /// Accepted: may read and (with `can_reply`) post.
-    Accepted,
-    /// Revoked: nothing works any more.
-    Revoked,
-}
-
-/// One delegate of a ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Delegate {
-    /// The customer.
-    pub user: UserId,
-    /// Their email (for display).
-    pub email: String,
-    /// Their name (for display).
-    pub name: String,
-    /// Status.
-    pub status: DelegateStatus,
-    /// Whether they may post (otherwise view only).
-    pub can_reply: bool,
-    /// Who invited them.
-    pub invited_by: String,
-    /// When the current invite was sent.
-    pub invited_at: Millis,
-    /// When they accepted.
-    pub accepted_at: Option<Millis>,
-    /// When they were revoked.
-    pub revoked_at: Option<Millis>,
-    /// Hash of the current invite link (to kill it on revoke); never sent.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub link_hash: String,
-}
-
-/// The delegates of one ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Delegates {
-    /// Delegates, in invitation order.
-    pub list: Vec<Delegate>,
-    /// CAS guard.
-    pub version: u64,
-}
 
 /// The delegates of a ticket (an empty list when none was ever invited).
 pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Delegate>> {
@@ -160,10 +113,10 @@ pub fn invite(
     if !before.list.iter().any(|x| x.user == invitee.id) {
         let i = kv.increment(&keys::delegated_counter(ws, &invitee.id), 1)? as u64;
         write(kv, &keys::delegated_ticket(ws, &invitee.id, i), &no)?;
-        crate::links::index(
+        crate::link_index::index(
             kv,
             ws,
-            crate::links::Kind::Delegate,
+            crate::link_index::Kind::Delegate,
             no,
             invitee.id.as_str(),
         )?;
@@ -378,17 +331,15 @@ pub fn delegated_tickets(
     Ok(out)
 }
 
-crate::versioned!(Delegates);
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::AuthorKind;
     use crate::store::MemKv;
     use crate::thread::{Author, create_ticket};
     use crate::workspace::{UserInput, upsert_user};
 
-    fn setup() -> (MemKv, WorkspaceId, TicketNo, User, User) {
+    pub(crate) fn setup() -> (MemKv, WorkspaceId, TicketNo, User, User) {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
         let mk = |email: &str, role: Role, r: u8| {
@@ -536,7 +487,7 @@ mod tests {
 
     /// A ticket from before lists were written with it, whose first
     /// invitation claimed the list and died before writing it.
-    fn without_list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) {
+    pub(crate) fn without_list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) {
         kv.delete(&keys::delegates(ws, no)).unwrap();
         kv.increment(&keys::delegates_claim(ws, no), 1).unwrap();
     }
@@ -549,70 +500,6 @@ mod tests {
         let (_, link) = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
         accept(&kv, &link, 2).unwrap();
         assert!(active(&kv, &ws, no, &friend.id).unwrap().is_some());
-    }
-
-    /// Which write call of an invitation faults, and how (set per test run).
-    static STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
-    static HOW: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-    fn nth_write_faults(_: &dyn Kv, _: &str, op: crate::store::Op<'_>) -> crate::store::Fault {
-        use crate::store::{Fault, Op};
-        use std::sync::atomic::Ordering::SeqCst;
-        if CALLS.fetch_add(1, SeqCst) != STEP.load(SeqCst) {
-            return Fault::Pass;
-        }
-        match (HOW.load(SeqCst), op) {
-            (0, _) => Fault::Before,
-            (1, _) => Fault::After,
-            (_, Op::Swap(_)) => Fault::SwapDenied,
-            _ => Fault::After,
-        }
-    }
-
-    /// Every write of a first invitation (a ticket with its list, and one
-    /// from before without) failing before or after it lands, or a swap
-    /// denied after it lands: the invitation's answer is an error or its
-    /// link, and inviting again completes it, once: the link works, the
-    /// delegate's dashboard and the live-links list name the ticket once.
-    #[test]
-    fn an_invitation_that_fails_at_any_step_is_completed_by_inviting_again() {
-        use std::sync::atomic::Ordering::SeqCst;
-        for legacy in [false, true] {
-            for how in 0..3 {
-                for step in 0..12 {
-                    let (mem, ws, no, _, friend) = setup();
-                    if legacy {
-                        without_list(&mem, &ws, no);
-                    }
-                    let kv = crate::store::Faulty::new(mem, nth_write_faults);
-                    HOW.store(how, SeqCst);
-                    STEP.store(step, SeqCst);
-                    CALLS.store(0, SeqCst);
-                    let first = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]);
-                    kv.arm(false);
-                    let case = format!("legacy {legacy}, fault {how} at write {step}: {first:?}");
-                    let link = match first {
-                        Ok((_, link)) => link,
-                        Err(_) => {
-                            invite(&kv, &ws, no, "admin", &friend.email, true, 2, [3; 32])
-                                .unwrap_or_else(|e| panic!("{case}: the retry failed: {e}"))
-                                .1
-                        }
-                    };
-                    accept(&kv, &link, 3).unwrap_or_else(|e| panic!("{case}: {e}"));
-                    assert_eq!(list(&kv, &ws, no).unwrap().len(), 1, "{case}");
-                    assert_eq!(
-                        delegated_tickets(&kv, &ws, &friend.id, 10).unwrap(),
-                        vec![no],
-                        "{case}"
-                    );
-                    let (live, _) = crate::links::page(&kv, &ws, None, 10, 3).unwrap();
-                    assert_eq!(live.len(), 1, "{case}: {live:?}");
-                    assert_eq!(live[0].id, friend.id.as_str(), "{case}");
-                }
-            }
-        }
     }
 
     /// An acceptance whose token is marked used and whose delegate entry

@@ -356,13 +356,13 @@ fn finish(mut e: Email) -> Result<Email> {
     e.subject = e
         .subject
         .chars()
-        .filter(|c| !crate::outbox::breaks_header(*c))
+        .filter(|c| !crate::header::breaks_header(*c))
         .take(200)
         .collect();
     e.from_name = e
         .from_name
         .chars()
-        .filter(|c| !crate::outbox::breaks_header(*c))
+        .filter(|c| !crate::header::breaks_header(*c))
         .take(100)
         .collect();
     e.to.dedup();

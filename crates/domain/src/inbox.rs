@@ -18,19 +18,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, UserId, WorkspaceId};
 use crate::keys;
-use crate::model::{Status, Ticket};
+use crate::model::{Move, Slot, Status, Ticket};
 use crate::record::{claim, read, read_counter, update, write, write_fresh};
 use crate::store::Kv;
 use crate::time::Millis;
-
-/// Where a ticket sits in the inbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Slot {
-    /// The list (`pending/<queue>`, `working/<user>`, `resolved/<queue>`).
-    pub list: String,
-    /// Its entry's position in that list.
-    pub pos: u64,
-}
 
 /// The list a ticket belongs in, from its state (none once deleted).
 pub fn list_for(t: &Ticket) -> Option<String> {
@@ -50,20 +41,6 @@ pub fn list_for(t: &Ticket) -> Option<String> {
 struct Entry {
     ticket: TicketNo,
     since: Millis,
-}
-
-/// A ticket's move from one list to another (or into or out of the
-/// inbox), as its record keeps it until the lists' counts have followed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Move {
-    /// The list it left.
-    #[serde(default)]
-    pub from: Option<String>,
-    /// The list it entered.
-    #[serde(default)]
-    pub to: Option<String>,
-    /// The ticket's version the move made.
-    pub at: u64,
 }
 
 /// How many of their last changes the count records remember (a move's
@@ -218,7 +195,7 @@ pub const HINT_GRACE: Millis = 60_000;
 
 /// Where oldest-first readers of a list may start (every entry below is
 /// dead); a hint, moved forward only.
-fn start_hint(kv: &dyn Kv, ws: &WorkspaceId, list: &str) -> Result<u64> {
+pub(crate) fn start_hint(kv: &dyn Kv, ws: &WorkspaceId, list: &str) -> Result<u64> {
     Ok(read::<u64>(kv, &keys::view_hint(ws, list))?
         .unwrap_or(1)
         .max(1))
@@ -379,266 +356,5 @@ pub fn mark(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, t: &Ticket, read_it: b
         write(kv, &key, &t.last_seq)
     } else {
         Ok(kv.delete(&key)?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::MemKv;
-    use crate::thread::fixture;
-    use crate::time::HOUR;
-
-    #[test]
-    fn a_ticket_is_in_exactly_one_list_and_pages_skip_dead_entries() {
-        let kv = MemKv::new();
-        let ws = WorkspaceId::parse("acme").unwrap();
-        let nos: Vec<TicketNo> = (0..6)
-            .map(|i| fixture::ticket(&kv, &ws, &format!("c{i}@x.test"), "T").no)
-            .collect();
-        let pending = vec!["pending/general".to_string()];
-        let (p, c) = page(&kv, &ws, &pending, Order::OldestFirst, None, 4, HOUR).unwrap();
-        assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), nos[..4]);
-        let (p2, c2) = page(&kv, &ws, &pending, Order::OldestFirst, c.as_ref(), 4, HOUR).unwrap();
-        assert_eq!(p2.iter().map(|t| t.no).collect::<Vec<_>>(), nos[4..]);
-        assert!(c2.is_none());
-        assert_eq!(count(&kv, &ws, "pending/general").unwrap(), 6);
-        // Accept two: they leave Pending for Working on.
-        let u = UserId::new([9; 16]);
-        for no in &nos[..2] {
-            change(&kv, &ws, *no, 10, |t| {
-                t.assignee = Some(u.clone());
-                Ok(())
-            })
-            .unwrap();
-        }
-        let working = vec![format!("working/{u}")];
-        let (w, _) = page(&kv, &ws, &working, Order::NewestFirst, None, 10, HOUR).unwrap();
-        assert_eq!(
-            w.iter().map(|t| t.no).collect::<Vec<_>>(),
-            vec![nos[1], nos[0]]
-        );
-        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HOUR).unwrap();
-        assert_eq!(p.len(), 4);
-        assert_eq!(p[0].no, nos[2]);
-        assert_eq!(count(&kv, &ws, "pending/general").unwrap(), 4);
-        assert_eq!(count(&kv, &ws, &working[0]).unwrap(), 2);
-        // The hint moved past the dead head.
-        assert_eq!(start_hint(&kv, &ws, "pending/general").unwrap(), 3);
-        // Resolve and reopen; delete leaves every list.
-        change(&kv, &ws, nos[0], 11, |t| {
-            t.status = Status::Resolved;
-            Ok(())
-        })
-        .unwrap();
-        let t = change(&kv, &ws, nos[2], 12, |t| {
-            t.deleted = true;
-            Ok(())
-        })
-        .unwrap();
-        assert!(t.slot.is_none());
-        let (r, _) = page(
-            &kv,
-            &ws,
-            &["resolved/general".into()],
-            Order::NewestFirst,
-            None,
-            10,
-            HOUR,
-        )
-        .unwrap();
-        assert_eq!(r.len(), 1);
-        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HOUR).unwrap();
-        assert_eq!(p.len(), 3);
-        // Every ticket is in the list its state says, and in no other.
-        let lists = [
-            pending[0].clone(),
-            working[0].clone(),
-            "resolved/general".to_string(),
-        ];
-        for no in &nos {
-            let t: Ticket = read(&kv, &keys::ticket(&ws, *no)).unwrap().unwrap();
-            let mut found = 0;
-            for l in &lists {
-                let order = if l.starts_with("pending") {
-                    Order::OldestFirst
-                } else {
-                    Order::NewestFirst
-                };
-                let (p, _) = page(&kv, &ws, &[l.clone()], order, None, 100, HOUR).unwrap();
-                found += p.iter().filter(|x| x.no == *no).count();
-            }
-            assert_eq!(found, usize::from(!t.deleted), "ticket {no}");
-        }
-    }
-
-    #[test]
-    fn the_start_hint_never_skips_an_entry_that_may_still_be_moving() {
-        let kv = MemKv::new();
-        let ws = WorkspaceId::parse("acme").unwrap();
-        let a = fixture::ticket(&kv, &ws, "a@x.test", "A");
-        let b = fixture::ticket(&kv, &ws, "b@x.test", "B");
-        let pending = vec!["pending/general".to_string()];
-        // a moves out at 1 000: its entry is dead, but young.
-        change(&kv, &ws, a.no, 1_000, |t| {
-            t.assignee = Some(UserId::new([3; 16]));
-            Ok(())
-        })
-        .unwrap();
-        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, 1_000).unwrap();
-        assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), vec![b.no]);
-        assert_eq!(
-            start_hint(&kv, &ws, "pending/general").unwrap(),
-            1,
-            "a dead entry of age 0 is not skipped yet"
-        );
-        // Entry 1 was written at 0 (a's creation): after the grace it is.
-        let (_, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HINT_GRACE).unwrap();
-        assert_eq!(start_hint(&kv, &ws, "pending/general").unwrap(), 2);
-        // A number handed out but not written (a move in flight) stops it.
-        kv.increment(&keys::view_counter(&ws, "pending/general"), 1)
-            .unwrap();
-        let c = fixture::ticket(&kv, &ws, "c@x.test", "C");
-        change(&kv, &ws, b.no, 2 * HINT_GRACE, |t| {
-            t.assignee = Some(UserId::new([3; 16]));
-            Ok(())
-        })
-        .unwrap();
-        let (p, _) = page(
-            &kv,
-            &ws,
-            &pending,
-            Order::OldestFirst,
-            None,
-            10,
-            10 * HINT_GRACE,
-        )
-        .unwrap();
-        assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), vec![c.no]);
-        assert_eq!(
-            start_hint(&kv, &ws, "pending/general").unwrap(),
-            3,
-            "stops before the missing entry"
-        );
-    }
-
-    /// A list number whose increment's answer was lost is never written:
-    /// the start hint moves past it with the old dead entries after it (so
-    /// the dead head does not grow behind it forever), but never past one
-    /// that may still be being written (the entry after it is young).
-    #[test]
-    fn the_start_hint_moves_past_an_old_gap_and_stops_at_a_young_one() {
-        use crate::store::{Fault, Faulty, Op};
-        let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
-            Op::Increment if key.ends_with("/inbox/pending/general/counter") => Fault::After,
-            _ => Fault::Pass,
-        });
-        kv.arm(false);
-        let ws = WorkspaceId::parse("acme").unwrap();
-        let pending = vec!["pending/general".to_string()];
-        let hint = || start_hint(&kv, &ws, "pending/general").unwrap();
-        let accept = |no: TicketNo, at: Millis| {
-            change(&kv, &ws, no, at, |t| {
-                t.assignee = Some(UserId::new([3; 16]));
-                Ok(())
-            })
-            .unwrap()
-        };
-        let a = fixture::ticket(&kv, &ws, "a@x.test", "A");
-        // b takes entry 2 and gets an error: a gap forever (b stays out of
-        // the inbox until a reindex).
-        kv.arm(true);
-        let cus = fixture::customer(&kv.inner, &ws, "b@x.test", 2);
-        let author = crate::thread::Author {
-            id: None,
-            name: "B".into(),
-            kind: crate::model::AuthorKind::Customer,
-            signed: true,
-        };
-        let (b, _, settled) =
-            crate::thread::create_ticket(&kv, &ws, 0, "B", &cus, "general", &author, "hi").unwrap();
-        assert!(settled.is_err() && b.slot.is_none());
-        kv.arm(false);
-        let c = fixture::ticket(&kv, &ws, "c@x.test", "C");
-        let d = fixture::ticket(&kv, &ws, "d@x.test", "D");
-        // a and c leave Pending; their entries are dead, and old at HOUR.
-        accept(a.no, 10);
-        accept(c.no, 10);
-        let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HOUR).unwrap();
-        assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), vec![d.no]);
-        assert_eq!(hint(), 4, "past 1 (dead), 2 (old gap), 3 (dead)");
-        // Entry 5 taken at HOUR and never written (e's increment lost);
-        // entry 6 (f) written at HOUR and dead: the gap is young until
-        // entry 6 is HINT_GRACE old, and the hint waits before it.
-        kv.arm(true);
-        let cus = fixture::customer(&kv.inner, &ws, "e@x.test", 5);
-        let (_, _, settled) =
-            crate::thread::create_ticket(&kv, &ws, HOUR, "E", &cus, "general", &author, "hi")
-                .unwrap();
-        assert!(settled.is_err());
-        kv.arm(false);
-        accept(d.no, HOUR);
-        let cus = fixture::customer(&kv.inner, &ws, "f@x.test", 6);
-        let (f, _, settled) =
-            crate::thread::create_ticket(&kv, &ws, HOUR, "F", &cus, "general", &author, "hi")
-                .unwrap();
-        settled.unwrap();
-        assert_eq!(f.slot.as_ref().map(|s| s.pos), Some(6));
-        accept(f.no, HOUR);
-        let (p, _) = page(
-            &kv,
-            &ws,
-            &pending,
-            Order::OldestFirst,
-            None,
-            10,
-            HOUR + 1_000,
-        )
-        .unwrap();
-        assert!(p.is_empty());
-        assert_eq!(hint(), 5, "past 4 (dead, old), not the young gap at 5");
-        let (p, _) = page(
-            &kv,
-            &ws,
-            &pending,
-            Order::OldestFirst,
-            None,
-            10,
-            HOUR + HINT_GRACE,
-        )
-        .unwrap();
-        assert!(p.is_empty());
-        assert_eq!(hint(), 7, "past the gap once it is old");
-    }
-
-    #[test]
-    fn queues_merge_oldest_first_and_unread_is_per_person() {
-        let kv = MemKv::new();
-        let ws = WorkspaceId::parse("acme").unwrap();
-        let a = fixture::ticket(&kv, &ws, "a@x.test", "A");
-        let b = fixture::ticket(&kv, &ws, "b@x.test", "B");
-        change(&kv, &ws, a.no, 5, |t| {
-            t.queue = "billing".into();
-            Ok(())
-        })
-        .unwrap();
-        let lists = vec!["pending/general".to_string(), "pending/billing".to_string()];
-        let (p, _) = page(&kv, &ws, &lists, Order::OldestFirst, None, 10, HOUR).unwrap();
-        assert_eq!(
-            p.iter().map(|t| t.no).collect::<Vec<_>>(),
-            vec![b.no, a.no],
-            "b waited longer in its list"
-        );
-        let u1 = UserId::new([1; 16]);
-        let u2 = UserId::new([2; 16]);
-        assert!(unread(&kv, &ws, &u1, &b).unwrap());
-        mark(&kv, &ws, &u1, &b, true).unwrap();
-        assert!(!unread(&kv, &ws, &u1, &b).unwrap());
-        assert!(unread(&kv, &ws, &u2, &b).unwrap());
-        mark(&kv, &ws, &u1, &b, false).unwrap();
-        assert!(unread(&kv, &ws, &u1, &b).unwrap());
-        let c = Cursor(vec![("pending/general".into(), 3)]);
-        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-        assert!(Cursor::decode("!!").is_err());
     }
 }

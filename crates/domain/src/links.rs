@@ -1,54 +1,19 @@
 //! The workspace-wide list of every live link holder: delegates (invited or
 //! accepted), participants and external shares (awaiting verification or
 //! active), across tickets, for admins to review and
-//! revoke. An append-only index (written when someone is first invited or
-//! added, before the record that makes their link work) read against each
+//! revoke. An append-only index ([`crate::link_index`], written when someone is
+//! first invited or added, before the record that makes their link work) read against each
 //! ticket's current records, so revoked and removed entries, and entries
 //! whose invitation never landed, drop out without rewriting the index.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::Result;
-use crate::ids::{TicketNo, WorkspaceId};
+use crate::ids::WorkspaceId;
 use crate::keys;
-use crate::record::{read, read_counter, write_fresh};
+use crate::link_index::{Entry, Kind};
+use crate::record::{read, read_counter};
 use crate::store::Kv;
-
-/// Which kind of link holder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// A delegate (customer invited to a ticket).
-    Delegate,
-    /// A participant (any email).
-    Participant,
-    /// An external collaborator's share link.
-    Share,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Entry {
-    kind: Kind,
-    ticket: TicketNo,
-    /// User id (delegates) or participant id.
-    id: String,
-}
-
-/// Record a new link holder in the workspace index.
-pub fn index(kv: &dyn Kv, ws: &WorkspaceId, kind: Kind, ticket: TicketNo, id: &str) -> Result<()> {
-    let i = kv.increment(&keys::link_index_counter(ws), 1)? as u64;
-    // A lost answer is settled by one read: an error fails the add, share
-    // or invitation, and the client's retry would make a second one.
-    write_fresh(
-        kv,
-        &keys::link_index(ws, i),
-        &Entry {
-            kind,
-            ticket,
-            id: id.to_string(),
-        },
-    )
-}
 
 /// One live link holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -153,4 +118,142 @@ pub fn page(
         pos -= 1;
     }
     Ok((out, (pos >= 1).then_some(pos + 1)))
+}
+
+/// The live list after an invitation or an add that failed half-way and was
+/// done again (the tests of `delegates` and `participants` that read it).
+#[cfg(test)]
+mod tests {
+    mod delegates {
+        use crate::delegates::tests::{setup, without_list};
+        use crate::delegates::{accept, delegated_tickets, invite, list};
+        use crate::store::Kv;
+
+        /// Which write call of an invitation faults, and how (set per test run).
+        static STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+        static HOW: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+        fn nth_write_faults(_: &dyn Kv, _: &str, op: crate::store::Op<'_>) -> crate::store::Fault {
+            use crate::store::{Fault, Op};
+            use std::sync::atomic::Ordering::SeqCst;
+            if CALLS.fetch_add(1, SeqCst) != STEP.load(SeqCst) {
+                return Fault::Pass;
+            }
+            match (HOW.load(SeqCst), op) {
+                (0, _) => Fault::Before,
+                (1, _) => Fault::After,
+                (_, Op::Swap(_)) => Fault::SwapDenied,
+                _ => Fault::After,
+            }
+        }
+
+        /// Every write of a first invitation (a ticket with its list, and one
+        /// from before without) failing before or after it lands, or a swap
+        /// denied after it lands: the invitation's answer is an error or its
+        /// link, and inviting again completes it, once: the link works, the
+        /// delegate's dashboard and the live-links list name the ticket once.
+        #[test]
+        fn an_invitation_that_fails_at_any_step_is_completed_by_inviting_again() {
+            use std::sync::atomic::Ordering::SeqCst;
+            for legacy in [false, true] {
+                for how in 0..3 {
+                    for step in 0..12 {
+                        let (mem, ws, no, _, friend) = setup();
+                        if legacy {
+                            without_list(&mem, &ws, no);
+                        }
+                        let kv = crate::store::Faulty::new(mem, nth_write_faults);
+                        HOW.store(how, SeqCst);
+                        STEP.store(step, SeqCst);
+                        CALLS.store(0, SeqCst);
+                        let first = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]);
+                        kv.arm(false);
+                        let case =
+                            format!("legacy {legacy}, fault {how} at write {step}: {first:?}");
+                        let link = match first {
+                            Ok((_, link)) => link,
+                            Err(_) => {
+                                invite(&kv, &ws, no, "admin", &friend.email, true, 2, [3; 32])
+                                    .unwrap_or_else(|e| panic!("{case}: the retry failed: {e}"))
+                                    .1
+                            }
+                        };
+                        accept(&kv, &link, 3).unwrap_or_else(|e| panic!("{case}: {e}"));
+                        assert_eq!(list(&kv, &ws, no).unwrap().len(), 1, "{case}");
+                        assert_eq!(
+                            delegated_tickets(&kv, &ws, &friend.id, 10).unwrap(),
+                            vec![no],
+                            "{case}"
+                        );
+                        let (live, _) = crate::links::page(&kv, &ws, None, 10, 3).unwrap();
+                        assert_eq!(live.len(), 1, "{case}: {live:?}");
+                        assert_eq!(live[0].id, friend.id.as_str(), "{case}");
+                    }
+                }
+            }
+        }
+    }
+
+    mod participants {
+        use crate::participants::tests::{without_list, world};
+        use crate::participants::{add, issue_link, list, resolve};
+        use crate::store::Kv;
+
+        static STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+        static HOW: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+        fn nth_write_faults(_: &dyn Kv, _: &str, op: crate::store::Op<'_>) -> crate::store::Fault {
+            use crate::store::{Fault, Op};
+            use std::sync::atomic::Ordering::SeqCst;
+            if CALLS.fetch_add(1, SeqCst) != STEP.load(SeqCst) {
+                return Fault::Pass;
+            }
+            match (HOW.load(SeqCst), op) {
+                (0, _) => Fault::Before,
+                (1, _) => Fault::After,
+                (_, Op::Swap(_)) => Fault::SwapDenied,
+                _ => Fault::After,
+            }
+        }
+
+        /// Every write of an add (a ticket with its list, and one from before
+        /// without) failing before or after it lands, or a swap denied after it
+        /// lands: adding again, when the first answer was an error, completes
+        /// it, once: listed once, in the live-links list once, links working.
+        #[test]
+        fn an_add_that_fails_at_any_step_is_completed_by_adding_again() {
+            use std::sync::atomic::Ordering::SeqCst;
+            for legacy in [false, true] {
+                for how in 0..3 {
+                    for step in 0..8 {
+                        let (mem, ws, no) = world();
+                        if legacy {
+                            without_list(&mem, &ws, no);
+                        }
+                        let kv = crate::store::Faulty::new(mem, nth_write_faults);
+                        HOW.store(how, SeqCst);
+                        STEP.store(step, SeqCst);
+                        CALLS.store(0, SeqCst);
+                        let first = add(&kv, &ws, no, "staff", "g@y.com", None, true, 1, [2; 16]);
+                        kv.arm(false);
+                        let case =
+                            format!("legacy {legacy}, fault {how} at write {step}: {first:?}");
+                        let p = match first {
+                            Ok(p) => p,
+                            Err(_) => add(&kv, &ws, no, "staff", "g@y.com", None, true, 2, [3; 16])
+                                .unwrap_or_else(|e| panic!("{case}: adding again failed: {e}")),
+                        };
+                        assert_eq!(list(&kv, &ws, no).unwrap(), vec![p.clone()], "{case}");
+                        let (live, _) = crate::links::page(&kv, &ws, None, 10, 3).unwrap();
+                        assert_eq!(live.len(), 1, "{case}: {live:?}");
+                        assert_eq!(live[0].id, p.id, "{case}");
+                        let link = issue_link(&kv, &ws, no, &p, 3, [4; 32]).unwrap();
+                        assert_eq!(resolve(&kv, &link).unwrap().2.id, p.id, "{case}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,5 +1,7 @@
-//! The stored records: tickets and their thread messages, with the rules that
-//! belong to the data itself (status effects of a post, who may see a message).
+//! The stored records: tickets and their thread messages, the tickets'
+//! delegate and participant lists (changed by [`crate::delegates`] and
+//! [`crate::participants`]), with the rules that belong to the data itself
+//! (status effects of a post, who may see a message).
 
 use serde::{Deserialize, Serialize};
 
@@ -224,6 +226,29 @@ impl OrderDetails {
     }
 }
 
+/// Where a ticket sits in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// The list (`pending/<queue>`, `working/<user>`, `resolved/<queue>`).
+    pub list: String,
+    /// Its entry's position in that list.
+    pub pos: u64,
+}
+
+/// A ticket's move from one list to another (or into or out of the
+/// inbox), as its record keeps it until the lists' counts have followed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// The list it left.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The list it entered.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The ticket's version the move made.
+    pub at: u64,
+}
+
 /// A ticket's versioned record (messages live on their own keys).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
@@ -261,14 +286,14 @@ pub struct Ticket {
     pub order: Option<OrderDetails>,
     /// Its entry in the inbox (the one list it is in); `None` when deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slot: Option<crate::inbox::Slot>,
+    pub slot: Option<Slot>,
     /// The unguessable reference of its reply address, once one was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_ref: Option<String>,
     /// Moves between inbox lists whose counts are not settled yet
     /// (`inbox::change` settles them, once each).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub uncounted: Vec<crate::inbox::Move>,
+    pub uncounted: Vec<Move>,
     /// Incremented on every change (compare-and-swap guard).
     pub version: u64,
 }
@@ -296,7 +321,84 @@ pub fn marks_staff_unseen(kind: AuthorKind, visibility: Visibility) -> bool {
     kind != AuthorKind::Staff || visibility != Visibility::Public
 }
 
-crate::versioned!(Ticket);
+/// Where a delegate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DelegateStatus {
+    /// Invite sent, not accepted yet.
+    Invited,
+    /// Accepted: may read and (with `can_reply`) post.
+    Accepted,
+    /// Revoked: nothing works any more.
+    Revoked,
+}
+
+/// One delegate of a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delegate {
+    /// The customer.
+    pub user: UserId,
+    /// Their email (for display).
+    pub email: String,
+    /// Their name (for display).
+    pub name: String,
+    /// Status.
+    pub status: DelegateStatus,
+    /// Whether they may post (otherwise view only).
+    pub can_reply: bool,
+    /// Who invited them.
+    pub invited_by: String,
+    /// When the current invite was sent.
+    pub invited_at: Millis,
+    /// When they accepted.
+    pub accepted_at: Option<Millis>,
+    /// When they were revoked.
+    pub revoked_at: Option<Millis>,
+    /// Hash of the current invite link (to kill it on revoke); never sent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub link_hash: String,
+}
+
+/// The delegates of one ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Delegates {
+    /// Delegates, in invitation order.
+    pub list: Vec<Delegate>,
+    /// CAS guard.
+    pub version: u64,
+}
+
+/// One participant of a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// Id within the ticket (`p_…`).
+    pub id: String,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// The customer account behind the email, if any (else a guest).
+    pub user: Option<UserId>,
+    /// Whether they may reply (otherwise view only).
+    pub can_reply: bool,
+    /// Who added them.
+    pub added_by: String,
+    /// When.
+    pub added_at: Millis,
+    /// Removed participants' links are dead.
+    pub removed: bool,
+}
+
+/// The participants of one ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Participants {
+    /// In the order added.
+    pub list: Vec<Participant>,
+    /// CAS guard.
+    pub version: u64,
+}
+
+crate::versioned!(Ticket, Delegates, Participants);
 
 #[cfg(test)]
 mod tests {

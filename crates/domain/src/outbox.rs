@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::header::header_text;
 use crate::ids::WorkspaceId;
 use crate::keys;
 use crate::record::{read, read_counter, write_fresh};
@@ -149,39 +150,6 @@ fn redact_after(s: &str, marker: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Whether a character must never reach an email header: control
-/// characters (CR, LF, NUL, tab, DEL and the C1 set, NEL included) and the
-/// Unicode line and paragraph separators, any of which can end a header line
-/// or start a new one in some mail software.
-pub fn breaks_header(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
-}
-
-/// Refuse a user-settable `field` that reaches an email header (a subject,
-/// a name) when it holds a character that [`breaks_header`]: a 400 naming
-/// the field.
-pub fn check_header_field(field: &str, value: &str) -> Result<()> {
-    if value.chars().any(breaks_header) {
-        return Err(crate::error::Error::bad(
-            "invalid_field",
-            format!("{field} must be one line of text without control characters"),
-        ));
-    }
-    Ok(())
-}
-
-/// `s` as it may go into an email header, whatever was stored: every
-/// character that [`breaks_header`] becomes a space (defence in depth;
-/// input is refused before it gets here).
-pub fn header_text(s: &str) -> String {
-    if !s.chars().any(breaks_header) {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| if breaks_header(c) { ' ' } else { c })
-        .collect()
 }
 
 /// The JSON body of Postmark's `POST /email` for one stored email; every
@@ -510,6 +478,7 @@ mod tests {
         assert_eq!(out, "x&amp;&amp;");
     }
     use super::*;
+    use crate::header::{breaks_header, check_header_field};
     use crate::store::{Fault, Faulty, MemKv, Op};
 
     #[test]

@@ -3,47 +3,17 @@
 //! open that ticket's public thread and a reply form, and nothing else.
 //! Removing a participant kills all their links at once.
 
-use serde::{Deserialize, Serialize};
-
 use crate::auth::TokenRecord;
 use crate::error::{Error, Result};
-use crate::ids::{TicketNo, UserId, WorkspaceId, encode_random};
+use crate::ids::{TicketNo, WorkspaceId, encode_random};
 use crate::keys;
+/// The records live in `model` (a ticket is created with its empty list).
+pub use crate::model::{Participant, Participants};
 use crate::record::{ensure, read, read_ensured, update, write};
 use crate::store::Kv;
 use crate::time::Millis;
 use crate::token::{self, Purpose};
 use crate::workspace::{self, Role};
-
-/// One participant of a ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Participant {
-    /// Id within the ticket (`p_…`).
-    pub id: String,
-    /// Normalised email.
-    pub email: String,
-    /// Display name.
-    pub name: String,
-    /// The customer account behind the email, if any (else a guest).
-    pub user: Option<UserId>,
-    /// Whether they may reply (otherwise view only).
-    pub can_reply: bool,
-    /// Who added them.
-    pub added_by: String,
-    /// When.
-    pub added_at: Millis,
-    /// Removed participants' links are dead.
-    pub removed: bool,
-}
-
-/// The participants of one ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Participants {
-    /// In the order added.
-    pub list: Vec<Participant>,
-    /// CAS guard.
-    pub version: u64,
-}
 
 /// Current participants of a ticket (removed ones included, marked).
 pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Participant>> {
@@ -93,7 +63,7 @@ pub fn add(
     let email = workspace::normalise_email(email)?;
     let user = workspace::user_by_email(kv, ws, &email)?.filter(|u| u.role == Role::Customer);
     if let Some(n) = name {
-        crate::outbox::check_header_field("name", n.trim())?;
+        crate::header::check_header_field("name", n.trim())?;
     }
     let name = match (name.map(str::trim).filter(|n| !n.is_empty()), &user) {
         (Some(n), _) if n.chars().count() <= 100 => n.to_string(),
@@ -129,7 +99,7 @@ pub fn add(
         added_at: now,
         removed: false,
     };
-    crate::links::index(kv, ws, crate::links::Kind::Participant, no, &p.id)?;
+    crate::link_index::index(kv, ws, crate::link_index::Kind::Participant, no, &p.id)?;
     update(kv, &key, |l: &mut Participants| {
         if taken(l) {
             return Err(conflict());
@@ -237,17 +207,15 @@ pub fn resolve(kv: &dyn Kv, link: &str) -> Result<(WorkspaceId, TicketNo, Partic
     Ok((ws, no, p))
 }
 
-crate::versioned!(Participants);
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::AuthorKind;
     use crate::store::MemKv;
     use crate::thread::{Author, create_ticket};
     use crate::workspace::{UserInput, upsert_user};
 
-    fn world() -> (MemKv, WorkspaceId, TicketNo) {
+    pub(crate) fn world() -> (MemKv, WorkspaceId, TicketNo) {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
         let owner = upsert_user(
@@ -278,7 +246,7 @@ mod tests {
 
     /// A ticket from before lists were written with it, whose first add
     /// claimed the list and died before writing it.
-    fn without_list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) {
+    pub(crate) fn without_list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) {
         kv.delete(&keys::participants(ws, no)).unwrap();
         kv.increment(&keys::participants_claim(ws, no), 1).unwrap();
     }
@@ -291,61 +259,6 @@ mod tests {
         let p = add(&kv, &ws, no, "staff", "g@y.com", None, true, 1, [2; 16]).unwrap();
         let link = issue_link(&kv, &ws, no, &p, 1, [4; 32]).unwrap();
         assert_eq!(resolve(&kv, &link).unwrap().2.id, p.id);
-    }
-
-    static STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
-    static HOW: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-    fn nth_write_faults(_: &dyn Kv, _: &str, op: crate::store::Op<'_>) -> crate::store::Fault {
-        use crate::store::{Fault, Op};
-        use std::sync::atomic::Ordering::SeqCst;
-        if CALLS.fetch_add(1, SeqCst) != STEP.load(SeqCst) {
-            return Fault::Pass;
-        }
-        match (HOW.load(SeqCst), op) {
-            (0, _) => Fault::Before,
-            (1, _) => Fault::After,
-            (_, Op::Swap(_)) => Fault::SwapDenied,
-            _ => Fault::After,
-        }
-    }
-
-    /// Every write of an add (a ticket with its list, and one from before
-    /// without) failing before or after it lands, or a swap denied after it
-    /// lands: adding again, when the first answer was an error, completes
-    /// it, once: listed once, in the live-links list once, links working.
-    #[test]
-    fn an_add_that_fails_at_any_step_is_completed_by_adding_again() {
-        use std::sync::atomic::Ordering::SeqCst;
-        for legacy in [false, true] {
-            for how in 0..3 {
-                for step in 0..8 {
-                    let (mem, ws, no) = world();
-                    if legacy {
-                        without_list(&mem, &ws, no);
-                    }
-                    let kv = crate::store::Faulty::new(mem, nth_write_faults);
-                    HOW.store(how, SeqCst);
-                    STEP.store(step, SeqCst);
-                    CALLS.store(0, SeqCst);
-                    let first = add(&kv, &ws, no, "staff", "g@y.com", None, true, 1, [2; 16]);
-                    kv.arm(false);
-                    let case = format!("legacy {legacy}, fault {how} at write {step}: {first:?}");
-                    let p = match first {
-                        Ok(p) => p,
-                        Err(_) => add(&kv, &ws, no, "staff", "g@y.com", None, true, 2, [3; 16])
-                            .unwrap_or_else(|e| panic!("{case}: adding again failed: {e}")),
-                    };
-                    assert_eq!(list(&kv, &ws, no).unwrap(), vec![p.clone()], "{case}");
-                    let (live, _) = crate::links::page(&kv, &ws, None, 10, 3).unwrap();
-                    assert_eq!(live.len(), 1, "{case}: {live:?}");
-                    assert_eq!(live[0].id, p.id, "{case}");
-                    let link = issue_link(&kv, &ws, no, &p, 3, [4; 32]).unwrap();
-                    assert_eq!(resolve(&kv, &link).unwrap().2.id, p.id, "{case}");
-                }
-            }
-        }
     }
 
     #[test]

@@ -202,7 +202,7 @@ fn check_text(what: &str, s: &str, max: usize, required: bool, one_line: bool) -
     // character nor line separator at all.
     let refused = |c: char| {
         if one_line {
-            crate::outbox::breaks_header(c)
+            crate::header::breaks_header(c)
         } else {
             c.is_control() && !matches!(c, '\n' | '\r' | '\t')
         }
@@ -288,7 +288,13 @@ pub fn create(
     write(kv, &keys::share(ws, &share.id), &share)?;
     write(kv, &keys::share_link(ws, &link_hash), &share.id)?;
     write(kv, &keys::ticket_share(ws, no, share.seq), &share.id)?;
-    crate::links::index(kv, ws, crate::links::Kind::Share, no, share.id.as_str())?;
+    crate::link_index::index(
+        kv,
+        ws,
+        crate::link_index::Kind::Share,
+        no,
+        share.id.as_str(),
+    )?;
     Ok((share, format!("{ws}.{tok}")))
 }
 

@@ -46,7 +46,7 @@ fn check_subject(subject: &str) -> Result<String> {
         ));
     }
     // It goes into email subjects (invites, participant copies).
-    if s.chars().any(crate::outbox::breaks_header) {
+    if s.chars().any(crate::header::breaks_header) {
         return Err(Error::bad(
             "invalid_field",
             "subject must be one line of text",
@@ -245,12 +245,12 @@ pub fn create_ticket_reserved(
     write_fresh(
         kv,
         &keys::delegates(ws, no),
-        &crate::delegates::Delegates::default(),
+        &crate::model::Delegates::default(),
     )?;
     write_fresh(
         kv,
         &keys::participants(ws, no),
-        &crate::participants::Participants::default(),
+        &crate::model::Participants::default(),
     )?;
     write_fresh(kv, &keys::ticket(ws, no), &ticket)?;
     let mut ticket = ticket;
@@ -601,6 +601,11 @@ pub fn page(
         next: if more { position } else { None },
     })
 }
+
+#[cfg(test)]
+mod inbox_tests;
+#[cfg(test)]
+mod search_tests;
 
 #[cfg(test)]
 mod tests {

@@ -108,7 +108,7 @@ impl Settings {
             ));
         }
         // It goes into email subjects ("Sign in to <company>").
-        crate::outbox::check_header_field("branding.company_name", &b.company_name)?;
+        crate::header::check_header_field("branding.company_name", &b.company_name)?;
         for (name, url) in [
             ("branding.logo_url", &b.logo_url),
             ("branding.logo_link", &b.logo_link),
@@ -293,7 +293,7 @@ pub fn create_workspace_as(
             "name must be 1 to 100 characters",
         ));
     }
-    crate::outbox::check_header_field("name", name)?;
+    crate::header::check_header_field("name", name)?;
     let claim_key = keys::workspace_claim(id);
     let key = keys::workspace(id);
     let taken = || Error::Conflict(format!("workspace {id} already exists"));
@@ -618,7 +618,7 @@ pub fn upsert_user_as(
         ));
     }
     // Names greet people in emails and name inviters and sharers.
-    crate::outbox::check_header_field("name", &name)?;
+    crate::header::check_header_field("name", &name)?;
     if input.role == Role::Customer && (!input.queues.is_empty() || !input.permissions.is_empty()) {
         return Err(Error::bad(
             "invalid_field",
@@ -635,7 +635,7 @@ pub fn upsert_user_as(
                 "company must be 1 to 100 characters",
             ));
         }
-        crate::outbox::check_header_field("company", c)?;
+        crate::header::check_header_field("company", c)?;
     }
     let hash = email_hash(&email);
     let index = keys::user_by_email(ws, &hash);
@@ -776,6 +776,50 @@ crate::versioned!(Workspace, User);
 mod tests {
     use super::*;
     use crate::store::MemKv;
+
+    /// API keys need their workspace: the auth module's keys, tested with
+    /// the workspace that holds them.
+    #[test]
+    fn api_keys_work_until_revoked() {
+        use crate::auth::{authenticate_api_key, create_api_key, list_api_keys, revoke_api_key};
+        let ws = || WorkspaceId::parse("acme").unwrap();
+        let kv = MemKv::new();
+        assert_eq!(
+            create_api_key(&kv, &ws(), "x", 1, [9; 32], [1; 16]).unwrap_err(),
+            Error::NotFound,
+            "no workspace"
+        );
+        create_workspace(&kv, &ws(), "Acme", 0).unwrap();
+        let (key, secret) = create_api_key(&kv, &ws(), "backend", 1, [9; 32], [1; 16]).unwrap();
+        assert!(secret.starts_with("tsk_acme."));
+        assert_eq!(
+            authenticate_api_key(&kv, &secret, 2).unwrap(),
+            (ws(), key.id.clone())
+        );
+        let listed = list_api_keys(&kv, &ws()).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].token_hash.is_empty() && secret.starts_with(&listed[0].prefix));
+        assert!(
+            !serde_json::to_string(&listed)
+                .unwrap()
+                .contains(&secret[9..]),
+            "secret never listed"
+        );
+        revoke_api_key(&kv, &ws(), &key.id).unwrap();
+        assert_eq!(
+            authenticate_api_key(&kv, &secret, 3).unwrap_err(),
+            Error::Unauthenticated
+        );
+        for bad in [
+            "",
+            "tsk_",
+            "tsk_acme.short",
+            "acme.xxx",
+            &secret.replace("acme", "other"),
+        ] {
+            assert!(authenticate_api_key(&kv, bad, 3).is_err(), "{bad}");
+        }
+    }
 
     fn input(email: &str, role: Role) -> UserInput {
         UserInput {

@@ -159,7 +159,7 @@ impl App {
         for w in &manifest.warnings {
             eprintln!("warning: {w}");
         }
-        let app_vars = crate::variables::resolve_app_variables(&manifest, &env_lookup)?;
+        let app_vars = crate::variables::resolve_app_variables(&manifest.variables, &env_lookup)?;
         let runtime_config =
             crate::runtime_config::load(opts.runtime_config.as_deref(), &opts.state_dir)?;
         let mut stores = open_stores(&runtime_config.stores).await?;

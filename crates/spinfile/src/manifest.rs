@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use crate::router::RoutePattern;
-use crate::variables::{Template, validate_variable_name};
+use crate::variables::{Template, Variable, validate_variable_name};
 
 /// A parsed and validated manifest.
 #[derive(Debug, Clone)]
@@ -49,24 +49,6 @@ pub struct Application {
     /// Application-level trigger settings (accepted, unused by this host).
     #[serde(default)]
     pub trigger: Option<toml::Table>,
-}
-
-/// One application variable.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Variable {
-    /// Value used when no provider supplies one.
-    #[serde(default)]
-    pub default: Option<String>,
-    /// Start fails when no value is supplied.
-    #[serde(default)]
-    pub required: bool,
-    /// Secret values are never printed.
-    #[serde(default)]
-    pub secret: bool,
-    /// Human description.
-    #[serde(default)]
-    pub description: Option<String>,
 }
 
 /// Where an HTTP trigger is reachable.

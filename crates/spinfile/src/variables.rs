@@ -9,8 +9,25 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
+use serde::Deserialize;
 
-use crate::manifest::Manifest;
+/// One application variable (`[variables]` of the manifest).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    /// Value used when no provider supplies one.
+    #[serde(default)]
+    pub default: Option<String>,
+    /// Start fails when no value is supplied.
+    #[serde(default)]
+    pub required: bool,
+    /// Secret values are never printed.
+    #[serde(default)]
+    pub secret: bool,
+    /// Human description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
 
 /// Check Spin's variable-name rule: lowercase letters, digits and `_`, starting
 /// with a letter.
@@ -94,12 +111,12 @@ impl Template {
 /// Resolve every application variable from `env` (a lookup such as
 /// `std::env::var`) and defaults. Errors name each missing required variable.
 pub fn resolve_app_variables(
-    manifest: &Manifest,
+    variables: &BTreeMap<String, Variable>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<BTreeMap<String, String>> {
     let mut values = BTreeMap::new();
     let mut missing = Vec::new();
-    for (name, var) in &manifest.variables {
+    for (name, var) in variables {
         let env_name = format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase());
         match env(&env_name).or_else(|| var.default.clone()) {
             Some(v) => {
