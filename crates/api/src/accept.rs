@@ -1,10 +1,9 @@
 use crate::Env;
-use crate::actor::cookie;
-use crate::actor::session_cookie;
-use crate::http::{Request, Response};
+use crate::actor::{cookie, session_cookie};
+use crate::http::{Request, Response, form_field};
 use crate::mail::copy_participants;
 use crate::pages::{dead_link_page, link_page, page_html, whole_thread_html};
-use crate::serve::{after_commit, form_field};
+use crate::serve::after_commit;
 use crate::views::team_name;
 use domain::error::{Error, Result};
 use domain::events::Event;
@@ -12,7 +11,7 @@ use domain::ids::{TicketNo, WorkspaceId};
 use domain::model::{AuthorKind, Reader, Visibility};
 use domain::thread::{self, Author};
 use domain::time::rfc3339;
-use domain::workspace::{self};
+use domain::workspace;
 use domain::{auth, keys};
 
 /// Record that `holder` (a delegate's user id or a participant's id) opened

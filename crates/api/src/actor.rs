@@ -1,11 +1,10 @@
 use crate::Env;
-use crate::http::{Request, Response};
-use crate::serve::segments;
+use crate::http::{Request, Response, segments};
 use domain::auth;
 use domain::error::{Error, Result};
 use domain::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
 use domain::model::{AuthorKind, Reader, Ticket};
-use domain::thread::{self};
+use domain::thread;
 use domain::workspace::{self, Role, User};
 
 /// Header naming the user an API key acts as.
@@ -261,5 +260,13 @@ pub(crate) fn require(ok: bool, why: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Forbidden(why.into()))
+    }
+}
+
+pub(crate) fn ticket_queues(u: Option<&workspace::User>) -> Option<&[String]> {
+    match u {
+        Some(u) if u.role == workspace::Role::Staff && !u.queues.is_empty() => Some(&u.queues),
+        // Admins, the platform, and staff in no queue in particular: all.
+        _ => None,
     }
 }

@@ -149,6 +149,45 @@ impl From<Result<Response>> for Response {
     }
 }
 
+pub(crate) fn segments(path: &str) -> Option<Vec<&str>> {
+    let rest = path.strip_prefix("/api/v1")?;
+    Some(rest.split('/').filter(|s| !s.is_empty()).collect())
+}
+
+pub(crate) fn limit(req: &Request) -> Result<usize> {
+    match req.query_param("limit") {
+        None => Ok(25),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=domain::thread::MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                Error::bad(
+                    "invalid_query",
+                    format!("limit must be 1 to {}", domain::thread::MAX_PAGE),
+                )
+            }),
+    }
+}
+
+pub(crate) fn cursor(req: &Request) -> Result<Option<u64>> {
+    match req.query_param("cursor") {
+        None => Ok(None),
+        Some(c) => c
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Error::bad("invalid_query", "cursor is not valid")),
+    }
+}
+
+pub(crate) fn form_field(body: &[u8], name: &str) -> Option<String> {
+    let r = Request {
+        query: String::from_utf8_lossy(body).into_owned(),
+        ..Default::default()
+    };
+    r.query_param(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,10 +11,10 @@
 
 use crate::Env;
 use crate::actor::{Actor, authenticate, require};
-use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
 use crate::mail::copy_participants;
 use crate::replies::reply_sender;
-use crate::serve::{audit, cursor, limit, method_not_allowed, segments, serve};
+use crate::serve::{audit, method_not_allowed, serve};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::WorkspaceId;
@@ -23,7 +23,7 @@ use domain::model::{AuthorKind, Visibility};
 use domain::record::{self, Claim};
 use domain::thread::{self, Author};
 use domain::time::rfc3339;
-use domain::workspace::{self};
+use domain::workspace;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -1,14 +1,14 @@
 use crate::Env;
 use crate::actor::{Actor, authenticate, require, visible_ticket};
-use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::http::{MAX_JSON_BODY, Request, Response, segments};
 use crate::mail::{mail_branding, mail_participant};
-use crate::serve::{after_commit, audit, method_not_allowed, segments, serve};
+use crate::serve::{after_commit, audit, method_not_allowed, serve};
 use crate::views::{delegate_json, participant_json, team_name};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::{TicketNo, UserId};
 use domain::model::Ticket;
-use domain::workspace::{self};
+use domain::workspace;
 use serde::Deserialize;
 use serde_json::json;
 

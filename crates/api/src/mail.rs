@@ -2,7 +2,7 @@ use crate::Env;
 use domain::error::Result;
 use domain::ids::WorkspaceId;
 use domain::model::Ticket;
-use domain::workspace::{self};
+use domain::workspace;
 
 /// Where mail clients fetch the uploaded logo.
 pub(crate) fn logo_url(env: &Env, ws: &WorkspaceId) -> String {

@@ -1,8 +1,7 @@
 use crate::Env;
 use crate::http::Response;
-use crate::shares::{collaborator, masked};
-use crate::views::team_name;
-use domain::attachments::{self};
+use crate::views::{collaborator, masked, team_name};
+use domain::attachments;
 use domain::error::{Error, Result};
 use domain::ids::{TicketNo, WorkspaceId};
 use domain::model::{AuthorKind, Message, Reader, Ticket, Visibility};

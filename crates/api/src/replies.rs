@@ -1,8 +1,8 @@
 use crate::Env;
 use crate::actor::{ACT_AS_HEADER, Actor, authenticate, customer_kind, require, visible_ticket};
-use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::http::{MAX_JSON_BODY, Request, Response, segments};
 use crate::mail::copy_participants;
-use crate::serve::{after_commit, attempt_step, audit, method_not_allowed, segments, serve};
+use crate::serve::{after_commit, attempt_step, audit, method_not_allowed, serve};
 use crate::shares::{FORM_TAKEOVER, may_share};
 use crate::views::{message_json, team_name, ticket_json};
 use domain::error::{Error, Result};

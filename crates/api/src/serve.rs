@@ -1,21 +1,25 @@
 use crate::Env;
+
 use crate::actor::{Actor, authenticate};
 use crate::http::{Request, Response};
-use domain::error::{Error, Result};
-use domain::events::Event;
-use domain::ids::TicketNo;
-use domain::keys;
-use domain::record::{self, Claim};
-use domain::store::Kv;
-use domain::thread::{self};
-use domain::time::Millis;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
-pub(crate) fn segments(path: &str) -> Option<Vec<&str>> {
-    let rest = path.strip_prefix("/api/v1")?;
-    Some(rest.split('/').filter(|s| !s.is_empty()).collect())
-}
+use domain::error::{Error, Result};
+
+use domain::events::Event;
+
+use domain::ids::TicketNo;
+
+use domain::keys;
+
+use domain::record::{self, Claim};
+
+use domain::store::Kv;
+
+use domain::time::Millis;
+
+use serde::Deserialize;
+
+use serde_json::{Value, json};
 
 pub(crate) fn method_not_allowed(allowed: &str) -> Result<Response> {
     Ok(Response::json(
@@ -23,32 +27,6 @@ pub(crate) fn method_not_allowed(allowed: &str) -> Result<Response> {
         &json!({"error": {"code": "method_not_allowed", "message": format!("use {allowed}")}}),
     )
     .with_header("allow", allowed))
-}
-
-pub(crate) fn limit(req: &Request) -> Result<usize> {
-    match req.query_param("limit") {
-        None => Ok(25),
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=thread::MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                Error::bad(
-                    "invalid_query",
-                    format!("limit must be 1 to {}", thread::MAX_PAGE),
-                )
-            }),
-    }
-}
-
-pub(crate) fn cursor(req: &Request) -> Result<Option<u64>> {
-    match req.query_param("cursor") {
-        None => Ok(None),
-        Some(c) => c
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| Error::bad("invalid_query", "cursor is not valid")),
-    }
 }
 
 pub(crate) type Handler = fn(&mut Env, &Request, &str) -> Result<Response>;
@@ -404,12 +382,4 @@ pub(crate) fn claim_holder(env: &mut Env, req: &Request, caller: &str) -> String
         ]),
         None => domain::token::hex(&env.random16()),
     }
-}
-
-pub(crate) fn form_field(body: &[u8], name: &str) -> Option<String> {
-    let r = Request {
-        query: String::from_utf8_lossy(body).into_owned(),
-        ..Default::default()
-    };
-    r.query_param(name)
 }

@@ -12,24 +12,36 @@
 
 use crate::Env;
 use crate::actor::{Actor, authenticate, require, visible_ticket};
-use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::http::{MAX_JSON_BODY, Request, Response, form_field, segments};
 use crate::mail::mail_branding;
 use crate::pages::{
     link_page, neutral_share_page, page_html, thread_page, thread_page_before, verify_page,
 };
-use crate::serve::{audit, form_field, method_not_allowed, segments, serve};
-use crate::views::team_name;
+use crate::serve::{audit, method_not_allowed, serve};
+use crate::views::{collaborator, masked, team_name};
+
 use domain::attachments::{self, Attachment, Upload};
+
 use domain::error::{Error, Result};
+
 use domain::events::Event;
+
 use domain::ids::{AttachmentId, MessageSeq, ShareId, TicketNo, WorkspaceId};
+
 use domain::keys;
+
 use domain::model::{AuthorKind, Message, Reader, Ticket, Visibility};
+
 use domain::record::{Claim, read};
+
 use domain::shares::{self, CodeRefusal, NewShare, Share, Sharer};
+
 use domain::thread::{self, Author, Extras};
+
 use domain::time::{Millis, rfc3339};
+
 use domain::workspace::{self, Permission, Workspace};
+
 use serde_json::{Value, json};
 
 /// The `shares` component's entry point (API and pages).
@@ -282,27 +294,6 @@ pub(crate) fn record(env: &Env, ws: &WorkspaceId, s: &Share, event: Event) {
         Some(s.ticket),
         "",
     );
-}
-
-/// How the collaborator of `share` reads the ticket: public messages and
-/// their own external notes, of this share and of earlier shares of the
-/// ticket to the same address (a re-share keeps their history), never
-/// another collaborator's.
-pub(crate) fn collaborator(share: &Share) -> Reader {
-    let mut shares: Vec<String> = share.earlier.iter().map(|s| s.to_string()).collect();
-    shares.push(share.id.to_string());
-    Reader::Collaborator { shares }
-}
-
-/// `d***@carrier.test`: enough to recognise one's own address.
-pub(crate) fn masked(email: &str) -> String {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}***@{domain}")
-        }
-        None => "your address".into(),
-    }
 }
 
 /// A submitted form: urlencoded fields, or multipart fields and files.

@@ -1,14 +1,13 @@
 use crate::Env;
-use crate::actor::session_cookie;
-use crate::actor::{Actor, authenticate, cookie, require, visible_ticket};
-use crate::http::{MAX_JSON_BODY, Request, Response};
+use crate::actor::{
+    Actor, authenticate, cookie, require, session_cookie, ticket_queues, visible_ticket,
+};
+use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
 use crate::mail::{logo_url, mail_branding};
 use crate::serve::{
-    after_commit, attempt_step, audit, claim_holder, cursor, limit, method_not_allowed, segments,
-    serve, sha_hex,
+    after_commit, attempt_step, audit, claim_holder, method_not_allowed, serve, sha_hex,
 };
-use crate::transfer::{ticket_queues, user_name};
-use crate::views::{api_key_json, message_json, team_name, ticket_json, user_json};
+use crate::views::{api_key_json, message_json, team_name, ticket_json, user_json, user_name};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
@@ -931,7 +930,7 @@ pub(super) fn inbox(env: &mut Env, actor: &crate::actor::Actor, req: &Request) -
         .query_param("cursor")
         .map(|c| domain::inbox::Cursor::decode(&c))
         .transpose()?;
-    let limit = crate::serve::limit(req)?;
+    let limit = crate::http::limit(req)?;
     let (tickets, next) =
         domain::inbox::page(env.kv, &ws, lists, order, cursor.as_ref(), limit, env.now)?;
     let mut rows = Vec::new();

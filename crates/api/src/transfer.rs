@@ -7,17 +7,26 @@
 //! read here too, for the `tickets` component.
 
 use crate::Env;
-use crate::actor::{authenticate, require};
-use crate::http::{MAX_JSON_BODY, Request, Response};
-use crate::serve::{audit, method_not_allowed, segments, serve};
+use crate::actor::{authenticate, require, ticket_queues};
+use crate::http::{MAX_JSON_BODY, Request, Response, segments};
+use crate::serve::{audit, method_not_allowed, serve};
 use crate::views::ticket_json;
+use crate::views::user_name;
+
 use domain::error::{Error, Result};
+
 use domain::events::Event;
+
 use domain::ids::TicketNo;
+
 use domain::lifecycle::{self, Revoked};
+
 use domain::model::Status;
-use domain::workspace::{self};
+
+use domain::workspace;
+
 use serde::Deserialize;
+
 use serde_json::json;
 
 /// Optional body of every action.
@@ -189,14 +198,6 @@ pub(crate) fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Respon
     Ok(resp)
 }
 
-pub(crate) fn ticket_queues(u: Option<&workspace::User>) -> Option<&[String]> {
-    match u {
-        Some(u) if u.role == workspace::Role::Staff && !u.queues.is_empty() => Some(&u.queues),
-        // Admins, the platform, and staff in no queue in particular: all.
-        _ => None,
-    }
-}
-
 /// Staff act on tickets of their queues; admins (and the platform) on all.
 pub(crate) fn may_act(actor: &crate::actor::Actor, t: &domain::model::Ticket) -> bool {
     actor.is_staff_side()
@@ -260,16 +261,6 @@ pub(crate) fn check_line(what: &str, text: &str) -> Result<String> {
         ));
     }
     Ok(t.to_string())
-}
-
-pub(crate) fn user_name(
-    env: &Env,
-    ws: &domain::ids::WorkspaceId,
-    id: &domain::ids::UserId,
-) -> String {
-    workspace::user(env.kv, ws, id)
-        .map(|u| u.name)
-        .unwrap_or_else(|_| id.to_string())
 }
 
 /// Accept, transfer, return, mark read / unread.
@@ -510,80 +501,4 @@ pub(crate) fn ownership(
     let audited = audit(env, actor, event, &no.to_string(), Some(no), rid);
     crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use domain::ids::WorkspaceId;
-    use domain::store::{Kv, MemKv};
-
-    fn call(kv: &MemKv, method: &str, path: &str, auth: &str, body: &str) -> Response {
-        let mut n = 0u8;
-        let mut random = move || {
-            n = n.wrapping_add(1);
-            [n; 32]
-        };
-        let mut env = Env {
-            kv,
-            now: 1_000_000,
-            random: &mut random,
-            admin_token: "admin-token-for-tests-0123",
-            public_origin: "https://ts.test",
-            allow_private_webhooks: false,
-            reply_domain: "",
-        };
-        let req = Request {
-            method: method.into(),
-            path: path.into(),
-            headers: vec![
-                ("authorization".into(), auth.into()),
-                ("content-type".into(), "application/json".into()),
-            ],
-            body: body.as_bytes().to_vec(),
-            ..Default::default()
-        };
-        crate::handle_tickets(&mut env, &req)
-    }
-
-    fn json_of(r: &Response) -> serde_json::Value {
-        serde_json::from_slice(&r.body).unwrap()
-    }
-
-    /// A ticket number taken and never written is no ticket: the reindex
-    /// counts the tickets it found, not the numbers handed out.
-    #[test]
-    fn the_reindex_counts_tickets_not_numbers() {
-        let kv = MemKv::new();
-        let made = call(
-            &kv,
-            "POST",
-            "/api/v1/workspaces",
-            "Bearer admin-token-for-tests-0123",
-            r#"{"id":"acme","name":"Acme"}"#,
-        );
-        assert_eq!(made.status, 201);
-        let bearer = format!("Bearer {}", json_of(&made)["secret"].as_str().unwrap());
-        let cus = call(
-            &kv,
-            "PUT",
-            "/api/v1/users",
-            &bearer,
-            r#"{"email":"cus@x.test","name":"Cus","role":"customer"}"#,
-        );
-        let cus = json_of(&cus)["user"]["id"].as_str().unwrap().to_string();
-        let ws = WorkspaceId::parse("acme").unwrap();
-        let new_ticket = || {
-            let body = json!({"customer_id": cus, "subject": "S", "body": "b"}).to_string();
-            let t = call(&kv, "POST", "/api/v1/tickets", &bearer, &body);
-            assert_eq!(t.status, 201, "{}", String::from_utf8_lossy(&t.body));
-        };
-        new_ticket();
-        // Number 2 handed out, its ticket never written.
-        kv.increment(&domain::keys::ticket_counter(&ws), 1).unwrap();
-        new_ticket();
-        let r = call(&kv, "POST", "/api/v1/inbox/reindex", &bearer, "");
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        assert_eq!(json_of(&r), json!({"tickets": 2, "placed": 0}));
-    }
 }

@@ -77,3 +77,34 @@ pub(crate) fn participant_json(p: &domain::participants::Participant) -> Value {
         "can_reply": p.can_reply, "added_by": p.added_by, "added_at": rfc3339(p.added_at), "removed": p.removed,
     })
 }
+
+/// How the collaborator of `share` reads the ticket: public messages and
+/// their own external notes, of this share and of earlier shares of the
+/// ticket to the same address (a re-share keeps their history), never
+/// another collaborator's.
+pub(crate) fn collaborator(share: &domain::shares::Share) -> Reader {
+    let mut shares: Vec<String> = share.earlier.iter().map(|s| s.to_string()).collect();
+    shares.push(share.id.to_string());
+    Reader::Collaborator { shares }
+}
+
+/// `d***@carrier.test`: enough to recognise one's own address.
+pub(crate) fn masked(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "your address".into(),
+    }
+}
+
+pub(crate) fn user_name(
+    env: &crate::Env,
+    ws: &domain::ids::WorkspaceId,
+    id: &domain::ids::UserId,
+) -> String {
+    workspace::user(env.kv, ws, id)
+        .map(|u| u.name)
+        .unwrap_or_else(|_| id.to_string())
+}

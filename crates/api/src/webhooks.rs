@@ -5,8 +5,8 @@
 
 use crate::Env;
 use crate::actor::{authenticate, require};
-use crate::http::{MAX_JSON_BODY, Request, Response};
-use crate::serve::{audit, cursor, limit, method_not_allowed, segments, serve};
+use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
+use crate::serve::{audit, method_not_allowed, serve};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::EndpointId;
