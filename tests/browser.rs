@@ -4,9 +4,9 @@
 
 use serde_json::json;
 
-use crate::api::{World, json_of};
-use crate::support::root;
-use crate::support::webdriver::Browser;
+use testkit::root;
+use testkit::webdriver::Browser;
+use testkit::{World, json_of};
 
 fn sign_in(b: &Browser, w: &World, user: &str) {
     let r = w.as_(
@@ -252,7 +252,7 @@ fn staff_share_a_ticket_and_the_collaborator_replies_with_a_file() {
     root_shot(&b, "console-shares.png");
 
     // The collaborator: the link from the email, a code from the outbox.
-    let link = crate::shares::share_link(&w, "dock@carrier.test");
+    let link = testkit::fixtures::share_link(&w, "dock@carrier.test");
     b.click("#logout", "Sign out");
     b.wait_for("h1", "Sign in");
     b.goto(&format!("{origin}{link}"));
@@ -260,7 +260,7 @@ fn staff_share_a_ticket_and_the_collaborator_replies_with_a_file() {
     root_shot(&b, "share-verify.png");
     b.click("#send-code", "Email me a code");
     b.wait_for(".notice", "We sent a 6-digit code");
-    let code = crate::shares::code_for(&w, "dock@carrier.test");
+    let code = testkit::fixtures::code_for(&w, "dock@carrier.test");
     b.type_into("#code", &code);
     b.click("#verify", "Verify");
     b.wait_for("#thread .msg", "first message");
@@ -308,7 +308,7 @@ fn staff_share_a_ticket_and_the_collaborator_replies_with_a_file() {
 fn admins_watch_webhook_deliveries_and_staff_review_held_email() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "Before the hook");
-    let rx = crate::webhooks::Receiver::start();
+    let rx = testkit::receiver::Receiver::start();
     let b = Browser::start();
     let origin = format!("http://{}", w.host.addr);
     sign_in(&b, &w, &w.admin);
@@ -343,10 +343,7 @@ fn admins_watch_webhook_deliveries_and_staff_review_held_email() {
         .split('@')
         .next()
         .unwrap();
-    let auth = format!(
-        "Basic {}",
-        crate::inbound::base64(&format!("inbound:{password}"))
-    );
+    let auth = testkit::seed::basic_auth("inbound", password);
     let to = json_of(&w.as_(Some(&w.staff), "GET", &format!("/api/v1/tickets/{t}"), None))
         ["ticket"]["reply_address"]
         .as_str()
@@ -354,7 +351,7 @@ fn admins_watch_webhook_deliveries_and_staff_review_held_email() {
         .to_string();
     let body = json!({"From": "stranger@else.test", "ToFull": [{"Email": to}], "Subject": "Hello?",
         "MessageID": "x", "TextBody": "A stranger writes in", "Headers": [{"Name": "Message-ID", "Value": "<s1@else.test>"}]});
-    let r = crate::support::request(
+    let r = testkit::request(
         &w.host.addr,
         "POST",
         "/hooks/postmark/acme",
@@ -384,7 +381,7 @@ fn admins_watch_webhook_deliveries_and_staff_review_held_email() {
 #[test]
 fn staff_accept_transfer_and_return_in_the_console() {
     let w = World::build(false);
-    let sue = crate::inbox::staff_user(&w, "sue@acme.test", &[]);
+    let sue = testkit::fixtures::staff_user(&w, "sue@acme.test", &[]);
     w.ticket(&w.cust_a, "Queue work");
     let b = Browser::start();
     sign_in(&b, &w, &w.staff);

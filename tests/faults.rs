@@ -9,8 +9,8 @@
 
 use serde_json::json;
 
-use crate::api::{World, json_of};
-use crate::support::{ADMIN_TOKEN, client_tries, request};
+use testkit::{ADMIN_TOKEN, client_tries, request};
+use testkit::{World, json_of};
 
 /// The share of store calls that fail.
 pub const RATE: f64 = 0.1;
@@ -102,7 +102,7 @@ fn workspaces_and_users_are_created_once_and_never_stranded() {
 #[test]
 fn a_thousand_replies_are_each_kept_once() {
     let before = client_tries();
-    let sent = crate::api::thousand_replies_in(World::build_faulty(false, RATE, 23), 1);
+    let sent = testkit::scenarios::thousand_replies_in(World::build_faulty(false, RATE, 23), 1);
     report("replies", sent, sent, before);
 }
 
@@ -112,7 +112,7 @@ fn twenty_staff_accept_at_once_and_one_holds_the_ticket() {
     let w = World::build_faulty(false, RATE, 31);
     let t = w.ticket(&w.cust_a, "Race");
     let many: Vec<String> = (0..20)
-        .map(|i| crate::inbox::staff_user(&w, &format!("s{i}@acme.test"), &[]))
+        .map(|i| testkit::fixtures::staff_user(&w, &format!("s{i}@acme.test"), &[]))
         .collect();
     let b = w.bearer();
     let results: Vec<(String, u16, String)> = std::thread::scope(|s| {
@@ -141,7 +141,7 @@ fn twenty_staff_accept_at_once_and_one_holds_the_ticket() {
     assert_eq!(ticket["ticket"]["assignee_id"], winners[0].0.as_str());
     // In the winner's Working view, and nobody else's.
     for u in &many {
-        let (working, _) = crate::inbox::view(&w, u, "working");
+        let (working, _) = testkit::fixtures::view(&w, u, "working");
         assert_eq!(working.contains(&t), *u == winners[0].0, "{u}");
     }
     report("accept", 20, 1, before);
@@ -150,7 +150,7 @@ fn twenty_staff_accept_at_once_and_one_holds_the_ticket() {
 #[test]
 fn after_random_inbox_actions_each_ticket_is_in_exactly_one_view() {
     let before = client_tries();
-    crate::inbox::random_actions_in(World::build_faulty(false, RATE, 47));
+    testkit::scenarios::random_actions_in(World::build_faulty(false, RATE, 47));
     report("inbox", 200, 200, before);
 }
 
@@ -160,7 +160,7 @@ fn twenty_clicks_on_one_invitation_accept_it_once() {
     let before = client_tries();
     let w = World::build_faulty(false, RATE, 59);
     let t = w.ticket(&w.cust_a, "Invite race");
-    let dee = crate::invites::customer(&w, "dee@x.test");
+    let dee = testkit::fixtures::customer(&w, "dee@x.test");
     let r = w.as_(
         Some(&w.staff),
         "POST",
@@ -168,7 +168,7 @@ fn twenty_clicks_on_one_invitation_accept_it_once() {
         Some(json!({"email": "dee@x.test"})),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let link = crate::invites::invite_path(&w, "dee@x.test");
+    let link = testkit::fixtures::invite_path(&w, "dee@x.test");
     let statuses: Vec<u16> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..20)
             .map(|_| {
@@ -208,7 +208,7 @@ fn staff_transfer_one_ticket_at_once_and_it_has_one_assignee() {
     let w = World::build_faulty(false, RATE, 83);
     let t = w.ticket(&w.cust_a, "Transfer race");
     let many: Vec<String> = (0..8)
-        .map(|i| crate::inbox::staff_user(&w, &format!("x{i}@acme.test"), &[]))
+        .map(|i| testkit::fixtures::staff_user(&w, &format!("x{i}@acme.test"), &[]))
         .collect();
     let r = w.as_(
         Some(&many[0]),
@@ -259,7 +259,7 @@ fn staff_transfer_one_ticket_at_once_and_it_has_one_assignee() {
     let ticket = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}"), None));
     assert_eq!(ticket["ticket"]["assignee_id"], landed[0].0.as_str());
     for u in &many {
-        let (working, _) = crate::inbox::view(&w, u, "working");
+        let (working, _) = testkit::fixtures::view(&w, u, "working");
         assert_eq!(working.contains(&t), *u == landed[0].0, "{u}");
     }
     report("transfer", 7, 1, before);

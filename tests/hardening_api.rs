@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{World, actions, json_of};
+use testkit::{World, actions, json_of};
 
 fn settings(w: &World) -> Value {
     let r = w.as_(None, "GET", "/api/v1/workspace", None);
@@ -241,14 +241,11 @@ fn api_key_and_outbox_times_are_rfc3339_like_every_other() {
     }
     assert_eq!(keys[1], created, "listed as it was shown at creation");
     // The workspace's first key, shown when the workspace is made.
-    let r = crate::api::call(
+    let r = testkit::call(
         &w.host,
         "POST",
         "/api/v1/workspaces",
-        &[(
-            "Authorization",
-            &format!("Bearer {}", crate::support::ADMIN_TOKEN),
-        )],
+        &[("Authorization", &format!("Bearer {}", testkit::ADMIN_TOKEN))],
         Some(json!({"id": "initech", "name": "Initech"})),
     );
     assert_eq!(r.status, 201, "{}", r.text());
@@ -257,7 +254,7 @@ fn api_key_and_outbox_times_are_rfc3339_like_every_other() {
     // The workspace's own time, and the outbox's, are RFC 3339 too.
     let ws = json_of(&w.as_(None, "GET", "/api/v1/workspace", None));
     assert!(is_rfc3339(&ws["created_at"]), "{ws}");
-    let r = crate::api::call(
+    let r = testkit::call(
         &w.host,
         "POST",
         "/api/v1/auth/email-login",

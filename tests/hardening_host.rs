@@ -6,31 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::{HostConfig, TempDir, request, root};
-
-/// Read until the peer closes (or `limit` passes); returns what was read and
-/// whether the connection was closed by the server.
-fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
-    let t0 = Instant::now();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = limit.saturating_sub(t0.elapsed());
-        if left.is_zero() {
-            return (out, false);
-        }
-        s.set_read_timeout(Some(left.min(Duration::from_millis(250))))
-            .unwrap();
-        match s.read(&mut buf) {
-            Ok(0) => return (out, true),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(_) => return (out, true), // reset: closed too
-        }
-    }
-}
+use testkit::raw::{read_until_closed, status_of};
+use testkit::{HostConfig, TempDir, request, root};
 
 /// Whether `f` holds within 3 s (the host's stderr is read by a thread).
 fn eventually(f: impl Fn() -> bool) -> bool {
@@ -42,16 +19,6 @@ fn eventually(f: impl Fn() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     false
-}
-
-fn status_of(raw: &[u8]) -> Option<u16> {
-    let line = raw.split(|&b| b == b'\r').next()?;
-    std::str::from_utf8(line)
-        .ok()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// Stalled clients of three kinds, more of each than there are request slots,
@@ -396,15 +363,15 @@ fn outbound_connections_to_blocked_networks_are_refused_by_resolved_address() {
 /// resolves to loopback is never called; the delivery records the failure.
 #[test]
 fn shipped_runtime_config_keeps_webhooks_off_private_networks() {
-    use crate::api::{World, json_of};
     use serde_json::json;
+    use testkit::{World, json_of};
     let shipped = root().join("runtime-config/default.toml");
     let w = World::build_full(
         false,
         &[],
         &["--runtime-config-file", shipped.to_str().unwrap()],
     );
-    let rx = crate::webhooks::Receiver::start();
+    let rx = testkit::receiver::Receiver::start();
     let by_name = rx.url.replace("127.0.0.1", "localhost");
     let r = w.as_(
         Some(&w.admin),
@@ -535,8 +502,8 @@ fn outbound_requests_end_at_the_request_deadline() {
 /// tenant's silent receiver cannot make other requests wait or fail.
 #[test]
 fn work_after_the_response_holds_no_slot_and_ends_by_the_deadline() {
-    use crate::api::World;
     use serde_json::json;
+    use testkit::World;
     let w = World::build_full(
         false,
         &[],

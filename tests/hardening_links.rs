@@ -7,14 +7,14 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{World, json_of};
-use crate::shares::{Collab, share, share_link};
-use crate::support::{Resp, request};
+use testkit::fixtures::{Collab, share, share_link};
+use testkit::{Resp, request};
+use testkit::{World, json_of};
 
 /// The ticket's audit entries whose action is `action`.
 fn audit_count(w: &World, t: u64, action: &str) -> usize {
     let audit = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}/audit"), None));
-    crate::api::actions(&audit)
+    testkit::actions(&audit)
         .into_iter()
         .filter(|a| *a == action)
         .count()
@@ -23,7 +23,7 @@ fn audit_count(w: &World, t: u64, action: &str) -> usize {
 /// Shift the host's clock (from the wall clock) so that it reads about
 /// `second` seconds into a minute, `minutes` whole minutes ahead.
 fn clock_into_minute(w: &World, minutes: i64, second: i64) {
-    let now_s = crate::shares::now_ms().div_euclid(1000);
+    let now_s = testkit::fixtures::now_ms().div_euclid(1000);
     let to_next = 60 - now_s.rem_euclid(60);
     w.shift_clock(to_next + second + 60 * minutes);
 }
@@ -137,7 +137,7 @@ fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on_red
 fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on(redis: bool) {
     let mut w = World::build_full(redis, &[], &["--allow-clock-shift"]);
     let t = w.ticket(&w.cust_a, "Opened links");
-    crate::invites::customer(&w, "friend@shop.test");
+    testkit::fixtures::customer(&w, "friend@shop.test");
     let r = w.as_(
         Some(&w.admin),
         "POST",
@@ -145,9 +145,9 @@ fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on(red
         Some(json!({"email": "friend@shop.test"})),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let invite = crate::invites::invite_path(&w, "friend@shop.test");
-    crate::participants::enable(&w, false);
-    let personal = crate::participants::add(&w, t, "guest@outside.test");
+    let invite = testkit::fixtures::invite_path(&w, "friend@shop.test");
+    testkit::fixtures::enable_participants(&w, false);
+    let personal = testkit::fixtures::add_participant(&w, t, "guest@outside.test");
 
     // A crawler opening both links again and again within one minute: one
     // entry each.
@@ -226,7 +226,7 @@ fn assert_refused(r: &Resp, field: &str, what: &str) {
 fn control_characters_never_reach_email_headers() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "Headers");
-    crate::participants::enable(&w, false);
+    testkit::fixtures::enable_participants(&w, false);
     let outbox_before = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None))["emails"]
         .as_array()
         .unwrap()
@@ -296,10 +296,7 @@ fn control_characters_never_reach_email_headers() {
             "POST",
             "/api/v1/workspaces",
             &[
-                (
-                    "Authorization",
-                    &format!("Bearer {}", crate::support::ADMIN_TOKEN),
-                ),
+                ("Authorization", &format!("Bearer {}", testkit::ADMIN_TOKEN)),
                 ("Content-Type", "application/json"),
             ],
             json!({"id": "initech", "name": bad}).to_string().as_bytes(),
@@ -342,10 +339,7 @@ fn control_characters_never_reach_email_headers() {
         "POST",
         "/api/v1/workspaces",
         &[
-            (
-                "Authorization",
-                &format!("Bearer {}", crate::support::ADMIN_TOKEN),
-            ),
+            ("Authorization", &format!("Bearer {}", testkit::ADMIN_TOKEN)),
             ("Content-Type", "application/json"),
         ],
         json!({"id": "initech", "name": "Initech"})

@@ -7,8 +7,8 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{World, json_of};
-use crate::shares::{Collab, share, share_link};
+use testkit::fixtures::{Collab, share, share_link};
+use testkit::{World, json_of};
 
 /// The example: within the 50 KB input limit, but renders (nested
 /// quotes) to more than a message may take.
@@ -83,7 +83,7 @@ fn follow(w: &World, t: u64) -> Vec<u64> {
     panic!("following cursors did not end: {seqs:?}");
 }
 
-fn reply(w: &World, t: u64, body: &str) -> crate::support::Resp {
+fn reply(w: &World, t: u64, body: &str) -> testkit::Resp {
     w.as_(
         Some(&w.staff),
         "POST",
@@ -227,7 +227,7 @@ fn work_after_a_written_post_failing_never_makes_it_a_5xx_or_a_double_post() {
     );
     let b = w.bearer();
     let post = || {
-        crate::support::request(
+        testkit::request(
             &w.host.addr,
             "POST",
             &format!("/api/v1/tickets/{t}/replies"),
@@ -274,12 +274,12 @@ fn an_email_too_large_once_rendered_waits_for_staff_instead_of_failing_on_redis(
 fn an_email_too_large_once_rendered_waits_for_staff_instead_of_failing_on(redis: bool) {
     let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Links");
-    let (_, auth) = crate::inbound::postmark_url_parts(&w);
-    let to = crate::inbound::reply_address(&w, t);
+    let (_, auth) = testkit::fixtures::postmark_url_parts(&w);
+    let to = testkit::fixtures::reply_address(&w, t);
     // 49 KB of links: within the text limit, far over a message once
     // formatted.
     let text = "<http://a.test> ".repeat(3_000);
-    let r = crate::inbound::pm(
+    let r = testkit::fixtures::pm(
         &w,
         &auth,
         "cara@shop.test",
@@ -358,10 +358,10 @@ fn a_participant_reply_too_large_once_rendered_is_a_400_page_and_posts_nothing_o
 fn a_participant_reply_too_large_once_rendered_is_a_400_page_and_posts_nothing_on(redis: bool) {
     let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Guests");
-    crate::participants::enable(&w, false);
-    let link = crate::participants::add(&w, t, "guest@outside.test");
+    testkit::fixtures::enable_participants(&w, false);
+    let link = testkit::fixtures::add_participant(&w, t, "guest@outside.test");
     let form = format!("body={}", "%3E".repeat(39_000));
-    let r = crate::support::request(
+    let r = testkit::request(
         &w.host.addr,
         "POST",
         &link,

@@ -5,9 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{World, call, json_of};
-use crate::invites::{accept, as_cookie, customer, invite_path};
-use crate::support::{Resp, request, request_exact};
+use testkit::fixtures::{accept, as_cookie, customer, invite_path};
+use testkit::{Resp, request, request_exact};
+use testkit::{World, call, json_of};
 
 /// The configured public origin of the test hosts (spin.toml's default).
 const PUBLIC_ORIGIN: &str = "http://127.0.0.1:3000";
@@ -361,13 +361,13 @@ fn cookie_changes_from_another_site_are_refused() {
 fn share_page_forms_from_another_site_are_refused() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "Parcel lost");
-    crate::shares::share(
+    testkit::fixtures::share(
         &w,
         t,
         json!({"email": "dock@carrier.test", "subject": "Where is it?"}),
     );
-    let link = crate::shares::share_link(&w, "dock@carrier.test");
-    let mut c = crate::shares::Collab::new(&w, &link);
+    let link = testkit::fixtures::share_link(&w, "dock@carrier.test");
+    let mut c = testkit::fixtures::Collab::new(&w, &link);
     let form = ("Content-Type", "application/x-www-form-urlencoded");
     // Without a session: asking for a code from another site.
     let r = request(
@@ -411,8 +411,8 @@ fn share_page_forms_from_another_site_are_refused() {
 fn participant_page_forms_from_another_site_are_refused() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "Guests welcome");
-    crate::participants::enable(&w, false);
-    let link = crate::participants::add(&w, t, "guest@outside.test");
+    testkit::fixtures::enable_participants(&w, false);
+    let link = testkit::fixtures::add_participant(&w, t, "guest@outside.test");
     let form = ("Content-Type", "application/x-www-form-urlencoded");
     for r in [
         request(
@@ -472,12 +472,12 @@ fn the_right_code_sent_twice_does_not_lock_the_share_on_redis() {
 fn the_right_code_sent_twice_does_not_lock_the_share_on(redis: bool) {
     let w = World::build(redis);
     let t = w.ticket(&w.cust_a, "Double click");
-    crate::shares::share(
+    testkit::fixtures::share(
         &w,
         t,
         json!({"email": "dock@carrier.test", "subject": "Where is it?"}),
     );
-    let link = crate::shares::share_link(&w, "dock@carrier.test");
+    let link = testkit::fixtures::share_link(&w, "dock@carrier.test");
     let form = ("Content-Type", "application/x-www-form-urlencoded");
     let sent = request(&w.host.addr, "POST", &link, &[form], b"action=send_code");
     assert_eq!(sent.status, 200, "{}", sent.text());
@@ -489,7 +489,7 @@ fn the_right_code_sent_twice_does_not_lock_the_share_on(redis: bool) {
         .and_then(|s| s.split('"').next())
         .expect("the verify form carries a one-time field")
         .to_string();
-    let code = crate::shares::code_for(&w, "dock@carrier.test");
+    let code = testkit::fixtures::code_for(&w, "dock@carrier.test");
     let body = format!("action=verify&code={code}&once={once}");
     // Verify clicked six times at once: more than the five wrong tries that
     // lock a share, were repeats counted.

@@ -6,40 +6,11 @@
 //! credentials, signatures, stale and future timestamps, replays, and
 //! malformed or oversize bodies writing nothing.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::api::{World, json_of};
-use crate::support::{Resp, request};
-
-pub fn postmark_url_parts(w: &World) -> (String, String) {
-    let r = w.as_(
-        Some(&w.admin),
-        "POST",
-        "/api/v1/webhooks/inbound/postmark",
-        None,
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let v = json_of(&r);
-    let url = v["url"].as_str().unwrap();
-    assert!(
-        url.contains("://inbound:") && url.ends_with("/hooks/postmark/acme"),
-        "{url}"
-    );
-    let basic = base64(&format!("inbound:{}", v["password"].as_str().unwrap()));
-    ("/hooks/postmark/acme".into(), format!("Basic {basic}"))
-}
-
-pub fn base64(s: &str) -> String {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import base64,sys;print(base64.b64encode(sys.argv[1].encode()).decode())",
-        ])
-        .arg(s)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use testkit::fixtures::{pm, postmark_url_parts, reply_address};
+use testkit::{Resp, request};
+use testkit::{World, json_of};
 
 fn hmac_hex(key: &str, msg: &str) -> String {
     let out = std::process::Command::new("python3")
@@ -52,35 +23,6 @@ fn hmac_hex(key: &str, msg: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-pub fn pm(
-    w: &World,
-    auth: &str,
-    from: &str,
-    to: &str,
-    msg_id: &str,
-    text: &str,
-    extra_headers: Value,
-) -> Resp {
-    let mut headers = vec![json!({"Name": "Message-ID", "Value": format!("<{msg_id}>")})];
-    headers.extend(extra_headers.as_array().cloned().unwrap_or_default());
-    let body = json!({
-        "From": from, "FromFull": {"Email": from, "Name": "Sender Name"},
-        "To": to, "ToFull": [{"Email": to}], "Subject": "Re: ticket",
-        "MessageID": "pm-id", "TextBody": text, "StrippedTextReply": "",
-        "Headers": headers, "Attachments": [],
-    });
-    request(
-        &w.host.addr,
-        "POST",
-        "/hooks/postmark/acme",
-        &[
-            ("Authorization", auth),
-            ("Content-Type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    )
 }
 
 fn thread_texts(w: &World, t: u64) -> Vec<(String, String)> {
@@ -101,11 +43,6 @@ fn thread_texts(w: &World, t: u64) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-pub fn reply_address(w: &World, t: u64) -> String {
-    let v = json_of(&w.as_(Some(&w.staff), "GET", &format!("/api/v1/tickets/{t}"), None));
-    v["ticket"]["reply_address"].as_str().unwrap().to_string()
 }
 
 fn set_auto_add(w: &World, on: bool) {
@@ -442,7 +379,7 @@ fn postmark_mail_lands_in_its_ticket_once_and_strangers_wait_for_review() {
         );
     }
     let audit = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}/audit"), None));
-    let actions = crate::api::actions(&audit);
+    let actions = testkit::actions(&audit);
     for a in [
         "email.held",
         "email.approved",

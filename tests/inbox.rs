@@ -7,53 +7,12 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{World, json_of};
-use crate::support::request;
+use testkit::fixtures::{staff_user, view};
+use testkit::request;
+use testkit::scenarios::random_actions_in;
+use testkit::{World, json_of};
 
-pub fn staff_user(w: &World, email: &str, queues: &[&str]) -> String {
-    let r = w.as_(
-        None,
-        "PUT",
-        "/api/v1/users",
-        Some(json!({"email": email, "name": email.split('@').next().unwrap(), "role": "staff", "queues": queues})),
-    );
-    assert!(r.status == 201 || r.status == 200, "{}", r.text());
-    json_of(&r)["user"]["id"].as_str().unwrap().to_string()
-}
-
-/// Every ticket number of a view, following cursors.
-pub fn view(w: &World, user: &str, name: &str) -> (Vec<u64>, Value) {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let q = cursor
-            .as_ref()
-            .map(|c| format!("&cursor={c}"))
-            .unwrap_or_default();
-        let r = w.as_(
-            Some(user),
-            "GET",
-            &format!("/api/v1/inbox?view={name}&limit=7{q}"),
-            None,
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        let v = json_of(&r);
-        let counts = v["counts"].clone();
-        out.extend(
-            v["tickets"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["number"].as_u64().unwrap()),
-        );
-        match v["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return (out, counts),
-        }
-    }
-}
-
-fn act(w: &World, user: &str, t: u64, action: &str, body: Option<Value>) -> crate::support::Resp {
+fn act(w: &World, user: &str, t: u64, action: &str, body: Option<Value>) -> testkit::Resp {
     w.as_(
         Some(user),
         "POST",
@@ -282,7 +241,7 @@ fn views_counts_accept_transfer_return() {
     assert!(view(&w, &sue, "resolved").0.is_empty());
     assert!(view(&w, &sue, "pending").0.contains(&t[0]));
     let audit = json_of(&w.as_(None, "GET", "/api/v1/audit?limit=5000", None));
-    let actions = crate::api::actions(&audit);
+    let actions = testkit::actions(&audit);
     for a in ["ticket.assigned", "ticket.transferred", "ticket.returned"] {
         assert!(actions.contains(&a), "{a}");
     }
@@ -291,116 +250,6 @@ fn views_counts_accept_transfer_return() {
 #[test]
 fn after_200_concurrent_random_actions_each_ticket_is_in_exactly_one_view() {
     random_actions_in(World::build(false));
-}
-
-/// 8 clients × 25 random accepts, returns, transfers, resolves and reopens
-/// on 10 tickets among 5 staff; then every ticket is in exactly one view,
-/// the one its record says, and every count is right.
-pub fn random_actions_in(w: World) {
-    let staff: Vec<String> = (0..5)
-        .map(|i| staff_user(&w, &format!("r{i}@acme.test"), &[]))
-        .collect();
-    let tickets: Vec<u64> = (0..10)
-        .map(|i| w.ticket(&w.cust_a, &format!("Random {i}")))
-        .collect();
-    let b = w.bearer();
-    std::thread::scope(|s| {
-        for c in 0..8u64 {
-            let (addr, b, staff, tickets) = (
-                w.host.addr.clone(),
-                b.clone(),
-                staff.clone(),
-                tickets.clone(),
-            );
-            s.spawn(move || {
-                // A small deterministic generator per client.
-                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (c + 1);
-                let mut next = move || {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x
-                };
-                for _ in 0..25 {
-                    let t = tickets[(next() % tickets.len() as u64) as usize];
-                    let who = &staff[(next() % staff.len() as u64) as usize];
-                    let (action, body) = match next() % 6 {
-                        0 | 1 => ("accept", String::new()),
-                        2 => ("return", String::new()),
-                        3 => {
-                            let to = &staff[(next() % staff.len() as u64) as usize];
-                            ("transfer", json!({"to": to}).to_string())
-                        }
-                        4 => ("resolve", String::new()),
-                        _ => ("reopen", String::new()),
-                    };
-                    let mut h = vec![
-                        ("Authorization", b.as_str()),
-                        ("Ticketshare-Act-As", who.as_str()),
-                    ];
-                    if !body.is_empty() {
-                        h.push(("Content-Type", "application/json"));
-                    }
-                    let r = request(
-                        &addr,
-                        "POST",
-                        &format!("/api/v1/tickets/{t}/{action}"),
-                        &h,
-                        body.as_bytes(),
-                    );
-                    assert!(
-                        matches!(r.status, 200 | 409),
-                        "{action}: {} {}",
-                        r.status,
-                        r.text()
-                    );
-                }
-            });
-        }
-    });
-    // Collect every view and compare with the tickets themselves.
-    let (pending, counts) = view(&w, &w.admin, "pending");
-    let (resolved, _) = view(&w, &w.admin, "resolved");
-    let mut seen: Vec<(u64, String)> = pending
-        .iter()
-        .map(|n| (*n, "pending".to_string()))
-        .collect();
-    seen.extend(resolved.iter().map(|n| (*n, "resolved".to_string())));
-    let mut working_total = 0;
-    for s in &staff {
-        let (mine, c) = view(&w, s, "working");
-        assert_eq!(
-            c["working"].as_u64().unwrap() as usize,
-            mine.len(),
-            "working count of {s}"
-        );
-        working_total += mine.len();
-        seen.extend(mine.iter().map(|n| (*n, format!("working/{s}"))));
-    }
-    assert_eq!(counts["pending"].as_u64().unwrap() as usize, pending.len());
-    assert_eq!(
-        counts["resolved"].as_u64().unwrap() as usize,
-        resolved.len()
-    );
-    assert_eq!(
-        pending.len() + resolved.len() + working_total,
-        tickets.len(),
-        "{seen:?}"
-    );
-    for t in &tickets {
-        let here: Vec<&(u64, String)> = seen.iter().filter(|(n, _)| n == t).collect();
-        assert_eq!(here.len(), 1, "ticket {t} in {here:?}");
-        let tk =
-            json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}"), None))["ticket"].clone();
-        let expected = if tk["status"] == "resolved" {
-            "resolved".to_string()
-        } else if let Some(a) = tk["assignee_id"].as_str() {
-            format!("working/{a}")
-        } else {
-            "pending".to_string()
-        };
-        assert_eq!(here[0].1, expected, "ticket {t}: {tk}");
-    }
 }
 
 /// Search until `want` holds (messages are indexed right after the

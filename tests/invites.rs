@@ -2,53 +2,11 @@
 //! the emailed link, read and post through the one reply path, revoke; links
 //! are single use and every dead link looks the same.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::api::{World, call, json_of};
-use crate::support::{Resp, request};
-
-pub fn customer(w: &World, email: &str) -> String {
-    let r = w.as_(
-        None,
-        "PUT",
-        "/api/v1/users",
-        Some(json!({"email": email, "name": email.split('@').next().unwrap(), "role": "customer"})),
-    );
-    assert!(r.status == 201 || r.status == 200, "{}", r.text());
-    json_of(&r)["user"]["id"].as_str().unwrap().to_string()
-}
-
-/// The accept link path (`/i/<link>`) from the newest email to `to`.
-pub fn invite_path(w: &World, to: &str) -> String {
-    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
-    let email = outbox["emails"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["to"] == to)
-        .unwrap_or_else(|| panic!("no email to {to}"));
-    let text = email["text"].as_str().unwrap();
-    let url = text.split_whitespace().find(|w| w.contains("/i/")).unwrap();
-    format!("/i/{}", url.split("/i/").nth(1).unwrap())
-}
-
-pub fn accept(w: &World, path: &str) -> (Resp, Option<String>) {
-    let r = request(
-        &w.host.addr,
-        "POST",
-        path,
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        b"",
-    );
-    let cookie = r
-        .header("set-cookie")
-        .map(|c| c.split(';').next().unwrap().to_string());
-    (r, cookie)
-}
-
-pub fn as_cookie(w: &World, cookie: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
-    call(&w.host, method, path, &[("Cookie", cookie)], body)
-}
+use testkit::fixtures::{accept, as_cookie, customer, invite_path};
+use testkit::{Resp, request};
+use testkit::{World, call, json_of};
 
 #[test]
 fn coffee_survey_scenario() {

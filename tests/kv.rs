@@ -2,7 +2,7 @@
 //! and a real redis-server): basic operations, persistence across a restart,
 //! access-denied, exact parallel increments, exactly-one CAS create, size limits.
 
-use crate::support::{Host, HostConfig, Redis, TempDir};
+use testkit::{Host, HostConfig, Redis, TempDir};
 
 /// Which backend a contract run uses.
 enum Backend {
@@ -54,7 +54,7 @@ fn parallel_increments(host: &Host) {
         for _ in 0..200 {
             let addr = addr.clone();
             s.spawn(move || {
-                let r = crate::support::request(
+                let r = testkit::request(
                     &addr,
                     "POST",
                     "/wasi-kv/increment?key=counter&delta=1",
@@ -79,7 +79,7 @@ fn parallel_cas_creates(host: &Host) {
             .map(|i| {
                 let addr = addr.clone();
                 s.spawn(move || {
-                    crate::support::request(
+                    testkit::request(
                         &addr,
                         "POST",
                         "/wasi-kv/create?key=once",
@@ -112,8 +112,7 @@ fn cas_retry_loop(host: &Host) {
         for _ in 0..20 {
             let addr = addr.clone();
             s.spawn(move || {
-                let r =
-                    crate::support::request(&addr, "POST", "/wasi-kv/append?key=log", &[], b"x");
+                let r = testkit::request(&addr, "POST", "/wasi-kv/append?key=log", &[], b"x");
                 assert_eq!(r.status, 200, "{}", r.text());
             });
         }

@@ -4,9 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{World, call, json_of};
-use crate::invites::{accept, as_cookie, customer, invite_path};
-use crate::participants::{enable, link_to};
+use testkit::fixtures::{accept, as_cookie, customer, invite_path};
+use testkit::fixtures::{enable_participants, participant_link};
+use testkit::{World, call, json_of};
 
 /// A ticket with one accepted delegate (returns their session), one pending
 /// invite and one guest participant; returns the links too.
@@ -45,11 +45,11 @@ fn linked_ticket(w: &World, subject: &str, n: &str) -> Linked {
         t,
         delegate_cookie: cookie.expect("accepting signs in"),
         pending_invite: invite_path(w, &pending),
-        participant_link: link_to(w, &guest),
+        participant_link: participant_link(w, &guest),
     }
 }
 
-fn action(w: &World, user: &str, t: u64, what: &str, body: Option<Value>) -> crate::support::Resp {
+fn action(w: &World, user: &str, t: u64, what: &str, body: Option<Value>) -> testkit::Resp {
     w.as_(
         Some(user),
         "POST",
@@ -82,7 +82,7 @@ fn links_work(w: &World, l: &Linked) -> [bool; 3] {
 #[test]
 fn deleting_a_ticket_revokes_every_link_at_once() {
     let w = World::build(false);
-    enable(&w, false);
+    enable_participants(&w, false);
     let l = linked_ticket(&w, "To be deleted", "d");
     assert_eq!(links_work(&w, &l), [true, true, true]);
     // Customers may see the ticket but not delete it; outsiders do not see it.
@@ -188,7 +188,7 @@ fn deleting_a_ticket_revokes_every_link_at_once() {
 #[test]
 fn resolving_revokes_links_only_when_the_workspace_says_so() {
     let w = World::build(false);
-    enable(&w, false);
+    enable_participants(&w, false);
     let l = linked_ticket(&w, "Resolve me", "r");
     // Only a resolved ticket reopens.
     assert_eq!(action(&w, &w.staff, l.t, "reopen", None).status, 409);
@@ -228,7 +228,7 @@ fn resolving_revokes_links_only_when_the_workspace_says_so() {
     // The same Idempotency-Key replays instead of acting twice.
     let key_call = |k: &str| {
         let b = w.bearer();
-        crate::support::request(
+        testkit::request(
             &w.host.addr,
             "POST",
             &format!("/api/v1/tickets/{}/reopen", l.t),
@@ -249,7 +249,7 @@ fn resolving_revokes_links_only_when_the_workspace_says_so() {
 #[test]
 fn link_tokens_are_never_stored_in_clear() {
     let mut w = World::build(false);
-    enable(&w, false);
+    enable_participants(&w, false);
     let l = linked_ticket(&w, "Secrets", "s");
     // A sign-in link by email too.
     let r = call(

@@ -1,9 +1,9 @@
 //! Integration tests: every module starts real `ticketshare-host` processes on
-//! free ports and talks HTTP to them. Shared helpers live in `support`.
+//! free ports and talks HTTP to them. Everything modules share (hosts, Redis,
+//! the HTTP client, the seeded world, fixtures) comes from the `testkit`
+//! crate; no module exports to another.
 
-mod support;
-
-pub mod api;
+mod api;
 mod browser;
 mod faults;
 mod hardening_api;
@@ -11,15 +11,15 @@ mod hardening_host;
 mod hardening_links;
 mod hardening_posts;
 mod hardening_sessions;
-pub mod inbound;
-pub mod inbox;
-pub mod invites;
+mod inbound;
+mod inbox;
+mod invites;
 mod kv;
 mod lifecycle;
 mod pages;
 mod participants;
 mod routing;
 mod runtime;
-pub mod shares;
+mod shares;
 mod sweep;
-pub mod webhooks;
+mod webhooks;

@@ -1,7 +1,7 @@
 //! The real application's `pages` component, served from `static/` by the host
 //! exactly as `cargo xtask up` runs it.
 
-use crate::support::{HostConfig, TempDir, request};
+use testkit::{HostConfig, TempDir, request};
 
 #[test]
 fn index_and_assets() {

@@ -5,49 +5,9 @@
 
 use serde_json::json;
 
-use crate::api::{World, call, json_of};
-use crate::support::request;
-
-pub fn enable(w: &World, copy: bool) {
-    let r = w.as_(
-        Some(&w.admin),
-        "PATCH",
-        "/api/v1/workspace/settings",
-        Some(json!({"participants_enabled": true, "copy_participants": copy})),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-}
-
-/// Staff add `email` to ticket `t` as a participant; returns their personal
-/// link's path (from the email it was sent in).
-pub fn add(w: &World, t: u64, email: &str) -> String {
-    let r = w.as_(
-        Some(&w.staff),
-        "POST",
-        &format!("/api/v1/tickets/{t}/participants"),
-        Some(json!({"email": email})),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    link_to(w, email)
-}
-
-pub fn link_to(w: &World, to: &str) -> String {
-    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
-    let email = outbox["emails"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["to"] == to)
-        .unwrap_or_else(|| panic!("no email to {to}"));
-    let url = email["text"]
-        .as_str()
-        .unwrap()
-        .split_whitespace()
-        .find(|s| s.contains("/p/"))
-        .unwrap()
-        .to_string();
-    format!("/p/{}", url.split("/p/").nth(1).unwrap())
-}
+use testkit::fixtures::{enable_participants, participant_link};
+use testkit::request;
+use testkit::{World, call, json_of};
 
 fn emails_to(w: &World, to: &str) -> usize {
     let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
@@ -79,7 +39,7 @@ fn guests_take_part_through_their_personal_link() {
         "the feature is off by default: {}",
         off.text()
     );
-    enable(&w, false);
+    enable_participants(&w, false);
     let r = add("guest@outside.test");
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(json_of(&r)["participant"]["guest"], true);
@@ -98,7 +58,7 @@ fn guests_take_part_through_their_personal_link() {
     );
     assert_eq!(internal.status, 201);
 
-    let link = link_to(&w, "guest@outside.test");
+    let link = participant_link(&w, "guest@outside.test");
     let page = call(&w.host, "GET", &link, &[], None);
     assert_eq!(page.status, 200);
     let html = page.text();
@@ -190,7 +150,7 @@ fn guests_take_part_through_their_personal_link() {
 #[test]
 fn reply_validation_by_email() {
     let w = World::build(false);
-    enable(&w, false);
+    enable_participants(&w, false);
     let t = w.ticket(&w.cust_a, "Validation");
     w.as_(
         Some(&w.staff),
@@ -252,7 +212,7 @@ fn reply_validation_by_email() {
 #[test]
 fn copy_participants_emails_each_participant_separately() {
     let w = World::build(false);
-    enable(&w, true);
+    enable_participants(&w, true);
     let t = w.ticket(&w.cust_a, "Copies");
     for e in ["p1@x.test", "p2@x.test", "p3@x.test"] {
         assert_eq!(
@@ -324,7 +284,7 @@ fn copy_participants_emails_each_participant_separately() {
     links.dedup();
     assert_eq!(links.len(), n, "every email carries its own link");
     // A participant replying through their page notifies the others, not themselves.
-    let link = link_to(&w, "p1@x.test");
+    let link = participant_link(&w, "p1@x.test");
     let r = request(
         &w.host.addr,
         "POST",
@@ -343,7 +303,7 @@ fn copy_participants_emails_each_participant_separately() {
 #[test]
 fn admins_see_every_live_link_and_revoke_from_there() {
     let w = World::build(false);
-    enable(&w, false);
+    enable_participants(&w, false);
     let t1 = w.ticket(&w.cust_a, "One");
     let t2 = w.ticket(&w.cust_b, "Two");
     for (t, email) in [(t1, "oz@else.test")] {

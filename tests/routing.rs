@@ -1,7 +1,7 @@
 //! Routing precedence and Spin's request headers, as a table of cases; the
 //! well-known endpoints; 404 with an empty body when nothing matches.
 
-use crate::support::{HostConfig, TempDir};
+use testkit::{HostConfig, TempDir};
 
 fn header_map(body: &str) -> std::collections::BTreeMap<String, String> {
     body.lines()
@@ -138,7 +138,7 @@ fn well_known_and_not_found() {
         &manifest,
         format!(
             "spin_manifest_version = 2\n[application]\nname = \"nf\"\n[[trigger.http]]\nroute = \"/only\"\ncomponent = \"c\"\n[component.c]\nsource = \"{}\"\n",
-            crate::support::root().join("target/wasm32-wasip2/release/hello.wasm").display()
+            testkit::root().join("target/wasm32-wasip2/release/hello.wasm").display()
         ),
     )
     .unwrap();

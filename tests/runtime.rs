@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::support::{ADMIN_TOKEN, HostConfig, TempDir, request, root};
+use testkit::{ADMIN_TOKEN, HostConfig, TempDir, request, root};
 
 #[test]
 fn variables_env_and_files() {
@@ -138,7 +138,7 @@ fn endless_loop_is_stopped_at_the_deadline() {
     let addr = host.addr.clone();
     let t0 = Instant::now();
     let looping =
-        std::thread::spawn(move || crate::support::request(&addr, "GET", "/fault/loop", &[], b""));
+        std::thread::spawn(move || testkit::request(&addr, "GET", "/fault/loop", &[], b""));
     // While it loops, other requests are still served: this one finishes
     // before the looping request has been stopped.
     std::thread::sleep(Duration::from_millis(200));
@@ -185,7 +185,7 @@ fn eventually(f: impl Fn() -> bool) -> bool {
     false
 }
 
-fn guest_now(host: &crate::support::Host) -> i64 {
+fn guest_now(host: &testkit::Host) -> i64 {
     host.get("/fault/now").text().parse().unwrap()
 }
 

@@ -7,20 +7,9 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{World, json_of};
-use crate::support::{Resp, request};
-
-/// The newest email of `kind` to `to`.
-fn email(w: &World, to: &str, kind: &str) -> Value {
-    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
-    outbox["emails"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["to"] == to && e["kind"] == kind)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {kind} email to {to}"))
-}
+use testkit::fixtures::{Collab, code_for, email, now_ms, share, share_link};
+use testkit::{Resp, request};
+use testkit::{World, json_of};
 
 fn count_emails(w: &World, to: &str, kind: &str) -> usize {
     let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
@@ -30,38 +19,6 @@ fn count_emails(w: &World, to: &str, kind: &str) -> usize {
         .iter()
         .filter(|e| e["to"] == to && e["kind"] == kind)
         .count()
-}
-
-/// The `/s/...` path of the newest share email to `to`.
-pub fn share_link(w: &World, to: &str) -> String {
-    let text = email(w, to, "share_link")["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let url = text.split_whitespace().find(|s| s.contains("/s/")).unwrap();
-    format!("/s/{}", url.split("/s/").nth(1).unwrap())
-}
-
-/// The code of the newest code email to `to`.
-pub fn code_for(w: &World, to: &str) -> String {
-    let text = email(w, to, "share_code")["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let i = text.find("Your code is ").unwrap() + "Your code is ".len();
-    text[i..i + 6].to_string()
-}
-
-/// Share ticket `t` as the admin; returns the share.
-pub fn share(w: &World, t: u64, body: Value) -> Value {
-    let r = w.as_(
-        Some(&w.admin),
-        "POST",
-        &format!("/api/v1/tickets/{t}/shares"),
-        Some(body),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    json_of(&r)["share"].clone()
 }
 
 /// `POST .../shares/<id>/<action>` as the admin.
@@ -86,115 +43,6 @@ fn shares_of(w: &World, t: u64) -> Vec<Value> {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     json_of(&r)["shares"].as_array().unwrap().clone()
-}
-
-/// A collaborator's browser: the cookie it holds for one share.
-pub struct Collab<'a> {
-    w: &'a World,
-    pub link: String,
-    pub cookie: Option<String>,
-}
-
-impl<'a> Collab<'a> {
-    pub fn new(w: &'a World, link: &str) -> Self {
-        Collab {
-            w,
-            link: link.to_string(),
-            cookie: None,
-        }
-    }
-
-    fn headers(&self, extra: &[(&'a str, &'a str)]) -> Vec<(String, String)> {
-        let mut h: Vec<(String, String)> = extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        if let Some(c) = &self.cookie {
-            h.push(("Cookie".into(), c.clone()));
-        }
-        h
-    }
-
-    fn send(&self, method: &str, path: &str, extra: &[(&'a str, &'a str)], body: &[u8]) -> Resp {
-        let h = self.headers(extra);
-        let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        request(&self.w.host.addr, method, path, &refs, body)
-    }
-
-    pub fn get(&self) -> Resp {
-        self.send("GET", &self.link, &[], b"")
-    }
-
-    pub fn form(&mut self, body: &str) -> Resp {
-        let r = self.send(
-            "POST",
-            &self.link.clone(),
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            body.as_bytes(),
-        );
-        if let Some(c) = r.header("set-cookie") {
-            self.cookie = Some(c.split(';').next().unwrap().to_string());
-        }
-        r
-    }
-
-    /// Ask for a code, read it from the outbox, enter it.
-    pub fn verify(&mut self, email: &str) -> Resp {
-        let r = self.form("action=send_code");
-        assert_eq!(r.status, 200, "{}", r.text());
-        let code = code_for(self.w, email);
-        let r = self.form(&format!("action=verify&code={code}"));
-        assert_eq!(r.status, 303, "{}", r.text());
-        r
-    }
-
-    /// Post a reply with files (multipart, as the page's form does), with
-    /// the form's one-time field from a fresh rendering of the page.
-    pub fn reply(&self, body: &str, files: &[(&str, &[u8])]) -> Resp {
-        let page = self.get().text();
-        let once = page
-            .split("name=\"once\" value=\"")
-            .nth(1)
-            .map(|s| s.split('"').next().unwrap().to_string());
-        self.reply_with(body, files, once.as_deref())
-    }
-
-    /// Post a reply with a given one-time field (`None`: without one).
-    pub fn reply_with(&self, body: &str, files: &[(&str, &[u8])], once: Option<&str>) -> Resp {
-        let b = "----tsBoundary7MA4YWxk";
-        let mut out = Vec::new();
-        let mut field = |name: &str, filename: Option<&str>, data: &[u8]| {
-            out.extend_from_slice(format!("--{b}\r\n").as_bytes());
-            match filename {
-                Some(f) => out.extend_from_slice(
-                    format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-                ),
-                None => out.extend_from_slice(
-                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
-                ),
-            }
-            out.extend_from_slice(data);
-            out.extend_from_slice(b"\r\n");
-        };
-        field("action", None, b"reply");
-        if let Some(o) = once {
-            field("once", None, o.as_bytes());
-        }
-        field("body", None, body.as_bytes());
-        for (name, data) in files {
-            field("files", Some(name), data);
-        }
-        out.extend_from_slice(format!("--{b}--\r\n").as_bytes());
-        let ct = format!("multipart/form-data; boundary={b}");
-        let h = self.headers(&[]);
-        let mut refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        refs.push(("Content-Type", &ct));
-        request(&self.w.host.addr, "POST", &self.link, &refs, &out)
-    }
-
-    pub fn fetch(&self, path: &str) -> Resp {
-        self.send("GET", path, &[], b"")
-    }
 }
 
 fn assert_link_headers(r: &Resp) {
@@ -235,13 +83,6 @@ fn rfc3339_ms(s: &str) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     ((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + ms
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// Set the host's clock so that it reads `target` ms (to the second, rounded
@@ -617,7 +458,7 @@ fn a_collaborator_verifies_reads_and_replies_with_external_notes() {
     assert_eq!(list[0]["state"], "active");
     assert!(list[0]["last_opened_at"].is_string());
     let audit = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}/audit"), None));
-    let actions = crate::api::actions(&audit);
+    let actions = testkit::actions(&audit);
     for a in [
         "share.created",
         "share.email_sent",

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::api::{call, fill_path, json_of, spec_auth, spec_world};
-use crate::support::ADMIN_TOKEN;
-use crate::support::{Resp, request};
+use testkit::ADMIN_TOKEN;
+use testkit::fixtures::{fill_path, spec_auth, spec_world};
+use testkit::{Resp, request};
+use testkit::{call, json_of};
 
 fn assert_json_4xx(r: &Resp, what: &str) {
     assert!(

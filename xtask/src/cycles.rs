@@ -32,7 +32,7 @@ pub fn cycles(args: &[String]) -> Result<(), String> {
             "unknown argument {other} (usage: cycles [--graph])"
         ));
     }
-    let crates = workspace_graphs(&crate::root())?;
+    let crates = workspace_graphs(&testkit::root())?;
     if graph {
         for g in &crates {
             print!("{}", g.render_graph());
@@ -860,7 +860,7 @@ mod tests {
     /// The repository itself: no crate may have a module cycle.
     #[test]
     fn no_module_cycles_in_the_workspace() {
-        let graphs = workspace_graphs(&crate::root()).expect("the workspace scans");
+        let graphs = workspace_graphs(&testkit::root()).expect("the workspace scans");
         assert!(
             graphs
                 .iter()

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::root;
+use testkit::root;
 
 const TARGETS: &[&str] = &[
     "manifest",
@@ -60,7 +60,7 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
     if chosen.is_empty() {
         chosen = TARGETS.to_vec();
     }
-    let cargo_fuzz = crate::cargo_tool("cargo-fuzz", None, "cargo-fuzz")?;
+    let cargo_fuzz = crate::setup::cargo_tool("cargo-fuzz", None, "cargo-fuzz")?;
     let fuzz_dir = root().join("fuzz");
     let target_dir = root().join("target/fuzz");
     let mut outcomes = Vec::new();

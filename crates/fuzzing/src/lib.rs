@@ -147,122 +147,80 @@ fn body_json(r: &Response) -> Value {
     serde_json::from_slice(&r.body).unwrap_or(Value::Null)
 }
 
+/// The API in process over a memory store: the transport the test kit's
+/// seeding builder runs over here (routes to components as `spin.toml`
+/// says).
+struct Native {
+    kv: MemKv,
+    random: std::cell::RefCell<Box<dyn FnMut() -> [u8; 32]>>,
+}
+
+impl testkit::seed::Transport for Native {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
+        let req = json_req(method, path, headers, body.cloned().unwrap_or(Value::Null));
+        let handler = handler_for(&req.path).ok_or(format!("no component serves {path}"))?;
+        let r = env_call(&self.kv, &mut *self.random.borrow_mut(), handler, &req);
+        Ok((r.status, body_json(&r)))
+    }
+}
+
 /// Build (once) a workspace with an admin, staff, a customer, a ticket with
-/// a reply, a share, and Postmark inbound set up.
+/// a reply, a share, and Postmark inbound set up, with the test kit's
+/// seeding builder (`testkit::seed`).
 pub fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
-        let kv = MemKv::new();
-        let mut random = counter_random();
-        let mut call = |h: fn(&mut Env, &Request) -> Response, req: Request| {
-            let r = env_call(&kv, &mut random, h, &req);
-            assert!(
-                r.status < 300,
-                "seeding {} {}: {} {}",
-                req.method,
-                req.path,
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            );
-            body_json(&r)
+        use testkit::seed::{User, Workspace, link_in};
+        let native = Native {
+            kv: MemKv::new(),
+            random: std::cell::RefCell::new(Box::new(counter_random())),
         };
-        let admin = format!("Bearer {ADMIN_TOKEN}");
-        let v = call(
-            api::handle_tickets,
-            json_req(
-                "POST",
-                "/api/v1/workspaces",
-                &[("authorization", &admin)],
-                json!({"id": "fz", "name": "Fuzz"}),
-            ),
-        );
-        let key = format!("Bearer {}", v["secret"].as_str().unwrap());
-        let auth = [("authorization", key.as_str())];
-        let mut user = |email: &str, role: &str| {
-            let v = call(
-                api::handle_tickets,
-                json_req(
-                    "PUT",
-                    "/api/v1/users",
-                    &auth,
-                    json!({"email": email, "name": email, "role": role,
-                           "permissions": if role == "staff" { vec!["external_share"] } else { vec![] }}),
-                ),
-            );
-            v["user"]["id"].as_str().unwrap().to_string()
-        };
-        let customer = user("cus@fz.test", "customer");
-        let staff = user("sam@fz.test", "staff");
-        let admin_user = user("ada@fz.test", "admin");
-        call(
-            api::handle_tickets,
-            json_req(
-                "POST",
-                "/api/v1/tickets",
-                &[auth[0], ("ticketshare-act-as", &customer)],
-                json!({"subject": "Parcel", "body": "Where is **it**?"}),
-            ),
-        );
-        call(
-            api::handle_replies,
-            json_req(
-                "POST",
-                "/api/v1/tickets/1/replies",
-                &[auth[0], ("ticketshare-act-as", &staff)],
-                json!({"body": "On its way."}),
-            ),
-        );
-        call(
-            api::handle_shares,
-            json_req(
-                "POST",
-                "/api/v1/tickets/1/shares",
-                &auth,
-                json!({"email": "dock@carrier.test", "subject": "Parcel"}),
-            ),
-        );
-        let pm = call(
-            api::handle_webhooks,
-            json_req("POST", "/api/v1/webhooks/inbound/postmark", &auth, Value::Null),
-        );
-        let outbox = call(
-            api::handle_tickets,
-            json_req("GET", "/api/v1/outbox", &auth, Value::Null),
-        );
-        let share = outbox["emails"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["text"].as_str())
-            .find_map(|t| t.split_whitespace().find_map(|w| w.split_once("/s/")))
-            .map(|(_, l)| l.to_string())
-            .unwrap_or_default();
-        let basic = domain::token::base64_std(
-            format!("inbound:{}", pm["password"].as_str().unwrap_or_default()).as_bytes(),
-        );
-        let reply_to = {
-            let t = call(
-                api::handle_tickets,
-                json_req(
-                    "GET",
-                    "/api/v1/tickets/1",
-                    &[auth[0], ("ticketshare-act-as", &staff)],
-                    Value::Null,
-                ),
-            );
-            t["ticket"]["reply_address"].as_str().unwrap_or_default().to_string()
-        };
-        World {
-            snapshot: kv.dump(),
-            vars: vec![
-                ("$KEY", key.trim_start_matches("Bearer ").to_string()),
+        let seeded = (|| -> Result<Vec<(&'static str, String)>, String> {
+            let ws = Workspace::create(&native, ADMIN_TOKEN, "fz", "Fuzz")?;
+            let user = |email: &str, role: &str| {
+                let perms: &[&str] = if role == "staff" {
+                    &["external_share"]
+                } else {
+                    &[]
+                };
+                ws.user(&User {
+                    permissions: perms,
+                    ..User::new(email, role)
+                })
+                .map(|(id, _)| id)
+            };
+            let customer = user("cus@fz.test", "customer")?;
+            let staff = user("sam@fz.test", "staff")?;
+            let admin_user = user("ada@fz.test", "admin")?;
+            ws.ticket(&customer, "Parcel", "Where is **it**?")?;
+            ws.reply(&staff, 1, &json!({"body": "On its way."}))?;
+            ws.share(1, "dock@carrier.test", "Parcel")?;
+            let basic = ws.postmark_inbound()?;
+            let share = link_in(&ws.outbox("")?["emails"], "/s/")
+                .map(|l| l.trim_start_matches("/s/").to_string())
+                .unwrap_or_default();
+            let reply_to = ws.reply_address(&staff, 1)?;
+            let vars = vec![
+                ("$KEY", ws.key.clone()),
                 ("$CUSTOMER", customer),
                 ("$STAFF", staff),
                 ("$ADMIN", admin_user),
                 ("$SHARE", share),
-                ("$POSTMARK", basic),
+                ("$POSTMARK", basic.trim_start_matches("Basic ").to_string()),
                 ("$REPLYTO", reply_to),
-            ],
+            ];
+            Ok(vars)
+        })();
+        let vars = seeded.unwrap_or_else(|e| panic!("seeding: {e}"));
+        World {
+            snapshot: native.kv.dump(),
+            vars,
         }
     })
 }

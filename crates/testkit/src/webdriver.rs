@@ -3,56 +3,29 @@
 //! and take screenshots. No browser is downloaded: `cargo xtask test` installs
 //! Debian's `chromium` and `chromium-driver` when they are missing.
 
-#![allow(dead_code)]
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::http::Client;
+
 /// A running chromedriver with one browser session; both end on drop.
 pub struct Browser {
     driver: Child,
     addr: String,
     session: String,
-    _profile: super::TempDir,
+    _profile: crate::host::TempDir,
 }
 
-/// One request to chromedriver. It keeps connections open whatever the
-/// client asks, so the body is read by its Content-Length.
+/// One request to chromedriver (which answers on keep-alive connections
+/// whatever the client asks; the kit's client reads by Content-Length).
 fn send(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to chromedriver");
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut reader = BufReader::new(s);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut out = vec![0; len];
-    reader.read_exact(&mut out).unwrap();
-    (status, out)
+    let r = Client::with(addr, 0, Duration::from_secs(120))
+        .send(method, path, &[("Content-Type", "application/json")], body)
+        .unwrap_or_else(|e| panic!("chromedriver: {e}"));
+    (r.status, r.body)
 }
 
 fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -98,7 +71,7 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let profile = super::TempDir::new("chrome");
+        let profile = crate::host::TempDir::new("chrome");
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -298,26 +271,10 @@ impl Drop for Browser {
     }
 }
 
+/// WebDriver screenshots are standard base64 (the `base64` crate).
 fn decode_base64(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes().filter_map(val) {
-        acc = (acc << 6) | c;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .expect("a screenshot in base64")
 }

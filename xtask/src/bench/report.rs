@@ -1,0 +1,189 @@
+//! The tables: the full report (printed and written to
+//! `bench/results/<date>.md`) and `--quick`'s table.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use testkit::root;
+
+use super::load::Load;
+use super::rows::{Rows, measure};
+use super::scale::Scale;
+use super::server::{Opts, Runtime};
+use super::{INVITES_PER_LEVEL, LEVELS, sh};
+use crate::setup::COMPONENTS;
+
+/// Everything one full run measured.
+pub struct Results {
+    /// Seconds per row and level.
+    pub secs: u32,
+    /// On Redis rather than SQLite.
+    pub redis: bool,
+    /// Whole run, seconds.
+    pub elapsed_secs: f64,
+    /// Our host's rows.
+    pub ours: Rows,
+    /// The hello floor under `wasmtime serve`, at each level.
+    pub theirs: Vec<Load>,
+    /// The rows under `spin up`, where it is on PATH.
+    pub spin: Option<Rows>,
+    /// The scale pairs.
+    pub scale_rows: Scale,
+    /// Cold start with an empty compile cache.
+    pub cold: Duration,
+    /// Cold start with a warm compile cache.
+    pub warm: Duration,
+}
+
+/// Print the full report and write it to `bench/results/`.
+pub fn write(res: &Results) -> Result<(), String> {
+    let Results {
+        secs,
+        redis,
+        elapsed_secs,
+        ours,
+        theirs,
+        spin,
+        scale_rows,
+        cold,
+        warm,
+    } = res;
+    let (secs, redis) = (*secs, *redis);
+    // The report.
+    let mut r = String::new();
+    let date = sh("date +%Y-%m-%d");
+    let _ = writeln!(r, "# Benchmark ({date})\n");
+    let _ = writeln!(
+        r,
+        "Machine: {} cores ({}), {} GiB, {}; {}. Store: {}. Load: {}, {secs} s per row and level (invite accept: {INVITES_PER_LEVEL} fresh invitations per level), loopback; host and load generator share the cores. Whole run: {:.0} s.\n",
+        sh("nproc"),
+        sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs"),
+        sh("free -g | awk '/Mem:/{print $2}'"),
+        sh("uname -sr"),
+        sh("rustc --version"),
+        if redis {
+            "Redis (a private redis-server per host)"
+        } else {
+            "SQLite (the embedded default)"
+        },
+        sh("wrk --version 2>&1 | head -1 | cut -d' ' -f1-2"),
+        elapsed_secs
+    );
+    let floor = &ours[0].1;
+    let _ = writeln!(
+        r,
+        "| request | 1 conn req/s | p50 ms | p99 ms | 16 conns req/s | p50 ms | p99 ms | 64 conns req/s | p50 ms | p99 ms | ratio to hello at 16 | host CPU µs/request at 16 | target |"
+    );
+    let _ = writeln!(
+        r,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    let mut line = |name: &str, loads: &[Load], target: &str| {
+        let _ = write!(r, "| {name} |");
+        for l in loads {
+            let _ = write!(r, " {:.0} | {:.2} | {:.2} |", l.rps, l.p50_ms, l.p99_ms);
+        }
+        let _ = writeln!(
+            r,
+            " {:.2}x | {} | {target} |",
+            loads[1].rps / floor[1].rps,
+            loads[1].cpu_us.map_or("–".into(), |c| format!("{c:.0}"))
+        );
+    };
+    for (name, loads) in ours.iter() {
+        let target = match *name {
+            "share page (valid link, verified)" => ">= 0.5x, p99 <= 5 ms",
+            "reply post" => ">= 0.25x, p99 <= 5 ms",
+            _ => "",
+        };
+        line(name, loads, target);
+    }
+    line("hello under wasmtime serve", &theirs, "");
+    let _ = writeln!(r, "\nOur host / wasmtime serve, hello requests/s:");
+    for (i, conns) in LEVELS.iter().enumerate() {
+        let _ = writeln!(
+            r,
+            "- {conns} connection(s): {:.2}x (target >= 0.9x)",
+            floor[i].rps / theirs[i].rps
+        );
+    }
+    match spin {
+        Some(spin) => {
+            let _ = writeln!(
+                r,
+                "\n| request | ours / spin up, requests/s at 1 / 16 / 64 |\n|---|---|"
+            );
+            for ((name, a), (_, b)) in ours.iter().zip(spin) {
+                let ratios: Vec<String> = a
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| format!("{:.2}x", x.rps / y.rps))
+                    .collect();
+                let _ = writeln!(r, "| {name} | {} |", ratios.join(" / "));
+            }
+        }
+        None => {
+            let _ = writeln!(r, "\nNo `spin` on PATH: the Spin comparison was not run.");
+        }
+    }
+    let _ = writeln!(
+        r,
+        "\n| scale (16 connections) | small req/s | p50 ms | p99 ms | large req/s | p50 ms | p99 ms | small/large (req/s) | large/small (p50) | target |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for (name, a, b) in scale_rows.iter() {
+        let _ = writeln!(
+            r,
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2}x | {:.2}x | <= 1.5x |",
+            a.rps,
+            a.p50_ms,
+            a.p99_ms,
+            b.rps,
+            b.p50_ms,
+            b.p99_ms,
+            a.rps / b.rps,
+            b.p50_ms / a.p50_ms
+        );
+    }
+    let _ = writeln!(
+        r,
+        "\nCold start to first response (spin.toml): empty compile cache {} ms, warm cache {} ms",
+        cold.as_millis(),
+        warm.as_millis()
+    );
+    let _ = writeln!(r, "\n| component | wasm size (KiB) |\n|---|---:|");
+    for comp in COMPONENTS {
+        let p = root().join(format!("target/wasm32-wasip2/release/{comp}.wasm"));
+        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        let _ = writeln!(r, "| {comp} | {:.0} |", size as f64 / 1024.0);
+    }
+    println!("{r}");
+    let dir = root().join("bench/results");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let file = dir.join(format!("{date}{}.md", if redis { "-redis" } else { "" }));
+    std::fs::write(&file, r).map_err(|e| e.to_string())?;
+    println!("written to {}", file.display());
+    Ok(())
+}
+
+/// `--quick`: every row of our host at 16 connections only, printed and
+/// not written (no wasmtime serve, Spin, scale or cold-start runs): the
+/// loop to check a change by.
+pub fn quick_table(o: &Opts) -> Result<(), String> {
+    let rows = measure(o, Runtime::Ours)?;
+    let floor = rows[0].1[0].rps;
+    println!(
+        "| request (16 connections) | req/s | p50 ms | p99 ms | ratio to hello | host CPU µs/request |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for (name, loads) in &rows {
+        let l = &loads[0];
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2}x | {} |",
+            l.rps,
+            l.p50_ms,
+            l.p99_ms,
+            l.rps / floor,
+            l.cpu_us.map_or("?".into(), |c| format!("{c:.0}"))
+        );
+    }
+    Ok(())
+}

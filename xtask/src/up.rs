@@ -1,0 +1,132 @@
+//! `cargo xtask up`: build, serve `spin.toml` on http://127.0.0.1:3000,
+//! seed the demo workspace (see `seed.rs`) and print how to get in.
+
+use std::process::Command;
+
+use testkit::root;
+
+use crate::seed;
+use crate::setup::build;
+
+/// Every 30 s, what cron would do in a deployment: retry the demo
+/// workspace's webhook deliveries that are due.
+fn flush_webhooks_periodically(addr: String) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            let key = std::fs::read_to_string(root().join(".spin/demo.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["api_key"].as_str().map(str::to_string));
+            if let Some(key) = key {
+                let _ = testkit::http::Client::new(&addr).send(
+                    "POST",
+                    "/api/v1/webhooks/flush",
+                    &[("Authorization", &format!("Bearer {key}"))],
+                    b"",
+                );
+            }
+        }
+    });
+}
+
+/// Build, serve `spin.toml` on port 3000 (extra arguments go to the host),
+/// seed the demo workspace and stay in the foreground.
+pub fn up(extra: &[String]) -> Result<(), String> {
+    build()?;
+    // `--allow-private-webhooks` (ours, not the host's): deliveries to
+    // receivers on this machine or its network, for trying
+    // samples/webhook-receiver.py. Without it the app runs as deployed, with
+    // runtime-config/default.toml blocking private networks for every
+    // outbound connection.
+    let private = extra.iter().any(|a| a == "--allow-private-webhooks");
+    // `cargo xtask up -- --flag` passes the `--` through: not a host flag.
+    let extra: Vec<&String> = extra
+        .iter()
+        .filter(|a| *a != "--allow-private-webhooks" && *a != "--")
+        .collect();
+    let own_config = extra.iter().any(|a| a.starts_with("--runtime-config-file"));
+    let mut c = Command::new(root().join("target/release/ticketshare-host"));
+    c.current_dir(root())
+        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"]);
+    if !private && !own_config {
+        c.args(["--runtime-config-file", "runtime-config/default.toml"]);
+    }
+    c.args(extra);
+    if private {
+        eprintln!(
+            "Private networks are reachable by webhooks (--allow-private-webhooks): development only"
+        );
+        c.env("SPIN_VARIABLE_ALLOW_PRIVATE_WEBHOOKS", "true");
+    }
+    if std::env::var_os("SPIN_VARIABLE_ADMIN_TOKEN").is_none() {
+        // A local deployment token, kept in the state dir so it survives restarts.
+        let path = root().join(".spin/admin-token");
+        let token = match std::fs::read_to_string(&path) {
+            Ok(t) if t.trim().len() >= 32 => t.trim().to_string(),
+            _ => {
+                let mut bytes = [0u8; 24];
+                std::fs::File::open("/dev/urandom")
+                    .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+                    .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+                let t: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                std::fs::create_dir_all(root().join(".spin")).map_err(|e| e.to_string())?;
+                std::fs::write(&path, &t).map_err(|e| e.to_string())?;
+                t
+            }
+        };
+        eprintln!(
+            "Deployment admin token (create workspaces with it): {token}  [stored in .spin/admin-token]"
+        );
+        c.env("SPIN_VARIABLE_ADMIN_TOKEN", &token);
+    }
+    let admin_token = std::env::var("SPIN_VARIABLE_ADMIN_TOKEN")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string(root().join(".spin/admin-token"))
+                .ok()
+                .map(|t| t.trim().to_string())
+        })
+        .unwrap_or_default();
+    let origin = std::env::var("SPIN_VARIABLE_PUBLIC_ORIGIN")
+        .unwrap_or_else(|_| "http://127.0.0.1:3000".into());
+    // Serve, wait for the listener, seed/print, then stay in the foreground.
+    c.stdout(std::process::Stdio::piped());
+    eprintln!("$ {c:?}");
+    let mut child = c
+        .spawn()
+        .map_err(|e| format!("cannot start the host: {e}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line = line.map_err(|e| e.to_string())?;
+        println!("{line}");
+        if let Some(a) = line.strip_prefix("Serving http://") {
+            addr = Some(a.trim().to_string());
+        }
+        if line.starts_with("Ready in") {
+            break;
+        }
+    }
+    let printer =
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| println!("{l}")));
+    match addr {
+        Some(addr) => {
+            if let Err(e) =
+                seed::seed_and_print(&addr, &admin_token, &root().join(".spin"), &origin)
+            {
+                eprintln!("seeding the demo workspace failed: {e}");
+            }
+            flush_webhooks_periodically(addr);
+        }
+        None => eprintln!("the host did not start"),
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let _ = printer.join();
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the host exited with {status}"))
+    }
+}
