@@ -2,9 +2,13 @@
 //! dir, the app's or a test app's manifest, SQLite or a private Redis.
 
 use std::io::{BufRead, BufReader};
+
 use std::path::{Path, PathBuf};
+
 use std::process::{Child, Command, Stdio};
+
 use std::sync::{Arc, Mutex, OnceLock};
+
 use std::time::{Duration, Instant};
 
 use crate::http::{Client, Resp, mark_retrying, request};
@@ -70,40 +74,6 @@ pub fn is_package_var(k: &str) -> bool {
 /// The compile cache shared by every test host (keyed by content, so safe).
 pub fn cache_dir() -> PathBuf {
     root().join("target/test-compile-cache")
-}
-
-/// A free port on loopback (free when asked; the caller binds it soon).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
-        .port()
-}
-
-/// A fresh temporary directory, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    /// Make one.
-    pub fn new(tag: &str) -> Self {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("ts-test-{}-{tag}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The deployment admin token test hosts of the real app run with.

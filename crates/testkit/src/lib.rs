@@ -31,17 +31,20 @@ pub mod redis;
 #[cfg(feature = "host")]
 pub mod scenarios;
 #[cfg(feature = "host")]
+pub mod scratch;
+#[cfg(feature = "host")]
 pub mod webdriver;
 #[cfg(feature = "host")]
 pub mod world;
 
 #[cfg(feature = "host")]
-pub use host::{ADMIN_TOKEN, Host, HostConfig, TempDir, root};
+pub use host::{ADMIN_TOKEN, Host, HostConfig, root};
 #[cfg(feature = "host")]
 pub use http::{Resp, request, request_exact, try_request};
 #[cfg(feature = "host")]
 pub use http::{client_tries, request_as_a_retrying_client, try_request_exact};
 #[cfg(feature = "host")]
 pub use redis::Redis;
+pub use scratch::TempDir;
 #[cfg(feature = "host")]
 pub use world::{World, actions, call, json_of};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::host::{TempDir, free_port};
+use crate::scratch::{TempDir, free_port};
 
 /// A private redis-server on a free port (no persistence), stopped on drop.
 pub struct Redis {

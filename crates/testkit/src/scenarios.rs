@@ -4,8 +4,9 @@
 use serde_json::json;
 
 use crate::fixtures::{staff_user, view};
-use crate::host::{Host, TempDir};
+use crate::host::Host;
 use crate::http::request;
+use crate::scratch::TempDir;
 use crate::world::{World, json_of};
 
 /// Every message of a thread as (source, seq), following cursors with pages of 100.

@@ -16,7 +16,7 @@ pub struct Browser {
     driver: Child,
     addr: String,
     session: String,
-    _profile: crate::host::TempDir,
+    _profile: crate::scratch::TempDir,
 }
 
 /// One request to chromedriver (which answers on keep-alive connections
@@ -71,7 +71,7 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let profile = crate::host::TempDir::new("chrome");
+        let profile = crate::scratch::TempDir::new("chrome");
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {

@@ -5,9 +5,10 @@
 
 use serde_json::Value;
 
-use crate::host::{ADMIN_TOKEN, Host, HostConfig, TempDir};
+use crate::host::{ADMIN_TOKEN, Host, HostConfig};
 use crate::http::{Client, Resp, request};
 use crate::redis::Redis;
+use crate::scratch::TempDir;
 use crate::seed::{User, Workspace};
 
 /// A workspace with an admin, two staff, two customers of one company and an

@@ -28,8 +28,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::host::{free_port, wait_for};
+use testkit::host::wait_for;
 use testkit::root;
+use testkit::scratch::free_port;
 
 use crate::setup::{build, cargo_tool, ensure_debian, have};
 

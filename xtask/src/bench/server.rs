@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::host::{Host, HostConfig, free_port, wait_for};
+use testkit::host::{Host, HostConfig, wait_for};
 use testkit::redis::Redis;
+use testkit::scratch::free_port;
 
 use super::{ADMIN_TOKEN, sh};
 
