@@ -2,17 +2,17 @@ use crate::Env;
 use crate::actor::{cookie, session_cookie};
 use crate::http::{Request, Response, form_field};
 use crate::mail::copy_participants;
-use crate::pages::{dead_link_page, link_page, page_html, whole_thread_html};
+use crate::pages::{dead_link_page, invitation_page, link_page, message_page, page_html};
 use crate::serve::after_commit;
 use crate::views::team_name;
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::{TicketNo, WorkspaceId};
-use domain::model::{AuthorKind, Reader, Visibility};
+use domain::model::{AuthorKind, Visibility};
 use domain::thread::{self, Author};
-use domain::time::rfc3339;
 use domain::workspace;
 use domain::{auth, keys};
+use maud::html;
 
 /// Record that `holder` (a delegate's user id or a participant's id) opened
 /// their link to ticket `no`, at most once a minute per holder and ticket
@@ -51,9 +51,10 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
     if let Some(link) = req.path.strip_prefix("/p/").filter(|l| !l.contains('/')) {
         return match req.method.as_str() {
             "GET" | "HEAD" | "POST" => participant_page(env, req, link),
-            _ => Ok(link_page(
+            _ => Ok(message_page(
                 405,
-                page_html("Not allowed", "<p>Use the form on the page.</p>"),
+                "Not allowed",
+                "Use the form on the page.",
             )),
         };
     }
@@ -69,17 +70,7 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
             note_link_opened(env, &ws, no, d.user.as_str(), Event::DelegateLinkOpened);
             let t = thread::ticket(env.kv, &ws, no)?;
             let w = workspace::workspace(env.kv, &ws)?;
-            let esc = domain::outbox::escape;
-            let body = format!(
-                "<h1>You are invited to a support ticket</h1><p>{} invited you, {}, to follow and reply to ticket <strong>{} {}</strong> at {}.</p><form method=\"post\"><button type=\"submit\" class=\"primary\">Accept the invitation</button></form><p class=\"muted\">Accepting opens this ticket for {} on this device; your other tickets stay behind your usual sign-in.</p>",
-                esc(&d.invited_by),
-                esc(&d.name),
-                esc(&t.no.to_string()),
-                esc(&t.subject),
-                esc(&team_name(&w)),
-                esc(&d.email)
-            );
-            Ok(link_page(200, page_html("Invitation", &body)))
+            Ok(invitation_page(&d, &t, &team_name(&w)))
         }
         "POST" => {
             let (ws, no, d) = domain::delegates::accept(env.kv, link, env.now)?;
@@ -112,10 +103,7 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
             );
             after_commit(&mut internal, "the audit entry", audited);
             let mut resp = if signed_in || session.is_some() {
-                let mut r = link_page(
-                    303,
-                    page_html("Accepted", "<p>Accepted. Opening the ticket…</p>"),
-                );
+                let mut r = message_page(303, "Accepted", "Accepted. Opening the ticket…");
                 r.headers.push(("location".into(), format!("/my#{}", no.0)));
                 r
             } else {
@@ -123,7 +111,9 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
                     200,
                     page_html(
                         "Accepted",
-                        "<p>Accepted. <a href=\"/login\">Sign in</a> with your email to open the ticket.</p>",
+                        html! {
+                            p { "Accepted. " a href="/login" { "Sign in" } " with your email to open the ticket." }
+                        },
                     ),
                 )
             };
@@ -136,12 +126,10 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
             resp.internal = internal;
             Ok(resp)
         }
-        _ => Ok(link_page(
+        _ => Ok(message_page(
             405,
-            page_html(
-                "Not allowed",
-                "<p>Use the button on the invitation page.</p>",
-            ),
+            "Not allowed",
+            "Use the button on the invitation page.",
         )),
     }
 }
@@ -183,7 +171,7 @@ pub(crate) fn participant_page(env: &mut Env, req: &Request, link: &str) -> Resu
         ) {
             Ok((_, ticket)) => {
                 t = ticket;
-                let mut resp = link_page(303, page_html("Sent", "<p>Reply sent.</p>"));
+                let mut resp = message_page(303, "Sent", "Reply sent.");
                 resp.headers.push(("location".into(), format!("/p/{link}")));
                 let audited = domain::audit::record(
                     env.kv,
@@ -205,48 +193,5 @@ pub(crate) fn participant_page(env: &mut Env, req: &Request, link: &str) -> Resu
             Err(e) => return Err(e),
         }
     }
-    let esc = domain::outbox::escape;
-    let reader = Reader::CustomerSide;
-    let team = team_name(&w);
-    let thread_html = whole_thread_html(env, &ws, no, &reader, |m| {
-        format!(
-            "<article class=\"msg msg-public msg-by-{kind}\"><header class=\"msg-head\"><span class=\"msg-author\">{name}</span><span class=\"badge kind-{kind}\">{label}</span><time>{at}</time></header><div class=\"msg-body\">{body}</div></article>",
-            kind = m.author_kind.as_str(),
-            name = esc(m.display_name(&reader, &team)),
-            label = match m.author_kind {
-                AuthorKind::Staff => "Staff",
-                AuthorKind::Customer => "Customer",
-                AuthorKind::Delegate => "Delegate",
-                AuthorKind::Participant => "Participant",
-                AuthorKind::Collaborator => "Collaborator",
-                AuthorKind::System => "System",
-            },
-            at = esc(&rfc3339(m.created_at)),
-            body = m.body_html(),
-        )
-    })?;
-    let form = if p.can_reply {
-        format!(
-            "<form method=\"post\" class=\"reply\"><label for=\"body\">Your reply</label><textarea id=\"body\" name=\"body\" rows=\"5\" required></textarea>{}<button type=\"submit\" class=\"primary\">Send reply</button></form>",
-            match &refused {
-                None => String::new(),
-                Some(e) => format!(
-                    "<p class=\"error\" role=\"alert\">{}</p>",
-                    esc(&e.message())
-                ),
-            }
-        )
-    } else {
-        "<p class=\"muted\">You can read this ticket; replies are not enabled for you.</p>"
-            .to_string()
-    };
-    let body = format!(
-        "<h1>{} {}</h1><p class=\"meta\">You take part in this ticket as {} ({}).</p><div class=\"thread\">{thread_html}</div>{form}",
-        esc(&t.no.to_string()),
-        esc(&t.subject),
-        esc(&p.name),
-        esc(&p.email)
-    );
-    let status = refused.as_ref().map_or(200, crate::http::status);
-    Ok(link_page(status, page_html(&t.subject, &body)))
+    crate::pages::participant_page(env, &w, &t, &p, refused.as_ref())
 }

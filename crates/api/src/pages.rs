@@ -1,22 +1,31 @@
+//! The server-rendered pages behind links: a delegate's invitation, a
+//! participant's ticket page, a collaborator's share page (its email check
+//! and its thread) and the pages every dead link shows, plus the one thread
+//! renderer the ticket pages share.
+//!
+//! Every page is a `maud` template: an interpolated value is escaped,
+//! whatever it holds. The only HTML taken as it is comes from the domain's
+//! Markdown renderer ([`domain::render`]), which sanitises what it writes
+//! (each such use says so).
+
 use crate::Env;
 use crate::http::Response;
 use crate::views::{collaborator, masked, team_name};
 use domain::attachments;
 use domain::error::{Error, Result};
 use domain::ids::{TicketNo, WorkspaceId};
-use domain::model::{AuthorKind, Message, Reader, Ticket, Visibility};
-use domain::outbox::{escape, escape_into};
+use domain::model::{AuthorKind, Delegate, Message, Participant, Reader, Ticket, Visibility};
 use domain::shares::{self, Share};
 use domain::thread::{self, Order};
 use domain::time::{Millis, rfc3339};
 use domain::workspace::{self, Workspace};
-use std::fmt::Write as _;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// The Content-Security-Policy of pages behind links: our own origin only.
 pub const LINK_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Headers of every page behind a link.
-pub(crate) fn link_page(status: u16, html: String) -> Response {
+pub(crate) fn link_page(status: u16, html: Markup) -> Response {
     Response {
         status,
         headers: vec![
@@ -28,18 +37,54 @@ pub(crate) fn link_page(status: u16, html: String) -> Response {
             ("x-frame-options".into(), "DENY".into()),
             ("content-security-policy".into(), LINK_PAGE_CSP.into()),
         ],
-        body: html.into_bytes(),
+        body: html.into_string().into_bytes(),
         internal: None,
         secret: false,
         mail: Vec::new(),
     }
 }
 
-pub(crate) fn page_html(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{} · Ticketshare</title><link rel=\"stylesheet\" href=\"/app.css\"></head><body><header class=\"bar\"><span class=\"brand\">Ticketshare</span></header><main class=\"page\">{body}</main></body></html>",
-        domain::outbox::escape(title)
-    )
+/// The layout of every page: `<title>` is `title · site`, `brand_css` the
+/// workspace whose brand stylesheet applies (if any), `brand` the bar's
+/// content.
+fn layout(
+    title: &str,
+    site: &str,
+    brand_css: Option<&WorkspaceId>,
+    brand: Markup,
+    body: Markup,
+) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " \u{b7} " (site) }
+                link rel="stylesheet" href="/app.css";
+                @if let Some(ws) = brand_css {
+                    link rel="stylesheet" href={ "/api/v1/workspaces/" (ws) "/brand.css" };
+                }
+            }
+            body {
+                header class="bar" {
+                    span class="brand" { (brand) }
+                }
+                main class="page" { (body) }
+            }
+        }
+    }
+}
+
+/// A page in Ticketshare's own colours.
+pub(crate) fn page_html(title: &str, body: Markup) -> Markup {
+    layout(title, "Ticketshare", None, html! { "Ticketshare" }, body)
+}
+
+/// A page whose body is one paragraph, in Ticketshare's own colours.
+pub(crate) fn message_page(status: u16, title: &str, paragraph: &str) -> Response {
+    link_page(status, page_html(title, html! { p { (paragraph) } }))
 }
 
 /// The one page every unusable link shows (accepted, revoked, expired or
@@ -49,47 +94,12 @@ pub fn dead_link_page() -> Response {
         404,
         page_html(
             "Link not available",
-            "<h1>This link is not available</h1><p>It may have been used already, expired or been withdrawn. Ask the person who sent it for a new one.</p>",
+            html! {
+                h1 { "This link is not available" }
+                p { "It may have been used already, expired or been withdrawn. Ask the person who sent it for a new one." }
+            },
         ),
     )
-}
-
-/// Every message of a thread `reader` may see, oldest first, each rendered
-/// by `render`, for the pages behind links (stops short of the 1 MiB page).
-pub(crate) fn whole_thread_html(
-    env: &Env,
-    ws: &WorkspaceId,
-    no: TicketNo,
-    reader: &Reader,
-    render: impl Fn(&Message) -> String,
-) -> Result<String> {
-    let mut html = String::new();
-    let mut cursor = None;
-    let t = thread::ticket(env.kv, ws, no)?;
-    loop {
-        let page = thread::page(
-            env.kv,
-            ws,
-            &t,
-            reader,
-            Order::OldestFirst,
-            cursor,
-            thread::MAX_PAGE,
-            env.now,
-        )?;
-        for m in &page.messages {
-            html.push_str(&render(m));
-        }
-        match page.next {
-            // Only forward: a cursor that does not advance past the one
-            // given would repeat this page forever (the thread guarantees
-            // it never does; this loop does not rely on it).
-            Some(c) if html.len() < 900_000 && cursor.is_none_or(|given| c > given) => {
-                cursor = Some(c)
-            }
-            _ => return Ok(html),
-        }
-    }
 }
 
 /// The one page every unusable share link shows (expired, cancelled,
@@ -99,47 +109,222 @@ pub fn neutral_share_page() -> Response {
         404,
         page_html(
             "Link no longer valid",
-            "<h1>This link is no longer valid</h1><p>This link is no longer valid; ask the sender to share the ticket again.</p>",
+            html! {
+                h1 { "This link is no longer valid" }
+                p { "This link is no longer valid; ask the sender to share the ticket again." }
+            },
         ),
     )
 }
 
 /// A page behind a share link in the workspace's branding: its logo (when
 /// uploaded: same origin, so the strict CSP holds), company name and colour.
-pub(crate) fn branded_html(env: &Env, w: &Workspace, title: &str, body: &str) -> Result<String> {
+pub(crate) fn branded_html(env: &Env, w: &Workspace, title: &str, body: Markup) -> Result<Markup> {
     let name = if w.settings.branding.company_name.is_empty() {
-        escape(&w.name)
+        &w.name
     } else {
-        escape(&w.settings.branding.company_name)
+        &w.settings.branding.company_name
     };
-    let logo = if workspace::logo(env.kv, &w.id)?.is_some() {
-        format!(
-            "<img class=\"brand-logo\" src=\"/api/v1/workspaces/{}/logo\" alt=\"\">",
-            w.id
-        )
-    } else {
-        String::new()
+    let logo = workspace::logo(env.kv, &w.id)?.is_some();
+    let brand = html! {
+        @if logo {
+            img class="brand-logo" src={ "/api/v1/workspaces/" (w.id) "/logo" } alt="";
+        }
+        (name)
     };
-    Ok(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{} \u{b7} {name}</title><link rel=\"stylesheet\" href=\"/app.css\"><link rel=\"stylesheet\" href=\"/api/v1/workspaces/{}/brand.css\"></head><body><header class=\"bar\"><span class=\"brand\">{logo}{name}</span></header><main class=\"page\">{body}</main></body></html>",
-        escape(title),
-        w.id
-    ))
+    Ok(layout(title, name, Some(&w.id), brand, body))
+}
+
+/// The page behind a delegate's invitation link (changes nothing).
+pub(crate) fn invitation_page(d: &Delegate, t: &Ticket, team: &str) -> Response {
+    let body = html! {
+        h1 { "You are invited to a support ticket" }
+        p {
+            (d.invited_by) " invited you, " (d.name) ", to follow and reply to ticket "
+            strong { (t.no) " " (t.subject) } " at " (team) "."
+        }
+        form method="post" {
+            button type="submit" class="primary" { "Accept the invitation" }
+        }
+        p class="muted" {
+            "Accepting opens this ticket for " (d.email)
+            " on this device; your other tickets stay behind your usual sign-in."
+        }
+    };
+    link_page(200, page_html("Invitation", body))
+}
+
+/// The page behind a participant's personal link: ticket `t`'s public
+/// thread and, when `p` may reply, a reply form with `refused` (why the
+/// reply just posted was refused, if it was) above its button.
+pub(crate) fn participant_page(
+    env: &Env,
+    w: &Workspace,
+    t: &Ticket,
+    p: &Participant,
+    refused: Option<&Error>,
+) -> Result<Response> {
+    let reader = Reader::CustomerSide;
+    let team = team_name(w);
+    let view = ThreadView {
+        reader: &reader,
+        team: &team,
+        page: LinkPage::Participant,
+    };
+    let messages = whole_thread(env, &w.id, t.no, &view)?;
+    let status = refused.map_or(200, crate::http::status);
+    let refusal = refused.map(Error::message).unwrap_or_default();
+    let body = html! {
+        h1 { (t.no) " " (t.subject) }
+        p class="meta" { "You take part in this ticket as " (p.name) " (" (p.email) ")." }
+        div class="thread" {
+            @for m in &messages { (m) }
+        }
+        @if p.can_reply {
+            form method="post" class="reply" {
+                label for="body" { "Your reply" }
+                textarea id="body" name="body" rows="5" required {}
+                (notice_html(&refusal, status))
+                button type="submit" class="primary" { "Send reply" }
+            }
+        } @else {
+            p class="muted" { "You can read this ticket; replies are not enabled for you." }
+        }
+    };
+    Ok(link_page(status, page_html(&t.subject, body)))
+}
+
+/// Which page behind a link shows a thread: what differs between them.
+#[derive(Clone, Copy)]
+pub(crate) enum LinkPage<'a> {
+    /// A participant's page (`/p/<link>`): times as RFC 3339, collaborators
+    /// named as such, files not listed.
+    Participant,
+    /// A collaborator's share page (`/s/<link>`): readable times, the
+    /// collaborator's own notes marked as theirs, files downloadable under
+    /// the link.
+    Share {
+        /// The share link the files are downloaded under.
+        link: &'a str,
+    },
+}
+
+/// The one thread renderer of the pages behind links: each message as its
+/// `reader` may see it on `page`, unsigned staff replies signed `team`.
+pub(crate) struct ThreadView<'a> {
+    /// Who reads the page.
+    pub reader: &'a Reader,
+    /// The name unsigned staff replies are shown under.
+    pub team: &'a str,
+    /// The page the thread is on.
+    pub page: LinkPage<'a>,
+}
+
+impl ThreadView<'_> {
+    /// One message.
+    pub(crate) fn message(&self, m: &Message) -> Markup {
+        let kind = m.author_kind.as_str();
+        let visibility = if m.visibility == Visibility::Public {
+            "public"
+        } else {
+            "external"
+        };
+        let at = rfc3339(m.created_at);
+        html! {
+            article class={ "msg msg-" (visibility) " msg-by-" (kind) } {
+                header class="msg-head" {
+                    span class="msg-author" { (m.display_name(self.reader, self.team)) }
+                    span class={ "badge kind-" (kind) } { (self.kind_label(m.author_kind)) }
+                    @if m.visibility == Visibility::External {
+                        span class="badge vis-external" { "Your note: staff only" }
+                    }
+                    @match self.page {
+                        LinkPage::Participant => time { (at) },
+                        LinkPage::Share { .. } => time datetime=(at) { (readable_rfc3339(&at)) },
+                    }
+                }
+                div class="msg-body" {
+                    // Markdown rendered and sanitised by the domain
+                    // (`domain::render`, kept with the message): the one
+                    // HTML a thread shows as it is.
+                    (PreEscaped(m.body_html()))
+                }
+                @if let LinkPage::Share { link } = self.page {
+                    @if !m.attachments.is_empty() {
+                        ul class="files" {
+                            @for a in &m.attachments {
+                                li {
+                                    a href={ "/s/" (link) "/files/" (m.seq.0) "/" (a.id) } { (a.name) }
+                                    " "
+                                    span class="muted" { (human_size(a.size)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn kind_label(&self, k: AuthorKind) -> &'static str {
+        match (k, self.page) {
+            (AuthorKind::Staff, _) => "Staff",
+            (AuthorKind::Customer, _) => "Customer",
+            (AuthorKind::Delegate, _) => "Delegate",
+            (AuthorKind::Participant, _) => "Participant",
+            (AuthorKind::Collaborator, LinkPage::Participant) => "Collaborator",
+            (AuthorKind::Collaborator, LinkPage::Share { .. }) => "You",
+            (AuthorKind::System, _) => "System",
+        }
+    }
+}
+
+/// Every message of a thread `view`'s reader may see, oldest first, each
+/// rendered by `view` (stops short of the 1 MiB page).
+pub(crate) fn whole_thread(
+    env: &Env,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    view: &ThreadView,
+) -> Result<Vec<Markup>> {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    let mut cursor = None;
+    let t = thread::ticket(env.kv, ws, no)?;
+    loop {
+        let page = thread::page(
+            env.kv,
+            ws,
+            &t,
+            view.reader,
+            Order::OldestFirst,
+            cursor,
+            thread::MAX_PAGE,
+            env.now,
+        )?;
+        for m in &page.messages {
+            let html = view.message(m);
+            bytes += html.0.len();
+            out.push(html);
+        }
+        match page.next {
+            // Only forward: a cursor that does not advance past the one
+            // given would repeat this page forever (the thread guarantees
+            // it never does; this loop does not rely on it).
+            Some(c) if bytes < 900_000 && cursor.is_none_or(|given| c > given) => cursor = Some(c),
+            _ => return Ok(out),
+        }
+    }
 }
 
 /// `2026-12-04 22:08 UTC`: a readable, unambiguous time for the pages.
 pub(crate) fn readable(ms: Millis) -> String {
-    let mut out = String::with_capacity(20);
-    push_readable(&mut out, &rfc3339(ms));
-    out
+    readable_rfc3339(&rfc3339(ms))
 }
 
-/// Append [`readable`] of a time already in RFC 3339 (`2026-12-04T22:08:…`).
-pub(crate) fn push_readable(out: &mut String, rfc3339: &str) {
-    out.push_str(&rfc3339[..10]);
-    out.push(' ');
-    out.push_str(&rfc3339[11..16]);
-    out.push_str(" UTC");
+/// [`readable`] of a time already in RFC 3339 (`2026-12-04T22:08:…`).
+pub(crate) fn readable_rfc3339(rfc3339: &str) -> String {
+    format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
 }
 
 /// The email check: send a code, enter it (or continue, for a re-share to
@@ -153,50 +338,56 @@ pub(crate) fn verify_page(
 ) -> Result<Response> {
     let w = workspace::workspace(env.kv, ws)?;
     let t = thread::ticket(env.kv, ws, share.ticket)?;
-    let notice = notice_html(notice, status);
-    let action = if shares::may_enter_without_code(share, env.now) {
-        "<p>You confirmed this address before, so no code is needed.</p><form method=\"post\"><input type=\"hidden\" name=\"action\" value=\"continue\"><button type=\"submit\" class=\"primary\" id=\"continue\">Continue to the ticket</button></form>".to_string()
-    } else {
-        format!(
-            "<form method=\"post\" class=\"inline-form\"><input type=\"hidden\" name=\"action\" value=\"send_code\"><button type=\"submit\" class=\"secondary\" id=\"send-code\">Email me a code</button></form><form method=\"post\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"verify\"><input type=\"hidden\" name=\"once\" value=\"{once}\"><label for=\"code\">6-digit code</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" autocomplete=\"one-time-code\" required><button type=\"submit\" class=\"primary\" id=\"verify\">Verify</button></form>",
-            // The same form sent twice (a double click) is one browser: a
-            // repeat of its right code is harmless.
-            once = domain::token::base64url(&(env.random)()[..16]),
-        )
+    // The same form sent twice (a double click) is one browser: a repeat of
+    // its right code is harmless.
+    let once = (!shares::may_enter_without_code(share, env.now))
+        .then(|| domain::token::base64url(&(env.random)()[..16]));
+    let body = html! {
+        h1 { "Confirm your email to open this ticket" }
+        p {
+            (share.created_by_name) " at " (team_name(&w)) " shared ticket " (t.no)
+            " with " (masked(&share.email)) ": \u{201c}" (share.subject)
+            "\u{201d}. To keep it private, we check that you can read mail sent to that address."
+        }
+        (notice_html(notice, status))
+        @if let Some(once) = once {
+            form method="post" class="inline-form" {
+                input type="hidden" name="action" value="send_code";
+                button type="submit" class="secondary" id="send-code" { "Email me a code" }
+            }
+            form method="post" class="reply" {
+                input type="hidden" name="action" value="verify";
+                input type="hidden" name="once" value=(once);
+                label for="code" { "6-digit code" }
+                input id="code" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6"
+                    autocomplete="one-time-code" required;
+                button type="submit" class="primary" id="verify" { "Verify" }
+            }
+        } @else {
+            p { "You confirmed this address before, so no code is needed." }
+            form method="post" {
+                input type="hidden" name="action" value="continue";
+                button type="submit" class="primary" id="continue" { "Continue to the ticket" }
+            }
+        }
+        p class="muted" { "This link is personal and works until " (readable(share.expires_at)) "." }
     };
-    let body = format!(
-        "<h1>Confirm your email to open this ticket</h1><p>{by} at {team} shared ticket {no} with {email}: \u{201c}{subject}\u{201d}. To keep it private, we check that you can read mail sent to that address.</p>{notice}{action}<p class=\"muted\">This link is personal and works until {until}.</p>",
-        by = escape(&share.created_by_name),
-        team = escape(&team_name(&w)),
-        no = escape(&t.no.to_string()),
-        subject = escape(&share.subject),
-        email = escape(&masked(&share.email)),
-        until = escape(&readable(share.expires_at)),
-    );
     Ok(link_page(
         status,
-        branded_html(env, &w, "Confirm your email", &body)?,
+        branded_html(env, &w, "Confirm your email", body)?,
     ))
 }
 
-pub(crate) fn notice_html(notice: &str, status: u16) -> String {
-    if notice.is_empty() {
-        String::new()
-    } else if status < 300 {
-        format!("<p class=\"notice\" role=\"status\">{}</p>", escape(notice))
-    } else {
-        format!("<p class=\"error\" role=\"alert\">{}</p>", escape(notice))
-    }
-}
-
-pub(crate) fn kind_label(k: AuthorKind) -> &'static str {
-    match k {
-        AuthorKind::Staff => "Staff",
-        AuthorKind::Customer => "Customer",
-        AuthorKind::Delegate => "Delegate",
-        AuthorKind::Participant => "Participant",
-        AuthorKind::Collaborator => "You",
-        AuthorKind::System => "System",
+/// What a page says about the last request: a notice for a success
+/// (`status` below 300), an alert otherwise; nothing when `notice` is empty.
+pub(crate) fn notice_html(notice: &str, status: u16) -> Markup {
+    html! {
+        @if notice.is_empty() {
+        } @else if status < 300 {
+            p class="notice" role="status" { (notice) }
+        } @else {
+            p class="error" role="alert" { (notice) }
+        }
     }
 }
 
@@ -248,109 +439,81 @@ pub(crate) fn thread_page_before(
         PAGE_MESSAGES,
         env.now,
     )?;
-    let mut html = match page.next {
-        Some(n) => format!(
-            "<p class=\"older\"><a id=\"older\" href=\"/s/{link}?before={n}\">Show earlier messages</a></p>"
-        ),
-        None => String::new(),
-    };
-    for m in page.messages.iter().rev() {
-        message_html(&mut html, m, &reader, &team, link);
-    }
-    if before.is_some() {
-        html.push_str(&format!(
-            "<p class=\"older\"><a href=\"/s/{link}\">Back to the latest messages</a></p>"
-        ));
-    }
-    let note = if share.note.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<section class=\"share-note\" aria-labelledby=\"note-title\"><h2 id=\"note-title\">Note from {}</h2>{}</section>",
-            escape(&share.created_by_name),
-            domain::render::markdown(&share.note)
-        )
+    let view = ThreadView {
+        reader: &reader,
+        team: &team,
+        page: LinkPage::Share { link },
     };
     let details = if share.include_details {
-        details_html(env, ws, &t)?
+        Some(details_html(env, ws, &t)?)
     } else {
-        String::new()
+        None
     };
-    let form = if share.can_reply {
-        format!(
-            "<form method=\"post\" enctype=\"multipart/form-data\" class=\"reply\"><input type=\"hidden\" name=\"action\" value=\"reply\"><input type=\"hidden\" name=\"once\" value=\"{once}\"><label for=\"body\">Your reply to the team</label><textarea id=\"body\" name=\"body\" rows=\"5\" required></textarea><p class=\"muted\">Markdown works: **bold**, *italic*, lists and links. Your reply goes to the support team only; the customer does not see it.</p><label for=\"files\">Attach files (up to {} files, {} MiB each: images, PDF, text, CSV, ZIP or Office)</label><input id=\"files\" name=\"files\" type=\"file\" multiple>{}<button type=\"submit\" class=\"primary\" id=\"send-note\">Send to the team</button></form>",
-            attachments::MAX_FILES,
-            attachments::MAX_FILE_BYTES / (1024 * 1024),
-            notice_html(notice, status),
-            once = domain::token::base64url(&(env.random)()[..16]),
-        )
-    } else {
-        format!(
-            "{}<p class=\"muted\" id=\"view-only\">You can read this ticket; replies are not enabled for this share.</p>",
-            notice_html(notice, status)
-        )
+    let once = share
+        .can_reply
+        .then(|| domain::token::base64url(&(env.random)()[..16]));
+    let body = html! {
+        h1 { (share.subject) }
+        p class="meta" {
+            "Ticket " (t.no) " \u{b7} shared with you (" (share.email) ") by "
+            (share.created_by_name) " of " (team) " \u{b7} this link works until "
+            (readable(share.expires_at))
+        }
+        @if !share.note.is_empty() {
+            section class="share-note" aria-labelledby="note-title" {
+                h2 id="note-title" { "Note from " (share.created_by_name) }
+                // Markdown rendered and sanitised by the domain
+                // (`domain::render`), as a message's body is.
+                (PreEscaped(domain::render::markdown(&share.note)))
+            }
+        }
+        @if let Some(details) = details { (details) }
+        div class="thread" id="thread" {
+            @if let Some(n) = page.next {
+                p class="older" {
+                    a id="older" href={ "/s/" (link) "?before=" (n) } { "Show earlier messages" }
+                }
+            }
+            @for m in page.messages.iter().rev() { (view.message(m)) }
+            @if before.is_some() {
+                p class="older" {
+                    a href={ "/s/" (link) } { "Back to the latest messages" }
+                }
+            }
+        }
+        @if let Some(once) = once {
+            form method="post" enctype="multipart/form-data" class="reply" {
+                input type="hidden" name="action" value="reply";
+                input type="hidden" name="once" value=(once);
+                label for="body" { "Your reply to the team" }
+                textarea id="body" name="body" rows="5" required {}
+                p class="muted" {
+                    "Markdown works: **bold**, *italic*, lists and links. Your reply goes to "
+                    "the support team only; the customer does not see it."
+                }
+                label for="files" {
+                    "Attach files (up to " (attachments::MAX_FILES) " files, "
+                    (attachments::MAX_FILE_BYTES / (1024 * 1024))
+                    " MiB each: images, PDF, text, CSV, ZIP or Office)"
+                }
+                input id="files" name="files" type="file" multiple;
+                (notice_html(notice, status))
+                button type="submit" class="primary" id="send-note" { "Send to the team" }
+            }
+        } @else {
+            (notice_html(notice, status))
+            p class="muted" id="view-only" {
+                "You can read this ticket; replies are not enabled for this share."
+            }
+        }
     };
-    let body = format!(
-        "<h1>{}</h1><p class=\"meta\">Ticket {} \u{b7} shared with you ({}) by {} of {} \u{b7} this link works until {}</p>{note}{details}<div class=\"thread\" id=\"thread\">{html}</div>{form}",
-        escape(&share.subject),
-        escape(&t.no.to_string()),
-        escape(&share.email),
-        escape(&share.created_by_name),
-        escape(&team),
-        escape(&readable(share.expires_at)),
-    );
     Ok(link_page(
         status,
-        branded_html(env, &w, &share.subject, &body)?,
+        branded_html(env, &w, &share.subject, body)?,
     ))
 }
 
-/// Append one message of the share page to `out`.
-pub(crate) fn message_html(out: &mut String, m: &Message, reader: &Reader, team: &str, link: &str) {
-    let kind = m.author_kind.as_str();
-    out.push_str("<article class=\"msg msg-");
-    out.push_str(if m.visibility == Visibility::Public {
-        "public"
-    } else {
-        "external"
-    });
-    out.push_str(" msg-by-");
-    out.push_str(kind);
-    out.push_str("\"><header class=\"msg-head\"><span class=\"msg-author\">");
-    escape_into(out, m.display_name(reader, team));
-    out.push_str("</span><span class=\"badge kind-");
-    out.push_str(kind);
-    out.push_str("\">");
-    out.push_str(kind_label(m.author_kind));
-    out.push_str("</span>");
-    if m.visibility == Visibility::External {
-        out.push_str("<span class=\"badge vis-external\">Your note: staff only</span>");
-    }
-    let iso = rfc3339(m.created_at);
-    out.push_str("<time datetime=\"");
-    out.push_str(&iso);
-    out.push_str("\">");
-    push_readable(out, &iso);
-    out.push_str("</time></header><div class=\"msg-body\">");
-    out.push_str(&m.body_html());
-    out.push_str("</div>");
-    if !m.attachments.is_empty() {
-        out.push_str("<ul class=\"files\">");
-        for a in &m.attachments {
-            let _ = write!(
-                out,
-                "<li><a href=\"/s/{link}/files/{}/{}\">{}</a> <span class=\"muted\">{}</span></li>",
-                m.seq.0,
-                a.id,
-                escape(&a.name),
-                escape(&human_size(a.size))
-            );
-        }
-        out.push_str("</ul>");
-    }
-    out.push_str("</article>");
-}
-
+/// `1.5 MiB`, `12 KiB`, `300 bytes`.
 pub(crate) fn human_size(n: u64) -> String {
     if n >= 1024 * 1024 {
         format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
@@ -362,43 +525,48 @@ pub(crate) fn human_size(n: u64) -> String {
 }
 
 /// Customer and order details, for shares that include them.
-pub(crate) fn details_html(env: &Env, ws: &WorkspaceId, t: &Ticket) -> Result<String> {
+pub(crate) fn details_html(env: &Env, ws: &WorkspaceId, t: &Ticket) -> Result<Markup> {
     let c = match workspace::user(env.kv, ws, &t.customer) {
         Ok(u) => Some(u),
         Err(Error::Store(e)) => return Err(Error::Store(e)),
         Err(_) => None,
     };
-    let mut rows = String::new();
-    let mut row = |k: &str, v: &str| {
-        rows.push_str(&format!("<dt>{}</dt><dd>{}</dd>", escape(k), escape(v)));
-    };
+    let mut rows: Vec<(&str, String)> = Vec::new();
     if let Some(c) = &c {
-        row("Customer", &c.name);
-        row("Email", &c.email);
+        rows.push(("Customer", c.name.clone()));
+        rows.push(("Email", c.email.clone()));
         if let Some(co) = &c.company {
-            row("Company", co);
+            rows.push(("Company", co.clone()));
         }
     }
     if let Some(o) = &t.order {
-        row("Order", &o.number);
+        rows.push(("Order", o.number.clone()));
         for i in &o.items {
             let line = match &i.amount {
                 Some(a) => format!("{} \u{d7} {} ({a})", i.quantity, i.name),
                 None => format!("{} \u{d7} {}", i.quantity, i.name),
             };
-            row("Item", &line);
+            rows.push(("Item", line));
         }
         if let Some(total) = &o.total {
-            row("Total", total);
+            rows.push(("Total", total.clone()));
         }
         if !o.shipping_address.is_empty() {
-            row("Ship to", &o.shipping_address.join(", "));
+            rows.push(("Ship to", o.shipping_address.join(", ")));
         }
         for (k, v) in &o.fields {
-            row(k, v);
+            rows.push((k, v.clone()));
         }
     }
-    Ok(format!(
-        "<section class=\"share-details\" id=\"details\" aria-labelledby=\"details-title\"><h2 id=\"details-title\">Customer and order</h2><dl class=\"order\">{rows}</dl></section>"
-    ))
+    Ok(html! {
+        section class="share-details" id="details" aria-labelledby="details-title" {
+            h2 id="details-title" { "Customer and order" }
+            dl class="order" {
+                @for (k, v) in &rows {
+                    dt { (k) }
+                    dd { (v) }
+                }
+            }
+        }
+    })
 }

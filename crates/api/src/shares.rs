@@ -15,7 +15,7 @@ use crate::actor::{Actor, authenticate, require, visible_ticket};
 use crate::http::{MAX_JSON_BODY, Request, Response, form_field, segments};
 use crate::mail::mail_branding;
 use crate::pages::{
-    link_page, neutral_share_page, page_html, thread_page, thread_page_before, verify_page,
+    message_page, neutral_share_page, thread_page, thread_page_before, verify_page,
 };
 use crate::serve::{audit, method_not_allowed, serve};
 use crate::views::{collaborator, masked, team_name};
@@ -473,11 +473,10 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
                 _ => verify_page(env, &ws, &share, "Use the buttons on this page.", 400),
             }
         }
-        _ => Ok(link_page(
-            405,
-            page_html("Not allowed", "<p>Use the forms on the page.</p>"),
-        )
-        .with_header("allow", "GET, HEAD, POST")),
+        _ => Ok(
+            message_page(405, "Not allowed", "Use the forms on the page.")
+                .with_header("allow", "GET, HEAD, POST"),
+        ),
     }
 }
 
@@ -490,7 +489,7 @@ pub(crate) const TOUCH_EVERY: Millis = 60_000;
 pub(crate) const FORM_TAKEOVER: Millis = 60_000;
 
 pub(crate) fn redirect(link: &str) -> Response {
-    let mut r = link_page(303, page_html("Opening", "<p>Opening the ticket…</p>"));
+    let mut r = message_page(303, "Opening", "Opening the ticket…");
     r.headers.push(("location".into(), format!("/s/{link}")));
     r
 }

@@ -1,12 +1,16 @@
 //! The email outbox. Every email the app sends is stored here first, one per
 //! recipient (never a shared To/CC list), then delivered by the configured
 //! provider; with the default `outbox` provider nothing leaves and admins read
-//! the emails through the API. Templates carry the workspace branding.
+//! the emails through the API. Templates carry the workspace branding; the
+//! HTML bodies are `maud` templates, which escape every value they are
+//! given, the plain-text bodies are not HTML (nothing to escape), and the
+//! header fields pass through [`header_text`].
 //!
 //! Bodies carry personal links, so they are stored sealed ([`crate::seal`]):
 //! the store holds no usable link in clear. Once a real provider has taken an
 //! email, the stored copy keeps its text with every link token redacted.
 
+use maud::{DOCTYPE, html};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -252,35 +256,9 @@ pub fn page(
     Ok((out, (pos >= 1).then_some(pos + 1)))
 }
 
-/// Escape text for HTML.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    escape_into(&mut out, s);
-    out
-}
-
-/// Append `s` escaped for HTML to `out`: runs without a special character
-/// are copied whole.
-pub fn escape_into(out: &mut String, s: &str) {
-    let mut plain = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let rep = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
-            _ => continue,
-        };
-        out.push_str(&s[plain..i]);
-        out.push_str(rep);
-        plain = i + 1;
-    }
-    out.push_str(&s[plain..]);
-}
-
 /// Wrap content in the branded email layout (logo, logo link, company name,
-/// brand colour on the button). `branding` was validated when saved.
+/// brand colour on the button). `branding` was validated when saved; every
+/// value is escaped all the same (the template escapes whatever it is given).
 pub fn branded(
     branding: &Branding,
     heading: &str,
@@ -288,41 +266,41 @@ pub fn branded(
     button: Option<(&str, &str)>,
 ) -> String {
     let company = if branding.company_name.is_empty() {
-        "Support".to_string()
+        "Support"
     } else {
-        escape(&branding.company_name)
+        &branding.company_name
     };
-    let logo = if branding.logo_url.is_empty() {
-        format!("<strong style=\"font-size:18px\">{company}</strong>")
-    } else {
-        let img = format!(
-            "<img src=\"{}\" alt=\"{company}\" height=\"40\">",
-            escape(&branding.logo_url)
-        );
-        if branding.logo_link.is_empty() {
-            img
-        } else {
-            format!("<a href=\"{}\">{img}</a>", escape(&branding.logo_link))
+    let logo = html! { img src=(branding.logo_url) alt=(company) height="40"; };
+    html! {
+        (DOCTYPE)
+        html {
+            body style="font-family:sans-serif;color:#1b1f24" {
+                div {
+                    @if branding.logo_url.is_empty() {
+                        strong style="font-size:18px" { (company) }
+                    } @else if branding.logo_link.is_empty() {
+                        (logo)
+                    } @else {
+                        a href=(branding.logo_link) { (logo) }
+                    }
+                }
+                h1 style="font-size:20px" { (heading) }
+                @for p in paragraphs {
+                    p { (p) }
+                }
+                @if let Some((label, url)) = button {
+                    p {
+                        a href=(url) style={
+                            "display:inline-block;padding:10px 18px;border-radius:6px;background:"
+                            (branding.brand_colour) ";color:#ffffff;text-decoration:none"
+                        } { (label) }
+                    }
+                }
+                p style="color:#5b6470;font-size:12px" { (company) }
+            }
         }
-    };
-    let body: String = paragraphs
-        .iter()
-        .map(|p| format!("<p>{}</p>", escape(p)))
-        .collect();
-    let btn = button
-        .map(|(label, url)| {
-            format!(
-                "<p><a href=\"{}\" style=\"display:inline-block;padding:10px 18px;border-radius:6px;background:{};color:#ffffff;text-decoration:none\">{}</a></p>",
-                escape(url),
-                escape(&branding.brand_colour),
-                escape(label)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "<!doctype html><html><body style=\"font-family:sans-serif;color:#1b1f24\"><div>{logo}</div><h1 style=\"font-size:20px\">{}</h1>{body}{btn}<p style=\"color:#5b6470;font-size:12px\">{company}</p></body></html>",
-        escape(heading)
-    )
+    }
+    .into_string()
 }
 
 /// The sign-in email.
@@ -465,18 +443,6 @@ crate::versioned!(Email);
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn escape_covers_the_five_characters() {
-        assert_eq!(
-            super::escape("a<b>&\"c\"'d' é"),
-            "a&lt;b&gt;&amp;&quot;c&quot;&#39;d&#39; é"
-        );
-        assert_eq!(super::escape("<é>"), "&lt;é&gt;");
-        assert_eq!(super::escape(""), "");
-        let mut out = String::from("x");
-        super::escape_into(&mut out, "&&");
-        assert_eq!(out, "x&amp;&amp;");
-    }
     use super::*;
     use crate::header::{breaks_header, check_header_field};
     use crate::store::{Fault, Faulty, MemKv, Op};

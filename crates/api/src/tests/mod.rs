@@ -7,6 +7,7 @@ mod claim;
 mod commit;
 mod creation_claim;
 mod cross_site;
+mod escaping;
 mod transfer;
 
 /// What the tests see: every handler module's items, as they were when the
