@@ -42,6 +42,14 @@ fn credentials() {
             ],
         )
         .refused(400, "invalid_id"),
+        call(
+            "GET /api/v1/me",
+            &[
+                ("authorization", "Bearer $key"),
+                ("ticketshare-act-as", "u_not-an-id"),
+            ],
+        )
+        .refused(400, "invalid_id"),
         // A user of another workspace is unknown here.
         call(
             "GET /api/v1/me",
@@ -173,4 +181,44 @@ fn workspace_creation_needs_the_deployment_token() {
 
 fn admin(line: &str) -> Case {
     call(line, &[("authorization", "Bearer $admin_token")])
+}
+
+/// Every route a workspace's key or session opens: 401 without credentials
+/// or with a forged session; another workspace's key never reaches this
+/// workspace's user or ticket (404).
+#[test]
+fn every_workspace_route_needs_credentials_and_stays_in_its_workspace() {
+    let mut cases = Vec::new();
+    for r in api::openapi::ROUTES {
+        if r.auth != api::openapi::Auth::Workspace {
+            continue;
+        }
+        // Ticket 3: `globex` has a ticket 1 of its own.
+        let path = r
+            .path
+            .replace("{key_id}", "key_abcdefghijkmnpqr")
+            .replace("{user_id}", "$cara")
+            .replace("{number}", "3");
+        let line = format!("{} {path}", r.method);
+        let with_body = |c: Case| if r.body { c.json(json!({})) } else { c };
+        cases.push(with_body(anon(&line)).refused(401, "unauthenticated"));
+        cases.push(
+            with_body(call(
+                &line,
+                &[
+                    ("cookie", "__Host-ts_session=acme.forged"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+            ))
+            .refused(401, "unauthenticated"),
+        );
+        if path.contains("$cara") || path.contains("/tickets/3") {
+            cases.push(
+                with_body(call(&line, &[("authorization", "Bearer $globex_key")]))
+                    .refused(404, "not_found"),
+            );
+        }
+    }
+    assert!(cases.len() > 100, "{} cases", cases.len());
+    run(cases);
 }

@@ -131,7 +131,12 @@ fn idempotency_keys_replay_or_refuse() {
                     .json(json!({"label": "ci"}))
                     .is(201),
             )
-            .refused(409, "conflict"),
+            .refused(409, "conflict")
+            .expect(Expect::NotBody("tsk_")),
+        as_("sam", "POST /api/v1/tickets/1/replies")
+            .header("idempotency-key", "")
+            .json(json!({"body": "x"}))
+            .refused(400, "invalid_header"),
         as_("sam", "POST /api/v1/tickets/1/replies")
             .header("idempotency-key", &"k".repeat(256))
             .json(json!({"body": "x"}))

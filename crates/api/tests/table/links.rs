@@ -38,8 +38,23 @@ fn delegates() {
             )
             .refused(403, "forbidden"),
         // Whoever sees the ticket as a customer already cannot be invited.
-        invite("sam", 1, "cole@shop.test").refused(409, "conflict"),
-        invite("sam", 1, "cara@shop.test").refused(409, "conflict"),
+        invite("sam", 1, "cole@shop.test")
+            .refused(409, "conflict")
+            .expect(Expect::Body("already sees")),
+        key("POST /api/v1/tickets/1/delegates")
+            .json(json!({"email": "cara@shop.test"}))
+            .refused(409, "conflict")
+            .expect(Expect::Body("already sees")),
+        invite("cara", 1, "COLE@shop.test")
+            .given(
+                as_("ada", "PATCH /api/v1/workspace/settings")
+                    .json(json!({"customers_may_invite": true})),
+            )
+            .refused(409, "conflict")
+            .expect(Expect::Body("already sees")),
+        // Delegates are customers of the workspace.
+        invite("sam", 1, "sam@acme.test").refused(400, "not_a_customer"),
+        invite("sam", 1, "stranger@nowhere.test").refused(400, "not_a_customer"),
         invite("oz", 1, "dee@else.test").refused(404, "not_found"),
         as_("sam", "GET /api/v1/tickets/1/delegates")
             .is(200)

@@ -54,8 +54,7 @@ fn opening_tickets() {
             .expect(Expect::Unchanged),
         as_("cara", "POST /api/v1/tickets")
             .json(json!({"subject": "", "body": "b"}))
-            .is(400)
-            .expect(Expect::Unchanged),
+            .refused(400, "invalid_field"),
         as_("cara", "POST /api/v1/tickets")
             .json(json!({"subject": "s", "body": ""}))
             .is(400)
@@ -64,7 +63,7 @@ fn opening_tickets() {
         as_("sam", "GET /api/v1/tickets/1")
             .is(200)
             .expect(Expect::Body("@reply.ts.test")),
-        as_("sam", "GET /api/v1/tickets/abc").is(400).expect(Expect::Unchanged),
+        as_("sam", "GET /api/v1/tickets/abc").refused(400, "invalid_id"),
     ]);
 }
 
@@ -89,9 +88,56 @@ fn order_details_come_from_staff() {
         as_("sam", "PUT /api/v1/tickets/1/order")
             .json(json!({"number": "A-7", "items": [{"name": "Lid", "quantity": 2, "colour": "red"}]}))
             .refused(400, "unknown_field"),
+        as_("sam", "PUT /api/v1/tickets/1/order")
+            .json(json!({"number": "X", "fields": (0..50)
+                .map(|i| (format!("f{i}"), json!("v".repeat(400))))
+                .collect::<serde_json::Map<_, _>>()}))
+            .is(400)
+            .expect(Expect::Unchanged),
         as_("sam", "PUT /api/v1/tickets/99/order")
             .json(order)
             .refused(404, "not_found"),
+    ]);
+}
+
+#[test]
+fn signed_replies_and_the_team_name() {
+    let signed = as_("ada", "PATCH /api/v1/workspace/settings").json(json!({
+        "sign_replies": true,
+        "branding": {"company_name": "Acme", "brand_colour": "#aa0000"},
+    }));
+    let reply = as_("sam", "POST /api/v1/tickets/1/replies").json(json!({"body": "signed"}));
+    run(vec![
+        as_("ada", "PATCH /api/v1/workspace/settings")
+            .json(json!({"branding": {"brand_colour": "red"}}))
+            .refused(400, "invalid_field"),
+        // Unsigned posts show the team to the customer side, signed ones
+        // the person; staff always see who replied.
+        as_("cara", "GET /api/v1/tickets/1/thread")
+            .given(signed.clone())
+            .given(reply.clone())
+            .expect(Expect::Pluck(
+                "/messages",
+                "author",
+                json!([
+                    {"name": "cara", "kind": "customer"},
+                    {"name": "Acme team", "kind": "staff"},
+                    {"name": "sam", "kind": "staff"},
+                ]),
+            )),
+        as_("sam", "GET /api/v1/tickets/1/thread")
+            .given(signed)
+            .given(reply)
+            .expect(Expect::Pluck(
+                "/messages",
+                "author",
+                json!([
+                    {"name": "cara", "kind": "customer"},
+                    {"name": "sam", "kind": "staff"},
+                    {"name": "sam", "kind": "staff"},
+                    {"name": "sam", "kind": "staff"},
+                ]),
+            )),
     ]);
 }
 
@@ -177,6 +223,17 @@ fn replies() {
         as_("sam", "GET /api/v1/tickets/2")
             .given(as_("sam", "POST /api/v1/tickets/2/replies").json(json!({"body": "On it."})).is(201))
             .at("/ticket/status", json!("awaiting_customer")),
+        // Internal notes leave the status as it is; a colleague of the
+        // customer's company replying is the client replying.
+        as_("sam", "POST /api/v1/tickets/1/replies")
+            .json(json!({"body": "x", "visibility": "internal"}))
+            .given(as_("sam", "POST /api/v1/tickets/1/replies").json(json!({"body": "x"})))
+            .is(201)
+            .at("/ticket/status", json!("awaiting_customer")),
+        reply("cole", json!({"body": "x"}))
+            .given(as_("sam", "POST /api/v1/tickets/1/replies").json(json!({"body": "x"})))
+            .is(201)
+            .at("/ticket/status", json!("client_replied")),
         // The platform must act as someone, or post for an email address.
         key("POST /api/v1/tickets/1/replies")
             .json(json!({"body": "Who am I?"}))

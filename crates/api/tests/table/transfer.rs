@@ -23,7 +23,8 @@ fn accept_return_and_transfer() {
             .expect(Expect::Unchanged),
         act("pia", 2, "accept")
             .given(act("sam", 2, "accept").is(200))
-            .refused(409, "conflict"),
+            .refused(409, "conflict")
+            .expect(Expect::Body("sam took ticket #2")),
         key("POST /api/v1/tickets/2/accept").refused(400, "act_as_required"),
         act("cara", 1, "accept").refused(403, "forbidden"),
         act("cara", 2, "accept").refused(404, "not_found"),

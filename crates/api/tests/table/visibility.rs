@@ -23,7 +23,12 @@ fn customers_see_their_own_and_their_companys_tickets() {
             .expect(Expect::Pluck("/tickets", "number", json!([1]))),
         as_("cara", "GET /api/v1/tickets?scope=company")
             .is(200)
-            .expect(Expect::Pluck("/tickets", "number", json!([3, 1]))),
+            .expect(Expect::Pluck("/tickets", "number", json!([3, 1])))
+            .expect(Expect::NotBody("\"queue\"")),
+        // A delegate's own list holds their own tickets only.
+        as_("dee", "GET /api/v1/tickets")
+            .is(200)
+            .expect(Expect::Len("/tickets", 0)),
         as_("oz", "GET /api/v1/tickets")
             .is(200)
             .expect(Expect::Pluck("/tickets", "number", json!([4, 2]))),
@@ -58,6 +63,16 @@ fn staff_and_admins_see_the_workspace() {
         key("GET /api/v1/tickets")
             .is(200)
             .expect(Expect::Len("/tickets", 4)),
+        key("GET /api/v1/tickets/1").is(200),
+        as_("ada", "GET /api/v1/tickets/1").is(200),
+        key("GET /api/v1/tickets/999").refused(404, "not_found"),
+        as_("ada", "GET /api/v1/api-keys").is(200),
+        as_("sam", "PUT /api/v1/workspace/settings")
+            .json(json!({"sign_replies": true}))
+            .refused(403, "forbidden"),
+        as_("cara", "PUT /api/v1/users")
+            .json(json!({"email": "n@x.test", "name": "N", "role": "customer"}))
+            .refused(403, "forbidden"),
         as_("sam", "GET /api/v1/tickets/2")
             .is(200)
             .at("/ticket/queue", json!("support"))
