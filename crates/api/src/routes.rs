@@ -239,7 +239,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
         for c in COMPONENTS {
-            let start = format!("- `{}`:", c.name);
+            let start = format!("- `{}`", c.name);
             let line: String = map
                 .split("\n- ")
                 .map(|item| format!("- {item}"))
