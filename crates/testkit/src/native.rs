@@ -30,8 +30,7 @@ pub const PUBLIC_ORIGIN: &str = "https://ts.test";
 /// The domain of tickets' reply addresses.
 pub const REPLY_DOMAIN: &str = "reply.ts.test";
 
-/// A component's entry point.
-pub type Handler = fn(&mut Env, &Request) -> Response;
+pub use api::routes::Handler;
 
 /// The `n`-th value of the deterministic random source: the same world
 /// every time it is built.
@@ -240,16 +239,7 @@ pub fn handler_for(path: &str) -> Option<Handler> {
         (spinfile::router::Router::new(pats), comps)
     });
     let m = router.route(path)?;
-    Some(match components[m.index].as_str() {
-        "tickets" => api::handle_tickets,
-        "replies" => api::handle_replies,
-        "invites" => api::handle_invites,
-        "transfer" => api::handle_transfer,
-        "shares" => api::handle_shares,
-        "webhooks" => api::handle_webhooks,
-        "accept" => api::handle_accept,
-        _ => return None,
-    })
+    api::routes::handler(&components[m.index])
 }
 
 #[cfg(test)]
