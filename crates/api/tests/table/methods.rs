@@ -144,13 +144,10 @@ fn paths_nobody_serves_are_404_no_route() {
 }
 
 /// A path under `/api/v1/tickets/...` (or `/users/...`, `/workspace/...`)
-/// that no route serves, asked by an authenticated caller, answers 405 with
-/// `Allow: GET, POST, PUT` (methods the path does not serve) from the
-/// `tickets` component's fallback arm, where every other component answers
-/// 404 `no_route`. Reported (issue 18, item 6);
-/// ignored until the handler is fixed, so the suite stays green.
+/// that no route serves, asked by an authenticated caller, answers 404
+/// `no_route`, as in every other component (it once answered 405 with
+/// `Allow: GET, POST, PUT`, methods the path does not serve).
 #[test]
-#[ignore = "bug: tickets answers 405 (Allow: GET, POST, PUT) for unknown paths under /tickets"]
 fn an_unknown_path_under_a_ticket_is_404_no_route() {
     run(vec![
         key("GET /api/v1/tickets/1/nope").refused(404, "no_route"),
