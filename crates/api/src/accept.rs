@@ -2,7 +2,7 @@ use crate::Env;
 use crate::actor::{cookie, session_cookie};
 use crate::http::{Request, Response, form_field};
 use crate::mail::copy_participants;
-use crate::pages::{dead_link_page, invitation_page, link_page, message_page, page_html};
+use crate::pages::{accepted_sign_in_page, dead_link_page, invitation_page, message_page};
 use crate::serve::after_commit;
 use crate::views::team_name;
 use domain::error::{Error, Result};
@@ -12,7 +12,6 @@ use domain::model::{AuthorKind, Visibility};
 use domain::thread::{self, Author};
 use domain::workspace;
 use domain::{auth, keys};
-use maud::html;
 
 /// Record that `holder` (a delegate's user id or a participant's id) opened
 /// their link to ticket `no`, at most once a minute per holder and ticket
@@ -107,15 +106,7 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
                 r.headers.push(("location".into(), format!("/my#{}", no.0)));
                 r
             } else {
-                link_page(
-                    200,
-                    page_html(
-                        "Accepted",
-                        html! {
-                            p { "Accepted. " a href="/login" { "Sign in" } " with your email to open the ticket." }
-                        },
-                    ),
-                )
+                accepted_sign_in_page()
             };
             if let Some(session) = session {
                 resp.headers.push((

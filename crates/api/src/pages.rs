@@ -1,7 +1,8 @@
 //! The server-rendered pages behind links: a delegate's invitation, a
 //! participant's ticket page, a collaborator's share page (its email check
 //! and its thread) and the pages every dead link shows, plus the one thread
-//! renderer the ticket pages share.
+//! renderer the ticket pages share. Every HTML page the API answers with is
+//! built here; handlers pick a page and pass it their values.
 //!
 //! Every page is a `maud` template: an interpolated value is escaped,
 //! whatever it holds. The only HTML taken as it is comes from the domain's
@@ -25,7 +26,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 pub const LINK_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Headers of every page behind a link.
-pub(crate) fn link_page(status: u16, html: Markup) -> Response {
+fn link_page(status: u16, html: Markup) -> Response {
     Response {
         status,
         headers: vec![
@@ -78,7 +79,7 @@ fn layout(
 }
 
 /// A page in Ticketshare's own colours.
-pub(crate) fn page_html(title: &str, body: Markup) -> Markup {
+fn page_html(title: &str, body: Markup) -> Markup {
     layout(title, "Ticketshare", None, html! { "Ticketshare" }, body)
 }
 
@@ -119,7 +120,7 @@ pub fn neutral_share_page() -> Response {
 
 /// A page behind a share link in the workspace's branding: its logo (when
 /// uploaded: same origin, so the strict CSP holds), company name and colour.
-pub(crate) fn branded_html(env: &Env, w: &Workspace, title: &str, body: Markup) -> Result<Markup> {
+fn branded_html(env: &Env, w: &Workspace, title: &str, body: Markup) -> Result<Markup> {
     let name = if w.settings.branding.company_name.is_empty() {
         &w.name
     } else {
@@ -152,6 +153,15 @@ pub(crate) fn invitation_page(d: &Delegate, t: &Ticket, team: &str) -> Response 
         }
     };
     link_page(200, page_html("Invitation", body))
+}
+
+/// An accepted invitation whose browser holds no session for it: the
+/// login link opens the ticket.
+pub(crate) fn accepted_sign_in_page() -> Response {
+    let body = html! {
+        p { "Accepted. " a href="/login" { "Sign in" } " with your email to open the ticket." }
+    };
+    link_page(200, page_html("Accepted", body))
 }
 
 /// The page behind a participant's personal link: ticket `t`'s public
@@ -196,7 +206,7 @@ pub(crate) fn participant_page(
 
 /// Which page behind a link shows a thread: what differs between them.
 #[derive(Clone, Copy)]
-pub(crate) enum LinkPage<'a> {
+enum LinkPage<'a> {
     /// A participant's page (`/p/<link>`): times as RFC 3339, collaborators
     /// named as such, files not listed.
     Participant,
@@ -211,18 +221,18 @@ pub(crate) enum LinkPage<'a> {
 
 /// The one thread renderer of the pages behind links: each message as its
 /// `reader` may see it on `page`, unsigned staff replies signed `team`.
-pub(crate) struct ThreadView<'a> {
+struct ThreadView<'a> {
     /// Who reads the page.
-    pub reader: &'a Reader,
+    reader: &'a Reader,
     /// The name unsigned staff replies are shown under.
-    pub team: &'a str,
+    team: &'a str,
     /// The page the thread is on.
-    pub page: LinkPage<'a>,
+    page: LinkPage<'a>,
 }
 
 impl ThreadView<'_> {
     /// One message.
-    pub(crate) fn message(&self, m: &Message) -> Markup {
+    fn message(&self, m: &Message) -> Markup {
         let kind = m.author_kind.as_str();
         let visibility = if m.visibility == Visibility::Public {
             "public"
@@ -281,7 +291,7 @@ impl ThreadView<'_> {
 
 /// Every message of a thread `view`'s reader may see, oldest first, each
 /// rendered by `view` (stops short of the 1 MiB page).
-pub(crate) fn whole_thread(
+fn whole_thread(
     env: &Env,
     ws: &WorkspaceId,
     no: TicketNo,
@@ -318,12 +328,12 @@ pub(crate) fn whole_thread(
 }
 
 /// `2026-12-04 22:08 UTC`: a readable, unambiguous time for the pages.
-pub(crate) fn readable(ms: Millis) -> String {
+fn readable(ms: Millis) -> String {
     readable_rfc3339(&rfc3339(ms))
 }
 
 /// [`readable`] of a time already in RFC 3339 (`2026-12-04T22:08:…`).
-pub(crate) fn readable_rfc3339(rfc3339: &str) -> String {
+fn readable_rfc3339(rfc3339: &str) -> String {
     format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
 }
 
@@ -380,7 +390,7 @@ pub(crate) fn verify_page(
 
 /// What a page says about the last request: a notice for a success
 /// (`status` below 300), an alert otherwise; nothing when `notice` is empty.
-pub(crate) fn notice_html(notice: &str, status: u16) -> Markup {
+fn notice_html(notice: &str, status: u16) -> Markup {
     html! {
         @if notice.is_empty() {
         } @else if status < 300 {
@@ -514,7 +524,7 @@ pub(crate) fn thread_page_before(
 }
 
 /// `1.5 MiB`, `12 KiB`, `300 bytes`.
-pub(crate) fn human_size(n: u64) -> String {
+fn human_size(n: u64) -> String {
     if n >= 1024 * 1024 {
         format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
     } else if n >= 1024 {
@@ -525,7 +535,7 @@ pub(crate) fn human_size(n: u64) -> String {
 }
 
 /// Customer and order details, for shares that include them.
-pub(crate) fn details_html(env: &Env, ws: &WorkspaceId, t: &Ticket) -> Result<Markup> {
+fn details_html(env: &Env, ws: &WorkspaceId, t: &Ticket) -> Result<Markup> {
     let c = match workspace::user(env.kv, ws, &t.customer) {
         Ok(u) => Some(u),
         Err(Error::Store(e)) => return Err(Error::Store(e)),
