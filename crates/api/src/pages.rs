@@ -2,6 +2,7 @@ use crate::Env;
 use crate::http::Response;
 use crate::views::{collaborator, masked, team_name};
 use domain::attachments;
+use domain::ctx::Ctx;
 use domain::error::{Error, Result};
 use domain::ids::{TicketNo, WorkspaceId};
 use domain::model::{AuthorKind, Message, Reader, Ticket, Visibility};
@@ -31,7 +32,7 @@ pub(crate) fn link_page(status: u16, html: String) -> Response {
         body: html.into_bytes(),
         internal: None,
         secret: false,
-        mail: Vec::new(),
+        after: Default::default(),
     }
 }
 
@@ -57,25 +58,22 @@ pub fn dead_link_page() -> Response {
 /// Every message of a thread `reader` may see, oldest first, each rendered
 /// by `render`, for the pages behind links (stops short of the 1 MiB page).
 pub(crate) fn whole_thread_html(
-    env: &Env,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     no: TicketNo,
     reader: &Reader,
     render: impl Fn(&Message) -> String,
 ) -> Result<String> {
     let mut html = String::new();
     let mut cursor = None;
-    let t = thread::ticket(env.kv, ws, no)?;
+    let t = thread::ticket(ctx.kv, ctx.ws, no)?;
     loop {
         let page = thread::page(
-            env.kv,
-            ws,
+            ctx,
             &t,
             reader,
             Order::OldestFirst,
             cursor,
             thread::MAX_PAGE,
-            env.now,
         )?;
         for m in &page.messages {
             html.push_str(&render(m));
@@ -211,7 +209,7 @@ pub(crate) fn thread_page(
     notice: &str,
     status: u16,
 ) -> Result<Response> {
-    thread_page_before(env, link, ws, share, notice, status, None, None)
+    thread_page_before(env, link, ws, share, (notice, status), None, None)
 }
 
 /// Messages a share page shows at once (newest; earlier ones a link away),
@@ -219,15 +217,14 @@ pub(crate) fn thread_page(
 pub(crate) const PAGE_MESSAGES: usize = 20;
 
 /// [`thread_page`] showing the messages before `before` (a message number);
-/// `ticket` is the share's ticket when the caller has just read it.
-#[allow(clippy::too_many_arguments)]
+/// `ticket` is the share's ticket when the caller has just read it; the
+/// page shows `notice` and answers with its status.
 pub(crate) fn thread_page_before(
     env: &mut Env,
     link: &str,
     ws: &WorkspaceId,
     share: &Share,
-    notice: &str,
-    status: u16,
+    (notice, status): (&str, u16),
     before: Option<u64>,
     ticket: Option<Ticket>,
 ) -> Result<Response> {
@@ -238,15 +235,14 @@ pub(crate) fn thread_page_before(
     };
     let reader = collaborator(share);
     let team = team_name(&w);
+    let ctx = env.ctx(ws, share.id.as_str(), "");
     let page = thread::page(
-        env.kv,
-        ws,
+        &ctx,
         &t,
         &reader,
         thread::Order::NewestFirst,
         before,
         PAGE_MESSAGES,
-        env.now,
     )?;
     let mut html = match page.next {
         Some(n) => format!(

@@ -8,9 +8,11 @@
 //! key starts with the workspace; ids have their own types ([`ids`]); one error
 //! enum ([`error::Error`]) with its HTTP mapping in one place.
 
+pub mod after;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod ctx;
 pub mod delegates;
 pub mod error;
 pub mod events;
