@@ -14,7 +14,7 @@ use crate::actor::{Actor, authenticate, require};
 use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
 use crate::mail::copy_participants;
 use crate::replies::reply_sender;
-use crate::serve::{audit, method_not_allowed, serve};
+use crate::serve::{audit, not_allowed, serve};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::WorkspaceId;
@@ -30,7 +30,8 @@ use serde_json::{Value, json};
 /// `/hooks/<provider>/<workspace>`: a provider's inbound webhook.
 pub(super) fn hook(env: &mut Env, req: &Request) -> Response {
     crate::serve::wrong_method(req)
-        .unwrap_or_else(|| receive(env, req).unwrap_or_else(|e| Response::error(&e)))
+        .and_then(|()| receive(env, req))
+        .unwrap_or_else(|e| Response::error(&e))
 }
 
 pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
@@ -40,7 +41,7 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
         return Err(Error::NoRoute);
     }
     if req.method != "POST" {
-        return method_not_allowed("POST");
+        return not_allowed(req, "POST");
     }
     // This delivery holds its Mailgun token and its Message-ID while it
     // works (a redelivery takes over one that died); see `deliver`.
@@ -329,8 +330,8 @@ pub(crate) fn quarantine(env: &mut Env, req: &Request, rid: &str) -> Result<Resp
     };
     match (req.method.as_str(), rest) {
         ("GET", []) | ("POST", [_, "approve" | "discard"]) => {}
-        (_, []) => return method_not_allowed("GET"),
-        (_, [_, "approve" | "discard"]) => return method_not_allowed("POST"),
+        (_, []) => return not_allowed(req, "GET"),
+        (_, [_, "approve" | "discard"]) => return not_allowed(req, "POST"),
         _ => return Err(Error::NoRoute),
     }
     let actor = authenticate(env, req)?;
@@ -470,9 +471,9 @@ pub(crate) struct MailgunSetup {
 pub(super) fn setup(env: &mut Env, req: &Request, rid: &str, rest: &[&str]) -> Result<Response> {
     match (req.method.as_str(), rest) {
         ("GET", []) | ("POST", ["postmark"]) | ("PUT", ["mailgun"]) => {}
-        (_, []) => return method_not_allowed("GET"),
-        (_, ["postmark"]) => return method_not_allowed("POST"),
-        (_, ["mailgun"]) => return method_not_allowed("PUT"),
+        (_, []) => return not_allowed(req, "GET"),
+        (_, ["postmark"]) => return not_allowed(req, "POST"),
+        (_, ["mailgun"]) => return not_allowed(req, "PUT"),
         _ => return Err(Error::NoRoute),
     }
     let actor = authenticate(env, req)?;

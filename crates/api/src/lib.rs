@@ -7,7 +7,8 @@
 //!   `Idempotency-Key`, the store an attempt writes through);
 //! - [`views`]: the JSON shapes of the API; [`pages`]: the server-rendered
 //!   link pages; [`mail`]: emails sent from handlers;
-//! - [`openapi`]: the route table and the OpenAPI document built from it;
+//! - [`routes`]: the one table of components, their handlers and routes;
+//!   [`openapi`]: the endpoints and the OpenAPI document built from them;
 //! - [`http`]: the plain request and response values, and the one place an
 //!   error becomes a status.
 //!
@@ -24,6 +25,7 @@ pub mod mail;
 pub mod openapi;
 pub mod pages;
 pub mod replies;
+pub mod routes;
 pub mod serve;
 pub mod shares;
 pub mod tickets;

@@ -19,14 +19,14 @@ use domain::time::Millis;
 
 use serde::Deserialize;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-pub(crate) fn method_not_allowed(allowed: &str) -> Result<Response> {
-    Ok(Response::json(
-        405,
-        &json!({"error": {"code": "method_not_allowed", "message": format!("use {allowed}")}}),
-    )
-    .with_header("allow", allowed))
+/// The refusal of a request whose path is served with other methods.
+pub(crate) fn not_allowed(req: &Request, allow: &str) -> Result<Response> {
+    Err(Error::MethodNotAllowed {
+        method: req.method.clone(),
+        allow: allow.into(),
+    })
 }
 
 pub(crate) type Handler = fn(&mut Env, &Request, &str) -> Result<Response>;
@@ -40,8 +40,8 @@ pub(crate) type Handler = fn(&mut Env, &Request, &str) -> Result<Response>;
 /// handler put there.
 pub(crate) fn serve(env: &mut Env, req: &Request, f: Handler) -> Response {
     let rid = env.request_id();
-    if let Some(r) = wrong_method(req) {
-        return r.with_header("x-request-id", &rid);
+    if let Err(e) = wrong_method(req) {
+        return Response::error(&e).with_header("x-request-id", &rid);
     }
     let resp: Response = match req.header("idempotency-key") {
         Some(key) if req.method == "POST" => idempotent(env, req, key, &rid, f).into(),
@@ -61,19 +61,15 @@ pub(crate) fn with_after(env: &Env, mut resp: Response) -> Response {
 /// A documented path asked with a method it does not serve answers 405
 /// with exactly the documented methods in `Allow`, before anything else is
 /// looked at (one answer for every route, from the OpenAPI table).
-pub(super) fn wrong_method(req: &Request) -> Option<Response> {
+pub(crate) fn wrong_method(req: &Request) -> Result<()> {
     let methods = crate::openapi::methods_for(&req.path);
     if methods.is_empty() || methods.contains(&req.method.as_str()) {
-        return None;
+        return Ok(());
     }
-    let allow = methods.join(", ");
-    Some(
-        Response::json(
-            405,
-            &json!({"error": {"code": "method_not_allowed", "message": format!("{} is not served here; use {allow}", req.method)}}),
-        )
-        .with_header("allow", &allow),
-    )
+    Err(Error::MethodNotAllowed {
+        method: req.method.clone(),
+        allow: methods.join(", "),
+    })
 }
 
 /// What an idempotency key holds: the request's body hash and, once done,

@@ -17,7 +17,7 @@ use crate::mail::mail_branding;
 use crate::pages::{
     link_page, neutral_share_page, page_html, thread_page, thread_page_before, verify_page,
 };
-use crate::serve::{after_commit, audit, method_not_allowed, serve};
+use crate::serve::{after_commit, audit, not_allowed, serve};
 use crate::views::{collaborator, masked, team_name};
 
 use domain::attachments::{self, Attachment, Upload};
@@ -122,8 +122,8 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         ("GET" | "POST", []) | ("POST", [_, "cancel" | "extend" | "reshare"])
     ) {
         return match rest {
-            [] => method_not_allowed("GET, POST"),
-            [_, "cancel" | "extend" | "reshare"] => method_not_allowed("POST"),
+            [] => not_allowed(req, "GET, POST"),
+            [_, "cancel" | "extend" | "reshare"] => not_allowed(req, "POST"),
             _ => Err(Error::NoRoute),
         };
     }

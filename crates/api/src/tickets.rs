@@ -4,9 +4,7 @@ use crate::actor::{
 };
 use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
 use crate::mail::{logo_url, mail_branding};
-use crate::serve::{
-    after_commit, attempt_step, audit, claim_holder, method_not_allowed, serve, sha_hex,
-};
+use crate::serve::{after_commit, attempt_step, audit, claim_holder, not_allowed, serve, sha_hex};
 use crate::views::{api_key_json, message_json, team_name, ticket_json, user_json, user_name};
 use domain::error::{Error, Result};
 use domain::events::Event;
@@ -109,7 +107,7 @@ pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
     // Unauthenticated endpoints first.
     match (m, segs.as_slice()) {
         ("POST", ["workspaces"]) => return create_workspace(env, req, rid),
-        (_, ["workspaces"]) => return method_not_allowed("POST"),
+        (_, ["workspaces"]) => return not_allowed(req, "POST"),
         ("POST", ["auth", "login"]) => return login(env, req, rid),
         ("POST", ["auth", "email-login"]) => return email_login(env, req),
         ("GET", ["openapi.json"]) => return Ok(Response::json(200, &crate::openapi::document())),
@@ -468,7 +466,7 @@ pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
             | ["search"]
             | ["staff"]
             | ["links"],
-        ) => method_not_allowed("GET, POST, PUT"),
+        ) => not_allowed(req, "GET, POST, PUT"),
         _ => Err(Error::NoRoute),
     }
 }

@@ -6,7 +6,7 @@
 use crate::Env;
 use crate::actor::{authenticate, require};
 use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
-use crate::serve::{audit, method_not_allowed, serve};
+use crate::serve::{audit, not_allowed, serve};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::EndpointId;
@@ -74,10 +74,10 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     );
     if !known {
         return match rest {
-            [] => method_not_allowed("GET, POST"),
-            ["deliveries"] => method_not_allowed("GET"),
+            [] => not_allowed(req, "GET, POST"),
+            ["deliveries"] => not_allowed(req, "GET"),
             ["flush"] | ["deliveries", _, "redeliver"] | [_, "rotate" | "enable" | "delete"] => {
-                method_not_allowed("POST")
+                not_allowed(req, "POST")
             }
             _ => Err(Error::NoRoute),
         };

@@ -1,6 +1,10 @@
 //! Secret tokens: 256 bits of fresh randomness, base64url; only a SHA-256 hash
 //! domain-separated by purpose is ever stored; comparisons in constant time.
 
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -41,79 +45,31 @@ impl Purpose {
     }
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// Standard base64, padding optional when decoding (the `base64` crate).
+const STANDARD_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// base64url without padding.
 pub fn base64url(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Decode base64url without padding; `None` for anything else.
 pub fn base64url_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = B64.iter().position(|&b| b == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    URL_SAFE_NO_PAD.decode(s).ok()
 }
 
 /// Standard base64 with padding (RFC 4648 section 4), as Standard Webhooks
 /// signatures and `whsec_` secrets use.
 pub fn base64_std(bytes: &[u8]) -> String {
-    let mut s: String = base64url(bytes)
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
-        })
-        .collect();
-    while s.len() % 4 != 0 {
-        s.push('=');
-    }
-    s
+    STANDARD.encode(bytes)
 }
 
 /// Decode standard base64 (padding optional); `None` for anything else.
 pub fn base64_std_decode(s: &str) -> Option<Vec<u8>> {
-    let trimmed = s.trim_end_matches('=');
-    if trimmed.contains(['-', '_']) {
-        return None;
-    }
-    let url: String = trimmed
-        .chars()
-        .map(|c| match c {
-            '+' => '-',
-            '/' => '_',
-            c => c,
-        })
-        .collect();
-    base64url_decode(&url)
+    STANDARD_ANY_PADDING.decode(s).ok()
 }
 
 /// HMAC-SHA256 (RFC 2104), computed by the RustCrypto `hmac` crate.
@@ -134,7 +90,10 @@ pub fn new_token(random: [u8; 32]) -> String {
 
 /// Whether a string has the shape of one of our tokens (43 base64url chars).
 pub fn well_formed(token: &str) -> bool {
-    token.len() == 43 && token.bytes().all(|c| B64.contains(&c))
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
 /// Lowercase hex of `bytes` (`[0xab, 0x01]` is `"ab01"`).

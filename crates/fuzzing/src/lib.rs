@@ -259,16 +259,7 @@ fn handler_for(path: &str) -> Option<fn(&mut Env, &Request) -> Response> {
         (spinfile::router::Router::new(pats), comps)
     });
     let m = router.route(path)?;
-    Some(match components[m.index].as_str() {
-        "tickets" => api::handle_tickets,
-        "replies" => api::handle_replies,
-        "invites" => api::handle_invites,
-        "transfer" => api::handle_transfer,
-        "shares" => api::handle_shares,
-        "webhooks" => api::handle_webhooks,
-        "accept" => api::handle_accept,
-        _ => return None,
-    })
+    api::routes::handler(&components[m.index])
 }
 
 /// Parse a fuzz input as a request: `METHOD /path?query`, header lines,

@@ -45,6 +45,7 @@ pub use http::{Resp, request, request_exact, try_request};
 pub use http::{client_tries, request_as_a_retrying_client, try_request_exact};
 #[cfg(feature = "host")]
 pub use redis::Redis;
+#[cfg(feature = "host")]
 pub use scratch::TempDir;
 #[cfg(feature = "host")]
 pub use world::{World, actions, call, json_of};
