@@ -4,7 +4,8 @@
 //!
 //! - [`actor`]: who is calling (API key, act-as, session) and what they may see;
 //! - [`serve`]: the wrapper every handler runs in (request id, method check,
-//!   `Idempotency-Key`, the store an attempt writes through);
+//!   `Idempotency-Key`, the store an attempt writes through, the
+//!   after-response work moved into [`http::Response::after`]);
 //! - [`views`]: the JSON shapes of the API; [`pages`]: the server-rendered
 //!   link pages; [`mail`]: emails sent from handlers;
 //! - [`routes`]: the one table of components, their handlers and routes;
