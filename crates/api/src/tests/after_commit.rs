@@ -694,3 +694,52 @@ fn an_auto_added_sender_whose_audit_entries_fail_is_posted_once() {
         .collect();
     assert_eq!(authors, ["Cus", "New"]);
 }
+
+/// Work after the response is data the response carries (nothing is kept
+/// anywhere else): a post's text to index and the webhook delivery its
+/// ledger entry created; the webhook flush's due deliveries; a refused
+/// request carries nothing.
+#[test]
+fn after_response_work_is_carried_by_the_response() {
+    let kv = Faulty::new(MemKv::new(), |_, _, _| Fault::Pass);
+    let mut w = World::with(kv);
+    let staff = w.staff.clone();
+    let ep = w.api(
+        handle_webhooks,
+        "POST",
+        "/api/v1/webhooks",
+        r#"{"url":"https://hooks.example.com/x","event_types":["message.posted"]}"#,
+    );
+    assert_eq!(ep.status, 201, "{}", String::from_utf8_lossy(&ep.body));
+    let r = w.api_with(
+        handle_replies,
+        "POST",
+        "/api/v1/tickets/1/replies",
+        &[(ACT_AS_HEADER, staff.as_str())],
+        r#"{"body":"parcel found"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let index: Vec<_> = r
+        .after
+        .index
+        .iter()
+        .map(|j| (j.ticket, j.text.as_str(), j.public))
+        .collect();
+    assert_eq!(index, vec![(TicketNo(1), "parcel found", true)]);
+    assert_eq!(r.after.deliver.len(), 1, "{:?}", r.after);
+    let flush = w.api(handle_webhooks, "POST", "/api/v1/webhooks/flush", "");
+    assert_eq!(flush.status, 202);
+    assert_eq!(
+        flush.after.deliver, r.after.deliver,
+        "the pending delivery again"
+    );
+    let refused = w.api_with(
+        handle_replies,
+        "POST",
+        "/api/v1/tickets/1/replies",
+        &[(ACT_AS_HEADER, staff.as_str())],
+        r#"{"body":"   "}"#,
+    );
+    assert_eq!(refused.status, 400);
+    assert!(refused.after.is_empty(), "{:?}", refused.after);
+}
