@@ -452,21 +452,6 @@ pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
                 }),
             ))
         }
-        (
-            _,
-            ["me"]
-            | ["workspace", ..]
-            | ["workspaces", ..]
-            | ["api-keys", ..]
-            | ["users", ..]
-            | ["tickets", ..]
-            | ["audit"]
-            | ["outbox"]
-            | ["inbox", ..]
-            | ["search"]
-            | ["staff"]
-            | ["links"],
-        ) => not_allowed(req, "GET, POST, PUT"),
         _ => Err(Error::NoRoute),
     }
 }

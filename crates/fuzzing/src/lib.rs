@@ -10,10 +10,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use api::Env;
-use api::http::{Request, Response};
-use domain::store::{Kv, MemKv};
-use serde_json::{Value, json};
+use api::http::Request;
+use domain::store::MemKv;
+use serde_json::json;
 
 /// Every check, by target name.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
@@ -79,98 +78,13 @@ pub fn routes(data: &[u8]) {
     }
 }
 
-const ADMIN_TOKEN: &str = "fuzz-admin-token-0123456789";
-const NOW: i64 = 1_790_000_000_000;
-
-/// A deterministic random source: the same seed world every time, so the
-/// corpus can carry its API key.
-fn counter_random() -> impl FnMut() -> [u8; 32] {
-    let mut n: u64 = 0;
-    move || {
-        n += 1;
-        let mut b = [0u8; 32];
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = (n.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (i % 8 * 8)) as u8 ^ i as u8;
-        }
-        b
-    }
-}
-
-fn env_call(
-    kv: &MemKv,
-    random: &mut dyn FnMut() -> [u8; 32],
-    handler: fn(&mut Env, &Request) -> Response,
-    req: &Request,
-) -> Response {
-    let mut env = Env {
-        kv,
-        now: NOW,
-        random,
-        admin_token: ADMIN_TOKEN,
-        public_origin: "https://ts.test",
-        allow_private_webhooks: false,
-        reply_domain: "reply.ts.test",
-        after: &domain::after::Effects::default(),
-    };
-    let r = handler(&mut env, req);
-    // Work after the response, as the platform does it (no mail provider
-    // and no webhook receivers here: indexing only).
-    domain::search::run(kv, &r.after.index).expect("indexing after a request");
-    r
-}
+use testkit::native::{ADMIN_TOKEN, NOW, Native, Snapshot, body_json, handler_for};
 
 /// The seeded world every request runs against.
 pub struct World {
-    snapshot: Vec<(String, Vec<u8>)>,
+    snapshot: Snapshot,
     /// Replacements for `$NAME` markers in fuzz inputs.
     pub vars: Vec<(&'static str, String)>,
-}
-
-fn json_req(method: &str, path: &str, headers: &[(&str, &str)], body: Value) -> Request {
-    let mut h: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-        .collect();
-    h.push(("content-type".into(), "application/json".into()));
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    Request {
-        method: method.into(),
-        path: path.into(),
-        query: query.into(),
-        headers: h,
-        body: if body.is_null() {
-            Vec::new()
-        } else {
-            body.to_string().into_bytes()
-        },
-    }
-}
-
-fn body_json(r: &Response) -> Value {
-    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
-}
-
-/// The API in process over a memory store: the transport the test kit's
-/// seeding builder runs over here (routes to components as `spin.toml`
-/// says).
-struct Native {
-    kv: MemKv,
-    random: std::cell::RefCell<Box<dyn FnMut() -> [u8; 32]>>,
-}
-
-impl testkit::seed::Transport for Native {
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> Result<(u16, Value), String> {
-        let req = json_req(method, path, headers, body.cloned().unwrap_or(Value::Null));
-        let handler = handler_for(&req.path).ok_or(format!("no component serves {path}"))?;
-        let r = env_call(&self.kv, &mut *self.random.borrow_mut(), handler, &req);
-        Ok((r.status, body_json(&r)))
-    }
 }
 
 /// Build (once) a workspace with an admin, staff, a customer, a ticket with
@@ -180,10 +94,7 @@ pub fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
         use testkit::seed::{User, Workspace, link_in};
-        let native = Native {
-            kv: MemKv::new(),
-            random: std::cell::RefCell::new(Box::new(counter_random())),
-        };
+        let native = Native::new();
         let seeded = (|| -> Result<Vec<(&'static str, String)>, String> {
             let ws = Workspace::create(&native, ADMIN_TOKEN, "fz", "Fuzz")?;
             let user = |email: &str, role: &str| {
@@ -222,7 +133,7 @@ pub fn world() -> &'static World {
         })();
         let vars = seeded.unwrap_or_else(|e| panic!("seeding: {e}"));
         World {
-            snapshot: native.kv.dump(),
+            snapshot: native.snapshot(),
             vars,
         }
     })
@@ -231,35 +142,13 @@ pub fn world() -> &'static World {
 impl World {
     /// A fresh store holding the seeded world.
     pub fn store(&self) -> MemKv {
-        let kv = MemKv::new();
-        for (k, v) in &self.snapshot {
-            kv.set(k, v).unwrap();
-        }
-        kv
+        self.snapshot.store()
     }
-}
 
-/// The handler each route serves, from `spin.toml`'s own routes.
-fn handler_for(path: &str) -> Option<fn(&mut Env, &Request) -> Response> {
-    static ROUTES: OnceLock<(spinfile::router::Router, Vec<String>)> = OnceLock::new();
-    let (router, components) = ROUTES.get_or_init(|| {
-        let m = spinfile::manifest::Manifest::parse(
-            include_str!("../../../spin.toml"),
-            Path::new("/app"),
-        )
-        .expect("spin.toml parses");
-        let mut pats = Vec::new();
-        let mut comps = Vec::new();
-        for t in &m.http_triggers {
-            if let spinfile::manifest::TriggerRoute::Public(p) = &t.route {
-                pats.push(p.clone());
-                comps.push(t.component.clone());
-            }
-        }
-        (spinfile::router::Router::new(pats), comps)
-    });
-    let m = router.route(path)?;
-    api::routes::handler(&components[m.index])
+    /// The API in process over a fresh copy of the seeded world.
+    pub fn native(&self) -> Native {
+        self.snapshot.native()
+    }
 }
 
 /// Parse a fuzz input as a request: `METHOD /path?query`, header lines,
@@ -329,10 +218,10 @@ pub fn requests(data: &[u8]) {
     let Some(handler) = handler_for(&req.path) else {
         return;
     };
-    let kv = w.store();
+    let native = w.native();
+    let kv = native.kv();
     let before = kv.dump();
-    let mut random = counter_random();
-    let r = env_call(&kv, &mut random, handler, &req);
+    let r = native.handle(handler, &req);
     assert!(
         (200..500).contains(&r.status),
         "{} {} answered {}: {}",
@@ -416,9 +305,7 @@ pub fn tokens(data: &[u8]) {
         ],
         ..Request::default()
     };
-    let kv = world().store();
-    let mut random = counter_random();
-    let r = env_call(&kv, &mut random, api::handle_tickets, &req);
+    let r = world().native().handle(api::handle_tickets, &req);
     assert!(r.status < 500, "a token or cookie gave {}", r.status);
 }
 
@@ -433,9 +320,10 @@ pub fn signatures(data: &[u8]) {
         parts.next().unwrap_or(""),
     );
     let w = world();
-    let kv = w.store();
+    let native = w.native();
+    let kv = native.kv();
     let ws = domain::ids::WorkspaceId::parse("fz").unwrap();
-    let cfg = domain::inbound::config(&kv, &ws).unwrap();
+    let cfg = domain::inbound::config(kv, &ws).unwrap();
     let real = &w.vars.iter().find(|(k, _)| *k == "$POSTMARK").unwrap().1;
     let header = format!("Basic {text}");
     assert_eq!(
@@ -446,7 +334,7 @@ pub fn signatures(data: &[u8]) {
     let key = domain::seal::SealKey::derive(ADMIN_TOKEN);
     assert!(
         domain::inbound::verify_mailgun(
-            &kv,
+            kv,
             &ws,
             &cfg,
             &key,
@@ -472,8 +360,7 @@ pub fn signatures(data: &[u8]) {
         body: form.into_bytes(),
         ..Request::default()
     };
-    let mut random = counter_random();
-    let r = env_call(&kv, &mut random, api::handle_webhooks, &req);
+    let r = native.handle(api::handle_webhooks, &req);
     assert!(
         (400..500).contains(&r.status),
         "mailgun hook gave {}",
@@ -512,9 +399,7 @@ pub fn inbound(data: &[u8]) {
         body: data.to_vec(),
         ..Request::default()
     };
-    let kv = w.store();
-    let mut random = counter_random();
-    let r = env_call(&kv, &mut random, api::handle_webhooks, &req);
+    let r = w.native().handle(api::handle_webhooks, &req);
     assert!(
         r.status < 500,
         "postmark hook gave {}: {}",
@@ -632,9 +517,7 @@ mod tests {
             &w.vars,
         )
         .unwrap();
-        let kv = w.store();
-        let mut random = counter_random();
-        let r = env_call(&kv, &mut random, handler_for(&req.path).unwrap(), &req);
+        let r = w.native().handle(handler_for(&req.path).unwrap(), &req);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     }
 

@@ -1,20 +1,27 @@
 //! The one test kit of Ticketshare (dev only), used by the integration
 //! tests (`tests/`), `cargo xtask` (demo seeding, bench, conformance) and,
-//! for its seeding builder alone, the fuzzing crate:
+//! for its seeding builder and the API in process (`native`), the fuzzing
+//! crate and the `api` crate's tests:
 //!
 //! - [`host`]: build once, start `ticketshare-host` on a free port with a
 //!   temporary state dir ([`host::HostConfig`], [`host::Host`]);
 //! - [`redis`]: the one Redis launcher (a private `redis-server`);
 //! - [`http`]: the one HTTP client, on `ureq`; [`raw`]: a raw-socket client
 //!   for the few tests that need exact bytes on the wire;
-//! - [`seed`]: the one seeded-world builder, over any transport;
+//! - [`seed`]: the one seeded-world builder, over any transport; [`spec`]:
+//!   the OpenAPI walk's paths and credentials;
+//!   `native` (feature `native`): the API in process over a memory store,
+//!   one such transport;
 //! - [`world`]: the tests' world (a host with workspace `acme` seeded);
 //!   [`fixtures`], [`scenarios`], [`receiver`]: what several test modules
 //!   share; [`webdriver`]: a minimal WebDriver client for the browser tests.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "native")]
+pub mod native;
 pub mod seed;
+pub mod spec;
 
 #[cfg(feature = "host")]
 pub mod fixtures;
