@@ -163,61 +163,6 @@ fn a_settings_put_must_name_every_field_and_patch_merges_on(redis: bool) {
 }
 
 #[test]
-fn a_customer_of_the_tickets_company_cannot_be_made_a_delegate() {
-    let mut w = World::build(false);
-    // cust_a and cust_b are customers of one company: cust_b already sees
-    // cust_a's ticket.
-    let t = w.ticket(&w.cust_a, "Company ticket");
-    let invite = |w: &World, who: Option<&str>, email: &str| {
-        w.as_(
-            who,
-            "POST",
-            &format!("/api/v1/tickets/{t}/delegates"),
-            Some(json!({"email": email})),
-        )
-    };
-    let r = w.as_(
-        Some(&w.admin),
-        "PATCH",
-        "/api/v1/workspace/settings",
-        Some(json!({"customers_may_invite": true})),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let before = w.store_rows();
-    for (who, email) in [
-        (Some(w.staff.clone()), "cole@shop.test"),
-        (Some(w.cust_a.clone()), "COLE@shop.test"),
-        (None, "cara@shop.test"),
-    ] {
-        let r = invite(&w, who.as_deref(), email);
-        assert_eq!(r.status, 409, "{email}: {}", r.text());
-        let e = &json_of(&r)["error"];
-        assert_eq!(e["code"], "conflict");
-        assert!(
-            e["message"].as_str().unwrap().contains("already sees"),
-            "{}",
-            r.text()
-        );
-    }
-    assert_eq!(
-        w.store_rows(),
-        before,
-        "refused invites write nothing (no list entry, link, email or ledger entry)"
-    );
-    // Someone outside the company still can be invited.
-    let r = invite(&w, Some(&w.staff), "oz@else.test");
-    assert_eq!(r.status, 201, "{}", r.text());
-    let list = json_of(&w.as_(None, "GET", &format!("/api/v1/tickets/{t}/delegates"), None));
-    let emails: Vec<&str> = list["delegates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["email"].as_str().unwrap())
-        .collect();
-    assert_eq!(emails, ["oz@else.test"]);
-}
-
-#[test]
 fn api_key_and_outbox_times_are_rfc3339_like_every_other() {
     let w = World::build(false);
     let r = w.as_(

@@ -159,64 +159,6 @@ fn coffee_survey_scenario() {
 }
 
 #[test]
-fn who_may_invite_and_whom() {
-    let w = World::build(false);
-    let t = w.ticket(&w.cust_a, "Invites");
-    customer(&w, "friend@x.test");
-    let r = w.as_(
-        Some(&w.cust_a),
-        "POST",
-        &format!("/api/v1/tickets/{t}/delegates"),
-        Some(json!({"email": "friend@x.test"})),
-    );
-    assert_eq!(r.status, 403, "customers may not invite by default");
-    let r = w.as_(
-        Some(&w.staff),
-        "POST",
-        &format!("/api/v1/tickets/{t}/delegates"),
-        Some(json!({"email": "sam@acme.test"})),
-    );
-    assert_eq!(
-        (r.status, json_of(&r)["error"]["code"].as_str()),
-        (400, Some("not_a_customer"))
-    );
-    let r = w.as_(
-        Some(&w.staff),
-        "POST",
-        &format!("/api/v1/tickets/{t}/delegates"),
-        Some(json!({"email": "stranger@nowhere.test"})),
-    );
-    assert_eq!(
-        (r.status, json_of(&r)["error"]["code"].as_str()),
-        (400, Some("not_a_customer"))
-    );
-    assert_eq!(
-        w.as_(
-            Some(&w.admin),
-            "PATCH",
-            "/api/v1/workspace/settings",
-            Some(json!({"customers_may_invite": true}))
-        )
-        .status,
-        200
-    );
-    let r = w.as_(
-        Some(&w.cust_a),
-        "POST",
-        &format!("/api/v1/tickets/{t}/delegates"),
-        Some(json!({"email": "friend@x.test"})),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let r = w.as_(
-        Some(&w.outsider),
-        "POST",
-        &format!("/api/v1/tickets/{t}/delegates"),
-        Some(json!({"email": "friend@x.test"})),
-    );
-    assert_eq!(r.status, 404, "not their ticket");
-}
-
-#[test]
 fn links_are_single_use_and_dead_links_all_look_the_same() {
     let w = World::build_full(false, &[], &["--allow-clock-shift"]);
     let t = w.ticket(&w.cust_a, "Links");

@@ -3,7 +3,7 @@ use crate::actor::{cookie, session_cookie};
 use crate::http::{Request, Response, form_field};
 use crate::mail::copy_participants;
 use crate::pages::{accepted_sign_in_page, dead_link_page, invitation_page, message_page};
-use crate::serve::after_commit;
+use crate::serve::{after_commit, with_after};
 use crate::views::team_name;
 use domain::error::{Error, Result};
 use domain::events::Event;
@@ -18,10 +18,12 @@ use domain::{auth, keys};
 /// (as share pages do), so crawlers and link scanners cannot grow the ledger
 /// without bound; the throttle itself is one key per holder and ticket for
 /// the link's whole life (the minute last recorded, advanced by
-/// compare-and-swap). Best effort: a failed record never fails the page, and
-/// an uncertain swap records nothing.
+/// compare-and-swap). Best effort: a failed record never fails the page (it
+/// is noted in `internal`, for the log), and an uncertain swap records
+/// nothing.
 pub(crate) fn note_link_opened(
     env: &Env,
+    internal: &mut Option<String>,
     ws: &WorkspaceId,
     no: TicketNo,
     holder: &str,
@@ -30,7 +32,8 @@ pub(crate) fn note_link_opened(
     let minute = env.now.div_euclid(60_000);
     let key = keys::link_opened(ws, no, holder);
     if domain::record::advance_minute(env.kv, &key, minute).unwrap_or(false) {
-        let _ = domain::audit::record(env.kv, ws, env.now, holder, event, holder, Some(no), "");
+        let audited = domain::audit::record(&env.ctx(ws, holder, ""), event, holder, Some(no));
+        after_commit(internal, "the audit entry of the opened link", audited);
     }
 }
 
@@ -40,10 +43,11 @@ pub(crate) fn note_link_opened(
 /// `/p/<link>` is a participant's personal ticket page (public thread and
 /// reply form).
 pub fn handle_accept(env: &mut Env, req: &Request) -> Response {
-    accept(env, req).unwrap_or_else(|e| match e {
+    let resp = accept(env, req).unwrap_or_else(|e| match e {
         Error::Store(_) => Response::error(&e),
         _ => dead_link_page(),
-    })
+    });
+    with_after(env, resp)
 }
 
 pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
@@ -66,10 +70,20 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
         "GET" | "HEAD" => {
             let (ws, no, d) = domain::delegates::peek(env.kv, link, env.now)?;
             // Opening a link is recorded (never the link itself), nothing else changes.
-            note_link_opened(env, &ws, no, d.user.as_str(), Event::DelegateLinkOpened);
+            let mut internal = None;
+            note_link_opened(
+                env,
+                &mut internal,
+                &ws,
+                no,
+                d.user.as_str(),
+                Event::DelegateLinkOpened,
+            );
             let t = thread::ticket(env.kv, &ws, no)?;
             let w = workspace::workspace(env.kv, &ws)?;
-            Ok(invitation_page(&d, &t, &team_name(&w)))
+            let mut resp = invitation_page(&d, &t, &team_name(&w));
+            resp.internal = internal;
+            Ok(resp)
         }
         "POST" => {
             let (ws, no, d) = domain::delegates::accept(env.kv, link, env.now)?;
@@ -91,14 +105,10 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
                 after_commit(&mut internal, "starting the invitation's session", started)
             };
             let audited = domain::audit::record(
-                env.kv,
-                &ws,
-                env.now,
-                d.user.as_str(),
+                &env.ctx(&ws, d.user.as_str(), ""),
                 Event::DelegateAccepted,
                 d.user.as_str(),
                 Some(no),
-                "",
             );
             after_commit(&mut internal, "the audit entry", audited);
             let mut resp = if signed_in || session.is_some() {
@@ -136,8 +146,17 @@ pub(crate) fn participant_page(env: &mut Env, req: &Request, link: &str) -> Resu
     let mut t = thread::ticket(env.kv, &ws, no)?;
     // A refused reply: shown above the form, and the page's status.
     let mut refused: Option<Error> = None;
+    let mut internal = None;
+    let ctx = env.ctx(&ws, &p.id, "");
     if req.method != "POST" {
-        note_link_opened(env, &ws, no, &p.id, Event::ParticipantLinkOpened);
+        note_link_opened(
+            env,
+            &mut internal,
+            &ws,
+            no,
+            &p.id,
+            Event::ParticipantLinkOpened,
+        );
     }
     if req.method == "POST" {
         if !p.can_reply {
@@ -150,33 +169,16 @@ pub(crate) fn participant_page(env: &mut Env, req: &Request, link: &str) -> Resu
             kind: AuthorKind::Participant,
             signed: true,
         };
-        match thread::post(
-            env.kv,
-            &ws,
-            no,
-            env.now,
-            &author,
-            Visibility::Public,
-            &body,
-            None,
-        ) {
+        match thread::post(&ctx, no, &author, Visibility::Public, &body, None) {
             Ok((_, ticket)) => {
                 t = ticket;
                 let mut resp = message_page(303, "Sent", "Reply sent.");
                 resp.headers.push(("location".into(), format!("/p/{link}")));
-                let audited = domain::audit::record(
-                    env.kv,
-                    &ws,
-                    env.now,
-                    &p.id,
-                    Event::ParticipantReplied,
-                    &p.id,
-                    Some(no),
-                    "",
-                );
+                let audited =
+                    domain::audit::record(&ctx, Event::ParticipantReplied, &p.id, Some(no));
                 after_commit(&mut resp.internal, "the audit entry", audited);
                 let copied = copy_participants(env, &w, &t, &p.name, Some(&p.id));
-                resp.mail = after_commit(&mut resp.internal, "copying participants", copied)
+                resp.after.mail = after_commit(&mut resp.internal, "copying participants", copied)
                     .unwrap_or_default();
                 return Ok(resp);
             }
@@ -184,5 +186,7 @@ pub(crate) fn participant_page(env: &mut Env, req: &Request, link: &str) -> Resu
             Err(e) => return Err(e),
         }
     }
-    crate::pages::participant_page(env, &w, &t, &p, refused.as_ref())
+    let mut resp = crate::pages::participant_page(&ctx, &w, &t, &p, refused.as_ref())?;
+    resp.internal = internal;
+    Ok(resp)
 }

@@ -72,9 +72,10 @@ pub struct Response {
     /// The body carries a secret shown once (an API key, a login link): it
     /// is never stored for idempotent replay.
     pub secret: bool,
-    /// Emails this request stored in the outbox, for the adapter to hand to
-    /// the mail provider (workspace, outbox position).
-    pub mail: Vec<(domain::ids::WorkspaceId, u64)>,
+    /// Work for the adapter to do once the response is sent: emails to
+    /// hand to the mail provider, messages to index for search, webhook
+    /// deliveries to attempt.
+    pub after: domain::after::After,
 }
 
 impl Response {
@@ -90,7 +91,7 @@ impl Response {
             body: value.to_string().into_bytes(),
             internal: None,
             secret: false,
-            mail: Vec::new(),
+            after: Default::default(),
         }
     }
 

@@ -74,9 +74,11 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
         &ws,
         &cfg,
         &env.seal_key(),
-        form.get("timestamp"),
-        form.get("token"),
-        form.get("signature"),
+        &inbound::MailgunSignature {
+            timestamp: form.get("timestamp"),
+            token: form.get("token"),
+            signature: form.get("signature"),
+        },
         &holder,
         env.now,
     )?;
@@ -154,14 +156,10 @@ pub(crate) fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Re
         // provider's retry would hold it twice).
         let mut resp = Response::json(202, &json!({"held": h.n, "reason": reason}));
         let audited = domain::audit::record(
-            env.kv,
-            ws,
-            env.now,
-            &format!("email:{}", h.from),
+            &env.ctx(ws, &format!("email:{}", h.from), ""),
             Event::EmailHeld,
             &format!("{}: {reason}", h.n),
             ticket,
-            "",
         );
         crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
         Ok(resp)
@@ -215,25 +213,19 @@ pub(crate) fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Re
             let r16 = env.random16();
             let name = (!email.from_name.is_empty()).then_some(email.from_name.as_str());
             let p = domain::participants::add(
-                env.kv,
-                ws,
+                &env.ctx(ws, &format!("email:{}", email.from), ""),
                 no,
                 "email",
                 &email.from,
                 name,
                 true,
-                env.now,
                 r16,
             )?;
             let audited = domain::audit::record(
-                env.kv,
-                ws,
-                env.now,
-                &format!("email:{}", p.email),
+                &env.ctx(ws, &format!("email:{}", p.email), ""),
                 Event::ParticipantAdded,
                 &p.id,
                 Some(no),
-                "",
             );
             crate::serve::after_commit(
                 &mut added_note,
@@ -294,37 +286,26 @@ pub(crate) fn post(
     text: &str,
     actor: &str,
 ) -> Result<Response> {
-    let (msg, ticket) = thread::post(
-        env.kv,
-        &w.id,
-        t.no,
-        env.now,
-        author,
-        Visibility::Public,
-        text,
-        None,
-    )?;
+    let ctx = env.ctx(&w.id, actor, "");
+    let (msg, ticket) = thread::post(&ctx, t.no, author, Visibility::Public, text, None)?;
     let mut resp = Response::json(
         201,
         &json!({"posted": {"ticket": t.no.0, "seq": msg.seq.0, "author": author.name, "kind": author.kind}}),
     );
     let audited = domain::audit::record(
-        env.kv,
-        &w.id,
-        env.now,
-        actor,
+        &ctx,
         Event::MessagePosted,
         &format!("{}/{}", t.no, msg.seq.0),
         Some(t.no),
-        "",
     );
     crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     let except = (author.kind == AuthorKind::Participant)
         .then(|| author.id.clone())
         .flatten();
     let copied = copy_participants(env, w, &ticket, &author.name, except.as_deref());
-    resp.mail = crate::serve::after_commit(&mut resp.internal, "copying participants", copied)
-        .unwrap_or_default();
+    resp.after.mail =
+        crate::serve::after_commit(&mut resp.internal, "copying participants", copied)
+            .unwrap_or_default();
     Ok(resp)
 }
 
@@ -440,14 +421,12 @@ pub(crate) fn approve_post(env: &mut Env, actor: &Actor, h: &Held) -> Result<Res
             let r16 = env.random16();
             let name = (!h.from_name.is_empty()).then_some(h.from_name.as_str());
             let p = match domain::participants::add(
-                env.kv,
-                &ws,
+                &env.ctx(&ws, &actor.audit_name(), ""),
                 no,
                 &actor.audit_name(),
                 &h.from,
                 name,
                 true,
-                env.now,
                 r16,
             ) {
                 Ok(p) => p,

@@ -63,16 +63,7 @@ pub(crate) fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
                 "customers may invite delegates only when the workspace allows it",
             )?;
             let body: NewDelegate = req.json(MAX_JSON_BODY)?;
-            send_invite(
-                env,
-                &actor,
-                &w,
-                &t,
-                &body.email,
-                body.can_reply,
-                rid,
-                Event::DelegateInvited,
-            )
+            send_invite(env, &actor, &w, &t, &body, rid, Event::DelegateInvited)
         }
         ("POST", [user, "resend"]) => {
             require(
@@ -84,16 +75,11 @@ pub(crate) fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
                 .into_iter()
                 .find(|d| d.user == id)
                 .ok_or(Error::NotFound)?;
-            send_invite(
-                env,
-                &actor,
-                &w,
-                &t,
-                &d.email,
-                d.can_reply,
-                rid,
-                Event::DelegateResent,
-            )
+            let again = NewDelegate {
+                email: d.email,
+                can_reply: d.can_reply,
+            };
+            send_invite(env, &actor, &w, &t, &again, rid, Event::DelegateResent)
         }
         ("POST", [user, "revoke"]) => {
             require(
@@ -119,24 +105,26 @@ pub(crate) fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Invite (or invite again) `invite.email` to ticket `t`: a fresh accept
+/// link, emailed; recorded as `event`.
 pub(crate) fn send_invite(
     env: &mut Env,
     actor: &Actor,
     w: &workspace::Workspace,
     t: &Ticket,
-    email: &str,
-    can_reply: bool,
+    invite: &NewDelegate,
     rid: &str,
     event: Event,
 ) -> Result<Response> {
+    let NewDelegate { email, can_reply } = invite;
     let inviter = match actor.user() {
         Some(u) => u.name.clone(),
         None => team_name(w),
     };
     let r = (env.random)();
-    let (d, link) =
-        domain::delegates::invite(env.kv, &w.id, t.no, &inviter, email, can_reply, env.now, r)?;
+    let name = actor.audit_name();
+    let ctx = env.ctx(&w.id, &name, rid);
+    let (d, link) = domain::delegates::invite(&ctx, t.no, &inviter, email, *can_reply, r)?;
     let url = format!("{}/i/{link}", env.public_origin.trim_end_matches('/'));
     let draft = domain::outbox::invite(
         &mail_branding(env, w)?,
@@ -152,8 +140,8 @@ pub(crate) fn send_invite(
     // send a second email and kill the first link).
     let mail = env.enqueue_mail(&w.id, &d.email, draft)?;
     let mut resp = Response::json(201, &json!({"delegate": delegate_json(&d)}));
-    resp.mail.push((w.id.clone(), mail));
-    let audited = audit(env, actor, event, d.user.as_str(), Some(t.no), rid);
+    resp.after.mail.push((w.id.clone(), mail));
+    let audited = domain::audit::record(&ctx, event, d.user.as_str(), Some(t.no));
     after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
 }
@@ -201,14 +189,12 @@ pub(crate) fn participants(
                 .unwrap_or_else(|| team_name(&w));
             let r16 = env.random16();
             let p = domain::participants::add(
-                env.kv,
-                &ws,
+                &env.ctx(&ws, &actor.audit_name(), rid),
                 t.no,
                 &who,
                 &body.email,
                 body.name.as_deref(),
                 body.can_reply,
-                env.now,
                 r16,
             )?;
             // The participant is added: that stands whatever fails after
@@ -222,7 +208,7 @@ pub(crate) fn participants(
             );
             let mailed = mail_participant(env, &w, &t, &p, "You were added to a ticket", &heading);
             if let Some(n) = after_commit(&mut resp.internal, "emailing the participant", mailed) {
-                resp.mail.push((ws, n));
+                resp.after.mail.push((ws, n));
             }
             Ok(resp)
         }

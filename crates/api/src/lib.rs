@@ -4,7 +4,8 @@
 //!
 //! - [`actor`]: who is calling (API key, act-as, session) and what they may see;
 //! - [`serve`]: the wrapper every handler runs in (request id, method check,
-//!   `Idempotency-Key`, the store an attempt writes through);
+//!   `Idempotency-Key`, the store an attempt writes through, the
+//!   after-response work moved into [`http::Response::after`]);
 //! - [`views`]: the JSON shapes of the API; [`pages`]: the server-rendered
 //!   link pages; [`mail`]: emails sent from handlers;
 //! - [`routes`]: the one table of components, their handlers and routes;
@@ -46,6 +47,8 @@ pub use tickets::handle_tickets;
 pub use transfer::handle_transfer;
 pub use webhooks::handle_webhooks;
 
+use domain::after::Effects;
+use domain::ctx::Ctx;
 use domain::error::Result;
 use domain::ids::WorkspaceId;
 use domain::store::Kv;
@@ -69,9 +72,35 @@ pub struct Env<'a> {
     /// The domain of tickets' reply addresses (`reply+<ref>@<domain>`),
     /// which the inbound mail provider forwards to `/hooks/...`.
     pub reply_domain: &'a str,
+    /// Where the request's rules leave work for after the response
+    /// (indexing, webhook deliveries); the handler moves it into
+    /// [`http::Response::after`].
+    pub after: &'a Effects,
 }
 
-impl Env<'_> {
+impl<'a> Env<'a> {
+    /// The context the rules run in for this request: its store, time and
+    /// after-response work, with `ws`, the acting `actor` (as the ledger
+    /// names them) and the request id.
+    pub(crate) fn ctx<'c>(
+        &self,
+        ws: &'c WorkspaceId,
+        actor: &'c str,
+        request_id: &'c str,
+    ) -> Ctx<'c>
+    where
+        'a: 'c,
+    {
+        Ctx {
+            kv: self.kv,
+            ws,
+            now: self.now,
+            actor,
+            request_id,
+            after: self.after,
+        }
+    }
+
     pub(crate) fn request_id(&mut self) -> String {
         let r = (self.random)();
         domain::token::hex(&r[..8])

@@ -13,6 +13,7 @@ use crate::Env;
 use crate::http::Response;
 use crate::views::{collaborator, masked, team_name};
 use domain::attachments;
+use domain::ctx::Ctx;
 use domain::error::{Error, Result};
 use domain::ids::{TicketNo, WorkspaceId};
 use domain::model::{AuthorKind, Delegate, Message, Participant, Reader, Ticket, Visibility};
@@ -41,7 +42,7 @@ fn link_page(status: u16, html: Markup) -> Response {
         body: html.into_string().into_bytes(),
         internal: None,
         secret: false,
-        mail: Vec::new(),
+        after: Default::default(),
     }
 }
 
@@ -168,7 +169,7 @@ pub(crate) fn accepted_sign_in_page() -> Response {
 /// thread and, when `p` may reply, a reply form with `refused` (why the
 /// reply just posted was refused, if it was) above its button.
 pub(crate) fn participant_page(
-    env: &Env,
+    ctx: &Ctx,
     w: &Workspace,
     t: &Ticket,
     p: &Participant,
@@ -181,7 +182,7 @@ pub(crate) fn participant_page(
         team: &team,
         page: LinkPage::Participant,
     };
-    let messages = whole_thread(env, &w.id, t.no, &view)?;
+    let messages = whole_thread(ctx, t.no, &view)?;
     let status = refused.map_or(200, crate::http::status);
     let refusal = refused.map(Error::message).unwrap_or_default();
     let body = html! {
@@ -291,26 +292,19 @@ impl ThreadView<'_> {
 
 /// Every message of a thread `view`'s reader may see, oldest first, each
 /// rendered by `view` (stops short of the 1 MiB page).
-fn whole_thread(
-    env: &Env,
-    ws: &WorkspaceId,
-    no: TicketNo,
-    view: &ThreadView,
-) -> Result<Vec<Markup>> {
+fn whole_thread(ctx: &Ctx, no: TicketNo, view: &ThreadView) -> Result<Vec<Markup>> {
     let mut out = Vec::new();
     let mut bytes = 0;
     let mut cursor = None;
-    let t = thread::ticket(env.kv, ws, no)?;
+    let t = thread::ticket(ctx.kv, ctx.ws, no)?;
     loop {
         let page = thread::page(
-            env.kv,
-            ws,
+            ctx,
             &t,
             view.reader,
             Order::OldestFirst,
             cursor,
             thread::MAX_PAGE,
-            env.now,
         )?;
         for m in &page.messages {
             let html = view.message(m);
@@ -412,7 +406,7 @@ pub(crate) fn thread_page(
     notice: &str,
     status: u16,
 ) -> Result<Response> {
-    thread_page_before(env, link, ws, share, notice, status, None, None)
+    thread_page_before(env, link, ws, share, (notice, status), None, None)
 }
 
 /// Messages a share page shows at once (newest; earlier ones a link away),
@@ -420,15 +414,14 @@ pub(crate) fn thread_page(
 pub(crate) const PAGE_MESSAGES: usize = 20;
 
 /// [`thread_page`] showing the messages before `before` (a message number);
-/// `ticket` is the share's ticket when the caller has just read it.
-#[allow(clippy::too_many_arguments)]
+/// `ticket` is the share's ticket when the caller has just read it; the
+/// page shows `notice` and answers with its status.
 pub(crate) fn thread_page_before(
     env: &mut Env,
     link: &str,
     ws: &WorkspaceId,
     share: &Share,
-    notice: &str,
-    status: u16,
+    (notice, status): (&str, u16),
     before: Option<u64>,
     ticket: Option<Ticket>,
 ) -> Result<Response> {
@@ -439,15 +432,14 @@ pub(crate) fn thread_page_before(
     };
     let reader = collaborator(share);
     let team = team_name(&w);
+    let ctx = env.ctx(ws, share.id.as_str(), "");
     let page = thread::page(
-        env.kv,
-        ws,
+        &ctx,
         &t,
         &reader,
         thread::Order::NewestFirst,
         before,
         PAGE_MESSAGES,
-        env.now,
     )?;
     let view = ThreadView {
         reader: &reader,

@@ -56,6 +56,8 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
         return not_allowed(req, "POST");
     }
     let actor = authenticate(env, req)?;
+    let name = actor.audit_name();
+    let ctx = env.ctx(actor.ws(), &name, rid);
     let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
     let body: NewReply = req.json(MAX_JSON_BODY)?;
     let ws = workspace::workspace(env.kv, actor.ws())?;
@@ -74,10 +76,8 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
             ));
         }
         let (msg, ticket) = thread::post_with(
-            env.kv,
-            actor.ws(),
+            &ctx,
             t.no,
-            env.now,
             &author,
             Visibility::Public,
             &body.body,
@@ -105,7 +105,7 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
             None
         };
         let copied = copy_participants(env, &ws, &ticket, &author.name, except.as_deref());
-        resp.mail =
+        resp.after.mail =
             after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
         return Ok(resp);
     }
@@ -135,10 +135,8 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
         }
     };
     let (msg, ticket) = thread::post_with(
-        env.kv,
-        actor.ws(),
+        &ctx,
         t.no,
-        env.now,
         &author,
         body.visibility,
         &body.body,
@@ -163,7 +161,7 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
     after_commit(&mut resp.internal, "the audit entry", audited);
     if msg.visibility == Visibility::Public {
         let copied = copy_participants(env, &ws, &ticket, &msg.author_name, None);
-        resp.mail =
+        resp.after.mail =
             after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
     }
     Ok(resp)
@@ -283,10 +281,8 @@ pub(super) fn promote(
         }
     };
     let posted = thread::post_with(
-        env.kv,
-        &ws,
+        &env.ctx(&ws, &actor.audit_name(), rid),
         t.no,
-        env.now,
         &author,
         Visibility::Public,
         &note.source,
@@ -323,7 +319,8 @@ pub(super) fn promote(
     );
     crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
     let copied = crate::mail::copy_participants(env, &w, &ticket, &msg.author_name, None);
-    resp.mail = crate::serve::after_commit(&mut resp.internal, "copying participants", copied)
-        .unwrap_or_default();
+    resp.after.mail =
+        crate::serve::after_commit(&mut resp.internal, "copying participants", copied)
+            .unwrap_or_default();
     Ok(resp)
 }

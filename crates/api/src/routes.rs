@@ -179,6 +179,7 @@ mod tests {
             public_origin: "https://support.example",
             allow_private_webhooks: false,
             reply_domain: "reply.example",
+            after: &Default::default(),
         };
         let req = Request {
             method: method.into(),

@@ -34,7 +34,10 @@ pub(crate) type Handler = fn(&mut Env, &Request, &str) -> Result<Response>;
 /// Common wrapper: a request id on every response, and `Idempotency-Key` on
 /// every authenticated POST (same key and body: the first successful
 /// response replayed; same key, other body: 422; still running: 409; a
-/// refused request does not use up its key).
+/// refused request does not use up its key). The work the request's rules
+/// left for after the response (`env.after`: indexing, webhook deliveries)
+/// goes into the response, whatever its status, after the emails the
+/// handler put there.
 pub(crate) fn serve(env: &mut Env, req: &Request, f: Handler) -> Response {
     let rid = env.request_id();
     if let Err(e) = wrong_method(req) {
@@ -44,7 +47,15 @@ pub(crate) fn serve(env: &mut Env, req: &Request, f: Handler) -> Response {
         Some(key) if req.method == "POST" => idempotent(env, req, key, &rid, f).into(),
         _ => f(env, req, &rid).into(),
     };
-    resp.with_header("x-request-id", &rid)
+    with_after(env, resp).with_header("x-request-id", &rid)
+}
+
+/// `resp` carrying the work the request's rules left for after the
+/// response (`env.after`), after what the handler put there itself: every
+/// entry point ends here, whatever the status.
+pub(crate) fn with_after(env: &Env, mut resp: Response) -> Response {
+    resp.after.extend(env.after.take());
+    resp
 }
 
 /// A documented path asked with a method it does not serve answers 405
@@ -262,6 +273,7 @@ pub(crate) fn idempotent(
             public_origin: env.public_origin,
             allow_private_webhooks: env.allow_private_webhooks,
             reply_domain: env.reply_domain,
+            after: env.after,
         };
         f(&mut env, req, rid).into()
     };
@@ -324,16 +336,8 @@ pub(crate) fn audit(
     ticket: Option<TicketNo>,
     rid: &str,
 ) -> Result<()> {
-    domain::audit::record(
-        env.kv,
-        actor.ws(),
-        env.now,
-        &actor.audit_name(),
-        event,
-        target,
-        ticket,
-        rid,
-    )
+    let name = actor.audit_name();
+    domain::audit::record(&env.ctx(actor.ws(), &name, rid), event, target, ticket)
 }
 
 /// Work after a request's change is written (its commit point: a post, an

@@ -17,7 +17,7 @@ use crate::mail::mail_branding;
 use crate::pages::{
     message_page, neutral_share_page, thread_page, thread_page_before, verify_page,
 };
-use crate::serve::{audit, not_allowed, serve};
+use crate::serve::{after_commit, audit, not_allowed, serve};
 use crate::views::{collaborator, masked, team_name};
 
 use domain::attachments::{self, Attachment, Upload};
@@ -51,12 +51,36 @@ pub fn handle_shares(env: &mut Env, req: &Request) -> Response {
         .strip_prefix("/s/")
         .or((req.path == "/s").then_some(""))
     {
-        return page(env, req, rest).unwrap_or_else(|e| match e {
-            Error::Store(_) => Response::error(&e),
-            _ => neutral_share_page(),
-        });
+        let resp = page_answer(page(env, req, rest));
+        return crate::serve::with_after(env, resp);
     }
     serve(env, req, api)
+}
+
+/// What a share page answers for `r`: a store failure is a 503; every other
+/// error the one neutral page.
+pub(crate) fn page_answer(r: Result<Response>) -> Response {
+    r.unwrap_or_else(|e| match e {
+        Error::Store(_) => Response::error(&e),
+        _ => neutral_share_page(),
+    })
+}
+
+/// The page answer `r`, with the failures of its best-effort ledger
+/// entries (`audited`) noted for the log: they never change what the
+/// collaborator sees.
+pub(crate) fn noting<const N: usize>(
+    audited: [Result<()>; N],
+    r: Result<Response>,
+) -> Result<Response> {
+    if audited.iter().all(Result::is_ok) {
+        return r;
+    }
+    let mut resp = page_answer(r);
+    for a in audited {
+        after_commit(&mut resp.internal, "the audit entry", a);
+    }
+    Ok(resp)
 }
 
 pub(crate) fn share_json(s: &Share, now: Millis) -> Value {
@@ -118,13 +142,16 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     match (req.method.as_str(), rest) {
         ("GET", []) => {
             let list = shares::list(env.kv, &ws, t.no)?;
+            let mut internal = None;
             for s in &list {
-                note_expiry(env, &ws, s);
+                after_commit(&mut internal, "the audit entry", note_expiry(env, &ws, s));
             }
-            Ok(Response::json(
+            let mut resp = Response::json(
                 200,
                 &json!({"shares": list.iter().map(|s| share_json(s, env.now)).collect::<Vec<_>>()}),
-            ))
+            );
+            resp.internal = internal;
+            Ok(resp)
         }
         ("POST", []) => {
             let input: NewShare = req.json(MAX_JSON_BODY)?;
@@ -158,27 +185,21 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             };
             let mut resp = Response::json(200, &json!({"share": share_json(&s, env.now)}));
             let audited = audit(env, &actor, event, id.as_str(), Some(t.no), rid);
-            crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
+            after_commit(&mut resp.internal, "the audit entry", audited);
             Ok(resp)
         }
         _ => Err(Error::NoRoute),
     }
 }
 
-/// Record an expiry in the ledger the first time anyone sees it.
-pub(crate) fn note_expiry(env: &Env, ws: &WorkspaceId, s: &Share) {
+/// Record an expiry in the ledger the first time anyone sees it; the
+/// entry's outcome, for the caller to note (the expiry is written).
+pub(crate) fn note_expiry(env: &Env, ws: &WorkspaceId, s: &Share) -> Result<()> {
     if let Ok(true) = shares::note_expired(env.kv, ws, s, env.now) {
-        let _ = domain::audit::record(
-            env.kv,
-            ws,
-            env.now,
-            "system",
-            Event::ShareExpired,
-            s.id.as_str(),
-            Some(s.ticket),
-            "",
-        );
+        let ctx = env.ctx(ws, "system", "");
+        return domain::audit::record(&ctx, Event::ShareExpired, s.id.as_str(), Some(s.ticket));
     }
+    Ok(())
 }
 
 /// Share (or share again): a new link with a fresh lifetime, emailed; the
@@ -195,14 +216,14 @@ pub(crate) fn send_share(
 ) -> Result<Response> {
     let by = sharer(actor, w);
     let (r32, r16) = ((env.random)(), env.random16());
+    let name = actor.audit_name();
+    let ctx = env.ctx(&w.id, &name, rid);
     let (share, link) = shares::create(
-        env.kv,
-        &w.id,
+        &ctx,
         t.no,
         &by,
         input,
         w.settings.share_lifetime(),
-        env.now,
         r32,
         r16,
     )?;
@@ -225,9 +246,9 @@ pub(crate) fn send_share(
         201,
         &json!({"share": share_json(&share, env.now), "replaced": replaced}),
     );
-    resp.mail.push((w.id.clone(), mail));
+    resp.after.mail.push((w.id.clone(), mail));
     let audited = audit(env, actor, event, share.id.as_str(), Some(t.no), rid);
-    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
+    after_commit(&mut resp.internal, "the audit entry", audited);
     for old in &replaced {
         let audited = audit(
             env,
@@ -237,7 +258,7 @@ pub(crate) fn send_share(
             Some(t.no),
             rid,
         );
-        crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
+        after_commit(&mut resp.internal, "the audit entry", audited);
     }
     let audited = audit(
         env,
@@ -247,7 +268,7 @@ pub(crate) fn send_share(
         Some(t.no),
         rid,
     );
-    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
+    after_commit(&mut resp.internal, "the audit entry", audited);
     if share.carried_over {
         let audited = audit(
             env,
@@ -257,7 +278,7 @@ pub(crate) fn send_share(
             Some(t.no),
             rid,
         );
-        crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
+        after_commit(&mut resp.internal, "the audit entry", audited);
     }
     Ok(resp)
 }
@@ -283,17 +304,11 @@ pub(crate) fn has_session(env: &Env, req: &Request, ws: &WorkspaceId, s: &Share)
     }
 }
 
-pub(crate) fn record(env: &Env, ws: &WorkspaceId, s: &Share, event: Event) {
-    let _ = domain::audit::record(
-        env.kv,
-        ws,
-        env.now,
-        s.id.as_str(),
-        event,
-        s.id.as_str(),
-        Some(s.ticket),
-        "",
-    );
+/// A ledger entry by the collaborator of share `s`; best effort on the
+/// pages: its outcome is for the caller to note ([`noting`]).
+pub(crate) fn record(env: &Env, ws: &WorkspaceId, s: &Share, event: Event) -> Result<()> {
+    let ctx = env.ctx(ws, s.id.as_str(), "");
+    domain::audit::record(&ctx, event, s.id.as_str(), Some(s.ticket))
 }
 
 /// A submitted form: urlencoded fields, or multipart fields and files.
@@ -371,8 +386,8 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
     let ticket = match thread::ticket(env.kv, &ws, share.ticket) {
         Ok(t) if share.live(env.now) => t,
         _ => {
-            note_expiry(env, &ws, &share);
-            return Err(Error::NotFound);
+            let noted = note_expiry(env, &ws, &share);
+            return noting([noted], Err(Error::NotFound));
         }
     };
     if let Some(f) = file {
@@ -394,7 +409,8 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
                 let before = req
                     .query_param("before")
                     .and_then(|b| b.parse::<u64>().ok());
-                let mut r = thread_page_before(env, link, &ws, &s, "", 200, before, Some(ticket))?;
+                let mut r =
+                    thread_page_before(env, link, &ws, &s, ("", 200), before, Some(ticket))?;
                 // The cookie follows the share's current lifetime (Extend).
                 if let Some(c) = crate::actor::cookie(req, &cookie_name(&s.id)) {
                     r.headers.push((
@@ -411,10 +427,11 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
                 // One key per share for its whole life: the minute last
                 // recorded, advanced by compare-and-swap.
                 let key = keys::share_opened(&ws, &share.id);
-                if domain::record::advance_minute(env.kv, &key, minute)? {
-                    record(env, &ws, &share, Event::ShareLinkOpened);
-                }
-                verify_page(env, &ws, &share, "", 200)
+                let audited = match domain::record::advance_minute(env.kv, &key, minute)? {
+                    true => record(env, &ws, &share, Event::ShareLinkOpened),
+                    false => Ok(()),
+                };
+                noting([audited], verify_page(env, &ws, &share, "", 200))
             }
         }
         "POST" => {
@@ -502,10 +519,11 @@ pub(crate) fn send_code(env: &mut Env, ws: &WorkspaceId, share: &Share) -> Resul
             let mail = env.enqueue_mail(ws, &share.email, draft)?;
             // The code is on its way: the page says so even when the share
             // cannot be read again (it is shown as it was).
-            record(env, ws, share, Event::ShareCodeSent);
             let mut internal = None;
+            let audited = record(env, ws, share, Event::ShareCodeSent);
+            after_commit(&mut internal, "the audit entry", audited);
             let read = shares::get(env.kv, ws, &share.id);
-            let fresh = crate::serve::after_commit(&mut internal, "reading the share again", read)
+            let fresh = after_commit(&mut internal, "reading the share again", read)
                 .unwrap_or_else(|| share.clone());
             let mut r = verify_page(
                 env,
@@ -517,7 +535,7 @@ pub(crate) fn send_code(env: &mut Env, ws: &WorkspaceId, share: &Share) -> Resul
                 ),
                 200,
             )?;
-            r.mail.push((ws.clone(), mail));
+            r.after.mail.push((ws.clone(), mail));
             r.internal = internal.or(r.internal);
             Ok(r)
         }
@@ -543,22 +561,25 @@ pub(crate) fn verify(
 ) -> Result<Response> {
     match shares::verify_code(env.kv, ws, &share.id, code, once, env.now)? {
         Ok(s) => {
-            record(env, ws, &s, Event::ShareVerified);
-            signed_in(env, link, ws, &s)
+            let audited = record(env, ws, &s, Event::ShareVerified);
+            noting([audited], signed_in(env, link, ws, &s))
         }
         Err(CodeRefusal::Wrong { left }) => {
-            record(env, ws, share, Event::ShareCodeFailed);
-            let fresh = shares::get(env.kv, ws, &share.id)?;
-            verify_page(
-                env,
-                ws,
-                &fresh,
-                &format!(
-                    "That code is not right, or it has expired. {left} {} left.",
-                    if left == 1 { "try" } else { "tries" }
-                ),
-                400,
-            )
+            let audited = record(env, ws, share, Event::ShareCodeFailed);
+            let fresh = shares::get(env.kv, ws, &share.id);
+            let page = fresh.and_then(|fresh| {
+                verify_page(
+                    env,
+                    ws,
+                    &fresh,
+                    &format!(
+                        "That code is not right, or it has expired. {left} {} left.",
+                        if left == 1 { "try" } else { "tries" }
+                    ),
+                    400,
+                )
+            });
+            noting([audited], page)
         }
         Err(CodeRefusal::JustUsed) => {
             let fresh = shares::get(env.kv, ws, &share.id)?;
@@ -568,9 +589,9 @@ pub(crate) fn verify(
             verify_page(env, ws, &fresh, &used.message(), crate::http::status(&used))
         }
         Err(CodeRefusal::Locked) => {
-            record(env, ws, share, Event::ShareCodeFailed);
-            record(env, ws, share, Event::ShareLocked);
-            Err(Error::NotFound)
+            let failed = record(env, ws, share, Event::ShareCodeFailed);
+            let locked = record(env, ws, share, Event::ShareLocked);
+            noting([failed, locked], Err(Error::NotFound))
         }
     }
 }
@@ -668,10 +689,8 @@ pub(crate) fn reply(
         }
     };
     let posted = thread::post_with(
-        env.kv,
-        ws,
+        &env.ctx(ws, share.id.as_str(), ""),
         share.ticket,
-        env.now,
         &author,
         Visibility::External,
         &body,
@@ -707,8 +726,8 @@ pub(crate) fn reply(
     if let Some(l) = lease.take() {
         let _ = domain::record::finish(env.kv, l);
     }
-    record(env, ws, share, Event::ShareReplied);
-    Ok(redirect(link))
+    let audited = record(env, ws, share, Event::ShareReplied);
+    noting([audited], Ok(redirect(link)))
 }
 
 pub(crate) fn env_random16(random: &mut dyn FnMut() -> [u8; 32]) -> [u8; 16] {
@@ -782,6 +801,6 @@ pub(super) fn file_response(
         body: bytes,
         internal: None,
         secret: false,
-        mail: Vec::new(),
+        after: Default::default(),
     })
 }

@@ -91,17 +91,13 @@ pub(crate) fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
     // The link is on its way: the answer stays what it is.
     let mut answer = answer;
     let audited = domain::audit::record(
-        env.kv,
-        &ws,
-        env.now,
-        &user.id.to_string(),
+        &env.ctx(&ws, &user.id.to_string(), ""),
         Event::LoginLinkEmailed,
         &user.id.to_string(),
         None,
-        "",
     );
     after_commit(&mut answer.internal, "the audit entry", audited);
-    answer.mail.push((ws, mail));
+    answer.after.mail.push((ws, mail));
     Ok(answer)
 }
 
@@ -440,14 +436,12 @@ pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
             };
             let reader = actor.reader();
             let page = thread::page(
-                env.kv,
-                &ws,
+                &env.ctx(&ws, &actor.audit_name(), rid),
                 &t,
                 &reader,
                 order,
                 cursor(req)?,
                 limit(req)?,
-                env.now,
             )?;
             let team = team_name(&workspace::workspace(env.kv, &ws)?);
             Ok(Response::json(
@@ -612,14 +606,10 @@ pub(crate) fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Resul
         after_commit::<()>(&mut resp.internal, "marking the creation finished", Err(e));
     }
     let audited = domain::audit::record(
-        env.kv,
-        &id,
-        env.now,
-        "deployment",
+        &env.ctx(&id, "deployment", rid),
         Event::WorkspaceCreated,
         id.as_str(),
         None,
-        rid,
     );
     after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
@@ -638,14 +628,10 @@ pub(crate) fn login(env: &mut Env, req: &Request, rid: &str) -> Result<Response>
             &session_cookie(&session, auth::SESSION_LIFETIME / 1000),
         );
     let audited = domain::audit::record(
-        env.kv,
-        &ws,
-        env.now,
-        user_id.as_str(),
+        &env.ctx(&ws, user_id.as_str(), rid),
         Event::SessionStarted,
         user_id.as_str(),
         None,
-        rid,
     );
     after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
@@ -727,9 +713,7 @@ pub(crate) fn create_ticket(
     let reserved =
         attempt_step(actor, req, "ticket").zip(attempt_step(actor, req, "first-message"));
     let (mut t, first, settled) = thread::create_ticket_reserved(
-        env.kv,
-        ws,
-        env.now,
+        &env.ctx(ws, &actor.audit_name(), rid),
         &body.subject,
         &customer,
         &queue,

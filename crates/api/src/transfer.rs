@@ -487,10 +487,8 @@ pub(crate) fn ownership(
             signed: true,
         };
         let posted = domain::thread::post(
-            env.kv,
-            &ws,
+            &env.ctx(&ws, &actor.audit_name(), rid),
             no,
-            env.now,
             &author,
             domain::model::Visibility::Internal,
             &text,

@@ -46,7 +46,8 @@ pub(crate) fn delivery_json(d: &Delivery) -> Value {
 /// email hooks (`/hooks/...`) and the quarantine.
 pub fn handle_webhooks(env: &mut Env, req: &Request) -> Response {
     if req.path.starts_with("/hooks/") {
-        return crate::inbound::hook(env, req);
+        let resp = crate::inbound::hook(env, req);
+        return crate::serve::with_after(env, resp);
     }
     if req.path.starts_with("/api/v1/quarantine") {
         return crate::inbound::handle_quarantine(env, req);
@@ -95,15 +96,17 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         ("POST", []) => {
             let body: NewEndpoint = req.json(MAX_JSON_BODY)?;
             let (r32, r16) = ((env.random)(), env.random16());
+            let fresh = webhooks::Fresh {
+                secret: r32,
+                seal: (env.random)(),
+                id: r16,
+            };
+            let name = actor.audit_name();
             let (ep, secret) = webhooks::create(
-                env.kv,
-                &ws,
+                &env.ctx(&ws, &name, rid),
                 body.url.trim(),
                 &body.event_types,
-                env.now,
-                r32,
-                (env.random)(),
-                r16,
+                fresh,
                 &env.seal_key(),
                 env.allow_private_webhooks,
             )?;
@@ -140,13 +143,15 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                 .parse::<u64>()
                 .map_err(|_| Error::bad("invalid_id", format!("{n:?} is not a delivery number")))?;
             webhooks::delivery(env.kv, &ws, n)?;
-            let d = webhooks::redeliver(env.kv, &ws, n, env.now)?;
+            let name = actor.audit_name();
+            let d = webhooks::redeliver(&env.ctx(&ws, &name, rid), n)?;
             Ok(Response::json(202, &json!({"delivery": delivery_json(&d)})))
         }
         ("POST", ["flush"]) => {
             let due = webhooks::due(env.kv, &ws, env.now)?;
+            // Attempted after the response.
             for n in &due {
-                webhooks::requeue(&ws, *n);
+                env.after.deliver(&ws, *n);
             }
             Ok(Response::json(202, &json!({"attempting": due.len()})))
         }

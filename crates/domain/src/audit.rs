@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ctx::Ctx;
 use crate::error::Result;
+use crate::events::Event;
 use crate::ids::{TicketNo, WorkspaceId};
 use crate::keys;
 use crate::record::{read, read_counter, write_fresh};
@@ -30,27 +32,20 @@ pub struct Entry {
     pub request_id: String,
 }
 
-/// Append an entry to the workspace ledger (and the ticket's index).
-#[allow(clippy::too_many_arguments)]
-pub fn record(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    at: Millis,
-    actor: &str,
-    event: crate::events::Event,
-    target: &str,
-    ticket: Option<TicketNo>,
-    request_id: &str,
-) -> Result<()> {
+/// Append an entry to the workspace ledger (and the ticket's index), by
+/// `ctx`'s actor at its time and request; webhook deliveries it creates go
+/// to `ctx.after`.
+pub fn record(ctx: &Ctx, event: Event, target: &str, ticket: Option<TicketNo>) -> Result<()> {
+    let (kv, ws) = (ctx.kv, ctx.ws);
     let n = kv.increment(&keys::audit_counter(ws), 1)? as u64;
     let e = Entry {
         n,
-        at,
-        actor: actor.into(),
+        at: ctx.now,
+        actor: ctx.actor.into(),
         action: event.name().into(),
         target: target.into(),
         ticket,
-        request_id: request_id.into(),
+        request_id: ctx.request_id.into(),
     };
     write_fresh(kv, &keys::audit_entry(ws, n), &e)?;
     if let Some(t) = ticket {
@@ -59,7 +54,7 @@ pub fn record(
     }
     // Events with a webhook type are stored for delivery here, so the ledger
     // and the webhooks never disagree on what happened.
-    crate::webhooks::emit(kv, ws, at, actor, event, target, ticket)?;
+    crate::webhooks::emit(ctx, event, target, ticket)?;
     Ok(())
 }
 
@@ -176,17 +171,15 @@ mod tests {
         let ws = WorkspaceId::parse("acme").unwrap();
         for i in 0..5 {
             let t = (i % 2 == 0).then_some(TicketNo(7));
-            record(
-                &kv,
-                &ws,
-                i,
-                "u_x",
-                crate::events::Event::MessagePosted,
-                &format!("m{i}"),
-                t,
-                "req",
-            )
-            .unwrap();
+            let ctx = Ctx {
+                kv: &kv,
+                ws: &ws,
+                now: i,
+                actor: "u_x",
+                request_id: "req",
+                after: &Default::default(),
+            };
+            record(&ctx, Event::MessagePosted, &format!("m{i}"), t).unwrap();
         }
         let (all, next) = page(&kv, &ws, None, 0, 3, 0).unwrap();
         assert_eq!((all.len(), next), (3, Some(3)));
@@ -223,7 +216,16 @@ mod gap_tests {
     }
 
     fn rec(kv: &dyn Kv, at: Millis, target: &str, t: Option<TicketNo>) -> Result<()> {
-        record(kv, &ws(), at, "u_x", Event::MessagePosted, target, t, "r")
+        let ws = ws();
+        let ctx = Ctx {
+            kv,
+            ws: &ws,
+            now: at,
+            actor: "u_x",
+            request_id: "r",
+            after: &Default::default(),
+        };
+        record(&ctx, Event::MessagePosted, target, t)
     }
 
     /// Every entry a reader gets following cursors from `cursor`, at `now`.

@@ -9,6 +9,7 @@
 //! list for their dashboard.
 
 use crate::auth::TokenRecord;
+use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, UserId, WorkspaceId};
 use crate::keys;
@@ -58,17 +59,15 @@ fn current(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Delegates> {
 
 /// Invite a customer (by email) to a ticket. Returns the delegate and the
 /// personal accept link credential (`<ws>.<token>`), shown once.
-#[allow(clippy::too_many_arguments)]
 pub fn invite(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     no: TicketNo,
     inviter: &str,
     email: &str,
     can_reply: bool,
-    now: Millis,
     random: [u8; 32],
 ) -> Result<(Delegate, String)> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let t = crate::thread::ticket(kv, ws, no)?;
     let invitee: User = workspace::user_by_email(kv, ws, email)?
         .filter(|u| u.role == Role::Customer)
@@ -369,7 +368,15 @@ pub(crate) mod tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, _, _) = create_ticket(&kv, &ws, 0, "Coffee", &owner, "q", &a, "hi").unwrap();
+        let (t, _, _) = create_ticket(
+            &crate::ctx::test_ctx!(&kv, &ws, 0),
+            "Coffee",
+            &owner,
+            "q",
+            &a,
+            "hi",
+        )
+        .unwrap();
         (kv, ws, t.no, owner, friend)
     }
 
@@ -377,24 +384,53 @@ pub(crate) mod tests {
     fn invite_accept_revoke() {
         let (kv, ws, no, owner, friend) = setup();
         assert_eq!(
-            invite(&kv, &ws, no, "admin", "staff@x.com", true, 1, [1; 32])
-                .unwrap_err()
-                .code(),
+            invite(
+                &crate::ctx::test_ctx!(&kv, &ws, 1),
+                no,
+                "admin",
+                "staff@x.com",
+                true,
+                [1; 32]
+            )
+            .unwrap_err()
+            .code(),
             "not_a_customer"
         );
         assert_eq!(
-            invite(&kv, &ws, no, "admin", "nobody@x.com", true, 1, [1; 32])
-                .unwrap_err()
-                .code(),
+            invite(
+                &crate::ctx::test_ctx!(&kv, &ws, 1),
+                no,
+                "admin",
+                "nobody@x.com",
+                true,
+                [1; 32]
+            )
+            .unwrap_err()
+            .code(),
             "not_a_customer"
         );
         assert_eq!(
-            invite(&kv, &ws, no, "admin", &owner.email, true, 1, [1; 32])
-                .unwrap_err()
-                .code(),
+            invite(
+                &crate::ctx::test_ctx!(&kv, &ws, 1),
+                no,
+                "admin",
+                &owner.email,
+                true,
+                [1; 32]
+            )
+            .unwrap_err()
+            .code(),
             "conflict"
         );
-        let (d, link) = invite(&kv, &ws, no, "admin", "FRIEND@x.com", true, 1, [2; 32]).unwrap();
+        let (d, link) = invite(
+            &crate::ctx::test_ctx!(&kv, &ws, 1),
+            no,
+            "admin",
+            "FRIEND@x.com",
+            true,
+            [2; 32],
+        )
+        .unwrap();
         assert_eq!(d.status, DelegateStatus::Invited);
         assert!(peek(&kv, &link, 2).is_ok());
         assert!(
@@ -453,22 +489,38 @@ pub(crate) mod tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, _, _) = create_ticket(&kv, &ws, 0, "Coffee", &owner, "q", &a, "hi").unwrap();
+        let (t, _, _) = create_ticket(
+            &crate::ctx::test_ctx!(&kv, &ws, 0),
+            "Coffee",
+            &owner,
+            "q",
+            &a,
+            "hi",
+        )
+        .unwrap();
         let e = invite(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, 1),
             t.no,
             "admin",
             "colleague@shop.com",
             true,
-            1,
             [5; 32],
         )
         .unwrap_err();
         assert!(matches!(e, crate::error::Error::Conflict(_)), "{e}");
         assert!(e.message().contains("already sees the ticket"), "{e}");
         assert!(list(&kv, &ws, t.no).unwrap().is_empty(), "nothing written");
-        assert!(invite(&kv, &ws, t.no, "admin", "other@else.com", true, 1, [6; 32]).is_ok());
+        assert!(
+            invite(
+                &crate::ctx::test_ctx!(&kv, &ws, 1),
+                t.no,
+                "admin",
+                "other@else.com",
+                true,
+                [6; 32]
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -480,7 +532,15 @@ pub(crate) mod tests {
             serde_json::from_slice(&raw(&keys::participants(&ws, no))).unwrap();
         assert!(d.list.is_empty() && p.list.is_empty());
         // The first invitation updates the list; no claim is taken.
-        invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
+        invite(
+            &crate::ctx::test_ctx!(&kv, &ws, 1),
+            no,
+            "admin",
+            &friend.email,
+            true,
+            [2; 32],
+        )
+        .unwrap();
         assert_eq!(kv.get(&keys::delegates_claim(&ws, no)).unwrap(), None);
         assert_eq!(list(&kv, &ws, no).unwrap().len(), 1);
     }
@@ -497,7 +557,15 @@ pub(crate) mod tests {
         let (kv, ws, no, _, friend) = setup();
         without_list(&kv, &ws, no);
         assert!(list(&kv, &ws, no).unwrap().is_empty());
-        let (_, link) = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
+        let (_, link) = invite(
+            &crate::ctx::test_ctx!(&kv, &ws, 1),
+            no,
+            "admin",
+            &friend.email,
+            true,
+            [2; 32],
+        )
+        .unwrap();
         accept(&kv, &link, 2).unwrap();
         assert!(active(&kv, &ws, no, &friend.id).unwrap().is_some());
     }
@@ -513,7 +581,15 @@ pub(crate) mod tests {
             _ => crate::store::Fault::Pass,
         });
         kv.arm(false);
-        let (_, link) = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
+        let (_, link) = invite(
+            &crate::ctx::test_ctx!(&kv, &ws, 1),
+            no,
+            "admin",
+            &friend.email,
+            true,
+            [2; 32],
+        )
+        .unwrap();
         kv.arm(true);
         assert!(accept(&kv, &link, 2).is_err());
         assert!(active(&kv, &ws, no, &friend.id).unwrap().is_none());
@@ -528,8 +604,24 @@ pub(crate) mod tests {
     #[test]
     fn revoke_and_reinvite_kill_pending_links_and_expiry_applies() {
         let (kv, ws, no, _, friend) = setup();
-        let (_, first) = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]).unwrap();
-        let (_, second) = invite(&kv, &ws, no, "admin", &friend.email, true, 2, [3; 32]).unwrap();
+        let (_, first) = invite(
+            &crate::ctx::test_ctx!(&kv, &ws, 1),
+            no,
+            "admin",
+            &friend.email,
+            true,
+            [2; 32],
+        )
+        .unwrap();
+        let (_, second) = invite(
+            &crate::ctx::test_ctx!(&kv, &ws, 2),
+            no,
+            "admin",
+            &friend.email,
+            true,
+            [3; 32],
+        )
+        .unwrap();
         assert_eq!(
             accept(&kv, &first, 3).unwrap_err(),
             Error::NotFound,
@@ -541,7 +633,15 @@ pub(crate) mod tests {
             Error::NotFound,
             "revoked before use"
         );
-        let (_, third) = invite(&kv, &ws, no, "admin", &friend.email, true, 10, [4; 32]).unwrap();
+        let (_, third) = invite(
+            &crate::ctx::test_ctx!(&kv, &ws, 10),
+            no,
+            "admin",
+            &friend.email,
+            true,
+            [4; 32],
+        )
+        .unwrap();
         assert_eq!(
             accept(&kv, &third, 10 + INVITE_LIFETIME).unwrap_err(),
             Error::NotFound,
@@ -549,9 +649,16 @@ pub(crate) mod tests {
         );
         assert!(accept(&kv, &third, 11).is_ok());
         assert_eq!(
-            invite(&kv, &ws, no, "admin", &friend.email, true, 12, [5; 32])
-                .unwrap_err()
-                .code(),
+            invite(
+                &crate::ctx::test_ctx!(&kv, &ws, 12),
+                no,
+                "admin",
+                &friend.email,
+                true,
+                [5; 32]
+            )
+            .unwrap_err()
+            .code(),
             "conflict"
         );
     }

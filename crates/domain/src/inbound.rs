@@ -121,6 +121,18 @@ pub fn verify_postmark(cfg: &Config, authorization: Option<&str>) -> Result<()> 
     }
 }
 
+/// The signature fields of a Mailgun delivery (its form's `timestamp`,
+/// `token` and `signature`).
+#[derive(Debug, Clone, Copy)]
+pub struct MailgunSignature<'a> {
+    /// Seconds since the Unix epoch, as sent.
+    pub timestamp: &'a str,
+    /// The delivery's random token (used once).
+    pub token: &'a str,
+    /// Hex HMAC-SHA256 of `timestamp + token`.
+    pub signature: &'a str,
+}
+
 /// Check Mailgun's signature: hex HMAC-SHA256 of `timestamp + token` with
 /// the signing key, the timestamp within ±[`MAX_SKEW`], and each token
 /// used once (a replay is refused). The token is held by this delivery
@@ -129,18 +141,20 @@ pub fn verify_postmark(cfg: &Config, authorization: Option<&str>) -> Result<()> 
 /// and [`crate::record::release`]s it when it failed, so the provider's
 /// retry (the same signature) is taken; one that died is taken over after
 /// [`DELIVERY_TAKEOVER`].
-#[allow(clippy::too_many_arguments)]
 pub fn verify_mailgun(
     kv: &dyn Kv,
     ws: &WorkspaceId,
     cfg: &Config,
     key: &SealKey,
-    timestamp: &str,
-    tok: &str,
-    signature: &str,
+    signed: &MailgunSignature,
     holder: &str,
     now: Millis,
 ) -> Result<Lease> {
+    let MailgunSignature {
+        timestamp,
+        token: tok,
+        signature,
+    } = *signed;
     let sealed = cfg.mailgun_key.as_deref().ok_or(Error::Unauthenticated)?;
     let signing = crate::seal::open(key, sealed).ok_or(Error::Unauthenticated)?;
     if tok.is_empty() || tok.len() > 200 || signature.len() != 64 {
@@ -875,9 +889,11 @@ mod tests {
             &ws,
             &cfg,
             &key,
-            ts,
-            "tok1",
-            &sign(ts, "tok1"),
+            &MailgunSignature {
+                timestamp: ts,
+                token: "tok1",
+                signature: &sign(ts, "tok1"),
+            },
             "a",
             now,
         );
@@ -889,9 +905,11 @@ mod tests {
                     &ws,
                     &cfg,
                     &key,
-                    ts,
-                    "tok1",
-                    &sign(ts, "tok1"),
+                    &MailgunSignature {
+                        timestamp: ts,
+                        token: "tok1",
+                        signature: &sign(ts, "tok1")
+                    },
                     "b",
                     now
                 ),
@@ -905,9 +923,11 @@ mod tests {
                 &ws,
                 &cfg,
                 &key,
-                ts,
-                "tok2",
-                &sign(ts, "other"),
+                &MailgunSignature {
+                    timestamp: ts,
+                    token: "tok2",
+                    signature: &sign(ts, "other")
+                },
                 "c",
                 now
             ),
@@ -916,7 +936,19 @@ mod tests {
         // Stale and future timestamps (400 s off) are refused.
         for (ts, tok) in [("1799999600", "tok3"), ("1800000400", "tok4")] {
             assert!(matches!(
-                verify_mailgun(&kv, &ws, &cfg, &key, ts, tok, &sign(ts, tok), "d", now),
+                verify_mailgun(
+                    &kv,
+                    &ws,
+                    &cfg,
+                    &key,
+                    &MailgunSignature {
+                        timestamp: ts,
+                        token: tok,
+                        signature: &sign(ts, tok)
+                    },
+                    "d",
+                    now
+                ),
                 Err(Error::BadRequest { .. })
             ));
         }
@@ -927,9 +959,11 @@ mod tests {
             &ws,
             &cfg,
             &key,
-            ts,
-            "tok5",
-            &sign(ts, "tok5"),
+            &MailgunSignature {
+                timestamp: ts,
+                token: "tok5",
+                signature: &sign(ts, "tok5"),
+            },
             "e",
             now,
         );
@@ -939,9 +973,11 @@ mod tests {
             &ws,
             &cfg,
             &key,
-            ts,
-            "tok5",
-            &sign(ts, "tok5"),
+            &MailgunSignature {
+                timestamp: ts,
+                token: "tok5",
+                signature: &sign(ts, "tok5"),
+            },
             "f",
             now,
         );
@@ -952,9 +988,11 @@ mod tests {
                 &ws,
                 &cfg,
                 &key,
-                ts,
-                "tok5",
-                &sign(ts, "tok5"),
+                &MailgunSignature {
+                    timestamp: ts,
+                    token: "tok5",
+                    signature: &sign(ts, "tok5")
+                },
                 "g",
                 now + 1
             ),
@@ -967,9 +1005,11 @@ mod tests {
                 &ws,
                 &cfg,
                 &key,
-                ts,
-                "tok5",
-                &sign(ts, "tok5"),
+                &MailgunSignature {
+                    timestamp: ts,
+                    token: "tok5",
+                    signature: &sign(ts, "tok5")
+                },
                 "g",
                 later
             )

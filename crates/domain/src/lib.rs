@@ -1,16 +1,21 @@
 //! Ticketshare's domain logic.
 //!
 //! Pure: every operation takes the store ([`store::Kv`]), the current time and
-//! fresh random bytes as arguments and does no I/O of its own, so it runs the
-//! same inside a Spin component and in native unit tests (with [`store::MemKv`]).
+//! fresh random bytes as arguments (a request's operations take them as one
+//! [`ctx::Ctx`]) and does no I/O of its own, so it runs the same inside a Spin
+//! component and in native unit tests (with [`store::MemKv`]). It keeps no
+//! state between calls: work for after a response is data
+//! ([`after::After`]), collected in the [`after::Effects`] a request hands in.
 //!
 //! Invariants (see ARCHITECTURE.md): only [`keys`] formats store keys; every
 //! key starts with the workspace; ids have their own types ([`ids`]); one error
 //! enum ([`error::Error`]) with its HTTP mapping in one place.
 
+pub mod after;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod ctx;
 pub mod delegates;
 pub mod error;
 pub mod events;

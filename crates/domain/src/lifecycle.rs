@@ -168,17 +168,22 @@ mod tests {
         let ws = WorkspaceId::parse("acme").unwrap();
         let t = fixture::ticket(&kv, &ws, "cus@x.test", "Help");
         fixture::customer(&kv, &ws, "del@x.test", 2);
-        let (_, invite) =
-            delegates::invite(&kv, &ws, t.no, "Ada", "del@x.test", true, 0, [7; 32]).unwrap();
+        let (_, invite) = delegates::invite(
+            &crate::ctx::test_ctx!(&kv, &ws, 0),
+            t.no,
+            "Ada",
+            "del@x.test",
+            true,
+            [7; 32],
+        )
+        .unwrap();
         let p = participants::add(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, 0),
             t.no,
             "Ada",
             "g@guest.test",
             None,
             true,
-            0,
             [8; 16],
         )
         .unwrap();

@@ -167,16 +167,30 @@ mod tests {
                         HOW.store(how, SeqCst);
                         STEP.store(step, SeqCst);
                         CALLS.store(0, SeqCst);
-                        let first = invite(&kv, &ws, no, "admin", &friend.email, true, 1, [2; 32]);
+                        let first = invite(
+                            &crate::ctx::test_ctx!(&kv, &ws, 1),
+                            no,
+                            "admin",
+                            &friend.email,
+                            true,
+                            [2; 32],
+                        );
                         kv.arm(false);
                         let case =
                             format!("legacy {legacy}, fault {how} at write {step}: {first:?}");
                         let link = match first {
                             Ok((_, link)) => link,
                             Err(_) => {
-                                invite(&kv, &ws, no, "admin", &friend.email, true, 2, [3; 32])
-                                    .unwrap_or_else(|e| panic!("{case}: the retry failed: {e}"))
-                                    .1
+                                invite(
+                                    &crate::ctx::test_ctx!(&kv, &ws, 2),
+                                    no,
+                                    "admin",
+                                    &friend.email,
+                                    true,
+                                    [3; 32],
+                                )
+                                .unwrap_or_else(|e| panic!("{case}: the retry failed: {e}"))
+                                .1
                             }
                         };
                         accept(&kv, &link, 3).unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -236,14 +250,30 @@ mod tests {
                         HOW.store(how, SeqCst);
                         STEP.store(step, SeqCst);
                         CALLS.store(0, SeqCst);
-                        let first = add(&kv, &ws, no, "staff", "g@y.com", None, true, 1, [2; 16]);
+                        let first = add(
+                            &crate::ctx::test_ctx!(&kv, &ws, 1),
+                            no,
+                            "staff",
+                            "g@y.com",
+                            None,
+                            true,
+                            [2; 16],
+                        );
                         kv.arm(false);
                         let case =
                             format!("legacy {legacy}, fault {how} at write {step}: {first:?}");
                         let p = match first {
                             Ok(p) => p,
-                            Err(_) => add(&kv, &ws, no, "staff", "g@y.com", None, true, 2, [3; 16])
-                                .unwrap_or_else(|e| panic!("{case}: adding again failed: {e}")),
+                            Err(_) => add(
+                                &crate::ctx::test_ctx!(&kv, &ws, 2),
+                                no,
+                                "staff",
+                                "g@y.com",
+                                None,
+                                true,
+                                [3; 16],
+                            )
+                            .unwrap_or_else(|e| panic!("{case}: adding again failed: {e}")),
                         };
                         assert_eq!(list(&kv, &ws, no).unwrap(), vec![p.clone()], "{case}");
                         let (live, _) = crate::links::page(&kv, &ws, None, 10, 3).unwrap();

@@ -4,6 +4,7 @@
 //! Removing a participant kills all their links at once.
 
 use crate::auth::TokenRecord;
+use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, WorkspaceId, encode_random};
 use crate::keys;
@@ -47,18 +48,16 @@ pub fn by_email(
 /// list is written empty with the ticket; one created before that gets it
 /// here ([`ensure`]: never stranded by an add that died half-way, unlike the
 /// claim it replaces, whose key is no longer read).
-#[allow(clippy::too_many_arguments)]
 pub fn add(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     no: TicketNo,
     added_by: &str,
     email: &str,
     name: Option<&str>,
     can_reply: bool,
-    now: Millis,
     random: [u8; 16],
 ) -> Result<Participant> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     crate::thread::ticket(kv, ws, no)?;
     let email = workspace::normalise_email(email)?;
     let user = workspace::user_by_email(kv, ws, &email)?.filter(|u| u.role == Role::Customer);
@@ -240,7 +239,15 @@ pub(crate) mod tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, _, _) = create_ticket(&kv, &ws, 0, "s", &owner, "q", &a, "hi").unwrap();
+        let (t, _, _) = create_ticket(
+            &crate::ctx::test_ctx!(&kv, &ws, 0),
+            "s",
+            &owner,
+            "q",
+            &a,
+            "hi",
+        )
+        .unwrap();
         (kv, ws, t.no)
     }
 
@@ -256,7 +263,16 @@ pub(crate) mod tests {
         let (kv, ws, no) = world();
         without_list(&kv, &ws, no);
         assert!(list(&kv, &ws, no).unwrap().is_empty());
-        let p = add(&kv, &ws, no, "staff", "g@y.com", None, true, 1, [2; 16]).unwrap();
+        let p = add(
+            &crate::ctx::test_ctx!(&kv, &ws, 1),
+            no,
+            "staff",
+            "g@y.com",
+            None,
+            true,
+            [2; 16],
+        )
+        .unwrap();
         let link = issue_link(&kv, &ws, no, &p, 1, [4; 32]).unwrap();
         assert_eq!(resolve(&kv, &link).unwrap().2.id, p.id);
     }
@@ -287,16 +303,22 @@ pub(crate) mod tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, _, _) = create_ticket(&kv, &ws, 0, "s", &owner, "q", &a, "hi").unwrap();
+        let (t, _, _) = create_ticket(
+            &crate::ctx::test_ctx!(&kv, &ws, 0),
+            "s",
+            &owner,
+            "q",
+            &a,
+            "hi",
+        )
+        .unwrap();
         let p = add(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, 1),
             t.no,
             "staff",
             "Guest@Y.com",
             None,
             true,
-            1,
             [2; 16],
         )
         .unwrap();
@@ -306,14 +328,12 @@ pub(crate) mod tests {
         );
         assert_eq!(
             add(
-                &kv,
-                &ws,
+                &crate::ctx::test_ctx!(&kv, &ws, 1),
                 t.no,
                 "staff",
                 "guest@y.com",
                 None,
                 true,
-                1,
                 [3; 16]
             )
             .unwrap_err()
@@ -331,14 +351,12 @@ pub(crate) mod tests {
         assert!(by_email(&kv, &ws, t.no, "guest@y.com").unwrap().is_none());
         assert!(
             add(
-                &kv,
-                &ws,
+                &crate::ctx::test_ctx!(&kv, &ws, 3),
                 t.no,
                 "staff",
                 "guest@y.com",
                 None,
                 true,
-                3,
                 [6; 16]
             )
             .is_ok(),

@@ -10,16 +10,16 @@
 //! term's postings, newest first and within a budget, keeps the tickets that
 //! have every other term too, and ranks them by their latest activity.
 //!
-//! Messages are indexed after the response that posted them ([`queue`],
-//! [`run_queued`]), so posting stays fast; a crash in between leaves that
+//! Messages are indexed after the response that posted them (the post
+//! leaves an [`Index`] in its request's after-response work, [`run`] does
+//! it), so posting stays fast; a crash in between leaves that
 //! message's words unsearchable, never anything wrong.
 
-use std::cell::RefCell;
-
+use crate::after::Index;
 use crate::error::Result;
 use crate::ids::{TicketNo, WorkspaceId};
 use crate::keys;
-use crate::model::{Ticket, Visibility};
+use crate::model::Ticket;
 use crate::record::{read, read_counter, write};
 use crate::store::Kv;
 
@@ -75,29 +75,11 @@ pub fn index(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, text: &str, public: bo
     Ok(())
 }
 
-thread_local! {
-    /// Messages posted by this request, indexed after its response (per
-    /// request in a component instance, which serves one request).
-    static QUEUED: RefCell<Vec<(WorkspaceId, TicketNo, String, bool)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Queue a message's text for indexing after the response.
-pub fn queue(ws: &WorkspaceId, no: TicketNo, text: &str, visibility: Visibility) {
-    QUEUED.with(|q| {
-        q.borrow_mut().push((
-            ws.clone(),
-            no,
-            text.to_string(),
-            visibility == Visibility::Public,
-        ))
-    });
-}
-
-/// Index what this request queued.
-pub fn run_queued(kv: &dyn Kv) -> Result<()> {
-    let jobs = QUEUED.with(|q| std::mem::take(&mut *q.borrow_mut()));
-    for (ws, no, text, public) in jobs {
-        index(kv, &ws, no, &text, public)?;
+/// Index messages a request posted, after its response (its
+/// [`crate::after::After::index`]); stops at the first failure.
+pub fn run(kv: &dyn Kv, jobs: &[Index]) -> Result<()> {
+    for job in jobs {
+        index(kv, &job.ws, job.ticket, &job.text, job.public)?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::TokenRecord;
+use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::ids::{ShareId, TicketNo, WorkspaceId};
 use crate::keys;
@@ -228,18 +229,16 @@ pub struct Sharer {
 /// Share a ticket: stores the share and returns it with the personal link
 /// credential (`<ws>.<token>`, shown once). `lifetime` comes from the
 /// workspace settings. An address that verified before is trusted at once.
-#[allow(clippy::too_many_arguments)]
 pub fn create(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     no: TicketNo,
     by: &Sharer,
     input: &NewShare,
     lifetime: Millis,
-    now: Millis,
     random_token: [u8; 32],
     random_id: [u8; 16],
 ) -> Result<(Share, String)> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     crate::thread::ticket(kv, ws, no)?;
     let email = workspace::normalise_email(&input.email)?;
     let subject = check_text("subject", &input.subject, MAX_SUBJECT_CHARS, true, true)?;
@@ -811,7 +810,16 @@ mod tests {
             include_details: false,
             can_reply: true,
         };
-        create(kv, ws, no, &by, &input, 72 * HOUR, now, [r; 32], [r; 16]).unwrap()
+        create(
+            &crate::ctx::test_ctx!(kv, ws, now),
+            no,
+            &by,
+            &input,
+            72 * HOUR,
+            [r; 32],
+            [r; 16],
+        )
+        .unwrap()
     }
 
     #[test]
@@ -1106,7 +1114,15 @@ mod tests {
             },
         ] {
             assert!(matches!(
-                create(&kv, &ws, no, &by, &input, HOUR, 0, [1; 32], [1; 16]),
+                create(
+                    &crate::ctx::test_ctx!(&kv, &ws, 0),
+                    no,
+                    &by,
+                    &input,
+                    HOUR,
+                    [1; 32],
+                    [1; 16]
+                ),
                 Err(Error::BadRequest { .. })
             ));
         }
@@ -1120,13 +1136,11 @@ mod tests {
         };
         assert_eq!(
             create(
-                &kv,
-                &ws,
+                &crate::ctx::test_ctx!(&kv, &ws, 0),
                 TicketNo(99),
                 &by,
                 &input,
                 HOUR,
-                0,
                 [1; 32],
                 [1; 16]
             )

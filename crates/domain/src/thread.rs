@@ -4,6 +4,7 @@
 //! changes only by compare-and-swap. Reading a page costs the same however
 //! long the thread is.
 
+use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::ids::{MessageSeq, TicketNo, WorkspaceId};
 use crate::keys;
@@ -139,18 +140,15 @@ pub fn check_body(body: &str) -> Result<()> {
 /// the caller to log (`POST /api/v1/inbox/reindex` places a ticket the inbox
 /// missed), never to answer with, since a client's retry would create a
 /// second ticket.
-#[allow(clippy::too_many_arguments)]
 pub fn create_ticket(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    now: Millis,
+    ctx: &Ctx,
     subject: &str,
     customer: &crate::workspace::User,
     queue: &str,
     author: &Author,
     body: &str,
 ) -> Result<(Ticket, Message, Result<()>)> {
-    create_ticket_reserved(kv, ws, now, subject, customer, queue, author, body, None)
+    create_ticket_reserved(ctx, subject, customer, queue, author, body, None)
 }
 
 /// Store keys where an idempotent ticket creation keeps the numbers it
@@ -166,11 +164,8 @@ pub struct Reserved {
 /// [`create_ticket`], keeping its numbers at `reserved`: a retry of the
 /// same request (its first attempt's answer lost) finds the ticket it
 /// opened, or completes it, and never opens a second one.
-#[allow(clippy::too_many_arguments)]
 pub fn create_ticket_reserved(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    now: Millis,
+    ctx: &Ctx,
     subject: &str,
     customer: &crate::workspace::User,
     queue: &str,
@@ -178,6 +173,7 @@ pub fn create_ticket_reserved(
     body: &str,
     reserved: Option<&Reserved>,
 ) -> Result<(Ticket, Message, Result<()>)> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let subject = check_subject(subject)?;
     let html = checked_html(body)?;
     // The first message, checked whole before the ticket's number is taken.
@@ -235,7 +231,7 @@ pub fn create_ticket_reserved(
             // An earlier attempt of this request opened it (and nothing
             // after its record ran: that attempt failed on the record).
             let mut ticket = there;
-            let settled = settle_new_ticket(kv, ws, now, customer, body, &message, &mut ticket);
+            let settled = settle_new_ticket(ctx, customer, body, &message, &mut ticket);
             return Ok((ticket, message, settled));
         }
     }
@@ -254,7 +250,7 @@ pub fn create_ticket_reserved(
     )?;
     write_fresh(kv, &keys::ticket(ws, no), &ticket)?;
     let mut ticket = ticket;
-    let settled = settle_new_ticket(kv, ws, now, customer, body, &message, &mut ticket);
+    let settled = settle_new_ticket(ctx, customer, body, &message, &mut ticket);
     Ok((ticket, message, settled))
 }
 
@@ -262,14 +258,13 @@ pub fn create_ticket_reserved(
 /// entries, its search terms, its inbox entry. Reported beside the ticket,
 /// never instead of it.
 fn settle_new_ticket(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    now: Millis,
+    ctx: &Ctx,
     customer: &crate::workspace::User,
     body: &str,
     message: &Message,
     ticket: &mut Ticket,
 ) -> Result<()> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let no = ticket.no;
     // Append-only list entries so a customer's (and company's) tickets
     // are listed without scanning the workspace.
@@ -397,13 +392,11 @@ fn append_reserved(
 }
 
 /// Post to a ticket's thread: the one path every writer goes through. Applies
-/// the status table and returns the stored message and the updated ticket.
-#[allow(clippy::too_many_arguments)]
+/// the status table and returns the stored message and the updated ticket;
+/// the message is indexed for search after the response (`ctx.after`).
 pub fn post(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     no: TicketNo,
-    now: Millis,
     author: &Author,
     visibility: Visibility,
     body: &str,
@@ -413,21 +406,19 @@ pub fn post(
         share,
         ..Extras::default()
     };
-    post_with(kv, ws, no, now, author, visibility, body, extras)
+    post_with(ctx, no, author, visibility, body, extras)
 }
 
 /// [`post`] with files, a share or a promotion source.
-#[allow(clippy::too_many_arguments)]
 pub fn post_with(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     no: TicketNo,
-    now: Millis,
     author: &Author,
     visibility: Visibility,
     body: &str,
     extras: Extras,
 ) -> Result<(Message, Ticket)> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let html = checked_html(body)?;
     if visibility == Visibility::Internal
         && !matches!(author.kind, AuthorKind::Staff | AuthorKind::System)
@@ -451,7 +442,13 @@ pub fn post_with(
         Some(at) => append_reserved(kv, ws, no, message, at)?,
         None => append(kv, ws, no, message)?,
     };
-    crate::search::queue(ws, no, body, visibility);
+    // Indexed for search after the response.
+    ctx.after.index(crate::after::Index {
+        ws: ws.clone(),
+        ticket: no,
+        text: body.to_string(),
+        public: visibility == Visibility::Public,
+    });
     // The message is the commit point: once it is written the post stands,
     // even if the ticket's summary cannot be updated right now (a later post
     // or state change brings it up to date).
@@ -519,17 +516,15 @@ fn young_gap(
 /// the caller already read it: its `last_seq` bounds the page). Fetches at
 /// most a bounded number of message keys, whatever the thread's length, in
 /// batch reads of the keys still needed.
-#[allow(clippy::too_many_arguments)]
 pub fn page(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     t: &Ticket,
     reader: &Reader,
     order: Order,
     cursor: Option<u64>,
     limit: usize,
-    now: Millis,
 ) -> Result<Page> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let limit = limit.clamp(1, MAX_PAGE);
     let no = t.no;
     let last = t.last_seq;
@@ -650,9 +645,7 @@ mod tests {
 
     fn new_ticket(kv: &MemKv) -> TicketNo {
         let (t, _, _) = create_ticket(
-            kv,
-            &ws(),
-            1,
+            &crate::ctx::test_ctx!(kv, &ws(), 1),
             "Broken order",
             &cara(),
             "support",
@@ -670,10 +663,8 @@ mod tests {
         let no = new_ticket(&kv);
         assert_eq!(no, TicketNo(2));
         let (_, t) = post(
-            &kv,
-            &ws(),
+            &crate::ctx::test_ctx!(&kv, &ws(), 5),
             no,
-            5,
             &staff(),
             Visibility::Public,
             "on it",
@@ -682,10 +673,8 @@ mod tests {
         .unwrap();
         assert_eq!(t.status, Status::AwaitingCustomer);
         let (_, t) = post(
-            &kv,
-            &ws(),
+            &crate::ctx::test_ctx!(&kv, &ws(), 6),
             no,
-            6,
             &staff(),
             Visibility::Internal,
             "note",
@@ -694,10 +683,8 @@ mod tests {
         .unwrap();
         assert_eq!(t.status, Status::AwaitingCustomer);
         let (_, t) = post(
-            &kv,
-            &ws(),
+            &crate::ctx::test_ctx!(&kv, &ws(), 7),
             no,
-            7,
             &customer(),
             Visibility::Public,
             "thanks",
@@ -722,20 +709,35 @@ mod tests {
         ];
         for (author, vis, body, code) in cases {
             assert_eq!(
-                post(&kv, &ws(), no, 2, &author, vis, body, None)
-                    .unwrap_err()
-                    .code(),
+                post(
+                    &crate::ctx::test_ctx!(&kv, &ws(), 2),
+                    no,
+                    &author,
+                    vis,
+                    body,
+                    None
+                )
+                .unwrap_err()
+                .code(),
                 code
             );
         }
         let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
-        assert!(post(&kv, &ws(), no, 2, &staff(), Visibility::Public, &big, None).is_err());
+        assert!(
+            post(
+                &crate::ctx::test_ctx!(&kv, &ws(), 2),
+                no,
+                &staff(),
+                Visibility::Public,
+                &big,
+                None
+            )
+            .is_err()
+        );
         assert_eq!(
             post(
-                &kv,
-                &ws(),
+                &crate::ctx::test_ctx!(&kv, &ws(), 2),
                 TicketNo(99),
-                2,
                 &staff(),
                 Visibility::Public,
                 "x",
@@ -747,7 +749,15 @@ mod tests {
         assert_eq!(kv.len(), before, "nothing half-written");
         for bad in ["", "   ", "a\nb", &"s".repeat(201)] {
             assert!(
-                create_ticket(&kv, &ws(), 1, bad, &cara(), "q", &customer(), "x").is_err(),
+                create_ticket(
+                    &crate::ctx::test_ctx!(&kv, &ws(), 1),
+                    bad,
+                    &cara(),
+                    "q",
+                    &customer(),
+                    "x"
+                )
+                .is_err(),
                 "{bad:?}"
             );
         }
@@ -765,14 +775,12 @@ mod tests {
         let mut cursor = None;
         loop {
             let p = page(
-                kv,
-                &ws(),
+                &crate::ctx::test_ctx!(kv, &ws(), 1_000_000),
                 &ticket(kv, &ws(), no).unwrap(),
                 reader,
                 order,
                 cursor,
                 limit,
-                1_000_000,
             )
             .unwrap();
             out.extend(p.messages);
@@ -794,10 +802,8 @@ mod tests {
                 Visibility::Public
             };
             post(
-                &kv,
-                &ws(),
+                &crate::ctx::test_ctx!(&kv, &ws(), 10 + i),
                 no,
-                10 + i,
                 &staff(),
                 vis,
                 &format!("m{i}"),
@@ -829,10 +835,8 @@ mod tests {
                 s.spawn(move || {
                     for i in 0..25 {
                         post(
-                            kv,
-                            &ws(),
+                            &crate::ctx::test_ctx!(kv, &ws(), 100),
                             no,
-                            100,
                             &customer(),
                             Visibility::Public,
                             &format!("c{c}-{i}"),
@@ -844,25 +848,21 @@ mod tests {
             }
         });
         let p = page(
-            &kv,
-            &ws(),
+            &crate::ctx::test_ctx!(&kv, &ws(), 1_000_000),
             &ticket(&kv, &ws(), no).unwrap(),
             &Reader::Staff,
             Order::OldestFirst,
             Some(1),
             100,
-            1_000_000,
         )
         .unwrap();
         let p2 = page(
-            &kv,
-            &ws(),
+            &crate::ctx::test_ctx!(&kv, &ws(), 1_000_000),
             &ticket(&kv, &ws(), no).unwrap(),
             &Reader::Staff,
             Order::OldestFirst,
             p.next,
             100,
-            1_000_000,
         )
         .unwrap();
         let mut bodies: Vec<String> = p
@@ -972,19 +972,33 @@ mod gap_tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, _, _) = create_ticket(&kv, &ws, 0, "s", &cust, "q", &a, "first").unwrap();
+        let (t, _, _) = create_ticket(
+            &crate::ctx::test_ctx!(&kv, &ws, 0),
+            "s",
+            &cust,
+            "q",
+            &a,
+            "first",
+        )
+        .unwrap();
         // Message 2 is handed out but not written (in flight, or lost in a crash).
         kv.increment(&keys::message_counter(&ws, t.no), 1).unwrap();
-        post(&kv, &ws, t.no, 1_000, &a, Visibility::Public, "third", None).unwrap();
+        post(
+            &crate::ctx::test_ctx!(&kv, &ws, 1_000),
+            t.no,
+            &a,
+            Visibility::Public,
+            "third",
+            None,
+        )
+        .unwrap();
         let young = page(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, 2_000),
             &ticket(&kv, &ws, t.no).unwrap(),
             &Reader::Staff,
             Order::OldestFirst,
             Some(1),
             10,
-            2_000,
         )
         .unwrap();
         assert_eq!(
@@ -993,14 +1007,12 @@ mod gap_tests {
             "wait for #2: nothing more for now (never the cursor given)"
         );
         let old = page(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, 1_000 + GAP_WAIT),
             &ticket(&kv, &ws, t.no).unwrap(),
             &Reader::Staff,
             Order::OldestFirst,
             Some(1),
             10,
-            1_000 + GAP_WAIT,
         )
         .unwrap();
         assert_eq!(
@@ -1009,14 +1021,12 @@ mod gap_tests {
             "step over a dead gap"
         );
         let huge = page(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, 0),
             &ticket(&kv, &ws, t.no).unwrap(),
             &Reader::Staff,
             Order::OldestFirst,
             Some(u64::MAX),
             10,
-            0,
         )
         .unwrap();
         assert!(huge.messages.is_empty());
@@ -1037,21 +1047,35 @@ mod gap_tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        post(&kv, &ws, t.no, 500, &a, Visibility::Public, "two", None).unwrap();
+        post(
+            &crate::ctx::test_ctx!(&kv, &ws, 500),
+            t.no,
+            &a,
+            Visibility::Public,
+            "two",
+            None,
+        )
+        .unwrap();
         // #3 taken, never written; #4 written just now.
         kv.increment(&keys::message_counter(&ws, t.no), 1).unwrap();
-        post(&kv, &ws, t.no, 1_000, &a, Visibility::Public, "four", None).unwrap();
+        post(
+            &crate::ctx::test_ctx!(&kv, &ws, 1_000),
+            t.no,
+            &a,
+            Visibility::Public,
+            "four",
+            None,
+        )
+        .unwrap();
         let t = ticket(&kv, &ws, t.no).unwrap();
         for cursor in [None, Some(0), Some(1), Some(2)] {
             let p = page(
-                &kv,
-                &ws,
+                &crate::ctx::test_ctx!(&kv, &ws, 2_000),
                 &t,
                 &Reader::Staff,
                 Order::OldestFirst,
                 cursor,
                 10,
-                2_000,
             )
             .unwrap();
             assert!(
@@ -1065,14 +1089,12 @@ mod gap_tests {
         let mut seen = Vec::new();
         for _ in 0..10 {
             let p = page(
-                &kv,
-                &ws,
+                &crate::ctx::test_ctx!(&kv, &ws, 2_000),
                 &t,
                 &Reader::Staff,
                 Order::OldestFirst,
                 cursor,
                 1,
-                2_000,
             )
             .unwrap();
             seen.extend(p.messages.iter().map(|m| m.seq.0));
@@ -1083,27 +1105,23 @@ mod gap_tests {
         }
         assert_eq!(seen, vec![1, 2], "stops before the young gap");
         let at_gap = page(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, 2_000),
             &t,
             &Reader::Staff,
             Order::OldestFirst,
             Some(2),
             10,
-            2_000,
         )
         .unwrap();
         assert_eq!((at_gap.messages.len(), at_gap.next), (0, None));
         // Once the gap is old, the same cursor steps over it.
         let later = page(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, 1_000 + GAP_WAIT),
             &t,
             &Reader::Staff,
             Order::OldestFirst,
             Some(2),
             10,
-            1_000 + GAP_WAIT,
         )
         .unwrap();
         assert_eq!(
@@ -1138,7 +1156,15 @@ mod size_tests {
         let before = kv.dump();
         let body = ">".repeat(39_000);
         assert!(body.len() <= MAX_MESSAGE_BYTES);
-        let e = post(&kv, &ws, t.no, 5, &staff(), Visibility::Public, &body, None).unwrap_err();
+        let e = post(
+            &crate::ctx::test_ctx!(&kv, &ws, 5),
+            t.no,
+            &staff(),
+            Visibility::Public,
+            &body,
+            None,
+        )
+        .unwrap_err();
         assert!(
             matches!(
                 e,
@@ -1162,11 +1188,27 @@ mod size_tests {
         // A new ticket with such a first message takes no ticket number.
         let cus = fixture::customer(&kv, &ws, "d@x.com", 2);
         let before = kv.dump();
-        let e = create_ticket(&kv, &ws, 5, "s", &cus, "q", &staff(), &body).unwrap_err();
+        let e = create_ticket(
+            &crate::ctx::test_ctx!(&kv, &ws, 5),
+            "s",
+            &cus,
+            "q",
+            &staff(),
+            &body,
+        )
+        .unwrap_err();
         assert_eq!(e.code(), "message_too_large");
         assert_eq!(kv.dump(), before);
         // The next post takes the next number: no gap was left.
-        let (m, _) = post(&kv, &ws, t.no, 6, &staff(), Visibility::Public, "ok", None).unwrap();
+        let (m, _) = post(
+            &crate::ctx::test_ctx!(&kv, &ws, 6),
+            t.no,
+            &staff(),
+            Visibility::Public,
+            "ok",
+            None,
+        )
+        .unwrap();
         assert_eq!(m.seq.0, 2);
     }
 
@@ -1195,7 +1237,14 @@ mod size_tests {
         let mut stored = 0;
         for body in &bodies {
             assert!(body.len() <= n);
-            match post(&kv, &ws, t.no, 5, &staff(), Visibility::Public, body, None) {
+            match post(
+                &crate::ctx::test_ctx!(&kv, &ws, 5),
+                t.no,
+                &staff(),
+                Visibility::Public,
+                body,
+                None,
+            ) {
                 Ok((m, _)) => {
                     stored += 1;
                     let bytes = kv.get(&keys::message(&ws, t.no, m.seq)).unwrap().unwrap();
@@ -1232,8 +1281,15 @@ mod commit_point_tests {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, m, settled) =
-            create_ticket(&kv, &ws, 0, "Late", &cus, "q", &author, "where is it").unwrap();
+        let (t, m, settled) = create_ticket(
+            &crate::ctx::test_ctx!(&kv, &ws, 0),
+            "Late",
+            &cus,
+            "q",
+            &author,
+            "where is it",
+        )
+        .unwrap();
         assert!(settled.is_err());
         assert_eq!((t.no.0, m.seq.0), (1, 1));
         assert_eq!(ticket(&kv, &ws, t.no).unwrap().subject, "Late");
@@ -1269,10 +1325,8 @@ mod commit_point_tests {
                 signed: true,
             };
             let r = post(
-                &kv,
-                &ws,
+                &crate::ctx::test_ctx!(&kv, &ws, 5),
                 t.no,
-                5,
                 &author,
                 Visibility::Public,
                 "On its way",
@@ -1327,9 +1381,27 @@ mod retry_tests {
         let cus = fixture::customer(&kv, &ws(), "c@x.com", 1);
         kv.arm(true);
         let a = author(&cus);
-        assert!(create_ticket(&kv, &ws(), 0, "Late", &cus, "q", &a, "where").is_err());
+        assert!(
+            create_ticket(
+                &crate::ctx::test_ctx!(&kv, &ws(), 0),
+                "Late",
+                &cus,
+                "q",
+                &a,
+                "where"
+            )
+            .is_err()
+        );
         kv.arm(false);
-        let (t, _, settled) = create_ticket(&kv, &ws(), 1, "Late", &cus, "q", &a, "where").unwrap();
+        let (t, _, settled) = create_ticket(
+            &crate::ctx::test_ctx!(&kv, &ws(), 1),
+            "Late",
+            &cus,
+            "q",
+            &a,
+            "where",
+        )
+        .unwrap();
         settled.unwrap();
         assert_eq!(t.no, TicketNo(2), "number 1 is a gap");
         assert_eq!(listed(&kv), vec![(2, "Late".to_string())]);
@@ -1352,22 +1424,36 @@ mod retry_tests {
         let cus = fixture::customer(&kv, &ws(), "c@x.com", 1);
         let a = author(&cus);
         kv.arm(true);
-        let (t, m, _) = create_ticket(&kv, &ws(), 0, "Late", &cus, "q", &a, "where").unwrap();
+        let (t, m, _) = create_ticket(
+            &crate::ctx::test_ctx!(&kv, &ws(), 0),
+            "Late",
+            &cus,
+            "q",
+            &a,
+            "where",
+        )
+        .unwrap();
         assert_eq!((t.no.0, m.seq.0), (1, 1));
-        let (m, _) = post(&kv, &ws(), t.no, 5, &a, Visibility::Public, "again", None).unwrap();
+        let (m, _) = post(
+            &crate::ctx::test_ctx!(&kv, &ws(), 5),
+            t.no,
+            &a,
+            Visibility::Public,
+            "again",
+            None,
+        )
+        .unwrap();
         assert_eq!(m.seq.0, 2);
         kv.arm(false);
         assert_eq!(listed(&kv), vec![(1, "Late".to_string())]);
         let t = ticket(&kv, &ws(), t.no).unwrap();
         let p = page(
-            &kv,
-            &ws(),
+            &crate::ctx::test_ctx!(&kv, &ws(), 5),
             &t,
             &Reader::Staff,
             Order::OldestFirst,
             None,
             10,
-            5,
         )
         .unwrap();
         let bodies: Vec<&str> = p.messages.iter().map(|m| m.source.as_str()).collect();
@@ -1413,9 +1499,15 @@ mod list_tests {
             signed: true,
         };
         for (i, who) in [&a, &b, &c, &a, &b, &a].iter().enumerate() {
-            let (_, _, settled) =
-                create_ticket(&kv, &ws, i as i64, &format!("t{i}"), who, "q", &author, "b")
-                    .unwrap();
+            let (_, _, settled) = create_ticket(
+                &crate::ctx::test_ctx!(&kv, &ws, i as i64),
+                &format!("t{i}"),
+                who,
+                "q",
+                &author,
+                "b",
+            )
+            .unwrap();
             settled.unwrap();
         }
         let nos = |scope: Scope, limit| {
@@ -1468,7 +1560,15 @@ mod list_gap_tests {
                 kv.increment(&keys::company_ticket_counter(&ws, &h), 1)
                     .unwrap();
             }
-            let (t, _, settled) = create_ticket(&kv, &ws, i, "S", &cus, "q", &author, "b").unwrap();
+            let (t, _, settled) = create_ticket(
+                &crate::ctx::test_ctx!(&kv, &ws, i),
+                "S",
+                &cus,
+                "q",
+                &author,
+                "b",
+            )
+            .unwrap();
             settled.unwrap();
             made.push(t.no.0);
         }
@@ -1521,8 +1621,15 @@ pub(crate) mod fixture {
             kind: AuthorKind::Customer,
             signed: true,
         };
-        let (t, _, settled) =
-            create_ticket(kv, ws, 0, subject, &cus, "general", &author, "hi").unwrap();
+        let (t, _, settled) = create_ticket(
+            &crate::ctx::test_ctx!(kv, ws, 0),
+            subject,
+            &cus,
+            "general",
+            &author,
+            "hi",
+        )
+        .unwrap();
         settled.unwrap();
         t
     }

@@ -6,17 +6,16 @@
 //! to the store, with one delivery record per subscribed endpoint, before any
 //! delivery is tried ([`emit`], called by `audit::record`). The component
 //! that handled the request then attempts the deliveries right after its
-//! response ([`take_enqueued`] hands them over); failures are retried on the
+//! response ([`emit`] adds them to the request's `after` work); failures are retried on the
 //! Standard Webhooks schedule whenever the flush endpoint runs ([`due`]).
 //! A 410 disables the endpoint. Sending is the platform's job: this module
 //! prepares the signed request ([`prepare`]) and records the outcome
 //! ([`record_attempt`]).
 
-use std::cell::RefCell;
-
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::{EndpointId, TicketNo, WorkspaceId};
@@ -271,20 +270,33 @@ fn new_secret(random: [u8; 32]) -> String {
     format!("whsec_{}", token::base64_std(&random[..24]))
 }
 
-/// Register an endpoint; returns it and its first secret (shown once).
-#[allow(clippy::too_many_arguments)]
+/// Fresh random values a new endpoint is made from.
+#[derive(Debug, Clone, Copy)]
+pub struct Fresh {
+    /// Its first secret.
+    pub secret: [u8; 32],
+    /// The nonce sealing that secret.
+    pub seal: [u8; 32],
+    /// Its id.
+    pub id: [u8; 16],
+}
+
+/// Register an endpoint (`ctx`: store, workspace, time); returns it and its
+/// first secret (shown once).
 pub fn create(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     url: &str,
     types: &[String],
-    now: Millis,
-    random: [u8; 32],
-    seal_random: [u8; 32],
-    random_id: [u8; 16],
+    fresh: Fresh,
     key: &SealKey,
     allow_private: bool,
 ) -> Result<(Endpoint, String)> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
+    let Fresh {
+        secret: random,
+        seal: seal_random,
+        id: random_id,
+    } = fresh;
     check_url(url, allow_private)?;
     let types = check_types(types)?;
     // The seal's nonce is stored in clear: never the secret's own bytes.
@@ -436,40 +448,12 @@ pub struct Delivery {
 
 crate::versioned!(Delivery);
 
-thread_local! {
-    /// Deliveries this request created, for its component to attempt right
-    /// after the response. A component instance serves one request, so this
-    /// is per request there; natively it is per thread.
-    static ENQUEUED: RefCell<Vec<(WorkspaceId, u64)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The deliveries created (or redelivered) since the last call.
-pub fn take_enqueued() -> Vec<(WorkspaceId, u64)> {
-    ENQUEUED.with(|e| std::mem::take(&mut *e.borrow_mut()))
-}
-
-/// Hand a delivery to this request's component for an attempt after the
-/// response (used by the flush).
-pub fn requeue(ws: &WorkspaceId, n: u64) {
-    enqueue(ws, n);
-}
-
-fn enqueue(ws: &WorkspaceId, n: u64) {
-    ENQUEUED.with(|e| e.borrow_mut().push((ws.clone(), n)));
-}
-
-/// Store `event` for every endpoint that wants it (nothing when none does).
-/// Called for every ledger entry.
-#[allow(clippy::too_many_arguments)]
-pub fn emit(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    now: Millis,
-    actor: &str,
-    event: Event,
-    target: &str,
-    ticket: Option<TicketNo>,
-) -> Result<Vec<u64>> {
+/// Store `event` for every endpoint that wants it (nothing when none does),
+/// by `ctx`'s actor at its time; each delivery is attempted after the
+/// response (`ctx.after`). Called for every ledger entry. Returns the
+/// deliveries.
+pub fn emit(ctx: &Ctx, event: Event, target: &str, ticket: Option<TicketNo>) -> Result<Vec<u64>> {
+    let (kv, ws, now, actor) = (ctx.kv, ctx.ws, ctx.now, ctx.actor);
     let Some(kind) = event.webhook_type() else {
         return Ok(Vec::new());
     };
@@ -527,7 +511,7 @@ pub fn emit(
                 version: 0,
             },
         )?;
-        enqueue(ws, d);
+        ctx.after.deliver(ws, d);
         out.push(d);
     }
     Ok(out)
@@ -734,7 +718,6 @@ pub fn prepare(
     }))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn finish(
     kv: &dyn Kv,
     ws: &WorkspaceId,
@@ -814,8 +797,10 @@ pub fn record_attempt(
 
 /// Send a delivery's event to its endpoint again, now, as a new delivery
 /// (a fresh series of attempts, at the top of the queue so the flush
-/// window always covers it). Returns the new delivery.
-pub fn redeliver(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis) -> Result<Delivery> {
+/// window always covers it), attempted after the response (`ctx.after`).
+/// Returns the new delivery.
+pub fn redeliver(ctx: &Ctx, n: u64) -> Result<Delivery> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let old = delivery(kv, ws, n)?;
     let m = kv.increment(&keys::webhook_delivery_counter(ws), 1)? as u64;
     let d = Delivery {
@@ -833,14 +818,46 @@ pub fn redeliver(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis) -> Result<D
     // A lost answer is settled by one read: an admin's retry of an error
     // would send the event a second time.
     write_fresh(kv, &keys::webhook_delivery(ws, m), &d)?;
-    enqueue(ws, m);
+    ctx.after.deliver(ws, m);
     Ok(d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::after::Effects;
     use crate::store::{Fault, Faulty, MemKv, Op};
+
+    /// A request's context at `now` whose after-response work goes to `after`.
+    fn ctx<'a>(kv: &'a dyn Kv, ws: &'a WorkspaceId, now: Millis, after: &'a Effects) -> Ctx<'a> {
+        Ctx {
+            kv,
+            ws,
+            now,
+            actor: "u_x",
+            request_id: "r",
+            after,
+        }
+    }
+
+    /// [`super::emit`] by `actor` at `now`.
+    fn emit(
+        kv: &dyn Kv,
+        ws: &WorkspaceId,
+        now: Millis,
+        actor: &str,
+        event: Event,
+        target: &str,
+        ticket: Option<TicketNo>,
+    ) -> Result<Vec<u64>> {
+        let after = Effects::default();
+        super::emit(
+            &ctx(kv, ws, now, &after).with_actor(actor),
+            event,
+            target,
+            ticket,
+        )
+    }
 
     fn setup() -> (MemKv, WorkspaceId, SealKey) {
         (
@@ -921,60 +938,57 @@ mod tests {
             .is_empty()
         );
         let (ep, secret) = create(
-            &kv,
-            &ws,
+            &ctx(&kv, &ws, 0, &Effects::default()),
             "http://127.0.0.1:1/h",
             &[],
-            0,
-            [1; 32],
-            [101; 32],
-            [1; 16],
+            Fresh {
+                secret: [1; 32],
+                seal: [101; 32],
+                id: [1; 16],
+            },
             &key,
             true,
         )
         .unwrap();
         assert!(secret.starts_with("whsec_"));
         let (only, _) = create(
-            &kv,
-            &ws,
+            &ctx(&kv, &ws, 0, &Effects::default()),
             "http://127.0.0.1:2/h",
             &["share.created".into()],
-            0,
-            [2; 32],
-            [102; 32],
-            [2; 16],
+            Fresh {
+                secret: [2; 32],
+                seal: [102; 32],
+                id: [2; 16],
+            },
             &key,
             true,
         )
         .unwrap();
         assert!(
             create(
-                &kv,
-                &ws,
+                &ctx(&kv, &ws, 0, &Effects::default()),
                 "https://x.test",
                 &["nope".into()],
-                0,
-                [3; 32],
-                [103; 32],
-                [3; 16],
+                Fresh {
+                    secret: [3; 32],
+                    seal: [103; 32],
+                    id: [3; 16],
+                },
                 &key,
-                true
+                true,
             )
             .is_err()
         );
-        take_enqueued();
-        let ds = emit(
-            &kv,
-            &ws,
-            10,
-            "u_x",
+        let after = Effects::default();
+        let ds = super::emit(
+            &ctx(&kv, &ws, 10, &after),
             Event::TicketCreated,
             "#1",
             Some(TicketNo(1)),
         )
         .unwrap();
         assert_eq!(ds.len(), 1, "only the endpoint that wants every type");
-        assert_eq!(take_enqueued(), vec![(ws.clone(), ds[0])]);
+        assert_eq!(after.take().deliver, vec![(ws.clone(), ds[0])]);
         let p = prepare(&kv, &ws, ds[0], 10, &key, true).unwrap().unwrap();
         assert_eq!(p.url, ep.url);
         let header = |k: &str| p.headers.iter().find(|(h, _)| h == k).unwrap().1.clone();
@@ -1035,24 +1049,23 @@ mod tests {
             1
         );
         // Redeliver queues the event again as a new delivery.
-        take_enqueued();
-        let again = redeliver(&kv, &ws, ds[0], 50).unwrap();
+        let again = redeliver(&ctx(&kv, &ws, 50, &after), ds[0]).unwrap();
         assert!(again.n > ds[0] && again.event == delivery(&kv, &ws, ds[0]).unwrap().event);
-        assert_eq!(take_enqueued(), vec![(ws.clone(), again.n)]);
+        assert_eq!(after.take().deliver, vec![(ws.clone(), again.n)]);
         assert!(due(&kv, &ws, 50).unwrap().contains(&again.n));
     }
 
     /// An endpoint for every event type, at a private address (tests).
     fn endpoint(kv: &dyn Kv, ws: &WorkspaceId, key: &SealKey) {
         create(
-            kv,
-            ws,
+            &ctx(kv, ws, 0, &Effects::default()),
             "http://127.0.0.1:1/h",
             &[],
-            0,
-            [1; 32],
-            [101; 32],
-            [1; 16],
+            Fresh {
+                secret: [1; 32],
+                seal: [101; 32],
+                id: [1; 16],
+            },
             key,
             true,
         )
@@ -1125,7 +1138,7 @@ mod tests {
         kv.arm(true);
         // An error is what an admin retries; a success is final.
         let mut tries = 0;
-        while redeliver(&kv, &ws, ds[0], 10).is_err() && tries < 2 {
+        while redeliver(&ctx(&kv, &ws, 10, &Effects::default()), ds[0]).is_err() && tries < 2 {
             tries += 1;
         }
         kv.arm(false);
@@ -1136,14 +1149,14 @@ mod tests {
     fn make(kv: &dyn Kv, n: u8) -> Result<(Endpoint, String)> {
         let (_, ws, key) = setup();
         create(
-            kv,
-            &ws,
+            &ctx(kv, &ws, 0, &Effects::default()),
             &format!("http://127.0.0.1:{n}/h"),
             &[],
-            0,
-            [n; 32],
-            [n + 100; 32],
-            [n; 16],
+            Fresh {
+                secret: [n; 32],
+                seal: [n + 100; 32],
+                id: [n; 16],
+            },
             &key,
             true,
         )
@@ -1195,14 +1208,14 @@ mod tests {
     fn rotation_signs_with_both_secrets_for_a_day() {
         let (kv, ws, key) = setup();
         let (ep, old) = create(
-            &kv,
-            &ws,
+            &ctx(&kv, &ws, 0, &Effects::default()),
             "https://hooks.example.com/",
             &[],
-            0,
-            [1; 32],
-            [101; 32],
-            [1; 16],
+            Fresh {
+                secret: [1; 32],
+                seal: [101; 32],
+                id: [1; 16],
+            },
             &key,
             false,
         )

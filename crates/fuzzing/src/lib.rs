@@ -333,7 +333,20 @@ pub fn signatures(data: &[u8]) {
     );
     let key = domain::seal::SealKey::derive(ADMIN_TOKEN);
     assert!(
-        domain::inbound::verify_mailgun(kv, &ws, &cfg, &key, ts, tok, sig, "fuzz", NOW).is_err(),
+        domain::inbound::verify_mailgun(
+            kv,
+            &ws,
+            &cfg,
+            &key,
+            &domain::inbound::MailgunSignature {
+                timestamp: ts,
+                token: tok,
+                signature: sig
+            },
+            "fuzz",
+            NOW
+        )
+        .is_err(),
         "mailgun is not configured in the world, so nothing verifies"
     );
     let form = format!("timestamp={ts}&token={tok}&signature={sig}");

@@ -86,6 +86,7 @@ fn call(
         public_origin: "https://ts.test",
         allow_private_webhooks: false,
         reply_domain: "reply.ts.test",
+        after: &domain::after::Effects::default(),
     };
     let req = Request {
         method: method.into(),
@@ -98,7 +99,7 @@ fn call(
         body: body.as_bytes().to_vec(),
     };
     let r = h(&mut env, &req);
-    domain::search::run_queued(kv).unwrap();
+    domain::search::run(kv, &r.after.index).unwrap();
     r
 }
 

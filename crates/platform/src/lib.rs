@@ -6,7 +6,8 @@
 //!   for increment and compare-and-swap: the same data).
 //! - [`serve_api`]: one API request through the pure handler (after the one
 //!   cross-site request check, `api::refuse_cross_site`), the
-//!   response sent before any mail goes to the provider.
+//!   response sent before the work it carries for after it (mail to the
+//!   provider, search indexing, webhook deliveries).
 //! - [`now_ms`] and [`random`]: the clock and the OS random source, passed into
 //!   the pure domain functions as arguments.
 
@@ -90,7 +91,8 @@ impl Kv for SpinKv {
 
 /// Run the pure handler on one request: open the store, build the
 /// environment (clock, randomness, variables), log internal errors to stderr.
-/// Returns the store too, for work after the response (mail delivery).
+/// Returns the store too, for the work after the response the response
+/// carries (`Response::after`).
 fn run_api(
     req: &api::http::Request,
     handler: fn(&mut api::Env, &api::http::Request) -> api::http::Response,
@@ -109,6 +111,7 @@ fn run_api(
     let public_origin = spin_sdk::variables::get("public_origin").unwrap_or_default();
     let reply_domain = spin_sdk::variables::get("reply_domain").unwrap_or_default();
     let mut random = random::<32>;
+    let after = domain::after::Effects::default();
     let mut env = api::Env {
         kv: &kv,
         now: now_ms(),
@@ -117,6 +120,7 @@ fn run_api(
         public_origin: &public_origin,
         allow_private_webhooks: allow_private_webhooks(),
         reply_domain: &reply_domain,
+        after: &after,
     };
     // Cross-site request forgery is refused here, in one place for every
     // component, before the handler reads or writes anything.
@@ -136,9 +140,11 @@ fn run_api(
 }
 
 /// Serve one API request through the response outparam: the response is
-/// sent and closed first, then the emails it stored are handed to the mail
-/// provider, so the answer's timing never depends on whether mail was sent
-/// (e.g. whether an address has an account).
+/// sent and closed first, then the work it carries for after it
+/// (`Response::after`) is done: the emails it stored are handed to the mail
+/// provider, the messages it posted indexed for search, its webhook
+/// deliveries attempted. So the answer's timing never depends on whether
+/// mail was sent (e.g. whether an address has an account).
 pub async fn serve_api(
     req: spin_sdk::http::IncomingRequest,
     out: spin_sdk::http::ResponseOutparam,
@@ -198,14 +204,15 @@ pub async fn serve_api(
         eprintln!("writing the response failed: {e:?}");
     }
     if let Some(kv) = kv {
-        for (ws, n) in &resp.mail {
+        let after = &resp.after;
+        for (ws, n) in &after.mail {
             deliver(&kv, ws, *n).await;
         }
-        if let Err(e) = domain::search::run_queued(&kv) {
+        if let Err(e) = domain::search::run(&kv, &after.index) {
             eprintln!("indexing posted messages for search failed: {e}");
         }
-        for (ws, n) in domain::webhooks::take_enqueued() {
-            deliver_webhook(&kv, &ws, n).await;
+        for (ws, n) in &after.deliver {
+            deliver_webhook(&kv, ws, *n).await;
         }
     }
 }

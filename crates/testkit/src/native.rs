@@ -119,12 +119,13 @@ impl Native {
             public_origin: PUBLIC_ORIGIN,
             allow_private_webhooks: false,
             reply_domain: REPLY_DOMAIN,
+            after: &domain::after::Effects::default(),
         };
         let r = f(&mut env);
-        // After the response, as the platform does: index what was posted;
-        // webhook deliveries are not sent (nothing listens here).
-        domain::search::run_queued(&self.kv).expect("indexing after a request");
-        domain::webhooks::take_enqueued();
+        // After the response, as the platform does: index what was posted
+        // (`r.after`); webhook deliveries are not sent (nothing listens
+        // here) and mail stays in the outbox.
+        domain::search::run(&self.kv, &r.after.index).expect("indexing after a request");
         r
     }
 

@@ -124,6 +124,7 @@ impl World {
             public_origin: "https://ts.test",
             allow_private_webhooks: false,
             reply_domain: "",
+            after: &domain::after::Effects::default(),
         };
         let mut headers: Vec<(String, String)> = headers
             .iter()
@@ -454,7 +455,7 @@ fn a_delegate_invite_whose_audit_entry_fails_stands_and_replays() {
         r#"{"email":"dee@y.test"}"#,
         201,
     );
-    assert_eq!(r.mail.len(), 1);
+    assert_eq!(r.after.mail.len(), 1);
     assert_eq!(w.mails(), before + 1);
     let list = domain::delegates::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
     assert_eq!(list.len(), 1);
@@ -473,7 +474,7 @@ fn a_participant_added_whose_audit_entry_fails_stands_and_replays() {
         201,
     );
     // The participant's email still went out.
-    assert_eq!(r.mail.len(), 1);
+    assert_eq!(r.after.mail.len(), 1);
     assert_eq!(w.mails(), before + 1);
     let list = domain::participants::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
     assert_eq!(list.len(), 1);
@@ -491,7 +492,7 @@ fn a_share_whose_audit_entries_fail_stands_and_replays() {
         r#"{"email":"sup@parts.test","subject":"Parts","note":"Please check"}"#,
         201,
     );
-    assert_eq!(r.mail.len(), 1);
+    assert_eq!(r.after.mail.len(), 1);
     assert_eq!(w.mails(), before + 1);
     let list = domain::shares::list(&w.kv, &w.ws(), TicketNo(1)).unwrap();
     assert_eq!(list.len(), 1);
@@ -676,21 +677,69 @@ fn an_auto_added_sender_whose_audit_entries_fail_is_posted_once() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].email, "new@else.test");
     let t = thread::ticket(&w.kv, &w.ws(), TicketNo(1)).unwrap();
-    let page = thread::page(
-        &w.kv,
-        &w.ws(),
-        &t,
-        &Reader::Staff,
-        Order::OldestFirst,
-        None,
-        50,
-        1_000_000,
-    )
-    .unwrap();
+    let ws = w.ws();
+    let ctx = domain::ctx::Ctx {
+        kv: &w.kv,
+        ws: &ws,
+        now: 1_000_000,
+        actor: "test",
+        request_id: "test",
+        after: &Default::default(),
+    };
+    let page = thread::page(&ctx, &t, &Reader::Staff, Order::OldestFirst, None, 50).unwrap();
     let authors: Vec<_> = page
         .messages
         .iter()
         .map(|m| m.author_name.clone())
         .collect();
     assert_eq!(authors, ["Cus", "New"]);
+}
+
+/// Work after the response is data the response carries (nothing is kept
+/// anywhere else): a post's text to index and the webhook delivery its
+/// ledger entry created; the webhook flush's due deliveries; a refused
+/// request carries nothing.
+#[test]
+fn after_response_work_is_carried_by_the_response() {
+    let kv = Faulty::new(MemKv::new(), |_, _, _| Fault::Pass);
+    let mut w = World::with(kv);
+    let staff = w.staff.clone();
+    let ep = w.api(
+        handle_webhooks,
+        "POST",
+        "/api/v1/webhooks",
+        r#"{"url":"https://hooks.example.com/x","event_types":["message.posted"]}"#,
+    );
+    assert_eq!(ep.status, 201, "{}", String::from_utf8_lossy(&ep.body));
+    let r = w.api_with(
+        handle_replies,
+        "POST",
+        "/api/v1/tickets/1/replies",
+        &[(ACT_AS_HEADER, staff.as_str())],
+        r#"{"body":"parcel found"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let index: Vec<_> = r
+        .after
+        .index
+        .iter()
+        .map(|j| (j.ticket, j.text.as_str(), j.public))
+        .collect();
+    assert_eq!(index, vec![(TicketNo(1), "parcel found", true)]);
+    assert_eq!(r.after.deliver.len(), 1, "{:?}", r.after);
+    let flush = w.api(handle_webhooks, "POST", "/api/v1/webhooks/flush", "");
+    assert_eq!(flush.status, 202);
+    assert_eq!(
+        flush.after.deliver, r.after.deliver,
+        "the pending delivery again"
+    );
+    let refused = w.api_with(
+        handle_replies,
+        "POST",
+        "/api/v1/tickets/1/replies",
+        &[(ACT_AS_HEADER, staff.as_str())],
+        r#"{"body":"   "}"#,
+    );
+    assert_eq!(refused.status, 400);
+    assert!(refused.after.is_empty(), "{:?}", refused.after);
 }

@@ -103,14 +103,21 @@ impl World {
             include_details: false,
             can_reply: true,
         };
+        let ws = w.ws();
+        let ctx = domain::ctx::Ctx {
+            kv: &w.kv,
+            ws: &ws,
+            now: NOW,
+            actor: "test",
+            request_id: "test",
+            after: &Default::default(),
+        };
         let (share, link) = domain::shares::create(
-            &w.kv,
-            &w.ws(),
+            &ctx,
             TicketNo(1),
             &sharer,
             &input,
             30 * domain::time::HOUR,
-            NOW,
             [7; 32],
             [7; 16],
         )
@@ -151,6 +158,7 @@ impl World {
             public_origin: "https://ts.test",
             allow_private_webhooks: false,
             reply_domain: "",
+            after: &domain::after::Effects::default(),
         };
         let req = Request {
             method: method.into(),

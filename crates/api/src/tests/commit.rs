@@ -58,6 +58,7 @@ fn twice(kv: &Faulty<MemKv>, f: Handler, fail: bool) -> (Response, Response) {
         public_origin: "https://ts.test",
         allow_private_webhooks: false,
         reply_domain: "",
+        after: &domain::after::Effects::default(),
     };
     let made = handle_tickets(
         &mut env,

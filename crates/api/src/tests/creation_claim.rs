@@ -35,6 +35,7 @@ fn call(
         public_origin: "https://ts.test",
         allow_private_webhooks: false,
         reply_domain: "",
+        after: &domain::after::Effects::default(),
     };
     let mut headers: Vec<(String, String)> = headers
         .iter()

@@ -6,7 +6,9 @@
 use super::prelude::*;
 use crate::accept::accept;
 use crate::pages::{thread_page, thread_page_before, verify_page};
+use domain::after::Effects;
 use domain::attachments::{self, Upload};
+use domain::ctx::Ctx;
 use domain::model::{AuthorKind, Delegates, OrderDetails, OrderItem, Participants, Visibility};
 use domain::outbox::{self, Draft};
 use domain::shares::{self, NewShare, Share, Sharer};
@@ -38,7 +40,7 @@ struct Links {
     invite_link: String,
 }
 
-fn env<'a>(kv: &'a MemKv, random: &'a mut dyn FnMut() -> [u8; 32]) -> Env<'a> {
+fn env<'a>(kv: &'a MemKv, random: &'a mut dyn FnMut() -> [u8; 32], after: &'a Effects) -> Env<'a> {
     Env {
         kv,
         now: NOW + 10,
@@ -47,6 +49,7 @@ fn env<'a>(kv: &'a MemKv, random: &'a mut dyn FnMut() -> [u8; 32]) -> Env<'a> {
         public_origin: "https://ts.test",
         allow_private_webhooks: false,
         reply_domain: "",
+        after,
     }
 }
 
@@ -56,6 +59,15 @@ fn env<'a>(kv: &'a MemKv, random: &'a mut dyn FnMut() -> [u8; 32]) -> Env<'a> {
 /// would have accepted), so the pages meet exactly these values.
 fn world(kv: &MemKv, v: &dyn Fn(&str) -> String) -> Links {
     let ws = WorkspaceId::parse("acme").unwrap();
+    let after = Effects::default();
+    let at = |now| Ctx {
+        kv,
+        ws: &ws,
+        now,
+        actor: "test",
+        request_id: "test",
+        after: &after,
+    };
     workspace::create_workspace(kv, &ws, "Acme", NOW).unwrap();
     update(kv, &keys::workspace(&ws), |w: &mut Workspace| {
         w.name = v("workspace");
@@ -83,18 +95,16 @@ fn world(kv: &MemKv, v: &dyn Fn(&str) -> String) -> Links {
         signed: true,
     };
     let (t, _, _) =
-        thread::create_ticket(kv, &ws, NOW, "Late", &cus, "", &by_cus, "where is it").unwrap();
+        thread::create_ticket(&at(NOW), "Late", &cus, "", &by_cus, "where is it").unwrap();
     let (_, invite_link) =
-        domain::delegates::invite(kv, &ws, t.no, "Sam", "dee@y.test", true, NOW, [3; 32]).unwrap();
+        domain::delegates::invite(&at(NOW), t.no, "Sam", "dee@y.test", true, [3; 32]).unwrap();
     let p = domain::participants::add(
-        kv,
-        &ws,
+        &at(NOW),
         t.no,
         "staff",
         "pat@z.test",
         Some("Pat"),
         true,
-        NOW,
         [4; 16],
     )
     .unwrap();
@@ -107,10 +117,8 @@ fn world(kv: &MemKv, v: &dyn Fn(&str) -> String) -> Links {
         signed: true,
     };
     thread::post(
-        kv,
-        &ws,
+        &at(NOW + 1),
         t.no,
-        NOW + 1,
         &staff,
         Visibility::Public,
         "on its way",
@@ -128,18 +136,8 @@ fn world(kv: &MemKv, v: &dyn Fn(&str) -> String) -> Links {
         include_details: true,
         can_reply: true,
     };
-    let (share, share_link) = shares::create(
-        kv,
-        &ws,
-        t.no,
-        &sharer,
-        &input,
-        24 * HOUR,
-        NOW,
-        [6; 32],
-        [7; 16],
-    )
-    .unwrap();
+    let (share, share_link) =
+        shares::create(&at(NOW), t.no, &sharer, &input, 24 * HOUR, [6; 32], [7; 16]).unwrap();
     let upload = Upload {
         name: "note.txt".into(),
         bytes: b"hello".to_vec(),
@@ -162,10 +160,8 @@ fn world(kv: &MemKv, v: &dyn Fn(&str) -> String) -> Links {
         ..Extras::default()
     };
     let (mut note, _) = thread::post_with(
-        kv,
-        &ws,
+        &at(NOW + 2),
         t.no,
-        NOW + 2,
         &by_collaborator,
         Visibility::External,
         "found it",
@@ -254,7 +250,8 @@ fn pages(v: &dyn Fn(&str) -> String) -> Vec<(&'static str, Response)> {
         n = n.wrapping_add(1);
         [n; 32]
     };
-    let mut env = env(&kv, &mut random);
+    let after = Effects::default();
+    let mut env = env(&kv, &mut random, &after);
     let (ws, link) = (&l.ws, l.share_link.as_str());
     let notice = v("notice");
     let mut out = vec![
@@ -272,7 +269,7 @@ fn pages(v: &dyn Fn(&str) -> String) -> Vec<(&'static str, Response)> {
         ),
         (
             "share thread before",
-            thread_page_before(&mut env, link, ws, &l.share, "", 200, Some(3), None).unwrap(),
+            thread_page_before(&mut env, link, ws, &l.share, ("", 200), Some(3), None).unwrap(),
         ),
         (
             "participant",

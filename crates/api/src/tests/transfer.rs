@@ -18,6 +18,7 @@ fn call(kv: &MemKv, method: &str, path: &str, auth: &str, body: &str) -> Respons
         public_origin: "https://ts.test",
         allow_private_webhooks: false,
         reply_domain: "",
+        after: &domain::after::Effects::default(),
     };
     let req = Request {
         method: method.into(),

@@ -178,8 +178,15 @@ fn the_start_hint_moves_past_an_old_gap_and_stops_at_a_young_one() {
         kind: crate::model::AuthorKind::Customer,
         signed: true,
     };
-    let (b, _, settled) =
-        crate::thread::create_ticket(&kv, &ws, 0, "B", &cus, "general", &author, "hi").unwrap();
+    let (b, _, settled) = crate::thread::create_ticket(
+        &crate::ctx::test_ctx!(&kv, &ws, 0),
+        "B",
+        &cus,
+        "general",
+        &author,
+        "hi",
+    )
+    .unwrap();
     assert!(settled.is_err() && b.slot.is_none());
     kv.arm(false);
     let c = fixture::ticket(&kv, &ws, "c@x.test", "C");
@@ -195,14 +202,28 @@ fn the_start_hint_moves_past_an_old_gap_and_stops_at_a_young_one() {
     // entry 6 is HINT_GRACE old, and the hint waits before it.
     kv.arm(true);
     let cus = fixture::customer(&kv.inner, &ws, "e@x.test", 5);
-    let (_, _, settled) =
-        crate::thread::create_ticket(&kv, &ws, HOUR, "E", &cus, "general", &author, "hi").unwrap();
+    let (_, _, settled) = crate::thread::create_ticket(
+        &crate::ctx::test_ctx!(&kv, &ws, HOUR),
+        "E",
+        &cus,
+        "general",
+        &author,
+        "hi",
+    )
+    .unwrap();
     assert!(settled.is_err());
     kv.arm(false);
     accept(d.no, HOUR);
     let cus = fixture::customer(&kv.inner, &ws, "f@x.test", 6);
-    let (f, _, settled) =
-        crate::thread::create_ticket(&kv, &ws, HOUR, "F", &cus, "general", &author, "hi").unwrap();
+    let (f, _, settled) = crate::thread::create_ticket(
+        &crate::ctx::test_ctx!(&kv, &ws, HOUR),
+        "F",
+        &cus,
+        "general",
+        &author,
+        "hi",
+    )
+    .unwrap();
     settled.unwrap();
     assert_eq!(f.slot.as_ref().map(|s| s.pos), Some(6));
     accept(f.no, HOUR);

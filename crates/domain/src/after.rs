@@ -1,0 +1,75 @@
+//! Work a request leaves for after its response: emails to hand to the
+//! provider, messages to index for search, webhook deliveries to attempt.
+//!
+//! Rules add to an [`Effects`] collector they are handed explicitly (in a
+//! [`crate::ctx::Ctx`]); the API layer puts what was collected into its
+//! response as an [`After`], and the platform (or a native caller) does it
+//! once the response is sent. Nothing is kept anywhere else: no state
+//! outlives the request that made it.
+
+use std::cell::RefCell;
+
+use crate::ids::{TicketNo, WorkspaceId};
+
+/// What must happen after a response is sent, in this order: mail, then
+/// indexing, then webhook deliveries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct After {
+    /// Emails stored in the outbox, for the mail provider (workspace,
+    /// outbox position).
+    pub mail: Vec<(WorkspaceId, u64)>,
+    /// Messages to index for search ([`crate::search::run`]).
+    pub index: Vec<Index>,
+    /// Webhook deliveries to attempt (workspace, delivery number).
+    pub deliver: Vec<(WorkspaceId, u64)>,
+}
+
+impl After {
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.mail.is_empty() && self.index.is_empty() && self.deliver.is_empty()
+    }
+
+    /// Add `other`'s work after this one's, list by list.
+    pub fn extend(&mut self, other: After) {
+        self.mail.extend(other.mail);
+        self.index.extend(other.index);
+        self.deliver.extend(other.deliver);
+    }
+}
+
+/// A message's text to index for search after the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    /// Its workspace.
+    pub ws: WorkspaceId,
+    /// Its ticket.
+    pub ticket: TicketNo,
+    /// The text.
+    pub text: String,
+    /// Whether the customer side may see it (indexed into `pub` too).
+    pub public: bool,
+}
+
+/// The collector a request's rules add their after-response work to. It is
+/// created per request and handed down explicitly; [`Effects::take`] empties
+/// it into the response.
+#[derive(Debug, Default)]
+pub struct Effects(RefCell<After>);
+
+impl Effects {
+    /// Index a message's text after the response.
+    pub fn index(&self, job: Index) {
+        self.0.borrow_mut().index.push(job);
+    }
+
+    /// Attempt a webhook delivery after the response.
+    pub fn deliver(&self, ws: &WorkspaceId, n: u64) {
+        self.0.borrow_mut().deliver.push((ws.clone(), n));
+    }
+
+    /// Everything collected so far; the collector is left empty.
+    pub fn take(&self) -> After {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+}
