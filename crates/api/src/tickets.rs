@@ -4,7 +4,7 @@ use crate::actor::{
 };
 use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
 use crate::mail::{logo_url, mail_branding};
-use crate::serve::{after_commit, attempt_step, audit, claim_holder, not_allowed, serve, sha_hex};
+use crate::serve::{after_commit, attempt_step, audit, claim_holder, serve, sha_hex};
 use crate::views::{api_key_json, message_json, team_name, ticket_json, user_json, user_name};
 use domain::error::{Error, Result};
 use domain::events::Event;
@@ -101,13 +101,16 @@ pub(crate) fn email_login(env: &mut Env, req: &Request) -> Result<Response> {
     Ok(answer)
 }
 
+/// The routes of the `tickets` component, one line each: the public ones
+/// first, then, once the caller is authenticated, every other route under
+/// `/api/v1/` that no other component takes. A documented path asked with
+/// another method never gets here (`serve::wrong_method`).
 pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NoRoute)?;
     let m = req.method.as_str();
     // Unauthenticated endpoints first.
     match (m, segs.as_slice()) {
         ("POST", ["workspaces"]) => return create_workspace(env, req, rid),
-        (_, ["workspaces"]) => return not_allowed(req, "POST"),
         ("POST", ["auth", "login"]) => return login(env, req, rid),
         ("POST", ["auth", "email-login"]) => return email_login(env, req),
         ("GET", ["openapi.json"]) => return Ok(Response::json(200, &crate::openapi::document())),
@@ -123,337 +126,434 @@ pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
         _ => {}
     }
     let actor = authenticate(env, req)?;
-    let ws = actor.ws().clone();
     match (m, segs.as_slice()) {
-        ("GET", ["me"]) => match &actor {
-            Actor::User { user, scope, .. } => Ok(Response::json(
-                200,
-                &json!({"workspace": ws, "user": user_json(user), "ticket_scope": scope.map(|n| n.0)}),
-            )),
-            Actor::Platform { key, .. } => Ok(Response::json(
-                200,
-                &json!({"workspace": ws, "api_key_id": key}),
-            )),
-        },
-        ("GET", ["workspace"]) => {
-            let w = workspace::workspace(env.kv, &ws)?;
-            Ok(Response::json(
-                200,
-                &json!({"id": w.id, "name": w.name, "settings": w.settings, "created_at": rfc3339(w.created_at)}),
-            ))
-        }
-        ("PUT", ["workspace", "settings"]) => {
-            require(actor.is_admin_side(), "only admins change settings")?;
-            let s = Settings::from_full_body(&req.json::<Value>(MAX_JSON_BODY)?)?;
-            let w = workspace::set_settings(env.kv, &ws, s)?;
-            let mut resp = Response::json(200, &json!({"settings": w.settings}));
-            let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
-            after_commit(&mut resp.internal, "the audit entry", audited);
-            Ok(resp)
-        }
-        ("PATCH", ["workspace", "settings"]) => {
-            require(actor.is_admin_side(), "only admins change settings")?;
-            let patch: Value = req.json(MAX_JSON_BODY)?;
-            let w = workspace::patch_settings(env.kv, &ws, &patch)?;
-            let mut resp = Response::json(200, &json!({"settings": w.settings}));
-            let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
-            after_commit(&mut resp.internal, "the audit entry", audited);
-            Ok(resp)
-        }
-        ("PUT", ["workspace", "logo"]) => {
-            require(actor.is_admin_side(), "only admins change the branding")?;
-            let ctype = req
-                .header("content-type")
-                .unwrap_or("")
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            let logo = workspace::set_logo(env.kv, &ws, &ctype, &req.body)?;
-            let mut resp = Response::json(200, &json!({"logo": logo, "url": logo_url(env, &ws)}));
-            let audited = audit(env, &actor, Event::LogoChanged, &logo.etag, None, rid);
-            after_commit(&mut resp.internal, "the audit entry", audited);
-            Ok(resp)
-        }
-        ("GET", ["audit"]) => {
-            require(actor.is_admin_side(), "only admins read the audit ledger")?;
-            audit_export(env, req, &ws, None)
-        }
-        ("GET", ["tickets", no, "audit"]) => {
-            require(
-                actor.is_staff_side(),
-                "only staff read a ticket's audit trail",
-            )?;
-            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
-            audit_export(env, req, &ws, Some(t.no))
-        }
-        ("GET", ["links"]) => {
-            require(actor.is_admin_side(), "only admins review every live link")?;
-            let (links, next) =
-                domain::links::page(env.kv, &ws, cursor(req)?, limit(req)?, env.now)?;
-            Ok(Response::json(
-                200,
-                &json!({"links": links, "next_cursor": next}),
-            ))
-        }
-        ("GET", ["outbox"]) => {
-            require(actor.is_admin_side(), "only admins read the outbox")?;
-            let (emails, next) =
-                domain::outbox::page(env.kv, &ws, cursor(req)?, limit(req)?, &env.seal_key())?;
-            // Times in RFC 3339, like every other time the API shows.
-            let emails: Vec<Value> = emails
-                .iter()
-                .map(|e| {
-                    let mut v = json!(e);
-                    v["created_at"] = json!(rfc3339(e.created_at));
-                    v
-                })
-                .collect();
-            Ok(Response::json(
-                200,
-                &json!({"emails": emails, "next_cursor": next}),
-            ))
-        }
-        ("GET", ["api-keys"]) => {
-            require(actor.is_admin_side(), "only admins manage API keys")?;
-            Ok(Response::json(
-                200,
-                &json!({"api_keys": auth::list_api_keys(env.kv, &ws)?.iter().map(api_key_json).collect::<Vec<_>>()}),
-            ))
-        }
-        ("POST", ["api-keys"]) => {
-            require(actor.is_admin_side(), "only admins manage API keys")?;
-            let body: NewKey = req.json(MAX_JSON_BODY)?;
-            let (r32, r16) = ((env.random)(), env.random16());
-            let (key, secret) = auth::create_api_key(env.kv, &ws, &body.label, env.now, r32, r16)?;
-            let mut resp = Response::json(
-                201,
-                &json!({"api_key": api_key_json(&key), "secret": secret}),
-            )
-            .with_secret();
-            let audited = audit(
-                env,
-                &actor,
-                Event::ApiKeyCreated,
-                key.id.as_str(),
-                None,
-                rid,
-            );
-            after_commit(&mut resp.internal, "the audit entry", audited);
-            Ok(resp)
-        }
-        ("POST", ["api-keys", id, "revoke"]) => {
-            require(actor.is_admin_side(), "only admins manage API keys")?;
-            auth::revoke_api_key(env.kv, &ws, &ApiKeyId::parse(id)?)?;
-            let mut resp = Response::json(200, &json!({"revoked": id}));
-            let audited = audit(env, &actor, Event::ApiKeyRevoked, id, None, rid);
-            after_commit(&mut resp.internal, "the audit entry", audited);
-            Ok(resp)
-        }
-        ("PUT", ["users"]) => {
-            require(
-                actor.is_admin_side(),
-                "only the platform or admins manage users",
-            )?;
-            let input: UserInput = req.json(MAX_JSON_BODY)?;
-            // An upsert is the same change however often it is sent: its
-            // holder is the request itself, so a retry of one whose attempt
-            // died takes its claim back at once (and makes the same user).
-            let holder = match req.header("idempotency-key") {
-                Some(_) => claim_holder(env, req, &actor.audit_name()),
-                None => sha_hex(&[
-                    actor.audit_name().as_bytes(),
-                    req.path.as_bytes(),
-                    &req.body,
-                ]),
-            };
-            let (u, created) = workspace::upsert_user_as(env.kv, &ws, input, env.now, &holder)?;
-            let mut resp = Response::json(
-                if created { 201 } else { 200 },
-                &json!({"user": user_json(&u)}),
-            );
-            let audited = audit(
-                env,
-                &actor,
-                if created {
-                    Event::UserCreated
-                } else {
-                    Event::UserUpdated
-                },
-                u.id.as_str(),
-                None,
-                rid,
-            );
-            after_commit(&mut resp.internal, "the audit entry", audited);
-            Ok(resp)
-        }
-        ("GET", ["users", id]) => {
-            let id = UserId::parse(id)?;
-            if !actor.is_staff_side() && actor.user().map(|u| &u.id) != Some(&id) {
-                return Err(Error::NotFound);
-            }
-            Ok(Response::json(
-                200,
-                &json!({"user": user_json(&workspace::user(env.kv, &ws, &id)?)}),
-            ))
-        }
-        ("POST", ["users", id, "login-links"]) => {
-            require(
-                actor.is_admin_side(),
-                "only the platform or admins mint login links",
-            )?;
-            let user = workspace::user(env.kv, &ws, &UserId::parse(id)?)?;
-            let r = (env.random)();
-            let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
-            let mut resp = Response::json(
-                201,
-                &json!({
-                    "url": format!("{}/login#{link}", env.public_origin.trim_end_matches('/')),
-                    "expires_at": rfc3339(env.now + auth::LOGIN_LINK_LIFETIME),
-                }),
-            )
-            .with_secret();
-            let audited = audit(
-                env,
-                &actor,
-                Event::LoginLinkMinted,
-                user.id.as_str(),
-                None,
-                rid,
-            );
-            after_commit(&mut resp.internal, "the audit entry", audited);
-            Ok(resp)
-        }
+        ("GET", ["me"]) => me(&actor),
+        ("GET", ["workspace"]) => get_workspace(env, &actor),
+        ("PUT", ["workspace", "settings"]) => put_settings(env, &actor, req, rid),
+        ("PATCH", ["workspace", "settings"]) => patch_settings(env, &actor, req, rid),
+        ("PUT", ["workspace", "logo"]) => put_logo(env, &actor, req, rid),
+        ("GET", ["audit"]) => workspace_audit(env, &actor, req),
+        ("GET", ["tickets", no, "audit"]) => ticket_audit(env, &actor, req, no),
+        ("GET", ["links"]) => live_links(env, &actor, req),
+        ("GET", ["outbox"]) => outbox(env, &actor, req),
+        ("GET", ["api-keys"]) => list_api_keys(env, &actor),
+        ("POST", ["api-keys"]) => create_api_key(env, &actor, req, rid),
+        ("POST", ["api-keys", id, "revoke"]) => revoke_api_key(env, &actor, rid, id),
+        ("PUT", ["users"]) => put_user(env, &actor, req, rid),
+        ("GET", ["users", id]) => get_user(env, &actor, id),
+        ("POST", ["users", id, "login-links"]) => mint_login_link(env, &actor, rid, id),
         ("POST", ["tickets"]) => create_ticket(env, &actor, req, rid),
         ("GET", ["tickets"]) if req.query_param("scope").as_deref() == Some("delegated") => {
-            let u = actor.user().ok_or_else(|| {
-                Error::bad("act_as_required", "delegated tickets belong to a person")
-            })?;
-            let nos = domain::delegates::delegated_tickets(env.kv, &ws, &u.id, limit(req)?)?;
-            let mut list = Vec::new();
-            for no in nos {
-                if let Ok(t) = thread::ticket(env.kv, &ws, no) {
-                    let mut v = ticket_json(&t, false);
-                    v["shared"] = json!(true);
-                    list.push(v);
-                }
-            }
-            Ok(Response::json(
-                200,
-                &json!({"tickets": list, "next_cursor": null}),
-            ))
+            delegated_tickets(env, &actor, req)
         }
-        ("GET", ["tickets"]) => {
-            let scope = match actor.user() {
-                Some(u) if !u.is_staff() => match &u.company {
-                    Some(c) if req.query_param("scope").as_deref() == Some("company") => {
-                        Scope::Company(c.clone())
-                    }
-                    _ => Scope::Customer(u.id.clone()),
-                },
-                _ => Scope::Workspace,
-            };
-            let (list, next) = thread::list(env.kv, &ws, &scope, cursor(req)?, limit(req)?)?;
-            let staff = actor.is_staff_side();
-            Ok(Response::json(
-                200,
-                &json!({
-                    "tickets": list.iter().map(|t| ticket_json(t, staff)).collect::<Vec<_>>(),
-                    "next_cursor": next,
-                }),
-            ))
-        }
+        ("GET", ["tickets"]) => list_tickets(env, &actor, req),
         ("GET", ["inbox"]) => inbox(env, &actor, req),
         ("POST", ["inbox", "reindex"]) => reindex(env, &actor, rid),
         ("GET", ["search"]) => search(env, &actor, req),
-        ("GET", ["staff"]) => {
-            require(actor.is_staff_side(), "only staff look up staff")?;
-            let q = req.query_param("q").unwrap_or_default();
-            let list = workspace::staff(env.kv, &ws, &q)?;
-            Ok(Response::json(
-                200,
-                &json!({
-                    "staff": list.iter().map(|u| json!({"id": u.id, "name": u.name, "email": u.email, "role": u.role, "queues": u.queues})).collect::<Vec<_>>(),
-                    "queues": workspace::queues(env.kv, &ws)?,
-                }),
-            ))
-        }
-        ("GET", ["tickets", no]) => {
-            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
-            let mut v = ticket_json(&t, actor.is_staff_side());
-            if actor.is_staff_side() {
-                // Where email replies to this ticket go (the platform's own
-                // ticket emails can use it as Reply-To).
-                v["reply_address"] = json!(
-                    t.reply_ref
-                        .as_ref()
-                        .filter(|_| !env.reply_domain.is_empty())
-                        .map(|r| domain::inbound::reply_address(r, env.reply_domain))
-                );
-            }
-            Ok(Response::json(200, &json!({"ticket": v})))
-        }
-        ("PUT", ["tickets", no, "order"]) => {
-            require(
-                actor.is_staff_side(),
-                "order details come from the platform or staff",
-            )?;
-            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
-            let o: domain::model::OrderDetails = req.json(MAX_JSON_BODY)?;
-            o.validate()?;
-            let t = update(env.kv, &keys::ticket(&ws, t.no), |t: &mut Ticket| {
-                t.order = Some(o.clone());
-                Ok(())
-            })?;
-            let mut resp = Response::json(200, &json!({"ticket": ticket_json(&t, true)}));
-            let audited = audit(
-                env,
-                &actor,
-                Event::OrderSet,
-                &t.no.to_string(),
-                Some(t.no),
-                rid,
-            );
-            after_commit(&mut resp.internal, "the audit entry", audited);
-            Ok(resp)
-        }
+        ("GET", ["staff"]) => staff_directory(env, &actor, req),
+        ("GET", ["tickets", no]) => get_ticket(env, &actor, no),
+        ("PUT", ["tickets", no, "order"]) => put_order(env, &actor, req, rid, no),
         ("GET", ["tickets", no, "messages", seq, "attachments", id]) => {
-            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
-            crate::shares::file_response(env, &ws, t.no, seq, id, &actor.reader())
+            message_file(env, &actor, no, seq, id)
         }
-        ("GET", ["tickets", no, "thread"]) => {
-            let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
-            let order = match req.query_param("order").as_deref() {
-                None | Some("oldest") => Order::OldestFirst,
-                Some("newest") => Order::NewestFirst,
-                Some(o) => {
-                    return Err(Error::bad(
-                        "invalid_query",
-                        format!("order {o:?} must be oldest or newest"),
-                    ));
-                }
-            };
-            let reader = actor.reader();
-            let page = thread::page(
-                &env.ctx(&ws, &actor.audit_name(), rid),
-                &t,
-                &reader,
-                order,
-                cursor(req)?,
-                limit(req)?,
-            )?;
-            let team = team_name(&workspace::workspace(env.kv, &ws)?);
-            Ok(Response::json(
-                200,
-                &json!({
-                    "messages": page.messages.iter().map(|m| message_json(m, &reader, &team)).collect::<Vec<_>>(),
-                    "next_cursor": page.next,
-                }),
-            ))
-        }
+        ("GET", ["tickets", no, "thread"]) => ticket_thread(env, &actor, req, rid, no),
         _ => Err(Error::NoRoute),
     }
+}
+
+/// `GET /api/v1/me`.
+fn me(actor: &Actor) -> Result<Response> {
+    let ws = actor.ws().clone();
+    match &actor {
+        Actor::User { user, scope, .. } => Ok(Response::json(
+            200,
+            &json!({"workspace": ws, "user": user_json(user), "ticket_scope": scope.map(|n| n.0)}),
+        )),
+        Actor::Platform { key, .. } => Ok(Response::json(
+            200,
+            &json!({"workspace": ws, "api_key_id": key}),
+        )),
+    }
+}
+
+/// `GET /api/v1/workspace`.
+fn get_workspace(env: &mut Env, actor: &Actor) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let w = workspace::workspace(env.kv, &ws)?;
+    Ok(Response::json(
+        200,
+        &json!({"id": w.id, "name": w.name, "settings": w.settings, "created_at": rfc3339(w.created_at)}),
+    ))
+}
+
+/// `PUT /api/v1/workspace/settings`.
+fn put_settings(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(actor.is_admin_side(), "only admins change settings")?;
+    let s = Settings::from_full_body(&req.json::<Value>(MAX_JSON_BODY)?)?;
+    let w = workspace::set_settings(env.kv, &ws, s)?;
+    let mut resp = Response::json(200, &json!({"settings": w.settings}));
+    let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `PATCH /api/v1/workspace/settings`.
+fn patch_settings(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(actor.is_admin_side(), "only admins change settings")?;
+    let patch: Value = req.json(MAX_JSON_BODY)?;
+    let w = workspace::patch_settings(env.kv, &ws, &patch)?;
+    let mut resp = Response::json(200, &json!({"settings": w.settings}));
+    let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `PUT /api/v1/workspace/logo`.
+fn put_logo(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(actor.is_admin_side(), "only admins change the branding")?;
+    let ctype = req
+        .header("content-type")
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let logo = workspace::set_logo(env.kv, &ws, &ctype, &req.body)?;
+    let mut resp = Response::json(200, &json!({"logo": logo, "url": logo_url(env, &ws)}));
+    let audited = audit(env, &actor, Event::LogoChanged, &logo.etag, None, rid);
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `GET /api/v1/audit`.
+fn workspace_audit(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(actor.is_admin_side(), "only admins read the audit ledger")?;
+    audit_export(env, req, &ws, None)
+}
+
+/// `GET /api/v1/tickets/{no}/audit`.
+fn ticket_audit(env: &mut Env, actor: &Actor, req: &Request, no: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(
+        actor.is_staff_side(),
+        "only staff read a ticket's audit trail",
+    )?;
+    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    audit_export(env, req, &ws, Some(t.no))
+}
+
+/// `GET /api/v1/links`.
+fn live_links(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(actor.is_admin_side(), "only admins review every live link")?;
+    let (links, next) = domain::links::page(env.kv, &ws, cursor(req)?, limit(req)?, env.now)?;
+    Ok(Response::json(
+        200,
+        &json!({"links": links, "next_cursor": next}),
+    ))
+}
+
+/// `GET /api/v1/outbox`.
+fn outbox(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(actor.is_admin_side(), "only admins read the outbox")?;
+    let (emails, next) =
+        domain::outbox::page(env.kv, &ws, cursor(req)?, limit(req)?, &env.seal_key())?;
+    // Times in RFC 3339, like every other time the API shows.
+    let emails: Vec<Value> = emails
+        .iter()
+        .map(|e| {
+            let mut v = json!(e);
+            v["created_at"] = json!(rfc3339(e.created_at));
+            v
+        })
+        .collect();
+    Ok(Response::json(
+        200,
+        &json!({"emails": emails, "next_cursor": next}),
+    ))
+}
+
+/// `GET /api/v1/api-keys`.
+fn list_api_keys(env: &mut Env, actor: &Actor) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(actor.is_admin_side(), "only admins manage API keys")?;
+    Ok(Response::json(
+        200,
+        &json!({"api_keys": auth::list_api_keys(env.kv, &ws)?.iter().map(api_key_json).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `POST /api/v1/api-keys`.
+fn create_api_key(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(actor.is_admin_side(), "only admins manage API keys")?;
+    let body: NewKey = req.json(MAX_JSON_BODY)?;
+    let (r32, r16) = ((env.random)(), env.random16());
+    let (key, secret) = auth::create_api_key(env.kv, &ws, &body.label, env.now, r32, r16)?;
+    let mut resp = Response::json(
+        201,
+        &json!({"api_key": api_key_json(&key), "secret": secret}),
+    )
+    .with_secret();
+    let audited = audit(
+        env,
+        &actor,
+        Event::ApiKeyCreated,
+        key.id.as_str(),
+        None,
+        rid,
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `POST /api/v1/api-keys/{id}/revoke`.
+fn revoke_api_key(env: &mut Env, actor: &Actor, rid: &str, id: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(actor.is_admin_side(), "only admins manage API keys")?;
+    auth::revoke_api_key(env.kv, &ws, &ApiKeyId::parse(id)?)?;
+    let mut resp = Response::json(200, &json!({"revoked": id}));
+    let audited = audit(env, &actor, Event::ApiKeyRevoked, id, None, rid);
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `PUT /api/v1/users`.
+fn put_user(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(
+        actor.is_admin_side(),
+        "only the platform or admins manage users",
+    )?;
+    let input: UserInput = req.json(MAX_JSON_BODY)?;
+    // An upsert is the same change however often it is sent: its
+    // holder is the request itself, so a retry of one whose attempt
+    // died takes its claim back at once (and makes the same user).
+    let holder = match req.header("idempotency-key") {
+        Some(_) => claim_holder(env, req, &actor.audit_name()),
+        None => sha_hex(&[
+            actor.audit_name().as_bytes(),
+            req.path.as_bytes(),
+            &req.body,
+        ]),
+    };
+    let (u, created) = workspace::upsert_user_as(env.kv, &ws, input, env.now, &holder)?;
+    let mut resp = Response::json(
+        if created { 201 } else { 200 },
+        &json!({"user": user_json(&u)}),
+    );
+    let audited = audit(
+        env,
+        &actor,
+        if created {
+            Event::UserCreated
+        } else {
+            Event::UserUpdated
+        },
+        u.id.as_str(),
+        None,
+        rid,
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `GET /api/v1/users/{id}`.
+fn get_user(env: &mut Env, actor: &Actor, id: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let id = UserId::parse(id)?;
+    if !actor.is_staff_side() && actor.user().map(|u| &u.id) != Some(&id) {
+        return Err(Error::NotFound);
+    }
+    Ok(Response::json(
+        200,
+        &json!({"user": user_json(&workspace::user(env.kv, &ws, &id)?)}),
+    ))
+}
+
+/// `POST /api/v1/users/{id}/login-links`.
+fn mint_login_link(env: &mut Env, actor: &Actor, rid: &str, id: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(
+        actor.is_admin_side(),
+        "only the platform or admins mint login links",
+    )?;
+    let user = workspace::user(env.kv, &ws, &UserId::parse(id)?)?;
+    let r = (env.random)();
+    let link = auth::mint_login(env.kv, &ws, &user.id, env.now, r)?;
+    let mut resp = Response::json(
+        201,
+        &json!({
+            "url": format!("{}/login#{link}", env.public_origin.trim_end_matches('/')),
+            "expires_at": rfc3339(env.now + auth::LOGIN_LINK_LIFETIME),
+        }),
+    )
+    .with_secret();
+    let audited = audit(
+        env,
+        &actor,
+        Event::LoginLinkMinted,
+        user.id.as_str(),
+        None,
+        rid,
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `GET /api/v1/tickets`.
+fn delegated_tickets(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let u = actor
+        .user()
+        .ok_or_else(|| Error::bad("act_as_required", "delegated tickets belong to a person"))?;
+    let nos = domain::delegates::delegated_tickets(env.kv, &ws, &u.id, limit(req)?)?;
+    let mut list = Vec::new();
+    for no in nos {
+        if let Ok(t) = thread::ticket(env.kv, &ws, no) {
+            let mut v = ticket_json(&t, false);
+            v["shared"] = json!(true);
+            list.push(v);
+        }
+    }
+    Ok(Response::json(
+        200,
+        &json!({"tickets": list, "next_cursor": null}),
+    ))
+}
+
+/// `GET /api/v1/tickets`.
+fn list_tickets(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let scope = match actor.user() {
+        Some(u) if !u.is_staff() => match &u.company {
+            Some(c) if req.query_param("scope").as_deref() == Some("company") => {
+                Scope::Company(c.clone())
+            }
+            _ => Scope::Customer(u.id.clone()),
+        },
+        _ => Scope::Workspace,
+    };
+    let (list, next) = thread::list(env.kv, &ws, &scope, cursor(req)?, limit(req)?)?;
+    let staff = actor.is_staff_side();
+    Ok(Response::json(
+        200,
+        &json!({
+            "tickets": list.iter().map(|t| ticket_json(t, staff)).collect::<Vec<_>>(),
+            "next_cursor": next,
+        }),
+    ))
+}
+
+/// `GET /api/v1/staff`.
+fn staff_directory(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(actor.is_staff_side(), "only staff look up staff")?;
+    let q = req.query_param("q").unwrap_or_default();
+    let list = workspace::staff(env.kv, &ws, &q)?;
+    Ok(Response::json(
+        200,
+        &json!({
+            "staff": list.iter().map(|u| json!({"id": u.id, "name": u.name, "email": u.email, "role": u.role, "queues": u.queues})).collect::<Vec<_>>(),
+            "queues": workspace::queues(env.kv, &ws)?,
+        }),
+    ))
+}
+
+/// `GET /api/v1/tickets/{no}`.
+fn get_ticket(env: &mut Env, actor: &Actor, no: &str) -> Result<Response> {
+    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let mut v = ticket_json(&t, actor.is_staff_side());
+    if actor.is_staff_side() {
+        // Where email replies to this ticket go (the platform's own
+        // ticket emails can use it as Reply-To).
+        v["reply_address"] = json!(
+            t.reply_ref
+                .as_ref()
+                .filter(|_| !env.reply_domain.is_empty())
+                .map(|r| domain::inbound::reply_address(r, env.reply_domain))
+        );
+    }
+    Ok(Response::json(200, &json!({"ticket": v})))
+}
+
+/// `PUT /api/v1/tickets/{no}/order`.
+fn put_order(env: &mut Env, actor: &Actor, req: &Request, rid: &str, no: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    require(
+        actor.is_staff_side(),
+        "order details come from the platform or staff",
+    )?;
+    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let o: domain::model::OrderDetails = req.json(MAX_JSON_BODY)?;
+    o.validate()?;
+    let t = update(env.kv, &keys::ticket(&ws, t.no), |t: &mut Ticket| {
+        t.order = Some(o.clone());
+        Ok(())
+    })?;
+    let mut resp = Response::json(200, &json!({"ticket": ticket_json(&t, true)}));
+    let audited = audit(
+        env,
+        &actor,
+        Event::OrderSet,
+        &t.no.to_string(),
+        Some(t.no),
+        rid,
+    );
+    after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `GET /api/v1/tickets/{no}/messages/{seq}/attachments/{id}`.
+fn message_file(env: &mut Env, actor: &Actor, no: &str, seq: &str, id: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    crate::shares::file_response(env, &ws, t.no, seq, id, &actor.reader())
+}
+
+/// `GET /api/v1/tickets/{no}/thread`.
+fn ticket_thread(
+    env: &mut Env,
+    actor: &Actor,
+    req: &Request,
+    rid: &str,
+    no: &str,
+) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let order = match req.query_param("order").as_deref() {
+        None | Some("oldest") => Order::OldestFirst,
+        Some("newest") => Order::NewestFirst,
+        Some(o) => {
+            return Err(Error::bad(
+                "invalid_query",
+                format!("order {o:?} must be oldest or newest"),
+            ));
+        }
+    };
+    let reader = actor.reader();
+    let page = thread::page(
+        &env.ctx(&ws, &actor.audit_name(), rid),
+        &t,
+        &reader,
+        order,
+        cursor(req)?,
+        limit(req)?,
+    )?;
+    let team = team_name(&workspace::workspace(env.kv, &ws)?);
+    Ok(Response::json(
+        200,
+        &json!({
+            "messages": page.messages.iter().map(|m| message_json(m, &reader, &team)).collect::<Vec<_>>(),
+            "next_cursor": page.next,
+        }),
+    ))
 }
 
 /// `GET /api/v1/search?q=`: `#22` (or `22`) opens ticket 22; words match
