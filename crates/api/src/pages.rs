@@ -1,3 +1,7 @@
+//! The server-rendered pages behind links (no script, a strict CSP:
+//! [`LINK_PAGE_CSP`]): their common frame, the dead-link page, and the thread
+//! as the participant and share pages show it.
+
 use crate::Env;
 use crate::http::Response;
 use crate::views::{collaborator, masked, team_name};
