@@ -1,3 +1,7 @@
+//! The `accept` component: the pages behind invitation links (`/i/<link>`:
+//! show, accept) and participants' personal pages (`/p/<link>`: the public
+//! thread and a reply form).
+
 use crate::Env;
 use crate::actor::{cookie, session_cookie};
 use crate::http::{Request, Response, form_field};

@@ -1,3 +1,8 @@
+//! Who is calling and what they may see: [`Actor`] from an API key (acting
+//! as a user or not) or a session cookie ([`authenticate`]), the one
+//! cross-site rule ([`refuse_cross_site`]), and the checks every handler
+//! shares (`visible_ticket`, `customer_kind`, `require`, `ticket_queues`).
+
 use crate::Env;
 use crate::http::{Request, Response, segments};
 use domain::auth;

@@ -1,3 +1,7 @@
+//! The `invites` component: a ticket's delegates
+//! (`/api/v1/tickets/:no/delegates/...`: invite, list, resend, revoke) and
+//! participants (`/api/v1/tickets/:no/participants/...`: add, list, remove).
+
 use crate::Env;
 use crate::actor::{Actor, authenticate, require, visible_ticket};
 use crate::http::{MAX_JSON_BODY, Request, Response, segments};

@@ -1,3 +1,6 @@
+//! Emails sent from handlers: branding (an uploaded logo wins), a ticket's
+//! mail headers, and copies of a post to the ticket's participants.
+
 use crate::Env;
 use domain::error::Result;
 use domain::ids::WorkspaceId;

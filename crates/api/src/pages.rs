@@ -1,8 +1,9 @@
-//! The server-rendered pages behind links: a delegate's invitation, a
-//! participant's ticket page, a collaborator's share page (its email check
-//! and its thread) and the pages every dead link shows, plus the one thread
-//! renderer the ticket pages share. Every HTML page the API answers with is
-//! built here; handlers pick a page and pass it their values.
+//! The server-rendered pages behind links (no script, a strict CSP:
+//! [`LINK_PAGE_CSP`]): a delegate's invitation, a participant's ticket page,
+//! a collaborator's share page (its email check and its thread), the pages
+//! every dead link shows, their common frame, and the one thread renderer
+//! the participant and share pages share. Every HTML page the API answers
+//! with is built here; handlers pick a page and pass it their values.
 //!
 //! Every page is a `maud` template: an interpolated value is escaped,
 //! whatever it holds. The only HTML taken as it is comes from the domain's

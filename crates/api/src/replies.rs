@@ -1,3 +1,7 @@
+//! The `replies` component: `POST /api/v1/tickets/:no/replies`, the one
+//! route every writer posts through (`thread::post_with`), and the promotion
+//! of a collaborator's external note to a public reply.
+
 use crate::Env;
 use crate::actor::{ACT_AS_HEADER, Actor, authenticate, customer_kind, require, visible_ticket};
 use crate::http::{MAX_JSON_BODY, Request, Response, segments};

@@ -1,3 +1,10 @@
+//! The wrapper every API request runs in (`serve`): a request id, the
+//! method check against the documented routes (`wrong_method`: a wrong
+//! method is `Error::MethodNotAllowed`), `Idempotency-Key` (claim, replay,
+//! the store an attempt writes through: `AttemptKv`), the work after the
+//! response collected into it (`with_after`), and `after_commit`, the rule
+//! for work after a handler's commit point.
+
 use crate::Env;
 
 use crate::actor::{Actor, authenticate};

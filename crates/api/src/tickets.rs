@@ -1,3 +1,8 @@
+//! The `tickets` component: the general JSON API under `/api/v1/`:
+//! workspaces, API keys, users, sign-in, tickets and their threads and
+//! files, the inbox views, search, the staff directory, the audit ledger,
+//! the outbox, live links and the OpenAPI document.
+
 use crate::Env;
 use crate::actor::{
     Actor, authenticate, cookie, require, session_cookie, ticket_queues, visible_ticket,

@@ -1,3 +1,6 @@
+//! The JSON shapes of the API: users, tickets, messages, API keys,
+//! delegates, participants, and the names shown to each reader.
+
 use domain::auth;
 use domain::model::{Message, Reader, Ticket};
 use domain::time::rfc3339;
