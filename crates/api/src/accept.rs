@@ -6,7 +6,9 @@ use crate::Env;
 use crate::actor::{cookie, session_cookie};
 use crate::http::{Request, Response, form_field};
 use crate::mail::copy_participants;
-use crate::pages::{accepted_sign_in_page, dead_link_page, invitation_page, message_page};
+use crate::pages::{
+    accepted_sign_in_page, dead_link_page, invitation_page, message_page, not_allowed_page,
+};
 use crate::serve::{after_commit, with_after};
 use crate::views::team_name;
 use domain::error::{Error, Result};
@@ -58,11 +60,7 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
     if let Some(link) = req.path.strip_prefix("/p/").filter(|l| !l.contains('/')) {
         return match req.method.as_str() {
             "GET" | "HEAD" | "POST" => participant_page(env, req, link),
-            _ => Ok(message_page(
-                405,
-                "Not allowed",
-                "Use the form on the page.",
-            )),
+            other => Ok(not_allowed_page(other, "Use the form on the page.")),
         };
     }
     let link = req
@@ -131,9 +129,8 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
             resp.internal = internal;
             Ok(resp)
         }
-        _ => Ok(message_page(
-            405,
-            "Not allowed",
+        other => Ok(not_allowed_page(
+            other,
             "Use the button on the invitation page.",
         )),
     }

@@ -90,6 +90,21 @@ pub(crate) fn message_page(status: u16, title: &str, paragraph: &str) -> Respons
     link_page(status, page_html(title, html! { p { (paragraph) } }))
 }
 
+/// The methods every page behind a link is served with.
+pub(crate) const LINK_PAGE_METHODS: &str = "GET, HEAD, POST";
+
+/// A page behind a link asked with a method it is not served with: the
+/// status and `Allow` of [`Error::MethodNotAllowed`], as every API route
+/// answers it, with a page saying what to use instead.
+pub(crate) fn not_allowed_page(method: &str, hint: &str) -> Response {
+    let e = Error::MethodNotAllowed {
+        method: method.into(),
+        allow: LINK_PAGE_METHODS.into(),
+    };
+    message_page(crate::http::status(&e), "Not allowed", hint)
+        .with_header("allow", LINK_PAGE_METHODS)
+}
+
 /// The one page every unusable link shows (accepted, revoked, expired or
 /// unknown alike): same status, same bytes.
 pub fn dead_link_page() -> Response {

@@ -15,7 +15,8 @@ use crate::actor::{Actor, authenticate, require, visible_ticket};
 use crate::http::{MAX_JSON_BODY, Request, Response, form_field, segments};
 use crate::mail::mail_branding;
 use crate::pages::{
-    message_page, neutral_share_page, thread_page, thread_page_before, verify_page,
+    message_page, neutral_share_page, not_allowed_page, thread_page, thread_page_before,
+    verify_page,
 };
 use crate::serve::{after_commit, audit, not_allowed, serve};
 use crate::views::{collaborator, masked, team_name};
@@ -490,10 +491,7 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
                 _ => verify_page(env, &ws, &share, "Use the buttons on this page.", 400),
             }
         }
-        _ => Ok(
-            message_page(405, "Not allowed", "Use the forms on the page.")
-                .with_header("allow", "GET, HEAD, POST"),
-        ),
+        other => Ok(not_allowed_page(other, "Use the forms on the page.")),
     }
 }
 

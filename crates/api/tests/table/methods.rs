@@ -171,3 +171,26 @@ fn link_pages_answer_a_wrong_method_with_a_page() {
             .expect(Expect::Unchanged),
     ]);
 }
+
+/// The pages behind links are served with GET, HEAD and POST; any other
+/// method answers 405 with that `Allow`, as an HTML page saying what to use,
+/// and changes nothing (a link that works, and one that does not). From
+/// this site's own pages: from another, the cross-site rule refuses first.
+#[test]
+fn link_pages_refuse_other_methods_with_allow() {
+    let not_allowed = |line: &str| {
+        anon(line)
+            .header("sec-fetch-site", "same-origin")
+            .is(405)
+            .expect(Expect::Header("allow", "GET, HEAD, POST"))
+            .expect(Expect::HeaderHas("content-type", "text/html"))
+            .expect(Expect::Body("Not allowed"))
+            .expect(Expect::Unchanged)
+    };
+    run(vec![
+        not_allowed("PUT $oz_invite"),
+        not_allowed("DELETE $pat_link"),
+        not_allowed("PATCH $share_link"),
+        not_allowed("PUT /p/acme.not-a-link"),
+    ]);
+}
