@@ -125,10 +125,10 @@ pub fn authenticate(env: &Env, req: &Request) -> Result<Actor> {
     }
     let cookie_value = cookie(req, auth::SESSION_COOKIE).ok_or(Error::Unauthenticated)?;
     let session = auth::session_user(env.kv, &cookie_value, env.now)?;
-    if let Some(no) = session.ticket {
-        if !reachable_in_scope(req, no) {
-            return Err(Error::NotFound);
-        }
+    if let Some(no) = session.ticket
+        && !reachable_in_scope(req, no)
+    {
+        return Err(Error::NotFound);
     }
     let user = workspace::user(env.kv, &session.ws, &session.user)
         .map_err(|e| e.unless_store(Error::Unauthenticated))?;

@@ -179,37 +179,36 @@ pub(crate) fn reply_sender(
     email: &str,
 ) -> Result<Author> {
     let email = workspace::normalise_email(email)?;
-    if let Some(u) = workspace::user_by_email(env.kv, &w.id, &email)? {
-        if u.role == Role::Customer {
-            if let Ok((kind, can_reply)) = customer_kind(env, &w.id, t, &u) {
-                if !can_reply {
-                    return Err(Error::Forbidden(format!(
-                        "{email} may read this ticket but not reply"
-                    )));
-                }
-                return Ok(Author {
-                    id: Some(u.id.to_string()),
-                    name: u.name.clone(),
-                    kind,
-                    signed: true,
-                });
-            }
+    if let Some(u) = workspace::user_by_email(env.kv, &w.id, &email)?
+        && u.role == Role::Customer
+        && let Ok((kind, can_reply)) = customer_kind(env, &w.id, t, &u)
+    {
+        if !can_reply {
+            return Err(Error::Forbidden(format!(
+                "{email} may read this ticket but not reply"
+            )));
         }
+        return Ok(Author {
+            id: Some(u.id.to_string()),
+            name: u.name.clone(),
+            kind,
+            signed: true,
+        });
     }
-    if w.settings.participants_enabled {
-        if let Some(p) = domain::participants::by_email(env.kv, &w.id, t.no, &email)? {
-            if !p.can_reply {
-                return Err(Error::Forbidden(format!(
-                    "{email} may read this ticket but not reply"
-                )));
-            }
-            return Ok(Author {
-                id: Some(p.id.clone()),
-                name: p.name.clone(),
-                kind: AuthorKind::Participant,
-                signed: true,
-            });
+    if w.settings.participants_enabled
+        && let Some(p) = domain::participants::by_email(env.kv, &w.id, t.no, &email)?
+    {
+        if !p.can_reply {
+            return Err(Error::Forbidden(format!(
+                "{email} may read this ticket but not reply"
+            )));
         }
+        return Ok(Author {
+            id: Some(p.id.clone()),
+            name: p.name.clone(),
+            kind: AuthorKind::Participant,
+            signed: true,
+        });
     }
     Err(Error::Forbidden(format!(
         "{email} may not reply to this ticket: it is not the ticket's customer, a customer of the same company, or a participant"

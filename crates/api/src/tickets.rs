@@ -198,7 +198,7 @@ fn put_settings(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Resul
     let s = Settings::from_full_body(&req.json::<Value>(MAX_JSON_BODY)?)?;
     let w = workspace::set_settings(env.kv, &ws, s)?;
     let mut resp = Response::json(200, &json!({"settings": w.settings}));
-    let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
+    let audited = audit(env, actor, Event::SettingsChanged, ws.as_str(), None, rid);
     after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
 }
@@ -210,7 +210,7 @@ fn patch_settings(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Res
     let patch: Value = req.json(MAX_JSON_BODY)?;
     let w = workspace::patch_settings(env.kv, &ws, &patch)?;
     let mut resp = Response::json(200, &json!({"settings": w.settings}));
-    let audited = audit(env, &actor, Event::SettingsChanged, ws.as_str(), None, rid);
+    let audited = audit(env, actor, Event::SettingsChanged, ws.as_str(), None, rid);
     after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
 }
@@ -229,7 +229,7 @@ fn put_logo(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Re
         .to_ascii_lowercase();
     let logo = workspace::set_logo(env.kv, &ws, &ctype, &req.body)?;
     let mut resp = Response::json(200, &json!({"logo": logo, "url": logo_url(env, &ws)}));
-    let audited = audit(env, &actor, Event::LogoChanged, &logo.etag, None, rid);
+    let audited = audit(env, actor, Event::LogoChanged, &logo.etag, None, rid);
     after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
 }
@@ -248,7 +248,7 @@ fn ticket_audit(env: &mut Env, actor: &Actor, req: &Request, no: &str) -> Result
         actor.is_staff_side(),
         "only staff read a ticket's audit trail",
     )?;
-    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let t = visible_ticket(env, actor, TicketNo::parse(no)?)?;
     audit_export(env, req, &ws, Some(t.no))
 }
 
@@ -306,14 +306,7 @@ fn create_api_key(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Res
         &json!({"api_key": api_key_json(&key), "secret": secret}),
     )
     .with_secret();
-    let audited = audit(
-        env,
-        &actor,
-        Event::ApiKeyCreated,
-        key.id.as_str(),
-        None,
-        rid,
-    );
+    let audited = audit(env, actor, Event::ApiKeyCreated, key.id.as_str(), None, rid);
     after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
 }
@@ -324,7 +317,7 @@ fn revoke_api_key(env: &mut Env, actor: &Actor, rid: &str, id: &str) -> Result<R
     require(actor.is_admin_side(), "only admins manage API keys")?;
     auth::revoke_api_key(env.kv, &ws, &ApiKeyId::parse(id)?)?;
     let mut resp = Response::json(200, &json!({"revoked": id}));
-    let audited = audit(env, &actor, Event::ApiKeyRevoked, id, None, rid);
+    let audited = audit(env, actor, Event::ApiKeyRevoked, id, None, rid);
     after_commit(&mut resp.internal, "the audit entry", audited);
     Ok(resp)
 }
@@ -355,7 +348,7 @@ fn put_user(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Re
     );
     let audited = audit(
         env,
-        &actor,
+        actor,
         if created {
             Event::UserCreated
         } else {
@@ -402,7 +395,7 @@ fn mint_login_link(env: &mut Env, actor: &Actor, rid: &str, id: &str) -> Result<
     .with_secret();
     let audited = audit(
         env,
-        &actor,
+        actor,
         Event::LoginLinkMinted,
         user.id.as_str(),
         None,
@@ -473,7 +466,7 @@ fn staff_directory(env: &mut Env, actor: &Actor, req: &Request) -> Result<Respon
 
 /// `GET /api/v1/tickets/{no}`.
 fn get_ticket(env: &mut Env, actor: &Actor, no: &str) -> Result<Response> {
-    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let t = visible_ticket(env, actor, TicketNo::parse(no)?)?;
     let mut v = ticket_json(&t, actor.is_staff_side());
     if actor.is_staff_side() {
         // Where email replies to this ticket go (the platform's own
@@ -495,7 +488,7 @@ fn put_order(env: &mut Env, actor: &Actor, req: &Request, rid: &str, no: &str) -
         actor.is_staff_side(),
         "order details come from the platform or staff",
     )?;
-    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let t = visible_ticket(env, actor, TicketNo::parse(no)?)?;
     let o: domain::model::OrderDetails = req.json(MAX_JSON_BODY)?;
     o.validate()?;
     let t = update(env.kv, &keys::ticket(&ws, t.no), |t: &mut Ticket| {
@@ -505,7 +498,7 @@ fn put_order(env: &mut Env, actor: &Actor, req: &Request, rid: &str, no: &str) -
     let mut resp = Response::json(200, &json!({"ticket": ticket_json(&t, true)}));
     let audited = audit(
         env,
-        &actor,
+        actor,
         Event::OrderSet,
         &t.no.to_string(),
         Some(t.no),
@@ -518,7 +511,7 @@ fn put_order(env: &mut Env, actor: &Actor, req: &Request, rid: &str, no: &str) -
 /// `GET /api/v1/tickets/{no}/messages/{seq}/attachments/{id}`.
 fn message_file(env: &mut Env, actor: &Actor, no: &str, seq: &str, id: &str) -> Result<Response> {
     let ws = actor.ws().clone();
-    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let t = visible_ticket(env, actor, TicketNo::parse(no)?)?;
     crate::shares::file_response(env, &ws, t.no, seq, id, &actor.reader())
 }
 
@@ -531,7 +524,7 @@ fn ticket_thread(
     no: &str,
 ) -> Result<Response> {
     let ws = actor.ws().clone();
-    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let t = visible_ticket(env, actor, TicketNo::parse(no)?)?;
     let order = match req.query_param("order").as_deref() {
         None | Some("oldest") => Order::OldestFirst,
         Some("newest") => Order::NewestFirst,
@@ -572,18 +565,18 @@ pub(crate) fn search(env: &mut Env, actor: &Actor, req: &Request) -> Result<Resp
     }
     let staff = actor.is_staff_side();
     let number = q.strip_prefix('#').unwrap_or(q);
-    if let Ok(no) = TicketNo::parse(number) {
-        if number.bytes().all(|c| c.is_ascii_digit()) {
-            let hits = match visible_ticket(env, actor, no) {
-                Ok(t) => vec![ticket_json(&t, staff)],
-                Err(Error::NotFound) => Vec::new(),
-                Err(e) => return Err(e),
-            };
-            return Ok(Response::json(
-                200,
-                &json!({"tickets": hits, "by_number": true}),
-            ));
-        }
+    if let Ok(no) = TicketNo::parse(number)
+        && number.bytes().all(|c| c.is_ascii_digit())
+    {
+        let hits = match visible_ticket(env, actor, no) {
+            Ok(t) => vec![ticket_json(&t, staff)],
+            Err(Error::NotFound) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        return Ok(Response::json(
+            200,
+            &json!({"tickets": hits, "by_number": true}),
+        ));
     }
     let scope = if staff {
         domain::search::Scope::All

@@ -270,15 +270,15 @@ impl Manifest {
         let mut warnings = Vec::new();
         let mut last_of: BTreeMap<String, usize> = BTreeMap::new();
         for (i, t) in http_triggers.iter().enumerate() {
-            if let TriggerRoute::Public(p) = &t.route {
-                if let Some(prev) = last_of.insert(p.canonical(), i) {
-                    warnings.push(format!(
-                        "duplicate route {:?}: component `{}` replaces `{}`",
-                        p.raw(),
-                        t.component,
-                        http_triggers[prev].component
-                    ));
-                }
+            if let TriggerRoute::Public(p) = &t.route
+                && let Some(prev) = last_of.insert(p.canonical(), i)
+            {
+                warnings.push(format!(
+                    "duplicate route {:?}: component `{}` replaces `{}`",
+                    p.raw(),
+                    t.component,
+                    http_triggers[prev].component
+                ));
             }
         }
         let http_triggers = http_triggers

@@ -178,10 +178,10 @@ impl BlockedNetworks {
     /// Teredo `2001::/32`, discard `100::/64`) are refused outright.
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
         if let IpAddr::V6(v6) = ip {
-            if let Some(v4) = embedded_ipv4(v6) {
-                if self.is_blocked(IpAddr::V4(v4)) {
-                    return true;
-                }
+            if let Some(v4) = embedded_ipv4(v6)
+                && self.is_blocked(IpAddr::V4(v4))
+            {
+                return true;
             }
             let s = v6.segments();
             let tunnel = (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
