@@ -6,7 +6,7 @@ use crate::Env;
 use crate::actor::{Actor, authenticate, require, visible_ticket};
 use crate::http::{MAX_JSON_BODY, Request, Response, segments};
 use crate::mail::{mail_branding, mail_participant};
-use crate::serve::{after_commit, audit, not_allowed, serve};
+use crate::serve::{after_commit, audit, serve};
 use crate::views::{delegate_json, participant_json, team_name};
 use domain::error::{Error, Result};
 use domain::events::Event;
@@ -104,7 +104,6 @@ pub(crate) fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
             after_commit(&mut resp.internal, "the audit entry", audited);
             Ok(resp)
         }
-        (_, [] | [_, "resend" | "revoke"]) => not_allowed(req, "GET, POST"),
         _ => Err(Error::NoRoute),
     }
 }
@@ -230,7 +229,6 @@ pub(crate) fn participants(
             after_commit(&mut resp.internal, "the audit entry", audited);
             Ok(resp)
         }
-        (_, [] | [_, "remove"]) => not_allowed(req, "GET, POST"),
         _ => Err(Error::NoRoute),
     }
 }

@@ -6,7 +6,7 @@ use crate::Env;
 use crate::actor::{ACT_AS_HEADER, Actor, authenticate, customer_kind, require, visible_ticket};
 use crate::http::{MAX_JSON_BODY, Request, Response, segments};
 use crate::mail::copy_participants;
-use crate::serve::{after_commit, attempt_step, audit, not_allowed, serve};
+use crate::serve::{after_commit, attempt_step, audit, serve};
 use crate::shares::{FORM_TAKEOVER, may_share};
 use crate::views::{message_json, team_name, ticket_json};
 use domain::error::{Error, Result};
@@ -47,7 +47,7 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
     let segs = segments(&req.path).ok_or(Error::NoRoute)?;
     if let ["tickets", no, "messages", seq, "promote"] = segs.as_slice() {
         if req.method != "POST" {
-            return not_allowed(req, "POST");
+            return Err(Error::NoRoute);
         }
         let actor = authenticate(env, req)?;
         let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
@@ -57,7 +57,7 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
         return Err(Error::NoRoute);
     };
     if req.method != "POST" {
-        return not_allowed(req, "POST");
+        return Err(Error::NoRoute);
     }
     let actor = authenticate(env, req)?;
     let name = actor.audit_name();

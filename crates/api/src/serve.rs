@@ -28,14 +28,6 @@ use serde::Deserialize;
 
 use serde_json::Value;
 
-/// The refusal of a request whose path is served with other methods.
-pub(crate) fn not_allowed(req: &Request, allow: &str) -> Result<Response> {
-    Err(Error::MethodNotAllowed {
-        method: req.method.clone(),
-        allow: allow.into(),
-    })
-}
-
 pub(crate) type Handler = fn(&mut Env, &Request, &str) -> Result<Response>;
 
 /// Common wrapper: a request id on every response, and `Idempotency-Key` on

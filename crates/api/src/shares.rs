@@ -18,7 +18,7 @@ use crate::pages::{
     message_page, neutral_share_page, not_allowed_page, thread_page, thread_page_before,
     verify_page,
 };
-use crate::serve::{after_commit, audit, not_allowed, serve};
+use crate::serve::{after_commit, audit, serve};
 use crate::views::{collaborator, masked, team_name};
 
 use domain::attachments::{self, Attachment, Upload};
@@ -122,11 +122,7 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         (req.method.as_str(), rest),
         ("GET" | "POST", []) | ("POST", [_, "cancel" | "extend" | "reshare"])
     ) {
-        return match rest {
-            [] => not_allowed(req, "GET, POST"),
-            [_, "cancel" | "extend" | "reshare"] => not_allowed(req, "POST"),
-            _ => Err(Error::NoRoute),
-        };
+        return Err(Error::NoRoute);
     }
     let actor = authenticate(env, req)?;
     let ws = actor.ws().clone();

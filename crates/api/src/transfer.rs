@@ -9,7 +9,7 @@
 use crate::Env;
 use crate::actor::{authenticate, require, ticket_queues};
 use crate::http::{MAX_JSON_BODY, Request, Response, segments};
-use crate::serve::{audit, not_allowed, serve};
+use crate::serve::{audit, serve};
 use crate::views::ticket_json;
 use crate::views::user_name;
 
@@ -101,7 +101,7 @@ pub(crate) fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Respon
         return Err(Error::NoRoute);
     }
     if req.method != "POST" {
-        return not_allowed(req, "POST");
+        return Err(Error::NoRoute);
     }
     let actor = authenticate(env, req)?;
     let no = TicketNo::parse(no)?;

@@ -6,7 +6,7 @@
 use crate::Env;
 use crate::actor::{authenticate, require};
 use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
-use crate::serve::{audit, not_allowed, serve};
+use crate::serve::{audit, serve};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::EndpointId;
@@ -73,14 +73,7 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             | ("POST", [_, "rotate" | "enable" | "delete"])
     );
     if !known {
-        return match rest {
-            [] => not_allowed(req, "GET, POST"),
-            ["deliveries"] => not_allowed(req, "GET"),
-            ["flush"] | ["deliveries", _, "redeliver"] | [_, "rotate" | "enable" | "delete"] => {
-                not_allowed(req, "POST")
-            }
-            _ => Err(Error::NoRoute),
-        };
+        return Err(Error::NoRoute);
     }
     let actor = authenticate(env, req)?;
     require(actor.is_admin_side(), "only admins manage webhooks")?;
