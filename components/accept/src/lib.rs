@@ -1,5 +1,5 @@
 //! `accept`: the pages behind invite links, `/i/<link>` (all logic in
-//! `api::handle_accept`): GET shows the invitation and changes
+//! `api::accept`): GET shows the invitation and changes
 //! nothing; POST accepts it.
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
@@ -7,5 +7,5 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    platform::serve_api(req, out, api::handle_accept).await
+    platform::serve_api(req, out, api::routes::ACCEPT).await
 }

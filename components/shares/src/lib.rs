@@ -1,4 +1,4 @@
-//! `shares`: external collaborators (all logic in `api::handle_shares`):
+//! `shares`: external collaborators (all logic in `api::shares`):
 //! the staff API under `/api/v1/tickets/<no>/shares` and the collaborator's
 //! page behind a share link, `/s/<link>`.
 
@@ -7,5 +7,5 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    platform::serve_api(req, out, api::handle_shares).await
+    platform::serve_api(req, out, api::routes::SHARES).await
 }

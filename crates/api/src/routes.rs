@@ -5,7 +5,8 @@
 //! Spin routes a request.
 //!
 //! Checked by this module's tests: `spin.toml` has exactly these triggers
-//! for these components, every documented endpoint reaches a component
+//! for these components, each component's adapter serves its own entry
+//! (`api::routes::TICKETS`...), every documented endpoint reaches a component
 //! whose handler serves it, every other method on it answers 405 with the
 //! documented methods in `Allow`, and ARCHITECTURE.md's line for each
 //! component names all its routes.
@@ -27,64 +28,80 @@ pub struct Component {
     pub routes: &'static [&'static str],
 }
 
-/// Every API component, its handler and its routes. (`pages`, the static
-/// pages under `/...`, is the only other component of `spin.toml`.)
+/// The `tickets` component.
+pub const TICKETS: Component = Component {
+    name: "tickets",
+    handler: crate::tickets::handle_tickets,
+    routes: &["/api/v1/..."],
+};
+
+/// The `replies` component.
+pub const REPLIES: Component = Component {
+    name: "replies",
+    handler: crate::replies::handle_replies,
+    routes: &[
+        "/api/v1/tickets/:no/replies",
+        "/api/v1/tickets/:no/messages/:seq/promote",
+    ],
+};
+
+/// The `invites` component.
+pub const INVITES: Component = Component {
+    name: "invites",
+    handler: crate::invites::handle_invites,
+    routes: &[
+        "/api/v1/tickets/:no/delegates/...",
+        "/api/v1/tickets/:no/participants/...",
+    ],
+};
+
+/// The `accept` component.
+pub const ACCEPT: Component = Component {
+    name: "accept",
+    handler: crate::accept::handle_accept,
+    routes: &["/i/:link", "/p/:link"],
+};
+
+/// The `transfer` component.
+pub const TRANSFER: Component = Component {
+    name: "transfer",
+    handler: crate::transfer::handle_transfer,
+    routes: &[
+        "/api/v1/tickets/:no/resolve",
+        "/api/v1/tickets/:no/reopen",
+        "/api/v1/tickets/:no/delete",
+        "/api/v1/tickets/:no/accept",
+        "/api/v1/tickets/:no/transfer",
+        "/api/v1/tickets/:no/return",
+        "/api/v1/tickets/:no/read",
+        "/api/v1/tickets/:no/unread",
+        "/api/v1/tickets/:no/purge",
+    ],
+};
+
+/// The `shares` component.
+pub const SHARES: Component = Component {
+    name: "shares",
+    handler: crate::shares::handle_shares,
+    routes: &["/api/v1/tickets/:no/shares/...", "/s/..."],
+};
+
+/// The `webhooks` component.
+pub const WEBHOOKS: Component = Component {
+    name: "webhooks",
+    handler: crate::webhooks::handle_webhooks,
+    routes: &[
+        "/api/v1/webhooks/...",
+        "/api/v1/quarantine/...",
+        "/hooks/...",
+    ],
+};
+
+/// Every API component, its handler and its routes. Each adapter serves
+/// its own entry (`platform::serve_api(req, out, api::routes::TICKETS)`), so
+/// a component links only its own handler.
 pub const COMPONENTS: &[Component] = &[
-    Component {
-        name: "tickets",
-        handler: crate::tickets::handle_tickets,
-        routes: &["/api/v1/..."],
-    },
-    Component {
-        name: "replies",
-        handler: crate::replies::handle_replies,
-        routes: &[
-            "/api/v1/tickets/:no/replies",
-            "/api/v1/tickets/:no/messages/:seq/promote",
-        ],
-    },
-    Component {
-        name: "invites",
-        handler: crate::invites::handle_invites,
-        routes: &[
-            "/api/v1/tickets/:no/delegates/...",
-            "/api/v1/tickets/:no/participants/...",
-        ],
-    },
-    Component {
-        name: "accept",
-        handler: crate::accept::handle_accept,
-        routes: &["/i/:link", "/p/:link"],
-    },
-    Component {
-        name: "transfer",
-        handler: crate::transfer::handle_transfer,
-        routes: &[
-            "/api/v1/tickets/:no/resolve",
-            "/api/v1/tickets/:no/reopen",
-            "/api/v1/tickets/:no/delete",
-            "/api/v1/tickets/:no/accept",
-            "/api/v1/tickets/:no/transfer",
-            "/api/v1/tickets/:no/return",
-            "/api/v1/tickets/:no/read",
-            "/api/v1/tickets/:no/unread",
-            "/api/v1/tickets/:no/purge",
-        ],
-    },
-    Component {
-        name: "shares",
-        handler: crate::shares::handle_shares,
-        routes: &["/api/v1/tickets/:no/shares/...", "/s/..."],
-    },
-    Component {
-        name: "webhooks",
-        handler: crate::webhooks::handle_webhooks,
-        routes: &[
-            "/api/v1/webhooks/...",
-            "/api/v1/quarantine/...",
-            "/hooks/...",
-        ],
-    },
+    TICKETS, REPLIES, INVITES, ACCEPT, TRANSFER, SHARES, WEBHOOKS,
 ];
 
 /// The components of `spin.toml` that are not API components.
@@ -231,6 +248,29 @@ mod tests {
                     "{other} {path}"
                 );
             }
+        }
+    }
+
+    /// Each API component's adapter serves its own entry of the table
+    /// (`api::routes::<NAME>`), so the handler the table names is the one
+    /// that runs.
+    #[test]
+    fn every_adapter_serves_its_own_entry() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for c in COMPONENTS {
+            let path = root.join("components").join(c.name).join("src/lib.rs");
+            let code = std::fs::read_to_string(&path).expect("the adapter's source");
+            let call = format!(
+                "platform::serve_api(req, out, api::routes::{})",
+                c.name.to_uppercase()
+            );
+            assert!(code.contains(&call), "{} must call {call}", path.display());
+            assert_eq!(
+                code.matches("serve_api(").count(),
+                1,
+                "{} serves one component",
+                path.display()
+            );
         }
     }
 

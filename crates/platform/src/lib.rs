@@ -139,8 +139,9 @@ fn run_api(
     (Some(kv), resp)
 }
 
-/// Serve one API request through the response outparam: the response is
-/// sent and closed first, then the work it carries for after it
+/// Serve one request of `component` (its entry in `api::routes`, the one
+/// table of components, handlers and routes) through the response
+/// outparam: the response is sent and closed first, then the work it carries for after it
 /// (`Response::after`) is done: the emails it stored are handed to the mail
 /// provider, the messages it posted indexed for search, its webhook
 /// deliveries attempted. So the answer's timing never depends on whether
@@ -148,9 +149,10 @@ fn run_api(
 pub async fn serve_api(
     req: spin_sdk::http::IncomingRequest,
     out: spin_sdk::http::ResponseOutparam,
-    handler: fn(&mut api::Env, &api::http::Request) -> api::http::Response,
+    component: api::routes::Component,
 ) {
     use futures::SinkExt;
+    let handler = component.handler;
     let path_and_query = req.path_with_query().unwrap_or_else(|| "/".into());
     let (path, query) = path_and_query
         .split_once('?')
