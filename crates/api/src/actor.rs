@@ -15,6 +15,20 @@ use domain::workspace::{self, Role, User};
 /// Header naming the user an API key acts as.
 pub const ACT_AS_HEADER: &str = "ticketshare-act-as";
 
+/// A call by `actor` on ticket `t` of workspace `w`, under request id
+/// `rid`: what an operation answering it for someone needs to know.
+#[derive(Clone, Copy)]
+pub(crate) struct OnTicket<'a> {
+    /// Who calls.
+    pub(crate) actor: &'a Actor,
+    /// The workspace.
+    pub(crate) w: &'a workspace::Workspace,
+    /// The ticket.
+    pub(crate) t: &'a Ticket,
+    /// The request's id.
+    pub(crate) rid: &'a str,
+}
+
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub enum Actor {

@@ -72,8 +72,7 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
     }
     let form = inbound::MailgunForm::parse(req.header("content-type").unwrap_or(""), &req.body)?;
     let token = inbound::verify_mailgun(
-        env.kv,
-        &ws,
+        &env.ctx(&ws, "", ""),
         &cfg,
         &env.seal_key(),
         &inbound::MailgunSignature {
@@ -82,7 +81,6 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
             signature: form.get("signature"),
         },
         &holder,
-        env.now,
     )?;
     // The token stays used once the delivery is done, or refused for good
     // (a malformed message); a failure gives it back, so the provider's
@@ -218,9 +216,11 @@ pub(crate) fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Re
                 &env.ctx(ws, &format!("email:{}", email.from), ""),
                 no,
                 "email",
-                &email.from,
-                name,
-                true,
+                domain::participants::NewParticipant {
+                    email: &email.from,
+                    name,
+                    can_reply: true,
+                },
                 r16,
             )?;
             let audited = domain::audit::record(
@@ -426,9 +426,11 @@ pub(crate) fn approve_post(env: &mut Env, actor: &Actor, h: &Held) -> Result<Res
                 &env.ctx(&ws, &actor.audit_name(), ""),
                 no,
                 &actor.audit_name(),
-                &h.from,
-                name,
-                true,
+                domain::participants::NewParticipant {
+                    email: &h.from,
+                    name,
+                    can_reply: true,
+                },
                 r16,
             ) {
                 Ok(p) => p,

@@ -3,7 +3,7 @@
 //! participants (`/api/v1/tickets/:no/participants/...`: add, list, remove).
 
 use crate::Env;
-use crate::actor::{Actor, authenticate, require, visible_ticket};
+use crate::actor::{OnTicket, authenticate, require, visible_ticket};
 use crate::http::{MAX_JSON_BODY, Request, Response, segments};
 use crate::mail::{mail_branding, mail_participant};
 use crate::serve::{after_commit, audit, serve};
@@ -11,7 +11,6 @@ use crate::views::{delegate_json, participant_json, team_name};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::{TicketNo, UserId};
-use domain::model::Ticket;
 use domain::workspace;
 use serde::Deserialize;
 use serde_json::json;
@@ -45,6 +44,12 @@ pub(crate) fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
     let ws = actor.ws().clone();
     let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
     let w = workspace::workspace(env.kv, &ws)?;
+    let on = OnTicket {
+        actor: &actor,
+        w: &w,
+        t: &t,
+        rid,
+    };
     // Staff side manage delegates; the ticket's own customer may when the
     // workspace allows customers to invite.
     let owner = actor.user().is_some_and(|u| u.id == t.customer);
@@ -67,7 +72,7 @@ pub(crate) fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
                 "customers may invite delegates only when the workspace allows it",
             )?;
             let body: NewDelegate = req.json(MAX_JSON_BODY)?;
-            send_invite(env, &actor, &w, &t, &body, rid, Event::DelegateInvited)
+            send_invite(env, on, &body, Event::DelegateInvited)
         }
         ("POST", [user, "resend"]) => {
             require(
@@ -83,7 +88,7 @@ pub(crate) fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
                 email: d.email,
                 can_reply: d.can_reply,
             };
-            send_invite(env, &actor, &w, &t, &again, rid, Event::DelegateResent)
+            send_invite(env, on, &again, Event::DelegateResent)
         }
         ("POST", [user, "revoke"]) => {
             require(
@@ -112,13 +117,11 @@ pub(crate) fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
 /// link, emailed; recorded as `event`.
 pub(crate) fn send_invite(
     env: &mut Env,
-    actor: &Actor,
-    w: &workspace::Workspace,
-    t: &Ticket,
+    on: OnTicket,
     invite: &NewDelegate,
-    rid: &str,
     event: Event,
 ) -> Result<Response> {
+    let OnTicket { actor, w, t, rid } = on;
     let NewDelegate { email, can_reply } = invite;
     let inviter = match actor.user() {
         Some(u) => u.name.clone(),
@@ -195,9 +198,11 @@ pub(crate) fn participants(
                 &env.ctx(&ws, &actor.audit_name(), rid),
                 t.no,
                 &who,
-                &body.email,
-                body.name.as_deref(),
-                body.can_reply,
+                domain::participants::NewParticipant {
+                    email: &body.email,
+                    name: body.name.as_deref(),
+                    can_reply: body.can_reply,
+                },
                 r16,
             )?;
             // The participant is added: that stands whatever fails after

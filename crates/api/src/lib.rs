@@ -119,7 +119,9 @@ impl<'a> Env<'a> {
         draft: domain::outbox::Draft,
     ) -> Result<u64> {
         let r = (self.random)();
-        Ok(domain::outbox::enqueue(self.kv, ws, self.now, to, draft, &self.seal_key(), r)?.n)
+        // Storing an email names no actor nor request id.
+        let ctx = self.ctx(ws, "", "");
+        Ok(domain::outbox::enqueue(&ctx, to, draft, &self.seal_key(), r)?.n)
     }
 
     pub(crate) fn random16(&mut self) -> [u8; 16] {

@@ -422,25 +422,47 @@ pub(crate) fn thread_page(
     notice: &str,
     status: u16,
 ) -> Result<Response> {
-    thread_page_before(env, link, ws, share, (notice, status), None, None)
+    let asked = PageRequest {
+        notice,
+        status,
+        before: None,
+        ticket: None,
+    };
+    thread_page_before(env, link, ws, share, asked)
 }
 
 /// Messages a share page shows at once (newest; earlier ones a link away),
 /// so a long thread costs the same as a short one.
 pub(crate) const PAGE_MESSAGES: usize = 20;
 
-/// [`thread_page`] showing the messages before `before` (a message number);
-/// `ticket` is the share's ticket when the caller has just read it; the
-/// page shows `notice` and answers with its status.
+/// What a share's thread page is asked for (see [`thread_page_before`]).
+pub(crate) struct PageRequest<'a> {
+    /// Shown above the thread (nothing when empty).
+    pub(crate) notice: &'a str,
+    /// The answer's status (a notice below 300, an alert otherwise).
+    pub(crate) status: u16,
+    /// Show the messages before this message number (the newest when `None`).
+    pub(crate) before: Option<u64>,
+    /// The share's ticket, when the caller has just read it.
+    pub(crate) ticket: Option<Ticket>,
+}
+
+/// [`thread_page`] showing the messages before `asked.before` (a message
+/// number); `asked.ticket` is the share's ticket when the caller has just
+/// read it; the page shows `asked.notice` and answers with its status.
 pub(crate) fn thread_page_before(
     env: &mut Env,
     link: &str,
     ws: &WorkspaceId,
     share: &Share,
-    (notice, status): (&str, u16),
-    before: Option<u64>,
-    ticket: Option<Ticket>,
+    asked: PageRequest,
 ) -> Result<Response> {
+    let PageRequest {
+        notice,
+        status,
+        before,
+        ticket,
+    } = asked;
     let w = workspace::workspace(env.kv, ws)?;
     let t = match ticket {
         Some(t) => t,

@@ -11,12 +11,12 @@
 //!   Expired, cancelled, locked and unknown links answer one neutral page.
 
 use crate::Env;
-use crate::actor::{Actor, authenticate, require, visible_ticket};
+use crate::actor::{Actor, OnTicket, authenticate, require, visible_ticket};
 use crate::http::{MAX_JSON_BODY, Request, Response, form_field, segments};
 use crate::mail::mail_branding;
 use crate::pages::{
-    message_page, neutral_share_page, not_allowed_page, thread_page, thread_page_before,
-    verify_page,
+    PageRequest, message_page, neutral_share_page, not_allowed_page, thread_page,
+    thread_page_before, verify_page,
 };
 use crate::serve::{after_commit, audit, serve};
 use crate::views::{collaborator, masked, team_name};
@@ -31,7 +31,7 @@ use domain::ids::{AttachmentId, MessageSeq, ShareId, TicketNo, WorkspaceId};
 
 use domain::keys;
 
-use domain::model::{AuthorKind, Message, Reader, Ticket, Visibility};
+use domain::model::{AuthorKind, Message, Reader, Visibility};
 
 use domain::record::{Claim, read};
 
@@ -136,6 +136,12 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         "sharing a ticket outside the team needs the external share permission",
     )?;
     let w = workspace::workspace(env.kv, &ws)?;
+    let on = OnTicket {
+        actor: &actor,
+        w: &w,
+        t: &t,
+        rid,
+    };
     match (req.method.as_str(), rest) {
         ("GET", []) => {
             let list = shares::list(env.kv, &ws, t.no)?;
@@ -152,7 +158,7 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
         }
         ("POST", []) => {
             let input: NewShare = req.json(MAX_JSON_BODY)?;
-            send_share(env, &actor, &w, &t, &input, rid, Event::ShareCreated)
+            send_share(env, on, &input, Event::ShareCreated)
         }
         ("POST", [id, action]) => {
             let id = ShareId::parse(id)?;
@@ -177,7 +183,7 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
                         include_details: s.include_details,
                         can_reply: s.can_reply,
                     };
-                    return send_share(env, &actor, &w, &t, &input, rid, Event::ShareReshared);
+                    return send_share(env, on, &input, Event::ShareReshared);
                 }
             };
             let mut resp = Response::json(200, &json!({"share": share_json(&s, env.now)}));
@@ -204,13 +210,11 @@ pub(crate) fn note_expiry(env: &Env, ws: &WorkspaceId, s: &Share) -> Result<()> 
 /// collaborator holds one live link per ticket.
 pub(crate) fn send_share(
     env: &mut Env,
-    actor: &Actor,
-    w: &Workspace,
-    t: &Ticket,
+    on: OnTicket,
     input: &NewShare,
-    rid: &str,
     event: Event,
 ) -> Result<Response> {
+    let OnTicket { actor, w, t, rid } = on;
     let by = sharer(actor, w);
     let (r32, r16) = ((env.random)(), env.random16());
     let name = actor.audit_name();
@@ -220,9 +224,11 @@ pub(crate) fn send_share(
         t.no,
         &by,
         input,
-        w.settings.share_lifetime(),
-        r32,
-        r16,
+        shares::NewLink {
+            lifetime: w.settings.share_lifetime(),
+            random_token: r32,
+            random_id: r16,
+        },
     )?;
     let replaced = shares::cancel_older(env.kv, &w.id, &share, env.now)?;
     let url = format!("{}/s/{link}", env.public_origin.trim_end_matches('/'));
@@ -406,8 +412,13 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
                 let before = req
                     .query_param("before")
                     .and_then(|b| b.parse::<u64>().ok());
-                let mut r =
-                    thread_page_before(env, link, &ws, &s, ("", 200), before, Some(ticket))?;
+                let asked = PageRequest {
+                    notice: "",
+                    status: 200,
+                    before,
+                    ticket: Some(ticket),
+                };
+                let mut r = thread_page_before(env, link, &ws, &s, asked)?;
                 // The cookie follows the share's current lifetime (Extend).
                 if let Some(c) = crate::actor::cookie(req, &cookie_name(&s.id)) {
                     r.headers.push((

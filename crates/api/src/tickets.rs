@@ -812,11 +812,13 @@ pub(crate) fn create_ticket(
         attempt_step(actor, req, "ticket").zip(attempt_step(actor, req, "first-message"));
     let (mut t, first, settled) = thread::create_ticket_reserved(
         &env.ctx(ws, &actor.audit_name(), rid),
-        &body.subject,
-        &customer,
-        &queue,
-        &author,
-        &body.body,
+        thread::NewTicket {
+            subject: &body.subject,
+            customer: &customer,
+            queue: &queue,
+            author: &author,
+            body: &body.body,
+        },
         reserved
             .map(|(ticket, first_message)| thread::Reserved {
                 ticket,
@@ -996,8 +998,14 @@ pub(super) fn inbox(env: &mut Env, actor: &crate::actor::Actor, req: &Request) -
         .map(|c| domain::inbox::Cursor::decode(&c))
         .transpose()?;
     let limit = crate::http::limit(req)?;
-    let (tickets, next) =
-        domain::inbox::page(env.kv, &ws, lists, order, cursor.as_ref(), limit, env.now)?;
+    let name = actor.audit_name();
+    let (tickets, next) = domain::inbox::page(
+        &env.ctx(&ws, &name, ""),
+        lists,
+        order,
+        cursor.as_ref(),
+        limit,
+    )?;
     let mut rows = Vec::new();
     for t in &tickets {
         let mut v = ticket_json(t, true);

@@ -153,11 +153,10 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
             match *action {
                 "rotate" => {
                     let r = (env.random)();
+                    let name = actor.audit_name();
                     let secret = webhooks::rotate(
-                        env.kv,
-                        &ws,
+                        &env.ctx(&ws, &name, rid),
                         &id,
-                        env.now,
                         r,
                         (env.random)(),
                         &env.seal_key(),

@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, WorkspaceId, encode_random};
 use crate::keys;
@@ -142,14 +143,13 @@ pub struct MailgunSignature<'a> {
 /// retry (the same signature) is taken; one that died is taken over after
 /// [`DELIVERY_TAKEOVER`].
 pub fn verify_mailgun(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     cfg: &Config,
     key: &SealKey,
     signed: &MailgunSignature,
     holder: &str,
-    now: Millis,
 ) -> Result<Lease> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let MailgunSignature {
         timestamp,
         token: tok,
@@ -885,8 +885,7 @@ mod tests {
         let now = 1_800_000_000_000;
         let ts = "1800000000";
         let first = verify_mailgun(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, now),
             &cfg,
             &key,
             &MailgunSignature {
@@ -895,14 +894,12 @@ mod tests {
                 signature: &sign(ts, "tok1"),
             },
             "a",
-            now,
         );
         crate::record::finish(&kv, first.unwrap()).unwrap();
         assert!(
             matches!(
                 verify_mailgun(
-                    &kv,
-                    &ws,
+                    &crate::ctx::test_ctx!(&kv, &ws, now),
                     &cfg,
                     &key,
                     &MailgunSignature {
@@ -910,8 +907,7 @@ mod tests {
                         token: "tok1",
                         signature: &sign(ts, "tok1")
                     },
-                    "b",
-                    now
+                    "b"
                 ),
                 Err(Error::Conflict(_))
             ),
@@ -919,8 +915,7 @@ mod tests {
         );
         assert!(matches!(
             verify_mailgun(
-                &kv,
-                &ws,
+                &crate::ctx::test_ctx!(&kv, &ws, now),
                 &cfg,
                 &key,
                 &MailgunSignature {
@@ -928,8 +923,7 @@ mod tests {
                     token: "tok2",
                     signature: &sign(ts, "other")
                 },
-                "c",
-                now
+                "c"
             ),
             Err(Error::Unauthenticated)
         ));
@@ -937,8 +931,7 @@ mod tests {
         for (ts, tok) in [("1799999600", "tok3"), ("1800000400", "tok4")] {
             assert!(matches!(
                 verify_mailgun(
-                    &kv,
-                    &ws,
+                    &crate::ctx::test_ctx!(&kv, &ws, now),
                     &cfg,
                     &key,
                     &MailgunSignature {
@@ -946,8 +939,7 @@ mod tests {
                         token: tok,
                         signature: &sign(ts, tok)
                     },
-                    "d",
-                    now
+                    "d"
                 ),
                 Err(Error::BadRequest { .. })
             ));
@@ -955,8 +947,7 @@ mod tests {
         // A token whose delivery failed is given back: the retry takes it;
         // one held by a delivery that died is taken over after a while.
         let failed = verify_mailgun(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, now),
             &cfg,
             &key,
             &MailgunSignature {
@@ -965,12 +956,10 @@ mod tests {
                 signature: &sign(ts, "tok5"),
             },
             "e",
-            now,
         );
         crate::record::release(&kv, failed.unwrap());
         let died = verify_mailgun(
-            &kv,
-            &ws,
+            &crate::ctx::test_ctx!(&kv, &ws, now),
             &cfg,
             &key,
             &MailgunSignature {
@@ -979,13 +968,11 @@ mod tests {
                 signature: &sign(ts, "tok5"),
             },
             "f",
-            now,
         );
         assert!(died.is_ok());
         assert!(matches!(
             verify_mailgun(
-                &kv,
-                &ws,
+                &crate::ctx::test_ctx!(&kv, &ws, now + 1),
                 &cfg,
                 &key,
                 &MailgunSignature {
@@ -993,16 +980,14 @@ mod tests {
                     token: "tok5",
                     signature: &sign(ts, "tok5")
                 },
-                "g",
-                now + 1
+                "g"
             ),
             Err(Error::Conflict(_))
         ));
         let later = now + DELIVERY_TAKEOVER;
         assert!(
             verify_mailgun(
-                &kv,
-                &ws,
+                &crate::ctx::test_ctx!(&kv, &ws, later),
                 &cfg,
                 &key,
                 &MailgunSignature {
@@ -1010,8 +995,7 @@ mod tests {
                     token: "tok5",
                     signature: &sign(ts, "tok5")
                 },
-                "g",
-                later
+                "g"
             )
             .is_ok()
         );

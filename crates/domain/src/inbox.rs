@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, UserId, WorkspaceId};
 use crate::keys;
@@ -228,14 +229,13 @@ fn advance_hint(kv: &dyn Kv, ws: &WorkspaceId, list: &str, to: u64) -> Result<()
 /// view. Reads a bounded number of entries whatever the lists' lengths;
 /// a page may come back short with a cursor.
 pub fn page(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     lists: &[String],
     order: Order,
     cursor: Option<&Cursor>,
     limit: usize,
-    now: Millis,
 ) -> Result<(Vec<Ticket>, Option<Cursor>)> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let limit = limit.clamp(1, 100);
     // Next position to read per list, and how far each may go.
     let mut next: Vec<(String, u64, u64)> = Vec::new();

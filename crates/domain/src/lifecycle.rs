@@ -181,9 +181,11 @@ mod tests {
             &crate::ctx::test_ctx!(&kv, &ws, 0),
             t.no,
             "Ada",
-            "g@guest.test",
-            None,
-            true,
+            participants::NewParticipant {
+                email: "g@guest.test",
+                name: None,
+                can_reply: true,
+            },
             [8; 16],
         )
         .unwrap();

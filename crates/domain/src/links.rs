@@ -254,9 +254,11 @@ mod tests {
                             &crate::ctx::test_ctx!(&kv, &ws, 1),
                             no,
                             "staff",
-                            "g@y.com",
-                            None,
-                            true,
+                            crate::participants::NewParticipant {
+                                email: "g@y.com",
+                                name: None,
+                                can_reply: true,
+                            },
                             [2; 16],
                         );
                         kv.arm(false);
@@ -268,9 +270,11 @@ mod tests {
                                 &crate::ctx::test_ctx!(&kv, &ws, 2),
                                 no,
                                 "staff",
-                                "g@y.com",
-                                None,
-                                true,
+                                crate::participants::NewParticipant {
+                                    email: "g@y.com",
+                                    name: None,
+                                    can_reply: true,
+                                },
                                 [3; 16],
                             )
                             .unwrap_or_else(|e| panic!("{case}: adding again failed: {e}")),

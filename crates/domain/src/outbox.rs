@@ -13,6 +13,7 @@
 use maud::{DOCTYPE, html};
 use serde::{Deserialize, Serialize};
 
+use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::header::header_text;
 use crate::ids::WorkspaceId;
@@ -194,19 +195,19 @@ pub struct Draft {
     pub message_id: Option<String>,
 }
 
-/// Store an email for one recipient, its body sealed with `key` (`random`:
+/// Store an email for one recipient (in `ctx`'s store and workspace, at
+/// its time), its body sealed with `key` (`random`:
 /// fresh bytes for the nonce). Returns the stored record (body sealed). The
 /// header fields (recipient, subject, Reply-To, Message-ID) are stored
 /// through [`header_text`], so no line break reaches a header.
 pub fn enqueue(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    now: Millis,
+    ctx: &Ctx,
     to: &str,
     draft: Draft,
     key: &SealKey,
     random: [u8; 32],
 ) -> Result<Email> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let body = serde_json::to_vec(&Body {
         html: draft.html,
         text: draft.text,
@@ -475,7 +476,14 @@ mod tests {
         let mut draft = login_link(&b, "Ann", "https://app.example/login#acme.T");
         draft.reply_to = Some("r@x.test\nBcc: y@x.test".into());
         draft.message_id = Some("id@x.test\u{2028}X: y".into());
-        let e = enqueue(&kv, &ws, 1, "a@x.com\r\nCc: z@x.test", draft, &key, [1; 32]).unwrap();
+        let e = enqueue(
+            &crate::ctx::test_ctx!(&kv, &ws, 1),
+            "a@x.com\r\nCc: z@x.test",
+            draft,
+            &key,
+            [1; 32],
+        )
+        .unwrap();
         let v = postmark_body(&e, "Support <s@x.test>\r\nBcc: w@x.test");
         for h in ["From", "To", "Subject", "ReplyTo"] {
             let s = v[h].as_str().unwrap();
@@ -498,9 +506,7 @@ mod tests {
         };
         for to in ["a@x.com", "b@x.com", "c@x.com"] {
             enqueue(
-                &kv,
-                &ws,
-                1,
+                &crate::ctx::test_ctx!(&kv, &ws, 1),
                 to,
                 login_link(&b, "Ann", "https://app.example/login#acme.SECRETTOKEN"),
                 &key,
@@ -552,7 +558,7 @@ mod tests {
         let b = Branding::default();
         for _ in 0..3 {
             let draft = login_link(&b, "Ann", "https://app.example/login#acme.T");
-            if enqueue(kv, ws, 1, to, draft, key, [7; 32]).is_ok() {
+            if enqueue(&crate::ctx::test_ctx!(kv, ws, 1), to, draft, key, [7; 32]).is_ok() {
                 return;
             }
         }

@@ -38,6 +38,18 @@ pub fn by_email(
         .find(|p| p.email == e && !p.removed))
 }
 
+/// Who [`add`] adds: their email, the name to show, and whether they may
+/// reply.
+#[derive(Debug, Clone, Copy)]
+pub struct NewParticipant<'a> {
+    /// Their email (any address; normalised).
+    pub email: &'a str,
+    /// The name to show, if given.
+    pub name: Option<&'a str>,
+    /// They may reply (not only read).
+    pub can_reply: bool,
+}
+
 /// Add a participant (any email; a customer account is linked when one
 /// exists). Adding an active participant again is a conflict.
 ///
@@ -52,11 +64,14 @@ pub fn add(
     ctx: &Ctx,
     no: TicketNo,
     added_by: &str,
-    email: &str,
-    name: Option<&str>,
-    can_reply: bool,
+    new: NewParticipant,
     random: [u8; 16],
 ) -> Result<Participant> {
+    let NewParticipant {
+        email,
+        name,
+        can_reply,
+    } = new;
     let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     crate::thread::ticket(kv, ws, no)?;
     let email = workspace::normalise_email(email)?;
@@ -267,9 +282,11 @@ pub(crate) mod tests {
             &crate::ctx::test_ctx!(&kv, &ws, 1),
             no,
             "staff",
-            "g@y.com",
-            None,
-            true,
+            NewParticipant {
+                email: "g@y.com",
+                name: None,
+                can_reply: true,
+            },
             [2; 16],
         )
         .unwrap();
@@ -316,9 +333,11 @@ pub(crate) mod tests {
             &crate::ctx::test_ctx!(&kv, &ws, 1),
             t.no,
             "staff",
-            "Guest@Y.com",
-            None,
-            true,
+            NewParticipant {
+                email: "Guest@Y.com",
+                name: None,
+                can_reply: true,
+            },
             [2; 16],
         )
         .unwrap();
@@ -331,9 +350,11 @@ pub(crate) mod tests {
                 &crate::ctx::test_ctx!(&kv, &ws, 1),
                 t.no,
                 "staff",
-                "guest@y.com",
-                None,
-                true,
+                NewParticipant {
+                    email: "guest@y.com",
+                    name: None,
+                    can_reply: true
+                },
                 [3; 16]
             )
             .unwrap_err()
@@ -354,9 +375,11 @@ pub(crate) mod tests {
                 &crate::ctx::test_ctx!(&kv, &ws, 3),
                 t.no,
                 "staff",
-                "guest@y.com",
-                None,
-                true,
+                NewParticipant {
+                    email: "guest@y.com",
+                    name: None,
+                    can_reply: true
+                },
                 [6; 16]
             )
             .is_ok(),

@@ -226,6 +226,18 @@ pub struct Sharer {
     pub name: String,
 }
 
+/// The personal link a new share is issued with: how long it works and
+/// fresh random bytes for its token and the share's id.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLink {
+    /// How long the link works (from the workspace settings).
+    pub lifetime: Millis,
+    /// Fresh bytes for the link's token.
+    pub random_token: [u8; 32],
+    /// Fresh bytes for the share's id.
+    pub random_id: [u8; 16],
+}
+
 /// Share a ticket: stores the share and returns it with the personal link
 /// credential (`<ws>.<token>`, shown once). `lifetime` comes from the
 /// workspace settings. An address that verified before is trusted at once.
@@ -234,10 +246,13 @@ pub fn create(
     no: TicketNo,
     by: &Sharer,
     input: &NewShare,
-    lifetime: Millis,
-    random_token: [u8; 32],
-    random_id: [u8; 16],
+    link: NewLink,
 ) -> Result<(Share, String)> {
+    let NewLink {
+        lifetime,
+        random_token,
+        random_id,
+    } = link;
     let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     crate::thread::ticket(kv, ws, no)?;
     let email = workspace::normalise_email(&input.email)?;
@@ -815,9 +830,11 @@ mod tests {
             no,
             &by,
             &input,
-            72 * HOUR,
-            [r; 32],
-            [r; 16],
+            NewLink {
+                lifetime: 72 * HOUR,
+                random_token: [r; 32],
+                random_id: [r; 16],
+            },
         )
         .unwrap()
     }
@@ -1119,9 +1136,11 @@ mod tests {
                     no,
                     &by,
                     &input,
-                    HOUR,
-                    [1; 32],
-                    [1; 16]
+                    NewLink {
+                        lifetime: HOUR,
+                        random_token: [1; 32],
+                        random_id: [1; 16]
+                    }
                 ),
                 Err(Error::BadRequest { .. })
             ));
@@ -1140,9 +1159,11 @@ mod tests {
                 TicketNo(99),
                 &by,
                 &input,
-                HOUR,
-                [1; 32],
-                [1; 16]
+                NewLink {
+                    lifetime: HOUR,
+                    random_token: [1; 32],
+                    random_id: [1; 16]
+                }
             )
             .unwrap_err(),
             Error::NotFound

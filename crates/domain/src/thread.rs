@@ -148,7 +148,33 @@ pub fn create_ticket(
     author: &Author,
     body: &str,
 ) -> Result<(Ticket, Message, Result<()>)> {
-    create_ticket_reserved(ctx, subject, customer, queue, author, body, None)
+    create_ticket_reserved(
+        ctx,
+        NewTicket {
+            subject,
+            customer,
+            queue,
+            author,
+            body,
+        },
+        None,
+    )
+}
+
+/// What [`create_ticket_reserved`] opens: the ticket's subject, customer
+/// and queue, and its first message (public, by `author`).
+#[derive(Debug, Clone, Copy)]
+pub struct NewTicket<'a> {
+    /// The subject.
+    pub subject: &'a str,
+    /// The customer the ticket is for.
+    pub customer: &'a crate::workspace::User,
+    /// The queue it starts in.
+    pub queue: &'a str,
+    /// Who writes the first message.
+    pub author: &'a Author,
+    /// The first message's body.
+    pub body: &'a str,
 }
 
 /// Store keys where an idempotent ticket creation keeps the numbers it
@@ -166,13 +192,16 @@ pub struct Reserved {
 /// opened, or completes it, and never opens a second one.
 pub fn create_ticket_reserved(
     ctx: &Ctx,
-    subject: &str,
-    customer: &crate::workspace::User,
-    queue: &str,
-    author: &Author,
-    body: &str,
+    new: NewTicket,
     reserved: Option<&Reserved>,
 ) -> Result<(Ticket, Message, Result<()>)> {
+    let NewTicket {
+        subject,
+        customer,
+        queue,
+        author,
+        body,
+    } = new;
     let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let subject = check_subject(subject)?;
     let html = checked_html(body)?;

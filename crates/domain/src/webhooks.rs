@@ -329,14 +329,13 @@ pub fn create(
 /// Rotate an endpoint's secret: the new one signs from now; the old one
 /// also signs for [`ROTATION_OVERLAP`]. Returns the new secret (shown once).
 pub fn rotate(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     id: &EndpointId,
-    now: Millis,
     random: [u8; 32],
     seal_random: [u8; 32],
     key: &SealKey,
 ) -> Result<String> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let secret = new_secret(random);
     let sealed = crate::seal::seal(key, seal_random, secret.as_bytes());
     change(kv, ws, |list| {
@@ -582,15 +581,7 @@ pub fn due(kv: &dyn Kv, ws: &WorkspaceId, now: Millis) -> Result<Vec<u64>> {
                     && d.last_at.is_some_and(|t| now - t >= HOUR)
                 {
                     // Its last attempt never reported back.
-                    finish(
-                        kv,
-                        ws,
-                        n,
-                        now,
-                        DeliveryState::Failed,
-                        None,
-                        Some("no answer to the last attempt".into()),
-                    )?;
+                    fail(kv, ws, n, now, "no answer to the last attempt".into())?;
                     if !blocked {
                         done_through = n;
                     }
@@ -671,14 +662,14 @@ pub fn prepare(
         Some(e) => check_url(&e.url, allow_private).err().map(|e| e.message()),
     };
     if let Some(why) = refusal {
-        finish(kv, ws, n, now, DeliveryState::Failed, None, Some(why))?;
+        fail(kv, ws, n, now, why)?;
         return Ok(None);
     }
     let ep = ep.ok_or(Error::NotFound)?;
     let ev: StoredEvent = read(kv, &keys::webhook_event(ws, d.event))?.ok_or(Error::NotFound)?;
     let secrets = ep.signing_secrets(key, now);
     if secrets.is_empty() {
-        finish(kv, ws, n, now, DeliveryState::Failed, None, Some("no readable signing secret (the deployment secret changed): rotate the endpoint's secret".into()))?;
+        fail(kv, ws, n, now, "no readable signing secret (the deployment secret changed): rotate the endpoint's secret".into())?;
         return Ok(None);
     }
     // The attempt is counted (and the next one scheduled) before it is
@@ -718,20 +709,14 @@ pub fn prepare(
     }))
 }
 
-fn finish(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    n: u64,
-    now: Millis,
-    state: DeliveryState,
-    status: Option<u16>,
-    error: Option<String>,
-) -> Result<Delivery> {
+/// Fail delivery `n` for good, `why` as its last error (no status: no
+/// receiver answered), no further attempt scheduled.
+fn fail(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis, why: String) -> Result<Delivery> {
     update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
-        d.state = state;
+        d.state = DeliveryState::Failed;
         d.next_at = None;
-        d.last_status = status;
-        d.last_error = error.clone();
+        d.last_status = None;
+        d.last_error = Some(why.clone());
         d.last_at = Some(now);
         Ok(())
     })
@@ -1220,7 +1205,14 @@ mod tests {
             false,
         )
         .unwrap();
-        let new = rotate(&kv, &ws, &ep.id, 1_000, [2; 32], [9; 32], &key).unwrap();
+        let new = rotate(
+            &ctx(&kv, &ws, 1_000, &Effects::default()),
+            &ep.id,
+            [2; 32],
+            [9; 32],
+            &key,
+        )
+        .unwrap();
         // No secret sits in the store in any encoding (the seal's nonce is
         // stored in clear, so it must never be the secret's bytes).
         for secret in [&old, &new] {

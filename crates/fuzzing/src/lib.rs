@@ -334,8 +334,14 @@ pub fn signatures(data: &[u8]) {
     let key = domain::seal::SealKey::derive(ADMIN_TOKEN);
     assert!(
         domain::inbound::verify_mailgun(
-            kv,
-            &ws,
+            &domain::ctx::Ctx {
+                kv,
+                ws: &ws,
+                now: NOW,
+                actor: "fuzz",
+                request_id: "fuzz",
+                after: &domain::after::Effects::default(),
+            },
             &cfg,
             &key,
             &domain::inbound::MailgunSignature {
@@ -343,8 +349,7 @@ pub fn signatures(data: &[u8]) {
                 token: tok,
                 signature: sig
             },
-            "fuzz",
-            NOW
+            "fuzz"
         )
         .is_err(),
         "mailgun is not configured in the world, so nothing verifies"

@@ -117,9 +117,11 @@ impl World {
             TicketNo(1),
             &sharer,
             &input,
-            30 * domain::time::HOUR,
-            [7; 32],
-            [7; 16],
+            domain::shares::NewLink {
+                lifetime: 30 * domain::time::HOUR,
+                random_token: [7; 32],
+                random_id: [7; 16],
+            },
         )
         .unwrap();
         let code = domain::shares::issue_code(&w.kv, &w.ws(), &share, NOW, [8; 32]).unwrap();

@@ -5,7 +5,7 @@
 //! HTML raw.
 use super::prelude::*;
 use crate::accept::accept;
-use crate::pages::{thread_page, thread_page_before, verify_page};
+use crate::pages::{PageRequest, thread_page, thread_page_before, verify_page};
 use domain::after::Effects;
 use domain::attachments::{self, Upload};
 use domain::ctx::Ctx;
@@ -102,9 +102,11 @@ fn world(kv: &MemKv, v: &dyn Fn(&str) -> String) -> Links {
         &at(NOW),
         t.no,
         "staff",
-        "pat@z.test",
-        Some("Pat"),
-        true,
+        domain::participants::NewParticipant {
+            email: "pat@z.test",
+            name: Some("Pat"),
+            can_reply: true,
+        },
         [4; 16],
     )
     .unwrap();
@@ -136,8 +138,18 @@ fn world(kv: &MemKv, v: &dyn Fn(&str) -> String) -> Links {
         include_details: true,
         can_reply: true,
     };
-    let (share, share_link) =
-        shares::create(&at(NOW), t.no, &sharer, &input, 24 * HOUR, [6; 32], [7; 16]).unwrap();
+    let (share, share_link) = shares::create(
+        &at(NOW),
+        t.no,
+        &sharer,
+        &input,
+        domain::shares::NewLink {
+            lifetime: 24 * HOUR,
+            random_token: [6; 32],
+            random_id: [7; 16],
+        },
+    )
+    .unwrap();
     let upload = Upload {
         name: "note.txt".into(),
         bytes: b"hello".to_vec(),
@@ -269,7 +281,19 @@ fn pages(v: &dyn Fn(&str) -> String) -> Vec<(&'static str, Response)> {
         ),
         (
             "share thread before",
-            thread_page_before(&mut env, link, ws, &l.share, ("", 200), Some(3), None).unwrap(),
+            thread_page_before(
+                &mut env,
+                link,
+                ws,
+                &l.share,
+                PageRequest {
+                    notice: "",
+                    status: 200,
+                    before: Some(3),
+                    ticket: None,
+                },
+            )
+            .unwrap(),
         ),
         (
             "participant",

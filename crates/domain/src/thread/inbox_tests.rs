@@ -16,13 +16,14 @@ use crate::time::Millis;
 fn a_ticket_is_in_exactly_one_list_and_pages_skip_dead_entries() {
     let kv = MemKv::new();
     let ws = WorkspaceId::parse("acme").unwrap();
+    let at_hour = crate::ctx::test_ctx!(&kv, &ws, HOUR);
     let nos: Vec<TicketNo> = (0..6)
         .map(|i| fixture::ticket(&kv, &ws, &format!("c{i}@x.test"), "T").no)
         .collect();
     let pending = vec!["pending/general".to_string()];
-    let (p, c) = page(&kv, &ws, &pending, Order::OldestFirst, None, 4, HOUR).unwrap();
+    let (p, c) = page(&at_hour, &pending, Order::OldestFirst, None, 4).unwrap();
     assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), nos[..4]);
-    let (p2, c2) = page(&kv, &ws, &pending, Order::OldestFirst, c.as_ref(), 4, HOUR).unwrap();
+    let (p2, c2) = page(&at_hour, &pending, Order::OldestFirst, c.as_ref(), 4).unwrap();
     assert_eq!(p2.iter().map(|t| t.no).collect::<Vec<_>>(), nos[4..]);
     assert!(c2.is_none());
     assert_eq!(count(&kv, &ws, "pending/general").unwrap(), 6);
@@ -36,12 +37,12 @@ fn a_ticket_is_in_exactly_one_list_and_pages_skip_dead_entries() {
         .unwrap();
     }
     let working = vec![format!("working/{u}")];
-    let (w, _) = page(&kv, &ws, &working, Order::NewestFirst, None, 10, HOUR).unwrap();
+    let (w, _) = page(&at_hour, &working, Order::NewestFirst, None, 10).unwrap();
     assert_eq!(
         w.iter().map(|t| t.no).collect::<Vec<_>>(),
         vec![nos[1], nos[0]]
     );
-    let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HOUR).unwrap();
+    let (p, _) = page(&at_hour, &pending, Order::OldestFirst, None, 10).unwrap();
     assert_eq!(p.len(), 4);
     assert_eq!(p[0].no, nos[2]);
     assert_eq!(count(&kv, &ws, "pending/general").unwrap(), 4);
@@ -61,17 +62,15 @@ fn a_ticket_is_in_exactly_one_list_and_pages_skip_dead_entries() {
     .unwrap();
     assert!(t.slot.is_none());
     let (r, _) = page(
-        &kv,
-        &ws,
+        &at_hour,
         &["resolved/general".into()],
         Order::NewestFirst,
         None,
         10,
-        HOUR,
     )
     .unwrap();
     assert_eq!(r.len(), 1);
-    let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HOUR).unwrap();
+    let (p, _) = page(&at_hour, &pending, Order::OldestFirst, None, 10).unwrap();
     assert_eq!(p.len(), 3);
     // Every ticket is in the list its state says, and in no other.
     let lists = [
@@ -88,7 +87,7 @@ fn a_ticket_is_in_exactly_one_list_and_pages_skip_dead_entries() {
             } else {
                 Order::NewestFirst
             };
-            let (p, _) = page(&kv, &ws, &[l.clone()], order, None, 100, HOUR).unwrap();
+            let (p, _) = page(&at_hour, &[l.clone()], order, None, 100).unwrap();
             found += p.iter().filter(|x| x.no == *no).count();
         }
         assert_eq!(found, usize::from(!t.deleted), "ticket {no}");
@@ -108,7 +107,14 @@ fn the_start_hint_never_skips_an_entry_that_may_still_be_moving() {
         Ok(())
     })
     .unwrap();
-    let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, 1_000).unwrap();
+    let (p, _) = page(
+        &crate::ctx::test_ctx!(&kv, &ws, 1_000),
+        &pending,
+        Order::OldestFirst,
+        None,
+        10,
+    )
+    .unwrap();
     assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), vec![b.no]);
     assert_eq!(
         start_hint(&kv, &ws, "pending/general").unwrap(),
@@ -116,7 +122,14 @@ fn the_start_hint_never_skips_an_entry_that_may_still_be_moving() {
         "a dead entry of age 0 is not skipped yet"
     );
     // Entry 1 was written at 0 (a's creation): after the grace it is.
-    let (_, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HINT_GRACE).unwrap();
+    let (_, _) = page(
+        &crate::ctx::test_ctx!(&kv, &ws, HINT_GRACE),
+        &pending,
+        Order::OldestFirst,
+        None,
+        10,
+    )
+    .unwrap();
     assert_eq!(start_hint(&kv, &ws, "pending/general").unwrap(), 2);
     // A number handed out but not written (a move in flight) stops it.
     kv.increment(&keys::view_counter(&ws, "pending/general"), 1)
@@ -128,13 +141,11 @@ fn the_start_hint_never_skips_an_entry_that_may_still_be_moving() {
     })
     .unwrap();
     let (p, _) = page(
-        &kv,
-        &ws,
+        &crate::ctx::test_ctx!(&kv, &ws, 10 * HINT_GRACE),
         &pending,
         Order::OldestFirst,
         None,
         10,
-        10 * HINT_GRACE,
     )
     .unwrap();
     assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), vec![c.no]);
@@ -158,6 +169,7 @@ fn the_start_hint_moves_past_an_old_gap_and_stops_at_a_young_one() {
     });
     kv.arm(false);
     let ws = WorkspaceId::parse("acme").unwrap();
+    let at_hour = crate::ctx::test_ctx!(&kv, &ws, HOUR);
     let pending = vec!["pending/general".to_string()];
     let hint = || start_hint(&kv, &ws, "pending/general").unwrap();
     let accept = |no: TicketNo, at: Millis| {
@@ -194,7 +206,7 @@ fn the_start_hint_moves_past_an_old_gap_and_stops_at_a_young_one() {
     // a and c leave Pending; their entries are dead, and old at HOUR.
     accept(a.no, 10);
     accept(c.no, 10);
-    let (p, _) = page(&kv, &ws, &pending, Order::OldestFirst, None, 10, HOUR).unwrap();
+    let (p, _) = page(&at_hour, &pending, Order::OldestFirst, None, 10).unwrap();
     assert_eq!(p.iter().map(|t| t.no).collect::<Vec<_>>(), vec![d.no]);
     assert_eq!(hint(), 4, "past 1 (dead), 2 (old gap), 3 (dead)");
     // Entry 5 taken at HOUR and never written (e's increment lost);
@@ -202,51 +214,33 @@ fn the_start_hint_moves_past_an_old_gap_and_stops_at_a_young_one() {
     // entry 6 is HINT_GRACE old, and the hint waits before it.
     kv.arm(true);
     let cus = fixture::customer(&kv.inner, &ws, "e@x.test", 5);
-    let (_, _, settled) = crate::thread::create_ticket(
-        &crate::ctx::test_ctx!(&kv, &ws, HOUR),
-        "E",
-        &cus,
-        "general",
-        &author,
-        "hi",
-    )
-    .unwrap();
+    let (_, _, settled) =
+        crate::thread::create_ticket(&at_hour, "E", &cus, "general", &author, "hi").unwrap();
     assert!(settled.is_err());
     kv.arm(false);
     accept(d.no, HOUR);
     let cus = fixture::customer(&kv.inner, &ws, "f@x.test", 6);
-    let (f, _, settled) = crate::thread::create_ticket(
-        &crate::ctx::test_ctx!(&kv, &ws, HOUR),
-        "F",
-        &cus,
-        "general",
-        &author,
-        "hi",
-    )
-    .unwrap();
+    let (f, _, settled) =
+        crate::thread::create_ticket(&at_hour, "F", &cus, "general", &author, "hi").unwrap();
     settled.unwrap();
     assert_eq!(f.slot.as_ref().map(|s| s.pos), Some(6));
     accept(f.no, HOUR);
     let (p, _) = page(
-        &kv,
-        &ws,
+        &crate::ctx::test_ctx!(&kv, &ws, HOUR + 1_000),
         &pending,
         Order::OldestFirst,
         None,
         10,
-        HOUR + 1_000,
     )
     .unwrap();
     assert!(p.is_empty());
     assert_eq!(hint(), 5, "past 4 (dead, old), not the young gap at 5");
     let (p, _) = page(
-        &kv,
-        &ws,
+        &crate::ctx::test_ctx!(&kv, &ws, HOUR + HINT_GRACE),
         &pending,
         Order::OldestFirst,
         None,
         10,
-        HOUR + HINT_GRACE,
     )
     .unwrap();
     assert!(p.is_empty());
@@ -257,6 +251,7 @@ fn the_start_hint_moves_past_an_old_gap_and_stops_at_a_young_one() {
 fn queues_merge_oldest_first_and_unread_is_per_person() {
     let kv = MemKv::new();
     let ws = WorkspaceId::parse("acme").unwrap();
+    let at_hour = crate::ctx::test_ctx!(&kv, &ws, HOUR);
     let a = fixture::ticket(&kv, &ws, "a@x.test", "A");
     let b = fixture::ticket(&kv, &ws, "b@x.test", "B");
     change(&kv, &ws, a.no, 5, |t| {
@@ -265,7 +260,7 @@ fn queues_merge_oldest_first_and_unread_is_per_person() {
     })
     .unwrap();
     let lists = vec!["pending/general".to_string(), "pending/billing".to_string()];
-    let (p, _) = page(&kv, &ws, &lists, Order::OldestFirst, None, 10, HOUR).unwrap();
+    let (p, _) = page(&at_hour, &lists, Order::OldestFirst, None, 10).unwrap();
     assert_eq!(
         p.iter().map(|t| t.no).collect::<Vec<_>>(),
         vec![b.no, a.no],
