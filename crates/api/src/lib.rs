@@ -38,9 +38,8 @@ pub mod webhooks;
 mod tests;
 
 pub use accept::handle_accept;
-pub use actor::{ACT_AS_HEADER, Actor, authenticate, refuse_cross_site};
+pub use actor::refuse_cross_site;
 pub use invites::handle_invites;
-pub use pages::{dead_link_page, neutral_share_page};
 pub use replies::handle_replies;
 pub use shares::handle_shares;
 pub use tickets::handle_tickets;

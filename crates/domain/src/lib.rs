@@ -9,7 +9,8 @@
 //!
 //! Invariants (see ARCHITECTURE.md): only [`keys`] formats store keys; every
 //! key starts with the workspace; ids have their own types ([`ids`]); one error
-//! enum ([`error::Error`]) with its HTTP mapping in one place.
+//! enum ([`error::Error`]), whose HTTP status only the `api` crate chooses;
+//! no HTTP types here.
 
 pub mod after;
 pub mod attachments;
