@@ -104,10 +104,19 @@ pub fn change(
         Err(e) => {
             // Refused (or failed): moves an earlier request left uncounted
             // are settled all the same, so counts never wait for the next
-            // change that succeeds.
+            // change that succeeds. When the store fails while settling
+            // them, that failure is the answer (a 503 the client retries,
+            // and the retry settles them), not the refusal: a refusal the
+            // client would not retry must not leave a count behind.
             if unsettled {
-                if let Ok(Some(t)) = crate::record::read::<Ticket>(kv, &keys::ticket(ws, no)) {
-                    let _ = settle_counts(kv, ws, t);
+                match crate::record::read::<Ticket>(kv, &keys::ticket(ws, no)) {
+                    Ok(Some(t)) => {
+                        if let Err(failed @ Error::Store(_)) = settle_counts(kv, ws, t) {
+                            return Err(failed);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(failed) => return Err(failed),
                 }
             }
             return Err(e);

@@ -278,3 +278,47 @@ fn queues_merge_oldest_first_and_unread_is_per_person() {
     assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
     assert!(Cursor::decode("!!").is_err());
 }
+
+/// A move whose counts could not follow is settled by the ticket's next
+/// change, even a refused one; when the store fails while settling, the
+/// refusal is answered as that store failure (a client retries a 503, not a
+/// 409), so no count is left behind by an answer nobody retries.
+#[test]
+fn a_refused_change_settles_counts_or_answers_the_store_failure() {
+    use crate::error::Error;
+    use crate::store::{Fault, Faulty, Op};
+    let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+        Op::Swap(_) | Op::Set(_) | Op::Increment if key.ends_with("/count") => Fault::Before,
+        _ => Fault::Pass,
+    });
+    kv.arm(false);
+    let ws = WorkspaceId::parse("acme").unwrap();
+    let no = fixture::ticket(&kv, &ws, "c@x.test", "T").no;
+    let u = UserId::new([9; 16]);
+    let working = format!("working/{u}");
+    // The accept lands; its counts cannot follow.
+    kv.arm(true);
+    let accepted = change(&kv, &ws, no, 10, |t| {
+        t.assignee = Some(u.clone());
+        Ok(())
+    });
+    assert!(matches!(accepted, Err(Error::Store(_))), "{accepted:?}");
+    let refuse =
+        |_: &mut Ticket| -> crate::error::Result<()> { Err(Error::Conflict("taken".into())) };
+    // Refused while the counts still cannot be written: the store failure
+    // is the answer.
+    assert!(matches!(
+        change(&kv, &ws, no, 20, refuse),
+        Err(Error::Store(_))
+    ));
+    // Refused once the store works: the refusal, and the counts follow.
+    kv.arm(false);
+    assert!(matches!(
+        change(&kv, &ws, no, 30, refuse),
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(count(&kv, &ws, "pending/general").unwrap(), 0);
+    assert_eq!(count(&kv, &ws, &working).unwrap(), 1);
+    let t: Ticket = read(&kv, &keys::ticket(&ws, no)).unwrap().unwrap();
+    assert!(t.uncounted.is_empty());
+}
