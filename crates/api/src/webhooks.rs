@@ -4,7 +4,7 @@
 //! cron (or `cargo xtask up`) calls to retry what is due.
 
 use crate::Env;
-use crate::actor::{authenticate, require};
+use crate::actor::{Actor, authenticate, require};
 use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
 use crate::serve::{audit, serve};
 use domain::error::{Error, Result};
@@ -55,6 +55,8 @@ pub fn handle_webhooks(env: &mut Env, req: &Request) -> Response {
     serve(env, req, api)
 }
 
+/// The routes of `/api/v1/webhooks/...` (admins), one line each; the inbound
+/// set-up under `/api/v1/webhooks/inbound` is `inbound::setup`.
 pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     let segs = segments(&req.path).ok_or(Error::NoRoute)?;
     let ["webhooks", rest @ ..] = segs.as_slice() else {
@@ -63,9 +65,8 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     if let ["inbound", more @ ..] = rest {
         return crate::inbound::setup(env, req, rid, more);
     }
-    let m = req.method.as_str();
     let known = matches!(
-        (m, rest),
+        (req.method.as_str(), rest),
         ("GET" | "POST", [])
             | ("GET", ["deliveries"])
             | ("POST", ["deliveries", _, "redeliver"])
@@ -77,124 +78,157 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     }
     let actor = authenticate(env, req)?;
     require(actor.is_admin_side(), "only admins manage webhooks")?;
-    let ws = actor.ws().clone();
-    match (m, rest) {
-        ("GET", []) => Ok(Response::json(
-            200,
-            &json!({
-                "endpoints": webhooks::endpoints(env.kv, &ws)?.iter().map(endpoint_json).collect::<Vec<_>>(),
-                "event_types": webhooks::event_types(),
-            }),
-        )),
-        ("POST", []) => {
-            let body: NewEndpoint = req.json(MAX_JSON_BODY)?;
-            let (r32, r16) = ((env.random)(), env.random16());
-            let fresh = webhooks::Fresh {
-                secret: r32,
-                seal: (env.random)(),
-                id: r16,
-            };
-            let name = actor.audit_name();
-            let (ep, secret) = webhooks::create(
-                &env.ctx(&ws, &name, rid),
-                body.url.trim(),
-                &body.event_types,
-                fresh,
-                &env.seal_key(),
-                env.allow_private_webhooks,
-            )?;
-            let mut resp = Response::json(
-                201,
-                &json!({"endpoint": endpoint_json(&ep), "secret": secret}),
-            )
-            .with_secret();
-            let audited = audit(
-                env,
-                &actor,
-                Event::WebhookCreated,
-                &format!("{} {}", ep.id, ep.url),
-                None,
-                rid,
-            );
-            crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
-            Ok(resp)
-        }
-        ("GET", ["deliveries"]) => {
-            let endpoint = req
-                .query_param("endpoint")
-                .map(|e| EndpointId::parse(&e))
-                .transpose()?;
-            let (list, next) =
-                webhooks::deliveries(env.kv, &ws, endpoint.as_ref(), cursor(req)?, limit(req)?)?;
-            Ok(Response::json(
-                200,
-                &json!({"deliveries": list.iter().map(delivery_json).collect::<Vec<_>>(), "next_cursor": next}),
-            ))
-        }
-        ("POST", ["deliveries", n, "redeliver"]) => {
-            let n = n
-                .parse::<u64>()
-                .map_err(|_| Error::bad("invalid_id", format!("{n:?} is not a delivery number")))?;
-            webhooks::delivery(env.kv, &ws, n)?;
-            let name = actor.audit_name();
-            let d = webhooks::redeliver(&env.ctx(&ws, &name, rid), n)?;
-            Ok(Response::json(202, &json!({"delivery": delivery_json(&d)})))
-        }
-        ("POST", ["flush"]) => {
-            let due = webhooks::due(env.kv, &ws, env.now)?;
-            // Attempted after the response.
-            for n in &due {
-                env.after.deliver(&ws, *n);
-            }
-            Ok(Response::json(202, &json!({"attempting": due.len()})))
-        }
-        ("POST", [id, action]) => {
-            let id = EndpointId::parse(id)?;
-            match *action {
-                "rotate" => {
-                    let r = (env.random)();
-                    let name = actor.audit_name();
-                    let secret = webhooks::rotate(
-                        &env.ctx(&ws, &name, rid),
-                        &id,
-                        r,
-                        (env.random)(),
-                        &env.seal_key(),
-                    )?;
-                    // The new secret is written: the answer (its only copy)
-                    // stands; when the endpoint cannot be read back, it names
-                    // the endpoint by id only.
-                    let mut internal = None;
-                    let audited = audit(env, &actor, Event::WebhookRotated, id.as_str(), None, rid);
-                    crate::serve::after_commit(&mut internal, "the audit entry", audited);
-                    let read = webhooks::endpoints(env.kv, &ws).and_then(|list| {
-                        list.into_iter().find(|e| e.id == id).ok_or(Error::NotFound)
-                    });
-                    let endpoint =
-                        crate::serve::after_commit(&mut internal, "reading the endpoint", read)
-                            .map_or_else(|| json!({"id": id}), |ep| endpoint_json(&ep));
-                    let mut resp =
-                        Response::json(200, &json!({"endpoint": endpoint, "secret": secret}))
-                            .with_secret();
-                    resp.internal = internal;
-                    Ok(resp)
-                }
-                "enable" => {
-                    let ep = webhooks::enable(env.kv, &ws, &id)?;
-                    let mut resp = Response::json(200, &json!({"endpoint": endpoint_json(&ep)}));
-                    let audited = audit(env, &actor, Event::WebhookEnabled, id.as_str(), None, rid);
-                    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
-                    Ok(resp)
-                }
-                _ => {
-                    let ep = webhooks::remove(env.kv, &ws, &id)?;
-                    let mut resp = Response::json(200, &json!({"deleted": ep.id}));
-                    let audited = audit(env, &actor, Event::WebhookDeleted, id.as_str(), None, rid);
-                    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
-                    Ok(resp)
-                }
-            }
-        }
+    match (req.method.as_str(), rest) {
+        ("GET", []) => list_endpoints(env, &actor),
+        ("POST", []) => create_endpoint(env, &actor, req, rid),
+        ("GET", ["deliveries"]) => list_deliveries(env, &actor, req),
+        ("POST", ["deliveries", n, "redeliver"]) => redeliver(env, &actor, rid, n),
+        ("POST", ["flush"]) => flush(env, &actor),
+        ("POST", [id, "rotate"]) => rotate_secret(env, &actor, rid, &EndpointId::parse(id)?),
+        ("POST", [id, "enable"]) => enable_endpoint(env, &actor, rid, &EndpointId::parse(id)?),
+        ("POST", [id, "delete"]) => delete_endpoint(env, &actor, rid, &EndpointId::parse(id)?),
         _ => Err(Error::NoRoute),
     }
+}
+
+/// `GET /api/v1/webhooks`: the endpoints and the event types.
+fn list_endpoints(env: &mut Env, actor: &Actor) -> Result<Response> {
+    let ws = actor.ws().clone();
+    Ok(Response::json(
+        200,
+        &json!({
+            "endpoints": webhooks::endpoints(env.kv, &ws)?.iter().map(endpoint_json).collect::<Vec<_>>(),
+            "event_types": webhooks::event_types(),
+        }),
+    ))
+}
+
+/// `POST /api/v1/webhooks`: a new endpoint, with its signing secret (shown
+/// once).
+fn create_endpoint(env: &mut Env, actor: &Actor, req: &Request, rid: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let body: NewEndpoint = req.json(MAX_JSON_BODY)?;
+    let (r32, r16) = ((env.random)(), env.random16());
+    let fresh = webhooks::Fresh {
+        secret: r32,
+        seal: (env.random)(),
+        id: r16,
+    };
+    let name = actor.audit_name();
+    let (ep, secret) = webhooks::create(
+        &env.ctx(&ws, &name, rid),
+        body.url.trim(),
+        &body.event_types,
+        fresh,
+        &env.seal_key(),
+        env.allow_private_webhooks,
+    )?;
+    let mut resp = Response::json(
+        201,
+        &json!({"endpoint": endpoint_json(&ep), "secret": secret}),
+    )
+    .with_secret();
+    let audited = audit(
+        env,
+        actor,
+        Event::WebhookCreated,
+        &format!("{} {}", ep.id, ep.url),
+        None,
+        rid,
+    );
+    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `GET /api/v1/webhooks/deliveries`: deliveries, newest first (optionally
+/// of one endpoint).
+fn list_deliveries(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let endpoint = req
+        .query_param("endpoint")
+        .map(|e| EndpointId::parse(&e))
+        .transpose()?;
+    let (list, next) =
+        webhooks::deliveries(env.kv, &ws, endpoint.as_ref(), cursor(req)?, limit(req)?)?;
+    Ok(Response::json(
+        200,
+        &json!({"deliveries": list.iter().map(delivery_json).collect::<Vec<_>>(), "next_cursor": next}),
+    ))
+}
+
+/// `POST /api/v1/webhooks/deliveries/{delivery_no}/redeliver`: the same
+/// event again, as a new delivery.
+fn redeliver(env: &mut Env, actor: &Actor, rid: &str, n: &str) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let n = n
+        .parse::<u64>()
+        .map_err(|_| Error::bad("invalid_id", format!("{n:?} is not a delivery number")))?;
+    webhooks::delivery(env.kv, &ws, n)?;
+    let name = actor.audit_name();
+    let d = webhooks::redeliver(&env.ctx(&ws, &name, rid), n)?;
+    Ok(Response::json(202, &json!({"delivery": delivery_json(&d)})))
+}
+
+/// `POST /api/v1/webhooks/flush`: every due delivery of the workspace,
+/// attempted after the response.
+fn flush(env: &mut Env, actor: &Actor) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let due = webhooks::due(env.kv, &ws, env.now)?;
+    // Attempted after the response.
+    for n in &due {
+        env.after.deliver(&ws, *n);
+    }
+    Ok(Response::json(202, &json!({"attempting": due.len()})))
+}
+
+/// `POST /api/v1/webhooks/{endpoint_id}/rotate`: a new signing secret
+/// (shown once; the old one keeps signing for a day).
+fn rotate_secret(env: &mut Env, actor: &Actor, rid: &str, id: &EndpointId) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let r = (env.random)();
+    let name = actor.audit_name();
+    let secret = webhooks::rotate(
+        &env.ctx(&ws, &name, rid),
+        id,
+        r,
+        (env.random)(),
+        &env.seal_key(),
+    )?;
+    // The new secret is written: the answer (its only copy)
+    // stands; when the endpoint cannot be read back, it names
+    // the endpoint by id only.
+    let mut internal = None;
+    let audited = audit(env, actor, Event::WebhookRotated, id.as_str(), None, rid);
+    crate::serve::after_commit(&mut internal, "the audit entry", audited);
+    let read = webhooks::endpoints(env.kv, &ws).and_then(|list| {
+        list.into_iter()
+            .find(|e| e.id == *id)
+            .ok_or(Error::NotFound)
+    });
+    let endpoint = crate::serve::after_commit(&mut internal, "reading the endpoint", read)
+        .map_or_else(|| json!({"id": id}), |ep| endpoint_json(&ep));
+    let mut resp =
+        Response::json(200, &json!({"endpoint": endpoint, "secret": secret})).with_secret();
+    resp.internal = internal;
+    Ok(resp)
+}
+
+/// `POST /api/v1/webhooks/{endpoint_id}/enable`: deliveries resume.
+fn enable_endpoint(env: &mut Env, actor: &Actor, rid: &str, id: &EndpointId) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let ep = webhooks::enable(env.kv, &ws, id)?;
+    let mut resp = Response::json(200, &json!({"endpoint": endpoint_json(&ep)}));
+    let audited = audit(env, actor, Event::WebhookEnabled, id.as_str(), None, rid);
+    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
+}
+
+/// `POST /api/v1/webhooks/{endpoint_id}/delete`: the endpoint is removed.
+fn delete_endpoint(env: &mut Env, actor: &Actor, rid: &str, id: &EndpointId) -> Result<Response> {
+    let ws = actor.ws().clone();
+    let ep = webhooks::remove(env.kv, &ws, id)?;
+    let mut resp = Response::json(200, &json!({"deleted": ep.id}));
+    let audited = audit(env, actor, Event::WebhookDeleted, id.as_str(), None, rid);
+    crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
+    Ok(resp)
 }
