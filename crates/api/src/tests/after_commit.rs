@@ -16,8 +16,6 @@ fn audit_fails() -> Faulty<MemKv> {
     kv
 }
 
-const ADMIN: &str = "admin-token-for-tests-0123";
-
 /// A workspace `acme` with a customer's ticket 1 and a staff member,
 /// participants on and Postmark set up; calls go through the
 /// components' entry points.
@@ -116,29 +114,9 @@ impl World {
             n = n.wrapping_add(1);
             [n; 32]
         };
-        let mut env = Env {
-            kv: &self.kv,
-            now: 1_000_000,
-            random: &mut random,
-            admin_token: ADMIN,
-            public_origin: "https://ts.test",
-            allow_private_webhooks: false,
-            reply_domain: "",
-            after: &domain::after::Effects::default(),
-        };
-        let mut headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        headers.push(("content-type".into(), "application/json".into()));
-        let req = Request {
-            method: method.into(),
-            path: path.into(),
-            headers,
-            body: body.as_bytes().to_vec(),
-            ..Default::default()
-        };
-        let resp = f(&mut env, &req);
+        let after = domain::after::Effects::default();
+        let mut env = env(&self.kv, 1_000_000, &mut random, &after);
+        let resp = f(&mut env, &json_request(method, path, headers, body));
         self.n = n;
         resp
     }

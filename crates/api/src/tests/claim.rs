@@ -9,7 +9,6 @@ use serde_json::json;
 use super::prelude::*;
 use domain::store::{Fault, Faulty, MemKv, Op};
 
-const ADMIN: &str = "admin-token-for-tests-0123";
 const MAILGUN_KEY: &str = "key-0123456789abcdef";
 /// The clock of the tests (a Mailgun timestamp, in seconds, is this / 1000).
 const NOW: Millis = 1_800_000_000_000;
@@ -152,27 +151,9 @@ impl World {
             n = n.wrapping_add(1);
             [n; 32]
         };
-        let mut env = Env {
-            kv: &self.kv,
-            now: self.now,
-            random: &mut random,
-            admin_token: ADMIN,
-            public_origin: "https://ts.test",
-            allow_private_webhooks: false,
-            reply_domain: "",
-            after: &domain::after::Effects::default(),
-        };
-        let req = Request {
-            method: method.into(),
-            path: path.into(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-            ..Default::default()
-        };
-        let resp = f(&mut env, &req);
+        let after = domain::after::Effects::default();
+        let mut env = env(&self.kv, self.now, &mut random, &after);
+        let resp = f(&mut env, &request(method, path, headers, body));
         self.n = n;
         resp
     }

@@ -19,21 +19,6 @@ fn flaky() -> Faulty<MemKv> {
     kv
 }
 
-fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request {
-    let mut headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    headers.push(("content-type".into(), "application/json".into()));
-    Request {
-        method: method.into(),
-        path: path.into(),
-        headers,
-        body: body.as_bytes().to_vec(),
-        ..Default::default()
-    }
-}
-
 /// A committed request whose answer is larger than a store value.
 fn big_post(_: &mut Env, _: &Request, _: &str) -> Result<Response> {
     Ok(Response::json(
@@ -50,19 +35,11 @@ fn twice(kv: &Faulty<MemKv>, f: Handler, fail: bool) -> (Response, Response) {
         n += 1;
         [n; 32]
     };
-    let mut env = Env {
-        kv,
-        now: 1_000_000,
-        random: &mut random,
-        admin_token: "admin-token-for-tests-0123",
-        public_origin: "https://ts.test",
-        allow_private_webhooks: false,
-        reply_domain: "",
-        after: &domain::after::Effects::default(),
-    };
+    let after = domain::after::Effects::default();
+    let mut env = env(kv, 1_000_000, &mut random, &after);
     let made = handle_tickets(
         &mut env,
-        &request(
+        &json_request(
             "POST",
             "/api/v1/workspaces",
             &[("authorization", "Bearer admin-token-for-tests-0123")],
@@ -72,7 +49,7 @@ fn twice(kv: &Faulty<MemKv>, f: Handler, fail: bool) -> (Response, Response) {
     assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
     let secret: Value = serde_json::from_slice(&made.body).unwrap();
     let bearer = format!("Bearer {}", secret["secret"].as_str().unwrap());
-    let req = request(
+    let req = json_request(
         "POST",
         "/api/v1/tickets",
         &[("authorization", &bearer), ("idempotency-key", "k-1")],

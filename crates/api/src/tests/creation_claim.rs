@@ -8,7 +8,6 @@ use domain::record::CLAIM_STALE;
 use domain::store::{Fault, Faulty, MemKv, Op, die_at, spin_redis};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-const ADMIN: &str = "admin-token-for-tests-0123";
 const T: Millis = 1_000_000;
 
 fn call(
@@ -27,29 +26,9 @@ fn call(
         r[0] = seed;
         r
     };
-    let mut env = Env {
-        kv,
-        now,
-        random: &mut random,
-        admin_token: ADMIN,
-        public_origin: "https://ts.test",
-        allow_private_webhooks: false,
-        reply_domain: "",
-        after: &domain::after::Effects::default(),
-    };
-    let mut headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    headers.push(("content-type".into(), "application/json".into()));
-    let req = Request {
-        method: method.into(),
-        path: path.into(),
-        headers,
-        body: body.as_bytes().to_vec(),
-        ..Default::default()
-    };
-    handle_tickets(&mut env, &req)
+    let after = domain::after::Effects::default();
+    let mut env = env(kv, now, &mut random, &after);
+    handle_tickets(&mut env, &json_request(method, path, headers, body))
 }
 
 /// `POST /api/v1/workspaces` for `acme`, with an Idempotency-Key or not.

@@ -2,18 +2,6 @@ use super::prelude::*;
 
 const ORIGIN: &str = "https://tickets.example";
 
-fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
-    Request {
-        method: method.into(),
-        path: path.into(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Default::default()
-    }
-}
-
 fn refused(r: &Request) -> bool {
     refuse_cross_site(r, ORIGIN).is_some()
 }
@@ -41,15 +29,19 @@ fn cookie_changes_must_come_from_this_site() {
         // Nothing the browser adds by itself: nothing to forge.
         (vec![], false),
     ] {
-        assert_eq!(refused(&req("POST", purge, &headers)), bad, "{headers:?}");
+        assert_eq!(
+            refused(&request("POST", purge, &headers, "")),
+            bad,
+            "{headers:?}"
+        );
     }
     for m in ["PUT", "PATCH", "DELETE"] {
-        assert!(refused(&req(m, purge, &[c])), "{m}");
+        assert!(refused(&request(m, purge, &[c], "")), "{m}");
     }
     for m in ["GET", "HEAD", "OPTIONS"] {
-        assert!(!refused(&req(m, purge, &[c])), "{m}");
+        assert!(!refused(&request(m, purge, &[c], "")), "{m}");
     }
-    let r = refuse_cross_site(&req("POST", purge, &[c]), ORIGIN).unwrap();
+    let r = refuse_cross_site(&request("POST", purge, &[c], ""), ORIGIN).unwrap();
     assert_eq!(r.status, 403);
     let body: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(body["error"]["code"], "cross_site_request");
@@ -58,15 +50,20 @@ fn cookie_changes_must_come_from_this_site() {
 #[test]
 fn link_page_forms_must_come_from_this_site_even_without_cookies() {
     for path in ["/i/acme.x", "/p/acme.x", "/s/acme.x"] {
-        assert!(refused(&req("POST", path, &[])), "{path}");
+        assert!(refused(&request("POST", path, &[], "")), "{path}");
         assert!(
-            !refused(&req("POST", path, &[("sec-fetch-site", "same-origin")])),
+            !refused(&request(
+                "POST",
+                path,
+                &[("sec-fetch-site", "same-origin")],
+                ""
+            )),
             "{path}"
         );
-        assert!(!refused(&req("GET", path, &[])), "{path}");
+        assert!(!refused(&request("GET", path, &[], "")), "{path}");
     }
     // Inbound webhooks carry no cookies: untouched.
-    assert!(!refused(&req("POST", "/hooks/postmark/acme", &[])));
+    assert!(!refused(&request("POST", "/hooks/postmark/acme", &[], "")));
 }
 
 #[test]
@@ -87,6 +84,10 @@ fn invitation_sessions_reach_one_ticket() {
         ("POST", "/api/v1/tickets/7/delete", false),
         ("PUT", "/api/v1/users", false),
     ] {
-        assert_eq!(reachable_in_scope(&req(m, p, &[]), no), ok, "{m} {p}");
+        assert_eq!(
+            reachable_in_scope(&request(m, p, &[], ""), no),
+            ok,
+            "{m} {p}"
+        );
     }
 }

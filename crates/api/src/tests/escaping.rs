@@ -40,19 +40,6 @@ struct Links {
     invite_link: String,
 }
 
-fn env<'a>(kv: &'a MemKv, random: &'a mut dyn FnMut() -> [u8; 32], after: &'a Effects) -> Env<'a> {
-    Env {
-        kv,
-        now: NOW + 10,
-        random,
-        admin_token: "admin-token-for-tests-0123",
-        public_origin: "https://ts.test",
-        allow_private_webhooks: false,
-        reply_domain: "",
-        after,
-    }
-}
-
 /// A workspace with a ticket, a delegate's invitation, a participant, a
 /// share with a collaborator's note and its file; every displayed text
 /// is `v(field)`, written straight into the records (whatever the rules
@@ -263,7 +250,7 @@ fn pages(v: &dyn Fn(&str) -> String) -> Vec<(&'static str, Response)> {
         [n; 32]
     };
     let after = Effects::default();
-    let mut env = env(&kv, &mut random, &after);
+    let mut env = env(&kv, NOW + 10, &mut random, &after);
     let (ws, link) = (&l.ws, l.share_link.as_str());
     let notice = v("notice");
     let mut out = vec![

@@ -10,9 +10,67 @@ mod cross_site;
 mod escaping;
 mod transfer;
 
+use domain::after::Effects;
+use domain::store::Kv;
+use domain::time::Millis;
+
+use crate::Env;
+use crate::http::Request;
+
+/// The deployment token (`admin_token`) of the native tests.
+pub(crate) const ADMIN: &str = "admin-token-for-tests-0123";
+
+/// The `Env` every native test runs in: `kv` at `now`, drawing from
+/// `random`, collecting into `after`, with the tests' variables.
+pub(crate) fn env<'a>(
+    kv: &'a dyn Kv,
+    now: Millis,
+    random: &'a mut dyn FnMut() -> [u8; 32],
+    after: &'a Effects,
+) -> Env<'a> {
+    Env {
+        kv,
+        now,
+        random,
+        admin_token: ADMIN,
+        public_origin: "https://ts.test",
+        allow_private_webhooks: false,
+        reply_domain: "",
+        after,
+    }
+}
+
+/// A request with these headers and body.
+pub(crate) fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request {
+    Request {
+        method: method.into(),
+        path: path.into(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+/// The same with `content-type: application/json`.
+pub(crate) fn json_request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Request {
+    let mut r = request(method, path, headers, body);
+    r.headers
+        .push(("content-type".into(), "application/json".into()));
+    r
+}
+
 /// What the tests see: every handler module's items, as they were when the
 /// API was one module.
 mod prelude {
+    pub(crate) use super::{ADMIN, env, json_request, request};
     pub(crate) use crate::Env;
     pub(crate) use crate::actor::*;
     pub(crate) use crate::http::*;

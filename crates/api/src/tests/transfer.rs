@@ -10,27 +10,12 @@ fn call(kv: &MemKv, method: &str, path: &str, auth: &str, body: &str) -> Respons
         n = n.wrapping_add(1);
         [n; 32]
     };
-    let mut env = Env {
-        kv,
-        now: 1_000_000,
-        random: &mut random,
-        admin_token: "admin-token-for-tests-0123",
-        public_origin: "https://ts.test",
-        allow_private_webhooks: false,
-        reply_domain: "",
-        after: &domain::after::Effects::default(),
-    };
-    let req = Request {
-        method: method.into(),
-        path: path.into(),
-        headers: vec![
-            ("authorization".into(), auth.into()),
-            ("content-type".into(), "application/json".into()),
-        ],
-        body: body.as_bytes().to_vec(),
-        ..Default::default()
-    };
-    crate::handle_tickets(&mut env, &req)
+    let after = domain::after::Effects::default();
+    let mut env = env(kv, 1_000_000, &mut random, &after);
+    crate::handle_tickets(
+        &mut env,
+        &json_request(method, path, &[("authorization", auth)], body),
+    )
 }
 
 fn json_of(r: &Response) -> serde_json::Value {
