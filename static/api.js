@@ -47,6 +47,67 @@ export function when(iso) {
   return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
+// "just now", "3 min ago", "in 2 h", "yesterday", "5 days ago", then the
+// date: how far `iso` is from `now` (milliseconds since the epoch).
+export function ago(iso, now = Date.now()) {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return "";
+  const s = Math.round((now - t) / 1000);
+  const a = Math.abs(s);
+  const say = (n, unit) => (s >= 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`);
+  if (a < 45) return "just now";
+  if (a < 3600) return say(Math.max(1, Math.round(a / 60)), "min");
+  if (a < 86400) return say(Math.round(a / 3600), "h");
+  if (a < 2 * 86400) return s >= 0 ? "yesterday" : "tomorrow";
+  if (a < 7 * 86400) return say(Math.round(a / 86400), "days");
+  return new Date(t).toLocaleDateString(undefined, { dateStyle: "medium" });
+}
+
+// A `<time>` showing how long ago `iso` was, kept up to date by
+// `refreshTimes`, with the exact time on hover (and in `datetime`).
+export function timeEl(iso) {
+  const exact = new Date(iso).toLocaleString(undefined, { dateStyle: "full", timeStyle: "long" });
+  return el("time", { datetime: iso, title: exact, "data-relative": "" }, ago(iso));
+}
+
+// Rewrite every relative time of the page that changed.
+export function refreshTimes() {
+  const now = Date.now();
+  for (const t of document.querySelectorAll("time[data-relative]")) {
+    const text = ago(t.dateTime, now);
+    if (t.textContent !== text) t.textContent = text;
+  }
+}
+
+// Relative times move on by themselves: every 20 s, and at once when the
+// page is shown again.
+export function keepTimesFresh() {
+  setInterval(refreshTimes, 20000);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshTimes(); });
+}
+
+// Drafts, per signed-in person and ticket, in this browser until sent (or
+// until signing out, which removes the person's drafts).
+const DRAFT_PREFIX = "ticketshare:draft:";
+
+export const drafts = {
+  key: (userId, number) => `${DRAFT_PREFIX}${userId}:${number}`,
+  get(userId, number) {
+    try { return localStorage.getItem(drafts.key(userId, number)) ?? ""; } catch { return ""; }
+  },
+  set(userId, number, text) {
+    try {
+      if (text.trim()) localStorage.setItem(drafts.key(userId, number), text);
+      else localStorage.removeItem(drafts.key(userId, number));
+    } catch { /* storage full or disabled: the draft lives in the page only */ }
+  },
+  clearAll() {
+    try {
+      for (const k of Object.keys(localStorage)) if (k.startsWith(DRAFT_PREFIX)) localStorage.removeItem(k);
+    } catch { /* storage disabled */ }
+  },
+};
+
 export const STATUS_LABELS = {
   pending: "Pending",
   open: "Open",
@@ -83,6 +144,7 @@ export async function requireUser() {
 }
 
 export async function logout() {
+  drafts.clearAll();
   await api("POST", "/auth/logout").catch(() => {});
   location.assign("/login");
 }
@@ -108,7 +170,7 @@ export function messageView(m, number, extra) {
       el("span", { class: `badge kind-${m.author.kind}` }, KIND_LABELS[m.author.kind] ?? m.author.kind),
       el("span", { class: `badge vis-${m.visibility}` }, VISIBILITY_LABELS[m.visibility] ?? m.visibility),
       m.promoted_from ? el("span", { class: "badge" }, `Promoted from note #${m.promoted_from}`) : null,
-      el("time", { datetime: m.created_at }, when(m.created_at))),
+      timeEl(m.created_at)),
     body, files, extra ?? null);
 }
 

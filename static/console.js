@@ -1,9 +1,29 @@
 // The staff console: views Pending / Working on / Resolved with counts, the
 // ticket list, and the ticket view with the whole thread and a reply box for
-// public replies and internal notes.
-import { api, el, when, requireUser, logout, messageView, wholeThread, showError, STATUS_LABELS } from "/api.js";
+// public replies and internal notes. It keeps itself up to date (live.js):
+// the view and its counts every 8 s, the open ticket's thread every 4 s and
+// who else has it open every 10 s, while the page is visible.
+import { api, el, timeEl, when, requireUser, logout, wholeThread, showError, STATUS_LABELS, keepTimesFresh } from "/api.js";
+import { every, getIfChanged, forget, connectionNotice } from "/live.js";
+import { shortcuts } from "/keys.js";
+import { threadView, replyBox } from "/thread.js";
 
-const state = { me: null, view: "pending", tickets: [], cursor: null, counts: {}, names: new Map() };
+/** Poll intervals (issue 19, contract 5). */
+const INBOX_MS = 8000;
+const THREAD_MS = 4000;
+const PRESENCE_MS = 10000;
+const VIEWS = ["pending", "working", "resolved"];
+const VIEW_LABELS = { pending: "Pending", working: "Working on", resolved: "Resolved" };
+
+const state = { me: null, view: "pending", tickets: [], cursor: null, counts: {}, names: new Map(), searching: null, open: null, shown: "" };
+let inboxPoll = null;
+const $ = (id) => document.getElementById(id);
+
+// Say something to screen readers (the one live region of the lists).
+function announce(text) {
+  $("announce").textContent = "";
+  setTimeout(() => { $("announce").textContent = text; }, 50);
+}
 
 async function customerName(id) {
   if (!state.names.has(id)) {
@@ -12,17 +32,48 @@ async function customerName(id) {
   return state.names.get(id);
 }
 
-// One page of the current view (kept by the server: Pending of my queues,
-// oldest waiting first; Working on, mine; Resolved, newest first).
-async function loadTickets(more = false) {
-  if (state.searching && !more) return runSearch(state.searching);
-  const q = more && state.cursor ? `&cursor=${encodeURIComponent(state.cursor)}` : "";
-  const page = await api("GET", `/inbox?view=${state.view}&limit=50${q}`);
-  state.tickets = more ? state.tickets.concat(page.tickets) : page.tickets;
-  state.cursor = page.next_cursor;
+// The first page of the current view, as polled: at least the rows shown.
+const inboxPath = () => `/inbox?view=${state.view}&limit=${Math.min(100, Math.max(50, state.tickets.length))}`;
+
+// One poll of the current view (Pending of my queues, oldest waiting first;
+// Working on, mine; Resolved, newest first) with the counts of all three.
+// While searching, only the counts are taken.
+async function pollInbox() {
+  const view = state.view;
+  const page = await getIfChanged(inboxPath());
+  if (!page || view !== state.view) return;
+  const before = state.counts.pending;
   state.counts = page.counts;
-  document.getElementById("more").hidden = !state.cursor;
-  render();
+  if (before !== undefined && page.counts.pending > before) {
+    announce(`${page.counts.pending - before} new in Pending`);
+  }
+  if (!state.searching) {
+    state.tickets = page.tickets;
+    state.cursor = page.next_cursor;
+    $("more").hidden = !state.cursor;
+  }
+  await render();
+  const open = state.open;
+  if (open && !state.searching) {
+    const row = page.tickets.find((t) => t.number === open.ticket.number);
+    const left = open.seenIn === view && !row;
+    open.seenIn = row ? view : null;
+    if (left || (row && row.version !== open.ticket.version)) await open.refresh();
+  }
+}
+
+// The view from the start (a new tab, a cleared search), or one more page.
+async function loadTickets(more = false) {
+  if (!more) {
+    if (state.searching) return runSearch(state.searching);
+    forget(inboxPath());
+    return inboxPoll ? inboxPoll.now() : pollInbox();
+  }
+  const page = await api("GET", `/inbox?view=${state.view}&limit=50&cursor=${encodeURIComponent(state.cursor)}`);
+  state.tickets = state.tickets.concat(page.tickets);
+  state.cursor = page.next_cursor;
+  $("more").hidden = !state.cursor;
+  await render();
 }
 
 // Search: #22 opens ticket 22; words search subjects, customers and
@@ -36,32 +87,62 @@ async function runSearch(q, navigate = false) {
   state.searching = q;
   state.tickets = r.tickets;
   state.cursor = null;
-  document.getElementById("more").hidden = true;
-  render();
+  $("more").hidden = true;
+  await render();
 }
 
-async function render() {
-  for (const v of ["pending", "working", "resolved"]) {
-    document.getElementById(`count-${v}`).textContent = state.counts[v] ?? 0;
-    document.getElementById(`tab-${v}`).setAttribute("aria-selected", String(v === state.view));
+function selectTab(view, focus = false) {
+  for (const v of VIEWS) {
+    const tab = $(`tab-${v}`);
+    tab.setAttribute("aria-selected", String(v === view));
+    tab.tabIndex = v === view ? 0 : -1;
   }
-  const list = document.getElementById("ticket-list");
+  $("inbox-panel").setAttribute("aria-labelledby", `tab-${view}`);
+  if (focus) $(`tab-${view}`).focus();
+  if (view === state.view && !state.searching) return;
+  state.view = view;
+  state.searching = null;
+  state.tickets = [];
+  $("search").value = "";
+  loadTickets().catch((e) => showError($("ticket"), e));
+}
+
+// Counts, unread markers (in the tabs and the window title) and the rows,
+// changed only where something changed: focus stays on the row it was on.
+let rendering = 0;
+async function render() {
+  const unread = state.searching ? 0 : state.tickets.filter((t) => t.unread).length;
+  for (const v of VIEWS) {
+    $(`count-${v}`).textContent = state.counts[v] ?? 0;
+    const badge = $(`unread-${v}`);
+    badge.hidden = v !== state.view || unread === 0;
+    badge.title = `${unread} unread`;
+    badge.replaceChildren(String(unread), el("span", { class: "sr-only" }, " unread"));
+  }
+  document.title = `${unread ? `(${unread}) ` : ""}Console · Ticketshare`;
+  const openNo = state.open?.ticket.number ?? null;
+  const shown = JSON.stringify([state.view, state.searching, state.tickets, openNo]);
+  if (shown === state.shown) return;
+  const mine = ++rendering;
+  const list = $("ticket-list");
   const banner = state.searching ? el("li", { class: "search-banner" },
     `Results for “${state.searching}” `,
-    el("button", { type: "button", class: "link-dark", id: "search-clear", onclick: () => { document.getElementById("search").value = ""; runSearch(""); } }, "Clear")) : null;
-  if (state.tickets.length === 0) {
-    list.replaceChildren(...[banner, el("li", { class: "empty" }, state.searching ? "No ticket matches." : "No tickets here.")].filter(Boolean));
-    return;
-  }
-  const items = await Promise.all(state.tickets.map(async (t) => el("li", {},
-    el("a", { href: `#${t.number}`, class: `ticket-row${t.unread ? " unread" : ""}`, "data-number": t.number },
-      el("span", { class: "num" }, t.ref),
-      el("span", { class: "subject" }, t.subject),
-      el("span", { class: "customer" }, await customerName(t.customer_id), t.assignee_name && state.view !== "working" ? ` · ${t.assignee_name}` : ""),
-      el("span", { class: `status status-${t.status}` }, STATUS_LABELS[t.status] ?? t.status),
-      el("time", { datetime: t.updated_at }, when(t.updated_at)),
-      t.unread ? el("span", { class: "unread-dot", "aria-label": "unread" }, "●") : null))));
+    el("button", { type: "button", class: "link-dark", id: "search-clear", onclick: () => { $("search").value = ""; runSearch(""); } }, "Clear")) : null;
+  const items = state.tickets.length === 0
+    ? [el("li", { class: "empty" }, state.searching ? "No ticket matches." : "No tickets here.")]
+    : await Promise.all(state.tickets.map(async (t) => el("li", {},
+      el("a", { href: `#${t.number}`, class: `ticket-row${t.unread ? " unread" : ""}`, "data-number": t.number, "aria-current": t.number === openNo ? "true" : null },
+        el("span", { class: "num" }, t.ref),
+        el("span", { class: "subject" }, t.subject),
+        el("span", { class: "customer" }, await customerName(t.customer_id), t.assignee_name && state.view !== "working" ? ` · ${t.assignee_name}` : ""),
+        el("span", { class: `status status-${t.status}` }, STATUS_LABELS[t.status] ?? t.status),
+        timeEl(t.updated_at),
+        t.unread ? el("span", { class: "unread-dot" }, el("span", { "aria-hidden": "true" }, "●"), el("span", { class: "sr-only" }, "unread")) : null))));
+  if (mine !== rendering) return;
+  const focused = document.activeElement?.closest?.(".ticket-row")?.dataset.number;
   list.replaceChildren(...[banner, ...items].filter(Boolean));
+  state.shown = shown;
+  if (focused) list.querySelector(`.ticket-row[data-number="${focused}"]`)?.focus();
 }
 
 // Transfer: to a staff member (searched by name) and/or another queue, with
@@ -81,8 +162,10 @@ function transferDialog(ticket, bar, done, cancel) {
   };
   search.addEventListener("input", () => find().catch((e) => { status.textContent = e.message; }));
   find().catch((e) => { status.textContent = e.message; });
-  bar.replaceChildren(el("div", { class: "transfer" },
-    el("label", { for: "transfer-search" }, "Transfer to"), search, people,
+  bar.dataset.mode = "transfer";
+  bar.replaceChildren(el("div", { class: "transfer", role: "group", "aria-label": `Transfer ${ticket.ref}` },
+    el("label", { for: "transfer-search" }, "Find a staff member"), search,
+    el("label", { for: "transfer-to" }, "Transfer to"), people,
     el("label", { for: "transfer-queue" }, "Queue"), queue, names,
     el("label", { for: "transfer-note" }, "Note"), note,
     el("div", { class: "actions" },
@@ -96,6 +179,7 @@ function transferDialog(ticket, bar, done, cancel) {
       } }, "Transfer"),
       el("button", { type: "button", class: "secondary", onclick: cancel }, "Cancel")),
     status));
+  search.focus();
 }
 
 // "Manage delegates": list with status, invite by email, resend, revoke.
@@ -219,128 +303,294 @@ function promoteButton(number, m, messages) {
   if (messages.some((o) => o.promoted_from === m.seq)) return el("p", { class: "muted small" }, "Promoted to a public reply.");
   return el("button", { type: "button", class: "link-dark promote", onclick: async (e) => {
     e.target.disabled = true;
-    try { await api("POST", `/tickets/${number}/messages/${m.seq}/promote`); await openTicket(number); } catch (err) { e.target.disabled = false; e.target.textContent = err.message; }
+    try { await api("POST", `/tickets/${number}/messages/${m.seq}/promote`); await state.open?.poll.now(); } catch (err) { e.target.disabled = false; e.target.textContent = err.message; }
   } }, "Promote to public reply");
 }
 
-// Resolve / Reopen, and Delete behind an inline confirmation (deleting
-// revokes every delegate and participant link of the ticket).
-function ticketActions(ticket) {
+// Accept / Return / Transfer, Resolve / Reopen, Mark unread, and Delete
+// behind an inline confirmation (deleting revokes every delegate and
+// participant link of the ticket). `bar.dataset.mode` is "buttons" unless a
+// confirmation or the transfer form is open (Esc goes back to the buttons);
+// `changed()` runs after an action succeeded.
+function ticketActions(ticket, changed, deleted) {
   const number = ticket.number;
   const status = el("p", { role: "status", class: "muted" });
-  const bar = el("div", { class: "actions ticket-actions" });
+  const bar = el("div", { class: "actions ticket-actions", id: "ticket-actions" });
   // One request at a time: the bar's buttons are disabled while it runs.
   const act = async (what, done, body, shown = status) => {
     for (const b of bar.querySelectorAll("button")) b.disabled = true;
     try {
       await api("POST", `/tickets/${number}/${what}`, body);
-      await loadTickets();
-      done();
+      inboxPoll?.now();
+      await done();
     } catch (e) {
       shown.textContent = e.message;
       for (const b of bar.querySelectorAll("button")) b.disabled = false;
     }
   };
   const open = ticket.status !== "resolved";
-  const buttons = () => bar.replaceChildren(
-    open && !ticket.assignee_id ? el("button", { type: "button", id: "accept", class: "primary", onclick: () => act("accept", () => openTicket(number)) }, "Accept") : null,
-    open && ticket.assignee_id ? el("button", { type: "button", id: "return", class: "secondary", onclick: confirmReturn }, "Return") : null,
-    open ? el("button", { type: "button", id: "transfer", class: "secondary", onclick: () => transferDialog(ticket, bar, (body, shown) => act("transfer", () => openTicket(number), body, shown), buttons) }, "Transfer") : null,
-    ticket.status === "resolved"
-      ? el("button", { type: "button", id: "reopen", class: "secondary", onclick: () => act("reopen", () => openTicket(number)) }, "Reopen")
-      : el("button", { type: "button", id: "resolve", class: "secondary", onclick: () => act("resolve", () => openTicket(number)) }, "Resolve"),
-    el("button", { type: "button", id: "mark-unread", class: "link-dark", onclick: () => act("unread", () => {}) }, "Mark unread"),
-    el("button", { type: "button", id: "delete", class: "link-dark", onclick: confirmDelete }, "Delete"),
-    status);
+  const buttons = () => {
+    bar.dataset.mode = "buttons";
+    bar.replaceChildren(...[
+      open && !ticket.assignee_id ? el("button", { type: "button", id: "accept", class: "primary", onclick: () => act("accept", changed) }, "Accept") : null,
+      open && ticket.assignee_id ? el("button", { type: "button", id: "return", class: "secondary", onclick: confirmReturn }, "Return") : null,
+      open ? el("button", { type: "button", id: "transfer", class: "secondary", onclick: () => transferDialog(ticket, bar, (body, shown) => act("transfer", changed, body, shown), cancel) }, "Transfer") : null,
+      ticket.status === "resolved"
+        ? el("button", { type: "button", id: "reopen", class: "secondary", onclick: () => act("reopen", changed) }, "Reopen")
+        : el("button", { type: "button", id: "resolve", class: "secondary", onclick: () => act("resolve", changed) }, "Resolve"),
+      el("button", { type: "button", id: "mark-unread", class: "link-dark", onclick: () => act("unread", () => { status.textContent = `${ticket.ref} is unread again.`; }) }, "Mark unread"),
+      el("button", { type: "button", id: "delete", class: "link-dark", onclick: confirmDelete }, "Delete"),
+      status].filter(Boolean));
+  };
+  const cancel = () => {
+    const from = bar.dataset.mode;
+    buttons();
+    bar.querySelector(`#${from === "confirm-delete" ? "delete" : from}`)?.focus();
+  };
+  bar.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && bar.dataset.mode !== "buttons") { e.preventDefault(); cancel(); }
+  });
   // Return to Pending, with an optional reason for the next person.
   const confirmReturn = () => {
     const reason = el("input", { id: "return-reason", maxlength: "500", placeholder: "Reason (optional)" });
     const shown = el("p", { role: "status", class: "muted" });
+    bar.dataset.mode = "return";
     bar.replaceChildren(
       el("label", { for: "return-reason" }, "Return to Pending"), reason,
-      el("button", { type: "button", id: "confirm-return", class: "secondary", onclick: () => act("return", () => openTicket(number), reason.value.trim() ? { reason: reason.value } : undefined, shown) }, "Return"),
-      el("button", { type: "button", class: "link-dark", onclick: buttons }, "Cancel"),
+      el("button", { type: "button", id: "confirm-return", class: "secondary", onclick: () => act("return", changed, reason.value.trim() ? { reason: reason.value } : undefined, shown) }, "Return"),
+      el("button", { type: "button", class: "link-dark", onclick: cancel }, "Cancel"),
       shown);
     reason.focus();
   };
-  const confirmDelete = () => bar.replaceChildren(
-    el("span", {}, `Delete ${ticket.ref}? It disappears from every view and every delegate, participant and external share link stops working.`),
-    el("button", { type: "button", id: "confirm-delete", class: "danger", onclick: () => act("delete", () => {
-      history.replaceState(null, "", "/console");
-      document.getElementById("ticket").replaceChildren(el("p", { class: "muted", role: "status" }, `${ticket.ref} was deleted.`));
-    }) }, "Yes, delete"),
-    el("button", { type: "button", class: "secondary", onclick: buttons }, "Cancel"),
-    status);
+  const confirmDelete = () => {
+    bar.dataset.mode = "confirm-delete";
+    bar.replaceChildren(
+      el("span", {}, `Delete ${ticket.ref}? It disappears from every view and every delegate, participant and external share link stops working.`),
+      el("button", { type: "button", id: "confirm-delete", class: "danger", onclick: () => act("delete", deleted) }, "Yes, delete"),
+      el("button", { type: "button", class: "secondary", onclick: cancel }, "Cancel"),
+      status);
+    bar.querySelector("#confirm-delete").focus();
+  };
   buttons();
   return bar;
 }
 
+// Who else has the open ticket (presence, contract 2), in one line.
+function presenceText(viewers) {
+  const typing = viewers.filter((v) => v.composing).map((v) => v.name);
+  const looking = viewers.filter((v) => !v.composing).map((v) => v.name);
+  const names = (list) => (list.length <= 2 ? list.join(" and ") : `${list.slice(0, -1).join(", ")} and ${list.at(-1)}`);
+  const parts = [];
+  if (typing.length) parts.push(`${names(typing)} ${typing.length === 1 ? "is" : "are"} typing…`);
+  if (looking.length) parts.push(`${names(looking)} ${looking.length === 1 ? "is" : "are"} viewing`);
+  return parts.join("; ");
+}
+
+// The ticket's heading, state line and staff who replied.
+async function ticketHead(ticket, messages) {
+  const repliers = [...new Set(messages.filter((m) => m.author.kind === "staff").map((m) => m.author.name))];
+  const assignee = ticket.assignee_id ? await customerName(ticket.assignee_id) : null;
+  return [
+    el("h2", {}, `${ticket.ref} ${ticket.subject}`),
+    el("p", { class: "meta" },
+      el("span", { class: `status status-${ticket.status}` }, STATUS_LABELS[ticket.status]),
+      " · customer ", await customerName(ticket.customer_id), " · queue ", ticket.queue,
+      " · ", el("span", { id: "assignee" }, assignee ? `with ${assignee}` : "unassigned"),
+      " · updated ", timeEl(ticket.updated_at)),
+    repliers.length ? el("p", { class: "meta", id: "repliers" }, `Staff who replied: ${repliers.join(", ")}`) : null,
+  ].filter(Boolean);
+}
+
+// Stop following the open ticket.
+function closeOpen() {
+  const o = state.open;
+  if (!o) return;
+  o.closed = true;
+  o.poll.stop();
+  o.presence.stop();
+  state.open = null;
+}
+
+// The latest ticket asked for: an older one still loading is dropped.
+let opening = 0;
+
 async function openTicket(number) {
-  const pane = document.getElementById("ticket");
+  const pane = $("ticket");
+  const mine = ++opening;
+  closeOpen();
+  let ticket;
+  let messages;
   try {
-    const [{ ticket }, messages] = await Promise.all([api("GET", `/tickets/${number}`), wholeThread(number)]);
-    const text = el("textarea", { id: "reply-body", name: "body", rows: "5", required: true });
-    const status = el("p", { role: "status", class: "muted" });
-    const send = async (visibility) => {
-      if (!text.value.trim()) { status.textContent = "Write something first."; return; }
-      try {
-        await api("POST", `/tickets/${number}/replies`, { body: text.value, visibility });
-        await openTicket(number);
-        await loadTickets();
-      } catch (e) { status.textContent = e.message; }
-    };
-    const order = ticket.order ? el("dl", { class: "order" },
-      el("dt", {}, "Order"), el("dd", {}, ticket.order.number),
-      ticket.order.total ? [el("dt", {}, "Total"), el("dd", {}, ticket.order.total)] : null) : null;
-    const repliers = [...new Set(messages.filter((m) => m.author.kind === "staff").map((m) => m.author.name))];
-    const assignee = ticket.assignee_id ? await customerName(ticket.assignee_id) : null;
-    api("POST", `/tickets/${number}/read`).then(() => loadTickets()).catch(() => {});
-    pane.replaceChildren(...[
-      el("h2", {}, `${ticket.ref} ${ticket.subject}`),
-      el("p", { class: "meta" },
-        el("span", { class: `status status-${ticket.status}` }, STATUS_LABELS[ticket.status]),
-        " · customer ", await customerName(ticket.customer_id), " · queue ", ticket.queue,
-        " · ", el("span", { id: "assignee" }, assignee ? `with ${assignee}` : "unassigned")),
-      repliers.length ? el("p", { class: "meta", id: "repliers" }, `Staff who replied: ${repliers.join(", ")}`) : null,
-      ticketActions(ticket),
-      order,
-      el("div", { class: "thread", id: "thread" }, ...messages.map((m) => messageView(m, number, promoteButton(number, m, messages)))),
-      el("form", { class: "reply", onsubmit: (e) => e.preventDefault() },
-        el("label", { for: "reply-body" }, "Reply"),
-        text,
-        el("div", { class: "actions" },
-          el("button", { type: "button", id: "send-public", class: "primary", onclick: () => send("public") }, "Send public reply"),
-          el("button", { type: "button", id: "send-internal", class: "secondary", onclick: () => send("internal") }, "Add internal note"),
-          mayShare() ? el("button", { type: "button", id: "share-open", class: "secondary", onclick: () => { document.getElementById("shares")?.scrollIntoView(); document.getElementById("share-email")?.focus(); } }, "Share externally") : null),
-        status),
-      mayShare() ? await sharesView(ticket) : null,
-      await delegatesView(number),
-      await participantsView(number)].filter(Boolean));
+    [{ ticket }, messages] = await Promise.all([api("GET", `/tickets/${number}`), wholeThread(number)]);
   } catch (e) {
-    showError(pane, e);
+    if (mine === opening) showError(pane, e);
+    return;
   }
+  const o = { ticket, closed: false, seenIn: state.tickets.some((t) => t.number === ticket.number) ? state.view : null, typedAt: 0, sentComposing: false };
+  const head = el("div", { id: "ticket-head" }, ...await ticketHead(ticket, messages));
+  const presence = el("p", { id: "presence", class: "presence", "aria-live": "polite" });
+  const collision = el("div", { id: "collision", class: "collision", role: "alert" });
+  const actionsBox = el("div", { id: "actions-box" });
+  const thread = threadView(number, messages, (m, all) => promoteButton(number, m, all));
+  const composing = () => o.reply.hasDraft() && Date.now() - o.typedAt < 15000;
+  o.thread = thread;
+  o.reply = replyBox({
+    number,
+    me: state.me,
+    label: "Reply",
+    sends: [
+      { id: "send-public", text: "Send public reply", primary: true, visibility: "public" },
+      { id: "send-internal", text: "Add internal note", visibility: "internal", shift: true },
+    ],
+    onInput() {
+      o.typedAt = Date.now();
+      if (composing() !== o.sentComposing) o.presence.now();
+    },
+    onSent(answer) {
+      thread.append([answer.message], { mine: true });
+      collision.replaceChildren();
+      o.typedAt = 0;
+      o.presence.now();
+      o.showTicket(answer.ticket);
+      inboxPoll?.now();
+    },
+  });
+  // The state line and the action bar from a fresh ticket (the bar only
+  // while it shows its buttons: an open form is left alone).
+  o.showTicket = async (t) => {
+    if (!t) return;
+    const changed = JSON.stringify(t) !== JSON.stringify(o.ticket);
+    o.ticket = t;
+    if (!changed || o.closed) return;
+    head.replaceChildren(...await ticketHead(t, thread.messages));
+    const bar = actionsBox.firstElementChild;
+    if (!bar || bar.dataset.mode === "buttons") {
+      const hadFocus = bar?.contains(document.activeElement) ? document.activeElement.id : null;
+      actionsBox.replaceChildren(ticketActions(t, () => o.refresh(true), deleted));
+      if (hadFocus) (actionsBox.querySelector(`#${hadFocus}`) ?? actionsBox.querySelector("button"))?.focus();
+    }
+  };
+  o.refresh = async (force = false) => {
+    if (force) forget(`/tickets/${number}`);
+    try {
+      const r = await getIfChanged(`/tickets/${number}`);
+      if (r) await o.showTicket(r.ticket);
+    } catch (e) {
+      if (e.status === 404) deleted(); else throw e;
+    }
+    if (force) await o.poll.now();
+  };
+  const deleted = () => {
+    closeOpen();
+    history.replaceState(null, "", "/console");
+    pane.replaceChildren(el("p", { class: "muted", role: "status" }, `${ticket.ref} was deleted.`));
+    render();
+  };
+  // New messages since the last one shown, then the ticket (its state
+  // may have changed with them, or without: the thread's ETag covers both).
+  const pollThread = async () => {
+    const fresh = o.closed ? null : await thread.poll();
+    if (fresh === null || o.closed) return;
+    if (fresh.length) {
+      announce(fresh.length === 1 ? `New message from ${fresh[0].author.name}` : `${fresh.length} new messages`);
+      if (o.reply.hasDraft()) {
+        const m = fresh.at(-1);
+        collision.replaceChildren(el("p", {},
+          el("strong", {}, `${m.author.name} ${m.visibility === "public" ? "replied" : "added a note"} while you were writing`), " — review before sending. ",
+          el("button", { type: "button", class: "link-dark", onclick: () => { document.querySelector(`#thread [data-seq="${m.seq}"]`)?.scrollIntoView({ block: "nearest" }); } }, "Show"),
+          el("button", { type: "button", class: "link-dark", onclick: () => { collision.replaceChildren(); o.reply.focus(); } }, "Dismiss")));
+      }
+      if (fresh.some((m) => m.promoted_from)) {
+        for (const m of fresh.filter((x) => x.promoted_from)) {
+          document.querySelector(`#thread [data-seq="${m.promoted_from}"] .promote`)?.replaceWith(el("p", { class: "muted small" }, "Promoted to a public reply."));
+        }
+      }
+      api("POST", `/tickets/${number}/read`).then(() => inboxPoll?.now()).catch(() => {});
+    }
+    await o.refresh();
+  };
+  o.number = number;
+  actionsBox.replaceChildren(ticketActions(ticket, () => o.refresh(true), deleted));
+  const order = ticket.order ? el("dl", { class: "order" },
+    el("dt", {}, "Order"), el("dd", {}, ticket.order.number),
+    ticket.order.total ? [el("dt", {}, "Total"), el("dd", {}, ticket.order.total)] : null) : null;
+  o.reply.node.querySelector(".actions").append(...(mayShare() ? [el("button", { type: "button", id: "share-open", class: "secondary", onclick: () => { $("shares")?.scrollIntoView(); $("share-email")?.focus(); } }, "Share externally")] : []));
+  const side = await Promise.all([mayShare() ? sharesView(ticket) : null, delegatesView(number), participantsView(number)]);
+  if (mine !== opening) return;
+  const notice = connectionNotice($("live-status"));
+  o.poll = every(THREAD_MS, pollThread, notice);
+  // Presence: this person has the ticket open (and whether they are
+  // writing); the answer lists the other staff who have it open.
+  o.presence = every(PRESENCE_MS, async () => {
+    const now = composing();
+    o.sentComposing = now; // asked once per change, even if this try fails
+    const r = await fetch(`/api/v1/tickets/${number}/presence`, {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+      headers: { "content-type": "application/json" }, body: JSON.stringify({ composing: now }),
+    });
+    if (!r.ok) throw Object.assign(new Error(`presence: ${r.status}`), { status: r.status });
+    const data = await r.json();
+    if (o.closed) return;
+    const text = presenceText(data.viewers ?? []);
+    if (presence.textContent !== text) presence.textContent = text;
+  }, { immediate: true });
+  state.open = o;
+  pane.replaceChildren(...[head, presence, actionsBox, order, thread.node, collision, o.reply.node, ...side].filter(Boolean));
+  thread.toBottom();
+  api("POST", `/tickets/${number}/read`).then(() => inboxPoll?.now()).catch(() => {});
+  render();
 }
 
 async function main() {
   state.me = await requireUser();
   if (state.me.role === "customer") { location.assign("/my"); return; }
-  document.getElementById("who").textContent = `${state.me.name} (${state.me.role})`;
-  document.getElementById("outbox-link").hidden = state.me.role !== "admin";
-  document.getElementById("settings-link").hidden = state.me.role !== "admin";
-  document.getElementById("links-link").hidden = state.me.role !== "admin";
-  document.getElementById("webhooks-link").hidden = state.me.role !== "admin";
-  document.getElementById("logout").addEventListener("click", logout);
-  document.getElementById("more").addEventListener("click", () => loadTickets(true));
-  document.getElementById("search-form").addEventListener("submit", (e) => {
+  keepTimesFresh();
+  $("who").textContent = `${state.me.name} (${state.me.role})`;
+  $("outbox-link").hidden = state.me.role !== "admin";
+  $("settings-link").hidden = state.me.role !== "admin";
+  $("links-link").hidden = state.me.role !== "admin";
+  $("webhooks-link").hidden = state.me.role !== "admin";
+  $("logout").addEventListener("click", logout);
+  $("more").addEventListener("click", () => loadTickets(true).catch((e) => showError($("ticket"), e)));
+  $("search-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    runSearch(document.getElementById("search").value, true).catch((err) => showError(document.getElementById("ticket"), err));
+    runSearch($("search").value, true).catch((err) => showError($("ticket"), err));
   });
+  // Tabs: click, or Left/Right/Home/End on the focused tab (roving
+  // tabindex: only the selected tab is in the Tab order).
   for (const tab of document.querySelectorAll("[role=tab]")) {
-    tab.addEventListener("click", () => { state.view = tab.dataset.view; state.searching = null; loadTickets().catch((e) => showError(document.getElementById("ticket"), e)); });
+    tab.addEventListener("click", () => selectTab(tab.dataset.view));
   }
-  window.addEventListener("hashchange", () => openTicket(location.hash.slice(1)));
-  await loadTickets();
+  document.querySelector("[role=tablist]").addEventListener("keydown", (e) => {
+    const at = VIEWS.indexOf(e.target.dataset?.view);
+    if (at < 0) return;
+    const to = { ArrowRight: (at + 1) % VIEWS.length, ArrowLeft: (at + VIEWS.length - 1) % VIEWS.length, Home: 0, End: VIEWS.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    selectTab(VIEWS[to], true);
+  });
+  shortcuts({
+    rows: () => [...document.querySelectorAll("#ticket-list .ticket-row")],
+    reply: () => $("reply-body"),
+    search: () => $("search"),
+    helpButtonTarget: $("help-slot"),
+    keys: [
+      [["j"], "Next ticket in the list"],
+      [["k"], "Previous ticket in the list"],
+      [["Enter"], "Open the ticket"],
+      [["r"], "Write a reply to the open ticket"],
+      [["/"], "Search"],
+      [["Ctrl+Enter", "⌘+Enter"], "Send the public reply"],
+      [["Ctrl+Shift+Enter", "⌘+Shift+Enter"], "Add the internal note"],
+      [["←", "→", "Home", "End"], "Move between the views (on the tabs)"],
+      [["Esc"], "Close this dialog, or a confirmation"],
+      [["?"], "Show these shortcuts"],
+    ],
+  });
+  window.addEventListener("hashchange", () => { if (location.hash.length > 1) openTicket(location.hash.slice(1)); });
+  inboxPoll = every(INBOX_MS, pollInbox, connectionNotice($("live-status")));
+  await inboxPoll.now();
   if (location.hash.length > 1) openTicket(location.hash.slice(1));
 }
 
-main().catch((e) => showError(document.getElementById("ticket"), e));
+main().catch((e) => showError($("ticket"), e));

@@ -1,91 +1,202 @@
 // The customer dashboard: my tickets (and my company's), the public thread of
-// one, a reply box, and a form to open a new ticket.
-import { api, el, when, requireUser, logout, messageView, wholeThread, showError, STATUS_LABELS } from "/api.js";
+// one, a reply box, and a form to open a new ticket. It keeps itself up to
+// date (live.js): the list every 10 s, the open ticket's thread every 4 s,
+// while the page is visible.
+import { api, el, timeEl, requireUser, logout, wholeThread, showError, STATUS_LABELS, keepTimesFresh } from "/api.js";
+import { every, getIfChanged, forget, connectionNotice } from "/live.js";
+import { shortcuts } from "/keys.js";
+import { threadView, replyBox } from "/thread.js";
 
-const state = { me: null, tickets: [], cursor: null, company: false };
+/** Poll intervals (issue 19, contract 5). */
+const LIST_MS = 10000;
+const THREAD_MS = 4000;
+
+const state = { me: null, tickets: [], cursor: null, company: false, shared: [], known: new Map(), fresh: new Set(), open: null, shown: "" };
+let listPoll = null;
+const $ = (id) => document.getElementById(id);
+
+function announce(text) {
+  $("announce").textContent = "";
+  setTimeout(() => { $("announce").textContent = text; }, 50);
+}
+
+const listPath = () => `/tickets?limit=${Math.min(100, Math.max(50, state.tickets.length))}${state.company ? "&scope=company" : ""}`;
+const SHARED_PATH = "/tickets?scope=delegated&limit=50";
+
+// A ticket whose `updated_at` moved while it was not open is marked new
+// until opened (in the list, and counted in the window title).
+function noteChanges(tickets) {
+  for (const t of tickets) {
+    const before = state.known.get(t.number);
+    if (before !== undefined && before !== t.updated_at && t.number !== state.open?.number) state.fresh.add(t.number);
+    state.known.set(t.number, t.updated_at);
+  }
+}
+
+// One poll of my tickets (and, when there are any, those shared with me).
+async function pollList() {
+  const company = state.company;
+  const page = await getIfChanged(listPath());
+  if (page && company === state.company) {
+    noteChanges(page.tickets);
+    state.tickets = page.tickets;
+    state.cursor = page.next_cursor;
+    $("more").hidden = !state.cursor;
+  }
+  if (state.shared.length > 0) {
+    const shared = await getIfChanged(SHARED_PATH);
+    if (shared) { noteChanges(shared.tickets); state.shared = shared.tickets; }
+  }
+  render();
+  const open = state.open;
+  const listed = open && [...state.tickets, ...state.shared].find((t) => t.number === open.number);
+  if (listed && listed.updated_at !== open.ticket.updated_at) await open.refresh();
+}
 
 async function loadTickets(more = false) {
-  const scope = state.company ? "&scope=company" : "";
-  const q = more && state.cursor ? `&cursor=${state.cursor}` : "";
-  const page = await api("GET", `/tickets?limit=50${scope}${q}`);
-  state.tickets = more ? state.tickets.concat(page.tickets) : page.tickets;
-  state.cursor = page.next_cursor;
-  document.getElementById("more").hidden = !state.cursor;
-  const list = document.getElementById("ticket-list");
-  if (state.tickets.length === 0) {
-    list.replaceChildren(el("li", { class: "empty" }, "You have no tickets yet. Open one below."));
-    return;
+  if (!more) {
+    forget(listPath());
+    return listPoll ? listPoll.now() : pollList();
   }
-  list.replaceChildren(...state.tickets.map((t) => el("li", {},
-    el("a", { href: `#${t.number}`, class: "ticket-row", "data-number": t.number },
-      el("span", { class: "num" }, t.ref),
-      el("span", { class: "subject" }, t.subject),
-      t.customer_id !== state.me.id ? el("span", { class: "badge shared" }, "Company") : null,
-      el("span", { class: `status status-${t.status}` }, STATUS_LABELS[t.status] ?? t.status),
-      el("time", { datetime: t.updated_at }, when(t.updated_at))))));
+  const page = await api("GET", `/tickets?limit=50${state.company ? "&scope=company" : ""}&cursor=${encodeURIComponent(state.cursor)}`);
+  noteChanges(page.tickets);
+  state.tickets = state.tickets.concat(page.tickets);
+  state.cursor = page.next_cursor;
+  $("more").hidden = !state.cursor;
+  render();
 }
 
-async function loadShared() {
-  const page = await api("GET", "/tickets?scope=delegated&limit=50");
-  showShared(page.tickets);
+const row = (t, badge) => el("li", {},
+  el("a", { href: `#${t.number}`, class: `ticket-row${state.fresh.has(t.number) ? " unread" : ""}`, "data-number": t.number, "aria-current": t.number === state.open?.number ? "true" : null },
+    el("span", { class: "num" }, t.ref),
+    el("span", { class: "subject" }, t.subject),
+    badge,
+    el("span", { class: `status status-${t.status}` }, STATUS_LABELS[t.status] ?? t.status),
+    timeEl(t.updated_at),
+    state.fresh.has(t.number) ? el("span", { class: "unread-dot" }, el("span", { "aria-hidden": "true" }, "●"), el("span", { class: "sr-only" }, "new activity")) : null));
+
+// The lists, rebuilt only when something in them changed (focus stays on
+// the row it was on), and the count of tickets with news in the title.
+function render() {
+  const news = state.fresh.size;
+  document.title = `${news ? `(${news}) ` : ""}${state.me.ticket_scope !== null ? "Your invitation" : "My tickets"} · Ticketshare`;
+  const shown = JSON.stringify([state.tickets, state.shared, [...state.fresh], state.open?.number ?? null]);
+  if (shown === state.shown) return;
+  state.shown = shown;
+  const focused = document.activeElement?.closest?.(".ticket-row")?.dataset.number;
+  if (state.me.ticket_scope === null) {
+    $("ticket-list").replaceChildren(...(state.tickets.length === 0
+      ? [el("li", { class: "empty" }, "You have no tickets yet. Open one below.")]
+      : state.tickets.map((t) => row(t, t.customer_id !== state.me.id ? el("span", { class: "badge shared" }, "Company") : null))));
+  }
+  $("shared").hidden = state.shared.length === 0;
+  $("shared-list").replaceChildren(...state.shared.map((t) => row(t, el("span", { class: "badge shared" }, "Shared with you"))));
+  if (focused) document.querySelector(`.ticket-row[data-number="${focused}"]`)?.focus();
 }
 
-function showShared(tickets) {
-  const section = document.getElementById("shared");
-  section.hidden = tickets.length === 0;
-  document.getElementById("shared-list").replaceChildren(...tickets.map((t) => el("li", {},
-    el("a", { href: `#${t.number}`, class: "ticket-row", "data-number": t.number },
-      el("span", { class: "num" }, t.ref),
-      el("span", { class: "subject" }, t.subject),
-      el("span", { class: "badge shared" }, "Shared with you"),
-      el("span", { class: `status status-${t.status}` }, STATUS_LABELS[t.status] ?? t.status),
-      el("time", { datetime: t.updated_at }, when(t.updated_at))))));
+function closeOpen() {
+  if (!state.open) return;
+  state.open.closed = true;
+  state.open.poll.stop();
+  state.open = null;
 }
+
+let opening = 0;
 
 async function openTicket(number) {
-  const pane = document.getElementById("ticket");
+  const pane = $("ticket");
+  const mine = ++opening;
+  closeOpen();
+  let ticket;
+  let messages;
   try {
-    const [{ ticket }, messages] = await Promise.all([api("GET", `/tickets/${number}`), wholeThread(number)]);
-    if (state.me.ticket_scope !== null) showShared([ticket]);
-    const text = el("textarea", { id: "reply-body", name: "body", rows: "5", required: true });
-    const status = el("p", { role: "status", class: "muted" });
-    pane.replaceChildren(
-      el("h2", {}, `${ticket.ref} ${ticket.subject}`),
-      el("p", { class: "meta" }, el("span", { class: `status status-${ticket.status}` }, STATUS_LABELS[ticket.status])),
-      el("div", { class: "thread", id: "thread" }, ...messages.map((m) => messageView(m, number))),
-      el("form", { class: "reply", onsubmit: async (e) => {
-        e.preventDefault();
-        if (!text.value.trim()) { status.textContent = "Write something first."; return; }
-        try {
-          await api("POST", `/tickets/${number}/replies`, { body: text.value });
-          await openTicket(number);
-          if (state.me.ticket_scope === null) await loadTickets();
-        } catch (err) { status.textContent = err.message; }
-      } },
-        el("label", { for: "reply-body" }, "Your reply"),
-        text,
-        el("div", { class: "actions" }, el("button", { type: "submit", id: "send-reply", class: "primary" }, "Send reply")),
-        status));
+    [{ ticket }, messages] = await Promise.all([api("GET", `/tickets/${number}`), wholeThread(number)]);
   } catch (e) {
-    showError(pane, e);
+    if (mine === opening) showError(pane, e);
+    return;
   }
+  if (mine !== opening) return;
+  if (state.me.ticket_scope !== null) state.shared = [ticket];
+  const o = { number: ticket.number, ticket, closed: false };
+  const meta = el("p", { class: "meta", id: "ticket-meta" });
+  const showMeta = (t) => meta.replaceChildren(el("span", { class: `status status-${t.status}` }, STATUS_LABELS[t.status]), " · updated ", timeEl(t.updated_at));
+  showMeta(ticket);
+  const thread = threadView(number, messages);
+  const reply = replyBox({
+    number,
+    me: state.me,
+    label: "Your reply",
+    sends: [{ id: "send-reply", text: "Send reply", primary: true }],
+    onSent(answer) {
+      thread.append([answer.message], { mine: true });
+      o.show(answer.ticket);
+      if (state.me.ticket_scope === null) listPoll?.now();
+    },
+  });
+  o.show = (t) => {
+    if (!t || o.closed) return;
+    o.ticket = t;
+    showMeta(t);
+  };
+  o.refresh = async () => {
+    try {
+      const r = await getIfChanged(`/tickets/${number}`);
+      if (r) o.show(r.ticket);
+    } catch (e) {
+      if (e.status !== 404) throw e;
+      closeOpen();
+      pane.replaceChildren(el("p", { class: "muted", role: "status" }, "This ticket is no longer available."));
+    }
+  };
+  // New public messages since the last one shown, then the ticket's state.
+  o.poll = every(THREAD_MS, async () => {
+    const fresh = o.closed ? null : await thread.poll();
+    if (fresh === null || o.closed) return;
+    if (fresh.length) announce(fresh.length === 1 ? `New reply from ${fresh[0].author.name}` : `${fresh.length} new replies`);
+    await o.refresh();
+  }, connectionNotice($("live-status")));
+  state.open = o;
+  state.fresh.delete(o.number);
+  pane.replaceChildren(el("h2", {}, `${ticket.ref} ${ticket.subject}`), meta, thread.node, reply.node);
+  thread.toBottom();
+  render();
 }
 
 async function main() {
   state.me = await requireUser();
   if (state.me.role !== "customer") { location.assign("/console"); return; }
-  document.getElementById("who").textContent = state.me.name;
-  document.getElementById("logout").addEventListener("click", logout);
+  keepTimesFresh();
+  $("who").textContent = state.me.name;
+  $("logout").addEventListener("click", logout);
+  shortcuts({
+    rows: () => [...document.querySelectorAll(".ticket-list .ticket-row")],
+    reply: () => $("reply-body"),
+    helpButtonTarget: $("help-slot"),
+    keys: [
+      [["j"], "Next ticket in the list"],
+      [["k"], "Previous ticket in the list"],
+      [["Enter"], "Open the ticket"],
+      [["r"], "Write a reply to the open ticket"],
+      [["Ctrl+Enter", "⌘+Enter"], "Send the reply"],
+      [["Esc"], "Close this dialog"],
+      [["?"], "Show these shortcuts"],
+    ],
+  });
+  window.addEventListener("hashchange", () => { if (location.hash.length > 1) openTicket(location.hash.slice(1)); });
   if (state.me.ticket_scope !== null) { await invitedView(state.me.ticket_scope); return; }
-  document.getElementById("more").addEventListener("click", () => loadTickets(true));
+  $("more").addEventListener("click", () => loadTickets(true).catch((e) => showError($("ticket"), e)));
   if (state.me.company) {
-    document.getElementById("company-toggle").hidden = false;
-    document.getElementById("company").addEventListener("change", (e) => { state.company = e.target.checked; loadTickets(); });
+    $("company-toggle").hidden = false;
+    $("company").addEventListener("change", (e) => {
+      state.company = e.target.checked;
+      state.tickets = [];
+      loadTickets().catch((err) => showError($("ticket"), err));
+    });
   }
-  document.getElementById("new-ticket").addEventListener("submit", async (e) => {
+  $("new-ticket").addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = new FormData(e.target);
-    const status = document.getElementById("new-status");
+    const status = $("new-status");
     try {
       const r = await api("POST", "/tickets", { subject: form.get("subject"), body: form.get("body") });
       e.target.reset();
@@ -94,22 +205,22 @@ async function main() {
       location.hash = `#${r.ticket.number}`;
     } catch (err) { status.textContent = err.message; }
   });
-  window.addEventListener("hashchange", () => openTicket(location.hash.slice(1)));
-  await loadTickets();
-  await loadShared();
+  state.shared = (await api("GET", SHARED_PATH)).tickets;
+  noteChanges(state.shared);
+  listPoll = every(LIST_MS, pollList, connectionNotice($("live-status")));
+  await listPoll.now();
   if (location.hash.length > 1) openTicket(location.hash.slice(1));
 }
 
 // Signed in from an invitation: that one ticket, nothing else of the account
 // (a login link opens the rest).
 async function invitedView(number) {
-  document.getElementById("mine-title").textContent = "Your invitation";
-  document.getElementById("ticket-list").replaceChildren(el("li", { class: "empty", id: "invited-note" },
+  $("mine-title").textContent = "Your invitation";
+  $("ticket-list").replaceChildren(el("li", { class: "empty", id: "invited-note" },
     "You opened this ticket from an invitation. Sign in with a login link to see your other tickets."));
-  // Removed, not hidden: `.inline` in app.css overrides the hidden attribute.
-  document.getElementById("company-toggle").remove();
+  $("company-toggle").remove();
   document.querySelector(".new-ticket").remove();
   await openTicket(number);
 }
 
-main().catch((e) => showError(document.getElementById("ticket"), e));
+main().catch((e) => showError($("ticket"), e));

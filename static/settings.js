@@ -13,13 +13,13 @@ function preview() {
   $("preview-name").textContent = $("company_name").value || "Support";
 }
 
-async function showLogo() {
+// The uploaded logo, when there is one (`logo` of the workspace, or of the
+// upload's answer): never asked for blindly, since a workspace without one
+// answers 404 and the browser reports that as an error.
+function showLogo(logo) {
   const img = $("preview-logo");
-  const r = await fetch(`/api/v1/workspaces/${workspaceId}/logo`).catch(() => null);
-  if (r && r.ok) {
-    img.src = `/api/v1/workspaces/${workspaceId}/logo?v=${Date.now()}`;
-    img.hidden = false;
-  }
+  img.hidden = !logo;
+  if (logo) img.src = `/api/v1/workspaces/${workspaceId}/logo?v=${encodeURIComponent(logo.etag)}`;
 }
 
 async function main() {
@@ -41,7 +41,7 @@ async function main() {
   $("settings").hidden = false;
   for (const id of ["brand_colour", "company_name"]) $(id).addEventListener("input", preview);
   preview();
-  showLogo();
+  showLogo(w.logo);
 
   $("logo_file").addEventListener("change", async (e) => {
     const file = e.target.files[0];
@@ -49,7 +49,7 @@ async function main() {
     const r = await fetch("/api/v1/workspace/logo", { method: "PUT", credentials: "same-origin", headers: { "content-type": file.type }, body: file });
     const data = await r.json().catch(() => null);
     $("status").textContent = r.ok ? "Logo uploaded." : (data?.error?.message ?? "Upload failed.");
-    if (r.ok) showLogo();
+    if (r.ok) showLogo(data.logo);
   });
 
   $("settings").addEventListener("submit", async (e) => {

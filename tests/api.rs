@@ -747,6 +747,10 @@ fn uploaded_logo_is_served_publicly_and_used_in_emails() {
         )
     };
     assert_eq!(put(&w.staff, "image/png", png).status, 403);
+    // The settings page asks `logo` whether there is one before showing it
+    // (requesting a missing logo is a 404 in the browser's console).
+    let logo = || json_of(&w.as_(Some(&w.admin), "GET", "/api/v1/workspace", None))["logo"].clone();
+    assert_eq!(logo(), Value::Null);
     assert_eq!(
         put(&w.admin, "image/svg+xml", b"<svg onload=alert(1)/>").status,
         415
@@ -757,6 +761,10 @@ fn uploaded_logo_is_served_publicly_and_used_in_emails() {
         413
     );
     assert_eq!(put(&w.admin, "image/png", png).status, 200);
+    assert_eq!(
+        (&logo()["content_type"], &logo()["size"]),
+        (&json!("image/png"), &json!(png.len()))
+    );
     let got = call(&w.host, "GET", "/api/v1/workspaces/acme/logo", &[], None);
     assert_eq!(
         (got.status, got.header("content-type")),

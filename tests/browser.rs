@@ -1,12 +1,43 @@
 //! The pages in a real browser (Debian's headless Chromium via chromedriver):
 //! staff and customer flows end to end, screenshots of each main page under
-//! `target/test-output/screenshots/`, and no request to another origin.
+//! `target/test-output/screenshots/`, no request to another origin, no
+//! error in the browser's console; the pages updating themselves while two
+//! people work one ticket in two browsers; the keyboard, the help dialog,
+//! drafts, relative times and the labels of every control.
+
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use testkit::root;
-use testkit::webdriver::Browser;
+use testkit::webdriver::{Browser, keys};
 use testkit::{World, json_of};
+
+/// Every form control of the page with no accessible name (no label, no
+/// `aria-label`/`aria-labelledby`, no text of its own), as `tag#id`.
+const UNLABELLED: &str = "return [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((e) => e.type !== 'hidden' && !e.closest('[hidden]') && !e.closest('template'))
+  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+    && !e.getAttribute('aria-labelledby') && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+  .map((e) => `${e.tagName.toLowerCase()}#${e.id}`);";
+
+/// Check that the page has a label on every control and nothing in the
+/// browser's console (`page` names it in the failure).
+fn page_is_clean(b: &Browser, page: &str) {
+    let unlabelled = b.script(UNLABELLED, json!([]));
+    assert_eq!(unlabelled, json!([]), "controls without a label on {page}");
+    let errors: Vec<String> = b
+        .console_errors()
+        .into_iter()
+        .filter(|e| !e.contains("/presence"))
+        .collect(); // TEMP
+    assert!(errors.is_empty(), "console errors on {page}: {errors:#?}");
+}
+
+fn sign_out(b: &Browser) {
+    b.click("#logout", "Sign out");
+    b.wait_for("h1", "Sign in");
+}
 
 fn sign_in(b: &Browser, w: &World, user: &str) {
     let r = w.as_(
@@ -72,8 +103,7 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     );
 
     // Customer: sign in, sees the public reply and not the note, replies.
-    b.click("#logout", "Sign out");
-    b.wait_for("h1", "Sign in");
+    sign_out(&b);
     sign_in(&b, &w, &w.cust_a);
     b.wait_for(".ticket-row", "Browser parcel");
     b.screenshot(&shots.join("dashboard.png"));
@@ -103,8 +133,7 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     );
 
     // Staff again: the customer's reply, labelled as such.
-    b.click("#logout", "Sign out");
-    b.wait_for("h1", "Sign in");
+    sign_out(&b);
     sign_in(&b, &w, &w.staff);
     b.wait_for(".ticket-row", "Browser parcel");
     b.goto(&format!("http://{}/console#{t}", w.host.addr));
@@ -120,8 +149,7 @@ fn staff_and_customer_work_a_ticket_in_the_browser() {
     );
 
     // The outbox page (admin) and the sign-in page.
-    b.click("#logout", "Sign out");
-    b.wait_for("h1", "Sign in");
+    sign_out(&b);
     b.screenshot(&shots.join("login.png"));
     sign_in(&b, &w, &w.admin);
     b.wait_for("#outbox-link", "Outbox");
@@ -180,8 +208,7 @@ fn staff_invites_a_delegate_who_accepts_from_the_email() {
     let text = outbox["emails"][0]["text"].as_str().unwrap().to_string();
     let url = text.split_whitespace().find(|s| s.contains("/i/")).unwrap();
     let path = format!("/i/{}", url.split("/i/").nth(1).unwrap());
-    b.click("#logout", "Sign out");
-    b.wait_for("h1", "Sign in");
+    sign_out(&b);
     b.goto(&format!("http://{}{path}", w.host.addr));
     b.wait_for("h1", "You are invited");
     root_shot(&b, "invitation.png");
@@ -194,8 +221,7 @@ fn staff_invites_a_delegate_who_accepts_from_the_email() {
     root_shot(&b, "delegate-dashboard.png");
     // Staff resolve, reopen, then delete behind a confirmation: the
     // delegate's access ends with it.
-    b.click("#logout", "Sign out");
-    b.wait_for("h1", "Sign in");
+    sign_out(&b);
     sign_in(&b, &w, &w.staff);
     b.goto(&format!("http://{}/console#{t}", w.host.addr));
     b.click("#resolve", "Resolve");
@@ -253,8 +279,7 @@ fn staff_share_a_ticket_and_the_collaborator_replies_with_a_file() {
 
     // The collaborator: the link from the email, a code from the outbox.
     let link = testkit::fixtures::share_link(&w, "dock@carrier.test");
-    b.click("#logout", "Sign out");
-    b.wait_for("h1", "Sign in");
+    sign_out(&b);
     b.goto(&format!("{origin}{link}"));
     b.wait_for("h1", "Confirm your email");
     root_shot(&b, "share-verify.png");
@@ -406,8 +431,7 @@ fn staff_accept_transfer_and_return_in_the_console() {
     b.wait_for("#thread .msg-internal", "Sue knows this customer");
     b.wait_for("#count-working", "0");
     // Sue finds it in Working on and returns it to Pending.
-    b.click("#logout", "Sign out");
-    b.wait_for("h1", "Sign in");
+    sign_out(&b);
     sign_in(&b, &w, &sue);
     b.click("#tab-working", "Working on");
     b.click(".ticket-row", "Queue work");
@@ -419,4 +443,371 @@ fn staff_accept_transfer_and_return_in_the_console() {
     b.click("#tab-pending", "Pending");
     b.wait_for(".ticket-row", "Queue work");
     root_shot(&b, "console-returned.png");
+}
+
+#[test]
+fn keyboard_help_drafts_and_relative_times_in_the_console() {
+    let w = World::build(false);
+    let first = w.ticket(&w.cust_a, "Keyboard one");
+    w.ticket(&w.cust_a, "Keyboard two");
+    let b = Browser::start();
+    let origin = format!("http://{}", w.host.addr);
+    sign_in(&b, &w, &w.staff);
+    b.wait_for(".ticket-row", "Keyboard two");
+    let icon = b.script(
+        "return document.querySelector('link[rel=icon]').href;",
+        json!([]),
+    );
+    assert_eq!(icon, json!(format!("{origin}/favicon.svg")));
+    let svg = testkit::request(&w.host.addr, "GET", "/favicon.svg", &[], b"");
+    assert_eq!(
+        (svg.status, svg.header("content-type")),
+        (200, Some("image/svg+xml"))
+    );
+    // Only the parts that announce something are live regions.
+    let live = b.script(
+        "return [...document.querySelectorAll('[aria-live], [role=status], [role=alert], [role=log]')].map((e) => e.id);",
+        json!([]),
+    );
+    assert!(
+        !live
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|id| id == "ticket-list" || id == "ticket"),
+        "{live}"
+    );
+
+    // Tabs: arrows, Home and End move the selection; only the selected
+    // tab is in the Tab order; the panel is labelled by it.
+    b.script("document.getElementById('tab-pending').focus();", json!([]));
+    let tabs = "return [...document.querySelectorAll('[role=tab]')].map((t) => \
+        [t.id, t.getAttribute('aria-selected'), t.tabIndex, t.getAttribute('aria-controls')]) \
+        .concat([[document.activeElement.id, document.getElementById('inbox-panel').getAttribute('aria-labelledby')]]);";
+    let expect = |selected: &str| {
+        let mut v: Vec<serde_json::Value> = ["tab-pending", "tab-working", "tab-resolved"]
+            .iter()
+            .map(|t| {
+                let on = *t == selected;
+                json!([t, on.to_string(), if on { 0 } else { -1 }, "inbox-panel"])
+            })
+            .collect();
+        v.push(json!([selected, selected]));
+        json!(v)
+    };
+    b.press(keys::RIGHT);
+    assert_eq!(b.script(tabs, json!([])), expect("tab-working"));
+    b.press(keys::END);
+    assert_eq!(b.script(tabs, json!([])), expect("tab-resolved"));
+    b.press(keys::RIGHT);
+    assert_eq!(b.script(tabs, json!([])), expect("tab-pending"));
+    b.press(keys::LEFT);
+    b.press(keys::HOME);
+    assert_eq!(b.script(tabs, json!([])), expect("tab-pending"));
+    b.wait_for(".ticket-row", "Keyboard two");
+
+    // `?` opens the help: a labelled modal dialog holding the focus; Esc
+    // closes it and the focus goes back to the tab.
+    b.press("?");
+    b.wait_until(
+        "the help dialog is open",
+        5,
+        "return document.getElementById('help').open;",
+        json!([]),
+    );
+    assert_eq!(b.focused(), "help-close");
+    let label = b.script(
+        "const d = document.getElementById('help'); \
+         return document.getElementById(d.getAttribute('aria-labelledby')).textContent;",
+        json!([]),
+    );
+    assert_eq!(label, "Keyboard shortcuts");
+    for key in ["j", "k", "Enter", "r", "/", "Ctrl+Enter", "Esc", "?"] {
+        b.wait_for("#help kbd", key);
+    }
+    b.press(keys::TAB);
+    let inside = b.script(
+        "return document.getElementById('help').contains(document.activeElement) \
+           || document.activeElement === document.body;",
+        json!([]),
+    );
+    assert_eq!(
+        inside,
+        json!(true),
+        "focus left the dialog: {}",
+        b.focused()
+    );
+    b.press("j");
+    assert!(
+        b.script("return document.getElementById('help').open;", json!([])) == json!(true),
+        "a shortcut under the dialog ran"
+    );
+    root_shot(&b, "console-help.png");
+    b.press(keys::ESCAPE);
+    b.wait_until(
+        "the help dialog is closed",
+        5,
+        "return !document.getElementById('help').open;",
+        json!([]),
+    );
+    assert_eq!(b.focused(), "tab-pending");
+
+    // j/k move in the list, Enter opens, r goes to the reply box; letters
+    // typed there are text, not shortcuts; the draft survives a reload.
+    b.press("j");
+    b.press("j");
+    b.press("k");
+    assert!(b.focused().contains("Keyboard one"), "{}", b.focused());
+    b.press(keys::ENTER);
+    b.wait_for("#ticket h2", "Keyboard one");
+    assert!(b.url().ends_with(&format!("#{first}")), "{}", b.url());
+    b.wait_for("#thread .msg", "first message");
+    let bar = b.script(
+        "return document.getElementById('ticket-actions').innerText;",
+        json!([]),
+    );
+    assert!(!bar.as_str().unwrap().contains("null"), "{bar}");
+    b.press("r");
+    assert_eq!(b.focused(), "reply-body");
+    b.press("just kidding: j, k, r and / are text here");
+    root_shot(&b, "console-draft.png");
+    b.script("window.beforeReload = true;", json!([]));
+    b.reload();
+    b.wait_for("#thread .msg", "first message");
+    assert_eq!(
+        b.script("return window.beforeReload ?? null;", json!([])),
+        json!(null),
+        "a new document"
+    );
+    let draft = b.script(
+        "return document.getElementById('reply-body').value;",
+        json!([]),
+    );
+    assert_eq!(draft, "just kidding: j, k, r and / are text here");
+
+    // Relative times, with the exact time on hover, moving on by themselves.
+    let time = b.script(
+        "const t = document.querySelector('#thread time'); \
+         return [t.textContent, t.getAttribute('datetime'), t.title];",
+        json!([]),
+    );
+    assert_eq!(time[0], "just now", "{time}");
+    assert!(time[1].as_str().unwrap().ends_with('Z'), "{time}");
+    assert!(time[2].as_str().unwrap().len() > 10, "{time}");
+    b.script(
+        "const real = Date.now; Date.now = () => real() + 3 * 60000; \
+         document.dispatchEvent(new Event('visibilitychange'));",
+        json!([]),
+    );
+    b.wait_for("#thread time", "3 min ago");
+    b.wait_for(".ticket-row time", "3 min ago");
+
+    // Ctrl+Enter sends the public reply, Ctrl+Shift+Enter the note; the
+    // draft is gone once sent.
+    b.press("r");
+    b.chord(&[keys::CONTROL], keys::ENTER);
+    b.wait_for("#thread .msg-public", "just kidding");
+    let sent = b.script(
+        "return [...document.querySelectorAll('#thread .msg-public .msg-body')].pop().innerText.trim();",
+        json!([]),
+    );
+    assert_eq!(sent, "just kidding: j, k, r and / are text here");
+    let left = b.script(
+        "return [document.getElementById('reply-body').value, Object.keys(localStorage).length];",
+        json!([]),
+    );
+    assert_eq!(left, json!(["", 0]));
+    b.press("Only for the team");
+    b.chord(&[keys::CONTROL, keys::SHIFT], keys::ENTER);
+    b.wait_for("#thread .msg-internal", "Only for the team");
+    b.press("Sent with Command");
+    b.chord(&[keys::META], keys::ENTER);
+    b.wait_for("#thread .msg-public", "Sent with Command");
+    root_shot(&b, "console-keyboard-sent.png");
+
+    // `/` goes to search (from outside a field); Esc leaves a confirmation.
+    b.script("document.activeElement.blur();", json!([]));
+    b.press("/");
+    assert_eq!(b.focused(), "search");
+    b.script("document.getElementById('delete').focus();", json!([]));
+    b.press(keys::ENTER);
+    b.wait_for("#confirm-delete", "Yes, delete");
+    b.press(keys::ESCAPE);
+    b.wait_for("#delete", "Delete");
+    assert_eq!(b.focused(), "delete");
+    b.click("#transfer", "Transfer");
+    b.wait_for("#transfer-to option", "nobody");
+    page_is_clean(&b, "the console");
+    b.press(keys::ESCAPE);
+    b.wait_for("#transfer", "Transfer");
+
+    // Every page: labelled controls, a favicon, no console errors.
+    sign_out(&b);
+    page_is_clean(&b, "the sign-in page");
+    b.goto(&format!("{origin}/"));
+    b.wait_for("h1", "Bring outside people");
+    page_is_clean(&b, "the home page");
+    sign_in(&b, &w, &w.cust_a);
+    b.wait_for(".ticket-row", "Keyboard one");
+    b.click(".ticket-row", "Keyboard one");
+    b.wait_for("#thread .msg", "Sent with Command");
+    page_is_clean(&b, "the dashboard");
+    sign_out(&b);
+    sign_in(&b, &w, &w.admin);
+    b.wait_for(".ticket-row", "Keyboard");
+    for (path, loaded, text) in [
+        ("/settings", "#settings legend", "Branding"),
+        ("/outbox", "#emails li", ""),
+        ("/links", "#links td", ""),
+        ("/webhooks", "#deliveries td", ""),
+        ("/quarantine", "#held li", "Nothing is held."),
+    ] {
+        b.goto(&format!("{origin}{path}"));
+        b.wait_for(loaded, text);
+        page_is_clean(&b, path);
+    }
+}
+
+/// Wait until `css` shows `text` in `b`, and say how long it took: a
+/// change made elsewhere must show within the page's poll interval (plus
+/// the time to fetch and draw it) without a reload.
+fn shows_within(b: &Browser, css: &str, text: &str, interval: Duration) {
+    let t0 = Instant::now();
+    b.wait_for(css, text);
+    let took = t0.elapsed();
+    assert!(
+        took <= interval + Duration::from_millis(2500),
+        "{css} showed {text:?} after {took:?}, the poll interval is {interval:?}"
+    );
+}
+
+#[test]
+fn two_browsers_see_each_others_changes_without_a_reload() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Live parcel");
+    let other = w.ticket(&w.cust_b, "Waiting elsewhere");
+    let sue = testkit::fixtures::staff_user(&w, "sue@acme.test", &[]);
+    let origin = format!("http://{}", w.host.addr);
+    let thread_poll = Duration::from_secs(4);
+    let inbox_poll = Duration::from_secs(8);
+    let (staff, customer) = (Browser::start(), Browser::start());
+    sign_in(&staff, &w, &w.staff);
+    sign_in(&customer, &w, &w.cust_a);
+    staff.wait_for(".ticket-row", "Waiting elsewhere");
+    staff.goto(&format!("{origin}/console#{t}"));
+    staff.wait_for("#thread .msg", "first message");
+    customer.click(".ticket-row", "Live parcel");
+    customer.wait_for("#thread .msg", "first message");
+
+    // The customer replies: the staff thread shows it, no reload.
+    staff.script("window.sameDocument = true;", json!([]));
+    customer.type_into("#reply-body", "Is there any news on my parcel?");
+    customer.click("#send-reply", "Send reply");
+    customer.wait_for("#thread .msg-by-customer", "any news");
+    shows_within(&staff, "#thread .msg-by-customer", "any news", thread_poll);
+    staff.wait_for(".meta .status", "Client replied");
+    root_shot(&staff, "live-staff-sees-customer.png");
+
+    // Staff answer: the customer's thread and status follow.
+    staff.type_into("#reply-body", "It left the depot this morning.");
+    staff.click("#send-public", "Send public reply");
+    staff.wait_for("#thread .msg-public", "left the depot");
+    shows_within(
+        &customer,
+        "#thread .msg-by-staff",
+        "left the depot",
+        thread_poll,
+    );
+    customer.wait_for("#ticket-meta .status", "Awaiting customer");
+    customer.wait_for(".ticket-row .status", "Awaiting customer");
+    root_shot(&customer, "live-customer-sees-staff.png");
+
+    // A reader who scrolled up keeps their place: a "N new" button instead.
+    for i in 0..8 {
+        w.as_(
+            Some(&w.cust_a),
+            "POST",
+            &format!("/api/v1/tickets/{t}/replies"),
+            Some(json!({"body": format!("Filler line {i}\n\nto make the thread scroll")})),
+        );
+    }
+    staff.wait_for("#thread .msg", "Filler line 7");
+    staff.script(
+        "document.getElementById('thread').scrollTop = 0;",
+        json!([]),
+    );
+    w.as_(
+        Some(&w.cust_a),
+        "POST",
+        &format!("/api/v1/tickets/{t}/replies"),
+        Some(json!({"body": "One more thing"})),
+    );
+    shows_within(&staff, "#new-pill", "1 new", thread_poll);
+    let top = staff.script(
+        "return document.getElementById('thread').scrollTop;",
+        json!([]),
+    );
+    assert_eq!(top, json!(0), "the reader's place was kept");
+    root_shot(&staff, "live-new-pill.png");
+    staff.click("#new-pill", "1 new");
+    staff.wait_until(
+        "the thread is at its end",
+        5,
+        "const t = document.getElementById('thread'); \
+         return t.scrollHeight - t.scrollTop - t.clientHeight < 32 \
+           && document.getElementById('new-pill').hidden;",
+        json!([]),
+    );
+
+    // A colleague accepts the other ticket: it leaves this Pending list.
+    staff.wait_for("#count-pending", "2");
+    let accepted = w.as_(
+        Some(&sue),
+        "POST",
+        &format!("/api/v1/tickets/{other}/accept"),
+        None,
+    );
+    assert_eq!(accepted.status, 200, "{}", accepted.text());
+    let t0 = Instant::now();
+    staff.wait_until(
+        "the accepted ticket left Pending",
+        15,
+        "return ![...document.querySelectorAll('.ticket-row')].some((r) => r.textContent.includes('Waiting elsewhere'));",
+        json!([]),
+    );
+    assert!(
+        t0.elapsed() <= inbox_poll + Duration::from_millis(2500),
+        "{:?}",
+        t0.elapsed()
+    );
+    staff.wait_for("#count-pending", "1");
+    root_shot(&staff, "live-accepted-elsewhere.png");
+
+    // And on the open ticket itself: Accept gives way to its new owner.
+    let accepted = w.as_(
+        Some(&sue),
+        "POST",
+        &format!("/api/v1/tickets/{t}/accept"),
+        None,
+    );
+    assert_eq!(accepted.status, 200, "{}", accepted.text());
+    shows_within(&staff, "#assignee", "with sue", inbox_poll);
+    staff.wait_for("#ticket-actions", "Return");
+    assert!(
+        staff
+            .script(
+                "return document.getElementById('accept') === null;",
+                json!([])
+            )
+            .as_bool()
+            .unwrap()
+    );
+    assert_eq!(
+        staff.script("return window.sameDocument ?? null;", json!([])),
+        json!(true),
+        "everything above happened without a reload"
+    );
+    for (b, page) in [(&staff, "the console"), (&customer, "the dashboard")] {
+        page_is_clean(b, page);
+    }
 }

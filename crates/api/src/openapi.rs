@@ -86,7 +86,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "GET",
         "/api/v1/workspace",
-        "The workspace and its settings",
+        "The workspace, its settings and `logo`: the uploaded logo's type, size and etag (null when none)",
         Auth::Workspace,
         false,
     ),

@@ -65,6 +65,7 @@ fn layout(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
                 title { (title) " \u{b7} " (site) }
+                link rel="icon" href="/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/app.css";
                 @if let Some(ws) = brand_css {
                     link rel="stylesheet" href={ "/api/v1/workspaces/" (ws) "/brand.css" };

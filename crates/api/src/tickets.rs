@@ -185,9 +185,10 @@ fn me(actor: &Actor) -> Result<Response> {
 fn get_workspace(env: &mut Env, actor: &Actor) -> Result<Response> {
     let ws = actor.ws().clone();
     let w = workspace::workspace(env.kv, &ws)?;
+    let logo = workspace::logo_meta(env.kv, &ws)?;
     Ok(Response::json(
         200,
-        &json!({"id": w.id, "name": w.name, "settings": w.settings, "created_at": rfc3339(w.created_at)}),
+        &json!({"id": w.id, "name": w.name, "settings": w.settings, "logo": logo, "created_at": rfc3339(w.created_at)}),
     ))
 }
 

@@ -1250,9 +1250,14 @@ pub fn set_logo(kv: &dyn Kv, ws: &WorkspaceId, content_type: &str, bytes: &[u8])
     Ok(logo)
 }
 
+/// The uploaded logo's metadata, if any (one read; the bytes stay where they are).
+pub fn logo_meta(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Option<Logo>> {
+    read::<Logo>(kv, &keys::logo_meta(ws))
+}
+
 /// The uploaded logo and its bytes, if any.
 pub fn logo(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Option<(Logo, Vec<u8>)>> {
-    let Some(meta) = read::<Logo>(kv, &keys::logo_meta(ws))? else {
+    let Some(meta) = logo_meta(kv, ws)? else {
         return Ok(None);
     };
     Ok(kv.get(&keys::logo_blob(ws, &meta.etag))?.map(|b| (meta, b)))

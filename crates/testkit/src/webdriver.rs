@@ -74,6 +74,7 @@ impl Browser {
         let profile = crate::scratch::TempDir::new("chrome");
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": [
@@ -106,6 +107,12 @@ impl Browser {
     /// Open a URL.
     pub fn goto(&self, url: &str) {
         self.cmd("POST", "/url", Some(json!({"url": url})));
+    }
+
+    /// Reload the page (a new document, unlike `goto` to the same URL
+    /// with a fragment, which stays in the page).
+    pub fn reload(&self) {
+        self.cmd("POST", "/refresh", Some(json!({})));
     }
 
     /// The current URL.
@@ -245,6 +252,86 @@ impl Browser {
             .collect()
     }
 
+    /// Press keys on whatever has focus, as a person would (WebDriver
+    /// actions: each key down then up). Special keys are the WebDriver
+    /// code points, e.g. [`keys::ENTER`]; see [`Browser::chord`] for keys
+    /// held together.
+    pub fn press(&self, text: &str) {
+        let mut actions = Vec::new();
+        for c in text.chars() {
+            actions.push(json!({"type": "keyDown", "value": c.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": c.to_string()}));
+        }
+        self.key_actions(actions);
+    }
+
+    /// Hold `held` (e.g. [`keys::CONTROL`]) while pressing `key`.
+    pub fn chord(&self, held: &[&str], key: &str) {
+        let mut actions: Vec<Value> = held
+            .iter()
+            .map(|k| json!({"type": "keyDown", "value": k}))
+            .collect();
+        actions.push(json!({"type": "keyDown", "value": key}));
+        actions.push(json!({"type": "keyUp", "value": key}));
+        actions.extend(
+            held.iter()
+                .rev()
+                .map(|k| json!({"type": "keyUp", "value": k})),
+        );
+        self.key_actions(actions);
+    }
+
+    fn key_actions(&self, actions: Vec<Value>) {
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
+    }
+
+    /// The focused element: its id, or its tag and text when it has none.
+    pub fn focused(&self) -> String {
+        self.script(
+            "const e = document.activeElement; \
+             return e ? (e.id || `${e.tagName.toLowerCase()}: ${e.textContent.trim()}`) : '';",
+            json!([]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Wait until `script` (a function body) returns `true`, or panic with
+    /// `what` and the page's text after `secs` seconds.
+    pub fn wait_until(&self, what: &str, secs: u64, script: &str, args: Value) {
+        let t0 = Instant::now();
+        while self.script(script, args.clone()) != Value::Bool(true) {
+            if t0.elapsed() > Duration::from_secs(secs) {
+                panic!(
+                    "timed out after {secs} s waiting until {what}; page text:\n{}",
+                    self.text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The browser console's errors since the last call (chromedriver's
+    /// `browser` log, level SEVERE: uncaught exceptions, `console.error`,
+    /// failed loads of the page's resources).
+    pub fn console_errors(&self) -> Vec<String> {
+        let v = self.cmd("POST", "/se/log", Some(json!({"type": "browser"})));
+        v.as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Save a PNG screenshot.
     pub fn screenshot(&self, path: &Path) {
         let b64 = self.cmd("GET", "/screenshot", None);
@@ -277,4 +364,28 @@ fn decode_base64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(s)
         .expect("a screenshot in base64")
+}
+
+/// WebDriver's code points for keys that are not characters.
+pub mod keys {
+    /// Enter.
+    pub const ENTER: &str = "\u{E007}";
+    /// Escape.
+    pub const ESCAPE: &str = "\u{E00C}";
+    /// Tab.
+    pub const TAB: &str = "\u{E004}";
+    /// Shift (held in a chord).
+    pub const SHIFT: &str = "\u{E008}";
+    /// Control (held in a chord).
+    pub const CONTROL: &str = "\u{E009}";
+    /// Meta, the Command key on a Mac (held in a chord).
+    pub const META: &str = "\u{E03D}";
+    /// Home.
+    pub const HOME: &str = "\u{E011}";
+    /// End.
+    pub const END: &str = "\u{E010}";
+    /// Left arrow.
+    pub const LEFT: &str = "\u{E012}";
+    /// Right arrow.
+    pub const RIGHT: &str = "\u{E014}";
 }
