@@ -574,18 +574,11 @@ async function main() {
     reply: () => $("reply-body"),
     search: () => $("search"),
     helpButtonTarget: $("help-slot"),
-    keys: [
-      [["j"], "Next ticket in the list"],
-      [["k"], "Previous ticket in the list"],
-      [["Enter"], "Open the ticket"],
-      [["r"], "Write a reply to the open ticket"],
-      [["/"], "Search"],
+    sends: [
       [["Ctrl+Enter", "⌘+Enter"], "Send the public reply"],
       [["Ctrl+Shift+Enter", "⌘+Shift+Enter"], "Add the internal note"],
-      [["←", "→", "Home", "End"], "Move between the views (on the tabs)"],
-      [["Esc"], "Close this dialog, or a confirmation"],
-      [["?"], "Show these shortcuts"],
     ],
+    more: [[["←", "→", "Home", "End"], "Move between the views (on the tabs)"]],
   });
   window.addEventListener("hashchange", () => { if (location.hash.length > 1) openTicket(location.hash.slice(1)); });
   inboxPoll = every(INBOX_MS, pollInbox, connectionNotice($("live-status")));

@@ -31,10 +31,21 @@ function helpDialog(keys) {
 }
 
 // Install the shortcuts: `rows()` the list's row links in order, `reply()`
-// and `search()` the fields (or null), `keys` the lines of the help
-// dialog. A `?` button in `helpButtonTarget` opens the dialog too.
-export function shortcuts({ rows, reply, search = () => null, keys, helpButtonTarget }) {
-  const help = helpDialog(keys);
+// and `search()` (when the page has one) the fields or null, `sends` the
+// help lines of the reply box's keys, `more` the page's own. A
+// "Shortcuts" button in `helpButtonTarget` opens the dialog too.
+export function shortcuts({ rows, reply, search, sends, more = [], helpButtonTarget }) {
+  const help = helpDialog([
+    [["j"], "Next ticket in the list"],
+    [["k"], "Previous ticket in the list"],
+    [["Enter"], "Open the ticket"],
+    [["r"], "Write a reply to the open ticket"],
+    ...(search ? [[["/"], "Search"]] : []),
+    ...sends,
+    ...more,
+    [["Esc"], "Close this dialog, or a confirmation"],
+    [["?"], "Show these shortcuts"],
+  ]);
   if (helpButtonTarget) {
     helpButtonTarget.append(el("button", { type: "button", class: "link", id: "help-open", "aria-keyshortcuts": "?", onclick: help.open }, "Shortcuts"));
   }
@@ -55,7 +66,7 @@ export function shortcuts({ rows, reply, search = () => null, keys, helpButtonTa
       case "j": e.preventDefault(); move(1); break;
       case "k": e.preventDefault(); move(-1); break;
       case "r": field(reply()); break;
-      case "/": field(search()); break;
+      case "/": field(search?.()); break;
       case "?": e.preventDefault(); help.open(); break;
       default: break;
     }

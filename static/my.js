@@ -172,15 +172,7 @@ async function main() {
     rows: () => [...document.querySelectorAll(".ticket-list .ticket-row")],
     reply: () => $("reply-body"),
     helpButtonTarget: $("help-slot"),
-    keys: [
-      [["j"], "Next ticket in the list"],
-      [["k"], "Previous ticket in the list"],
-      [["Enter"], "Open the ticket"],
-      [["r"], "Write a reply to the open ticket"],
-      [["Ctrl+Enter", "⌘+Enter"], "Send the reply"],
-      [["Esc"], "Close this dialog"],
-      [["?"], "Show these shortcuts"],
-    ],
+    sends: [[["Ctrl+Enter", "⌘+Enter"], "Send the reply"]],
   });
   window.addEventListener("hashchange", () => { if (location.hash.length > 1) openTicket(location.hash.slice(1)); });
   if (state.me.ticket_scope !== null) { await invitedView(state.me.ticket_scope); return; }

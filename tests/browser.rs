@@ -668,6 +668,17 @@ fn keyboard_help_drafts_and_relative_times_in_the_console() {
     }
 }
 
+/// A staff member accepts ticket `t` (through the API, acting as them).
+fn accept_as(w: &World, user: &str, t: u64) {
+    let r = w.as_(
+        Some(user),
+        "POST",
+        &format!("/api/v1/tickets/{t}/accept"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 /// Wait until `css` shows `text` in `b`, and say how long it took: a
 /// change made elsewhere must show within the page's poll interval (plus
 /// the time to fetch and draw it) without a reload.
@@ -702,7 +713,7 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
     // The customer replies: the staff thread shows it, no reload.
     staff.script("window.sameDocument = true;", json!([]));
     customer.type_into("#reply-body", "Is there any news on my parcel?");
-    customer.click("#send-reply", "Send reply");
+    customer.chord(&[keys::CONTROL], keys::ENTER);
     customer.wait_for("#thread .msg-by-customer", "any news");
     shows_within(&staff, "#thread .msg-by-customer", "any news", thread_poll);
     staff.wait_for(".meta .status", "Client replied");
@@ -761,13 +772,7 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
 
     // A colleague accepts the other ticket: it leaves this Pending list.
     staff.wait_for("#count-pending", "2");
-    let accepted = w.as_(
-        Some(&sue),
-        "POST",
-        &format!("/api/v1/tickets/{other}/accept"),
-        None,
-    );
-    assert_eq!(accepted.status, 200, "{}", accepted.text());
+    accept_as(&w, &sue, other);
     let t0 = Instant::now();
     staff.wait_until(
         "the accepted ticket left Pending",
@@ -784,13 +789,7 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
     root_shot(&staff, "live-accepted-elsewhere.png");
 
     // And on the open ticket itself: Accept gives way to its new owner.
-    let accepted = w.as_(
-        Some(&sue),
-        "POST",
-        &format!("/api/v1/tickets/{t}/accept"),
-        None,
-    );
-    assert_eq!(accepted.status, 200, "{}", accepted.text());
+    accept_as(&w, &sue, t);
     shows_within(&staff, "#assignee", "with sue", inbox_poll);
     staff.wait_for("#ticket-actions", "Return");
     assert!(
