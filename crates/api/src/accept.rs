@@ -4,7 +4,8 @@
 
 use crate::Env;
 use crate::actor::{cookie, session_cookie};
-use crate::http::{Request, Response, form_field};
+use crate::files::NewPost;
+use crate::http::{Request, Response};
 use crate::mail::copy_participants;
 use crate::pages::{
     accepted_sign_in_page, dead_link_page, invitation_page, message_page, not_allowed_page,
@@ -14,8 +15,8 @@ use crate::views::team_name;
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::{TicketNo, WorkspaceId};
-use domain::model::{AuthorKind, Visibility};
-use domain::thread::{self, Author};
+use domain::model::{AuthorKind, Participant, Reader, Ticket, Visibility};
+use domain::thread::{self, Author, Extras};
 use domain::workspace;
 use domain::{auth, keys};
 
@@ -57,10 +58,12 @@ pub fn handle_accept(env: &mut Env, req: &Request) -> Response {
 }
 
 pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
-    if let Some(link) = req.path.strip_prefix("/p/").filter(|l| !l.contains('/')) {
-        return match req.method.as_str() {
-            "GET" | "HEAD" | "POST" => participant_page(env, req, link),
-            other => Ok(not_allowed_page(other, "Use the form on the page.")),
+    if let Some(rest) = req.path.strip_prefix("/p/") {
+        return match (rest.split_once('/'), req.method.as_str()) {
+            (None, "GET" | "HEAD" | "POST") => participant_page(env, req, rest),
+            (None, other) => Ok(not_allowed_page(other, "Use the form on the page.")),
+            (Some((link, file)), "GET" | "HEAD") => participant_file(env, link, file),
+            (Some(_), _) => Err(Error::NotFound),
         };
     }
     let link = req
@@ -137,57 +140,112 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
 }
 
 /// The page behind a participant's personal link: that ticket's public
-/// thread and a reply form, nothing else.
+/// thread and a reply form (text and files), nothing else. GET and HEAD
+/// answer 304 to an `If-None-Match` naming the page's ETag
+/// ([`crate::pages::participant_etag`]: what the participant sees, never
+/// what only staff see) before the thread is read; only a page sent whole
+/// is recorded as the link opened.
 pub(crate) fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response> {
+    let (ws, t, p, w) = participant_link(env, link)?;
+    if req.method == "POST" {
+        return participant_reply(env, req, link, &w, &t, &p);
+    }
+    let etag = crate::pages::participant_etag(&w, &t, &p);
+    if crate::pages::not_modified(req.header("if-none-match"), &etag) {
+        return Ok(crate::pages::not_modified_page(&etag));
+    }
+    let mut internal = None;
+    note_link_opened(
+        env,
+        &mut internal,
+        &ws,
+        t.no,
+        &p.id,
+        Event::ParticipantLinkOpened,
+    );
+    let ctx = env.ctx(&ws, &p.id, "");
+    let mut resp = crate::pages::participant_page(&ctx, link, &w, &t, &p, None)?;
+    resp.internal = internal;
+    Ok(resp)
+}
+
+/// What a participant's link opens: its workspace, ticket, participant
+/// and the workspace's record (participants on).
+fn participant_link(
+    env: &Env,
+    link: &str,
+) -> Result<(WorkspaceId, Ticket, Participant, workspace::Workspace)> {
     let (ws, no, p) = domain::participants::resolve(env.kv, link)?;
     let w = workspace::workspace(env.kv, &ws)?;
     if !w.settings.participants_enabled {
         return Err(Error::NotFound);
     }
-    let mut t = thread::ticket(env.kv, &ws, no)?;
-    // A refused reply: shown above the form, and the page's status.
-    let mut refused: Option<Error> = None;
-    let mut internal = None;
-    let ctx = env.ctx(&ws, &p.id, "");
-    if req.method != "POST" {
-        note_link_opened(
+    let t = thread::ticket(env.kv, &ws, no)?;
+    Ok((ws, t, p, w))
+}
+
+/// `POST /p/<link>`: the participant's reply (a public message, with files
+/// when the form is multipart), then back to the page; a refused reply is
+/// shown above the form, with its status.
+fn participant_reply(
+    env: &mut Env,
+    req: &Request,
+    link: &str,
+    w: &workspace::Workspace,
+    t: &Ticket,
+    p: &Participant,
+) -> Result<Response> {
+    if !p.can_reply {
+        return Err(Error::NotFound);
+    }
+    let author = Author {
+        id: Some(p.id.clone()),
+        name: p.name.clone(),
+        kind: AuthorKind::Participant,
+        signed: true,
+    };
+    let posted = crate::files::read_form(req).and_then(|form| {
+        crate::files::post_with_files(
             env,
-            &mut internal,
-            &ws,
-            no,
-            &p.id,
-            Event::ParticipantLinkOpened,
-        );
-    }
-    if req.method == "POST" {
-        if !p.can_reply {
-            return Err(Error::NotFound);
+            (&w.id, &p.id, ""),
+            t.no,
+            NewPost {
+                author: &author,
+                visibility: Visibility::Public,
+                body: form.get("body").unwrap_or_default(),
+                files: &form.files,
+                extras: Extras::default(),
+            },
+        )
+    });
+    let refused = match posted {
+        Ok((msg, ticket)) => {
+            let mut resp = message_page(303, "Sent", "Reply sent.");
+            resp.headers.push(("location".into(), format!("/p/{link}")));
+            let ctx = env.ctx(&w.id, &p.id, "");
+            let audited = domain::audit::record(&ctx, Event::ParticipantReplied, &p.id, Some(t.no));
+            after_commit(&mut resp.internal, "the audit entry", audited);
+            let copied = copy_participants(env, w, &ticket, &msg, Some(&p.id));
+            resp.after.mail = after_commit(&mut resp.internal, "copying participants", copied)
+                .unwrap_or_default();
+            return Ok(resp);
         }
-        let body = form_field(&req.body, "body").unwrap_or_default();
-        let author = Author {
-            id: Some(p.id.clone()),
-            name: p.name.clone(),
-            kind: AuthorKind::Participant,
-            signed: true,
-        };
-        match thread::post(&ctx, no, &author, Visibility::Public, &body, None) {
-            Ok((_, ticket)) => {
-                t = ticket;
-                let mut resp = message_page(303, "Sent", "Reply sent.");
-                resp.headers.push(("location".into(), format!("/p/{link}")));
-                let audited =
-                    domain::audit::record(&ctx, Event::ParticipantReplied, &p.id, Some(no));
-                after_commit(&mut resp.internal, "the audit entry", audited);
-                let copied = copy_participants(env, &w, &t, &p.name, Some(&p.id));
-                resp.after.mail = after_commit(&mut resp.internal, "copying participants", copied)
-                    .unwrap_or_default();
-                return Ok(resp);
-            }
-            Err(e @ Error::BadRequest { .. }) => refused = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    let mut resp = crate::pages::participant_page(&ctx, &w, &t, &p, refused.as_ref())?;
-    resp.internal = internal;
-    Ok(resp)
+        Err(
+            e
+            @ (Error::BadRequest { .. } | Error::PayloadTooLarge(_) | Error::UnsupportedMediaType),
+        ) => e,
+        Err(e) => return Err(e),
+    };
+    let ctx = env.ctx(&w.id, &p.id, "");
+    crate::pages::participant_page(&ctx, link, w, t, p, Some(&refused))
+}
+
+/// `GET /p/<link>/files/<seq>/<id>`: a file of a public message of the
+/// link's ticket (404 for anything else, as for a dead link).
+fn participant_file(env: &mut Env, link: &str, file: &str) -> Result<Response> {
+    let (ws, t, _, _) = participant_link(env, link)?;
+    let ["files", seq, id] = file.split('/').collect::<Vec<_>>()[..] else {
+        return Err(Error::NotFound);
+    };
+    crate::files::file_response(env, &ws, t.no, seq, id, &Reader::CustomerSide)
 }

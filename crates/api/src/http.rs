@@ -181,14 +181,6 @@ pub(crate) fn cursor(req: &Request) -> Result<Option<u64>> {
     }
 }
 
-pub(crate) fn form_field(body: &[u8], name: &str) -> Option<String> {
-    let r = Request {
-        query: String::from_utf8_lossy(body).into_owned(),
-        ..Default::default()
-    };
-    r.query_param(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

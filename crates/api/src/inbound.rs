@@ -304,7 +304,7 @@ pub(crate) fn post(
     let except = (author.kind == AuthorKind::Participant)
         .then(|| author.id.clone())
         .flatten();
-    let copied = copy_participants(env, w, &ticket, &author.name, except.as_deref());
+    let copied = copy_participants(env, w, &ticket, &msg, except.as_deref());
     resp.after.mail =
         crate::serve::after_commit(&mut resp.internal, "copying participants", copied)
             .unwrap_or_default();

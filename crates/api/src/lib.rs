@@ -7,7 +7,8 @@
 //!   `Idempotency-Key`, the store an attempt writes through, the
 //!   after-response work moved into [`http::Response::after`]);
 //! - [`views`]: the JSON shapes of the API; [`pages`]: the server-rendered
-//!   link pages; [`mail`]: emails sent from handlers;
+//!   link pages; [`mail`]: emails sent from handlers; [`files`]: the forms
+//!   posts with files arrive in, their storing and downloads;
 //! - [`routes`]: the one table of components, their handlers and routes;
 //!   [`openapi`]: the endpoints and the OpenAPI document built from them;
 //! - [`http`]: the plain request and response values, and the one place an
@@ -19,6 +20,7 @@
 
 pub mod accept;
 pub mod actor;
+pub mod files;
 pub mod http;
 pub mod inbound;
 pub mod invites;

@@ -4,7 +4,7 @@
 use crate::Env;
 use domain::error::Result;
 use domain::ids::WorkspaceId;
-use domain::model::Ticket;
+use domain::model::{Message, Reader, Ticket};
 use domain::workspace;
 
 /// Where mail clients fetch the uploaded logo.
@@ -67,27 +67,36 @@ pub(crate) fn ticket_mail_headers(
     Ok(())
 }
 
-/// *Copy participants*: after a public post, each active participant other
-/// than the author gets their own email with their own link.
+/// *Copy participants*: after public message `msg`, each active
+/// participant other than `except` (the author, when a participant) gets
+/// their own email with their own link, naming the author as the customer
+/// side sees them and the files attached, if any.
 pub(crate) fn copy_participants(
     env: &mut Env,
     w: &workspace::Workspace,
     t: &Ticket,
-    author: &str,
+    msg: &Message,
     except: Option<&str>,
 ) -> Result<Vec<(WorkspaceId, u64)>> {
     if !w.settings.copy_participants || !w.settings.participants_enabled {
         return Ok(Vec::new());
     }
+    let team = crate::views::team_name(w);
+    let author = msg.display_name(&Reader::CustomerSide, &team);
+    let files = match msg.attachments.len() {
+        0 => String::new(),
+        1 => " with 1 file attached".to_string(),
+        n => format!(" with {n} files attached"),
+    };
+    let line = format!(
+        "{author} replied{files} on ticket {} \u{201c}{}\u{201d}.",
+        t.no, t.subject
+    );
     let mut out = Vec::new();
     for p in domain::participants::list(env.kv, &w.id, t.no)? {
         if p.removed || Some(p.id.as_str()) == except {
             continue;
         }
-        let line = format!(
-            "{author} replied on ticket {} \u{201c}{}\u{201d}.",
-            t.no, t.subject
-        );
         out.push((
             w.id.clone(),
             mail_participant(

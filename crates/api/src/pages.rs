@@ -1,9 +1,19 @@
-//! The server-rendered pages behind links (no script, a strict CSP:
-//! [`LINK_PAGE_CSP`]): a delegate's invitation, a participant's ticket page,
+//! The server-rendered pages behind links (a strict CSP: [`LINK_PAGE_CSP`],
+//! no inline script): a delegate's invitation, a participant's ticket page,
 //! a collaborator's share page (its email check and its thread), the pages
 //! every dead link shows, their common frame, and the one thread renderer
 //! the participant and share pages share. Every HTML page the API answers
 //! with is built here; handlers pick a page and pass it their values.
+//!
+//! The participant page and the share page's thread are *live*: they carry
+//! a strong ETag made from what their reader sees ([`participant_etag`],
+//! [`share_etag`]: the ticket's count of public posts, never its version
+//! or last message number, which internal and external notes move too; the
+//! link's own record; the team's name and branding; never the form's
+//! per-render `once` value), answer a matching `If-None-Match` with 304
+//! before reading the thread ([`not_modified`]), and load `/link-live.js`
+//! (served by the `pages` component), which polls them with it and
+//! replaces only the thread.
 //!
 //! Every page is a `maud` template: an interpolated value is escaped,
 //! whatever it holds. The only HTML taken as it is comes from the domain's
@@ -16,7 +26,7 @@ use crate::views::{collaborator, masked, team_name};
 use domain::attachments;
 use domain::ctx::Ctx;
 use domain::error::{Error, Result};
-use domain::ids::{TicketNo, WorkspaceId};
+use domain::ids::WorkspaceId;
 use domain::model::{AuthorKind, Delegate, Message, Participant, Reader, Ticket, Visibility};
 use domain::shares::{self, Share};
 use domain::thread::{self, Order};
@@ -24,8 +34,52 @@ use domain::time::{Millis, rfc3339};
 use domain::workspace::{self, Workspace};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-/// The Content-Security-Policy of pages behind links: our own origin only.
-pub const LINK_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The Content-Security-Policy of pages behind links: our own origin only;
+/// scripts only from files of this origin (`/link-live.js`), fetching only
+/// from it.
+pub const LINK_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The script of the live pages, served by the `pages` component from
+/// `static/`.
+pub const LIVE_SCRIPT: &str = "/link-live.js";
+
+/// What changes the markup of the live pages for the same data (bump it
+/// with their templates), so their ETags change with a new release.
+const LIVE_MARKUP_VERSION: &str = "live-1";
+
+/// A strong ETag (`"<32 hex>"`) of a live page from `parts`, the values it
+/// shows.
+fn live_etag(parts: &[&[u8]]) -> String {
+    let version = domain::render::VERSION.to_le_bytes();
+    let mut all: Vec<&[u8]> = vec![b"link page", LIVE_MARKUP_VERSION.as_bytes(), &version];
+    all.extend_from_slice(parts);
+    format!("\"{}\"", &crate::serve::sha_hex(&all)[..32])
+}
+
+/// Whether `if_none_match` (the header's value, if sent) names `etag`:
+/// `*`, or a comma-separated list of entity tags compared weakly (a `W/`
+/// prefix is ignored on either side). Anything malformed matches nothing.
+pub(crate) fn not_modified(if_none_match: Option<&str>, etag: &str) -> bool {
+    let Some(value) = if_none_match else {
+        return false;
+    };
+    let ours = etag.trim_start_matches("W/");
+    value.split(',').map(str::trim).any(|tag| {
+        tag == "*"
+            || (tag.trim_start_matches("W/") == ours
+                && tag.len() <= ours.len() + 2
+                && ours.starts_with('"'))
+    })
+}
+
+/// The 304 of a live page: its headers (security ones included) and ETag,
+/// no body.
+pub(crate) fn not_modified_page(etag: &str) -> Response {
+    let mut r = link_page(304, html! {});
+    r.body.clear();
+    r.headers.retain(|(k, _)| k != "content-type");
+    r.with_header("etag", etag)
+}
 
 /// Headers of every page behind a link.
 fn link_page(status: u16, html: Markup) -> Response {
@@ -136,22 +190,33 @@ pub fn neutral_share_page() -> Response {
     )
 }
 
-/// A page behind a share link in the workspace's branding: its logo (when
-/// uploaded: same origin, so the strict CSP holds), company name and colour.
-fn branded_html(env: &Env, w: &Workspace, title: &str, body: Markup) -> Result<Markup> {
-    let name = if w.settings.branding.company_name.is_empty() {
+/// The name a share page's bar shows: the branding's company name, else
+/// the workspace's.
+fn brand_name(w: &Workspace) -> &str {
+    if w.settings.branding.company_name.is_empty() {
         &w.name
     } else {
         &w.settings.branding.company_name
-    };
-    let logo = workspace::logo(env.kv, &w.id)?.is_some();
+    }
+}
+
+/// A page behind a share link in the workspace's branding: its logo (when
+/// uploaded, `logo`: same origin, so the strict CSP holds), company name and
+/// colour.
+fn branded_html(w: &Workspace, logo: bool, title: &str, body: Markup) -> Markup {
+    let name = brand_name(w);
     let brand = html! {
         @if logo {
             img class="brand-logo" src={ "/api/v1/workspaces/" (w.id) "/logo" } alt="";
         }
         (name)
     };
-    Ok(layout(title, name, Some(&w.id), brand, body))
+    layout(title, name, Some(&w.id), brand, body)
+}
+
+/// Whether workspace `ws` has an uploaded logo.
+fn has_logo(env: &Env, ws: &WorkspaceId) -> Result<bool> {
+    Ok(workspace::logo(env.kv, ws)?.is_some())
 }
 
 /// The page behind a delegate's invitation link (changes nothing).
@@ -182,11 +247,36 @@ pub(crate) fn accepted_sign_in_page() -> Response {
     link_page(200, page_html("Accepted", body))
 }
 
-/// The page behind a participant's personal link: ticket `t`'s public
-/// thread and, when `p` may reply, a reply form with `refused` (why the
-/// reply just posted was refused, if it was) above its button.
+/// The ETag of a participant's page (`/p/<link>`) as it is when it shows
+/// every public message of ticket `t`: the ticket's number, subject and
+/// count of public posts, the participant as the page names them (and
+/// whether they may reply), and the team name unsigned replies carry.
+/// Internal and external notes leave it as it is.
+pub(crate) fn participant_etag(w: &Workspace, t: &Ticket, p: &Participant) -> String {
+    live_etag(&[
+        b"p",
+        w.id.as_str().as_bytes(),
+        &t.no.0.to_le_bytes(),
+        t.subject.as_bytes(),
+        &t.public_posts.to_le_bytes(),
+        p.id.as_bytes(),
+        p.name.as_bytes(),
+        p.email.as_bytes(),
+        &[u8::from(p.can_reply)],
+        team_name(w).as_bytes(),
+    ])
+}
+
+/// The page behind a participant's personal link `link`: ticket `t`'s
+/// public thread (files downloadable under the link) and, when `p` may
+/// reply, a reply form (text and files) with `refused` (why the reply just
+/// posted was refused, if it was) above its button. Live: its ETag is
+/// [`participant_etag`], or, while a message is still being written (the
+/// thread stops before it), one no request matches, so the next poll
+/// renders it again.
 pub(crate) fn participant_page(
     ctx: &Ctx,
+    link: &str,
     w: &Workspace,
     t: &Ticket,
     p: &Participant,
@@ -197,44 +287,89 @@ pub(crate) fn participant_page(
     let view = ThreadView {
         reader: &reader,
         team: &team,
-        page: LinkPage::Participant,
+        page: LinkPage::Participant { link },
     };
-    let messages = whole_thread(ctx, t.no, &view)?;
+    let (messages, cut) = whole_thread(ctx, t, &view)?;
+    let complete = cut || messages.len() as u64 >= t.public_posts;
+    let etag = if complete {
+        participant_etag(w, t, p)
+    } else {
+        live_etag(&[b"partial", &(messages.len() as u64).to_le_bytes()])
+    };
     let status = refused.map_or(200, crate::http::status);
     let refusal = refused.map(Error::message).unwrap_or_default();
     let body = html! {
         h1 { (t.no) " " (t.subject) }
         p class="meta" { "You take part in this ticket as " (p.name) " (" (p.email) ")." }
-        div class="thread" {
-            @for m in &messages { (m) }
-        }
+        (live_thread(&etag, html! { @for m in &messages { (m) } }))
         @if p.can_reply {
-            form method="post" class="reply" {
+            form method="post" enctype="multipart/form-data" class="reply" {
                 label for="body" { "Your reply" }
                 textarea id="body" name="body" rows="5" required {}
+                (files_input())
                 (notice_html(&refusal, status))
-                button type="submit" class="primary" { "Send reply" }
+                button type="submit" class="primary" id="send-reply" { "Send reply" }
             }
         } @else {
             p class="muted" { "You can read this ticket; replies are not enabled for you." }
         }
     };
-    Ok(link_page(status, page_html(&t.subject, body)))
+    Ok(link_page(status, page_html(&t.subject, body)).with_header("etag", &etag))
+}
+
+/// The thread of a live page (`div#thread`, holding `inner`) with its ETag
+/// for the page's script ([`LIVE_SCRIPT`]), the region that announces new
+/// messages, what readers without scripts are told (to reload: the page
+/// never reloads by itself, which would lose a half-written reply), and the
+/// script.
+fn live_thread(etag: &str, inner: Markup) -> Markup {
+    html! {
+        div class="thread" id="thread" data-live="" data-etag=(etag) { (inner) }
+        p id="live-status" class="sr-only" role="status" aria-live="polite" {}
+        noscript {
+            p class="muted" id="reload-hint" { "Reload the page to see new replies." }
+        }
+        script src=(LIVE_SCRIPT) defer {}
+    }
+}
+
+/// The file input of a reply form, with its limits.
+fn files_input() -> Markup {
+    html! {
+        label for="files" {
+            "Attach files (up to " (attachments::MAX_FILES) " files, "
+            (attachments::MAX_FILE_BYTES / (1024 * 1024))
+            " MiB each: images, PDF, text, CSV, ZIP or Office)"
+        }
+        input id="files" name=(crate::files::FILES_FIELD) type="file" multiple;
+    }
 }
 
 /// Which page behind a link shows a thread: what differs between them.
 #[derive(Clone, Copy)]
 enum LinkPage<'a> {
     /// A participant's page (`/p/<link>`): times as RFC 3339, collaborators
-    /// named as such, files not listed.
-    Participant,
+    /// named as such.
+    Participant {
+        /// The participant's link the files are downloaded under.
+        link: &'a str,
+    },
     /// A collaborator's share page (`/s/<link>`): readable times, the
-    /// collaborator's own notes marked as theirs, files downloadable under
-    /// the link.
+    /// collaborator's own notes marked as theirs.
     Share {
         /// The share link the files are downloaded under.
         link: &'a str,
     },
+}
+
+impl LinkPage<'_> {
+    /// Where file `id` of message `seq` downloads from on this page.
+    fn file_href(&self, seq: u64, id: &str) -> String {
+        match self {
+            LinkPage::Participant { link } => format!("/p/{link}/files/{seq}/{id}"),
+            LinkPage::Share { link } => format!("/s/{link}/files/{seq}/{id}"),
+        }
+    }
 }
 
 /// The one thread renderer of the pages behind links: each message as its
@@ -259,7 +394,7 @@ impl ThreadView<'_> {
         };
         let at = rfc3339(m.created_at);
         html! {
-            article class={ "msg msg-" (visibility) " msg-by-" (kind) } {
+            article class={ "msg msg-" (visibility) " msg-by-" (kind) } data-seq=(m.seq.0) {
                 header class="msg-head" {
                     span class="msg-author" { (m.display_name(self.reader, self.team)) }
                     span class={ "badge kind-" (kind) } { (self.kind_label(m.author_kind)) }
@@ -267,7 +402,7 @@ impl ThreadView<'_> {
                         span class="badge vis-external" { "Your note: staff only" }
                     }
                     @match self.page {
-                        LinkPage::Participant => time { (at) },
+                        LinkPage::Participant { .. } => time { (at) },
                         LinkPage::Share { .. } => time datetime=(at) { (readable_rfc3339(&at)) },
                     }
                 }
@@ -277,15 +412,13 @@ impl ThreadView<'_> {
                     // HTML a thread shows as it is.
                     (PreEscaped(m.body_html()))
                 }
-                @if let LinkPage::Share { link } = self.page {
-                    @if !m.attachments.is_empty() {
-                        ul class="files" {
-                            @for a in &m.attachments {
-                                li {
-                                    a href={ "/s/" (link) "/files/" (m.seq.0) "/" (a.id) } { (a.name) }
-                                    " "
-                                    span class="muted" { (human_size(a.size)) }
-                                }
+                @if !m.attachments.is_empty() {
+                    ul class="files" {
+                        @for a in &m.attachments {
+                            li {
+                                a href=(self.page.file_href(m.seq.0, a.id.as_str())) { (a.name) }
+                                " "
+                                span class="muted" { (human_size(a.size)) }
                             }
                         }
                     }
@@ -300,24 +433,24 @@ impl ThreadView<'_> {
             (AuthorKind::Customer, _) => "Customer",
             (AuthorKind::Delegate, _) => "Delegate",
             (AuthorKind::Participant, _) => "Participant",
-            (AuthorKind::Collaborator, LinkPage::Participant) => "Collaborator",
+            (AuthorKind::Collaborator, LinkPage::Participant { .. }) => "Collaborator",
             (AuthorKind::Collaborator, LinkPage::Share { .. }) => "You",
             (AuthorKind::System, _) => "System",
         }
     }
 }
 
-/// Every message of a thread `view`'s reader may see, oldest first, each
-/// rendered by `view` (stops short of the 1 MiB page).
-fn whole_thread(ctx: &Ctx, no: TicketNo, view: &ThreadView) -> Result<Vec<Markup>> {
+/// Every message of ticket `t`'s thread `view`'s reader may see, oldest first, each
+/// rendered by `view`, and whether they were cut short of the 1 MiB page
+/// (the rest is not shown).
+fn whole_thread(ctx: &Ctx, t: &Ticket, view: &ThreadView) -> Result<(Vec<Markup>, bool)> {
     let mut out = Vec::new();
     let mut bytes = 0;
     let mut cursor = None;
-    let t = thread::ticket(ctx.kv, ctx.ws, no)?;
     loop {
         let page = thread::page(
             ctx,
-            &t,
+            t,
             view.reader,
             Order::OldestFirst,
             cursor,
@@ -332,8 +465,13 @@ fn whole_thread(ctx: &Ctx, no: TicketNo, view: &ThreadView) -> Result<Vec<Markup
             // Only forward: a cursor that does not advance past the one
             // given would repeat this page forever (the thread guarantees
             // it never does; this loop does not rely on it).
-            Some(c) if bytes < 900_000 && cursor.is_none_or(|given| c > given) => cursor = Some(c),
-            _ => return Ok(out),
+            Some(c) if cursor.is_none_or(|given| c > given) => {
+                if bytes >= 900_000 {
+                    return Ok((out, true));
+                }
+                cursor = Some(c);
+            }
+            _ => return Ok((out, false)),
         }
     }
 }
@@ -393,9 +531,10 @@ pub(crate) fn verify_page(
         }
         p class="muted" { "This link is personal and works until " (readable(share.expires_at)) "." }
     };
+    let logo = has_logo(env, ws)?;
     Ok(link_page(
         status,
-        branded_html(env, &w, "Confirm your email", body)?,
+        branded_html(&w, logo, "Confirm your email", body),
     ))
 }
 
@@ -428,6 +567,7 @@ pub(crate) fn thread_page(
         status,
         before: None,
         ticket: None,
+        if_none_match: None,
     };
     thread_page_before(env, link, ws, share, asked)
 }
@@ -446,11 +586,67 @@ pub(crate) struct PageRequest<'a> {
     pub(crate) before: Option<u64>,
     /// The share's ticket, when the caller has just read it.
     pub(crate) ticket: Option<Ticket>,
+    /// The request's `If-None-Match`: a match answers 304 before the
+    /// thread is read.
+    pub(crate) if_none_match: Option<&'a str>,
+}
+
+/// The ETag of a share's thread page: the share as the page shows it (its
+/// subject, note, address, sharer, end, what it allows, and the count of
+/// the collaborator's own notes), the ticket's number and count of public
+/// posts, the workspace's name, team name and logo, the customer and order
+/// details when included (`details`), and which messages (`before`).
+/// Internal notes, other collaborators' notes and the form's per-render
+/// `once` value leave it as it is.
+fn share_etag(
+    w: &Workspace,
+    logo: bool,
+    share: &Share,
+    t: &Ticket,
+    details: &[(&str, String)],
+    before: Option<u64>,
+) -> String {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let numbers = [
+        share.expires_at.to_le_bytes(),
+        share.notes.to_le_bytes(),
+        t.no.0.to_le_bytes(),
+        t.public_posts.to_le_bytes(),
+        before.map_or(0, |b| b.wrapping_add(1)).to_le_bytes(),
+    ];
+    let flags = [
+        u8::from(share.include_details),
+        u8::from(share.can_reply),
+        u8::from(logo),
+    ];
+    let team = team_name(w);
+    parts.extend([
+        &b"s"[..],
+        w.id.as_str().as_bytes(),
+        share.id.as_str().as_bytes(),
+        share.subject.as_bytes(),
+        share.note.as_bytes(),
+        share.email.as_bytes(),
+        share.created_by_name.as_bytes(),
+        brand_name(w).as_bytes(),
+        team.as_bytes(),
+        &flags,
+    ]);
+    for n in &numbers {
+        parts.push(n);
+    }
+    for (k, v) in details {
+        parts.push(k.as_bytes());
+        parts.push(v.as_bytes());
+    }
+    live_etag(&parts)
 }
 
 /// [`thread_page`] showing the messages before `asked.before` (a message
-/// number); `asked.ticket` is the share's ticket when the caller has just
-/// read it; the page shows `asked.notice` and answers with its status.
+/// number; the newest, live, when `None`); `asked.ticket` is the share's
+/// ticket when the caller has just read it; the page shows `asked.notice`
+/// and answers with its status, or 304 when `asked.if_none_match` names
+/// its ETag ([`share_etag`]).
 pub(crate) fn thread_page_before(
     env: &mut Env,
     link: &str,
@@ -463,12 +659,30 @@ pub(crate) fn thread_page_before(
         status,
         before,
         ticket,
+        if_none_match,
     } = asked;
     let w = workspace::workspace(env.kv, ws)?;
     let t = match ticket {
         Some(t) => t,
         None => thread::ticket(env.kv, ws, share.ticket)?,
     };
+    let logo = has_logo(env, ws)?;
+    let details = if share.include_details {
+        Some(details_rows(env, ws, &t)?)
+    } else {
+        None
+    };
+    let etag = share_etag(
+        &w,
+        logo,
+        share,
+        &t,
+        details.as_deref().unwrap_or(&[]),
+        before,
+    );
+    if not_modified(if_none_match, &etag) {
+        return Ok(not_modified_page(&etag));
+    }
     let reader = collaborator(share);
     let team = team_name(&w);
     let ctx = env.ctx(ws, share.id.as_str(), "");
@@ -485,14 +699,22 @@ pub(crate) fn thread_page_before(
         team: &team,
         page: LinkPage::Share { link },
     };
-    let details = if share.include_details {
-        Some(details_html(env, ws, &t)?)
-    } else {
-        None
-    };
     let once = share
         .can_reply
         .then(|| domain::token::base64url(&(env.random)()[..16]));
+    let messages = html! {
+        @if let Some(n) = page.next {
+            p class="older" {
+                a id="older" href={ "/s/" (link) "?before=" (n) } { "Show earlier messages" }
+            }
+        }
+        @for m in page.messages.iter().rev() { (view.message(m)) }
+        @if before.is_some() {
+            p class="older" {
+                a href={ "/s/" (link) } { "Back to the latest messages" }
+            }
+        }
+    };
     let body = html! {
         h1 { (share.subject) }
         p class="meta" {
@@ -508,19 +730,11 @@ pub(crate) fn thread_page_before(
                 (PreEscaped(domain::render::markdown(&share.note)))
             }
         }
-        @if let Some(details) = details { (details) }
-        div class="thread" id="thread" {
-            @if let Some(n) = page.next {
-                p class="older" {
-                    a id="older" href={ "/s/" (link) "?before=" (n) } { "Show earlier messages" }
-                }
-            }
-            @for m in page.messages.iter().rev() { (view.message(m)) }
-            @if before.is_some() {
-                p class="older" {
-                    a href={ "/s/" (link) } { "Back to the latest messages" }
-                }
-            }
+        @if let Some(rows) = &details { (details_html(rows)) }
+        @if before.is_none() {
+            (live_thread(&etag, messages))
+        } @else {
+            div class="thread" id="thread" { (messages) }
         }
         @if let Some(once) = once {
             form method="post" enctype="multipart/form-data" class="reply" {
@@ -532,12 +746,7 @@ pub(crate) fn thread_page_before(
                     "Markdown works: **bold**, *italic*, lists and links. Your reply goes to "
                     "the support team only; the customer does not see it."
                 }
-                label for="files" {
-                    "Attach files (up to " (attachments::MAX_FILES) " files, "
-                    (attachments::MAX_FILE_BYTES / (1024 * 1024))
-                    " MiB each: images, PDF, text, CSV, ZIP or Office)"
-                }
-                input id="files" name="files" type="file" multiple;
+                (files_input())
                 (notice_html(notice, status))
                 button type="submit" class="primary" id="send-note" { "Send to the team" }
             }
@@ -548,10 +757,7 @@ pub(crate) fn thread_page_before(
             }
         }
     };
-    Ok(link_page(
-        status,
-        branded_html(env, &w, &share.subject, body)?,
-    ))
+    Ok(link_page(status, branded_html(&w, logo, &share.subject, body)).with_header("etag", &etag))
 }
 
 /// `1.5 MiB`, `12 KiB`, `300 bytes`.
@@ -565,14 +771,15 @@ fn human_size(n: u64) -> String {
     }
 }
 
-/// Customer and order details, for shares that include them.
-fn details_html(env: &Env, ws: &WorkspaceId, t: &Ticket) -> Result<Markup> {
+/// Customer and order details of ticket `t`, for shares that include
+/// them: (label, value) rows.
+fn details_rows<'t>(env: &Env, ws: &WorkspaceId, t: &'t Ticket) -> Result<Vec<(&'t str, String)>> {
     let c = match workspace::user(env.kv, ws, &t.customer) {
         Ok(u) => Some(u),
         Err(Error::Store(e)) => return Err(Error::Store(e)),
         Err(_) => None,
     };
-    let mut rows: Vec<(&str, String)> = Vec::new();
+    let mut rows: Vec<(&'t str, String)> = Vec::new();
     if let Some(c) = &c {
         rows.push(("Customer", c.name.clone()));
         rows.push(("Email", c.email.clone()));
@@ -599,15 +806,20 @@ fn details_html(env: &Env, ws: &WorkspaceId, t: &Ticket) -> Result<Markup> {
             rows.push((k, v.clone()));
         }
     }
-    Ok(html! {
+    Ok(rows)
+}
+
+/// The customer and order details section of a share page.
+fn details_html(rows: &[(&str, String)]) -> Markup {
+    html! {
         section class="share-details" id="details" aria-labelledby="details-title" {
             h2 id="details-title" { "Customer and order" }
             dl class="order" {
-                @for (k, v) in &rows {
+                @for (k, v) in rows {
                     dt { (k) }
                     dd { (v) }
                 }
             }
         }
-    })
+    }
 }

@@ -4,13 +4,16 @@
 
 use crate::Env;
 use crate::actor::{ACT_AS_HEADER, Actor, authenticate, customer_kind, require, visible_ticket};
+use crate::files::NewPost;
 use crate::http::{MAX_JSON_BODY, Request, Response, segments};
 use crate::mail::copy_participants;
 use crate::serve::{after_commit, attempt_step, audit, serve};
 use crate::shares::{FORM_TAKEOVER, may_share};
 use crate::views::{message_json, team_name, ticket_json};
+use domain::attachments::Upload;
 use domain::error::{Error, Result};
 use domain::events::Event;
+use domain::form::Form;
 use domain::ids::{MessageSeq, TicketNo};
 use domain::keys;
 use domain::model::{AuthorKind, Message, Reader, Ticket, Visibility};
@@ -61,98 +64,76 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
     }
     let actor = authenticate(env, req)?;
     let name = actor.audit_name();
-    let ctx = env.ctx(actor.ws(), &name, rid);
     let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
-    let body: NewReply = req.json(MAX_JSON_BODY)?;
+    let (body, files) = read_reply(req)?;
     let ws = workspace::workspace(env.kv, actor.ws())?;
-    if let Some(email) = &body.from_email {
-        if actor.user().is_some() {
+    // Who posts, and how the answer shows the message (staff see all).
+    let (author, reader, for_staff) = match (&body.from_email, actor.user()) {
+        (Some(_), Some(_)) => {
             return Err(Error::bad(
                 "invalid_field",
                 "from_email is for the platform posting on someone's behalf, not with act-as",
             ));
         }
-        let author = reply_sender(env, &ws, &t, email)?;
-        if body.visibility != Visibility::Public {
+        (Some(email), None) => {
+            let author = reply_sender(env, &ws, &t, email)?;
+            if body.visibility != Visibility::Public {
+                return Err(Error::bad(
+                    "invalid_field",
+                    "replies on someone's behalf are public",
+                ));
+            }
+            (author, Reader::Staff, true)
+        }
+        (None, None) => {
             return Err(Error::bad(
-                "invalid_field",
-                "replies on someone's behalf are public",
+                "act_as_required",
+                format!("post as a person: send {ACT_AS_HEADER} with a user id"),
             ));
         }
-        let (msg, ticket) = thread::post_with(
-            &ctx,
-            t.no,
-            &author,
-            Visibility::Public,
-            &body.body,
-            thread::Extras {
+        (None, Some(user)) if user.is_staff() => (
+            Author {
+                id: Some(user.id.to_string()),
+                name: user.name.clone(),
+                kind: AuthorKind::Staff,
+                signed: ws.settings.sign_replies,
+            },
+            actor.reader(),
+            true,
+        ),
+        (None, Some(user)) => {
+            let (kind, can_reply) = customer_kind(env, actor.ws(), &t, user)?;
+            if !can_reply {
+                return Err(Error::Forbidden("this invite is view only".into()));
+            }
+            let author = Author {
+                id: Some(user.id.to_string()),
+                name: user.name.clone(),
+                kind,
+                signed: true,
+            };
+            (author, actor.reader(), false)
+        }
+    };
+    let (msg, ticket) = crate::files::post_with_files(
+        env,
+        (actor.ws(), &name, rid),
+        t.no,
+        NewPost {
+            author: &author,
+            visibility: body.visibility,
+            body: &body.body,
+            files: &files,
+            extras: thread::Extras {
                 reserved: attempt_step(&actor, req, "message"),
                 ..thread::Extras::default()
             },
-        )?;
-        let mut resp = Response::json(
-            201,
-            &json!({"message": message_json(&msg, &Reader::Staff, &team_name(&ws)), "ticket": ticket_json(&ticket, true)}),
-        );
-        let audited = audit(
-            env,
-            &actor,
-            Event::MessagePosted,
-            &format!("{}/{}", t.no, msg.seq.0),
-            Some(t.no),
-            rid,
-        );
-        after_commit(&mut resp.internal, "the audit entry", audited);
-        let except = if author.kind == AuthorKind::Participant {
-            author.id.clone()
-        } else {
-            None
-        };
-        let copied = copy_participants(env, &ws, &ticket, &author.name, except.as_deref());
-        resp.after.mail =
-            after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
-        return Ok(resp);
-    }
-    let user = actor.user().ok_or_else(|| {
-        Error::bad(
-            "act_as_required",
-            format!("post as a person: send {ACT_AS_HEADER} with a user id"),
-        )
-    })?;
-    let author = if user.is_staff() {
-        Author {
-            id: Some(user.id.to_string()),
-            name: user.name.clone(),
-            kind: AuthorKind::Staff,
-            signed: ws.settings.sign_replies,
-        }
-    } else {
-        let (kind, can_reply) = customer_kind(env, actor.ws(), &t, user)?;
-        if !can_reply {
-            return Err(Error::Forbidden("this invite is view only".into()));
-        }
-        Author {
-            id: Some(user.id.to_string()),
-            name: user.name.clone(),
-            kind,
-            signed: true,
-        }
-    };
-    let (msg, ticket) = thread::post_with(
-        &ctx,
-        t.no,
-        &author,
-        body.visibility,
-        &body.body,
-        thread::Extras {
-            reserved: attempt_step(&actor, req, "message"),
-            ..thread::Extras::default()
         },
     )?;
     // The message is written: the post stands, whatever fails after it.
     let mut resp = Response::json(
         201,
-        &json!({"message": message_json(&msg, &actor.reader(), &team_name(&ws)), "ticket": ticket_json(&ticket, user.is_staff())}),
+        &json!({"message": message_json(&msg, &reader, &team_name(&ws)), "ticket": ticket_json(&ticket, for_staff)}),
     );
     let audited = audit(
         env,
@@ -164,11 +145,38 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
     );
     after_commit(&mut resp.internal, "the audit entry", audited);
     if msg.visibility == Visibility::Public {
-        let copied = copy_participants(env, &ws, &ticket, &msg.author_name, None);
+        // A participant posting (by email) is not copied on their own post.
+        let except = (author.kind == AuthorKind::Participant)
+            .then(|| author.id.clone())
+            .flatten();
+        let copied = copy_participants(env, &ws, &ticket, &msg, except.as_deref());
         resp.after.mail =
             after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
     }
     Ok(resp)
+}
+
+/// The reply a request posts: its JSON body (`NewReply`, at most
+/// [`MAX_JSON_BODY`]), or a `multipart/form-data` form with the same fields
+/// as text (`body`, `visibility`, `from_email`; each once, nothing else)
+/// and its files under `files` (at most `files::MAX_FORM_BYTES`), read by
+/// the same rules as the JSON.
+fn read_reply(req: &Request) -> Result<(NewReply, Vec<Upload>)> {
+    if !Form::is_multipart(req.header("content-type").unwrap_or("")) {
+        return Ok((req.json(MAX_JSON_BODY)?, Vec::new()));
+    }
+    let form = crate::files::read_form(req)?;
+    let mut fields = serde_json::Map::new();
+    for (k, v) in form.fields {
+        if fields.insert(k.clone(), v.into()).is_some() {
+            return Err(Error::bad(
+                "invalid_field",
+                format!("{k} is sent more than once"),
+            ));
+        }
+    }
+    let reply = serde_json::from_value(fields.into()).map_err(domain::error::json_error)?;
+    Ok((reply, form.files))
 }
 
 /// Reply validation (seed 002): who may reply to a ticket by email address.
@@ -321,7 +329,7 @@ pub(super) fn promote(
         rid,
     );
     crate::serve::after_commit(&mut resp.internal, "the audit entry", audited);
-    let copied = crate::mail::copy_participants(env, &w, &ticket, &msg.author_name, None);
+    let copied = crate::mail::copy_participants(env, &w, &ticket, &msg, None);
     resp.after.mail =
         crate::serve::after_commit(&mut resp.internal, "copying participants", copied)
             .unwrap_or_default();

@@ -59,7 +59,7 @@ pub const INVITES: Component = Component {
 pub const ACCEPT: Component = Component {
     name: "accept",
     handler: crate::accept::handle_accept,
-    routes: &["/i/:link", "/p/:link"],
+    routes: &["/i/:link", "/p/..."],
 };
 
 /// The `transfer` component.

@@ -12,7 +12,7 @@
 
 use crate::Env;
 use crate::actor::{Actor, OnTicket, authenticate, require, visible_ticket};
-use crate::http::{MAX_JSON_BODY, Request, Response, form_field, segments};
+use crate::http::{MAX_JSON_BODY, Request, Response, segments};
 use crate::mail::mail_branding;
 use crate::pages::{
     PageRequest, message_page, neutral_share_page, not_allowed_page, thread_page,
@@ -21,19 +21,19 @@ use crate::pages::{
 use crate::serve::{after_commit, audit, serve};
 use crate::views::{collaborator, masked, team_name};
 
-use domain::attachments::{self, Attachment, Upload};
+use domain::form::Form;
 
 use domain::error::{Error, Result};
 
 use domain::events::Event;
 
-use domain::ids::{AttachmentId, MessageSeq, ShareId, TicketNo, WorkspaceId};
+use domain::ids::{ShareId, TicketNo, WorkspaceId};
 
 use domain::keys;
 
-use domain::model::{AuthorKind, Message, Reader, Visibility};
+use domain::model::{AuthorKind, Visibility};
 
-use domain::record::{Claim, read};
+use domain::record::Claim;
 
 use domain::shares::{self, CodeRefusal, NewShare, Share, Sharer};
 
@@ -314,69 +314,17 @@ pub(crate) fn record(env: &Env, ws: &WorkspaceId, s: &Share, event: Event) -> Re
     domain::audit::record(&ctx, event, s.id.as_str(), Some(s.ticket))
 }
 
-/// A submitted form: urlencoded fields, or multipart fields and files.
-pub(crate) struct Form {
-    fields: Vec<(String, String)>,
-    files: Vec<Upload>,
-}
-
-/// Largest body a share page's form takes: the files of one message and
-/// the text around them.
-pub(crate) const MAX_FORM_BYTES: usize = attachments::MAX_TOTAL_BYTES + 256 * 1024;
-
-impl Form {
-    /// Parse a form; multipart bodies only with `multipart` (a session),
-    /// otherwise they stand for an attempt to reply without one.
-    fn parse(req: &Request, multipart: bool) -> Result<Form> {
-        let ctype = req.header("content-type").unwrap_or("");
-        let is_multipart = ctype
-            .to_ascii_lowercase()
-            .starts_with("multipart/form-data");
-        if is_multipart && !multipart {
-            return Ok(Form {
-                fields: vec![("action".into(), "reply".into())],
-                files: Vec::new(),
-            });
-        }
-        if is_multipart {
-            let mut form = Form {
-                fields: Vec::new(),
-                files: Vec::new(),
-            };
-            for p in attachments::parse_multipart(ctype, &req.body)? {
-                match p.filename {
-                    // An empty file input sends a part with no name and no bytes.
-                    Some(name) if name.is_empty() && p.data.is_empty() => {}
-                    Some(name) => form.files.push(Upload {
-                        name,
-                        bytes: p.data,
-                    }),
-                    None => form.fields.push((
-                        p.name,
-                        String::from_utf8(p.data)
-                            .map_err(|_| Error::bad("invalid_form", "form fields must be UTF-8"))?,
-                    )),
-                }
-            }
-            Ok(form)
-        } else {
-            let fields = ["action", "code", "body", "once"]
-                .iter()
-                .filter_map(|k| form_field(&req.body, k).map(|v| (k.to_string(), v)))
-                .collect();
-            Ok(Form {
-                fields,
-                files: Vec::new(),
-            })
-        }
+/// The form a share page posts: a multipart body (with files) only from
+/// someone holding a session; without one it stands for an attempt to
+/// reply, which meets the email check.
+fn page_form(req: &Request, session: bool) -> Result<Form> {
+    if !session && Form::is_multipart(req.header("content-type").unwrap_or("")) {
+        return Ok(Form {
+            fields: vec![("action".into(), "reply".into())],
+            files: Vec::new(),
+        });
     }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
+    crate::files::read_form(req)
 }
 
 pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response> {
@@ -400,15 +348,6 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
     match req.method.as_str() {
         "GET" | "HEAD" => {
             if session {
-                // "Last opened", to the minute: no write on every view.
-                let s = if share
-                    .last_opened_at
-                    .is_none_or(|t| env.now - t >= TOUCH_EVERY)
-                {
-                    shares::touch(env.kv, &ws, &share.id, env.now)?
-                } else {
-                    share
-                };
                 let before = req
                     .query_param("before")
                     .and_then(|b| b.parse::<u64>().ok());
@@ -417,13 +356,23 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
                     status: 200,
                     before,
                     ticket: Some(ticket),
+                    if_none_match: req.header("if-none-match"),
                 };
-                let mut r = thread_page_before(env, link, &ws, &s, asked)?;
+                let mut r = thread_page_before(env, link, &ws, &share, asked)?;
+                // "Last opened", to the minute: no write on every view, and
+                // none for a 304 (the page's own poll: nothing was opened).
+                if r.status != 304
+                    && share
+                        .last_opened_at
+                        .is_none_or(|t| env.now - t >= TOUCH_EVERY)
+                {
+                    shares::touch(env.kv, &ws, &share.id, env.now)?;
+                }
                 // The cookie follows the share's current lifetime (Extend).
-                if let Some(c) = crate::actor::cookie(req, &cookie_name(&s.id)) {
+                if let Some(c) = crate::actor::cookie(req, &cookie_name(&share.id)) {
                     r.headers.push((
                         "set-cookie".into(),
-                        share_cookie(&s.id, &c, (s.expires_at - env.now) / 1000),
+                        share_cookie(&share.id, &c, (share.expires_at - env.now) / 1000),
                     ));
                 }
                 Ok(r)
@@ -443,16 +392,8 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
             }
         }
         "POST" => {
-            if req.body.len() > MAX_FORM_BYTES {
-                let e = Error::PayloadTooLarge(MAX_FORM_BYTES);
-                return if session {
-                    thread_page(env, link, &ws, &share, &e.message(), 413)
-                } else {
-                    verify_page(env, &ws, &share, &e.message(), 413)
-                };
-            }
             // Files are read only from someone holding a session.
-            let form = match Form::parse(req, session) {
+            let form = match page_form(req, session) {
                 Ok(f) => f,
                 Err(e) if session => {
                     return thread_page(
@@ -657,11 +598,9 @@ pub(crate) fn reply(
         None => None,
     };
     // A reply that is not posted gives its form back (sending it again may
-    // post); a refused one leaves nothing behind, not its files either.
-    let mut release = |kv: &dyn domain::store::Kv, files: &[Attachment]| {
-        if !files.is_empty() {
-            let _ = attachments::discard(kv, ws, share.ticket, files);
-        }
+    // post); a refused one leaves nothing behind, not its files either
+    // (`attachments::settle`).
+    let mut release = |kv: &dyn domain::store::Kv| {
         if let Some(l) = lease.take() {
             domain::record::release(kv, l);
         }
@@ -673,52 +612,28 @@ pub(crate) fn reply(
         kind: AuthorKind::Collaborator,
         signed: true,
     };
-    // Check everything before any file is written.
-    let checked = thread::check_body(&body).and_then(|()| attachments::check(&form.files));
-    if let Err(e) = checked {
-        release(env.kv, &[]);
-        return match e {
-            Error::BadRequest { .. } => {
-                thread_page(env, link, ws, share, &e.message(), crate::http::status(&e))
-            }
-            e => Err(e),
-        };
-    }
-    let random = &mut *env.random;
-    let mut random16 = || env_random16(random);
-    let files = match attachments::store(env.kv, ws, share.ticket, &form.files, &mut random16) {
-        Ok(files) => files,
-        Err(e) => {
-            release(env.kv, &[]);
-            return Err(e);
-        }
-    };
-    let posted = thread::post_with(
-        &env.ctx(ws, share.id.as_str(), ""),
+    let posted = crate::files::post_with_files(
+        env,
+        (ws, share.id.as_str(), ""),
         share.ticket,
-        &author,
-        Visibility::External,
-        &body,
-        Extras {
-            share: Some(share.id.to_string()),
-            attachments: files.clone(),
-            promoted_from: None,
-            reserved: None,
+        crate::files::NewPost {
+            author: &author,
+            visibility: Visibility::External,
+            body: &body,
+            files: &form.files,
+            extras: Extras {
+                share: Some(share.id.to_string()),
+                ..Extras::default()
+            },
         },
     );
+    // Not posted: a refusal wrote nothing (its files are given back), and a
+    // store failure's message is not there as far as a read could tell (a
+    // lost answer to its write is settled by that read; its files stay, in
+    // case the message that names them landed unseen).
     if let Err(e) = posted {
-        // Not posted: a refusal wrote no message, and a store failure's
-        // message is not there as far as a read could tell (a lost answer
-        // to its write is settled by that read). The form is given back
-        // either way; a refusal's files go too (a crash before this leaves
-        // unreferenced chunks, never a broken message), a store failure's
-        // stay, in case the message that names them landed unseen.
-        let files = if matches!(e, Error::Store(_)) {
-            &[][..]
-        } else {
-            &files[..]
-        };
-        release(env.kv, files);
+        // The form is given back either way.
+        release(env.kv);
         return match e {
             Error::BadRequest { .. } => {
                 thread_page(env, link, ws, share, &e.message(), crate::http::status(&e))
@@ -727,19 +642,16 @@ pub(crate) fn reply(
         };
     }
     // The reply is written: the form is done (best effort: one left held
-    // redirects until FORM_TAKEOVER).
+    // redirects until FORM_TAKEOVER), and the share page's ETag follows it.
     if let Some(l) = lease.take() {
         let _ = domain::record::finish(env.kv, l);
     }
+    let mut r = redirect(link);
+    let counted = shares::note_posted(env.kv, ws, &share.id);
+    after_commit(&mut r.internal, "counting the note on its share", counted);
     let audited = record(env, ws, share, Event::ShareReplied);
-    noting([audited], Ok(redirect(link)))
-}
-
-pub(crate) fn env_random16(random: &mut dyn FnMut() -> [u8; 32]) -> [u8; 16] {
-    let r = random();
-    let mut out = [0; 16];
-    out.copy_from_slice(&r[..16]);
-    out
+    after_commit(&mut r.internal, "the audit entry", audited);
+    Ok(r)
 }
 
 /// `GET /s/<link>/files/<seq>/<id>`: a file of a message this collaborator
@@ -758,54 +670,5 @@ pub(crate) fn download(
         return Err(Error::NotFound);
     };
     let reader = collaborator(share);
-    file_response(env, ws, share.ticket, seq, id, &reader)
-}
-
-/// A file of message `seq` of ticket `no` for `reader` (404 when the reader
-/// may not see the message or there is no such file).
-pub(super) fn file_response(
-    env: &Env,
-    ws: &WorkspaceId,
-    no: TicketNo,
-    seq: &str,
-    id: &str,
-    reader: &Reader,
-) -> Result<Response> {
-    let seq = seq
-        .parse::<u64>()
-        .map(MessageSeq)
-        .map_err(|_| Error::NotFound)?;
-    let id = AttachmentId::parse(id).map_err(|_| Error::NotFound)?;
-    let m: Message = read(env.kv, &keys::message(ws, no, seq))?.ok_or(Error::NotFound)?;
-    if !m.visible_to(reader) {
-        return Err(Error::NotFound);
-    }
-    let a: &Attachment = m
-        .attachments
-        .iter()
-        .find(|a| a.id == id)
-        .ok_or(Error::NotFound)?;
-    let bytes = attachments::load(env.kv, ws, no, a)?;
-    Ok(Response {
-        status: 200,
-        headers: vec![
-            ("content-type".into(), a.content_type.clone()),
-            (
-                "content-disposition".into(),
-                attachments::content_disposition(&a.name),
-            ),
-            ("x-content-type-options".into(), "nosniff".into()),
-            ("cache-control".into(), "no-store".into()),
-            ("referrer-policy".into(), "no-referrer".into()),
-            ("x-robots-tag".into(), "noindex, nofollow".into()),
-            (
-                "content-security-policy".into(),
-                "default-src 'none'; sandbox".into(),
-            ),
-        ],
-        body: bytes,
-        internal: None,
-        secret: false,
-        after: Default::default(),
-    })
+    crate::files::file_response(env, ws, share.ticket, seq, id, &reader)
 }

@@ -513,7 +513,7 @@ fn put_order(env: &mut Env, actor: &Actor, req: &Request, rid: &str, no: &str) -
 fn message_file(env: &mut Env, actor: &Actor, no: &str, seq: &str, id: &str) -> Result<Response> {
     let ws = actor.ws().clone();
     let t = visible_ticket(env, actor, TicketNo::parse(no)?)?;
-    crate::shares::file_response(env, &ws, t.no, seq, id, &actor.reader())
+    crate::files::file_response(env, &ws, t.no, seq, id, &actor.reader())
 }
 
 /// `GET /api/v1/tickets/{no}/thread`.

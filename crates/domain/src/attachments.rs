@@ -268,6 +268,32 @@ pub fn discard(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, files: &[Attachment]
     Ok(())
 }
 
+/// The files stored for a post, once the post has run (`posted`: the files
+/// its message names, or why it failed): files the message does not name
+/// are deleted, those of a refused post, and those of a retry that found
+/// its message written by an earlier attempt (which names that attempt's
+/// files); a store failure deletes nothing, since its message may have
+/// landed unseen and name them. Best effort: what is left is unreferenced
+/// chunks, never a message pointing at a missing file.
+pub fn settle(
+    kv: &dyn Kv,
+    ws: &WorkspaceId,
+    no: TicketNo,
+    stored: &[Attachment],
+    posted: std::result::Result<&[Attachment], &Error>,
+) -> Result<()> {
+    let unused: Vec<Attachment> = match posted {
+        Err(Error::Store(_)) => Vec::new(),
+        Err(_) => stored.to_vec(),
+        Ok(named) => stored
+            .iter()
+            .filter(|a| !named.iter().any(|n| n.id == a.id))
+            .cloned()
+            .collect(),
+    };
+    discard(kv, ws, no, &unused)
+}
+
 /// `Content-Disposition` for a download: always `attachment`, with an ASCII
 /// fallback name and the exact name percent-encoded (RFC 6266 / 8187).
 pub fn content_disposition(name: &str) -> String {

@@ -402,18 +402,7 @@ impl MailgunForm {
                 .map(|p| (p.name, String::from_utf8_lossy(&p.data).into_owned()))
                 .collect()
         } else if lower.starts_with("application/x-www-form-urlencoded") {
-            // One pass over the pairs (never a rescan per field).
-            String::from_utf8_lossy(body)
-                .split('&')
-                .filter(|pair| !pair.is_empty())
-                .map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (
-                        crate::form::percent_decode(k),
-                        crate::form::percent_decode(v),
-                    )
-                })
-                .collect()
+            crate::form::pairs(body)
         } else {
             return Err(Error::UnsupportedMediaType);
         };

@@ -281,6 +281,15 @@ pub struct Ticket {
     pub purged: bool,
     /// Highest message number known to be written (readers page up to it).
     pub last_seq: u64,
+    /// Public messages posted, counted as each post's summary update lands
+    /// (once per post, whatever order posts land in): what the customer
+    /// side's view of the thread changes with. The pages behind links
+    /// derive their ETags from it, never from `last_seq` or `version`,
+    /// which internal and external notes move too (records from before it
+    /// was kept count from 0, which changes as well with the next public
+    /// post).
+    #[serde(default)]
+    pub public_posts: u64,
     /// Order details from the platform, if any.
     #[serde(default)]
     pub order: Option<OrderDetails>,

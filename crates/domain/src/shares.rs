@@ -126,6 +126,11 @@ pub struct Share {
     /// The expiry has been recorded in the audit ledger.
     #[serde(default)]
     pub expiry_noted: bool,
+    /// External notes posted through this share, counted after each is
+    /// written, so the share page's ETag follows the collaborator's own
+    /// notes, which the ticket's count of public posts does not.
+    #[serde(default)]
+    pub notes: u64,
     /// Hash of the link token; never sent to clients.
     pub link_hash: String,
     /// CAS guard.
@@ -291,6 +296,7 @@ pub fn create(
         carried_over: verified_before.is_some(),
         entered: false,
         expiry_noted: false,
+        notes: 0,
         link_hash: link_hash.clone(),
         version: 0,
     };
@@ -406,6 +412,16 @@ pub fn may_enter_without_code(share: &Share, now: Millis) -> bool {
 pub fn touch(kv: &dyn Kv, ws: &WorkspaceId, id: &ShareId, now: Millis) -> Result<Share> {
     update(kv, &keys::share(ws, id), |s: &mut Share| {
         s.last_opened_at = Some(now);
+        Ok(())
+    })
+}
+
+/// Count an external note posted through share `id` (after the note is
+/// written; a failure leaves the share page's ETag behind until the next
+/// change).
+pub fn note_posted(kv: &dyn Kv, ws: &WorkspaceId, id: &ShareId) -> Result<Share> {
+    update(kv, &keys::share(ws, id), |s: &mut Share| {
+        s.notes += 1;
         Ok(())
     })
 }

@@ -239,6 +239,8 @@ pub fn create_ticket_reserved(
         deleted: false,
         purged: false,
         last_seq: 0,
+        // The first message, which is public.
+        public_posts: 1,
         order: None,
         slot: None,
         reply_ref: None,
@@ -438,6 +440,26 @@ pub fn post(
     post_with(ctx, no, author, visibility, body, extras)
 }
 
+/// Whether `author` may write a message of `visibility` (`share`: it
+/// comes through a share): internal notes are staff's (and the system's),
+/// external notes a collaborator's through their share. [`post_with`]
+/// checks it; a caller with files to store checks it first, so a refused
+/// post writes nothing.
+pub fn check_author(author: &Author, visibility: Visibility, share: bool) -> Result<()> {
+    match visibility {
+        Visibility::Internal if !matches!(author.kind, AuthorKind::Staff | AuthorKind::System) => {
+            Err(Error::Forbidden("only staff write internal notes".into()))
+        }
+        Visibility::External if author.kind != AuthorKind::Collaborator => Err(Error::Forbidden(
+            "external notes come from collaborators".into(),
+        )),
+        Visibility::External if !share => Err(Error::Forbidden(
+            "an external note belongs to a share".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// [`post`] with files, a share or a promotion source.
 pub fn post_with(
     ctx: &Ctx,
@@ -449,22 +471,8 @@ pub fn post_with(
 ) -> Result<(Message, Ticket)> {
     let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let html = checked_html(body)?;
-    if visibility == Visibility::Internal
-        && !matches!(author.kind, AuthorKind::Staff | AuthorKind::System)
-    {
-        return Err(Error::Forbidden("only staff write internal notes".into()));
-    }
-    if visibility == Visibility::External && author.kind != AuthorKind::Collaborator {
-        return Err(Error::Forbidden(
-            "external notes come from collaborators".into(),
-        ));
-    }
+    check_author(author, visibility, extras.share.is_some())?;
     let before = ticket(kv, ws, no)?;
-    if visibility == Visibility::External && extras.share.is_none() {
-        return Err(Error::Forbidden(
-            "an external note belongs to a share".into(),
-        ));
-    }
     let reserved = extras.reserved.clone();
     let message = draft(now, author, visibility, body, html, extras)?;
     let message = match &reserved {
@@ -486,6 +494,9 @@ pub fn post_with(
         t.staff_unseen |= marks_staff_unseen(author.kind, visibility);
         t.updated_at = t.updated_at.max(now);
         t.last_seq = t.last_seq.max(message.seq.0);
+        if visibility == Visibility::Public {
+            t.public_posts += 1;
+        }
         Ok(())
     }) {
         Ok(t) => t,
