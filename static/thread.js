@@ -12,6 +12,7 @@ import { getIfChanged } from "/live.js";
 // to the file picker; the server checks them.
 const MAX_FILES = 5;
 const MAX_FILE_MIB = 10;
+const MAX_TOTAL_MIB = 12;
 
 // `messages` oldest first; `extra(m, all)` adds nodes to a message (actions).
 export function threadView(number, messages, extra = () => null) {
@@ -101,11 +102,11 @@ async function postReply(number, body, visibility, files) {
   return data;
 }
 
-// What a refused upload means, for the person who chose the files.
+// What a refused upload means, for the person who chose the files: the
+// server's reason, with the limits when it is about size or number.
 function uploadError(e) {
-  if (e.status === 413) return `Too large: ${e.message} (at most ${MAX_FILES} files of ${MAX_FILE_MIB} MiB each).`;
-  if (e.status === 415) return `File type not accepted: ${e.message}`;
-  return e.message;
+  const limits = ["file_too_large", "too_many_files", "payload_too_large"].includes(e.code) || e.status === 413;
+  return `Not sent: ${e.message}${limits ? ` (at most ${MAX_FILES} files, ${MAX_FILE_MIB} MiB each, ${MAX_TOTAL_MIB} MiB together)` : ""}. Your text and files are still here.`;
 }
 
 // The reply box: `label` its heading, `sends` its buttons as
@@ -153,6 +154,7 @@ export function replyBox({ number, me, label, sends, onSent, onInput = () => {} 
     } catch (e) {
       status.className = "error";
       status.textContent = chosen.length ? uploadError(e) : e.message;
+      status.scrollIntoView({ block: "nearest" });
     } finally {
       sending = false;
       for (const b of buttons) b.disabled = false;

@@ -733,6 +733,75 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
     customer.wait_for(".ticket-row .status", "Awaiting customer");
     root_shot(&customer, "live-customer-sees-staff.png");
 
+    // Files both ways (multipart replies): listed with the message, and
+    // downloadable by the other side; a refused type is said plainly and
+    // leaves the text and the files in place.
+    let dir = root().join("target/test-output");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pdf, png, exe) = (
+        dir.join("receipt.pdf"),
+        dir.join("label.png"),
+        dir.join("tool.exe"),
+    );
+    std::fs::write(&pdf, b"%PDF-1.4\nreceipt\n%%EOF").unwrap();
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\nlabel").unwrap();
+    std::fs::write(&exe, b"MZ\x90\x00\x03\x00\x00\x00").unwrap();
+    customer.type_into("#reply-body", "This is not a receipt");
+    customer.type_into("#reply-files", exe.to_str().unwrap());
+    customer.wait_for("#reply-file-list li", "tool.exe");
+    customer.click("#send-reply", "Send reply");
+    customer.wait_for("#reply-status.error", "only images");
+    root_shot(&customer, "live-file-refused.png");
+    // The refusal itself is the one error the browser logs here.
+    let logged = customer.console_errors();
+    assert!(
+        logged.len() == 1 && logged[0].contains("/replies") && logged[0].contains("400"),
+        "{logged:#?}"
+    );
+    let kept = customer.script(
+        "return [document.getElementById('reply-body').value, document.querySelectorAll('#reply-file-list li').length];",
+        json!([]),
+    );
+    assert_eq!(kept, json!(["This is not a receipt", 1]));
+    customer.click("#reply-file-list button", "Remove");
+    customer.script(
+        "document.getElementById('reply-body').value = '';",
+        json!([]),
+    );
+    customer.type_into("#reply-body", "Here is the receipt");
+    customer.type_into("#reply-files", pdf.to_str().unwrap());
+    customer.wait_for("#reply-file-list li", "receipt.pdf");
+    customer.click("#send-reply", "Send reply");
+    customer.wait_for("#thread .msg-by-customer .files a", "receipt.pdf");
+    shows_within(
+        &staff,
+        "#thread .msg-by-customer .files a",
+        "receipt.pdf",
+        thread_poll,
+    );
+    let download = "const [css, done] = arguments; \
+        const a = [...document.querySelectorAll(css)].pop(); \
+        fetch(a.href).then(async (r) => done([r.status, await r.text()]));";
+    assert_eq!(
+        staff.script_async(download, json!(["#thread .files a"])),
+        json!([200, "%PDF-1.4\nreceipt\n%%EOF"])
+    );
+    staff.type_into("#reply-body", "Thanks, and here is your label.");
+    staff.type_into("#reply-files", png.to_str().unwrap());
+    staff.click("#send-public", "Send public reply");
+    staff.wait_for("#thread .msg-public .files a", "label.png");
+    shows_within(
+        &customer,
+        "#thread .msg-by-staff .files a",
+        "label.png",
+        thread_poll,
+    );
+    assert_eq!(
+        customer.script_async(download, json!(["#thread .files a"]))[0],
+        json!(200)
+    );
+    root_shot(&customer, "live-files.png");
+
     // A reader who scrolled up keeps their place: a "N new" button instead.
     for i in 0..8 {
         w.as_(

@@ -132,6 +132,16 @@ impl Browser {
         )
     }
 
+    /// Run an asynchronous script (its last argument is the callback to
+    /// call with the result) and return what it passed.
+    pub fn script_async(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
     /// Wait until `css` matches an element whose text contains `text`
     /// (empty: any); returns its element id.
     pub fn wait_for(&self, css: &str, text: &str) -> String {
