@@ -246,6 +246,15 @@ fn staff_invites_a_delegate_who_accepts_from_the_email() {
     );
 }
 
+/// A file for a browser to upload, under `target/test-output/`.
+fn test_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = root().join("target/test-output");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
 fn root_shot(b: &Browser, name: &str) {
     b.screenshot(&root().join("target/test-output/screenshots").join(name));
 }
@@ -290,10 +299,7 @@ fn staff_share_a_ticket_and_the_collaborator_replies_with_a_file() {
     b.click("#verify", "Verify");
     b.wait_for("#thread .msg", "first message");
     b.wait_for(".share-note", "depot B");
-    let dir = root().join("target/test-output");
-    std::fs::create_dir_all(&dir).unwrap();
-    let pdf = dir.join("proof-of-delivery.pdf");
-    std::fs::write(&pdf, b"%PDF-1.4\nproof\n%%EOF").unwrap();
+    let pdf = test_file("proof-of-delivery.pdf", b"%PDF-1.4\nproof\n%%EOF");
     b.type_into("#body", "Found it at **depot B**.");
     b.type_into("#files", pdf.to_str().unwrap());
     b.click("#send-note", "Send to the team");
@@ -736,16 +742,9 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
     // Files both ways (multipart replies): listed with the message, and
     // downloadable by the other side; a refused type is said plainly and
     // leaves the text and the files in place.
-    let dir = root().join("target/test-output");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (pdf, png, exe) = (
-        dir.join("receipt.pdf"),
-        dir.join("label.png"),
-        dir.join("tool.exe"),
-    );
-    std::fs::write(&pdf, b"%PDF-1.4\nreceipt\n%%EOF").unwrap();
-    std::fs::write(&png, b"\x89PNG\r\n\x1a\nlabel").unwrap();
-    std::fs::write(&exe, b"MZ\x90\x00\x03\x00\x00\x00").unwrap();
+    let pdf = test_file("receipt.pdf", b"%PDF-1.4\nreceipt\n%%EOF");
+    let png = test_file("label.png", b"\x89PNG\r\n\x1a\nlabel");
+    let exe = test_file("tool.exe", b"MZ\x90\x00\x03\x00\x00\x00");
     customer.type_into("#reply-body", "This is not a receipt");
     customer.type_into("#reply-files", exe.to_str().unwrap());
     customer.wait_for("#reply-file-list li", "tool.exe");
@@ -836,6 +835,39 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
         "const t = document.getElementById('thread'); \
          return t.scrollHeight - t.scrollTop - t.clientHeight < 32 \
            && document.getElementById('new-pill').hidden;",
+        json!([]),
+    );
+
+    // A colleague posts while this reader is writing: a notice to review
+    // before sending, the half-written reply untouched.
+    staff.type_into("#reply-body", "Half-written answer");
+    let note = w.as_(
+        Some(&sue),
+        "POST",
+        &format!("/api/v1/tickets/{t}/replies"),
+        Some(json!({"body": "I am calling the carrier now", "visibility": "internal"})),
+    );
+    assert_eq!(note.status, 201, "{}", note.text());
+    shows_within(
+        &staff,
+        "#collision",
+        "sue added a note while you were writing",
+        thread_poll,
+    );
+    staff.wait_for("#collision", "review before sending");
+    staff.wait_for("#thread .msg-internal", "calling the carrier");
+    let draft = staff.script(
+        "return document.getElementById('reply-body').value;",
+        json!([]),
+    );
+    assert_eq!(draft, "Half-written answer");
+    root_shot(&staff, "live-collision.png");
+    staff.click("#send-internal", "Add internal note");
+    staff.wait_for("#thread .msg-internal", "Half-written answer");
+    staff.wait_until(
+        "the notice is gone once sent",
+        5,
+        "return document.getElementById('collision').textContent === '';",
         json!([]),
     );
 
