@@ -631,6 +631,60 @@ fn keyboard_help_drafts_and_relative_times_in_the_console() {
     b.wait_for("#thread .msg-public", "Sent with Command");
     root_shot(&b, "console-keyboard-sent.png");
 
+    // Hidden (another tab in front), the page asks nothing; shown again,
+    // it asks at once. Absence takes time to show: one thread interval.
+    b.script(
+        "window.seen = {}; window.addEventListener('visibilitychange', \
+           () => { window.seen[document.visibilityState] = performance.now(); }, true);",
+        json!([]),
+    );
+    let back = b.open_tab();
+    w.as_(
+        Some(&w.cust_a),
+        "POST",
+        &format!("/api/v1/tickets/{first}/replies"),
+        Some(json!({"body": "Sent while nobody looked"})),
+    );
+    std::thread::sleep(Duration::from_millis(4500));
+    b.switch_to(&back);
+    shows_within(
+        &b,
+        "#thread .msg",
+        "Sent while nobody looked",
+        Duration::ZERO,
+    );
+    let asked = b.script(
+        "return performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/') \
+           && e.startTime > window.seen.hidden && e.startTime < window.seen.visible).map((e) => e.name);",
+        json!([]),
+    );
+    assert_eq!(asked, json!([]), "requests while hidden");
+
+    // The network fails: the page says so and waits longer (double the
+    // thread's 4 s at least); it recovers by itself.
+    b.script(
+        "window.offline = true; const real = window.fetch; \
+         window.fetch = (url, init) => window.offline && String(url).includes('/api/v1/') \
+           ? Promise.reject(new TypeError('network down')) : real(url, init);",
+        json!([]),
+    );
+    b.wait_for("#live-status", "Not updating (network down)");
+    let wait = b.script(
+        "return Number(/trying again in (\\d+) s/.exec(document.getElementById('live-status').textContent)[1]);",
+        json!([]),
+    );
+    assert!(wait.as_u64().unwrap() >= 8, "no back-off: {}", b.text());
+    root_shot(&b, "console-offline.png");
+    b.script("window.offline = false;", json!([]));
+    let back = b.open_tab();
+    b.switch_to(&back);
+    b.wait_until(
+        "the page updates again",
+        5,
+        "return document.getElementById('live-status').hidden;",
+        json!([]),
+    );
+
     // `/` goes to search (from outside a field); Esc leaves a confirmation.
     b.script("document.activeElement.blur();", json!([]));
     b.press("/");

@@ -115,6 +115,21 @@ impl Browser {
         self.cmd("POST", "/refresh", Some(json!({})));
     }
 
+    /// Open a new tab and switch to it (the page left behind is hidden:
+    /// `document.visibilityState` is "hidden"); returns the handle of the
+    /// tab left, for [`Browser::switch_to`].
+    pub fn open_tab(&self) -> String {
+        let left = self.cmd("GET", "/window", None);
+        let tab = self.cmd("POST", "/window/new", Some(json!({"type": "tab"})));
+        self.switch_to(tab["handle"].as_str().expect("a window handle"));
+        left.as_str().expect("a window handle").to_string()
+    }
+
+    /// Switch to the tab or window `handle` (it becomes visible).
+    pub fn switch_to(&self, handle: &str) {
+        self.cmd("POST", "/window", Some(json!({"handle": handle})));
+    }
+
     /// The current URL.
     pub fn url(&self) -> String {
         self.cmd("GET", "/url", None)
