@@ -16,6 +16,7 @@ mod inbox;
 mod invites;
 mod kv;
 mod lifecycle;
+mod live;
 mod pages;
 mod participants;
 mod routing;

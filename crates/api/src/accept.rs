@@ -92,6 +92,13 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
         }
         "POST" => {
             let (ws, no, d) = domain::delegates::accept(env.kv, link, env.now)?;
+            // Their delegated list changed (a failure is noted, see marks).
+            domain::marks::delegated_changed(
+                &env.ctx(&ws, d.user.as_str(), ""),
+                &d.user,
+                no,
+                "accepted",
+            );
             // The link reaches its one ticket: the session it starts is
             // limited to it (the whole account needs a login link). A
             // browser already signed in to that account keeps its session.

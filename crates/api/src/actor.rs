@@ -167,6 +167,8 @@ pub(crate) fn reachable_in_scope(req: &Request, no: TicketNo) -> bool {
         ("GET" | "HEAD", ["tickets", n] | ["tickets", n, "thread"]) => this(n),
         ("GET" | "HEAD", ["tickets", n, "messages", _, "attachments", _]) => this(n),
         ("POST", ["tickets", n, "replies"]) => this(n),
+        // Refused by role (403), like for any customer, not hidden.
+        ("GET" | "POST", ["tickets", n, "presence"]) => this(n),
         _ => false,
     }
 }

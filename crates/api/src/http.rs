@@ -123,6 +123,104 @@ impl Response {
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
+
+    /// This answer under entity tag `etag` ([`etag`]), which the client
+    /// may keep and must revalidate before each use: `ETag`, and
+    /// `Cache-Control: private, no-cache` in place of `no-store`.
+    pub fn with_etag(mut self, etag: &str) -> Self {
+        self.headers
+            .retain(|(k, _)| k != "cache-control" && k != "etag");
+        self.headers
+            .push(("cache-control".into(), REVALIDATE.into()));
+        self.headers.push(("etag".into(), etag.into()));
+        self
+    }
+
+    /// `304 Not Modified` for entity tag `etag`: no body, the tag and the
+    /// caching rule of the answer it stands for ([`Response::with_etag`]).
+    pub fn not_modified(etag: &str) -> Self {
+        let mut r = Self::json(304, &serde_json::Value::Null);
+        r.body.clear();
+        r.headers.retain(|(k, _)| k != "content-type");
+        r.with_etag(etag)
+    }
+}
+
+/// How a tagged answer may be kept: by the one client, revalidated before
+/// every use (`If-None-Match`).
+pub const REVALIDATE: &str = "private, no-cache";
+
+/// Longest `If-None-Match` looked at; a longer one matches nothing (the
+/// full answer is sent, as to a client that holds no tag).
+pub const MAX_IF_NONE_MATCH: usize = 8 * 1024;
+
+/// A strong entity tag naming one state of an answer: the quoted hex of
+/// the SHA-256 of `parts` (each length-prefixed, so no two lists of parts
+/// give the same bytes). The parts are what the answer depends on: its
+/// kind, the caller, the query and the change markers read before the
+/// data.
+pub fn etag(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    format!("\"{}\"", domain::token::hex(&h.finalize()[..16]))
+}
+
+/// Whether the request's `If-None-Match` names `etag` (RFC 9110 13.1.2:
+/// `*`, or a comma-separated list of entity tags compared weakly, so a
+/// `W/` prefix is ignored). A header that is too long
+/// ([`MAX_IF_NONE_MATCH`]) or is not such a list matches nothing: the full
+/// answer is sent, never an error.
+pub fn if_none_match(req: &Request, etag: &str) -> bool {
+    let Some(header) = req.header("if-none-match") else {
+        return false;
+    };
+    if header.len() > MAX_IF_NONE_MATCH {
+        return false;
+    }
+    let want = etag.trim_matches('"');
+    let blank: &[char] = &[' ', '\t'];
+    let mut rest = header.trim_matches(blank).trim_start_matches(',');
+    if rest == "*" {
+        return true;
+    }
+    let mut found = false;
+    while !rest.is_empty() {
+        let tagged = rest.strip_prefix("W/").unwrap_or(rest);
+        let Some(quoted) = tagged.strip_prefix('"') else {
+            return false;
+        };
+        let Some(end) = quoted.find('"') else {
+            return false;
+        };
+        found |= &quoted[..end] == want;
+        // Then the end, or a comma (with optional spaces) and the next tag.
+        rest = quoted[end + 1..].trim_start_matches(blank);
+        if !rest.is_empty() {
+            let Some(next) = rest.strip_prefix(',') else {
+                return false;
+            };
+            rest = next.trim_start_matches([' ', '\t', ',']);
+        }
+    }
+    found
+}
+
+/// The answer to a conditional GET under `etag`: `304` when the request's
+/// `If-None-Match` names it, else `full()` (the data read only then) with
+/// the tag.
+pub fn conditional(
+    req: &Request,
+    etag: &str,
+    full: impl FnOnce() -> Result<Response>,
+) -> Result<Response> {
+    if if_none_match(req, etag) {
+        return Ok(Response::not_modified(etag));
+    }
+    Ok(full()?.with_etag(etag))
 }
 
 /// The HTTP status for an error: the only place an error's status is chosen.
@@ -248,6 +346,56 @@ mod tests {
         assert_eq!(r.query_param("c").as_deref(), Some("%zz"));
         assert_eq!(r.query_param("d").as_deref(), Some(" "));
         assert_eq!(r.query_param("e"), None);
+    }
+
+    #[test]
+    fn if_none_match_lists_weak_tags_and_star() {
+        let tag = etag(&["thread", "1"]);
+        assert_eq!(tag, etag(&["thread", "1"]));
+        assert_ne!(tag, etag(&["thread1"]), "parts are length-prefixed");
+        let with = |v: &str| Request {
+            headers: vec![("if-none-match".into(), v.into())],
+            ..Default::default()
+        };
+        let weak = format!("W/{tag}");
+        let listed = format!("\"a\",  W/\"b\" ,{tag},");
+        let after_junk = format!("\"a\" junk, {tag}");
+        let glued = format!("{tag}x");
+        let unquoted = tag.trim_matches('"').to_string();
+        let huge = format!("{tag},{}", " ".repeat(MAX_IF_NONE_MATCH));
+        let cases: [(&str, bool); 12] = [
+            (&tag, true),
+            (&weak, true),
+            (&listed, true),
+            ("*", true),
+            (" * ", true),
+            ("\"other\"", false),
+            ("", false),
+            (&after_junk, false),
+            (&glued, false),
+            (&unquoted, false),
+            (&huge, false),
+            ("\"a\", *", false),
+        ];
+        for (header, want) in cases {
+            assert_eq!(if_none_match(&with(header), &tag), want, "{header:?}");
+        }
+        assert!(!if_none_match(&Request::default(), &tag));
+        let r = Response::not_modified(&tag);
+        assert_eq!((r.status, r.body.len()), (304, 0));
+        assert!(r.headers.contains(&("etag".into(), tag.clone())));
+        assert!(
+            r.headers
+                .contains(&("cache-control".into(), REVALIDATE.into()))
+        );
+        let r = Response::json(200, &serde_json::json!({})).with_etag(&tag);
+        assert_eq!(
+            r.headers
+                .iter()
+                .filter(|(k, _)| k == "cache-control")
+                .count(),
+            1
+        );
     }
 
     #[test]

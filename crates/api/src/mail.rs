@@ -54,7 +54,8 @@ pub(crate) fn ticket_mail_headers(
     if env.reply_domain.is_empty() {
         return Ok(());
     }
-    let reference = domain::inbound::reply_reference(env.kv, &w.id, t.no, (env.random)())?;
+    let r = (env.random)();
+    let reference = domain::inbound::reply_reference(&env.ctx(&w.id, "", ""), t.no, r)?;
     draft.reply_to = Some(domain::inbound::reply_address(&reference, env.reply_domain));
     let id = format!(
         "t{}.{}@{}",

@@ -196,6 +196,20 @@ pub const ROUTES: &[Route] = &[
         true,
     ),
     r(
+        "POST",
+        "/api/v1/tickets/{number}/presence",
+        "Say the calling staff member has the ticket open (JSON {\"composing\": bool}, or no body: not composing), for 30 s; answers the other staff with it open, {\"viewers\": [{\"user_id\", \"name\", \"composing\", \"seen_at\"}], \"ttl_seconds\": 30}; written at most once per 5 s per viewer while composing does not change (staff; an API key acts as a user; customers 403)",
+        Auth::Workspace,
+        true,
+    ),
+    r(
+        "GET",
+        "/api/v1/tickets/{number}/presence",
+        "The staff other than the caller with the ticket open, as the POST answers, writing nothing (staff; customers 403)",
+        Auth::Workspace,
+        false,
+    ),
+    r(
         "GET",
         "/api/v1/tickets/{number}/thread",
         "A page of the thread (cursor, order, limit)",
@@ -602,6 +616,37 @@ fn path_matches(pat: &str, path: &str) -> bool {
     }
 }
 
+/// The GET endpoints that answer with an entity tag and `304 Not Modified`
+/// to a matching `If-None-Match`, decided from change markers without
+/// reading the data (`domain::marks`; `api::http::conditional`).
+pub const CONDITIONAL: &[&str] = &[
+    "/api/v1/tickets",
+    "/api/v1/tickets/{number}",
+    "/api/v1/tickets/{number}/thread",
+    "/api/v1/inbox",
+];
+
+/// What the document says of a [`CONDITIONAL`] endpoint: the request header,
+/// the `304`, and the headers of both answers.
+fn document_conditional(op: &mut Value) {
+    let tag_headers = json!({
+        "ETag": {"description": "Strong entity tag of this answer (quoted hex); send it back in If-None-Match", "schema": {"type": "string"}},
+        "Cache-Control": {"description": "private, no-cache: keep it, revalidate before each use", "schema": {"type": "string"}},
+    });
+    if let Some(params) = op["parameters"].as_array_mut() {
+        params.push(json!({
+            "name": "If-None-Match", "in": "header", "required": false,
+            "description": "Entity tags of answers the client holds (a comma-separated list; W/ prefixes compared weakly; * for any). When one is this answer's tag: 304 with no body. A header that is not a list of tags, or longer than 8 KiB, matches nothing.",
+            "schema": {"type": "string"}
+        }));
+    }
+    op["responses"]["2XX"]["headers"] = tag_headers.clone();
+    op["responses"]["304"] = json!({
+        "description": "Not Modified: nothing this answer shows changed since the tag given in If-None-Match; no body",
+        "headers": tag_headers,
+    });
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
@@ -632,6 +677,9 @@ pub fn document() -> Value {
         };
         if route.body {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+        }
+        if route.method == "GET" && CONDITIONAL.contains(&route.path) {
+            document_conditional(&mut op);
         }
         let entry = paths
             .entry(route.path.to_string())
@@ -682,6 +730,27 @@ mod tests {
         assert_eq!(methods_for("/api/v1/tickets/7/accept"), ["POST"]);
         assert_eq!(methods_for("/api/v1/tickets//accept"), Vec::<&str>::new());
         assert_eq!(methods_for("/api/v1/nothing"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn conditional_endpoints_document_their_tags() {
+        let doc = document();
+        for path in CONDITIONAL {
+            let op = &doc["paths"][path]["get"];
+            assert!(op["responses"]["304"].is_object(), "{path}");
+            assert!(
+                op["responses"]["2XX"]["headers"]["ETag"].is_object(),
+                "{path}"
+            );
+            assert!(
+                op["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["name"] == "If-None-Match"),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -50,10 +50,16 @@ pub(crate) fn serve(env: &mut Env, req: &Request, f: Handler) -> Response {
 }
 
 /// `resp` carrying the work the request's rules left for after the
-/// response (`env.after`), after what the handler put there itself: every
-/// entry point ends here, whatever the status.
+/// response (`env.after`), after what the handler put there itself, and
+/// the failures they noted after a commit point in `internal`: every entry
+/// point ends here, whatever the status.
 pub(crate) fn with_after(env: &Env, mut resp: Response) -> Response {
     resp.after.extend(env.after.take());
+    // Failures the rules noted after their commit point (a change marker
+    // not touched): in the log details, the answer unchanged.
+    for (what, e) in env.after.take_notes() {
+        after_commit::<()>(&mut resp.internal, &what, Err(e));
+    }
     resp
 }
 
@@ -154,6 +160,9 @@ impl Kv for AttemptKv<'_> {
     }
     fn set(&self, key: &str, value: &[u8]) -> domain::store::StoreResult<()> {
         self.inner.set(key, value)
+    }
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> domain::store::StoreResult<()> {
+        self.inner.set_many(pairs)
     }
     fn delete(&self, key: &str) -> domain::store::StoreResult<()> {
         self.inner.delete(key)

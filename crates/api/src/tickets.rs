@@ -7,14 +7,17 @@ use crate::Env;
 use crate::actor::{
     Actor, authenticate, cookie, require, session_cookie, ticket_queues, visible_ticket,
 };
-use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
+use crate::http::{
+    MAX_JSON_BODY, Request, Response, conditional, cursor, etag, if_none_match, limit, segments,
+};
 use crate::mail::{logo_url, mail_branding};
 use crate::serve::{after_commit, attempt_step, audit, claim_holder, serve, sha_hex};
 use crate::views::{api_key_json, message_json, team_name, ticket_json, user_json, user_name};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::{ApiKeyId, TicketNo, UserId, WorkspaceId};
-use domain::model::{AuthorKind, Ticket};
+use domain::marks::{self, Seen};
+use domain::model::{AuthorKind, Reader, Ticket};
 use domain::record::update;
 use domain::thread::{self, Author, Order, Scope};
 use domain::time::rfc3339;
@@ -55,6 +58,11 @@ pub(crate) struct NewTicket {
     #[serde(default)]
     order: Option<domain::model::OrderDetails>,
 }
+
+/// Part of every entity tag this component answers with: change it when
+/// the JSON of a tagged answer changes shape, so that no client keeps an
+/// answer of the old shape through a `304`.
+const TAG_GENERATION: &str = "1";
 
 /// The `tickets` component: workspaces, keys, users, sessions, tickets.
 pub fn handle_tickets(env: &mut Env, req: &Request) -> Response {
@@ -156,12 +164,13 @@ pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
         ("POST", ["inbox", "reindex"]) => reindex(env, &actor, rid),
         ("GET", ["search"]) => search(env, &actor, req),
         ("GET", ["staff"]) => staff_directory(env, &actor, req),
-        ("GET", ["tickets", no]) => get_ticket(env, &actor, no),
+        ("GET", ["tickets", no]) => get_ticket(env, &actor, req, no),
         ("PUT", ["tickets", no, "order"]) => put_order(env, &actor, req, rid, no),
         ("GET", ["tickets", no, "messages", seq, "attachments", id]) => {
             message_file(env, &actor, no, seq, id)
         }
         ("GET", ["tickets", no, "thread"]) => ticket_thread(env, &actor, req, rid, no),
+        ("GET" | "POST", ["tickets", no, "presence"]) => presence(env, &actor, req, no),
         _ => Err(Error::NoRoute),
     }
 }
@@ -412,19 +421,31 @@ fn delegated_tickets(env: &mut Env, actor: &Actor, req: &Request) -> Result<Resp
     let u = actor
         .user()
         .ok_or_else(|| Error::bad("act_as_required", "delegated tickets belong to a person"))?;
-    let nos = domain::delegates::delegated_tickets(env.kv, &ws, &u.id, limit(req)?)?;
-    let mut list = Vec::new();
-    for no in nos {
-        if let Ok(t) = thread::ticket(env.kv, &ws, no) {
-            let mut v = ticket_json(&t, false);
-            v["shared"] = json!(true);
-            list.push(v);
+    let limit = limit(req)?;
+    // Its tickets change with any ticket of the workspace, and the list
+    // itself with the person's delegations: read before the list.
+    let markers = marks::read(
+        env.kv,
+        &[keys::mark_tickets(&ws), keys::mark_delegated(&ws, &u.id)],
+    )?;
+    let limit_text = limit.to_string();
+    let mut parts = vec!["delegated", TAG_GENERATION, u.id.as_str(), &limit_text];
+    parts.extend(markers.iter().map(String::as_str));
+    conditional(req, &etag(&parts), || {
+        let nos = domain::delegates::delegated_tickets(env.kv, &ws, &u.id, limit)?;
+        let mut list = Vec::new();
+        for no in nos {
+            if let Ok(t) = thread::ticket(env.kv, &ws, no) {
+                let mut v = ticket_json(&t, false);
+                v["shared"] = json!(true);
+                list.push(v);
+            }
         }
-    }
-    Ok(Response::json(
-        200,
-        &json!({"tickets": list, "next_cursor": null}),
-    ))
+        Ok(Response::json(
+            200,
+            &json!({"tickets": list, "next_cursor": null}),
+        ))
+    })
 }
 
 /// `GET /api/v1/tickets`.
@@ -439,15 +460,35 @@ fn list_tickets(env: &mut Env, actor: &Actor, req: &Request) -> Result<Response>
         },
         _ => Scope::Workspace,
     };
-    let (list, next) = thread::list(env.kv, &ws, &scope, cursor(req)?, limit(req)?)?;
+    let (at, limit) = (cursor(req)?, limit(req)?);
+    // The scope's marker, read before the list.
+    let marker = match &scope {
+        Scope::Workspace => keys::mark_tickets(&ws),
+        Scope::Customer(c) => keys::mark_customer(&ws, c),
+        Scope::Company(name) => keys::mark_company(&ws, &workspace::company_key(name)),
+    };
+    let markers = marks::read(env.kv, std::slice::from_ref(&marker))?;
     let staff = actor.is_staff_side();
-    Ok(Response::json(
-        200,
-        &json!({
-            "tickets": list.iter().map(|t| ticket_json(t, staff)).collect::<Vec<_>>(),
-            "next_cursor": next,
-        }),
-    ))
+    let (name, at_text, limit_text) = (actor.audit_name(), format!("{at:?}"), limit.to_string());
+    let tag = etag(&[
+        "tickets",
+        TAG_GENERATION,
+        &name,
+        &marker,
+        &markers[0],
+        &at_text,
+        &limit_text,
+    ]);
+    conditional(req, &tag, || {
+        let (list, next) = thread::list(env.kv, &ws, &scope, at, limit)?;
+        Ok(Response::json(
+            200,
+            &json!({
+                "tickets": list.iter().map(|t| ticket_json(t, staff)).collect::<Vec<_>>(),
+                "next_cursor": next,
+            }),
+        ))
+    })
 }
 
 /// `GET /api/v1/staff`.
@@ -465,11 +506,24 @@ fn staff_directory(env: &mut Env, actor: &Actor, req: &Request) -> Result<Respon
     ))
 }
 
-/// `GET /api/v1/tickets/{no}`.
-fn get_ticket(env: &mut Env, actor: &Actor, no: &str) -> Result<Response> {
+/// `GET /api/v1/tickets/{no}`: tagged by the ticket's version (its record
+/// is its marker), and for staff the reply domain its address is built on.
+fn get_ticket(env: &mut Env, actor: &Actor, req: &Request, no: &str) -> Result<Response> {
     let t = visible_ticket(env, actor, TicketNo::parse(no)?)?;
-    let mut v = ticket_json(&t, actor.is_staff_side());
-    if actor.is_staff_side() {
+    let staff = actor.is_staff_side();
+    let tag = etag(&[
+        "ticket",
+        TAG_GENERATION,
+        &actor.audit_name(),
+        &t.no.to_string(),
+        &t.version.to_string(),
+        if staff { env.reply_domain } else { "" },
+    ]);
+    if if_none_match(req, &tag) {
+        return Ok(Response::not_modified(&tag));
+    }
+    let mut v = ticket_json(&t, staff);
+    if staff {
         // Where email replies to this ticket go (the platform's own
         // ticket emails can use it as Reply-To).
         v["reply_address"] = json!(
@@ -479,7 +533,7 @@ fn get_ticket(env: &mut Env, actor: &Actor, no: &str) -> Result<Response> {
                 .map(|r| domain::inbound::reply_address(r, env.reply_domain))
         );
     }
-    Ok(Response::json(200, &json!({"ticket": v})))
+    Ok(Response::json(200, &json!({"ticket": v})).with_etag(&tag))
 }
 
 /// `PUT /api/v1/tickets/{no}/order`.
@@ -496,6 +550,10 @@ fn put_order(env: &mut Env, actor: &Actor, req: &Request, rid: &str, no: &str) -
         t.order = Some(o.clone());
         Ok(())
     })?;
+    // Staff see order details in their lists.
+    let name = actor.audit_name();
+    let lists: Vec<String> = t.slot.iter().map(|s| s.list.clone()).collect();
+    marks::ticket_changed(&env.ctx(&ws, &name, rid), &t, &lists, Seen::Staff);
     let mut resp = Response::json(200, &json!({"ticket": ticket_json(&t, true)}));
     let audited = audit(
         env,
@@ -536,22 +594,116 @@ fn ticket_thread(
             ));
         }
     };
+    let (at, limit) = (cursor(req)?, limit(req)?);
     let reader = actor.reader();
-    let page = thread::page(
-        &env.ctx(&ws, &actor.audit_name(), rid),
-        &t,
-        &reader,
-        order,
-        cursor(req)?,
-        limit(req)?,
-    )?;
-    let team = team_name(&workspace::workspace(env.kv, &ws)?);
+    // The team name shows only to the customer side (on unsigned staff
+    // posts): staff pages need no workspace read.
+    let team = if reader == Reader::Staff {
+        String::new()
+    } else {
+        team_name(&workspace::workspace(env.kv, &ws)?)
+    };
+    // The ticket's record is the thread's marker (every post updates it,
+    // after its message is written), read before the messages.
+    let name = actor.audit_name();
+    let tag = etag(&[
+        "thread",
+        TAG_GENERATION,
+        &domain::render::VERSION.to_string(),
+        &name,
+        &t.no.to_string(),
+        &t.version.to_string(),
+        &format!("{order:?} {at:?} {limit}"),
+        &team,
+    ]);
+    if if_none_match(req, &tag) {
+        return Ok(Response::not_modified(&tag));
+    }
+    let page = thread::page(&env.ctx(&ws, &name, rid), &t, &reader, order, at, limit)?;
+    // A page held back by a message being written may change under the
+    // same version: its tag is one the next request never computes, so
+    // that request gets the page again.
+    let tag = if page.waiting {
+        etag(&[&tag, "waiting", &env.now.to_string()])
+    } else {
+        tag
+    };
     Ok(Response::json(
         200,
         &json!({
             "messages": page.messages.iter().map(|m| message_json(m, &reader, &team)).collect::<Vec<_>>(),
             "next_cursor": page.next,
         }),
+    )
+    .with_etag(&tag))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PresenceBody {
+    #[serde(default)]
+    composing: bool,
+}
+
+/// Largest presence body.
+const MAX_PRESENCE_BODY: usize = 1024;
+
+/// `POST /api/v1/tickets/{no}/presence` (`{"composing": bool}`, or no
+/// body): the calling staff member has the ticket open, for
+/// [`domain::presence::TTL`]; `GET` the same path reads without writing.
+/// Both answer the other staff with it open. Staff only (a person: an API
+/// key acts as one to say it is looking).
+fn presence(env: &mut Env, actor: &Actor, req: &Request, no: &str) -> Result<Response> {
+    require(
+        actor.is_staff_side(),
+        "only staff see who else has a ticket open",
+    )?;
+    let ws = actor.ws().clone();
+    let t = visible_ticket(env, actor, TicketNo::parse(no)?)?;
+    let me = actor.user();
+    let p = if req.method == "POST" {
+        let body: PresenceBody = if req.body.is_empty() {
+            PresenceBody::default()
+        } else {
+            // An object: serde would take `[]` for a struct too.
+            match req.json::<Value>(MAX_PRESENCE_BODY)? {
+                v @ Value::Object(_) => {
+                    serde_json::from_value(v).map_err(domain::error::json_error)?
+                }
+                _ => {
+                    return Err(Error::bad(
+                        "invalid_json",
+                        "the body must be a JSON object: {\"composing\": true or false}",
+                    ));
+                }
+            }
+        };
+        let me = me.ok_or_else(|| {
+            Error::bad(
+                "act_as_required",
+                format!(
+                    "presence belongs to a person: send {} with a staff user id",
+                    crate::actor::ACT_AS_HEADER
+                ),
+            )
+        })?;
+        domain::presence::record(env.kv, &ws, t.no, &me.id, &me.name, body.composing, env.now)?
+    } else {
+        domain::presence::read(env.kv, &ws, t.no)?
+    };
+    let viewers: Vec<Value> = p
+        .others(me.map(|u| &u.id), env.now)
+        .iter()
+        .map(|v| {
+            json!({
+                "user_id": v.user, "name": v.name, "composing": v.composing,
+                "seen_at": rfc3339(v.seen_at),
+            })
+        })
+        .collect();
+    Ok(Response::json(
+        200,
+        &json!({"viewers": viewers, "ttl_seconds": domain::presence::TTL / 1000}),
     ))
 }
 
@@ -835,10 +987,12 @@ pub(crate) fn create_ticket(
         "the ticket's lists, search terms or inbox entry",
         settled,
     );
+    let name = actor.audit_name();
     if !env.reply_domain.is_empty() {
         // Every ticket has its reply address from the start (or from its
         // first email, when this fails).
-        let r = domain::inbound::reply_reference(env.kv, ws, t.no, (env.random)());
+        let r = (env.random)();
+        let r = domain::inbound::reply_reference(&env.ctx(ws, &name, rid), t.no, r);
         after_commit(&mut internal, "the reply address", r);
     }
     if let Some(o) = body.order {
@@ -848,6 +1002,8 @@ pub(crate) fn create_ticket(
         });
         if let Some(updated) = after_commit(&mut internal, "storing the order details", r) {
             t = updated;
+            let lists: Vec<String> = t.slot.iter().map(|s| s.list.clone()).collect();
+            marks::ticket_changed(&env.ctx(ws, &name, rid), &t, &lists, Seen::Staff);
         }
     }
     let audited = audit(
@@ -900,6 +1056,7 @@ pub(super) fn brand_css(env: &Env, ws: &str) -> Result<Response> {
 pub(super) fn reindex(env: &mut Env, actor: &crate::actor::Actor, rid: &str) -> Result<Response> {
     require(actor.is_admin_side(), "only admins rebuild the inbox")?;
     let ws = actor.ws().clone();
+    let name = actor.audit_name();
     let top = domain::record::read_counter(env.kv, &domain::keys::ticket_counter(&ws))?;
     let mut placed = 0;
     // Tickets found: a number whose ticket was never written (an increment
@@ -915,7 +1072,12 @@ pub(super) fn reindex(env: &mut Env, actor: &crate::actor::Actor, rid: &str) -> 
         };
         tickets += 1;
         if t.slot.is_none() && !t.deleted {
-            t = domain::inbox::change(env.kv, &ws, no, t.updated_at, |_| Ok(()))?;
+            // The entry dated from the ticket's last activity.
+            let ctx = domain::ctx::Ctx {
+                now: t.updated_at,
+                ..env.ctx(&ws, &name, rid)
+            };
+            t = domain::inbox::change(&ctx, no, |_| Ok(()))?;
             workspace::note_queue(env.kv, &ws, &t.queue)?;
             placed += 1;
         }
@@ -936,6 +1098,15 @@ pub(super) fn reindex(env: &mut Env, actor: &crate::actor::Actor, rid: &str) -> 
     for (list, want) in &counts {
         domain::inbox::set_count(env.kv, &ws, list, *want)?;
     }
+    // The counts are right again: every list's marker after them (this
+    // also heals a marker a failed touch left behind).
+    let mut touched = vec![keys::mark_tickets(&ws)];
+    touched.extend(counts.keys().map(|l| keys::mark_list(&ws, l)));
+    marks::touch_noted(
+        &env.ctx(&ws, &name, rid),
+        &touched,
+        &format!("{}-reindex-{rid}", env.now),
+    );
     let mut resp = Response::json(200, &json!({"tickets": tickets, "placed": placed}));
     let audited = audit(
         env,
@@ -951,32 +1122,16 @@ pub(super) fn reindex(env: &mut Env, actor: &crate::actor::Actor, rid: &str) -> 
 
 /// `GET /api/v1/inbox?view=pending|working|resolved`: one page of a view
 /// for the calling staff member, with the counts of all three and unread
-/// markers per person.
+/// markers per person. Tagged by the change markers of the lists it shows
+/// (of the workspace for whoever sees every queue) and of the caller's read
+/// marks, read first: a `304` reads nothing else.
 pub(super) fn inbox(env: &mut Env, actor: &crate::actor::Actor, req: &Request) -> Result<Response> {
     require(actor.is_staff_side(), "the inbox is for staff")?;
     let ws = actor.ws().clone();
     let me = actor.user();
-    let pending: Vec<String> = match ticket_queues(me) {
-        Some(qs) => qs.iter().map(|q| format!("pending/{q}")).collect(),
-        None => {
-            let mut qs = workspace::queues(env.kv, &ws)?;
-            if qs.is_empty() {
-                qs.push("support".into());
-            }
-            qs.iter().map(|q| format!("pending/{q}")).collect()
-        }
-    };
-    let working: Vec<String> = me
-        .map(|u| format!("working/{}", u.id))
-        .into_iter()
-        .collect();
-    let resolved: Vec<String> = pending
-        .iter()
-        .map(|l| l.replacen("pending/", "resolved/", 1))
-        .collect();
     let view = req.query_param("view").unwrap_or_else(|| "pending".into());
-    let (lists, order) = match view.as_str() {
-        "pending" => (&pending, domain::inbox::Order::OldestFirst),
+    let order = match view.as_str() {
+        "pending" => domain::inbox::Order::OldestFirst,
         "working" => {
             if me.is_none() {
                 return Err(Error::bad(
@@ -984,9 +1139,9 @@ pub(super) fn inbox(env: &mut Env, actor: &crate::actor::Actor, req: &Request) -
                     "Working on belongs to a person: act as a staff user",
                 ));
             }
-            (&working, domain::inbox::Order::NewestFirst)
+            domain::inbox::Order::NewestFirst
         }
-        "resolved" => (&resolved, domain::inbox::Order::NewestFirst),
+        "resolved" => domain::inbox::Order::NewestFirst,
         v => {
             return Err(Error::bad(
                 "invalid_query",
@@ -994,41 +1149,93 @@ pub(super) fn inbox(env: &mut Env, actor: &crate::actor::Actor, req: &Request) -
             ));
         }
     };
+    let cursor_text = req.query_param("cursor").unwrap_or_default();
     let cursor = req
         .query_param("cursor")
         .map(|c| domain::inbox::Cursor::decode(&c))
         .transpose()?;
     let limit = crate::http::limit(req)?;
-    let name = actor.audit_name();
-    let (tickets, next) = domain::inbox::page(
-        &env.ctx(&ws, &name, ""),
-        lists,
-        order,
-        cursor.as_ref(),
-        limit,
-    )?;
-    let mut rows = Vec::new();
-    for t in &tickets {
-        let mut v = ticket_json(t, true);
-        if let Some(u) = me {
-            v["unread"] = json!(domain::inbox::unread(env.kv, &ws, &u.id, t)?);
-        }
-        v["assignee_name"] = json!(t.assignee.as_ref().map(|a| user_name(env, &ws, a)));
-        rows.push(v);
-    }
-    let sum = |lists: &[String]| -> Result<u64> {
-        lists
+    let own_queues = ticket_queues(me);
+    // The markers first: of the caller's queues' lists and their own
+    // Working on, or (every queue) of the workspace; and of their read
+    // marks.
+    let mut watched = match own_queues {
+        Some(qs) => qs
             .iter()
-            .map(|l| domain::inbox::count(env.kv, &ws, l))
-            .sum()
+            .flat_map(|q| [format!("pending/{q}"), format!("resolved/{q}")])
+            .chain(me.map(|u| format!("working/{}", u.id)))
+            .map(|l| keys::mark_list(&ws, &l))
+            .collect(),
+        None => vec![keys::mark_tickets(&ws)],
     };
-    Ok(Response::json(
-        200,
-        &json!({
-            "view": view,
-            "tickets": rows,
-            "next_cursor": next.map(|c| c.encode()),
-            "counts": {"pending": sum(&pending)?, "working": sum(&working)?, "resolved": sum(&resolved)?},
-        }),
-    ))
+    if let Some(u) = me {
+        watched.push(keys::mark_seen(&ws, &u.id));
+    }
+    let markers = marks::read(env.kv, &watched)?;
+    let (name, limit_text) = (actor.audit_name(), limit.to_string());
+    let mut parts = vec![
+        "inbox",
+        TAG_GENERATION,
+        &name,
+        &view,
+        &cursor_text,
+        &limit_text,
+    ];
+    parts.extend(watched.iter().chain(&markers).map(String::as_str));
+    conditional(req, &etag(&parts), || {
+        let pending: Vec<String> = match own_queues {
+            Some(qs) => qs.iter().map(|q| format!("pending/{q}")).collect(),
+            None => {
+                let mut qs = workspace::queues(env.kv, &ws)?;
+                if qs.is_empty() {
+                    qs.push("support".into());
+                }
+                qs.iter().map(|q| format!("pending/{q}")).collect()
+            }
+        };
+        let working: Vec<String> = me
+            .map(|u| format!("working/{}", u.id))
+            .into_iter()
+            .collect();
+        let resolved: Vec<String> = pending
+            .iter()
+            .map(|l| l.replacen("pending/", "resolved/", 1))
+            .collect();
+        let lists = match view.as_str() {
+            "pending" => &pending,
+            "working" => &working,
+            _ => &resolved,
+        };
+        let (tickets, next) = domain::inbox::page(
+            &env.ctx(&ws, &name, ""),
+            lists,
+            order,
+            cursor.as_ref(),
+            limit,
+        )?;
+        let mut rows = Vec::new();
+        for t in &tickets {
+            let mut v = ticket_json(t, true);
+            if let Some(u) = me {
+                v["unread"] = json!(domain::inbox::unread(env.kv, &ws, &u.id, t)?);
+            }
+            v["assignee_name"] = json!(t.assignee.as_ref().map(|a| user_name(env, &ws, a)));
+            rows.push(v);
+        }
+        let sum = |lists: &[String]| -> Result<u64> {
+            lists
+                .iter()
+                .map(|l| domain::inbox::count(env.kv, &ws, l))
+                .sum()
+        };
+        Ok(Response::json(
+            200,
+            &json!({
+                "view": view,
+                "tickets": rows,
+                "next_cursor": next.map(|c| c.encode()),
+                "counts": {"pending": sum(&pending)?, "working": sum(&working)?, "resolved": sum(&resolved)?},
+            }),
+        ))
+    })
 }

@@ -145,20 +145,21 @@ pub(crate) fn transfer(env: &mut Env, req: &Request, rid: &str) -> Result<Respon
     } else {
         format!("{no}: {}", reason.trim())
     };
+    let name = actor.audit_name();
+    let ctx = env.ctx(&ws, &name, rid);
     let (t, revoked, event) = match *action {
         "resolve" => {
             let w = workspace::workspace(env.kv, &ws)?;
-            let (t, r) =
-                lifecycle::resolve(env.kv, &ws, no, env.now, w.settings.revoke_on_resolve)?;
+            let (t, r) = lifecycle::resolve(&ctx, no, w.settings.revoke_on_resolve)?;
             (t, r, Event::TicketResolved)
         }
         "reopen" => (
-            lifecycle::reopen(env.kv, &ws, no, env.now)?,
+            lifecycle::reopen(&ctx, no)?,
             Revoked::default(),
             Event::TicketReopened,
         ),
         _ => {
-            let (t, r) = lifecycle::delete(env.kv, &ws, no, env.now)?;
+            let (t, r) = lifecycle::delete(&ctx, no)?;
             (t, r, Event::TicketDeleted)
         }
     };
@@ -290,7 +291,8 @@ pub(crate) fn ownership(
     match action {
         "read" | "unread" => {
             let me = need_me()?;
-            domain::inbox::mark(env.kv, &ws, &me.id, &t, action == "read")?;
+            let name = actor.audit_name();
+            domain::inbox::mark(&env.ctx(&ws, &name, rid), &me.id, &t, action == "read")?;
             return Ok(Response::json(
                 200,
                 &json!({"ticket": t.no.0, "unread": action == "unread"}),
@@ -313,7 +315,7 @@ pub(crate) fn ownership(
             // A ticket the caller already holds is left as it is (nothing
             // written, no event); the answer says so.
             let mut already_mine = None;
-            let t = domain::inbox::change(env.kv, &ws, no, env.now, |t| {
+            let t = domain::inbox::change(&env.ctx(&ws, &actor.audit_name(), rid), no, |t| {
                 workable(actor, t)?;
                 match &t.assignee {
                     Some(a) if *a == me.id => {
@@ -355,7 +357,7 @@ pub(crate) fn ownership(
             let body: ActionBody = body(req)?;
             let reason = body.reason.unwrap_or_default();
             let mut from = None;
-            let t = domain::inbox::change(env.kv, &ws, no, env.now, |t| {
+            let t = domain::inbox::change(&env.ctx(&ws, &actor.audit_name(), rid), no, |t| {
                 workable(actor, t)?;
                 from = t.assignee.take();
                 if from.is_none() {
@@ -436,7 +438,7 @@ pub(crate) fn ownership(
             if let Some(q) = &b.queue {
                 workspace::note_queue(env.kv, &ws, q)?;
             }
-            let t = domain::inbox::change(env.kv, &ws, no, env.now, |t| {
+            let t = domain::inbox::change(&env.ctx(&ws, &actor.audit_name(), rid), no, |t| {
                 workable(actor, t)?;
                 if let Some(u) = &target {
                     let q = b.queue.clone().unwrap_or_else(|| t.queue.clone());

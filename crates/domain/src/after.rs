@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 
+use crate::error::Error;
 use crate::ids::{TicketNo, WorkspaceId};
 
 /// What must happen after a response is sent, in this order: mail, then
@@ -53,23 +54,40 @@ pub struct Index {
 
 /// The collector a request's rules add their after-response work to. It is
 /// created per request and handed down explicitly; [`Effects::take`] empties
-/// it into the response.
+/// it into the response. It also keeps the failures of work done after a
+/// commit point that must not change the answer ([`Effects::note`]: a
+/// change marker that could not be touched), for the response's log line.
 #[derive(Debug, Default)]
-pub struct Effects(RefCell<After>);
+pub struct Effects {
+    work: RefCell<After>,
+    notes: RefCell<Vec<(String, Error)>>,
+}
 
 impl Effects {
     /// Index a message's text after the response.
     pub fn index(&self, job: Index) {
-        self.0.borrow_mut().index.push(job);
+        self.work.borrow_mut().index.push(job);
     }
 
     /// Attempt a webhook delivery after the response.
     pub fn deliver(&self, ws: &WorkspaceId, n: u64) {
-        self.0.borrow_mut().deliver.push((ws.clone(), n));
+        self.work.borrow_mut().deliver.push((ws.clone(), n));
     }
 
     /// Everything collected so far; the collector is left empty.
     pub fn take(&self) -> After {
-        std::mem::take(&mut *self.0.borrow_mut())
+        std::mem::take(&mut *self.work.borrow_mut())
+    }
+
+    /// Keep the failure `e` of `what`, done after the request's change was
+    /// written: the answer stays what the change makes it, and the API
+    /// layer puts the failure in the response's log details.
+    pub fn note(&self, what: &str, e: Error) {
+        self.notes.borrow_mut().push((what.to_string(), e));
+    }
+
+    /// The failures noted so far; the list is left empty.
+    pub fn take_notes(&self) -> Vec<(String, Error)> {
+        std::mem::take(&mut *self.notes.borrow_mut())
     }
 }

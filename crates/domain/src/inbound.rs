@@ -495,25 +495,24 @@ pub fn strip_quoted(text: &str) -> String {
     out.join("\n").trim().to_string()
 }
 
-/// A ticket's unguessable reply reference (made on first use).
-pub fn reply_reference(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    no: TicketNo,
-    random: [u8; 32],
-) -> Result<String> {
+/// A ticket's unguessable reply reference (made on first use: a change
+/// staff see, so its change markers are touched, [`crate::marks`]).
+pub fn reply_reference(ctx: &crate::ctx::Ctx, no: TicketNo, random: [u8; 32]) -> Result<String> {
+    let (kv, ws) = (ctx.kv, ctx.ws);
     if let Some(r) = crate::thread::ticket(kv, ws, no)?.reply_ref {
         return Ok(r);
     }
     let fresh = encode_random(&random);
     let mut chosen = String::new();
-    update(kv, &keys::ticket(ws, no), |t: &mut crate::model::Ticket| {
+    let t = update(kv, &keys::ticket(ws, no), |t: &mut crate::model::Ticket| {
         if t.reply_ref.is_none() {
             t.reply_ref = Some(fresh.clone());
         }
         chosen = t.reply_ref.clone().unwrap_or_default();
         Ok(())
     })?;
+    let lists: Vec<String> = t.slot.iter().map(|s| s.list.clone()).collect();
+    crate::marks::ticket_changed(ctx, &t, &lists, crate::marks::Seen::Staff);
     // Written once per reference; the same bytes if two requests race.
     write(kv, &keys::reply_ref(ws, &sha_hex(chosen.as_bytes())), &no)?;
     Ok(chosen)
@@ -1007,9 +1006,9 @@ mod tests {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
         let t = crate::thread::fixture::ticket(&kv, &ws, "cus@x.test", "Parcel");
-        let r = reply_reference(&kv, &ws, t.no, [5; 32]).unwrap();
+        let r = reply_reference(&crate::ctx::test_ctx!(&kv, &ws, 0), t.no, [5; 32]).unwrap();
         assert_eq!(
-            reply_reference(&kv, &ws, t.no, [6; 32]).unwrap(),
+            reply_reference(&crate::ctx::test_ctx!(&kv, &ws, 0), t.no, [6; 32]).unwrap(),
             r,
             "one per ticket"
         );

@@ -19,6 +19,7 @@ use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, UserId, WorkspaceId};
 use crate::keys;
+use crate::marks::{self, Seen};
 use crate::model::{Move, Slot, Status, Ticket};
 use crate::record::{claim, read, read_counter, update, write, write_fresh};
 use crate::store::Kv;
@@ -56,15 +57,16 @@ const COUNT_IDS: usize = 32;
 /// noted on the ticket; then the counts follow, once per move whatever the
 /// store answers ([`crate::record::tally_once`]), and the note is cleared.
 /// A move whose counts could not follow (a failure, a request that died)
-/// is settled by the ticket's next change. The one way ticket state
-/// changes.
+/// is settled by the ticket's next change. Last, after the data, the change
+/// markers of the lists it was in and entered, of the workspace and of its
+/// customer side are touched ([`crate::marks`]; a failure there is noted in
+/// `ctx.after`, the change stands). The one way ticket state changes.
 pub fn change(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
+    ctx: &Ctx,
     no: TicketNo,
-    now: Millis,
     mut f: impl FnMut(&mut Ticket) -> Result<()>,
 ) -> Result<Ticket> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let mut unsettled = false;
     let changed = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
         unsettled = !t.uncounted.is_empty();
@@ -111,8 +113,11 @@ pub fn change(
             if unsettled {
                 match crate::record::read::<Ticket>(kv, &keys::ticket(ws, no)) {
                     Ok(Some(t)) => {
-                        if let Err(failed @ Error::Store(_)) = settle_counts(kv, ws, t) {
-                            return Err(failed);
+                        let lists = lists_of(&t);
+                        match settle_counts(kv, ws, t) {
+                            Ok(t) => marks::ticket_changed(ctx, &t, &lists, Seen::Staff),
+                            Err(failed @ Error::Store(_)) => return Err(failed),
+                            Err(_) => {}
                         }
                     }
                     Ok(None) => {}
@@ -122,10 +127,26 @@ pub fn change(
             return Err(e);
         }
     };
-    if t.uncounted.is_empty() {
-        return Ok(t);
+    let lists = lists_of(&t);
+    let settled = if t.uncounted.is_empty() {
+        Ok(t.clone())
+    } else {
+        settle_counts(kv, ws, t.clone())
+    };
+    // The markers after the data (the counts too), even when the counts
+    // could not follow: the ticket changed.
+    marks::ticket_changed(ctx, settled.as_ref().unwrap_or(&t), &lists, Seen::Everyone);
+    settled
+}
+
+/// The lists a change of `t` (as it stands after the change) shows in: the
+/// one it is in and those of the moves not counted yet.
+fn lists_of(t: &Ticket) -> Vec<String> {
+    let mut lists: Vec<String> = t.slot.iter().map(|s| s.list.clone()).collect();
+    for m in &t.uncounted {
+        lists.extend(m.from.iter().chain(&m.to).cloned());
     }
-    settle_counts(kv, ws, t)
+    lists
 }
 
 /// Make the lists' counts follow the moves noted on `t`, then clear the
@@ -358,12 +379,16 @@ pub fn unread(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, t: &Ticket) -> Resul
 }
 
 /// Mark a ticket read (up to its last message) or unread, for one staff
-/// member. The marker is that person's own key: nobody else writes it.
-pub fn mark(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, t: &Ticket, read_it: bool) -> Result<()> {
-    let key = keys::seen(ws, user, t.no);
+/// member. The mark is that person's own key: nobody else writes it. Then
+/// their change marker is touched ([`marks::seen_changed`]: a failure is
+/// noted, the mark stands).
+pub fn mark(ctx: &Ctx, user: &UserId, t: &Ticket, read_it: bool) -> Result<()> {
+    let key = keys::seen(ctx.ws, user, t.no);
     if read_it {
-        write(kv, &key, &t.last_seq)
+        write(ctx.kv, &key, &t.last_seq)?;
     } else {
-        Ok(kv.delete(&key)?)
+        ctx.kv.delete(&key)?;
     }
+    marks::seen_changed(ctx, user, t.no, t.last_seq, read_it);
+    Ok(())
 }

@@ -387,6 +387,49 @@ pub fn seen(ws: &WorkspaceId, user: &UserId, no: TicketNo) -> String {
     format!("ws/{ws}/seen/{user}/{:012}", no.0)
 }
 
+/// Change marker touched after every change to any ticket of the
+/// workspace (the staff's ticket list, the delegated lists, the inbox of
+/// whoever sees every queue): see [`crate::marks`].
+pub fn mark_tickets(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/mark/tickets")
+}
+
+/// Change marker of one inbox list (`pending/<queue>`, `working/<user>`,
+/// `resolved/<queue>`): touched after every change to a ticket in it and
+/// every move into or out of it.
+pub fn mark_list(ws: &WorkspaceId, list: &str) -> String {
+    format!("ws/{ws}/mark/list/{list}")
+}
+
+/// Change marker of a customer's ticket list: touched after every change
+/// to a ticket of theirs.
+pub fn mark_customer(ws: &WorkspaceId, customer: &UserId) -> String {
+    format!("ws/{ws}/mark/cust/{customer}")
+}
+
+/// Change marker of a company's ticket list (company name hashed, as in
+/// [`company_ticket`]).
+pub fn mark_company(ws: &WorkspaceId, company_hash: &str) -> String {
+    format!("ws/{ws}/mark/co/{company_hash}")
+}
+
+/// Change marker of a customer's delegated-ticket list: touched after
+/// they accept an invitation or are revoked.
+pub fn mark_delegated(ws: &WorkspaceId, user: &UserId) -> String {
+    format!("ws/{ws}/mark/deleg/{user}")
+}
+
+/// Change marker of a staff member's read / unread marks ([`seen`]).
+pub fn mark_seen(ws: &WorkspaceId, user: &UserId) -> String {
+    format!("ws/{ws}/mark/seen/{user}")
+}
+
+/// Who has a ticket open (one versioned record per ticket, short-lived
+/// entries: [`crate::presence`]).
+pub fn presence(ws: &WorkspaceId, no: TicketNo) -> String {
+    format!("ws/{ws}/t/{:012}/presence", no.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,6 +493,14 @@ mod tests {
             view_hint(&ws, &format!("pending/{}", "q".repeat(40))),
             view_hint_claim(&ws, &format!("pending/{}", "q".repeat(40))),
             seen(&ws, &u, TicketNo(u64::MAX / 2)),
+            mark_tickets(&ws),
+            mark_list(&ws, &format!("pending/{}", "q".repeat(40))),
+            mark_list(&ws, &format!("working/{u}")),
+            mark_customer(&ws, &u),
+            mark_company(&ws, &hash),
+            mark_delegated(&ws, &u),
+            mark_seen(&ws, &u),
+            presence(&ws, TicketNo(u64::MAX / 2)),
             queues(&ws),
             staff(&ws),
             search_counter(&ws, "all", &"\u{10FFFF}".repeat(32)),

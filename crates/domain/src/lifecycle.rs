@@ -7,6 +7,7 @@
 //! resolving repeats the revocation when repeated, so a retry after a crash
 //! in between finishes the job.
 
+use crate::ctx::Ctx;
 use crate::delegates::{self, Delegate};
 use crate::error::{Error, Result};
 use crate::ids::{TicketNo, WorkspaceId};
@@ -35,24 +36,24 @@ impl Revoked {
 
 /// Revoke every delegate, remove every participant and cancel every external
 /// share of a ticket: from the next request none of their links, sessions on
-/// it or posts work.
-pub fn revoke_links(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Result<Revoked> {
+/// it or posts work. The delegated lists of the delegates revoked change:
+/// their markers are touched ([`crate::marks::delegated_changed`]).
+pub fn revoke_links(ctx: &Ctx, no: TicketNo) -> Result<Revoked> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
+    let delegates = delegates::revoke_all(kv, ws, no, now)?;
+    for d in &delegates {
+        crate::marks::delegated_changed(ctx, &d.user, no, "revoked");
+    }
     Ok(Revoked {
-        delegates: delegates::revoke_all(kv, ws, no, now)?,
+        delegates,
         participants: participants::remove_all(kv, ws, no)?,
         shares: crate::shares::cancel_all(kv, ws, no, now)?,
     })
 }
 
-fn change(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    no: TicketNo,
-    now: Millis,
-    f: impl FnMut(&mut Ticket) -> Result<()>,
-) -> Result<Ticket> {
+fn change(ctx: &Ctx, no: TicketNo, f: impl FnMut(&mut Ticket) -> Result<()>) -> Result<Ticket> {
     let mut f = f;
-    crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
+    crate::inbox::change(ctx, no, |t: &mut Ticket| {
         if t.deleted {
             return Err(Error::NotFound);
         }
@@ -63,14 +64,9 @@ fn change(
 /// Resolve a ticket. With `revoke` (the workspace's *revoke on resolve*
 /// setting) every outside link of it is revoked too. Resolving a resolved
 /// ticket changes nothing but repeats the revocation.
-pub fn resolve(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    no: TicketNo,
-    now: Millis,
-    revoke: bool,
-) -> Result<(Ticket, Revoked)> {
-    let t = change(kv, ws, no, now, |t| {
+pub fn resolve(ctx: &Ctx, no: TicketNo, revoke: bool) -> Result<(Ticket, Revoked)> {
+    let now = ctx.now;
+    let t = change(ctx, no, |t| {
         if t.status != Status::Resolved {
             t.status = Status::Resolved;
             t.updated_at = now;
@@ -78,7 +74,7 @@ pub fn resolve(
         Ok(())
     })?;
     let revoked = if revoke {
-        revoke_links(kv, ws, no, now)?
+        revoke_links(ctx, no)?
     } else {
         Revoked::default()
     };
@@ -87,8 +83,9 @@ pub fn resolve(
 
 /// Reopen a resolved ticket (status *open*). Links revoked on resolve stay
 /// revoked: staff invite again if they want them back.
-pub fn reopen(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Result<Ticket> {
-    change(kv, ws, no, now, |t| {
+pub fn reopen(ctx: &Ctx, no: TicketNo) -> Result<Ticket> {
+    let now = ctx.now;
+    change(ctx, no, |t| {
         if t.status != Status::Resolved {
             return Err(Error::Conflict(format!("ticket {} is not resolved", t.no)));
         }
@@ -100,18 +97,14 @@ pub fn reopen(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Resul
 
 /// Delete a ticket (soft: hidden everywhere, kept for the audit ledger) and
 /// revoke every outside link of it. Deleting a deleted ticket is `NotFound`.
-pub fn delete(
-    kv: &dyn Kv,
-    ws: &WorkspaceId,
-    no: TicketNo,
-    now: Millis,
-) -> Result<(Ticket, Revoked)> {
+pub fn delete(ctx: &Ctx, no: TicketNo) -> Result<(Ticket, Revoked)> {
+    let now = ctx.now;
     // Links first: a retry after a failure half-way finds the ticket still
     // there and revokes the rest; a link added in between dies with the
     // deleted flag (every link checks its ticket).
-    crate::thread::ticket(kv, ws, no)?;
-    let revoked = revoke_links(kv, ws, no, now)?;
-    let t = change(kv, ws, no, now, |t| {
+    crate::thread::ticket(ctx.kv, ctx.ws, no)?;
+    let revoked = revoke_links(ctx, no)?;
+    let t = change(ctx, no, |t| {
         t.deleted = true;
         t.updated_at = now;
         Ok(())
@@ -122,7 +115,8 @@ pub fn delete(
 /// Purge a deleted ticket (admins): its messages and their files are
 /// removed from the store; the ticket stays as a tombstone (number, dates,
 /// "purged") so the audit ledger still names it. Repeating it is harmless.
-/// Returns how many messages were removed.
+/// Returns how many messages were removed. No list, thread or ticket answer
+/// shows a deleted ticket, so no change marker is touched.
 pub fn purge(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo, now: Millis) -> Result<u64> {
     let t: Ticket =
         crate::record::read(kv, &crate::keys::ticket(ws, no))?.ok_or(Error::NotFound)?;
@@ -196,7 +190,7 @@ mod tests {
     #[test]
     fn delete_hides_the_ticket_and_kills_every_link() {
         let (kv, ws, no, invite, plink) = setup();
-        let (t, revoked) = delete(&kv, &ws, no, 5).unwrap();
+        let (t, revoked) = delete(&crate::ctx::test_ctx!(&kv, &ws, 5), no).unwrap();
         assert!(t.deleted);
         assert_eq!(revoked.count(), 2);
         assert_eq!(thread::ticket(&kv, &ws, no).unwrap_err(), Error::NotFound);
@@ -214,14 +208,17 @@ mod tests {
                 .iter()
                 .all(|d| d.status == DelegateStatus::Revoked)
         );
-        assert_eq!(delete(&kv, &ws, no, 7).unwrap_err(), Error::NotFound);
+        assert_eq!(
+            delete(&crate::ctx::test_ctx!(&kv, &ws, 7), no).unwrap_err(),
+            Error::NotFound
+        );
     }
 
     #[test]
     fn purge_removes_a_deleted_tickets_messages_and_keeps_a_tombstone() {
         let (kv, ws, no, _, _) = setup();
         assert!(matches!(purge(&kv, &ws, no, 1), Err(Error::Conflict(_))));
-        delete(&kv, &ws, no, 2).unwrap();
+        delete(&crate::ctx::test_ctx!(&kv, &ws, 2), no).unwrap();
         assert_eq!(purge(&kv, &ws, no, 3).unwrap(), 1);
         assert_eq!(purge(&kv, &ws, no, 4).unwrap(), 0, "again: nothing left");
         let t: Ticket = crate::record::read(&kv, &crate::keys::ticket(&ws, no))
@@ -237,19 +234,28 @@ mod tests {
     #[test]
     fn resolve_revokes_only_when_asked_and_reopen_needs_resolved() {
         let (kv, ws, no, invite, plink) = setup();
-        assert!(matches!(reopen(&kv, &ws, no, 1), Err(Error::Conflict(_))));
-        let (t, revoked) = resolve(&kv, &ws, no, 2, false).unwrap();
+        assert!(matches!(
+            reopen(&crate::ctx::test_ctx!(&kv, &ws, 1), no),
+            Err(Error::Conflict(_))
+        ));
+        let (t, revoked) = resolve(&crate::ctx::test_ctx!(&kv, &ws, 2), no, false).unwrap();
         assert_eq!(t.status, Status::Resolved);
         assert_eq!(revoked.count(), 0);
         assert!(delegates::peek(&kv, &invite, 3).is_ok());
         assert!(participants::resolve(&kv, &plink).is_ok());
-        let t = reopen(&kv, &ws, no, 4).unwrap();
+        let t = reopen(&crate::ctx::test_ctx!(&kv, &ws, 4), no).unwrap();
         assert_eq!(t.status, Status::Open);
-        let (_, revoked) = resolve(&kv, &ws, no, 5, true).unwrap();
+        let (_, revoked) = resolve(&crate::ctx::test_ctx!(&kv, &ws, 5), no, true).unwrap();
         assert_eq!(revoked.count(), 2);
         assert!(delegates::peek(&kv, &invite, 6).is_err());
         assert!(participants::resolve(&kv, &plink).is_err());
         // Repeating finds nothing left to revoke.
-        assert_eq!(resolve(&kv, &ws, no, 7, true).unwrap().1.count(), 0);
+        assert_eq!(
+            resolve(&crate::ctx::test_ctx!(&kv, &ws, 7), no, true)
+                .unwrap()
+                .1
+                .count(),
+            0
+        );
     }
 }

@@ -34,6 +34,12 @@ pub trait Kv {
     }
     /// Set `key` to `value`.
     fn set(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+    /// Set every pair, in order: one round trip to the store where the
+    /// backend has a batch write, by default one `set` per pair. Not
+    /// atomic: on an error, any of the pairs may or may not be written.
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> StoreResult<()> {
+        pairs.iter().try_for_each(|(k, v)| self.set(k, v))
+    }
     /// Remove `key` (no error when absent).
     fn delete(&self, key: &str) -> StoreResult<()>;
     /// Atomically add `delta` to the counter at `key` and return the new value.
@@ -200,6 +206,9 @@ impl<T: Kv + ?Sized> Kv for &T {
     }
     fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
         (**self).set(key, value)
+    }
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> StoreResult<()> {
+        (**self).set_many(pairs)
     }
     fn delete(&self, key: &str) -> StoreResult<()> {
         (**self).delete(key)

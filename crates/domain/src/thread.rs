@@ -286,8 +286,10 @@ pub fn create_ticket_reserved(
 }
 
 /// What follows a new ticket's record: its customer's (and company's) list
-/// entries, its search terms, its inbox entry. Reported beside the ticket,
-/// never instead of it.
+/// entries, its search terms, its inbox entry (which touches the change
+/// markers: [`crate::inbox::change`]). Reported beside the ticket, never
+/// instead of it; when it fails before the inbox entry, the markers are
+/// touched all the same (the ticket exists: the staff's list shows it).
 fn settle_new_ticket(
     ctx: &Ctx,
     customer: &crate::workspace::User,
@@ -295,7 +297,23 @@ fn settle_new_ticket(
     message: &Message,
     ticket: &mut Ticket,
 ) -> Result<()> {
-    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
+    let placed = place_new_ticket(ctx, customer, body, message.seq, ticket);
+    if placed.is_err() {
+        crate::marks::ticket_changed(ctx, ticket, &[], crate::marks::Seen::Everyone);
+    }
+    placed
+}
+
+/// [`settle_new_ticket`]'s steps, for the ticket whose first message is
+/// `first`.
+fn place_new_ticket(
+    ctx: &Ctx,
+    customer: &crate::workspace::User,
+    body: &str,
+    first: MessageSeq,
+    ticket: &mut Ticket,
+) -> Result<()> {
+    let (kv, ws) = (ctx.kv, ctx.ws);
     let no = ticket.no;
     // Append-only list entries so a customer's (and company's) tickets
     // are listed without scanning the workspace.
@@ -317,8 +335,8 @@ fn settle_new_ticket(
         false,
     )?;
     // Into the inbox (Pending of its queue).
-    *ticket = crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
-        t.last_seq = t.last_seq.max(message.seq.0);
+    *ticket = crate::inbox::change(ctx, no, |t: &mut Ticket| {
+        t.last_seq = t.last_seq.max(first.0);
         Ok(())
     })?;
     Ok(())
@@ -489,7 +507,7 @@ pub fn post_with(
     // The message is the commit point: once it is written the post stands,
     // even if the ticket's summary cannot be updated right now (a later post
     // or state change brings it up to date).
-    let ticket = match crate::inbox::change(kv, ws, no, now, |t: &mut Ticket| {
+    let ticket = match crate::inbox::change(ctx, no, |t: &mut Ticket| {
         t.status = status_after_post(t.status, author.kind, visibility);
         t.staff_unseen |= marks_staff_unseen(author.kind, visibility);
         t.updated_at = t.updated_at.max(now);
@@ -529,6 +547,11 @@ pub struct Page {
     /// Cursor for the next page, if there may be more: always past the
     /// cursor given (never the same one), so following cursors ends.
     pub next: Option<u64>,
+    /// The page met a message number handed out and not written yet that is
+    /// recent ([`GAP_WAIT`]): the same ticket version may give another page
+    /// soon (the message written, or the gap stepped over once old), so
+    /// this page must not be taken as the ticket version's page for good.
+    pub waiting: bool,
 }
 
 /// How long a missing message number holds back oldest-first readers.
@@ -578,6 +601,7 @@ pub fn page(
     let mut messages = Vec::new();
     let mut scanned = 0;
     let mut position = None;
+    let mut waiting = false;
     while messages.len() < limit && scanned < budget {
         // As many keys as messages are still wanted: one round trip when
         // the reader may see everything.
@@ -620,8 +644,13 @@ pub fn page(
                     return Ok(Page {
                         messages,
                         next: (seq - 1 > given).then_some(seq - 1),
+                        waiting: true,
                     });
                 }
+                // Newest first steps over it, but a message that lands
+                // there later changes this page without a new version
+                // when its poster could not update the ticket.
+                None if !waiting => waiting = young_gap(kv, ws, no, seq, last, now)?,
                 None => {}
             }
         }
@@ -634,6 +663,7 @@ pub fn page(
     Ok(Page {
         messages,
         next: if more { position } else { None },
+        waiting,
     })
 }
 

@@ -44,6 +44,10 @@ impl Kv for Counting<'_> {
         self.log(format!("set {k}"));
         self.inner.set(k, v)
     }
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> StoreResult<()> {
+        self.log(format!("set_many {}", pairs.len()));
+        self.inner.set_many(pairs)
+    }
     fn delete(&self, k: &str) -> StoreResult<()> {
         self.log(format!("delete {k}"));
         self.inner.delete(k)
@@ -61,8 +65,9 @@ impl Kv for Counting<'_> {
     }
 }
 
-/// One request through `h` at a fixed time, then the work queued for after
-/// its response (search indexing), as a component does.
+/// One request through `h` at a fixed time (`path` may carry a query
+/// string), then the work queued for after its response (search
+/// indexing), as a component does.
 fn call(
     kv: &dyn Kv,
     h: fn(&mut Env, &Request) -> Response,
@@ -88,10 +93,11 @@ fn call(
         reply_domain: "reply.ts.test",
         after: &domain::after::Effects::default(),
     };
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let req = Request {
         method: method.into(),
         path: path.into(),
-        query: String::new(),
+        query: query.into(),
         headers: headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -257,8 +263,9 @@ fn a_reply_with_familiar_words_makes_a_bounded_number_of_store_calls() {
     s.reply(&c, &s.customer, text);
     let calls = c.calls.into_inner();
     // Authentication, the ticket, the message and its number, the ticket's
-    // summary by compare-and-swap, two audit entries, webhook endpoints,
-    // and one batch read for search terms already indexed.
+    // summary by compare-and-swap, its change markers (one batch write),
+    // two audit entries, webhook endpoints, and one batch read for search
+    // terms already indexed.
     assert!(calls.len() <= 16, "{} calls: {calls:#?}", calls.len());
     assert_eq!(
         calls.iter().filter(|c| c.starts_with("get_many")).count(),
@@ -403,4 +410,44 @@ fn a_share_reply_whose_write_outcome_is_unknown_keeps_its_files() {
     let again = call(&s.kv, api::handle_shares, "POST", &s.link, &headers, &body);
     assert!(again.status < 400, "{}", again.status);
     assert_eq!(messages(&s.kv), before);
+}
+
+/// A poll that finds nothing new: the thread and the Pending view answer
+/// `304` from the reads that authenticate the caller and one more (the
+/// ticket, the thread's marker; the markers of the view, in one batch).
+#[test]
+fn a_304_makes_one_store_call_beyond_authentication() {
+    let s = setup();
+    let staff = [
+        ("authorization", s.key.as_str()),
+        ("ticketshare-act-as", s.staff.as_str()),
+    ];
+    let me = |kv: &dyn Kv| call(kv, api::handle_tickets, "GET", "/api/v1/me", &staff, "");
+    let c = Counting::new(&s.kv);
+    assert_eq!(me(&c).status, 200);
+    let auth = c.count();
+    for (path, query) in [
+        ("/api/v1/tickets/1/thread", "limit=25"),
+        ("/api/v1/inbox", "view=pending&limit=25"),
+    ] {
+        let get = |kv: &dyn Kv, tag: Option<&str>| {
+            let mut headers = staff.to_vec();
+            headers.extend(tag.map(|t| ("if-none-match", t)));
+            let target = format!("{path}?{query}");
+            call(kv, api::handle_tickets, "GET", &target, &headers, "")
+        };
+        let first = get(&s.kv, None);
+        assert_eq!(first.status, 200);
+        let tag = first
+            .headers
+            .iter()
+            .find(|(k, _)| k == "etag")
+            .map(|(_, v)| v.clone())
+            .expect("an etag");
+        let c = Counting::new(&s.kv);
+        let r = get(&c, Some(&tag));
+        assert_eq!(r.status, 304, "{path}");
+        let calls = c.calls.into_inner();
+        assert_eq!(calls.len(), auth + 1, "{path}: {calls:#?}");
+    }
 }

@@ -56,6 +56,14 @@ impl Kv for SpinKv {
             .map_err(|e| StoreError(format!("{e:?}")))
     }
 
+    /// One `wasi:keyvalue/batch` call (a single pair: a plain `set`).
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> StoreResult<()> {
+        if pairs.len() < 2 {
+            return pairs.iter().try_for_each(|(k, v)| self.set(k, v));
+        }
+        batch::set_many(&self.bucket, pairs).map_err(|e| StoreError(format!("{e:?}")))
+    }
+
     fn delete(&self, key: &str) -> StoreResult<()> {
         self.store
             .delete(key)

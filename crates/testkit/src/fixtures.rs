@@ -56,6 +56,33 @@ pub fn accept(w: &World, path: &str) -> (Resp, Option<String>) {
     (r, cookie)
 }
 
+/// A whole-account session for `user`, from a login link.
+pub fn login_session(w: &World, user: &str) -> String {
+    let r = w.as_(
+        None,
+        "POST",
+        &format!("/api/v1/users/{user}/login-links"),
+        None,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let url = json_of(&r)["url"].as_str().unwrap().to_string();
+    let link = url.rsplit('#').next().unwrap();
+    let r = call(
+        &w.host,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(json!({ "link": link })),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 /// A call with a session cookie instead of the API key.
 pub fn as_cookie(w: &World, cookie: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
     call(&w.host, method, path, &[("Cookie", cookie)], body)

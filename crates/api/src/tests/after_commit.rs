@@ -608,7 +608,7 @@ fn an_auto_added_sender_whose_audit_entries_fail_is_posted_once() {
     );
     assert_eq!(on.status, 200);
     w.kv.arm(true);
-    let r = domain::inbound::reply_reference(&w.kv, &w.ws(), TicketNo(1), [9; 32]).unwrap();
+    let r = super::reply_reference(&w.kv, &w.ws());
     let to = format!("reply+{r}@mail.acme.test");
     let auth = format!(
         "Basic {}",

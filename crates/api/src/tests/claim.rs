@@ -88,7 +88,7 @@ impl World {
             &json!({ "signing_key": MAILGUN_KEY }).to_string(),
         );
         assert_eq!(mg.status, 200);
-        let r = domain::inbound::reply_reference(&w.kv, &w.ws(), TicketNo(1), [9; 32]).unwrap();
+        let r = super::reply_reference(&w.kv, &w.ws());
         w.reply_to = format!("reply+{r}@mail.acme.test");
         // A collaborator with a live session on a share of ticket 1.
         let sharer = domain::shares::Sharer {

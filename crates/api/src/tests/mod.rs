@@ -8,6 +8,7 @@ mod commit;
 mod creation_claim;
 mod cross_site;
 mod escaping;
+mod live;
 mod transfer;
 
 use domain::after::Effects;
@@ -65,6 +66,19 @@ pub(crate) fn json_request(
     r.headers
         .push(("content-type".into(), "application/json".into()));
     r
+}
+
+/// Ticket 1's reply reference (made now if it has none).
+pub(crate) fn reply_reference(kv: &dyn Kv, ws: &domain::ids::WorkspaceId) -> String {
+    let ctx = domain::ctx::Ctx {
+        kv,
+        ws,
+        now: 0,
+        actor: "test",
+        request_id: "test",
+        after: &Effects::default(),
+    };
+    domain::inbound::reply_reference(&ctx, domain::ids::TicketNo(1), [9; 32]).unwrap()
 }
 
 /// What the tests see: every handler module's items, as they were when the

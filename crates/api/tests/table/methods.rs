@@ -26,6 +26,7 @@ const ALLOW: &[(&str, &str)] = &[
     ("/api/v1/tickets/1", "GET"),
     ("/api/v1/tickets/1/order", "PUT"),
     ("/api/v1/tickets/1/thread", "GET"),
+    ("/api/v1/tickets/1/presence", "POST, GET"),
     ("/api/v1/tickets/1/replies", "POST"),
     ("/api/v1/tickets/1/delegates", "GET, POST"),
     ("/api/v1/tickets/1/delegates/$dee/resend", "POST"),

@@ -257,3 +257,65 @@ fn replies() {
             .refused(400, "invalid_field"),
     ]);
 }
+
+/// Presence (who else has a ticket open): staff only, a person's, a JSON
+/// object or no body; a GET writes nothing.
+#[test]
+fn presence_is_for_staff() {
+    let composing = json!({"composing": true});
+    run(vec![
+        as_("sam", "POST /api/v1/tickets/1/presence")
+            .json(composing.clone())
+            .is(200)
+            .at("/viewers", json!([]))
+            .at("/ttl_seconds", json!(30)),
+        as_("sam", "POST /api/v1/tickets/1/presence")
+            .is(200)
+            .at("/viewers", json!([])),
+        as_("bo", "POST /api/v1/tickets/1/presence")
+            .given(
+                as_("sam", "POST /api/v1/tickets/1/presence")
+                    .json(composing.clone())
+                    .is(200),
+            )
+            .is(200)
+            .at("/viewers/0/user_id", json!("$sam"))
+            .at("/viewers/0/composing", json!(true)),
+        key("GET /api/v1/tickets/1/presence")
+            .given(as_("sam", "POST /api/v1/tickets/1/presence").is(200))
+            .is(200)
+            .at("/viewers/0/name", json!("sam"))
+            .expect(Expect::Unchanged),
+        as_("sam", "GET /api/v1/tickets/1/presence")
+            .is(200)
+            .expect(Expect::Unchanged),
+        as_("cara", "POST /api/v1/tickets/1/presence").refused(403, "forbidden"),
+        as_("cara", "GET /api/v1/tickets/1/presence").refused(403, "forbidden"),
+        as_("dee", "GET /api/v1/tickets/1/presence").refused(403, "forbidden"),
+        session("cara_session", "POST /api/v1/tickets/1/presence").refused(403, "forbidden"),
+        session("dee_session", "POST /api/v1/tickets/1/presence").refused(403, "forbidden"),
+        as_("sam", "POST /api/v1/tickets/99/presence").refused(404, "not_found"),
+        as_("sam", "POST /api/v1/tickets/x/presence")
+            .is(400)
+            .expect(Expect::Unchanged),
+        key("POST /api/v1/tickets/1/presence").refused(400, "act_as_required"),
+        as_("sam", "POST /api/v1/tickets/1/presence")
+            .json(json!({"composing": "yes"}))
+            .refused(400, "invalid_field"),
+        as_("sam", "POST /api/v1/tickets/1/presence")
+            .json(json!({"composing": true, "who": "me"}))
+            .refused(400, "unknown_field"),
+        as_("sam", "POST /api/v1/tickets/1/presence")
+            .json(json!([true]))
+            .refused(400, "invalid_json"),
+        as_("sam", "POST /api/v1/tickets/1/presence")
+            .body("application/json", b"{\"composing\":")
+            .refused(400, "invalid_json"),
+        as_("sam", "POST /api/v1/tickets/1/presence")
+            .body("text/plain", b"composing")
+            .refused(415, "unsupported_media_type"),
+        as_("sam", "POST /api/v1/tickets/1/presence")
+            .json(json!({"composing": "x".repeat(2_000)}))
+            .refused(413, "payload_too_large"),
+    ]);
+}

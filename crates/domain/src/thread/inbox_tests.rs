@@ -30,7 +30,7 @@ fn a_ticket_is_in_exactly_one_list_and_pages_skip_dead_entries() {
     // Accept two: they leave Pending for Working on.
     let u = UserId::new([9; 16]);
     for no in &nos[..2] {
-        change(&kv, &ws, *no, 10, |t| {
+        change(&crate::ctx::test_ctx!(&kv, &ws, 10), *no, |t| {
             t.assignee = Some(u.clone());
             Ok(())
         })
@@ -50,12 +50,12 @@ fn a_ticket_is_in_exactly_one_list_and_pages_skip_dead_entries() {
     // The hint moved past the dead head.
     assert_eq!(start_hint(&kv, &ws, "pending/general").unwrap(), 3);
     // Resolve and reopen; delete leaves every list.
-    change(&kv, &ws, nos[0], 11, |t| {
+    change(&crate::ctx::test_ctx!(&kv, &ws, 11), nos[0], |t| {
         t.status = Status::Resolved;
         Ok(())
     })
     .unwrap();
-    let t = change(&kv, &ws, nos[2], 12, |t| {
+    let t = change(&crate::ctx::test_ctx!(&kv, &ws, 12), nos[2], |t| {
         t.deleted = true;
         Ok(())
     })
@@ -102,7 +102,7 @@ fn the_start_hint_never_skips_an_entry_that_may_still_be_moving() {
     let b = fixture::ticket(&kv, &ws, "b@x.test", "B");
     let pending = vec!["pending/general".to_string()];
     // a moves out at 1 000: its entry is dead, but young.
-    change(&kv, &ws, a.no, 1_000, |t| {
+    change(&crate::ctx::test_ctx!(&kv, &ws, 1_000), a.no, |t| {
         t.assignee = Some(UserId::new([3; 16]));
         Ok(())
     })
@@ -135,10 +135,14 @@ fn the_start_hint_never_skips_an_entry_that_may_still_be_moving() {
     kv.increment(&keys::view_counter(&ws, "pending/general"), 1)
         .unwrap();
     let c = fixture::ticket(&kv, &ws, "c@x.test", "C");
-    change(&kv, &ws, b.no, 2 * HINT_GRACE, |t| {
-        t.assignee = Some(UserId::new([3; 16]));
-        Ok(())
-    })
+    change(
+        &crate::ctx::test_ctx!(&kv, &ws, 2 * HINT_GRACE),
+        b.no,
+        |t| {
+            t.assignee = Some(UserId::new([3; 16]));
+            Ok(())
+        },
+    )
     .unwrap();
     let (p, _) = page(
         &crate::ctx::test_ctx!(&kv, &ws, 10 * HINT_GRACE),
@@ -173,7 +177,7 @@ fn the_start_hint_moves_past_an_old_gap_and_stops_at_a_young_one() {
     let pending = vec!["pending/general".to_string()];
     let hint = || start_hint(&kv, &ws, "pending/general").unwrap();
     let accept = |no: TicketNo, at: Millis| {
-        change(&kv, &ws, no, at, |t| {
+        change(&crate::ctx::test_ctx!(&kv, &ws, at), no, |t| {
             t.assignee = Some(UserId::new([3; 16]));
             Ok(())
         })
@@ -254,7 +258,7 @@ fn queues_merge_oldest_first_and_unread_is_per_person() {
     let at_hour = crate::ctx::test_ctx!(&kv, &ws, HOUR);
     let a = fixture::ticket(&kv, &ws, "a@x.test", "A");
     let b = fixture::ticket(&kv, &ws, "b@x.test", "B");
-    change(&kv, &ws, a.no, 5, |t| {
+    change(&crate::ctx::test_ctx!(&kv, &ws, 5), a.no, |t| {
         t.queue = "billing".into();
         Ok(())
     })
@@ -269,10 +273,10 @@ fn queues_merge_oldest_first_and_unread_is_per_person() {
     let u1 = UserId::new([1; 16]);
     let u2 = UserId::new([2; 16]);
     assert!(unread(&kv, &ws, &u1, &b).unwrap());
-    mark(&kv, &ws, &u1, &b, true).unwrap();
+    mark(&crate::ctx::test_ctx!(&kv, &ws, 0), &u1, &b, true).unwrap();
     assert!(!unread(&kv, &ws, &u1, &b).unwrap());
     assert!(unread(&kv, &ws, &u2, &b).unwrap());
-    mark(&kv, &ws, &u1, &b, false).unwrap();
+    mark(&crate::ctx::test_ctx!(&kv, &ws, 0), &u1, &b, false).unwrap();
     assert!(unread(&kv, &ws, &u1, &b).unwrap());
     let c = Cursor(vec![("pending/general".into(), 3)]);
     assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
@@ -298,7 +302,7 @@ fn a_refused_change_settles_counts_or_answers_the_store_failure() {
     let working = format!("working/{u}");
     // The accept lands; its counts cannot follow.
     kv.arm(true);
-    let accepted = change(&kv, &ws, no, 10, |t| {
+    let accepted = change(&crate::ctx::test_ctx!(&kv, &ws, 10), no, |t| {
         t.assignee = Some(u.clone());
         Ok(())
     });
@@ -308,13 +312,13 @@ fn a_refused_change_settles_counts_or_answers_the_store_failure() {
     // Refused while the counts still cannot be written: the store failure
     // is the answer.
     assert!(matches!(
-        change(&kv, &ws, no, 20, refuse),
+        change(&crate::ctx::test_ctx!(&kv, &ws, 20), no, refuse),
         Err(Error::Store(_))
     ));
     // Refused once the store works: the refusal, and the counts follow.
     kv.arm(false);
     assert!(matches!(
-        change(&kv, &ws, no, 30, refuse),
+        change(&crate::ctx::test_ctx!(&kv, &ws, 30), no, refuse),
         Err(Error::Conflict(_))
     ));
     assert_eq!(count(&kv, &ws, "pending/general").unwrap(), 0);
