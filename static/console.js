@@ -476,25 +476,30 @@ async function openTicket(number) {
       const r = await getIfChanged(`/tickets/${number}`);
       if (r) await o.showTicket(r.ticket);
     } catch (e) {
-      if (e.status === 404) deleted(); else throw e;
+      if (e.status === 404) gone(`${ticket.ref} is no longer available here: it was deleted, or moved out of your queues.`); else throw e;
     }
     if (force) await o.poll.now();
   };
-  const deleted = () => {
+  // The ticket went away: deleted here, or (found by a poll) elsewhere.
+  const gone = (text) => {
     closeOpen();
     history.replaceState(null, "", "/console");
-    pane.replaceChildren(el("p", { class: "muted", role: "status" }, `${ticket.ref} was deleted.`));
+    pane.replaceChildren(el("p", { class: "muted", role: "status" }, text));
     render();
   };
+  const deleted = () => gone(`${ticket.ref} was deleted.`);
   // New messages since the last one shown, then the ticket (its state
   // may have changed with them, or without: the thread's ETag covers both).
   const pollThread = async () => {
-    const fresh = o.closed ? null : await thread.poll();
+    const fresh = o.closed ? null : await thread.poll().catch((e) => (e.status === 404 ? o.refresh().then(() => null) : Promise.reject(e)));
     if (fresh === null || o.closed) return;
     if (fresh.length) {
       announce(fresh.length === 1 ? `New message from ${fresh[0].author.name}` : `${fresh.length} new messages`);
-      if (o.reply.hasDraft()) {
-        const m = fresh.at(-1);
+      // Someone else's post (this person's own may come back from a poll
+      // that crossed its sending) while a reply is being written.
+      const others = fresh.filter((m) => !(m.author.kind === "staff" && m.author.name === state.me.name));
+      if (o.reply.hasDraft() && others.length) {
+        const m = others.at(-1);
         collision.replaceChildren(el("p", {},
           el("strong", {}, `${m.author.name} ${m.visibility === "public" ? "replied" : "added a note"} while you were writing`), " — review before sending. ",
           el("button", { type: "button", class: "link-dark", onclick: () => { document.querySelector(`#thread [data-seq="${m.seq}"]`)?.scrollIntoView({ block: "nearest" }); } }, "Show"),
@@ -535,7 +540,7 @@ async function openTicket(number) {
     if (presence.textContent !== text) presence.textContent = text;
   }, { immediate: true });
   state.open = o;
-  pane.replaceChildren(...[head, presence, actionsBox, order, thread.node, collision, o.reply.node, ...side].filter(Boolean));
+  pane.replaceChildren(...[head, actionsBox, order, thread.node, presence, collision, o.reply.node, ...side].filter(Boolean));
   thread.toBottom();
   api("POST", `/tickets/${number}/read`).then(() => inboxPoll?.now()).catch(() => {});
   render();

@@ -150,7 +150,7 @@ async function openTicket(number) {
   };
   // New public messages since the last one shown, then the ticket's state.
   o.poll = every(THREAD_MS, async () => {
-    const fresh = o.closed ? null : await thread.poll();
+    const fresh = o.closed ? null : await thread.poll().catch((e) => (e.status === 404 ? o.refresh().then(() => null) : Promise.reject(e)));
     if (fresh === null || o.closed) return;
     if (fresh.length) announce(fresh.length === 1 ? `New reply from ${fresh[0].author.name}` : `${fresh.length} new replies`);
     await o.refresh();

@@ -643,10 +643,12 @@ fn keyboard_help_drafts_and_relative_times_in_the_console() {
     );
     std::thread::sleep(Duration::from_millis(4500));
     b.switch_to(&back);
+    let shown = Instant::now();
     shows_within(
         &b,
         "#thread .msg",
         "Sent while nobody looked",
+        shown,
         Duration::ZERO,
     );
     let asked = b.script(
@@ -735,16 +737,15 @@ fn accept_as(w: &World, user: &str, t: u64) {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-/// Wait until `css` shows `text` in `b`, and say how long it took: a
-/// change made elsewhere must show within the page's poll interval (plus
-/// the time to fetch and draw it) without a reload.
-fn shows_within(b: &Browser, css: &str, text: &str, interval: Duration) {
-    let t0 = Instant::now();
+/// Wait until `css` shows `text` in `b`, and check it came within the
+/// page's poll `interval` (plus the time to fetch and draw it) of `since`,
+/// when the change was made elsewhere: no reload, no waiting for more.
+fn shows_within(b: &Browser, css: &str, text: &str, since: Instant, interval: Duration) {
     b.wait_for(css, text);
-    let took = t0.elapsed();
+    let took = since.elapsed();
     assert!(
         took <= interval + Duration::from_millis(2500),
-        "{css} showed {text:?} after {took:?}, the poll interval is {interval:?}"
+        "{css} showed {text:?} {took:?} after the change; the poll interval is {interval:?}"
     );
 }
 
@@ -755,23 +756,47 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
     let other = w.ticket(&w.cust_b, "Waiting elsewhere");
     let sue = testkit::fixtures::staff_user(&w, "sue@acme.test", &[]);
     let origin = format!("http://{}", w.host.addr);
-    let thread_poll = Duration::from_secs(4);
-    let inbox_poll = Duration::from_secs(8);
+    let (thread_poll, inbox_poll, presence_poll) = (
+        Duration::from_secs(4),
+        Duration::from_secs(8),
+        Duration::from_secs(10),
+    );
     let (staff, customer) = (Browser::start(), Browser::start());
     sign_in(&staff, &w, &w.staff);
     sign_in(&customer, &w, &w.cust_a);
     staff.wait_for(".ticket-row", "Waiting elsewhere");
     staff.goto(&format!("{origin}/console#{t}"));
     staff.wait_for("#thread .msg", "first message");
+    staff.script("window.sameDocument = true;", json!([]));
     customer.click(".ticket-row", "Live parcel");
     customer.wait_for("#thread .msg", "first message");
+    // A colleague (sue, through the API) opens the same ticket; the waits
+    // for changes that take a while to show overlap the steps after them.
+    let presence = |composing: bool| {
+        let r = w.as_(
+            Some(&sue),
+            "POST",
+            &format!("/api/v1/tickets/{t}/presence"),
+            Some(json!({ "composing": composing })),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        json_of(&r)
+    };
+    presence(false);
+    let sue_looks = Instant::now();
 
     // The customer replies: the staff thread shows it, no reload.
-    staff.script("window.sameDocument = true;", json!([]));
     customer.type_into("#reply-body", "Is there any news on my parcel?");
     customer.chord(&[keys::CONTROL], keys::ENTER);
     customer.wait_for("#thread .msg-by-customer", "any news");
-    shows_within(&staff, "#thread .msg-by-customer", "any news", thread_poll);
+    let sent = Instant::now();
+    shows_within(
+        &staff,
+        "#thread .msg-by-customer",
+        "any news",
+        sent,
+        thread_poll,
+    );
     staff.wait_for(".meta .status", "Client replied");
     root_shot(&staff, "live-staff-sees-customer.png");
 
@@ -779,15 +804,32 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
     staff.type_into("#reply-body", "It left the depot this morning.");
     staff.click("#send-public", "Send public reply");
     staff.wait_for("#thread .msg-public", "left the depot");
+    let sent = Instant::now();
     shows_within(
         &customer,
         "#thread .msg-by-staff",
         "left the depot",
+        sent,
         thread_poll,
     );
     customer.wait_for("#ticket-meta .status", "Awaiting customer");
     customer.wait_for(".ticket-row .status", "Awaiting customer");
     root_shot(&customer, "live-customer-sees-staff.png");
+
+    // Presence: sam sees sue looking, then writing.
+    shows_within(
+        &staff,
+        "#presence",
+        "sue is viewing",
+        sue_looks,
+        presence_poll,
+    );
+    presence(true);
+    let sue_writes = Instant::now();
+    // Meanwhile sue accepts the other ticket: it leaves sam's Pending list.
+    staff.wait_for("#count-pending", "2");
+    accept_as(&w, &sue, other);
+    let accepted = Instant::now();
 
     // Files both ways (multipart replies): listed with the message, and
     // downloadable by the other side; a refused type is said plainly and
@@ -822,10 +864,12 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
     customer.wait_for("#reply-file-list li", "receipt.pdf");
     customer.click("#send-reply", "Send reply");
     customer.wait_for("#thread .msg-by-customer .files a", "receipt.pdf");
+    let sent = Instant::now();
     shows_within(
         &staff,
         "#thread .msg-by-customer .files a",
         "receipt.pdf",
+        sent,
         thread_poll,
     );
     let download = "const [css, done] = arguments; \
@@ -839,10 +883,12 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
     staff.type_into("#reply-files", png.to_str().unwrap());
     staff.click("#send-public", "Send public reply");
     staff.wait_for("#thread .msg-public .files a", "label.png");
+    let sent = Instant::now();
     shows_within(
         &customer,
         "#thread .msg-by-staff .files a",
         "label.png",
+        sent,
         thread_poll,
     );
     assert_eq!(
@@ -850,6 +896,87 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
         json!(200)
     );
     root_shot(&customer, "live-files.png");
+
+    // Back to sue: sam sees her writing, and the ticket she accepted is
+    // gone from sam's Pending.
+    shows_within(
+        &staff,
+        "#presence",
+        "sue is typing…",
+        sue_writes,
+        presence_poll,
+    );
+    staff.script(
+        "document.getElementById('presence').scrollIntoView({ block: 'center' });",
+        json!([]),
+    );
+    root_shot(&staff, "live-presence.png");
+    staff.wait_until(
+        "the accepted ticket left Pending",
+        15,
+        "return ![...document.querySelectorAll('.ticket-row')].some((r) => r.textContent.includes('Waiting elsewhere'));",
+        json!([]),
+    );
+    assert!(
+        accepted.elapsed() <= inbox_poll + Duration::from_millis(2500),
+        "{:?}",
+        accepted.elapsed()
+    );
+    staff.wait_for("#count-pending", "1");
+    root_shot(&staff, "live-accepted-elsewhere.png");
+
+    // A colleague posts while this reader is writing: sue sees sam writing
+    // at once (sam's page says so without waiting for its next beat); sam
+    // gets a notice to review before sending, the half-written reply
+    // untouched.
+    staff.type_into("#reply-body", "Half-written answer");
+    let sees_sam_writing = || {
+        presence(true)["viewers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["user_id"] == json!(w.staff) && v["name"] == "sam" && v["composing"] == true)
+    };
+    let t0 = Instant::now();
+    while !sees_sam_writing() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "sue does not see sam writing: {}",
+            presence(true)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let note = w.as_(
+        Some(&sue),
+        "POST",
+        &format!("/api/v1/tickets/{t}/replies"),
+        Some(json!({"body": "I am calling the carrier now", "visibility": "internal"})),
+    );
+    assert_eq!(note.status, 201, "{}", note.text());
+    let sent = Instant::now();
+    shows_within(
+        &staff,
+        "#collision",
+        "sue added a note while you were writing",
+        sent,
+        thread_poll,
+    );
+    staff.wait_for("#collision", "review before sending");
+    staff.wait_for("#thread .msg-internal", "calling the carrier");
+    let draft = staff.script(
+        "return document.getElementById('reply-body').value;",
+        json!([]),
+    );
+    assert_eq!(draft, "Half-written answer");
+    root_shot(&staff, "live-collision.png");
+    staff.click("#send-internal", "Add internal note");
+    staff.wait_for("#thread .msg-internal", "Half-written answer");
+    staff.wait_until(
+        "the notice is gone once sent",
+        5,
+        "return document.getElementById('collision').textContent === '';",
+        json!([]),
+    );
 
     // A reader who scrolled up keeps their place: a "N new" button instead.
     for i in 0..8 {
@@ -871,7 +998,8 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
         &format!("/api/v1/tickets/{t}/replies"),
         Some(json!({"body": "One more thing"})),
     );
-    shows_within(&staff, "#new-pill", "1 new", thread_poll);
+    let sent = Instant::now();
+    shows_within(&staff, "#new-pill", "1 new", sent, thread_poll);
     let top = staff.script(
         "return document.getElementById('thread').scrollTop;",
         json!([]),
@@ -888,97 +1016,10 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
         json!([]),
     );
 
-    // Presence: a colleague opens the ticket, then writes; each sees the
-    // other (the colleague through the API, acting as sue).
-    let presence = |composing: bool| {
-        let r = w.as_(
-            Some(&sue),
-            "POST",
-            &format!("/api/v1/tickets/{t}/presence"),
-            Some(json!({ "composing": composing })),
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        json_of(&r)
-    };
-    presence(false);
-    let presence_poll = Duration::from_secs(10);
-    shows_within(&staff, "#presence", "sue is viewing", presence_poll);
-    presence(true);
-    shows_within(&staff, "#presence", "sue is typing…", presence_poll);
-    root_shot(&staff, "live-presence.png");
-    staff.type_into("#reply-body", "Half-written answer");
-    // sam's page says at once that sam is writing (no wait for the next
-    // 10 s beat): sue's answer names sam, composing.
-    let sees_sam_writing = || {
-        presence(true)["viewers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v["user_id"] == json!(w.staff) && v["name"] == "sam" && v["composing"] == true)
-    };
-    let t0 = Instant::now();
-    while !sees_sam_writing() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "sue does not see sam writing: {}",
-            presence(true)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-
-    // A colleague posts while this reader is writing: a notice to review
-    // before sending, the half-written reply untouched.
-    let note = w.as_(
-        Some(&sue),
-        "POST",
-        &format!("/api/v1/tickets/{t}/replies"),
-        Some(json!({"body": "I am calling the carrier now", "visibility": "internal"})),
-    );
-    assert_eq!(note.status, 201, "{}", note.text());
-    shows_within(
-        &staff,
-        "#collision",
-        "sue added a note while you were writing",
-        thread_poll,
-    );
-    staff.wait_for("#collision", "review before sending");
-    staff.wait_for("#thread .msg-internal", "calling the carrier");
-    let draft = staff.script(
-        "return document.getElementById('reply-body').value;",
-        json!([]),
-    );
-    assert_eq!(draft, "Half-written answer");
-    root_shot(&staff, "live-collision.png");
-    staff.click("#send-internal", "Add internal note");
-    staff.wait_for("#thread .msg-internal", "Half-written answer");
-    staff.wait_until(
-        "the notice is gone once sent",
-        5,
-        "return document.getElementById('collision').textContent === '';",
-        json!([]),
-    );
-
-    // A colleague accepts the other ticket: it leaves this Pending list.
-    staff.wait_for("#count-pending", "2");
-    accept_as(&w, &sue, other);
-    let t0 = Instant::now();
-    staff.wait_until(
-        "the accepted ticket left Pending",
-        15,
-        "return ![...document.querySelectorAll('.ticket-row')].some((r) => r.textContent.includes('Waiting elsewhere'));",
-        json!([]),
-    );
-    assert!(
-        t0.elapsed() <= inbox_poll + Duration::from_millis(2500),
-        "{:?}",
-        t0.elapsed()
-    );
-    staff.wait_for("#count-pending", "1");
-    root_shot(&staff, "live-accepted-elsewhere.png");
-
-    // And on the open ticket itself: Accept gives way to its new owner.
+    // Sue accepts the open ticket itself: Accept gives way to its owner.
     accept_as(&w, &sue, t);
-    shows_within(&staff, "#assignee", "with sue", inbox_poll);
+    let accepted = Instant::now();
+    shows_within(&staff, "#assignee", "with sue", accepted, thread_poll);
     staff.wait_for("#ticket-actions", "Return");
     assert!(
         staff
@@ -996,5 +1037,39 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
     );
     for (b, page) in [(&staff, "the console"), (&customer, "the dashboard")] {
         page_is_clean(b, page);
+    }
+
+    // Deleted elsewhere: both pages say so, and stop asking.
+    let deleted = w.as_(
+        Some(&w.admin),
+        "POST",
+        &format!("/api/v1/tickets/{t}/delete"),
+        None,
+    );
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    let gone = Instant::now();
+    shows_within(
+        &staff,
+        "#ticket",
+        "is no longer available here",
+        gone,
+        thread_poll,
+    );
+    shows_within(
+        &customer,
+        "#ticket",
+        "This ticket is no longer available.",
+        gone,
+        thread_poll,
+    );
+    for b in [&staff, &customer] {
+        let logged = b.console_errors();
+        assert!(
+            !logged.is_empty()
+                && logged
+                    .iter()
+                    .all(|e| e.contains(&format!("/api/v1/tickets/{t}")) && e.contains("404")),
+            "only the vanished ticket's 404s: {logged:#?}"
+        );
     }
 }
