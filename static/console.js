@@ -452,7 +452,7 @@ async function openTicket(number) {
       o.typedAt = 0;
       o.presence.now();
       o.showTicket(answer.ticket);
-      inboxPoll?.now();
+      markRead();
     },
   });
   // The state line and the action bar from a fresh ticket (the bar only
@@ -480,6 +480,8 @@ async function openTicket(number) {
     }
     if (force) await o.poll.now();
   };
+  // What is shown is read: the ticket's unread marker goes, in the list too.
+  const markRead = () => api("POST", `/tickets/${number}/read`).then(() => inboxPoll?.now()).catch(() => {});
   // The ticket went away: deleted here, or (found by a poll) elsewhere.
   const gone = (text) => {
     closeOpen();
@@ -510,7 +512,7 @@ async function openTicket(number) {
           document.querySelector(`#thread [data-seq="${m.promoted_from}"] .promote`)?.replaceWith(el("p", { class: "muted small" }, "Promoted to a public reply."));
         }
       }
-      api("POST", `/tickets/${number}/read`).then(() => inboxPoll?.now()).catch(() => {});
+      markRead();
     }
     await o.refresh();
   };
@@ -542,7 +544,7 @@ async function openTicket(number) {
   state.open = o;
   pane.replaceChildren(...[head, actionsBox, order, thread.node, presence, collision, o.reply.node, ...side].filter(Boolean));
   thread.toBottom();
-  api("POST", `/tickets/${number}/read`).then(() => inboxPoll?.now()).catch(() => {});
+  markRead();
   render();
 }
 

@@ -625,6 +625,14 @@ fn keyboard_help_drafts_and_relative_times_in_the_console() {
     b.press("Sent with Command");
     b.chord(&[keys::META], keys::ENTER);
     b.wait_for("#thread .msg-public", "Sent with Command");
+    // What the reader wrote is read: no unread dot on the open ticket.
+    b.wait_until(
+        "the open ticket is not unread",
+        5,
+        "const row = document.querySelector('.ticket-row[aria-current=true]'); \
+         return row !== null && !row.classList.contains('unread');",
+        json!([]),
+    );
     root_shot(&b, "console-keyboard-sent.png");
 
     // Hidden (another tab in front), the page asks nothing; shown again,
