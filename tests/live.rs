@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use testkit::fixtures::{login_session, staff_user};
+use testkit::fixtures::{accept, invite_path, login_session, staff_user};
 use testkit::raw::{read_until_closed, status_of};
 use testkit::{Resp, World, json_of, request};
 
@@ -117,6 +117,37 @@ fn a_colleagues_accept_leaves_pending_on_the_other_staffs_next_poll() {
         assert_eq!(json_of(&r)["tickets"], json!([]));
         assert_eq!(json_of(&r)["counts"]["pending"], 0);
     }
+}
+
+#[test]
+fn a_delegates_list_changes_when_they_accept_and_when_they_are_revoked() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Shared");
+    let list = "/api/v1/tickets?scope=delegated";
+    let before = tag_of(&get(&w, &w.outsider, list, None));
+    not_modified(&get(&w, &w.outsider, list, Some(&before)), &before);
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        &format!("/api/v1/tickets/{t}/delegates"),
+        Some(json!({"email": "oz@else.test"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (r, _) = accept(&w, &invite_path(&w, "oz@else.test"));
+    assert!(r.status < 400, "{}", r.text());
+    let r = get(&w, &w.outsider, list, Some(&before));
+    assert_eq!(json_of(&r)["tickets"][0]["number"], t);
+    let shared = tag_of(&r);
+    not_modified(&get(&w, &w.outsider, list, Some(&shared)), &shared);
+    let r = w.as_(
+        Some(&w.admin),
+        "POST",
+        &format!("/api/v1/tickets/{t}/delegates/{}/revoke", w.outsider),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get(&w, &w.outsider, list, Some(&shared));
+    assert_eq!(json_of(&r)["tickets"], json!([]));
 }
 
 /// Presence for a ticket, as the browser of session `cookie` asks for it.

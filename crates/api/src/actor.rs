@@ -108,6 +108,24 @@ pub(crate) fn cookie(req: &Request, name: &str) -> Option<String> {
     })
 }
 
+/// What [`authenticate`] will read first for `req`, to read it ahead with
+/// other keys in one batch: the credential's workspace, its record's key,
+/// and the user an API key acts as (`None`: no well-formed credential).
+pub(crate) fn credential_keys(req: &Request) -> Option<(WorkspaceId, Vec<String>, Option<UserId>)> {
+    if let Some(authz) = req.header("authorization") {
+        let secret = authz.strip_prefix("Bearer ")?.trim();
+        let (ws, record) = auth::api_key_record(secret)?;
+        let acting = req
+            .header(ACT_AS_HEADER)
+            .and_then(|id| UserId::parse(id.trim()).ok());
+        let mut keys = vec![record];
+        keys.extend(acting.iter().map(|u| domain::keys::user(&ws, u)));
+        return Some((ws, keys, acting));
+    }
+    let (ws, record) = auth::session_record(&cookie(req, auth::SESSION_COOKIE)?)?;
+    Some((ws, vec![record], None))
+}
+
 /// Identify the caller from `Authorization: Bearer tsk_…` (optionally with
 /// the act-as header) or the session cookie.
 pub fn authenticate(env: &Env, req: &Request) -> Result<Actor> {

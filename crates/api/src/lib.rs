@@ -102,6 +102,21 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// The same request acting through another store (one whose writes
+    /// carry an attempt's ids, one that has read ahead).
+    pub(crate) fn through<'b>(&'b mut self, kv: &'b dyn Kv) -> Env<'b> {
+        Env {
+            kv,
+            now: self.now,
+            random: &mut *self.random,
+            admin_token: self.admin_token,
+            public_origin: self.public_origin,
+            allow_private_webhooks: self.allow_private_webhooks,
+            reply_domain: self.reply_domain,
+            after: self.after,
+        }
+    }
+
     pub(crate) fn request_id(&mut self) -> String {
         let r = (self.random)();
         domain::token::hex(&r[..8])

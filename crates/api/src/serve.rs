@@ -187,6 +187,97 @@ impl Kv for AttemptKv<'_> {
     }
 }
 
+/// The store as a request sees it once it has read some keys ahead, in one
+/// batch read: each of those keys is answered once from that read (the
+/// first read of it, as if made then), every other read and every later
+/// one from the store. A write to a key drops what was read ahead of it.
+/// So a request whose first reads are known in advance (the credential, the
+/// user acted as, a ticket, change markers) makes them in one round trip.
+pub(crate) struct ReadAhead<'a> {
+    inner: &'a dyn Kv,
+    ahead: std::cell::RefCell<std::collections::HashMap<String, Option<Vec<u8>>>>,
+}
+
+impl<'a> ReadAhead<'a> {
+    /// Read `keys` ahead from `inner`. When that read fails nothing is
+    /// read ahead: each read then meets the store's failure itself.
+    pub(crate) fn new(inner: &'a dyn Kv, keys: &[String]) -> Self {
+        let ahead = match keys {
+            [] => Default::default(),
+            keys => match inner.get_many(keys) {
+                Ok(values) => keys.iter().cloned().zip(values).collect(),
+                Err(_) => Default::default(),
+            },
+        };
+        Self {
+            inner,
+            ahead: std::cell::RefCell::new(ahead),
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        self.ahead.borrow_mut().remove(key);
+    }
+}
+
+impl Kv for ReadAhead<'_> {
+    fn get(&self, key: &str) -> domain::store::StoreResult<Option<Vec<u8>>> {
+        match self.ahead.borrow_mut().remove(key) {
+            Some(v) => Ok(v),
+            None => self.inner.get(key),
+        }
+    }
+    fn get_many(&self, keys: &[String]) -> domain::store::StoreResult<Vec<Option<Vec<u8>>>> {
+        let mut found: Vec<Option<Option<Vec<u8>>>> = {
+            let mut ahead = self.ahead.borrow_mut();
+            keys.iter().map(|k| ahead.remove(k)).collect()
+        };
+        let rest: Vec<String> = keys
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !rest.is_empty() {
+            let mut read = self.inner.get_many(&rest)?.into_iter();
+            for f in found.iter_mut().filter(|f| f.is_none()) {
+                *f = Some(read.next().flatten());
+            }
+        }
+        Ok(found.into_iter().map(Option::flatten).collect())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> domain::store::StoreResult<()> {
+        self.forget(key);
+        self.inner.set(key, value)
+    }
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> domain::store::StoreResult<()> {
+        for (k, _) in pairs {
+            self.forget(k);
+        }
+        self.inner.set_many(pairs)
+    }
+    fn delete(&self, key: &str) -> domain::store::StoreResult<()> {
+        self.forget(key);
+        self.inner.delete(key)
+    }
+    fn increment(&self, key: &str, delta: i64) -> domain::store::StoreResult<i64> {
+        self.forget(key);
+        self.inner.increment(key, delta)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> domain::store::StoreResult<bool> {
+        self.forget(key);
+        self.inner.compare_and_swap(key, expected, new)
+    }
+    fn write_id(&self, key: &str) -> u64 {
+        self.inner.write_id(key)
+    }
+}
+
 /// The answer an idempotency record gives by itself: a replay, or a refusal
 /// (another body: 422; done with a secret or too large: 409). `None` while
 /// nothing is done (the claim decides then).
@@ -272,19 +363,7 @@ pub(crate) fn idempotent(
         attempt: sha_hex(&[hash.as_bytes(), body_hash.as_bytes()]),
         writes: Default::default(),
     };
-    let resp: Response = {
-        let mut env = Env {
-            kv: &attempt,
-            now: env.now,
-            random: &mut *env.random,
-            admin_token: env.admin_token,
-            public_origin: env.public_origin,
-            allow_private_webhooks: env.allow_private_webhooks,
-            reply_domain: env.reply_domain,
-            after: env.after,
-        };
-        f(&mut env, req, rid).into()
-    };
+    let resp: Response = { f(&mut env.through(&attempt), req, rid).into() };
     if !(200..300).contains(&resp.status) {
         // Only a success is kept for replay. A refusal changed nothing (no
         // partial writes), so it leaves nothing behind either: a transient

@@ -8,7 +8,8 @@
 //!   plain wasi:http), one key-value get (contract component), the app's
 //!   baseline (its largest component answering from one read), a verified
 //!   collaborator's share page, a ticket's thread page (API), the Pending
-//!   view, reply posting, invite accept (3000 fresh invitations prepared
+//!   view, the same two polled with the tag they answered with (a `304`
+//!   from the change markers: "thread 304", "Pending 304"), reply posting, invite accept (3000 fresh invitations prepared
 //!   beforehand, each accepted once: a fixed number of requests, so this
 //!   row is driven by our own keep-alive client rather than wrk, which runs
 //!   for a fixed time) and the inbound email webhook (Postmark, a new

@@ -8,7 +8,7 @@ use testkit::http::Client;
 use testkit::root;
 
 use super::INVITES_PER_LEVEL;
-use super::load::{Load, Traffic, own, wrk};
+use super::load::{Load, Traffic, borrow, own, wrk};
 use super::seeding::{prepare_inbound, prepare_invites, seed};
 use super::server::{Opts, Runtime, Server};
 
@@ -104,6 +104,16 @@ pub fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
             &staff_h,
         ))
     })?;
+    // A poll that finds nothing new: the same two requests with the tag
+    // they answer with (a 304, decided from the change markers alone).
+    run("thread 304 (If-None-Match, unchanged)", &app, &mut |_| {
+        let path = "/api/v1/tickets/2/thread?limit=25";
+        Ok(Traffic::get(path, &borrow(&tagged(addr, path, &staff_h)?)))
+    })?;
+    run("Pending 304 (If-None-Match, unchanged)", &app, &mut |_| {
+        let path = "/api/v1/inbox?view=pending&limit=25";
+        Ok(Traffic::get(path, &borrow(&tagged(addr, path, &staff_h)?)))
+    })?;
     run("reply post", &app, &mut |_| {
         Ok(Traffic::Fixed {
             method: "POST",
@@ -144,4 +154,30 @@ pub fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
         })
     })?;
     Ok(rows)
+}
+
+/// `headers` with the `If-None-Match` that makes `GET path` answer 304: the
+/// tag a first GET answers with, checked to give a 304.
+fn tagged(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Vec<(String, String)>, String> {
+    let c = Client::new(addr);
+    let first = c.send("GET", path, headers, b"")?;
+    let tag = first
+        .header("etag")
+        .ok_or_else(|| format!("GET {path} answers {} without an etag", first.status))?
+        .to_string();
+    let mut with = own(headers);
+    with.push(("If-None-Match".into(), tag));
+    let again = c.send("GET", path, &borrow(&with), b"")?;
+    if again.status != 304 {
+        return Err(format!(
+            "GET {path} with its own tag answers {}: {}",
+            again.status,
+            again.text()
+        ));
+    }
+    Ok(with)
 }

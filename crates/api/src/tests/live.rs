@@ -463,7 +463,7 @@ fn a_304_reads_no_list_ticket_or_message_keys() {
         );
     });
     let ticket = keys::ticket(&WorkspaceId::parse("acme").unwrap(), TicketNo(1));
-    assert_eq!(data(&calls), [format!("get {ticket}")], "{calls:#?}");
+    assert_eq!(data(&calls), [format!("get_many {ticket}")], "{calls:#?}");
 }
 
 #[test]
@@ -622,4 +622,43 @@ fn presence_shows_the_other_staff_with_the_ticket_open() {
         &Value::Null,
     );
     assert_eq!(body(&r)["error"]["code"], "act_as_required");
+}
+
+#[test]
+fn a_store_read_ahead_answers_each_key_once_and_a_write_forgets_it() {
+    let kv = Logged::default();
+    for k in ["a", "b", "c"] {
+        kv.inner.set(k, k.as_bytes()).unwrap();
+    }
+    let keys: Vec<String> = ["a", "b", "none"].map(String::from).to_vec();
+    let calls = kv.calls(|| {
+        let ahead = ReadAhead::new(&kv, &keys);
+        assert_eq!(ahead.get("a").unwrap().as_deref(), Some(&b"a"[..]));
+        assert_eq!(ahead.get("none").unwrap(), None);
+        ahead.set("b", b"B").unwrap();
+        let many = ahead
+            .get_many(&["c".to_string(), "b".to_string(), "a".to_string()])
+            .unwrap();
+        assert_eq!(
+            many,
+            [
+                Some(b"c".to_vec()),
+                Some(b"B".to_vec()),
+                Some(b"a".to_vec())
+            ]
+        );
+    });
+    assert_eq!(
+        calls,
+        [
+            "get_many a",
+            "get_many b",
+            "get_many none",
+            "set b",
+            "get_many c",
+            "get_many b",
+            "get_many a",
+        ],
+        "read ahead once; then the store (a write in between is seen)"
+    );
 }
