@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use testkit::fixtures::{accept, as_cookie, customer, invite_path};
+use testkit::fixtures::{accept, as_cookie, customer, invite_path, login_session};
 use testkit::{Resp, request, request_exact};
 use testkit::{World, call, json_of};
 
@@ -14,33 +14,6 @@ const PUBLIC_ORIGIN: &str = "http://127.0.0.1:3000";
 /// A sibling subdomain: same site as far as `SameSite=Lax` goes, another
 /// origin all the same.
 const SIBLING: &str = "https://evil.127.0.0.1.nip.io";
-
-/// A whole-account session for `user`, from a login link.
-fn login_session(w: &World, user: &str) -> String {
-    let r = w.as_(
-        None,
-        "POST",
-        &format!("/api/v1/users/{user}/login-links"),
-        None,
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let url = json_of(&r)["url"].as_str().unwrap().to_string();
-    let link = url.rsplit('#').next().unwrap();
-    let r = call(
-        &w.host,
-        "POST",
-        "/api/v1/auth/login",
-        &[],
-        Some(json!({ "link": link })),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 /// `method path` with a cookie, from the page at `origin` (an `Origin`
 /// header and no `Sec-Fetch-Site`, as an older browser sends it).
