@@ -248,6 +248,39 @@ fn share_page_makes_few_store_calls_however_long_the_thread() {
     assert_eq!(s.thread_calls(), thread_short);
 }
 
+/// A share page asked again by its own script with the ETag it has: a 304
+/// from the share, the ticket, the workspace and its logo, without reading
+/// a message or writing anything, however long the thread.
+#[test]
+fn a_share_page_unchanged_answers_304_without_reading_the_thread() {
+    let s = setup();
+    for i in 0..30 {
+        s.reply(&s.kv, &s.staff, &format!("Update {i}."));
+    }
+    let cookie = [("cookie", s.cookie.as_str())];
+    let page = call(&s.kv, api::handle_shares, "GET", &s.link, &cookie, "");
+    let etag = page
+        .headers
+        .iter()
+        .find(|(k, _)| k == "etag")
+        .map(|(_, v)| v.clone())
+        .expect("the page's ETag");
+    let c = Counting::new(&s.kv);
+    let asked = [
+        ("cookie", s.cookie.as_str()),
+        ("if-none-match", etag.as_str()),
+    ];
+    let r = call(&c, api::handle_shares, "GET", &s.link, &asked, "");
+    assert_eq!(r.status, 304);
+    let calls = c.calls.into_inner();
+    assert!(
+        calls.iter().all(|c| c.starts_with("get ")),
+        "single reads only, no message batch, no write: {calls:#?}"
+    );
+    // The link, the share, the ticket, the session, the workspace, its logo.
+    assert!(calls.len() <= 6, "{} calls: {calls:#?}", calls.len());
+}
+
 #[test]
 fn a_reply_with_familiar_words_makes_a_bounded_number_of_store_calls() {
     let s = setup();
