@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use testkit::fixtures::{accept, as_cookie, customer, invite_path, login_session};
 use testkit::{Resp, request, request_exact};
-use testkit::{World, call, json_of};
+use testkit::{World, json_of};
 
 /// The configured public origin of the test hosts (spin.toml's default).
 const PUBLIC_ORIGIN: &str = "http://127.0.0.1:3000";

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use testkit::fixtures::login_session;
+use testkit::fixtures::{add_participant, enable_participants, login_session};
 use testkit::seed::multipart;
 use testkit::{Resp, World, json_of, request, request_exact};
 
@@ -72,6 +72,8 @@ fn error_code(r: &Resp) -> String {
 fn staff_and_customers_reply_with_files() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "Broken lamp");
+    enable_participants(&w, true);
+    add_participant(&w, t, "guest@outside.test");
     // Staff: an internal note with a picture, for staff only.
     let r = reply(
         &w,
@@ -124,6 +126,22 @@ fn staff_and_customers_reply_with_files() {
         "her company's"
     );
     assert_eq!(download(&w, t, &w.outsider, seq, id).status, 404);
+    // The participant's copy says a file came with it (the note sent none).
+    let outbox = json_of(&w.as_(None, "GET", "/api/v1/outbox?limit=100", None));
+    let copies: Vec<&str> = outbox["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["to"] == "guest@outside.test")
+        .filter_map(|e| e["text"].as_str())
+        .filter(|t| t.contains("replied"))
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert!(
+        copies[0].contains("cara replied with 1 file attached on ticket"),
+        "{}",
+        copies[0]
+    );
     // She downloads it with her session too.
     let own = request(
         &w.host.addr,
