@@ -32,10 +32,22 @@
     if (status) status.textContent = text;
   }
 
-  // The first message or form still on screen (or below it), and where it is.
+  const onScreen = (box) => box.bottom > 0 && box.top < window.innerHeight;
+
+  // What stays where it is on screen while the thread changes: the reply
+  // being written, when it is in view (or the reader is at the bottom of
+  // the page); otherwise the first message still in view.
   function anchor() {
-    const candidates = [...messages(thread), ...document.querySelectorAll('form.reply')];
-    for (const el of candidates) {
+    const form = document.querySelector('form.reply');
+    const typing = form && form.contains(document.activeElement) ? document.activeElement : null;
+    const atBottom = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 2;
+    for (const el of [typing, atBottom ? form : null]) {
+      if (el && onScreen(el.getBoundingClientRect())) {
+        return { el, seq: null, top: el.getBoundingClientRect().top };
+      }
+    }
+    for (const el of [...messages(thread), form]) {
+      if (!el) continue;
       const box = el.getBoundingClientRect();
       if (box.bottom > 0) return { el, seq: el.matches('article') ? seqOf(el) : null, top: box.top };
     }

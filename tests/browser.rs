@@ -1081,3 +1081,108 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
         );
     }
 }
+
+#[test]
+fn the_participant_page_shows_a_staff_reply_without_a_reload() {
+    let w = World::build(false);
+    let t = w.ticket(&w.cust_a, "Live lamp");
+    testkit::fixtures::enable_participants(&w, false);
+    let link = testkit::fixtures::add_participant(&w, t, "guest@outside.test");
+    let reply = |text: &str, visibility: &str| {
+        let r = w.as_(
+            Some(&w.staff),
+            "POST",
+            &format!("/api/v1/tickets/{t}/replies"),
+            Some(json!({"body": text, "visibility": visibility})),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    };
+    // A thread long enough to scroll.
+    for i in 0..10 {
+        reply(
+            &format!("Update {i}: we are looking into it.\n\nMore on this tomorrow."),
+            "public",
+        );
+    }
+    let origin = format!("http://{}", w.host.addr);
+    let b = Browser::start();
+    b.resize(1024, 700);
+    b.goto(&format!("{origin}{link}"));
+    b.wait_for("#thread .msg", "Update 9");
+    // The reader is writing at the bottom of the page.
+    b.script(
+        "window.scrollTo(0, document.body.scrollHeight); window.notReloaded = true;",
+        json!([]),
+    );
+    b.type_into("#body", "Half-written: the lamp base is");
+    let top = |b: &Browser| {
+        b.script(
+            "return document.getElementById('body').getBoundingClientRect().top;",
+            json!([]),
+        )
+        .as_f64()
+        .unwrap()
+    };
+    let before = top(&b);
+    assert!(
+        b.script("return window.scrollY;", json!([]))
+            .as_f64()
+            .unwrap()
+            > 0.0,
+        "the page scrolls"
+    );
+    // Staff write an internal note and a public reply through the API.
+    reply("Internal: send a new base", "internal");
+    reply("Your new lamp base ships today.", "public");
+    let t0 = std::time::Instant::now();
+    b.wait_for("#thread .msg-new", "ships today");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(12),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        b.script("return window.notReloaded === true;", json!([])),
+        json!(true),
+        "updated in place, not reloaded"
+    );
+    assert_eq!(
+        b.script("return document.getElementById('body').value;", json!([])),
+        json!("Half-written: the lamp base is"),
+        "the half-written reply survives"
+    );
+    let after = top(&b);
+    assert!(
+        (after - before).abs() <= 2.0,
+        "the reply box stays where the reader had it: {before} then {after}"
+    );
+    b.wait_for("#live-status", "1 new reply");
+    assert!(!b.text().contains("send a new base"), "no internal note");
+    root_shot(&b, "participant-live.png");
+    assert!(
+        b.resource_origins().iter().all(|o| *o == origin),
+        "{:?}",
+        b.resource_origins()
+    );
+    // The reply is sent as usual, and the page shows it.
+    b.click("#send-reply", "Send reply");
+    b.wait_for("#thread .msg-by-participant", "lamp base is");
+    // Removing the participant kills the link: the page says so and stops.
+    let pid = json_of(&w.as_(
+        Some(&w.staff),
+        "GET",
+        &format!("/api/v1/tickets/{t}/participants"),
+        None,
+    ))["participants"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = w.as_(
+        Some(&w.staff),
+        "POST",
+        &format!("/api/v1/tickets/{t}/participants/{pid}/remove"),
+        None,
+    );
+    assert!(r.status < 300, "{}", r.text());
+    b.wait_for("#live-stopped", "This link is not available");
+}

@@ -182,12 +182,11 @@ fn participant_link(
     env: &Env,
     link: &str,
 ) -> Result<(WorkspaceId, Ticket, Participant, workspace::Workspace)> {
-    let (ws, no, p) = domain::participants::resolve(env.kv, link)?;
+    let (ws, t, p) = domain::participants::resolve(env.kv, link)?;
     let w = workspace::workspace(env.kv, &ws)?;
     if !w.settings.participants_enabled {
         return Err(Error::NotFound);
     }
-    let t = thread::ticket(env.kv, &ws, no)?;
     Ok((ws, t, p, w))
 }
 

@@ -219,7 +219,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "POST",
         "/api/v1/tickets/{number}/replies",
-        "Post a public reply or an internal note",
+        "Post a public reply or an internal note: JSON {body, visibility, from_email}, or multipart/form-data with the same text fields and files under `files` (the share page's limits and sniffed types); 201 with the message and its attachments",
         Auth::Workspace,
         true,
     ),
@@ -647,6 +647,36 @@ fn document_conditional(op: &mut Value) {
     });
 }
 
+/// The `multipart/form-data` body a route takes beside JSON, if any: a
+/// reply with files.
+fn multipart_body(path: &str) -> Option<Value> {
+    if path != "/api/v1/tickets/{number}/replies" {
+        return None;
+    }
+    let limits = format!(
+        "At most {} files, {} MiB each, {} MiB together; images (PNG, JPEG, GIF, WebP), PDF, text, CSV and ZIP/Office files, by their bytes",
+        domain::attachments::MAX_FILES,
+        domain::attachments::MAX_FILE_BYTES / (1024 * 1024),
+        domain::attachments::MAX_TOTAL_BYTES / (1024 * 1024),
+    );
+    Some(json!({
+        "schema": {
+            "type": "object",
+            "required": ["body"],
+            "additionalProperties": false,
+            "properties": {
+                "body": {"type": "string", "description": "Markdown text"},
+                "visibility": {"type": "string", "enum": ["public", "internal"], "default": "public",
+                    "description": "internal: staff only"},
+                "from_email": {"type": "string", "description": "The platform posting on someone's behalf (public only)"},
+                "files": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+                    "maxItems": domain::attachments::MAX_FILES, "description": limits}
+            }
+        },
+        "encoding": {"files": {"contentType": "application/octet-stream"}}
+    }))
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
@@ -677,6 +707,9 @@ pub fn document() -> Value {
         };
         if route.body {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+            if let Some(form) = multipart_body(route.path) {
+                op["requestBody"]["content"]["multipart/form-data"] = form;
+            }
         }
         if route.method == "GET" && CONDITIONAL.contains(&route.path) {
             document_conditional(&mut op);

@@ -823,3 +823,60 @@ fn details_html(rows: &[(&str, String)]) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_names_the_tag_or_nothing() {
+        let tag = live_etag(&[b"x"]);
+        let other = live_etag(&[b"y"]);
+        let weak = format!("W/{tag}");
+        let listed = format!("{other}, {tag}");
+        let upper = tag.to_ascii_uppercase();
+        let unquoted = tag.trim_matches('"').to_string();
+        let flood = format!("{}{tag}", format!("{other},").repeat(5_000));
+        let doubled = format!("{tag}{tag}");
+        let stacked = format!("W/W/{tag}");
+        for (value, matches) in [
+            (None, false),
+            (Some(tag.as_str()), true),
+            (Some(weak.as_str()), true),
+            (Some(listed.as_str()), true),
+            (Some("*"), true),
+            (Some(" * "), true),
+            (Some(flood.as_str()), true),
+            (Some(""), false),
+            (Some(",,, ,"), false),
+            (Some("W/"), false),
+            (Some("\""), false),
+            (Some(other.as_str()), false),
+            (Some(upper.as_str()), false),
+            (Some(unquoted.as_str()), false),
+            (Some(doubled.as_str()), false),
+            (Some(stacked.as_str()), false),
+            (Some("\u{0}\u{7f}\u{ffff}"), false),
+        ] {
+            assert_eq!(not_modified(value, &tag), matches, "{value:?}");
+        }
+        assert!(tag.starts_with('"') && tag.ends_with('"') && tag.len() == 34);
+    }
+
+    #[test]
+    fn a_not_modified_answer_has_the_tag_and_the_page_headers_but_no_body() {
+        let r = not_modified_page("\"t\"");
+        assert_eq!(r.status, 304);
+        assert!(r.body.is_empty());
+        let h = |n: &str| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(h("etag"), Some("\"t\""));
+        assert_eq!(h("cache-control"), Some("no-store"));
+        assert_eq!(h("content-security-policy"), Some(LINK_PAGE_CSP));
+        assert_eq!(h("content-type"), None);
+    }
+}

@@ -198,9 +198,13 @@ pub fn issue_link(
     Ok(format!("{ws}.{tok}"))
 }
 
-/// Resolve a personal link to its workspace, ticket and (active) participant.
-/// Removed participants, deleted tickets and unknown links are `NotFound`.
-pub fn resolve(kv: &dyn Kv, link: &str) -> Result<(WorkspaceId, TicketNo, Participant)> {
+/// Resolve a personal link to its workspace, ticket (as just read) and
+/// (active) participant. Removed participants, deleted tickets and unknown
+/// links are `NotFound`.
+pub fn resolve(
+    kv: &dyn Kv,
+    link: &str,
+) -> Result<(WorkspaceId, crate::model::Ticket, Participant)> {
     let (ws, tok) = link.rsplit_once('.').ok_or(Error::NotFound)?;
     if !token::well_formed(tok) {
         return Err(Error::NotFound);
@@ -213,12 +217,12 @@ pub fn resolve(kv: &dyn Kv, link: &str) -> Result<(WorkspaceId, TicketNo, Partic
     }
     let no = rec.ticket.ok_or(Error::NotFound)?;
     let pid: String = read(kv, &keys::participant_link(&ws, &hash))?.ok_or(Error::NotFound)?;
-    crate::thread::ticket(kv, &ws, no)?;
+    let t = crate::thread::ticket(kv, &ws, no)?;
     let p = list(kv, &ws, no)?
         .into_iter()
         .find(|p| p.id == pid && !p.removed)
         .ok_or(Error::NotFound)?;
-    Ok((ws, no, p))
+    Ok((ws, t, p))
 }
 
 #[cfg(test)]

@@ -254,6 +254,95 @@ fn share_page_makes_few_store_calls_however_long_the_thread() {
     assert_eq!(s.thread_calls(), thread_short);
 }
 
+/// A share page asked again by its own script with the ETag it has: a 304
+/// from the share, the ticket, the workspace and its logo, without reading
+/// a message or writing anything, however long the thread.
+#[test]
+fn a_share_page_unchanged_answers_304_without_reading_the_thread() {
+    let s = setup();
+    for i in 0..30 {
+        s.reply(&s.kv, &s.staff, &format!("Update {i}."));
+    }
+    let cookie = [("cookie", s.cookie.as_str())];
+    let page = call(&s.kv, api::handle_shares, "GET", &s.link, &cookie, "");
+    let etag = page
+        .headers
+        .iter()
+        .find(|(k, _)| k == "etag")
+        .map(|(_, v)| v.clone())
+        .expect("the page's ETag");
+    let c = Counting::new(&s.kv);
+    let asked = [
+        ("cookie", s.cookie.as_str()),
+        ("if-none-match", etag.as_str()),
+    ];
+    let r = call(&c, api::handle_shares, "GET", &s.link, &asked, "");
+    assert_eq!(r.status, 304);
+    let calls = c.calls.into_inner();
+    assert!(
+        calls.iter().all(|c| c.starts_with("get ")),
+        "single reads only, no message batch, no write: {calls:#?}"
+    );
+    // The link, the share, the ticket, the session, the workspace, its logo.
+    assert!(calls.len() <= 6, "{} calls: {calls:#?}", calls.len());
+}
+
+/// The same for a participant's page: a 304 from the link's token, its
+/// participant, the ticket, the participant list and the workspace.
+#[test]
+fn a_participant_page_unchanged_answers_304_without_reading_the_thread() {
+    let s = setup();
+    let json = [
+        ("authorization", s.key.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let on = r#"{"participants_enabled": true}"#;
+    let r = call(
+        &s.kv,
+        api::handle_tickets,
+        "PATCH",
+        "/api/v1/workspace/settings",
+        &json,
+        on,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let staff = [
+        ("authorization", s.key.as_str()),
+        ("ticketshare-act-as", s.staff.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let guest = r#"{"email": "guest@outside.test"}"#;
+    let path = "/api/v1/tickets/1/participants";
+    let r = call(&s.kv, api::handle_invites, "POST", path, &staff, guest);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    for i in 0..30 {
+        s.reply(&s.kv, &s.staff, &format!("Update {i}."));
+    }
+    let link = outbox_texts(&s.kv, &s.key)
+        .iter()
+        .find_map(|t| t.split_whitespace().find_map(|w| w.split_once("/p/")))
+        .map(|(_, l)| format!("/p/{l}"))
+        .expect("a participant link in the outbox");
+    let page = call(&s.kv, api::handle_accept, "GET", &link, &[], "");
+    assert_eq!(page.status, 200);
+    let etag = page
+        .headers
+        .iter()
+        .find(|(k, _)| k == "etag")
+        .map(|(_, v)| v.clone())
+        .expect("the page's ETag");
+    let c = Counting::new(&s.kv);
+    let asked = [("if-none-match", etag.as_str())];
+    let r = call(&c, api::handle_accept, "GET", &link, &asked, "");
+    assert_eq!(r.status, 304);
+    let calls = c.calls.into_inner();
+    assert!(
+        calls.iter().all(|c| c.starts_with("get ")),
+        "single reads only, no message batch, no write: {calls:#?}"
+    );
+    assert!(calls.len() <= 5, "{} calls: {calls:#?}", calls.len());
+}
+
 #[test]
 fn a_reply_with_familiar_words_makes_a_bounded_number_of_store_calls() {
     let s = setup();

@@ -56,7 +56,8 @@ pub fn accept(w: &World, path: &str) -> (Resp, Option<String>) {
     (r, cookie)
 }
 
-/// A whole-account session for `user`, from a login link.
+/// A whole-account session cookie (`name=value`) for `user`, from a login
+/// link.
 pub fn login_session(w: &World, user: &str) -> String {
     let r = w.as_(
         None,
@@ -246,6 +247,15 @@ impl<'a> Collab<'a> {
         self.send("GET", &self.link, &[], b"")
     }
 
+    /// Open the share page with more headers (`If-None-Match`, ...).
+    pub fn get_with(&self, extra: &[(&str, &str)]) -> Resp {
+        let mut h: Vec<(&str, &str)> = extra.to_vec();
+        if let Some(c) = &self.cookie {
+            h.push(("Cookie", c));
+        }
+        request(&self.w.host.addr, "GET", &self.link, &h, b"")
+    }
+
     /// Post a form of the share page; keeps the cookie it sets.
     pub fn form(&mut self, body: &str) -> Resp {
         let r = self.send(
@@ -283,31 +293,12 @@ impl<'a> Collab<'a> {
 
     /// Post a reply with a given one-time field (`None`: without one).
     pub fn reply_with(&self, body: &str, files: &[(&str, &[u8])], once: Option<&str>) -> Resp {
-        let b = "----tsBoundary7MA4YWxk";
-        let mut out = Vec::new();
-        let mut field = |name: &str, filename: Option<&str>, data: &[u8]| {
-            out.extend_from_slice(format!("--{b}\r\n").as_bytes());
-            match filename {
-                Some(f) => out.extend_from_slice(
-                    format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-                ),
-                None => out.extend_from_slice(
-                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
-                ),
-            }
-            out.extend_from_slice(data);
-            out.extend_from_slice(b"\r\n");
-        };
-        field("action", None, b"reply");
+        let mut fields = vec![("action", "reply")];
         if let Some(o) = once {
-            field("once", None, o.as_bytes());
+            fields.push(("once", o));
         }
-        field("body", None, body.as_bytes());
-        for (name, data) in files {
-            field("files", Some(name), data);
-        }
-        out.extend_from_slice(format!("--{b}--\r\n").as_bytes());
-        let ct = format!("multipart/form-data; boundary={b}");
+        fields.push(("body", body));
+        let (ct, out) = crate::seed::multipart(&fields, files);
         let h = self.headers(&[]);
         let mut refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         refs.push(("Content-Type", &ct));

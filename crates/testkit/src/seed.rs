@@ -291,6 +291,30 @@ impl<T: Transport> Workspace<T> {
     }
 }
 
+/// A `multipart/form-data` body as a browser's form sends it: text
+/// `fields`, then `files` (name, bytes) under the field `files`; returns the
+/// `Content-Type` (with its boundary) and the body.
+pub fn multipart(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let b = "----tsBoundary7MA4YWxk";
+    let mut out = Vec::new();
+    for (name, value) in fields {
+        out.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+        );
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, data) in files {
+        out.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{b}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={b}"), out)
+}
+
 /// `Basic <base64(user:password)>`.
 pub fn basic_auth(user: &str, password: &str) -> String {
     format!(

@@ -8,6 +8,7 @@ mod commit;
 mod creation_claim;
 mod cross_site;
 mod escaping;
+mod files;
 mod live;
 mod transfer;
 
