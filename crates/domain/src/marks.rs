@@ -143,16 +143,37 @@ mod tests {
     use super::*;
     use crate::store::{Fault, Faulty, MemKv, Op};
 
-    fn ticket(kv: &MemKv, ws: &WorkspaceId) -> Ticket {
-        crate::thread::fixture::ticket(kv, ws, "c@x.test", "Help")
+    /// Ticket 1 of a customer, in Pending of `support`, at version 3.
+    fn ticket() -> Ticket {
+        Ticket {
+            no: TicketNo(1),
+            subject: "Help".into(),
+            customer: UserId::new([1; 16]),
+            company: None,
+            status: crate::model::Status::Pending,
+            assignee: None,
+            queue: "support".into(),
+            created_at: 0,
+            updated_at: 0,
+            staff_unseen: true,
+            deleted: false,
+            purged: false,
+            last_seq: 1,
+            order: None,
+            slot: None,
+            reply_ref: None,
+            uncounted: Vec::new(),
+            version: 3,
+        }
     }
 
     #[test]
     fn a_ticket_change_touches_the_workspace_its_lists_and_its_customer_side() {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
-        let mut t = ticket(&kv, &ws);
+        let mut t = ticket();
         t.company = Some("Cara Co".into());
+        touch(&kv, &[keys::mark_tickets(&ws)], "before").unwrap();
         let lists = ["pending/support".to_string(), "pending/support".to_string()];
         let all = ticket_keys(&ws, &t, &lists, Seen::Everyone);
         assert_eq!(
