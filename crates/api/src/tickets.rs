@@ -180,7 +180,8 @@ pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
 
 /// The keys a GET of a tagged answer reads first, known from the request
 /// alone: the credential's record and the user acted as, then the ticket
-/// (its thread's and its own marker) or the change markers of the lists
+/// (its thread's and its own marker, and for a thread the workspace, whose
+/// team name the customer side sees) or the change markers of the lists
 /// that may be asked (those of a user acted as included). Read ahead in one
 /// batch, a `304` for an API key acting as a user costs one store call.
 /// Nothing for other requests.
@@ -192,8 +193,13 @@ fn poll_keys(req: &Request, segs: &[&str]) -> Vec<String> {
         return Vec::new();
     };
     match segs {
-        ["tickets", no] | ["tickets", no, "thread"] => match TicketNo::parse(no) {
+        ["tickets", no] => match TicketNo::parse(no) {
             Ok(no) => keys.push(keys::ticket(&ws, no)),
+            Err(_) => return Vec::new(),
+        },
+        // The workspace too: the customer side's thread shows its team name.
+        ["tickets", no, "thread"] => match TicketNo::parse(no) {
+            Ok(no) => keys.extend([keys::ticket(&ws, no), keys::workspace(&ws)]),
             Err(_) => return Vec::new(),
         },
         ["inbox"] | ["tickets"] => {
