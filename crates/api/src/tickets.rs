@@ -182,17 +182,23 @@ pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
 /// alone: the credential's record and the user acted as, then the ticket
 /// (its thread's and its own marker, and for a thread the workspace, whose
 /// team name the customer side sees) or the change markers of the lists
-/// that may be asked (those of a user acted as included). Read ahead in one
-/// batch, a `304` for an API key acting as a user costs one store call.
-/// Nothing for other requests.
+/// that may be asked (those of a user acted as included); for presence
+/// (asked every few seconds, GET or POST) the ticket and its presence
+/// record. Read ahead in one batch, a `304` for an API key acting as a user
+/// costs one store call. Nothing for other requests.
 fn poll_keys(req: &Request, segs: &[&str]) -> Vec<String> {
-    if req.method != "GET" {
+    let presence = matches!(segs, ["tickets", _, "presence"]);
+    if req.method != "GET" && !(req.method == "POST" && presence) {
         return Vec::new();
     }
     let Some((ws, mut keys, acting)) = crate::actor::credential_keys(req) else {
         return Vec::new();
     };
     match segs {
+        ["tickets", no, "presence"] => match TicketNo::parse(no) {
+            Ok(no) => keys.extend([keys::ticket(&ws, no), keys::presence(&ws, no)]),
+            Err(_) => return Vec::new(),
+        },
         ["tickets", no] => match TicketNo::parse(no) {
             Ok(no) => keys.push(keys::ticket(&ws, no)),
             Err(_) => return Vec::new(),
