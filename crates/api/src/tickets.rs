@@ -597,8 +597,7 @@ fn put_order(env: &mut Env, actor: &Actor, req: &Request, rid: &str, no: &str) -
     })?;
     // Staff see order details in their lists.
     let name = actor.audit_name();
-    let lists: Vec<String> = t.slot.iter().map(|s| s.list.clone()).collect();
-    marks::ticket_changed(&env.ctx(&ws, &name, rid), &t, &lists, Seen::Staff);
+    marks::ticket_changed(&env.ctx(&ws, &name, rid), &t, &[], Seen::Staff);
     let mut resp = Response::json(200, &json!({"ticket": ticket_json(&t, true)}));
     let audited = audit(
         env,
@@ -683,9 +682,11 @@ fn ticket_thread(
     .with_etag(&tag))
 }
 
+/// The body of `POST /api/v1/tickets/{no}/presence` (none: not composing).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PresenceBody {
+    /// The caller is writing a reply.
     #[serde(default)]
     composing: bool,
 }
@@ -1047,8 +1048,7 @@ pub(crate) fn create_ticket(
         });
         if let Some(updated) = after_commit(&mut internal, "storing the order details", r) {
             t = updated;
-            let lists: Vec<String> = t.slot.iter().map(|s| s.list.clone()).collect();
-            marks::ticket_changed(&env.ctx(ws, &name, rid), &t, &lists, Seen::Staff);
+            marks::ticket_changed(&env.ctx(ws, &name, rid), &t, &[], Seen::Staff);
         }
     }
     let audited = audit(

@@ -54,12 +54,13 @@ pub enum Seen {
     Staff,
 }
 
-/// The markers a change of ticket `t` touches: the workspace's, those of
-/// `lists` (the inbox lists it was in or entered) and, when the customer
-/// side sees the change, its customer's and company's.
+/// The markers a change of ticket `t` (as it stands after the change)
+/// touches: the workspace's, those of the inbox list it is in and of
+/// `lists` (others it was in or entered) and, when the customer side sees
+/// the change, its customer's and company's.
 pub fn ticket_keys(ws: &WorkspaceId, t: &Ticket, lists: &[String], seen: Seen) -> Vec<String> {
     let mut out = vec![keys::mark_tickets(ws)];
-    for list in lists {
+    for list in t.slot.iter().map(|s| &s.list).chain(lists) {
         let key = keys::mark_list(ws, list);
         if !out.contains(&key) {
             out.push(key);
