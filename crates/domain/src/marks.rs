@@ -21,7 +21,11 @@
 //! - `mark/seen/<user>`: that staff member's read / unread marks.
 //!
 //! A ticket's own record is the marker of its thread and of itself: its
-//! `version` changes with every update.
+//! `version` changes with every update. What an answer shows from elsewhere
+//! is in its tag directly (the team name the customer side sees, the
+//! caller's queues); one thing is left out on purpose: a staff member's
+//! name shown as a row's assignee in the inbox follows a rename at the
+//! list's next change (a rename would otherwise touch every list).
 //!
 //! The order is what makes a tag safe: **writers touch markers after the
 //! data write; readers read markers before the data**. A reader that sees
