@@ -180,20 +180,32 @@ pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
 
 /// The keys a GET of a tagged answer reads first, known from the request
 /// alone: the credential's record and the user acted as, then the ticket
-/// (its thread's and its own marker) or the change markers of the lists
-/// that may be asked (those of a user acted as included). Read ahead in one
-/// batch, a `304` for an API key acting as a user costs one store call.
-/// Nothing for other requests.
+/// (its thread's and its own marker, and for a thread the workspace, whose
+/// team name the customer side sees) or the change markers of the lists
+/// that may be asked (those of a user acted as included); for presence
+/// (asked every few seconds, GET or POST) the ticket and its presence
+/// record. Read ahead in one batch, a `304` for an API key acting as a user
+/// costs one store call. Nothing for other requests.
 fn poll_keys(req: &Request, segs: &[&str]) -> Vec<String> {
-    if req.method != "GET" {
+    let presence = matches!(segs, ["tickets", _, "presence"]);
+    if req.method != "GET" && !(req.method == "POST" && presence) {
         return Vec::new();
     }
     let Some((ws, mut keys, acting)) = crate::actor::credential_keys(req) else {
         return Vec::new();
     };
     match segs {
-        ["tickets", no] | ["tickets", no, "thread"] => match TicketNo::parse(no) {
+        ["tickets", no, "presence"] => match TicketNo::parse(no) {
+            Ok(no) => keys.extend([keys::ticket(&ws, no), keys::presence(&ws, no)]),
+            Err(_) => return Vec::new(),
+        },
+        ["tickets", no] => match TicketNo::parse(no) {
             Ok(no) => keys.push(keys::ticket(&ws, no)),
+            Err(_) => return Vec::new(),
+        },
+        // The workspace too: the customer side's thread shows its team name.
+        ["tickets", no, "thread"] => match TicketNo::parse(no) {
+            Ok(no) => keys.extend([keys::ticket(&ws, no), keys::workspace(&ws)]),
             Err(_) => return Vec::new(),
         },
         ["inbox"] | ["tickets"] => {
@@ -586,8 +598,7 @@ fn put_order(env: &mut Env, actor: &Actor, req: &Request, rid: &str, no: &str) -
     })?;
     // Staff see order details in their lists.
     let name = actor.audit_name();
-    let lists: Vec<String> = t.slot.iter().map(|s| s.list.clone()).collect();
-    marks::ticket_changed(&env.ctx(&ws, &name, rid), &t, &lists, Seen::Staff);
+    marks::ticket_changed(&env.ctx(&ws, &name, rid), &t, &[], Seen::Staff);
     let mut resp = Response::json(200, &json!({"ticket": ticket_json(&t, true)}));
     let audited = audit(
         env,
@@ -672,9 +683,11 @@ fn ticket_thread(
     .with_etag(&tag))
 }
 
+/// The body of `POST /api/v1/tickets/{no}/presence` (none: not composing).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PresenceBody {
+    /// The caller is writing a reply.
     #[serde(default)]
     composing: bool,
 }
@@ -1036,8 +1049,7 @@ pub(crate) fn create_ticket(
         });
         if let Some(updated) = after_commit(&mut internal, "storing the order details", r) {
             t = updated;
-            let lists: Vec<String> = t.slot.iter().map(|s| s.list.clone()).collect();
-            marks::ticket_changed(&env.ctx(ws, &name, rid), &t, &lists, Seen::Staff);
+            marks::ticket_changed(&env.ctx(ws, &name, rid), &t, &[], Seen::Staff);
         }
     }
     let audited = audit(

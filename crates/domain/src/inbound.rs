@@ -511,8 +511,7 @@ pub fn reply_reference(ctx: &crate::ctx::Ctx, no: TicketNo, random: [u8; 32]) ->
         chosen = t.reply_ref.clone().unwrap_or_default();
         Ok(())
     })?;
-    let lists: Vec<String> = t.slot.iter().map(|s| s.list.clone()).collect();
-    crate::marks::ticket_changed(ctx, &t, &lists, crate::marks::Seen::Staff);
+    crate::marks::ticket_changed(ctx, &t, &[], crate::marks::Seen::Staff);
     // Written once per reference; the same bytes if two requests race.
     write(kv, &keys::reply_ref(ws, &sha_hex(chosen.as_bytes())), &no)?;
     Ok(chosen)

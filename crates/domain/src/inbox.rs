@@ -139,14 +139,13 @@ pub fn change(
     settled
 }
 
-/// The lists a change of `t` (as it stands after the change) shows in: the
-/// one it is in and those of the moves not counted yet.
+/// The lists a change of `t` shows in besides the one it is in: those of
+/// the moves not counted yet (the counts change after them too).
 fn lists_of(t: &Ticket) -> Vec<String> {
-    let mut lists: Vec<String> = t.slot.iter().map(|s| s.list.clone()).collect();
-    for m in &t.uncounted {
-        lists.extend(m.from.iter().chain(&m.to).cloned());
-    }
-    lists
+    t.uncounted
+        .iter()
+        .flat_map(|m| m.from.iter().chain(&m.to).cloned())
+        .collect()
 }
 
 /// Make the lists' counts follow the moves noted on `t`, then clear the

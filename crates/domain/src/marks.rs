@@ -21,7 +21,11 @@
 //! - `mark/seen/<user>`: that staff member's read / unread marks.
 //!
 //! A ticket's own record is the marker of its thread and of itself: its
-//! `version` changes with every update.
+//! `version` changes with every update. What an answer shows from elsewhere
+//! is in its tag directly (the team name the customer side sees, the
+//! caller's queues); one thing is left out on purpose: a staff member's
+//! name shown as a row's assignee in the inbox follows a rename at the
+//! list's next change (a rename would otherwise touch every list).
 //!
 //! The order is what makes a tag safe: **writers touch markers after the
 //! data write; readers read markers before the data**. A reader that sees
@@ -54,12 +58,13 @@ pub enum Seen {
     Staff,
 }
 
-/// The markers a change of ticket `t` touches: the workspace's, those of
-/// `lists` (the inbox lists it was in or entered) and, when the customer
-/// side sees the change, its customer's and company's.
+/// The markers a change of ticket `t` (as it stands after the change)
+/// touches: the workspace's, those of the inbox list it is in and of
+/// `lists` (others it was in or entered) and, when the customer side sees
+/// the change, its customer's and company's.
 pub fn ticket_keys(ws: &WorkspaceId, t: &Ticket, lists: &[String], seen: Seen) -> Vec<String> {
     let mut out = vec![keys::mark_tickets(ws)];
-    for list in lists {
+    for list in t.slot.iter().map(|s| &s.list).chain(lists) {
         let key = keys::mark_list(ws, list);
         if !out.contains(&key) {
             out.push(key);
@@ -143,16 +148,37 @@ mod tests {
     use super::*;
     use crate::store::{Fault, Faulty, MemKv, Op};
 
-    fn ticket(kv: &MemKv, ws: &WorkspaceId) -> Ticket {
-        crate::thread::fixture::ticket(kv, ws, "c@x.test", "Help")
+    /// Ticket 1 of a customer, in Pending of `support`, at version 3.
+    fn ticket() -> Ticket {
+        Ticket {
+            no: TicketNo(1),
+            subject: "Help".into(),
+            customer: UserId::new([1; 16]),
+            company: None,
+            status: crate::model::Status::Pending,
+            assignee: None,
+            queue: "support".into(),
+            created_at: 0,
+            updated_at: 0,
+            staff_unseen: true,
+            deleted: false,
+            purged: false,
+            last_seq: 1,
+            order: None,
+            slot: None,
+            reply_ref: None,
+            uncounted: Vec::new(),
+            version: 3,
+        }
     }
 
     #[test]
     fn a_ticket_change_touches_the_workspace_its_lists_and_its_customer_side() {
         let kv = MemKv::new();
         let ws = WorkspaceId::parse("acme").unwrap();
-        let mut t = ticket(&kv, &ws);
+        let mut t = ticket();
         t.company = Some("Cara Co".into());
+        touch(&kv, &[keys::mark_tickets(&ws)], "before").unwrap();
         let lists = ["pending/support".to_string(), "pending/support".to_string()];
         let all = ticket_keys(&ws, &t, &lists, Seen::Everyone);
         assert_eq!(

@@ -536,3 +536,27 @@ fn a_304_is_one_store_call() {
         assert_eq!(calls.len(), 1, "{target}: {calls:#?}");
     }
 }
+
+/// Presence, asked every few seconds while a ticket is open: a refresh
+/// within 5 s with nothing new is one store call (read ahead with the
+/// credential), and a GET too.
+#[test]
+fn a_presence_refresh_is_one_store_call() {
+    let s = setup();
+    let staff = [
+        ("authorization", s.key.as_str()),
+        ("ticketshare-act-as", s.staff.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let path = "/api/v1/tickets/1/presence";
+    let body = r#"{"composing":false}"#;
+    let first = call(&s.kv, api::handle_tickets, "POST", path, &staff, body);
+    assert_eq!(first.status, 200);
+    for method in ["POST", "GET"] {
+        let c = Counting::new(&s.kv);
+        let r = call(&c, api::handle_tickets, method, path, &staff, body);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let calls = c.calls.into_inner();
+        assert_eq!(calls.len(), 1, "{method}: {calls:#?}");
+    }
+}
