@@ -127,7 +127,7 @@ pub(crate) fn attempt_step(actor: &Actor, req: &Request, step: &str) -> Option<S
     let key = req.header("idempotency-key")?;
     let hash = sha_hex(&[
         attempt_hash(actor, req, key).as_bytes(),
-        &req.body,
+        crate::files::body_digest(req).as_bytes(),
         step.as_bytes(),
     ]);
     Some(keys::idempotency_step(actor.ws(), &hash))
@@ -231,7 +231,7 @@ pub(crate) fn idempotent(
     };
     let ws = actor.ws().clone();
     let hash = attempt_hash(&actor, req, key);
-    let body_hash = sha_hex(&[&req.body]);
+    let body_hash = crate::files::body_digest(req);
     let record_key = keys::idempotency(&ws, &hash);
     let claim_key = keys::idempotency_claim(&ws, &hash);
     if let Some(done) = finished(env, &record_key, &body_hash)? {
