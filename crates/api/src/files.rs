@@ -23,32 +23,6 @@ pub(crate) const MAX_FORM_BYTES: usize = attachments::MAX_TOTAL_BYTES + 256 * 10
 /// The field file inputs are sent under, on every form that takes files.
 pub(crate) const FILES_FIELD: &str = "files";
 
-/// What names the body of `req` for its `Idempotency-Key`
-/// (`serve::idempotent`, `serve::attempt_step`): the
-/// SHA-256 of its bytes, or, for a `multipart/form-data` body, of its parts
-/// (names, file names, bytes) without the boundary, which a client picks
-/// afresh on every try (`curl -F`, a browser's `FormData`), so a retry of
-/// the same form is the same request. A form that does not parse is named
-/// by its bytes (the handler refuses it).
-pub(crate) fn body_digest(req: &Request) -> String {
-    let ctype = req.header("content-type").unwrap_or("");
-    let parts = if Form::is_multipart(ctype) {
-        attachments::parse_multipart_ref(ctype, &req.body).ok()
-    } else {
-        None
-    };
-    let Some(parts) = parts else {
-        return crate::serve::sha_hex(&[&req.body]);
-    };
-    let mut all: Vec<&[u8]> = vec![b"multipart/form-data"];
-    for p in &parts {
-        all.push(p.name.as_bytes());
-        all.push(p.filename.as_deref().map_or(&b"\0field"[..], str::as_bytes));
-        all.push(p.data);
-    }
-    crate::serve::sha_hex(&all)
-}
-
 /// Read the form `req` posts (multipart with files under [`FILES_FIELD`],
 /// or urlencoded), within [`MAX_FORM_BYTES`] (else 413).
 pub(crate) fn read_form(req: &Request) -> Result<Form> {
