@@ -269,6 +269,15 @@ fn one_idempotency_key_posts_one_message_with_its_files() {
         .filter(|m| m["source"] == "Sent twice")
         .count();
     assert_eq!(posted, 1);
+    // Sent again as curl -F or a browser would, under a new boundary: the
+    // same request, replayed.
+    let b2 = String::from_utf8(b.clone())
+        .unwrap()
+        .replace("----tsBoundary7MA4YWxk", "curlBoundary0123");
+    let ct2 = ct.replace("----tsBoundary7MA4YWxk", "curlBoundary0123");
+    let third = post(&w, t, &w.cust_a, &ct2, b2.as_bytes(), &key);
+    assert_eq!(third.status, 201, "{}", third.text());
+    assert_eq!(json_of(&third)["message"], json_of(&first)["message"]);
     // The same key with another form is refused.
     let (ct2, b2) = multipart(&[("body", "Something else")], &[]);
     let other = post(&w, t, &w.cust_a, &ct2, &b2, &key);

@@ -115,6 +115,32 @@ pub(crate) fn sha_hex(parts: &[&[u8]]) -> String {
     domain::token::hex(&h.finalize())
 }
 
+/// What names the body of `req` for its `Idempotency-Key`
+/// ([`idempotent`], [`attempt_step`]): the
+/// SHA-256 of its bytes, or, for a `multipart/form-data` body, of its parts
+/// (names, file names, bytes) without the boundary, which a client picks
+/// afresh on every try (`curl -F`, a browser's `FormData`), so a retry of
+/// the same form is the same request. A form that does not parse is named
+/// by its bytes (the handler refuses it).
+pub(crate) fn body_digest(req: &Request) -> String {
+    let ctype = req.header("content-type").unwrap_or("");
+    let parts = if domain::form::Form::is_multipart(ctype) {
+        domain::attachments::parse_multipart_ref(ctype, &req.body).ok()
+    } else {
+        None
+    };
+    let Some(parts) = parts else {
+        return sha_hex(&[&req.body]);
+    };
+    let mut all: Vec<&[u8]> = vec![b"multipart/form-data"];
+    for p in &parts {
+        all.push(p.name.as_bytes());
+        all.push(p.filename.as_deref().map_or(&b"\0field"[..], str::as_bytes));
+        all.push(p.data);
+    }
+    sha_hex(&all)
+}
+
 /// The hash naming one logical request: the caller, the path and its
 /// Idempotency-Key (and, for [`attempt_step`], its body).
 pub(crate) fn attempt_hash(actor: &Actor, req: &Request, key: &str) -> String {
@@ -133,7 +159,7 @@ pub(crate) fn attempt_step(actor: &Actor, req: &Request, step: &str) -> Option<S
     let key = req.header("idempotency-key")?;
     let hash = sha_hex(&[
         attempt_hash(actor, req, key).as_bytes(),
-        &req.body,
+        body_digest(req).as_bytes(),
         step.as_bytes(),
     ]);
     Some(keys::idempotency_step(actor.ws(), &hash))
@@ -331,7 +357,7 @@ pub(crate) fn idempotent(
     };
     let ws = actor.ws().clone();
     let hash = attempt_hash(&actor, req, key);
-    let body_hash = sha_hex(&[&req.body]);
+    let body_hash = body_digest(req);
     let record_key = keys::idempotency(&ws, &hash);
     let claim_key = keys::idempotency_claim(&ws, &hash);
     if let Some(done) = finished(env, &record_key, &body_hash)? {

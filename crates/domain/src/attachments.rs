@@ -334,9 +334,32 @@ pub struct Part {
 /// Most parts a form may have.
 const MAX_PARTS: usize = 32;
 
+/// One part of a `multipart/form-data` body, its bytes borrowed from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRef<'a> {
+    /// The form field's name.
+    pub name: String,
+    /// The file name, for file fields.
+    pub filename: Option<String>,
+    /// The part's bytes, in the body.
+    pub data: &'a [u8],
+}
+
 /// Parse a `multipart/form-data` body (RFC 7578). `content_type` is the
 /// request's header, which carries the boundary.
 pub fn parse_multipart(content_type: &str, body: &[u8]) -> Result<Vec<Part>> {
+    Ok(parse_multipart_ref(content_type, body)?
+        .into_iter()
+        .map(|p| Part {
+            name: p.name,
+            filename: p.filename,
+            data: p.data.to_vec(),
+        })
+        .collect())
+}
+
+/// [`parse_multipart`] without copying the parts' bytes.
+pub fn parse_multipart_ref<'a>(content_type: &str, body: &'a [u8]) -> Result<Vec<PartRef<'a>>> {
     let bad = |m: &str| Error::bad("invalid_form", m.to_string());
     let mut params = content_type.split(';');
     if !params
@@ -392,10 +415,10 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> Result<Vec<Part>> {
             }
         }
         let name = name.ok_or_else(|| bad("multipart part without a name"))?;
-        parts.push(Part {
+        parts.push(PartRef {
             name,
             filename,
-            data: body[head_end + 4..data_end].to_vec(),
+            data: &body[head_end + 4..data_end],
         });
         if parts.len() > MAX_PARTS {
             return Err(bad("too many form fields"));

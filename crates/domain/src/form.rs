@@ -3,7 +3,7 @@
 //! reading of a submitted form with files (the pages' reply forms and
 //! `multipart/form-data` replies to the API).
 
-use crate::attachments::{Upload, parse_multipart};
+use crate::attachments::{Upload, parse_multipart_ref};
 use crate::error::{Error, Result};
 
 /// A submitted form: its text fields in the order sent, and its files.
@@ -34,7 +34,7 @@ impl Form {
     pub fn parse(content_type: &str, body: &[u8], files_field: &str) -> Result<Form> {
         if Self::is_multipart(content_type) {
             let mut form = Form::default();
-            for p in parse_multipart(content_type, body)? {
+            for p in parse_multipart_ref(content_type, body)? {
                 match p.filename {
                     Some(name) if name.is_empty() && p.data.is_empty() => {}
                     Some(_) if p.name != files_field => {
@@ -45,12 +45,13 @@ impl Form {
                     }
                     Some(name) => form.files.push(Upload {
                         name,
-                        bytes: p.data,
+                        bytes: p.data.to_vec(),
                     }),
                     None => form.fields.push((
                         p.name,
-                        String::from_utf8(p.data)
-                            .map_err(|_| Error::bad("invalid_form", "form fields must be UTF-8"))?,
+                        std::str::from_utf8(p.data)
+                            .map_err(|_| Error::bad("invalid_form", "form fields must be UTF-8"))?
+                            .to_string(),
                     )),
                 }
             }

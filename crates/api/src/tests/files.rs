@@ -416,7 +416,7 @@ fn the_same_idempotency_key_posts_one_message() {
     let (ct, b) = multipart(&[("body", "once only")], &[("a.txt", b"proof")]);
     let key = [("idempotency-key", "reply-with-file-1")];
     let first = w.post(&cus, &ct, b.clone(), &key);
-    let again = w.post(&cus, &ct, b, &key);
+    let again = w.post(&cus, &ct, b.clone(), &key);
     assert_eq!((first.status, again.status), (201, 201), "{}", text(&again));
     assert_eq!(body(&first)["message"], body(&again)["message"]);
     assert!(
@@ -433,6 +433,20 @@ fn the_same_idempotency_key_posts_one_message() {
         .collect();
     assert_eq!(posted.len(), 1);
     assert_eq!(w.stored().0, 1, "one file stored, once");
+    // A client sends the form again under another boundary (curl -F and a
+    // browser's FormData pick a new one each time): the same request.
+    let retry = String::from_utf8(b.clone())
+        .unwrap()
+        .replace("----tsBoundary7MA4YWxk", "other-boundary-42");
+    let ct2 = ct.replace("----tsBoundary7MA4YWxk", "other-boundary-42");
+    let third = w.post(&cus, &ct2, retry.into_bytes(), &key);
+    assert_eq!(third.status, 201, "{}", text(&third));
+    assert_eq!(body(&third)["message"], body(&first)["message"]);
+    // Other contents under the same key are another request: refused.
+    let (ct3, other) = multipart(&[("body", "once only")], &[("a.txt", b"other")]);
+    let r = w.post(&cus, &ct3, other, &key);
+    assert_eq!(r.status, 422, "{}", text(&r));
+    assert_eq!(w.stored().0, 1);
 }
 
 /// The first attempt writes its message and files, then the store fails on
