@@ -164,6 +164,7 @@ mod tests {
             deleted: false,
             purged: false,
             last_seq: 1,
+            public_posts: 1,
             order: None,
             slot: None,
             reply_ref: None,
