@@ -158,7 +158,7 @@ pub(crate) fn participant_page(env: &mut Env, req: &Request, link: &str) -> Resu
         return participant_reply(env, req, link, &w, &t, &p);
     }
     let etag = crate::pages::participant_etag(&w, &t, &p);
-    if crate::pages::not_modified(req.header("if-none-match"), &etag) {
+    if crate::http::if_none_match(req, &etag) {
         return Ok(crate::pages::not_modified_page(&etag));
     }
     let mut internal = None;

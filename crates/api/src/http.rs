@@ -160,13 +160,25 @@ pub const MAX_IF_NONE_MATCH: usize = 8 * 1024;
 /// kind, the caller, the query and the change markers read before the
 /// data.
 pub fn etag(parts: &[&str]) -> String {
+    let bytes: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+    etag_of_bytes(&bytes)
+}
+
+/// [`etag`] of byte strings (numbers, flags and text side by side).
+pub fn etag_of_bytes(parts: &[&[u8]]) -> String {
+    format!("\"{}\"", &sha_hex(parts)[..32])
+}
+
+/// The hex SHA-256 of `parts`, each length-prefixed (no two lists of parts
+/// give the same bytes).
+pub(crate) fn sha_hex(parts: &[&[u8]]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
+        h.update(p);
     }
-    format!("\"{}\"", domain::token::hex(&h.finalize()[..16]))
+    domain::token::hex(&h.finalize())
 }
 
 /// Whether the request's `If-None-Match` names `etag` (RFC 9110 13.1.2:
@@ -175,7 +187,13 @@ pub fn etag(parts: &[&str]) -> String {
 /// ([`MAX_IF_NONE_MATCH`]) or is not such a list matches nothing: the full
 /// answer is sent, never an error.
 pub fn if_none_match(req: &Request, etag: &str) -> bool {
-    let Some(header) = req.header("if-none-match") else {
+    names_tag(req.header("if-none-match"), etag)
+}
+
+/// Whether `header`, an `If-None-Match` value if one was sent, names
+/// `etag` ([`if_none_match`]'s rule).
+pub fn names_tag(header: Option<&str>, etag: &str) -> bool {
+    let Some(header) = header else {
         return false;
     };
     if header.len() > MAX_IF_NONE_MATCH {

@@ -8,7 +8,7 @@
 use crate::Env;
 
 use crate::actor::{Actor, authenticate};
-use crate::http::{Request, Response};
+use crate::http::{Request, Response, sha_hex};
 
 use domain::error::{Error, Result};
 
@@ -104,16 +104,6 @@ pub(crate) const MAX_REPLAY_RECORD_BYTES: usize = domain::store::MAX_VALUE_BYTES
 /// How long a request may hold its idempotency key before a retry may take
 /// it over (the first one is presumed dead).
 pub(crate) const IDEMPOTENCY_TAKEOVER: Millis = 60_000;
-
-pub(crate) fn sha_hex(parts: &[&[u8]]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    domain::token::hex(&h.finalize())
-}
 
 /// What names the body of `req` for its `Idempotency-Key`
 /// ([`idempotent`], [`attempt_step`]): the

@@ -9,9 +9,10 @@ use crate::actor::{
 };
 use crate::http::{
     MAX_JSON_BODY, Request, Response, conditional, cursor, etag, if_none_match, limit, segments,
+    sha_hex,
 };
 use crate::mail::{logo_url, mail_branding};
-use crate::serve::{ReadAhead, after_commit, attempt_step, audit, claim_holder, serve, sha_hex};
+use crate::serve::{ReadAhead, after_commit, attempt_step, audit, claim_holder, serve};
 use crate::views::{api_key_json, message_json, team_name, ticket_json, user_json, user_name};
 use domain::error::{Error, Result};
 use domain::events::Event;
@@ -552,18 +553,24 @@ fn staff_directory(env: &mut Env, actor: &Actor, req: &Request) -> Result<Respon
     ))
 }
 
-/// `GET /api/v1/tickets/{no}`: tagged by the ticket's version (its record
-/// is its marker), and for staff the reply domain its address is built on.
+/// `GET /api/v1/tickets/{no}`: tagged for staff by the ticket's version
+/// (its record is its marker) and the reply domain its address is built on;
+/// for the customer side by what they are shown of it, so that staff-only
+/// activity never changes their tag.
 fn get_ticket(env: &mut Env, actor: &Actor, req: &Request, no: &str) -> Result<Response> {
     let t = visible_ticket(env, actor, TicketNo::parse(no)?)?;
     let staff = actor.is_staff_side();
+    let seen = if staff {
+        format!("v{} {}", t.version, env.reply_domain)
+    } else {
+        ticket_json(&t, false).to_string()
+    };
     let tag = etag(&[
         "ticket",
         TAG_GENERATION,
         &actor.audit_name(),
         &t.no.to_string(),
-        &t.version.to_string(),
-        if staff { env.reply_domain } else { "" },
+        &seen,
     ]);
     if if_none_match(req, &tag) {
         return Ok(Response::not_modified(&tag));
@@ -649,15 +656,22 @@ fn ticket_thread(
         team_name(&workspace::workspace(env.kv, &ws)?)
     };
     // The ticket's record is the thread's marker (every post updates it,
-    // after its message is written), read before the messages.
+    // after its message is written), read before the messages: staff's by
+    // its version, the customer side's by its public posts (which only
+    // public messages move: a note never changes their tag).
     let name = actor.audit_name();
+    let moved = if reader == Reader::Staff {
+        format!("v{}", t.version)
+    } else {
+        format!("p{}", t.public_posts)
+    };
     let tag = etag(&[
         "thread",
         TAG_GENERATION,
         &domain::render::VERSION.to_string(),
         &name,
         &t.no.to_string(),
-        &t.version.to_string(),
+        &moved,
         &format!("{order:?} {at:?} {limit}"),
         &team,
     ]);

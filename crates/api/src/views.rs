@@ -18,7 +18,9 @@ pub(crate) fn user_json(u: &User) -> Value {
 pub(crate) fn ticket_json(t: &Ticket, for_staff: bool) -> Value {
     let mut v = json!({
         "number": t.no.0, "ref": t.no.to_string(), "subject": t.subject, "status": t.status,
-        "customer_id": t.customer, "created_at": rfc3339(t.created_at), "updated_at": rfc3339(t.updated_at),
+        "customer_id": t.customer, "created_at": rfc3339(t.created_at),
+        // The customer side's time moves only with what they see.
+        "updated_at": rfc3339(if for_staff { t.updated_at } else { t.public_updated_at() }),
     });
     if for_staff {
         v["order"] = json!(t.order);

@@ -58,8 +58,9 @@ const COUNT_IDS: usize = 32;
 /// store answers ([`crate::record::tally_once`]), and the note is cleared.
 /// A move whose counts could not follow (a failure, a request that died)
 /// is settled by the ticket's next change. Last, after the data, the change
-/// markers of the lists it was in and entered, of the workspace and of its
-/// customer side are touched ([`crate::marks`]; a failure there is noted in
+/// markers of the lists it was in and entered, of the workspace and (when
+/// the change is one the customer side sees: [`Ticket::customer_side`]) of
+/// its customer side are touched ([`crate::marks`]; a failure there is noted in
 /// `ctx.after`, the change stands). The one way ticket state changes.
 pub fn change(
     ctx: &Ctx,
@@ -68,10 +69,23 @@ pub fn change(
 ) -> Result<Ticket> {
     let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let mut unsettled = false;
+    let mut seen = Seen::Staff;
     let changed = update(kv, &keys::ticket(ws, no), |t: &mut Ticket| {
         unsettled = !t.uncounted.is_empty();
         let before = t.slot.as_ref().map(|s| s.list.clone());
+        let (side, shown) = (t.customer_side(), t.public_updated_at());
         f(t)?;
+        // Whether the customer side sees this change: only then does the
+        // time they are shown move and their markers change.
+        seen = if t.customer_side() == side {
+            Seen::Staff
+        } else {
+            Seen::Everyone
+        };
+        t.public_at = match seen {
+            Seen::Everyone => now.max(shown),
+            Seen::Staff => shown,
+        };
         let after = list_for(t);
         if after == before && t.slot.is_some() == after.is_some() {
             return Ok(());
@@ -135,7 +149,7 @@ pub fn change(
     };
     // The markers after the data (the counts too), even when the counts
     // could not follow: the ticket changed.
-    marks::ticket_changed(ctx, settled.as_ref().unwrap_or(&t), &lists, Seen::Everyone);
+    marks::ticket_changed(ctx, settled.as_ref().unwrap_or(&t), &lists, seen);
     settled
 }
 

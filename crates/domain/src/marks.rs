@@ -165,6 +165,7 @@ mod tests {
             purged: false,
             last_seq: 1,
             public_posts: 1,
+            public_at: 0,
             order: None,
             slot: None,
             reply_ref: None,

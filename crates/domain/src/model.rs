@@ -290,6 +290,13 @@ pub struct Ticket {
     /// post).
     #[serde(default)]
     pub public_posts: u64,
+    /// When the customer side last saw the ticket change (a public post, a
+    /// status, the subject: [`Ticket::customer_side`]): the `updated_at`
+    /// they are shown, so staff-only activity (notes, an accept, order
+    /// details) never shows to them, not even as a time. 0 on records from
+    /// before it was kept: `updated_at` stands in until their next change.
+    #[serde(default)]
+    pub public_at: Millis,
     /// Order details from the platform, if any.
     #[serde(default)]
     pub order: Option<OrderDetails>,
@@ -305,6 +312,42 @@ pub struct Ticket {
     pub uncounted: Vec<Move>,
     /// Incremented on every change (compare-and-swap guard).
     pub version: u64,
+}
+
+/// What the customer side sees of a ticket besides its messages' text:
+/// when this changes, the change is theirs to see ([`Ticket::public_at`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSide {
+    subject: String,
+    status: Status,
+    customer: UserId,
+    company: Option<String>,
+    deleted: bool,
+    public_posts: u64,
+}
+
+impl Ticket {
+    /// What the customer side sees of this ticket (its status, subject,
+    /// public posts...), to tell their changes from staff-only ones.
+    pub fn customer_side(&self) -> CustomerSide {
+        CustomerSide {
+            subject: self.subject.clone(),
+            status: self.status,
+            customer: self.customer.clone(),
+            company: self.company.clone(),
+            deleted: self.deleted,
+            public_posts: self.public_posts,
+        }
+    }
+
+    /// The time of the last change the customer side saw.
+    pub fn public_updated_at(&self) -> Millis {
+        if self.public_at == 0 {
+            self.updated_at
+        } else {
+            self.public_at
+        }
+    }
 }
 
 /// The status table: how a post changes a ticket. The one place this rule

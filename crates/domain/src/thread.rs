@@ -241,6 +241,7 @@ pub fn create_ticket_reserved(
         last_seq: 0,
         // The first message, which is public.
         public_posts: 1,
+        public_at: now,
         order: None,
         slot: None,
         reply_ref: None,

@@ -662,3 +662,52 @@ fn a_store_read_ahead_answers_each_key_once_and_a_write_forgets_it() {
         "read ahead once; then the store (a write in between is seen)"
     );
 }
+
+#[test]
+fn staff_only_activity_leaves_the_customer_sides_tags_and_times_alone() {
+    let w = World::new();
+    let paths = [
+        ("/api/v1/tickets/1/thread", ""),
+        ("/api/v1/tickets/1", ""),
+        ("/api/v1/tickets", ""),
+    ];
+    let tags: Vec<String> = paths
+        .iter()
+        .map(|(p, q)| tag_of(&w.get(&w.cara, p, q, None)))
+        .collect();
+    let shown = |w: &World| {
+        body(&w.get(&w.cara, "/api/v1/tickets/1", "", None))["ticket"]["updated_at"].clone()
+    };
+    let before = shown(&w);
+    let staff_thread = tag_of(&w.get(&w.sam, "/api/v1/tickets/1/thread", "", None));
+    // An internal note and an accept: staff see them, the customer side
+    // does not (not as a new tag, not as a newer time).
+    let note = w.send(
+        Some(&w.sam),
+        crate::handle_replies,
+        "POST",
+        "/api/v1/tickets/1/replies",
+        "",
+        &[],
+        &json!({"body": "checking the depot", "visibility": "internal"}),
+    );
+    assert_eq!(note.status, 201, "{}", body(&note));
+    w.act(&w.sam, "accept");
+    assert_eq!(
+        w.get(&w.sam, "/api/v1/tickets/1/thread", "", Some(&staff_thread))
+            .status,
+        200
+    );
+    for ((p, q), tag) in paths.iter().zip(&tags) {
+        not_modified(&w.get(&w.cara, p, q, Some(tag)), tag);
+    }
+    assert_eq!(shown(&w), before);
+    // A public reply is theirs to see: every tag and the time move.
+    w.reply(&w.sam, "Found it, on its way");
+    for ((p, q), tag) in paths.iter().zip(&tags) {
+        let r = w.get(&w.cara, p, q, Some(tag));
+        assert_eq!(r.status, 200, "{p}");
+        assert_ne!(&tag_of(&r), tag, "{p}");
+    }
+    assert_ne!(shown(&w), before);
+}
