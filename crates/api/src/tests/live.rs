@@ -680,8 +680,9 @@ fn staff_only_activity_leaves_the_customer_sides_tags_and_times_alone() {
     };
     let before = shown(&w);
     let staff_thread = tag_of(&w.get(&w.sam, "/api/v1/tickets/1/thread", "", None));
-    // An internal note and an accept: staff see them, the customer side
-    // does not (not as a new tag, not as a newer time).
+    // An internal note and read marks: staff see them, the customer side
+    // does not (not as a new tag, not as a newer time). (An accept is
+    // theirs to see: the status becomes open.)
     let note = w.send(
         Some(&w.sam),
         crate::handle_replies,
@@ -692,7 +693,8 @@ fn staff_only_activity_leaves_the_customer_sides_tags_and_times_alone() {
         &json!({"body": "checking the depot", "visibility": "internal"}),
     );
     assert_eq!(note.status, 201, "{}", body(&note));
-    w.act(&w.sam, "accept");
+    w.act(&w.sam, "read");
+    w.act(&w.sam, "unread");
     assert_eq!(
         w.get(&w.sam, "/api/v1/tickets/1/thread", "", Some(&staff_thread))
             .status,
