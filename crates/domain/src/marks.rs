@@ -52,9 +52,10 @@ use crate::time::Millis;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seen {
     /// Everyone who lists the ticket: staff, its customer and company (a
-    /// status, a time, a subject).
+    /// status, a subject, a public post: [`Ticket::customer_side`]).
     Everyone,
-    /// Staff only (order details, the version, the reply address).
+    /// Staff only (notes, an assignee, order details, the version, the
+    /// reply address).
     Staff,
 }
 
