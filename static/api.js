@@ -10,21 +10,51 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
-  const init = { method, credentials: "same-origin", headers: {} };
-  // Every POST carries a fresh Idempotency-Key (a retried request replays).
-  if (method === "POST") init.headers["idempotency-key"] = crypto.randomUUID();
-  if (body !== undefined) {
+/** How long a read of the API may take, its body included, before it
+ * counts as failed: a request that never ends would otherwise stop a poll
+ * loop (which never runs two at once) for good. */
+export const READ_TIMEOUT_MS = 20000;
+
+// One call of the JSON API: `{ status, headers, data }` (`data` the JSON
+// body, null without one; a 304 is an answer, not an error). `body` is sent
+// as JSON, or as it is when it is a FormData (multipart). A POST carries
+// `idempotencyKey`, or a fresh one (the server replays a retried request's
+// success; `null`: no key, for a POST that is not worth remembering). After `timeout` ms (GETs: READ_TIMEOUT_MS; 0: none, for uploads
+// that may take long) the request is aborted and fails with status 0, code
+// "timeout".
+export async function request(method, path, { body, headers = {}, idempotencyKey, timeout = method === "GET" ? READ_TIMEOUT_MS : 0, cache } = {}) {
+  const init = { method, credentials: "same-origin", headers: { ...headers } };
+  if (cache) init.cache = cache;
+  if (method === "POST" && idempotencyKey !== null) init.headers["idempotency-key"] = idempotencyKey ?? crypto.randomUUID();
+  if (body instanceof FormData) {
+    init.body = body;
+  } else if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const r = await fetch(`/api/v1${path}`, init);
-  let data = null;
-  try { data = await r.json(); } catch { /* no JSON body */ }
-  if (!r.ok) {
-    throw new ApiError(r.status, data?.error?.code ?? "error", data?.error?.message ?? `request failed (${r.status})`);
+  const abort = timeout > 0 ? new AbortController() : null;
+  const timer = abort ? setTimeout(() => abort.abort(), timeout) : null;
+  if (abort) init.signal = abort.signal;
+  try {
+    const r = await fetch(`/api/v1${path}`, init);
+    const data = r.status === 304 ? null : await r.json().catch(() => null);
+    if (abort?.signal.aborted) throw abort.signal.reason;
+    if (!r.ok && r.status !== 304) {
+      throw new ApiError(r.status, data?.error?.code ?? "error", data?.error?.message ?? `request failed (${r.status})`);
+    }
+    return { status: r.status, headers: r.headers, data };
+  } catch (e) {
+    if (abort?.signal.aborted) throw new ApiError(0, "timeout", `no answer within ${Math.round(timeout / 1000)} s`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
   }
-  return data;
+}
+
+// A call of the JSON API: its JSON answer, or an ApiError. `options` as
+// for `request`.
+export async function api(method, path, body, options = {}) {
+  return (await request(method, path, { ...options, body })).data;
 }
 
 export function el(tag, attrs = {}, ...children) {
@@ -87,8 +117,14 @@ export function keepTimesFresh() {
 }
 
 // Drafts, per signed-in person and ticket, in this browser until sent (or
-// until signing out, which removes the person's drafts).
+// until the session ends: signing out, or the API answering 401, removes
+// every draft, and the page keeps no new one). In localStorage, also for a
+// session from an invitation (one ticket): it lasts as long as an account's
+// session and outlives the tab, so a draft in sessionStorage would be lost
+// with a tab the person can reopen and still send from; its end clears it
+// like any other.
 const DRAFT_PREFIX = "ticketshare:draft:";
+let keepDrafts = true;
 
 export const drafts = {
   key: (userId, number) => `${DRAFT_PREFIX}${userId}:${number}`,
@@ -97,7 +133,7 @@ export const drafts = {
   },
   set(userId, number, text) {
     try {
-      if (text.trim()) localStorage.setItem(drafts.key(userId, number), text);
+      if (keepDrafts && text.trim()) localStorage.setItem(drafts.key(userId, number), text);
       else localStorage.removeItem(drafts.key(userId, number));
     } catch { /* storage full or disabled: the draft lives in the page only */ }
   },
@@ -105,6 +141,12 @@ export const drafts = {
     try {
       for (const k of Object.keys(localStorage)) if (k.startsWith(DRAFT_PREFIX)) localStorage.removeItem(k);
     } catch { /* storage disabled */ }
+  },
+  // The session ended: every draft goes, and this page keeps none from now
+  // on (what is typed stays on screen only).
+  end() {
+    keepDrafts = false;
+    drafts.clearAll();
   },
 };
 
@@ -144,7 +186,7 @@ export async function requireUser() {
 }
 
 export async function logout() {
-  drafts.clearAll();
+  drafts.end();
   await api("POST", "/auth/logout").catch(() => {});
   location.assign("/login");
 }

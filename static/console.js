@@ -3,7 +3,7 @@
 // public replies and internal notes. It keeps itself up to date (live.js):
 // the view and its counts every 8 s, the open ticket's thread every 4 s and
 // who else has it open every 10 s, while the page is visible.
-import { api, el, timeEl, when, requireUser, logout, wholeThread, showError, STATUS_LABELS, keepTimesFresh } from "/api.js";
+import { api, request, READ_TIMEOUT_MS, el, timeEl, when, requireUser, logout, wholeThread, showError, STATUS_LABELS, keepTimesFresh } from "/api.js";
 import { every, getIfChanged, forget, connectionNotice } from "/live.js";
 import { shortcuts } from "/keys.js";
 import { threadView, replyBox } from "/thread.js";
@@ -32,8 +32,31 @@ async function customerName(id) {
   return state.names.get(id);
 }
 
-// The first page of the current view, as polled: at least the rows shown.
-const inboxPath = () => `/inbox?view=${state.view}&limit=${Math.min(100, Math.max(50, state.tickets.length))}`;
+// The most rows one poll asks for (the server's largest page).
+const POLL_ROWS = 100;
+
+// The first page of the current view, as polled: the rows shown, up to
+// POLL_ROWS.
+const inboxPath = () => `/inbox?view=${state.view}&limit=${Math.min(POLL_ROWS, Math.max(50, state.tickets.length))}`;
+
+// The rows to show after a poll brought `page` (the view's first page),
+// when more rows were shown (`shown`, loaded with "Load more") than a poll
+// covers. The rows of `shown` up to the last one the page also has (the
+// end of the range the page covers) are the page's business: they are
+// replaced by the page's rows, and those it no longer has left the view.
+// The rows after it (the tail) are kept as they were, less those now on
+// the page: rows pushed down out of the page (Working on and Resolved
+// take new rows on top) stay, and "Load more" goes on from the cursor it
+// had. A tail row that changed or left the view shows so once the view is
+// loaded again (a tab, a cleared search). A page with none of the shown
+// rows is the view from the start.
+function mergeFirstPage(shown, page) {
+  const inPage = new Set(page.map((t) => t.number));
+  const last = page.findLast((t) => shown.some((s) => s.number === t.number));
+  if (!last) return null;
+  const end = shown.findIndex((s) => s.number === last.number);
+  return page.concat(shown.slice(end + 1).filter((t) => !inPage.has(t.number)));
+}
 
 // One poll of the current view (Pending of my queues, oldest waiting first;
 // Working on, mine; Resolved, newest first) with the counts of all three.
@@ -48,14 +71,18 @@ async function pollInbox() {
     announce(`${page.counts.pending - before} new in Pending`);
   }
   if (!state.searching) {
-    state.tickets = page.tickets;
-    state.cursor = page.next_cursor;
+    const merged = state.tickets.length > POLL_ROWS ? mergeFirstPage(state.tickets, page.tickets) : null;
+    state.tickets = merged ?? page.tickets;
+    // "Load more" goes on after the tail, or (the view from the start, or
+    // a tail that was the view's end and the view grew) after the page:
+    // it skips the rows already shown.
+    if (!merged || (!state.cursor && (page.counts[view] ?? 0) > merged.length)) state.cursor = page.next_cursor;
     $("more").hidden = !state.cursor;
   }
   await render();
   const open = state.open;
   if (open && !state.searching) {
-    const row = page.tickets.find((t) => t.number === open.ticket.number);
+    const row = state.tickets.find((t) => t.number === open.ticket.number);
     const left = open.seenIn === view && !row;
     open.seenIn = row ? view : null;
     if (left || (row && row.version !== open.ticket.version)) await open.refresh();
@@ -70,7 +97,8 @@ async function loadTickets(more = false) {
     return inboxPoll ? inboxPoll.now() : pollInbox();
   }
   const page = await api("GET", `/inbox?view=${state.view}&limit=50&cursor=${encodeURIComponent(state.cursor)}`);
-  state.tickets = state.tickets.concat(page.tickets);
+  const shown = new Set(state.tickets.map((t) => t.number));
+  state.tickets = state.tickets.concat(page.tickets.filter((t) => !shown.has(t.number)));
   state.cursor = page.next_cursor;
   $("more").hidden = !state.cursor;
   await render();
@@ -531,12 +559,11 @@ async function openTicket(number) {
   o.presence = every(PRESENCE_MS, async () => {
     const now = composing();
     o.sentComposing = now; // asked once per change, even if this try fails
-    const r = await fetch(`/api/v1/tickets/${number}/presence`, {
-      method: "POST", credentials: "same-origin", cache: "no-store",
-      headers: { "content-type": "application/json" }, body: JSON.stringify({ composing: now }),
+    // No Idempotency-Key: a repeated beat is harmless, and a key would
+    // make the server keep a record of every beat.
+    const { data } = await request("POST", `/tickets/${number}/presence`, {
+      body: { composing: now }, cache: "no-store", timeout: READ_TIMEOUT_MS, idempotencyKey: null,
     });
-    if (!r.ok) throw Object.assign(new Error(`presence: ${r.status}`), { status: r.status });
-    const data = await r.json();
     if (o.closed) return;
     const text = presenceText(data.viewers ?? []);
     if (presence.textContent !== text) presence.textContent = text;

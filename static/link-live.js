@@ -159,12 +159,34 @@
       timer = null;
     }
   });
-  // Sending the form leaves the page: no poll races it.
+  // Sending the form leaves the page: no poll races it, and its button is
+  // disabled so that a second click (a double click) does not post the
+  // reply and its files twice; a second submit while the first is on its
+  // way is refused too. The answer is a new page (with the refusal, if
+  // any, and the button enabled). A page brought back from the
+  // back/forward cache gets its button and its polling back.
   for (const form of document.querySelectorAll('form.reply')) {
-    form.addEventListener('submit', () => {
+    form.addEventListener('submit', (e) => {
+      if (form.dataset.sending) {
+        e.preventDefault();
+        return;
+      }
+      form.dataset.sending = 'true';
       stopped = true;
       clearTimeout(timer);
+      for (const b of form.querySelectorAll('button[type=submit], button:not([type])')) b.disabled = true;
     });
   }
+  window.addEventListener('pageshow', (e) => {
+    if (!e.persisted) return;
+    for (const form of document.querySelectorAll('form.reply')) {
+      delete form.dataset.sending;
+      for (const b of form.querySelectorAll('button')) b.disabled = false;
+    }
+    if (!document.getElementById('live-stopped')) {
+      stopped = false;
+      schedule(0);
+    }
+  });
   schedule(INTERVAL);
 })();

@@ -133,10 +133,13 @@ async function openTicket(number) {
       if (state.me.ticket_scope === null) listPoll?.now();
     },
   });
+  // The ticket's state line (and, for a session from an invitation, its
+  // row: the one ticket it lists) from a fresh ticket.
   o.show = (t) => {
     if (!t || o.closed) return;
     o.ticket = t;
     showMeta(t);
+    if (state.me.ticket_scope !== null) { state.shared = [t]; render(); }
   };
   o.refresh = async () => {
     try {
@@ -148,7 +151,11 @@ async function openTicket(number) {
       pane.replaceChildren(el("p", { class: "muted", role: "status" }, "This ticket is no longer available."));
     }
   };
-  // New public messages since the last one shown, then the ticket's state.
+  // New public messages since the last one shown, then the ticket's state:
+  // after every 200 of the thread (a 304 is nothing new). The customer
+  // side's thread tag moves with what they see of the ticket (its status
+  // too), so a resolve or reopen shows here even for a session from an
+  // invitation, which has no list poll to notice it.
   o.poll = every(THREAD_MS, async () => {
     const fresh = o.closed ? null : await thread.poll().catch((e) => (e.status === 404 ? o.refresh().then(() => null) : Promise.reject(e)));
     if (fresh === null || o.closed) return;

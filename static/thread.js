@@ -4,9 +4,9 @@
 // the reply box keeps a per-ticket draft in this browser until it is sent,
 // and sends files with the reply (multipart: `body`, `visibility`, `files`).
 
-import { api, el, humanSize, messageView, drafts, ApiError } from "/api.js";
+import { api, el, humanSize, messageView, drafts } from "/api.js";
 import { isSend } from "/keys.js";
-import { getIfChanged } from "/live.js";
+import { getIfChanged, signedOut } from "/live.js";
 
 // The server's limits on a reply's files (domain::attachments), shown next
 // to the file picker; the server checks them.
@@ -79,27 +79,20 @@ export function threadView(number, messages, extra = () => null) {
   };
 }
 
-// POST a reply: JSON without files, multipart with them (contract 3).
-async function postReply(number, body, visibility, files) {
+// POST a reply: JSON without files, multipart with them (contract 3), with
+// the Idempotency-Key `key` (the server answers a repeat of a post it made
+// with that post, instead of making it twice). No time limit: an upload
+// may take long.
+async function postReply(number, body, visibility, files, key) {
+  const path = `/tickets/${number}/replies`;
   if (files.length === 0) {
-    return api("POST", `/tickets/${number}/replies`, visibility ? { body, visibility } : { body });
+    return api("POST", path, visibility ? { body, visibility } : { body }, { idempotencyKey: key });
   }
   const form = new FormData();
   form.append("body", body);
   if (visibility) form.append("visibility", visibility);
   for (const f of files) form.append("files", f, f.name);
-  const r = await fetch(`/api/v1/tickets/${number}/replies`, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "idempotency-key": crypto.randomUUID() },
-    body: form,
-  });
-  let data = null;
-  try { data = await r.json(); } catch { /* no JSON body */ }
-  if (!r.ok) {
-    throw new ApiError(r.status, data?.error?.code ?? "error", data?.error?.message ?? `request failed (${r.status})`);
-  }
-  return data;
+  return api("POST", path, form, { idempotencyKey: key });
 }
 
 // What a refused upload means, for the person who chose the files: the
@@ -120,19 +113,32 @@ export function replyBox({ number, me, label, sends, onSent, onInput = () => {} 
   const picker = el("input", { id: "reply-files", name: "files", type: "file", multiple: true });
   const fileList = el("ul", { class: "files chosen", id: "reply-file-list", "aria-label": "Files to send" });
   const status = el("p", { role: "status", class: "muted", id: "reply-status" });
+  // One Idempotency-Key per attempt to send the draft: made when it is
+  // first sent, used again when the same text and files go again the same
+  // way (after an error: the first try may have been posted with its answer
+  // lost, and the server then answers with that post instead of making a
+  // second), dropped once sent or as soon as the text or files change.
+  let attempt = null;
+  const attemptFor = (visibility) => {
+    const same = attempt && attempt.text === text.value && attempt.visibility === visibility
+      && attempt.files.length === chosen.length && attempt.files.every((f, i) => f === chosen[i]);
+    if (!same) attempt = { key: crypto.randomUUID(), text: text.value, visibility, files: [...chosen] };
+    return attempt.key;
+  };
   const showFiles = () => {
     fileList.replaceChildren(...chosen.map((f, i) => el("li", {},
       el("span", {}, f.name), " ", el("span", { class: "muted" }, `${humanSize(f.size)}${f.type ? `, ${f.type}` : ""}`),
-      el("button", { type: "button", class: "link-dark", "aria-label": `Remove ${f.name}`, onclick: () => { chosen.splice(i, 1); showFiles(); } }, "Remove"))));
+      el("button", { type: "button", class: "link-dark", "aria-label": `Remove ${f.name}`, onclick: () => { chosen.splice(i, 1); attempt = null; showFiles(); } }, "Remove"))));
     fileList.hidden = chosen.length === 0;
   };
   picker.addEventListener("change", () => {
     chosen.push(...picker.files);
+    attempt = null;
     picker.value = "";
     showFiles();
     status.textContent = chosen.length > MAX_FILES ? `At most ${MAX_FILES} files per reply.` : "";
   });
-  text.addEventListener("input", () => { drafts.set(me.id, number, text.value); onInput(); });
+  text.addEventListener("input", () => { attempt = null; drafts.set(me.id, number, text.value); onInput(); });
   const buttons = sends.map((s) => el("button", { type: "button", id: s.id, class: s.primary ? "primary" : "secondary", onclick: () => send(s) }, s.text));
   let sending = false;
   async function send(s) {
@@ -143,7 +149,8 @@ export function replyBox({ number, me, label, sends, onSent, onInput = () => {} 
     status.className = "muted";
     status.textContent = chosen.length ? "Sending with files…" : "Sending…";
     try {
-      const answer = await postReply(number, text.value, s.visibility, chosen);
+      const answer = await postReply(number, text.value, s.visibility, chosen, attemptFor(s.visibility ?? null));
+      attempt = null;
       text.value = "";
       chosen.length = 0;
       showFiles();
@@ -152,6 +159,7 @@ export function replyBox({ number, me, label, sends, onSent, onInput = () => {} 
       onInput();
       onSent(answer);
     } catch (e) {
+      if (e.status === 401) signedOut();
       status.className = "error";
       status.textContent = chosen.length ? uploadError(e) : e.message;
       status.scrollIntoView({ block: "nearest" });

@@ -445,6 +445,41 @@ fn staff_accept_transfer_and_return_in_the_console() {
     b.click("#tab-pending", "Pending");
     b.wait_for(".ticket-row", "Queue work");
     root_shot(&b, "console-returned.png");
+
+    // More rows than a poll covers (100): the rows loaded with "Load more"
+    // stay when a poll brings the first page again, and one that left the
+    // view goes.
+    let t0 = Instant::now();
+    let bulk: Vec<u64> = (0..101)
+        .map(|i| w.ticket(&w.cust_b, &format!("Bulk {i:03}")))
+        .collect();
+    eprintln!("101 tickets in {:?}", t0.elapsed());
+    b.reload();
+    b.wait_for(".ticket-row", "Bulk 048");
+    b.click("#more", "Load more");
+    b.wait_for(".ticket-row", "Bulk 098");
+    b.click("#more", "Load more");
+    b.wait_for(".ticket-row", "Bulk 100");
+    let rows = "return document.querySelectorAll('.ticket-row').length;";
+    assert_eq!(b.script(rows, json!([])), json!(102));
+    accept_as(&w, &w.staff, bulk[0]);
+    b.script(
+        "document.dispatchEvent(new Event('visibilitychange'));",
+        json!([]),
+    );
+    b.wait_until(
+        "the accepted row left, the rest stayed",
+        10,
+        "const rows = [...document.querySelectorAll('.ticket-row')]; \
+         return rows.length === 101 && !rows.some((r) => r.textContent.includes('Bulk 000')) \
+           && rows.at(-1).textContent.includes('Bulk 100');",
+        json!([]),
+    );
+    assert_eq!(
+        b.script("return document.getElementById('more').hidden;", json!([])),
+        json!(true),
+        "every row is shown: nothing more to load"
+    );
 }
 
 #[test]
@@ -682,14 +717,23 @@ fn keyboard_help_drafts_and_relative_times_in_the_console() {
     assert!(wait.as_u64().unwrap() >= 8, "no back-off: {}", b.text());
     root_shot(&b, "console-offline.png");
     b.script("window.offline = false;", json!([]));
-    let back = b.open_tab();
-    b.switch_to(&back);
-    b.wait_until(
-        "the page updates again",
-        5,
-        "return document.getElementById('live-status').hidden;",
+    comes_back(&b);
+    // A request that never ends times out (20 s, shortened here) and counts
+    // as a failure: the loop goes on instead of waiting for it for ever.
+    b.script(
+        "window.stalled = true; const real = window.fetch; const later = window.later = window.setTimeout; \
+         window.setTimeout = (f, ms, ...rest) => later(f, ms === 20000 ? 200 : ms, ...rest); \
+         window.fetch = (url, init) => window.stalled && String(url).includes('/api/v1/') \
+           ? new Promise((_, fail) => init?.signal?.addEventListener('abort', () => fail(init.signal.reason))) \
+           : real(url, init);",
         json!([]),
     );
+    b.wait_for("#live-status", "Not updating (no answer within 20 s)");
+    b.script(
+        "window.stalled = false; window.setTimeout = window.later;",
+        json!([]),
+    );
+    comes_back(&b);
 
     // `/` goes to search (from outside a field); Esc leaves a confirmation.
     b.script("document.activeElement.blur();", json!([]));
@@ -707,8 +751,57 @@ fn keyboard_help_drafts_and_relative_times_in_the_console() {
     b.press(keys::ESCAPE);
     b.wait_for("#transfer", "Transfer");
 
+    // The session ends behind the page's back (signed out elsewhere): the
+    // next poll's 401 stops every loop (shown again, the page asks
+    // nothing), the drafts leave the browser (the text stays on screen),
+    // and the page says so with a link to sign in.
+    b.type_into("#reply-body", "A draft for nobody");
+    let drafts = "return Object.keys(localStorage).filter((k) => k.startsWith('ticketshare:draft:')).length;";
+    assert_eq!(b.script(drafts, json!([])), json!(1));
+    b.script_async(
+        "const done = arguments[0]; \
+         fetch('/api/v1/auth/logout', { method: 'POST', credentials: 'same-origin' }).then(() => done());",
+        json!([]),
+    );
+    b.wait_for("#live-status", "You are signed out");
+    b.wait_for("#live-status a[href='/login']", "Sign in again");
+    assert_eq!(b.script(drafts, json!([])), json!(0));
+    b.type_into("#reply-body", ", still");
+    assert_eq!(
+        b.script(drafts, json!([])),
+        json!(0),
+        "no draft kept after the end"
+    );
+    assert_eq!(
+        b.script(
+            "return document.getElementById('reply-body').value;",
+            json!([])
+        ),
+        json!("A draft for nobody, still")
+    );
+    b.script(
+        "performance.clearResourceTimings(); document.dispatchEvent(new Event('visibilitychange'));",
+        json!([]),
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let asked = b.script(
+        "return performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/')).map((e) => e.name);",
+        json!([]),
+    );
+    assert_eq!(asked, json!([]), "requests after the session ended");
+    let logged = b.console_errors();
+    assert!(
+        !logged.is_empty()
+            && logged
+                .iter()
+                .all(|e| e.contains("/api/v1/") && e.contains("401")),
+        "only the ended session's 401s: {logged:#?}"
+    );
+    root_shot(&b, "console-signed-out.png");
+    b.click("#sign-in-again", "Sign in again");
+    b.wait_for("h1", "Sign in");
+
     // Every page: labelled controls, a favicon, no console errors.
-    sign_out(&b);
     page_is_clean(&b, "the sign-in page");
     b.goto(&format!("{origin}/"));
     b.wait_for("h1", "Bring outside people");
@@ -732,6 +825,19 @@ fn keyboard_help_drafts_and_relative_times_in_the_console() {
         b.wait_for(loaded, text);
         page_is_clean(&b, path);
     }
+}
+
+/// Another tab in front of the page, then the page again: it polls at once
+/// (shown again), and its notice of a failure goes once that works.
+fn comes_back(b: &Browser) {
+    let back = b.open_tab();
+    b.switch_to(&back);
+    b.wait_until(
+        "the page updates again",
+        5,
+        "return document.getElementById('live-status').hidden;",
+        json!([]),
+    );
 }
 
 /// A staff member accepts ticket `t` (through the API, acting as them).
@@ -870,8 +976,35 @@ fn two_browsers_see_each_others_changes_without_a_reload() {
     customer.type_into("#reply-body", "Here is the receipt");
     customer.type_into("#reply-files", pdf.to_str().unwrap());
     customer.wait_for("#reply-file-list li", "receipt.pdf");
+    // The answer to the post is lost (it was made): sent again, the same
+    // Idempotency-Key makes the server answer with that post, not make a
+    // second one.
+    customer.script(
+        "window.keysSent = []; window.loseAnswer = true; const real = window.fetch; \
+         window.fetch = async (url, init) => { \
+           if (!String(url).endsWith('/replies')) return real(url, init); \
+           window.keysSent.push(init.headers['idempotency-key']); \
+           const r = await real(url, init); \
+           if (window.loseAnswer) { window.loseAnswer = false; throw new TypeError('connection reset'); } \
+           return r; };",
+        json!([]),
+    );
+    customer.click("#send-reply", "Send reply");
+    customer.wait_for("#reply-status.error", "connection reset");
     customer.click("#send-reply", "Send reply");
     customer.wait_for("#thread .msg-by-customer .files a", "receipt.pdf");
+    let keys_sent = customer.script("return window.keysSent;", json!([]));
+    assert!(
+        keys_sent[0].is_string() && keys_sent[0] == keys_sent[1],
+        "{keys_sent}"
+    );
+    let posts = customer.script_async(
+        "const [t, done] = arguments; \
+         fetch(`/api/v1/tickets/${t}/thread?limit=100`).then((r) => r.json()).then((p) => \
+           done(p.messages.filter((m) => m.body_html.includes('Here is the receipt')).length));",
+        json!([t]),
+    );
+    assert_eq!(posts, json!(1), "the reply was posted once");
     let sent = Instant::now();
     shows_within(
         &staff,
@@ -1164,9 +1297,21 @@ fn the_participant_page_shows_a_staff_reply_without_a_reload() {
         "{:?}",
         b.resource_origins()
     );
-    // The reply is sent as usual, and the page shows it.
-    b.click("#send-reply", "Send reply");
+    // The reply is sent as usual, and the page shows it; a double click
+    // posts it once (the button is disabled on the first).
+    let disabled = b.script(
+        "const send = document.getElementById('send-reply'); send.click(); \
+         const off = send.disabled; send.click(); return off;",
+        json!([]),
+    );
+    assert_eq!(disabled, json!(true), "the button is disabled once sent");
     b.wait_for("#thread .msg-by-participant", "lamp base is");
+    let posted = b.script(
+        "return [...document.querySelectorAll('#thread .msg-by-participant')] \
+           .filter((m) => m.textContent.includes('lamp base is')).length;",
+        json!([]),
+    );
+    assert_eq!(posted, json!(1), "the reply was posted once");
     // Removing the participant kills the link: the page says so and stops.
     let pid = json_of(&w.as_(
         Some(&w.staff),
