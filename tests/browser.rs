@@ -449,11 +449,9 @@ fn staff_accept_transfer_and_return_in_the_console() {
     // More rows than a poll covers (100): the rows loaded with "Load more"
     // stay when a poll brings the first page again, and one that left the
     // view goes.
-    let t0 = Instant::now();
     let bulk: Vec<u64> = (0..101)
         .map(|i| w.ticket(&w.cust_b, &format!("Bulk {i:03}")))
         .collect();
-    eprintln!("101 tickets in {:?}", t0.elapsed());
     b.reload();
     b.wait_for(".ticket-row", "Bulk 048");
     b.click("#more", "Load more");
