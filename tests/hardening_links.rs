@@ -171,6 +171,19 @@ fn opening_invite_and_participant_links_is_recorded_at_most_once_a_minute_on(red
     }
     assert_eq!(audit_count(&w, t, "delegate.link_opened"), 2);
     assert_eq!(audit_count(&w, t, "participant.link_opened"), 2);
+    // The participant page's own poll (it sends the tag it holds, here an
+    // outdated one, so the page comes whole) a minute later is not an
+    // opening.
+    clock_into_minute(&w, 2, 5);
+    let poll = request(
+        &w.host.addr,
+        "GET",
+        &personal,
+        &[("If-None-Match", "\"0000\"")],
+        b"",
+    );
+    assert_eq!(poll.status, 200);
+    assert_eq!(audit_count(&w, t, "participant.link_opened"), 2);
     // A share link too; then every kind opened again and again over several
     // minutes: one entry per minute each, and the throttle stays one key per
     // link holder for the link's whole life (not one per minute).

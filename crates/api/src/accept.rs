@@ -92,13 +92,6 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
         }
         "POST" => {
             let (ws, no, d) = domain::delegates::accept(env.kv, link, env.now)?;
-            // Their delegated list changed (a failure is noted, see marks).
-            domain::marks::delegated_changed(
-                &env.ctx(&ws, d.user.as_str(), ""),
-                &d.user,
-                no,
-                "accepted",
-            );
             // The link reaches its one ticket: the session it starts is
             // limited to it (the whole account needs a login link). A
             // browser already signed in to that account keeps its session.
@@ -151,7 +144,8 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
 /// answer 304 to an `If-None-Match` naming the page's ETag
 /// ([`crate::pages::participant_etag`]: what the participant sees, never
 /// what only staff see) before the thread is read; only a page sent whole
-/// is recorded as the link opened.
+/// is recorded as the link opened, and only when it is not the page's own
+/// poll (which sends the tag it holds).
 pub(crate) fn participant_page(env: &mut Env, req: &Request, link: &str) -> Result<Response> {
     let (ws, t, p, w) = participant_link(env, link)?;
     if req.method == "POST" {
@@ -162,14 +156,17 @@ pub(crate) fn participant_page(env: &mut Env, req: &Request, link: &str) -> Resu
         return Ok(crate::pages::not_modified_page(&etag));
     }
     let mut internal = None;
-    note_link_opened(
-        env,
-        &mut internal,
-        &ws,
-        t.no,
-        &p.id,
-        Event::ParticipantLinkOpened,
-    );
+    // The page's own poll (it sends the tag it holds) is not an opening.
+    if req.header("if-none-match").is_none() {
+        note_link_opened(
+            env,
+            &mut internal,
+            &ws,
+            t.no,
+            &p.id,
+            Event::ParticipantLinkOpened,
+        );
+    }
     let ctx = env.ctx(&ws, &p.id, "");
     let mut resp = crate::pages::participant_page(&ctx, link, &w, &t, &p, None)?;
     resp.internal = internal;

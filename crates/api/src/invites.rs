@@ -97,8 +97,6 @@ pub(crate) fn invites(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
             )?;
             let id = UserId::parse(user)?;
             let d = domain::delegates::revoke(env.kv, &ws, t.no, &id, env.now)?;
-            let name = actor.audit_name();
-            domain::marks::delegated_changed(&env.ctx(&ws, &name, rid), &d.user, t.no, "revoked");
             let mut resp = Response::json(200, &json!({"delegate": delegate_json(&d)}));
             let audited = audit(
                 env,

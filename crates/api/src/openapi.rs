@@ -198,7 +198,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "POST",
         "/api/v1/tickets/{number}/presence",
-        "Say the calling staff member has the ticket open (JSON {\"composing\": bool}, or no body: not composing), for 30 s; answers the other staff with it open, {\"viewers\": [{\"user_id\", \"name\", \"composing\", \"seen_at\"}], \"ttl_seconds\": 30}; written at most once per 5 s per viewer while composing does not change (staff; an API key acts as a user; customers 403)",
+        "Say the calling staff member has the ticket open (JSON {\"composing\": bool}, or no body: not composing), for 30 s; answers the other staff with it open, {\"viewers\": [{\"user_id\", \"name\", \"composing\", \"seen_at\"}], \"ttl_seconds\": 30}; written at most once per 15 s per viewer while composing does not change (staff; an API key acts as a user; customers 403)",
         Auth::Workspace,
         true,
     ),

@@ -413,12 +413,6 @@ pub fn mark_company(ws: &WorkspaceId, company_hash: &str) -> String {
     format!("ws/{ws}/mark/co/{company_hash}")
 }
 
-/// Change marker of a customer's delegated-ticket list: touched after
-/// they accept an invitation or are revoked.
-pub fn mark_delegated(ws: &WorkspaceId, user: &UserId) -> String {
-    format!("ws/{ws}/mark/deleg/{user}")
-}
-
 /// Change marker of a staff member's read / unread marks ([`seen`]).
 pub fn mark_seen(ws: &WorkspaceId, user: &UserId) -> String {
     format!("ws/{ws}/mark/seen/{user}")
@@ -498,7 +492,6 @@ mod tests {
             mark_list(&ws, &format!("working/{u}")),
             mark_customer(&ws, &u),
             mark_company(&ws, &hash),
-            mark_delegated(&ws, &u),
             mark_seen(&ws, &u),
             presence(&ws, TicketNo(u64::MAX / 2)),
             queues(&ws),

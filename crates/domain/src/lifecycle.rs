@@ -36,16 +36,11 @@ impl Revoked {
 
 /// Revoke every delegate, remove every participant and cancel every external
 /// share of a ticket: from the next request none of their links, sessions on
-/// it or posts work. The delegated lists of the delegates revoked change:
-/// their markers are touched ([`crate::marks::delegated_changed`]).
+/// it or posts work.
 pub fn revoke_links(ctx: &Ctx, no: TicketNo) -> Result<Revoked> {
     let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
-    let delegates = delegates::revoke_all(kv, ws, no, now)?;
-    for d in &delegates {
-        crate::marks::delegated_changed(ctx, &d.user, no, "revoked");
-    }
     Ok(Revoked {
-        delegates,
+        delegates: delegates::revoke_all(kv, ws, no, now)?,
         participants: participants::remove_all(kv, ws, no)?,
         shares: crate::shares::cancel_all(kv, ws, no, now)?,
     })

@@ -11,13 +11,11 @@
 //! Which markers ([`crate::keys`]):
 //!
 //! - `mark/tickets`: every change to any ticket of the workspace (the
-//!   staff's ticket list, the delegated lists, the inbox of whoever sees
-//!   every queue);
+//!   staff's ticket list, the inbox of whoever sees every queue);
 //! - `mark/list/<list>`: every change to a ticket in an inbox list and every
 //!   move into or out of it ([`crate::inbox::change`]);
 //! - `mark/cust/<user>`, `mark/co/<company>`: every change to a ticket of
 //!   that customer or company (their ticket lists);
-//! - `mark/deleg/<user>`: a delegation of that customer accepted or revoked;
 //! - `mark/seen/<user>`: that staff member's read / unread marks.
 //!
 //! A ticket's own record is the marker of its thread and of itself: its
@@ -125,13 +123,6 @@ pub fn seen_changed(ctx: &Ctx, user: &UserId, no: TicketNo, seq: u64, read: bool
         if read { "r" } else { "u" }
     );
     touch_noted(ctx, &[keys::mark_seen(ctx.ws, user)], &value);
-}
-
-/// Customer `user`'s delegation on ticket `no` changed (`what`: accepted,
-/// revoked): touch their delegated list's marker.
-pub fn delegated_changed(ctx: &Ctx, user: &UserId, no: TicketNo, what: &str) {
-    let value = format!("{}-t{}-{what}", ctx.now, no.0);
-    touch_noted(ctx, &[keys::mark_delegated(ctx.ws, user)], &value);
 }
 
 /// The markers at `keys`, in one batch read (never touched: empty).

@@ -22,8 +22,10 @@ use crate::time::Millis;
 pub const TTL: Millis = 30_000;
 
 /// The shortest time between two writes of one viewer whose `composing`
-/// did not change.
-pub const REFRESH: Millis = 5_000;
+/// did not change: with the console's beat every 10 s, every other beat
+/// writes (3 writes a minute per viewer), and an entry is renewed 10 s
+/// before it would end.
+pub const REFRESH: Millis = 15_000;
 
 /// The most viewers a ticket's record keeps (the most recently seen).
 pub const MAX_VIEWERS: usize = 50;

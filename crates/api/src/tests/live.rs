@@ -578,7 +578,7 @@ fn presence_shows_the_other_staff_with_the_ticket_open() {
     let r = w.get(&w.bo, "/api/v1/tickets/1/presence", "", None);
     assert_eq!(body(&r)["viewers"][0]["name"], "kim");
     assert_eq!(body(&r)["viewers"][0]["composing"], true);
-    // Refresh within 5 s with nothing new writes nothing; a GET never.
+    // A refresh soon after, with nothing new, writes nothing; a GET never.
     let calls = w.kv.calls(|| {
         post(&w.bo, &json!({"composing": false}));
         w.get(&w.kim, "/api/v1/tickets/1/presence", "", None);
@@ -670,6 +670,8 @@ fn staff_only_activity_leaves_the_customer_sides_tags_and_times_alone() {
         ("/api/v1/tickets/1/thread", ""),
         ("/api/v1/tickets/1", ""),
         ("/api/v1/tickets", ""),
+        ("/api/v1/tickets", "scope=company"),
+        ("/api/v1/tickets", "scope=delegated"),
     ];
     let tags: Vec<String> = paths
         .iter()
@@ -704,9 +706,16 @@ fn staff_only_activity_leaves_the_customer_sides_tags_and_times_alone() {
         not_modified(&w.get(&w.cara, p, q, Some(tag)), tag);
     }
     assert_eq!(shown(&w), before);
-    // A public reply is theirs to see: every tag and the time move.
+    // A public reply is theirs to see: every tag and the time move (but
+    // the list of tickets delegated to cara, which has none).
     w.reply(&w.sam, "Found it, on its way");
-    for ((p, q), tag) in paths.iter().zip(&tags) {
+    let (delegated, rest) = paths.split_last().unwrap();
+    let (delegated_tag, rest_tags) = tags.split_last().unwrap();
+    not_modified(
+        &w.get(&w.cara, delegated.0, delegated.1, Some(delegated_tag)),
+        delegated_tag,
+    );
+    for ((p, q), tag) in rest.iter().zip(rest_tags) {
         let r = w.get(&w.cara, p, q, Some(tag));
         assert_eq!(r.status, 200, "{p}");
         assert_ne!(&tag_of(&r), tag, "{p}");
