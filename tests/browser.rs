@@ -215,6 +215,27 @@ fn staff_invites_a_delegate_who_accepts_from_the_email() {
     b.click("#send-reply", "Send reply");
     b.wait_for("#thread .msg-by-delegate", "blend was great");
     root_shot(&b, "delegate-dashboard.png");
+    // Staff resolve, then reopen, while the page of the invitation is open
+    // (it lists nothing but this ticket: only its thread poll can tell):
+    // each status shows by itself, in the state line and the row.
+    for (action, status) in [("resolve", "Resolved"), ("reopen", "Open")] {
+        let r = w.as_(
+            Some(&w.staff),
+            "POST",
+            &format!("/api/v1/tickets/{t}/{action}"),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let changed = Instant::now();
+        shows_within(
+            &b,
+            "#ticket-meta .status",
+            status,
+            changed,
+            Duration::from_secs(4),
+        );
+        b.wait_for("#shared-list .ticket-row .status", status);
+    }
     // Staff resolve, reopen, then delete behind a confirmation: the
     // delegate's access ends with it.
     sign_out(&b);
