@@ -47,7 +47,14 @@ fn concurrent_creations_of_one_workspace(redis: bool) {
         "{:?}",
         answers.iter().map(Resp::text).collect::<Vec<_>>()
     );
-    assert!(answers.iter().all(|r| r.status == 201 || r.status == 409));
+    assert!(
+        answers.iter().all(|r| r.status == 201 || r.status == 409),
+        "{:?}",
+        answers
+            .iter()
+            .map(|r| (r.status, r.text()))
+            .collect::<Vec<_>>()
+    );
     let key = format!("Bearer {}", json_of(won[0])["secret"].as_str().unwrap());
     let r = call(
         &w.host,
