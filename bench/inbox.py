@@ -29,7 +29,7 @@ TOKEN = "bench-admin-token-0123456789"
 def start_host(state):
     p = subprocess.Popen(
         [os.path.join(ROOT, "target/release/ticketshare-host"), "up", "--from", os.path.join(ROOT, "spin.toml"),
-         "--listen", "127.0.0.1:0", "--state-dir", state, "--cache-dir", os.path.join(ROOT, "target/test-compile-cache")],
+         "--listen", "127.0.0.1:0", "--state-dir", state, "--wasm-cache-dir", os.path.join(ROOT, "target/test-compile-cache")],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "SPIN_VARIABLE_ADMIN_TOKEN": TOKEN}, text=True)
     for line in p.stdout:
         if line.startswith("Serving http://"):

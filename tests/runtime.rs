@@ -35,6 +35,36 @@ fn variables_env_and_files() {
     );
 }
 
+/// `--variable` feeds the same application variables as `SPIN_VARIABLE_*`,
+/// wins over them (as in Spin), and reads `@file.toml` and `key=@file`.
+#[test]
+fn variable_flags_reach_components_and_win_over_the_environment() {
+    let state = TempDir::new("varflag");
+    let vars = state.path().join("vars.toml");
+    std::fs::write(&vars, "greeting = \"hi\"\n").unwrap();
+    let secret = state.path().join("secret.txt");
+    std::fs::write(&secret, "from-a-file").unwrap();
+    let mut cfg = HostConfig::contract(state.path())
+        .env("SPIN_VARIABLE_ORIGIN", "https://env.test")
+        .arg("--variable")
+        .arg("origin=https://flag.test")
+        .arg("--variable")
+        .arg(&format!("@{}", vars.display()))
+        .arg("--variable")
+        .arg(&format!("secret_token=@{}", secret.display()));
+    // The required variable comes from the flag only.
+    cfg.env.retain(|(k, _)| k != "SPIN_VARIABLE_SECRET_TOKEN");
+    let host = cfg.start();
+    for (name, body) in [
+        ("greeting", "hi, world"),
+        ("url", "https://flag.test/api"),
+        ("token", "from-a-file"),
+    ] {
+        let r = host.get(&format!("/fault/variable?key={name}"));
+        assert_eq!((r.status, r.text().as_str()), (200, body), "{name}");
+    }
+}
+
 #[test]
 fn missing_required_variable_is_a_clear_start_error() {
     let state = TempDir::new("varmiss");
@@ -161,8 +191,8 @@ fn endless_loop_is_stopped_at_the_deadline() {
 fn memory_cap_per_instance() {
     let state = TempDir::new("mem");
     let host = HostConfig::contract(state.path())
-        .arg("--max-memory-mb")
-        .arg("32")
+        .arg("--max-instance-memory")
+        .arg(&(32 << 20).to_string())
         .start();
     assert_eq!(host.get("/fault/alloc?mb=8").status, 200);
     assert_eq!(host.get("/fault/alloc?mb=64").status, 500, "over the cap");

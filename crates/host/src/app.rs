@@ -35,6 +35,9 @@ pub struct LoadOptions {
     pub max_memory: usize,
     /// Instances that may run at once.
     pub max_instances: u32,
+    /// Application variables given on the command line (`--variable`),
+    /// by name; they win over `SPIN_VARIABLE_<NAME>`, as in Spin.
+    pub variables: BTreeMap<String, String>,
     /// TESTS ONLY: fail some guest key-value calls on purpose
     /// (`--simulate-store-faults`); `None` (the default) fails none.
     pub simulate_store_faults: Option<FaultSettings>,
@@ -159,7 +162,20 @@ impl App {
         for w in &manifest.warnings {
             eprintln!("warning: {w}");
         }
-        let app_vars = crate::variables::resolve_app_variables(&manifest.variables, &env_lookup)?;
+        for name in opts.variables.keys() {
+            if !manifest.variables.contains_key(name) {
+                eprintln!(
+                    "warning: --variable {name}: the application declares no variable `{name}`"
+                );
+            }
+        }
+        // `--variable name=…` answers the lookup of SPIN_VARIABLE_NAME.
+        let lookup = |key: &str| {
+            key.strip_prefix("SPIN_VARIABLE_")
+                .and_then(|name| opts.variables.get(&name.to_ascii_lowercase()).cloned())
+                .or_else(|| env_lookup(key))
+        };
+        let app_vars = crate::variables::resolve_app_variables(&manifest.variables, lookup)?;
         let runtime_config =
             crate::runtime_config::load(opts.runtime_config.as_deref(), &opts.state_dir)?;
         let mut stores = open_stores(&runtime_config.stores).await?;

@@ -6,6 +6,7 @@
 //! `ARCHITECTURE.md` at the repository root for the request path and invariants.
 
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod conns;
 pub mod egress;

@@ -122,7 +122,9 @@ pub fn resolve_app_variables(
             Some(v) => {
                 values.insert(name.clone(), v);
             }
-            None if var.required => missing.push(format!("`{name}` (set {env_name})")),
+            None if var.required => missing.push(format!(
+                "`{name}` (set {env_name} or pass --variable {name}=…)"
+            )),
             None => {}
         }
     }

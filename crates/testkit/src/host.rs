@@ -171,7 +171,7 @@ impl HostConfig {
         c.arg("up")
             .arg("--from")
             .arg(&self.manifest)
-            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+            .args(["--listen", "127.0.0.1:0", "--wasm-cache-dir"])
             .arg(&self.cache_dir)
             .arg("--state-dir")
             .arg(&self.state_dir)
