@@ -30,22 +30,65 @@ fn flush_webhooks_periodically(addr: String) {
     });
 }
 
+/// The arguments of `cargo xtask up`, split into xtask's own and the host's.
+#[derive(Debug, PartialEq)]
+struct UpArgs {
+    /// `--allow-private-webhooks` (ours, not the host's): deliveries to
+    /// receivers on this machine or its network, for trying
+    /// samples/webhook-receiver.py. Without it the app runs as deployed,
+    /// with runtime-config/default.toml blocking private networks for every
+    /// outbound connection.
+    private: bool,
+    /// Everything else, for `ticketshare-host up`, in order.
+    host: Vec<String>,
+}
+
+/// Split `cargo xtask up` arguments. A `--` (as in `cargo xtask up --
+/// --access-log`, where cargo passes it through) separates nothing here:
+/// every flag but xtask's own goes to the host either way.
+fn split_args(args: &[String]) -> UpArgs {
+    UpArgs {
+        private: args.iter().any(|a| a == "--allow-private-webhooks"),
+        host: args
+            .iter()
+            .filter(|a| *a != "--allow-private-webhooks" && *a != "--")
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The last literal `--variable name=value` (or `--variable=name=value`)
+/// among the host's flags; values read from files are the host's business.
+fn literal_variable(host: &[String], name: &str) -> Option<String> {
+    let mut found = None;
+    let mut it = host.iter();
+    while let Some(a) = it.next() {
+        let pair = match a.strip_prefix("--variable") {
+            Some("") => it.next().map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        if let Some(value) = pair
+            .and_then(|p| p.split_once('='))
+            .filter(|(k, v)| *k == name && !v.starts_with('@'))
+            .map(|(_, v)| v.to_string())
+        {
+            found = Some(value);
+        }
+    }
+    found
+}
+
 /// Build, serve `spin.toml` on port 3000 (extra arguments go to the host),
 /// seed the demo workspace and stay in the foreground.
 pub fn up(extra: &[String]) -> Result<(), String> {
     build()?;
-    // `--allow-private-webhooks` (ours, not the host's): deliveries to
-    // receivers on this machine or its network, for trying
-    // samples/webhook-receiver.py. Without it the app runs as deployed, with
-    // runtime-config/default.toml blocking private networks for every
-    // outbound connection.
-    let private = extra.iter().any(|a| a == "--allow-private-webhooks");
-    // `cargo xtask up -- --flag` passes the `--` through: not a host flag.
-    let extra: Vec<&String> = extra
-        .iter()
-        .filter(|a| *a != "--allow-private-webhooks" && *a != "--")
-        .collect();
-    let own_config = extra.iter().any(|a| a.starts_with("--runtime-config-file"));
+    let UpArgs {
+        private,
+        host: extra,
+    } = split_args(extra);
+    let own_config = extra.iter().any(|a| a.starts_with("--runtime-config-file"))
+        || std::env::var_os("RUNTIME_CONFIG_FILE").is_some();
     let mut c = Command::new(root().join("target/release/ticketshare-host"));
     c.current_dir(root())
         .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"]);
@@ -59,7 +102,13 @@ pub fn up(extra: &[String]) -> Result<(), String> {
         );
         c.env("SPIN_VARIABLE_ALLOW_PRIVATE_WEBHOOKS", "true");
     }
-    if std::env::var_os("SPIN_VARIABLE_ADMIN_TOKEN").is_none() {
+    // A `--variable name=value` for the host wins over the environment, as in
+    // Spin: seeding must use the same values.
+    let given = |name: &str| {
+        literal_variable(&extra, name)
+            .or_else(|| std::env::var(format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())).ok())
+    };
+    if given("admin_token").is_none() {
         // A local deployment token, kept in the state dir so it survives restarts.
         let path = root().join(".spin/admin-token");
         let token = match std::fs::read_to_string(&path) {
@@ -80,16 +129,14 @@ pub fn up(extra: &[String]) -> Result<(), String> {
         );
         c.env("SPIN_VARIABLE_ADMIN_TOKEN", &token);
     }
-    let admin_token = std::env::var("SPIN_VARIABLE_ADMIN_TOKEN")
-        .ok()
+    let admin_token = given("admin_token")
         .or_else(|| {
             std::fs::read_to_string(root().join(".spin/admin-token"))
                 .ok()
                 .map(|t| t.trim().to_string())
         })
         .unwrap_or_default();
-    let origin = std::env::var("SPIN_VARIABLE_PUBLIC_ORIGIN")
-        .unwrap_or_else(|_| "http://127.0.0.1:3000".into());
+    let origin = given("public_origin").unwrap_or_else(|| "http://127.0.0.1:3000".into());
     // Serve, wait for the listener, seed/print, then stay in the foreground.
     c.stdout(std::process::Stdio::piped());
     eprintln!("$ {c:?}");
@@ -120,7 +167,8 @@ pub fn up(extra: &[String]) -> Result<(), String> {
             }
             flush_webhooks_periodically(addr);
         }
-        None => eprintln!("the host did not start"),
+        // It printed why (or its --help / --version) and exits.
+        None => {}
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     let _ = printer.join();
@@ -128,5 +176,41 @@ pub fn up(extra: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("the host exited with {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(args: &[&str]) -> UpArgs {
+        split_args(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn host_flags_pass_through_with_or_without_a_separator() {
+        for args in [
+            &["--access-log", "--max-in-flight", "8"][..],
+            &["--", "--access-log", "--max-in-flight", "8"],
+        ] {
+            assert_eq!(
+                split(args),
+                UpArgs {
+                    private: false,
+                    host: vec!["--access-log".into(), "--max-in-flight".into(), "8".into()],
+                },
+                "{args:?}"
+            );
+        }
+        let host = split(&["--variable", "admin_token=x", "--variable=admin_token=y"]).host;
+        assert_eq!(literal_variable(&host, "admin_token").as_deref(), Some("y"));
+        assert_eq!(literal_variable(&host, "public_origin"), None);
+        assert_eq!(
+            split(&["--allow-private-webhooks", "--", "--variable", "a=b"]),
+            UpArgs {
+                private: true,
+                host: vec!["--variable".into(), "a=b".into()],
+            }
+        );
     }
 }

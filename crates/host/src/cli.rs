@@ -57,7 +57,9 @@ pub struct UpArgs {
     pub listen: SocketAddr,
 
     /// Configuration file for key-value stores and outbound networking
-    /// ([key_value_store.<label>], [outbound_networking] block_networks).
+    ///
+    /// Spin's format: `[key_value_store.<label>]` (SQLite with a path, or
+    /// Redis) and `[outbound_networking] block_networks`.
     #[arg(long, env = "RUNTIME_CONFIG_FILE", value_name = "RUNTIME_CONFIG_FILE",
         value_parser = clap::builder::PathBufValueParser::new())]
     pub runtime_config_file: Option<PathBuf>,
@@ -83,23 +85,27 @@ pub struct UpArgs {
     pub variable: Vec<VariableSource>,
 
     /// Sets the maximum memory allocation limit for an instance in bytes
-    /// [default: 134217728 (128 MiB)]
+    /// (default 134217728: 128 MiB)
     #[arg(long, env = "SPIN_MAX_INSTANCE_MEMORY", value_name = "BYTES",
         value_parser = parse_positive_usize)]
     pub max_instance_memory: Option<usize>,
 
-    /// Request timeout to enforce: a request's body must arrive and a slot
-    /// come free within it (408 / 503 otherwise), and the component then runs
-    /// for at most as long, its outgoing requests included.
+    /// Request timeout to enforce
+    ///
+    /// A request's body must arrive and a slot come free within it (408 /
+    /// 503 otherwise), and the component then runs for at most as long, its
+    /// outgoing requests included.
     ///
     /// A number with no suffix or with an `s` suffix is interpreted as
     /// seconds; other accepted suffixes are `ms`, `us` (or `μs`) and `ns`.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
-    /// Directory of the compiled-code (Wasm) cache [default:
-    /// ~/.cache/ticketshare-host]. Spin's `--cache-dir` is its registry
-    /// cache, which this host does not have.
+    /// Compiled-code (Wasm) cache directory (default
+    /// ~/.cache/ticketshare-host)
+    ///
+    /// Not Spin's `--cache-dir`, its registry cache, which this host does not
+    /// have.
     #[arg(long, env = "TICKETSHARE_CACHE_DIR", value_name = "DIR",
         help_heading = HOST_HEADING, value_parser = clap::builder::PathBufValueParser::new())]
     pub wasm_cache_dir: Option<PathBuf>,
@@ -109,25 +115,32 @@ pub struct UpArgs {
         value_parser = parse_positive_usize)]
     pub max_in_flight: usize,
 
-    /// Largest request body accepted, in MiB (413 as soon as it is passed)
+    /// Largest request body accepted, in MiB
+    ///
+    /// Counted as the body arrives, chunked or not: 413 as soon as it is
+    /// passed.
     #[arg(long, value_name = "MB", default_value_t = 16, help_heading = HOST_HEADING,
         value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub max_body_mb: u64,
 
-    /// Longest wait for a request head, and for the next request on an idle
-    /// kept-alive connection (same units as --request-timeout)
+    /// Longest wait for a request head or an idle connection's next request
+    ///
+    /// Same units as --request-timeout.
     #[arg(long, value_name = "DURATION", default_value = "10s", help_heading = HOST_HEADING,
         value_parser = parse_duration)]
     pub header_read_timeout: Duration,
 
-    /// Open connections at once; a newcomer replaces the longest-idle one, or
-    /// gets 503 if all are busy
+    /// Open connections at once
+    ///
+    /// At the bound a newcomer replaces the longest-idle connection, or gets
+    /// 503 if every one is serving a request.
     #[arg(long, value_name = "N", default_value_t = 1024, help_heading = HOST_HEADING,
         value_parser = parse_positive_usize)]
     pub max_connections: usize,
 
-    /// Print one line per request (route pattern, status, time; never the
-    /// path or query)
+    /// Print one line per request
+    ///
+    /// Route pattern, status and time; never the raw path or query.
     #[arg(long, help_heading = HOST_HEADING)]
     pub access_log: bool,
 
@@ -135,14 +148,17 @@ pub struct UpArgs {
     #[arg(long, help_heading = TEST_HEADING)]
     pub allow_clock_shift: bool,
 
-    /// Fail this fraction (0 to 1, e.g. 0.1) of the components' key-value
-    /// calls on purpose: before the call (nothing done), or after a write
-    /// (reply lost; a swap that wrote may report CasFailed)
+    /// Fail this fraction (0 to 1) of the components' key-value calls
+    ///
+    /// On purpose, picked by a seeded generator: before the call (nothing
+    /// done), or after a write (reply lost; a swap that wrote may report
+    /// CasFailed).
     #[arg(long, value_name = "RATE", help_heading = TEST_HEADING, value_parser = parse_rate)]
     pub simulate_store_faults: Option<f64>,
 
-    /// Seed of those faults, so a run can be repeated [default: 17];
-    /// TICKETSHARE_LOG=debug prints one line per fault
+    /// Seed of those faults, so a run repeats (default 17)
+    ///
+    /// TICKETSHARE_LOG=debug prints one line per fault.
     #[arg(long, value_name = "N", help_heading = TEST_HEADING,
         requires = "simulate_store_faults")]
     pub simulate_store_faults_seed: Option<u64>,
