@@ -95,7 +95,7 @@ pub fn up(extra: &[String]) -> Result<(), String> {
     if !private && !own_config {
         c.args(["--runtime-config-file", "runtime-config/default.toml"]);
     }
-    c.args(extra);
+    c.args(&extra);
     if private {
         eprintln!(
             "Private networks are reachable by webhooks (--allow-private-webhooks): development only"
