@@ -326,7 +326,7 @@ fn simulated_store_faults_refuse_bad_values_at_start() {
         ),
         (
             &["--simulate-store-faults-seed", "5"],
-            "--simulate-store-faults-seed needs --simulate-store-faults",
+            "required arguments were not provided:\n  --simulate-store-faults <RATE>",
         ),
     ];
     for (args, needle) in cases {

@@ -87,7 +87,7 @@ pub struct UpArgs {
     /// Sets the maximum memory allocation limit for an instance in bytes
     /// (default 134217728: 128 MiB)
     #[arg(long, env = "SPIN_MAX_INSTANCE_MEMORY", value_name = "BYTES",
-        value_parser = parse_positive_usize)]
+        value_parser = parse_positive_usize, allow_negative_numbers = true)]
     pub max_instance_memory: Option<usize>,
 
     /// Request timeout to enforce
@@ -98,7 +98,8 @@ pub struct UpArgs {
     ///
     /// A number with no suffix or with an `s` suffix is interpreted as
     /// seconds; other accepted suffixes are `ms`, `us` (or `μs`) and `ns`.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration,
+        allow_negative_numbers = true)]
     pub request_timeout: Duration,
 
     /// Compiled-code (Wasm) cache directory (default
@@ -112,7 +113,7 @@ pub struct UpArgs {
 
     /// Requests served at once
     #[arg(long, value_name = "N", default_value_t = 256, help_heading = HOST_HEADING,
-        value_parser = parse_positive_usize)]
+        value_parser = parse_positive_usize, allow_negative_numbers = true)]
     pub max_in_flight: usize,
 
     /// Largest request body accepted, in MiB
@@ -120,14 +121,14 @@ pub struct UpArgs {
     /// Counted as the body arrives, chunked or not: 413 as soon as it is
     /// passed.
     #[arg(long, value_name = "MB", default_value_t = 16, help_heading = HOST_HEADING,
-        value_parser = clap::value_parser!(u64).range(1..=4096))]
+        value_parser = clap::value_parser!(u64).range(1..=4096), allow_negative_numbers = true)]
     pub max_body_mb: u64,
 
     /// Longest wait for a request head or an idle connection's next request
     ///
     /// Same units as --request-timeout.
     #[arg(long, value_name = "DURATION", default_value = "10s", help_heading = HOST_HEADING,
-        value_parser = parse_duration)]
+        value_parser = parse_duration, allow_negative_numbers = true)]
     pub header_read_timeout: Duration,
 
     /// Open connections at once
@@ -135,7 +136,7 @@ pub struct UpArgs {
     /// At the bound a newcomer replaces the longest-idle connection, or gets
     /// 503 if every one is serving a request.
     #[arg(long, value_name = "N", default_value_t = 1024, help_heading = HOST_HEADING,
-        value_parser = parse_positive_usize)]
+        value_parser = parse_positive_usize, allow_negative_numbers = true)]
     pub max_connections: usize,
 
     /// Print one line per request
@@ -153,20 +154,22 @@ pub struct UpArgs {
     /// On purpose, picked by a seeded generator: before the call (nothing
     /// done), or after a write (reply lost; a swap that wrote may report
     /// CasFailed).
-    #[arg(long, value_name = "RATE", help_heading = TEST_HEADING, value_parser = parse_rate)]
+    #[arg(long, value_name = "RATE", help_heading = TEST_HEADING, value_parser = parse_rate,
+        allow_negative_numbers = true)]
     pub simulate_store_faults: Option<f64>,
 
     /// Seed of those faults, so a run repeats (default 17)
     ///
     /// TICKETSHARE_LOG=debug prints one line per fault.
     #[arg(long, value_name = "N", help_heading = TEST_HEADING,
-        requires = "simulate_store_faults")]
+        requires = "simulate_store_faults", value_parser = parse_seed,
+        allow_negative_numbers = true)]
     pub simulate_store_faults_seed: Option<u64>,
 
     /// The host's old name for the memory cap, in MiB; use
     /// --max-instance-memory (bytes) instead.
     #[arg(long, value_name = "MB", hide = true, conflicts_with = "max_instance_memory",
-        value_parser = parse_positive_usize)]
+        value_parser = parse_positive_usize, allow_negative_numbers = true)]
     pub max_memory_mb: Option<usize>,
 
     /// Spin's registry cache; refused with a pointer to --wasm-cache-dir so
@@ -308,6 +311,11 @@ fn parse_positive_usize(s: &str) -> Result<usize, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{s:?} is not a whole number above zero")),
     }
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    s.parse::<u64>()
+        .map_err(|_| format!("{s:?} is not a whole number from 0 to {}", u64::MAX))
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -452,6 +460,7 @@ mod tests {
             &["--request-timeout", "1..8s"],
             &["--max-instance-memory", "-1"],
             &["--max-in-flight", "0"],
+            &["--max-in-flight", "-1"],
             &["--simulate-store-faults", "2"],
             &["--simulate-store-faults-seed", "3"],
             &["--no-such-flag"],
