@@ -43,7 +43,9 @@ pub enum HostCommand {
 
 /// `ticketshare-host up`: the flags of `spin up` the host implements, then its own.
 #[derive(Debug, Args)]
-#[command(about = "Start the Spin application")]
+// A flag given twice takes its last value (`cargo xtask up --listen …`
+// overrides xtask's own `--listen`); `--variable` accumulates.
+#[command(about = "Start the Spin application", args_override_self = true)]
 pub struct UpArgs {
     /// The application to run: a manifest (spin.toml) file or a directory
     /// containing a spin.toml file. If omitted, it defaults to "spin.toml".
@@ -411,6 +413,23 @@ mod tests {
         );
         assert_eq!(a.max_memory(), 32 * 1024 * 1024);
         assert_eq!(a.request_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn a_repeated_flag_takes_its_last_value_and_variables_accumulate() {
+        let a = up(&[
+            "--listen",
+            "127.0.0.1:3000",
+            "--variable",
+            "a=1",
+            "--listen",
+            "127.0.0.1:4000",
+            "--variable",
+            "b=2",
+        ])
+        .unwrap();
+        assert_eq!(a.listen.port(), 4000);
+        assert_eq!(a.variable.len(), 2);
     }
 
     #[test]
