@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -734,27 +734,25 @@ fn decode_counter(bytes: &[u8]) -> Option<i64> {
     std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
-/// Connections a Redis store keeps open (each one multiplexed: many
-/// requests in flight at once on each).
-pub const REDIS_POOL_SIZE: usize = 4;
 /// Longest wait for a new Redis connection (TCP connect and handshake).
 pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest wait for one Redis reply; the call then fails and its connection
 /// is replaced.
 pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// After a failed connection attempt, calls on that connection slot fail at
-/// once for this long (doubling up to [`REDIS_RETRY_MAX`]) rather than each
+/// After a failed connection attempt, calls fail at once for this long (doubling up to [`REDIS_RETRY_MAX`]) rather than each
 /// waiting on a connection attempt of its own.
 const REDIS_RETRY_MIN: Duration = Duration::from_millis(50);
-/// The longest pause between connection attempts of one slot.
+/// The longest pause between connection attempts.
 const REDIS_RETRY_MAX: Duration = Duration::from_millis(500);
 
-/// A Redis-backed store: a small pool of multiplexed connections, each
-/// replaced by itself once it breaks (Redis restarted, a reply timed out).
+/// A Redis-backed store: one multiplexed connection (many calls in flight
+/// at once), replaced by itself once it breaks (Redis restarted, a reply
+/// timed out). A pool of four connections was measured and did not cut the
+/// tail (ARCHITECTURE.md, Host invariants), so there is one.
 ///
 /// Waits are bounded: a call fails after [`REDIS_CONNECT_TIMEOUT`] plus
 /// [`REDIS_RESPONSE_TIMEOUT`] at most, and during an outage most calls fail
-/// at once (a slot retries connecting after a short pause). A failed call
+/// at once (connecting is retried after a short pause). A failed call
 /// is never retried here: its outcome may be unknown (the write may have
 /// been applied), and the guest decides, as Spin's key-value contract says.
 #[derive(Clone)]
@@ -767,11 +765,10 @@ struct RedisPool {
     info: redis::ConnectionInfo,
     url: String,
     config: redis::AsyncConnectionConfig,
-    slots: Vec<tokio::sync::Mutex<Slot>>,
-    next: AtomicUsize,
+    slot: tokio::sync::Mutex<Slot>,
 }
 
-/// One connection of the pool, or why there is none right now.
+/// The connection, or why there is none right now.
 #[derive(Default)]
 struct Slot {
     live: Option<Live>,
@@ -791,10 +788,9 @@ struct Live {
 }
 
 impl RedisPool {
-    /// A connection to use: the next slot's, opened again if it broke.
+    /// The connection to use, opened again if it broke.
     async fn conn(&self) -> KvResult<Live> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
-        let mut slot = self.slots[i].lock().await;
+        let mut slot = self.slot.lock().await;
         if let Some(live) = &slot.live {
             if !live.broken.load(Ordering::Acquire) {
                 return Ok(live.clone());
@@ -875,9 +871,8 @@ impl RedisPool {
         Ok(Live { conn, broken })
     }
 
-    /// Run one call on a pooled connection; a connection that failed at the
-    /// transport level (closed, reset, timed out, garbled) is replaced on
-    /// its slot's next use.
+    /// Run one call; a connection that failed at the transport level
+    /// (closed, reset, timed out, garbled) is replaced on the next call.
     async fn run<T>(
         &self,
         call: impl AsyncFnOnce(&mut redis::aio::MultiplexedConnection) -> redis::RedisResult<T>,
@@ -908,15 +903,10 @@ return 1
 "#;
 
 impl RedisStore {
-    /// Connect to `url` (`redis://host:port[/db]`, `redis+unix:///path`)
-    /// with [`REDIS_POOL_SIZE`] connections; the first one is opened now, so
-    /// a wrong address stops the host at start.
+    /// Connect to `url` (`redis://host:port[/db]`, `redis+unix:///path`);
+    /// the connection is opened now, so a wrong address stops the host at
+    /// start.
     pub async fn connect(url: &str) -> Result<Self> {
-        Self::connect_pooled(url, REDIS_POOL_SIZE).await
-    }
-
-    /// [`RedisStore::connect`] with `size` connections (at least one).
-    pub async fn connect_pooled(url: &str, size: usize) -> Result<Self> {
         let info: redis::ConnectionInfo = redis::IntoConnectionInfo::into_connection_info(url)
             .with_context(|| format!("invalid Redis URL {url:?}"))?;
         // The URL may hold a password: say where, never what.
@@ -931,8 +921,7 @@ impl RedisStore {
             info,
             url: shown,
             config,
-            slots: (0..size.max(1)).map(|_| Default::default()).collect(),
-            next: AtomicUsize::new(0),
+            slot: Default::default(),
         };
         if let Err(e) = pool.conn().await {
             let why = match e {
