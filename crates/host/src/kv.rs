@@ -16,8 +16,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -733,11 +734,161 @@ fn decode_counter(bytes: &[u8]) -> Option<i64> {
     std::str::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
-/// A Redis-backed store (one multiplexed connection, shared).
+/// Longest wait for a new Redis connection (TCP connect and handshake).
+pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest wait for one Redis reply; the call then fails and its connection
+/// is replaced.
+pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a failed connection attempt, calls fail at once for this long (doubling up to [`REDIS_RETRY_MAX`]) rather than each
+/// waiting on a connection attempt of its own.
+const REDIS_RETRY_MIN: Duration = Duration::from_millis(50);
+/// The longest pause between connection attempts.
+const REDIS_RETRY_MAX: Duration = Duration::from_millis(500);
+
+/// A Redis-backed store: one multiplexed connection (many calls in flight
+/// at once), replaced by itself once it breaks (Redis restarted, a reply
+/// timed out). A pool of four connections was measured and did not cut the
+/// tail (ARCHITECTURE.md, Host invariants), so there is one.
+///
+/// Waits are bounded: a call fails after [`REDIS_CONNECT_TIMEOUT`] plus
+/// [`REDIS_RESPONSE_TIMEOUT`] at most, and during an outage most calls fail
+/// at once (connecting is retried after a short pause). A failed call
+/// is never retried here: its outcome may be unknown (the write may have
+/// been applied), and the guest decides, as Spin's key-value contract says.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: redis::aio::MultiplexedConnection,
+    pool: Arc<RedisPool>,
     cas: Arc<redis::Script>,
+}
+
+struct RedisPool {
+    info: redis::ConnectionInfo,
+    url: String,
+    config: redis::AsyncConnectionConfig,
+    slot: tokio::sync::Mutex<Slot>,
+}
+
+/// The connection, or why there is none right now.
+#[derive(Default)]
+struct Slot {
+    live: Option<Live>,
+    /// No new connection attempt before this instant (after a failure).
+    retry_at: Option<Instant>,
+    /// The pause after the next failed attempt.
+    backoff: Duration,
+}
+
+/// An open connection and whether it is known to be broken.
+#[derive(Clone)]
+struct Live {
+    conn: redis::aio::MultiplexedConnection,
+    /// Set when the connection's driver stops (the socket closed) or a call
+    /// on it failed in a way that leaves it unusable.
+    broken: Arc<AtomicBool>,
+}
+
+impl RedisPool {
+    /// The connection to use, opened again if it broke.
+    async fn conn(&self) -> KvResult<Live> {
+        let mut slot = self.slot.lock().await;
+        if let Some(live) = &slot.live {
+            if !live.broken.load(Ordering::Acquire) {
+                return Ok(live.clone());
+            }
+            slot.live = None;
+        }
+        if let Some(at) = slot.retry_at
+            && Instant::now() < at
+        {
+            return Err(KvError::Other(format!(
+                "Redis at {} is unreachable (retrying shortly)",
+                self.url
+            )));
+        }
+        match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, self.open()).await {
+            Ok(Ok(live)) => {
+                slot.live = Some(live.clone());
+                slot.retry_at = None;
+                slot.backoff = REDIS_RETRY_MIN;
+                Ok(live)
+            }
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no connection within {REDIS_CONNECT_TIMEOUT:?}"),
+                };
+                let pause = slot.backoff.clamp(REDIS_RETRY_MIN, REDIS_RETRY_MAX);
+                slot.retry_at = Some(Instant::now() + pause);
+                slot.backoff = (pause * 2).min(REDIS_RETRY_MAX);
+                Err(KvError::Other(format!(
+                    "cannot connect to Redis at {}: {why}",
+                    self.url
+                )))
+            }
+        }
+    }
+
+    /// Open a connection, with its driver on a task of its own that marks
+    /// the connection broken when it stops.
+    async fn open(&self) -> redis::RedisResult<Live> {
+        let redis = self.info.redis_settings();
+        match self.info.addr() {
+            redis::ConnectionAddr::Tcp(host, port) => {
+                let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                stream.set_nodelay(true)?;
+                self.start(redis, stream).await
+            }
+            #[cfg(unix)]
+            redis::ConnectionAddr::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path).await?;
+                self.start(redis, stream).await
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "only redis:// and redis+unix:// addresses are supported",
+            ))),
+        }
+    }
+
+    async fn start<S>(
+        &self,
+        redis: &redis::RedisConnectionInfo,
+        stream: S,
+    ) -> redis::RedisResult<Live>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (conn, driver) =
+            redis::aio::MultiplexedConnection::new_with_config(redis, stream, self.config.clone())
+                .await?;
+        let broken = Arc::new(AtomicBool::new(false));
+        let flag = broken.clone();
+        tokio::spawn(async move {
+            driver.await;
+            flag.store(true, Ordering::Release);
+        });
+        Ok(Live { conn, broken })
+    }
+
+    /// Run one call; a connection that failed at the transport level
+    /// (closed, reset, timed out, garbled) is replaced on the next call.
+    async fn run<T>(
+        &self,
+        call: impl AsyncFnOnce(&mut redis::aio::MultiplexedConnection) -> redis::RedisResult<T>,
+    ) -> KvResult<T> {
+        let live = self.conn().await?;
+        let mut conn = live.conn.clone();
+        match call(&mut conn).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if e.is_io_error() || e.is_unrecoverable_error() {
+                    live.broken.store(true, Ordering::Release);
+                }
+                Err(e.into())
+            }
+        }
+    }
 }
 
 const CAS_SCRIPT: &str = r#"
@@ -752,86 +903,108 @@ return 1
 "#;
 
 impl RedisStore {
-    /// Connect to `url` (`redis://host:port[/db]`).
+    /// Connect to `url` (`redis://host:port[/db]`, `redis+unix:///path`);
+    /// the connection is opened now, so a wrong address stops the host at
+    /// start.
     pub async fn connect(url: &str) -> Result<Self> {
-        let client =
-            redis::Client::open(url).with_context(|| format!("invalid Redis URL {url:?}"))?;
-        let conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .with_context(|| format!("cannot connect to Redis at {url}"))?;
+        let info: redis::ConnectionInfo = redis::IntoConnectionInfo::into_connection_info(url)
+            .with_context(|| format!("invalid Redis URL {url:?}"))?;
+        // The URL may hold a password: say where, never what.
+        let shown = match info.addr() {
+            redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+            other => other.to_string(),
+        };
+        // Connecting is bounded by `conn` itself (the stream is opened here).
+        let config =
+            redis::AsyncConnectionConfig::new().set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT));
+        let pool = RedisPool {
+            info,
+            url: shown,
+            config,
+            slot: Default::default(),
+        };
+        if let Err(e) = pool.conn().await {
+            let why = match e {
+                KvError::Other(why) => why,
+                other => format!("{other:?}"),
+            };
+            anyhow::bail!("{why}");
+        }
         Ok(Self {
-            conn,
+            pool: Arc::new(pool),
             cas: Arc::new(redis::Script::new(CAS_SCRIPT)),
         })
     }
 
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
-        Ok(redis::cmd("GET")
-            .arg(key)
-            .query_async(&mut self.conn.clone())
-            .await?)
+        self.pool
+            .run(async |c| redis::cmd("GET").arg(key).query_async(c).await)
+            .await
     }
 
     async fn get_many(&self, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
         // A one-key MGET still answers with a list.
-        Ok(redis::cmd("MGET")
-            .arg(keys)
-            .query_async(&mut self.conn.clone())
-            .await?)
+        self.pool
+            .run(async |c| redis::cmd("MGET").arg(keys).query_async(c).await)
+            .await
     }
 
     async fn set(&self, key: &str, value: &[u8]) -> KvResult<()> {
-        Ok(redis::cmd("SET")
-            .arg(key)
-            .arg(value)
-            .query_async(&mut self.conn.clone())
-            .await?)
+        self.pool
+            .run(async |c| redis::cmd("SET").arg(key).arg(value).query_async(c).await)
+            .await
     }
 
     async fn delete(&self, key: &str) -> KvResult<()> {
-        let _: i64 = redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut self.conn.clone())
+        let _: i64 = self
+            .pool
+            .run(async |c| redis::cmd("DEL").arg(key).query_async(c).await)
             .await?;
         Ok(())
     }
 
     async fn exists(&self, key: &str) -> KvResult<bool> {
-        Ok(redis::cmd("EXISTS")
-            .arg(key)
-            .query_async(&mut self.conn.clone())
-            .await?)
+        self.pool
+            .run(async |c| redis::cmd("EXISTS").arg(key).query_async(c).await)
+            .await
     }
 
     async fn keys(&self) -> KvResult<Vec<String>> {
-        let mut conn = self.conn.clone();
-        let mut cursor: u64 = 0;
-        let mut out = Vec::new();
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
-            out.extend(batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        let mut out = self
+            .pool
+            .run(async |c| {
+                let mut cursor: u64 = 0;
+                let mut out = Vec::new();
+                loop {
+                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(c)
+                        .await?;
+                    out.extend(batch);
+                    if next == 0 {
+                        return Ok(out);
+                    }
+                    cursor = next;
+                }
+            })
+            .await?;
         out.sort();
         out.dedup();
         Ok(out)
     }
 
     async fn increment(&self, key: &str, delta: i64) -> KvResult<i64> {
-        Ok(redis::cmd("INCRBY")
-            .arg(key)
-            .arg(delta)
-            .query_async(&mut self.conn.clone())
-            .await?)
+        self.pool
+            .run(async |c| {
+                redis::cmd("INCRBY")
+                    .arg(key)
+                    .arg(delta)
+                    .query_async(c)
+                    .await
+            })
+            .await
     }
 
     async fn compare_and_swap(
@@ -846,7 +1019,7 @@ impl RedisStore {
             Some(old) => inv.arg("1").arg(old),
         };
         inv.arg(new);
-        let n: i64 = inv.invoke_async(&mut self.conn.clone()).await?;
+        let n: i64 = self.pool.run(async |c| inv.invoke_async(c).await).await?;
         Ok(n == 1)
     }
 }

@@ -8,12 +8,16 @@ use std::time::{Duration, Instant};
 
 use crate::scratch::{TempDir, free_port};
 
-/// A private redis-server on a free port (no persistence), stopped on drop.
+/// A private redis-server on a free port, stopped on drop: without
+/// persistence ([`Redis::start`]), or durable ([`Redis::start_durable`]:
+/// every acknowledged write is on disk) and restartable.
 pub struct Redis {
     child: Child,
     /// `redis://127.0.0.1:port`.
     pub url: String,
-    _dir: TempDir,
+    port: u16,
+    durable: bool,
+    dir: TempDir,
 }
 
 impl Redis {
@@ -25,11 +29,67 @@ impl Redis {
 
     /// Start one; `Err` when redis-server is missing or does not answer.
     pub fn try_start() -> Result<Redis, String> {
-        let dir = TempDir::new("redis");
-        let port = free_port();
+        Self::launch(TempDir::new("redis"), free_port(), false)
+    }
+
+    /// Start one that writes every write to its append-only file and syncs
+    /// it before answering (`appendfsync always`): a write it acknowledged
+    /// survives [`Redis::kill`] and [`Redis::restart`].
+    pub fn start_durable() -> Redis {
+        Self::launch(TempDir::new("redis"), free_port(), true).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Kill the server at once (SIGKILL: no shutdown, no final save).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start the server again on the same port and data directory (after
+    /// [`Redis::kill`]); returns once it answers PING (its data loaded).
+    pub fn restart(&mut self) {
+        self.kill();
+        let dir = std::mem::replace(&mut self.dir, TempDir::new("redis-unused"));
+        let again = Self::launch(dir, self.port, self.durable).unwrap_or_else(|e| panic!("{e}"));
+        *self = again;
+    }
+
+    /// The values at `keys`, each as text on a line of its own (an empty
+    /// line for an absent key), read with `redis-cli`.
+    pub fn values(&self, keys: &[String]) -> String {
+        let mut cli = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--raw"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("redis-cli comes with redis-server");
+        let mut input = cli.stdin.take().unwrap();
+        for k in keys {
+            // Keys of the app have no spaces or quotes.
+            writeln!(input, "GET \"{k}\"").unwrap();
+        }
+        drop(input);
+        let out = cli.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn launch(dir: TempDir, port: u16, durable: bool) -> Result<Redis, String> {
+        let persistence: &[&str] = if durable {
+            &[
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ]
+        } else {
+            &["--save", "", "--appendonly", "no"]
+        };
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .args(persistence)
+            .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -57,7 +117,9 @@ impl Redis {
         Ok(Redis {
             child,
             url: format!("redis://{addr}"),
-            _dir: dir,
+            port,
+            durable,
+            dir,
         })
     }
 

@@ -183,24 +183,34 @@ impl World {
 
     /// [`World::build`] with extra environment and flags for the host.
     pub fn build_full(redis: bool, env: &[(&str, &str)], args: &[&str]) -> World {
-        Self::build_with_faults(redis, env, args, None)
+        Self::build_with_faults(redis.then(Redis::start), env, args, None)
     }
 
     /// The world on a host whose store fails `rate` of its calls at random
     /// (from `seed`), set up and driven by a retrying client (see
     /// `support::request_as_a_retrying_client`).
     pub fn build_faulty(redis: bool, rate: f64, seed: u64) -> World {
-        Self::build_with_faults(redis, &[], &[], Some((rate, seed)))
+        Self::build_with_faults(redis.then(Redis::start), &[], &[], Some((rate, seed)))
+    }
+
+    /// The world on `redis` (e.g. [`Redis::start_durable`], to restart it
+    /// under load through [`World::redis`]).
+    pub fn build_on_redis(redis: Redis) -> World {
+        Self::build_with_faults(Some(redis), &[], &[], None)
+    }
+
+    /// The world's Redis, when it has one.
+    pub fn redis(&mut self) -> Option<&mut Redis> {
+        self._redis.as_mut()
     }
 
     fn build_with_faults(
-        redis: bool,
+        redis: Option<Redis>,
         env: &[(&str, &str)],
         args: &[&str],
         faults: Option<(f64, u64)>,
     ) -> World {
         let state = TempDir::new("api");
-        let redis = redis.then(Redis::start);
         let mut cfg = HostConfig::app(state.path());
         if let Some((rate, seed)) = faults {
             cfg = cfg.store_faults(rate, seed).arg("--allow-clock-shift");

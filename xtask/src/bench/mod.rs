@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick [--only ROW]]`: the
+//! `cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick [--only ROW] [--connections N]]`: the
 //! performance targets of the brief, measured in one run.
 //!
 //! - A release build; each app runs in its own `ticketshare-host` process
@@ -65,12 +65,12 @@ pub fn sh(cmd: &str) -> String {
 
 /// Run the benchmark.
 pub fn bench(args: &[String]) -> Result<(), String> {
-    let usage =
-        "usage: cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick [--only ROW]]";
+    let usage = "usage: cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick [--only ROW] [--connections N]]";
     let mut secs = 5;
     let mut redis = false;
     let mut quick = false;
     let mut only = None;
+    let mut quick_conns = 16;
     let mut scale = 100_000;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -92,6 +92,13 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             "--redis" => redis = true,
             "--quick" => quick = true,
             "--only" => only = Some(it.next().ok_or(usage)?.clone()),
+            "--connections" => {
+                quick_conns = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|n| (1..=1024).contains(n))
+                    .ok_or(usage)?
+            }
             _ => return Err(usage.into()),
         }
     }
@@ -106,7 +113,11 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let o = Opts {
         secs,
-        levels: if quick { vec![16] } else { LEVELS.to_vec() },
+        levels: if quick {
+            vec![quick_conns]
+        } else {
+            LEVELS.to_vec()
+        },
         only: if quick { only } else { None },
         redis,
         scale,

@@ -175,7 +175,8 @@ pub fn quick_table(o: &Opts) -> Result<(), String> {
     let rows = measure(o, Runtime::Ours)?;
     let floor = rows[0].1[0].rps;
     println!(
-        "| request (16 connections) | req/s | p50 ms | p99 ms | ratio to hello | host CPU µs/request |\n|---|---:|---:|---:|---:|---:|"
+        "| request ({} connections) | req/s | p50 ms | p99 ms | ratio to hello | host CPU µs/request |\n|---|---:|---:|---:|---:|---:|",
+        o.levels[0]
     );
     for (name, loads) in &rows {
         let l = &loads[0];
