@@ -64,12 +64,16 @@ impl Redis {
             .spawn()
             .expect("redis-cli comes with redis-server");
         let mut input = cli.stdin.take().unwrap();
-        for k in keys {
-            // Keys of the app have no spaces or quotes.
-            writeln!(input, "GET \"{k}\"").unwrap();
-        }
-        drop(input);
+        // Keys of the app have no spaces or quotes.
+        let commands: String = keys.iter().map(|k| format!("GET \"{k}\"\n")).collect();
+        // Written from a thread while the answers are read: redis-cli blocks
+        // on a full stdout pipe, and writing every command first would then
+        // block this side on a full stdin pipe.
+        let writer = std::thread::spawn(move || {
+            input.write_all(commands.as_bytes()).unwrap();
+        });
         let out = cli.wait_with_output().unwrap();
+        writer.join().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
