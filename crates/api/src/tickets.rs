@@ -555,10 +555,20 @@ fn staff_directory(env: &mut Env, actor: &Actor, req: &Request) -> Result<Respon
 fn get_ticket(env: &mut Env, actor: &Actor, req: &Request, no: &str) -> Result<Response> {
     let t = visible_ticket(env, actor, TicketNo::parse(no)?)?;
     let staff = actor.is_staff_side();
+    let mut v = ticket_json(&t, staff);
     let seen = if staff {
+        // Where email replies to this ticket go (the platform's own
+        // ticket emails can use it as Reply-To).
+        v["reply_address"] = json!(
+            t.reply_ref
+                .as_ref()
+                .filter(|_| !env.reply_domain.is_empty())
+                .map(|r| domain::inbound::reply_address(r, env.reply_domain))
+        );
         format!("v{} {}", t.version, env.reply_domain)
     } else {
-        ticket_json(&t, false).to_string()
+        // The customer side's tag is what they are shown.
+        v.to_string()
     };
     let tag = etag(&[
         "ticket",
@@ -569,17 +579,6 @@ fn get_ticket(env: &mut Env, actor: &Actor, req: &Request, no: &str) -> Result<R
     ]);
     if if_none_match(req, &tag) {
         return Ok(Response::not_modified(&tag));
-    }
-    let mut v = ticket_json(&t, staff);
-    if staff {
-        // Where email replies to this ticket go (the platform's own
-        // ticket emails can use it as Reply-To).
-        v["reply_address"] = json!(
-            t.reply_ref
-                .as_ref()
-                .filter(|_| !env.reply_domain.is_empty())
-                .map(|r| domain::inbound::reply_address(r, env.reply_domain))
-        );
     }
     Ok(Response::json(200, &json!({"ticket": v})).with_etag(&tag))
 }
