@@ -1,6 +1,7 @@
 //! `cargo xtask up`: build, serve `spin.toml` on http://127.0.0.1:3000,
 //! seed the demo workspace (see `seed.rs`) and print how to get in.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use testkit::root;
@@ -10,11 +11,11 @@ use crate::setup::build;
 
 /// Every 30 s, what cron would do in a deployment: retry the demo
 /// workspace's webhook deliveries that are due.
-fn flush_webhooks_periodically(addr: String) {
+fn flush_webhooks_periodically(addr: String, state: PathBuf) {
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(std::time::Duration::from_secs(30));
-            let key = std::fs::read_to_string(root().join(".spin/demo.json"))
+            let key = std::fs::read_to_string(state.join("demo.json"))
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
                 .and_then(|v| v["api_key"].as_str().map(str::to_string));
@@ -41,18 +42,38 @@ pub fn up(extra: &[String]) -> Result<(), String> {
     // outbound connection.
     let private = extra.iter().any(|a| a == "--allow-private-webhooks");
     // `cargo xtask up -- --flag` passes the `--` through: not a host flag.
-    let extra: Vec<&String> = extra
+    let mut extra: Vec<String> = extra
         .iter()
         .filter(|a| *a != "--allow-private-webhooks" && *a != "--")
+        .cloned()
         .collect();
     let own_config = extra.iter().any(|a| a.starts_with("--runtime-config-file"));
-    let mut c = Command::new(root().join("target/release/ticketshare-host"));
+    // `--state-dir` and `--listen` given here replace ours; the demo's
+    // files (admin token, demo.json) live in the state dir.
+    let state = take_flag(&mut extra, "--state-dir")
+        .and_then(|d| std::path::absolute(d).ok())
+        .unwrap_or_else(|| root().join(".spin"));
+    let own_listen = extra
+        .iter()
+        .any(|a| a == "--listen" || a.starts_with("--listen="));
+    // The host and components are where cargo built them (see
+    // testkit::target): with CARGO_TARGET_DIR elsewhere, spin.toml runs as
+    // a copy naming them there, and the state stays in the checkout's
+    // .spin/ as with spin.toml itself.
+    let manifest = testkit::target::runnable_manifest(&root().join("spin.toml"))?;
+    let mut c = Command::new(testkit::host_binary());
     c.current_dir(root())
-        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"]);
+        .args(["up", "--from"])
+        .arg(&manifest)
+        .arg("--state-dir")
+        .arg(&state);
+    if !own_listen {
+        c.args(["--listen", "127.0.0.1:3000"]);
+    }
     if !private && !own_config {
         c.args(["--runtime-config-file", "runtime-config/default.toml"]);
     }
-    c.args(extra);
+    c.args(&extra);
     if private {
         eprintln!(
             "Private networks are reachable by webhooks (--allow-private-webhooks): development only"
@@ -61,7 +82,7 @@ pub fn up(extra: &[String]) -> Result<(), String> {
     }
     if std::env::var_os("SPIN_VARIABLE_ADMIN_TOKEN").is_none() {
         // A local deployment token, kept in the state dir so it survives restarts.
-        let path = root().join(".spin/admin-token");
+        let path = state.join("admin-token");
         let token = match std::fs::read_to_string(&path) {
             Ok(t) if t.trim().len() >= 32 => t.trim().to_string(),
             _ => {
@@ -70,20 +91,21 @@ pub fn up(extra: &[String]) -> Result<(), String> {
                     .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
                     .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
                 let t: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                std::fs::create_dir_all(root().join(".spin")).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
                 std::fs::write(&path, &t).map_err(|e| e.to_string())?;
                 t
             }
         };
         eprintln!(
-            "Deployment admin token (create workspaces with it): {token}  [stored in .spin/admin-token]"
+            "Deployment admin token (create workspaces with it): {token}  [stored in {}]",
+            path.display()
         );
         c.env("SPIN_VARIABLE_ADMIN_TOKEN", &token);
     }
     let admin_token = std::env::var("SPIN_VARIABLE_ADMIN_TOKEN")
         .ok()
         .or_else(|| {
-            std::fs::read_to_string(root().join(".spin/admin-token"))
+            std::fs::read_to_string(state.join("admin-token"))
                 .ok()
                 .map(|t| t.trim().to_string())
         })
@@ -113,12 +135,10 @@ pub fn up(extra: &[String]) -> Result<(), String> {
         std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| println!("{l}")));
     match addr {
         Some(addr) => {
-            if let Err(e) =
-                seed::seed_and_print(&addr, &admin_token, &root().join(".spin"), &origin)
-            {
+            if let Err(e) = seed::seed_and_print(&addr, &admin_token, &state, &origin) {
                 eprintln!("seeding the demo workspace failed: {e}");
             }
-            flush_webhooks_periodically(addr);
+            flush_webhooks_periodically(addr, state);
         }
         None => eprintln!("the host did not start"),
     }
@@ -128,5 +148,38 @@ pub fn up(extra: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("the host exited with {status}"))
+    }
+}
+
+/// Remove `name VALUE` or `name=VALUE` from `args`; the last value given.
+fn take_flag(args: &mut Vec<String>, name: &str) -> Option<String> {
+    let mut value = None;
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == name && i + 1 < args.len() {
+            value = Some(args.remove(i + 1));
+            args.remove(i);
+        } else if let Some(v) = args[i].strip_prefix(&format!("{name}=")) {
+            value = Some(v.to_string());
+            args.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_flag;
+
+    #[test]
+    fn a_flag_is_taken_in_both_spellings() {
+        let mut a: Vec<String> = ["--x", "--state-dir", "s1", "--state-dir=s2", "--y"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(take_flag(&mut a, "--state-dir").as_deref(), Some("s2"));
+        assert_eq!(a, ["--x", "--y"]);
+        assert_eq!(take_flag(&mut a, "--state-dir"), None);
     }
 }

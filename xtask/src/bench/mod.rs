@@ -101,7 +101,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     }
     build()?;
     testkit::host::assume_built();
-    let tmp = root().join("target/bench");
+    let tmp = testkit::target_dir().join("bench");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let o = Opts {
@@ -139,7 +139,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                     "--addr",
                     &waddr,
                 ])
-                .arg(root().join("target/wasm32-wasip2/release/hello.wasm"))
+                .arg(testkit::wasm("hello"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

@@ -155,7 +155,7 @@ pub fn write(res: &Results) -> Result<(), String> {
     );
     let _ = writeln!(r, "\n| component | wasm size (KiB) |\n|---|---:|");
     for comp in COMPONENTS {
-        let p = root().join(format!("target/wasm32-wasip2/release/{comp}.wasm"));
+        let p = testkit::wasm(comp);
         let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
         let _ = writeln!(r, "| {comp} | {:.0} |", size as f64 / 1024.0);
     }
