@@ -24,7 +24,9 @@
 //!   and the size of each component.
 //!
 //! Nothing here asserts a time: it measures, prints, and writes
-//! `bench/results/<date>.md` with a description of the machine.
+//! `bench/results/<date>.md` with a description of the machine and SVG
+//! charts beside it (`charts.rs`); `--quick` writes `<date>-quick.md` and
+//! its chart.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,6 +37,7 @@ use testkit::scratch::free_port;
 
 use crate::setup::{build, cargo_tool, ensure_debian, have};
 
+mod charts;
 mod load;
 mod report;
 mod rows;
