@@ -1,6 +1,6 @@
 //! The pages in a real browser (Debian's headless Chromium via chromedriver):
 //! staff and customer flows end to end, screenshots of each main page under
-//! `target/test-output/screenshots/`, no request to another origin, no
+//! `<target dir>/test-output/screenshots/`, no request to another origin, no
 //! error in the browser's console; the pages updating themselves while two
 //! people work one ticket in two browsers; the keyboard, the help dialog,
 //! drafts, relative times and the labels of every control.
@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use testkit::root;
 use testkit::webdriver::{Browser, keys};
 use testkit::{World, json_of};
 
@@ -63,7 +62,7 @@ fn sign_in(b: &Browser, w: &World, user: &str) {
 fn staff_and_customer_work_a_ticket_in_the_browser() {
     let w = World::build(false);
     let t = w.ticket(&w.cust_a, "Browser parcel");
-    let shots = root().join("target/test-output/screenshots");
+    let shots = testkit::target_dir().join("test-output/screenshots");
     let b = Browser::start();
 
     // Staff: sign in by link, see Pending, open the ticket, note + reply.
@@ -263,9 +262,9 @@ fn staff_invites_a_delegate_who_accepts_from_the_email() {
     );
 }
 
-/// A file for a browser to upload, under `target/test-output/`.
+/// A file for a browser to upload, under `<target dir>/test-output/`.
 fn test_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let dir = root().join("target/test-output");
+    let dir = testkit::target_dir().join("test-output");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -273,7 +272,11 @@ fn test_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
 }
 
 fn root_shot(b: &Browser, name: &str) {
-    b.screenshot(&root().join("target/test-output/screenshots").join(name));
+    b.screenshot(
+        &testkit::target_dir()
+            .join("test-output/screenshots")
+            .join(name),
+    );
 }
 
 #[test]

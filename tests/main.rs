@@ -27,3 +27,4 @@ mod runtime;
 mod shares;
 mod sweep;
 mod webhooks;
+mod xtask_up;

@@ -138,7 +138,7 @@ fn well_known_and_not_found() {
         &manifest,
         format!(
             "spin_manifest_version = 2\n[application]\nname = \"nf\"\n[[trigger.http]]\nroute = \"/only\"\ncomponent = \"c\"\n[component.c]\nsource = \"{}\"\n",
-            testkit::root().join("target/wasm32-wasip2/release/hello.wasm").display()
+            testkit::wasm("hello").display()
         ),
     )
     .unwrap();

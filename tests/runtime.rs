@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use testkit::{ADMIN_TOKEN, HostConfig, TempDir, request, root};
+use testkit::{ADMIN_TOKEN, HostConfig, TempDir, request};
 
 #[test]
 fn variables_env_and_files() {
@@ -80,12 +80,7 @@ fn missing_required_variable_is_a_clear_start_error() {
 #[test]
 fn start_errors_name_the_problem() {
     let dir = TempDir::new("starterr");
-    let wasm = |name: &str| {
-        root()
-            .join(format!("target/wasm32-wasip2/release/{name}.wasm"))
-            .display()
-            .to_string()
-    };
+    let wasm = |name: &str| testkit::wasm(name).display().to_string();
     let cases = [
         (
             format!("spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"c\"\n[component.c]\nsource = \"{}\"\n", wasm("unsupported")),

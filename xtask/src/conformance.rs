@@ -25,7 +25,7 @@ pub fn conformance(args: &[String]) -> Result<(), String> {
     ensure_python_module("schemathesis", "schemathesis")?;
     build()?;
     testkit::host::assume_built();
-    let tmp = root().join("target/conformance");
+    let tmp = testkit::target_dir().join("conformance");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let o = Opts {
@@ -34,7 +34,7 @@ pub fn conformance(args: &[String]) -> Result<(), String> {
         only: None,
         redis: false,
         scale: 100,
-        cache: root().join("target/bench/cache"),
+        cache: testkit::target_dir().join("bench/cache"),
         tmp: tmp.clone(),
     };
     let (srv, _) = o.start(Runtime::Ours, &root().join("spin.toml"), "conformance", "/")?;

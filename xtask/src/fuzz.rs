@@ -3,9 +3,9 @@
 //! executions, starting from the seeds and the kept regressions (and
 //! `fuzz/<target>.dict`, libFuzzer's dictionary, where there is one).
 //!
-//! cargo-fuzz is installed with cargo into `target/tools` when missing; the
+//! cargo-fuzz is installed with cargo into `<target dir>/tools` when missing; the
 //! targets build on the pinned stable toolchain (`RUSTC_BOOTSTRAP=1` for the
-//! coverage flags libFuzzer needs) into `target/fuzz`, with debug assertions
+//! coverage flags libFuzzer needs) into `<target dir>/fuzz`, with debug assertions
 //! and without a sanitizer (the code under test is safe Rust: a panic is the
 //! failure we look for). A crashing input is copied to
 //! `fuzz/regressions/<target>/`, where the test suite replays it.
@@ -62,7 +62,7 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
     }
     let cargo_fuzz = crate::setup::cargo_tool("cargo-fuzz", None, "cargo-fuzz")?;
     let fuzz_dir = root().join("fuzz");
-    let target_dir = root().join("target/fuzz");
+    let target_dir = testkit::target_dir().join("fuzz");
     let mut outcomes = Vec::new();
     for target in chosen {
         let corpus = target_dir.join("corpus").join(target);

@@ -88,17 +88,17 @@ pub fn build() -> Result<(), String> {
     run(h)
 }
 
-/// A program installed with `cargo install` into `target/tools` (once; the
+/// A program installed with `cargo install` into `<target dir>/tools` (once; the
 /// build cache keeps it): returns its path.
 pub fn cargo_tool(krate: &str, version: Option<&str>, bin: &str) -> Result<PathBuf, String> {
-    let local = root().join("target/tools/bin").join(bin);
+    let local = testkit::target_dir().join("tools/bin").join(bin);
     if local.exists() {
         return Ok(local);
     }
     eprintln!("installing {krate} with cargo (one-time, can take minutes)");
     let mut c = cargo();
     c.args(["install", krate, "--locked", "--root"])
-        .arg(root().join("target/tools"));
+        .arg(testkit::target_dir().join("tools"));
     if let Some(v) = version {
         c.args(["--version", v]);
     }

@@ -1,6 +1,7 @@
 //! `cargo xtask up`: build, serve `spin.toml` on http://127.0.0.1:3000,
 //! seed the demo workspace (see `seed.rs`) and print how to get in.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use testkit::root;
@@ -10,11 +11,11 @@ use crate::setup::build;
 
 /// Every 30 s, what cron would do in a deployment: retry the demo
 /// workspace's webhook deliveries that are due.
-fn flush_webhooks_periodically(addr: String) {
+fn flush_webhooks_periodically(addr: String, state: PathBuf) {
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(std::time::Duration::from_secs(30));
-            let key = std::fs::read_to_string(root().join(".spin/demo.json"))
+            let key = std::fs::read_to_string(state.join("demo.json"))
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
                 .and_then(|v| v["api_key"].as_str().map(str::to_string));
@@ -85,13 +86,33 @@ pub fn up(extra: &[String]) -> Result<(), String> {
     build()?;
     let UpArgs {
         private,
-        host: extra,
+        host: mut extra,
     } = split_args(extra);
     let own_config = extra.iter().any(|a| a.starts_with("--runtime-config-file"))
         || std::env::var_os("RUNTIME_CONFIG_FILE").is_some();
-    let mut c = Command::new(root().join("target/release/ticketshare-host"));
+    // `--state-dir` and `--listen` given here replace ours; the demo's
+    // files (admin token, demo.json) live in the state dir.
+    let state = take_flag(&mut extra, "--state-dir")
+        .and_then(|d| std::path::absolute(d).ok())
+        .unwrap_or_else(|| root().join(".spin"));
+    let own_listen = extra
+        .iter()
+        .any(|a| a == "--listen" || a.starts_with("--listen="))
+        || std::env::var_os("SPIN_HTTP_LISTEN_ADDR").is_some();
+    // The host and components are where cargo built them (see
+    // testkit::target): with CARGO_TARGET_DIR elsewhere, spin.toml runs as
+    // a copy naming them there, and the state stays in the checkout's
+    // .spin/ as with spin.toml itself.
+    let manifest = testkit::target::runnable_manifest(&root().join("spin.toml"))?;
+    let mut c = Command::new(testkit::host_binary());
     c.current_dir(root())
-        .args(["up", "--from", "spin.toml", "--listen", "127.0.0.1:3000"]);
+        .args(["up", "--from"])
+        .arg(&manifest)
+        .arg("--state-dir")
+        .arg(&state);
+    if !own_listen {
+        c.args(["--listen", "127.0.0.1:3000"]);
+    }
     if !private && !own_config {
         c.args(["--runtime-config-file", "runtime-config/default.toml"]);
     }
@@ -108,10 +129,10 @@ pub fn up(extra: &[String]) -> Result<(), String> {
         literal_variable(&extra, name)
             .or_else(|| std::env::var(format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())).ok())
     };
+    let token_path = state.join("admin-token");
     if given("admin_token").is_none() {
         // A local deployment token, kept in the state dir so it survives restarts.
-        let path = root().join(".spin/admin-token");
-        let token = match std::fs::read_to_string(&path) {
+        let token = match std::fs::read_to_string(&token_path) {
             Ok(t) if t.trim().len() >= 32 => t.trim().to_string(),
             _ => {
                 let mut bytes = [0u8; 24];
@@ -119,19 +140,20 @@ pub fn up(extra: &[String]) -> Result<(), String> {
                     .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
                     .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
                 let t: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                std::fs::create_dir_all(root().join(".spin")).map_err(|e| e.to_string())?;
-                std::fs::write(&path, &t).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
+                std::fs::write(&token_path, &t).map_err(|e| e.to_string())?;
                 t
             }
         };
         eprintln!(
-            "Deployment admin token (create workspaces with it): {token}  [stored in .spin/admin-token]"
+            "Deployment admin token (create workspaces with it): {token}  [stored in {}]",
+            token_path.display()
         );
         c.env("SPIN_VARIABLE_ADMIN_TOKEN", &token);
     }
     let admin_token = given("admin_token")
         .or_else(|| {
-            std::fs::read_to_string(root().join(".spin/admin-token"))
+            std::fs::read_to_string(&token_path)
                 .ok()
                 .map(|t| t.trim().to_string())
         })
@@ -160,12 +182,10 @@ pub fn up(extra: &[String]) -> Result<(), String> {
         std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| println!("{l}")));
     match addr {
         Some(addr) => {
-            if let Err(e) =
-                seed::seed_and_print(&addr, &admin_token, &root().join(".spin"), &origin)
-            {
+            if let Err(e) = seed::seed_and_print(&addr, &admin_token, &state, &origin) {
                 eprintln!("seeding the demo workspace failed: {e}");
             }
-            flush_webhooks_periodically(addr);
+            flush_webhooks_periodically(addr, state);
         }
         // It printed why (or its --help / --version) and exits.
         None => {}
@@ -177,6 +197,24 @@ pub fn up(extra: &[String]) -> Result<(), String> {
     } else {
         Err(format!("the host exited with {status}"))
     }
+}
+
+/// Remove `name VALUE` or `name=VALUE` from `args`; the last value given.
+fn take_flag(args: &mut Vec<String>, name: &str) -> Option<String> {
+    let mut value = None;
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == name && i + 1 < args.len() {
+            value = Some(args.remove(i + 1));
+            args.remove(i);
+        } else if let Some(v) = args[i].strip_prefix(&format!("{name}=")) {
+            value = Some(v.to_string());
+            args.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    value
 }
 
 #[cfg(test)]
@@ -212,5 +250,15 @@ mod tests {
                 host: vec!["--variable".into(), "a=b".into()],
             }
         );
+    }
+
+    #[test]
+    fn a_flag_is_taken_in_both_spellings() {
+        let mut a: Vec<String> = ["--x", "--state-dir", "s1", "--state-dir=s2", "--y"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(take_flag(&mut a, "--state-dir").as_deref(), Some("s2"));
+        assert_eq!(a, ["--x", "--y"]);
+        assert_eq!(take_flag(&mut a, "--state-dir"), None);
     }
 }

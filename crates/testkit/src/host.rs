@@ -13,14 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::{Client, Resp, mark_retrying, request};
 
-/// Workspace root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("the kit lives in crates/testkit")
-        .to_path_buf()
-}
+pub use crate::target::root;
 
 static BUILT: OnceLock<()> = OnceLock::new();
 
@@ -71,9 +64,10 @@ pub fn is_package_var(k: &str) -> bool {
         )
 }
 
-/// The compile cache shared by every test host (keyed by content, so safe).
+/// The compile cache shared by every test host (keyed by content, so safe),
+/// in the target dir.
 pub fn cache_dir() -> PathBuf {
-    root().join("target/test-compile-cache")
+    crate::target::target_dir().join("test-compile-cache")
 }
 
 /// The deployment admin token test hosts of the real app run with.
@@ -167,10 +161,12 @@ impl HostConfig {
 
     fn command(&self) -> Command {
         ensure_built();
-        let mut c = Command::new(root().join("target/release/ticketshare-host"));
+        let mut c = Command::new(crate::target::host_binary());
+        let manifest =
+            crate::target::runnable_manifest(&self.manifest).unwrap_or_else(|e| panic!("{e}"));
         c.arg("up")
             .arg("--from")
-            .arg(&self.manifest)
+            .arg(manifest)
             .args(["--listen", "127.0.0.1:0", "--wasm-cache-dir"])
             .arg(&self.cache_dir)
             .arg("--state-dir")

@@ -5,6 +5,8 @@
 //!
 //! - [`host`]: build once, start `ticketshare-host` on a free port with a
 //!   temporary state dir ([`host::HostConfig`], [`host::Host`]);
+//! - [`target`]: where cargo put what it built (`CARGO_TARGET_DIR` and
+//!   friends honoured), and manifests that run from there;
 //! - [`redis`]: the one Redis launcher (a private `redis-server`);
 //! - [`http`]: the one HTTP client, on `ureq`; [`raw`]: a raw-socket client
 //!   for the few tests that need exact bytes on the wire;
@@ -40,6 +42,8 @@ pub mod scenarios;
 #[cfg(feature = "host")]
 pub mod scratch;
 #[cfg(feature = "host")]
+pub mod target;
+#[cfg(feature = "host")]
 pub mod webdriver;
 #[cfg(feature = "host")]
 pub mod world;
@@ -54,5 +58,7 @@ pub use http::{client_tries, request_as_a_retrying_client, try_request_exact};
 pub use redis::Redis;
 #[cfg(feature = "host")]
 pub use scratch::TempDir;
+#[cfg(feature = "host")]
+pub use target::{host_binary, target_dir, wasm};
 #[cfg(feature = "host")]
 pub use world::{World, actions, call, json_of};

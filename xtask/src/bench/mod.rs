@@ -24,7 +24,9 @@
 //!   and the size of each component.
 //!
 //! Nothing here asserts a time: it measures, prints, and writes
-//! `bench/results/<date>.md` with a description of the machine.
+//! `bench/results/<date>.md` with a description of the machine and SVG
+//! charts beside it (`charts.rs`); `--quick` writes `<date>-quick.md` and
+//! its chart.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,6 +37,7 @@ use testkit::scratch::free_port;
 
 use crate::setup::{build, cargo_tool, ensure_debian, have};
 
+mod charts;
 mod load;
 mod report;
 mod rows;
@@ -108,7 +111,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     }
     build()?;
     testkit::host::assume_built();
-    let tmp = root().join("target/bench");
+    let tmp = testkit::target_dir().join("bench");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let o = Opts {
@@ -150,7 +153,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                     "--addr",
                     &waddr,
                 ])
-                .arg(root().join("target/wasm32-wasip2/release/hello.wasm"))
+                .arg(testkit::wasm("hello"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

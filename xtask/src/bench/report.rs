@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use testkit::root;
 
+use super::charts;
 use super::load::Load;
 use super::rows::{Rows, measure};
 use super::scale::Scale;
@@ -155,32 +156,88 @@ pub fn write(res: &Results) -> Result<(), String> {
     );
     let _ = writeln!(r, "\n| component | wasm size (KiB) |\n|---|---:|");
     for comp in COMPONENTS {
-        let p = root().join(format!("target/wasm32-wasip2/release/{comp}.wasm"));
+        let p = testkit::wasm(comp);
         let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
         let _ = writeln!(r, "| {comp} | {:.0} |", size as f64 / 1024.0);
     }
-    println!("{r}");
     let dir = root().join("bench/results");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let file = dir.join(format!("{date}{}.md", if redis { "-redis" } else { "" }));
+    let stem = format!("{date}{}", if redis { "-redis" } else { "" });
+    // The charts, beside the table and linked from it.
+    let store = if redis { "Redis" } else { "SQLite" };
+    let rows: Vec<(&str, charts::Lines)> = ours
+        .iter()
+        .enumerate()
+        .map(|(i, (name, loads))| {
+            let mut lines: charts::Lines = vec![("ours", &loads[..])];
+            if let Some((_, l)) = spin.as_ref().and_then(|s| s.get(i)) {
+                lines.push(("spin up", &l[..]));
+            }
+            if i == 0 {
+                lines.push(("wasmtime serve", &theirs[..]));
+            }
+            (*name, lines)
+        })
+        .collect();
+    charts::by_connections(
+        &dir.join(format!("{stem}.svg")),
+        &format!("Ticketshare bench {date} ({store}): each row by connections"),
+        &LEVELS,
+        &rows,
+    )?;
+    let names: Vec<String> = scale_rows.iter().map(|(n, _, _)| n.clone()).collect();
+    charts::bars(
+        &dir.join(format!("{stem}-scale.svg")),
+        &format!("Scale {date} ({store}, 16 connections): small vs large store"),
+        &names,
+        &[
+            ("small", scale_rows.iter().map(|(_, a, _)| *a).collect()),
+            ("large", scale_rows.iter().map(|(_, _, b)| *b).collect()),
+        ],
+    )?;
+    let _ = writeln!(
+        r,
+        "\n![Each row by connections]({stem}.svg)\n\n![Scale: small vs large]({stem}-scale.svg)"
+    );
+    println!("{r}");
+    let file = dir.join(format!("{stem}.md"));
     std::fs::write(&file, r).map_err(|e| e.to_string())?;
-    println!("written to {}", file.display());
+    println!(
+        "written to {} with {stem}.svg and {stem}-scale.svg",
+        file.display()
+    );
     Ok(())
 }
 
-/// `--quick`: every row of our host at 16 connections only, printed and
-/// not written (no wasmtime serve, Spin, scale or cold-start runs): the
-/// loop to check a change by.
+/// `--quick`: every row of our host at 16 connections only (no wasmtime
+/// serve, Spin, scale or cold-start runs): the loop to check a change by.
+/// Printed, and written to `bench/results/<date>-quick.md` with its chart
+/// `<date>-quick.svg` (`-redis-quick` on Redis).
 pub fn quick_table(o: &Opts) -> Result<(), String> {
     let rows = measure(o, Runtime::Ours)?;
     let floor = rows[0].1[0].rps;
-    println!(
-        "| request ({} connections) | req/s | p50 ms | p99 ms | ratio to hello | host CPU µs/request |\n|---|---:|---:|---:|---:|---:|",
-        o.levels[0]
+    let n = o.levels[0];
+    let date = sh("date +%Y-%m-%d");
+    let store = if o.redis { "Redis" } else { "SQLite" };
+    let stem = format!("{date}{}-quick", if o.redis { "-redis" } else { "" });
+    let mut r = String::new();
+    let _ = writeln!(
+        r,
+        "# Quick benchmark ({date})\n\n`cargo xtask bench --quick{}`: our host only, {} s per row at {n} connections; {} cores ({}), {}. Store: {store}.\n",
+        if o.redis { " --redis" } else { "" },
+        o.secs,
+        sh("nproc"),
+        sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs"),
+        sh("uname -sr"),
+    );
+    let _ = writeln!(
+        r,
+        "| request ({n} connections) | req/s | p50 ms | p99 ms | ratio to hello | host CPU µs/request |\n|---|---:|---:|---:|---:|---:|"
     );
     for (name, loads) in &rows {
         let l = &loads[0];
-        println!(
+        let _ = writeln!(
+            r,
             "| {name} | {:.0} | {:.2} | {:.2} | {:.2}x | {} |",
             l.rps,
             l.p50_ms,
@@ -189,5 +246,20 @@ pub fn quick_table(o: &Opts) -> Result<(), String> {
             l.cpu_us.map_or("?".into(), |c| format!("{c:.0}"))
         );
     }
+    let dir = root().join("bench/results");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let names: Vec<String> = rows.iter().map(|(n, _)| n.to_string()).collect();
+    let label = format!("ours, {n} connections");
+    charts::bars(
+        &dir.join(format!("{stem}.svg")),
+        &format!("Quick bench {date} ({store}): each row at {n} connections"),
+        &names,
+        &[(label.as_str(), rows.iter().map(|(_, l)| l[0]).collect())],
+    )?;
+    let _ = writeln!(r, "\n![Each row at {n} connections]({stem}.svg)");
+    print!("{r}");
+    let file = dir.join(format!("{stem}.md"));
+    std::fs::write(&file, r).map_err(|e| e.to_string())?;
+    println!("written to {} with {stem}.svg", file.display());
     Ok(())
 }

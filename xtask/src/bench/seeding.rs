@@ -1,7 +1,7 @@
 //! The bench's workspace, seeded with the test kit's builder
 //! (`testkit::seed`) over keep-alive connections: what the rows send.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use testkit::http::Client;
@@ -27,35 +27,73 @@ pub struct Seeded {
 
 /// Run `f(i)` for every `i` in `0..n` on `threads` threads at once (the
 /// builder's client keeps a connection each); the first error stops the run.
-pub fn parallel<F>(threads: usize, n: u64, f: F) -> Result<(), String>
+/// While it runs, every second, a line on stderr says how many of `what`
+/// are done and at what rate; a run over a second ends with its total.
+pub fn parallel<F>(what: &str, threads: usize, n: u64, f: F) -> Result<(), String>
 where
     F: Fn(u64) -> Result<(), String> + Sync,
 {
-    let next = std::sync::atomic::AtomicU64::new(0);
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    let next = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
+    let finished = AtomicBool::new(false);
     let failed = std::sync::Mutex::new(None::<String>);
+    let t0 = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    if failed.lock().unwrap().is_some() {
-                        return;
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    loop {
+                        if failed.lock().unwrap().is_some() {
+                            return;
+                        }
+                        let i = next.fetch_add(1, Relaxed);
+                        if i >= n {
+                            return;
+                        }
+                        if let Err(e) = f(i) {
+                            *failed.lock().unwrap() = Some(e);
+                            return;
+                        }
+                        done.fetch_add(1, Relaxed);
                     }
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= n {
-                        return;
-                    }
-                    if let Err(e) = f(i) {
-                        *failed.lock().unwrap() = Some(e);
-                        return;
-                    }
+                })
+            })
+            .collect();
+        let reporter = s.spawn(|| {
+            let mut tick = 1;
+            loop {
+                let due = t0 + Duration::from_secs(tick);
+                while !finished.load(Relaxed) && Instant::now() < due {
+                    std::thread::park_timeout(due.saturating_duration_since(Instant::now()));
                 }
-            });
+                if finished.load(Relaxed) {
+                    return;
+                }
+                eprintln!("{}", progress(what, done.load(Relaxed), n, t0.elapsed()));
+                tick += 1;
+            }
+        });
+        for w in workers {
+            let _ = w.join();
         }
+        finished.store(true, Relaxed);
+        reporter.thread().unpark();
     });
+    if t0.elapsed() >= Duration::from_secs(1) {
+        eprintln!("{}", progress(what, done.load(Relaxed), n, t0.elapsed()));
+    }
     match failed.into_inner().unwrap() {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// One progress line: `seeding messages: 1200 of 9999 (602/s, 2.0 s)`.
+fn progress(what: &str, done: u64, n: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    format!("seeding {what}: {done} of {n} ({rate:.0}/s, {secs:.1} s)")
 }
 
 /// Seed workspace `bench`: a customer, a staff member, ticket 1 with 10
@@ -91,14 +129,7 @@ pub fn seed(addr: &str, messages: u64, tickets: u64, links: u64) -> Result<Seede
     for i in 0..9 {
         reply(1, i)?;
     }
-    let t0 = Instant::now();
-    parallel(4, messages.saturating_sub(1), |i| reply(2, i))?;
-    if messages > 100 {
-        eprintln!(
-            "seeded {messages} messages in {:.1} s",
-            t0.elapsed().as_secs_f64()
-        );
-    }
+    parallel("messages", 4, messages.saturating_sub(1), |i| reply(2, i))?;
     // The verified share on ticket 1.
     ws.share(1, "dock@carrier.test", "Bench share")?;
     let share_link = link_in(&ws.newest_email()?, "/s/").ok_or("no share link in the outbox")?;
@@ -123,28 +154,16 @@ pub fn seed(addr: &str, messages: u64, tickets: u64, links: u64) -> Result<Seede
         .ok_or(format!("verifying the share failed ({})", r.status))?
         .to_string();
     // The rest of the tickets, then the rest of the links on tickets 3...
-    let t0 = Instant::now();
-    parallel(4, tickets.saturating_sub(2), |i| post_ticket(i + 3))?;
-    if tickets > 1000 {
-        eprintln!(
-            "seeded {tickets} tickets in {:.1} s",
-            t0.elapsed().as_secs_f64()
-        );
-    }
-    let t0 = Instant::now();
+    parallel("tickets", 4, tickets.saturating_sub(2), |i| {
+        post_ticket(i + 3)
+    })?;
     let ticket_count = tickets.max(3);
-    parallel(4, links.saturating_sub(1), |i| {
+    parallel("share links", 4, links.saturating_sub(1), |i| {
         let t = 3 + (i / 100) % (ticket_count - 2);
         ws.share(t, &format!("partner{i}@carrier.test"), "Bench share")
             .map(drop)
             .map_err(String::from)
     })?;
-    if links > 1000 {
-        eprintln!(
-            "seeded {links} share links in {:.1} s",
-            t0.elapsed().as_secs_f64()
-        );
-    }
     Ok(Seeded {
         ws,
         key,
@@ -181,7 +200,7 @@ pub fn prepare_invites(s: &Seeded, n: u64, label: &str) -> Result<Vec<String>, S
             "Please look at this together.",
         )?);
     }
-    parallel(4, n, |i| {
+    parallel("invitations", 4, n, |i| {
         let t = tickets[(i / guests) as usize];
         let g = i % guests;
         // The first invitations of a fresh ticket may meet while its
@@ -242,4 +261,34 @@ pub fn prepare_inbound(s: &Seeded) -> Result<(String, String, String), String> {
         return Err("no reply address on the ticket".into());
     }
     Ok(("/hooks/postmark/bench".into(), basic, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_names_the_count_and_the_rate() {
+        assert_eq!(
+            progress("messages", 1200, 9999, Duration::from_secs(2)),
+            "seeding messages: 1200 of 9999 (600/s, 2.0 s)"
+        );
+    }
+
+    #[test]
+    fn parallel_does_each_once_and_stops_at_the_first_error() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        parallel("items", 3, 50, |i| {
+            seen.lock().unwrap().push(i);
+            Ok(())
+        })
+        .unwrap();
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort();
+        assert_eq!(seen, (0..50).collect::<Vec<_>>());
+        let r = parallel("items", 2, 1000, |i| {
+            if i == 5 { Err("five".into()) } else { Ok(()) }
+        });
+        assert_eq!(r, Err("five".to_string()));
+    }
 }

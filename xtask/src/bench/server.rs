@@ -122,6 +122,7 @@ impl Opts {
             Runtime::Spin => {
                 let port = free_port();
                 let addr = format!("127.0.0.1:{port}");
+                let manifest = testkit::target::runnable_manifest(manifest)?;
                 let spin = Proc(
                     Command::new("spin")
                         .args(["up", "--from"])
