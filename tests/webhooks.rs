@@ -260,3 +260,62 @@ fn endpoints_filter_event_types_and_private_destinations_are_refused_by_default(
     let list = json_of(&w.as_(Some(&w.admin), "GET", "/api/v1/webhooks", None));
     assert!(list["endpoints"].as_array().unwrap().is_empty());
 }
+
+/// `--flush-webhooks-every`: the host retries what is due by itself (no
+/// flush call from outside), through the deployment flush with the
+/// `admin_token` it resolved.
+#[test]
+fn the_host_flushes_on_its_interval_when_asked() {
+    let w = World::build_full(
+        false,
+        &[],
+        &["--allow-clock-shift", "--flush-webhooks-every", "300ms"],
+    );
+    let rx = Receiver::start();
+    register(&w, &rx.url, json!([]));
+    rx.status.store(503, Ordering::SeqCst);
+    w.ticket(&w.cust_a, "Retried by the host");
+    rx.wait_for(1);
+    rx.status.store(200, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(rx.count(), 1, "not due before its retry time");
+    w.shift_clock(10);
+    let got = rx.wait_for(2);
+    assert_eq!(
+        got[1].header("webhook-id"),
+        got[0].header("webhook-id"),
+        "the retry of the same event"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let d = deliveries(&w)[0].clone();
+    assert_eq!(
+        (d["state"].as_str(), d["attempts"].as_u64()),
+        (Some("succeeded"), Some(2))
+    );
+}
+
+/// The deployment flush over HTTP: the deployment token only, no body, and
+/// repeated calls answer the same shape.
+#[test]
+fn the_deployment_flush_over_http() {
+    let w = World::build(false);
+    let path = "/api/v1/webhooks/deployment-flush";
+    let bearer = w.bearer();
+    let admin = format!("Bearer {}", testkit::ADMIN_TOKEN);
+    let post = |auth: &str, body: &[u8]| {
+        testkit::http::request(&w.host.addr, "POST", path, &[("Authorization", auth)], body)
+    };
+    for auth in [bearer.as_str(), "Bearer nope", ""] {
+        let r = post(auth, b"");
+        assert_eq!(r.status, 401, "{auth}: {}", r.text());
+        assert!(r.text().contains("unauthenticated"), "{}", r.text());
+    }
+    assert_eq!(post(&admin, &vec![b'x'; 2 * 1024 * 1024]).status, 413);
+    for _ in 0..3 {
+        let r = post(&admin, b"");
+        assert_eq!(r.status, 202, "{}", r.text());
+        let v: Value = serde_json::from_str(&r.text()).unwrap();
+        assert_eq!(v["more"], false, "{v}");
+        assert_eq!(v["attempting"], 0, "{v}");
+    }
+}

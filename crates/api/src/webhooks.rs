@@ -13,7 +13,7 @@ use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::EndpointId;
 use domain::time::rfc3339;
-use domain::webhook_due;
+use domain::webhooks::due as webhook_due;
 use domain::webhooks::{self, Delivery, Endpoint};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -43,6 +43,5 @@ pub mod store;
 pub mod thread;
 pub mod time;
 pub mod token;
-pub mod webhook_due;
 pub mod webhooks;
 pub mod workspace;

@@ -8,7 +8,7 @@
 //! that handled the request then attempts the deliveries right after its
 //! response ([`emit`] adds them to the request's `after` work); failures are retried on the
 //! Standard Webhooks schedule whenever a flush runs: every pending
-//! delivery is in the deployment's due index ([`crate::webhook_due`]).
+//! delivery is in the deployment's due index ([`due`]).
 //! A 410 disables the endpoint. Sending is the platform's job: this module
 //! prepares the signed request ([`prepare`]) and records the outcome
 //! ([`record_attempt`]).
@@ -26,6 +26,8 @@ use crate::seal::SealKey;
 use crate::store::Kv;
 use crate::time::{HOUR, Millis, rfc3339};
 use crate::token;
+
+pub mod due;
 
 /// Delays before each attempt (the Standard Webhooks schedule): at once,
 /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; then the delivery has failed.
@@ -494,7 +496,7 @@ pub fn emit(ctx: &Ctx, event: Event, target: &str, ticket: Option<TicketNo>) -> 
     for ep in wanting {
         let d = kv.increment(&keys::webhook_delivery_counter(ws), 1)? as u64;
         // Indexed before it is written: a delivery never exists unindexed.
-        crate::webhook_due::add(kv, ws, d, now)?;
+        due::add(kv, ws, d, now)?;
         write_fresh(
             kv,
             &keys::webhook_delivery(ws, d),
@@ -623,8 +625,8 @@ pub fn prepare(
     // the delivery is found then whatever happens to this attempt.
     let next = SCHEDULE
         .get(d.attempts as usize + 1)
-        .map_or(now + crate::webhook_due::ANSWER_WAIT, |delay| now + delay);
-    crate::webhook_due::add(kv, ws, n, next)?;
+        .map_or(now + due::ANSWER_WAIT, |delay| now + delay);
+    due::add(kv, ws, n, next)?;
     let mut mine = false;
     update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
         // Another attempt counted since the read: its claim, not ours.
@@ -676,14 +678,13 @@ fn fail(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis, why: String) -> Resu
 }
 
 /// Fail delivery `n` whose last attempt was sent and never reported back
-/// (the flush calls this [`crate::webhook_due::ANSWER_WAIT`] after it). A
+/// (the flush calls this [`due::ANSWER_WAIT`] after it). A
 /// delivery that is no longer in that state is left alone.
 pub fn fail_unanswered(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis) -> Result<()> {
     update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
         if d.state == DeliveryState::Pending
             && d.next_at.is_none()
-            && d.last_at
-                .is_some_and(|t| now - t >= crate::webhook_due::ANSWER_WAIT)
+            && d.last_at.is_some_and(|t| now - t >= due::ANSWER_WAIT)
         {
             d.state = DeliveryState::Failed;
             d.last_status = None;
@@ -774,7 +775,7 @@ pub fn redeliver(ctx: &Ctx, n: u64) -> Result<Delivery> {
     };
     // Indexed before it is written; a lost answer is settled by one read:
     // an admin's retry of an error would send the event a second time.
-    crate::webhook_due::add(kv, ws, m, now)?;
+    due::add(kv, ws, m, now)?;
     write_fresh(kv, &keys::webhook_delivery(ws, m), &d)?;
     ctx.after.deliver(ws, m);
     Ok(d)
@@ -1040,7 +1041,7 @@ mod tests {
     fn due(kv: &dyn Kv, ws: &WorkspaceId, now: Millis) -> Result<Vec<u64>> {
         let mut out = Vec::new();
         for _ in 0..10 {
-            let step = crate::webhook_due::flush(kv, now, FLUSH_LIMIT)?;
+            let step = due::flush(kv, now, FLUSH_LIMIT)?;
             out.extend(step.due.iter().filter(|(w, _)| w == ws).map(|(_, n)| *n));
             if !step.more {
                 break;
@@ -1074,9 +1075,9 @@ mod tests {
         // The index never had number 2 (its increment failed before it
         // was indexed); the cursor stays before the recent bucket, then
         // passes its settled entries.
-        assert!(crate::webhook_due::cursor(&kv).unwrap().unwrap().0 <= 0);
+        assert!(due::cursor(&kv).unwrap().unwrap().0 <= 0);
         assert!(due(&kv, &ws, 181_000).unwrap().is_empty());
-        assert_eq!(crate::webhook_due::cursor(&kv).unwrap(), Some((1, 0)));
+        assert_eq!(due::cursor(&kv).unwrap(), Some((1, 0)));
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
@@ -1168,7 +1169,7 @@ mod tests {
                 && matches!(inner.get(k), Ok(Some(v)) if v.first() == Some(&b'{'))
                 && !RACED.with(|r| r.replace(true))
             {
-                crate::webhook_due::flush(inner, 100 * HOUR, FLUSH_LIMIT).unwrap();
+                due::flush(inner, 100 * HOUR, FLUSH_LIMIT).unwrap();
             }
             Fault::Pass
         });
@@ -1181,7 +1182,7 @@ mod tests {
         kv.arm(true);
         assert!(due(&kv, &ws, 20 * 60_000).unwrap().is_empty());
         assert!(RACED.with(|r| r.get()), "the other flush ran");
-        let (bucket, _) = crate::webhook_due::cursor(&kv).unwrap().unwrap();
+        let (bucket, _) = due::cursor(&kv).unwrap().unwrap();
         assert!(bucket > 1_000, "the cursor went back to {bucket}");
     }
 

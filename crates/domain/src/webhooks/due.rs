@@ -32,19 +32,19 @@
 //! still lands at or after the cursor. The cursor is changed by
 //! compare-and-swap and only ever moves forward, so concurrent flushes and
 //! lost answers never move it back; two flushes may hand out the same
-//! delivery, and the claim in `webhooks::prepare` lets one of them send it.
+//! delivery, and the claim in [`super::prepare`] lets one of them send it.
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::{Delivery, DeliveryState};
 use crate::error::Result;
 use crate::ids::WorkspaceId;
 use crate::keys;
 use crate::record::{counter_of, ensure, read_ensured, update, write_fresh};
 use crate::store::Kv;
 use crate::time::{HOUR, Millis};
-use crate::webhooks::{Delivery, DeliveryState};
 
 /// Width of a bucket.
 pub const BUCKET_MS: Millis = 60_000;
@@ -248,7 +248,7 @@ pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
                     Some(w) if w > now => false,
                     Some(_) if handed.contains(&(e.ws.clone(), e.n)) => true,
                     Some(_) if d.next_at.is_none() => {
-                        crate::webhooks::fail_unanswered(kv, &e.ws, e.n, now)?;
+                        super::fail_unanswered(kv, &e.ws, e.n, now)?;
                         out.expired += 1;
                         true
                     }
