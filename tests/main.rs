@@ -18,6 +18,7 @@ mod kv;
 mod lifecycle;
 mod live;
 mod live_pages;
+mod logs;
 mod pages;
 mod participants;
 mod redis_restart;
