@@ -152,7 +152,7 @@ pub fn compile_cached(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> Result<
     // The first start compiles every component, which takes seconds: say
     // so once, as Spin does, rather than stay silent.
     static PREPARING: std::sync::Once = std::sync::Once::new();
-    PREPARING.call_once(|| eprintln!("Preparing Wasm modules prior to execution..."));
+    PREPARING.call_once(|| crate::logs::note("Preparing Wasm modules prior to execution..."));
     tracing::debug!("compiling {} bytes of Wasm", wasm.len());
     let component = Component::new(engine, wasm)?;
     if let Ok(bytes) = component.serialize() {

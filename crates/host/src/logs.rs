@@ -26,9 +26,12 @@ pub enum LogFormat {
     Json,
 }
 
+static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
 /// Send `tracing` events (and `log` records) to stderr, filtered by
 /// `RUST_LOG` (else [`DEFAULT_FILTER`]). Call once, first thing.
 pub fn init(format: LogFormat) {
+    let _ = FORMAT.set(format);
     let (filter, bad) = match std::env::var("RUST_LOG") {
         Ok(s) if !s.trim().is_empty() => match EnvFilter::try_new(&s) {
             Ok(f) => (f, None),
@@ -48,6 +51,18 @@ pub fn init(format: LogFormat) {
         && let Some(bad) = bad
     {
         tracing::warn!("ignoring RUST_LOG {bad}; using {DEFAULT_FILTER:?}");
+    }
+}
+
+/// A note for the person who started the host, on stderr as `spin up`
+/// prints it ("Preparing Wasm modules…", "Logging component stdio to…"):
+/// a plain line, or with `--host-log-format json` an `info` event, so
+/// that every host line of stderr is JSON.
+pub fn note(message: &str) {
+    if FORMAT.get() == Some(&LogFormat::Json) {
+        tracing::info!("{message}");
+    } else {
+        let _ = std::io::stderr().write_all(format!("{message}\n").as_bytes());
     }
 }
 

@@ -70,7 +70,10 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
         let app = App::load(&load, |k| std::env::var(k).ok()).await?;
         if let Some(dir) = &load.stdio.log_dir {
             // As `spin up` says it (its stderr), before "Serving".
-            eprintln!("Logging component stdio to \"{}\"", dir.join("").display());
+            host::logs::note(&format!(
+                "Logging component stdio to \"{}\"",
+                dir.join("").display()
+            ));
         }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

@@ -168,7 +168,13 @@ impl Server {
                     async move {
                         let resp = server.handle(req, client).await;
                         Ok::<_, Infallible>(resp.map(|body| {
-                            WatchedBody::new(body, Held(Box::new(busy))).boxed_unsync()
+                            WatchedBody::new(
+                                body,
+                                Held {
+                                    _held: Box::new(busy),
+                                },
+                            )
+                            .boxed_unsync()
                         }))
                     }
                 });
@@ -262,7 +268,7 @@ impl Server {
         // from the head's arrival; the component then has a whole one (a
         // request that waited long must not trap at its first instruction).
         let deadline = start + self.opts.request_timeout;
-        let resp = match self.clone().admit(req, deadline).await {
+        match self.clone().admit(req, deadline).await {
             Err(refusal) => {
                 tracing::info!("{method} {pattern}: refused: {}", refusal.message);
                 refusal.response()
@@ -278,8 +284,7 @@ impl Server {
                 drop(budget);
                 r
             }
-        };
-        resp
+        }
     }
 
     async fn clock_endpoint(&self, req: Request<Incoming>) -> Response<Body> {
@@ -530,7 +535,10 @@ impl Server {
                     }
                 });
                 // The slot is the response's until its body is handed over.
-                Ok(resp.map(|body| WatchedBody::new(body, Held(Box::new(permit))).boxed_unsync()))
+                let held = Held {
+                    _held: Box::new(permit),
+                };
+                Ok(resp.map(|body| WatchedBody::new(body, held).boxed_unsync()))
             }
             Ok(Err(code)) => anyhow::bail!("component returned an error response: {code:?}"),
             Err(_) => match task.await {
@@ -561,7 +569,9 @@ trait Watch: Send + Unpin + 'static {
 
 /// Something of a request (the in-flight slot, the connection's busy mark)
 /// held until its response body has been handed over.
-struct Held(#[allow(dead_code)] Box<dyn Send>);
+struct Held {
+    _held: Box<dyn Send>,
+}
 
 impl Watch for Held {}
 
