@@ -5,6 +5,7 @@
 
 mod api;
 mod browser;
+mod deploy;
 mod faults;
 mod hardening_api;
 mod hardening_host;
