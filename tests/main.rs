@@ -21,6 +21,7 @@ mod live;
 mod live_pages;
 mod pages;
 mod participants;
+mod readme;
 mod redis_restart;
 mod reply_files;
 mod routing;
