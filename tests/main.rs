@@ -5,6 +5,7 @@
 
 mod api;
 mod browser;
+mod deploy;
 mod faults;
 mod hardening_api;
 mod hardening_host;
@@ -18,8 +19,10 @@ mod kv;
 mod lifecycle;
 mod live;
 mod live_pages;
+mod logs;
 mod pages;
 mod participants;
+mod readme;
 mod redis_restart;
 mod reply_files;
 mod routing;

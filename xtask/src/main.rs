@@ -16,6 +16,9 @@
 //!            host (see `conformance.rs`).
 //! - `cycles`: each crate's module cycles (none allowed; `--graph` also
 //!            lists every module's dependencies; see `cycles.rs`).
+//! - `screenshots`: the README's pictures of the console and a share page,
+//!            taken from the demo workspace in headless Chromium
+//!            (`docs/screenshots/`; see `screenshots.rs`).
 
 use std::process::ExitCode;
 
@@ -23,6 +26,7 @@ mod bench;
 mod conformance;
 mod cycles;
 mod fuzz;
+mod screenshots;
 mod seed;
 mod setup;
 mod test;
@@ -42,9 +46,10 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::fuzz(rest),
         "conformance" => conformance::conformance(rest),
         "cycles" => cycles::cycles(rest),
+        "screenshots" => screenshots::screenshots(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | up [--allow-private-webhooks] [host args] | test [cargo test args] | bench [--duration SECS] [--redis] [--scale N] | fuzz [--runs N] [TARGET...] | conformance [--examples N] | cycles [--graph]>"
+                "usage: cargo xtask <build | up [--allow-private-webhooks] [host args] | test [cargo test args] | bench [--duration SECS] [--redis] [--scale N] | fuzz [--runs N] [TARGET...] | conformance [--examples N] | cycles [--graph] | screenshots [--out DIR]>"
             );
             return if task == "help" {
                 ExitCode::SUCCESS

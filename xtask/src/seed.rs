@@ -16,19 +16,39 @@ pub fn seed_and_print(
     state: &std::path::Path,
     origin: &str,
 ) -> Result<(), String> {
+    let Some(demo) = seed(addr, admin_token, state)? else {
+        return Ok(());
+    };
+    print_access(addr, &demo, origin);
+    Ok(())
+}
+
+/// The seeding builder on the demo workspace `demo`, with API key `key`.
+pub fn open(addr: &str, key: &str) -> Workspace<Client> {
+    Workspace {
+        transport: Client::new(addr),
+        id: "demo".into(),
+        key: key.to_string(),
+    }
+}
+
+/// Seed the demo workspace unless `<state>/demo.json` holds a key that
+/// works; returns that file's content (`workspace`, `api_key`, `users`:
+/// name to id), or `None` when the store has a `demo` workspace whose key
+/// is lost (it says so).
+pub fn seed(
+    addr: &str,
+    admin_token: &str,
+    state: &std::path::Path,
+) -> Result<Option<Value>, String> {
     let file = state.join("demo.json");
     let mut demo: Value = std::fs::read_to_string(&file)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
-    let open = |key: &str| Workspace {
-        transport: Client::new(addr),
-        id: "demo".into(),
-        key: key.to_string(),
-    };
     let key_works = |demo: &Value| -> bool {
         demo["api_key"].as_str().is_some_and(|k| {
-            open(k)
+            open(addr, k)
                 .call(None, "GET", "/api/v1/me", None)
                 .is_ok_and(|(s, _)| s == 200)
         })
@@ -41,7 +61,7 @@ pub fn seed_and_print(
                     "The store already has a `demo` workspace whose API key is not in {}; remove .spin/ to start afresh.",
                     file.display()
                 );
-                return Ok(());
+                return Ok(None);
             }
             Err(e) => return Err(format!("cannot create the demo workspace: {e}")),
         };
@@ -134,6 +154,11 @@ pub fn seed_and_print(
             file.display()
         );
     }
+    Ok(Some(demo))
+}
+
+/// Print the demo's API key and a fresh login link for each demo user.
+fn print_access(addr: &str, demo: &Value, origin: &str) {
     let key = demo["api_key"].as_str().unwrap_or_default();
     println!("\nDemo workspace: demo");
     println!("API key (platform): {key}");
@@ -142,7 +167,7 @@ pub fn seed_and_print(
     if let Some(users) = demo["users"].as_object() {
         for (name, id) in users {
             let id = id.as_str().unwrap_or_default();
-            if let Ok((201, b)) = open(key).call(
+            if let Ok((201, b)) = open(addr, key).call(
                 None,
                 "POST",
                 &format!("/api/v1/users/{id}/login-links"),
@@ -153,5 +178,4 @@ pub fn seed_and_print(
         }
     }
     println!();
-    Ok(())
 }

@@ -98,8 +98,9 @@ pub(crate) struct Stored {
 }
 
 /// Largest idempotency record kept with its response for replay (the
-/// store's value limit); a larger response is remembered as done only.
-pub(crate) const MAX_REPLAY_RECORD_BYTES: usize = domain::store::MAX_VALUE_BYTES;
+/// largest value the app writes, within every platform's value limit); a
+/// larger response is remembered as done only.
+pub(crate) const MAX_REPLAY_RECORD_BYTES: usize = domain::store::PORTABLE_VALUE_BYTES;
 
 /// How long a request may hold its idempotency key before a retry may take
 /// it over (the first one is presumed dead).

@@ -8,6 +8,10 @@ use std::sync::Mutex;
 pub const MAX_KEY_BYTES: usize = 255;
 /// Largest value a store accepts, in bytes.
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// Largest value the app writes on purpose, in bytes: the managed Spin
+/// platforms' "1 MB" value limit (Fermyon Cloud, Akamai Functions) read
+/// the strict way, as 1 000 000 bytes (README "Managed Spin platforms").
+pub const PORTABLE_VALUE_BYTES: usize = 1_000_000;
 
 /// A failure of the store itself (not of the domain rules).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +198,27 @@ mod tests {
         assert!(s.set("big", &vec![0; MAX_VALUE_BYTES + 1]).is_err());
         s.delete("a").unwrap();
         assert_eq!(s.get("a").unwrap(), None);
+    }
+
+    /// The largest values the app writes fit the managed platforms' value
+    /// limit (1 MB, read as 10^6 bytes), and its keys their key limit
+    /// (Fermyon Cloud: 255 bytes; every format is checked at its longest in
+    /// `keys::tests`).
+    #[test]
+    fn the_largest_values_fit_the_managed_platforms() {
+        use crate::{attachments, thread, workspace};
+        assert!(PORTABLE_VALUE_BYTES <= MAX_VALUE_BYTES);
+        assert!(MAX_KEY_BYTES <= 255);
+        for (what, bytes) in [
+            ("file chunk", attachments::CHUNK_BYTES),
+            ("stored message", thread::MAX_STORED_MESSAGE_BYTES),
+            ("logo", workspace::MAX_LOGO_BYTES),
+        ] {
+            assert!(bytes <= PORTABLE_VALUE_BYTES, "{what}: {bytes} bytes");
+        }
+        // A file of the largest size takes whole chunks, each under the limit.
+        let chunks = attachments::MAX_FILE_BYTES.div_ceil(attachments::CHUNK_BYTES);
+        assert!(chunks <= 9999, "chunk numbers have four digits: {chunks}");
     }
 }
 

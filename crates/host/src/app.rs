@@ -19,6 +19,7 @@ use crate::outbound::{BlockedNetworks, OutboundPolicy};
 use crate::router::{RoutePattern, Router};
 use crate::runtime_config::StoreConfig;
 use crate::state::{ComponentEnv, State};
+use crate::stdio::{ComponentOutput, STDERR_SUFFIX, STDOUT_SUFFIX, StdioOptions};
 
 /// Settings of the host that shape how an application is loaded.
 #[derive(Debug, Clone)]
@@ -41,6 +42,9 @@ pub struct LoadOptions {
     /// TESTS ONLY: fail some guest key-value calls on purpose
     /// (`--simulate-store-faults`); `None` (the default) fails none.
     pub simulate_store_faults: Option<FaultSettings>,
+    /// Where the components' stdout and stderr go (`--log-dir`, `--follow`,
+    /// `--quiet`, `--truncate-logs`).
+    pub stdio: StdioOptions,
 }
 
 /// One component ready to serve.
@@ -55,6 +59,10 @@ pub struct LoadedComponent {
     pub mounts: Vec<Mount>,
     /// Environment variables.
     pub environment: Vec<(String, String)>,
+    /// The guest's stdout: its log file and, when followed, the host's stderr.
+    pub stdout: ComponentOutput,
+    /// The guest's stderr, likewise.
+    pub stderr: ComponentOutput,
 }
 
 /// A loaded application.
@@ -112,7 +120,7 @@ pub fn engine(max_memory: usize, max_instances: u32) -> Result<Engine> {
     match Engine::new(&pooled) {
         Ok(e) => Ok(e),
         Err(err) => {
-            eprintln!("pooling allocator unavailable ({err:#}); using on-demand allocation");
+            tracing::warn!("pooling allocator unavailable ({err:#}); using on-demand allocation");
             Engine::new(&config).map_err(Into::into)
         }
     }
@@ -135,12 +143,17 @@ pub fn compile_cached(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> Result<
         // then we recompile.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => return Ok((c, true)),
-            Err(e) => eprintln!(
+            Err(e) => tracing::warn!(
                 "ignoring unusable compile cache entry {}: {e:#}",
                 path.display()
             ),
         }
     }
+    // The first start compiles every component, which takes seconds: say
+    // so once, as Spin does, rather than stay silent.
+    static PREPARING: std::sync::Once = std::sync::Once::new();
+    PREPARING.call_once(|| crate::logs::note("Preparing Wasm modules prior to execution..."));
+    tracing::debug!("compiling {} bytes of Wasm", wasm.len());
     let component = Component::new(engine, wasm)?;
     if let Ok(bytes) = component.serialize() {
         let _ = std::fs::create_dir_all(cache_dir);
@@ -160,15 +173,17 @@ impl App {
     ) -> Result<Self> {
         let manifest = Manifest::load(&opts.manifest)?;
         for w in &manifest.warnings {
-            eprintln!("warning: {w}");
+            tracing::warn!("{w}");
         }
         for name in opts.variables.keys() {
             if !manifest.variables.contains_key(name) {
-                eprintln!(
-                    "warning: --variable {name}: the application declares no variable `{name}`"
-                );
+                tracing::warn!("--variable {name}: the application declares no variable `{name}`");
             }
         }
+        opts.stdio
+            .follow
+            .check(manifest.components.keys().map(String::as_str))?;
+        opts.stdio.prepare()?;
         // `--variable name=…` answers the lookup of SPIN_VARIABLE_NAME.
         let lookup = |key: &str| {
             key.strip_prefix("SPIN_VARIABLE_")
@@ -183,8 +198,8 @@ impl App {
             stores.simulate_faults(Arc::new(StoreFaults::new(f)));
         }
         if runtime_config.blocked_networks.is_empty() {
-            eprintln!(
-                "note: no [outbound_networking] block_networks in the runtime config: outbound requests may reach private networks (runtime-config/default.toml blocks them)"
+            tracing::warn!(
+                "no [outbound_networking] block_networks in the runtime config: outbound requests may reach private networks (runtime-config/default.toml blocks them)"
             );
         }
         let blocked_networks = Arc::new(runtime_config.blocked_networks);
@@ -344,6 +359,8 @@ fn load_component(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            stdout: opts.stdio.open(&c.id, STDOUT_SUFFIX)?,
+            stderr: opts.stdio.open(&c.id, STDERR_SUFFIX)?,
         },
         hit,
     ))

@@ -11,6 +11,16 @@ use serde_json::{Value, json};
 
 use crate::http::Client;
 
+/// The viewport of the README's screenshots (`cargo xtask screenshots`),
+/// in CSS pixels and PNG pixels (the headless browser's device pixel ratio
+/// is 1).
+pub const README_VIEWPORT: (u32, u32) = (1280, 800);
+
+/// The README's screenshots, by file name under `docs/screenshots/`, in the
+/// order `cargo xtask screenshots` takes them: the console inbox, a ticket
+/// open in the console, a share page after the email check.
+pub const README_SHOTS: [&str; 3] = ["console-inbox.png", "console-ticket.png", "share-page.png"];
+
 /// A running chromedriver with one browser session; both end on drop.
 pub struct Browser {
     driver: Child,
@@ -248,6 +258,30 @@ impl Browser {
         );
     }
 
+    /// Make the page's viewport (what a screenshot shows) exactly `width` x
+    /// `height` CSS pixels: resize the window, then correct by the
+    /// difference between the window and its viewport.
+    pub fn set_viewport(&self, width: u32, height: u32) {
+        self.resize(width, height);
+        let inner = self.script("return [window.innerWidth, window.innerHeight];", json!([]));
+        let (w, h) = (
+            inner[0].as_i64().unwrap_or(0),
+            inner[1].as_i64().unwrap_or(0),
+        );
+        let (dw, dh) = (i64::from(width) - w, i64::from(height) - h);
+        if (dw, dh) != (0, 0) {
+            let fix = |size: u32, d: i64| u32::try_from(i64::from(size) + d).unwrap_or(size);
+            self.resize(fix(width, dw), fix(height, dh));
+        }
+    }
+
+    /// A PNG screenshot of the viewport (WebDriver's `GET
+    /// /session/{id}/screenshot`), as bytes.
+    pub fn screenshot_png(&self) -> Vec<u8> {
+        let b64 = self.cmd("GET", "/screenshot", None);
+        decode_base64(b64.as_str().unwrap())
+    }
+
     /// Whether the page scrolls sideways (wider than the window).
     pub fn overflows_horizontally(&self) -> bool {
         self.script(
@@ -359,8 +393,7 @@ impl Browser {
 
     /// Save a PNG screenshot.
     pub fn screenshot(&self, path: &Path) {
-        let b64 = self.cmd("GET", "/screenshot", None);
-        let bytes = decode_base64(b64.as_str().unwrap());
+        let bytes = self.screenshot_png();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
@@ -391,6 +424,35 @@ fn decode_base64(s: &str) -> Vec<u8> {
         .expect("a screenshot in base64")
 }
 
+/// The width and height of a PNG, after checking its structure: the
+/// signature, `IHDR` first, every chunk's length inside the file, and
+/// `IEND` last at the very end.
+pub fn png_size(bytes: &[u8]) -> Result<(u32, u32), String> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    let rest = bytes.strip_prefix(SIGNATURE).ok_or("not a PNG signature")?;
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let mut at = 0;
+    let mut size = None;
+    loop {
+        let head = rest.get(at..at + 8).ok_or("a chunk header past the end")?;
+        let (len, kind) = (be(&head[..4]) as usize, &head[4..8]);
+        let data = rest
+            .get(at + 8..at + 8 + len)
+            .ok_or("a chunk longer than the file")?;
+        rest.get(at + 8 + len..at + 12 + len)
+            .ok_or("a chunk without its CRC")?;
+        match (kind, size) {
+            (b"IHDR", None) if len == 13 => size = Some((be(&data[..4]), be(&data[4..8]))),
+            (b"IHDR", _) => return Err("a misplaced or malformed IHDR".into()),
+            (_, None) => return Err("IHDR is not the first chunk".into()),
+            (b"IEND", Some(s)) if at + 12 + len == rest.len() => return Ok(s),
+            (b"IEND", _) => return Err("bytes after IEND".into()),
+            _ => {}
+        }
+        at += 12 + len;
+    }
+}
+
 /// WebDriver's code points for keys that are not characters.
 pub mod keys {
     /// Enter.
@@ -413,4 +475,42 @@ pub mod keys {
     pub const LEFT: &str = "\u{E012}";
     /// Right arrow.
     pub const RIGHT: &str = "\u{E014}";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::png_size;
+
+    /// A 1x1 PNG (with a zero CRC: the structure is what is checked).
+    fn tiny(w: u32, h: u32) -> Vec<u8> {
+        let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut chunk = |kind: &[u8], data: &[u8]| {
+            v.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            v.extend_from_slice(kind);
+            v.extend_from_slice(data);
+            v.extend_from_slice(&[0; 4]);
+        };
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&w.to_be_bytes());
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+        chunk(b"IHDR", &ihdr);
+        chunk(b"IDAT", &[1, 2, 3]);
+        chunk(b"IEND", &[]);
+        v
+    }
+
+    #[test]
+    fn png_size_reads_the_header_and_refuses_broken_files() {
+        let good = tiny(1280, 800);
+        assert_eq!(png_size(&good), Ok((1280, 800)));
+        assert!(png_size(&good[..good.len() - 1]).is_err(), "truncated");
+        let mut extra = good.clone();
+        extra.push(0);
+        assert!(png_size(&extra).is_err(), "trailing bytes");
+        assert!(png_size(b"GIF89a").is_err(), "not a PNG");
+        let mut no_ihdr = good.clone();
+        no_ihdr[12..16].copy_from_slice(b"IHDX");
+        assert!(png_size(&no_ihdr).is_err(), "IHDR first");
+    }
 }

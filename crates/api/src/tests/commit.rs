@@ -71,6 +71,26 @@ fn an_answer_too_large_to_keep_is_still_a_success_and_never_runs_twice() {
     assert!(String::from_utf8_lossy(&again.body).contains("too large to keep"));
 }
 
+/// A committed request whose answer fits a store value (1 MiB) but not the
+/// managed platforms' 1 MB read as 10^6 bytes.
+fn near_a_mebibyte_post(_: &mut Env, _: &Request, _: &str) -> Result<Response> {
+    Ok(Response::json(
+        201,
+        &json!({ "blob": "a".repeat(1_010_000) }),
+    ))
+}
+
+#[test]
+fn an_answer_over_the_portable_value_size_is_not_kept_either() {
+    let kv = flaky();
+    let (first, again) = twice(&kv, near_a_mebibyte_post, false);
+    assert_eq!(first.status, 201, "{:?}", first.internal);
+    assert!(first.body.len() < domain::store::MAX_VALUE_BYTES);
+    assert!(first.body.len() > domain::store::PORTABLE_VALUE_BYTES);
+    assert_eq!(again.status, 409);
+    assert!(String::from_utf8_lossy(&again.body).contains("too large to keep"));
+}
+
 #[test]
 fn a_store_failure_keeping_the_answer_is_logged_not_a_5xx() {
     fn small_post(_: &mut Env, _: &Request, _: &str) -> Result<Response> {
