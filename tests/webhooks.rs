@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use testkit::receiver::{Got, Receiver};
-use testkit::{World, json_of};
+use testkit::{World, json_of, root};
 
 /// Verify a request with the official Standard Webhooks library.
 fn verified_by_the_official_library(g: &Got, secret: &str) -> bool {
@@ -318,4 +318,55 @@ fn the_deployment_flush_over_http() {
         assert_eq!(v["more"], false, "{v}");
         assert_eq!(v["attempting"], 0, "{v}");
     }
+}
+
+/// The recipes of the README's "Retries for the whole deployment": the
+/// Kubernetes CronJob's script run as its container would (curl, sh)
+/// against a host, and the Spin cron trigger app's manifest read (the
+/// app's own `spin.toml` has no cron trigger, so stock `spin up` starts it).
+#[test]
+fn the_flush_recipes_run_and_parse() {
+    let w = World::build(false);
+    let path = root().join("deploy/webhook-flush-cronjob.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let job: Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(job["kind"], "CronJob");
+    let container = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    let script = container["args"][0].as_str().unwrap();
+    let run = |token: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("TICKETSHARE_URL", format!("http://{}", w.host.addr))
+            .env("ADMIN_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let ok = run(testkit::ADMIN_TOKEN);
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("\"more\":false"),
+        "{ok:?}"
+    );
+    assert!(!run("wrong").status.success(), "a refusal fails the job");
+
+    let app: toml::Table = toml::from_str(
+        &std::fs::read_to_string(root().join("deploy/webhook-flush-cron/spin.toml")).unwrap(),
+    )
+    .unwrap();
+    let cron = &app["trigger"]["cron"][0];
+    assert_eq!(
+        cron["cron_expression"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        7,
+        "sec min hour day month weekday year"
+    );
+    let component = cron["component"].as_str().unwrap();
+    assert!(app["component"].get(component).is_some());
+    let ours: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root().join("spin.toml")).unwrap()).unwrap();
+    assert!(ours["trigger"].get("cron").is_none());
 }

@@ -316,7 +316,7 @@ fn an_attempt_whose_index_write_failed_is_found_again() {
 }
 
 /// A flush's cost does not grow with history: the store calls of one
-/// flush call with 10 and with 2 000 settled deliveries behind the cursor.
+/// flush call with 10 and with 10 000 settled deliveries behind the cursor.
 #[test]
 fn a_flush_costs_the_same_whatever_the_history() {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -344,7 +344,7 @@ fn a_flush_costs_the_same_whatever_the_history() {
         assert_eq!(answer["attempting"], 1, "{answer}");
         CALLS.load(Ordering::Relaxed)
     };
-    let (small, large) = (calls_of(10), calls_of(2_000));
-    println!("store calls per flush call: {small} (10 deliveries), {large} (2000 deliveries)");
+    let (small, large) = (calls_of(10), calls_of(10_000));
+    println!("store calls per flush call: {small} (10 deliveries), {large} (10 000 deliveries)");
     assert_eq!(small, large);
 }
