@@ -13,6 +13,10 @@
 //! test-only `--simulate-store-faults` mode, fails some calls on purpose
 //! ([`StoreFaults`]): before touching the backend, or after a write (reply
 //! lost). The host's own calls use [`Store`] and are never faulted.
+//! For benchmarks, `--simulate-store-latency-ms` makes every guest call wait
+//! before it is served (a remote store's round trip), and each guest call is
+//! counted on its request's counter (one call, one round trip; a batch is
+//! one), which `--report-store-calls` sends back in a response header.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -74,6 +78,9 @@ pub struct Stores {
     by_label: HashMap<String, Store>,
     /// Test-only fault injection for guest calls (`--simulate-store-faults`).
     faults: Option<Arc<StoreFaults>>,
+    /// Benchmark-only wait before each guest call
+    /// (`--simulate-store-latency-ms`).
+    latency: Option<Duration>,
 }
 
 impl Stores {
@@ -89,14 +96,28 @@ impl Stores {
     }
 
     /// The store for a label as a guest reaches it: through the simulated
-    /// faults, when they are on.
-    pub fn for_guest(&self, label: &str) -> Option<GuestStore> {
+    /// faults and latency, when they are on, each call counted on `calls`
+    /// (the request's counter).
+    pub fn for_guest(&self, label: &str, calls: Arc<AtomicU64>) -> Option<GuestStore> {
         let store = self.by_label.get(label)?.clone();
         Some(GuestStore {
             store,
             label: label.into(),
             faults: self.faults.clone(),
+            latency: self.latency,
+            calls,
         })
+    }
+
+    /// BENCHMARKS ONLY: every guest call waits `latency` before it is served
+    /// (a remote store's round trip). The host's own calls never wait.
+    pub fn simulate_latency(&mut self, latency: Duration) {
+        self.latency = Some(latency).filter(|l| !l.is_zero());
+    }
+
+    /// The simulated round trip of guest calls, when it is on.
+    pub fn latency(&self) -> Option<Duration> {
+        self.latency
     }
 
     /// TESTS ONLY: fail guest calls as `faults` decides.
@@ -411,34 +432,50 @@ pub enum Swap {
 
 /// A store as guest calls reach it (`fermyon:spin/key-value`,
 /// `wasi:keyvalue`): its backend, through the simulated faults when they are
-/// on. One guest call makes one fault decision, whatever it costs the backend.
+/// on. One guest call makes one fault decision, whatever it costs the backend,
+/// waits the simulated round trip once (when it is on), and counts once.
 #[derive(Clone)]
 pub struct GuestStore {
     store: Store,
     label: Arc<str>,
     faults: Option<Arc<StoreFaults>>,
+    latency: Option<Duration>,
+    calls: Arc<AtomicU64>,
 }
 
 impl GuestStore {
-    /// `store` without simulated faults.
+    /// `store` without simulated faults or latency.
     pub fn new(label: &str, store: Store) -> Self {
         Self {
             store,
             label: label.into(),
             faults: None,
+            latency: None,
+            calls: Default::default(),
         }
     }
 
     /// `store` with `faults` deciding each call.
     pub fn with_faults(label: &str, store: Store, faults: Arc<StoreFaults>) -> Self {
         Self {
-            store,
-            label: label.into(),
             faults: Some(faults),
+            ..Self::new(label, store)
         }
     }
 
-    fn plan(&self, kind: CallKind) -> Option<Fault> {
+    /// Guest calls made through this store and its clones so far (the
+    /// request's counter, when it came from [`Stores::for_guest`]).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The start of every guest call: count it, wait the simulated round
+    /// trip, and decide its fault.
+    async fn plan(&self, kind: CallKind) -> Option<Fault> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if let Some(latency) = self.latency {
+            tokio::time::sleep(latency).await;
+        }
         self.faults.as_ref()?.decide(kind)
     }
 
@@ -451,7 +488,7 @@ impl GuestStore {
 
     /// A read: may fail before it is made.
     async fn read<T>(&self, op: &str, call: impl Future<Output = KvResult<T>>) -> KvResult<T> {
-        match self.plan(CallKind::Read) {
+        match self.plan(CallKind::Read).await {
             None => call.await,
             Some(fault) => Err(self.inject(fault, op)),
         }
@@ -459,7 +496,7 @@ impl GuestStore {
 
     /// A write: may fail before it is made, or once it is done.
     async fn write<T>(&self, op: &str, call: impl Future<Output = KvResult<T>>) -> KvResult<T> {
-        match self.plan(CallKind::Write) {
+        match self.plan(CallKind::Write).await {
             None => call.await,
             Some(Fault::Before) => Err(self.inject(Fault::Before, op)),
             Some(fault) => {
@@ -538,7 +575,7 @@ impl GuestStore {
     /// reply lost (an error, whether or not it wrote), or, when it wrote,
     /// `Failed` as Spin 4.0.2's Redis store reports.
     pub async fn swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<Swap> {
-        let plan = self.plan(CallKind::Swap);
+        let plan = self.plan(CallKind::Swap).await;
         if plan == Some(Fault::Before) {
             return Err(self.inject(Fault::Before, "swap"));
         }
