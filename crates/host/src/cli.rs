@@ -350,7 +350,9 @@ fn parse_latency_ms(s: &str) -> Result<u64, String> {
         .ok()
         .filter(|ms| *ms <= MAX_SIMULATED_LATENCY_MS)
         .ok_or_else(|| {
-            format!("{s:?} is not a whole number of milliseconds from 0 to {MAX_SIMULATED_LATENCY_MS}")
+            format!(
+                "{s:?} is not a whole number of milliseconds from 0 to {MAX_SIMULATED_LATENCY_MS}"
+            )
         })
 }
 

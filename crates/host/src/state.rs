@@ -102,7 +102,8 @@ impl State {
         if !self.env.allowed_stores.iter().any(|l| l == label) {
             return Err(KvError::AccessDenied);
         }
-        let store = self.stores
+        let store = self
+            .stores
             .for_guest(label, self.store_calls.clone())
             .ok_or(KvError::NoSuchStore)?;
         self.table.push(KvHandle(store)).map_err(KvError::from)

@@ -149,3 +149,44 @@ fn runtime_config_file_falls_back_to_its_environment_variable() {
     );
     let _ = std::fs::remove_dir_all(&state);
 }
+
+#[test]
+fn benchmark_flags_parse_and_are_listed_as_testing_options() {
+    let o = host(&["up", "--help"], &[]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    let testing = help
+        .split_once("Testing options")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no testing section in:\n{help}"));
+    for flag in ["--simulate-store-latency-ms <MS>", "--report-store-calls"] {
+        assert!(testing.contains(flag), "{flag} missing from:\n{help}");
+    }
+    assert!(testing.contains("benchmarks only"), "{help}");
+    // A good value parses: the run goes on to the (missing) runtime config.
+    let missing = "/nonexistent/ticketshare/rc.toml";
+    let (app, state) = (
+        contract(),
+        std::env::temp_dir().join("host-cli-bench-flags"),
+    );
+    for args in [
+        &["--simulate-store-latency-ms", "2"][..],
+        &["--report-store-calls"],
+    ] {
+        let mut all = vec!["up", "--from", &app, "--variable", "secret_token=x"];
+        all.extend(["--state-dir", state.to_str().unwrap()]);
+        all.extend(args);
+        let o = host(&all, &[("RUNTIME_CONFIG_FILE", missing)]);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(missing), "{}", stderr(&o));
+    }
+    let _ = std::fs::remove_dir_all(&state);
+    for bad in ["-1", "2ms", "10001"] {
+        let o = host(&["up", "--simulate-store-latency-ms", bad], &[]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&o).contains("--simulate-store-latency-ms"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

@@ -49,6 +49,9 @@ pub fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
                 .map(|l| format!("{:.0}", l.rps))
                 .collect::<Vec<_>>()
                 .join(" / ")
+                + &loads[0]
+                    .store_calls
+                    .map_or(String::new(), |n| format!(" ({n:.1} store calls/request)"))
         );
         rows.push((name, loads));
         Ok(())

@@ -130,9 +130,7 @@ impl Opts {
                     cfg = cfg.redis(r);
                 }
                 if let Some(ms) = self.latency_ms {
-                    cfg = cfg
-                        .arg("--simulate-store-latency-ms")
-                        .arg(&ms.to_string());
+                    cfg = cfg.arg("--simulate-store-latency-ms").arg(&ms.to_string());
                 }
                 let t0 = Instant::now();
                 let host = cfg.try_start()?;
