@@ -19,6 +19,7 @@ mod kv;
 mod lifecycle;
 mod live;
 mod live_pages;
+mod logs;
 mod pages;
 mod participants;
 mod readme;

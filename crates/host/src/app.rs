@@ -19,6 +19,7 @@ use crate::outbound::{BlockedNetworks, OutboundPolicy};
 use crate::router::{RoutePattern, Router};
 use crate::runtime_config::StoreConfig;
 use crate::state::{ComponentEnv, State};
+use crate::stdio::{ComponentOutput, STDERR_SUFFIX, STDOUT_SUFFIX, StdioOptions};
 
 /// Settings of the host that shape how an application is loaded.
 #[derive(Debug, Clone)]
@@ -44,6 +45,9 @@ pub struct LoadOptions {
     /// BENCHMARKS ONLY: every guest key-value call waits this long
     /// (`--simulate-store-latency-ms`); `None` (the default) none.
     pub simulate_store_latency: Option<std::time::Duration>,
+    /// Where the components' stdout and stderr go (`--log-dir`, `--follow`,
+    /// `--quiet`, `--truncate-logs`).
+    pub stdio: StdioOptions,
 }
 
 /// One component ready to serve.
@@ -58,6 +62,10 @@ pub struct LoadedComponent {
     pub mounts: Vec<Mount>,
     /// Environment variables.
     pub environment: Vec<(String, String)>,
+    /// The guest's stdout: its log file and, when followed, the host's stderr.
+    pub stdout: ComponentOutput,
+    /// The guest's stderr, likewise.
+    pub stderr: ComponentOutput,
 }
 
 /// A loaded application.
@@ -115,7 +123,7 @@ pub fn engine(max_memory: usize, max_instances: u32) -> Result<Engine> {
     match Engine::new(&pooled) {
         Ok(e) => Ok(e),
         Err(err) => {
-            eprintln!("pooling allocator unavailable ({err:#}); using on-demand allocation");
+            tracing::warn!("pooling allocator unavailable ({err:#}); using on-demand allocation");
             Engine::new(&config).map_err(Into::into)
         }
     }
@@ -138,12 +146,17 @@ pub fn compile_cached(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> Result<
         // then we recompile.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => return Ok((c, true)),
-            Err(e) => eprintln!(
+            Err(e) => tracing::warn!(
                 "ignoring unusable compile cache entry {}: {e:#}",
                 path.display()
             ),
         }
     }
+    // The first start compiles every component, which takes seconds: say
+    // so once, as Spin does, rather than stay silent.
+    static PREPARING: std::sync::Once = std::sync::Once::new();
+    PREPARING.call_once(|| crate::logs::note("Preparing Wasm modules prior to execution..."));
+    tracing::debug!("compiling {} bytes of Wasm", wasm.len());
     let component = Component::new(engine, wasm)?;
     if let Ok(bytes) = component.serialize() {
         let _ = std::fs::create_dir_all(cache_dir);
@@ -163,15 +176,17 @@ impl App {
     ) -> Result<Self> {
         let manifest = Manifest::load(&opts.manifest)?;
         for w in &manifest.warnings {
-            eprintln!("warning: {w}");
+            tracing::warn!("{w}");
         }
         for name in opts.variables.keys() {
             if !manifest.variables.contains_key(name) {
-                eprintln!(
-                    "warning: --variable {name}: the application declares no variable `{name}`"
-                );
+                tracing::warn!("--variable {name}: the application declares no variable `{name}`");
             }
         }
+        opts.stdio
+            .follow
+            .check(manifest.components.keys().map(String::as_str))?;
+        opts.stdio.prepare()?;
         // `--variable name=…` answers the lookup of SPIN_VARIABLE_NAME.
         let lookup = |key: &str| {
             key.strip_prefix("SPIN_VARIABLE_")
@@ -189,8 +204,8 @@ impl App {
             stores.simulate_latency(latency);
         }
         if runtime_config.blocked_networks.is_empty() {
-            eprintln!(
-                "note: no [outbound_networking] block_networks in the runtime config: outbound requests may reach private networks (runtime-config/default.toml blocks them)"
+            tracing::warn!(
+                "no [outbound_networking] block_networks in the runtime config: outbound requests may reach private networks (runtime-config/default.toml blocks them)"
             );
         }
         let blocked_networks = Arc::new(runtime_config.blocked_networks);
@@ -350,6 +365,8 @@ fn load_component(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            stdout: opts.stdio.open(&c.id, STDOUT_SUFFIX)?,
+            stderr: opts.stdio.open(&c.id, STDERR_SUFFIX)?,
         },
         hit,
     ))

@@ -4,7 +4,8 @@
 //! wherever the host has the feature (`--from`, `--listen` and
 //! `SPIN_HTTP_LISTEN_ADDR`, `--runtime-config-file` and `RUNTIME_CONFIG_FILE`,
 //! `--state-dir`, `--variable`, `--max-instance-memory` and
-//! `SPIN_MAX_INSTANCE_MEMORY`, `--request-timeout`). The host's own extras
+//! `SPIN_MAX_INSTANCE_MEMORY`, `--request-timeout`, `--log-dir` and
+//! `SPIN_LOG_DIR`, `--truncate-logs`, `--follow`, `--quiet`). The host's own extras
 //! have names Spin does not use, so a flag never means two things.
 
 use std::collections::BTreeMap;
@@ -14,6 +15,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+
+pub use crate::logs::LogFormat;
+use crate::stdio::{Follow, StdioOptions};
 
 /// The memory cap per instance unless `--max-instance-memory` says otherwise.
 pub const DEFAULT_MAX_INSTANCE_MEMORY: usize = 128 * 1024 * 1024;
@@ -104,6 +108,31 @@ pub struct UpArgs {
         allow_negative_numbers = true)]
     pub request_timeout: Duration,
 
+    /// Log directory for the stdout and stderr of components. Setting to
+    /// the empty string disables logging to disk.
+    ///
+    /// Defaults to `logs/` in the state directory; each component appends
+    /// to `<component-id>_stdout.txt` and `<component-id>_stderr.txt`.
+    #[arg(short = 'L', long = "log-dir", env = "SPIN_LOG_DIR", value_name = "APP_LOG_DIR",
+        value_parser = parse_any_path)]
+    pub log_dir: Option<PathBuf>,
+
+    /// If set, the host truncates the log files before starting the
+    /// application.
+    #[arg(long)]
+    pub truncate_logs: bool,
+
+    /// Print output to stdout/stderr only for given component(s)
+    ///
+    /// Component output goes to the host's stderr; without --follow, every
+    /// component's does. This option may be repeated.
+    #[arg(long = "follow", value_name = "COMPONENT", conflicts_with = "quiet")]
+    pub follow: Vec<String>,
+
+    /// Silence all component output to stdout/stderr
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
     /// Compiled-code (Wasm) cache directory (default
     /// ~/.cache/ticketshare-host)
     ///
@@ -141,11 +170,22 @@ pub struct UpArgs {
         value_parser = parse_positive_usize, allow_negative_numbers = true)]
     pub max_connections: usize,
 
-    /// Print one line per request
+    /// Print one line per request (on stderr)
     ///
-    /// Route pattern, status and time; never the raw path or query.
+    /// Time, method, path, status, body bytes, duration, component and
+    /// route; tokens in the path are redacted (`/p/…`), the query string and
+    /// headers are never written.
     #[arg(long, help_heading = HOST_HEADING)]
     pub access_log: bool,
+
+    /// Format of the host's own log lines (its events and the access log):
+    /// text, or one JSON object a line
+    ///
+    /// Which events are written follows RUST_LOG (default: `info` for the
+    /// host, `warn` for its dependencies). Component output is not affected.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text,
+        help_heading = HOST_HEADING)]
+    pub host_log_format: LogFormat,
 
     /// Enable POST /.well-known/ticketshare/clock
     #[arg(long, help_heading = TEST_HEADING)]
@@ -201,6 +241,28 @@ impl UpArgs {
     /// (`--report-store-calls`, or implied by `--simulate-store-latency-ms`).
     pub fn reports_store_calls(&self) -> bool {
         self.report_store_calls || self.simulate_store_latency_ms.is_some()
+    }
+
+    /// Where component output goes: `--log-dir` (default `<state_dir>/logs`,
+    /// none when empty), `--follow`, `--quiet` and `--truncate-logs`.
+    pub fn stdio(&self, state_dir: &std::path::Path) -> StdioOptions {
+        let log_dir = match &self.log_dir {
+            Some(d) if d.as_os_str().is_empty() => None,
+            Some(d) => Some(d.clone()),
+            None => Some(state_dir.join("logs")),
+        };
+        let follow = if self.quiet {
+            Follow::None
+        } else if self.follow.is_empty() {
+            Follow::All
+        } else {
+            Follow::Named(self.follow.iter().cloned().collect())
+        };
+        StdioOptions {
+            log_dir,
+            follow,
+            truncate: self.truncate_logs,
+        }
     }
 
     /// The memory cap per instance, in bytes.
@@ -328,6 +390,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?}: must be more than zero"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// A path, the empty one included (`--log-dir ""` turns logging to disk off).
+fn parse_any_path(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
 }
 
 fn parse_positive_usize(s: &str) -> Result<usize, String> {
@@ -479,6 +546,42 @@ mod tests {
         assert_eq!(a.max_body_mb, 16);
         assert!(!a.access_log && a.simulate_store_faults.is_none());
         assert!(a.simulate_store_latency_ms.is_none() && !a.reports_store_calls());
+        assert_eq!(a.host_log_format, LogFormat::Text);
+        let stdio = a.stdio(std::path::Path::new("st"));
+        assert_eq!(stdio.log_dir, Some(PathBuf::from("st/logs")));
+        assert_eq!(stdio.follow, Follow::All);
+        assert!(!stdio.truncate);
+    }
+
+    #[test]
+    fn log_flags_parse_with_spin_meaning() {
+        let st = std::path::Path::new("st");
+        let a = up(&[
+            "-L",
+            "elsewhere",
+            "--follow",
+            "a",
+            "--follow",
+            "b",
+            "--truncate-logs",
+        ])
+        .unwrap();
+        let stdio = a.stdio(st);
+        assert_eq!(stdio.log_dir, Some(PathBuf::from("elsewhere")));
+        assert_eq!(
+            stdio.follow,
+            Follow::Named(["a".to_string(), "b".to_string()].into())
+        );
+        assert!(stdio.truncate);
+        // The empty string turns logging to disk off.
+        assert_eq!(up(&["--log-dir", ""]).unwrap().stdio(st).log_dir, None);
+        assert_eq!(up(&["-q"]).unwrap().stdio(st).follow, Follow::None);
+        assert_eq!(up(&["--quiet"]).unwrap().stdio(st).follow, Follow::None);
+        assert!(up(&["-q", "--follow", "a"]).is_err());
+        let a = up(&["--access-log", "--host-log-format", "json"]).unwrap();
+        assert!(a.access_log);
+        assert_eq!(a.host_log_format, LogFormat::Json);
+        assert!(up(&["--host-log-format", "yaml"]).is_err());
     }
 
     #[test]

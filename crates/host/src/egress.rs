@@ -128,7 +128,7 @@ pub async fn resolve(
         .collect();
     if allowed.is_empty() {
         // The name is the component's business; log the refusal, not the URL.
-        eprintln!(
+        tracing::warn!(
             "outbound request refused: every address of the destination is in a blocked network ({} address(es))",
             addrs.len()
         );

@@ -423,7 +423,7 @@ impl StoreFaults {
         counter.fetch_add(1, Ordering::Relaxed);
         if self.log {
             // The operation and the label only: keys may name token hashes.
-            eprintln!("simulated store fault: {op} on `{label}`: {fault:?}");
+            tracing::warn!("simulated store fault: {op} on `{label}`: {fault:?}");
         }
     }
 

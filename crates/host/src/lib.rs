@@ -12,8 +12,10 @@ pub mod conns;
 pub mod egress;
 pub mod files;
 pub mod kv;
+pub mod logs;
 pub mod server;
 pub mod stall;
 pub mod state;
+pub mod stdio;
 
 pub use spinfile::{manifest, outbound, router, runtime_config, variables};

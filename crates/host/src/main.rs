@@ -14,6 +14,7 @@ fn main() {
     // Usage errors (unknown flag, bad value) print clap's message and exit 2;
     // `--help` and `--version` print and exit 0.
     let HostCommand::Up(args) = Cli::parse().command;
+    host::logs::init(args.host_log_format);
     if let Err(e) = real_main(args) {
         eprintln!("Error: {e:#}");
         std::process::exit(1);
@@ -41,8 +42,10 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| app_dir.unwrap_or_default().join(".spin"));
     let max_instances = (args.max_in_flight as u32 * 2).max(64);
+    let stdio = args.stdio(&state_dir);
     let load = LoadOptions {
         manifest,
+        stdio,
         state_dir,
         runtime_config: args.runtime_config_file.clone(),
         cache_dir: args
@@ -68,6 +71,13 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
         .build()?;
     rt.block_on(async move {
         let app = App::load(&load, |k| std::env::var(k).ok()).await?;
+        if let Some(dir) = &load.stdio.log_dir {
+            // As `spin up` says it (its stderr), before "Serving".
+            host::logs::note(&format!(
+                "Logging component stdio to \"{}\"",
+                dir.join("").display()
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -90,7 +100,7 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
                 request_timeout: args.request_timeout,
                 max_memory: args.max_memory(),
                 max_in_flight: args.max_in_flight,
-                access_log: args.access_log,
+                access_log: args.access_log.then_some(args.host_log_format),
                 allow_clock_shift: args.allow_clock_shift,
                 max_body: args.max_body_mb * 1024 * 1024,
                 header_timeout: args.header_read_timeout,
@@ -136,7 +146,7 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
         tokio::select! {
             r = server.serve(listener) => r,
             status = stop_signal() => {
-                eprintln!("simulated store faults: {}", faults.counts());
+                tracing::info!("simulated store faults: {}", faults.counts());
                 std::process::exit(status);
             }
         }

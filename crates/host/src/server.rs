@@ -1,6 +1,7 @@
 //! The HTTP listener: route each request to its component, add Spin's request
 //! headers, run the component in a fresh store under a deadline and a memory cap,
-//! and turn any trap into a plain 500 (details on stderr).
+//! and turn any trap into a plain 500 (details in the host's log), writing
+//! the access log when asked.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::app::App;
 use crate::clock::ClockShift;
+use crate::logs::{AccessEntry, LogFormat};
 use crate::state::State;
 
 /// Response body type for every response the host sends.
@@ -42,8 +44,9 @@ pub struct ServeOptions {
     pub max_memory: usize,
     /// Requests handled at once; more wait for a slot.
     pub max_in_flight: usize,
-    /// Print one line per request (route pattern, never the raw path).
-    pub access_log: bool,
+    /// Print one line per request in this format (`--access-log`); the
+    /// path redacted, never the query or headers.
+    pub access_log: Option<LogFormat>,
     /// Allow tests to shift the wall clock components see.
     pub allow_clock_shift: bool,
     /// Largest request body accepted, in bytes (counted as it arrives, so a
@@ -146,7 +149,7 @@ impl Server {
             let (stream, client) = match listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("accept failed: {e}");
+                    tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -172,9 +175,15 @@ impl Server {
                     let busy = slot.busy();
                     async move {
                         let resp = server.handle(req, client).await;
-                        Ok::<_, Infallible>(
-                            resp.map(|body| HoldingBody::new(body, Box::new(busy)).boxed_unsync()),
-                        )
+                        Ok::<_, Infallible>(resp.map(|body| {
+                            WatchedBody::new(
+                                body,
+                                Held {
+                                    _held: Box::new(busy),
+                                },
+                            )
+                            .boxed_unsync()
+                        }))
                     }
                 });
                 // The head must arrive within `header_timeout` of the moment
@@ -194,11 +203,47 @@ impl Server {
         }
     }
 
-    /// Handle one request.
+    /// Handle one request, and log it when the access log is on.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         client: SocketAddr,
+    ) -> Response<Body> {
+        let Some(format) = self.opts.access_log else {
+            return self.respond(req, client, &mut None).await;
+        };
+        let start = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let mut route = None;
+        let resp = self.clone().respond(req, client, &mut route).await;
+        let pattern = route.map(|i| self.app.route_pattern(i).raw());
+        let component = route.map(|i| self.app.components[self.app.targets[i]].id.clone());
+        let entry = AccessEntry {
+            start,
+            method,
+            path: crate::logs::redact_path(&path, pattern),
+            route: pattern.map(str::to_string),
+            component,
+            status: resp.status().as_u16(),
+        };
+        resp.map(|body| {
+            let logged = Logged {
+                entry,
+                format,
+                bytes: 0,
+            };
+            WatchedBody::new(body, logged).boxed_unsync()
+        })
+    }
+
+    /// Answer one request; `route` is set to the index of the route that
+    /// matched, if one did.
+    async fn respond(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        route: &mut Option<usize>,
     ) -> Response<Body> {
         let start = Instant::now();
         let path = req.uri().path().to_string();
@@ -224,37 +269,30 @@ impl Server {
         let Some(m) = self.app.router.route(&path) else {
             return text(StatusCode::NOT_FOUND, "");
         };
+        *route = Some(m.index);
         let pattern = self.app.route_pattern(m.index).raw().to_string();
         let method = req.method().clone();
         // Reading the body and waiting for a slot spend the request timeout
         // from the head's arrival; the component then has a whole one (a
         // request that waited long must not trap at its first instruction).
         let deadline = start + self.opts.request_timeout;
-        let resp = match self.clone().admit(req, deadline).await {
+        match self.clone().admit(req, deadline).await {
             Err(refusal) => {
-                eprintln!("{method} {pattern}: refused: {}", refusal.message);
+                tracing::info!("{method} {pattern}: refused: {}", refusal.message);
                 refusal.response()
             }
             Ok((req, budget)) => {
                 let r = match self.clone().run(req, client, m, deadline).await {
                     Ok(r) => r,
                     Err(e) => {
-                        eprintln!("error in component for route {pattern}: {e:?}");
+                        tracing::error!("error in component for route {pattern}: {e:?}");
                         text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
                     }
                 };
                 drop(budget);
                 r
             }
-        };
-        if self.opts.access_log {
-            eprintln!(
-                "{method} {pattern} {} {:.2}ms",
-                resp.status().as_u16(),
-                start.elapsed().as_secs_f64() * 1e3
-            );
         }
-        resp
     }
 
     async fn clock_endpoint(&self, req: Request<Incoming>) -> Response<Body> {
@@ -448,7 +486,7 @@ impl Server {
 
         // A fresh store per request.
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr();
+        wasi.stdout(comp.stdout.clone()).stderr(comp.stderr.clone());
         wasi.wall_clock(self.clock.wall_clock());
         for (k, v) in &comp.environment {
             wasi.env(k, v);
@@ -507,11 +545,14 @@ impl Server {
                 // deadline); log a late failure.
                 tokio::spawn(async move {
                     if let Ok(Err(e)) = task.await {
-                        eprintln!("component failed after sending its response: {e:?}");
+                        tracing::error!("component failed after sending its response: {e:?}");
                     }
                 });
                 // The slot is the response's until its body is handed over.
-                Ok(resp.map(|body| HoldingBody::new(body, Box::new(permit)).boxed_unsync()))
+                let held = Held {
+                    _held: Box::new(permit),
+                };
+                Ok(resp.map(|body| WatchedBody::new(body, held).boxed_unsync()))
             }
             Ok(Err(code)) => anyhow::bail!("component returned an error response: {code:?}"),
             Err(_) => match task.await {
@@ -531,24 +572,69 @@ impl Server {
     }
 }
 
-/// A response body that holds something of its request (the in-flight
-/// slot, the connection's busy mark) until it has been handed over whole, or
-/// dropped (the client went away).
-struct HoldingBody {
-    inner: Body,
-    held: Option<Box<dyn Send>>,
+/// What a [`WatchedBody`] does as its response body goes out.
+trait Watch: Send + Unpin + 'static {
+    /// A data frame of `len` bytes was handed over.
+    fn sent(&mut self, _len: usize) {}
+    /// The body was handed over whole, failed, or was dropped (the client
+    /// went away); called once, after which the watch is dropped.
+    fn done(&mut self) {}
 }
 
-impl HoldingBody {
-    fn new(inner: Body, held: Box<dyn Send>) -> Self {
+/// Something of a request (the in-flight slot, the connection's busy mark)
+/// held until its response body has been handed over.
+struct Held {
+    _held: Box<dyn Send>,
+}
+
+impl Watch for Held {}
+
+/// The access log's record of a request: its line is written when the
+/// response body is done, with the bytes sent.
+struct Logged {
+    entry: AccessEntry,
+    format: LogFormat,
+    bytes: u64,
+}
+
+impl Watch for Logged {
+    fn sent(&mut self, len: usize) {
+        self.bytes += len as u64;
+    }
+
+    fn done(&mut self) {
+        self.entry.write(self.format, self.bytes);
+    }
+}
+
+/// A response body with a [`Watch`] that sees its frames and its end.
+struct WatchedBody<W: Watch> {
+    inner: Body,
+    watch: Option<W>,
+}
+
+impl<W: Watch> WatchedBody<W> {
+    fn new(inner: Body, watch: W) -> Self {
         Self {
             inner,
-            held: Some(held),
+            watch: Some(watch),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(mut w) = self.watch.take() {
+            w.done();
         }
     }
 }
 
-impl hyper::body::Body for HoldingBody {
+impl<W: Watch> Drop for WatchedBody<W> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl<W: Watch> hyper::body::Body for WatchedBody<W> {
     type Data = Bytes;
     type Error = wasmtime_wasi_http::Error;
 
@@ -557,8 +643,14 @@ impl hyper::body::Body for HoldingBody {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
         let r = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(r, std::task::Poll::Ready(None | Some(Err(_)))) {
-            self.held = None;
+        match &r {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(w), Some(data)) = (self.watch.as_mut(), frame.data_ref()) {
+                    w.sent(data.len());
+                }
+            }
+            std::task::Poll::Ready(None | Some(Err(_))) => self.finish(),
+            std::task::Poll::Pending => {}
         }
         r
     }

@@ -167,7 +167,7 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
         let options = Some(options);
         Box::new(async move {
             if !allowed {
-                eprintln!("outbound request refused: host not in allowed_outbound_hosts");
+                tracing::warn!("outbound request refused: host not in allowed_outbound_hosts");
                 return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
             }
             use http_body_util::BodyExt;

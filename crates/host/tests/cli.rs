@@ -15,6 +15,8 @@ fn host(args: &[&str], env: &[(&str, &str)]) -> Output {
         "SPIN_MAX_INSTANCE_MEMORY",
         "TICKETSHARE_CACHE_DIR",
         "SPIN_VARIABLE_SECRET_TOKEN",
+        "SPIN_LOG_DIR",
+        "RUST_LOG",
     ] {
         c.env_remove(k);
     }
@@ -32,6 +34,14 @@ fn contract() -> String {
         .join("../../tests/apps/contract/spin.toml")
         .display()
         .to_string()
+}
+
+/// `up` of the contract app with a state dir, then `extra` flags.
+fn up_contract(state: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let app = contract();
+    let mut args = vec!["up", "--from", &app, "--state-dir", state.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    host(&args, env)
 }
 
 #[test]
@@ -84,6 +94,12 @@ fn help_reads_like_spin_up() {
         "--request-timeout <DURATION>",
         "--wasm-cache-dir <DIR>",
         "--access-log",
+        "-L, --log-dir <APP_LOG_DIR>",
+        "SPIN_LOG_DIR",
+        "--truncate-logs",
+        "--follow <COMPONENT>",
+        "-q, --quiet",
+        "--host-log-format <FORMAT>",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
@@ -111,16 +127,9 @@ fn listen_and_memory_fall_back_to_spin_environment_variables() {
 fn runtime_config_file_falls_back_to_its_environment_variable() {
     let state = std::env::temp_dir().join(format!("host-cli-{}", std::process::id()));
     let missing = "/nonexistent/ticketshare/rc.toml";
-    let o = host(
-        &[
-            "up",
-            "--from",
-            &contract(),
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--variable",
-            "secret_token=from-the-flag",
-        ],
+    let o = up_contract(
+        &state,
+        &["--variable", "secret_token=from-the-flag"],
         &[("RUNTIME_CONFIG_FILE", missing)],
     );
     assert_eq!(o.status.code(), Some(1));
@@ -132,16 +141,7 @@ fn runtime_config_file_falls_back_to_its_environment_variable() {
         stderr(&o)
     );
     // Without the flag the same run stops earlier, naming both ways to set it.
-    let o = host(
-        &[
-            "up",
-            "--from",
-            &contract(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-        &[("RUNTIME_CONFIG_FILE", missing)],
-    );
+    let o = up_contract(&state, &[], &[("RUNTIME_CONFIG_FILE", missing)]);
     let err = stderr(&o);
     assert!(
         err.contains("SPIN_VARIABLE_SECRET_TOKEN") && err.contains("--variable secret_token="),
@@ -164,18 +164,16 @@ fn benchmark_flags_parse_and_are_listed_as_testing_options() {
     assert!(testing.contains("benchmarks only"), "{help}");
     // A good value parses: the run goes on to the (missing) runtime config.
     let missing = "/nonexistent/ticketshare/rc.toml";
-    let (app, state) = (
-        contract(),
-        std::env::temp_dir().join("host-cli-bench-flags"),
-    );
+    let state = std::env::temp_dir().join(format!("host-cli-bench-{}", std::process::id()));
     for args in [
         &["--simulate-store-latency-ms", "2"][..],
         &["--report-store-calls"],
     ] {
-        let mut all = vec!["up", "--from", &app, "--variable", "secret_token=x"];
-        all.extend(["--state-dir", state.to_str().unwrap()]);
-        all.extend(args);
-        let o = host(&all, &[("RUNTIME_CONFIG_FILE", missing)]);
+        let env = [
+            ("RUNTIME_CONFIG_FILE", missing),
+            ("SPIN_VARIABLE_SECRET_TOKEN", "x"),
+        ];
+        let o = up_contract(&state, args, &env);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(missing), "{}", stderr(&o));
     }
@@ -189,4 +187,34 @@ fn benchmark_flags_parse_and_are_listed_as_testing_options() {
             stderr(&o)
         );
     }
+}
+
+#[test]
+fn log_flags_are_checked_like_spin_up() {
+    // --quiet and --follow contradict each other; a format is text or json.
+    for args in [
+        &["up", "-q", "--follow", "contract"][..],
+        &["up", "--host-log-format", "yaml"],
+        &["up", "--follow"],
+    ] {
+        let o = host(args, &[]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    // A followed component the app does not have: refused at start with
+    // the list of those it has, before anything is compiled or written.
+    let state = std::env::temp_dir().join(format!("host-cli-follow-{}", std::process::id()));
+    let o = up_contract(
+        &state,
+        &["--follow", "contract", "--follow", "nope"],
+        &[("SPIN_VARIABLE_SECRET_TOKEN", "x")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("do not exist in the application:\n  - nope\n")
+            && err.contains("  - contract\n  - hidden"),
+        "{err}"
+    );
+    assert!(!state.join("logs").exists(), "nothing written");
+    let _ = std::fs::remove_dir_all(&state);
 }

@@ -70,6 +70,21 @@ pub fn cache_dir() -> PathBuf {
     crate::target::target_dir().join("test-compile-cache")
 }
 
+/// Whether `f` holds within `limit`, polled every 20 ms (for what a host
+/// writes from another thread or process: its stderr, its log files).
+pub fn eventually(limit: Duration, f: impl Fn() -> bool) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if t0.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The deployment admin token test hosts of the real app run with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 

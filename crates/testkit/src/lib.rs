@@ -49,7 +49,7 @@ pub mod webdriver;
 pub mod world;
 
 #[cfg(feature = "host")]
-pub use host::{ADMIN_TOKEN, Host, HostConfig, root};
+pub use host::{ADMIN_TOKEN, Host, HostConfig, eventually, root};
 #[cfg(feature = "host")]
 pub use http::{Resp, request, request_exact, try_request};
 #[cfg(feature = "host")]
