@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use testkit::receiver::{Got, Receiver};
-use testkit::{World, json_of};
+use testkit::{World, json_of, root};
 
 /// Verify a request with the official Standard Webhooks library.
 fn verified_by_the_official_library(g: &Got, secret: &str) -> bool {
@@ -259,4 +259,114 @@ fn endpoints_filter_event_types_and_private_destinations_are_refused_by_default(
     assert_eq!(r.status, 200);
     let list = json_of(&w.as_(Some(&w.admin), "GET", "/api/v1/webhooks", None));
     assert!(list["endpoints"].as_array().unwrap().is_empty());
+}
+
+/// `--flush-webhooks-every`: the host retries what is due by itself (no
+/// flush call from outside), through the deployment flush with the
+/// `admin_token` it resolved.
+#[test]
+fn the_host_flushes_on_its_interval_when_asked() {
+    let w = World::build_full(
+        false,
+        &[],
+        &["--allow-clock-shift", "--flush-webhooks-every", "300ms"],
+    );
+    let rx = Receiver::start();
+    register(&w, &rx.url, json!([]));
+    rx.status.store(503, Ordering::SeqCst);
+    w.ticket(&w.cust_a, "Retried by the host");
+    rx.wait_for(1);
+    rx.status.store(200, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(rx.count(), 1, "not due before its retry time");
+    w.shift_clock(10);
+    let got = rx.wait_for(2);
+    assert_eq!(
+        got[1].header("webhook-id"),
+        got[0].header("webhook-id"),
+        "the retry of the same event"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let d = deliveries(&w)[0].clone();
+    assert_eq!(
+        (d["state"].as_str(), d["attempts"].as_u64()),
+        (Some("succeeded"), Some(2))
+    );
+}
+
+/// The deployment flush over HTTP: the deployment token only, no body, and
+/// repeated calls answer the same shape.
+#[test]
+fn the_deployment_flush_over_http() {
+    let w = World::build(false);
+    let path = "/api/v1/webhooks/deployment-flush";
+    let bearer = w.bearer();
+    let admin = format!("Bearer {}", testkit::ADMIN_TOKEN);
+    let post = |auth: &str, body: &[u8]| {
+        testkit::http::request(&w.host.addr, "POST", path, &[("Authorization", auth)], body)
+    };
+    for auth in [bearer.as_str(), "Bearer nope", ""] {
+        let r = post(auth, b"");
+        assert_eq!(r.status, 401, "{auth}: {}", r.text());
+        assert!(r.text().contains("unauthenticated"), "{}", r.text());
+    }
+    assert_eq!(post(&admin, &vec![b'x'; 2 * 1024 * 1024]).status, 413);
+    for _ in 0..3 {
+        let r = post(&admin, b"");
+        assert_eq!(r.status, 202, "{}", r.text());
+        let v: Value = serde_json::from_str(&r.text()).unwrap();
+        assert_eq!(v["more"], false, "{v}");
+        assert_eq!(v["attempting"], 0, "{v}");
+    }
+}
+
+/// The recipes of the README's "Retries for the whole deployment": the
+/// Kubernetes CronJob's script run as its container would (curl, sh)
+/// against a host, and the Spin cron trigger app's manifest read (the
+/// app's own `spin.toml` has no cron trigger, so stock `spin up` starts it).
+#[test]
+fn the_flush_recipes_run_and_parse() {
+    let w = World::build(false);
+    let path = root().join("deploy/webhook-flush-cronjob.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let job: Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(job["kind"], "CronJob");
+    let container = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    let script = container["args"][0].as_str().unwrap();
+    let run = |token: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("TICKETSHARE_URL", format!("http://{}", w.host.addr))
+            .env("ADMIN_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let ok = run(testkit::ADMIN_TOKEN);
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("\"more\":false"),
+        "{ok:?}"
+    );
+    assert!(!run("wrong").status.success(), "a refusal fails the job");
+
+    let app: toml::Table = toml::from_str(
+        &std::fs::read_to_string(root().join("deploy/webhook-flush-cron/spin.toml")).unwrap(),
+    )
+    .unwrap();
+    let cron = &app["trigger"]["cron"][0];
+    assert_eq!(
+        cron["cron_expression"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        7,
+        "sec min hour day month weekday year"
+    );
+    let component = cron["component"].as_str().unwrap();
+    assert!(app["component"].get(component).is_some());
+    let ours: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root().join("spin.toml")).unwrap()).unwrap();
+    assert!(ours["trigger"].get("cron").is_none());
 }

@@ -1,35 +1,12 @@
 //! `cargo xtask up`: build, serve `spin.toml` on http://127.0.0.1:3000,
 //! seed the demo workspace (see `seed.rs`) and print how to get in.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use testkit::root;
 
 use crate::seed;
 use crate::setup::build;
-
-/// Every 30 s, what cron would do in a deployment: retry the demo
-/// workspace's webhook deliveries that are due.
-fn flush_webhooks_periodically(addr: String, state: PathBuf) {
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(30));
-            let key = std::fs::read_to_string(state.join("demo.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .and_then(|v| v["api_key"].as_str().map(str::to_string));
-            if let Some(key) = key {
-                let _ = testkit::http::Client::new(&addr).send(
-                    "POST",
-                    "/api/v1/webhooks/flush",
-                    &[("Authorization", &format!("Bearer {key}"))],
-                    b"",
-                );
-            }
-        }
-    });
-}
 
 /// The arguments of `cargo xtask up`, split into xtask's own and the host's.
 #[derive(Debug, PartialEq)]
@@ -116,6 +93,14 @@ pub fn up(extra: &[String]) -> Result<(), String> {
     if !private && !own_config {
         c.args(["--runtime-config-file", "runtime-config/default.toml"]);
     }
+    // What cron does in a deployment: retry the webhook deliveries that
+    // are due, every workspace's, every 30 s (unless given otherwise).
+    if !extra
+        .iter()
+        .any(|a| a.starts_with("--flush-webhooks-every"))
+    {
+        c.args(["--flush-webhooks-every", "30s"]);
+    }
     c.args(&extra);
     if private {
         eprintln!(
@@ -180,15 +165,11 @@ pub fn up(extra: &[String]) -> Result<(), String> {
     }
     let printer =
         std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| println!("{l}")));
-    match addr {
-        Some(addr) => {
-            if let Err(e) = seed::seed_and_print(&addr, &admin_token, &state, &origin) {
-                eprintln!("seeding the demo workspace failed: {e}");
-            }
-            flush_webhooks_periodically(addr, state);
-        }
-        // It printed why (or its --help / --version) and exits.
-        None => {}
+    // Without an address it printed why (or its --help / --version) and exits.
+    if let Some(addr) = addr
+        && let Err(e) = seed::seed_and_print(&addr, &admin_token, &state, &origin)
+    {
+        eprintln!("seeding the demo workspace failed: {e}");
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     let _ = printer.join();

@@ -492,8 +492,15 @@ pub const ROUTES: &[Route] = &[
     r(
         "POST",
         "/api/v1/webhooks/flush",
-        "Attempt every delivery that is due (call from cron or a Spin cron trigger)",
+        "Attempt deliveries that are due, at most 20 per call (the workspace's count answered as attempting)",
         Auth::Workspace,
+        false,
+    ),
+    r(
+        "POST",
+        "/api/v1/webhooks/deployment-flush",
+        "Attempt the deployment's due deliveries, every workspace, at most 20 per call; answers 202 {attempting, expired, more} (deployment admin token; run from cron, a Kubernetes CronJob, a Spin cron trigger or the host's --flush-webhooks-every)",
+        Auth::Deployment,
         false,
     ),
     r(

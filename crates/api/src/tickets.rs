@@ -878,7 +878,10 @@ pub(crate) fn public_logo(env: &Env, ws: &str) -> Result<Response> {
     Ok(r)
 }
 
-pub(crate) fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+/// The request carries the deployment admin token (`Authorization: Bearer
+/// <admin_token>`, compared in constant time); 401 otherwise, and always
+/// when the deployment has none.
+pub(crate) fn require_deployment_token(env: &Env, req: &Request) -> Result<()> {
     let given = req
         .header("authorization")
         .and_then(|a| a.strip_prefix("Bearer "))
@@ -887,6 +890,11 @@ pub(crate) fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Resul
     if env.admin_token.is_empty() || !token::ct_eq(given.as_bytes(), env.admin_token.as_bytes()) {
         return Err(Error::Unauthenticated);
     }
+    Ok(())
+}
+
+pub(crate) fn create_workspace(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
+    require_deployment_token(env, req)?;
     let body: NewWorkspace = req.json(MAX_JSON_BODY)?;
     let id = WorkspaceId::parse(&body.id)?;
     let holder = claim_holder(env, req, "deployment");

@@ -1,7 +1,9 @@
 //! The `webhooks` component's API (admins): outbound endpoints under
 //! `/api/v1/webhooks` — register (the secret is shown once), list, rotate,
-//! enable, delete — their deliveries with redeliver, and the flush that
-//! cron (or `cargo xtask up`) calls to retry what is due.
+//! enable, delete — their deliveries with redeliver, and the flushes that
+//! retry what is due: per workspace (an API key) and for the whole
+//! deployment (the deployment admin token; cron, or the host's
+//! `--flush-webhooks-every`).
 
 use crate::Env;
 use crate::actor::{Actor, authenticate, require};
@@ -11,6 +13,7 @@ use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::EndpointId;
 use domain::time::rfc3339;
+use domain::webhooks::due as webhook_due;
 use domain::webhooks::{self, Delivery, Endpoint};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -64,6 +67,9 @@ pub(crate) fn api(env: &mut Env, req: &Request, rid: &str) -> Result<Response> {
     };
     if let ["inbound", more @ ..] = rest {
         return crate::inbound::setup(env, req, rid, more);
+    }
+    if let ("POST", ["deployment-flush"]) = (req.method.as_str(), rest) {
+        return deployment_flush(env, req);
     }
     let known = matches!(
         (req.method.as_str(), rest),
@@ -169,16 +175,46 @@ fn redeliver(env: &mut Env, actor: &Actor, rid: &str, n: &str) -> Result<Respons
     Ok(Response::json(202, &json!({"delivery": delivery_json(&d)})))
 }
 
-/// `POST /api/v1/webhooks/flush`: every due delivery of the workspace,
-/// attempted after the response.
+/// One step of the deployment's due index: its due deliveries (every
+/// workspace's: a due delivery is due whoever asks), attempted after the
+/// response; each attempt claims its delivery first, so repeated and
+/// concurrent flushes send an event once.
+fn flush_step(env: &mut Env) -> Result<webhook_due::Flushed> {
+    let found = webhook_due::flush(env.kv, env.now, webhooks::FLUSH_LIMIT)?;
+    for (ws, n) in &found.due {
+        env.after.deliver(ws, *n);
+    }
+    Ok(found)
+}
+
+/// `POST /api/v1/webhooks/flush`: a flush step (at most
+/// [`webhooks::FLUSH_LIMIT`] deliveries, the deployment's due index read
+/// at a bounded cost); answers how many of them are this workspace's.
 fn flush(env: &mut Env, actor: &Actor) -> Result<Response> {
     let ws = actor.ws().clone();
-    let due = webhooks::due(env.kv, &ws, env.now)?;
-    // Attempted after the response.
-    for n in &due {
-        env.after.deliver(&ws, *n);
+    let found = flush_step(env)?;
+    let mine = found.due.iter().filter(|(w, _)| *w == ws).count();
+    Ok(Response::json(202, &json!({"attempting": mine})))
+}
+
+/// `POST /api/v1/webhooks/deployment-flush` (the deployment admin token,
+/// no body): a flush step over every workspace. Answers 202 with
+/// `attempting` (deliveries attempted after the response), `expired`
+/// (failed: their last attempt never answered) and `more` (call again
+/// now: due work may remain past this call's bounds).
+fn deployment_flush(env: &mut Env, req: &Request) -> Result<Response> {
+    crate::tickets::require_deployment_token(env, req)?;
+    if !req.body.is_empty() {
+        if req.body.len() > MAX_JSON_BODY {
+            return Err(Error::PayloadTooLarge(MAX_JSON_BODY));
+        }
+        return Err(Error::bad("invalid_body", "this request takes no body"));
     }
-    Ok(Response::json(202, &json!({"attempting": due.len()})))
+    let found = flush_step(env)?;
+    Ok(Response::json(
+        202,
+        &json!({"attempting": found.due.len(), "expired": found.expired, "more": found.more}),
+    ))
 }
 
 /// `POST /api/v1/webhooks/{endpoint_id}/rotate`: a new signing secret

@@ -1,5 +1,7 @@
 //! Every key-value key format, in one place. All keys start with the
-//! workspace (`ws/<id>/`), so nothing can ever cross a workspace; variable
+//! workspace (`ws/<id>/`), so nothing can ever cross a workspace, except the
+//! deployment-wide webhook due index (`deployment/webhooks/due/`), which
+//! only the flush reads and whose entries name their workspace; variable
 //! parts are typed ids or fixed-width numbers, so every key stays far below the
 //! 255-byte limit.
 
@@ -291,9 +293,25 @@ pub fn webhook_delivery(ws: &WorkspaceId, n: u64) -> String {
     format!("ws/{ws}/webhooks/delivery/{n:012}")
 }
 
-/// Every delivery up to this one is done (versioned record).
-pub fn webhook_low_water(ws: &WorkspaceId) -> String {
-    format!("ws/{ws}/webhooks/low-water")
+/// Prefix of the deployment-wide webhook due index: the one place keys
+/// are not under a workspace (each entry names its workspace; only the
+/// deployment flush reads it, with the deployment secret).
+pub const WEBHOOK_DUE_PREFIX: &str = "deployment/webhooks/due/";
+
+/// How many entries the due index's `bucket` (a minute number) has had
+/// (an atomic counter).
+pub fn webhook_due_counter(bucket: i64) -> String {
+    format!("{WEBHOOK_DUE_PREFIX}{bucket:012}/n")
+}
+
+/// Entry `i` of the due index's `bucket`: a workspace and delivery number.
+pub fn webhook_due_entry(bucket: i64, i: u64) -> String {
+    format!("{WEBHOOK_DUE_PREFIX}{bucket:012}/{i:012}")
+}
+
+/// The due index's cursor: every entry before it is settled.
+pub fn webhook_due_cursor() -> String {
+    format!("{WEBHOOK_DUE_PREFIX}cursor")
 }
 
 /// A workspace's inbound email settings (versioned record).
@@ -511,7 +529,6 @@ mod tests {
             webhook_event(&ws, u64::MAX / 2),
             webhook_delivery_counter(&ws),
             webhook_delivery(&ws, u64::MAX / 2),
-            webhook_low_water(&ws),
             attachment_chunk(
                 &ws,
                 TicketNo(u64::MAX / 2),
@@ -521,6 +538,23 @@ mod tests {
         ];
         for k in all {
             assert!(k.starts_with(&workspace_prefix(&ws)), "{k}");
+            assert!(k.len() <= 255, "{k}");
+        }
+    }
+
+    /// The deployment's keys never fall under a workspace's prefix (no
+    /// workspace id is `deployment/...`: ids have no `/`).
+    #[test]
+    fn deployment_keys_are_apart_and_short() {
+        for k in [
+            webhook_due_counter(i64::MAX / 2),
+            webhook_due_entry(i64::MAX / 2, u64::MAX / 2),
+            webhook_due_cursor(),
+        ] {
+            assert!(
+                k.starts_with(WEBHOOK_DUE_PREFIX) && !k.starts_with("ws/"),
+                "{k}"
+            );
             assert!(k.len() <= 255, "{k}");
         }
     }

@@ -193,6 +193,12 @@ pub fn read_counter(kv: &dyn Kv, key: &str) -> Result<u64> {
         .ok_or_else(|| Error::Store(crate::store::StoreError(format!("corrupt counter {key}"))))
 }
 
+/// The number a counter's bytes hold (as read by a batch read), in either
+/// backend's encoding; `None` when they are not a counter.
+pub fn counter_of(bytes: &[u8]) -> Option<u64> {
+    counter_value(bytes)
+}
+
 /// The number a counter's bytes hold, in either backend's encoding; `None`
 /// when they are not a counter.
 fn counter_value(bytes: &[u8]) -> Option<u64> {

@@ -7,7 +7,8 @@
 //! delivery is tried ([`emit`], called by `audit::record`). The component
 //! that handled the request then attempts the deliveries right after its
 //! response ([`emit`] adds them to the request's `after` work); failures are retried on the
-//! Standard Webhooks schedule whenever the flush endpoint runs ([`due`]).
+//! Standard Webhooks schedule whenever a flush runs: every pending
+//! delivery is in the deployment's due index ([`due`]).
 //! A 410 disables the endpoint. Sending is the platform's job: this module
 //! prepares the signed request ([`prepare`]) and records the outcome
 //! ([`record_attempt`]).
@@ -25,6 +26,8 @@ use crate::seal::SealKey;
 use crate::store::Kv;
 use crate::time::{HOUR, Millis, rfc3339};
 use crate::token;
+
+pub mod due;
 
 /// Delays before each attempt (the Standard Webhooks schedule): at once,
 /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; then the delivery has failed.
@@ -492,6 +495,8 @@ pub fn emit(ctx: &Ctx, event: Event, target: &str, ticket: Option<TicketNo>) -> 
     let mut out = Vec::new();
     for ep in wanting {
         let d = kv.increment(&keys::webhook_delivery_counter(ws), 1)? as u64;
+        // Indexed before it is written: a delivery never exists unindexed.
+        due::add(kv, ws, d, now)?;
         write_fresh(
             kv,
             &keys::webhook_delivery(ws, d),
@@ -544,66 +549,6 @@ pub fn deliveries(
         pos -= 1;
     }
     Ok((out, (pos >= 1).then_some(pos + 1)))
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct LowWater {
-    /// Every delivery at or below this is done.
-    done_through: u64,
-    version: u64,
-}
-
-crate::versioned!(LowWater);
-
-/// Deliveries due at `now`, oldest first, at most [`FLUSH_LIMIT`]; moves the
-/// low-water mark past the done ones so a flush never rescans history.
-pub fn due(kv: &dyn Kv, ws: &WorkspaceId, now: Millis) -> Result<Vec<u64>> {
-    let key = keys::webhook_low_water(ws);
-    let low = read::<LowWater>(kv, &key)?.unwrap_or_default().done_through;
-    let top = read_counter(kv, &keys::webhook_delivery_counter(ws))?;
-    let mut out = Vec::new();
-    let mut done_through = low;
-    // Stop moving the mark at the first pending delivery, or at a number
-    // handed out but not written yet that may still be in flight (a gap is
-    // stepped over once a later delivery is older than a minute).
-    let mut blocked = false;
-    let mut gap = false;
-    for n in low + 1..=top.min(low + 500) {
-        match read::<Delivery>(kv, &keys::webhook_delivery(ws, n))? {
-            None => gap = true,
-            Some(d) => {
-                if gap && now - d.created_at < 60_000 {
-                    blocked = true;
-                }
-                gap = false;
-                if d.state == DeliveryState::Pending
-                    && d.next_at.is_none()
-                    && d.last_at.is_some_and(|t| now - t >= HOUR)
-                {
-                    // Its last attempt never reported back.
-                    fail(kv, ws, n, now, "no answer to the last attempt".into())?;
-                    if !blocked {
-                        done_through = n;
-                    }
-                } else if d.state == DeliveryState::Pending {
-                    blocked = true;
-                    if d.next_at.is_some_and(|t| t <= now) && out.len() < FLUSH_LIMIT {
-                        out.push(n);
-                    }
-                } else if !blocked {
-                    done_through = n;
-                }
-            }
-        }
-    }
-    if done_through > low {
-        crate::record::ensure(kv, &key, &LowWater::default())?;
-        update(kv, &key, |l: &mut LowWater| {
-            l.done_through = l.done_through.max(done_through);
-            Ok(())
-        })?;
-    }
-    Ok(out)
 }
 
 /// A signed request ready to send.
@@ -667,6 +612,7 @@ pub fn prepare(
     }
     let ep = ep.ok_or(Error::NotFound)?;
     let ev: StoredEvent = read(kv, &keys::webhook_event(ws, d.event))?.ok_or(Error::NotFound)?;
+    let next_attempt = d.attempts + 1;
     let secrets = ep.signing_secrets(key, now);
     if secrets.is_empty() {
         fail(kv, ws, n, now, "no readable signing secret (the deployment secret changed): rotate the endpoint's secret".into())?;
@@ -674,10 +620,19 @@ pub fn prepare(
     }
     // The attempt is counted (and the next one scheduled) before it is
     // sent: a receiver that never answers still uses up an attempt, and two
-    // flushes at once cannot both send it.
+    // flushes at once cannot both send it. The new wake time is indexed
+    // first (the next attempt, or when a silent last attempt is failed), so
+    // the delivery is found then whatever happens to this attempt.
+    let next = SCHEDULE
+        .get(d.attempts as usize + 1)
+        .map_or(now + due::ANSWER_WAIT, |delay| now + delay);
+    due::add(kv, ws, n, next)?;
     let mut mine = false;
     update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
-        mine = d.state == DeliveryState::Pending && d.next_at.is_some_and(|t| t <= now);
+        // Another attempt counted since the read: its claim, not ours.
+        mine = d.state == DeliveryState::Pending
+            && d.next_at.is_some_and(|t| t <= now)
+            && d.attempts + 1 == next_attempt;
         if mine {
             d.attempts += 1;
             d.last_at = Some(now);
@@ -720,6 +675,25 @@ fn fail(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis, why: String) -> Resu
         d.last_at = Some(now);
         Ok(())
     })
+}
+
+/// Fail delivery `n` whose last attempt was sent and never reported back
+/// (the flush calls this [`due::ANSWER_WAIT`] after it). A
+/// delivery that is no longer in that state is left alone.
+pub fn fail_unanswered(kv: &dyn Kv, ws: &WorkspaceId, n: u64, now: Millis) -> Result<()> {
+    update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
+        if d.state == DeliveryState::Pending
+            && d.next_at.is_none()
+            && d.last_at.is_some_and(|t| now - t >= due::ANSWER_WAIT)
+        {
+            d.state = DeliveryState::Failed;
+            d.last_status = None;
+            d.last_error = Some("no answer to the last attempt".into());
+            d.last_at = Some(now);
+        }
+        Ok(())
+    })
+    .map(drop)
 }
 
 /// Record an attempt's outcome: the status the receiver answered, or why
@@ -781,8 +755,7 @@ pub fn record_attempt(
 }
 
 /// Send a delivery's event to its endpoint again, now, as a new delivery
-/// (a fresh series of attempts, at the top of the queue so the flush
-/// window always covers it), attempted after the response (`ctx.after`).
+/// (a fresh series of attempts, indexed as due now), attempted after the response (`ctx.after`).
 /// Returns the new delivery.
 pub fn redeliver(ctx: &Ctx, n: u64) -> Result<Delivery> {
     let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
@@ -800,8 +773,9 @@ pub fn redeliver(ctx: &Ctx, n: u64) -> Result<Delivery> {
         version: 0,
         ..old
     };
-    // A lost answer is settled by one read: an admin's retry of an error
-    // would send the event a second time.
+    // Indexed before it is written; a lost answer is settled by one read:
+    // an admin's retry of an error would send the event a second time.
+    due::add(kv, ws, m, now)?;
     write_fresh(kv, &keys::webhook_delivery(ws, m), &d)?;
     ctx.after.deliver(ws, m);
     Ok(d)
@@ -1000,7 +974,7 @@ mod tests {
         );
         let d = record_attempt(&kv, &ws, ds[0], 5_010, Ok(200)).unwrap();
         assert_eq!((d.state, d.attempts), (DeliveryState::Succeeded, 2));
-        assert!(due(&kv, &ws, HOUR * 100).unwrap().is_empty());
+        assert!(due(&kv, &ws, 6_000).unwrap().is_empty());
         // Out of attempts: failed.
         let ds = emit(&kv, &ws, 20, "u_x", Event::ShareCreated, "sh", None).unwrap();
         assert_eq!(ds.len(), 2);
@@ -1062,17 +1036,23 @@ mod tests {
         record_attempt(kv, ws, n, now, Ok(200)).unwrap();
     }
 
-    fn low_water(kv: &dyn Kv, ws: &WorkspaceId) -> u64 {
-        read::<LowWater>(kv, &keys::webhook_low_water(ws))
-            .unwrap()
-            .unwrap()
-            .done_through
+    /// The flush steps at `now` until nothing more is due (at most 10):
+    /// what they hand out of `ws`.
+    fn due(kv: &dyn Kv, ws: &WorkspaceId, now: Millis) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for _ in 0..10 {
+            let step = due::flush(kv, now, FLUSH_LIMIT)?;
+            out.extend(step.due.iter().filter(|(w, _)| w == ws).map(|(_, n)| *n));
+            if !step.more {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// A delivery number taken and never written (the increment's answer
-    /// lost): the flush's low-water mark waits at it while a later delivery
-    /// is recent (it may be a delivery still being written) and steps over
-    /// it once that is old; the listing shows every other delivery once,
+    /// lost): the flush finds nothing due and its cursor passes it; the
+    /// listing shows every other delivery once,
     /// newest first, across pages.
     #[test]
     fn the_flush_and_the_listing_step_over_a_delivery_never_written() {
@@ -1092,9 +1072,12 @@ mod tests {
         succeed(&kv, &ws, 1, 1_000, &key);
         succeed(&kv, &ws, 3, 1_000, &key);
         assert!(due(&kv, &ws, 2_000).unwrap().is_empty());
-        assert_eq!(low_water(&kv, &ws), 1, "waits at a recent gap");
-        assert!(due(&kv, &ws, 61_000).unwrap().is_empty());
-        assert_eq!(low_water(&kv, &ws), 3, "steps over an old one");
+        // The index never had number 2 (its increment failed before it
+        // was indexed); the cursor stays before the recent bucket, then
+        // passes its settled entries.
+        assert!(due::cursor(&kv).unwrap().unwrap().0 <= 0);
+        assert!(due(&kv, &ws, 181_000).unwrap().is_empty());
+        assert_eq!(due::cursor(&kv).unwrap(), Some((1, 0)));
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
@@ -1170,23 +1153,37 @@ mod tests {
         assert!(empty.is_empty());
     }
 
+    thread_local! {
+        static RACED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Two flushes read the cursor; the later one (in time) moves it far
+    /// first: the earlier one's swap never moves it back.
     #[test]
-    fn a_flush_never_moves_the_low_water_mark_back() {
-        let (_, ws, key) = setup();
-        let kv = crate::store::racing_first_write(&keys::webhook_low_water(&ws), |inner| {
-            let ws = WorkspaceId::parse("acme").unwrap();
-            let _ = due(inner, &ws, 100);
+    fn a_flush_never_moves_the_cursor_back() {
+        let (inner, ws, key) = setup();
+        RACED.with(|r| r.set(false));
+        let kv = Faulty::new(inner, |inner, k, op| {
+            if matches!(op, Op::Swap(_))
+                && k == keys::webhook_due_cursor()
+                && matches!(inner.get(k), Ok(Some(v)) if v.first() == Some(&b'{'))
+                && !RACED.with(|r| r.replace(true))
+            {
+                due::flush(inner, 100 * HOUR, FLUSH_LIMIT).unwrap();
+            }
+            Fault::Pass
         });
         kv.arm(false);
         make(&kv, 1).unwrap();
         let ds = emit(&kv, &ws, 10, "u_x", Event::TicketCreated, "#1", None).unwrap();
         prepare(&kv, &ws, ds[0], 10, &key, true).unwrap().unwrap();
         record_attempt(&kv, &ws, ds[0], 10, Ok(200)).unwrap();
+        assert!(due(&kv, &ws, 10 * 60_000).unwrap().is_empty());
         kv.arm(true);
-        assert!(due(&kv, &ws, 100).unwrap().is_empty());
-        assert!(!crate::store::overwritten(), "the mark went back to 0");
-        let low: LowWater = read(&kv, &keys::webhook_low_water(&ws)).unwrap().unwrap();
-        assert_eq!(low.done_through, ds[0]);
+        assert!(due(&kv, &ws, 20 * 60_000).unwrap().is_empty());
+        assert!(RACED.with(|r| r.get()), "the other flush ran");
+        let (bucket, _) = due::cursor(&kv).unwrap().unwrap();
+        assert!(bucket > 1_000, "the cursor went back to {bucket}");
     }
 
     #[test]

@@ -170,6 +170,16 @@ pub struct UpArgs {
         value_parser = parse_positive_usize, allow_negative_numbers = true)]
     pub max_connections: usize,
 
+    /// Run the deployment's webhook retry flush on this interval (off by
+    /// default)
+    ///
+    /// POSTs /api/v1/webhooks/deployment-flush to this host's own listener
+    /// with the admin_token variable, and again at once while it answers
+    /// "more". Same units as --request-timeout.
+    #[arg(long, value_name = "DURATION", help_heading = HOST_HEADING,
+        value_parser = parse_duration, allow_negative_numbers = true)]
+    pub flush_webhooks_every: Option<Duration>,
+
     /// Print one line per request (on stderr)
     ///
     /// Time, method, path, status, body bytes, duration, component and

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod conns;
 pub mod egress;
 pub mod files;
+pub mod flusher;
 pub mod kv;
 pub mod logs;
 pub mod server;

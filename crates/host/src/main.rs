@@ -91,6 +91,10 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
                 )
             })
             .collect();
+        let flusher = args
+            .flush_webhooks_every
+            .map(|every| host::flusher::Flusher::new(&app, addr, every))
+            .transpose()?;
         let hits = app.cache_hits;
         let faults = app.stores.faults().cloned();
         let total = app.components.len();
@@ -140,6 +144,9 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
         }
         let _ = out.flush();
         drop(out);
+        if let Some(flusher) = flusher {
+            tokio::spawn(flusher.run());
+        }
         let Some(faults) = faults else {
             return server.serve(listener).await;
         };

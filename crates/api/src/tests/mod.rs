@@ -9,6 +9,7 @@ mod creation_claim;
 mod cross_site;
 mod escaping;
 mod files;
+mod flush;
 mod live;
 mod transfer;
 

@@ -179,6 +179,21 @@ fn workspace_creation_needs_the_deployment_token() {
     ]);
 }
 
+#[test]
+fn the_deployment_flush_needs_the_deployment_token() {
+    let path = "POST /api/v1/webhooks/deployment-flush";
+    run(vec![
+        anon(path).refused(401, "unauthenticated"),
+        call(path, &[("authorization", "Bearer wrong-token")]).refused(401, "unauthenticated"),
+        key(path).refused(401, "unauthenticated"),
+        admin(path).json(json!({})).refused(400, "invalid_body"),
+        admin(path)
+            .is(202)
+            .at("/attempting", json!(0))
+            .at("/more", json!(false)),
+    ]);
+}
+
 fn admin(line: &str) -> Case {
     call(line, &[("authorization", "Bearer $admin_token")])
 }

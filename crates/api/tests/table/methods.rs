@@ -66,6 +66,7 @@ const ALLOW: &[(&str, &str)] = &[
     ("/api/v1/webhooks/deliveries", "GET"),
     ("/api/v1/webhooks/deliveries/1/redeliver", "POST"),
     ("/api/v1/webhooks/flush", "POST"),
+    ("/api/v1/webhooks/deployment-flush", "POST"),
     ("/api/v1/webhooks/inbound", "GET"),
     ("/api/v1/webhooks/inbound/postmark", "POST"),
     ("/api/v1/webhooks/inbound/mailgun", "PUT"),

@@ -1,0 +1,305 @@
+//! The deployment-wide index of due webhook deliveries, by due time, so a
+//! flush finds what is due at a bounded cost per call, whatever the history.
+//!
+//! The index is a sequence of minute buckets. Each bucket is append-only:
+//! an atomic counter (`keys::webhook_due_counter`) numbers its entries, and
+//! each entry (`keys::webhook_due_entry`) names a workspace and a delivery.
+//! An entry is written *before* the delivery change it announces (a new
+//! delivery, a redelivery, the next attempt scheduled by a claim), at the
+//! bucket of the delivery's new wake time ([`wake`]). So every pending
+//! delivery has an entry at or before its wake time's bucket; an entry may
+//! point at a delivery that is not written (its write failed), is done, or
+//! has moved to a later wake time (a later entry covers it): such entries
+//! are skipped.
+//!
+//! A cursor (`keys::webhook_due_cursor`: a bucket, and how far each
+//! bucket from it on is settled) says where unsettled entries start. [`flush`] reads from it: at most
+//! [`MAX_BUCKETS`] bucket counters and [`MAX_ENTRIES`] entries per call,
+//! each read as one batch, then the deliveries they name as one batch. It
+//! moves the cursor over every bucket's settled entries, in order:
+//!
+//! - an entry whose delivery is done, or waits for a later bucket: settled;
+//! - an entry whose delivery is due: handed out for an attempt, and a
+//!   re-check entry is written one bucket later first, so a hand-out whose
+//!   attempt never happens (the instance died) is found again;
+//! - a missing entry (its counter increment landed, its write did not) or a
+//!   missing delivery: settled once its bucket is older than [`GRACE`] (a
+//!   write may still be in flight before that);
+//! - a delivery due later in the current minute: not settled yet.
+//!
+//! The cursor leaves a bucket only once the bucket is older than [`GRACE`],
+//! so an entry appended late (a slow request, a host clock slightly behind)
+//! still lands at or after the cursor. The cursor is changed by
+//! compare-and-swap and only ever moves forward, so concurrent flushes and
+//! lost answers never move it back; two flushes may hand out the same
+//! delivery, and the claim in [`super::prepare`] lets one of them send it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Delivery, DeliveryState};
+use crate::error::Result;
+use crate::ids::WorkspaceId;
+use crate::keys;
+use crate::record::{counter_of, ensure, read_ensured, update, write_fresh};
+use crate::store::Kv;
+use crate::time::{HOUR, Millis};
+
+/// Width of a bucket.
+pub const BUCKET_MS: Millis = 60_000;
+/// How long after its end a bucket may still receive entries (slow
+/// writers, clocks slightly apart); the cursor stays in it until then.
+pub const GRACE: Millis = 2 * 60_000;
+/// Where a first flush starts (no cursor yet): farther back than the whole
+/// retry schedule.
+pub const START_BACK: Millis = 48 * HOUR;
+/// Most bucket counters one flush reads (one batch): enough for a first
+/// flush's [`START_BACK`] in one call. A cursor that fell farther behind
+/// (no flush for days) catches up over several calls (`more`).
+pub const MAX_BUCKETS: usize = 3_000;
+/// Most entries one flush reads (one batch, then one batch of deliveries).
+pub const MAX_ENTRIES: usize = 500;
+/// How long a pending delivery whose last attempt was sent may wait for
+/// its outcome before it is failed ("no answer").
+pub const ANSWER_WAIT: Millis = HOUR;
+
+/// The bucket of a time.
+pub fn bucket(at: Millis) -> i64 {
+    at.div_euclid(BUCKET_MS)
+}
+
+/// When a pending delivery next needs the flush: its next attempt, or,
+/// after its last attempt was sent, the time it is failed for want of an
+/// answer. `None` for a delivery that is done.
+pub fn wake(d: &Delivery) -> Option<Millis> {
+    if d.state != DeliveryState::Pending {
+        return None;
+    }
+    d.next_at.or(d.last_at.map(|t| t + ANSWER_WAIT))
+}
+
+/// One entry of the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    ws: WorkspaceId,
+    n: u64,
+}
+
+/// Announce that delivery `n` of `ws` needs the flush at `at`. Called
+/// before the delivery is written with that wake time; an error means the
+/// caller must not write it (the entry may exist: it is skipped later).
+pub fn add(kv: &dyn Kv, ws: &WorkspaceId, n: u64, at: Millis) -> Result<()> {
+    let b = bucket(at);
+    let i = kv.increment(&keys::webhook_due_counter(b), 1)? as u64;
+    write_fresh(
+        kv,
+        &keys::webhook_due_entry(b, i),
+        &Entry { ws: ws.clone(), n },
+    )
+}
+
+/// Where unsettled entries start: every bucket before `bucket` is settled,
+/// and of `bucket` and the buckets after it, the first `settled[b]`
+/// entries (the ones after an unsettled entry wait for it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Cursor {
+    bucket: i64,
+    #[serde(default)]
+    settled: BTreeMap<i64, u64>,
+    version: u64,
+}
+
+crate::versioned!(Cursor);
+
+/// Most buckets whose settled entries the cursor remembers past its own
+/// bucket (normally the few within [`GRACE`]); forgetting one only means
+/// reading its settled entries again.
+const MAX_REMEMBERED: usize = 64;
+
+impl Cursor {
+    /// Entries of bucket `b` already settled.
+    fn through(&self, b: i64) -> u64 {
+        if b < self.bucket {
+            return u64::MAX;
+        }
+        self.settled.get(&b).copied().unwrap_or(0)
+    }
+
+    /// This cursor moved forward to `other`'s positions where they are
+    /// further (never back).
+    fn merge(&mut self, other: &Cursor) {
+        self.bucket = self.bucket.max(other.bucket);
+        for (b, t) in &other.settled {
+            let at = self.settled.entry(*b).or_insert(0);
+            *at = (*at).max(*t);
+        }
+        let first = self.bucket;
+        self.settled.retain(|b, _| *b >= first);
+        while self.settled.len() > MAX_REMEMBERED {
+            self.settled.pop_last();
+        }
+    }
+}
+
+/// What one flush call found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flushed {
+    /// Due deliveries to attempt (workspace, number), oldest due first.
+    pub due: Vec<(WorkspaceId, u64)>,
+    /// Deliveries failed because their last attempt never reported back.
+    pub expired: usize,
+    /// Whether due work may remain beyond this call's bounds: call again.
+    pub more: bool,
+    /// Index entries read.
+    pub scanned: usize,
+}
+
+/// One flush step over the whole deployment at `now`: at most `limit` due
+/// deliveries handed out (plus [`Flushed::expired`] ones failed), reading
+/// at most [`MAX_BUCKETS`] counters and [`MAX_ENTRIES`] entries; the cursor
+/// moves over what is settled. The caller attempts [`Flushed::due`] (each
+/// attempt claims its delivery first).
+pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
+    let key = keys::webhook_due_cursor();
+    let start = read_ensured::<Cursor>(kv, &key)?.unwrap_or(Cursor {
+        bucket: bucket(now - START_BACK),
+        ..Cursor::default()
+    });
+    let last = bucket(now);
+    // A bucket the cursor may leave: no entry can still be appended to it.
+    let closed = |b: i64| (b + 1) * BUCKET_MS + GRACE <= now;
+    let span = (last - start.bucket + 1).clamp(0, MAX_BUCKETS as i64);
+    let buckets: Vec<i64> = (start.bucket..start.bucket + span).collect();
+    let counter_keys: Vec<String> = buckets
+        .iter()
+        .map(|b| keys::webhook_due_counter(*b))
+        .collect();
+    let counts: Vec<u64> = kv
+        .get_many(&counter_keys)?
+        .iter()
+        .map(|v| v.as_deref().and_then(counter_of).unwrap_or(0))
+        .collect();
+    let mut out = Flushed {
+        more: start.bucket + span <= last,
+        ..Flushed::default()
+    };
+    // The entries to read, in order, within the bound.
+    let mut refs: Vec<(i64, u64)> = Vec::new();
+    'read: for (b, count) in buckets.iter().zip(&counts) {
+        for i in start.through(*b).saturating_add(1)..=*count {
+            if refs.len() == MAX_ENTRIES {
+                out.more = true;
+                break 'read;
+            }
+            refs.push((*b, i));
+        }
+    }
+    out.scanned = refs.len();
+    let entry_keys: Vec<String> = refs
+        .iter()
+        .map(|(b, i)| keys::webhook_due_entry(*b, *i))
+        .collect();
+    // What does not decode (never written so) is skipped like a missing
+    // record, rather than stopping every flush after it.
+    let entries: Vec<Option<Entry>> = kv
+        .get_many(&entry_keys)?
+        .into_iter()
+        .map(|v| v.and_then(|b| serde_json::from_slice(&b).ok()))
+        .collect();
+    let delivery_keys: Vec<String> = entries
+        .iter()
+        .flatten()
+        .map(|e| keys::webhook_delivery(&e.ws, e.n))
+        .collect();
+    let mut deliveries = kv
+        .get_many(&delivery_keys)?
+        .into_iter()
+        .map(|v| v.and_then(|b| serde_json::from_slice::<Delivery>(&b).ok()));
+
+    let mut moved = Cursor {
+        bucket: start.bucket,
+        ..Cursor::default()
+    };
+    // Whether every bucket so far is closed and settled.
+    let mut leaving = true;
+    let mut handed = HashSet::new();
+    let mut refs = refs.into_iter().zip(entries).peekable();
+    'buckets: for (b, count) in buckets.iter().zip(&counts) {
+        let b = *b;
+        // Whether every entry of this bucket so far is settled.
+        let mut prefix = true;
+        let mut read_all = true;
+        for i in start.through(b).saturating_add(1)..=*count {
+            let Some(((rb, ri), entry)) = refs.next() else {
+                read_all = false;
+                break;
+            };
+            debug_assert_eq!((rb, ri), (b, i));
+            let delivery = match &entry {
+                Some(_) => deliveries.next().flatten(),
+                None => None,
+            };
+            let settled = match (entry, delivery) {
+                (Some(e), Some(d)) => match wake(&d) {
+                    // Done, or a later entry covers it.
+                    None => true,
+                    Some(w) if bucket(w) > b => true,
+                    Some(w) if w > now => false,
+                    Some(_) if handed.contains(&(e.ws.clone(), e.n)) => true,
+                    Some(_) if d.next_at.is_none() => {
+                        super::fail_unanswered(kv, &e.ws, e.n, now)?;
+                        out.expired += 1;
+                        true
+                    }
+                    Some(_) if handed.len() >= limit => {
+                        out.more = true;
+                        break 'buckets;
+                    }
+                    Some(_) => {
+                        // Before the cursor moves over it: found again one
+                        // bucket on if this hand-out's attempt never
+                        // happens. Behind an unsettled entry, it is read
+                        // again anyway.
+                        if prefix {
+                            add(kv, &e.ws, e.n, now + BUCKET_MS)?;
+                        }
+                        handed.insert((e.ws.clone(), e.n));
+                        out.due.push((e.ws, e.n));
+                        prefix
+                    }
+                },
+                // Not written (yet?): settled once no write can be in flight.
+                _ => closed(b),
+            };
+            prefix &= settled;
+            if prefix {
+                moved.settled.insert(b, i);
+            }
+        }
+        leaving &= prefix && read_all && closed(b);
+        if leaving {
+            moved.bucket = b + 1;
+        }
+        if !read_all {
+            break;
+        }
+    }
+    let mut next = start.clone();
+    next.merge(&moved);
+    if next != start {
+        ensure(kv, &key, &start)?;
+        update(kv, &key, |c: &mut Cursor| {
+            c.merge(&moved);
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// Where the cursor stands (its bucket, and how many of that bucket's
+/// entries are settled), if it was made.
+pub fn cursor(kv: &dyn Kv) -> Result<Option<(i64, u64)>> {
+    Ok(read_ensured::<Cursor>(kv, &keys::webhook_due_cursor())?
+        .map(|c| (c.bucket, c.through(c.bucket))))
+}
