@@ -199,27 +199,6 @@ mod tests {
         s.delete("a").unwrap();
         assert_eq!(s.get("a").unwrap(), None);
     }
-
-    /// The largest values the app writes fit the managed platforms' value
-    /// limit (1 MB, read as 10^6 bytes), and its keys their key limit
-    /// (Fermyon Cloud: 255 bytes; every format is checked at its longest in
-    /// `keys::tests`).
-    #[test]
-    fn the_largest_values_fit_the_managed_platforms() {
-        use crate::{attachments, thread, workspace};
-        assert!(PORTABLE_VALUE_BYTES <= MAX_VALUE_BYTES);
-        assert!(MAX_KEY_BYTES <= 255);
-        for (what, bytes) in [
-            ("file chunk", attachments::CHUNK_BYTES),
-            ("stored message", thread::MAX_STORED_MESSAGE_BYTES),
-            ("logo", workspace::MAX_LOGO_BYTES),
-        ] {
-            assert!(bytes <= PORTABLE_VALUE_BYTES, "{what}: {bytes} bytes");
-        }
-        // A file of the largest size takes whole chunks, each under the limit.
-        let chunks = attachments::MAX_FILE_BYTES.div_ceil(attachments::CHUNK_BYTES);
-        assert!(chunks <= 9999, "chunk numbers have four digits: {chunks}");
-    }
 }
 
 impl<T: Kv + ?Sized> Kv for &T {
