@@ -212,7 +212,7 @@ pub struct UpArgs {
 
     /// Seed of those faults, so a run repeats (default 17)
     ///
-    /// TICKETSHARE_LOG=debug prints one line per fault.
+    /// RUST_LOG=info,host::faults=debug prints one line per fault.
     #[arg(long, value_name = "N", help_heading = TEST_HEADING,
         requires = "simulate_store_faults", value_parser = parse_seed,
         allow_negative_numbers = true)]
