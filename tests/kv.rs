@@ -215,3 +215,52 @@ fn a_second_host_on_the_same_sqlite_file_is_refused() {
     let again = HostConfig::contract(state.path()).start();
     assert_eq!(again.get("/kv/get?key=k").text(), "v");
 }
+
+/// The benchmark-only testing flags: `--simulate-store-latency-ms` makes
+/// each of a component's store calls wait, and (like
+/// `--report-store-calls`) each response says how many calls it made; a host
+/// without them sends no such header.
+#[test]
+fn simulated_store_latency_delays_each_reported_call() {
+    const HEADER: &str = "x-ticketshare-store-calls";
+    let state = TempDir::new("kvlatency");
+    let plain = HostConfig::contract(state.path()).start();
+    assert_eq!(plain.req("PUT", "/kv/set?key=k", b"v").status, 200);
+    let r = plain.get("/kv/get?key=k");
+    assert_eq!(r.text(), "v");
+    assert_eq!(r.header(HEADER), None, "production responses are unchanged");
+    drop(plain);
+
+    let counted = HostConfig::contract(state.path())
+        .arg("--report-store-calls")
+        .start();
+    let r = counted.get("/kv/get?key=k");
+    assert_eq!((r.text().as_str(), r.header(HEADER)), ("v", Some("1")));
+    drop(counted);
+
+    let slow = HostConfig::contract(state.path())
+        .arg("--simulate-store-latency-ms")
+        .arg("20")
+        .start();
+    for (method, path, at_least) in [
+        ("GET", "/kv/get?key=k", 1),
+        // A compare-and-swap handle reads, then the swap writes.
+        ("POST", "/wasi-kv/create?key=fresh", 2),
+        ("POST", "/wasi-kv/increment?key=n&delta=1", 1),
+    ] {
+        let t = std::time::Instant::now();
+        let r = slow.req(method, path, b"");
+        let took = t.elapsed();
+        assert!(r.status < 300, "{method} {path}: {} {}", r.status, r.text());
+        let calls: u32 = r
+            .header(HEADER)
+            .unwrap_or_else(|| panic!("{path}: no {HEADER}"))
+            .parse()
+            .unwrap();
+        assert!(calls >= at_least, "{path}: {calls} calls");
+        assert!(
+            took >= std::time::Duration::from_millis(20) * calls,
+            "{path}: {calls} calls in {took:?}"
+        );
+    }
+}

@@ -36,6 +36,8 @@ pub fn conformance(args: &[String]) -> Result<(), String> {
         scale: 100,
         cache: testkit::target_dir().join("bench/cache"),
         tmp: tmp.clone(),
+        invites: 0,
+        latency_ms: None,
     };
     let (srv, _) = o.start(Runtime::Ours, &root().join("spin.toml"), "conformance", "/")?;
     let s = seed(&srv.addr, 10, 3, 2)?;

@@ -42,6 +42,9 @@ pub struct LoadOptions {
     /// TESTS ONLY: fail some guest key-value calls on purpose
     /// (`--simulate-store-faults`); `None` (the default) fails none.
     pub simulate_store_faults: Option<FaultSettings>,
+    /// BENCHMARKS ONLY: every guest key-value call waits this long
+    /// (`--simulate-store-latency-ms`); `None` (the default) none.
+    pub simulate_store_latency: Option<std::time::Duration>,
     /// Where the components' stdout and stderr go (`--log-dir`, `--follow`,
     /// `--quiet`, `--truncate-logs`).
     pub stdio: StdioOptions,
@@ -196,6 +199,9 @@ impl App {
         let mut stores = open_stores(&runtime_config.stores).await?;
         if let Some(f) = opts.simulate_store_faults.filter(|f| f.rate > 0.0) {
             stores.simulate_faults(Arc::new(StoreFaults::new(f)));
+        }
+        if let Some(latency) = opts.simulate_store_latency {
+            stores.simulate_latency(latency);
         }
         if runtime_config.blocked_networks.is_empty() {
             tracing::warn!(

@@ -212,11 +212,27 @@ pub struct UpArgs {
 
     /// Seed of those faults, so a run repeats (default 17)
     ///
-    /// TICKETSHARE_LOG=debug prints one line per fault.
+    /// RUST_LOG=info,host::faults=debug prints one line per fault.
     #[arg(long, value_name = "N", help_heading = TEST_HEADING,
         requires = "simulate_store_faults", value_parser = parse_seed,
         allow_negative_numbers = true)]
     pub simulate_store_faults_seed: Option<u64>,
+
+    /// Make each component key-value call wait MS milliseconds (benchmarks only)
+    ///
+    /// Every guest call (single, batch, atomic) waits this long before it is
+    /// served, as a remote store's round trip would; the host's own calls
+    /// never wait. Implies --report-store-calls. Up to 10000.
+    #[arg(long, value_name = "MS", help_heading = TEST_HEADING,
+        value_parser = parse_latency_ms, allow_negative_numbers = true)]
+    pub simulate_store_latency_ms: Option<u64>,
+
+    /// Send x-ticketshare-store-calls: N on component responses (benchmarks only)
+    ///
+    /// N: the key-value calls the component made before its response head,
+    /// one per call (a batch counts one).
+    #[arg(long, help_heading = TEST_HEADING)]
+    pub report_store_calls: bool,
 
     /// The host's old name for the memory cap, in MiB; use
     /// --max-instance-memory (bytes) instead.
@@ -231,6 +247,12 @@ pub struct UpArgs {
 }
 
 impl UpArgs {
+    /// Whether responses carry `x-ticketshare-store-calls`
+    /// (`--report-store-calls`, or implied by `--simulate-store-latency-ms`).
+    pub fn reports_store_calls(&self) -> bool {
+        self.report_store_calls || self.simulate_store_latency_ms.is_some()
+    }
+
     /// Where component output goes: `--log-dir` (default `<state_dir>/logs`,
     /// none when empty), `--follow`, `--quiet` and `--truncate-logs`.
     pub fn stdio(&self, state_dir: &std::path::Path) -> StdioOptions {
@@ -399,6 +421,20 @@ fn parse_seed(s: &str) -> Result<u64, String> {
         .map_err(|_| format!("{s:?} is not a whole number from 0 to {}", u64::MAX))
 }
 
+/// The longest simulated store round trip, in milliseconds.
+const MAX_SIMULATED_LATENCY_MS: u64 = 10_000;
+
+fn parse_latency_ms(s: &str) -> Result<u64, String> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|ms| *ms <= MAX_SIMULATED_LATENCY_MS)
+        .ok_or_else(|| {
+            format!(
+                "{s:?} is not a whole number of milliseconds from 0 to {MAX_SIMULATED_LATENCY_MS}"
+            )
+        })
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     s.parse::<f64>()
         .ok()
@@ -521,6 +557,7 @@ mod tests {
         assert_eq!((a.max_in_flight, a.max_connections), (256, 1024));
         assert_eq!(a.max_body_mb, 16);
         assert!(!a.access_log && a.simulate_store_faults.is_none());
+        assert!(a.simulate_store_latency_ms.is_none() && !a.reports_store_calls());
         assert_eq!(a.host_log_format, LogFormat::Text);
         let stdio = a.stdio(std::path::Path::new("st"));
         assert_eq!(stdio.log_dir, Some(PathBuf::from("st/logs")));
@@ -600,6 +637,9 @@ mod tests {
             &["--max-in-flight", "-1"],
             &["--simulate-store-faults", "2"],
             &["--simulate-store-faults-seed", "3"],
+            &["--simulate-store-latency-ms", "-1"],
+            &["--simulate-store-latency-ms", "2.5"],
+            &["--simulate-store-latency-ms", "10001"],
             &["--no-such-flag"],
         ] {
             let e = up(args).expect_err(&format!("{args:?} must be refused"));

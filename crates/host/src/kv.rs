@@ -13,6 +13,10 @@
 //! test-only `--simulate-store-faults` mode, fails some calls on purpose
 //! ([`StoreFaults`]): before touching the backend, or after a write (reply
 //! lost). The host's own calls use [`Store`] and are never faulted.
+//! For benchmarks, `--simulate-store-latency-ms` makes every guest call wait
+//! before it is served (a remote store's round trip), and each guest call is
+//! counted on its request's counter (one call, one round trip; a batch is
+//! one), which `--report-store-calls` sends back in a response header.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -74,6 +78,9 @@ pub struct Stores {
     by_label: HashMap<String, Store>,
     /// Test-only fault injection for guest calls (`--simulate-store-faults`).
     faults: Option<Arc<StoreFaults>>,
+    /// Benchmark-only wait before each guest call
+    /// (`--simulate-store-latency-ms`).
+    latency: Option<Duration>,
 }
 
 impl Stores {
@@ -89,14 +96,28 @@ impl Stores {
     }
 
     /// The store for a label as a guest reaches it: through the simulated
-    /// faults, when they are on.
-    pub fn for_guest(&self, label: &str) -> Option<GuestStore> {
+    /// faults and latency, when they are on, each call counted on `calls`
+    /// (the request's counter).
+    pub fn for_guest(&self, label: &str, calls: Arc<AtomicU64>) -> Option<GuestStore> {
         let store = self.by_label.get(label)?.clone();
         Some(GuestStore {
             store,
             label: label.into(),
             faults: self.faults.clone(),
+            latency: self.latency,
+            calls,
         })
+    }
+
+    /// BENCHMARKS ONLY: every guest call waits `latency` before it is served
+    /// (a remote store's round trip). The host's own calls never wait.
+    pub fn simulate_latency(&mut self, latency: Duration) {
+        self.latency = Some(latency).filter(|l| !l.is_zero());
+    }
+
+    /// The simulated round trip of guest calls, when it is on.
+    pub fn latency(&self) -> Option<Duration> {
+        self.latency
     }
 
     /// TESTS ONLY: fail guest calls as `faults` decides.
@@ -173,6 +194,39 @@ impl Store {
         }
     }
 
+    /// Set every pair, all or nothing: one transaction on SQLite, one
+    /// MULTI/EXEC pipeline (one round trip) on Redis. Every key and value
+    /// is checked against the limits before anything is written.
+    pub async fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> KvResult<()> {
+        for (k, v) in pairs {
+            check_key(k)?;
+            check_value(v)?;
+        }
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Store::Sqlite { db, name } => db.set_many(name, pairs),
+            Store::Redis(r) => r.set_many(pairs).await,
+        }
+    }
+
+    /// Delete every key (no error for those absent), all or nothing: one
+    /// transaction on SQLite, one `DEL` of every key (one atomic command)
+    /// on Redis.
+    pub async fn delete_many(&self, keys: &[String]) -> KvResult<()> {
+        for k in keys {
+            check_key(k)?;
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Store::Sqlite { db, name } => db.delete_many(name, keys),
+            Store::Redis(r) => r.delete_many(keys).await,
+        }
+    }
+
     /// Whether `key` is present.
     pub async fn exists(&self, key: &str) -> KvResult<bool> {
         check_key(key)?;
@@ -224,8 +278,6 @@ pub struct FaultSettings {
     pub rate: f64,
     /// Seed of the process-wide generator that picks them.
     pub seed: u64,
-    /// One stderr line per injected fault (`TICKETSHARE_LOG=debug`).
-    pub log: bool,
 }
 
 /// One simulated fault.
@@ -302,7 +354,6 @@ const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 pub struct StoreFaults {
     rate: f64,
     seed: u64,
-    log: bool,
     state: AtomicU64,
     calls: AtomicU64,
     before: AtomicU64,
@@ -316,7 +367,6 @@ impl StoreFaults {
         Self {
             rate: settings.rate,
             seed: settings.seed,
-            log: settings.log,
             state: AtomicU64::new(settings.seed),
             calls: AtomicU64::new(0),
             before: AtomicU64::new(0),
@@ -367,10 +417,9 @@ impl StoreFaults {
             Fault::CasFailedAfterWrite => &self.cas_failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if self.log {
-            // The operation and the label only: keys may name token hashes.
-            tracing::warn!("simulated store fault: {op} on `{label}`: {fault:?}");
-        }
+        // One event per fault, shown with `RUST_LOG=host::faults=debug`; the
+        // operation and the label only: keys may name token hashes.
+        tracing::debug!(target: "host::faults", "simulated store fault: {op} on `{label}`: {fault:?}");
     }
 
     /// The counts so far.
@@ -411,34 +460,50 @@ pub enum Swap {
 
 /// A store as guest calls reach it (`fermyon:spin/key-value`,
 /// `wasi:keyvalue`): its backend, through the simulated faults when they are
-/// on. One guest call makes one fault decision, whatever it costs the backend.
+/// on. One guest call makes one fault decision, whatever it costs the backend,
+/// waits the simulated round trip once (when it is on), and counts once.
 #[derive(Clone)]
 pub struct GuestStore {
     store: Store,
     label: Arc<str>,
     faults: Option<Arc<StoreFaults>>,
+    latency: Option<Duration>,
+    calls: Arc<AtomicU64>,
 }
 
 impl GuestStore {
-    /// `store` without simulated faults.
+    /// `store` without simulated faults or latency.
     pub fn new(label: &str, store: Store) -> Self {
         Self {
             store,
             label: label.into(),
             faults: None,
+            latency: None,
+            calls: Default::default(),
         }
     }
 
     /// `store` with `faults` deciding each call.
     pub fn with_faults(label: &str, store: Store, faults: Arc<StoreFaults>) -> Self {
         Self {
-            store,
-            label: label.into(),
             faults: Some(faults),
+            ..Self::new(label, store)
         }
     }
 
-    fn plan(&self, kind: CallKind) -> Option<Fault> {
+    /// Guest calls made through this store and its clones so far (the
+    /// request's counter, when it came from [`Stores::for_guest`]).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The start of every guest call: count it, wait the simulated round
+    /// trip, and decide its fault.
+    async fn plan(&self, kind: CallKind) -> Option<Fault> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if let Some(latency) = self.latency {
+            round_trip(latency).await;
+        }
         self.faults.as_ref()?.decide(kind)
     }
 
@@ -451,7 +516,7 @@ impl GuestStore {
 
     /// A read: may fail before it is made.
     async fn read<T>(&self, op: &str, call: impl Future<Output = KvResult<T>>) -> KvResult<T> {
-        match self.plan(CallKind::Read) {
+        match self.plan(CallKind::Read).await {
             None => call.await,
             Some(fault) => Err(self.inject(fault, op)),
         }
@@ -459,7 +524,7 @@ impl GuestStore {
 
     /// A write: may fail before it is made, or once it is done.
     async fn write<T>(&self, op: &str, call: impl Future<Output = KvResult<T>>) -> KvResult<T> {
-        match self.plan(CallKind::Write) {
+        match self.plan(CallKind::Write).await {
             None => call.await,
             Some(Fault::Before) => Err(self.inject(Fault::Before, op)),
             Some(fault) => {
@@ -506,28 +571,18 @@ impl GuestStore {
             .await
     }
 
-    /// Set every pair, in order, stopping at the first error (one fault
-    /// decision for the whole batch).
+    /// Set every pair, all or nothing ([`Store::set_many`]; one fault
+    /// decision for the whole batch: none of it done, or all of it with the
+    /// reply lost).
     pub async fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> KvResult<()> {
-        self.write("set-many", async {
-            for (k, v) in pairs {
-                self.store.set(k, v).await?;
-            }
-            Ok(())
-        })
-        .await
+        self.write("set-many", self.store.set_many(pairs)).await
     }
 
-    /// Delete every key, in order, stopping at the first error (one fault
+    /// Delete every key, all or nothing ([`Store::delete_many`]; one fault
     /// decision for the whole batch).
     pub async fn delete_many(&self, keys: &[String]) -> KvResult<()> {
-        self.write("delete-many", async {
-            for k in keys {
-                self.store.delete(k).await?;
-            }
-            Ok(())
-        })
-        .await
+        self.write("delete-many", self.store.delete_many(keys))
+            .await
     }
 
     /// Set `key` to `new` only if its value is still `expected` (`None`:
@@ -538,7 +593,7 @@ impl GuestStore {
     /// reply lost (an error, whether or not it wrote), or, when it wrote,
     /// `Failed` as Spin 4.0.2's Redis store reports.
     pub async fn swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> KvResult<Swap> {
-        let plan = self.plan(CallKind::Swap);
+        let plan = self.plan(CallKind::Swap).await;
         if plan == Some(Fault::Before) {
             return Err(self.inject(Fault::Before, "swap"));
         }
@@ -558,8 +613,26 @@ impl GuestStore {
     }
 }
 
+/// Wait `latency`, closely: tokio's timer fires on whole milliseconds, up
+/// to one late (a 2 ms sleep took 3 ms on average), so sleep until about a
+/// millisecond before the end, then yield to other tasks until it.
+async fn round_trip(latency: Duration) {
+    let until = Instant::now() + latency;
+    if let Some(coarse) = latency.checked_sub(Duration::from_millis(1)) {
+        tokio::time::sleep(coarse).await;
+    }
+    while Instant::now() < until {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// The one statement that reads a value.
 const SELECT_VALUE: &str = "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2";
+/// The one statement that writes a value.
+const UPSERT_VALUE: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+     ON CONFLICT (store, key) DO UPDATE SET value = excluded.value";
+/// The one statement that deletes a value.
+const DELETE_VALUE: &str = "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2";
 
 /// A SQLite key-value file on one connection.
 pub struct SqliteDb {
@@ -634,21 +707,46 @@ impl SqliteDb {
 
     fn set(&self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
         self.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![store, key, value])
-            .map(|_| ())
+            c.prepare_cached(UPSERT_VALUE)?
+                .execute(params![store, key, value])
+                .map(|_| ())
         })
     }
 
     fn delete(&self, store: &str, key: &str) -> KvResult<()> {
         self.with(|c| {
-            c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+            c.prepare_cached(DELETE_VALUE)?
                 .execute(params![store, key])
                 .map(|_| ())
         })
+    }
+
+    /// Run `statement` once per parameter set in one immediate transaction:
+    /// a failure rolls every earlier one back (the transaction is dropped
+    /// uncommitted).
+    fn batch<P: rusqlite::Params>(
+        &self,
+        statement: &str,
+        each: impl Iterator<Item = P>,
+    ) -> KvResult<()> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut st = tx.prepare_cached(statement)?;
+                for p in each {
+                    st.execute(p)?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    fn set_many(&self, store: &str, pairs: &[(String, Vec<u8>)]) -> KvResult<()> {
+        self.batch(UPSERT_VALUE, pairs.iter().map(|(k, v)| (store, k, v)))
+    }
+
+    fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
+        self.batch(DELETE_VALUE, keys.iter().map(|k| (store, k)))
     }
 
     fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
@@ -688,11 +786,11 @@ impl SqliteDb {
             let Some(next) = current.checked_add(delta) else {
                 return Ok(Err("counter overflow".to_string()));
             };
-            tx.prepare_cached(
-                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![store, key, next.to_le_bytes().as_slice()])?;
+            tx.prepare_cached(UPSERT_VALUE)?.execute(params![
+                store,
+                key,
+                next.to_le_bytes().as_slice()
+            ])?;
             tx.commit()?;
             Ok(Ok(next))
         })?;
@@ -963,6 +1061,28 @@ impl RedisStore {
         Ok(())
     }
 
+    /// One MULTI/EXEC pipeline: Redis queues every SET and runs them all
+    /// at once, or, when one is refused as it is queued (out of memory, not
+    /// permitted), none (EXECABORT); a broken connection before EXEC runs
+    /// none either.
+    async fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> KvResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (k, v) in pairs {
+            pipe.cmd("SET").arg(k).arg(v).ignore();
+        }
+        self.pool.run(async |c| pipe.query_async(c).await).await
+    }
+
+    /// One `DEL` of every key: a single command, so atomic by itself.
+    async fn delete_many(&self, keys: &[String]) -> KvResult<()> {
+        let _: i64 = self
+            .pool
+            .run(async |c| redis::cmd("DEL").arg(keys).query_async(c).await)
+            .await?;
+        Ok(())
+    }
+
     async fn exists(&self, key: &str) -> KvResult<bool> {
         self.pool
             .run(async |c| redis::cmd("EXISTS").arg(key).query_async(c).await)
@@ -1065,12 +1185,141 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    fn faults(rate: f64, seed: u64) -> StoreFaults {
-        StoreFaults::new(FaultSettings {
-            rate,
-            seed,
-            log: false,
+    fn sqlite(dir: &Path) -> Store {
+        Store::Sqlite {
+            db: Arc::new(SqliteDb::open(&dir.join("kv.db")).unwrap()),
+            name: "default".into(),
+        }
+    }
+
+    fn pairs(keys: &[&str], value: &[u8]) -> Vec<(String, Vec<u8>)> {
+        keys.iter()
+            .map(|k| (k.to_string(), value.to_vec()))
+            .collect()
+    }
+
+    fn keys(keys: &[&str]) -> Vec<String> {
+        keys.iter().map(|k| k.to_string()).collect()
+    }
+
+    /// A batch whose store fails on a later key writes (or deletes) none of
+    /// the earlier ones, as a guest calls it.
+    async fn all_or_nothing(guest: &GuestStore, ok: [&str; 3], refused: &str) {
+        let [a, b, c] = ok;
+        guest.set(a, b"old").await.unwrap();
+        let batch = pairs(&[a, b, refused, c], b"new");
+        assert!(guest.set_many(&batch).await.is_err(), "the batch must fail");
+        assert_eq!(guest.get(a).await.unwrap().as_deref(), Some(&b"old"[..]));
+        assert_eq!(
+            guest.get(b).await.unwrap(),
+            None,
+            "nothing of a failed batch"
+        );
+        assert_eq!(guest.get(c).await.unwrap(), None);
+        guest.set_many(&pairs(&[a, b, c], b"new")).await.unwrap();
+        assert!(guest.delete_many(&keys(&[a, refused, b])).await.is_err());
+        for k in [a, b, c] {
+            assert_eq!(guest.get(k).await.unwrap().as_deref(), Some(&b"new"[..]));
+        }
+        guest.delete_many(&keys(&[a, b])).await.unwrap();
+        let left = guest.get_many(&keys(&[a, b, c])).await.unwrap();
+        assert_eq!(left, [None, None, Some(b"new".to_vec())]);
+        assert_eq!(guest.calls(), 12, "a batch is one call");
+    }
+
+    #[tokio::test]
+    async fn sqlite_batches_are_all_or_nothing() {
+        let dir = std::env::temp_dir().join(format!("kv-batch-{}", std::process::id()));
+        let store = sqlite(&dir);
+        let Store::Sqlite { db, .. } = &store else {
+            unreachable!()
+        };
+        // The refused key must exist for its delete to reach the trigger.
+        db.with(|c| {
+            c.execute(
+                "INSERT INTO spin_key_value VALUES ('default', 'refused', x'00')",
+                [],
+            )
         })
+        .unwrap();
+        // A real failure of the store on one key, mid-batch: SQLite aborts
+        // the statement that writes or deletes `refused`.
+        db.with(|c| {
+            c.execute_batch(
+                "CREATE TEMP TRIGGER refuse_set BEFORE INSERT ON spin_key_value
+                   WHEN NEW.key = 'refused' BEGIN SELECT RAISE(ABORT, 'refused'); END;
+                 CREATE TEMP TRIGGER refuse_delete BEFORE DELETE ON spin_key_value
+                   WHEN OLD.key = 'refused' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+        })
+        .unwrap();
+        let guest = GuestStore::new("default", store.clone());
+        all_or_nothing(&guest, ["a", "b", "c"], "refused").await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn redis_batches_are_all_or_nothing() {
+        let redis = testkit::Redis::start();
+        // A user that may touch `ok:*` only: Redis refuses the command on
+        // any other key (NOPERM), mid-batch.
+        let admin = redis::Client::open(redis.url.as_str()).unwrap();
+        let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("ACL")
+            .arg(&["SETUSER", "batch", "on", ">pw", "~ok:*", "+@all"])
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(&["refused", "x"])
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let url = redis.url.replace("redis://", "redis://batch:pw@");
+        let store = Store::Redis(RedisStore::connect(&url).await.unwrap());
+        let guest = GuestStore::new("default", store);
+        all_or_nothing(&guest, ["ok:a", "ok:b", "ok:c"], "refused").await;
+    }
+
+    /// Time of a 10-pair batch as 10 single calls (how `set-many` and
+    /// `delete-many` were served before) and as one batch, on SQLite and
+    /// Redis: `cargo test --release -p host --lib batch_timing -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore = "a measurement: prints, asserts nothing"]
+    async fn batch_timing() {
+        let dir = std::env::temp_dir().join(format!("kv-timing-{}", std::process::id()));
+        let redis = testkit::Redis::start();
+        let stores = [
+            ("SQLite", sqlite(&dir)),
+            (
+                "Redis",
+                Store::Redis(RedisStore::connect(&redis.url).await.unwrap()),
+            ),
+        ];
+        let batch: Vec<(String, Vec<u8>)> = (0..10)
+            .map(|i| (format!("key-{i}"), vec![b'v'; 200]))
+            .collect();
+        const ROUNDS: u32 = 500;
+        for (name, store) in stores {
+            let t = Instant::now();
+            for _ in 0..ROUNDS {
+                for (k, v) in &batch {
+                    store.set(k, v).await.unwrap();
+                }
+            }
+            let singles = t.elapsed() / ROUNDS;
+            let t = Instant::now();
+            for _ in 0..ROUNDS {
+                store.set_many(&batch).await.unwrap();
+            }
+            let one = t.elapsed() / ROUNDS;
+            println!("{name}: 10-pair set-many as 10 sets {singles:?}, as one batch {one:?}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn faults(rate: f64, seed: u64) -> StoreFaults {
+        StoreFaults::new(FaultSettings { rate, seed })
     }
 
     #[test]

@@ -60,8 +60,10 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
             seed: args
                 .simulate_store_faults_seed
                 .unwrap_or(DEFAULT_FAULT_SEED),
-            log: std::env::var("TICKETSHARE_LOG").is_ok_and(|v| v == "debug"),
         }),
+        simulate_store_latency: args
+            .simulate_store_latency_ms
+            .map(std::time::Duration::from_millis),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,6 +108,7 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
                 max_body: args.max_body_mb * 1024 * 1024,
                 header_timeout: args.header_read_timeout,
                 max_connections: args.max_connections,
+                report_store_calls: args.reports_store_calls(),
             },
         );
         // Write errors (a closed pipe) must never take the server down.
@@ -130,6 +133,12 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
                 "WARNING: simulated store faults are enabled (tests only): rate {}, seed {}",
                 f.rate(),
                 f.seed()
+            );
+        }
+        if let Some(ms) = args.simulate_store_latency_ms {
+            let _ = writeln!(
+                out,
+                "WARNING: simulated store latency is enabled (benchmarks only): {ms} ms per key-value call"
             );
         }
         let _ = out.flush();

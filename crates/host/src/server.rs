@@ -58,7 +58,15 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// Connections open at once; one more is answered 503 and closed.
     pub max_connections: usize,
+    /// BENCHMARKS ONLY: add [`STORE_CALLS_HEADER`] to component responses
+    /// (`--report-store-calls`).
+    pub report_store_calls: bool,
 }
+
+/// Response header (only with `--report-store-calls`): the component's
+/// key-value calls made before its response head, one per call (a batch is
+/// one).
+pub const STORE_CALLS_HEADER: &str = "x-ticketshare-store-calls";
 
 /// Request bodies held in memory at once, across all requests, before a
 /// component runs (at least this, or four of the largest bodies).
@@ -497,6 +505,7 @@ impl Server {
             self.app.stores.clone(),
             deadline,
         );
+        let store_calls = state.store_calls.clone();
         let mut store = Store::new(&self.app.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
@@ -525,7 +534,12 @@ impl Server {
                 .await
         });
         match receiver.await {
-            Ok(Ok(resp)) => {
+            Ok(Ok(mut resp)) => {
+                if self.opts.report_store_calls {
+                    let n = store_calls.load(std::sync::atomic::Ordering::Relaxed);
+                    resp.headers_mut()
+                        .insert(STORE_CALLS_HEADER, HeaderValue::from(n));
+                }
                 // The task may go on streaming the body and then do its work
                 // after the response (mail, webhook attempts: bounded by the
                 // deadline); log a late failure.

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use wasmtime::StoreLimits;
 use wasmtime::component::{Resource, ResourceTable};
@@ -64,6 +65,9 @@ pub struct State {
     pub env: Arc<ComponentEnv>,
     /// Configured key-value stores.
     pub stores: Arc<Stores>,
+    /// Guest key-value calls made during this request (one per call, a
+    /// batch counts one).
+    pub store_calls: Arc<AtomicU64>,
     hooks: OutboundHooks,
 }
 
@@ -89,6 +93,7 @@ impl State {
             limits,
             env,
             stores,
+            store_calls: Default::default(),
             hooks,
         }
     }
@@ -97,7 +102,10 @@ impl State {
         if !self.env.allowed_stores.iter().any(|l| l == label) {
             return Err(KvError::AccessDenied);
         }
-        let store = self.stores.for_guest(label).ok_or(KvError::NoSuchStore)?;
+        let store = self
+            .stores
+            .for_guest(label, self.store_calls.clone())
+            .ok_or(KvError::NoSuchStore)?;
         self.table.push(KvHandle(store)).map_err(KvError::from)
     }
 

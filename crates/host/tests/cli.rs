@@ -151,6 +151,45 @@ fn runtime_config_file_falls_back_to_its_environment_variable() {
 }
 
 #[test]
+fn benchmark_flags_parse_and_are_listed_as_testing_options() {
+    let o = host(&["up", "--help"], &[]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    let testing = help
+        .split_once("Testing options")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no testing section in:\n{help}"));
+    for flag in ["--simulate-store-latency-ms <MS>", "--report-store-calls"] {
+        assert!(testing.contains(flag), "{flag} missing from:\n{help}");
+    }
+    assert!(testing.contains("benchmarks only"), "{help}");
+    // A good value parses: the run goes on to the (missing) runtime config.
+    let missing = "/nonexistent/ticketshare/rc.toml";
+    let state = std::env::temp_dir().join(format!("host-cli-bench-{}", std::process::id()));
+    for args in [
+        &["--simulate-store-latency-ms", "2"][..],
+        &["--report-store-calls"],
+    ] {
+        let env = [
+            ("RUNTIME_CONFIG_FILE", missing),
+            ("SPIN_VARIABLE_SECRET_TOKEN", "x"),
+        ];
+        let o = up_contract(&state, args, &env);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(missing), "{}", stderr(&o));
+    }
+    let _ = std::fs::remove_dir_all(&state);
+    for bad in ["-1", "2ms", "10001"] {
+        let o = host(&["up", "--simulate-store-latency-ms", bad], &[]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&o).contains("--simulate-store-latency-ms"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
 fn log_flags_are_checked_like_spin_up() {
     // --quiet and --follow contradict each other; a format is text or json.
     for args in [

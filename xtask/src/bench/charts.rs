@@ -209,6 +209,7 @@ mod tests {
             p50_ms: p99_ms / 2.0,
             p99_ms,
             cpu_us: None,
+            store_calls: None,
         }
     }
 

@@ -19,6 +19,19 @@ pub struct Load {
     pub p99_ms: f64,
     /// Server CPU time per request, in microseconds (where measured).
     pub cpu_us: Option<f64>,
+    /// Key-value calls per request, as our host reports them
+    /// (`x-ticketshare-store-calls`, `--report-store-calls`): from one
+    /// request of the row, or the mean over a fixed set; `None` where the
+    /// server does not report them.
+    pub store_calls: Option<f64>,
+}
+
+/// The response header our host reports a request's store calls in.
+pub const STORE_CALLS_HEADER: &str = "x-ticketshare-store-calls";
+
+/// The store calls a response reports, if it does.
+fn store_calls(r: &testkit::http::Resp) -> Option<f64> {
+    r.header(STORE_CALLS_HEADER)?.parse().ok()
 }
 
 fn parse_latency(s: &str) -> f64 {
@@ -98,17 +111,35 @@ pub fn borrow(h: &[(String, String)]) -> Vec<(&str, &str)> {
     h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
-/// Send a fixed request once and check it succeeds, so a row that would
-/// only measure errors says why before the load starts.
-fn probe(addr: &str, traffic: &Traffic) -> Result<(), String> {
-    if let Traffic::Fixed {
-        method,
-        path,
-        headers,
-        body,
-    } = traffic
-    {
-        let r = Client::new(addr).send(method, path, &borrow(headers), body.as_bytes())?;
+/// Requests the probe sends: the first may cost more than the rest (the
+/// first write of a kind on a fresh ticket), so the store calls are the
+/// mean of the others.
+const PROBES: u32 = 4;
+
+/// Send requests of the traffic and check they succeed, so a row that would
+/// only measure errors says why before the load starts; returns the mean
+/// store calls of all but the first, as the host reports them. Numbered
+/// bodies are sent with the ids `probe0`, `probe1`...
+fn probe(addr: &str, traffic: &Traffic) -> Result<Option<f64>, String> {
+    let c = Client::new(addr);
+    let mut calls = Vec::new();
+    for i in 0..PROBES {
+        let (method, path, headers, body) = match traffic {
+            Traffic::Fixed {
+                method,
+                path,
+                headers,
+                body,
+            } => (*method, path, headers, body.clone()),
+            Traffic::Numbered {
+                path,
+                headers,
+                pre,
+                post,
+            } => ("POST", path, headers, format!("{pre}probe{i}{post}")),
+            Traffic::OncePaths(_) => return Ok(None),
+        };
+        let r = c.send(method, path, &borrow(headers), body.as_bytes())?;
         if r.status >= 400 {
             return Err(format!(
                 "{method} {path} answers {}: {}",
@@ -116,8 +147,14 @@ fn probe(addr: &str, traffic: &Traffic) -> Result<(), String> {
                 r.text()
             ));
         }
+        calls.extend(store_calls(&r).filter(|_| i > 0));
     }
-    Ok(())
+    Ok(mean(&calls))
+}
+
+/// The mean, if there is anything to average.
+fn mean(xs: &[f64]) -> Option<f64> {
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
 }
 
 /// POST every path once over `conns` keep-alive connections (a path each
@@ -127,15 +164,16 @@ fn once_load(addr: &str, paths: &[String], conns: u32) -> Result<Load, String> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let c = Client::keep_alive(addr, conns as usize);
     let t0 = Instant::now();
-    let results: Vec<Result<Vec<f64>, String>> = std::thread::scope(|sc| {
+    let results: Vec<Result<(Vec<f64>, Vec<f64>), String>> = std::thread::scope(|sc| {
         let hs: Vec<_> = (0..conns)
             .map(|_| {
                 sc.spawn(|| {
                     let mut lat = Vec::new();
+                    let mut calls = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(p) = paths.get(i) else {
-                            return Ok(lat);
+                            return Ok((lat, calls));
                         };
                         let t = Instant::now();
                         let r = c.send(
@@ -149,6 +187,7 @@ fn once_load(addr: &str, paths: &[String], conns: u32) -> Result<Load, String> {
                             b"",
                         )?;
                         lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        calls.extend(store_calls(&r));
                         if r.status >= 400 {
                             return Err(format!("POST {p} answered {}: {}", r.status, r.text()));
                         }
@@ -160,13 +199,17 @@ fn once_load(addr: &str, paths: &[String], conns: u32) -> Result<Load, String> {
     });
     let secs = t0.elapsed().as_secs_f64();
     let mut all = Vec::new();
+    let mut calls = Vec::new();
     for r in results {
-        all.extend(r?);
+        let (l, c) = r?;
+        all.extend(l);
+        calls.extend(c);
     }
     all.sort_by(|a, b| a.total_cmp(b));
     let pct = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
     Ok(Load {
         cpu_us: None,
+        store_calls: mean(&calls),
         rps: all.len() as f64 / secs,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
@@ -181,7 +224,7 @@ pub fn wrk(
     secs: u32,
     tmp: &Path,
 ) -> Result<Load, String> {
-    probe(addr, traffic)?;
+    let store_calls = probe(addr, traffic)?;
     let threads = conns.min(2);
     let (path, script, secs, allowed_errors) = match traffic {
         Traffic::Fixed {
@@ -239,6 +282,7 @@ pub fn wrk(
         p50_ms: f64::NAN,
         p99_ms: f64::NAN,
         cpu_us: None,
+        store_calls,
     };
     for line in text.lines() {
         let l = line.trim();

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick [--only ROW] [--connections N]]`: the
+//! `cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick [--only ROW] [--connections N] [--latency-ms MS]]`: the
 //! performance targets of the brief, measured in one run.
 //!
 //! - A release build; each app runs in its own `ticketshare-host` process
@@ -14,6 +14,11 @@
 //!   row is driven by our own keep-alive client rather than wrk, which runs
 //!   for a fixed time) and the inbound email webhook (Postmark, a new
 //!   Message-ID per request). Each as a ratio to hello in the same run.
+//! - Per row, the key-value calls one request makes (our host reports them
+//!   in `x-ticketshare-store-calls` with `--report-store-calls`), and, as a
+//!   user of a remote store feels it, the p50 at one connection in a second
+//!   host whose every store call waits 2 ms (`--simulate-store-latency-ms
+//!   2`; in `--quick` only with `--latency-ms MS`, that many ms).
 //! - The hello floor also under `wasmtime serve -S cli -O pooling-allocator`
 //!   (wasmtime-cli of the host's wasmtime version, installed with cargo when
 //!   missing); where `spin` is on PATH, every row under `spin up` too.
@@ -56,6 +61,8 @@ pub const ADMIN_TOKEN: &str = "bench-only-admin-token";
 const LEVELS: [u32; 3] = [1, 16, 64];
 /// Invites accepted per connection level.
 const INVITES_PER_LEVEL: u64 = 3000;
+/// The simulated store round trip of the full run's latency column, in ms.
+const LATENCY_MS: u32 = 2;
 
 /// The trimmed stdout of a shell command (empty when it fails).
 pub fn sh(cmd: &str) -> String {
@@ -68,13 +75,14 @@ pub fn sh(cmd: &str) -> String {
 
 /// Run the benchmark.
 pub fn bench(args: &[String]) -> Result<(), String> {
-    let usage = "usage: cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick [--only ROW] [--connections N]]";
+    let usage = "usage: cargo xtask bench [--duration SECS] [--redis] [--scale N] [--quick [--only ROW] [--connections N] [--latency-ms MS]]";
     let mut secs = 5;
     let mut redis = false;
     let mut quick = false;
     let mut only = None;
     let mut quick_conns = 16;
     let mut scale = 100_000;
+    let mut quick_latency = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -102,6 +110,14 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                     .filter(|n| (1..=1024).contains(n))
                     .ok_or(usage)?
             }
+            "--latency-ms" => {
+                quick_latency = Some(
+                    it.next()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|ms| (1..=1000).contains(ms))
+                        .ok_or(usage)?,
+                )
+            }
             _ => return Err(usage.into()),
         }
     }
@@ -126,9 +142,11 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         scale,
         cache: tmp.join("cache"),
         tmp: tmp.clone(),
+        invites: INVITES_PER_LEVEL,
+        latency_ms: None,
     };
     if quick {
-        return report::quick_table(&o);
+        return report::quick_table(&o, quick_latency);
     }
     let wasmtime = cargo_tool("wasmtime-cli", Some(WASMTIME_VERSION), "wasmtime")?;
     let started = Instant::now();
@@ -166,6 +184,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         }
     }
     let ours = measure(&o, Runtime::Ours)?;
+    let latency = measure(&o.with_latency(LATENCY_MS), Runtime::Ours)?;
     let spin = if have("spin") {
         Some(measure(&o, Runtime::Spin)?)
     } else {
@@ -177,6 +196,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         redis,
         elapsed_secs: started.elapsed().as_secs_f64(),
         ours,
+        latency,
         theirs,
         spin,
         scale_rows,

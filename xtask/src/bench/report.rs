@@ -11,7 +11,7 @@ use super::load::Load;
 use super::rows::{Rows, measure};
 use super::scale::Scale;
 use super::server::{Opts, Runtime};
-use super::{INVITES_PER_LEVEL, LEVELS, sh};
+use super::{INVITES_PER_LEVEL, LATENCY_MS, LEVELS, sh};
 use crate::setup::COMPONENTS;
 
 /// Everything one full run measured.
@@ -24,6 +24,8 @@ pub struct Results {
     pub elapsed_secs: f64,
     /// Our host's rows.
     pub ours: Rows,
+    /// Our host's rows at one connection with [`LATENCY_MS`] per store call.
+    pub latency: Rows,
     /// The hello floor under `wasmtime serve`, at each level.
     pub theirs: Vec<Load>,
     /// The rows under `spin up`, where it is on PATH.
@@ -43,6 +45,7 @@ pub fn write(res: &Results) -> Result<(), String> {
         redis,
         elapsed_secs,
         ours,
+        latency,
         theirs,
         spin,
         scale_rows,
@@ -73,11 +76,11 @@ pub fn write(res: &Results) -> Result<(), String> {
     let floor = &ours[0].1;
     let _ = writeln!(
         r,
-        "| request | 1 conn req/s | p50 ms | p99 ms | 16 conns req/s | p50 ms | p99 ms | 64 conns req/s | p50 ms | p99 ms | ratio to hello at 16 | host CPU µs/request at 16 | target |"
+        "| request | 1 conn req/s | p50 ms | p99 ms | 16 conns req/s | p50 ms | p99 ms | 64 conns req/s | p50 ms | p99 ms | ratio to hello at 16 | host CPU µs/request at 16 | store calls/request | p50 ms at 1 conn, {LATENCY_MS} ms per store call | target |"
     );
     let _ = writeln!(
         r,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     let mut line = |name: &str, loads: &[Load], target: &str| {
         let _ = write!(r, "| {name} |");
@@ -86,9 +89,11 @@ pub fn write(res: &Results) -> Result<(), String> {
         }
         let _ = writeln!(
             r,
-            " {:.2}x | {} | {target} |",
+            " {:.2}x | {} | {} | {} | {target} |",
             loads[1].rps / floor[1].rps,
-            loads[1].cpu_us.map_or("–".into(), |c| format!("{c:.0}"))
+            loads[1].cpu_us.map_or("–".into(), |c| format!("{c:.0}")),
+            calls_cell(&loads[0]),
+            latency_cell(latency, name),
         );
     };
     for (name, loads) in ours.iter() {
@@ -209,12 +214,35 @@ pub fn write(res: &Results) -> Result<(), String> {
     Ok(())
 }
 
+/// A row's store calls per request, as the host reported them.
+fn calls_cell(l: &Load) -> String {
+    match l.store_calls {
+        Some(n) if n.fract() == 0.0 => format!("{n:.0}"),
+        Some(n) => format!("{n:.1}"),
+        None => "–".into(),
+    }
+}
+
+/// The p50 of the row `name` in the simulated-latency pass.
+fn latency_cell(latency: &Rows, name: &str) -> String {
+    latency
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or("–".into(), |(_, l)| format!("{:.2}", l[0].p50_ms))
+}
+
 /// `--quick`: every row of our host at 16 connections only (no wasmtime
-/// serve, Spin, scale or cold-start runs): the loop to check a change by.
+/// serve, Spin, scale or cold-start runs): the loop to check a change by,
+/// with each row's store calls per request, and with `--latency-ms MS` its
+/// p50 at one connection in a host whose store calls each wait MS ms.
 /// Printed, and written to `bench/results/<date>-quick.md` with its chart
 /// `<date>-quick.svg` (`-redis-quick` on Redis).
-pub fn quick_table(o: &Opts) -> Result<(), String> {
+pub fn quick_table(o: &Opts, latency_ms: Option<u32>) -> Result<(), String> {
     let rows = measure(o, Runtime::Ours)?;
+    let latency = match latency_ms {
+        Some(ms) => measure(&o.with_latency(ms), Runtime::Ours)?,
+        None => Vec::new(),
+    };
     let floor = rows[0].1[0].rps;
     let n = o.levels[0];
     let date = sh("date +%Y-%m-%d");
@@ -223,8 +251,9 @@ pub fn quick_table(o: &Opts) -> Result<(), String> {
     let mut r = String::new();
     let _ = writeln!(
         r,
-        "# Quick benchmark ({date})\n\n`cargo xtask bench --quick{}`: our host only, {} s per row at {n} connections; {} cores ({}), {}. Store: {store}.\n",
+        "# Quick benchmark ({date})\n\n`cargo xtask bench --quick{}{}`: our host only, {} s per row at {n} connections; {} cores ({}), {}. Store: {store}.\n",
         if o.redis { " --redis" } else { "" },
+        latency_ms.map_or(String::new(), |ms| format!(" --latency-ms {ms}")),
         o.secs,
         sh("nproc"),
         sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs"),
@@ -232,19 +261,28 @@ pub fn quick_table(o: &Opts) -> Result<(), String> {
     );
     let _ = writeln!(
         r,
-        "| request ({n} connections) | req/s | p50 ms | p99 ms | ratio to hello | host CPU µs/request |\n|---|---:|---:|---:|---:|---:|"
+        "| request ({n} connections) | req/s | p50 ms | p99 ms | ratio to hello | host CPU µs/request | store calls/request |{}\n|---|---:|---:|---:|---:|---:|---:|{}",
+        latency_ms.map_or(String::new(), |ms| format!(
+            " p50 ms at 1 conn, {ms} ms per store call |"
+        )),
+        if latency_ms.is_some() { "---:|" } else { "" }
     );
     for (name, loads) in &rows {
         let l = &loads[0];
-        let _ = writeln!(
+        let _ = write!(
             r,
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.2}x | {} |",
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2}x | {} | {} |",
             l.rps,
             l.p50_ms,
             l.p99_ms,
             l.rps / floor,
-            l.cpu_us.map_or("?".into(), |c| format!("{c:.0}"))
+            l.cpu_us.map_or("?".into(), |c| format!("{c:.0}")),
+            calls_cell(l),
         );
+        if latency_ms.is_some() {
+            let _ = write!(r, " {} |", latency_cell(&latency, name));
+        }
+        let _ = writeln!(r);
     }
     let dir = root().join("bench/results");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;

@@ -7,7 +7,6 @@ use serde_json::json;
 use testkit::http::Client;
 use testkit::root;
 
-use super::INVITES_PER_LEVEL;
 use super::load::{Load, Traffic, borrow, own, wrk};
 use super::seeding::{prepare_inbound, prepare_invites, seed};
 use super::server::{Opts, Runtime, Server};
@@ -50,6 +49,9 @@ pub fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
                 .map(|l| format!("{:.0}", l.rps))
                 .collect::<Vec<_>>()
                 .join(" / ")
+                + &loads[0]
+                    .store_calls
+                    .map_or(String::new(), |n| format!(" ({n:.1} store calls/request)"))
         );
         rows.push((name, loads));
         Ok(())
@@ -129,7 +131,7 @@ pub fn measure(o: &Opts, runtime: Runtime) -> Result<Rows, String> {
     run("invite accept (fresh invites)", &app, &mut |conns| {
         Ok(Traffic::OncePaths(prepare_invites(
             &s,
-            INVITES_PER_LEVEL,
+            o.invites,
             &format!("{tag}{conns}"),
         )?))
     })?;

@@ -60,6 +60,7 @@ pub enum Runtime {
 }
 
 /// The options of one run.
+#[derive(Clone)]
 pub struct Opts {
     /// Seconds per row and level.
     pub secs: u32,
@@ -75,7 +76,28 @@ pub struct Opts {
     pub tmp: PathBuf,
     /// The hosts' compile cache.
     pub cache: PathBuf,
+    /// Invitations accepted per connection level.
+    pub invites: u64,
+    /// Our host's simulated store round trip (`--simulate-store-latency-ms`).
+    pub latency_ms: Option<u32>,
 }
+
+impl Opts {
+    /// The options of the simulated-latency pass: `ms` per store call, one
+    /// connection, and fewer invitations (each costs its round trips).
+    pub fn with_latency(&self, ms: u32) -> Opts {
+        Opts {
+            levels: vec![1],
+            invites: LATENCY_INVITES,
+            latency_ms: Some(ms),
+            tmp: self.tmp.join(format!("latency-{ms}ms")),
+            ..self.clone()
+        }
+    }
+}
+
+/// Invitations accepted in the simulated-latency pass.
+const LATENCY_INVITES: u64 = 200;
 
 impl Opts {
     /// Start `manifest` in a fresh state directory named `name`; returns the
@@ -98,12 +120,17 @@ impl Opts {
                 } else {
                     None
                 };
+                // Every response says its store calls (bench rows read them).
                 let mut cfg = HostConfig::new(manifest, &state)
+                    .arg("--report-store-calls")
                     .cache(&self.cache)
                     .env("SPIN_VARIABLE_SECRET_TOKEN", "bench-only")
                     .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN);
                 if let Some(r) = &redis {
                     cfg = cfg.redis(r);
+                }
+                if let Some(ms) = self.latency_ms {
+                    cfg = cfg.arg("--simulate-store-latency-ms").arg(&ms.to_string());
                 }
                 let t0 = Instant::now();
                 let host = cfg.try_start()?;
