@@ -141,7 +141,7 @@ pub fn read_many<T: DeserializeOwned>(kv: &dyn Kv, keys: &[String]) -> Result<Ve
 
 /// Decode the value read at `key`; a value that does not decode is a
 /// store error naming the key.
-fn decode<T: DeserializeOwned>(key: &str, value: Option<Vec<u8>>) -> Result<Option<T>> {
+pub(crate) fn decode<T: DeserializeOwned>(key: &str, value: Option<Vec<u8>>) -> Result<Option<T>> {
     match value {
         None => Ok(None),
         // What `ensure` swaps from (an increment of 0) is no record yet.
@@ -589,7 +589,16 @@ pub fn ensure<T: Serialize>(kv: &dyn Kv, key: &str, initial: &T) -> Result<()> {
 /// Read a record that [`ensure`] may be making: its placeholder reads as
 /// absent.
 pub fn read_ensured<T: DeserializeOwned>(kv: &dyn Kv, key: &str) -> Result<Option<T>> {
-    match kv.get(key)? {
+    decode_ensured(key, kv.get(key)?)
+}
+
+/// Decode a value read (in a batch) at `key`, where [`ensure`] may be
+/// making the record: its placeholder reads as absent.
+pub(crate) fn decode_ensured<T: DeserializeOwned>(
+    key: &str,
+    value: Option<Vec<u8>>,
+) -> Result<Option<T>> {
+    match value {
         Some(bytes) if is_placeholder(&bytes) => Ok(None),
         value => decode(key, value),
     }

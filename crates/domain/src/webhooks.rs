@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::{EndpointId, TicketNo, WorkspaceId};
 use crate::keys;
-use crate::record::{read, read_counter, update, write_fresh};
+use crate::record::{decode, read, read_counter, update, write_fresh};
 use crate::seal::SealKey;
 use crate::store::Kv;
 use crate::time::{HOUR, Millis, rfc3339};
@@ -120,6 +120,15 @@ pub fn endpoints(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Vec<Endpoint>> {
     Ok(read::<Endpoints>(kv, &keys::webhook_endpoints(ws))?
         .map(|e| e.list)
         .unwrap_or_default())
+}
+
+/// The workspace's endpoints and the due index's [`due::Floor`], read in
+/// one batch.
+fn endpoints_and_floor(kv: &dyn Kv, ws: &WorkspaceId) -> Result<(Vec<Endpoint>, due::Floor)> {
+    let key = keys::webhook_endpoints(ws);
+    let mut got = kv.get_many(&[key.clone(), due::Floor::key()])?.into_iter();
+    let list = decode::<Endpoints>(&key, got.next().flatten())?.map_or_else(Vec::new, |e| e.list);
+    Ok((list, due::Floor::of(got.next().flatten())?))
 }
 
 /// Change the endpoint list by compare-and-swap. A workspace that never
@@ -459,10 +468,9 @@ pub fn emit(ctx: &Ctx, event: Event, target: &str, ticket: Option<TicketNo>) -> 
     let Some(kind) = event.webhook_type() else {
         return Ok(Vec::new());
     };
-    let wanting: Vec<Endpoint> = endpoints(kv, ws)?
-        .into_iter()
-        .filter(|e| e.wants(kind))
-        .collect();
+    // The due index's floor comes in the same batch as the endpoints.
+    let (list, floor) = endpoints_and_floor(kv, ws)?;
+    let wanting: Vec<Endpoint> = list.into_iter().filter(|e| e.wants(kind)).collect();
     if wanting.is_empty() {
         return Ok(Vec::new());
     }
@@ -496,7 +504,7 @@ pub fn emit(ctx: &Ctx, event: Event, target: &str, ticket: Option<TicketNo>) -> 
     for ep in wanting {
         let d = kv.increment(&keys::webhook_delivery_counter(ws), 1)? as u64;
         // Indexed before it is written: a delivery never exists unindexed.
-        due::add(kv, ws, d, now)?;
+        due::add(kv, ws, d, now, floor)?;
         write_fresh(
             kv,
             &keys::webhook_delivery(ws, d),
@@ -593,11 +601,19 @@ pub fn prepare(
     key: &SealKey,
     allow_private: bool,
 ) -> Result<Option<Prepared>> {
-    let d = delivery(kv, ws, n)?;
+    // The delivery, its workspace's endpoints and the due index's floor,
+    // in one batch.
+    let (dkey, ekey) = (keys::webhook_delivery(ws, n), keys::webhook_endpoints(ws));
+    let mut got = kv
+        .get_many(&[dkey.clone(), ekey.clone(), due::Floor::key()])?
+        .into_iter();
+    let d: Delivery = decode(&dkey, got.next().flatten())?.ok_or(Error::NotFound)?;
+    let list = decode::<Endpoints>(&ekey, got.next().flatten())?.map_or_else(Vec::new, |e| e.list);
+    let floor = due::Floor::of(got.next().flatten())?;
     if d.state != DeliveryState::Pending || d.next_at.is_none_or(|t| t > now) {
         return Ok(None);
     }
-    let ep = endpoints(kv, ws)?.into_iter().find(|e| e.id == d.endpoint);
+    let ep = list.into_iter().find(|e| e.id == d.endpoint);
     let refusal = match &ep {
         None => Some("the endpoint was removed".to_string()),
         Some(e) if e.disabled.is_some() => Some(format!(
@@ -626,7 +642,7 @@ pub fn prepare(
     let next = SCHEDULE
         .get(d.attempts as usize + 1)
         .map_or(now + due::ANSWER_WAIT, |delay| now + delay);
-    due::add(kv, ws, n, next)?;
+    due::add(kv, ws, n, next, floor)?;
     let mut mine = false;
     update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
         // Another attempt counted since the read: its claim, not ours.
@@ -759,7 +775,10 @@ pub fn record_attempt(
 /// Returns the new delivery.
 pub fn redeliver(ctx: &Ctx, n: u64) -> Result<Delivery> {
     let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
-    let old = delivery(kv, ws, n)?;
+    let key = keys::webhook_delivery(ws, n);
+    let mut got = kv.get_many(&[key.clone(), due::Floor::key()])?.into_iter();
+    let old: Delivery = decode(&key, got.next().flatten())?.ok_or(Error::NotFound)?;
+    let floor = due::Floor::of(got.next().flatten())?;
     let m = kv.increment(&keys::webhook_delivery_counter(ws), 1)? as u64;
     let d = Delivery {
         n: m,
@@ -775,7 +794,7 @@ pub fn redeliver(ctx: &Ctx, n: u64) -> Result<Delivery> {
     };
     // Indexed before it is written; a lost answer is settled by one read:
     // an admin's retry of an error would send the event a second time.
-    due::add(kv, ws, m, now)?;
+    due::add(kv, ws, m, now, floor)?;
     write_fresh(kv, &keys::webhook_delivery(ws, m), &d)?;
     ctx.after.deliver(ws, m);
     Ok(d)
@@ -1073,11 +1092,13 @@ mod tests {
         succeed(&kv, &ws, 3, 1_000, &key);
         assert!(due(&kv, &ws, 2_000).unwrap().is_empty());
         // The index never had number 2 (its increment failed before it
-        // was indexed); the cursor stays before the recent bucket, then
-        // passes its settled entries.
+        // was indexed); the cursor stays before the recent bucket until a
+        // frontier past it has stood GRACE, then passes its settled entries.
         assert!(due::cursor(&kv).unwrap().unwrap().0 <= 0);
         assert!(due(&kv, &ws, 181_000).unwrap().is_empty());
-        assert_eq!(due::cursor(&kv).unwrap(), Some((1, 0)));
+        assert!(due::cursor(&kv).unwrap().unwrap().0 <= 0);
+        assert!(due(&kv, &ws, 302_000).unwrap().is_empty());
+        assert_eq!(due::cursor(&kv).unwrap(), Some((3, 0)));
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
@@ -1169,7 +1190,9 @@ mod tests {
                 && matches!(inner.get(k), Ok(Some(v)) if v.first() == Some(&b'{'))
                 && !RACED.with(|r| r.replace(true))
             {
+                // Twice: its frontier stands GRACE, then the cursor moves.
                 due::flush(inner, 100 * HOUR, FLUSH_LIMIT).unwrap();
+                due::flush(inner, 100 * HOUR + due::GRACE, FLUSH_LIMIT).unwrap();
             }
             Fault::Pass
         });
@@ -1184,6 +1207,67 @@ mod tests {
         assert!(RACED.with(|r| r.get()), "the other flush ran");
         let (bucket, _) = due::cursor(&kv).unwrap().unwrap();
         assert!(bucket > 1_000, "the cursor went back to {bucket}");
+    }
+
+    /// Review of issue 22: a request on a host whose clock is an hour
+    /// behind the flushing host's makes a due delivery. It is appended at
+    /// the cursor's frontier, not in the bucket of its own clock (which the
+    /// cursor left long ago), so the next flushes hand it out.
+    #[test]
+    fn a_delivery_written_by_a_host_whose_clock_is_behind_is_found() {
+        let (kv, ws, key) = setup();
+        endpoint(&kv, &ws, &key);
+        let t = 10 * HOUR;
+        // The flushing host flushes every 30 s for ten minutes.
+        for i in 0..20 {
+            due(&kv, &ws, t + i * 30_000).unwrap();
+        }
+        let t = t + 10 * 60_000;
+        let (cursor, _) = due::cursor(&kv).unwrap().unwrap();
+        assert!(cursor > due::bucket(t - HOUR), "the cursor moved on");
+        let ds = emit(&kv, &ws, t - HOUR, "u", Event::TicketCreated, "#1", None).unwrap();
+        let mut found = Vec::new();
+        for i in 0..10 {
+            found.extend(due(&kv, &ws, t + i * 30_000).unwrap());
+        }
+        assert!(found.contains(&ds[0]), "{found:?}");
+    }
+
+    /// A writer reads the cursor, then stalls for just under GRACE while
+    /// the flushing host flushes every 10 s, then appends its entry (its
+    /// clock an hour behind): the cursor has not left the bucket it appends
+    /// to, so the delivery is found.
+    #[test]
+    fn a_writer_slow_between_reading_the_cursor_and_appending_is_found() {
+        let (inner, ws, key) = setup();
+        const T: Millis = 10 * HOUR;
+        let t = T;
+        RACED.with(|r| r.set(false));
+        let kv = Faulty::new(inner, |inner, k, op| {
+            if matches!(op, Op::Increment)
+                && k.starts_with(keys::WEBHOOK_DUE_PREFIX)
+                && !RACED.with(|r| r.replace(true))
+            {
+                for i in 0..12 {
+                    due::flush(inner, T + i * 10_000, FLUSH_LIMIT).unwrap();
+                }
+            }
+            Fault::Pass
+        });
+        kv.arm(false);
+        endpoint(&kv, &ws, &key);
+        for i in 0..30 {
+            due(&kv, &ws, t - 10 * 60_000 + i * 20_000).unwrap();
+        }
+        kv.arm(true);
+        let ds = emit(&kv, &ws, t - HOUR, "u", Event::TicketCreated, "#1", None).unwrap();
+        assert!(RACED.with(|r| r.get()), "the flushes ran");
+        kv.arm(false);
+        let mut found = Vec::new();
+        for i in 12..30 {
+            found.extend(due(&kv, &ws, t + i * 10_000).unwrap());
+        }
+        assert!(found.contains(&ds[0]), "{found:?}");
     }
 
     #[test]

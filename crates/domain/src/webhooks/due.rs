@@ -6,14 +6,15 @@
 //! each entry (`keys::webhook_due_entry`) names a workspace and a delivery.
 //! An entry is written *before* the delivery change it announces (a new
 //! delivery, a redelivery, the next attempt scheduled by a claim), at the
-//! bucket of the delivery's new wake time ([`wake`]). So every pending
-//! delivery has an entry at or before its wake time's bucket; an entry may
+//! bucket of the delivery's new wake time ([`wake`]), or at the cursor's
+//! frontier ([`Floor`], read by the writer) when that is later. So every pending
+//! delivery has an entry at or before its wake time's bucket (or at the frontier); an entry may
 //! point at a delivery that is not written (its write failed), is done, or
 //! has moved to a later wake time (a later entry covers it): such entries
 //! are skipped.
 //!
-//! A cursor (`keys::webhook_due_cursor`: a bucket, and how far each
-//! bucket from it on is settled) says where unsettled entries start. [`flush`] reads from it: at most
+//! A cursor (`keys::webhook_due_cursor`: a bucket, how far each
+//! bucket from it on is settled, and the frontier) says where unsettled entries start. [`flush`] reads from it: at most
 //! [`MAX_BUCKETS`] bucket counters and [`MAX_ENTRIES`] entries per call,
 //! each read as one batch, then the deliveries they name as one batch. It
 //! moves the cursor over every bucket's settled entries, in order:
@@ -23,13 +24,24 @@
 //!   re-check entry is written one bucket later first, so a hand-out whose
 //!   attempt never happens (the instance died) is found again;
 //! - a missing entry (its counter increment landed, its write did not) or a
-//!   missing delivery: settled once its bucket is older than [`GRACE`] (a
-//!   write may still be in flight before that);
+//!   missing delivery: settled once its bucket is before the aged frontier
+//!   (a write may still be in flight before that);
 //! - a delivery due later in the current minute: not settled yet.
 //!
-//! The cursor leaves a bucket only once the bucket is older than [`GRACE`],
-//! so an entry appended late (a slow request, a host clock slightly behind)
-//! still lands at or after the cursor. The cursor is changed by
+//! Writers' clocks are not trusted. The cursor publishes a *frontier* (a
+//! bucket, `open`: the flushing host's current minute, and when it was
+//! published, by that host's clock), and every writer appends at
+//! `max(bucket(wake), open)` of the cursor it read ([`Floor`], read in a
+//! batch the writer makes anyway). A flush *ages* the frontier once it has
+//! stood [`GRACE`] (the flush's clock) and publishes a new one; the cursor
+//! leaves only buckets before the aged frontier. A writer that appends at
+//! bucket `b` read a frontier `<= b`, so it read the cursor before any
+//! frontier past `b` was published, and the cursor leaves `b` only
+//! [`GRACE`] after that: [`GRACE`] covers the time between a writer's read
+//! of the cursor and its entry's write, whatever the writer's clock says
+//! (a clock hours behind appends at the frontier; one ahead appends
+//! later, which is only read later). Flushing hosts whose clocks differ by
+//! `d` shorten that to `GRACE - d`. The cursor is changed by
 //! compare-and-swap and only ever moves forward, so concurrent flushes and
 //! lost answers never move it back; two flushes may hand out the same
 //! delivery, and the claim in [`super::prepare`] lets one of them send it.
@@ -42,14 +54,16 @@ use super::{Delivery, DeliveryState};
 use crate::error::Result;
 use crate::ids::WorkspaceId;
 use crate::keys;
-use crate::record::{counter_of, ensure, read_ensured, update, write_fresh};
+use crate::record::{counter_of, decode_ensured, ensure, read_ensured, update, write_fresh};
 use crate::store::Kv;
 use crate::time::{HOUR, Millis};
 
 /// Width of a bucket.
 pub const BUCKET_MS: Millis = 60_000;
-/// How long after its end a bucket may still receive entries (slow
-/// writers, clocks slightly apart); the cursor stays in it until then.
+/// How long a published frontier stands (by the flushing host's clock)
+/// before the cursor may leave the buckets before it: the longest a
+/// writer may take from reading the cursor ([`Floor`]) to writing its
+/// entry.
 pub const GRACE: Millis = 2 * 60_000;
 /// Where a first flush starts (no cursor yet): farther back than the whole
 /// retry schedule.
@@ -86,11 +100,37 @@ struct Entry {
     n: u64,
 }
 
-/// Announce that delivery `n` of `ws` needs the flush at `at`. Called
+/// The first bucket a writer may append to: the cursor's frontier, as the
+/// writer read it (in a batch it makes anyway, at [`Floor::key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Floor(i64);
+
+impl Floor {
+    /// The key a writer reads its floor at (the cursor).
+    pub fn key() -> String {
+        keys::webhook_due_cursor()
+    }
+
+    /// The floor in the value read at [`Floor::key`]; no cursor yet (no
+    /// flush has run): the writer's own bucket stands.
+    pub fn of(value: Option<Vec<u8>>) -> Result<Floor> {
+        let cursor: Option<Cursor> = decode_ensured(&Self::key(), value)?;
+        Ok(Floor(cursor.map_or(i64::MIN, |c| c.open)))
+    }
+
+    /// The floor read from the store on its own (one call; writers that
+    /// read other keys fold [`Floor::key`] into that batch instead).
+    pub fn read(kv: &dyn Kv) -> Result<Floor> {
+        Floor::of(kv.get(&Self::key())?)
+    }
+}
+
+/// Announce that delivery `n` of `ws` needs the flush at `at`, appended at
+/// `at`'s bucket or the writer's `floor`, whichever is later. Called
 /// before the delivery is written with that wake time; an error means the
 /// caller must not write it (the entry may exist: it is skipped later).
-pub fn add(kv: &dyn Kv, ws: &WorkspaceId, n: u64, at: Millis) -> Result<()> {
-    let b = bucket(at);
+pub fn add(kv: &dyn Kv, ws: &WorkspaceId, n: u64, at: Millis, floor: Floor) -> Result<()> {
+    let b = bucket(at).max(floor.0);
     let i = kv.increment(&keys::webhook_due_counter(b), 1)? as u64;
     write_fresh(
         kv,
@@ -101,12 +141,22 @@ pub fn add(kv: &dyn Kv, ws: &WorkspaceId, n: u64, at: Millis) -> Result<()> {
 
 /// Where unsettled entries start: every bucket before `bucket` is settled,
 /// and of `bucket` and the buckets after it, the first `settled[b]`
-/// entries (the ones after an unsettled entry wait for it).
+/// entries (the ones after an unsettled entry wait for it). Also the
+/// frontier writers append at or after (`open`, published at `open_at`),
+/// and the last frontier that stood [`GRACE`] (`aged`): `bucket <= aged
+/// <= open`. A cursor written before the frontier existed reads them as
+/// 0: it leaves no bucket until a frontier has aged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Cursor {
     bucket: i64,
     #[serde(default)]
     settled: BTreeMap<i64, u64>,
+    #[serde(default)]
+    open: i64,
+    #[serde(default)]
+    open_at: Millis,
+    #[serde(default)]
+    aged: i64,
     version: u64,
 }
 
@@ -130,6 +180,13 @@ impl Cursor {
     /// further (never back).
     fn merge(&mut self, other: &Cursor) {
         self.bucket = self.bucket.max(other.bucket);
+        // The later frontier, with its own publication time (the later
+        // one when both published the same bucket: it ages later).
+        if (other.open, other.open_at) > (self.open, self.open_at) {
+            self.open = other.open;
+            self.open_at = other.open_at;
+        }
+        self.aged = self.aged.max(other.aged);
         for (b, t) in &other.settled {
             let at = self.settled.entry(*b).or_insert(0);
             *at = (*at).max(*t);
@@ -164,11 +221,30 @@ pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
     let key = keys::webhook_due_cursor();
     let start = read_ensured::<Cursor>(kv, &key)?.unwrap_or(Cursor {
         bucket: bucket(now - START_BACK),
+        open: bucket(now - START_BACK),
+        open_at: Millis::MIN,
+        aged: bucket(now - START_BACK),
         ..Cursor::default()
     });
     let last = bucket(now);
-    // A bucket the cursor may leave: no entry can still be appended to it.
-    let closed = |b: i64| (b + 1) * BUCKET_MS + GRACE <= now;
+    // The frontier ages once it has stood GRACE; a new one is published.
+    let mut frontier = Cursor {
+        bucket: start.bucket,
+        open: start.open,
+        open_at: start.open_at,
+        aged: start.aged,
+        ..Cursor::default()
+    };
+    if now.saturating_sub(start.open_at) >= GRACE {
+        frontier.aged = start.aged.max(start.open);
+        if last > start.open {
+            frontier.open = last;
+            frontier.open_at = now;
+        }
+    }
+    // A bucket the cursor may leave: every writer that may still append
+    // to it read the cursor more than GRACE ago.
+    let closed = |b: i64| b < frontier.aged;
     let span = (last - start.bucket + 1).clamp(0, MAX_BUCKETS as i64);
     let buckets: Vec<i64> = (start.bucket..start.bucket + span).collect();
     let counter_keys: Vec<String> = buckets
@@ -217,10 +293,7 @@ pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
         .into_iter()
         .map(|v| v.and_then(|b| serde_json::from_slice::<Delivery>(&b).ok()));
 
-    let mut moved = Cursor {
-        bucket: start.bucket,
-        ..Cursor::default()
-    };
+    let mut moved = frontier.clone();
     // Whether every bucket so far is closed and settled.
     let mut leaving = true;
     let mut handed = HashSet::new();
@@ -262,7 +335,7 @@ pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
                         // happens. Behind an unsettled entry, it is read
                         // again anyway.
                         if prefix {
-                            add(kv, &e.ws, e.n, now + BUCKET_MS)?;
+                            add(kv, &e.ws, e.n, now + BUCKET_MS, Floor(moved.open))?;
                         }
                         handed.insert((e.ws.clone(), e.n));
                         out.due.push((e.ws, e.n));
