@@ -136,7 +136,8 @@ fn signed_events_reach_a_receiver_and_are_retried_until_they_land() {
     assert_eq!(d["last_status"], 503);
     assert_eq!(flush(&w), 0, "not due before its retry time");
     rx.status.store(200, Ordering::SeqCst);
-    w.shift_clock(10);
+    // The retry comes once the claim of the failed attempt has lapsed (60 s).
+    w.shift_clock(61);
     assert_eq!(flush(&w), 1);
     let got = rx.wait_for(3);
     assert_eq!(
@@ -279,7 +280,8 @@ fn the_host_flushes_on_its_interval_when_asked() {
     rx.status.store(200, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(1_500));
     assert_eq!(rx.count(), 1, "not due before its retry time");
-    w.shift_clock(10);
+    // The retry comes once the claim of the failed attempt has lapsed (60 s).
+    w.shift_clock(61);
     let got = rx.wait_for(2);
     assert_eq!(
         got[1].header("webhook-id"),

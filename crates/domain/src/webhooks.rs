@@ -31,6 +31,8 @@ pub mod due;
 
 /// Delays before each attempt (the Standard Webhooks schedule): at once,
 /// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; then the delivery has failed.
+/// A delay is counted from the previous attempt's claim and is at least
+/// [`CLAIM_HOLD`] (so the second attempt comes after a minute, not 5 s).
 pub const SCHEDULE: &[Millis] = &[
     0,
     5_000,
@@ -49,6 +51,17 @@ pub const MAX_ENDPOINTS: usize = 20;
 pub const ROTATION_OVERLAP: Millis = 24 * HOUR;
 /// Most deliveries one flush attempts.
 pub const FLUSH_LIMIT: usize = 20;
+/// The longest one attempt takes, from its claim to its outcome: the
+/// platform sends each attempt with this overall limit (and connect,
+/// first-byte and between-bytes timeouts within it) and counts an attempt
+/// that reaches it as failed ("no answer").
+pub const ATTEMPT_LIMIT: Millis = 20_000;
+/// How long a claim holds a delivery: its next attempt is never due
+/// sooner than this after the claim ([`prepare`]), so an attempt still
+/// running (up to [`ATTEMPT_LIMIT`]) is never sent again beside itself by
+/// a flush. Three times the limit: room for the claim's own store calls
+/// and for hosts' clocks apart by up to 40 s.
+pub const CLAIM_HOLD: Millis = 3 * ATTEMPT_LIMIT;
 /// Longest URL.
 pub const MAX_URL_CHARS: usize = 500;
 
@@ -639,9 +652,10 @@ pub fn prepare(
     // flushes at once cannot both send it. The new wake time is indexed
     // first (the next attempt, or when a silent last attempt is failed), so
     // the delivery is found then whatever happens to this attempt.
+    // Never sooner than CLAIM_HOLD: this attempt may run until its limit.
     let next = SCHEDULE
         .get(d.attempts as usize + 1)
-        .map_or(now + due::ANSWER_WAIT, |delay| now + delay);
+        .map_or(now + due::ANSWER_WAIT, |delay| now + delay.max(&CLAIM_HOLD));
     due::add(kv, ws, n, next, floor)?;
     let mut mine = false;
     update(kv, &keys::webhook_delivery(ws, n), |d: &mut Delivery| {
@@ -652,7 +666,9 @@ pub fn prepare(
         if mine {
             d.attempts += 1;
             d.last_at = Some(now);
-            d.next_at = SCHEDULE.get(d.attempts as usize).map(|delay| now + delay);
+            d.next_at = SCHEDULE
+                .get(d.attempts as usize)
+                .map(|delay| now + delay.max(&CLAIM_HOLD));
         }
         Ok(())
     })?;
@@ -982,18 +998,19 @@ mod tests {
         let d = record_attempt(&kv, &ws, ds[0], 10, Err("connection refused".into())).unwrap();
         assert_eq!(
             (d.state, d.next_at),
-            (DeliveryState::Pending, Some(10 + 5_000))
+            (DeliveryState::Pending, Some(10 + CLAIM_HOLD))
         );
-        assert!(due(&kv, &ws, 5_009).unwrap().is_empty());
-        assert_eq!(due(&kv, &ws, 5_010).unwrap(), ds);
+        let retry = 10 + CLAIM_HOLD;
+        assert!(due(&kv, &ws, retry - 1).unwrap().is_empty());
+        assert_eq!(due(&kv, &ws, retry).unwrap(), ds);
         assert!(
-            prepare(&kv, &ws, ds[0], 5_010, &key, true)
+            prepare(&kv, &ws, ds[0], retry, &key, true)
                 .unwrap()
                 .is_some()
         );
-        let d = record_attempt(&kv, &ws, ds[0], 5_010, Ok(200)).unwrap();
+        let d = record_attempt(&kv, &ws, ds[0], retry, Ok(200)).unwrap();
         assert_eq!((d.state, d.attempts), (DeliveryState::Succeeded, 2));
-        assert!(due(&kv, &ws, 6_000).unwrap().is_empty());
+        assert!(due(&kv, &ws, retry + 1_000).unwrap().is_empty());
         // Out of attempts: failed.
         let ds = emit(&kv, &ws, 20, "u_x", Event::ShareCreated, "sh", None).unwrap();
         assert_eq!(ds.len(), 2);
@@ -1268,6 +1285,28 @@ mod tests {
             found.extend(due(&kv, &ws, t + i * 10_000).unwrap());
         }
         assert!(found.contains(&ds[0]), "{found:?}");
+    }
+
+    /// Review of issue 22: while an attempt may still be running (up to
+    /// its ATTEMPT_LIMIT), no flush prepares the same event again (the
+    /// second attempt was due 5 s after the claim, and a flush then sent
+    /// the same webhook-id beside the first).
+    #[test]
+    fn an_attempt_that_may_still_run_is_never_sent_again_beside_it() {
+        let (kv, ws, key) = setup();
+        endpoint(&kv, &ws, &key);
+        let ds = emit(&kv, &ws, 0, "u", Event::TicketCreated, "#1", None).unwrap();
+        assert!(prepare(&kv, &ws, ds[0], 0, &key, true).unwrap().is_some());
+        // No answer yet: flushes every second until the attempt's limit.
+        for t in (1_000..=ATTEMPT_LIMIT).step_by(1_000) {
+            for n in due(&kv, &ws, t).unwrap() {
+                let again = prepare(&kv, &ws, n, t, &key, true).unwrap();
+                assert!(again.is_none(), "delivery {n} sent again at {t} ms");
+            }
+            let again = prepare(&kv, &ws, ds[0], t, &key, true).unwrap();
+            assert!(again.is_none(), "sent again at {t} ms");
+        }
+        assert!(CLAIM_HOLD >= ATTEMPT_LIMIT);
     }
 
     #[test]

@@ -247,22 +247,99 @@ pub async fn deliver_webhook(kv: &SpinKv, ws: &domain::ids::WorkspaceId, n: u64)
                 return;
             }
         };
-    let mut builder = spin_sdk::http::Request::builder();
-    builder
-        .method(spin_sdk::http::Method::Post)
-        .uri(prepared.url.as_str());
-    for (k, v) in &prepared.headers {
-        builder.header(k.as_str(), v.as_str());
-    }
-    // A length, not chunks: some receivers refuse chunked requests.
-    builder.header("content-length", prepared.body.len().to_string());
-    let req = builder.body(prepared.body).build();
-    let outcome = match spin_sdk::http::send::<_, spin_sdk::http::Response>(req).await {
-        Ok(r) => Ok(*r.status()),
-        Err(e) => Err(format!("{e}")),
-    };
+    let outcome = send_limited(&prepared);
     if let Err(e) = domain::webhooks::record_attempt(kv, ws, n, now_ms(), outcome) {
         eprintln!("webhook delivery {n}: cannot record the attempt: {e}");
+    }
+}
+
+/// Send a prepared webhook attempt within
+/// [`domain::webhooks::ATTEMPT_LIMIT`] overall: the request carries
+/// connect, first-byte and between-bytes timeouts (which the host
+/// enforces), and this side gives up when the limit passes (dropping the
+/// request cancels it), so the attempt is over before its claim
+/// ([`domain::webhooks::CLAIM_HOLD`]) lets another one start. Only the
+/// status is read (never the body). The answer: the status, or why none
+/// came.
+fn send_limited(p: &domain::webhooks::Prepared) -> Result<u16, String> {
+    use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types as h};
+    let limit_ms = domain::webhooks::ATTEMPT_LIMIT as u64;
+    let ns = |ms: u64| ms * 1_000_000;
+    let deadline = wasi::clocks::monotonic_clock::subscribe_duration(ns(limit_ms));
+    let timed_out = || format!("no answer within {} s", limit_ms / 1000);
+    // Wait for `p` or the deadline; `false` when the deadline came first.
+    let wait = |p: &wasi::io::poll::Pollable| {
+        wasi::io::poll::poll(&[p, &deadline]);
+        !deadline.ready() || p.ready()
+    };
+    let (scheme, rest) = p.url.split_once("://").ok_or("the url has no scheme")?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_string()),
+    };
+    let mut fields: Vec<(String, Vec<u8>)> = p
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+        .collect();
+    // A length, not chunks: some receivers refuse chunked requests.
+    fields.push((
+        "content-length".into(),
+        p.body.len().to_string().into_bytes(),
+    ));
+    let headers = h::Fields::from_list(&fields).map_err(|e| format!("headers: {e:?}"))?;
+    let req = h::OutgoingRequest::new(headers);
+    let _ = req.set_method(&h::Method::Post);
+    let _ = req.set_scheme(Some(&if scheme == "http" {
+        h::Scheme::Http
+    } else {
+        h::Scheme::Https
+    }));
+    req.set_authority(Some(authority))
+        .map_err(|()| "invalid authority".to_string())?;
+    req.set_path_with_query(Some(&path))
+        .map_err(|()| "invalid path".to_string())?;
+    let body = req.body().map_err(|()| "no request body".to_string())?;
+    let options = h::RequestOptions::new();
+    let _ = options.set_connect_timeout(Some(ns(5_000)));
+    let _ = options.set_first_byte_timeout(Some(ns(limit_ms)));
+    let _ = options.set_between_bytes_timeout(Some(ns(5_000)));
+    let future = outgoing_handler::handle(req, Some(options)).map_err(|e| format!("{e}"))?;
+    {
+        let stream = body.write().map_err(|()| "no request body".to_string())?;
+        let mut rest = p.body.as_bytes();
+        while !rest.is_empty() {
+            let room = stream.check_write().map_err(|e| format!("{e:?}"))?;
+            if room == 0 {
+                if !wait(&stream.subscribe()) {
+                    return Err(timed_out());
+                }
+                continue;
+            }
+            let n = (room as usize).min(rest.len());
+            stream.write(&rest[..n]).map_err(|e| format!("{e:?}"))?;
+            rest = &rest[n..];
+        }
+        stream.flush().map_err(|e| format!("{e:?}"))?;
+        while stream.check_write().map_err(|e| format!("{e:?}"))? == 0 {
+            if !wait(&stream.subscribe()) {
+                return Err(timed_out());
+            }
+        }
+    }
+    h::OutgoingBody::finish(body, None).map_err(|e| format!("{e}"))?;
+    loop {
+        if let Some(answer) = future.get() {
+            return match answer {
+                Ok(Ok(resp)) => Ok(resp.status()),
+                Ok(Err(e)) => Err(format!("{e}")),
+                Err(()) => Err("the answer was taken already".into()),
+            };
+        }
+        if !wait(&future.subscribe()) {
+            return Err(timed_out());
+        }
     }
 }
 

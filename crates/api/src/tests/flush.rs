@@ -197,7 +197,7 @@ fn a_failing_endpoint_never_stalls_newer_retries() {
     let again = again["delivery"]["n"].as_u64().unwrap();
     assert_eq!(w.delivery(0, newer).last_status, Some(503));
     assert_eq!(w.delivery(0, again).last_status, Some(503));
-    w.now += 10_000;
+    w.now += webhooks::CLAIM_HOLD;
     let (answer, handed) = w.flush(0);
     let ws = w.keys[0].0.clone();
     assert!(handed.contains(&(ws.clone(), newer)), "{handed:?}");
@@ -224,7 +224,7 @@ fn one_deployment_flush_serves_every_workspace_and_sends_each_event_once() {
         answer,
         json!({"attempting": 0, "expired": 0, "more": false})
     );
-    w.now += 6_000;
+    w.now += webhooks::CLAIM_HOLD;
     let (answer, first) = w.deployment_flush();
     assert_eq!(answer["attempting"], 2, "{answer}");
     assert_eq!(answer["more"], false, "{answer}");
@@ -337,7 +337,7 @@ fn a_flush_costs_the_same_whatever_the_history() {
         while w.deployment_flush().0["more"] == true {}
         w.down = 1;
         w.event(0, Event::TicketCreated);
-        w.now += 10_000;
+        w.now += webhooks::CLAIM_HOLD;
         w.kv.arm(true);
         CALLS.store(0, Ordering::Relaxed);
         let (answer, _) = w.deployment_flush();

@@ -226,7 +226,9 @@ pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
         aged: bucket(now - START_BACK),
         ..Cursor::default()
     });
-    let last = bucket(now);
+    // Up to the frontier even when this host's clock is behind the one
+    // that published it: writers append there.
+    let last = bucket(now).max(start.open);
     // The frontier ages once it has stood GRACE; a new one is published.
     let mut frontier = Cursor {
         bucket: start.bucket,
@@ -237,8 +239,8 @@ pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
     };
     if now.saturating_sub(start.open_at) >= GRACE {
         frontier.aged = start.aged.max(start.open);
-        if last > start.open {
-            frontier.open = last;
+        if bucket(now) > start.open {
+            frontier.open = bucket(now);
             frontier.open_at = now;
         }
     }
