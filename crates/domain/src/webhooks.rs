@@ -1309,6 +1309,81 @@ mod tests {
         assert!(CLAIM_HOLD >= ATTEMPT_LIMIT);
     }
 
+    /// Deliveries whose last attempt never answered, 30 of them made
+    /// (every attempt failing) up to their last attempt.
+    fn unanswered(kv: &dyn Kv, ws: &WorkspaceId, key: &SealKey) -> Millis {
+        endpoint(kv, ws, key);
+        let ds: Vec<u64> = (0..30)
+            .flat_map(|_| emit(kv, ws, 0, "u", Event::TicketCreated, "#1", None).unwrap())
+            .collect();
+        let mut t = 0;
+        for attempt in 1..=SCHEDULE.len() {
+            for n in &ds {
+                assert!(prepare(kv, ws, *n, t, key, true).unwrap().is_some());
+                if attempt < SCHEDULE.len() {
+                    record_attempt(kv, ws, *n, t, Ok(500)).unwrap();
+                }
+            }
+            t = delivery(kv, ws, ds[0]).unwrap().next_at.unwrap_or(t);
+        }
+        t + due::ANSWER_WAIT
+    }
+
+    /// Review of issue 22: expiries are capped per call like hand-outs
+    /// (30 unanswered last attempts: at most FLUSH_LIMIT failed per call,
+    /// `more` until all are).
+    #[test]
+    fn expiries_are_capped_per_call() {
+        let (kv, ws, key) = setup();
+        let t = unanswered(&kv, &ws, &key);
+        let first = due::flush(&kv, t, FLUSH_LIMIT).unwrap();
+        assert_eq!((first.expired, first.more), (FLUSH_LIMIT, true));
+        let second = due::flush(&kv, t, FLUSH_LIMIT).unwrap();
+        assert_eq!(second.expired, 30 - FLUSH_LIMIT);
+        let (all, _) = deliveries(&kv, &ws, None, None, 50).unwrap();
+        assert!(all.iter().all(|d| d.state == DeliveryState::Failed));
+    }
+
+    thread_local! {
+        static SWAPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A flush call cut short by a store error part-way through its
+    /// expiries still saves the cursor over the ones it settled: the next
+    /// call reads only the rest.
+    #[test]
+    fn a_flush_cut_short_keeps_what_it_settled() {
+        let (inner, ws, key) = setup();
+        SWAPS.with(|c| c.set(0));
+        let kv = Faulty::new(inner, |_, k, op| match op {
+            // From the 6th expiry's swap on, every swap fails.
+            Op::Swap(_) if k.contains("/webhooks/delivery/") => {
+                if SWAPS.with(|c| c.replace(c.get() + 1)) >= 5 {
+                    Fault::Before
+                } else {
+                    Fault::Pass
+                }
+            }
+            _ => Fault::Pass,
+        });
+        kv.arm(false);
+        let t = unanswered(&kv, &ws, &key);
+        let before = due::cursor(&kv).unwrap();
+        SWAPS.with(|c| c.set(0));
+        kv.arm(true);
+        assert!(due::flush(&kv, t, FLUSH_LIMIT).is_err());
+        kv.arm(false);
+        assert_ne!(due::cursor(&kv).unwrap(), before, "the cursor moved");
+        let next = due::flush(&kv, t, FLUSH_LIMIT).unwrap();
+        assert!(next.scanned <= 30 - 5, "read again: {}", next.scanned);
+        let (all, _) = deliveries(&kv, &ws, None, None, 50).unwrap();
+        let failed = all
+            .iter()
+            .filter(|d| d.state == DeliveryState::Failed)
+            .count();
+        assert_eq!(failed, 5 + next.expired);
+    }
+
     #[test]
     fn rotation_signs_with_both_secrets_for_a_day() {
         let (kv, ws, key) = setup();

@@ -348,3 +348,43 @@ fn a_flush_costs_the_same_whatever_the_history() {
     println!("store calls per flush call: {small} (10 deliveries), {large} (10 000 deliveries)");
     assert_eq!(small, large);
 }
+
+/// Review of issue 22: workspace A has 100 due deliveries (an endpoint
+/// that keeps failing), B has one, behind them in the index. One
+/// deployment flush hands out B's: A gets at most its per-workspace share
+/// of the call, and its other entries wait for the next calls.
+#[test]
+fn one_workspace_never_fills_a_whole_flush() {
+    let mut w = World::new(passing(), &["acme", "beta"]);
+    w.endpoint(0, FAILING, &[]);
+    w.endpoint(1, "https://b.example/h", &[]);
+    for _ in 0..100 {
+        w.event(0, Event::TicketCreated);
+    }
+    w.down = 1;
+    let b = w.event(1, Event::TicketCreated)[0];
+    assert_eq!(w.delivery(1, b).last_status, Some(503));
+    w.now += webhooks::CLAIM_HOLD;
+    let (answer, handed) = w.deployment_flush();
+    let (acme, beta) = (w.keys[0].0.clone(), w.keys[1].0.clone());
+    assert!(handed.contains(&(beta, b)), "{handed:?}");
+    let of_a = handed.iter().filter(|(ws, _)| *ws == acme).count();
+    assert_eq!(of_a, webhooks::due::PER_WORKSPACE, "{handed:?}");
+    assert_eq!(answer["more"], true, "{answer}");
+    // The skipped ones are handed out by the next calls, none lost.
+    w.attempt(&handed);
+    let mut all: std::collections::HashSet<u64> = handed
+        .iter()
+        .filter(|(ws, _)| *ws == acme)
+        .map(|(_, n)| *n)
+        .collect();
+    for _ in 0..40 {
+        let (answer, handed) = w.deployment_flush();
+        all.extend(handed.iter().filter(|(ws, _)| *ws == acme).map(|(_, n)| *n));
+        w.attempt(&handed);
+        if answer["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(all.len(), 100);
+}

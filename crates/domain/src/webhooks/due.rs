@@ -26,7 +26,16 @@
 //! - a missing entry (its counter increment landed, its write did not) or a
 //!   missing delivery: settled once its bucket is before the aged frontier
 //!   (a write may still be in flight before that);
-//! - a delivery due later in the current minute: not settled yet.
+//! - a delivery due later in the current minute: not settled yet;
+//! - a due delivery of a workspace that had its [`PER_WORKSPACE`] share
+//!   of this call's hand-outs: not settled yet (the next call hands it
+//!   out), so one workspace never fills every call;
+//! - an expiry past this call's limit, or a hand-out past it: the call
+//!   stops there (`more`).
+//!
+//! A store error part-way still saves the cursor over what was settled
+//! before it (then the error is returned), so a call cut short does not
+//! leave that work to be redone.
 //!
 //! Writers' clocks are not trusted. The cursor publishes a *frontier* (a
 //! bucket, `open`: the flushing host's current minute, and when it was
@@ -46,7 +55,7 @@
 //! lost answers never move it back; two flushes may hand out the same
 //! delivery, and the claim in [`super::prepare`] lets one of them send it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +83,10 @@ pub const START_BACK: Millis = 48 * HOUR;
 pub const MAX_BUCKETS: usize = 3_000;
 /// Most entries one flush reads (one batch, then one batch of deliveries).
 pub const MAX_ENTRIES: usize = 500;
+/// Most deliveries of one workspace one flush call hands out: a workspace
+/// with many failing endpoints never fills a whole call; its other due
+/// entries wait (unsettled, the cursor stays before them) for the next.
+pub const PER_WORKSPACE: usize = 5;
 /// How long a pending delivery whose last attempt was sent may wait for
 /// its outcome before it is failed ("no answer").
 pub const ANSWER_WAIT: Millis = HOUR;
@@ -213,7 +226,8 @@ pub struct Flushed {
 }
 
 /// One flush step over the whole deployment at `now`: at most `limit` due
-/// deliveries handed out (plus [`Flushed::expired`] ones failed), reading
+/// deliveries handed out, at most [`PER_WORKSPACE`] of them of one
+/// workspace, and at most `limit` [`Flushed::expired`] ones failed, reading
 /// at most [`MAX_BUCKETS`] counters and [`MAX_ENTRIES`] entries; the cursor
 /// moves over what is settled. The caller attempts [`Flushed::due`] (each
 /// attempt claims its delivery first).
@@ -299,6 +313,10 @@ pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
     // Whether every bucket so far is closed and settled.
     let mut leaving = true;
     let mut handed = HashSet::new();
+    let mut per_ws: HashMap<WorkspaceId, usize> = HashMap::new();
+    // A store error part-way: the cursor still moves over what was
+    // settled before it, so the next call does not redo that work.
+    let mut failure = None;
     let mut refs = refs.into_iter().zip(entries).peekable();
     'buckets: for (b, count) in buckets.iter().zip(&counts) {
         let b = *b;
@@ -323,7 +341,14 @@ pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
                     Some(w) if w > now => false,
                     Some(_) if handed.contains(&(e.ws.clone(), e.n)) => true,
                     Some(_) if d.next_at.is_none() => {
-                        super::fail_unanswered(kv, &e.ws, e.n, now)?;
+                        if out.expired >= limit {
+                            out.more = true;
+                            break 'buckets;
+                        }
+                        if let Err(err) = super::fail_unanswered(kv, &e.ws, e.n, now) {
+                            failure = Some(err);
+                            break 'buckets;
+                        }
                         out.expired += 1;
                         true
                     }
@@ -331,15 +356,26 @@ pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
                         out.more = true;
                         break 'buckets;
                     }
+                    // This workspace had its share of this call: the entry
+                    // waits (unsettled) for the next call.
+                    Some(_) if per_ws.get(&e.ws).copied().unwrap_or(0) >= PER_WORKSPACE => {
+                        out.more = true;
+                        false
+                    }
                     Some(_) => {
                         // Before the cursor moves over it: found again one
                         // bucket on if this hand-out's attempt never
                         // happens. Behind an unsettled entry, it is read
                         // again anyway.
-                        if prefix {
-                            add(kv, &e.ws, e.n, now + BUCKET_MS, Floor(moved.open))?;
+                        if prefix
+                            && let Err(err) =
+                                add(kv, &e.ws, e.n, now + BUCKET_MS, Floor(moved.open))
+                        {
+                            failure = Some(err);
+                            break 'buckets;
                         }
                         handed.insert((e.ws.clone(), e.n));
+                        *per_ws.entry(e.ws.clone()).or_insert(0) += 1;
                         out.due.push((e.ws, e.n));
                         prefix
                     }
@@ -369,7 +405,10 @@ pub fn flush(kv: &dyn Kv, now: Millis, limit: usize) -> Result<Flushed> {
             Ok(())
         })?;
     }
-    Ok(out)
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(out),
+    }
 }
 
 /// Where the cursor stands (its bucket, and how many of that bucket's
