@@ -141,7 +141,7 @@ pub fn read_many<T: DeserializeOwned>(kv: &dyn Kv, keys: &[String]) -> Result<Ve
 
 /// Decode the value read at `key`; a value that does not decode is a
 /// store error naming the key.
-fn decode<T: DeserializeOwned>(key: &str, value: Option<Vec<u8>>) -> Result<Option<T>> {
+pub(crate) fn decode<T: DeserializeOwned>(key: &str, value: Option<Vec<u8>>) -> Result<Option<T>> {
     match value {
         None => Ok(None),
         // What `ensure` swaps from (an increment of 0) is no record yet.
