@@ -260,6 +260,19 @@ fn share_page_makes_few_store_calls_however_long_the_thread() {
     let long = s.share_page_calls();
     assert_eq!(long.len(), short.len(), "{long:#?}");
     assert_eq!(s.thread_calls(), thread_short);
+    // A workspace with a logo: the page names it from its metadata, read
+    // in the first batch, without reading its bytes.
+    let r = call(
+        &s.kv,
+        api::handle_tickets,
+        "PUT",
+        "/api/v1/workspace/logo",
+        &[("authorization", &s.key), ("content-type", "image/gif")],
+        "GIF89a, not much of an image",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let branded = s.share_page_calls();
+    assert_eq!(branded.len(), short.len(), "{branded:#?}");
 }
 
 /// A share page asked again by its own script with the ETag it has: a 304
