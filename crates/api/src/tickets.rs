@@ -1301,18 +1301,30 @@ pub(super) fn inbox(env: &mut Env, actor: &crate::actor::Actor, req: &Request) -
         let env = &mut env.through(&ahead);
         let (tickets, next) =
             domain::inbox::page_with(&env.ctx(&ws, &name, ""), &plan, me.map(|u| &u.id))?;
+        // The assignees' names: the caller's own without a read (their
+        // Working on), the others' in one batch read.
+        let mut names: std::collections::HashMap<&domain::ids::UserId, String> =
+            me.map(|u| (&u.id, u.name.clone())).into_iter().collect();
+        let mut others: Vec<&domain::ids::UserId> = tickets
+            .iter()
+            .filter_map(|(t, _)| t.assignee.as_ref())
+            .filter(|a| !names.contains_key(a))
+            .collect();
+        others.sort_by_key(|a| a.as_str());
+        others.dedup();
+        let users: Vec<String> = others.iter().map(|a| keys::user(&ws, a)).collect();
+        let named = ReadAhead::new(env.kv, &users);
+        let by_name = env.through(&named);
+        for a in others {
+            names.insert(a, user_name(&by_name, &ws, a));
+        }
         let mut rows = Vec::new();
         for (t, seen) in &tickets {
             let mut v = ticket_json(t, true);
             if me.is_some() {
                 v["unread"] = json!(domain::inbox::unread_after(t, *seen));
             }
-            // The caller's own name without a read (their Working on).
-            let name = |a: &domain::ids::UserId| match me {
-                Some(u) if &u.id == a => u.name.clone(),
-                _ => user_name(env, &ws, a),
-            };
-            v["assignee_name"] = json!(t.assignee.as_ref().map(name));
+            v["assignee_name"] = json!(t.assignee.as_ref().and_then(|a| names.get(a)));
             rows.push(v);
         }
         let sum = |lists: &[String]| -> Result<u64> {

@@ -210,6 +210,30 @@ impl Setup {
         c.calls.into_inner()
     }
 
+    /// The customer opens ticket "Parcel `i`" (through the platform key);
+    /// its number.
+    fn open_ticket(&self, i: usize) -> u64 {
+        let json = [
+            ("authorization", self.key.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let open = serde_json::json!({
+            "customer_id": self.customer, "subject": format!("Parcel {i}"), "body": "Where is it?",
+        });
+        let path = "/api/v1/tickets";
+        let r = call(
+            &self.kv,
+            api::handle_tickets,
+            "POST",
+            path,
+            &json,
+            &open.to_string(),
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["ticket"]["number"].as_u64().expect("the ticket's number")
+    }
+
     fn thread_calls(&self) -> usize {
         let c = Counting::new(&self.kv);
         let r = call(
@@ -596,23 +620,8 @@ fn a_presence_refresh_is_one_store_call() {
 #[test]
 fn the_pending_view_is_three_round_trips() {
     let s = setup();
-    let json = [
-        ("authorization", s.key.as_str()),
-        ("content-type", "application/json"),
-    ];
     for i in 0..30 {
-        let open = serde_json::json!({
-            "customer_id": s.customer, "subject": format!("Parcel {i}"), "body": "Where is it?",
-        });
-        let r = call(
-            &s.kv,
-            api::handle_tickets,
-            "POST",
-            "/api/v1/tickets",
-            &json,
-            &open.to_string(),
-        );
-        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        s.open_ticket(i);
     }
     let staff = [
         ("authorization", s.key.as_str()),
@@ -661,4 +670,71 @@ fn the_brand_style_sheet_is_one_store_call() {
     assert_eq!(r.status, 200);
     let calls = c.calls.into_inner();
     assert_eq!(calls.len(), 1, "{calls:#?}");
+}
+
+/// The Resolved view, its tickets assigned to others: their names in one
+/// batch read, so its round trips do not grow with its rows (the
+/// credential's batch, the counters and counts, the entries, the tickets
+/// with the read marks, the assignees).
+#[test]
+fn the_resolved_view_reads_its_assignees_in_one_batch() {
+    let s = setup();
+    let admin = [
+        ("authorization", s.key.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let mut others = Vec::new();
+    for who in ["ana", "bob", "cy"] {
+        let u =
+            serde_json::json!({"email": format!("{who}@fz.test"), "name": who, "role": "staff"});
+        let r = call(
+            &s.kv,
+            api::handle_tickets,
+            "PUT",
+            "/api/v1/users",
+            &admin,
+            &u.to_string(),
+        );
+        assert!(r.status < 300, "{}", String::from_utf8_lossy(&r.body));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        others.push(v["user"]["id"].as_str().unwrap().to_string());
+    }
+    let staff = [
+        ("authorization", s.key.as_str()),
+        ("ticketshare-act-as", s.staff.as_str()),
+    ];
+    let resolved = |kv: &dyn Kv| {
+        let path = "/api/v1/inbox?view=resolved&limit=25";
+        call(kv, api::handle_tickets, "GET", path, &staff, "")
+    };
+    let mut calls = Vec::new();
+    for i in 0..9 {
+        let no = s.open_ticket(i);
+        let who = others[i % others.len()].as_str();
+        let acting = [
+            ("authorization", s.key.as_str()),
+            ("ticketshare-act-as", who),
+            ("content-type", "application/json"),
+        ];
+        for action in ["accept", "resolve"] {
+            let path = format!("/api/v1/tickets/{no}/{action}");
+            let r = call(&s.kv, api::handle_transfer, "POST", &path, &acting, "");
+            assert_eq!(
+                r.status,
+                200,
+                "{action}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+        assert_eq!(resolved(&s.kv).status, 200);
+        let c = Counting::new(&s.kv);
+        let r = resolved(&c);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["tickets"].as_array().unwrap().len(), i + 1);
+        assert!(v["tickets"][0]["assignee_name"].is_string(), "{v}");
+        calls.push(c.calls.into_inner());
+    }
+    let last = calls.last().unwrap();
+    assert!(last.len() <= 5, "{} calls: {last:#?}", last.len());
+    assert_eq!(calls[2].len(), last.len(), "{last:#?}");
 }
