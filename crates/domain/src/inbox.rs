@@ -477,7 +477,11 @@ pub fn page_with(
     let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let (lists, order, limit) = (&plan.lists, plan.order, plan.limit);
     let first = plan.keys(ws);
-    let mut read_first = first.iter().zip(kv.get_many(&first)?);
+    let values = match first.is_empty() {
+        true => Vec::new(),
+        false => kv.get_many(&first)?,
+    };
+    let mut read_first = first.iter().zip(values);
     let mut tops = Vec::new();
     for _ in lists {
         let (key, value) = read_first.next().ok_or(Error::NotFound)?;

@@ -380,8 +380,7 @@ fn a_page_is_the_same_whatever_the_shared_hints_hold() {
         assert_eq!(pages(), nos[3..]);
         assert_eq!(hints(&kv, &ws).unwrap().get("pending/general"), Some(4));
     }
-    // Ahead of what a writer left there is impossible (a hint only moves
-    // past dead entries); a later move of a ticket out of Pending moves both.
+    // A later move of a ticket out of Pending moves both.
     change(&crate::ctx::test_ctx!(&kv, &ws, 10), nos[3], |t| {
         t.assignee = Some(u.clone());
         Ok(())
