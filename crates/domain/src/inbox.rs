@@ -460,6 +460,10 @@ fn cursor_pos(cursor: Option<&Cursor>, list: &str) -> Option<u64> {
     cursor.and_then(|c| c.0.iter().find(|(l, _)| l == list).map(|(_, p)| *p))
 }
 
+/// A ticket of a page and the message number the staff member asking has
+/// seen it up to ([`page_with`]).
+pub type Row = (Ticket, u64);
+
 /// [`page`] as planned by `plan`, each ticket with the message number
 /// staff member `seen_by` has seen it up to ([`seen`]; 0 without
 /// `seen_by`). The reads are batched: the lists' counters with a window of
@@ -473,7 +477,7 @@ pub fn page_with(
     ctx: &Ctx,
     plan: &Plan,
     seen_by: Option<&UserId>,
-) -> Result<(Vec<(Ticket, u64)>, Option<Cursor>)> {
+) -> Result<(Vec<Row>, Option<Cursor>)> {
     let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
     let (lists, order, limit) = (&plan.lists, plan.order, plan.limit);
     let first = plan.keys(ws);
