@@ -61,6 +61,8 @@ pub struct Index {
 pub struct Effects {
     work: RefCell<After>,
     notes: RefCell<Vec<(String, Error)>>,
+    /// Change-marker writes held for a later batch ([`Effects::hold_markers`]).
+    held: RefCell<Option<Vec<(String, Vec<u8>)>>>,
 }
 
 impl Effects {
@@ -84,6 +86,53 @@ impl Effects {
     /// layer puts the failure in the response's log details.
     pub fn note(&self, what: &str, e: Error) {
         self.notes.borrow_mut().push((what.to_string(), e));
+    }
+
+    /// From now on, hold the change-marker writes of this request
+    /// ([`crate::marks::touch_noted`]) instead of writing them at once, so
+    /// they go to the store in the batch of a later write of the same
+    /// request ([`Effects::take_held`]: the audit entry's) and cost no round
+    /// trip of their own. Markers are written after the data they stand
+    /// for in any case; what is still held when the request ends is
+    /// written then (the API layer's `with_after`, [`Effects::release`]).
+    /// For requests that end that way only.
+    pub fn hold_markers(&self) {
+        let mut held = self.held.borrow_mut();
+        if held.is_none() {
+            *held = Some(Vec::new());
+        }
+    }
+
+    /// Hold `pairs` when [`Effects::hold_markers`] is on (true), else
+    /// leave them to the caller to write now (false). A key held twice
+    /// keeps its later value, in its first place.
+    pub fn hold(&self, pairs: &[(String, Vec<u8>)]) -> bool {
+        let mut held = self.held.borrow_mut();
+        let Some(held) = held.as_mut() else {
+            return false;
+        };
+        for (k, v) in pairs {
+            match held.iter_mut().find(|(h, _)| h == k) {
+                Some(there) => there.1 = v.clone(),
+                None => held.push((k.clone(), v.clone())),
+            }
+        }
+        true
+    }
+
+    /// The writes held so far, to add at the end of a batch; holding goes
+    /// on for later ones.
+    pub fn take_held(&self) -> Vec<(String, Vec<u8>)> {
+        self.held
+            .borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The writes held so far, for the caller to write now; holding stops.
+    pub fn release(&self) -> Vec<(String, Vec<u8>)> {
+        self.held.borrow_mut().take().unwrap_or_default()
     }
 
     /// The failures noted so far; the list is left empty.

@@ -98,7 +98,7 @@ fn fresh_id(kv: &dyn Kv, key: &str) -> String {
     format!("{:016x}", kv.write_id(key))
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))
 }
 
@@ -179,6 +179,31 @@ pub fn write_fresh<T: Serialize>(kv: &dyn Kv, key: &str, value: &T) -> Result<()
             Ok(Some(there)) if there == bytes => Ok(()),
             _ => Err(Error::Store(e)),
         },
+    }
+}
+
+/// [`write_fresh`] for several keys in one batch write, in the order
+/// given. The batch is not promised atomic: callers order `pairs` so that
+/// any prefix of them is harmless (data before what points at it). A
+/// batch whose answer was lost is settled by one batch read: written when
+/// every pair is there as given, else the write's error.
+pub fn write_fresh_many(kv: &dyn Kv, pairs: &[(String, Vec<u8>)]) -> Result<()> {
+    match kv.set_many(pairs) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+            match kv.get_many(&keys) {
+                Ok(there)
+                    if there
+                        .iter()
+                        .zip(pairs)
+                        .all(|(t, (_, v))| t.as_deref() == Some(&v[..])) =>
+                {
+                    Ok(())
+                }
+                _ => Err(Error::Store(e)),
+            }
+        }
     }
 }
 
