@@ -14,11 +14,12 @@ use crate::actor::{Actor, authenticate, require};
 use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
 use crate::mail::copy_participants;
 use crate::replies::reply_sender;
-use crate::serve::{audit, serve};
+use crate::serve::{ReadAhead, audit, serve};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::WorkspaceId;
 use domain::inbound::{self, Email, Held};
+use domain::keys;
 use domain::model::{AuthorKind, Visibility};
 use domain::record::{self, Claim};
 use domain::thread::{self, Author};
@@ -50,6 +51,22 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
     let holder = domain::ids::encode_random(&env.random16());
     // An unknown workspace looks like wrong credentials.
     let ws = WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?;
+    // What a delivery reads, in three batch reads: the workspace, its
+    // inbound set-up and webhook endpoints (the audit entry's); once the
+    // email is verified, its claim, route and sender (`read_email_ahead`);
+    // then its ticket and sender's user record. Each is answered until
+    // written (the claim and the ticket are checked, then
+    // changed by compare-and-swap: a stale read only fails a swap, whose
+    // retry reads the store).
+    let first = [
+        keys::workspace(&ws),
+        keys::inbound_config(&ws),
+        keys::webhook_endpoints(&ws),
+    ];
+    let ahead = ReadAhead::repeating(env.kv, &first, &first);
+    let env = &mut env.through(&ahead);
+    // The ticket's change markers go in the audit entry's batch write.
+    env.after.hold_markers();
     let w =
         workspace::workspace(env.kv, &ws).map_err(|e| e.unless_store(Error::Unauthenticated))?;
     let cfg = inbound::config(env.kv, &ws)?;
@@ -68,6 +85,7 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
             return Err(Error::UnsupportedMediaType);
         }
         let email = inbound::parse_postmark(&req.body)?;
+        read_email_ahead(&ahead, &ws, &email);
         return deliver(env, &w, &email, &holder);
     }
     let form = inbound::MailgunForm::parse(req.header("content-type").unwrap_or(""), &req.body)?;
@@ -93,6 +111,7 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
             return Err(e);
         }
     };
+    read_email_ahead(&ahead, &ws, &email);
     let delivered = deliver(env, &w, &email, &holder);
     match &delivered {
         Ok(_) => {
@@ -101,6 +120,16 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
         Err(_) => record::release(env.kv, token),
     }
     delivered
+}
+
+/// Read ahead what the delivery of a verified `email` reads (two batch
+/// reads, each key answered until written). Best effort: a failed read
+/// leaves each key to be read when it is needed.
+fn read_email_ahead(ahead: &ReadAhead, ws: &WorkspaceId, email: &Email) {
+    ahead.also(&inbound::delivery_keys(ws, email));
+    if let Ok(next) = inbound::ticket_keys(ahead, ws, email) {
+        ahead.also(&next);
+    }
 }
 
 /// Process a verified email once per Message-ID: a duplicate of one posted

@@ -199,6 +199,24 @@ fn setup() -> Setup {
 }
 
 impl Setup {
+    /// Turn the workspace's participants on (posts are copied to them).
+    fn participants_on(&self) {
+        let json = [
+            ("authorization", self.key.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let on = r#"{"participants_enabled": true}"#;
+        let r = call(
+            &self.kv,
+            api::handle_tickets,
+            "PATCH",
+            "/api/v1/workspace/settings",
+            &json,
+            on,
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+
     fn reply(&self, kv: &dyn Kv, as_user: &str, text: &str) -> Response {
         let r = self.reply_only(kv, as_user, text);
         domain::search::run(kv, &r.after.index).unwrap();
@@ -318,20 +336,7 @@ fn a_share_page_unchanged_answers_304_without_reading_the_thread() {
 #[test]
 fn a_participant_page_unchanged_answers_304_without_reading_the_thread() {
     let s = setup();
-    let json = [
-        ("authorization", s.key.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let on = r#"{"participants_enabled": true}"#;
-    let r = call(
-        &s.kv,
-        api::handle_tickets,
-        "PATCH",
-        "/api/v1/workspace/settings",
-        &json,
-        on,
-    );
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    s.participants_on();
     let staff = [
         ("authorization", s.key.as_str()),
         ("ticketshare-act-as", s.staff.as_str()),
@@ -372,6 +377,8 @@ fn a_participant_page_unchanged_answers_304_without_reading_the_thread() {
 #[test]
 fn a_reply_with_familiar_words_makes_a_bounded_number_of_store_calls() {
     let s = setup();
+    // Participants on, as in the benchmark: a public post is copied to them.
+    s.participants_on();
     let text = "A benchmark reply with a few words in it";
     s.reply(&s.kv, &s.customer, text);
     let c = Counting::new(&s.kv);
@@ -486,6 +493,7 @@ fn accepting_an_invitation_makes_a_bounded_number_of_store_calls() {
 #[test]
 fn an_inbound_email_makes_a_bounded_number_of_store_calls() {
     let s = setup();
+    s.participants_on();
     let admin = [("authorization", s.key.as_str())];
     let r = call(
         &s.kv,
@@ -555,8 +563,15 @@ fn an_inbound_email_makes_a_bounded_number_of_store_calls() {
     let r = respond(&c, api::handle_webhooks, "POST", path, &hook, &email("two"));
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let calls = c.calls.into_inner();
+    // Three batch reads (the workspace, its inbound set-up and webhook
+    // endpoints; the Message-ID's claim, the route and the sender's
+    // address; the ticket, its participants and the sender's user), the
+    // claim made to exist and swapped (four), the message's number and the
+    // message, the ticket's summary (two), the audit entry's two numbers
+    // and one batch write, the claim marked done (two). Issue 21's target
+    // is 10: the claim's cost is what is left.
     assert!(
-        round_trips(&calls) <= 25,
+        round_trips(&calls) <= 16,
         "{} round trips: {calls:#?}",
         round_trips(&calls)
     );
