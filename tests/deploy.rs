@@ -538,6 +538,57 @@ fn the_scale_out_script_starts_redis_and_hosts_that_share_it() {
     }
 }
 
+/// `deploy/nginx.conf` keeps link tokens out of nginx's access log: every
+/// `server` writes the `ticketshare` format, whose path is the one with
+/// `/p/`, `/s/` and `/i/` tokens cut off, and no variable of it holds the
+/// raw request line, URI or query. (nginx is not installed here: read as
+/// text.)
+#[test]
+fn the_nginx_recipe_logs_no_link_token() {
+    let conf = std::fs::read_to_string(root().join("deploy/nginx.conf")).unwrap();
+    let code: String = conf
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let servers = code.matches("server {").count();
+    assert!(servers >= 2, "{code}");
+    assert_eq!(
+        code.matches("access_log ").count(),
+        servers,
+        "every server has its own access_log (else nginx's default format, with the whole request line, applies)"
+    );
+    for line in code.lines().filter(|l| l.contains("access_log ")) {
+        assert!(line.trim_end().ends_with(" ticketshare;"), "{line}");
+    }
+    let format = code
+        .split("log_format ticketshare")
+        .nth(1)
+        .and_then(|f| f.split(';').next())
+        .expect("a log_format ticketshare");
+    for raw in [
+        "$request ",
+        "$request\"",
+        "$request_uri",
+        "$uri",
+        "$args",
+        "$query_string",
+        "$http_referer",
+    ] {
+        assert!(
+            !format.contains(raw),
+            "the log format writes {raw}: {format}"
+        );
+    }
+    assert!(format.contains("$ticketshare_log_path"), "{format}");
+    for kind in ["p", "s", "i"] {
+        assert!(
+            code.contains(&format!("~^/{kind}/   /{kind}/...;")),
+            "/{kind}/ paths are cut in the log"
+        );
+    }
+}
+
 /// The documents of a YAML file, as JSON values.
 fn yaml_documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();

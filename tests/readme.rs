@@ -197,3 +197,28 @@ fn xtask_screenshots_takes_the_readmes_pictures() {
         );
     }
 }
+
+/// The README's `ticketshare-host up --help` transcript is the host's own,
+/// word for word: a flag added or reworded shows up in the README too.
+#[test]
+fn the_readmes_help_transcript_is_the_hosts() {
+    testkit::host::ensure_built();
+    let text = readme();
+    let start = text
+        .find("$ ticketshare-host up --help\n")
+        .expect("the README shows `ticketshare-host up --help`");
+    let shown = &text[start..];
+    let shown = &shown[shown.find('\n').unwrap() + 1..];
+    let shown = &shown[..shown.find("\n```").expect("the transcript's block ends")];
+    let out = Command::new(testkit::host_binary())
+        .args(["up", "--help"])
+        .output()
+        .expect("run the host");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        shown.trim_end(),
+        help.trim_end(),
+        "README.md's `up --help` differs from the host's: paste the host's output"
+    );
+}

@@ -344,7 +344,7 @@ fn simulated_store_faults_fail_before_or_after_writing_and_the_host_keeps_servin
     let host = HostConfig::contract(state.path())
         .arg("--simulate-store-faults")
         .arg("1.0")
-        .env("TICKETSHARE_LOG", "debug")
+        .env("RUST_LOG", "info,host::faults=debug")
         .start();
     for i in 0..40 {
         let r = host.req("PUT", &format!("/kv/set?key=set-{i}"), b"v");
@@ -455,7 +455,7 @@ fn simulated_store_faults_at_rate_zero_change_nothing() {
     let host = HostConfig::contract(state.path())
         .arg("--simulate-store-faults")
         .arg("0")
-        .env("TICKETSHARE_LOG", "debug")
+        .env("RUST_LOG", "info,host::faults=debug")
         .start();
     assert_eq!(host.req("PUT", "/kv/set?key=a", b"1").status, 200);
     assert_eq!(host.get("/kv/get?key=a").text(), "1");

@@ -333,10 +333,39 @@ fn the_flush_recipes_run_and_parse() {
     assert_eq!(job["kind"], "CronJob");
     let container = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
     let script = container["args"][0].as_str().unwrap();
+    // curl is run through a stand-in that notes its command line (what
+    // `ps` shows every process of the pod) and then runs the real one.
+    let bin = testkit::TempDir::new("flush-cronjob");
+    let real = std::process::Command::new("sh")
+        .args(["-c", "command -v curl"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
+    let argv = bin.path().join("argv");
+    let shim = bin.path().join("curl");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\nexec '{real}' \"$@\"\n",
+            argv.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&shim)
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let run = |token: &str| {
         std::process::Command::new("sh")
             .arg("-c")
             .arg(script)
+            .env("PATH", &path)
             .env("TICKETSHARE_URL", format!("http://{}", w.host.addr))
             .env("ADMIN_TOKEN", token)
             .output()
@@ -348,7 +377,26 @@ fn the_flush_recipes_run_and_parse() {
         String::from_utf8_lossy(&ok.stdout).contains("\"more\":false"),
         "{ok:?}"
     );
+    let seen = std::fs::read_to_string(&argv).unwrap();
+    assert!(seen.contains("deployment-flush"), "curl ran: {seen}");
+    assert!(
+        !seen.contains(testkit::ADMIN_TOKEN),
+        "the token is on curl's command line: {seen}"
+    );
     assert!(!run("wrong").status.success(), "a refusal fails the job");
+    // The README's cron line keeps the token off the command line too.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let cron: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.contains("curl") && l.contains("deployment-flush"))
+        .collect();
+    assert!(!cron.is_empty());
+    for line in cron {
+        assert!(
+            !line.contains("Bearer"),
+            "a token on curl's command line: {line}"
+        );
+    }
 
     let app: toml::Table = toml::from_str(
         &std::fs::read_to_string(root().join("deploy/webhook-flush-cron/spin.toml")).unwrap(),

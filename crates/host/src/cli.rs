@@ -212,7 +212,7 @@ pub struct UpArgs {
 
     /// Seed of those faults, so a run repeats (default 17)
     ///
-    /// TICKETSHARE_LOG=debug prints one line per fault.
+    /// RUST_LOG=info,host::faults=debug prints one line per fault.
     #[arg(long, value_name = "N", help_heading = TEST_HEADING,
         requires = "simulate_store_faults", value_parser = parse_seed,
         allow_negative_numbers = true)]
@@ -396,7 +396,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .parse::<f64>()
         .map(|n| n * unit)
         .map_err(|_| format!("{s:?} is not a duration (e.g. 30, 2.5s, 500ms)"))?;
-    if !(secs > 0.0 && secs < 1e9) {
+    // A positive number below a nanosecond is zero too (a zero interval
+    // would stop the flusher with a panic, a zero timeout every request).
+    if !(secs > 0.0 && secs < 1e9) || Duration::from_secs_f64(secs).is_zero() {
         return Err(format!("{s:?}: must be more than zero"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -627,6 +629,9 @@ mod tests {
             &["--variable", "@vars.yaml"],
             &["--request-timeout", "0"],
             &["--request-timeout", "1..8s"],
+            &["--request-timeout", "1e-10"],
+            &["--flush-webhooks-every", "0"],
+            &["--flush-webhooks-every", "0.0000000001s"],
             &["--max-instance-memory", "-1"],
             &["--max-in-flight", "0"],
             &["--max-in-flight", "-1"],
@@ -649,6 +654,10 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
         assert!(parse_duration("soon").is_err());
+        // Below a nanosecond is zero, refused like "0".
+        assert!(parse_duration("1e-10").is_err());
+        assert!(parse_duration("0.1ns").is_err());
+        assert_eq!(parse_duration("1ns"), Ok(Duration::from_nanos(1)));
     }
 
     #[test]

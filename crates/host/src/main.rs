@@ -60,7 +60,6 @@ fn real_main(args: host::cli::UpArgs) -> Result<()> {
             seed: args
                 .simulate_store_faults_seed
                 .unwrap_or(DEFAULT_FAULT_SEED),
-            log: std::env::var("TICKETSHARE_LOG").is_ok_and(|v| v == "debug"),
         }),
         simulate_store_latency: args
             .simulate_store_latency_ms
