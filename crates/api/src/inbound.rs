@@ -161,15 +161,35 @@ pub(crate) fn deliver(
             ));
         }
     };
+    // Marking the Message-ID done waits for the commit point, then goes
+    // first in the batch written after it (the audit entry's: see
+    // `audit::record`), so it costs no round trip of its own; any prefix
+    // of that batch is harmless (the message is written before it).
+    // Without holding, or when it could not be made, the claim is
+    // finished by compare-and-swap as before.
+    let done_key = match record::finished_write(env.kv, &lease) {
+        Ok(pair) => {
+            let key = pair.0.clone();
+            env.after.await_commit(pair);
+            Some(key)
+        }
+        Err(_) => None,
+    };
     match file(env, w, email) {
         Ok(mut resp) => {
-            let done = record::finish(env.kv, lease);
-            crate::serve::after_commit(&mut resp.internal, "marking the Message-ID done", done);
+            if env.after.take_pending().is_some() || done_key.is_none() {
+                let done = record::finish(env.kv, lease);
+                crate::serve::after_commit(&mut resp.internal, "marking the Message-ID done", done);
+            }
             Ok(resp)
         }
         Err(e) => {
             // Nothing was posted or held (each is written last, and a lost
             // answer to that write is settled by a read): the retry may.
+            env.after.take_pending();
+            if let Some(key) = &done_key {
+                env.after.unhold(key);
+            }
             record::release(env.kv, lease);
             Err(e)
         }
@@ -181,6 +201,7 @@ pub(crate) fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Re
     let ws = &w.id;
     let held = |env: &mut Env, ticket, reason: &str| -> Result<Response> {
         let h = inbound::hold(env.kv, ws, email, ticket, reason, env.now)?;
+        env.after.committed();
         // Held: that stands (an error would free the delivery, and the
         // provider's retry would hold it twice).
         let mut resp = Response::json(202, &json!({"held": h.n, "reason": reason}));
@@ -319,6 +340,9 @@ pub(crate) fn post(
 ) -> Result<Response> {
     let ctx = env.ctx(&w.id, actor, "");
     let (msg, ticket) = thread::post(&ctx, t.no, author, Visibility::Public, text, None)?;
+    // Posted: a write waiting for this (the Message-ID marked done) joins
+    // the audit entry's batch.
+    env.after.committed();
     let mut resp = Response::json(
         201,
         &json!({"posted": {"ticket": t.no.0, "seq": msg.seq.0, "author": author.name, "kind": author.kind}}),

@@ -63,6 +63,8 @@ pub struct Effects {
     notes: RefCell<Vec<(String, Error)>>,
     /// Change-marker writes held for a later batch ([`Effects::hold_markers`]).
     held: RefCell<Option<Vec<(String, Vec<u8>)>>>,
+    /// A write waiting for the request's commit point ([`Effects::await_commit`]).
+    pending: RefCell<Option<(String, Vec<u8>)>>,
 }
 
 impl Effects {
@@ -118,6 +120,52 @@ impl Effects {
             }
         }
         true
+    }
+
+    /// Hold `pair` before every write held so far (when
+    /// [`Effects::hold_markers`] is on; else it is handed back, for the
+    /// caller to write): a record saying the request's work is done goes
+    /// first in the batch, before the markers.
+    fn hold_first(&self, pair: (String, Vec<u8>)) -> Result<(), (String, Vec<u8>)> {
+        let mut held = self.held.borrow_mut();
+        let Some(held) = held.as_mut() else {
+            return Err(pair);
+        };
+        held.retain(|(k, _)| *k != pair.0);
+        held.insert(0, pair);
+        Ok(())
+    }
+
+    /// Keep `pair` (a record that the request's work is done) until the
+    /// request reaches its commit point ([`Effects::committed`]), which
+    /// holds it first in the batch written after it.
+    pub fn await_commit(&self, pair: (String, Vec<u8>)) {
+        *self.pending.borrow_mut() = Some(pair);
+    }
+
+    /// The request's commit point is written (a message posted, a message
+    /// held): the write waiting for it ([`Effects::await_commit`]) is held
+    /// first in the next batch, when holding is on; else it keeps waiting
+    /// for the caller ([`Effects::take_pending`]).
+    pub fn committed(&self) {
+        let Some(pair) = self.pending.borrow_mut().take() else {
+            return;
+        };
+        if let Err(pair) = self.hold_first(pair) {
+            *self.pending.borrow_mut() = Some(pair);
+        }
+    }
+
+    /// The write still waiting for the commit point (not held), if any.
+    pub fn take_pending(&self) -> Option<(String, Vec<u8>)> {
+        self.pending.borrow_mut().take()
+    }
+
+    /// Drop the held write at `key`, if any (its work failed after all).
+    pub fn unhold(&self, key: &str) {
+        if let Some(held) = self.held.borrow_mut().as_mut() {
+            held.retain(|(k, _)| k != key);
+        }
     }
 
     /// The writes held so far, to add at the end of a batch; holding goes

@@ -538,6 +538,22 @@ pub fn finish(kv: &dyn Kv, lease: Lease) -> Result<()> {
     }
 }
 
+/// The write that marks a held claim's work finished, for a caller that
+/// writes it in a batch after that work (its key and bytes): what
+/// [`finish`] swaps in, written plainly. A plain write is enough there: a
+/// claim is only ever finished by a holder whose work is done, so a claim
+/// another delivery took over meanwhile (this one was slow, not dead) is
+/// finished rightly, and that one's own finish or release then fails,
+/// leaving it finished.
+pub fn finished_write(kv: &dyn Kv, lease: &Lease) -> Result<(String, Vec<u8>)> {
+    let mut record: ClaimRecord = serde_json::from_slice(&lease.bytes)
+        .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+    record.done = true;
+    let id = fresh_id(kv, &lease.key);
+    let bytes = stamp(to_json(&record)?, Some(&lease.bytes), &id);
+    Ok((lease.key.clone(), bytes))
+}
+
 /// Give up a held claim whose work failed and left nothing behind, so the
 /// next caller can take it at once. Best effort (a few tries): a claim that
 /// cannot be released is taken over after the stale time.
