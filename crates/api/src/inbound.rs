@@ -53,8 +53,9 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
     let ws = WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?;
     // What a delivery reads, in three batch reads: the workspace, its
     // inbound set-up and webhook endpoints (the audit entry's); once the
-    // email is verified, its claim, route and sender (`read_email_ahead`);
-    // then its ticket and sender's user record. Each is answered until
+    // email is verified, its claim, route and sender
+    // (`inbound::delivery_keys`); once claimed, its ticket and sender's
+    // user record (`deliver`). Each is answered until
     // written (the claim and the ticket are checked, then
     // changed by compare-and-swap: a stale read only fails a swap, whose
     // retry reads the store).
@@ -85,8 +86,8 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
             return Err(Error::UnsupportedMediaType);
         }
         let email = inbound::parse_postmark(&req.body)?;
-        read_email_ahead(&ahead, &ws, &email);
-        return deliver(env, &w, &email, &holder);
+        ahead.also(&inbound::delivery_keys(&ws, &email));
+        return deliver(env, &w, &email, &holder, &ahead);
     }
     let form = inbound::MailgunForm::parse(req.header("content-type").unwrap_or(""), &req.body)?;
     let token = inbound::verify_mailgun(
@@ -111,8 +112,8 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
             return Err(e);
         }
     };
-    read_email_ahead(&ahead, &ws, &email);
-    let delivered = deliver(env, &w, &email, &holder);
+    ahead.also(&inbound::delivery_keys(&ws, &email));
+    let delivered = deliver(env, &w, &email, &holder, &ahead);
     match &delivered {
         Ok(_) => {
             let _ = record::finish(env.kv, token);
@@ -120,16 +121,6 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
         Err(_) => record::release(env.kv, token),
     }
     delivered
-}
-
-/// Read ahead what the delivery of a verified `email` reads (two batch
-/// reads, each key answered until written). Best effort: a failed read
-/// leaves each key to be read when it is needed.
-fn read_email_ahead(ahead: &ReadAhead, ws: &WorkspaceId, email: &Email) {
-    ahead.also(&inbound::delivery_keys(ws, email));
-    if let Ok(next) = inbound::ticket_keys(ahead, ws, email) {
-        ahead.also(&next);
-    }
 }
 
 /// Process a verified email once per Message-ID: a duplicate of one posted
@@ -146,6 +137,7 @@ pub(crate) fn deliver(
     w: &workspace::Workspace,
     email: &Email,
     holder: &str,
+    ahead: &ReadAhead,
 ) -> Result<Response> {
     let lease = match inbound::claim_delivery(env.kv, &w.id, &email.message_id, holder, env.now)? {
         Claim::Held(lease) => lease,
@@ -161,6 +153,13 @@ pub(crate) fn deliver(
             ));
         }
     };
+    // Claimed: the ticket, its participants and the sender's user in one
+    // batch read, each answered until written (read after the claim, so
+    // the ticket's compare-and-swap starts from a recent read). Best
+    // effort: a failed read leaves each to be read when needed.
+    if let Ok(next) = inbound::ticket_keys(ahead, &w.id, email) {
+        ahead.also(&next);
+    }
     // Marking the Message-ID done waits for the commit point, then goes
     // first in the batch written after it (the audit entry's: see
     // `audit::record`), so it costs no round trip of its own; any prefix
