@@ -460,7 +460,8 @@ fn a_reply_with_familiar_words_makes_a_bounded_number_of_store_calls() {
     // After the response: one batch read for search terms already indexed.
     domain::search::run(&c, &r.after.index).unwrap();
     let after = c.calls.into_inner();
-    assert_eq!(after, ["get_many 14"], "{after:#?}");
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert!(after[0].starts_with("get_many 14:"), "{after:#?}");
     assert!(
         !after
             .iter()
