@@ -20,6 +20,9 @@
 #   HOST_BIN     the host binary [target/release/ticketshare-host; run
 #                `cargo xtask build` first]
 #   MANIFEST     the app's manifest [spin.toml]
+#   FLUSH_EVERY  how often the first host retries due webhook deliveries for
+#                the whole deployment (`--flush-webhooks-every`) [30s; ""
+#                for none, when a cron job does it]
 #   SPIN_VARIABLE_ADMIN_TOKEN (required) and any other SPIN_VARIABLE_* are
 #   passed to every host; extra host flags go after `--`:
 #     deploy/scale-out.sh 3 -- --access-log --variable public_origin=https://t.example.com
@@ -39,6 +42,9 @@ MANIFEST="${MANIFEST:-spin.toml}"
 [[ "$HOSTS" =~ ^[1-9][0-9]*$ ]] || { echo "scale-out: N must be a number above 0, not '$HOSTS'" >&2; exit 2; }
 [[ -n "${SPIN_VARIABLE_ADMIN_TOKEN:-}" ]] || { echo "scale-out: set SPIN_VARIABLE_ADMIN_TOKEN (the token that creates workspaces)" >&2; exit 2; }
 [[ -x "$HOST_BIN" ]] || { echo "scale-out: no host at $HOST_BIN: run 'cargo xtask build' or set HOST_BIN" >&2; exit 2; }
+FLUSH_EVERY="${FLUSH_EVERY-30s}"
+# The generated runtime config may name a Redis password: only we read it.
+umask 077
 mkdir -p "$DATA_DIR"
 
 pids=()
@@ -51,6 +57,10 @@ trap stop EXIT
 trap 'exit 0' INT TERM
 
 if [[ -z "${REDIS_URL:-}" ]]; then
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    echo "scale-out: something already answers on port $REDIS_PORT: set REDIS_PORT, or REDIS_URL to use it" >&2
+    exit 2
+  fi
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA_DIR" \
     --appendonly yes --appendfsync everysec --save "" >"$DATA_DIR/redis.log" 2>&1 &
   pids+=($!)
@@ -74,9 +84,13 @@ TOML
 
 for i in $(seq 0 $((HOSTS - 1))); do
   port=$((BASE_PORT + i))
-  # Each host gets its own state dir (its logs); the data is in Redis.
+  # Each host gets its own state dir (its logs); the data is in Redis. One
+  # host retries webhook deliveries for everyone (any number may: a
+  # delivery is claimed before it is sent).
+  flush=()
+  if [[ $i -eq 0 && -n "$FLUSH_EVERY" ]]; then flush=(--flush-webhooks-every "$FLUSH_EVERY"); fi
   "$HOST_BIN" up --from "$MANIFEST" --listen "$LISTEN_IP:$port" \
-    --state-dir "$DATA_DIR/host-$i" --runtime-config-file "$rc" "$@" &
+    --state-dir "$DATA_DIR/host-$i" --runtime-config-file "$rc" "${flush[@]}" "$@" &
   pids+=($!)
 done
 echo "scale-out: $HOSTS host(s) on $LISTEN_IP:$BASE_PORT..$LISTEN_IP:$((BASE_PORT + HOSTS - 1)) over $REDIS_URL; Ctrl-C stops them"

@@ -10,7 +10,7 @@ use crate::mail::copy_participants;
 use crate::pages::{
     accepted_sign_in_page, dead_link_page, invitation_page, message_page, not_allowed_page,
 };
-use crate::serve::{after_commit, with_after};
+use crate::serve::{ReadAhead, after_commit, with_after};
 use crate::views::team_name;
 use domain::error::{Error, Result};
 use domain::events::Event;
@@ -91,6 +91,25 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
             Ok(resp)
         }
         "POST" => {
+            // What the acceptance reads, in two batch reads: the token's
+            // record (and the workspace's webhook endpoints, for the audit
+            // entry), then its ticket and delegate list. Each is answered
+            // from there until written: the delegate list is checked, then
+            // changed by compare-and-swap (a stale read only fails the
+            // swap, whose retry reads the store).
+            let ahead = match domain::delegates::link_token_key(link) {
+                Some((ws, token)) => {
+                    let first = [token.clone(), keys::webhook_endpoints(&ws)];
+                    let ahead = ReadAhead::repeating(env.kv, &first, &first);
+                    if let Ok(Some(rec)) = domain::record::read::<auth::TokenRecord>(&ahead, &token)
+                    {
+                        ahead.also(&domain::delegates::link_ticket_keys(&ws, &rec));
+                    }
+                    ahead
+                }
+                None => ReadAhead::new(env.kv, &[]),
+            };
+            let env = &mut env.through(&ahead);
             let (ws, no, d) = domain::delegates::accept(env.kv, link, env.now)?;
             // The link reaches its one ticket: the session it starts is
             // limited to it (the whole account needs a login link). A

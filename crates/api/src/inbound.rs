@@ -14,11 +14,12 @@ use crate::actor::{Actor, authenticate, require};
 use crate::http::{MAX_JSON_BODY, Request, Response, cursor, limit, segments};
 use crate::mail::copy_participants;
 use crate::replies::reply_sender;
-use crate::serve::{audit, serve};
+use crate::serve::{ReadAhead, audit, serve};
 use domain::error::{Error, Result};
 use domain::events::Event;
 use domain::ids::WorkspaceId;
 use domain::inbound::{self, Email, Held};
+use domain::keys;
 use domain::model::{AuthorKind, Visibility};
 use domain::record::{self, Claim};
 use domain::thread::{self, Author};
@@ -50,6 +51,23 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
     let holder = domain::ids::encode_random(&env.random16());
     // An unknown workspace looks like wrong credentials.
     let ws = WorkspaceId::parse(ws).map_err(|_| Error::Unauthenticated)?;
+    // What a delivery reads, in three batch reads: the workspace, its
+    // inbound set-up and webhook endpoints (the audit entry's); once the
+    // email is verified, its claim, route and sender
+    // (`inbound::delivery_keys`); once claimed, its ticket and sender's
+    // user record (`deliver`). Each is answered until
+    // written (the claim and the ticket are checked, then
+    // changed by compare-and-swap: a stale read only fails a swap, whose
+    // retry reads the store).
+    let first = [
+        keys::workspace(&ws),
+        keys::inbound_config(&ws),
+        keys::webhook_endpoints(&ws),
+    ];
+    let ahead = ReadAhead::repeating(env.kv, &first, &first);
+    let env = &mut env.through(&ahead);
+    // The ticket's change markers go in the audit entry's batch write.
+    env.after.hold_markers();
     let w =
         workspace::workspace(env.kv, &ws).map_err(|e| e.unless_store(Error::Unauthenticated))?;
     let cfg = inbound::config(env.kv, &ws)?;
@@ -68,7 +86,8 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
             return Err(Error::UnsupportedMediaType);
         }
         let email = inbound::parse_postmark(&req.body)?;
-        return deliver(env, &w, &email, &holder);
+        ahead.also(&inbound::delivery_keys(&ws, &email));
+        return deliver(env, &w, &email, &holder, &ahead);
     }
     let form = inbound::MailgunForm::parse(req.header("content-type").unwrap_or(""), &req.body)?;
     let token = inbound::verify_mailgun(
@@ -93,7 +112,8 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
             return Err(e);
         }
     };
-    let delivered = deliver(env, &w, &email, &holder);
+    ahead.also(&inbound::delivery_keys(&ws, &email));
+    let delivered = deliver(env, &w, &email, &holder, &ahead);
     match &delivered {
         Ok(_) => {
             let _ = record::finish(env.kv, token);
@@ -117,6 +137,7 @@ pub(crate) fn deliver(
     w: &workspace::Workspace,
     email: &Email,
     holder: &str,
+    ahead: &ReadAhead,
 ) -> Result<Response> {
     let lease = match inbound::claim_delivery(env.kv, &w.id, &email.message_id, holder, env.now)? {
         Claim::Held(lease) => lease,
@@ -132,15 +153,42 @@ pub(crate) fn deliver(
             ));
         }
     };
+    // Claimed: the ticket, its participants and the sender's user in one
+    // batch read, each answered until written (read after the claim, so
+    // the ticket's compare-and-swap starts from a recent read). Best
+    // effort: a failed read leaves each to be read when needed.
+    if let Ok(next) = inbound::ticket_keys(ahead, &w.id, email) {
+        ahead.also(&next);
+    }
+    // Marking the Message-ID done waits for the commit point, then goes
+    // first in the batch written after it (the audit entry's: see
+    // `audit::record`), so it costs no round trip of its own; any prefix
+    // of that batch is harmless (the message is written before it).
+    // Without holding, or when it could not be made, the claim is
+    // finished by compare-and-swap as before.
+    let done_key = match record::finished_write(env.kv, &lease) {
+        Ok(pair) => {
+            let key = pair.0.clone();
+            env.after.await_commit(pair);
+            Some(key)
+        }
+        Err(_) => None,
+    };
     match file(env, w, email) {
         Ok(mut resp) => {
-            let done = record::finish(env.kv, lease);
-            crate::serve::after_commit(&mut resp.internal, "marking the Message-ID done", done);
+            if env.after.take_pending().is_some() || done_key.is_none() {
+                let done = record::finish(env.kv, lease);
+                crate::serve::after_commit(&mut resp.internal, "marking the Message-ID done", done);
+            }
             Ok(resp)
         }
         Err(e) => {
             // Nothing was posted or held (each is written last, and a lost
             // answer to that write is settled by a read): the retry may.
+            env.after.take_pending();
+            if let Some(key) = &done_key {
+                env.after.unhold(key);
+            }
             record::release(env.kv, lease);
             Err(e)
         }
@@ -152,6 +200,7 @@ pub(crate) fn file(env: &mut Env, w: &workspace::Workspace, email: &Email) -> Re
     let ws = &w.id;
     let held = |env: &mut Env, ticket, reason: &str| -> Result<Response> {
         let h = inbound::hold(env.kv, ws, email, ticket, reason, env.now)?;
+        env.after.committed();
         // Held: that stands (an error would free the delivery, and the
         // provider's retry would hold it twice).
         let mut resp = Response::json(202, &json!({"held": h.n, "reason": reason}));
@@ -290,6 +339,9 @@ pub(crate) fn post(
 ) -> Result<Response> {
     let ctx = env.ctx(&w.id, actor, "");
     let (msg, ticket) = thread::post(&ctx, t.no, author, Visibility::Public, text, None)?;
+    // Posted: a write waiting for this (the Message-ID marked done) joins
+    // the audit entry's batch.
+    env.after.committed();
     let mut resp = Response::json(
         201,
         &json!({"posted": {"ticket": t.no.0, "seq": msg.seq.0, "author": author.name, "kind": author.kind}}),

@@ -198,9 +198,13 @@ fn branded_html(w: &Workspace, logo: bool, title: &str, body: Markup) -> Markup 
     layout(title, name, Some(&w.id), brand, body)
 }
 
-/// Whether workspace `ws` has an uploaded logo.
+/// Whether workspace `ws` has an uploaded logo: its metadata, one read
+/// (read ahead with a share page's first batch). The metadata is written
+/// after the bytes it names, and a replaced logo's bytes are removed only
+/// after the new metadata, so metadata found names a logo the logo route
+/// serves; the bytes are not read here.
 fn has_logo(env: &Env, ws: &WorkspaceId) -> Result<bool> {
-    Ok(workspace::logo(env.kv, ws)?.is_some())
+    Ok(workspace::logo_meta(env.kv, ws)?.is_some())
 }
 
 /// The page behind a delegate's invitation link (changes nothing).

@@ -7,7 +7,7 @@ use crate::actor::{ACT_AS_HEADER, Actor, authenticate, customer_kind, require, v
 use crate::files::NewPost;
 use crate::http::{MAX_JSON_BODY, Request, Response, segments};
 use crate::mail::copy_participants;
-use crate::serve::{after_commit, attempt_step, audit, serve};
+use crate::serve::{ReadAhead, after_commit, attempt_step, audit, serve};
 use crate::shares::{FORM_TAKEOVER, may_share};
 use crate::views::{message_json, team_name, ticket_json};
 use domain::attachments::Upload;
@@ -62,9 +62,22 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
     if req.method != "POST" {
         return Err(Error::NoRoute);
     }
+    let no = TicketNo::parse(no);
+    // What the post reads, known from the request, in one batch read; the
+    // ticket is answered from it until the post changes it (its check,
+    // then its compare-and-swap: a stale read only fails the swap, whose
+    // retry reads the store).
+    let (ahead_keys, ticket_key) = match &no {
+        Ok(no) => reply_keys(req, *no),
+        Err(_) => Default::default(),
+    };
+    let ahead = ReadAhead::repeating(env.kv, &ahead_keys, &ticket_key);
+    let env = &mut env.through(&ahead);
+    // The ticket's change markers go in the audit entry's batch write.
+    env.after.hold_markers();
     let actor = authenticate(env, req)?;
     let name = actor.audit_name();
-    let t = visible_ticket(env, &actor, TicketNo::parse(no)?)?;
+    let t = visible_ticket(env, &actor, no?)?;
     let (body, files) = read_reply(req)?;
     let ws = workspace::workspace(env.kv, actor.ws())?;
     // Who posts, and how the answer shows the message (staff see all).
@@ -154,6 +167,26 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
             after_commit(&mut resp.internal, "copying participants", copied).unwrap_or_default();
     }
     Ok(resp)
+}
+
+/// What a reply post reads, known from the request alone: the credential's
+/// record and the user acted as, the ticket, the workspace (the author's
+/// signature, the team name), its webhook endpoints (the audit entry's
+/// deliveries) and the ticket's participants (copied on a public post);
+/// and the ticket's key. Nothing without a well-formed
+/// credential.
+fn reply_keys(req: &Request, no: TicketNo) -> (Vec<String>, Vec<String>) {
+    let Some((ws, mut read, _)) = crate::actor::credential_keys(req) else {
+        return (Vec::new(), Vec::new());
+    };
+    let ticket = keys::ticket(&ws, no);
+    read.extend([
+        ticket.clone(),
+        keys::workspace(&ws),
+        keys::webhook_endpoints(&ws),
+        keys::participants(&ws, no),
+    ]);
+    (read, vec![ticket])
 }
 
 /// The reply a request posts: its JSON body (`NewReply`, at most

@@ -54,6 +54,13 @@ pub(crate) fn serve(env: &mut Env, req: &Request, f: Handler) -> Response {
 /// the failures they noted after a commit point in `internal`: every entry
 /// point ends here, whatever the status.
 pub(crate) fn with_after(env: &Env, mut resp: Response) -> Response {
+    // Change markers a handler held for a later batch and did not write
+    // there (`Effects::hold_markers`): written now, after all its data.
+    let held = env.after.release();
+    if !held.is_empty() {
+        let touched = env.kv.set_many(&held).map_err(Error::from);
+        after_commit(&mut resp.internal, "touching the change markers", touched);
+    }
     resp.after.extend(env.after.take());
     // Failures the rules noted after their commit point (a change marker
     // not touched): in the log details, the answer unchanged.
@@ -210,9 +217,17 @@ impl Kv for AttemptKv<'_> {
 /// one from the store. A write to a key drops what was read ahead of it.
 /// So a request whose first reads are known in advance (the credential, the
 /// user acted as, a ticket, change markers) makes them in one round trip.
+///
+/// Keys read ahead with [`ReadAhead::also`] (or named in
+/// [`ReadAhead::repeating`]) are answered from that read every time until
+/// the request writes them (a snapshot): a record a request checks, then
+/// changes by compare-and-swap, is read once. A stale snapshot only makes
+/// that swap fail, and the swap's retry reads the store.
 pub(crate) struct ReadAhead<'a> {
     inner: &'a dyn Kv,
     ahead: std::cell::RefCell<std::collections::HashMap<String, Option<Vec<u8>>>>,
+    /// Keys answered from `ahead` until written, not once.
+    repeat: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 impl<'a> ReadAhead<'a> {
@@ -229,26 +244,64 @@ impl<'a> ReadAhead<'a> {
         Self {
             inner,
             ahead: std::cell::RefCell::new(ahead),
+            repeat: Default::default(),
         }
+    }
+
+    /// [`ReadAhead::new`] whose keys in `repeat` are answered until written.
+    pub(crate) fn repeating(inner: &'a dyn Kv, keys: &[String], repeat: &[String]) -> Self {
+        let ahead = Self::new(inner, keys);
+        ahead.repeat.borrow_mut().extend(
+            repeat
+                .iter()
+                .filter(|k| ahead.ahead.borrow().contains_key(*k))
+                .cloned(),
+        );
+        ahead
+    }
+
+    /// Read `keys` ahead too, in one more batch read, each answered until
+    /// written (keys whose later reads depend on a first one: a token,
+    /// then its ticket's records). When that read fails nothing more is
+    /// read ahead.
+    pub(crate) fn also(&self, keys: &[String]) {
+        let keys: Vec<String> = keys
+            .iter()
+            .filter(|k| !self.ahead.borrow().contains_key(*k))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        if let Ok(values) = self.inner.get_many(&keys) {
+            self.repeat.borrow_mut().extend(keys.iter().cloned());
+            self.ahead.borrow_mut().extend(keys.into_iter().zip(values));
+        }
+    }
+
+    /// The value read ahead at `key` (`None`: nothing read ahead there).
+    fn take(&self, key: &str) -> Option<Option<Vec<u8>>> {
+        if self.repeat.borrow().contains(key) {
+            return self.ahead.borrow().get(key).cloned();
+        }
+        self.ahead.borrow_mut().remove(key)
     }
 
     fn forget(&self, key: &str) {
         self.ahead.borrow_mut().remove(key);
+        self.repeat.borrow_mut().remove(key);
     }
 }
 
 impl Kv for ReadAhead<'_> {
     fn get(&self, key: &str) -> domain::store::StoreResult<Option<Vec<u8>>> {
-        match self.ahead.borrow_mut().remove(key) {
+        match self.take(key) {
             Some(v) => Ok(v),
             None => self.inner.get(key),
         }
     }
     fn get_many(&self, keys: &[String]) -> domain::store::StoreResult<Vec<Option<Vec<u8>>>> {
-        let mut found: Vec<Option<Option<Vec<u8>>>> = {
-            let mut ahead = self.ahead.borrow_mut();
-            keys.iter().map(|k| ahead.remove(k)).collect()
-        };
+        let mut found: Vec<Option<Option<Vec<u8>>>> = keys.iter().map(|k| self.take(k)).collect();
         let rest: Vec<String> = keys
             .iter()
             .zip(&found)

@@ -15,10 +15,10 @@ use crate::actor::{Actor, OnTicket, authenticate, require, visible_ticket};
 use crate::http::{MAX_JSON_BODY, Request, Response, segments};
 use crate::mail::mail_branding;
 use crate::pages::{
-    PageRequest, message_page, neutral_share_page, not_allowed_page, thread_page,
+    PAGE_MESSAGES, PageRequest, message_page, neutral_share_page, not_allowed_page, thread_page,
     thread_page_before, verify_page,
 };
-use crate::serve::{after_commit, audit, serve};
+use crate::serve::{ReadAhead, after_commit, audit, serve};
 use crate::views::{collaborator, masked, team_name};
 
 use domain::form::Form;
@@ -289,8 +289,12 @@ pub(crate) fn send_share(
 /// The cookie holding a collaborator's session on one share (one per share,
 /// so a collaborator may hold several).
 pub(crate) fn cookie_name(id: &ShareId) -> String {
-    format!("__Host-ts_share_{id}")
+    format!("{COOKIE_PREFIX}{id}")
 }
+
+/// What the name of a share's session cookie starts with (its share id
+/// follows).
+const COOKIE_PREFIX: &str = "__Host-ts_share_";
 
 pub(crate) fn share_cookie(id: &ShareId, value: &str, max_age_secs: i64) -> String {
     format!(
@@ -332,6 +336,9 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
         None => (rest, None),
         Some((link, f)) => (link, Some(f)),
     };
+    // What the page reads first, in one batch (`page_keys`).
+    let ahead = ReadAhead::new(env.kv, &page_keys(req, link));
+    let env = &mut env.through(&ahead);
     // One lookup for live and dead links alike.
     let (ws, share) = shares::find_link(env.kv, link)?;
     let ticket = match thread::ticket(env.kv, &ws, share.ticket) {
@@ -351,14 +358,33 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
                 let before = req
                     .query_param("before")
                     .and_then(|b| b.parse::<u64>().ok());
+                // What the page reads once the ticket is known, in one
+                // batch: the customer (when the details are shown) and,
+                // unless the client may hold the page already (a 304 reads
+                // no message), the page's messages.
+                let if_none_match = req.header("if-none-match");
+                let mut then = Vec::new();
+                if share.include_details {
+                    then.push(keys::user(&ws, &ticket.customer));
+                }
+                if if_none_match.is_none() {
+                    then.extend(thread::page_keys(
+                        &ws,
+                        &ticket,
+                        thread::Order::NewestFirst,
+                        before,
+                        PAGE_MESSAGES,
+                    ));
+                }
                 let asked = PageRequest {
                     notice: "",
                     status: 200,
                     before,
                     ticket: Some(ticket),
-                    if_none_match: req.header("if-none-match"),
+                    if_none_match,
                 };
-                let mut r = thread_page_before(env, link, &ws, &share, asked)?;
+                let then = ReadAhead::new(env.kv, &then);
+                let mut r = thread_page_before(&mut env.through(&then), link, &ws, &share, asked)?;
                 // "Last opened", to the minute: no write on every view, and
                 // none for a 304 (the page's own poll: nothing was opened).
                 if r.status != 304
@@ -441,6 +467,35 @@ pub(crate) fn page(env: &mut Env, req: &Request, rest: &str) -> Result<Response>
         }
         other => Ok(not_allowed_page(other, "Use the forms on the page.")),
     }
+}
+
+/// The most share cookies of one request whose share and session a page
+/// reads ahead (a browser holds one per share it opened; the rest are read
+/// when needed, as any key).
+const READ_AHEAD_COOKIES: usize = 4;
+
+/// The keys a share page reads first, known from the request alone: the
+/// link's record, the workspace and its logo, and for each share cookie
+/// the request carries (up to [`READ_AHEAD_COOKIES`]) the share its name
+/// names and its session's record. Read ahead in one batch, a page with
+/// a session costs that batch, the ticket, and the batch of its messages;
+/// every check is made as before, on what was read (a cookie naming
+/// another share than the link's only read its keys ahead for nothing).
+fn page_keys(req: &Request, link: &str) -> Vec<String> {
+    let Some((ws, link_key)) = shares::link_key(link) else {
+        return Vec::new();
+    };
+    let mut out = vec![link_key, keys::workspace(&ws), keys::logo_meta(&ws)];
+    let cookies = req.header("cookie").unwrap_or("").split(';');
+    let named = cookies.filter_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        let id = ShareId::parse(k.strip_prefix(COOKIE_PREFIX)?).ok()?;
+        Some((id, shares::session_key(&ws, v)?))
+    });
+    for (id, session) in named.take(READ_AHEAD_COOKIES) {
+        out.extend([keys::share(&ws, &id), session]);
+    }
+    out
 }
 
 /// How often a view updates a share's "last opened".

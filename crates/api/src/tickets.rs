@@ -183,7 +183,9 @@ pub(crate) fn tickets(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
 /// alone: the credential's record and the user acted as, then the ticket
 /// (its thread's and its own marker, and for a thread the workspace, whose
 /// team name the customer side sees) or the change markers of the lists
-/// that may be asked (those of a user acted as included); for presence
+/// that may be asked (those of a user acted as included; for the inbox
+/// also the workspace's queues and its lists' start hints, so a page's own
+/// reads start at once); for presence
 /// (asked every few seconds, GET or POST) the ticket and its presence
 /// record. Read ahead in one batch, a `304` for an API key acting as a user
 /// costs one store call. Nothing for other requests.
@@ -210,6 +212,11 @@ fn poll_keys(req: &Request, segs: &[&str]) -> Vec<String> {
             Err(_) => return Vec::new(),
         },
         ["inbox"] | ["tickets"] => {
+            // The inbox's lists follow the workspace's queues.
+            // and a page starts where the shared start hints say.
+            if segs == ["inbox"] {
+                keys.extend([keys::queues(&ws), keys::view_hints(&ws)]);
+            }
             keys.push(keys::mark_tickets(&ws));
             if let Some(u) = &acting {
                 keys.push(keys::mark_seen(&ws, u));
@@ -1220,6 +1227,31 @@ pub(super) fn inbox(env: &mut Env, actor: &crate::actor::Actor, req: &Request) -
         .transpose()?;
     let limit = crate::http::limit(req)?;
     let own_queues = ticket_queues(me);
+    // The lists of the three views: of the caller's queues, or (every
+    // queue) of the workspace's (read ahead with the credential).
+    let pending: Vec<String> = match own_queues {
+        Some(qs) => qs.iter().map(|q| format!("pending/{q}")).collect(),
+        None => {
+            let mut qs = workspace::queues(env.kv, &ws)?;
+            if qs.is_empty() {
+                qs.push("support".into());
+            }
+            qs.iter().map(|q| format!("pending/{q}")).collect()
+        }
+    };
+    let working: Vec<String> = me
+        .map(|u| format!("working/{}", u.id))
+        .into_iter()
+        .collect();
+    let resolved: Vec<String> = pending
+        .iter()
+        .map(|l| l.replacen("pending/", "resolved/", 1))
+        .collect();
+    let lists = match view.as_str() {
+        "pending" => &pending,
+        "working" => &working,
+        _ => &resolved,
+    };
     // The markers first: of the caller's queues' lists and their own
     // Working on, or (every queue) of the workspace; and of their read
     // marks.
@@ -1246,44 +1278,53 @@ pub(super) fn inbox(env: &mut Env, actor: &crate::actor::Actor, req: &Request) -
         &limit_text,
     ];
     parts.extend(watched.iter().chain(&markers).map(String::as_str));
+    // The lists shown, read with the markers (the workspace's queues): in
+    // the tag, so an answer that paired new markers with the queues as
+    // they were is tagged apart and fetched again at the next poll.
+    parts.extend(pending.iter().map(String::as_str));
     conditional(req, &etag(&parts), || {
-        let pending: Vec<String> = match own_queues {
-            Some(qs) => qs.iter().map(|q| format!("pending/{q}")).collect(),
-            None => {
-                let mut qs = workspace::queues(env.kv, &ws)?;
-                if qs.is_empty() {
-                    qs.push("support".into());
-                }
-                qs.iter().map(|q| format!("pending/{q}")).collect()
-            }
-        };
-        let working: Vec<String> = me
-            .map(|u| format!("working/{}", u.id))
-            .into_iter()
-            .collect();
-        let resolved: Vec<String> = pending
+        // After the markers, in one batch, what the page reads first (the
+        // lists' counters and, where the start hints read with the
+        // credential place them, a window of their entries: see
+        // `domain::inbox::Plan`), and the counts of the three views.
+        let hints = domain::inbox::hints(env.kv, &ws)?;
+        let plan = domain::inbox::plan(lists, order, cursor.as_ref(), limit, &hints);
+        let mut first = plan.keys(&ws);
+        first.extend(
+            pending
+                .iter()
+                .chain(&working)
+                .chain(&resolved)
+                .map(|l| keys::view_count(&ws, l)),
+        );
+        let ahead = ReadAhead::new(env.kv, &first);
+        let env = &mut env.through(&ahead);
+        let (tickets, next) =
+            domain::inbox::page_with(&env.ctx(&ws, &name, ""), &plan, me.map(|u| &u.id))?;
+        // The assignees' names: the caller's own without a read (their
+        // Working on), the others' in one batch read.
+        let mut names: std::collections::HashMap<&domain::ids::UserId, String> =
+            me.map(|u| (&u.id, u.name.clone())).into_iter().collect();
+        let mut others: Vec<&domain::ids::UserId> = tickets
             .iter()
-            .map(|l| l.replacen("pending/", "resolved/", 1))
+            .filter_map(|(t, _)| t.assignee.as_ref())
+            .filter(|a| !names.contains_key(a))
             .collect();
-        let lists = match view.as_str() {
-            "pending" => &pending,
-            "working" => &working,
-            _ => &resolved,
-        };
-        let (tickets, next) = domain::inbox::page(
-            &env.ctx(&ws, &name, ""),
-            lists,
-            order,
-            cursor.as_ref(),
-            limit,
-        )?;
+        others.sort_by_key(|a| a.as_str());
+        others.dedup();
+        let users: Vec<String> = others.iter().map(|a| keys::user(&ws, a)).collect();
+        let named = ReadAhead::new(env.kv, &users);
+        let by_name = env.through(&named);
+        for a in others {
+            names.insert(a, user_name(&by_name, &ws, a));
+        }
         let mut rows = Vec::new();
-        for t in &tickets {
+        for (t, seen) in &tickets {
             let mut v = ticket_json(t, true);
-            if let Some(u) = me {
-                v["unread"] = json!(domain::inbox::unread(env.kv, &ws, &u.id, t)?);
+            if me.is_some() {
+                v["unread"] = json!(domain::inbox::unread_after(t, *seen));
             }
-            v["assignee_name"] = json!(t.assignee.as_ref().map(|a| user_name(env, &ws, a)));
+            v["assignee_name"] = json!(t.assignee.as_ref().and_then(|a| names.get(a)));
             rows.push(v);
         }
         let sum = |lists: &[String]| -> Result<u64> {

@@ -61,6 +61,10 @@ pub struct Index {
 pub struct Effects {
     work: RefCell<After>,
     notes: RefCell<Vec<(String, Error)>>,
+    /// Change-marker writes held for a later batch ([`Effects::hold_markers`]).
+    held: RefCell<Option<Vec<(String, Vec<u8>)>>>,
+    /// A write waiting for the request's commit point ([`Effects::await_commit`]).
+    pending: RefCell<Option<(String, Vec<u8>)>>,
 }
 
 impl Effects {
@@ -84,6 +88,99 @@ impl Effects {
     /// layer puts the failure in the response's log details.
     pub fn note(&self, what: &str, e: Error) {
         self.notes.borrow_mut().push((what.to_string(), e));
+    }
+
+    /// From now on, hold the change-marker writes of this request
+    /// ([`crate::marks::touch_noted`]) instead of writing them at once, so
+    /// they go to the store in the batch of a later write of the same
+    /// request ([`Effects::take_held`]: the audit entry's) and cost no round
+    /// trip of their own. Markers are written after the data they stand
+    /// for in any case; what is still held when the request ends is
+    /// written then (the API layer's `with_after`, [`Effects::release`]).
+    /// For requests that end that way only.
+    pub fn hold_markers(&self) {
+        let mut held = self.held.borrow_mut();
+        if held.is_none() {
+            *held = Some(Vec::new());
+        }
+    }
+
+    /// Hold `pairs` when [`Effects::hold_markers`] is on (true), else
+    /// leave them to the caller to write now (false). A key held twice
+    /// keeps its later value, in its first place.
+    pub fn hold(&self, pairs: &[(String, Vec<u8>)]) -> bool {
+        let mut held = self.held.borrow_mut();
+        let Some(held) = held.as_mut() else {
+            return false;
+        };
+        for (k, v) in pairs {
+            match held.iter_mut().find(|(h, _)| h == k) {
+                Some(there) => there.1 = v.clone(),
+                None => held.push((k.clone(), v.clone())),
+            }
+        }
+        true
+    }
+
+    /// Hold `pair` before every write held so far (when
+    /// [`Effects::hold_markers`] is on; else it is handed back, for the
+    /// caller to write): a record saying the request's work is done goes
+    /// first in the batch, before the markers.
+    fn hold_first(&self, pair: (String, Vec<u8>)) -> Result<(), (String, Vec<u8>)> {
+        let mut held = self.held.borrow_mut();
+        let Some(held) = held.as_mut() else {
+            return Err(pair);
+        };
+        held.retain(|(k, _)| *k != pair.0);
+        held.insert(0, pair);
+        Ok(())
+    }
+
+    /// Keep `pair` (a record that the request's work is done) until the
+    /// request reaches its commit point ([`Effects::committed`]), which
+    /// holds it first in the batch written after it.
+    pub fn await_commit(&self, pair: (String, Vec<u8>)) {
+        *self.pending.borrow_mut() = Some(pair);
+    }
+
+    /// The request's commit point is written (a message posted, a message
+    /// held): the write waiting for it ([`Effects::await_commit`]) is held
+    /// first in the next batch, when holding is on; else it keeps waiting
+    /// for the caller ([`Effects::take_pending`]).
+    pub fn committed(&self) {
+        let Some(pair) = self.pending.borrow_mut().take() else {
+            return;
+        };
+        if let Err(pair) = self.hold_first(pair) {
+            *self.pending.borrow_mut() = Some(pair);
+        }
+    }
+
+    /// The write still waiting for the commit point (not held), if any.
+    pub fn take_pending(&self) -> Option<(String, Vec<u8>)> {
+        self.pending.borrow_mut().take()
+    }
+
+    /// Drop the held write at `key`, if any (its work failed after all).
+    pub fn unhold(&self, key: &str) {
+        if let Some(held) = self.held.borrow_mut().as_mut() {
+            held.retain(|(k, _)| k != key);
+        }
+    }
+
+    /// The writes held so far, to add at the end of a batch; holding goes
+    /// on for later ones.
+    pub fn take_held(&self) -> Vec<(String, Vec<u8>)> {
+        self.held
+            .borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The writes held so far, for the caller to write now; holding stops.
+    pub fn release(&self) -> Vec<(String, Vec<u8>)> {
+        self.held.borrow_mut().take().unwrap_or_default()
     }
 
     /// The failures noted so far; the list is left empty.

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::events::Event;
 use crate::ids::{TicketNo, WorkspaceId};
 use crate::keys;
-use crate::record::{read, read_counter, write_fresh};
+use crate::record::{read, read_counter, to_json, write_fresh_many};
 use crate::store::Kv;
 use crate::time::{Millis, rfc3339};
 
@@ -47,10 +47,35 @@ pub fn record(ctx: &Ctx, event: Event, target: &str, ticket: Option<TicketNo>) -
         ticket,
         request_id: ctx.request_id.into(),
     };
-    write_fresh(kv, &keys::audit_entry(ws, n), &e)?;
-    if let Some(t) = ticket {
-        let i = kv.increment(&keys::ticket_audit_counter(ws, t), 1)? as u64;
-        write_fresh(kv, &keys::ticket_audit_entry(ws, t, i), &n)?;
+    // Both numbers first, then one batch write (the store's batch is not
+    // promised atomic; any prefix of it is harmless): the entry, then the
+    // ticket's index entry that points at it, then the change markers the
+    // request held for this batch (`Effects::hold_markers`; their data,
+    // the ticket, is written before this). A prefix leaves numbers without
+    // entries: gaps, which readers step over (`page`), as a request that
+    // died between two writes leaves.
+    let mut pairs = vec![(keys::audit_entry(ws, n), to_json(&e)?)];
+    let index = match ticket {
+        Some(t) => match kv.increment(&keys::ticket_audit_counter(ws, t), 1) {
+            Ok(i) => Some((keys::ticket_audit_entry(ws, t, i as u64), to_json(&n)?)),
+            Err(failed) => {
+                // The entry is written all the same (the ledger has it).
+                write_fresh_many(kv, &pairs)?;
+                return Err(failed.into());
+            }
+        },
+        None => None,
+    };
+    pairs.extend(index);
+    let held = ctx.after.take_held();
+    let markers = !held.is_empty();
+    pairs.extend(held);
+    if let Err(e) = write_fresh_many(kv, &pairs) {
+        if markers {
+            // The held markers shared the batch's fate: noted as such.
+            ctx.after.note("touching the change markers", e.clone());
+        }
+        return Err(e);
     }
     // Events with a webhook type are stored for delivery here, so the ledger
     // and the webhooks never disagree on what happened.
@@ -283,7 +308,7 @@ mod gap_tests {
             ticket: None,
             request_id: "r".into(),
         };
-        write_fresh(&late, &keys::audit_entry(&ws(), 2), &slow).unwrap();
+        crate::record::write_fresh(&late, &keys::audit_entry(&ws(), 2), &slow).unwrap();
         assert_eq!(follow(&late, None, 1, 2_000), vec!["b", "c"]);
         // Never written: stepped over once old.
         assert_eq!(follow(&kv, None, 1, 1_000 + GAP_WAIT), vec!["c"]);

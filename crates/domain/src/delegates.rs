@@ -173,16 +173,12 @@ pub fn invite(
 
 /// What an invite link leads to (for the page a GET shows; changes nothing).
 /// A link works while its delegate entry is invited with its hash: the
-/// entry is what [`accept`] changes, once; the token's `used` only records
-/// a use, so an acceptance that failed after it can be done again.
+/// entry is what [`accept`] changes, once, so an acceptance that failed
+/// before that change can be done again.
 pub fn peek(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, TicketNo, Delegate)> {
-    let (ws, tok) = link.rsplit_once('.').ok_or(Error::NotFound)?;
-    if !token::well_formed(tok) {
-        return Err(Error::NotFound);
-    }
-    let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
-    let hash = token::hash(Purpose::Invite, tok);
-    let rec: TokenRecord = read(kv, &keys::token(&ws, &hash))?.ok_or(Error::NotFound)?;
+    let (ws, key) = link_token_key(link).ok_or(Error::NotFound)?;
+    let hash = token_hash(link);
+    let rec: TokenRecord = read(kv, &key)?.ok_or(Error::NotFound)?;
     let no = rec.ticket.ok_or(Error::NotFound)?;
     if rec.purpose != "invite" || rec.revoked || rec.expires_at.is_some_and(|e| now >= e) {
         return Err(Error::NotFound);
@@ -195,22 +191,44 @@ pub fn peek(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, Ticket
     Ok((ws, no, d))
 }
 
+/// The workspace and the key of the token record behind an invitation
+/// `link` (`None`: not a well-formed link), for [`peek`] and for callers
+/// that read it ahead with other keys.
+pub fn link_token_key(link: &str) -> Option<(WorkspaceId, String)> {
+    let (ws, tok) = link.rsplit_once('.')?;
+    if !token::well_formed(tok) {
+        return None;
+    }
+    let ws = WorkspaceId::parse(ws).ok()?;
+    let key = keys::token(&ws, &token::hash(Purpose::Invite, tok));
+    Some((ws, key))
+}
+
+/// The token hash a delegate entry names for `link`.
+fn token_hash(link: &str) -> String {
+    let tok = link.rsplit_once('.').map(|(_, t)| t).unwrap_or_default();
+    token::hash(Purpose::Invite, tok)
+}
+
+/// What [`peek`] reads after the token record (`token`, as read): the
+/// ticket's record and its delegate list, to read ahead in one batch.
+pub fn link_ticket_keys(ws: &WorkspaceId, token: &TokenRecord) -> Vec<String> {
+    token
+        .ticket
+        .map(|no| vec![keys::ticket(ws, no), keys::delegates(ws, no)])
+        .unwrap_or_default()
+}
+
 /// Accept an invite: exactly one use of a link succeeds (the one whose swap
 /// of the delegate entry from invited to accepted lands); used, revoked,
-/// replaced, expired and unknown links are all `NotFound`. A use that failed
-/// after marking the token used, before the entry changed, left the link
-/// working: using it again accepts.
+/// replaced, expired and unknown links are all `NotFound`. The entry is
+/// the one record of the use: the token record is left as it is (every
+/// revocation changes the entry first, and [`peek`] reads the token's
+/// revocation and expiry), so the use is one compare-and-swap, which
+/// either lands or leaves the link working for another try.
 pub fn accept(kv: &dyn Kv, link: &str, now: Millis) -> Result<(WorkspaceId, TicketNo, Delegate)> {
     let (ws, no, _) = peek(kv, link, now)?;
-    let tok = link.rsplit_once('.').map(|(_, t)| t).unwrap_or_default();
-    let hash = token::hash(Purpose::Invite, tok);
-    update(kv, &keys::token(&ws, &hash), |r: &mut TokenRecord| {
-        if r.revoked || r.expires_at.is_some_and(|e| now >= e) {
-            return Err(Error::NotFound);
-        }
-        r.used = true;
-        Ok(())
-    })?;
+    let hash = token_hash(link);
     let updated = update(kv, &keys::delegates(&ws, no), |d: &mut Delegates| {
         let x = d
             .list
@@ -570,9 +588,9 @@ pub(crate) mod tests {
         assert!(active(&kv, &ws, no, &friend.id).unwrap().is_some());
     }
 
-    /// An acceptance whose token is marked used and whose delegate entry
-    /// cannot be changed (the store fails) is an error, and the link still
-    /// works: using it again accepts, once.
+    /// An acceptance whose delegate entry cannot be changed (the store
+    /// fails) is an error, and the link still works: using it again
+    /// accepts, once.
     #[test]
     fn an_acceptance_that_failed_after_using_its_token_is_done_by_using_the_link_again() {
         let (mem, ws, no, _, friend) = setup();

@@ -553,6 +553,59 @@ pub fn route(kv: &dyn Kv, ws: &WorkspaceId, e: &Email) -> Result<Option<TicketNo
     Ok(None)
 }
 
+/// Most keys [`delivery_keys`] names (an email may list many addresses
+/// and references; the rest are read when [`route`] gets to them).
+pub const MAX_DELIVERY_KEYS: usize = 16;
+
+/// What a delivery of `e` reads once it is verified, known from the email
+/// alone, to read ahead in one batch: its Message-ID's claim, what
+/// [`route`] looks up (reply addresses, then references), and the sender's
+/// user by address.
+pub fn delivery_keys(ws: &WorkspaceId, e: &Email) -> Vec<String> {
+    let mut out = vec![keys::inbound_message_id(
+        ws,
+        &sha_hex(e.message_id.as_bytes()),
+    )];
+    if let Ok(from) = crate::workspace::normalise_email(&e.from) {
+        out.push(keys::user_by_email(
+            ws,
+            &crate::workspace::email_hash(&from),
+        ));
+    }
+    let refs = e.to.iter().filter_map(|to| {
+        let local = to.split('@').next().unwrap_or("");
+        local
+            .strip_prefix("reply+")
+            .map(|r| keys::reply_ref(ws, &sha_hex(r.as_bytes())))
+    });
+    let ids = e
+        .references
+        .iter()
+        .map(|id| keys::mail_message_id(ws, &sha_hex(id.as_bytes())));
+    out.extend(refs.chain(ids).take(MAX_DELIVERY_KEYS - out.len()));
+    out
+}
+
+/// What a delivery of `e` reads next, known once [`delivery_keys`] are
+/// read (through `kv`): the ticket [`route`] finds, its participants (a
+/// sender may be one; a post is copied to them) and the sender's user
+/// record. Nothing when no ticket is found.
+pub fn ticket_keys(kv: &dyn Kv, ws: &WorkspaceId, e: &Email) -> Result<Vec<String>> {
+    let Some(no) = route(kv, ws, e)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = vec![keys::ticket(ws, no), keys::participants(ws, no)];
+    if let Ok(from) = crate::workspace::normalise_email(&e.from)
+        && let Some(id) = read::<crate::ids::UserId>(
+            kv,
+            &keys::user_by_email(ws, &crate::workspace::email_hash(&from)),
+        )?
+    {
+        out.push(keys::user(ws, &id));
+    }
+    Ok(out)
+}
+
 /// Claim the processing of a Message-ID for this delivery (`holder`, fresh
 /// per request): [`Claim::Held`] for the one delivery that processes it
 /// now, which [`crate::record::finish`]es it once the message is posted or

@@ -21,7 +21,7 @@ use crate::ids::{TicketNo, UserId, WorkspaceId};
 use crate::keys;
 use crate::marks::{self, Seen};
 use crate::model::{Move, Slot, Status, Ticket};
-use crate::record::{claim, read, read_counter, update, write, write_fresh};
+use crate::record::{claim, read, read_many, update, write, write_fresh};
 use crate::store::Kv;
 use crate::time::Millis;
 
@@ -239,13 +239,69 @@ pub const HINT_GRACE: Millis = 60_000;
 
 /// Where oldest-first readers of a list may start (every entry below is
 /// dead); a hint, moved forward only.
+#[cfg(test)]
 pub(crate) fn start_hint(kv: &dyn Kv, ws: &WorkspaceId, list: &str) -> Result<u64> {
     Ok(read::<u64>(kv, &keys::view_hint(ws, list))?
         .unwrap_or(1)
         .max(1))
 }
 
+/// Whether a list read up to `pos` (the next position) has nothing more
+/// below its counter's `top`.
+fn exhausted(order: Order, pos: u64, top: u64) -> bool {
+    match order {
+        Order::OldestFirst => pos > top,
+        Order::NewestFirst => pos == 0,
+    }
+}
+
+/// The position read after `pos`.
+fn step(order: Order, pos: u64) -> u64 {
+    match order {
+        Order::OldestFirst => pos + 1,
+        Order::NewestFirst => pos - 1,
+    }
+}
+
+/// Move list `list`'s hint forward to `to`: its own key, then the copy in
+/// the shared record (best effort: a copy behind is still a safe start).
 fn advance_hint(kv: &dyn Kv, ws: &WorkspaceId, list: &str, to: u64) -> Result<()> {
+    advance_own_hint(kv, ws, list, to)?;
+    let _ = share_hint(kv, ws, list, to);
+    Ok(())
+}
+
+/// Copy hint `to` of list `list` into the shared record ([`Hints`]) unless
+/// it holds one as far already; no copy past [`MAX_SHARED_HINTS`] lists.
+/// Made like every shared record: [`crate::record::ensure`], then
+/// [`update`] by compare-and-swap.
+fn share_hint(kv: &dyn Kv, ws: &WorkspaceId, list: &str, to: u64) -> Result<()> {
+    let key = keys::view_hints(ws);
+    // Nothing to write (the common case): one read.
+    let done = |h: &Hints| {
+        h.lists.get(list).is_some_and(|&have| have >= to)
+            || (!h.lists.contains_key(list) && h.lists.len() >= MAX_SHARED_HINTS)
+    };
+    match crate::record::read_ensured::<Hints>(kv, &key)? {
+        Some(h) if done(&h) => return Ok(()),
+        Some(_) => {}
+        None => crate::record::ensure(kv, &key, &Hints::default())?,
+    }
+    let changed = update(kv, &key, |h: &mut Hints| {
+        if done(h) {
+            // Another reader copied it meanwhile: nothing to write.
+            return Err(Error::NotFound);
+        }
+        h.lists.insert(list.to_string(), to);
+        Ok(())
+    });
+    match changed {
+        Ok(_) | Err(Error::NotFound) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn advance_own_hint(kv: &dyn Kv, ws: &WorkspaceId, list: &str, to: u64) -> Result<()> {
     let key = keys::view_hint(ws, list);
     if claim(kv, &keys::view_hint_claim(ws, list))? {
         return write(kv, &key, &to);
@@ -278,84 +334,317 @@ pub fn page(
     cursor: Option<&Cursor>,
     limit: usize,
 ) -> Result<(Vec<Ticket>, Option<Cursor>)> {
-    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
-    let limit = limit.clamp(1, 100);
-    // Next position to read per list, and how far each may go.
-    let mut next: Vec<(String, u64, u64)> = Vec::new();
+    let plan = plan(lists, order, cursor, limit, &hints(ctx.kv, ctx.ws)?);
+    let (rows, next) = page_with(ctx, &plan, None)?;
+    Ok((rows.into_iter().map(|(t, _)| t).collect(), next))
+}
+
+/// The start hints of the workspace's oldest-first lists in one record
+/// ([`keys::view_hints`]), so a page knows where to start reading from a
+/// read made with the credential. Each is a copy of the list's own hint
+/// key ([`keys::view_hint`], still written first and read when the copy
+/// lacks the list: lists from before the copy, or past
+/// [`MAX_SHARED_HINTS`]). A hint is a position below which every entry
+/// is dead for good (a move writes a new entry; a dead one never lives
+/// again), so any value either key ever held is a safe place to start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Hints {
+    /// List name → hint.
+    #[serde(default)]
+    lists: std::collections::BTreeMap<String, u64>,
+    /// CAS guard.
+    #[serde(default)]
+    version: u64,
+}
+
+crate::versioned!(Hints);
+
+/// The most lists whose hints the shared record keeps (the rest read
+/// their own key: one more round trip).
+pub const MAX_SHARED_HINTS: usize = 256;
+
+impl Hints {
+    /// The hint kept for list `list`, if any.
+    pub fn get(&self, list: &str) -> Option<u64> {
+        self.lists.get(list).copied()
+    }
+}
+
+/// The shared hints of workspace `ws` ([`Hints`]; none yet: empty).
+pub fn hints(kv: &dyn Kv, ws: &WorkspaceId) -> Result<Hints> {
+    Ok(read::<Hints>(kv, &keys::view_hints(ws))?.unwrap_or_default())
+}
+
+/// What a page of `lists` reads, decided before reading it
+/// ([`plan`]): its first batch read ([`Plan::keys`]), for the caller to
+/// read ahead with other keys.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    lists: Vec<String>,
+    order: Order,
+    limit: usize,
+    /// Where each list starts, when known without reading (from the cursor
+    /// or the shared hints): a window of its entries is read in the first
+    /// batch.
+    starts: Vec<Option<u64>>,
+    /// Lists whose start is their own hint key, read in the first batch
+    /// (copied into the shared record afterwards).
+    own_hint: Vec<bool>,
+}
+
+/// Plan a page of `lists` (see [`page_with`]) from the shared hints
+/// (`hints`, read by the caller, or [`hints`]).
+pub fn plan(
+    lists: &[String],
+    order: Order,
+    cursor: Option<&Cursor>,
+    limit: usize,
+    hints: &Hints,
+) -> Plan {
+    let mut starts = Vec::new();
+    let mut own_hint = Vec::new();
     for list in lists {
-        let top = read_counter(kv, &keys::view_counter(ws, list))?;
-        let from_cursor = cursor.and_then(|c| c.0.iter().find(|(l, _)| l == list).map(|(_, p)| *p));
-        let pos = match (order, from_cursor) {
-            (_, Some(p)) => p,
-            (Order::OldestFirst, None) => start_hint(kv, ws, list)?,
-            (Order::NewestFirst, None) => top,
+        let start = match (order, cursor_pos(cursor, list)) {
+            (_, Some(p)) => Some(p),
+            (Order::OldestFirst, None) => hints.lists.get(list).map(|h| (*h).max(1)),
+            (Order::NewestFirst, None) => None,
         };
-        next.push((list.clone(), pos, top));
+        own_hint.push(order == Order::OldestFirst && start.is_none());
+        starts.push(start);
+    }
+    Plan {
+        lists: lists.to_vec(),
+        order,
+        limit: limit.clamp(1, 100),
+        starts,
+        own_hint,
+    }
+}
+
+impl Plan {
+    /// The positions of list `i` read in the first batch: a window from
+    /// its start, as long as a page.
+    fn window(&self, i: usize) -> Vec<u64> {
+        match (self.starts[i], self.order) {
+            (None, _) => Vec::new(),
+            (Some(s), Order::OldestFirst) => (s..s + self.limit as u64).collect(),
+            (Some(s), Order::NewestFirst) => (1..=s).rev().take(self.limit).collect(),
+        }
+    }
+
+    /// The keys of the first batch read: each list's counter, the own hint
+    /// of each list whose start is not known, and a window of entries of
+    /// each list whose start is.
+    pub fn keys(&self, ws: &WorkspaceId) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .lists
+            .iter()
+            .map(|l| keys::view_counter(ws, l))
+            .collect();
+        for (i, list) in self.lists.iter().enumerate() {
+            if self.own_hint[i] {
+                out.push(keys::view_hint(ws, list));
+            }
+            out.extend(
+                self.window(i)
+                    .iter()
+                    .map(|&p| keys::view_entry(ws, list, p)),
+            );
+        }
+        out
+    }
+}
+
+/// Where `cursor` resumes list `list`, if it names it.
+fn cursor_pos(cursor: Option<&Cursor>, list: &str) -> Option<u64> {
+    cursor.and_then(|c| c.0.iter().find(|(l, _)| l == list).map(|(_, p)| *p))
+}
+
+/// A ticket of a page and the message number the staff member asking has
+/// seen it up to ([`page_with`]).
+pub type Row = (Ticket, u64);
+
+/// [`page`] as planned by `plan`, each ticket with the message number
+/// staff member `seen_by` has seen it up to ([`seen`]; 0 without
+/// `seen_by`). The reads are batched: the lists' counters with a window of
+/// entries of each list whose start is known (or its own hint: [`Plan`])
+/// in one batch; then, in rounds, a window of entries of each list that
+/// needs one (as many as tickets are still wanted) in one batch, and the
+/// tickets (with their seen marks) of the entries the merge takes next in
+/// one more. A page whose entries are live costs two batch reads when the
+/// starts are known, three otherwise.
+pub fn page_with(
+    ctx: &Ctx,
+    plan: &Plan,
+    seen_by: Option<&UserId>,
+) -> Result<(Vec<Row>, Option<Cursor>)> {
+    let (kv, ws, now) = (ctx.kv, ctx.ws, ctx.now);
+    let (lists, order, limit) = (&plan.lists, plan.order, plan.limit);
+    let first = plan.keys(ws);
+    let values = match first.is_empty() {
+        true => Vec::new(),
+        false => kv.get_many(&first)?,
+    };
+    let mut read_first = first.iter().zip(values);
+    let mut tops = Vec::new();
+    for _ in lists {
+        let (key, value) = read_first.next().ok_or(Error::NotFound)?;
+        let top = match value {
+            None => 0,
+            Some(b) => crate::record::counter_of(&b).ok_or_else(|| {
+                Error::Store(crate::store::StoreError(format!("corrupt counter {key}")))
+            })?,
+        };
+        tops.push(top);
     }
     let budget = limit * 4 + 16 * lists.len().max(1);
     let mut reads = 0;
+    // The entries of each list read ahead and not yet taken, in reading
+    // order. A number handed out and not written (a move in flight, or one
+    // whose increment's answer was lost: never written) is passed over as
+    // it is read. The hint moves past it only with the run of old, dead
+    // entries after it: an entry numbered later is older than HINT_GRACE,
+    // so whoever took this number has finished or died. With no entry
+    // after it here, the hint stays before it.
+    let mut ahead: Vec<std::collections::VecDeque<(u64, Entry)>> =
+        vec![Default::default(); lists.len()];
+    // Next position to read per list, and how far each may go.
+    let mut next: Vec<(String, u64, u64)> = Vec::new();
+    let mut own_hints = Vec::new();
+    for (i, (list, top)) in lists.iter().zip(tops).enumerate() {
+        let mut pos = match (order, plan.starts[i]) {
+            (_, Some(p)) => p,
+            (Order::OldestFirst, None) => {
+                let (key, value) = read_first.next().ok_or(Error::NotFound)?;
+                let h = crate::record::decode::<u64>(key, value)?
+                    .unwrap_or(1)
+                    .max(1);
+                own_hints.push((list.clone(), h));
+                h
+            }
+            (Order::NewestFirst, None) => top,
+        };
+        // The window read with the counters: what the counter covers is
+        // taken (an entry past it is a move that started after this read,
+        // left to the next).
+        for p in plan.window(i) {
+            let (key, value) = read_first.next().ok_or(Error::NotFound)?;
+            if p != pos || exhausted(order, pos, top) {
+                continue;
+            }
+            reads += 1;
+            pos = step(order, pos);
+            if let Some(e) = crate::record::decode::<Entry>(key, value)? {
+                ahead[i].push_back((p, e));
+            }
+        }
+        next.push((list.clone(), pos, top));
+    }
     let mut out = Vec::new();
-    // The head entry of each list (read ahead), for the merge.
-    let mut heads: Vec<Option<(u64, Entry)>> = vec![None; next.len()];
     // Oldest first: how far the start hint may move. Only past a run of
     // entries that are dead and older than [`HINT_GRACE`] (an entry still
     // being moved into may look missing or dead for a moment), and of
     // missing numbers followed by such an entry, from where this read
     // started.
     let mut skippable: Vec<(bool, Option<u64>)> = vec![(true, None); next.len()];
-    let exhausted = |order: Order, pos: u64, top: u64| match order {
-        Order::OldestFirst => pos > top,
-        Order::NewestFirst => pos == 0,
-    };
     loop {
-        // Fill heads.
-        for (i, (list, pos, top)) in next.iter_mut().enumerate() {
-            while heads[i].is_none() && !exhausted(order, *pos, *top) && reads < budget {
+        // A window of entries for each list with none read ahead: as many
+        // as tickets are still wanted, all lists in one batch read.
+        let wanted = limit - out.len();
+        let mut window: Vec<(usize, u64)> = Vec::new();
+        for (i, (_, pos, top)) in next.iter_mut().enumerate() {
+            let mut n = 0;
+            while ahead[i].is_empty() && n < wanted && !exhausted(order, *pos, *top) {
+                if reads >= budget {
+                    break;
+                }
                 reads += 1;
-                let p = *pos;
-                *pos = match order {
-                    Order::OldestFirst => p + 1,
-                    Order::NewestFirst => p - 1,
-                };
-                // A number handed out and not written (a move in flight, or
-                // one whose increment's answer was lost: never written) is
-                // passed over. The hint moves past it only with the run of
-                // old, dead entries after it: an entry numbered later is
-                // older than HINT_GRACE, so whoever took this number has
-                // finished or died. With no entry after it here, the hint
-                // stays before it.
-                if let Some(e) = read::<Entry>(kv, &keys::view_entry(ws, list, p))? {
-                    heads[i] = Some((p, e));
+                n += 1;
+                window.push((i, *pos));
+                *pos = step(order, *pos);
+            }
+        }
+        if !window.is_empty() {
+            let keys: Vec<String> = window
+                .iter()
+                .map(|&(i, p)| keys::view_entry(ws, &next[i].0, p))
+                .collect();
+            for (&(i, p), e) in window.iter().zip(read_many::<Entry>(kv, &keys)?) {
+                if let Some(e) = e {
+                    ahead[i].push_back((p, e));
                 }
             }
         }
         if out.len() >= limit || reads >= budget {
             break;
         }
-        // Pick the oldest (or newest) head.
-        let pick = heads
+        // A list that may hold more and has nothing read ahead (its window
+        // was all numbers not written) holds the merge until it has.
+        let waiting = |ahead: &[std::collections::VecDeque<(u64, Entry)>]| {
+            next.iter()
+                .enumerate()
+                .any(|(i, (_, pos, top))| ahead[i].is_empty() && !exhausted(order, *pos, *top))
+        };
+        if waiting(&ahead) {
+            continue;
+        }
+        // The entries the merge takes next, oldest (or newest) first, for
+        // as long as every list that may hold more has one read ahead.
+        let mut taken: Vec<(usize, u64, Entry)> = Vec::new();
+        while taken.len() < wanted && !waiting(&ahead) {
+            let pick = ahead
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| a.front().map(|(p, e)| (i, *p, e.since)))
+                .min_by_key(|(_, p, since)| match order {
+                    Order::OldestFirst => (*since, *p as i64),
+                    Order::NewestFirst => (-*since, -(*p as i64)),
+                });
+            let Some((i, _, _)) = pick else { break };
+            let (p, e) = ahead[i].pop_front().ok_or(Error::NotFound)?;
+            taken.push((i, p, e));
+        }
+        if taken.is_empty() {
+            break;
+        }
+        // Their tickets (and seen marks) in one batch read.
+        reads += taken.len();
+        let mut nos: Vec<TicketNo> = taken.iter().map(|(_, _, e)| e.ticket).collect();
+        nos.sort_by_key(|n| n.0);
+        nos.dedup();
+        let mut keys: Vec<String> = nos.iter().map(|no| keys::ticket(ws, *no)).collect();
+        if let Some(u) = seen_by {
+            keys.extend(nos.iter().map(|no| keys::seen(ws, u, *no)));
+        }
+        let values = kv.get_many(&keys)?;
+        let mut tickets = std::collections::HashMap::new();
+        for (k, (no, v)) in keys.iter().zip(nos.iter().zip(values.iter())) {
+            tickets.insert(*no, crate::record::decode::<Ticket>(k, v.clone())?);
+        }
+        let mut marks = std::collections::HashMap::new();
+        for (k, (no, v)) in keys[nos.len()..]
             .iter()
-            .enumerate()
-            .filter_map(|(i, h)| h.as_ref().map(|(p, e)| (i, *p, e.since)))
-            .min_by_key(|(_, p, since)| match order {
-                Order::OldestFirst => (*since, *p as i64),
-                Order::NewestFirst => (-*since, -(*p as i64)),
+            .zip(nos.iter().zip(&values[nos.len()..]))
+        {
+            marks.insert(*no, crate::record::decode::<u64>(k, v.clone())?);
+        }
+        for (i, p, e) in taken {
+            let live = tickets.get(&e.ticket).cloned().flatten().filter(|t| {
+                t.slot
+                    .as_ref()
+                    .is_some_and(|s| s.list == next[i].0 && s.pos == p)
             });
-        let Some((i, p, _)) = pick else { break };
-        let (_, e) = heads[i].take().ok_or(Error::NotFound)?;
-        reads += 1;
-        let live = read::<Ticket>(kv, &keys::ticket(ws, e.ticket))?.filter(|t| {
-            t.slot
-                .as_ref()
-                .is_some_and(|s| s.list == next[i].0 && s.pos == p)
-        });
-        match live {
-            Some(t) => {
-                skippable[i].0 = false;
-                out.push(t);
+            match live {
+                Some(t) => {
+                    skippable[i].0 = false;
+                    let seen = marks.get(&t.no).copied().flatten().unwrap_or(0);
+                    out.push((t, seen));
+                }
+                None if now - e.since >= HINT_GRACE && skippable[i].0 => {
+                    skippable[i].1 = Some(p + 1)
+                }
+                None => skippable[i].0 = false,
             }
-            None if now - e.since >= HINT_GRACE && skippable[i].0 => skippable[i].1 = Some(p + 1),
-            None => skippable[i].0 = false,
         }
     }
     if order == Order::OldestFirst {
@@ -364,16 +653,26 @@ pub fn page(
                 advance_hint(kv, ws, list, to)?;
             }
         }
+        // A list read from its own hint has its hint copied into the
+        // shared record (once: later pages know where it starts with the
+        // credential). Best effort: without the copy a page reads the
+        // list's own hint, as before.
+        for (list, h) in own_hints {
+            if skippable
+                .iter()
+                .zip(&next)
+                .all(|(s, n)| n.0 != list || s.1.is_none())
+            {
+                let _ = share_hint(kv, ws, &list, h);
+            }
+        }
     }
-    // Unread heads go back into the cursor (they were read ahead).
+    // Entries read ahead and not taken go back into the cursor.
     let mut more = false;
     let mut c = Vec::new();
     for (i, (list, pos, top)) in next.iter().enumerate() {
-        let resume = match (&heads[i], order) {
-            (Some((p, _)), _) => *p,
-            (None, _) => *pos,
-        };
-        if heads[i].is_some() || !exhausted(order, resume, *top) {
+        let resume = ahead[i].front().map_or(*pos, |(p, _)| *p);
+        if !ahead[i].is_empty() || !exhausted(order, resume, *top) {
             more = true;
         }
         c.push((list.clone(), resume));
@@ -388,7 +687,13 @@ pub fn seen(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, no: TicketNo) -> Resul
 
 /// Whether a ticket has activity this staff member has not seen.
 pub fn unread(kv: &dyn Kv, ws: &WorkspaceId, user: &UserId, t: &Ticket) -> Result<bool> {
-    Ok(t.last_seq > seen(kv, ws, user, t.no)?)
+    Ok(unread_after(t, seen(kv, ws, user, t.no)?))
+}
+
+/// Whether ticket `t` has activity past message `seen` (what a staff
+/// member has seen it up to: [`seen`], [`page_with`]).
+pub fn unread_after(t: &Ticket, seen: u64) -> bool {
+    t.last_seq > seen
 }
 
 /// Mark a ticket read (up to its last message) or unread, for one staff

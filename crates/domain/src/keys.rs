@@ -370,6 +370,13 @@ pub fn view_hint(ws: &WorkspaceId, list: &str) -> String {
     format!("ws/{ws}/inbox/{list}/hint")
 }
 
+/// The start hints of a workspace's oldest-first inbox lists in one
+/// record (a copy of each list's [`view_hint`], read ahead with the
+/// credential).
+pub fn view_hints(ws: &WorkspaceId) -> String {
+    format!("ws/{ws}/inbox-hints")
+}
+
 /// Claim of the first [`view_hint`] record of a list.
 pub fn view_hint_claim(ws: &WorkspaceId, list: &str) -> String {
     format!("ws/{ws}/inbox/{list}/hint-claim")

@@ -99,6 +99,15 @@ pub fn touch(kv: &dyn Kv, keys: &[String], value: &str) -> Result<()> {
 /// [`touch`] after a change that is written: a failure is noted in
 /// `ctx.after`, never returned (see the module's notes for what heals it).
 pub fn touch_noted(ctx: &Ctx, keys: &[String], value: &str) {
+    let pairs: Vec<(String, Vec<u8>)> = keys
+        .iter()
+        .map(|k| (k.clone(), value.as_bytes().to_vec()))
+        .collect();
+    // Held for a later batch of the same request (after this data write
+    // still): see `Effects::hold_markers`.
+    if ctx.after.hold(&pairs) {
+        return;
+    }
     if let Err(e) = touch(ctx.kv, keys, value) {
         ctx.after.note("touching the change markers", e);
     }

@@ -98,7 +98,7 @@ fn fresh_id(kv: &dyn Kv, key: &str) -> String {
     format!("{:016x}", kv.write_id(key))
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))
 }
 
@@ -179,6 +179,31 @@ pub fn write_fresh<T: Serialize>(kv: &dyn Kv, key: &str, value: &T) -> Result<()
             Ok(Some(there)) if there == bytes => Ok(()),
             _ => Err(Error::Store(e)),
         },
+    }
+}
+
+/// [`write_fresh`] for several keys in one batch write, in the order
+/// given. The batch is not promised atomic: callers order `pairs` so that
+/// any prefix of them is harmless (data before what points at it). A
+/// batch whose answer was lost is settled by one batch read: written when
+/// every pair is there as given, else the write's error.
+pub fn write_fresh_many(kv: &dyn Kv, pairs: &[(String, Vec<u8>)]) -> Result<()> {
+    match kv.set_many(pairs) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+            match kv.get_many(&keys) {
+                Ok(there)
+                    if there
+                        .iter()
+                        .zip(pairs)
+                        .all(|(t, (_, v))| t.as_deref() == Some(&v[..])) =>
+                {
+                    Ok(())
+                }
+                _ => Err(Error::Store(e)),
+            }
+        }
     }
 }
 
@@ -511,6 +536,22 @@ pub fn finish(kv: &dyn Kv, lease: Lease) -> Result<()> {
             "another request took this over; try again".into(),
         )),
     }
+}
+
+/// The write that marks a held claim's work finished, for a caller that
+/// writes it in a batch after that work (its key and bytes): what
+/// [`finish`] swaps in, written plainly. A plain write is enough there: a
+/// claim is only ever finished by a holder whose work is done, so a claim
+/// another delivery took over meanwhile (this one was slow, not dead) is
+/// finished rightly, and that one's own finish or release then fails,
+/// leaving it finished.
+pub fn finished_write(kv: &dyn Kv, lease: &Lease) -> Result<(String, Vec<u8>)> {
+    let mut record: ClaimRecord = serde_json::from_slice(&lease.bytes)
+        .map_err(|e| Error::Store(crate::store::StoreError(e.to_string())))?;
+    record.done = true;
+    let id = fresh_id(kv, &lease.key);
+    let bytes = stamp(to_json(&record)?, Some(&lease.bytes), &id);
+    Ok((lease.key.clone(), bytes))
 }
 
 /// Give up a held claim whose work failed and left nothing behind, so the

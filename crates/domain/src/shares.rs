@@ -338,18 +338,45 @@ pub fn list(kv: &dyn Kv, ws: &WorkspaceId, no: TicketNo) -> Result<Vec<Share>> {
 /// The share a link belongs to, whatever its state (for recording an
 /// expiry); unknown and malformed links are `NotFound`.
 pub fn find_link(kv: &dyn Kv, link: &str) -> Result<(WorkspaceId, Share)> {
-    let (ws, tok) = link.rsplit_once('.').ok_or(Error::NotFound)?;
-    if !token::well_formed(tok) {
-        return Err(Error::NotFound);
-    }
-    let ws = WorkspaceId::parse(ws).map_err(|_| Error::NotFound)?;
-    let hash = token::hash(Purpose::Share, tok);
+    let (ws, hash) = link_hash(link).ok_or(Error::NotFound)?;
     let id: ShareId = read(kv, &keys::share_link(&ws, &hash))?.ok_or(Error::NotFound)?;
     let share = get(kv, &ws, &id)?;
     if !token::ct_eq(share.link_hash.as_bytes(), hash.as_bytes()) {
         return Err(Error::NotFound);
     }
     Ok((ws, share))
+}
+
+/// The workspace a link (`<ws>.<token>`) names and its token's hash
+/// (what its record's key and its share's `link_hash` hold); `None` for a
+/// malformed link.
+fn link_hash(link: &str) -> Option<(WorkspaceId, String)> {
+    let (ws, tok) = link.rsplit_once('.')?;
+    if !token::well_formed(tok) {
+        return None;
+    }
+    let ws = WorkspaceId::parse(ws).ok()?;
+    Some((ws, token::hash(Purpose::Share, tok)))
+}
+
+/// The workspace of a link and the key [`find_link`] reads first, known
+/// from the link alone (to read it ahead with other keys in one batch);
+/// `None` for a malformed link.
+pub fn link_key(link: &str) -> Option<(WorkspaceId, String)> {
+    let (ws, hash) = link_hash(link)?;
+    let key = keys::share_link(&ws, &hash);
+    Some((ws, key))
+}
+
+/// The key of the session record a collaborator's session cookie value
+/// (`<ws>.<token>`) names in workspace `ws` (what [`session_valid`] reads);
+/// `None` when the cookie is of another workspace or malformed.
+pub fn session_key(ws: &WorkspaceId, cookie: &str) -> Option<String> {
+    let (cws, tok) = cookie.rsplit_once('.')?;
+    if cws != ws.as_str() || !token::well_formed(tok) {
+        return None;
+    }
+    Some(keys::token(ws, &token::hash(Purpose::ShareSession, tok)))
 }
 
 /// The share a link opens, if it is live and its ticket exists. Expired,
@@ -697,16 +724,10 @@ pub fn session_valid(
     cookie: &str,
     now: Millis,
 ) -> Result<bool> {
-    let Some((cws, tok)) = cookie.rsplit_once('.') else {
+    let Some(key) = session_key(ws, cookie) else {
         return Ok(false);
     };
-    if cws != ws.as_str() || !token::well_formed(tok) {
-        return Ok(false);
-    }
-    let rec: Option<TokenRecord> = read(
-        kv,
-        &keys::token(ws, &token::hash(Purpose::ShareSession, tok)),
-    )?;
+    let rec: Option<TokenRecord> = read(kv, &key)?;
     // The share's current lifetime bounds the session (extending a share
     // extends its sessions; cancelling ends them).
     Ok(rec.is_some_and(|r| {

@@ -576,6 +576,31 @@ fn young_gap(
     Ok(false)
 }
 
+/// The message numbers a page of a thread whose last message is `last`
+/// reads, in the order it reads them.
+fn page_seqs(order: Order, cursor: Option<u64>, last: u64) -> Box<dyn Iterator<Item = u64>> {
+    match order {
+        Order::OldestFirst => Box::new(cursor.map_or(1, |c| c.saturating_add(1))..=last),
+        Order::NewestFirst => Box::new((1..cursor.map_or(last + 1, |c| c.min(last + 1))).rev()),
+    }
+}
+
+/// The keys [`page`] reads first for the same arguments (its first batch
+/// read), known once the ticket is: to read them ahead with other keys in
+/// one batch.
+pub fn page_keys(
+    ws: &WorkspaceId,
+    t: &Ticket,
+    order: Order,
+    cursor: Option<u64>,
+    limit: usize,
+) -> Vec<String> {
+    page_seqs(order, cursor, t.last_seq)
+        .take(limit.clamp(1, MAX_PAGE))
+        .map(|seq| keys::message(ws, t.no, MessageSeq(seq)))
+        .collect()
+}
+
 /// Read one page of the thread of ticket `t` for `reader` (the ticket as
 /// the caller already read it: its `last_seq` bounds the page). Fetches at
 /// most a bounded number of message keys, whatever the thread's length, in
@@ -595,10 +620,7 @@ pub fn page(
     // Scan at most this many keys per page, so a reader who may see few
     // messages still gets a bounded page (possibly short, with a cursor).
     let budget = limit * 4 + 16;
-    let mut seqs: Box<dyn Iterator<Item = u64>> = match order {
-        Order::OldestFirst => Box::new(cursor.map_or(1, |c| c.saturating_add(1))..=last),
-        Order::NewestFirst => Box::new((1..cursor.map_or(last + 1, |c| c.min(last + 1))).rev()),
-    };
+    let mut seqs = page_seqs(order, cursor, last);
     let mut messages = Vec::new();
     let mut scanned = 0;
     let mut position = None;

@@ -88,12 +88,13 @@ pub struct StdioOptions {
     pub log_dir: Option<PathBuf>,
     /// Whose output is printed to the host's stderr.
     pub follow: Follow,
-    /// Empty every `*_stdout.txt` and `*_stderr.txt` of the directory at start.
+    /// Empty each component's own two files when it is opened at start
+    /// (never other files of the directory, which may be shared).
     pub truncate: bool,
 }
 
 impl StdioOptions {
-    /// Create the log directory (and empty its logs if asked); called once
+    /// Create the log directory; called once
     /// at start, before any component's output is opened.
     pub fn prepare(&self) -> Result<()> {
         let Some(dir) = &self.log_dir else {
@@ -101,17 +102,6 @@ impl StdioOptions {
         };
         std::fs::create_dir_all(dir)
             .with_context(|| format!("Failed to create log dir \"{}\"", dir.display()))?;
-        if self.truncate {
-            for entry in std::fs::read_dir(dir)?.flatten() {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name.ends_with(&format!("{STDOUT_SUFFIX}.txt"))
-                    || name.ends_with(&format!("{STDERR_SUFFIX}.txt"))
-                {
-                    let _ = File::create(entry.path());
-                }
-            }
-        }
         Ok(())
     }
 
@@ -120,6 +110,11 @@ impl StdioOptions {
         let file = match &self.log_dir {
             Some(dir) => {
                 let path = log_file(dir, component, suffix);
+                if self.truncate {
+                    File::create(&path).with_context(|| {
+                        format!("Failed to truncate log file \"{}\"", path.display())
+                    })?;
+                }
                 Some(
                     File::options()
                         .create(true)
@@ -272,13 +267,21 @@ mod tests {
         let again = opts.open("shares", STDOUT_SUFFIX).unwrap();
         again.write_all(b"three\n");
         assert_eq!(read(STDOUT_SUFFIX), "one\ntwo\nthree\n");
-        StdioOptions {
+        // Truncating empties the component's own files, and no other file.
+        std::fs::write(dir.join("other_stdout.txt"), "kept\n").unwrap();
+        let truncating = StdioOptions {
             truncate: true,
             ..opts
-        }
-        .prepare()
-        .unwrap();
+        };
+        truncating.prepare().unwrap();
+        let fresh = truncating.open("shares", STDOUT_SUFFIX).unwrap();
         assert_eq!(read(STDOUT_SUFFIX), "");
+        fresh.write_all(b"four\n");
+        assert_eq!(read(STDOUT_SUFFIX), "four\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("other_stdout.txt")).unwrap(),
+            "kept\n"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -326,3 +326,67 @@ fn a_refused_change_settles_counts_or_answers_the_store_failure() {
     let t: Ticket = read(&kv, &keys::ticket(&ws, no)).unwrap().unwrap();
     assert!(t.uncounted.is_empty());
 }
+
+/// The shared start hints are a copy ([`Hints`]): a page is the same from
+/// a copy that is behind, missing, or not there at all (the list's own
+/// hint is read then, and copied), and a page that moves a hint moves its
+/// copy too.
+#[test]
+fn a_page_is_the_same_whatever_the_shared_hints_hold() {
+    let kv = MemKv::new();
+    let ws = WorkspaceId::parse("acme").unwrap();
+    let at_hour = crate::ctx::test_ctx!(&kv, &ws, HOUR);
+    let nos: Vec<TicketNo> = (0..8)
+        .map(|i| fixture::ticket(&kv, &ws, &format!("c{i}@x.test"), "T").no)
+        .collect();
+    let u = UserId::new([9; 16]);
+    for no in &nos[..3] {
+        change(&crate::ctx::test_ctx!(&kv, &ws, 10), *no, |t| {
+            t.assignee = Some(u.clone());
+            Ok(())
+        })
+        .unwrap();
+    }
+    let pending = vec!["pending/general".to_string()];
+    // Every page of two, following cursors.
+    let pages = || {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (p, c) = page(&at_hour, &pending, Order::OldestFirst, cursor.as_ref(), 2).unwrap();
+            all.extend(p.iter().map(|t| t.no));
+            match c {
+                Some(c) => cursor = Some(c),
+                None => return all,
+            }
+        }
+    };
+    assert_eq!(pages(), nos[3..]);
+    assert_eq!(start_hint(&kv, &ws, "pending/general").unwrap(), 4);
+    assert_eq!(hints(&kv, &ws).unwrap().get("pending/general"), Some(4));
+    let shared = keys::view_hints(&ws);
+    // Behind (a copy that failed to follow): the same pages.
+    let behind = br#"{"lists":{"pending/general":1},"version":7}"#;
+    kv.set(&shared, behind).unwrap();
+    assert_eq!(pages(), nos[3..]);
+    // Without the list, or without the record: the own hint is read, and
+    // copied.
+    for without in [&br#"{"lists":{"pending/other":2},"version":7}"#[..], b""] {
+        if without.is_empty() {
+            kv.delete(&shared).unwrap();
+        } else {
+            kv.set(&shared, without).unwrap();
+        }
+        assert_eq!(pages(), nos[3..]);
+        assert_eq!(hints(&kv, &ws).unwrap().get("pending/general"), Some(4));
+    }
+    // A later move of a ticket out of Pending moves both.
+    change(&crate::ctx::test_ctx!(&kv, &ws, 10), nos[3], |t| {
+        t.assignee = Some(u.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(pages(), nos[4..]);
+    assert_eq!(start_hint(&kv, &ws, "pending/general").unwrap(), 5);
+    assert_eq!(hints(&kv, &ws).unwrap().get("pending/general"), Some(5));
+}
