@@ -99,7 +99,11 @@ pub(crate) fn accept(env: &mut Env, req: &Request) -> Result<Response> {
             // swap, whose retry reads the store).
             let ahead = match domain::delegates::link_token_key(link) {
                 Some((ws, token)) => {
-                    let first = [token.clone(), keys::webhook_endpoints(&ws)];
+                    let first = [
+                        token.clone(),
+                        keys::webhook_endpoints(&ws),
+                        domain::webhooks::due::Floor::key(),
+                    ];
                     let ahead = ReadAhead::repeating(env.kv, &first, &first);
                     if let Ok(Some(rec)) = domain::record::read::<auth::TokenRecord>(&ahead, &token)
                     {

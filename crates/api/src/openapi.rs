@@ -499,7 +499,7 @@ pub const ROUTES: &[Route] = &[
     r(
         "POST",
         "/api/v1/webhooks/deployment-flush",
-        "Attempt the deployment's due deliveries, every workspace, at most 20 per call; answers 202 {attempting, expired, more} (deployment admin token; run from cron, a Kubernetes CronJob, a Spin cron trigger or the host's --flush-webhooks-every)",
+        "Attempt the deployment's due deliveries, every workspace, at most 20 per call (5 of one workspace), failing at most 20 unanswered ones; answers 202 {attempting, expired, more} (deployment admin token; run from cron, a Kubernetes CronJob, a Spin cron trigger or the host's --flush-webhooks-every)",
         Auth::Deployment,
         false,
     ),

@@ -171,8 +171,8 @@ pub(crate) fn replies(env: &mut Env, req: &Request, rid: &str) -> Result<Respons
 
 /// What a reply post reads, known from the request alone: the credential's
 /// record and the user acted as, the ticket, the workspace (the author's
-/// signature, the team name), its webhook endpoints (the audit entry's
-/// deliveries) and the ticket's participants (copied on a public post);
+/// signature, the team name), its webhook endpoints and the webhook due
+/// index's floor (the audit entry's deliveries) and the ticket's participants (copied on a public post);
 /// and the ticket's key. Nothing without a well-formed
 /// credential.
 fn reply_keys(req: &Request, no: TicketNo) -> (Vec<String>, Vec<String>) {
@@ -184,6 +184,8 @@ fn reply_keys(req: &Request, no: TicketNo) -> (Vec<String>, Vec<String>) {
         ticket.clone(),
         keys::workspace(&ws),
         keys::webhook_endpoints(&ws),
+        // The webhook due index's floor, read with the endpoints by emit.
+        domain::webhooks::due::Floor::key(),
         keys::participants(&ws, no),
     ]);
     (read, vec![ticket])
