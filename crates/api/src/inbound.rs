@@ -63,6 +63,8 @@ pub(crate) fn receive(env: &mut Env, req: &Request) -> Result<Response> {
         keys::workspace(&ws),
         keys::inbound_config(&ws),
         keys::webhook_endpoints(&ws),
+        // The webhook due index's floor, read with the endpoints by emit.
+        domain::webhooks::due::Floor::key(),
     ];
     let ahead = ReadAhead::repeating(env.kv, &first, &first);
     let env = &mut env.through(&ahead);
