@@ -163,7 +163,8 @@ pub(crate) fn deliver(
         ahead.also(&next);
     }
     // Marking the Message-ID done waits for the commit point, then goes
-    // first in the batch written after it (the audit entry's: see
+    // first among the held writes of the batch written after it (after
+    // the audit entry and its index: see
     // `audit::record`), so it costs no round trip of its own; any prefix
     // of that batch is harmless (the message is written before it).
     // Without holding, or when it could not be made, the claim is
@@ -178,7 +179,18 @@ pub(crate) fn deliver(
     };
     match file(env, w, email) {
         Ok(mut resp) => {
-            if env.after.take_pending().is_some() || done_key.is_none() {
+            // Finished by compare-and-swap when the done mark was not
+            // written in the audit batch: never made, still waiting, still
+            // held (no batch took it), or in a batch that failed (it may be
+            // missing; if it landed after all, the swap fails harmlessly).
+            // A claim left held but not done would let a later redelivery
+            // take it over and post the mail twice.
+            let still_held = done_key.as_ref().is_some_and(|k| env.after.unhold(k));
+            if env.after.take_pending().is_some()
+                || done_key.is_none()
+                || still_held
+                || env.after.was_held_lost()
+            {
                 let done = record::finish(env.kv, lease);
                 crate::serve::after_commit(&mut resp.internal, "marking the Message-ID done", done);
             }

@@ -65,6 +65,9 @@ pub struct Effects {
     held: RefCell<Option<Vec<(String, Vec<u8>)>>>,
     /// A write waiting for the request's commit point ([`Effects::await_commit`]).
     pending: RefCell<Option<(String, Vec<u8>)>>,
+    /// A batch that carried held writes failed (or may have been applied
+    /// partly): a write waiting for the commit point may not have landed.
+    held_lost: std::cell::Cell<bool>,
 }
 
 impl Effects {
@@ -162,10 +165,26 @@ impl Effects {
     }
 
     /// Drop the held write at `key`, if any (its work failed after all).
-    pub fn unhold(&self, key: &str) {
-        if let Some(held) = self.held.borrow_mut().as_mut() {
-            held.retain(|(k, _)| k != key);
-        }
+    /// Whether it was held.
+    pub fn unhold(&self, key: &str) -> bool {
+        let mut held = self.held.borrow_mut();
+        let Some(held) = held.as_mut() else {
+            return false;
+        };
+        let before = held.len();
+        held.retain(|(k, _)| k != key);
+        held.len() != before
+    }
+
+    /// A batch carrying held writes ([`Effects::take_held`]) failed: any of
+    /// them may be missing, so whoever held one must make sure of it.
+    pub fn held_lost(&self) {
+        self.held_lost.set(true);
+    }
+
+    /// Whether a batch carrying held writes failed ([`Effects::held_lost`]).
+    pub fn was_held_lost(&self) -> bool {
+        self.held_lost.get()
     }
 
     /// The writes held so far, to add at the end of a batch; holding goes

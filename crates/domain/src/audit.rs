@@ -72,8 +72,11 @@ pub fn record(ctx: &Ctx, event: Event, target: &str, ticket: Option<TicketNo>) -
     pairs.extend(held);
     if let Err(e) = write_fresh_many(kv, &pairs) {
         if markers {
-            // The held markers shared the batch's fate: noted as such.
+            // The held writes shared the batch's fate: the markers are
+            // noted as such; a claim's done mark is made sure of by its
+            // holder (`Effects::was_held_lost`).
             ctx.after.note("touching the change markers", e.clone());
+            ctx.after.held_lost();
         }
         return Err(e);
     }

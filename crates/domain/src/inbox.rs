@@ -421,14 +421,34 @@ pub fn plan(
     }
 }
 
+/// The entries a page may read, whatever they hold (a page stops at it,
+/// with what it has taken and a cursor past it).
+fn read_budget(limit: usize, lists: usize) -> usize {
+    limit * 4 + 16 * lists.max(1)
+}
+
 impl Plan {
+    /// How long each list's first-batch window is: a page, or less when
+    /// there are many lists, so that the windows together take at most half
+    /// the read budget and the merge always has reads left to take entries
+    /// (windows alone over the budget made an empty page with the same
+    /// cursor, for ever).
+    fn window_len(&self) -> usize {
+        let lists = self.lists.len().max(1);
+        let share = read_budget(self.limit, lists) / 2 / lists;
+        self.limit.min(share).max(1)
+    }
+
     /// The positions of list `i` read in the first batch: a window from
-    /// its start, as long as a page.
+    /// its start.
     fn window(&self, i: usize) -> Vec<u64> {
+        let len = self.window_len();
         match (self.starts[i], self.order) {
             (None, _) => Vec::new(),
-            (Some(s), Order::OldestFirst) => (s..s + self.limit as u64).collect(),
-            (Some(s), Order::NewestFirst) => (1..=s).rev().take(self.limit).collect(),
+            (Some(s), Order::OldestFirst) => {
+                (0..len as u64).map_while(|k| s.checked_add(k)).collect()
+            }
+            (Some(s), Order::NewestFirst) => (1..=s).rev().take(len).collect(),
         }
     }
 
@@ -497,7 +517,7 @@ pub fn page_with(
         };
         tops.push(top);
     }
-    let budget = limit * 4 + 16 * lists.len().max(1);
+    let budget = read_budget(limit, lists.len());
     let mut reads = 0;
     // The entries of each list read ahead and not yet taken, in reading
     // order. A number handed out and not written (a move in flight, or one
@@ -551,10 +571,13 @@ pub fn page_with(
         // A window of entries for each list with none read ahead: as many
         // as tickets are still wanted, all lists in one batch read.
         let wanted = limit - out.len();
+        // At most a first-batch window per list per round, so that many
+        // lists cannot spend the whole budget before anything is taken.
+        let per_list = wanted.min(plan.window_len());
         let mut window: Vec<(usize, u64)> = Vec::new();
         for (i, (_, pos, top)) in next.iter_mut().enumerate() {
             let mut n = 0;
-            while ahead[i].is_empty() && n < wanted && !exhausted(order, *pos, *top) {
+            while ahead[i].is_empty() && n < per_list && !exhausted(order, *pos, *top) {
                 if reads >= budget {
                     break;
                 }

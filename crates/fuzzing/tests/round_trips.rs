@@ -618,7 +618,7 @@ fn an_inbound_email_makes_a_bounded_number_of_store_calls() {
     // address; the ticket, its participants and the sender's user), the
     // claim made to exist and swapped (four), the message's number and the
     // message, the ticket's summary (two), the audit entry's two numbers
-    // and one batch write (the claim marked done first in it). Issue 21's
+    // and one batch write (the claim marked done in it, first of the held writes). Issue 21's
     // target is 10: the claim's cost is what is left.
     assert!(
         round_trips(&calls) <= 14,

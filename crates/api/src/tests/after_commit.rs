@@ -721,3 +721,77 @@ fn after_response_work_is_carried_by_the_response() {
     assert_eq!(refused.status, 400);
     assert!(refused.after.is_empty(), "{:?}", refused.after);
 }
+
+/// A posted email whose audit batch fails (the numbers were taken, the
+/// batch that also carries the Message-ID's done mark is refused): the
+/// claim is still finished, so the provider's redelivery is a duplicate,
+/// never a second post (a claim left held but not done was taken over
+/// after its stale time and posted again).
+#[test]
+fn a_posted_email_whose_audit_batch_fails_still_finishes_its_claim() {
+    let kv = Faulty::new(MemKv::new(), |_, key, op| match op {
+        Op::Set(_) if key.contains("/audit/") => Fault::Before,
+        _ => Fault::Pass,
+    });
+    kv.arm(false);
+    let mut w = World::with(kv);
+    w.kv.arm(true);
+    let r = super::reply_reference(&w.kv, &w.ws());
+    let to = format!("reply+{r}@mail.acme.test");
+    let auth = format!(
+        "Basic {}",
+        domain::token::base64_std(
+            format!("{}:{}", domain::inbound::POSTMARK_USER, w.postmark).as_bytes()
+        )
+    );
+    let mail = json!({
+        "From": "cus@x.test", "FromFull": {"Email": "cus@x.test", "Name": "Cus"},
+        "To": to, "ToFull": [{"Email": to}],
+        "Subject": "Re: Late", "MessageID": "pm-3", "TextBody": "Any news?",
+        "Headers": [{"Name": "Message-ID", "Value": "<m3@x.test>"}],
+    })
+    .to_string();
+    let send = |w: &mut World| {
+        w.call(
+            handle_webhooks,
+            "POST",
+            "/hooks/postmark/acme",
+            &[("authorization", &auth)],
+            &mail,
+        )
+    };
+    let first = send(&mut w);
+    assert_eq!(
+        first.status,
+        201,
+        "{} {:?}",
+        String::from_utf8_lossy(&first.body),
+        first.internal
+    );
+    let again = send(&mut w);
+    assert_eq!(
+        again.status,
+        200,
+        "{} {:?}",
+        String::from_utf8_lossy(&again.body),
+        again.internal
+    );
+    assert_eq!(body(&again)["duplicate"], true);
+    let t = thread::ticket(&w.kv, &w.ws(), TicketNo(1)).unwrap();
+    let ws = w.ws();
+    let ctx = domain::ctx::Ctx {
+        kv: &w.kv,
+        ws: &ws,
+        now: 1_000_000,
+        actor: "test",
+        request_id: "test",
+        after: &Default::default(),
+    };
+    let page = thread::page(&ctx, &t, &Reader::Staff, Order::OldestFirst, None, 50).unwrap();
+    let posts = page
+        .messages
+        .iter()
+        .filter(|m| m.source.contains("Any news?"))
+        .count();
+    assert_eq!(posts, 1);
+}

@@ -390,3 +390,50 @@ fn a_page_is_the_same_whatever_the_shared_hints_hold() {
     assert_eq!(start_hint(&kv, &ws, "pending/general").unwrap(), 5);
     assert_eq!(hints(&kv, &ws).unwrap().get("pending/general"), Some(5));
 }
+
+/// Many lists, each with more entries past its start than a page: the first
+/// batch's windows leave the merge reads to take a page, and the cursor
+/// moves (windows of a whole page each once used up the read budget, and
+/// an admin's Pending view came back empty with the same cursor for ever).
+#[test]
+fn many_full_lists_still_fill_a_page_and_move_the_cursor() {
+    let kv = MemKv::new();
+    let ws = WorkspaceId::parse("acme").unwrap();
+    let at_hour = crate::ctx::test_ctx!(&kv, &ws, HOUR);
+    let queues = 12;
+    for i in 0..queues * 30 {
+        let no = fixture::ticket(&kv, &ws, &format!("c{i}@x.test"), "T").no;
+        change(&crate::ctx::test_ctx!(&kv, &ws, 10), no, |t| {
+            t.queue = format!("q{}", i % queues);
+            Ok(())
+        })
+        .unwrap();
+    }
+    let lists: Vec<String> = (0..queues).map(|q| format!("pending/q{q}")).collect();
+    // The first view writes the shared hints; the second starts from them.
+    let mut cursor = None;
+    let mut seen = std::collections::BTreeSet::new();
+    for round in 0..3 {
+        let (p, c) = page(&at_hour, &lists, Order::OldestFirst, None, 25).unwrap();
+        assert_eq!(p.len(), 25, "round {round}: a full page");
+        cursor = c;
+    }
+    // Following cursors reaches every ticket once.
+    let (first, mut next) = page(&at_hour, &lists, Order::OldestFirst, None, 25).unwrap();
+    seen.extend(first.iter().map(|t| t.no));
+    let mut pages = 1;
+    while let Some(c) = next {
+        let (p, n) = page(&at_hour, &lists, Order::OldestFirst, Some(&c), 25).unwrap();
+        assert!(
+            !p.is_empty(),
+            "page {pages} is empty; its cursor would repeat"
+        );
+        assert_ne!(n.as_ref(), Some(&c), "the cursor moves");
+        seen.extend(p.iter().map(|t| t.no));
+        next = n;
+        pages += 1;
+        assert!(pages < 100, "pages never end");
+    }
+    assert!(cursor.is_some());
+    assert_eq!(seen.len(), queues * 30);
+}
