@@ -491,7 +491,7 @@ fn the_scale_out_script_starts_redis_and_hosts_that_share_it() {
             .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
             .env_remove("REDIS_URL")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(data.path().join("script.log")).unwrap())
             .spawn()
             .expect("bash runs the script"),
     );
@@ -499,8 +499,13 @@ fn the_scale_out_script_starts_redis_and_hosts_that_share_it() {
         format!("127.0.0.1:{base}"),
         format!("127.0.0.1:{}", base + 1),
     ];
+    // A cold compiled-code cache on a busy machine: two hosts compile every
+    // component at once, beside the other tests.
     for h in &hosts {
-        wait_for(h, "/api/v1/openapi.json", Duration::from_secs(60)).unwrap();
+        if let Err(e) = wait_for(h, "/api/v1/openapi.json", Duration::from_secs(240)) {
+            let log = std::fs::read_to_string(data.path().join("script.log")).unwrap_or_default();
+            panic!("{e}; the script's output:\n{log}");
+        }
     }
     // A workspace made on one host has its key accepted by the other.
     let ws = Workspace::create(Client::new(&hosts[0]), ADMIN_TOKEN, "scaled", "Scaled")
