@@ -472,10 +472,20 @@ fn listening(port: u16) -> bool {
 fn the_scale_out_script_starts_redis_and_hosts_that_share_it() {
     testkit::host::ensure_built();
     let data = TempDir::new("deploy-scale-out");
-    let (p1, p2, redis_port) = (free_port(), free_port(), free_port());
-    // The script's hosts take consecutive ports: find two free ones.
-    let base = (p1..u16::MAX - 1)
-        .find(|p| !listening(*p) && !listening(p + 1) && *p != p2 && *p != redis_port)
+    let redis_port = free_port();
+    // The script's hosts take consecutive ports: two free ones below the
+    // kernel's ephemeral range (32768 and up on Linux), where the other
+    // tests' listeners on port 0 and their clients never land (one did,
+    // between the check and the script's start).
+    let spread = (std::process::id() as u16).wrapping_mul(7919) % 10_000;
+    let base = (20_000 + spread..32_000)
+        .chain(20_000..20_000 + spread)
+        .find(|p| {
+            !listening(*p)
+                && !listening(p + 1)
+                && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", *p + 1)).is_ok()
+        })
         .unwrap();
     let manifest = testkit::target::runnable_manifest(&root().join("spin.toml")).unwrap();
     let run = ScaleOut(
