@@ -28,6 +28,24 @@ struct World {
 }
 
 impl World {
+    /// Post `mail` (a Postmark inbound payload) to the workspace's hook,
+    /// with its Basic credentials.
+    fn postmark_mail(&mut self, mail: &str) -> Response {
+        let auth = format!(
+            "Basic {}",
+            domain::token::base64_std(
+                format!("{}:{}", domain::inbound::POSTMARK_USER, self.postmark).as_bytes()
+            )
+        );
+        self.call(
+            handle_webhooks,
+            "POST",
+            "/hooks/postmark/acme",
+            &[("authorization", &auth)],
+            mail,
+        )
+    }
+
     fn new() -> Self {
         Self::with(audit_fails())
     }
@@ -610,12 +628,6 @@ fn an_auto_added_sender_whose_audit_entries_fail_is_posted_once() {
     w.kv.arm(true);
     let r = super::reply_reference(&w.kv, &w.ws());
     let to = format!("reply+{r}@mail.acme.test");
-    let auth = format!(
-        "Basic {}",
-        domain::token::base64_std(
-            format!("{}:{}", domain::inbound::POSTMARK_USER, w.postmark).as_bytes()
-        )
-    );
     let mail = json!({
         "From": "new@else.test", "FromFull": {"Email": "new@else.test", "Name": "New"},
         "To": to, "ToFull": [{"Email": to}],
@@ -623,15 +635,7 @@ fn an_auto_added_sender_whose_audit_entries_fail_is_posted_once() {
         "Headers": [{"Name": "Message-ID", "Value": "<m2@else.test>"}],
     })
     .to_string();
-    let send = |w: &mut World| {
-        w.call(
-            handle_webhooks,
-            "POST",
-            "/hooks/postmark/acme",
-            &[("authorization", &auth)],
-            &mail,
-        )
-    };
+    let send = |w: &mut World| w.postmark_mail(&mail);
     let first = send(&mut w);
     assert_eq!(
         first.status,
@@ -738,12 +742,6 @@ fn a_posted_email_whose_audit_batch_fails_still_finishes_its_claim() {
     w.kv.arm(true);
     let r = super::reply_reference(&w.kv, &w.ws());
     let to = format!("reply+{r}@mail.acme.test");
-    let auth = format!(
-        "Basic {}",
-        domain::token::base64_std(
-            format!("{}:{}", domain::inbound::POSTMARK_USER, w.postmark).as_bytes()
-        )
-    );
     let mail = json!({
         "From": "cus@x.test", "FromFull": {"Email": "cus@x.test", "Name": "Cus"},
         "To": to, "ToFull": [{"Email": to}],
@@ -751,15 +749,7 @@ fn a_posted_email_whose_audit_batch_fails_still_finishes_its_claim() {
         "Headers": [{"Name": "Message-ID", "Value": "<m3@x.test>"}],
     })
     .to_string();
-    let send = |w: &mut World| {
-        w.call(
-            handle_webhooks,
-            "POST",
-            "/hooks/postmark/acme",
-            &[("authorization", &auth)],
-            &mail,
-        )
-    };
+    let send = |w: &mut World| w.postmark_mail(&mail);
     let first = send(&mut w);
     assert_eq!(
         first.status,
